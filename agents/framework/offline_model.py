@@ -1,0 +1,59 @@
+"""The deterministic offline model: an httpx transport that answers chat completions locally.
+
+It plugs into the real `openai` client, so the LLM Activity runs the same code path with or
+without a provider. Each team supplies its agent's behaviour as an OfflinePolicy in its spec.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+
+AGENT_HEADER = "X-Reviewer-Portal-Agent"
+OFFLINE_MODEL_NAME = "offline model"
+
+
+class OfflineModelTransport(httpx2.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        from agents.framework.registry import AGENTS
+
+        body = json.loads(await request.aread())
+        spec = AGENTS.get(request.headers.get(AGENT_HEADER, ""))
+        if spec is None:
+            error = {"error": {"message": "The offline model knows no such agent.", "type": "invalid_request_error"}}
+            return httpx2.Response(400, json=error, request=request)
+        reply = spec.offline_policy(body["messages"])
+        return httpx2.Response(200, json=_completion(body, reply), request=request)
+
+
+def _completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+    turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
+    calls = [
+        {
+            "id": f"call_{turn}_{i}",
+            "type": "function",
+            "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], sort_keys=True)},
+        }
+        for i, c in enumerate(reply.get("tool_calls", []))
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
+    if calls:
+        message["tool_calls"] = calls
+    prompt_chars = sum(len(m.get("content") or "") for m in body["messages"])
+    completion_chars = len(reply.get("content") or "") + sum(len(c["function"]["arguments"]) for c in calls)
+    return {
+        "id": f"offline-{turn}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": OFFLINE_MODEL_NAME,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_chars // 4,
+            "completion_tokens": completion_chars // 4,
+            "total_tokens": (prompt_chars + completion_chars) // 4,
+        },
+    }

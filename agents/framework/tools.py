@@ -1,0 +1,61 @@
+"""The tool registry: a team's tools are Activities, described to the model by a JSON schema.
+
+    @tool("loans.credit_bureau", "Look up the applicant's credit file.")
+    async def credit_bureau(args: CreditBureauArgs) -> dict: ...
+
+The workflow calls a tool by its registered name with the model's arguments; the argument
+dataclass gives both the schema the model sees and the typed value the activity receives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio import activity
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args_type: type
+    activity: Callable[..., Any]
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI function-tool definition for this tool."""
+        hints = typing.get_type_hints(self.args_type)
+        fields = dataclasses.fields(self.args_type)
+        properties = {f.name: {"type": _JSON_TYPES[hints[f.name]]} for f in fields}
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": {
+                    "type": "object",
+                    "properties": properties,
+                    "required": [f.name for f in fields],
+                },
+            },
+        }
+
+
+TOOLS: dict[str, Tool] = {}
+
+
+def tool(name: str, description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a function taking one dataclass as a tool Activity named `name`."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        args_type = next(iter(typing.get_type_hints(fn).values()))
+        defined = activity.defn(name=name)(fn)
+        TOOLS[name] = Tool(name, description, args_type, defined)
+        return defined
+
+    return register

@@ -1,0 +1,58 @@
+"""Build and run a worker for the registered agents; the sidecar command and tests share it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agents.framework.llm import LlmActivities, LlmSettings
+from agents.framework.registry import AgentSpec
+from agents.framework.workflow import AgentWorkflow
+
+log = logging.getLogger(__name__)
+
+# In-flight activities get this long to finish after SIGTERM before they are cancelled.
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    agents: Iterable[AgentSpec],
+    llm: LlmSettings,
+    portal_activities: Sequence[Callable[..., Any]],
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    """A worker serving the shared workflow, the LLM activity and every listed agent's tools.
+
+    `portal_activities` are the sync activities that write the portal's projection; they run on
+    `executor`, a thread pool, because they use the Django ORM.
+    """
+    activities: list[Callable[..., Any]] = [LlmActivities(llm).complete, *portal_activities]
+    for spec in agents:
+        activities.extend(spec.activities)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[AgentWorkflow],
+        activities=activities,
+        activity_executor=executor,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
+    """Run `worker` until `stop` is set, then shut down gracefully."""
+    async with worker:
+        log.info("worker serving task queue %s", worker.task_queue)
+        await stop.wait()
+        log.info("worker stopping: letting in-flight activities finish")
+    log.info("worker stopped")

@@ -1,0 +1,43 @@
+"""The loan pre-screening agent: registers its spec, prompts and tools with the framework."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agents.framework.prompts import register_prompts
+from agents.framework.registry import AgentSpec, register
+from agents.framework.types import EscalationStep, GatePolicy
+from agents.loans import tools
+from agents.loans.offline import loan_policy
+
+CREDIT_OFFICER = "credit_officer"
+SENIOR_CREDIT_OFFICER = "senior_credit_officer"
+
+register_prompts(Path(__file__).parent / "prompts")
+
+LOAN_AGENT = register(
+    AgentSpec(
+        name="loans",
+        title="Loan application pre-screening",
+        prompt_id="loans.prescreen",
+        model="gpt-4o-mini",
+        tools=("loans.credit_bureau", "loans.affordability", "loans.lending_policy_check"),
+        gate=GatePolicy(
+            kind="loan_decision",
+            role=CREDIT_OFFICER,
+            sla_seconds=4 * 3600,
+            escalations=[EscalationStep(role=SENIOR_CREDIT_OFFICER, sla_seconds=4 * 3600)],
+            expiry_reason="No credit decision within the SLA after escalation to a senior credit officer.",
+        ),
+        on_approve="loans.issue_offer",
+        on_reject="loans.send_decline_notice",
+        activities=(
+            tools.credit_bureau,
+            tools.affordability,
+            tools.lending_policy_check,
+            tools.issue_offer,
+            tools.send_decline_notice,
+        ),
+        offline_policy=loan_policy,
+    )
+)

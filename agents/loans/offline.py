@@ -1,0 +1,71 @@
+"""How the offline model pre-screens a loan: bureau and affordability together, then policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def loan_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
+    results = _tool_results(messages)
+    failed = [name for name, body in results.items() if "error" in body]
+    if failed:
+        return _answer("refer", f"Evidence is missing: {', '.join(failed)} failed.", ["missing evidence"])
+    if "loans.credit_bureau" not in results:
+        return {
+            "tool_calls": [
+                {
+                    "name": "loans.credit_bureau",
+                    "arguments": {"applicant_name": case["applicant_name"], "declared_score": case["credit_score"]},
+                },
+                {
+                    "name": "loans.affordability",
+                    "arguments": {
+                        "amount": case["amount"],
+                        "term_months": case["term_months"],
+                        "annual_income": case["annual_income"],
+                        "monthly_debts": case["monthly_debts"],
+                    },
+                },
+            ]
+        }
+    bureau, afford = results["loans.credit_bureau"], results["loans.affordability"]
+    if "loans.lending_policy_check" not in results:
+        return {
+            "tool_calls": [
+                {
+                    "name": "loans.lending_policy_check",
+                    "arguments": {
+                        "bureau_score": bureau["bureau_score"],
+                        "debt_to_income": afford["debt_to_income"],
+                        "amount": case["amount"],
+                        "defaults": bureau["defaults"],
+                    },
+                }
+            ]
+        }
+    policy = results["loans.lending_policy_check"]
+    evidence = (
+        f"Bureau score {bureau['bureau_score']}, debt-to-income {afford['debt_to_income']:.0%}, "
+        f"monthly payment {afford['monthly_payment']:,.2f}."
+    )
+    if policy["breaches"]:
+        return _answer("decline", f"{evidence} Policy breached: {'; '.join(policy['breaches'])}.", policy["breaches"])
+    if policy["referrals"]:
+        return _answer("refer", f"{evidence} Referral needed: {'; '.join(policy['referrals'])}.", policy["referrals"])
+    return _answer("approve", f"{evidence} All lending policy checks passed.", [])
+
+
+def _tool_results(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    names = {
+        call["id"]: call["function"]["name"]
+        for m in messages
+        if m["role"] == "assistant"
+        for call in m.get("tool_calls") or []
+    }
+    return {names[m["tool_call_id"]]: json.loads(m["content"]) for m in messages if m["role"] == "tool"}
+
+
+def _answer(outcome: str, rationale: str, risk_factors: list[str]) -> dict[str, Any]:
+    return {"content": json.dumps({"outcome": outcome, "rationale": rationale, "risk_factors": risk_factors})}

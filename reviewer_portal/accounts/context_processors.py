@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from reviewer_portal.accounts.roles import ALL_ROLES, can_audit, can_submit_applications, roles_of
+
+
+def reviewer(request: HttpRequest) -> dict[str, object]:
+    user = request.user
+    return {
+        "role_labels": [ALL_ROLES[r] for r in sorted(roles_of(user))],
+        "can_audit": can_audit(user),
+        "can_submit": can_submit_applications(user),
+    }

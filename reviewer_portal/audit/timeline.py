@@ -1,0 +1,138 @@
+"""A run's audit trail, read from its Temporal Workflow history and decoded for people.
+
+Payloads are decoded by the client's data converter, so whatever codec the cluster uses (the
+encryption codec included) is undone here exactly as it is for the workflow itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+from agents.framework.workflow import LLM_ACTIVITY, PUBLISH_ACTIVITY
+
+
+@dataclass
+class TimelineEntry:
+    time: datetime
+    kind: str  # run | llm | tool | gate | decision | action | timer | failure
+    title: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunAudit:
+    workflow_id: str
+    run_id: str
+    status: str
+    entries: list[TimelineEntry]
+
+
+async def run_audit(*, client: Client, workflow_id: str) -> RunAudit:
+    handle = client.get_workflow_handle(workflow_id)
+    description = await handle.describe()
+    history = await handle.fetch_history()
+    reader = _HistoryReader(client)
+    entries = [e for event in history.events for e in await reader.read(event)]
+    status = description.status.name.replace("_", " ").lower() if description.status else "unknown"
+    return RunAudit(workflow_id, description.run_id, status, entries)
+
+
+class _HistoryReader:
+    def __init__(self, client: Client) -> None:
+        self._converter = client.data_converter
+        self._scheduled: dict[int, tuple[str, Any]] = {}
+        self._updates: dict[int, Any] = {}
+        self._last_gate: dict[str, Any] | None = None
+
+    async def _decode(self, payloads: Payloads) -> list[Any]:
+        return await self._converter.decode(payloads.payloads) if payloads.payloads else []
+
+    async def _first(self, payloads: Payloads) -> Any:
+        values = await self._decode(payloads)
+        return values[0] if values else None
+
+    async def read(self, event: HistoryEvent) -> Sequence[TimelineEntry]:
+        when = event.event_time.ToDatetime(tzinfo=timezone.utc)
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes
+            run_input = await self._first(attrs.input)
+            who = run_input.get("submitted_by", "?") if isinstance(run_input, dict) else "?"
+            return [TimelineEntry(when, "run", f"Run started by {who}", {"input": run_input})]
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            self._scheduled[event.event_id] = (attrs.activity_type.name, await self._first(attrs.input))
+            return []
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            attrs = event.activity_task_completed_event_attributes
+            name, arg = self._scheduled.get(attrs.scheduled_event_id, ("?", None))
+            return self._activity_entry(when, name, arg, await self._first(attrs.result))
+        if kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
+            attrs = (
+                event.activity_task_failed_event_attributes
+                if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+                else event.activity_task_timed_out_event_attributes
+            )
+            name, arg = self._scheduled.get(attrs.scheduled_event_id, ("?", None))
+            data = {"activity": name, "input": arg, "failure": attrs.failure.message}
+            return [TimelineEntry(when, "failure", f"{name} failed: {attrs.failure.message}", data)]
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            self._updates[event.event_id] = (request.input.name, await self._first(request.input.args))
+            return []
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            attrs = event.workflow_execution_update_completed_event_attributes
+            name, arg = self._updates.get(attrs.accepted_event_id, ("?", None))
+            return [self._update_entry(when, name, arg, attrs.meta.update_id)]
+        if kind == EventType.EVENT_TYPE_TIMER_FIRED:
+            return [TimelineEntry(when, "timer", "SLA timer fired")]
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            result = await self._first(event.workflow_execution_completed_event_attributes.result)
+            outcome = result.get("outcome", "?") if isinstance(result, dict) else "?"
+            return [TimelineEntry(when, "run", f"Run completed: {outcome}", {"result": result})]
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            failure = event.workflow_execution_failed_event_attributes.failure
+            return [TimelineEntry(when, "failure", f"Run failed: {failure.message}")]
+        return []
+
+    def _activity_entry(self, when: datetime, name: str, arg: Any, result: Any) -> list[TimelineEntry]:
+        if name == LLM_ACTIVITY:
+            prompt = arg.get("prompt", {}) if isinstance(arg, dict) else {}
+            title = (
+                f"LLM call: {result.get('model')} with prompt {prompt.get('id')} "
+                f"v{prompt.get('version')}"
+            )
+            return [TimelineEntry(when, "llm", title, {"input": arg, "output": result})]
+        if name == PUBLISH_ACTIVITY:
+            return self._gate_entries(when, arg)
+        if isinstance(arg, dict) and "gate_id" in arg and "recommendation" in arg:
+            return [TimelineEntry(when, "action", f"Downstream action {name}", {"result": result})]
+        return [TimelineEntry(when, "tool", f"Tool call: {name}", {"arguments": arg, "result": result})]
+
+    def _gate_entries(self, when: datetime, gate: dict[str, Any]) -> list[TimelineEntry]:
+        previous, self._last_gate = self._last_gate, gate
+        if previous is None:
+            title = f"Gate opened for {gate['role']} (recommendation: {gate['recommendation']['outcome']})"
+        elif gate["status"] == "pending" and gate["escalation_level"] > previous["escalation_level"]:
+            title = f"Gate escalated to {gate['role']} (new deadline {gate['deadline']})"
+        elif gate["decided_by"] == "system":
+            title = f"Gate closed by SLA policy: {gate['reason']}"
+        else:
+            return []  # the decision itself is shown from the Update event
+        data = {k: gate[k] for k in ("gate_id", "role", "status", "deadline", "version")}
+        return [TimelineEntry(when, "gate", title, data)]
+
+    def _update_entry(self, when: datetime, name: str, arg: Any, update_id: str) -> TimelineEntry:
+        arg = arg if isinstance(arg, dict) else {}
+        title = f"{name}: {arg.get('decision', '?')} by {arg.get('reviewer', '?')}"
+        if arg.get("reason"):
+            title += f": {arg['reason']}"
+        return TimelineEntry(when, "decision", title, {"update": arg, "update_id": update_id})

@@ -1,0 +1,79 @@
+"""The gate projection (Temporal is the source of truth) and the portal's decision record."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from reviewer_portal.accounts.roles import REVIEWER_ROLES
+
+
+class Gate(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    gate_id = models.CharField(primary_key=True, max_length=200)
+    workflow_id = models.CharField(max_length=200, db_index=True)
+    agent = models.CharField(max_length=50)
+    kind = models.CharField(max_length=50)
+    subject = models.CharField(max_length=300)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    case = models.JSONField(default=dict)
+    submitted_by = models.CharField(max_length=150)
+    recommendation = models.CharField(max_length=20)
+    rationale = models.TextField()
+    risk_factors = models.JSONField(default=list)
+    tool_results = models.JSONField(default=list)
+    model = models.CharField(max_length=100)
+    offline_model = models.BooleanField(default=False)
+    needs_attention = models.TextField(blank=True)
+    role = models.CharField(max_length=50)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    sla_seconds = models.PositiveIntegerField()
+    opened_at = models.DateTimeField()
+    deadline = models.DateTimeField()
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "role", "deadline"], name="gate_queue")]
+        ordering = ["deadline"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.status})"
+
+    @property
+    def role_label(self) -> str:
+        return REVIEWER_ROLES.get(self.role, self.role)
+
+
+class DecisionAttempt(models.Model):
+    """A reviewer's decision, recorded before it is sent so it is never lost to an outage.
+
+    Keyed by the Update ID the form carries: a double submit finds the same row. Refused attempts
+    stay here too, because a refused Update leaves no trace in Temporal history.
+    """
+
+    class Status(models.TextChoices):
+        SENDING = "sending"
+        ACCEPTED = "accepted"
+        REFUSED = "refused"
+        UNDELIVERED = "undelivered"
+
+    update_id = models.CharField(max_length=250, unique=True)
+    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="attempts")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    decision = models.CharField(max_length=20)
+    reason = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SENDING)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,70 @@
+"""Writes to the gate projection. The workflow's publish activity and the portal's own write
+after an accepted Update both go through `gate_apply_snapshot`; the version check makes them
+commute, so whichever arrives second and is older changes nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import close_old_connections, transaction
+from temporalio import activity
+
+from agents.framework.types import GateSnapshot
+from agents.framework.workflow import PUBLISH_ACTIVITY
+from reviewer_portal.inbox.models import Gate
+
+
+def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
+    """Insert or update the projection row if `snapshot` is newer; True if it changed."""
+    fields = _fields(snapshot)
+    with transaction.atomic():
+        gate = Gate.objects.select_for_update().filter(gate_id=snapshot.gate_id).first()
+        if gate is None:
+            Gate.objects.create(gate_id=snapshot.gate_id, **fields)
+            return True
+        if gate.version >= snapshot.version:
+            return False
+        Gate.objects.filter(gate_id=snapshot.gate_id).update(**fields)
+        return True
+
+
+@activity.defn(name=PUBLISH_ACTIVITY)
+def publish_gate(snapshot: GateSnapshot) -> bool:
+    """Activity: publish a gate change to the projection (runs on the worker's thread pool)."""
+    close_old_connections()
+    try:
+        return gate_apply_snapshot(snapshot=snapshot)
+    finally:
+        close_old_connections()
+
+
+def _fields(s: GateSnapshot) -> dict[str, object]:
+    amount = s.case.get("amount")
+    return {
+        "workflow_id": s.workflow_id,
+        "agent": s.agent,
+        "kind": s.kind,
+        "subject": s.subject,
+        "amount": Decimal(str(amount)) if amount is not None else None,
+        "case": s.case,
+        "submitted_by": s.submitted_by,
+        "recommendation": s.recommendation.outcome,
+        "rationale": s.recommendation.rationale,
+        "risk_factors": s.recommendation.risk_factors,
+        "tool_results": [
+            {"name": r.name, "ok": r.ok, "result": r.result, "error": r.error} for r in s.tool_results
+        ],
+        "model": s.model,
+        "offline_model": s.offline_model,
+        "needs_attention": s.needs_attention,
+        "role": s.role,
+        "status": s.status,
+        "sla_seconds": s.sla_seconds,
+        "opened_at": s.opened_at,
+        "deadline": s.deadline,
+        "escalation_level": s.escalation_level,
+        "decided_by": s.decided_by,
+        "decided_at": s.decided_at,
+        "reason": s.reason,
+        "version": s.version,
+    }

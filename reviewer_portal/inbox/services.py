@@ -1,0 +1,99 @@
+"""Writes the portal makes on a reviewer's behalf: a decision becomes a Temporal Update."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agents.framework.types import DecideInput, DecideResult
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.temporal_client import get_client
+
+log = logging.getLogger(__name__)
+Status = DecisionAttempt.Status
+
+
+def decision_update_id(*, gate_id: str, submission_id: str) -> str:
+    """The Update ID for one rendered decision form: resubmitting that form reuses it."""
+    return f"decide:{gate_id}:{submission_id}"
+
+
+def gate_decide(
+    *,
+    gate: Gate,
+    reviewer: AbstractBaseUser,
+    decision: str,
+    reason: str,
+    submission_id: str,
+) -> DecisionAttempt:
+    """Record the decision, then deliver it; a double submit gets the first answer back."""
+    attempt, created = DecisionAttempt.objects.get_or_create(
+        update_id=decision_update_id(gate_id=gate.gate_id, submission_id=submission_id),
+        defaults={"gate": gate, "reviewer": reviewer, "decision": decision, "reason": reason},
+    )
+    if attempt.reviewer_id != reviewer.pk:
+        # A replayed form id of another reviewer: never act on, or reveal, their decision.
+        raise PermissionError("This decision form belongs to someone else.")
+    if not created and attempt.status in (Status.ACCEPTED, Status.REFUSED):
+        return attempt
+    return decision_deliver(attempt=attempt)
+
+
+def decision_deliver(*, attempt: DecisionAttempt) -> DecisionAttempt:
+    """Send a recorded decision as the `decide` Update and record how the workflow answered."""
+    gate, reviewer = attempt.gate, attempt.reviewer
+    update = DecideInput(
+        gate_id=gate.gate_id,
+        decision=attempt.decision,
+        reason=attempt.reason,
+        reviewer=reviewer.get_username(),
+        reviewer_roles=sorted(reviewer_roles_of(reviewer)),
+    )
+    try:
+        result = async_to_sync(_send_decide)(gate.workflow_id, update, attempt.update_id)
+    except WorkflowUpdateFailedError as err:
+        attempt.status = Status.REFUSED
+        attempt.detail = getattr(err.cause, "message", None) or str(err.cause or err)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            attempt.status = Status.REFUSED
+            attempt.detail = "This agent run is no longer running, so it cannot take a decision."
+        else:
+            attempt.status = Status.UNDELIVERED
+            attempt.detail = "Temporal is not reachable right now; your decision is recorded and will be sent."
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        attempt.status = Status.UNDELIVERED
+        attempt.detail = "The agent did not answer in time; your decision is recorded and will be sent."
+    else:
+        attempt.status = Status.ACCEPTED
+        attempt.detail = ""
+        gate_apply_snapshot(snapshot=result.gate)
+    if attempt.status != Status.ACCEPTED:
+        log.warning("decision %s %s: %s", attempt.update_id, attempt.status, attempt.detail)
+    attempt.save(update_fields=["status", "detail", "updated_at"])
+    return attempt
+
+
+def decisions_redeliver() -> list[DecisionAttempt]:
+    """Retry every recorded decision that has not reached its workflow yet."""
+    pending = DecisionAttempt.objects.filter(status__in=[Status.SENDING, Status.UNDELIVERED])
+    return [decision_deliver(attempt=a) for a in pending.select_related("gate", "reviewer")]
+
+
+async def _send_decide(workflow_id: str, update: DecideInput, update_id: str) -> DecideResult:
+    client = await get_client()
+    return await client.get_workflow_handle(workflow_id).execute_update(
+        AgentWorkflow.decide,
+        update,
+        id=update_id,
+        rpc_timeout=timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS),
+    )

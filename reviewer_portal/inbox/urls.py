@@ -1,0 +1,10 @@
+from django.urls import path
+
+from reviewer_portal.inbox import views
+
+app_name = "inbox"
+urlpatterns = [
+    path("", views.inbox, name="list"),
+    path("gates/<str:gate_id>/", views.gate_detail, name="gate"),
+    path("gates/<str:gate_id>/decide/", views.gate_decide_view, name="decide"),
+]

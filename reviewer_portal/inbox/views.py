@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from reviewer_portal.inbox.forms import DecisionForm
+from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from reviewer_portal.inbox.selectors import (
+    decision_attempts_for,
+    gate_get_for,
+    gate_list_for,
+    gate_may_decide,
+)
+from reviewer_portal.inbox.services import gate_decide
+
+OUTCOME_LEVEL = {
+    DecisionAttempt.Status.ACCEPTED: messages.SUCCESS,
+    DecisionAttempt.Status.REFUSED: messages.ERROR,
+    DecisionAttempt.Status.UNDELIVERED: messages.WARNING,
+}
+
+
+@require_GET
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    gates = gate_list_for(user=request.user)
+    template = "inbox/inbox.html#gate-table" if request.htmx else "inbox/inbox.html"
+    return render(request, template, {"gates": gates})
+
+
+@require_GET
+@login_required
+def gate_detail(request: HttpRequest, gate_id: str) -> HttpResponse:
+    gate = gate_get_for(user=request.user, gate_id=gate_id)
+    return render(request, "inbox/gate.html", _gate_context(request, gate))
+
+
+@require_POST
+@login_required
+def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+    gate = gate_get_for(user=request.user, gate_id=gate_id)
+    if not gate_may_decide(user=request.user, gate=gate):
+        notice = "This gate is no longer waiting for a decision from your role."
+        return _decision_response(request, gate, status=409, notice=notice)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _decision_response(request, gate, status=400, form=form)
+    try:
+        attempt = gate_decide(
+            gate=gate,
+            reviewer=request.user,
+            decision=form.cleaned_data["decision"],
+            reason=form.cleaned_data["reason"],
+            submission_id=str(form.cleaned_data["submission_id"]),
+        )
+    except PermissionError as err:
+        return _decision_response(request, gate, status=403, notice=str(err))
+    if not request.htmx:
+        messages.add_message(request, OUTCOME_LEVEL.get(attempt.status, messages.INFO), _outcome_text(attempt))
+        return redirect("inbox:gate", gate_id=gate.gate_id)
+    gate.refresh_from_db()
+    return _decision_response(request, gate, attempt=attempt)
+
+
+def _decision_response(request: HttpRequest, gate: Gate, *, status: int = 200, **extra: Any) -> HttpResponse:
+    template = "inbox/gate.html#decision-panel" if request.htmx else "inbox/gate.html"
+    return render(request, template, _gate_context(request, gate, **extra), status=status)
+
+
+def _gate_context(
+    request: HttpRequest,
+    gate: Gate,
+    *,
+    form: DecisionForm | None = None,
+    attempt: DecisionAttempt | None = None,
+    notice: str = "",
+) -> dict[str, Any]:
+    attempts = list(decision_attempts_for(gate=gate))
+    if attempt is None:
+        # Show the reviewer's own decision that has not reached the workflow yet, to retry it.
+        attempt = next(
+            (a for a in attempts if a.reviewer_id == request.user.pk and a.status == a.Status.UNDELIVERED),
+            None,
+        )
+    if form is None:
+        form = _next_form(attempt)
+    return {
+        "gate": gate,
+        "form": form,
+        "may_decide": gate_may_decide(user=request.user, gate=gate),
+        "attempt": attempt,
+        "outcome_text": _outcome_text(attempt) if attempt else "",
+        "attempts": attempts,
+        "notice": notice,
+    }
+
+
+def _next_form(attempt: DecisionAttempt | None) -> DecisionForm:
+    """A fresh form; an undelivered decision keeps its id so retrying cannot apply it twice."""
+    if attempt is not None and attempt.status == DecisionAttempt.Status.UNDELIVERED:
+        submission_id = attempt.update_id.rsplit(":", 1)[-1]
+        return DecisionForm(initial={"submission_id": submission_id, "reason": attempt.reason})
+    reason = attempt.reason if attempt is not None and attempt.status == DecisionAttempt.Status.REFUSED else ""
+    return DecisionForm(initial={"submission_id": uuid.uuid4(), "reason": reason})
+
+
+def _outcome_text(attempt: DecisionAttempt) -> str:
+    verb = "Approval" if attempt.decision == "approve" else "Rejection"
+    if attempt.status == DecisionAttempt.Status.ACCEPTED:
+        return f"{verb} recorded by the agent."
+    if attempt.status == DecisionAttempt.Status.REFUSED:
+        return f"{verb} refused: {attempt.detail}"
+    return f"{verb} not delivered yet: {attempt.detail}"

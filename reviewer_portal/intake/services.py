@@ -1,0 +1,66 @@
+"""Starting agent runs: the intake page and the demo command both submit through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from agents.framework.registry import AGENTS
+from agents.framework.types import AgentInput
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.temporal_client import get_client
+
+
+@dataclass(frozen=True)
+class LoanApplication:
+    applicant_name: str
+    amount: float
+    term_months: int
+    purpose: str
+    annual_income: float
+    monthly_debts: float
+    credit_score: int
+
+    @property
+    def subject(self) -> str:
+        return f"{self.applicant_name}: {self.amount:,.0f} over {self.term_months} months, {self.purpose}"
+
+
+def loan_application_submit(
+    *, submitted_by: AbstractBaseUser, application: LoanApplication, submission_id: str
+) -> str:
+    """Start the loan agent on `application`; returns the workflow id (the same on a resubmit)."""
+    spec = AGENTS["loans"].pin(
+        model=settings.LOAN_MODEL,
+        sla_seconds=settings.LOAN_GATE_SLA_SECONDS,
+        escalation_sla_seconds=settings.LOAN_ESCALATION_SLA_SECONDS,
+    )
+    agent_input = AgentInput(
+        spec=spec,
+        subject=application.subject,
+        case={**application.__dict__},
+        submitted_by=submitted_by.get_username(),
+    )
+    workflow_id = f"loan-{submission_id}"
+    async_to_sync(_start)(workflow_id, agent_input)
+    return workflow_id
+
+
+async def _start(workflow_id: str, agent_input: AgentInput) -> None:
+    client = await get_client()
+    try:
+        await client.start_workflow(
+            AgentWorkflow.run,
+            agent_input,
+            id=workflow_id,
+            task_queue=settings.TEMPORAL_TASK_QUEUE,
+            # A form submitted again, even after its run closed, never starts a second run.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a resubmitted form: the run it started is the answer

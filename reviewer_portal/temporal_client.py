@@ -1,0 +1,51 @@
+"""The one place that builds the Temporal Client, from settings (address, namespace, TLS, key)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+
+_client: Client | None = None
+
+
+def _tls() -> TLSConfig | bool:
+    if not settings.TEMPORAL_TLS:
+        return False
+    if not (settings.TEMPORAL_TLS_CA or settings.TEMPORAL_TLS_CERT):
+        return True
+
+    def read(path: str) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.TEMPORAL_TLS_CA),
+        client_cert=read(settings.TEMPORAL_TLS_CERT),
+        client_private_key=read(settings.TEMPORAL_TLS_KEY),
+    )
+
+
+async def connect() -> Client:
+    """A new Client for the configured cluster."""
+    return await Client.connect(
+        settings.TEMPORAL_ADDRESS,
+        namespace=settings.TEMPORAL_NAMESPACE,
+        tls=_tls(),
+        api_key=settings.TEMPORAL_API_KEY or None,
+    )
+
+
+async def get_client() -> Client:
+    """The process-wide Client (safe to share across event loops and threads)."""
+    global _client
+    if _client is None:
+        _client = await connect()
+    return _client
+
+
+def reset_client() -> None:
+    """Forget the cached Client (tests point the portal at a fresh server)."""
+    global _client
+    _client = None

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("reviewer_portal.inbox.urls")),
+    path("", include("reviewer_portal.intake.urls")),
+    path("audit/", include("reviewer_portal.audit.urls")),
+    path("accounts/", include("reviewer_portal.accounts.urls")),
+    path("admin/", admin.site.urls),
+]
