@@ -27,6 +27,7 @@ from agents.framework.types import ChatMessage, LlmRequest, LlmResponse, Recomme
 
 OUTCOMES = ("approve", "decline", "refer")
 NON_RETRYABLE_STATUS = {400, 401, 403, 404, 422}
+MALFORMED_RETRY_DELAY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -161,5 +162,10 @@ def _recommendation(content: str | None) -> Recommendation:
 
 
 def _malformed(detail: str) -> ApplicationError:
-    # Retryable: a real model may answer well next time; the workflow refers after the last try.
-    return ApplicationError(f"Malformed model output: {detail}.", type="MalformedModelOutput")
+    # Retryable, soon: a real model may answer well next time, and backing off gains nothing.
+    # After the last attempt the workflow refers the case to a human with this message.
+    return ApplicationError(
+        f"Malformed model output: {detail}.",
+        type="MalformedModelOutput",
+        next_retry_delay=MALFORMED_RETRY_DELAY,
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
@@ -51,7 +50,7 @@ LLM_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 TOOL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=20),
-    maximum_attempts=4,
+    maximum_attempts=3,
 )
 TOOL_START_TO_CLOSE = timedelta(seconds=30)
 

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+
+from agents.framework.registry import AGENTS
+from agents.framework.types import AgentInput
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal import temporal_client
+from reviewer_portal.inbox.projection import publish_gate
+from reviewer_portal.intake.services import LoanApplication
+from tests.harness import TemporalHarness
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+@pytest.fixture(scope="session")
+def temporal() -> Iterator[TemporalHarness]:
+    harness = TemporalHarness()
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def worker(temporal: TemporalHarness, transactional_db: None) -> Iterator[str]:
+    """A worker with the real projection activity on a fresh task queue; yields the queue."""
+    with temporal.worker(portal_activities=[publish_gate]) as queue:
+        yield queue
+
+
+@pytest.fixture
+def portal(settings, temporal: TemporalHarness, worker: str) -> Iterator[str]:
+    """Point the portal at the test server and the test's task queue."""
+    settings.TEMPORAL_ADDRESS = temporal.address
+    settings.TEMPORAL_TASK_QUEUE = worker
+    temporal_client.reset_client()
+    yield worker
+    temporal_client.reset_client()
+
+
+def make_user(username: str, *roles: str, superuser: bool = False) -> User:
+    user = User.objects.create_user(username=username, password="pw", is_superuser=superuser, is_staff=superuser)
+    for role in roles:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+APPROVABLE = LoanApplication("Amira Haddad", 18_000, 48, "home improvement", 62_000, 450, 742)
+DECLINABLE = LoanApplication("Sofia Rossi", 4_000, 24, "education", 28_000, 150, 548)
+
+
+def loan_input(
+    application: LoanApplication = APPROVABLE,
+    *,
+    submitted_by: str = "intake",
+    sla_seconds: int = 3600,
+    escalation_sla_seconds: int = 3600,
+) -> AgentInput:
+    spec = AGENTS["loans"].pin(sla_seconds=sla_seconds, escalation_sla_seconds=escalation_sla_seconds)
+    return AgentInput(spec=spec, subject=application.subject, case={**application.__dict__}, submitted_by=submitted_by)
+
+
+def start_loan(temporal: TemporalHarness, queue: str, agent_input: AgentInput | None = None) -> WorkflowHandle:
+    return temporal.run(
+        temporal.client.start_workflow(
+            AgentWorkflow.run, agent_input or loan_input(), id=f"loan-test-{uuid.uuid4().hex[:12]}", task_queue=queue
+        )
+    )
+
+
+def record_history(temporal: TemporalHarness, handle: WorkflowHandle, name: str) -> None:
+    """Keep a finished run's history for the replay test (written when RECORD_HISTORIES=1)."""
+    if os.environ.get("RECORD_HISTORIES") != "1":
+        return
+    history = temporal.run(handle.fetch_history())
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+
+
+def wait_for_gate(temporal: TemporalHarness, handle: WorkflowHandle, *, version: int = 1, timeout: float = 30):
+    """Poll the workflow's `gate` query until the gate exists at `version` or later."""
+
+    async def poll():
+        async with asyncio.timeout(timeout):
+            while True:
+                gate = await handle.query(AgentWorkflow.gate)
+                if gate is not None and gate.version >= version:
+                    return gate
+                await asyncio.sleep(0.1)
+
+    return temporal.run(poll())
+
+
+def event_types(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:
+    history = temporal.run(handle.fetch_history())
+    return [EventType.Name(e.event_type) for e in history.events]
+
+
+def activity_names(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:
+    history = temporal.run(handle.fetch_history())
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
