@@ -7,6 +7,7 @@ supplies SECRET_KEY, DATABASE_URL, REDIS_URL and the Temporal/OpenAI credentials
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -81,7 +82,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker's projection writes and the portal share one file: wait for locks, don't fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file (threads of one test run share it), named per process so parallel runs don't collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
