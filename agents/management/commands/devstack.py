@@ -1,0 +1,191 @@
+"""The embedded development stack behind `make dev`: Temporal dev server, worker sidecar, portal.
+
+`python manage.py devstack` starts (or reuses) a Temporal dev server on 127.0.0.1:7233 whose state
+lives in var/temporal.db, gives its namespace a long retention so demo runs survive restarts,
+migrates, seeds the demo users and loan applications, then runs `run_worker` and the portal under
+daphne as child processes. Ctrl-C or SIGTERM stops every child it started (portal first, Temporal
+last, so the worker can finish in-flight activities) and exits 0; if a child dies on its own, the
+rest are stopped and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from agents.management.commands.seed_demo import DEMO_USERS
+
+BIN_DIR = Path(sys.executable).parent
+HOST = "127.0.0.1"
+TEMPORAL_PORT = 7233
+TEMPORAL_UI_PORT = 8233
+PORTAL_PORT = 8000
+# Temporal's dev server keeps closed runs for 24 h by default; demo runs should outlive that.
+RETENTION = "720h"
+STARTUP_TIMEOUT = 60.0
+# The worker gives in-flight activities 20 s to finish after SIGTERM (agents.framework.worker).
+STOP_TIMEOUT = 30.0
+
+
+class StopRequested(Exception):
+    """Raised from the SIGINT/SIGTERM handler so a stop interrupts any step, even start-up."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+class Command(BaseCommand):
+    help = "Run the embedded stack: Temporal dev server, migrations, demo data, worker sidecar and portal."
+
+    def handle(self, *args: object, **options: object) -> None:
+        self.children: list[Child] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _raise_stop)
+        exit_code = 0
+        try:
+            self.ensure_temporal()
+            call_command("migrate", interactive=False, verbosity=1)
+            call_command("seed_demo")
+            if _answers(PORTAL_PORT):
+                raise CommandError(f"Something already listens on {HOST}:{PORTAL_PORT}; stop it first.")
+            self.spawn("worker", [sys.executable, "manage.py", "run_worker"])
+            portal = ["-b", HOST, "-p", str(PORTAL_PORT), "reviewer_portal.asgi:application"]
+            self.spawn("portal", [sys.executable, "-m", "daphne", *portal])
+            self.wait_for_port(PORTAL_PORT, "portal")
+            self.print_banner()
+            exit_code = self.supervise()
+        except StopRequested as stop:
+            self.stdout.write(f"{stop}: stopping.")
+        except CommandError as err:
+            self.stderr.write(str(err))
+            exit_code = 1
+        finally:
+            # A second Ctrl-C must not abort the clean stop half-way.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+            self.stop_children()
+        # seed_demo used a Temporal Client in this process, and its Rust threads can abort the
+        # interpreter's teardown (temporalio/sdk-python#300): leave without one.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+    def ensure_temporal(self) -> None:
+        """Reuse a server on 127.0.0.1:7233, else start one on var/temporal.db; set the retention."""
+        namespace = settings.TEMPORAL_NAMESPACE
+        if _answers(TEMPORAL_PORT):
+            self.stdout.write(f"Reusing the Temporal server already listening on {HOST}:{TEMPORAL_PORT}.")
+        else:
+            db = Path(settings.BASE_DIR) / "var" / "temporal.db"
+            db.parent.mkdir(exist_ok=True)
+            command = [
+                str(BIN_DIR / "temporal"), "server", "start-dev",
+                "--db-filename", str(db),
+                "--ip", HOST, "--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT),
+                "--log-level", "error",
+            ]  # fmt: skip
+            self.spawn("temporal", command)
+            self.wait_for_port(TEMPORAL_PORT, "temporal")
+        self.set_retention(namespace)
+
+    def set_retention(self, namespace: str) -> None:
+        """Retry until the server is ready: its port answers a little before namespaces do."""
+        command = [
+            str(BIN_DIR / "temporal"), "operator", "namespace", "update",
+            "--namespace", namespace, "--retention", RETENTION,
+            "--address", f"{HOST}:{TEMPORAL_PORT}",
+        ]  # fmt: skip
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode == 0:
+                self.stdout.write(f"Temporal namespace {namespace}: retention {RETENTION}.")
+                return
+            if time.monotonic() > deadline:
+                raise CommandError(f"Could not set the retention of {namespace}: {result.stderr.strip()}")
+            self.check_children()
+            time.sleep(0.5)
+
+    def spawn(self, name: str, command: list[str]) -> None:
+        # Its own process group: a terminal's Ctrl-C reaches only this command, which then stops
+        # the children in order instead of all at once.
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
+        self.children.append(Child(name, process))
+        self.stdout.write(f"Started {name} (pid {process.pid}).")
+
+    def wait_for_port(self, port: int, name: str) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not _answers(port):
+            self.check_children()
+            if time.monotonic() > deadline:
+                raise CommandError(f"{name} did not listen on {HOST}:{port} within {STARTUP_TIMEOUT:.0f} s.")
+            time.sleep(0.2)
+
+    def check_children(self) -> None:
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                raise CommandError(f"{child.name} (pid {child.process.pid}) exited with code {code}.")
+
+    def supervise(self) -> int:
+        """Block until a child dies (exit 1) or a signal raises StopRequested."""
+        try:
+            while True:
+                self.check_children()
+                time.sleep(0.5)
+        except CommandError as err:
+            self.stderr.write(f"{err} Stopping the rest.")
+            return 1
+
+    def stop_children(self) -> None:
+        """SIGTERM each child, newest first, and wait; SIGKILL one that outlasts STOP_TIMEOUT."""
+        for child in reversed(self.children):
+            process = child.process
+            if process.poll() is not None:
+                continue
+            self.stdout.write(f"Stopping {child.name} (pid {process.pid})...")
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{child.name} ignored SIGTERM for {STOP_TIMEOUT:.0f} s: killing it.")
+                process.kill()
+                process.wait()
+        self.children.clear()
+
+    def print_banner(self) -> None:
+        password = "demo" if settings.DEMO_PASSWORD == "demo" else "the value of DEMO_PASSWORD"
+        self.stdout.write(
+            self.style.SUCCESS(
+                "\n"
+                f"  Reviewer portal   http://{HOST}:{PORTAL_PORT}\n"
+                f"  Temporal Web UI   http://{HOST}:{TEMPORAL_UI_PORT}\n"
+                f"  Demo logins       {', '.join([*DEMO_USERS, 'admin'])} (password: {password})\n"
+                "  Ctrl-C stops everything; data stays in var/.\n"
+            )
+        )
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopRequested(f"{signal.Signals(signum).name} received")
+
+
+def _answers(port: int) -> bool:
+    """Whether something accepts TCP connections on HOST:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
