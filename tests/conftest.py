@@ -38,13 +38,19 @@ def worker(temporal: TemporalHarness, transactional_db: None) -> Iterator[str]:
 
 
 @pytest.fixture
-def portal(settings, temporal: TemporalHarness, worker: str) -> Iterator[str]:
-    """Point the portal at the test server and the test's task queue."""
+def portal_settings(settings, temporal: TemporalHarness, transactional_db: None) -> Iterator[None]:
+    """Point the portal's Temporal client at the test server."""
     settings.TEMPORAL_ADDRESS = temporal.address
+    temporal_client.reset_client()
+    yield
+    temporal_client.reset_client()
+
+
+@pytest.fixture
+def portal(settings, portal_settings: None, worker: str) -> str:
+    """The portal, with a worker serving the task queue it starts runs on; yields the queue."""
     settings.TEMPORAL_TASK_QUEUE = worker
-    temporal_client.reset_client()
-    yield worker
-    temporal_client.reset_client()
+    return worker
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:

@@ -148,3 +148,16 @@ def test_an_expired_gate_refuses_a_late_decision(temporal, worker):
     decide(temporal, handle, gate.gate_id, reviewer="senior", roles=["senior_credit_officer"])
     assert temporal.run(handle.result()).outcome == "approved"
     record_history(temporal, handle, "loan_escalated_then_approved")
+
+
+def test_a_tool_that_keeps_failing_is_retried_then_shown_to_the_reviewer(temporal, worker):
+    broken = dataclasses.replace(DECLINABLE, term_months=0)  # the calculator raises on this
+    handle = start_loan(temporal, worker, loan_input(broken))
+    gate = wait_for_gate(temporal, handle)
+
+    affordability = next(r for r in gate.tool_results if r.name == "loans.affordability")
+    assert not affordability.ok and "term and income must be positive" in affordability.error
+    assert activity_names(temporal, handle).count("loans.affordability") == 1  # one activity, 3 attempts
+    assert gate.recommendation.outcome == "refer"
+    assert "loans.affordability failed" in gate.recommendation.rationale
+    temporal.run(handle.terminate("test done"))

@@ -1,0 +1,165 @@
+"""UI flows in a real headless Chromium: a credit officer decides a gate, an auditor reads the trail.
+
+The portal runs under pytest-django's live server and talks to the session's real Temporal dev
+server; a worker with the real projection activity fills the gate table the inbox reads.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from temporalio.client import WorkflowHandle
+
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+# The machine has no internet: without these Chromium stalls on refused background connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+REASON = "Affordable, clean credit file"
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    # Playwright's sync API keeps an event loop running in the test thread, so Django would refuse
+    # the test's own (sync) ORM calls as if they came from async code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        # A decision waits for a round trip through Temporal; leave it room on a slow CI machine.
+        page.set_default_timeout(15_000)
+        expect.set_options(timeout=15_000)
+        yield page
+        browser.close()
+
+
+def wait_for_projected_gates(*handles: WorkflowHandle, timeout: float = 30) -> list[Gate]:
+    """The workflow publishes its gate by an activity after opening it: wait for the portal's rows."""
+    ids = [h.id for h in handles]
+    deadline = time.monotonic() + timeout
+    while True:
+        gates = {g.workflow_id: g for g in Gate.objects.filter(workflow_id__in=ids)}
+        if len(gates) == len(ids):
+            return [gates[i] for i in ids]
+        assert time.monotonic() < deadline, f"gates of {sorted(set(ids) - set(gates))} never projected"
+        time.sleep(0.1)
+
+
+def log_in(page: Page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".who")).to_contain_text(username)
+
+
+def mark_document(page: Page) -> None:
+    """Tag the loaded document; the tag survives an htmx swap but not a page load."""
+    page.evaluate("window.__sameDocument = true")
+
+
+def assert_same_document(page: Page) -> None:
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded instead of swapping in place"
+
+
+def test_officer_approves_in_place_and_the_auditor_sees_the_decision(live_server, portal, temporal, page):
+    make_user("officer", "credit_officer")
+    make_user("auditor", "auditor")
+    # Started first but due later, so only a sort by deadline (not arrival) puts it second.
+    later = start_loan(temporal, portal, loan_input(DECLINABLE, submitted_by="intake", sla_seconds=2 * 3600))
+    sooner = start_loan(temporal, portal, loan_input(APPROVABLE, submitted_by="intake", sla_seconds=3600))
+    wait_for_projected_gates(later, sooner)
+
+    log_in(page, live_server.url, "officer")
+    rows = page.locator("table.gates tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Amira Haddad")
+    expect(rows.nth(1)).to_contain_text("Sofia Rossi")
+    first_countdown = rows.nth(0).locator(".countdown")
+    expect(first_countdown).to_have_text(re.compile(r"^\d+m \d+s$"))
+    expect(rows.nth(1).locator(".countdown")).to_have_text(re.compile(r"^1h \d+m \d+s$"))
+    ticked_from = first_countdown.inner_text()
+    expect(first_countdown).not_to_have_text(ticked_from)  # it counts down live
+    page.screenshot(path=SCREENSHOTS / "inbox.png", full_page=True)
+
+    rows.nth(0).get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Amira Haddad")
+    mark_document(page)
+    page.get_by_label("Reason").fill(REASON)
+    page.get_by_role("button", name="Approve").click()
+
+    panel = page.locator("#decision-panel")
+    expect(panel).to_contain_text("Approved by officer")
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+    expect(panel).to_contain_text(f"Reason: {REASON}")
+    expect(panel.get_by_role("button")).to_have_count(0)
+    assert_same_document(page)
+    page.screenshot(path=SCREENSHOTS / "gate-approved.png", full_page=True)
+
+    gate = temporal.run(sooner.query(AgentWorkflow.gate))
+    assert (gate.status, gate.decided_by, gate.reason) == ("approved", "officer", REASON)
+    projected = Gate.objects.get(workflow_id=sooner.id)
+    assert (projected.status, projected.decided_by) == ("approved", "officer")
+    assert temporal.run(sooner.result()).outcome == "approved"
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    log_in(page, live_server.url, "auditor")
+    page.goto(f"{live_server.url}/audit/{sooner.id}/")
+    timeline = page.locator("ol.timeline")
+    expect(timeline.locator(".kind-decision")).to_have_text(
+        re.compile(rf"decide: approve by officer: {re.escape(REASON)}")
+    )
+    expect(timeline.locator(".kind-llm").first).to_contain_text("LLM call:")
+    expect(timeline.locator(".kind-tool", has_text="Tool call: loans.credit_bureau")).to_have_count(1)
+    expect(timeline).to_contain_text("Run completed: approved")
+    page.screenshot(path=SCREENSHOTS / "audit.png", full_page=True)
+
+    temporal.run(later.terminate("test done"))
+
+
+def test_reject_without_a_reason_is_refused_in_place_and_the_gate_stays_pending(
+    live_server, portal, temporal, page
+):
+    make_user("officer", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(DECLINABLE, submitted_by="intake"))
+    (gate,) = wait_for_projected_gates(handle)
+
+    log_in(page, live_server.url, "officer")
+    page.get_by_role("link", name=gate.subject).click()
+    mark_document(page)
+    page.get_by_role("button", name="Reject").click()
+
+    panel = page.locator("#decision-panel")
+    expect(panel.get_by_role("alert")).to_have_text("Rejection refused: A rejection needs a reason.")
+    expect(panel).to_contain_text("SLA:")
+    expect(panel.get_by_role("button", name="Reject")).to_be_enabled()
+    assert_same_document(page)
+    page.screenshot(path=SCREENSHOTS / "gate-reject-refused.png", full_page=True)
+
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+    gate.refresh_from_db()
+    assert gate.status == "pending"
+    attempt = DecisionAttempt.objects.get(gate=gate)
+    assert (attempt.decision, attempt.status) == ("reject", "refused")
+
+    temporal.run(handle.terminate("test done"))

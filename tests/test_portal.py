@@ -1,0 +1,229 @@
+"""Portal views against the real Temporal dev server, worker and database."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from django.test import Client
+
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from reviewer_portal.inbox.services import decisions_redeliver
+from reviewer_portal.inbox.projection import publish_gate
+from tests.conftest import activity_names, event_types, loan_input, make_user, start_loan
+
+COMPLETED = "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"
+
+
+def projected_gate(handle, *, version: int = 1, timeout: float = 30) -> Gate:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gate = Gate.objects.filter(workflow_id=handle.id, version__gte=version).first()
+        if gate is not None:
+            return gate
+        time.sleep(0.1)
+    raise AssertionError(f"gate of {handle.id} never reached the projection")
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def decide(client: Client, gate: Gate, decision="approve", reason="", submission_id=None, htmx=True):
+    data = {"decision": decision, "reason": reason, "submission_id": submission_id or str(uuid.uuid4())}
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
+
+
+@pytest.fixture
+def officer(portal_settings):
+    return make_user("officer", "credit_officer")
+
+
+@pytest.fixture
+def loan_gate(temporal, portal):
+    handle = start_loan(temporal, portal, loan_input(submitted_by="intake"))
+    return handle, projected_gate(handle)
+
+
+def test_inbox_lists_only_the_gates_of_the_users_roles(temporal, portal, officer, loan_gate):
+    handle, gate = loan_gate
+    compliance = make_user("compliance", "compliance_reviewer")
+
+    mine = logged_in(officer).get("/")
+    theirs = logged_in(compliance).get("/")
+
+    assert gate.subject in mine.content.decode()
+    assert 'class="countdown"' in mine.content.decode()
+    assert gate.subject not in theirs.content.decode()
+    assert "Nothing is waiting for your roles" in theirs.content.decode()
+
+
+def test_a_gate_of_another_role_or_an_unknown_id_is_404(temporal, portal, loan_gate):
+    _, gate = loan_gate
+    compliance = logged_in(make_user("compliance", "compliance_reviewer"))
+
+    assert compliance.get(f"/gates/{gate.gate_id}/").status_code == 404
+    assert decide(compliance, gate).status_code == 404
+    assert compliance.get("/gates/loan-unknown--g1/").status_code == 404
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "pending"
+
+
+def test_anonymous_users_are_sent_to_log_in(temporal, portal, loan_gate):
+    _, gate = loan_gate
+    for url in ("/", f"/gates/{gate.gate_id}/", f"/audit/{gate.workflow_id}/"):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert Client().post(f"/gates/{gate.gate_id}/decide/", {}).status_code == 302
+
+
+def test_approve_through_the_portal_reaches_the_workflow(temporal, portal, officer, loan_gate):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+
+    page = client.get(f"/gates/{gate.gate_id}/")
+    response = decide(client, gate, reason="Affordable")
+
+    assert page.status_code == 200 and "Approve" in page.content.decode()
+    assert response.status_code == 200
+    assert "Approval recorded by the agent." in response.content.decode()
+    assert "<html" not in response.content.decode()  # the htmx partial, not the page
+    gate.refresh_from_db()
+    assert (gate.status, gate.decided_by, gate.reason) == ("approved", "officer", "Affordable")
+    assert temporal.run(handle.result()).action["action"] == "offer issued"
+
+
+def test_the_same_form_submitted_twice_is_applied_once(temporal, portal, officer, loan_gate):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+    submission = str(uuid.uuid4())
+
+    first = decide(client, gate, reason="ok", submission_id=submission)
+    second = decide(client, gate, reason="ok", submission_id=submission)
+
+    assert first.status_code == 200
+    # The gate is decided now, so the second post is answered without reaching the workflow.
+    assert second.status_code == 409
+    assert DecisionAttempt.objects.filter(gate=gate).count() == 1
+    temporal.run(handle.result())
+    assert event_types(temporal, handle).count(COMPLETED) == 1
+    assert activity_names(temporal, handle).count("loans.issue_offer") == 1
+
+
+def test_a_double_click_racing_the_projection_is_applied_once(temporal, portal, officer, loan_gate):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+    submission = str(uuid.uuid4())
+    decide(client, gate, reason="ok", submission_id=submission)
+    # The second click was already past the view's checks when the first one finished.
+    Gate.objects.filter(gate_id=gate.gate_id).update(status="pending", version=1)
+
+    second = decide(client, gate, reason="ok", submission_id=submission)
+
+    assert second.status_code == 200 and "Approval recorded by the agent." in second.content.decode()
+    assert DecisionAttempt.objects.filter(gate=gate).count() == 1
+    temporal.run(handle.result())
+    assert event_types(temporal, handle).count(COMPLETED) == 1
+
+
+def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(temporal, portal, officer, loan_gate):
+    handle, gate = loan_gate
+
+    response = decide(logged_in(officer), gate, decision="reject", reason="")
+
+    assert response.status_code == 200
+    assert "Rejection refused: A rejection needs a reason." in response.content.decode()
+    attempt = DecisionAttempt.objects.get(gate=gate)
+    assert attempt.status == "refused" and attempt.reviewer == officer
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "pending"
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+    assert COMPLETED not in event_types(temporal, handle)
+
+
+def test_the_submitter_cannot_decide_their_own_application(temporal, portal, officer):
+    client = logged_in(officer)
+    form = client.get("/applications/new/")
+    assert form.status_code == 200
+    response = client.post(
+        "/applications/new/",
+        {
+            "applicant_name": "Ada Byron", "amount": "12000", "term_months": "36", "purpose": "car",
+            "annual_income": "55000", "monthly_debts": "300", "credit_score": "720",
+            "submission_id": str(uuid.uuid4()),
+        },
+    )
+    assert response.status_code == 302
+    gate = projected_gate(temporal.client.get_workflow_handle(f"loan-{response.wsgi_request.POST['submission_id']}"))
+
+    refused = decide(client, gate, reason="looks fine")
+
+    assert "Four-eyes rule" in refused.content.decode()
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "pending"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"decision": "approve-all", "reason": "", "submission_id": str(uuid.uuid4())},
+        {"decision": "approve", "reason": "", "submission_id": "not-a-uuid"},
+        {"decision": "approve", "reason": "x" * 5000, "submission_id": str(uuid.uuid4())},
+        {"reason": "missing decision", "submission_id": str(uuid.uuid4())},
+    ],
+    ids=["forged-decision", "forged-submission-id", "oversized-reason", "no-decision"],
+)
+def test_forged_form_fields_get_400_and_send_nothing(temporal, portal, officer, loan_gate, data):
+    handle, gate = loan_gate
+    response = logged_in(officer).post(f"/gates/{gate.gate_id}/decide/", data, headers={"HX-Request": "true"})
+    assert response.status_code == 400
+    assert not DecisionAttempt.objects.exists()
+    assert COMPLETED not in event_types(temporal, handle)
+
+
+def test_a_post_without_csrf_token_is_forbidden(temporal, portal, officer, loan_gate):
+    _, gate = loan_gate
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(officer)
+    assert decide(client, gate).status_code == 403
+    assert not DecisionAttempt.objects.exists()
+
+
+def test_decision_without_javascript_redirects_with_the_outcome(temporal, portal, officer, loan_gate):
+    _, gate = loan_gate
+    client = logged_in(officer)
+    response = decide(client, gate, reason="fine", htmx=False)
+    assert response.status_code == 302 and response["Location"] == f"/gates/{gate.gate_id}/"
+    page = client.get(response["Location"]).content.decode()
+    assert "Approval recorded by the agent." in page and "Approved</strong> by officer" in page
+
+
+def test_a_decision_made_while_no_worker_runs_is_kept_and_delivered_later(
+    settings, temporal, portal_settings, officer
+):
+    with temporal.worker(portal_activities=[publish_gate]) as queue:
+        settings.TEMPORAL_TASK_QUEUE = queue
+        handle = start_loan(temporal, queue, loan_input(submitted_by="intake"))
+        gate = projected_gate(handle)
+    settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 2
+    client = logged_in(officer)
+
+    response = decide(client, gate, reason="ok")  # every worker is down now
+
+    assert "Approval not delivered yet" in response.content.decode()
+    attempt = DecisionAttempt.objects.get(gate=gate)
+    assert attempt.status == "undelivered"
+    page = client.get(f"/gates/{gate.gate_id}/").content.decode()
+    assert attempt.update_id.rsplit(":", 1)[-1] in page  # a retry reuses the same Update ID
+
+    # A new worker first waits out the old one's sticky queue (5 s), so allow the usual timeout.
+    settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15
+    with temporal.worker(queue, portal_activities=[publish_gate]):
+        delivered = decisions_redeliver()
+        result = temporal.run(handle.result())
+
+    assert [a.status for a in delivered] == ["accepted"]
+    assert result.outcome == "approved" and result.gate.decided_by == "officer"
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
