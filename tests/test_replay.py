@@ -1,0 +1,34 @@
+"""Recorded histories replay against today's workflow code: any non-determinism fails here.
+
+Histories are recorded by the workflow tests with `RECORD_HISTORIES=1 make test` and committed;
+re-record only when a change is meant to be incompatible (and then version the workflow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from agents.framework.workflow import AgentWorkflow
+from tests.conftest import HISTORIES
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def test_the_recorded_histories_cover_every_gate_outcome():
+    names = {path.stem for path in RECORDED}
+    assert {"loan_approved", "loan_rejected", "loan_escalated_then_expired", "loan_escalated_then_approved"} <= names
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+def test_recorded_history_replays_without_nondeterminism(path):
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=[AgentWorkflow])
+
+    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
+
+    assert result.replay_failure is None, result.replay_failure
