@@ -3,12 +3,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
@@ -16,6 +18,7 @@ from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal import temporal_client
+from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import publish_gate
 from reviewer_portal.intake.services import LoanApplication
 from tests.harness import TemporalHarness
@@ -54,7 +57,9 @@ def portal(settings, portal_settings: None, worker: str) -> str:
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
-    user = User.objects.create_user(username=username, password="pw", is_superuser=superuser, is_staff=superuser)
+    user = User.objects.create_user(
+        username=username, password="pw", is_superuser=superuser, is_staff=superuser
+    )
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
@@ -72,13 +77,20 @@ def loan_input(
     escalation_sla_seconds: int = 3600,
 ) -> AgentInput:
     spec = AGENTS["loans"].pin(sla_seconds=sla_seconds, escalation_sla_seconds=escalation_sla_seconds)
-    return AgentInput(spec=spec, subject=application.subject, case={**application.__dict__}, submitted_by=submitted_by)
+    return AgentInput(
+        spec=spec, subject=application.subject, case={**application.__dict__}, submitted_by=submitted_by
+    )
 
 
-def start_loan(temporal: TemporalHarness, queue: str, agent_input: AgentInput | None = None) -> WorkflowHandle:
+def start_loan(
+    temporal: TemporalHarness, queue: str, agent_input: AgentInput | None = None
+) -> WorkflowHandle:
     return temporal.run(
         temporal.client.start_workflow(
-            AgentWorkflow.run, agent_input or loan_input(), id=f"loan-test-{uuid.uuid4().hex[:12]}", task_queue=queue
+            AgentWorkflow.run,
+            agent_input or loan_input(),
+            id=f"loan-test-{uuid.uuid4().hex[:12]}",
+            task_queue=queue,
         )
     )
 
@@ -92,7 +104,9 @@ def record_history(temporal: TemporalHarness, handle: WorkflowHandle, name: str)
     (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
 
 
-def wait_for_gate(temporal: TemporalHarness, handle: WorkflowHandle, *, version: int = 1, timeout: float = 30):
+def wait_for_gate(
+    temporal: TemporalHarness, handle: WorkflowHandle, *, version: int = 1, timeout: float = 30
+):
     """Poll the workflow's `gate` query until the gate exists at `version` or later."""
 
     async def poll():
@@ -118,3 +132,31 @@ def activity_names(temporal: TemporalHarness, handle: WorkflowHandle) -> list[st
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
+
+
+def projected_gate(handle, *, version: int = 1, timeout: float = 30) -> Gate:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gate = Gate.objects.filter(workflow_id=handle.id, version__gte=version).first()
+        if gate is not None:
+            return gate
+        time.sleep(0.1)
+    raise AssertionError(f"gate of {handle.id} never reached the projection")
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def decide(client: Client, gate: Gate, decision="approve", reason="", submission_id=None, htmx=True):
+    data = {"decision": decision, "reason": reason, "submission_id": submission_id or str(uuid.uuid4())}
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
+
+
+@pytest.fixture
+def loan_gate(temporal, portal):
+    handle = start_loan(temporal, portal, loan_input(submitted_by="intake"))
+    return handle, projected_gate(handle)

@@ -16,8 +16,13 @@ ERROR = json.dumps({"error": {"message": "slow down", "type": "rate_limit"}})
 def completion(content: str) -> str:
     message = {"role": "assistant", "content": content}
     return json.dumps(
-        {"id": "x", "object": "chat.completion", "created": 0, "model": "fake-gpt",
-         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "fake-gpt",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
     )
 
 
@@ -45,7 +50,7 @@ def test_429_waits_exactly_the_retry_after_the_server_asked_for(temporal, transa
 
 def test_malformed_model_output_is_retried_then_referred_to_a_human(temporal, transactional_db):
     with FakeOpenAI([Fault(200, completion("I think yes"))], repeat_last=True) as fake:
-        handle, gate = run_against(temporal, fake)
+        _, gate = run_against(temporal, fake)
 
     assert len(fake.request_times) == 5  # LLM_RETRY.maximum_attempts, then no crash loop
     assert gate.recommendation.outcome == "refer"

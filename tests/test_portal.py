@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -10,33 +9,20 @@ from django.test import Client
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
-from reviewer_portal.inbox.services import decisions_redeliver
 from reviewer_portal.inbox.projection import publish_gate
-from tests.conftest import activity_names, event_types, loan_input, make_user, start_loan
+from reviewer_portal.inbox.services import decisions_redeliver
+from tests.conftest import (
+    activity_names,
+    decide,
+    event_types,
+    loan_input,
+    logged_in,
+    make_user,
+    projected_gate,
+    start_loan,
+)
 
 COMPLETED = "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"
-
-
-def projected_gate(handle, *, version: int = 1, timeout: float = 30) -> Gate:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        gate = Gate.objects.filter(workflow_id=handle.id, version__gte=version).first()
-        if gate is not None:
-            return gate
-        time.sleep(0.1)
-    raise AssertionError(f"gate of {handle.id} never reached the projection")
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def decide(client: Client, gate: Gate, decision="approve", reason="", submission_id=None, htmx=True):
-    data = {"decision": decision, "reason": reason, "submission_id": submission_id or str(uuid.uuid4())}
-    headers = {"HX-Request": "true"} if htmx else {}
-    return client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
 
 
 @pytest.fixture
@@ -44,14 +30,8 @@ def officer(portal_settings):
     return make_user("officer", "credit_officer")
 
 
-@pytest.fixture
-def loan_gate(temporal, portal):
-    handle = start_loan(temporal, portal, loan_input(submitted_by="intake"))
-    return handle, projected_gate(handle)
-
-
 def test_inbox_lists_only_the_gates_of_the_users_roles(temporal, portal, officer, loan_gate):
-    handle, gate = loan_gate
+    _, gate = loan_gate
     compliance = make_user("compliance", "compliance_reviewer")
 
     mine = logged_in(officer).get("/")
@@ -130,7 +110,9 @@ def test_a_double_click_racing_the_projection_is_applied_once(temporal, portal, 
     assert event_types(temporal, handle).count(COMPLETED) == 1
 
 
-def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(temporal, portal, officer, loan_gate):
+def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(
+    temporal, portal, officer, loan_gate
+):
     handle, gate = loan_gate
 
     response = decide(logged_in(officer), gate, decision="reject", reason="")
@@ -151,13 +133,20 @@ def test_the_submitter_cannot_decide_their_own_application(temporal, portal, off
     response = client.post(
         "/applications/new/",
         {
-            "applicant_name": "Ada Byron", "amount": "12000", "term_months": "36", "purpose": "car",
-            "annual_income": "55000", "monthly_debts": "300", "credit_score": "720",
+            "applicant_name": "Ada Byron",
+            "amount": "12000",
+            "term_months": "36",
+            "purpose": "car",
+            "annual_income": "55000",
+            "monthly_debts": "300",
+            "credit_score": "720",
             "submission_id": str(uuid.uuid4()),
         },
     )
     assert response.status_code == 302
-    gate = projected_gate(temporal.client.get_workflow_handle(f"loan-{response.wsgi_request.POST['submission_id']}"))
+    gate = projected_gate(
+        temporal.client.get_workflow_handle(f"loan-{response.wsgi_request.POST['submission_id']}")
+    )
 
     refused = decide(client, gate, reason="looks fine")
 

@@ -21,7 +21,12 @@ RECORDED = sorted(HISTORIES.glob("*.json"))
 
 def test_the_recorded_histories_cover_every_gate_outcome():
     names = {path.stem for path in RECORDED}
-    assert {"loan_approved", "loan_rejected", "loan_escalated_then_expired", "loan_escalated_then_approved"} <= names
+    assert {
+        "loan_approved",
+        "loan_rejected",
+        "loan_escalated_then_expired",
+        "loan_escalated_then_approved",
+    } <= names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

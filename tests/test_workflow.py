@@ -22,12 +22,26 @@ from tests.conftest import (
 )
 
 OFFICER = ["credit_officer"]
-UPDATE_EVENTS = ("EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED", "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED")
+UPDATE_EVENTS = (
+    "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+    "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED",
+)
 
 
-def decide(temporal, handle, gate_id, decision="approve", reason="", reviewer="officer", roles=OFFICER, update_id=None):
+def decide(
+    temporal,
+    handle,
+    gate_id,
+    decision="approve",
+    reason="",
+    reviewer="officer",
+    roles=OFFICER,
+    update_id=None,
+):
     update = DecideInput(gate_id, decision, reason, reviewer, roles)
-    return temporal.run(handle.execute_update(AgentWorkflow.decide, update, id=update_id or str(uuid.uuid4())))
+    return temporal.run(
+        handle.execute_update(AgentWorkflow.decide, update, id=update_id or str(uuid.uuid4()))
+    )
 
 
 def test_approve_runs_the_offer_and_nothing_runs_before_the_decision(temporal, worker):
@@ -85,7 +99,14 @@ def test_reject_runs_the_decline_notice(temporal, worker):
         ({"gate_id": "loan-elsewhere--g1"}, "does not exist in this agent run"),
         ({"reason": "x" * 2001}, "longer than 2000 characters"),
     ],
-    ids=["wrong-role", "four-eyes", "reject-without-reason", "unknown-decision", "unknown-gate", "long-reason"],
+    ids=[
+        "wrong-role",
+        "four-eyes",
+        "reject-without-reason",
+        "unknown-decision",
+        "unknown-gate",
+        "long-reason",
+    ],
 )
 def test_invalid_decisions_are_refused_and_leave_no_trace_in_history(temporal, worker, change, message):
     handle = start_loan(temporal, worker)
@@ -108,7 +129,9 @@ def test_a_second_decision_is_refused_but_the_same_update_id_is_applied_once(tem
     first = decide(temporal, handle, gate.gate_id, reason="ok", update_id="form-1")
     again = decide(temporal, handle, gate.gate_id, reason="ok", update_id="form-1")
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        decide(temporal, handle, gate.gate_id, decision="reject", reason="changed my mind", update_id="form-2")
+        decide(
+            temporal, handle, gate.gate_id, decision="reject", reason="changed my mind", update_id="form-2"
+        )
 
     assert first.gate.version == again.gate.version == 2
     assert "already decided (approved by officer)" in refused.value.cause.message
@@ -122,7 +145,11 @@ def test_sla_expiry_escalates_then_rejects_with_the_recorded_reason(temporal, wo
     assert gate.role == "credit_officer"
 
     escalated = wait_for_gate(temporal, handle, version=2)
-    assert (escalated.role, escalated.escalation_level, escalated.status) == ("senior_credit_officer", 1, "pending")
+    assert (escalated.role, escalated.escalation_level, escalated.status) == (
+        "senior_credit_officer",
+        1,
+        "pending",
+    )
     result = temporal.run(handle.result())
 
     assert result.outcome == "rejected"

@@ -82,13 +82,19 @@ class LlmActivities:
         except openai.APIStatusError as err:
             raise self._status_failure(err) from err
         except openai.APIConnectionError as err:
-            raise ApplicationError(f"Could not reach the model provider: {err}", type="ModelUnavailable") from err
+            raise ApplicationError(
+                f"Could not reach the model provider: {err}", type="ModelUnavailable"
+            ) from err
         latency_ms = int((time.monotonic() - started) * 1000)
         if not completion.choices:
             raise ApplicationError("The model returned no choices.", type="MalformedModelOutput")
         message = _from_openai(completion.choices[0].message)
         recommendation = None if message.tool_calls else _recommendation(message.content)
-        usage = completion.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"}) if completion.usage else {}
+        usage = (
+            completion.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
+            if completion.usage
+            else {}
+        )
         return LlmResponse(
             model=OFFLINE_MODEL_NAME if self._settings.offline else completion.model,
             offline=self._settings.offline,
@@ -110,9 +116,7 @@ class LlmActivities:
         if delay is None:
             return ApplicationError(summary, type="ModelUnavailable")
         delay = min(delay, self._settings.max_retry_after_seconds)
-        return ApplicationError(
-            summary, type="ModelRateLimited", next_retry_delay=timedelta(seconds=delay)
-        )
+        return ApplicationError(summary, type="ModelRateLimited", next_retry_delay=timedelta(seconds=delay))
 
 
 def _to_openai(message: ChatMessage) -> dict[str, Any]:

@@ -22,7 +22,12 @@ class OfflineModelTransport(httpx2.AsyncBaseTransport):
         body = json.loads(await request.aread())
         spec = AGENTS.get(request.headers.get(AGENT_HEADER, ""))
         if spec is None:
-            error = {"error": {"message": "The offline model knows no such agent.", "type": "invalid_request_error"}}
+            error = {
+                "error": {
+                    "message": "The offline model knows no such agent.",
+                    "type": "invalid_request_error",
+                }
+            }
             return httpx2.Response(400, json=error, request=request)
         reply = spec.offline_policy(body["messages"])
         return httpx2.Response(200, json=_completion(body, reply), request=request)
@@ -48,9 +53,7 @@ def _completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
         "object": "chat.completion",
         "created": 0,
         "model": OFFLINE_MODEL_NAME,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
         "usage": {
             "prompt_tokens": prompt_chars // 4,
             "completion_tokens": completion_chars // 4,

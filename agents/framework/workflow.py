@@ -126,9 +126,7 @@ class AgentWorkflow:
         """The current gate, for the portal's reconcile and for debugging."""
         return self._gate
 
-    async def _plan(
-        self, input: AgentInput
-    ) -> tuple[Recommendation, list[ToolResult], str, bool, str]:
+    async def _plan(self, input: AgentInput) -> tuple[Recommendation, list[ToolResult], str, bool, str]:
         """Run the model/tool loop until the model recommends; failures become a 'refer'."""
         spec = input.spec
         messages = [ChatMessage(role="user", content=json.dumps(input.case, sort_keys=True))]
@@ -187,7 +185,7 @@ class AgentWorkflow:
                     lambda: self._gate is not None and self._gate.status != "pending",
                     timeout=max(remaining, 0.001),
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self._gate.status == "pending":
                     self._gate = gates.expire(self._gate, input.spec.gate, workflow.now())
             await self._publish()

@@ -17,7 +17,10 @@ def loan_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
             "tool_calls": [
                 {
                     "name": "loans.credit_bureau",
-                    "arguments": {"applicant_name": case["applicant_name"], "declared_score": case["credit_score"]},
+                    "arguments": {
+                        "applicant_name": case["applicant_name"],
+                        "declared_score": case["credit_score"],
+                    },
                 },
                 {
                     "name": "loans.affordability",
@@ -51,9 +54,13 @@ def loan_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
         f"monthly payment {afford['monthly_payment']:,.2f}."
     )
     if policy["breaches"]:
-        return _answer("decline", f"{evidence} Policy breached: {'; '.join(policy['breaches'])}.", policy["breaches"])
+        return _answer(
+            "decline", f"{evidence} Policy breached: {'; '.join(policy['breaches'])}.", policy["breaches"]
+        )
     if policy["referrals"]:
-        return _answer("refer", f"{evidence} Referral needed: {'; '.join(policy['referrals'])}.", policy["referrals"])
+        return _answer(
+            "refer", f"{evidence} Referral needed: {'; '.join(policy['referrals'])}.", policy["referrals"]
+        )
     return _answer("approve", f"{evidence} All lending policy checks passed.", [])
 
 

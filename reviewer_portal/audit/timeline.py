@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.api.common.v1 import Payloads
@@ -60,7 +60,7 @@ class _HistoryReader:
         return values[0] if values else None
 
     async def read(self, event: HistoryEvent) -> Sequence[TimelineEntry]:
-        when = event.event_time.ToDatetime(tzinfo=timezone.utc)
+        when = event.event_time.ToDatetime(tzinfo=UTC)
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
@@ -106,10 +106,7 @@ class _HistoryReader:
     def _activity_entry(self, when: datetime, name: str, arg: Any, result: Any) -> list[TimelineEntry]:
         if name == LLM_ACTIVITY:
             prompt = arg.get("prompt", {}) if isinstance(arg, dict) else {}
-            title = (
-                f"LLM call: {result.get('model')} with prompt {prompt.get('id')} "
-                f"v{prompt.get('version')}"
-            )
+            title = f"LLM call: {result.get('model')} with prompt {prompt.get('id')} v{prompt.get('version')}"
             return [TimelineEntry(when, "llm", title, {"input": arg, "output": result})]
         if name == PUBLISH_ACTIVITY:
             return self._gate_entries(when, arg)

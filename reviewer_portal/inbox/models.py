@@ -77,3 +77,6 @@ class DecisionAttempt(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} on {self.gate_id} by {self.reviewer_id}: {self.status}"

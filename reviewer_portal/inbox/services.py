@@ -69,7 +69,9 @@ def decision_deliver(*, attempt: DecisionAttempt) -> DecisionAttempt:
             attempt.detail = "This agent run is no longer running, so it cannot take a decision."
         else:
             attempt.status = Status.UNDELIVERED
-            attempt.detail = "Temporal is not reachable right now; your decision is recorded and will be sent."
+            attempt.detail = (
+                "Temporal is not reachable right now; your decision is recorded and will be sent."
+            )
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         attempt.status = Status.UNDELIVERED
         attempt.detail = "The agent did not answer in time; your decision is recorded and will be sent."

@@ -62,7 +62,9 @@ def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
     except PermissionError as err:
         return _decision_response(request, gate, status=403, notice=str(err))
     if not request.htmx:
-        messages.add_message(request, OUTCOME_LEVEL.get(attempt.status, messages.INFO), _outcome_text(attempt))
+        messages.add_message(
+            request, OUTCOME_LEVEL.get(attempt.status, messages.INFO), _outcome_text(attempt)
+        )
         return redirect("inbox:gate", gate_id=gate.gate_id)
     gate.refresh_from_db()
     return _decision_response(request, gate, attempt=attempt)
@@ -106,7 +108,9 @@ def _next_form(attempt: DecisionAttempt | None) -> DecisionForm:
     if attempt is not None and attempt.status == DecisionAttempt.Status.UNDELIVERED:
         submission_id = attempt.update_id.rsplit(":", 1)[-1]
         return DecisionForm(initial={"submission_id": submission_id, "reason": attempt.reason})
-    reason = attempt.reason if attempt is not None and attempt.status == DecisionAttempt.Status.REFUSED else ""
+    reason = (
+        attempt.reason if attempt is not None and attempt.status == DecisionAttempt.Status.REFUSED else ""
+    )
     return DecisionForm(initial={"submission_id": uuid.uuid4(), "reason": reason})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -53,7 +54,8 @@ def loan_application_submit(
 
 async def _start(workflow_id: str, agent_input: AgentInput) -> None:
     client = await get_client()
-    try:
+    # A resubmitted form: the run it started the first time is the answer.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             AgentWorkflow.run,
             agent_input,
@@ -62,5 +64,3 @@ async def _start(workflow_id: str, agent_input: AgentInput) -> None:
             # A form submitted again, even after its run closed, never starts a second run.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-    except WorkflowAlreadyStartedError:
-        pass  # a resubmitted form: the run it started is the answer

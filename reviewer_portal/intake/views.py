@@ -23,7 +23,10 @@ def loan_application_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "submission_id"}
         application = LoanApplication(
-            **{k: float(v) if k in ("amount", "annual_income", "monthly_debts") else v for k, v in data.items()}
+            **{
+                k: float(v) if k in ("amount", "annual_income", "monthly_debts") else v
+                for k, v in data.items()
+            }
         )
         loan_application_submit(
             submitted_by=request.user,

@@ -21,13 +21,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--task-queue", default=settings.TEMPORAL_TASK_QUEUE)
-        parser.add_argument("--domain", action="append", dest="domains", help="agent(s) to serve; default all")
+        parser.add_argument(
+            "--domain", action="append", dest="domains", help="agent(s) to serve; default all"
+        )
         parser.add_argument("--threads", type=int, default=8, help="thread pool for sync activities")
 
-    def handle(self, *args: object, task_queue: str, domains: list[str] | None, threads: int, **options: object) -> None:
+    def handle(
+        self, *args: object, task_queue: str, domains: list[str] | None, threads: int, **options: object
+    ) -> None:
         unknown = set(domains or []) - set(AGENTS)
         if unknown:
-            raise SystemExit(f"Unknown domain(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(AGENTS))}.")
+            raise SystemExit(
+                f"Unknown domain(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(AGENTS))}."
+            )
         agents = [AGENTS[name] for name in (domains or sorted(AGENTS))]
         llm = LlmSettings(api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL)
         provider = "offline model" if llm.offline else (settings.OPENAI_BASE_URL or "OpenAI")

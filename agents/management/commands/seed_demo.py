@@ -42,7 +42,9 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             user.groups.set(Group.objects.filter(name__in=role_names))
-        admin, created = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+        admin, created = User.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
         if created:
             admin.set_password(password)
             admin.save()

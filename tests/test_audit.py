@@ -1,0 +1,64 @@
+"""The audit trail: read from the real Workflow history, decoded, for auditors and admins only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django.test import Client
+
+from tests.conftest import decide, logged_in, make_user
+
+
+def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gate):
+    handle, gate = loan_gate
+    decide(logged_in(make_user("officer", "credit_officer")), gate, reason="Clean file, affordable")
+    temporal.run(handle.result())
+    auditor = logged_in(make_user("auditor", "auditor"))
+
+    page = auditor.get(f"/audit/{gate.workflow_id}/").content.decode()
+
+    assert "Run started by intake" in page
+    assert "LLM call: offline model with prompt loans.prescreen v1" in page
+    assert "Tool call: loans.credit_bureau" in page and "Tool call: loans.lending_policy_check" in page
+    assert "Gate opened for credit_officer (recommendation: approve)" in page
+    assert "decide: approve by officer: Clean file, affordable" in page
+    assert "Downstream action loans.issue_offer" in page
+    assert "Run completed: approved" in page
+    assert (
+        page.index("LLM call")
+        < page.index("Gate opened")
+        < page.index("decide: approve")
+        < page.index("Downstream action")
+    )
+
+
+def test_the_export_is_the_same_timeline_as_json(temporal, portal, loan_gate):
+    _, gate = loan_gate
+    admin = logged_in(make_user("root", superuser=True))
+
+    response = admin.get(f"/audit/{gate.workflow_id}/export.json")
+
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    audit = json.loads(response.content)
+    assert audit["workflow_id"] == gate.workflow_id and audit["status"] == "running"
+    kinds = [entry["kind"] for entry in audit["entries"]]
+    assert kinds[0] == "run" and "llm" in kinds and "tool" in kinds and kinds[-1] == "gate"
+    llm = next(e for e in audit["entries"] if e["kind"] == "llm")
+    assert llm["data"]["input"]["prompt"]["id"] == "loans.prescreen"
+    assert len(llm["data"]["input"]["prompt"]["sha256"]) == 64
+    assert llm["data"]["output"]["usage"]["total_tokens"] > 0
+
+
+def test_reviewers_may_not_read_audit_trails_and_unknown_runs_are_404(temporal, portal, loan_gate):
+    _, gate = loan_gate
+    officer = logged_in(make_user("officer", "credit_officer"))
+    auditor = logged_in(make_user("auditor", "auditor"))
+
+    assert officer.get(f"/audit/{gate.workflow_id}/").status_code == 403
+    assert officer.get(f"/audit/{gate.workflow_id}/export.json").status_code == 403
+    assert officer.get("/audit/").status_code == 403
+    assert auditor.get(f"/audit/loan-{uuid.uuid4()}/").status_code == 404
+    assert gate.subject in auditor.get("/audit/").content.decode()
+    assert Client().get("/audit/").status_code == 302
