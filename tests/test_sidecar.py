@@ -1,0 +1,112 @@
+"""The worker sidecar and the demo command as the dev stack runs them: real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from agents.management.commands.seed_demo import DEMO_APPLICATIONS, DEMO_USERS
+from reviewer_portal.inbox.models import Gate
+from tests.conftest import loan_input, projected_gate, start_loan, wait_for_gate
+from tests.fake_openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_run_worker_serves_its_queue_keeps_the_key_out_of_logs_and_stops_on_sigterm(temporal, tmp_path):
+    queue = f"sidecar-{uuid.uuid4().hex[:8]}"
+    with FakeOpenAI() as provider:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'sidecar.sqlite3'}",
+            "TEMPORAL_ADDRESS": temporal.address,
+            "OPENAI_API_KEY": "sk-sidecar-secret",
+            "OPENAI_BASE_URL": provider.base_url,
+        }
+        assert manage("migrate", "-v0", env=env).wait(60) == 0
+        worker = manage("run_worker", "--task-queue", queue, env=env)
+        try:
+            handle = start_loan(temporal, queue, loan_input())
+            gate = wait_for_gate(temporal, handle)
+            worker.send_signal(signal.SIGTERM)
+            output, _ = worker.communicate(timeout=40)
+        finally:
+            worker.kill()
+        temporal.run(handle.terminate("test done"))
+
+    assert worker.returncode == 0, output
+    assert f"task queue {queue}" in output and "Worker stopped cleanly." in output
+    assert "sk-sidecar-secret" not in output
+    assert gate.model == "fake-gpt" and gate.recommendation.outcome == "approve"
+    assert provider.auth_headers[0] == "Bearer sk-sidecar-secret"
+
+
+def test_run_worker_refuses_an_unknown_domain(temporal):
+    env = {**os.environ, "TEMPORAL_ADDRESS": temporal.address}
+    worker = manage("run_worker", "--domain", "crypto", env=env)
+    output, _ = worker.communicate(timeout=60)
+    assert worker.returncode != 0 and "Unknown domain(s): crypto. Known: loans." in output
+
+
+def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, portal):
+    call_command("seed_demo")
+    call_command("seed_demo")  # `make dev` runs it on every start
+
+    assert set(User.objects.values_list("username", flat=True)) == {*DEMO_USERS, "admin"}
+    officer = User.objects.get(username="officer")
+    assert officer.check_password("demo") and list(officer.groups.values_list("name", flat=True)) == [
+        "credit_officer"
+    ]
+    assert User.objects.get(username="admin").is_superuser
+    for application in DEMO_APPLICATIONS:
+        demo_id = uuid.uuid5(uuid.NAMESPACE_URL, f"demo-loan:{application.applicant_name}")
+        handle = temporal.client.get_workflow_handle(f"loan-{demo_id}")
+        assert projected_gate(handle).status == "pending"
+    assert Gate.objects.filter(status="pending").count() == len(DEMO_APPLICATIONS)
+    assert {g.recommendation for g in Gate.objects.all()} == {"approve", "decline", "refer"}
+
+
+def test_check_deploy_passes_with_production_settings():
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": uuid.uuid4().hex * 2,
+        "ALLOWED_HOSTS": "portal.bank.example",
+    }
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "no issues" in check.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"} | {"DEBUG": "false"}
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode != 0 and "SECRET_KEY" in check.stderr
