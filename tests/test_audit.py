@@ -62,3 +62,13 @@ def test_reviewers_may_not_read_audit_trails_and_unknown_runs_are_404(temporal, 
     assert auditor.get(f"/audit/loan-{uuid.uuid4()}/").status_code == 404
     assert gate.subject in auditor.get("/audit/").content.decode()
     assert Client().get("/audit/").status_code == 302
+
+
+def test_refused_attempts_are_kept_by_the_portal_and_shown_to_auditors(temporal, portal, loan_gate):
+    _, gate = loan_gate
+    decide(logged_in(make_user("officer", "credit_officer")), gate, decision="reject", reason="")
+
+    page = logged_in(make_user("auditor", "auditor")).get(f"/gates/{gate.gate_id}/").content.decode()
+
+    assert "reject by officer, refused: A rejection needs a reason." in page
+    assert 'name="decision"' not in page  # auditors read; they do not decide
