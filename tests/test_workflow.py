@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 
-from agents.framework.types import DecideInput
-from agents.framework.workflow import AgentWorkflow
+from agents.framework.types import DecideInput, GateSnapshot
+from agents.framework.workflow import PUBLISH_ACTIVITY, AgentWorkflow
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.projection import publish_gate
 from tests.conftest import (
     DECLINABLE,
     activity_names,
@@ -188,3 +191,24 @@ def test_a_tool_that_keeps_failing_is_retried_then_shown_to_the_reviewer(tempora
     assert gate.recommendation.outcome == "refer"
     assert "loans.affordability failed" in gate.recommendation.rationale
     temporal.run(handle.terminate("test done"))
+
+
+def test_a_decision_arriving_while_the_gate_is_being_published_still_reaches_the_projection(
+    temporal, transactional_db
+):
+    @activity.defn(name=PUBLISH_ACTIVITY)
+    def slow_publish(snapshot: GateSnapshot) -> bool:
+        time.sleep(1.5)  # the reviewer is faster than the projection
+        return publish_gate(snapshot)
+
+    with temporal.worker(portal_activities=[slow_publish]) as queue:
+        handle = start_loan(temporal, queue)
+        gate = wait_for_gate(temporal, handle)  # visible to the query before the publish ends
+        decide(temporal, handle, gate.gate_id, reason="quick")
+        result = temporal.run(handle.result())
+
+    assert result.outcome == "approved"
+    assert activity_names(temporal, handle).count(PUBLISH_ACTIVITY) == 2
+    projected = Gate.objects.get(gate_id=gate.gate_id)
+    assert (projected.status, projected.version) == ("approved", 2)
+    record_history(temporal, handle, "loan_decided_during_publish")

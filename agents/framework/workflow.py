@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
 
 LLM_ACTIVITY = "llm_complete"
 PUBLISH_ACTIVITY = "publish_gate"
+PATCH_PUBLISH_LATE_DECISION = "publish-late-decision"
 
 # The model: a few attempts with backoff; a 429's Retry-After overrides the interval per attempt.
 LLM_RETRY = RetryPolicy(
@@ -68,6 +69,7 @@ ACTION_SCHEDULE_TO_CLOSE = timedelta(days=1)
 class AgentWorkflow:
     def __init__(self) -> None:
         self._gate: GateSnapshot | None = None
+        self._published_version = 0
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
@@ -189,14 +191,21 @@ class AgentWorkflow:
                 if self._gate.status == "pending":
                     self._gate = gates.expire(self._gate, input.spec.gate, workflow.now())
             await self._publish()
+        # A decision that arrived while the opening publish was in flight skipped the loop; the
+        # projection must still learn it. Patched: runs recorded before this fix took no such step.
+        if self._gate.version != self._published_version and workflow.patched(PATCH_PUBLISH_LATE_DECISION):
+            await self._publish()
 
     async def _publish(self) -> None:
+        assert self._gate is not None
+        snapshot = self._gate
         await workflow.execute_activity(
             PUBLISH_ACTIVITY,
-            self._gate,
+            snapshot,
             start_to_close_timeout=PUBLISH_START_TO_CLOSE,
             retry_policy=PUBLISH_RETRY,
         )
+        self._published_version = snapshot.version
 
 
 def _referral(reason: str) -> Recommendation:
