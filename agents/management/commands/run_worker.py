@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -42,6 +44,11 @@ class Command(BaseCommand):
             f"task queue {task_queue}, agents {', '.join(a.name for a in agents)}, LLM {provider}"
         )
         asyncio.run(self._run(task_queue, agents, llm, threads))
+        # Everything is shut down; the Temporal runtime's threads can still abort the interpreter's
+        # own teardown (temporalio/sdk-python#300), so leave without one.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     async def _run(self, task_queue: str, agents: list, llm: LlmSettings, threads: int) -> None:
         stop = asyncio.Event()

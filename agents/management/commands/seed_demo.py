@@ -41,7 +41,7 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save()
-            user.groups.set(Group.objects.filter(name__in=role_names))
+            user.groups.set([Group.objects.get_or_create(name=name)[0] for name in role_names])
         admin, created = User.objects.get_or_create(
             username="admin", defaults={"is_staff": True, "is_superuser": True}
         )
