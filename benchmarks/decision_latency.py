@@ -10,13 +10,16 @@ Prints p50/p95 of, in the same run:
     timed until the rendered decision panel has been read;
 
 and the ratio b/a (target: at most 1.3). The samples are interleaved, a then b then b then a, so a
-noisy machine slows both alike; warm-up samples are dropped.
+noisy machine slows both alike; warm-up samples are dropped. Untimed between samples: the GET of
+the gate page (for a fresh form and CSRF token) and waiting for the decided loan run to finish, so
+its follow-up activities do not overlap the next sample. Figures only: it never fails on them.
 
 Everything it needs it sets up and tears down itself, given only a Temporal server: if nothing
 listens at `--temporal`, it starts the dev server from this virtualenv's `temporal` on a free port.
 It uses a throwaway SQLite database under var/, an in-process worker on a fresh task queue (the
 real loan agent with the real projection activity, plus the minimal workflow) and the real portal
-served by `daphne` as a subprocess with the same environment.
+served by `daphne` as a subprocess with the same environment. To see where the portal's time
+goes, `--portal-app module:app` serves a wrapper of the portal's ASGI app (on PYTHONPATH) instead.
 """
 
 from __future__ import annotations
@@ -207,7 +210,7 @@ def scratch_files(keep: bool) -> Iterator[Path]:
 
 def setup_django(db: Path, temporal_address: str, task_queue: str) -> None:
     """Point Django (here, and the portal subprocess via the environment) at the scratch DB."""
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}" + os.environ.get("PROTO_DB_QUERY", "")
+    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
     os.environ["TEMPORAL_ADDRESS"] = temporal_address
     os.environ["TEMPORAL_TASK_QUEUE"] = task_queue
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
