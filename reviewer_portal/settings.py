@@ -84,7 +84,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker's projection writes and the portal share one file: wait for locks, don't fail.
     # IMMEDIATE: a writing transaction takes the lock up front and waits for it, instead of
     # failing with "database is locked" when two writers upgrade their read locks at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
+    # WAL lets the portal read while the worker writes, and commits without a full fsync each.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
     # A file (threads of one test run share it), named per process so parallel runs don't collide.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

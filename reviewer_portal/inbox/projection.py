@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import close_old_connections, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from temporalio import activity
 
 from agents.framework.types import GateSnapshot
@@ -17,15 +17,16 @@ from reviewer_portal.inbox.models import Gate
 def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     """Insert or update the projection row if `snapshot` is newer; True if it changed."""
     fields = _fields(snapshot)
-    with transaction.atomic():
-        gate = Gate.objects.select_for_update().filter(gate_id=snapshot.gate_id).first()
-        if gate is None:
-            Gate.objects.create(gate_id=snapshot.gate_id, **fields)
-            return True
-        if gate.version >= snapshot.version:
-            return False
-        Gate.objects.filter(gate_id=snapshot.gate_id).update(**fields)
+    newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
+    if newer.update(**fields):
         return True
+    try:
+        with transaction.atomic():
+            Gate.objects.create(gate_id=snapshot.gate_id, **fields)
+        return True
+    except IntegrityError:
+        # The row exists: at this version or newer (nothing to do), or an older one raced in.
+        return bool(newer.update(**fields))
 
 
 @activity.defn(name=PUBLISH_ACTIVITY)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -78,10 +79,12 @@ def decision_deliver(*, attempt: DecisionAttempt) -> DecisionAttempt:
     else:
         attempt.status = Status.ACCEPTED
         attempt.detail = ""
-        gate_apply_snapshot(snapshot=result.gate)
     if attempt.status != Status.ACCEPTED:
         log.warning("decision %s %s: %s", attempt.update_id, attempt.status, attempt.detail)
-    attempt.save(update_fields=["status", "detail", "updated_at"])
+    with transaction.atomic():
+        attempt.save(update_fields=["status", "detail", "updated_at"])
+        if attempt.status == Status.ACCEPTED:
+            gate_apply_snapshot(snapshot=result.gate)
     return attempt
 
 
