@@ -176,4 +176,6 @@ LOAN_GATE_SLA_SECONDS = env.int("LOAN_GATE_SLA_SECONDS", default=4 * 3600)
 LOAN_ESCALATION_SLA_SECONDS = env.int("LOAN_ESCALATION_SLA_SECONDS", default=4 * 3600)
 
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
+# The currency every amount in the portal is in (loan amounts, incomes, payments).
+CURRENCY = env.str("CURRENCY", default="GBP")
 LOAN_MODEL = env.str("LOAN_MODEL", default="gpt-4o-mini")

@@ -21,7 +21,7 @@ def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gat
     assert "Run started by intake" in page
     assert "LLM call: offline model with prompt loans.prescreen v1" in page
     assert "Tool call: loans.credit_bureau" in page and "Tool call: loans.lending_policy_check" in page
-    assert "Gate opened for credit_officer (recommendation: approve)" in page
+    assert "Gate opened for Credit officer (recommendation: approve)" in page
     assert "decide: approve by officer: Clean file, affordable" in page
     assert "Downstream action loans.issue_offer" in page
     assert "Run completed: approved" in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.test import Client
@@ -10,7 +11,7 @@ from django.test import Client
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
 from reviewer_portal.inbox.projection import publish_gate
-from reviewer_portal.inbox.services import decisions_redeliver
+from reviewer_portal.inbox.services import decision_deliver, decisions_redeliver, gate_decide
 from tests.conftest import (
     activity_names,
     decide,
@@ -94,18 +95,31 @@ def test_the_same_form_submitted_twice_is_applied_once(temporal, portal, officer
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
 
 
-def test_a_double_click_racing_the_projection_is_applied_once(temporal, portal, officer, loan_gate):
+def test_two_clicks_racing_each_other_are_applied_once(temporal, portal, officer, loan_gate):
     handle, gate = loan_gate
-    client = logged_in(officer)
     submission = str(uuid.uuid4())
-    decide(client, gate, reason="ok", submission_id=submission)
-    # The second click was already past the view's checks when the first one finished.
-    Gate.objects.filter(gate_id=gate.gate_id).update(status="pending", version=1)
+    clients = [logged_in(officer), logged_in(officer)]
 
-    second = decide(client, gate, reason="ok", submission_id=submission)
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda c: decide(c, gate, reason="ok", submission_id=submission), clients))
 
-    assert second.status_code == 200 and "Approval recorded by the agent." in second.content.decode()
-    assert DecisionAttempt.objects.filter(gate=gate).count() == 1
+    # Each click either reached the workflow (deduplicated by the Update ID) or found it decided.
+    assert sorted(r.status_code for r in responses) in ([200, 200], [200, 409])
+    assert DecisionAttempt.objects.get(gate=gate).status == "accepted"
+    temporal.run(handle.result())
+    assert event_types(temporal, handle).count(COMPLETED) == 1
+    assert activity_names(temporal, handle).count("loans.issue_offer") == 1
+
+
+def test_redelivering_an_accepted_decision_is_answered_from_its_update_id(
+    temporal, portal, officer, loan_gate
+):
+    handle, gate = loan_gate
+    attempt = gate_decide(gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1")
+
+    again = decision_deliver(attempt=attempt)  # e.g. a retry after a lost response
+
+    assert attempt.status == again.status == "accepted"
     temporal.run(handle.result())
     assert event_types(temporal, handle).count(COMPLETED) == 1
 

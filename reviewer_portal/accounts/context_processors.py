@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from reviewer_portal.accounts.roles import ALL_ROLES, can_audit, can_submit_applications, roles_of
@@ -11,4 +12,5 @@ def reviewer(request: HttpRequest) -> dict[str, object]:
         "role_labels": [ALL_ROLES[r] for r in sorted(roles_of(user))],
         "can_audit": can_audit(user),
         "can_submit": can_submit_applications(user),
+        "currency": settings.CURRENCY,
     }

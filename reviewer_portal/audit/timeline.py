@@ -17,6 +17,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from agents.framework.workflow import LLM_ACTIVITY, PUBLISH_ACTIVITY
+from reviewer_portal.accounts.roles import REVIEWER_ROLES
 
 
 @dataclass
@@ -117,9 +118,9 @@ class _HistoryReader:
     def _gate_entries(self, when: datetime, gate: dict[str, Any]) -> list[TimelineEntry]:
         previous, self._last_gate = self._last_gate, gate
         if previous is None:
-            title = f"Gate opened for {gate['role']} (recommendation: {gate['recommendation']['outcome']})"
+            title = f"Gate opened for {_role(gate)} (recommendation: {gate['recommendation']['outcome']})"
         elif gate["status"] == "pending" and gate["escalation_level"] > previous["escalation_level"]:
-            title = f"Gate escalated to {gate['role']} (new deadline {gate['deadline']})"
+            title = f"Gate escalated to {_role(gate)} (new deadline {gate['deadline']})"
         elif gate["decided_by"] == "system":
             title = f"Gate closed by SLA policy: {gate['reason']}"
         else:
@@ -133,3 +134,7 @@ class _HistoryReader:
         if arg.get("reason"):
             title += f": {arg['reason']}"
         return TimelineEntry(when, "decision", title, {"update": arg, "update_id": update_id})
+
+
+def _role(gate: dict[str, Any]) -> str:
+    return REVIEWER_ROLES.get(gate["role"], gate["role"])

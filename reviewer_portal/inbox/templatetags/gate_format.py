@@ -1,0 +1,31 @@
+"""Show agent data (JSON from workflow history) to people: labels and values, not Python reprs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+
+register = template.Library()
+
+
+@register.filter
+def label(key: str) -> str:
+    """`annual_income` -> `Annual income`."""
+    return key.replace("_", " ").capitalize()
+
+
+@register.filter
+def display(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None or value == [] or value == "":
+        return "none"
+    if isinstance(value, list):
+        return "; ".join(display(v) for v in value)
+    if isinstance(value, float) and not value.is_integer():
+        return intcomma(f"{value:.2f}") if abs(value) >= 1 else f"{value:g}"
+    if isinstance(value, int | float):
+        return intcomma(int(value))
+    return str(value)
