@@ -101,7 +101,8 @@ def record_history(temporal: TemporalHarness, handle: WorkflowHandle, name: str)
         return
     history = temporal.run(handle.fetch_history())
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+    recorded = {"workflow_id": handle.id, "history": history.to_json_dict()}
+    (HISTORIES / f"{name}.json").write_text(json.dumps(recorded, indent=1))
 
 
 def wait_for_gate(

@@ -31,7 +31,8 @@ def test_the_recorded_histories_cover_every_gate_outcome():
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 def test_recorded_history_replays_without_nondeterminism(path):
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    recorded = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
     replayer = Replayer(workflows=[AgentWorkflow])
 
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))

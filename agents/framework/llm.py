@@ -1,9 +1,20 @@
 """The LLM Activity: one chat completion through the `openai` client.
 
-Temporal owns retries (the client's own are off). A 429/503 becomes an ApplicationError whose
-`next_retry_delay` is the server's Retry-After, so the retry waits exactly as long as asked;
-auth errors and bad requests are non-retryable. The API key lives in the worker's environment and
-never enters history. Without a key the offline model answers through the same client.
+Temporal owns retries (the client's own are off); every failure is an ApplicationError whose type
+says what went wrong, so the workflow can show the reason on the gate:
+
+- ModelRateLimited / ModelUnavailable (429; 408, 409, 5xx): retried. A `retry-after-ms` or
+  `Retry-After` becomes `next_retry_delay`, so the retry waits exactly as long as the provider
+  asked (up to `LlmSettings.max_retry_after_seconds`); otherwise the retry policy's backoff.
+- ModelTimeout, ModelUnreachable, MalformedProviderResponse (a 200 that is not a completion):
+  retried with the retry policy's backoff.
+- ModelRequestRejected (400, 401, 403, 404, 422 and any other 4xx) and ModelContentRefused (a
+  content-policy refusal, as an error or as a `content_filter` finish): not retried.
+- MalformedModelOutput (a completion we cannot use): retried soon.
+
+The provider's `x-should-retry: true` or `false` overrides the status (not a content refusal).
+The API key lives in the worker's environment and never enters history. Without a key the
+offline model answers through the same client.
 """
 
 from __future__ import annotations
@@ -16,6 +27,8 @@ from typing import Any
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -25,8 +38,9 @@ from agents.framework.retry_after import retry_after_seconds
 from agents.framework.tools import TOOLS
 from agents.framework.types import ChatMessage, LlmRequest, LlmResponse, Recommendation, ToolCall
 
-OUTCOMES = ("approve", "decline", "refer")
-NON_RETRYABLE_STATUS = {400, 401, 403, 404, 422}
+# Worth another try: request timeout, lock conflict, rate limit; and every 5xx.
+RETRYABLE_STATUS = {408, 409, 429}
+CONTENT_POLICY_CODE = "content_policy_violation"
 MALFORMED_RETRY_DELAY = timedelta(seconds=1)
 
 
@@ -36,6 +50,7 @@ class LlmSettings:
     base_url: str = ""
     # A provider asking for a longer wait than this is retried after this long instead.
     max_retry_after_seconds: float = 300.0
+    # Per HTTP request; below the workflow's start-to-close so a hung request fails with a reason.
     request_timeout_seconds: float = 60.0
 
     @property
@@ -79,24 +94,25 @@ class LlmActivities:
                 tools=tools or openai.omit,
                 extra_headers={AGENT_HEADER: request.agent},
             )
-        except openai.APIStatusError as err:
-            raise self._status_failure(err) from err
-        except openai.APIConnectionError as err:
-            raise ApplicationError(
-                f"Could not reach the model provider: {err}", type="ModelUnavailable"
-            ) from err
+        except (openai.APIError, json.JSONDecodeError) as err:
+            raise provider_failure(err, self._settings) from err
         latency_ms = int((time.monotonic() - started) * 1000)
-        if not completion.choices:
-            raise ApplicationError("The model returned no choices.", type="MalformedModelOutput")
-        message = _from_openai(completion.choices[0].message)
-        recommendation = None if message.tool_calls else _recommendation(message.content)
+        choice = _first_choice(completion)
+        if choice.finish_reason == "content_filter":
+            raise ApplicationError(
+                "The model provider's content filter withheld the answer.",
+                type="ModelContentRefused",
+                non_retryable=True,
+            )
+        message = _from_openai(choice.message)
+        recommendation = None if message.tool_calls else _recommendation(message.content, request.outcomes)
         usage = (
             completion.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
             if completion.usage
             else {}
         )
         return LlmResponse(
-            model=OFFLINE_MODEL_NAME if self._settings.offline else completion.model,
+            model=OFFLINE_MODEL_NAME if self._settings.offline else completion.model or request.model,
             offline=self._settings.offline,
             message=message,
             recommendation=recommendation,
@@ -105,18 +121,85 @@ class LlmActivities:
             latency_ms=latency_ms,
         )
 
-    def _status_failure(self, err: openai.APIStatusError) -> ApplicationError:
-        status = err.status_code
-        headers = err.response.headers
-        summary = f"Model provider answered HTTP {status}: {err.message}"
-        should_retry = headers.get("x-should-retry")
-        if status in NON_RETRYABLE_STATUS or should_retry == "false":
-            return ApplicationError(summary, type="ModelRequestRejected", non_retryable=True)
-        delay = retry_after_seconds(headers)
-        if delay is None:
-            return ApplicationError(summary, type="ModelUnavailable")
-        delay = min(delay, self._settings.max_retry_after_seconds)
-        return ApplicationError(summary, type="ModelRateLimited", next_retry_delay=timedelta(seconds=delay))
+
+def provider_failure(err: openai.APIError | json.JSONDecodeError, settings: LlmSettings) -> ApplicationError:
+    """The ApplicationError for a failed call to the provider: its type, retryability and delay.
+
+    For any activity that calls the provider through `build_client`'s client.
+    """
+    if isinstance(err, openai.APIStatusError):
+        return _status_failure(err, settings)
+    if isinstance(err, openai.APITimeoutError):
+        return ApplicationError(
+            f"The model provider did not answer within {settings.request_timeout_seconds:g} s.",
+            type="ModelTimeout",
+        )
+    if isinstance(err, openai.APIConnectionError):
+        return ApplicationError(
+            f"Could not reach the model provider ({err.__cause__ or err}).", type="ModelUnreachable"
+        )
+    # A 200 labelled JSON that is not (e.g. a proxy's error page), or one the client rejected.
+    return _not_a_completion("its body is not JSON" if isinstance(err, json.JSONDecodeError) else str(err))
+
+
+def _status_failure(err: openai.APIStatusError, settings: LlmSettings) -> ApplicationError:
+    status, headers = err.status_code, err.response.headers
+    detail = _provider_detail(err)
+    if err.code == CONTENT_POLICY_CODE:
+        # The same content is refused again, whatever the provider says about retrying.
+        return ApplicationError(
+            f"The model provider refused the request under its content policy: {detail}",
+            type="ModelContentRefused",
+            non_retryable=True,
+        )
+    summary = f"Model provider answered HTTP {status}: {detail}"
+    should_retry = headers.get("x-should-retry", "").strip().lower()
+    if should_retry in ("true", "false"):
+        retryable = should_retry == "true"
+    else:
+        retryable = status in RETRYABLE_STATUS or status >= 500
+    if status == 429:
+        error_type = "ModelRateLimited"
+    elif status in RETRYABLE_STATUS or status >= 500:
+        error_type = "ModelUnavailable"
+    else:
+        error_type = "ModelRequestRejected"
+    if not retryable:
+        return ApplicationError(summary, type=error_type, non_retryable=True)
+    delay = retry_after_seconds(headers)
+    # No hint, or "now" (a zero delay is no delay to Temporal): the retry policy's backoff.
+    if not delay:
+        return ApplicationError(summary, type=error_type)
+    delay = min(delay, settings.max_retry_after_seconds)
+    return ApplicationError(summary, type=error_type, next_retry_delay=timedelta(seconds=delay))
+
+
+def _provider_detail(err: openai.APIStatusError) -> str:
+    """The provider's own error message, else the status's reason phrase (never an HTML page)."""
+    message = err.body.get("message") if isinstance(err.body, dict) else None
+    if isinstance(message, str) and message.strip():
+        return message.strip()
+    return err.response.reason_phrase or "no detail"
+
+
+def _first_choice(completion: object) -> Choice:
+    """The completion's first choice, or a failure saying why there is none we can read."""
+    if not isinstance(completion, ChatCompletion):  # the client hands back non-JSON text as is
+        raise _not_a_completion("its body is not JSON")
+    choices = completion.choices
+    if not isinstance(choices, list) or not choices:
+        raise ApplicationError("The model returned no choices.", type="MalformedModelOutput")
+    choice = choices[0]
+    if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
+        raise _not_a_completion("its first choice has no message")
+    return choice
+
+
+def _not_a_completion(detail: str) -> ApplicationError:
+    # Most likely a proxy or gateway in trouble, so retried with the policy's backoff.
+    return ApplicationError(
+        f"The model provider answered HTTP 200, but {detail}.", type="MalformedProviderResponse"
+    )
 
 
 def _to_openai(message: ChatMessage) -> dict[str, Any]:
@@ -148,21 +231,27 @@ def _from_openai(message: Any) -> ChatMessage:
     return ChatMessage(role="assistant", content=message.content, tool_calls=calls)
 
 
-def _recommendation(content: str | None) -> Recommendation:
-    """Parse the model's final answer: a JSON object with outcome, rationale, risk_factors."""
+def _recommendation(content: str | None, outcomes: list[str]) -> Recommendation:
+    """Parse the model's final answer: a JSON object with outcome, rationale, risk_factors and
+    an optional structured proposal (e.g. advice text a reviewer may edit)."""
     try:
         data = json.loads(content or "")
     except json.JSONDecodeError as err:
         raise _malformed(f"the final answer is not JSON ({err})") from err
-    if not isinstance(data, dict) or data.get("outcome") not in OUTCOMES:
-        raise _malformed("the final answer has no outcome of approve, decline or refer")
+    if not isinstance(data, dict) or data.get("outcome") not in outcomes:
+        raise _malformed(f"the final answer has no outcome of {', '.join(outcomes)}")
     rationale = data.get("rationale")
     factors = data.get("risk_factors", [])
     if not isinstance(rationale, str) or not rationale.strip():
         raise _malformed("the final answer has no rationale")
     if not isinstance(factors, list) or not all(isinstance(f, str) for f in factors):
         raise _malformed("risk_factors is not a list of strings")
-    return Recommendation(outcome=data["outcome"], rationale=rationale.strip(), risk_factors=factors)
+    proposal = data.get("proposal", {})
+    if not isinstance(proposal, dict):
+        raise _malformed("proposal is not an object")
+    return Recommendation(
+        outcome=data["outcome"], rationale=rationale.strip(), risk_factors=factors, proposal=proposal
+    )
 
 
 def _malformed(detail: str) -> ApplicationError:

@@ -12,6 +12,8 @@ from typing import Any
 import httpx2
 
 AGENT_HEADER = "X-Reviewer-Portal-Agent"
+TASK_HEADER = "X-Reviewer-Portal-Task"
+SUMMARY_LINE_LIMIT = 400
 OFFLINE_MODEL_NAME = "offline model"
 
 
@@ -20,6 +22,8 @@ class OfflineModelTransport(httpx2.AsyncBaseTransport):
         from agents.framework.registry import AGENTS
 
         body = json.loads(await request.aread())
+        if request.headers.get(TASK_HEADER) == "summarise":
+            return httpx2.Response(200, json=_completion(body, {"content": _digest(body)}), request=request)
         spec = AGENTS.get(request.headers.get(AGENT_HEADER, ""))
         if spec is None:
             error = {
@@ -60,3 +64,12 @@ def _completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": (prompt_chars + completion_chars) // 4,
         },
     }
+
+
+def _digest(body: dict[str, Any]) -> str:
+    """The offline summary: every tool call and result line of the transcript, each shortened."""
+    transcript = body["messages"][-1]["content"]
+    lines = [
+        line[:SUMMARY_LINE_LIMIT] for line in transcript.splitlines() if line.startswith(("CALL ", "RESULT "))
+    ]
+    return "\n".join(["Earlier turns (offline digest):", *lines])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agents.framework.prompts import latest_prompt
-from agents.framework.types import AgentRunSpec, EscalationStep, GatePolicy
+from agents.framework.types import LOAN_OUTCOMES, AgentRunSpec, ApprovalRule, EscalationStep, GatePolicy
 
 # The offline model's behaviour for one agent: OpenAI-style messages in, an assistant message out
 # ({"content": ...} or {"tool_calls": [{"name": ..., "arguments": {...}}]}).
@@ -17,17 +17,31 @@ OfflinePolicy = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
 @dataclass(frozen=True)
 class AgentSpec:
+    """What a team registers: its prompt, tools, gates and actions. The framework does the rest.
+
+    `gate` is the final human gate on the agent's answer (approve runs `on_approve`, reject runs
+    `on_reject`); without one, `on_complete` acts on the answer. `approvals` name tool calls that
+    need a human before they run, decided under `approval_gate`.
+    """
+
     name: str
     title: str
     prompt_id: str
     model: str
     tools: Sequence[str]
-    gate: GatePolicy
-    on_approve: str
-    on_reject: str
+    gate: GatePolicy | None
     activities: Sequence[Callable[..., Any]]
     offline_policy: OfflinePolicy
+    on_approve: str = ""
+    on_reject: str = ""
+    on_complete: str = ""
     max_turns: int = 6
+    outcomes: Sequence[str] = tuple(LOAN_OUTCOMES)
+    editable: Sequence[str] = ()
+    approvals: Sequence[ApprovalRule] = ()
+    approval_gate: GatePolicy | None = None
+    turns_per_run: int = 0
+    max_history_events: int = 0
 
     def pin(
         self,
@@ -35,25 +49,42 @@ class AgentSpec:
         model: str | None = None,
         sla_seconds: int | None = None,
         escalation_sla_seconds: int | None = None,
+        **overrides: Any,
     ) -> AgentRunSpec:
-        """The snapshot a new run starts with: latest prompt version, deployment's SLAs."""
-        gate = self.gate
-        if sla_seconds is not None:
-            gate = replace(gate, sla_seconds=sla_seconds)
-        if escalation_sla_seconds is not None:
-            gate = replace(
-                gate, escalations=[EscalationStep(s.role, escalation_sla_seconds) for s in gate.escalations]
-            )
-        return AgentRunSpec(
+        """The snapshot a new run starts with: latest prompt version, the deployment's SLAs.
+
+        SLA overrides apply to every gate policy of the agent; `overrides` set other fields of
+        the run spec (tests use them for short loops).
+        """
+        spec = AgentRunSpec(
             agent=self.name,
             prompt=latest_prompt(self.prompt_id).ref,
             model=model or self.model,
             tools=list(self.tools),
-            gate=replace(gate, escalations=list(gate.escalations)),
+            gate=_with_slas(self.gate, sla_seconds, escalation_sla_seconds),
             on_approve=self.on_approve,
             on_reject=self.on_reject,
             max_turns=self.max_turns,
+            outcomes=list(self.outcomes),
+            editable=list(self.editable),
+            approvals=[replace(rule) for rule in self.approvals],
+            approval_gate=_with_slas(self.approval_gate, sla_seconds, escalation_sla_seconds),
+            on_complete=self.on_complete,
+            turns_per_run=self.turns_per_run,
+            max_history_events=self.max_history_events,
         )
+        return replace(spec, **overrides)
+
+
+def _with_slas(
+    policy: GatePolicy | None, sla_seconds: int | None, escalation_sla_seconds: int | None
+) -> GatePolicy | None:
+    if policy is None:
+        return None
+    escalations = [
+        EscalationStep(step.role, escalation_sla_seconds or step.sla_seconds) for step in policy.escalations
+    ]
+    return replace(policy, sla_seconds=sla_seconds or policy.sla_seconds, escalations=escalations)
 
 
 AGENTS: dict[str, AgentSpec] = {}

@@ -1,6 +1,7 @@
 """Dataclasses that cross the Workflow boundary: inputs, outputs, Update arguments.
 
 Everything here is plain data so it serialises into Workflow history as JSON. No Django, no openai.
+Fields added later always have defaults, so histories recorded before them still replay.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+LOAN_OUTCOMES = ["approve", "decline", "refer"]
 
 
 @dataclass
@@ -38,6 +41,34 @@ class GatePolicy:
 
 
 @dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass
+class ApprovalRule:
+    """A tool call that needs a human first: always, or when argument `when` is one of `values`.
+
+    The rule is data in the pinned spec, so what needs approval is decided in code, never by the
+    model. `editable` names the arguments a reviewer may change before approving; `subject_field`
+    names the argument that titles the gate.
+    """
+
+    tool: str
+    when: str = ""
+    values: list[str] = field(default_factory=list)
+    editable: list[str] = field(default_factory=list)
+    subject_field: str = ""
+
+    def applies(self, call: ToolCall) -> bool:
+        if call.name != self.tool:
+            return False
+        return not self.when or str(call.arguments.get(self.when)) in self.values
+
+
+@dataclass
 class AgentRunSpec:
     """The spec snapshot a run pins when it starts, so config changes reach new runs only."""
 
@@ -45,25 +76,22 @@ class AgentRunSpec:
     prompt: PromptRef
     model: str
     tools: list[str]
-    gate: GatePolicy
+    # The final gate on the agent's answer; None for agents that act without one.
+    gate: GatePolicy | None
     on_approve: str
     on_reject: str
     max_turns: int = 6
-
-
-@dataclass
-class AgentInput:
-    spec: AgentRunSpec
-    subject: str
-    case: dict[str, Any]
-    submitted_by: str
-
-
-@dataclass
-class ToolCall:
-    id: str
-    name: str
-    arguments: dict[str, Any]
+    outcomes: list[str] = field(default_factory=lambda: list(LOAN_OUTCOMES))
+    # Answer fields (in Recommendation.proposal) a reviewer may edit before approving.
+    editable: list[str] = field(default_factory=list)
+    approvals: list[ApprovalRule] = field(default_factory=list)
+    approval_gate: GatePolicy | None = None
+    # Without a final gate: the activity that acts on the answer (e.g. publish a report).
+    on_complete: str = ""
+    # History pruning: continue-as-new after this many model turns in one run, or once the run's
+    # history has this many events (0: only when Temporal suggests it).
+    turns_per_run: int = 0
+    max_history_events: int = 0
 
 
 @dataclass
@@ -76,9 +104,12 @@ class ChatMessage:
 
 @dataclass
 class Recommendation:
-    outcome: str  # "approve" | "decline" | "refer"
+    outcome: str
     rationale: str
     risk_factors: list[str] = field(default_factory=list)
+    # The structured action proposed (advice text, a finding's details); reviewers may edit the
+    # fields the spec marks editable.
+    proposal: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +119,7 @@ class LlmRequest:
     model: str
     messages: list[ChatMessage]
     tools: list[str]
+    outcomes: list[str] = field(default_factory=lambda: list(LOAN_OUTCOMES))
 
 
 @dataclass
@@ -102,12 +134,34 @@ class LlmResponse:
 
 
 @dataclass
+class SummariseRequest:
+    agent: str
+    model: str
+    messages: list[ChatMessage]
+
+
+@dataclass
+class SummariseResponse:
+    summary: str
+    model: str
+    prompt: PromptRef
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class ToolResult:
     call_id: str
     name: str
     ok: bool
     result: dict[str, Any] | None = None
     error: str | None = None
+
+
+@dataclass
+class Annotation:
+    author: str
+    text: str
+    at: datetime
 
 
 @dataclass
@@ -136,6 +190,13 @@ class GateSnapshot:
     decided_at: datetime | None = None
     reason: str = ""
     version: int = 1
+    prompt: PromptRef | None = None
+    editable: list[str] = field(default_factory=list)
+    edits: dict[str, Any] = field(default_factory=dict)
+    edit_diff: str = ""
+    annotations: list[Annotation] = field(default_factory=list)
+    # For a gate on a tool call: the call that runs only once a reviewer approves it.
+    tool_call: ToolCall | None = None
 
 
 @dataclass
@@ -145,6 +206,8 @@ class DecideInput:
     reason: str
     reviewer: str
     reviewer_roles: list[str]
+    # Approve with changes: new values for the gate's editable fields.
+    edits: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,7 +216,55 @@ class DecideResult:
 
 
 @dataclass
+class AnnotateInput:
+    gate_id: str
+    text: str
+    reviewer: str
+    reviewer_roles: list[str]
+
+
+@dataclass
+class AgentState:
+    """What a run hands to its continuation when it continues-as-new."""
+
+    messages: list[ChatMessage]
+    results: list[ToolResult] = field(default_factory=list)
+    gates: list[GateSnapshot] = field(default_factory=list)
+    # The tool calls of the turn in progress, and the results it already has.
+    pending: list[ToolCall] = field(default_factory=list)
+    turn_results: list[ToolResult] = field(default_factory=list)
+    turn: int = 0
+    gate_seq: int = 0
+    model: str = ""
+    offline: bool = False
+    previous_runs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AgentInput:
+    spec: AgentRunSpec
+    subject: str
+    case: dict[str, Any]
+    submitted_by: str
+    carry: AgentState | None = None
+
+
+@dataclass
+class AgentOutcome:
+    """What `on_complete` receives: the answer and every gate with its human decision."""
+
+    workflow_id: str
+    subject: str
+    case: dict[str, Any]
+    submitted_by: str
+    answer: Recommendation
+    gates: list[GateSnapshot]
+    results: list[ToolResult]
+
+
+@dataclass
 class AgentResult:
-    gate: GateSnapshot
+    gate: GateSnapshot | None
     outcome: str
     action: dict[str, Any]
+    gates: list[GateSnapshot] = field(default_factory=list)

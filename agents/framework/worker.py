@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
+from agents.framework.summarise import SummariseActivities
 from agents.framework.workflow import AgentWorkflow
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,11 @@ def build_worker(
     `portal_activities` are the sync activities that write the portal's projection; they run on
     `executor`, a thread pool, because they use the Django ORM.
     """
-    activities: list[Callable[..., Any]] = [LlmActivities(llm).complete, *portal_activities]
+    activities: list[Callable[..., Any]] = [
+        LlmActivities(llm).complete,
+        SummariseActivities(llm).summarise,
+        *portal_activities,
+    ]
     for spec in agents:
         activities.extend(spec.activities)
     return Worker(

@@ -1,0 +1,73 @@
+"""The summarise Activity: condenses old turns before a long agent loop continues-as-new.
+
+It uses the same client and provider settings as the LLM activity; the offline model answers it
+with a deterministic digest of the tool calls and results.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openai
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agents.framework.llm import LlmSettings, build_client
+from agents.framework.offline_model import OFFLINE_MODEL_NAME, TASK_HEADER
+from agents.framework.prompts import latest_prompt, register_prompts
+from agents.framework.types import ChatMessage, SummariseRequest, SummariseResponse
+
+SUMMARISE_PROMPT = "framework.summarise"
+register_prompts(Path(__file__).parent / "prompts")
+
+
+class SummariseActivities:
+    def __init__(self, settings: LlmSettings) -> None:
+        self._settings = settings
+        self._client = build_client(settings)
+
+    @activity.defn(name="llm_summarise")
+    async def summarise(self, request: SummariseRequest) -> SummariseResponse:
+        """Summarise `request.messages` (the turns about to be pruned) in a few paragraphs."""
+        prompt = latest_prompt(SUMMARISE_PROMPT)
+        try:
+            completion = await self._client.chat.completions.create(
+                model=request.model,
+                messages=[
+                    {"role": "system", "content": prompt.text},
+                    {"role": "user", "content": transcript(request.messages)},
+                ],
+                extra_headers={TASK_HEADER: "summarise"},
+            )
+        except openai.APIError as err:
+            raise ApplicationError(
+                f"Could not summarise the earlier turns: {err}", type="SummariseFailed"
+            ) from err
+        summary = (completion.choices[0].message.content or "").strip() if completion.choices else ""
+        if not summary:
+            raise ApplicationError("The model returned an empty summary.", type="MalformedModelOutput")
+        usage = (
+            completion.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
+            if completion.usage
+            else {}
+        )
+        return SummariseResponse(
+            summary=summary,
+            model=OFFLINE_MODEL_NAME if self._settings.offline else completion.model,
+            prompt=prompt.ref,
+            usage=usage,
+        )
+
+
+def transcript(messages: list[ChatMessage]) -> str:
+    """The turns as plain text, one line per tool call, tool result or model message."""
+    lines = []
+    for message in messages:
+        for call in message.tool_calls:
+            lines.append(f"CALL {call.name} {json.dumps(call.arguments, sort_keys=True)}")
+        if message.role == "tool":
+            lines.append(f"RESULT {message.tool_call_id} {message.content}")
+        elif message.content:
+            lines.append(f"{message.role.upper()} {message.content}")
+    return "\n".join(lines)
