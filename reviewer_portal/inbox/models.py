@@ -39,9 +39,24 @@ class Gate(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
     version = models.PositiveIntegerField()
+    prompt_id = models.CharField(max_length=100, blank=True)
+    prompt_version = models.PositiveIntegerField(null=True, blank=True)
+    prompt_sha256 = models.CharField(max_length=64, blank=True)
+    # The structured proposal (advice text, a finding), which fields a reviewer may edit, and
+    # what they changed (with the diff the workflow recorded).
+    proposal = models.JSONField(default=dict)
+    editable = models.JSONField(default=list)
+    edits = models.JSONField(default=dict)
+    edit_diff = models.TextField(blank=True)
+    annotations = models.JSONField(default=list)
+    # For a gate on a tool call: the call (name and arguments) that runs only once approved.
+    tool_call = models.JSONField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "role", "deadline"], name="gate_queue")]
+        indexes = [
+            models.Index(fields=["status", "role", "deadline"], name="gate_queue"),
+            models.Index(fields=["prompt_id", "prompt_version"], name="gate_prompt"),
+        ]
         ordering = ["deadline"]
 
     def __str__(self) -> str:

@@ -68,4 +68,13 @@ def _fields(s: GateSnapshot) -> dict[str, object]:
         "decided_at": s.decided_at,
         "reason": s.reason,
         "version": s.version,
+        "prompt_id": s.prompt.id if s.prompt else "",
+        "prompt_version": s.prompt.version if s.prompt else None,
+        "prompt_sha256": s.prompt.sha256 if s.prompt else "",
+        "proposal": s.recommendation.proposal,
+        "editable": s.editable,
+        "edits": s.edits,
+        "edit_diff": s.edit_diff,
+        "annotations": [{"author": a.author, "text": a.text, "at": a.at.isoformat()} for a in s.annotations],
+        "tool_call": {"name": s.tool_call.name, "arguments": s.tool_call.arguments} if s.tool_call else None,
     }
