@@ -1,7 +1,8 @@
 """A real loopback HTTP server that speaks the OpenAI chat-completions API, with scripted faults.
 
 Each scripted fault answers one request, in order; after the script runs out, the server answers
-like the offline model would (so a run can complete). Request times are kept for asserting waits.
+like the offline model would (so a run can complete). Request arrival times are kept for
+asserting the waits between attempts.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 
 from agents.framework.offline_model import AGENT_HEADER, _completion
 from agents.framework.registry import AGENTS
@@ -18,9 +21,17 @@ from agents.framework.registry import AGENTS
 
 @dataclass
 class Fault:
+    """One scripted answer: status, body and headers, sent after `delay` seconds.
+
+    A header value may be a function, called as the answer is sent (for an HTTP date that must
+    be relative to the moment of the answer, not of the script).
+    """
+
     status: int
     body: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | Callable[[], str]] = field(default_factory=dict)
+    delay: float = 0.0
+    content_type: str = "application/json"
 
 
 class FakeOpenAI:
@@ -30,11 +41,21 @@ class FakeOpenAI:
         self.request_times: list[float] = []
         self.auth_headers: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A slow answer's thread may still be asleep at shutdown; don't wait for it.
+        self._server.daemon_threads = True
+        # Polled often so that leaving the `with` block, which waits for a poll, is quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}/v1"
+
+    def waits(self) -> list[float]:
+        """Seconds between consecutive request arrivals."""
+        return [later - earlier for earlier, later in pairwise(self.request_times)]
 
     def __enter__(self) -> FakeOpenAI:
         self._thread.start()
@@ -44,10 +65,14 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_fault(self) -> Fault | None:
-        if not self.script:
-            return None
-        return self.script[0] if self.repeat_last and len(self.script) == 1 else self.script.pop(0)
+    def _arrived(self, auth: str) -> Fault | None:
+        """Record a request and take its scripted fault (None: answer normally)."""
+        with self._lock:
+            self.request_times.append(time.monotonic())
+            self.auth_headers.append(auth)
+            if not self.script:
+                return None
+            return self.script[0] if self.repeat_last and len(self.script) == 1 else self.script.pop(0)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -55,22 +80,24 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.request_times.append(time.monotonic())
-                fake.auth_headers.append(self.headers.get("Authorization", ""))
-                fault = fake._next_fault()
+                fault = fake._arrived(self.headers.get("Authorization", ""))
                 if fault is None:
                     spec = AGENTS[self.headers[AGENT_HEADER]]
                     reply = _completion(body, spec.offline_policy(body["messages"]))
                     reply["model"] = "fake-gpt"
                     fault = Fault(200, json.dumps(reply))
+                time.sleep(fault.delay)
                 payload = fault.body.encode()
-                self.send_response(fault.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in fault.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(fault.status)
+                    self.send_header("Content-Type", fault.content_type)
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in fault.headers.items():
+                        self.send_header(name, value() if callable(value) else value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except ConnectionError:
+                    pass  # the client gave up waiting, as a slow fault means it to
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -170,6 +170,7 @@ def _status_failure(err: openai.APIStatusError, settings: LlmSettings) -> Applic
     # No hint, or "now" (a zero delay is no delay to Temporal): the retry policy's backoff.
     if not delay:
         return ApplicationError(summary, type=error_type)
+    # The server retries no sooner than about a second after a failure, whatever we ask.
     delay = min(delay, settings.max_retry_after_seconds)
     return ApplicationError(summary, type=error_type, next_retry_delay=timedelta(seconds=delay))
 
