@@ -118,7 +118,7 @@ def wait_for_gate(
                     return gate
                 await asyncio.sleep(0.1)
 
-    return temporal.run(poll())
+    return temporal.run(poll(), timeout=timeout + 10)
 
 
 def event_types(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:
@@ -151,8 +151,16 @@ def logged_in(user) -> Client:
     return client
 
 
-def decide(client: Client, gate: Gate, decision="approve", reason="", submission_id=None, htmx=True):
-    data = {"decision": decision, "reason": reason, "submission_id": submission_id or str(uuid.uuid4())}
+def decide(
+    client: Client, gate: Gate, decision="approve", reason="", submission_id=None, htmx=True, **fields
+):
+    """POST the gate's decision form as a reviewer would; `fields` adds e.g. edit_<name>."""
+    data = {
+        "decision": decision,
+        "reason": reason,
+        "submission_id": submission_id or str(uuid.uuid4()),
+        **fields,
+    }
     headers = {"HX-Request": "true"} if htmx else {}
     return client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
 

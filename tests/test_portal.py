@@ -230,3 +230,53 @@ def test_a_decision_made_while_no_worker_runs_is_kept_and_delivered_later(
     assert [a.status for a in delivered] == ["accepted"]
     assert result.outcome == "approved" and result.gate.decided_by == "officer"
     assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
+
+
+def test_a_note_goes_to_the_workflow_and_appears_on_the_gate(temporal, portal, officer, loan_gate):
+    handle, gate = loan_gate
+    data = {"text": "Called the applicant: income confirmed.", "submission_id": str(uuid.uuid4())}
+
+    response = logged_in(officer).post(
+        f"/gates/{gate.gate_id}/annotate/", data, headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Note added." in page and "Called the applicant: income confirmed." in page
+    assert Gate.objects.get(gate_id=gate.gate_id).annotations[0]["author"] == "officer"
+    notes = temporal.run(handle.query(AgentWorkflow.gate)).annotations
+    assert [(n.author, n.text) for n in notes] == [("officer", "Called the applicant: income confirmed.")]
+    assert COMPLETED in event_types(temporal, handle)
+
+
+def test_notes_from_outside_the_gates_role_or_empty_are_refused(temporal, portal, officer, loan_gate):
+    handle, gate = loan_gate
+    auditor = logged_in(make_user("auditor", "auditor"))
+    url = f"/gates/{gate.gate_id}/annotate/"
+
+    forbidden = auditor.post(url, {"text": "x", "submission_id": str(uuid.uuid4())})
+    empty = logged_in(officer).post(url, {"text": "", "submission_id": str(uuid.uuid4())})
+
+    assert forbidden.status_code == 403 and empty.status_code == 400
+    assert COMPLETED not in event_types(temporal, handle)
+    assert Gate.objects.get(gate_id=gate.gate_id).annotations == []
+
+
+def test_an_edit_before_approval_is_validated_recorded_as_a_diff_and_acted_on(temporal, portal, officer):
+    agent_input = loan_input(submitted_by="intake")
+    agent_input.spec.editable = ["conditions"]
+    handle = start_loan(temporal, portal, agent_input)
+    gate = projected_gate(handle)
+    client = logged_in(officer)
+
+    page = client.get(f"/gates/{gate.gate_id}/").content.decode()
+    response = decide(client, gate, reason="ok", edit_conditions="Proof of income before payout")
+
+    assert 'name="edit_conditions"' in page
+    assert "Approval recorded by the agent." in response.content.decode()
+    result = temporal.run(handle.result())
+    assert result.gate.edits == {"conditions": "Proof of income before payout"}
+    assert "+Proof of income before payout" in result.gate.edit_diff
+    projected = Gate.objects.get(gate_id=gate.gate_id)
+    assert projected.edit_diff == result.gate.edit_diff
+    assert DecisionAttempt.objects.get(gate=gate).edits == {"conditions": "Proof of income before payout"}

@@ -85,6 +85,7 @@ class DecisionAttempt(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     decision = models.CharField(max_length=20)
     reason = models.TextField(blank=True)
+    edits = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SENDING)
     detail = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -38,5 +38,9 @@ def gate_may_decide(*, user: AbstractBaseUser, gate: Gate) -> bool:
     return gate.status == Gate.Status.PENDING and gate.role in reviewer_roles_of(user)
 
 
+def gate_may_annotate(*, user: AbstractBaseUser, gate: Gate) -> bool:
+    return gate.role in reviewer_roles_of(user)
+
+
 def decision_attempts_for(*, gate: Gate) -> QuerySet[DecisionAttempt]:
     return gate.attempts.select_related("reviewer")

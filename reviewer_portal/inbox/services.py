@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -12,7 +14,7 @@ from django.db import transaction
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents.framework.types import DecideInput, DecideResult
+from agents.framework.types import AnnotateInput, DecideInput, DecideResult
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
@@ -35,11 +37,18 @@ def gate_decide(
     decision: str,
     reason: str,
     submission_id: str,
+    edits: dict[str, str] | None = None,
 ) -> DecisionAttempt:
     """Record the decision, then deliver it; a double submit gets the first answer back."""
     attempt, created = DecisionAttempt.objects.get_or_create(
         update_id=decision_update_id(gate_id=gate.gate_id, submission_id=submission_id),
-        defaults={"gate": gate, "reviewer": reviewer, "decision": decision, "reason": reason},
+        defaults={
+            "gate": gate,
+            "reviewer": reviewer,
+            "decision": decision,
+            "reason": reason,
+            "edits": edits or {},
+        },
     )
     if attempt.reviewer_id != reviewer.pk:
         # A replayed form id of another reviewer: never act on, or reveal, their decision.
@@ -58,9 +67,12 @@ def decision_deliver(*, attempt: DecisionAttempt) -> DecisionAttempt:
         reason=attempt.reason,
         reviewer=reviewer.get_username(),
         reviewer_roles=sorted(reviewer_roles_of(reviewer)),
+        edits=attempt.edits,
     )
     try:
-        result = async_to_sync(_send_decide)(gate.workflow_id, update, attempt.update_id)
+        result = async_to_sync(_send_update)(
+            gate.workflow_id, AgentWorkflow.decide, update, attempt.update_id
+        )
     except WorkflowUpdateFailedError as err:
         attempt.status = Status.REFUSED
         attempt.detail = getattr(err.cause, "message", None) or str(err.cause or err)
@@ -94,11 +106,40 @@ def decisions_redeliver() -> list[DecisionAttempt]:
     return [decision_deliver(attempt=a) for a in pending.select_related("gate", "reviewer")]
 
 
-async def _send_decide(workflow_id: str, update: DecideInput, update_id: str) -> DecideResult:
+@dataclass(frozen=True)
+class AnnotationOutcome:
+    ok: bool
+    message: str
+
+
+def gate_annotate(
+    *, gate: Gate, reviewer: AbstractBaseUser, text: str, submission_id: str
+) -> AnnotationOutcome:
+    """Send a note on a gate as the `annotate` Update; the workflow keeps it in history."""
+    note = AnnotateInput(
+        gate_id=gate.gate_id,
+        text=text,
+        reviewer=reviewer.get_username(),
+        reviewer_roles=sorted(reviewer_roles_of(reviewer)),
+    )
+    update_id = f"annotate:{gate.gate_id}:{submission_id}"
+    try:
+        result = async_to_sync(_send_update)(gate.workflow_id, AgentWorkflow.annotate, note, update_id)
+    except WorkflowUpdateFailedError as err:
+        return AnnotationOutcome(False, getattr(err.cause, "message", None) or str(err.cause or err))
+    except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return AnnotationOutcome(
+            False, "The agent did not answer in time; your note was not added. Try again."
+        )
+    gate_apply_snapshot(snapshot=result.gate)
+    return AnnotationOutcome(True, "Note added.")
+
+
+async def _send_update(workflow_id: str, update: Any, argument: object, update_id: str) -> DecideResult:
     client = await get_client()
     return await client.get_workflow_handle(workflow_id).execute_update(
-        AgentWorkflow.decide,
         update,
+        argument,
         id=update_id,
         rpc_timeout=timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS),
     )

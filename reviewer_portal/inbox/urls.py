@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.inbox, name="list"),
     path("gates/<str:gate_id>/", views.gate_detail, name="gate"),
     path("gates/<str:gate_id>/decide/", views.gate_decide_view, name="decide"),
+    path("gates/<str:gate_id>/annotate/", views.gate_annotate_view, name="annotate"),
 ]

@@ -9,15 +9,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewer_portal.inbox.forms import DecisionForm
+from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
 from reviewer_portal.inbox.selectors import (
     decision_attempts_for,
     gate_get_for,
     gate_list_for,
+    gate_may_annotate,
     gate_may_decide,
 )
-from reviewer_portal.inbox.services import gate_decide
+from reviewer_portal.inbox.services import gate_annotate, gate_decide
 
 OUTCOME_LEVEL = {
     DecisionAttempt.Status.ACCEPTED: messages.SUCCESS,
@@ -48,7 +49,7 @@ def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
     if not gate_may_decide(user=request.user, gate=gate):
         notice = "This gate is no longer waiting for a decision from your role."
         return _decision_response(request, gate, status=409, notice=notice)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, editable=gate.editable, proposal=gate.proposal)
     if not form.is_valid():
         return _decision_response(request, gate, status=400, form=form)
     try:
@@ -58,6 +59,7 @@ def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
             decision=form.cleaned_data["decision"],
             reason=form.cleaned_data["reason"],
             submission_id=str(form.cleaned_data["submission_id"]),
+            edits=form.edits(),
         )
     except PermissionError as err:
         return _decision_response(request, gate, status=403, notice=str(err))
@@ -91,11 +93,13 @@ def _gate_context(
             None,
         )
     if form is None:
-        form = _next_form(attempt)
+        form = _next_form(gate, attempt)
     return {
         "gate": gate,
         "form": form,
+        "annotation_form": AnnotationForm(initial={"submission_id": uuid.uuid4()}),
         "may_decide": gate_may_decide(user=request.user, gate=gate),
+        "may_annotate": gate_may_annotate(user=request.user, gate=gate),
         "attempt": attempt,
         "outcome_text": _outcome_text(attempt) if attempt else "",
         "attempts": attempts,
@@ -103,15 +107,16 @@ def _gate_context(
     }
 
 
-def _next_form(attempt: DecisionAttempt | None) -> DecisionForm:
-    """A fresh form; an undelivered decision keeps its id so retrying cannot apply it twice."""
-    if attempt is not None and attempt.status == DecisionAttempt.Status.UNDELIVERED:
-        submission_id = attempt.update_id.rsplit(":", 1)[-1]
-        return DecisionForm(initial={"submission_id": submission_id, "reason": attempt.reason})
-    reason = (
-        attempt.reason if attempt is not None and attempt.status == DecisionAttempt.Status.REFUSED else ""
-    )
-    return DecisionForm(initial={"submission_id": uuid.uuid4(), "reason": reason})
+def _next_form(gate: Gate, attempt: DecisionAttempt | None) -> DecisionForm:
+    """A fresh form; an undelivered decision keeps its id so retrying cannot apply it twice, and
+    a refused one keeps the reviewer's reason and edits so nothing they typed is lost."""
+    initial: dict[str, Any] = {"submission_id": uuid.uuid4()}
+    kept = (DecisionAttempt.Status.UNDELIVERED, DecisionAttempt.Status.REFUSED)
+    if attempt is not None and attempt.status in kept:
+        initial.update(reason=attempt.reason, **{f"edit_{k}": v for k, v in attempt.edits.items()})
+        if attempt.status == DecisionAttempt.Status.UNDELIVERED:
+            initial["submission_id"] = attempt.update_id.rsplit(":", 1)[-1]
+    return DecisionForm(initial=initial, editable=gate.editable, proposal=gate.proposal)
 
 
 def _outcome_text(attempt: DecisionAttempt) -> str:
@@ -121,3 +126,46 @@ def _outcome_text(attempt: DecisionAttempt) -> str:
     if attempt.status == DecisionAttempt.Status.REFUSED:
         return f"{verb} refused: {attempt.detail}"
     return f"{verb} not delivered yet: {attempt.detail}"
+
+
+@require_POST
+@login_required
+def gate_annotate_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+    gate = gate_get_for(user=request.user, gate_id=gate_id)
+    if not gate_may_annotate(user=request.user, gate=gate):
+        return _annotations_response(request, gate, status=403, error="Only this gate's reviewers add notes.")
+    form = AnnotationForm(request.POST)
+    if not form.is_valid():
+        return _annotations_response(request, gate, status=400, form=form)
+    outcome = gate_annotate(
+        gate=gate,
+        reviewer=request.user,
+        text=form.cleaned_data["text"],
+        submission_id=str(form.cleaned_data["submission_id"]),
+    )
+    if not request.htmx:
+        messages.add_message(request, messages.SUCCESS if outcome.ok else messages.ERROR, outcome.message)
+        return redirect("inbox:gate", gate_id=gate.gate_id)
+    if not outcome.ok:
+        # Keep what they wrote (with a fresh id, so the retry is a new Update).
+        retry = AnnotationForm(initial={"text": form.cleaned_data["text"], "submission_id": uuid.uuid4()})
+        return _annotations_response(request, gate, form=retry, error=outcome.message)
+    gate.refresh_from_db()
+    return _annotations_response(request, gate, notice=outcome.message)
+
+
+def _annotations_response(
+    request: HttpRequest,
+    gate: Gate,
+    *,
+    status: int = 200,
+    form: AnnotationForm | None = None,
+    error: str = "",
+    notice: str = "",
+) -> HttpResponse:
+    context = _gate_context(request, gate)
+    context.update(annotation_error=error, annotation_notice=notice)
+    if form is not None:
+        context["annotation_form"] = form
+    template = "inbox/gate.html#annotations" if request.htmx else "inbox/gate.html"
+    return render(request, template, context, status=status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import template
@@ -29,3 +30,12 @@ def display(value: Any) -> str:
     if isinstance(value, int | float):
         return intcomma(int(value))
     return str(value)
+
+
+@register.filter
+def iso_datetime(value: str) -> datetime | None:
+    """An ISO 8601 string from workflow data as a datetime, for the `date` filter."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
