@@ -7,7 +7,8 @@ import uuid
 
 from django.test import Client
 
-from tests.conftest import decide, logged_in, make_user
+from agents.framework.prompts import latest_prompt
+from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
 
 
 def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gate):
@@ -19,7 +20,8 @@ def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gat
     page = auditor.get(f"/audit/{gate.workflow_id}/").content.decode()
 
     assert "Run started by intake" in page
-    assert "LLM call: offline model with prompt loans.prescreen v1" in page
+    pinned = latest_prompt("loans.prescreen").version
+    assert f"LLM call: offline model with prompt loans.prescreen v{pinned}" in page
     assert "Tool call: loans.credit_bureau" in page and "Tool call: loans.lending_policy_check" in page
     assert "Gate opened for Credit officer (recommendation: approve)" in page
     assert "decide: approve by officer: Clean file, affordable" in page
@@ -72,3 +74,21 @@ def test_refused_attempts_are_kept_by_the_portal_and_shown_to_auditors(temporal,
 
     assert "reject by officer, refused: A rejection needs a reason." in page
     assert 'name="decision"' not in page  # auditors read; they do not decide
+
+
+def test_notes_and_edits_have_their_own_lines_in_the_timeline(temporal, portal):
+    agent_input = loan_input(submitted_by="intake")
+    agent_input.spec.editable = ["conditions"]
+    handle = start_loan(temporal, portal, agent_input)
+    gate = projected_gate(handle)
+    officer = logged_in(make_user("officer", "credit_officer"))
+    officer.post(
+        f"/gates/{gate.gate_id}/annotate/", {"text": "Checked payslips", "submission_id": str(uuid.uuid4())}
+    )
+    decide(officer, gate, reason="fine", edit_conditions="Payslips on file")
+    temporal.run(handle.result())
+
+    page = logged_in(make_user("auditor", "auditor")).get(f"/audit/{gate.workflow_id}/").content.decode()
+
+    assert "Note by officer: Checked payslips" in page
+    assert "decide: approve by officer with edits to conditions: fine" in page

@@ -14,9 +14,9 @@ from typing import Any
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
-from agents.framework.workflow import LLM_ACTIVITY, PUBLISH_ACTIVITY
+from agents.framework.workflow import LLM_ACTIVITY, PUBLISH_ACTIVITY, SUMMARISE_ACTIVITY
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 
 
@@ -34,16 +34,34 @@ class RunAudit:
     run_id: str
     status: str
     entries: list[TimelineEntry]
+    runs: list[str] = field(default_factory=list)
 
 
 async def run_audit(*, client: Client, workflow_id: str) -> RunAudit:
+    """The timeline of every run of `workflow_id`: a run that continued-as-new reads as one."""
     handle = client.get_workflow_handle(workflow_id)
     description = await handle.describe()
-    history = await handle.fetch_history()
+    latest = await handle.fetch_history()
+    run_ids = [*await _previous_runs(client, latest), description.run_id]
+    entries: list[TimelineEntry] = []
     reader = _HistoryReader(client)
-    entries = [e for event in history.events for e in await reader.read(event)]
+    for run_id in run_ids:
+        history = (
+            latest
+            if run_id == description.run_id
+            else await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        )
+        entries += [e for event in history.events for e in await reader.read(event)]
     status = description.status.name.replace("_", " ").lower() if description.status else "unknown"
-    return RunAudit(workflow_id, description.run_id, status, entries)
+    return RunAudit(workflow_id, description.run_id, status, entries, run_ids)
+
+
+async def _previous_runs(client: Client, history: WorkflowHistory) -> list[str]:
+    """The run ids a continued run carries in its input (agents.framework.types.AgentState)."""
+    started = history.events[0].workflow_execution_started_event_attributes
+    values = await client.data_converter.decode(started.input.payloads) if started.input.payloads else []
+    carry = values[0].get("carry") if values and isinstance(values[0], dict) else None
+    return list(carry.get("previous_runs", [])) if isinstance(carry, dict) else []
 
 
 class _HistoryReader:
@@ -51,7 +69,7 @@ class _HistoryReader:
         self._converter = client.data_converter
         self._scheduled: dict[int, tuple[str, Any]] = {}
         self._updates: dict[int, Any] = {}
-        self._last_gate: dict[str, Any] | None = None
+        self._last_gate: dict[str, dict[str, Any]] = {}
 
     async def _decode(self, payloads: Payloads) -> list[Any]:
         return await self._converter.decode(payloads.payloads) if payloads.payloads else []
@@ -66,8 +84,16 @@ class _HistoryReader:
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
             run_input = await self._first(attrs.input)
-            who = run_input.get("submitted_by", "?") if isinstance(run_input, dict) else "?"
+            run_input = run_input if isinstance(run_input, dict) else {}
+            if run_input.get("carry"):
+                title = f"Run continued with pruned history (turn {run_input['carry'].get('turn', '?')})"
+                return [TimelineEntry(when, "run", title, {"carry": run_input["carry"]})]
+            who = run_input.get("submitted_by", "?")
             return [TimelineEntry(when, "run", f"Run started by {who}", {"input": run_input})]
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            attrs = event.workflow_execution_continued_as_new_event_attributes
+            title = f"Continued as new run {attrs.new_execution_run_id} to keep history short"
+            return [TimelineEntry(when, "run", title)]
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             self._scheduled[event.event_id] = (attrs.activity_type.name, await self._first(attrs.input))
@@ -111,12 +137,17 @@ class _HistoryReader:
             return [TimelineEntry(when, "llm", title, {"input": arg, "output": result})]
         if name == PUBLISH_ACTIVITY:
             return self._gate_entries(when, arg)
+        if name == SUMMARISE_ACTIVITY:
+            summary = result.get("summary", "") if isinstance(result, dict) else ""
+            title = f"Earlier turns summarised by {result.get('model') if isinstance(result, dict) else '?'}"
+            return [TimelineEntry(when, "llm", title, {"summary": summary, "input": arg})]
         if isinstance(arg, dict) and "gate_id" in arg and "recommendation" in arg:
             return [TimelineEntry(when, "action", f"Downstream action {name}", {"result": result})]
         return [TimelineEntry(when, "tool", f"Tool call: {name}", {"arguments": arg, "result": result})]
 
     def _gate_entries(self, when: datetime, gate: dict[str, Any]) -> list[TimelineEntry]:
-        previous, self._last_gate = self._last_gate, gate
+        previous = self._last_gate.get(gate["gate_id"])
+        self._last_gate[gate["gate_id"]] = gate
         if previous is None:
             title = f"Gate opened for {_role(gate)} (recommendation: {gate['recommendation']['outcome']})"
         elif gate["status"] == "pending" and gate["escalation_level"] > previous["escalation_level"]:
@@ -130,7 +161,12 @@ class _HistoryReader:
 
     def _update_entry(self, when: datetime, name: str, arg: Any, update_id: str) -> TimelineEntry:
         arg = arg if isinstance(arg, dict) else {}
-        title = f"{name}: {arg.get('decision', '?')} by {arg.get('reviewer', '?')}"
+        reviewer = arg.get("reviewer", "?")
+        if name == "annotate":
+            return TimelineEntry(when, "note", f"Note by {reviewer}: {arg.get('text', '')}", {"update": arg})
+        title = f"{name}: {arg.get('decision', '?')} by {reviewer}"
+        if arg.get("edits"):
+            title += f" with edits to {', '.join(sorted(arg['edits']))}"
         if arg.get("reason"):
             title += f": {arg['reason']}"
         return TimelineEntry(when, "decision", title, {"update": arg, "update_id": update_id})
