@@ -1,10 +1,13 @@
 from django.urls import path
 
-from reviewer_portal.audit import views
+from reviewer_portal.audit import prompt_views, views
 
 app_name = "audit"
 urlpatterns = [
     path("", views.audit_index, name="index"),
+    # Before the run pattern, which would take "prompts" for a workflow id.
+    path("prompts/", prompt_views.prompt_list, name="prompts"),
+    path("prompts/<str:prompt_id>/v<int:version>/", prompt_views.prompt_detail, name="prompt"),
     path("<str:workflow_id>/", views.audit_run, name="run"),
     path("<str:workflow_id>/export.json", views.audit_export, name="export"),
 ]
