@@ -171,7 +171,7 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 
 # --- Agents ---------------------------------------------------------------------------------
-AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans"])
+AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans", "agents.advice"])
 LOAN_GATE_SLA_SECONDS = env.int("LOAN_GATE_SLA_SECONDS", default=4 * 3600)
 LOAN_ESCALATION_SLA_SECONDS = env.int("LOAN_ESCALATION_SLA_SECONDS", default=4 * 3600)
 

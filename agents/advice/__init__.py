@@ -1,0 +1,48 @@
+"""The financial advice agent: drafts recommendations a licensed adviser must sign off.
+
+Holdings, spending, risk profile and product catalogue are fetched together; the adviser may
+edit the recommendations before approving, and exactly the approved text is delivered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agents.advice import tools
+from agents.advice.offline import advice_policy
+from agents.framework.prompts import register_prompts
+from agents.framework.registry import AgentSpec, register
+from agents.framework.types import GatePolicy
+
+LICENSED_ADVISER = "licensed_adviser"
+
+register_prompts(Path(__file__).parent / "prompts")
+
+ADVICE_AGENT = register(
+    AgentSpec(
+        name="advice",
+        title="Financial advice",
+        prompt_id="advice.recommend",
+        model="gpt-4o-mini",
+        tools=("advice.holdings", "advice.spending", "advice.risk_profile", "advice.product_catalogue"),
+        gate=GatePolicy(
+            kind="advice_signoff",
+            role=LICENSED_ADVISER,
+            sla_seconds=8 * 3600,
+            expiry_reason="No adviser sign-off within the SLA; no advice was delivered.",
+        ),
+        outcomes=("advise", "no_action", "refer"),
+        editable=("recommendations",),
+        on_approve="advice.deliver_advice",
+        on_reject="advice.record_withheld",
+        activities=(
+            tools.holdings,
+            tools.spending,
+            tools.risk_profile,
+            tools.product_catalogue,
+            tools.deliver_advice,
+            tools.record_withheld,
+        ),
+        offline_policy=advice_policy,
+    )
+)
