@@ -1,0 +1,77 @@
+"""Opening a financial advice case: a licensed adviser (or an admin) names the customer.
+
+Four eyes: the adviser who opens a case cannot sign its advice off; another adviser does.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from asgiref.sync import async_to_sync
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.core.validators import RegexValidator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from agents.advice.data import CUSTOMERS, case_subject
+from agents.framework.registry import AGENTS
+from agents.framework.types import AgentInput
+from reviewer_portal.accounts.roles import LICENSED_ADVISER, roles_of
+from reviewer_portal.intake.services import _start as start_agent_run
+
+
+class AdviceCaseForm(forms.Form):
+    customer_id = forms.CharField(
+        label="Customer id",
+        max_length=20,
+        validators=[
+            RegexValidator(r"^CUST-\d{4}$", "A customer id looks like CUST-1001.", flags=re.IGNORECASE)
+        ],
+        widget=forms.TextInput(attrs={"list": "customers", "autocomplete": "off"}),
+    )
+    # Becomes the workflow id: submitting the same form twice starts one run.
+    submission_id = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_customer_id(self) -> str:
+        return self.cleaned_data["customer_id"].strip().upper()
+
+
+def can_open_advice_cases(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and (user.is_superuser or LICENSED_ADVISER in roles_of(user))
+
+
+def advice_case_submit(*, submitted_by: AbstractBaseUser, customer_id: str, submission_id: str) -> str:
+    """Start the advice agent for `customer_id`; returns the workflow id (the same on a resubmit)."""
+    agent_input = AgentInput(
+        spec=AGENTS["advice"].pin(),
+        subject=case_subject(customer_id),
+        case={"customer_id": customer_id},
+        submitted_by=submitted_by.get_username(),
+    )
+    workflow_id = f"advice-{submission_id}"
+    async_to_sync(start_agent_run)(workflow_id, agent_input)
+    return workflow_id
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def advice_case_new(request: HttpRequest) -> HttpResponse:
+    if not can_open_advice_cases(request.user):
+        raise PermissionDenied("Only licensed advisers open advice cases.")
+    form = AdviceCaseForm(request.POST or None, initial={"submission_id": uuid.uuid4()})
+    if request.method == "POST" and form.is_valid():
+        advice_case_submit(
+            submitted_by=request.user,
+            customer_id=form.cleaned_data["customer_id"],
+            submission_id=str(form.cleaned_data["submission_id"]),
+        )
+        messages.success(request, "Advice case opened; the agent is drafting recommendations.")
+        return redirect("inbox:list")
+    context = {"form": form, "customers": {cid: c["name"] for cid, c in CUSTOMERS.items()}}
+    return render(request, "intake/advice.html", context, status=400 if form.errors else 200)
