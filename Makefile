@@ -25,6 +25,7 @@ run-worker: $(VENV)/.requirements.stamp | var
 
 bench: $(VENV)/.requirements-dev.stamp | var
 	$(PYTHON) benchmarks/decision_latency.py
+	$(PYTHON) benchmarks/parallel_tools.py
 
 # The browser tests drive Debian's chromium through Playwright (no Playwright browser download).
 chromium:

@@ -165,10 +165,17 @@ TEMPORAL_UI_URL = env.str("TEMPORAL_UI_URL", default="http://127.0.0.1:8233")
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)
 
+# Claim check: payloads this large or larger are stored here, with only a reference in history.
+CLAIM_CHECK_DIR = env.path("CLAIM_CHECK_DIR", default=VAR_DIR / "claims")
+CLAIM_CHECK_THRESHOLD_BYTES = env.int("CLAIM_CHECK_THRESHOLD_BYTES", default=128 * 1024)
+
 # --- LLM provider ---------------------------------------------------------------------------
 # Without OPENAI_API_KEY the deterministic offline model answers through the same openai client.
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+# Per-request timeout of the provider client, and the longest Retry-After the worker honours.
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
+OPENAI_MAX_RETRY_AFTER_SECONDS = env.float("OPENAI_MAX_RETRY_AFTER_SECONDS", default=120.0)
 
 # --- Agents ---------------------------------------------------------------------------------
 AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans", "agents.advice"])

@@ -6,7 +6,10 @@ from pathlib import Path
 
 from django.conf import settings
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
+
+from agents.framework.claim_check import with_claim_check
 
 _client: Client | None = None
 
@@ -27,6 +30,13 @@ def _tls() -> TLSConfig | bool:
     )
 
 
+def data_converter() -> DataConverter:
+    """The converter every process shares: JSON payloads, large ones via the claim check."""
+    return with_claim_check(
+        DataConverter.default, Path(settings.CLAIM_CHECK_DIR), settings.CLAIM_CHECK_THRESHOLD_BYTES
+    )
+
+
 async def connect() -> Client:
     """A new Client for the configured cluster."""
     return await Client.connect(
@@ -34,6 +44,7 @@ async def connect() -> Client:
         namespace=settings.TEMPORAL_NAMESPACE,
         tls=_tls(),
         api_key=settings.TEMPORAL_API_KEY or None,
+        data_converter=data_converter(),
     )
 
 

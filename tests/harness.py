@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.worker import build_worker
+from reviewer_portal.temporal_client import data_converter
 
 T = TypeVar("T")
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
@@ -37,6 +38,7 @@ class TemporalHarness:
         self._thread.start()
         self.env = self.run(
             WorkflowEnvironment.start_local(
+                data_converter=data_converter(),
                 dev_server_existing_path=str(TEMPORAL_BIN),
                 dev_server_log_level="error",
             )

@@ -64,7 +64,7 @@ def test_run_worker_refuses_an_unknown_domain(temporal):
     env = {**os.environ, "TEMPORAL_ADDRESS": temporal.address}
     worker = manage("run_worker", "--domain", "crypto", env=env)
     output, _ = worker.communicate(timeout=60)
-    assert worker.returncode != 0 and "Unknown domain(s): crypto. Known: loans." in output
+    assert worker.returncode != 0 and "Unknown domain(s): crypto. Known:" in output and "loans" in output
 
 
 def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, portal):

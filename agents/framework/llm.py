@@ -32,6 +32,7 @@ from openai.types.chat.chat_completion import Choice
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agents.framework.heartbeat import heartbeating
 from agents.framework.offline_model import AGENT_HEADER, OFFLINE_MODEL_NAME, OfflineModelTransport
 from agents.framework.prompts import pinned_prompt
 from agents.framework.retry_after import retry_after_seconds
@@ -88,12 +89,13 @@ class LlmActivities:
         tools = [TOOLS[name].schema() for name in request.tools]
         started = time.monotonic()
         try:
-            completion = await self._client.chat.completions.create(
-                model=request.model,
-                messages=messages,
-                tools=tools or openai.omit,
-                extra_headers={AGENT_HEADER: request.agent},
-            )
+            async with heartbeating():
+                completion = await self._client.chat.completions.create(
+                    model=request.model,
+                    messages=messages,
+                    tools=tools or openai.omit,
+                    extra_headers={AGENT_HEADER: request.agent},
+                )
         except (openai.APIError, json.JSONDecodeError) as err:
             raise provider_failure(err, self._settings) from err
         latency_ms = int((time.monotonic() - started) * 1000)

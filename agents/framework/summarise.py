@@ -13,7 +13,8 @@ import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from agents.framework.llm import LlmSettings, build_client
+from agents.framework.heartbeat import heartbeating
+from agents.framework.llm import LlmSettings, build_client, provider_failure
 from agents.framework.offline_model import OFFLINE_MODEL_NAME, TASK_HEADER
 from agents.framework.prompts import latest_prompt, register_prompts
 from agents.framework.types import ChatMessage, SummariseRequest, SummariseResponse
@@ -32,18 +33,17 @@ class SummariseActivities:
         """Summarise `request.messages` (the turns about to be pruned) in a few paragraphs."""
         prompt = latest_prompt(SUMMARISE_PROMPT)
         try:
-            completion = await self._client.chat.completions.create(
-                model=request.model,
-                messages=[
-                    {"role": "system", "content": prompt.text},
-                    {"role": "user", "content": transcript(request.messages)},
-                ],
-                extra_headers={TASK_HEADER: "summarise"},
-            )
-        except openai.APIError as err:
-            raise ApplicationError(
-                f"Could not summarise the earlier turns: {err}", type="SummariseFailed"
-            ) from err
+            async with heartbeating():
+                completion = await self._client.chat.completions.create(
+                    model=request.model,
+                    messages=[
+                        {"role": "system", "content": prompt.text},
+                        {"role": "user", "content": transcript(request.messages)},
+                    ],
+                    extra_headers={TASK_HEADER: "summarise"},
+                )
+        except (openai.APIError, json.JSONDecodeError) as err:
+            raise provider_failure(err, self._settings) from err
         summary = (completion.choices[0].message.content or "").strip() if completion.choices else ""
         if not summary:
             raise ApplicationError("The model returned an empty summary.", type="MalformedModelOutput")

@@ -10,12 +10,16 @@ dataclass gives both the schema the model sees and the typed value the activity 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from temporalio import activity
+
+from agents.framework.heartbeat import heartbeating
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
@@ -50,12 +54,26 @@ TOOLS: dict[str, Tool] = {}
 
 
 def tool(name: str, description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a function taking one dataclass as a tool Activity named `name`."""
+    """Register a function taking one dataclass as a tool Activity named `name`.
+
+    Async tools heartbeat while they run (the workflow gives tools a heartbeat timeout, so a
+    crashed worker's tool call is retried in seconds); a sync tool must call
+    `activity.heartbeat()` itself if it can run longer than that timeout.
+    """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         args_type = next(iter(typing.get_type_hints(fn).values()))
-        defined = activity.defn(name=name)(fn)
+        defined = activity.defn(name=name)(_heartbeating(fn) if inspect.iscoroutinefunction(fn) else fn)
         TOOLS[name] = Tool(name, description, args_type, defined)
         return defined
 
     return register
+
+
+def _heartbeating(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def run(*args: Any) -> Any:
+        async with heartbeating():
+            return await fn(*args)
+
+    return run

@@ -59,6 +59,8 @@ LLM_RETRY = RetryPolicy(
     maximum_attempts=5,
 )
 LLM_START_TO_CLOSE = timedelta(seconds=90)
+# The LLM activities heartbeat while waiting on the provider: a dead worker is noticed this fast.
+LLM_HEARTBEAT = timedelta(seconds=15)
 LLM_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 
 # Tools: retried a few times; a tool that keeps failing becomes an error result the model sees.
@@ -68,6 +70,7 @@ TOOL_RETRY = RetryPolicy(
     maximum_attempts=3,
 )
 TOOL_START_TO_CLOSE = timedelta(seconds=30)
+TOOL_HEARTBEAT = timedelta(seconds=10)
 
 # The projection must catch up eventually, so publishing retries without an attempt limit.
 PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -183,6 +186,7 @@ class AgentWorkflow:
                     result_type=LlmResponse,
                     start_to_close_timeout=LLM_START_TO_CLOSE,
                     schedule_to_close_timeout=LLM_SCHEDULE_TO_CLOSE,
+                    heartbeat_timeout=LLM_HEARTBEAT,
                     retry_policy=LLM_RETRY,
                 )
             except ActivityError as err:
@@ -238,6 +242,7 @@ class AgentWorkflow:
                 call.arguments,
                 result_type=dict,
                 start_to_close_timeout=TOOL_START_TO_CLOSE,
+                heartbeat_timeout=TOOL_HEARTBEAT,
                 retry_policy=TOOL_RETRY,
             )
         except ActivityError as err:
@@ -403,6 +408,7 @@ class AgentWorkflow:
                 result_type=SummariseResponse,
                 start_to_close_timeout=LLM_START_TO_CLOSE,
                 schedule_to_close_timeout=LLM_SCHEDULE_TO_CLOSE,
+                heartbeat_timeout=LLM_HEARTBEAT,
                 retry_policy=LLM_RETRY,
             )
             note = ChatMessage(role="user", content=f"Summary of the earlier turns:\n{summary.summary}")

@@ -37,7 +37,12 @@ class Command(BaseCommand):
                 f"Unknown domain(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(AGENTS))}."
             )
         agents = [AGENTS[name] for name in (domains or sorted(AGENTS))]
-        llm = LlmSettings(api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL)
+        llm = LlmSettings(
+            api_key=settings.OPENAI_API_KEY,
+            base_url=settings.OPENAI_BASE_URL,
+            max_retry_after_seconds=settings.OPENAI_MAX_RETRY_AFTER_SECONDS,
+            request_timeout_seconds=settings.OPENAI_TIMEOUT_SECONDS,
+        )
         provider = "offline model" if llm.offline else (settings.OPENAI_BASE_URL or "OpenAI")
         self.stdout.write(
             f"Worker: Temporal {settings.TEMPORAL_ADDRESS} namespace {settings.TEMPORAL_NAMESPACE}, "
