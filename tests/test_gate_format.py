@@ -24,6 +24,8 @@ def test_keys_become_labels():
         (0.079, "0.079"),
         (742, "742"),
         ("car", "car"),
+        ({"code": "ISA", "value": 1200.5}, "Code: ISA, Value: 1,200.50"),
+        ([{"code": "A"}, {"code": "B"}], "Code: A\nCode: B"),
     ],
 )
 def test_values_are_shown_for_people(value, shown):

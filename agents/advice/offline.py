@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents.framework.offline_model import tool_results
+
 LOOKUPS = ("advice.holdings", "advice.spending", "advice.risk_profile", "advice.product_catalogue")
 EMERGENCY_MONTHS = 6
 EXCESS_CASH_MONTHS = 12
@@ -24,7 +26,7 @@ SIMPLE_PRODUCTS_ONLY = {"none", "basic"}  # knowledge levels not offered complex
 
 def advice_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
     case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
-    results = _tool_results(messages)
+    results = tool_results(messages)
     missing = [name for name in LOOKUPS if name not in results]
     if missing:
         # Independent lookups: ask for all of them in one turn, so they run in parallel.
@@ -163,16 +165,6 @@ def _product_line(product: dict[str, Any]) -> str:
 
 def _label(product: dict[str, Any]) -> str:
     return f"{product['name']} ({product['code']}, risk {product['risk_rating']}/7)"
-
-
-def _tool_results(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    names = {
-        call["id"]: call["function"]["name"]
-        for m in messages
-        if m["role"] == "assistant"
-        for call in m.get("tool_calls") or []
-    }
-    return {names[m["tool_call_id"]]: json.loads(m["content"]) for m in messages if m["role"] == "tool"}
 
 
 def _answer(

@@ -73,3 +73,14 @@ def _digest(body: dict[str, Any]) -> str:
         line[:SUMMARY_LINE_LIMIT] for line in transcript.splitlines() if line.startswith(("CALL ", "RESULT "))
     ]
     return "\n".join(["Earlier turns (offline digest):", *lines])
+
+
+def tool_results(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """For offline policies: each tool's latest result in the conversation, by tool name."""
+    names = {
+        call["id"]: call["function"]["name"]
+        for m in messages
+        if m["role"] == "assistant"
+        for call in m.get("tool_calls") or []
+    }
+    return {names[m["tool_call_id"]]: json.loads(m["content"]) for m in messages if m["role"] == "tool"}

@@ -32,6 +32,8 @@ class Prompt:
 
 
 PROMPTS: dict[tuple[str, int], Prompt] = {}
+# The framework's own prompt (agents/framework/prompts/), used when a loop is summarised.
+SUMMARISE_PROMPT = "framework.summarise"
 
 
 def register_prompts(folder: Path) -> None:
@@ -58,3 +60,6 @@ def pinned_prompt(ref: PromptRef) -> Prompt:
     if prompt.sha256 != ref.sha256:
         raise LookupError(f"Prompt {ref.id} v{ref.version} was edited in place; add a new version.")
     return prompt
+
+
+register_prompts(Path(__file__).parent / "prompts")

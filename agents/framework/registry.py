@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agents.framework.prompts import latest_prompt
+from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.types import LOAN_OUTCOMES, AgentRunSpec, ApprovalRule, EscalationStep, GatePolicy
 
 # The offline model's behaviour for one agent: OpenAI-style messages in, an assistant message out
@@ -72,6 +72,7 @@ class AgentSpec:
             on_complete=self.on_complete,
             turns_per_run=self.turns_per_run,
             max_history_events=self.max_history_events,
+            summary_prompt=latest_prompt(SUMMARISE_PROMPT).ref,
         )
         return replace(spec, **overrides)
 

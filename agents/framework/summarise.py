@@ -7,7 +7,6 @@ with a deterministic digest of the tool calls and results.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import openai
 from temporalio import activity
@@ -16,11 +15,8 @@ from temporalio.exceptions import ApplicationError
 from agents.framework.heartbeat import heartbeating
 from agents.framework.llm import LlmSettings, build_client, provider_failure
 from agents.framework.offline_model import OFFLINE_MODEL_NAME, TASK_HEADER
-from agents.framework.prompts import latest_prompt, register_prompts
+from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt, pinned_prompt
 from agents.framework.types import ChatMessage, SummariseRequest, SummariseResponse
-
-SUMMARISE_PROMPT = "framework.summarise"
-register_prompts(Path(__file__).parent / "prompts")
 
 
 class SummariseActivities:
@@ -31,7 +27,8 @@ class SummariseActivities:
     @activity.defn(name="llm_summarise")
     async def summarise(self, request: SummariseRequest) -> SummariseResponse:
         """Summarise `request.messages` (the turns about to be pruned) in a few paragraphs."""
-        prompt = latest_prompt(SUMMARISE_PROMPT)
+        # Runs pinned before the summarise prompt was pinned use the latest version.
+        prompt = pinned_prompt(request.prompt) if request.prompt else latest_prompt(SUMMARISE_PROMPT)
         try:
             async with heartbeating():
                 completion = await self._client.chat.completions.create(

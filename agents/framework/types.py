@@ -92,6 +92,8 @@ class AgentRunSpec:
     # history has this many events (0: only when Temporal suggests it).
     turns_per_run: int = 0
     max_history_events: int = 0
+    # The summarise prompt pinned with the agent's, so a new version reaches new runs only.
+    summary_prompt: PromptRef | None = None
 
 
 @dataclass
@@ -138,6 +140,7 @@ class SummariseRequest:
     agent: str
     model: str
     messages: list[ChatMessage]
+    prompt: PromptRef | None = None
 
 
 @dataclass

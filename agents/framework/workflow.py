@@ -404,7 +404,7 @@ class AgentWorkflow:
         if old:
             summary = await workflow.execute_activity(
                 SUMMARISE_ACTIVITY,
-                SummariseRequest(spec.agent, spec.model, old),
+                SummariseRequest(spec.agent, spec.model, old, spec.summary_prompt),
                 result_type=SummariseResponse,
                 start_to_close_timeout=LLM_START_TO_CLOSE,
                 schedule_to_close_timeout=LLM_SCHEDULE_TO_CLOSE,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents.framework.offline_model import tool_results
+
 
 def loan_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
     case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
-    results = _tool_results(messages)
+    results = tool_results(messages)
     failed = [name for name, body in results.items() if "error" in body]
     if failed:
         return _answer("refer", f"Evidence is missing: {', '.join(failed)} failed.", ["missing evidence"])
@@ -62,16 +64,6 @@ def loan_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
             "refer", f"{evidence} Referral needed: {'; '.join(policy['referrals'])}.", policy["referrals"]
         )
     return _answer("approve", f"{evidence} All lending policy checks passed.", [])
-
-
-def _tool_results(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    names = {
-        call["id"]: call["function"]["name"]
-        for m in messages
-        if m["role"] == "assistant"
-        for call in m.get("tool_calls") or []
-    }
-    return {names[m["tool_call_id"]]: json.loads(m["content"]) for m in messages if m["role"] == "tool"}
 
 
 def _answer(outcome: str, rationale: str, risk_factors: list[str]) -> dict[str, Any]:

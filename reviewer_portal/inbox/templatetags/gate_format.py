@@ -23,8 +23,12 @@ def display(value: Any) -> str:
         return "Yes" if value else "No"
     if value is None or value == [] or value == "":
         return "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{label(k)}: {display(v)}" for k, v in value.items())
     if isinstance(value, list):
-        return "; ".join(display(v) for v in value)
+        # Records (e.g. holdings) one per line; plain values on one line.
+        separator = "\n" if any(isinstance(v, dict) for v in value) else "; "
+        return separator.join(display(v) for v in value)
     if isinstance(value, float) and not value.is_integer():
         return intcomma(f"{value:.2f}") if abs(value) >= 1 else f"{value:g}"
     if isinstance(value, int | float):
