@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import uuid
@@ -10,7 +11,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 
-from agents.framework.types import DecideInput, GateSnapshot
+from agents.framework.types import AssignInput, DecideInput, GateSnapshot
 from agents.framework.workflow import PUBLISH_ACTIVITY, AgentWorkflow
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import publish_gate
@@ -212,3 +213,103 @@ def test_a_decision_arriving_while_the_gate_is_being_published_still_reaches_the
     projected = Gate.objects.get(gate_id=gate.gate_id)
     assert (projected.status, projected.version) == ("approved", 2)
     record_history(temporal, handle, "loan_decided_during_publish")
+
+
+def refusal(update) -> str:
+    """The workflow's reason for refusing `update()` (which must be refused)."""
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        update()
+    return refused.value.cause.message
+
+
+def assign(temporal, handle, gate_id, reviewer, roles, assignee, assignee_roles=OFFICER):
+    change = AssignInput(gate_id, reviewer, roles, assignee, assignee_roles)
+    return temporal.run(handle.execute_update(AgentWorkflow.assign, change, id=str(uuid.uuid4())))
+
+
+def test_two_reviewers_claiming_at_once_one_wins_and_the_other_is_told_who(temporal, worker):
+    handle = start_loan(temporal, worker)
+    gate = wait_for_gate(temporal, handle)
+
+    async def claim(reviewer):
+        change = AssignInput(gate.gate_id, reviewer, OFFICER, reviewer, OFFICER)
+        return await handle.execute_update(AgentWorkflow.assign, change, id=f"claim-{reviewer}")
+
+    async def race():
+        return await asyncio.gather(claim("officer"), claim("officer2"), return_exceptions=True)
+
+    outcomes = temporal.run(race())
+
+    winners = [o.gate.assignee for o in outcomes if not isinstance(o, BaseException)]
+    refusals = [o.cause.message for o in outcomes if isinstance(o, WorkflowUpdateFailedError)]
+    assert len(winners) == 1 and refusals == [f"This gate is claimed by {winners[0]}."]
+    loser = "officer2" if winners[0] == "officer" else "officer"
+    assert f"claimed by {winners[0]}" in refusal(
+        lambda: decide(temporal, handle, gate.gate_id, reviewer=loser)
+    )
+    decide(temporal, handle, gate.gate_id, reviewer=winners[0], reason="mine")
+    assert temporal.run(handle.result()).gate.decided_by == winners[0]
+    record_history(temporal, handle, "loan_claimed_then_approved")
+
+
+def test_assignment_rules(temporal, worker):
+    handle = start_loan(temporal, worker)
+    gate = wait_for_gate(temporal, handle)
+    senior = ["senior_credit_officer"]
+
+    assign(temporal, handle, gate.gate_id, "officer", OFFICER, "officer")
+    assert "does not have the role 'credit_officer'" in refusal(
+        lambda: assign(temporal, handle, gate.gate_id, "officer", OFFICER, "adviser", ["licensed_adviser"])
+    )
+    assert "Four-eyes rule: intake submitted" in refusal(
+        lambda: assign(temporal, handle, gate.gate_id, "officer", OFFICER, "intake")
+    )
+    # Only the holder unclaims.
+    assert "claimed by officer" in refusal(
+        lambda: assign(temporal, handle, gate.gate_id, "officer2", OFFICER, "")
+    )
+    # A senior reassigns on absence; the new holder decides.
+    moved = assign(temporal, handle, gate.gate_id, "senior", senior, "officer2")
+    assert moved.gate.assignee == "officer2"
+    assign(temporal, handle, gate.gate_id, "officer2", OFFICER, "")  # unclaim
+    assert temporal.run(handle.query(AgentWorkflow.gate)).assignee == ""
+    temporal.run(handle.terminate("test done"))
+
+
+def test_request_changes_replans_and_the_same_gate_returns_with_a_new_recommendation(temporal, worker):
+    handle = start_loan(temporal, worker)
+    gate = wait_for_gate(temporal, handle)
+    assert gate.recommendation.outcome == "approve"
+
+    assert "Say what the agent should change" in refusal(
+        lambda: decide(temporal, handle, gate.gate_id, decision="request_changes", reason=" ")
+    )
+    decide(temporal, handle, gate.gate_id, decision="request_changes", reason="Refer: income unverified")
+    revised = wait_for_gate(temporal, handle, version=3)
+
+    assert revised.gate_id == gate.gate_id and revised.status == "pending"
+    assert revised.recommendation.outcome == "refer"
+    assert "Revised after review (Refer: income unverified)" in revised.recommendation.rationale
+    assert [(r.recommendation.outcome, r.requested_by, r.instructions) for r in revised.revisions] == [
+        ("approve", "officer", "Refer: income unverified")
+    ]
+    decide(temporal, handle, gate.gate_id, reason="Referred case approved after checks")
+    result = temporal.run(handle.result())
+    assert result.outcome == "approved" and len(result.gate.revisions) == 1
+    assert activity_names(temporal, handle).count("llm_complete") == 4  # three to plan, one to revise
+    assert Gate.objects.get(gate_id=gate.gate_id).recommendation == "refer"
+    record_history(temporal, handle, "loan_changes_requested_then_approved")
+
+
+def test_a_hold_policy_keeps_the_gate_for_an_admin_instead_of_rejecting(temporal, worker):
+    agent_input = loan_input(sla_seconds=1, escalation_sla_seconds=1)
+    agent_input.spec.gate.final_outcome = "hold"
+    handle = start_loan(temporal, worker, agent_input)
+    wait_for_gate(temporal, handle)
+
+    held = wait_for_gate(temporal, handle, version=3)
+
+    assert (held.status, held.role) == ("pending", "admin")
+    assert held.needs_attention.startswith("Held for an admin:")
+    decide(temporal, handle, held.gate_id, reviewer="root", roles=["admin"], reason="Checked by admin")
+    assert temporal.run(handle.result()).outcome == "approved"

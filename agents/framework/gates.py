@@ -10,9 +10,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from agents.framework.types import AnnotateInput, Annotation, DecideInput, GatePolicy, GateSnapshot
+from agents.framework.types import (
+    ADMIN_ROLE,
+    AnnotateInput,
+    Annotation,
+    AssignInput,
+    DecideInput,
+    GatePolicy,
+    GateSnapshot,
+    Recommendation,
+    Revision,
+)
 
-DECISIONS = ("approve", "reject")
+DECISIONS = ("approve", "reject", "request_changes")
+HOLD_DAYS = 365
 MAX_REASON_LENGTH = 2000
 MAX_EDIT_LENGTH = 10_000
 
@@ -29,10 +40,14 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
         return f"Only a reviewer with the role '{gate.role}' may decide this gate."
     if update.reviewer == gate.submitted_by:
         return "Four-eyes rule: you submitted this case, so someone else must decide it."
+    if gate.assignee and gate.assignee != update.reviewer:
+        return f"This gate is claimed by {gate.assignee}."
     if update.decision not in DECISIONS:
-        return f"Unknown decision '{update.decision}'; expected approve or reject."
+        return f"Unknown decision '{update.decision}'; expected approve, reject or request changes."
     if update.decision == "reject" and not update.reason.strip():
         return "A rejection needs a reason."
+    if update.decision == "request_changes" and not update.reason.strip():
+        return "Say what the agent should change."
     if len(update.reason) > MAX_REASON_LENGTH:
         return f"The reason is longer than {MAX_REASON_LENGTH} characters."
     return edit_refusal(gate, update)
@@ -57,9 +72,10 @@ def edit_refusal(gate: GateSnapshot, update: DecideInput) -> str | None:
 def apply_decision(gate: GateSnapshot, update: DecideInput, now: datetime) -> GateSnapshot:
     original = gate.recommendation.proposal
     edits = {k: v for k, v in update.edits.items() if v != original.get(k)}
+    status = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
     return replace(
         gate,
-        status="approved" if update.decision == "approve" else "rejected",
+        status=status[update.decision],
         decided_by=update.reviewer,
         decided_at=now,
         reason=update.reason.strip(),
@@ -101,8 +117,52 @@ def annotate(gate: GateSnapshot, note: AnnotateInput, now: datetime) -> GateSnap
     return replace(gate, annotations=[*gate.annotations, annotation], version=gate.version + 1)
 
 
+def reopen(gate: GateSnapshot, recommendation: Recommendation, now: datetime) -> GateSnapshot:
+    """The agent answered a change request: the same gate, a new recommendation, a fresh SLA."""
+    revision = Revision(gate.recommendation, gate.decided_by, gate.reason, gate.decided_at or now)
+    return replace(
+        gate,
+        recommendation=recommendation,
+        revisions=[*gate.revisions, revision],
+        status="pending",
+        decided_by="",
+        decided_at=None,
+        reason="",
+        edits={},
+        edit_diff="",
+        opened_at=now,
+        deadline=now + timedelta(seconds=gate.sla_seconds),
+        version=gate.version + 1,
+    )
+
+
+def assignment_refusal(gate: GateSnapshot | None, change: AssignInput) -> str | None:
+    """Why a claim, unclaim or (re)assignment must be refused; None if it may apply."""
+    if gate is None or gate.gate_id != change.gate_id:
+        return "This gate does not exist in this agent run."
+    if gate.status != "pending":
+        return f"This gate was already decided ({gate.status} by {gate.decided_by})."
+    supervisor = bool(set(gate.supervisors) & set(change.reviewer_roles))
+    if gate.role not in change.reviewer_roles and not supervisor:
+        return f"Only a reviewer with the role '{gate.role}' may claim or assign this gate."
+    if change.assignee and gate.role not in change.assignee_roles:
+        return f"{change.assignee} does not have the role '{gate.role}'."
+    if change.assignee and change.assignee == gate.submitted_by:
+        return f"Four-eyes rule: {change.assignee} submitted this case."
+    if gate.assignee and gate.assignee != change.reviewer and not supervisor:
+        return f"This gate is claimed by {gate.assignee}."
+    if gate.assignee == change.assignee:
+        return f"This gate is already {'claimed by ' + gate.assignee if gate.assignee else 'unclaimed'}."
+    return None
+
+
+def apply_assignment(gate: GateSnapshot, change: AssignInput) -> GateSnapshot:
+    return replace(gate, assignee=change.assignee, version=gate.version + 1)
+
+
 def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapshot:
-    """The SLA ran out: escalate to the next role, or reject with the policy's reason."""
+    """The SLA ran out: escalate to the next role, else reject with the policy's reason or hold
+    the gate for an admin. Never approve."""
     if gate.escalation_level < len(policy.escalations):
         step = policy.escalations[gate.escalation_level]
         return replace(
@@ -111,6 +171,17 @@ def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapsho
             sla_seconds=step.sla_seconds,
             deadline=now + timedelta(seconds=step.sla_seconds),
             escalation_level=gate.escalation_level + 1,
+            assignee="",
+            version=gate.version + 1,
+        )
+    if policy.final_outcome == "hold":
+        return replace(
+            gate,
+            role=ADMIN_ROLE,
+            assignee="",
+            deadline=now + timedelta(days=HOLD_DAYS),
+            escalation_level=gate.escalation_level + 1,
+            needs_attention=f"Held for an admin: {policy.expiry_reason}",
             version=gate.version + 1,
         )
     return replace(

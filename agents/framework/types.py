@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 LOAN_OUTCOMES = ["approve", "decline", "refer"]
+# The pseudo-role of superusers: held gates wait for them, and they may reassign any gate.
+ADMIN_ROLE = "admin"
 
 
 @dataclass
@@ -36,8 +38,16 @@ class GatePolicy:
     role: str
     sla_seconds: int
     escalations: list[EscalationStep] = field(default_factory=list)
-    # After the last SLA: the gate is rejected with this reason. Never auto-approved.
+    # After the last SLA: the gate is rejected with this reason ("reject"), or held for an
+    # admin ("hold") with no further deadline. Never auto-approved.
     expiry_reason: str = "No decision within the SLA after escalation."
+    final_outcome: str = "reject"
+    # Roles that may reassign a gate someone else has claimed (e.g. on absence).
+    supervisors: list[str] = field(default_factory=lambda: [ADMIN_ROLE])
+    # Reviewers may approve or reject several low-risk gates of this kind at once.
+    bulk: bool = False
+    # "high" gates notify their role when they open.
+    priority: str = "normal"
 
 
 @dataclass
@@ -168,6 +178,16 @@ class Annotation:
 
 
 @dataclass
+class Revision:
+    """A recommendation a reviewer sent back to the agent, and what they asked for."""
+
+    recommendation: Recommendation
+    requested_by: str
+    instructions: str
+    at: datetime
+
+
+@dataclass
 class GateSnapshot:
     """A gate as the workflow sees it; published to the portal's projection by version."""
 
@@ -200,17 +220,35 @@ class GateSnapshot:
     annotations: list[Annotation] = field(default_factory=list)
     # For a gate on a tool call: the call that runs only once a reviewer approves it.
     tool_call: ToolCall | None = None
+    assignee: str = ""
+    supervisors: list[str] = field(default_factory=list)
+    bulk_allowed: bool = False
+    priority: str = "normal"
+    # Earlier recommendations a reviewer sent back with instructions, oldest first.
+    revisions: list[Revision] = field(default_factory=list)
 
 
 @dataclass
 class DecideInput:
     gate_id: str
-    decision: str  # "approve" | "reject"
+    decision: str  # "approve" | "reject" | "request_changes" (reason holds the instructions)
     reason: str
     reviewer: str
     reviewer_roles: list[str]
     # Approve with changes: new values for the gate's editable fields.
     edits: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AssignInput:
+    """Claim (assignee = reviewer), unclaim (assignee = ""), or assign to a colleague."""
+
+    gate_id: str
+    reviewer: str
+    reviewer_roles: list[str]
+    assignee: str
+    # The assignee's roles as the portal knows them (a workflow cannot look up users).
+    assignee_roles: list[str] = field(default_factory=list)
 
 
 @dataclass

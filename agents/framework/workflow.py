@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         AgentState,
         AnnotateInput,
         ApprovalRule,
+        AssignInput,
         ChatMessage,
         DecideInput,
         DecideResult,
@@ -122,6 +123,8 @@ class AgentWorkflow:
         gate = self._open_gate(spec.gate, answer, spec.editable, input.subject, attention=attention)
         await self._publish(gate.gate_id)
         await self._await_gates([gate.gate_id])
+        while self._gates[gate.gate_id].status == "changes_requested":
+            await self._revise(gate.gate_id)
         gate = self._gates[gate.gate_id]
         action = await self._act(spec.on_approve if gate.status == "approved" else spec.on_reject, gate)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -152,6 +155,19 @@ class AgentWorkflow:
         refusal = gates.annotation_refusal(self._gates.get(note.gate_id), note)
         if refusal:
             raise ApplicationError(refusal, type="AnnotationRefused", non_retryable=True)
+
+    @workflow.update
+    def assign(self, change: AssignInput) -> DecideResult:
+        """Claim, unclaim or (re)assign a gate; in history, so the audit trail shows who held it."""
+        gate = gates.apply_assignment(self._gates[change.gate_id], change)
+        self._gates[gate.gate_id] = gate
+        return DecideResult(gate=gate)
+
+    @assign.validator
+    def validate_assign(self, change: AssignInput) -> None:
+        refusal = gates.assignment_refusal(self._gates.get(change.gate_id), change)
+        if refusal:
+            raise ApplicationError(refusal, type="AssignmentRefused", non_retryable=True)
 
     @workflow.query
     def gate(self) -> GateSnapshot | None:
@@ -199,6 +215,18 @@ class AgentWorkflow:
             if response.recommendation is not None:
                 return response.recommendation, ""
             state.pending = list(response.message.tool_calls)
+
+    async def _revise(self, gate_id: str) -> None:
+        """A reviewer sent the answer back: the agent re-plans with their instructions, and the
+        same gate reopens with the new recommendation (the old one kept as a revision)."""
+        gate = self._gates[gate_id]
+        request = f"Reviewer {gate.decided_by} requested changes: {gate.reason}\nRevise your answer."
+        self._state.messages.append(ChatMessage(role="user", content=request))
+        answer, attention = await self._plan()
+        reopened = gates.reopen(gate, answer, workflow.now())
+        self._gates[gate_id] = replace(reopened, needs_attention=attention)
+        await self._publish(gate_id)
+        await self._await_gates([gate_id])
 
     async def _resolve_turn(self) -> None:
         """Run one turn's tool calls: approvals gate first, everything else concurrently."""
@@ -254,7 +282,8 @@ class AgentWorkflow:
         assert gate.tool_call is not None
         call = gate.tool_call
         if gate.status != "approved":
-            error = f"A reviewer rejected this call ({gate.decided_by}): {gate.reason}"
+            verb = "asked for changes to" if gate.status == "changes_requested" else "rejected"
+            error = f"A reviewer {verb} this call ({gate.decided_by}): {gate.reason}"
             return ToolResult(call.id, call.name, ok=False, error=error)
         return await self._call_tool(replace(call, arguments=gates.proposal_after_review(gate)))
 
@@ -294,6 +323,9 @@ class AgentWorkflow:
             prompt=self._input.spec.prompt,
             editable=list(editable),
             tool_call=tool_call,
+            supervisors=list(policy.supervisors),
+            bulk_allowed=policy.bulk,
+            priority=policy.priority,
         )
         self._gates[gate.gate_id] = gate
         return gate

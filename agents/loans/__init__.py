@@ -6,7 +6,7 @@ from pathlib import Path
 
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
-from agents.framework.types import EscalationStep, GatePolicy
+from agents.framework.types import ADMIN_ROLE, EscalationStep, GatePolicy
 from agents.loans import tools
 from agents.loans.offline import loan_policy
 
@@ -28,6 +28,8 @@ LOAN_AGENT = register(
             sla_seconds=4 * 3600,
             escalations=[EscalationStep(role=SENIOR_CREDIT_OFFICER, sla_seconds=4 * 3600)],
             expiry_reason="No credit decision within the SLA after escalation to a senior credit officer.",
+            supervisors=[SENIOR_CREDIT_OFFICER, ADMIN_ROLE],
+            bulk=True,
         ),
         on_approve="loans.issue_offer",
         on_reject="loans.send_decline_notice",

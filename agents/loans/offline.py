@@ -51,6 +51,9 @@ def loan_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
             ]
         }
     policy = results["loans.lending_policy_check"]
+    revision = _change_request(messages)
+    if revision:
+        return _revised(revision, policy)
     evidence = (
         f"Bureau score {bureau['bureau_score']}, debt-to-income {afford['debt_to_income']:.0%}, "
         f"monthly payment {afford['monthly_payment']:,.2f}."
@@ -68,3 +71,24 @@ def loan_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _answer(outcome: str, rationale: str, risk_factors: list[str]) -> dict[str, Any]:
     return {"content": json.dumps({"outcome": outcome, "rationale": rationale, "risk_factors": risk_factors})}
+
+
+def _change_request(messages: list[dict[str, Any]]) -> str:
+    """The reviewer's instructions, when the last message sends the recommendation back."""
+    last = messages[-1]
+    if last["role"] == "user" and "requested changes:" in (last.get("content") or ""):
+        return last["content"].split("requested changes:", 1)[1].split("\n")[0].strip()
+    return ""
+
+
+def _revised(instructions: str, policy: dict[str, Any]) -> dict[str, Any]:
+    """A revision follows the reviewer's steer when it names an outcome; it never hides a breach."""
+    wanted = next((o for o in ("approve", "decline", "refer") if o in instructions.lower()), "refer")
+    if wanted == "approve" and policy["breaches"]:
+        wanted = "refer"
+    factors = policy["breaches"] + policy["referrals"]
+    return _answer(
+        wanted,
+        f"Revised after review ({instructions}). Policy findings: {'; '.join(factors) or 'none'}.",
+        factors,
+    )
