@@ -1,0 +1,156 @@
+"""The claim-check store for uploaded documents, and how a document is split into sections.
+
+A document's text never travels through workflow history: the portal stores it here and starts
+the review with only its id (the sha256 of the text); the tools read sections back by id. The
+store is plain files under DOCUMENT_STORE_DIR (default var/documents in the project), so the
+portal and the worker reach it without Django. In the embedded stack both run on one machine; in
+production the directory is a volume shared by the portal and every worker replica (or swap this
+class for an object store with the same three methods).
+
+Each file holds the sections as split at upload, so a running review always sees the sections it
+started with, even if the splitting rules change later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STORE_DIR_ENV = "DOCUMENT_STORE_DIR"
+DEFAULT_STORE_DIR = PROJECT_ROOT / "var" / "documents"
+
+# Sections longer than this are cut into parts, so one tool result stays a readable size.
+MAX_SECTION_CHARS = 6000
+# Without headings, a document is read in chunks of about this size, cut at paragraph breaks.
+CHUNK_CHARS = 3000
+MAX_HEADING_CHARS = 100
+
+_DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(?P<title>\S.*)$")
+# "1. Scope", "2.1 Fees and charges", "3) Complaints"; a numbered sentence ends with a full stop.
+_NUMBERED_HEADING = re.compile(r"^\d+(\.\d+)*[.)]?\s+[A-Z].*[^.:;,]$")
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    text: str
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    document_id: str
+    sections: int
+
+
+class DocumentNotFound(LookupError):
+    pass
+
+
+class DocumentStore:
+    """Content-addressed document files: `<sha256>.json` holding the document's sections."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def from_env(cls) -> DocumentStore:
+        return cls(Path(os.environ.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR))
+
+    def put(self, text: str) -> StoredDocument:
+        """Store `text` (idempotent: the same text has the same id and is written once)."""
+        document_id = hashlib.sha256(text.encode()).hexdigest()
+        sections = split_sections(text)
+        path = self._path(document_id)
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            body = json.dumps({"document_id": document_id, "sections": [asdict(s) for s in sections]})
+            # Write then rename, so a reader never sees half a file.
+            with tempfile.NamedTemporaryFile("w", dir=self.root, suffix=".tmp", delete=False) as tmp:
+                tmp.write(body)
+            os.replace(tmp.name, path)
+        return StoredDocument(document_id, len(sections))
+
+    def sections(self, document_id: str) -> list[Section]:
+        try:
+            body = json.loads(self._path(document_id).read_text())
+        except FileNotFoundError as err:
+            raise DocumentNotFound(f"No document {document_id} in the document store.") from err
+        return [Section(**s) for s in body["sections"]]
+
+    def _path(self, document_id: str) -> Path:
+        # Ids come from tool arguments the model wrote: never let one name another path.
+        if not _DOCUMENT_ID.match(document_id):
+            raise ValueError("A document id is the 64 hex digits of its sha256.")
+        return self.root / f"{document_id}.json"
+
+
+def split_sections(text: str) -> list[Section]:
+    """Split at heading lines (numbered, Markdown '#', or ALL CAPS); without any, fixed-size chunks.
+
+    Text before the first heading becomes a "Preamble" section; long sections are cut into parts.
+    """
+    sections: list[Section] = []
+    heading, body = "", []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        title = heading_title(line)
+        if title is None:
+            body.append(line)
+            continue
+        if heading or "\n".join(body).strip():
+            sections.append(Section(heading or "Preamble", "\n".join(body).strip()))
+        heading, body = title, []
+    if heading:
+        sections.append(Section(heading, "\n".join(body).strip()))
+    elif not sections:
+        return _chunks("\n".join(body).strip(), "Document")
+    return [part for section in sections for part in _parts(section)]
+
+
+def heading_title(line: str) -> str | None:
+    """The heading a line announces, or None if it is body text."""
+    line = line.strip()
+    if not line or len(line) > MAX_HEADING_CHARS:
+        return None
+    if match := _MARKDOWN_HEADING.match(line):
+        return match["title"].strip().rstrip("#").strip()
+    if _NUMBERED_HEADING.match(line):
+        return line
+    letters = [c for c in line if c.isalpha()]
+    if len(letters) >= 4 and line == line.upper() and not line.endswith("."):
+        return line
+    return None
+
+
+def _parts(section: Section) -> list[Section]:
+    if len(section.text) <= MAX_SECTION_CHARS:
+        return [section]
+    return _chunks(section.text, section.heading)
+
+
+def _chunks(text: str, heading: str) -> list[Section]:
+    """Cut `text` into pieces of about CHUNK_CHARS, at a paragraph, line, sentence or word break."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > CHUNK_CHARS:
+        cut = _break_before(rest, CHUNK_CHARS)
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    pieces.append(rest)
+    if len(pieces) == 1:
+        return [Section(heading, pieces[0])]
+    return [Section(f"{heading} ({n} of {len(pieces)})", p) for n, p in enumerate(pieces, 1)]
+
+
+def _break_before(text: str, limit: int) -> int:
+    for separator in ("\n\n", "\n", ". ", " "):
+        at = text.rfind(separator, limit // 2, limit)
+        if at > 0:
+            return at + len(separator)
+    return limit
