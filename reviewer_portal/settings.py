@@ -178,7 +178,7 @@ OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
 OPENAI_MAX_RETRY_AFTER_SECONDS = env.float("OPENAI_MAX_RETRY_AFTER_SECONDS", default=120.0)
 
 # --- Agents ---------------------------------------------------------------------------------
-AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans", "agents.advice"])
+AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans", "agents.advice", "agents.regulatory"])
 LOAN_GATE_SLA_SECONDS = env.int("LOAN_GATE_SLA_SECONDS", default=4 * 3600)
 LOAN_ESCALATION_SLA_SECONDS = env.int("LOAN_ESCALATION_SLA_SECONDS", default=4 * 3600)
 

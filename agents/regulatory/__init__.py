@@ -1,0 +1,89 @@
+"""The regulatory document review agent: registers its spec, prompt and tools with the framework.
+
+A compliance team uploads a document; the agent reviews it section by section and proposes
+findings. High and critical findings wait for a compliance reviewer's approval (with an editable
+proposed action) before they are recorded; the final report lists every finding with its decision.
+The run carries only the document's id: the text lives in the claim-check store (documents.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agents.framework.prompts import register_prompts
+from agents.framework.registry import AgentSpec, register
+from agents.framework.types import AgentInput, AgentRunSpec, ApprovalRule, GatePolicy
+from agents.regulatory import report, tools
+from agents.regulatory.documents import StoredDocument
+from agents.regulatory.offline import regulatory_policy
+
+COMPLIANCE_REVIEWER = "compliance_reviewer"
+GATED_SEVERITIES = ["high", "critical"]
+# Model turns per section at most: read, search, record, and one retry of a refused finding.
+TURNS_PER_SECTION = 4
+
+register_prompts(Path(__file__).parent / "prompts")
+
+REGULATORY_AGENT = register(
+    AgentSpec(
+        name="regulatory",
+        title="Regulatory document review",
+        prompt_id="regulatory.review",
+        model="gpt-4o-mini",
+        tools=("regulatory.read_section", "regulatory.rulebook_search", "regulatory.record_finding"),
+        gate=None,
+        on_complete="regulatory.publish_report",
+        outcomes=("report",),
+        approvals=[
+            ApprovalRule(
+                tool="regulatory.record_finding",
+                when="severity",
+                values=GATED_SEVERITIES,
+                editable=["proposed_action"],
+                subject_field="rule",
+            )
+        ],
+        # No senior compliance role to escalate to: an unanswered finding closes as expired, and
+        # the report lists it for follow-up (never as approved).
+        approval_gate=GatePolicy(
+            kind="compliance_finding",
+            role=COMPLIANCE_REVIEWER,
+            sla_seconds=2 * 24 * 3600,
+            escalations=[],
+            expiry_reason=(
+                "No compliance decision within the SLA: the finding was not recorded and is listed in "
+                "the report as expired, for follow-up."
+            ),
+        ),
+        max_turns=200,
+        turns_per_run=8,
+        activities=(tools.read_section, tools.rulebook_search, tools.record_finding, report.publish_report),
+        offline_policy=regulatory_policy,
+    )
+)
+
+
+def review_spec(sections: int, **pin: Any) -> AgentRunSpec:
+    """The run spec for reviewing a document of `sections` sections: enough turns for all of them.
+
+    `pin` passes on to AgentSpec.pin (model, SLAs, overrides such as turns_per_run).
+    """
+    pin.setdefault("max_turns", max(REGULATORY_AGENT.max_turns, TURNS_PER_SECTION * sections + 2))
+    return REGULATORY_AGENT.pin(**pin)
+
+
+def review_input(*, document: StoredDocument, title: str, uploaded_by: str, **pin: Any) -> AgentInput:
+    """The input of a review run: the document's id and shape only, never its text."""
+    case = {
+        "document_id": document.document_id,
+        "title": title,
+        "sections": document.sections,
+        "uploaded_by": uploaded_by,
+    }
+    return AgentInput(
+        spec=review_spec(document.sections, **pin),
+        subject=f"Regulatory review: {title}",
+        case=case,
+        submitted_by=uploaded_by,
+    )
