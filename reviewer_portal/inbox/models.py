@@ -51,6 +51,12 @@ class Gate(models.Model):
     annotations = models.JSONField(default=list)
     # For a gate on a tool call: the call (name and arguments) that runs only once approved.
     tool_call = models.JSONField(null=True, blank=True)
+    assignee = models.CharField(max_length=150, blank=True, db_index=True)
+    bulk_allowed = models.BooleanField(default=False)
+    priority = models.CharField(max_length=20, default="normal")
+    # Recommendations reviewers sent back, with their instructions (oldest first).
+    revisions = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         indexes = [

@@ -7,26 +7,40 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import IntegrityError, close_old_connections, transaction
+from django.utils import timezone
 from temporalio import activity
 
 from agents.framework.types import GateSnapshot
 from agents.framework.workflow import PUBLISH_ACTIVITY
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.signals import gate_changed
 
 
 def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
-    """Insert or update the projection row if `snapshot` is newer; True if it changed."""
+    """Insert or update the projection row if `snapshot` is newer; True if it changed.
+
+    Listeners of `gate_changed` hear about every change once it is committed.
+    """
     fields = _fields(snapshot)
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
-    if newer.update(**fields):
-        return True
-    try:
-        with transaction.atomic():
-            Gate.objects.create(gate_id=snapshot.gate_id, **fields)
-        return True
-    except IntegrityError:
-        # The row exists: at this version or newer (nothing to do), or an older one raced in.
-        return bool(newer.update(**fields))
+    created = False
+    if not newer.update(**fields):
+        try:
+            with transaction.atomic():
+                Gate.objects.create(gate_id=snapshot.gate_id, **fields)
+            created = True
+        except IntegrityError:
+            # The row exists: at this version or newer (nothing to do), or an older one raced in.
+            if not newer.update(**fields):
+                return False
+    transaction.on_commit(lambda: _announce(snapshot.gate_id, created))
+    return True
+
+
+def _announce(gate_id: str, created: bool) -> None:
+    gate = Gate.objects.filter(gate_id=gate_id).first()
+    if gate is not None:
+        gate_changed.send(sender=Gate, gate=gate, created=created)
 
 
 @activity.defn(name=PUBLISH_ACTIVITY)
@@ -77,4 +91,18 @@ def _fields(s: GateSnapshot) -> dict[str, object]:
         "edit_diff": s.edit_diff,
         "annotations": [{"author": a.author, "text": a.text, "at": a.at.isoformat()} for a in s.annotations],
         "tool_call": {"name": s.tool_call.name, "arguments": s.tool_call.arguments} if s.tool_call else None,
+        "assignee": s.assignee,
+        "bulk_allowed": s.bulk_allowed,
+        "priority": s.priority,
+        "revisions": [
+            {
+                "outcome": r.recommendation.outcome,
+                "rationale": r.recommendation.rationale,
+                "requested_by": r.requested_by,
+                "instructions": r.instructions,
+                "at": r.at.isoformat(),
+            }
+            for r in s.revisions
+        ],
+        "updated_at": timezone.now(),
     }
