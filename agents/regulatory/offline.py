@@ -16,6 +16,8 @@ READ = "regulatory.read_section"
 SEARCH = "regulatory.rulebook_search"
 RECORD = "regulatory.record_finding"
 SUMMARY_PREFIX = "Summary of the earlier turns:"
+# How the framework tells the model a reviewer sent its call back; their instructions follow "): ".
+CHANGES_ASKED = "A reviewer asked for changes to this call ("
 
 
 @dataclass
@@ -25,6 +27,8 @@ class Step:
     name: str
     index: int | None
     result: dict[str, Any] | None = None
+    arguments: dict[str, Any] | None = None
+    turn: int = -1  # which live assistant message asked for it; -1 for a digest line
 
 
 def regulatory_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -44,6 +48,11 @@ def regulatory_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
             return _call(SEARCH, document_id, current)
         if last.result["matches"]:
             return {"tool_calls": [_finding(document_id, current, m) for m in last.result["matches"]]}
+    if last.name == RECORD and last.turn >= 0:
+        # A reviewer sent a finding back with instructions: propose it again, revised as asked.
+        sent_back = [s for s in steps if s.turn == last.turn and _changes_asked(s)]
+        if sent_back:
+            return {"tool_calls": [_revised(s) for s in sent_back]}
     # The section's findings are recorded or decided (or it had none): on to the next one.
     if current + 1 < total:
         return _call(READ, document_id, current + 1)
@@ -53,13 +62,13 @@ def regulatory_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
 def _steps(messages: list[dict[str, Any]]) -> list[Step]:
     steps: list[Step] = []
     live: dict[str, Step] = {}
-    for message in messages:
+    for turn, message in enumerate(messages):
         content = message.get("content") or ""
         if message["role"] == "user" and content.startswith(SUMMARY_PREFIX):
             steps.extend(_digest_steps(content))
         for call in message.get("tool_calls") or []:
             arguments = json.loads(call["function"]["arguments"])
-            live[call["id"]] = Step(call["function"]["name"], _index(arguments))
+            live[call["id"]] = Step(call["function"]["name"], _index(arguments), None, arguments, turn)
             steps.append(live[call["id"]])
         if message["role"] == "tool" and message.get("tool_call_id") in live:
             live[message["tool_call_id"]].result = json.loads(content)
@@ -84,6 +93,19 @@ def _digest_steps(summary: str) -> list[Step]:
 def _index(arguments: Any) -> int | None:
     index = arguments.get("index") if isinstance(arguments, dict) else None
     return index if isinstance(index, int) else None
+
+
+def _changes_asked(step: Step) -> bool:
+    error = (step.result or {}).get("error")
+    return step.name == RECORD and isinstance(error, str) and error.startswith(CHANGES_ASKED)
+
+
+def _revised(step: Step) -> dict[str, Any]:
+    """The finding again, its proposed action now the reviewer's instructions (they are trusted
+    staff; the document's text never gets here)."""
+    assert step.arguments is not None and step.result is not None
+    instructions = step.result["error"].partition("): ")[2].strip()
+    return {"name": RECORD, "arguments": {**step.arguments, "proposed_action": instructions}}
 
 
 def _call(name: str, document_id: str, index: int) -> dict[str, Any]:

@@ -64,7 +64,8 @@ def _finding(result: ToolResult, gate: GateSnapshot | None) -> dict[str, Any]:
     if gate is None:
         assert result.result is not None
         return {**_fields(result.result), "status": "recorded", "gated": False}
-    # An approved finding ran with the reviewer's edits; a rejected one never ran.
+    # An approved finding ran with the reviewer's edits; a rejected one never ran, nor did one sent
+    # back with changes requested (the agent proposes it again, revised: a finding of its own).
     recorded = result.result if result.ok and result.result is not None else gate.recommendation.proposal
     status = gate.status
     if status == "rejected" and gate.decided_by == EXPIRED_BY:
@@ -79,7 +80,7 @@ def _finding(result: ToolResult, gate: GateSnapshot | None) -> dict[str, Any]:
         "decided_by": gate.decided_by,
         "decided_at": gate.decided_at.isoformat() if gate.decided_at else None,
         "reason": gate.reason,
-        "error": "" if result.ok or status == "rejected" else result.error or "",
+        "error": result.error or "" if status == "approved, not recorded" else "",
         "proposed_action_by_agent": gate.recommendation.proposal.get("proposed_action", ""),
         "edits": gate.edits,
         "edit_diff": gate.edit_diff,
