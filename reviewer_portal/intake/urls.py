@@ -1,9 +1,10 @@
 from django.urls import path
 
-from reviewer_portal.intake import advice, views
+from reviewer_portal.intake import advice, regulatory, views
 
 app_name = "intake"
 urlpatterns = [
     path("applications/new/", views.loan_application_new, name="new"),
     path("advice/new/", advice.advice_case_new, name="advice_new"),
+    path("documents/new/", regulatory.document_new, name="document_new"),
 ]
