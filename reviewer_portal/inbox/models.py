@@ -52,6 +52,8 @@ class Gate(models.Model):
     # For a gate on a tool call: the call (name and arguments) that runs only once approved.
     tool_call = models.JSONField(null=True, blank=True)
     assignee = models.CharField(max_length=150, blank=True, db_index=True)
+    # Roles that may reassign the gate while someone else holds it (e.g. on absence).
+    supervisors = models.JSONField(default=list)
     bulk_allowed = models.BooleanField(default=False)
     priority = models.CharField(max_length=20, default="normal")
     # Recommendations reviewers sent back, with their instructions (oldest first).

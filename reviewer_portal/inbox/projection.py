@@ -92,6 +92,7 @@ def _fields(s: GateSnapshot) -> dict[str, object]:
         "annotations": [{"author": a.author, "text": a.text, "at": a.at.isoformat()} for a in s.annotations],
         "tool_call": {"name": s.tool_call.name, "arguments": s.tool_call.arguments} if s.tool_call else None,
         "assignee": s.assignee,
+        "supervisors": s.supervisors,
         "bulk_allowed": s.bulk_allowed,
         "priority": s.priority,
         "revisions": [
