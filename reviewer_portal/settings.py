@@ -182,6 +182,14 @@ AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans", "agents.adv
 LOAN_GATE_SLA_SECONDS = env.int("LOAN_GATE_SLA_SECONDS", default=4 * 3600)
 LOAN_ESCALATION_SLA_SECONDS = env.int("LOAN_ESCALATION_SLA_SECONDS", default=4 * 3600)
 
+# --- E-mail (notifications to reviewers) --------------------------------------------------------
+# e.g. smtp+tls://user:password@smtp.example.com:587; the console in development.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reviewer-portal@localhost")
+# Where links in e-mails point.
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")
+
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 # The currency every amount in the portal is in (loan amounts, incomes, payments).
 CURRENCY = env.str("CURRENCY", default="GBP")

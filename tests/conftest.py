@@ -5,7 +5,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +15,18 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from agents.framework.registry import AGENTS
-from agents.framework.types import AgentInput
+from agents.framework.types import AgentInput, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal import temporal_client
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.notifications import notify_reviewers
 from reviewer_portal.inbox.projection import publish_gate
 from reviewer_portal.intake.services import LoanApplication
 from tests.harness import TemporalHarness
 
 HISTORIES = Path(__file__).parent / "histories"
+# The activities the worker sidecar runs for the portal (see run_worker).
+PORTAL_ACTIVITIES = [publish_gate, notify_reviewers]
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +39,7 @@ def temporal() -> Iterator[TemporalHarness]:
 @pytest.fixture
 def worker(temporal: TemporalHarness, transactional_db: None) -> Iterator[str]:
     """A worker with the real projection activity on a fresh task queue; yields the queue."""
-    with temporal.worker(portal_activities=[publish_gate]) as queue:
+    with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
         yield queue
 
 
@@ -106,15 +109,21 @@ def record_history(temporal: TemporalHarness, handle: WorkflowHandle, name: str)
 
 
 def wait_for_gate(
-    temporal: TemporalHarness, handle: WorkflowHandle, *, version: int = 1, timeout: float = 30
+    temporal: TemporalHarness,
+    handle: WorkflowHandle,
+    *,
+    version: int = 1,
+    until: Callable[[GateSnapshot], bool] | None = None,
+    timeout: float = 30,
 ):
-    """Poll the workflow's `gate` query until the gate exists at `version` or later."""
+    """Poll the workflow's `gate` query until the gate exists at `version` or later (and, with
+    `until`, satisfies it)."""
 
     async def poll():
         async with asyncio.timeout(timeout):
             while True:
                 gate = await handle.query(AgentWorkflow.gate)
-                if gate is not None and gate.version >= version:
+                if gate is not None and gate.version >= version and (until is None or until(gate)):
                     return gate
                 await asyncio.sleep(0.1)
 

@@ -24,8 +24,16 @@ def test_the_recorded_histories_cover_every_gate_outcome():
     assert {
         "loan_approved",
         "loan_rejected",
+        # Recorded before SLA warnings existed: they replay the unpatched path.
         "loan_escalated_then_expired",
         "loan_escalated_then_approved",
+        "loan_warned_escalated_then_expired",
+        "loan_warned_escalated_then_approved",
+        "loan_changes_requested_then_approved",
+        "loan_claimed_then_approved",
+        "advice_approved_with_edits",
+        "regulatory_review_decided",
+        "regulatory_continued_with_open_gate",
     } <= names
 
 

@@ -148,7 +148,7 @@ def test_sla_expiry_escalates_then_rejects_with_the_recorded_reason(temporal, wo
     gate = wait_for_gate(temporal, handle)
     assert gate.role == "credit_officer"
 
-    escalated = wait_for_gate(temporal, handle, version=2)
+    escalated = wait_for_gate(temporal, handle, until=lambda g: g.escalation_level == 1)
     assert (escalated.role, escalated.escalation_level, escalated.status) == (
         "senior_credit_officer",
         1,
@@ -162,13 +162,13 @@ def test_sla_expiry_escalates_then_rejects_with_the_recorded_reason(temporal, wo
     assert result.action["action"] == "decline notice sent"
     assert "loans.issue_offer" not in activity_names(temporal, handle)
     assert Gate.objects.get(gate_id=gate.gate_id).status == "rejected"
-    record_history(temporal, handle, "loan_escalated_then_expired")
+    record_history(temporal, handle, "loan_warned_escalated_then_expired")
 
 
 def test_an_expired_gate_refuses_a_late_decision(temporal, worker):
     handle = start_loan(temporal, worker, loan_input(sla_seconds=1, escalation_sla_seconds=3600))
     gate = wait_for_gate(temporal, handle)
-    escalated = wait_for_gate(temporal, handle, version=2)
+    escalated = wait_for_gate(temporal, handle, until=lambda g: g.escalation_level == 1)
     assert escalated.role == "senior_credit_officer"
 
     # The officer's form was opened before the escalation: the gate is no longer theirs.
@@ -178,7 +178,7 @@ def test_an_expired_gate_refuses_a_late_decision(temporal, worker):
 
     decide(temporal, handle, gate.gate_id, reviewer="senior", roles=["senior_credit_officer"])
     assert temporal.run(handle.result()).outcome == "approved"
-    record_history(temporal, handle, "loan_escalated_then_approved")
+    record_history(temporal, handle, "loan_warned_escalated_then_approved")
 
 
 def test_a_tool_that_keeps_failing_is_retried_then_shown_to_the_reviewer(temporal, worker):
@@ -285,7 +285,7 @@ def test_request_changes_replans_and_the_same_gate_returns_with_a_new_recommenda
         lambda: decide(temporal, handle, gate.gate_id, decision="request_changes", reason=" ")
     )
     decide(temporal, handle, gate.gate_id, decision="request_changes", reason="Refer: income unverified")
-    revised = wait_for_gate(temporal, handle, version=3)
+    revised = wait_for_gate(temporal, handle, until=lambda g: g.revisions and g.status == "pending")
 
     assert revised.gate_id == gate.gate_id and revised.status == "pending"
     assert revised.recommendation.outcome == "refer"
@@ -307,7 +307,7 @@ def test_a_hold_policy_keeps_the_gate_for_an_admin_instead_of_rejecting(temporal
     handle = start_loan(temporal, worker, agent_input)
     wait_for_gate(temporal, handle)
 
-    held = wait_for_gate(temporal, handle, version=3)
+    held = wait_for_gate(temporal, handle, until=lambda g: g.role == "admin")
 
     assert (held.status, held.role) == ("pending", "admin")
     assert held.needs_attention.startswith("Held for an admin:")

@@ -132,6 +132,7 @@ def reopen(gate: GateSnapshot, recommendation: Recommendation, now: datetime) ->
         edit_diff="",
         opened_at=now,
         deadline=now + timedelta(seconds=gate.sla_seconds),
+        warned=False,
         version=gate.version + 1,
     )
 
@@ -172,6 +173,7 @@ def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapsho
             deadline=now + timedelta(seconds=step.sla_seconds),
             escalation_level=gate.escalation_level + 1,
             assignee="",
+            warned=False,
             version=gate.version + 1,
         )
     if policy.final_outcome == "hold":
@@ -192,3 +194,10 @@ def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapsho
         reason=policy.expiry_reason,
         version=gate.version + 1,
     )
+
+
+def warning_time(gate: GateSnapshot, policy: GatePolicy) -> datetime | None:
+    """When the gate's reviewers are warned its SLA is running out; None if never."""
+    if policy.warn_at <= 0 or gate.warned or gate.status != "pending":
+        return None
+    return gate.deadline - timedelta(seconds=gate.sla_seconds * policy.warn_at)

@@ -48,6 +48,8 @@ class GatePolicy:
     bulk: bool = False
     # "high" gates notify their role when they open.
     priority: str = "normal"
+    # Reviewers are warned when this fraction of the SLA is left (0 turns warnings off).
+    warn_at: float = 0.25
 
 
 @dataclass
@@ -226,6 +228,8 @@ class GateSnapshot:
     priority: str = "normal"
     # Earlier recommendations a reviewer sent back with instructions, oldest first.
     revisions: list[Revision] = field(default_factory=list)
+    # Whether the role was warned that the current SLA is about to run out.
+    warned: bool = False
 
 
 @dataclass
@@ -237,6 +241,14 @@ class DecideInput:
     reviewer_roles: list[str]
     # Approve with changes: new values for the gate's editable fields.
     edits: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Notice:
+    """Tell a gate's reviewers something: "opened" (high priority) or "sla_warning"."""
+
+    kind: str
+    gate: GateSnapshot
 
 
 @dataclass

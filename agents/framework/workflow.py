@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         GateSnapshot,
         LlmRequest,
         LlmResponse,
+        Notice,
         Recommendation,
         SummariseRequest,
         SummariseResponse,
@@ -50,7 +51,9 @@ with workflow.unsafe.imports_passed_through():
 LLM_ACTIVITY = "llm_complete"
 SUMMARISE_ACTIVITY = "llm_summarise"
 PUBLISH_ACTIVITY = "publish_gate"
+NOTIFY_ACTIVITY = "notify_reviewers"
 PATCH_PUBLISH_LATE_DECISION = "publish-late-decision"
+PATCH_REVIEWER_NOTICES = "reviewer-notices"
 
 # The model: a few attempts with backoff; a 429's Retry-After overrides the interval per attempt.
 LLM_RETRY = RetryPolicy(
@@ -76,6 +79,10 @@ TOOL_HEARTBEAT = timedelta(seconds=10)
 # The projection must catch up eventually, so publishing retries without an attempt limit.
 PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 PUBLISH_START_TO_CLOSE = timedelta(seconds=15)
+
+# Notices are helpful, not essential: a few tries, then the run goes on without.
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=4)
+NOTIFY_START_TO_CLOSE = timedelta(seconds=30)
 
 # A decided action (issue the offer, send the notice) must happen: retry for up to a day.
 ACTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
@@ -122,6 +129,7 @@ class AgentWorkflow:
 
         gate = self._open_gate(spec.gate, answer, spec.editable, input.subject, attention=attention)
         await self._publish(gate.gate_id)
+        await self._announce([gate.gate_id])
         await self._await_gates([gate.gate_id])
         while self._gates[gate.gate_id].status == "changes_requested":
             await self._revise(gate.gate_id)
@@ -247,6 +255,7 @@ class AgentWorkflow:
             *(self._publish(g.gate_id) for g in new_gates),
         )
         state.turn_results.extend(r for r in results if isinstance(r, ToolResult))
+        await self._announce([g.gate_id for g in new_gates])
         waiting = [opened[c.id] for c in state.pending if c.id in gated and c.id not in done]
         await self._await_gates(waiting)
         state.turn_results.extend(
@@ -355,10 +364,15 @@ class AgentWorkflow:
         def decided() -> bool:
             return all(self._gates[g].status != "pending" for g in gate_ids)
 
+        warnings = False if decided() else workflow.patched(PATCH_REVIEWER_NOTICES)
         while not decided():
             if self._should_continue_as_new(turn_boundary=False):
                 await self._continue_as_new()
-            nearest = min(self._gates[g].deadline for g in gate_ids if self._gates[g].status == "pending")
+            pending = [self._gates[g] for g in gate_ids if self._gates[g].status == "pending"]
+            wake_ups = [g.deadline for g in pending]
+            if warnings:
+                wake_ups += [t for g in pending if (t := gates.warning_time(g, self._policy_of(g)))]
+            nearest = min(wake_ups)
             try:
                 await workflow.wait_condition(
                     lambda: decided() or self._unpublished(gate_ids) or self._history_too_long(),
@@ -367,15 +381,40 @@ class AgentWorkflow:
             except TimeoutError:
                 # The timer for the nearest deadline fired: those gates expire (escalate or close).
                 now = workflow.now()
+                warned = []
                 for gate_id in gate_ids:
                     gate = self._gates[gate_id]
+                    warn_at = gates.warning_time(gate, self._policy_of(gate)) if warnings else None
                     if gate.status == "pending" and gate.deadline <= nearest:
                         self._gates[gate_id] = gates.expire(gate, self._policy_of(gate), now)
+                    elif warn_at is not None and warn_at <= nearest:
+                        self._gates[gate_id] = replace(gate, warned=True, version=gate.version + 1)
+                        warned.append(gate_id)
+                await self._notify("sla_warning", warned)
             await self._publish_changes(gate_ids)
         # A decision that arrived while the opening publish was in flight skipped the loop; the
         # projection must still learn it. Patched: runs recorded before this fix took no such step.
         if self._unpublished(gate_ids) and workflow.patched(PATCH_PUBLISH_LATE_DECISION):
             await self._publish_changes(gate_ids)
+
+    async def _notify(self, kind: str, gate_ids: list[str]) -> None:
+        """Tell the gates' reviewers (e-mail, by the portal's activity); never blocks a run."""
+        for gate_id in gate_ids:
+            try:
+                await workflow.execute_activity(
+                    NOTIFY_ACTIVITY,
+                    Notice(kind, self._gates[gate_id]),
+                    start_to_close_timeout=NOTIFY_START_TO_CLOSE,
+                    retry_policy=NOTIFY_RETRY,
+                )
+            except ActivityError as err:
+                workflow.logger.warning("could not notify reviewers of %s: %s", gate_id, err)
+
+    async def _announce(self, gate_ids: list[str]) -> None:
+        """Notify the role of each new high-priority gate."""
+        urgent = [g for g in gate_ids if self._gates[g].priority == "high"]
+        if urgent and workflow.patched(PATCH_REVIEWER_NOTICES):
+            await self._notify("opened", urgent)
 
     def _policy_of(self, gate: GateSnapshot) -> GatePolicy:
         assert self._input is not None
