@@ -298,10 +298,10 @@ def test_a_finding_sent_back_with_instructions_returns_revised_for_a_new_decisio
 
 
 def test_a_long_review_continues_as_new_with_a_gate_open_across_runs(temporal, worker):
-    filler = [f"{n}. Service hours\nOur branches open from 9am to 5pm on weekdays." for n in range(1, 9)]
-    gated = "9. Payments\nCustomers may pay by cash deposits at any branch."
-    tail = "10. Contact\nCall us on 0800 000 000."
-    text = "\n\n".join([*filler[:4], gated, *filler[4:], tail])
+    filler = [f"{n}. Service hours\nOur branches open from 9am to 5pm on weekdays." for n in range(1, 5)]
+    gated = "5. Payments\nCustomers may pay by cash deposits at any branch."
+    tail = "6. Contact\nCall us on 0800 000 000."
+    text = "\n\n".join([*filler[:2], gated, *filler[2:], tail])
     # Two turns per run; a run waiting on a gate also continues once its history passes 60 events.
     handle, first_run = start_review(temporal, worker, text, turns_per_run=2, max_history_events=60)
 
@@ -321,10 +321,10 @@ def test_a_long_review_continues_as_new_with_a_gate_open_across_runs(temporal, w
 
     activities, runs = scheduled(temporal, handle, first_run)
     assert len(runs) >= 5
-    assert sections_read(activities) == list(range(10))
+    assert sections_read(activities) == list(range(6))
     assert [n for n, _ in activities].count("llm_summarise") == len(runs) - 1
     report = result.action
-    assert [(f["section"], f["rule"], f["status"]) for f in report["findings"]] == [(4, "AML-02", "approved")]
+    assert [(f["section"], f["rule"], f["status"]) for f in report["findings"]] == [(2, "AML-02", "approved")]
     assert len(report["findings"][0]["annotations"]) == len(carried.annotations)
     assert result.gates[0].gate_id == gate.gate_id
     for name, run_id in [
