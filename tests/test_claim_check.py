@@ -23,7 +23,10 @@ def test_a_large_case_travels_by_reference_and_reads_back_everywhere(temporal, p
     payload_sizes = [
         payload.ByteSize()
         for event in history.events
-        for field in ("activity_task_scheduled_event_attributes", "workflow_execution_started_event_attributes")
+        for field in (
+            "activity_task_scheduled_event_attributes",
+            "workflow_execution_started_event_attributes",
+        )
         if event.HasField(field)
         for payload in getattr(event, field).input.payloads
     ]

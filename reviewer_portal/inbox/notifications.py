@@ -43,8 +43,10 @@ def _reviewers(role: str) -> QuerySet[User]:
 def _body(kind: str, gate: GateSnapshot) -> str:
     link = f"{settings.PORTAL_URL.rstrip('/')}/gates/{gate.gate_id}/"
     due = gate.deadline.strftime("%Y-%m-%d %H:%M UTC")
-    first = "A high-priority gate is waiting for your role." if kind == "opened" else (
-        f"This gate's SLA runs out at {due} and nobody has decided it yet."
+    first = (
+        "A high-priority gate is waiting for your role."
+        if kind == "opened"
+        else (f"This gate's SLA runs out at {due} and nobody has decided it yet.")
     )
     return (
         f"{first}\n\n{gate.subject}\nAI recommendation: {gate.recommendation.outcome}\n"
