@@ -61,8 +61,11 @@ class ToolCall:
 
 @dataclass
 class ApprovalRule:
-    """A tool call that needs a human first: always, or when argument `when` is one of `values`.
+    """A tool call that needs a human first.
 
+    Always, by default. With `when` and `skip_values`, it fails closed: the call skips approval
+    only when argument `when` is exactly one of `skip_values`, so a misspelt or unexpected value
+    the model writes still opens a gate. (`values`, the older form, gates only the listed values.)
     The rule is data in the pinned spec, so what needs approval is decided in code, never by the
     model. `editable` names the arguments a reviewer may change before approving; `subject_field`
     names the argument that titles the gate.
@@ -73,11 +76,17 @@ class ApprovalRule:
     values: list[str] = field(default_factory=list)
     editable: list[str] = field(default_factory=list)
     subject_field: str = ""
+    skip_values: list[str] = field(default_factory=list)
 
     def applies(self, call: ToolCall) -> bool:
         if call.name != self.tool:
             return False
-        return not self.when or str(call.arguments.get(self.when)) in self.values
+        if not self.when:
+            return True
+        value = str(call.arguments.get(self.when))
+        if self.skip_values:
+            return value not in self.skip_values
+        return value in self.values
 
 
 @dataclass

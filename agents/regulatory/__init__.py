@@ -19,7 +19,9 @@ from agents.regulatory.documents import StoredDocument
 from agents.regulatory.offline import regulatory_policy
 
 COMPLIANCE_REVIEWER = "compliance_reviewer"
-GATED_SEVERITIES = ["high", "critical"]
+# Findings of these severities are recorded at once; any other value, "high", "critical" or a
+# misspelling the model wrote, waits for a compliance reviewer (the rule fails closed).
+UNGATED_SEVERITIES = ["low", "medium"]
 # Model turns per section at most: read, search, record, and one retry of a refused finding.
 TURNS_PER_SECTION = 4
 
@@ -39,7 +41,7 @@ REGULATORY_AGENT = register(
             ApprovalRule(
                 tool="regulatory.record_finding",
                 when="severity",
-                values=GATED_SEVERITIES,
+                skip_values=UNGATED_SEVERITIES,
                 editable=["proposed_action"],
                 subject_field="rule",
             )
