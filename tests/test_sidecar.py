@@ -6,12 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from agents.advice.demo import demo_advice_cases
 from agents.management.commands.seed_demo import DEMO_APPLICATIONS, DEMO_USERS
 from reviewer_portal.inbox.models import Gate
 from tests.conftest import loan_input, projected_gate, start_loan, wait_for_gate
@@ -81,8 +83,18 @@ def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, porta
         demo_id = uuid.uuid5(uuid.NAMESPACE_URL, f"demo-loan:{application.applicant_name}")
         handle = temporal.client.get_workflow_handle(f"loan-{demo_id}")
         assert projected_gate(handle).status == "pending"
-    assert Gate.objects.filter(status="pending").count() == len(DEMO_APPLICATIONS)
-    assert {g.recommendation for g in Gate.objects.all()} == {"approve", "decline", "refer"}
+    loans = Gate.objects.filter(agent="loans")
+    assert loans.filter(status="pending").count() == len(DEMO_APPLICATIONS)  # once, not twice
+    assert {g.recommendation for g in loans} == {"approve", "decline", "refer"}
+    for case in demo_advice_cases():
+        handle = temporal.client.get_workflow_handle(
+            f"advice-{uuid.uuid5(uuid.NAMESPACE_URL, f'demo-advice:{case.customer_id}')}"
+        )
+        assert projected_gate(handle).agent == "advice"
+    assert Gate.objects.filter(agent="advice").count() == len(demo_advice_cases())
+    findings = Gate.objects.filter(agent="regulatory", role="compliance_reviewer", status="pending")
+    poll_until(findings.exists)
+    assert findings.exists()  # the demo brochure's review waits on a compliance finding
 
 
 def test_check_deploy_passes_with_production_settings():
@@ -110,3 +122,9 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert check.returncode != 0 and "SECRET_KEY" in check.stderr
+
+
+def poll_until(ready, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.2)

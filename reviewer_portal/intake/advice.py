@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import uuid
 
-from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,7 +22,7 @@ from agents.advice.data import CUSTOMERS, case_subject
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput
 from reviewer_portal.accounts.roles import LICENSED_ADVISER, roles_of
-from reviewer_portal.intake.services import _start as start_agent_run
+from reviewer_portal.intake.services import agent_run_start
 
 
 class AdviceCaseForm(forms.Form):
@@ -55,7 +54,7 @@ def advice_case_submit(*, submitted_by: AbstractBaseUser, customer_id: str, subm
         submitted_by=submitted_by.get_username(),
     )
     workflow_id = f"advice-{submission_id}"
-    async_to_sync(start_agent_run)(workflow_id, agent_input)
+    agent_run_start(workflow_id=workflow_id, agent_input=agent_input)
     return workflow_id
 
 

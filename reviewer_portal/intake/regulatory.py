@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from pathlib import PurePath
 
-from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,7 +20,7 @@ from agents.regulatory import review_input
 from agents.regulatory.documents import DocumentStore, split_sections
 from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, extract_text
 from reviewer_portal.accounts.roles import can_submit_documents
-from reviewer_portal.intake.services import _start
+from reviewer_portal.intake.services import agent_run_start
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # A longer document is better reviewed as several uploads than as one run of many hundred turns.
@@ -87,5 +86,5 @@ def regulatory_document_submit(
         uploaded_by=submitted_by.get_username(),
     )
     workflow_id = f"regulatory-{submission_id}"
-    async_to_sync(_start)(workflow_id, agent_input)
+    agent_run_start(workflow_id=workflow_id, agent_input=agent_input)
     return workflow_id

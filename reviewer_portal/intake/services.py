@@ -48,8 +48,14 @@ def loan_application_submit(
         submitted_by=submitted_by.get_username(),
     )
     workflow_id = f"loan-{submission_id}"
-    async_to_sync(_start)(workflow_id, agent_input)
+    agent_run_start(workflow_id=workflow_id, agent_input=agent_input)
     return workflow_id
+
+
+def agent_run_start(*, workflow_id: str, agent_input: AgentInput) -> None:
+    """Start an agent run on the configured task queue; starting the same id again is a no-op,
+    so every intake page can key its runs by the form's submission id."""
+    async_to_sync(_start)(workflow_id, agent_input)
 
 
 async def _start(workflow_id: str, agent_input: AgentInput) -> None:

@@ -1,14 +1,21 @@
-"""Demo users and demo loan applications. Idempotent: running it again changes nothing."""
+"""Demo users and demo agent runs (loans, advice, regulatory review). Idempotent: running it again
+changes nothing, because every demo case starts its run under a stable id."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
+from agents.advice.demo import demo_advice_cases
+from agents.framework.registry import AGENTS
+from agents.regulatory.demo import submit_demo_documents
 from reviewer_portal.accounts import roles
+from reviewer_portal.intake.advice import advice_case_submit
+from reviewer_portal.intake.regulatory import regulatory_document_submit
 from reviewer_portal.intake.services import LoanApplication, loan_application_submit
 
 DEMO_USERS = {
@@ -40,6 +47,7 @@ class Command(BaseCommand):
             user, created = User.objects.get_or_create(username=username)
             if created:
                 user.set_password(password)
+                user.email = f"{username}@demo.bank.example"  # notifications print to the console
                 user.save()
             user.groups.set([Group.objects.get_or_create(name=name)[0] for name in role_names])
         admin, created = User.objects.get_or_create(
@@ -52,9 +60,26 @@ class Command(BaseCommand):
         if users_only:
             return
         for application in DEMO_APPLICATIONS:
-            # A stable id per demo case, so a second run finds the runs the first one started.
-            submission_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-loan:{application.applicant_name}"))
             workflow_id = loan_application_submit(
-                submitted_by=admin, application=application, submission_id=submission_id
+                submitted_by=admin,
+                application=application,
+                submission_id=_stable_id(f"demo-loan:{application.applicant_name}"),
             )
             self.stdout.write(f"Demo loan application: {workflow_id} ({application.subject})")
+        if "advice" in AGENTS:
+            for case in demo_advice_cases():
+                workflow_id = advice_case_submit(
+                    submitted_by=admin,
+                    customer_id=case.customer_id,
+                    submission_id=_stable_id(f"demo-advice:{case.customer_id}"),
+                )
+                self.stdout.write(f"Demo advice case: {workflow_id} ({case.subject})")
+        if "regulatory" in AGENTS:
+            submit = functools.partial(regulatory_document_submit, submitted_by=admin)
+            for workflow_id in submit_demo_documents(submit):
+                self.stdout.write(f"Demo document review: {workflow_id}")
+
+
+def _stable_id(name: str) -> str:
+    """A stable id per demo case, so a second run finds the runs the first one started."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
