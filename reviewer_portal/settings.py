@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "reviewer_portal.inbox",
     "reviewer_portal.intake",
     "reviewer_portal.audit",
+    "reviewer_portal.dashboard",
     "agents",
 ]
 
