@@ -6,6 +6,15 @@ from django import forms
 
 from agents.framework.gates import MAX_EDIT_LENGTH, MAX_REASON_LENGTH
 
+OTHER = "Other"
+REJECT_PRESETS = (
+    "Policy breach",
+    "Insufficient evidence",
+    "Outside risk appetite",
+    "Duplicate application",
+    OTHER,
+)
+
 
 class DecisionForm(forms.Form):
     """A reviewer's decision, with edits of the fields the gate lets them change.
@@ -14,9 +23,19 @@ class DecisionForm(forms.Form):
     checks shapes, so a refusal always comes from one place, in the same words.
     """
 
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject"), ("request_changes", "Request changes")]
+    )
+    # A rejection's grounds, for consistent reporting; the reason sent is "Preset: free text".
+    preset = forms.ChoiceField(
+        label="Grounds for rejection",
+        choices=[("", "Choose…"), *((p, p) for p in REJECT_PRESETS)],
+        required=False,
+    )
     reason = forms.CharField(
-        required=False, max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+        required=False,
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "aria-describedby": "reason-hint"}),
     )
     # Generated when the form is rendered; it becomes the Update ID, so a double submit applies once.
     submission_id = forms.UUIDField(widget=forms.HiddenInput)
@@ -35,6 +54,25 @@ class DecisionForm(forms.Form):
                 initial=self._original(name),
                 widget=forms.Textarea(attrs={"rows": 8}),
             )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        preset, text = data.get("preset", ""), data.get("reason", "").strip()
+        if data.get("decision") == "reject" and preset:
+            if preset == OTHER and not text:
+                self.add_error("reason", "With “Other”, say why in your own words.")
+            else:
+                data["reason"] = f"{preset}: {text}" if text else preset
+        return data
+
+    @staticmethod
+    def initial_reason(decision: str, reason: str) -> dict[str, str]:
+        """Split a sent rejection reason back into its preset and free text, to fill the form."""
+        if decision == "reject":
+            for preset in REJECT_PRESETS:
+                if reason == preset or reason.startswith(f"{preset}: "):
+                    return {"preset": preset, "reason": reason[len(preset) + 2 :]}
+        return {"reason": reason}
 
     def edit_fields(self) -> list[forms.BoundField]:
         return [self[f"edit_{name}"] for name in self._editable]
@@ -55,3 +93,17 @@ class DecisionForm(forms.Form):
 class AnnotationForm(forms.Form):
     text = forms.CharField(max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
     submission_id = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class ClaimForm(forms.Form):
+    """Claim or release a gate; the submission id becomes the `assign` Update ID."""
+
+    submission_id = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class AssignForm(ClaimForm):
+    assignee = forms.ChoiceField(label="Assign to")
+
+    def __init__(self, *args: Any, assignees: list[tuple[str, str]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "Choose a colleague…"), *assignees]

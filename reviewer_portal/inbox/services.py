@@ -11,10 +11,14 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents.framework.types import AnnotateInput, DecideInput, DecideResult
+from agents.framework.types import AnnotateInput, AssignInput, DecideInput, DecideResult, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
@@ -133,6 +137,62 @@ def gate_annotate(
         )
     gate_apply_snapshot(snapshot=result.gate)
     return AnnotationOutcome(True, "Note added.")
+
+
+@dataclass(frozen=True)
+class AssignmentOutcome:
+    ok: bool
+    message: str
+
+
+def gate_assign(
+    *, gate: Gate, reviewer: AbstractBaseUser, assignee: AbstractBaseUser | None, submission_id: str
+) -> AssignmentOutcome:
+    """Claim (assignee is the reviewer), unclaim (None) or assign a gate through the `assign`
+    Update; the workflow decides who may, so two reviewers claiming at once get one winner."""
+    change = AssignInput(
+        gate_id=gate.gate_id,
+        reviewer=reviewer.get_username(),
+        reviewer_roles=sorted(reviewer_roles_of(reviewer)),
+        assignee=assignee.get_username() if assignee is not None else "",
+        # A workflow cannot look users up, so the portal vouches for the assignee's roles.
+        assignee_roles=sorted(reviewer_roles_of(assignee)) if assignee is not None else [],
+    )
+    update_id = f"assign:{gate.gate_id}:{submission_id}"
+    try:
+        result = async_to_sync(_send_update)(gate.workflow_id, AgentWorkflow.assign, change, update_id)
+    except WorkflowUpdateFailedError as err:
+        refusal = getattr(err.cause, "message", None) or str(err.cause or err)
+        # Refusals leave no trace in history, so the portal logs them; and the reviewer's view of
+        # the gate was stale (someone else claimed it first), so catch the projection up.
+        log.info("assignment %s refused: %s", update_id, refusal)
+        current = async_to_sync(_current_snapshot)(gate)
+        if current is not None:
+            gate_apply_snapshot(snapshot=current)
+        return AssignmentOutcome(False, refusal)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return AssignmentOutcome(False, "This agent run is no longer running.")
+        return AssignmentOutcome(False, "Temporal is not reachable right now; nothing changed. Try again.")
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        return AssignmentOutcome(False, "The agent did not answer in time; nothing changed. Try again.")
+    gate_apply_snapshot(snapshot=result.gate)
+    if not change.assignee:
+        return AssignmentOutcome(True, "Gate released: anyone in the queue may claim it.")
+    if change.assignee == change.reviewer:
+        return AssignmentOutcome(True, "You claimed this gate.")
+    return AssignmentOutcome(True, f"Gate assigned to {change.assignee}.")
+
+
+async def _current_snapshot(gate: Gate) -> GateSnapshot | None:
+    """The workflow's own view of the gate, or None if it cannot answer right now."""
+    handle = (await get_client()).get_workflow_handle(gate.workflow_id)
+    timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
+    try:
+        snapshots = await handle.query(AgentWorkflow.all_gates, rpc_timeout=timeout)
+    except (RPCError, WorkflowQueryFailedError):
+        return None  # the workflow's publish activity catches the projection up later
+    return next((s for s in snapshots if s.gate_id == gate.gate_id), None)
 
 
 async def _send_update(workflow_id: str, update: Any, argument: object, update_id: str) -> DecideResult:

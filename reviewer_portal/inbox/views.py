@@ -7,18 +7,25 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
-from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
+from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, DecisionForm
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
 from reviewer_portal.inbox.selectors import (
     decision_attempts_for,
+    gate_assignees_for,
     gate_get_for,
+    gate_is_supervised_by,
     gate_list_for,
     gate_may_annotate,
+    gate_may_assign,
     gate_may_decide,
+    gate_neighbours_for,
 )
-from reviewer_portal.inbox.services import gate_annotate, gate_decide
+from reviewer_portal.inbox.services import gate_annotate, gate_assign, gate_decide
 
 OUTCOME_LEVEL = {
     DecisionAttempt.Status.ACCEPTED: messages.SUCCESS,
@@ -39,6 +46,14 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @login_required
 def gate_detail(request: HttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
+    if request.htmx and request.GET.get("wait") == "revision":
+        # The page polls while the agent revises: nothing to swap until the gate reopens.
+        if gate.status == "changes_requested":
+            return HttpResponse(status=204)
+        context = _gate_context(
+            request, gate, confirmation="The agent is back with a revised recommendation."
+        )
+        return render(request, "inbox/gate.html#workspace", context)
     return render(request, "inbox/gate.html", _gate_context(request, gate))
 
 
@@ -69,6 +84,11 @@ def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
         )
         return redirect("inbox:gate", gate_id=gate.gate_id)
     gate.refresh_from_db()
+    if attempt.status == DecisionAttempt.Status.ACCEPTED:
+        # The gate changed beyond the panel (an edit's diff; after a change request, maybe already
+        # the agent's new recommendation): redraw all of the workspace.
+        response = render(request, "inbox/gate.html#workspace", _gate_context(request, gate, attempt=attempt))
+        return reswap(retarget(response, "#gate-workspace"), "outerHTML")
     return _decision_response(request, gate, attempt=attempt)
 
 
@@ -84,6 +104,8 @@ def _gate_context(
     form: DecisionForm | None = None,
     attempt: DecisionAttempt | None = None,
     notice: str = "",
+    assign_form: AssignForm | None = None,
+    confirmation: str = "",
 ) -> dict[str, Any]:
     attempts = list(decision_attempts_for(gate=gate))
     if attempt is None:
@@ -104,6 +126,27 @@ def _gate_context(
         "outcome_text": _outcome_text(attempt) if attempt else "",
         "attempts": attempts,
         "notice": notice,
+        **_workspace_context(request, gate, assign_form=assign_form, confirmation=confirmation),
+    }
+
+
+def _workspace_context(
+    request: HttpRequest, gate: Gate, *, assign_form: AssignForm | None, confirmation: str
+) -> dict[str, Any]:
+    """Who holds the gate and what the user may do about it; the neighbours in their queue."""
+    username = request.user.get_username()
+    previous, following = gate_neighbours_for(user=request.user, gate=gate)
+    return {
+        # Someone else holds the gate: only they decide it (the workflow refuses anyone else).
+        "held_by_other": bool(gate.assignee) and gate.assignee != username,
+        "may_assign": gate_may_assign(user=request.user, gate=gate),
+        "may_claim": gate.role in reviewer_roles_of(request.user) and username != gate.submitted_by,
+        "supervises": gate_is_supervised_by(user=request.user, gate=gate),
+        "claim_form": ClaimForm(initial={"submission_id": uuid.uuid4()}, auto_id="claim_%s"),
+        "assign_form": assign_form or _assign_form(request, gate),
+        "confirmation": confirmation,
+        "prev_gate_url": reverse("inbox:gate", args=[previous.gate_id]) if previous else "",
+        "next_gate_url": reverse("inbox:gate", args=[following.gate_id]) if following else "",
     }
 
 
@@ -113,14 +156,18 @@ def _next_form(gate: Gate, attempt: DecisionAttempt | None) -> DecisionForm:
     initial: dict[str, Any] = {"submission_id": uuid.uuid4()}
     kept = (DecisionAttempt.Status.UNDELIVERED, DecisionAttempt.Status.REFUSED)
     if attempt is not None and attempt.status in kept:
-        initial.update(reason=attempt.reason, **{f"edit_{k}": v for k, v in attempt.edits.items()})
+        initial.update(DecisionForm.initial_reason(attempt.decision, attempt.reason))
+        initial.update({f"edit_{k}": v for k, v in attempt.edits.items()})
         if attempt.status == DecisionAttempt.Status.UNDELIVERED:
             initial["submission_id"] = attempt.update_id.rsplit(":", 1)[-1]
     return DecisionForm(initial=initial, editable=gate.editable, proposal=gate.proposal)
 
 
+DECISION_NOUNS = {"approve": "Approval", "reject": "Rejection", "request_changes": "Change request"}
+
+
 def _outcome_text(attempt: DecisionAttempt) -> str:
-    verb = "Approval" if attempt.decision == "approve" else "Rejection"
+    verb = DECISION_NOUNS.get(attempt.decision, "Decision")
     if attempt.status == DecisionAttempt.Status.ACCEPTED:
         return f"{verb} recorded by the agent."
     if attempt.status == DecisionAttempt.Status.REFUSED:
@@ -169,3 +216,66 @@ def _annotations_response(
         context["annotation_form"] = form
     template = "inbox/gate.html#annotations" if request.htmx else "inbox/gate.html"
     return render(request, template, context, status=status)
+
+
+# --- claim, release, assign: the `assign` Update ---------------------------------------------------
+
+
+@require_POST
+@login_required
+def gate_claim_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+    gate = gate_get_for(user=request.user, gate_id=gate_id)
+    return _assignment_response(request, gate, ClaimForm(request.POST), assignee=request.user)
+
+
+@require_POST
+@login_required
+def gate_unclaim_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+    gate = gate_get_for(user=request.user, gate_id=gate_id)
+    return _assignment_response(request, gate, ClaimForm(request.POST), assignee=None)
+
+
+@require_POST
+@login_required
+def gate_assign_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+    gate = gate_get_for(user=request.user, gate_id=gate_id)
+    form = _assign_form(request, gate, request.POST)
+    assignee = None
+    if form.is_valid():
+        assignee = gate_assignees_for(gate=gate).get(username=form.cleaned_data["assignee"])
+    return _assignment_response(request, gate, form, assignee=assignee)
+
+
+def _assign_form(request: HttpRequest, gate: Gate, data: Any = None) -> AssignForm:
+    """Colleagues to hand the gate to (the reviewer themselves claims it instead)."""
+    colleagues = gate_assignees_for(gate=gate).exclude(pk=request.user.pk)
+    choices = [(u.get_username(), _user_label(u)) for u in colleagues]
+    return AssignForm(data, initial={"submission_id": uuid.uuid4()}, assignees=choices, auto_id="assign_%s")
+
+
+def _user_label(user: Any) -> str:
+    full = user.get_full_name()
+    return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
+def _assignment_response(request: HttpRequest, gate: Gate, form: ClaimForm, *, assignee: Any) -> HttpResponse:
+    """Send a valid claim / release / assignment to the workflow; answer with the decision panel."""
+    if not gate_may_assign(user=request.user, gate=gate):
+        notice = "This gate is no longer open to claiming or assignment by your roles."
+        return _decision_response(request, gate, status=409, notice=notice)
+    if not form.is_valid():
+        extra = {"assign_form": form} if isinstance(form, AssignForm) else {}
+        return _decision_response(request, gate, status=400, notice="That form was not valid.", **extra)
+    outcome = gate_assign(
+        gate=gate,
+        reviewer=request.user,
+        assignee=assignee,
+        submission_id=str(form.cleaned_data["submission_id"]),
+    )
+    if not request.htmx:
+        messages.add_message(request, messages.SUCCESS if outcome.ok else messages.ERROR, outcome.message)
+        return redirect("inbox:gate", gate_id=gate.gate_id)
+    gate.refresh_from_db()
+    if outcome.ok:
+        return _decision_response(request, gate, confirmation=outcome.message)
+    return _decision_response(request, gate, notice=outcome.message)

@@ -1,0 +1,181 @@
+"""The reviewer workspace in a real headless Chromium: claiming against a colleague, request
+changes then approve, edit before approve, and the keyboard (help dialog, c / r / a)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.models import Gate
+from tests.conftest import APPROVABLE, loan_input, make_user, start_loan
+from tests.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    assert_same_document,
+    log_in,
+    mark_document,
+    wait_for_projected_gates,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop running in the test thread (see test_browser.py).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def reviewer_page(browser: Browser, base_url: str, username: str, width: int = 1280) -> Page:
+    """A reviewer signed in in their own browser context (own cookies, own session)."""
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, base_url, username)
+    page.wait_for_load_state()  # the deferred scripts (htmx, shortcuts) have run
+    return page
+
+
+def test_two_reviewers_claim_the_same_gate_one_wins_and_the_other_sees_who(
+    live_server, portal, temporal, browser
+):
+    make_user("amal", "credit_officer")
+    make_user("bruno", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(APPROVABLE, submitted_by="intake"))
+    (gate,) = wait_for_projected_gates(handle)
+    pages = {name: reviewer_page(browser, live_server.url, name) for name in ("amal", "bruno")}
+    for page in pages.values():
+        page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+        expect(page.locator("#decision-panel .holder")).to_have_text("Unclaimed")
+
+    # Both click before either answer is back.
+    for page in pages.values():
+        page.locator("#decision-panel").get_by_role("button", name="Claim", exact=True).click()
+
+    for page in pages.values():
+        expect(page.locator("#decision-panel .holder")).to_contain_text("Claimed by")
+    winner = temporal.run(handle.query(AgentWorkflow.gate)).assignee
+    loser = "bruno" if winner == "amal" else "amal"
+    won, lost = pages[winner], pages[loser]
+    expect(won.locator("#decision-panel [role=status]")).to_have_text("You claimed this gate.")
+    expect(won.locator("#decision-panel .holder")).to_have_text(f"Claimed by {winner} (you)")
+    expect(lost.locator("#decision-panel [role=alert]")).to_have_text(f"This gate is claimed by {winner}.")
+    expect(lost.locator("#decision-panel .holder")).to_have_text(f"Claimed by {winner}")
+    expect(lost.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(lost.locator("#decision-panel")).to_contain_text(f"Only {winner} decides this gate")
+    expect(won.get_by_role("button", name="Approve")).to_be_visible()
+    lost.screenshot(path=SCREENSHOTS / "gate-claimed.png", full_page=True)
+    won.screenshot(path=SCREENSHOTS / "gate-claimed-by-you.png", full_page=True)
+    assert Gate.objects.get(gate_id=gate.gate_id).assignee == winner
+
+    temporal.run(handle.terminate("test done"))
+
+
+def test_request_changes_then_approve_the_revised_recommendation(live_server, portal, temporal, browser):
+    make_user("officer", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(APPROVABLE, submitted_by="intake"))
+    (gate,) = wait_for_projected_gates(handle)
+    page = reviewer_page(browser, live_server.url, "officer")
+    page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+    mark_document(page)
+    instructions = "Refer it: the employer letter is missing."
+
+    page.get_by_label("Reason or instructions").fill(instructions)
+    page.get_by_role("button", name="Request changes").click()
+
+    revisions = page.get_by_role("region", name="Previous recommendations")
+    expect(revisions).to_contain_text(instructions)
+    expect(revisions).to_contain_text("Sent back by officer")
+    expect(revisions.locator(".badge")).to_have_text("Approve")
+    expect(page.locator("#rec-h")).to_contain_text("Refer")
+    expect(page.locator("#rec-h")).to_contain_text("revision 2")
+    # Depending on how fast the agent re-plans, the answer to the click or the poll after it.
+    expect(page.locator("#decision-panel")).to_contain_text(
+        re.compile("Change request recorded by the agent|The agent is back with a revised recommendation")
+    )
+    assert_same_document(page)
+    page.screenshot(path=SCREENSHOTS / "gate-revisions.png", full_page=True)
+
+    page.get_by_label("Reason or instructions").fill("Referral accepted with the letter to follow")
+    page.get_by_role("button", name="Approve").click()
+
+    expect(page.locator("#decision-panel")).to_contain_text("Approved by officer")
+    expect(revisions).to_contain_text(instructions)  # the history stays on the decided gate
+    assert_same_document(page)
+    result = temporal.run(handle.result())
+    assert result.outcome == "approved" and [r.instructions for r in result.gate.revisions] == [instructions]
+
+
+def test_edit_before_approve_shows_the_recorded_diff(live_server, portal, temporal, browser):
+    make_user("officer", "credit_officer")
+    agent_input = loan_input(APPROVABLE, submitted_by="intake")
+    agent_input.spec.editable = ["conditions"]
+    handle = start_loan(temporal, portal, agent_input)
+    (gate,) = wait_for_projected_gates(handle)
+    # A tablet in portrait: the decision panel sits under the case, and everything still fits.
+    page = reviewer_page(browser, live_server.url, "officer", width=768)
+    page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+
+    page.get_by_label("Conditions").fill("Proof of income before payout")
+    page.get_by_label("Reason or instructions").fill("Fine with the condition")
+    page.get_by_role("button", name="Approve").click()
+
+    expect(page.locator("#decision-panel")).to_contain_text("Approval recorded by the agent.")
+    diff = page.get_by_label("Changes made by the reviewer")
+    expect(diff).to_contain_text("+Proof of income before payout")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=SCREENSHOTS / "gate-edited-tablet.png", full_page=True)
+    assert temporal.run(handle.result()).gate.edits == {"conditions": "Proof of income before payout"}
+
+
+def test_the_keyboard_opens_help_claims_asks_for_a_reason_and_approves(
+    live_server, portal, temporal, browser
+):
+    make_user("officer", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(APPROVABLE, submitted_by="intake"))
+    (gate,) = wait_for_projected_gates(handle)
+    page = reviewer_page(browser, live_server.url, "officer")
+    page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+
+    page.keyboard.press("?")
+    help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(help_dialog).to_be_visible()
+    expect(help_dialog).to_have_attribute("aria-modal", "true")
+    expect(help_dialog.get_by_role("button", name="Close")).to_be_focused()
+    for _ in range(3):  # Tab stays inside the dialog
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.getElementById('shortcuts-help').contains(document.activeElement)")
+    page.keyboard.press("a")  # shortcuts are off while the help is open
+    page.screenshot(path=SCREENSHOTS / "gate-shortcuts-help.png", full_page=False)
+    page.keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+
+    page.keyboard.press("c")
+    expect(page.locator("#decision-panel .holder")).to_have_text("Claimed by officer (you)")
+
+    reason = page.get_by_label("Reason or instructions")
+    page.keyboard.press("r")  # no reason yet: focus the field instead of rejecting
+    expect(reason).to_be_focused()
+    page.keyboard.type("Affordable; keys typed here are not shortcuts")
+    expect(reason).to_have_value("Affordable; keys typed here are not shortcuts")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Approve")).to_be_focused()
+    page.keyboard.press("a")
+
+    expect(page.locator("#decision-panel")).to_contain_text("Approval recorded by the agent.")
+    result = temporal.run(handle.result())
+    assert (result.outcome, result.gate.reason) == (
+        "approved",
+        "Affordable; keys typed here are not shortcuts",
+    )
