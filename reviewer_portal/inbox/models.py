@@ -62,7 +62,34 @@ class Gate(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["status", "role", "deadline"], name="gate_queue"),
+            # The inbox (reviewer_portal/inbox/selectors.py). A queue in deadline order; the
+            # other columns are what the inbox filters on, so the queue counts and most filtered
+            # counts read this index alone (the SLA share left needs sla_seconds with deadline).
+            models.Index(
+                fields=[
+                    "status",
+                    "role",
+                    "deadline",
+                    "sla_seconds",
+                    "agent",
+                    "amount",
+                    "escalation_level",
+                    "assignee",
+                    "opened_at",
+                ],
+                name="gate_queue",
+            ),
+            # Each sort walks its own index, so a page costs about the same at 100 or 10,000
+            # pending gates; the amount and age ones also cover their range filters' counts.
+            models.Index(fields=["status", "deadline", "gate_id"], name="gate_pending_deadline"),
+            models.Index(
+                fields=["status", "opened_at", "gate_id", "role", "agent", "deadline", "sla_seconds"],
+                name="gate_pending_opened",
+            ),
+            models.Index(
+                fields=["status", "amount", "gate_id", "role", "agent", "deadline", "sla_seconds"],
+                name="gate_pending_amount",
+            ),
             models.Index(fields=["prompt_id", "prompt_version"], name="gate_prompt"),
         ]
         ordering = ["deadline"]

@@ -3,20 +3,201 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db.models import Q, QuerySet
+from django.db import NotSupportedError
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.http import Http404
+from django.utils import timezone
 
-from reviewer_portal.accounts.roles import ADMIN_ROLE, can_audit, reviewer_roles_of
+from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit, reviewer_roles_of
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
 
+MINE = "mine"  # the "Assigned to me" queue
+ON_TIME, AT_RISK, OVERDUE, ESCALATED = "on_time", "at_risk", "overdue", "escalated"
+# At risk: less than this share of the gate's SLA is left (the countdown turns amber too).
+AT_RISK_SHARE = 0.25
+# Every order ends on the primary key, so a page boundary never splits or repeats a tie; in the
+# same direction, so each sort walks one index (see Gate.Meta.indexes) instead of sorting.
+SORTS = {
+    "deadline": (F("deadline").asc(), F("gate_id").asc()),
+    "-deadline": (F("deadline").desc(), F("gate_id").desc()),
+    "age": (F("opened_at").desc(), F("gate_id").desc()),  # youngest first
+    "-age": (F("opened_at").asc(), F("gate_id").asc()),  # oldest first
+    "amount": (F("amount").asc(nulls_last=True), F("gate_id").asc()),
+    "-amount": (F("amount").desc(nulls_last=True), F("gate_id").desc()),
+}
+# What an inbox row shows (templates/inbox/inbox.html).
+INBOX_ROW_FIELDS = (
+    "gate_id",
+    "agent",
+    "subject",
+    "amount",
+    "recommendation",
+    "needs_attention",
+    "role",
+    "status",
+    "sla_seconds",
+    "opened_at",
+    "deadline",
+    "escalation_level",
+    "assignee",
+    "priority",
+)
+# Low-risk gates a reviewer may decide several at a time, where the gate's policy allows it.
+BULK_ELIGIBLE = Q(bulk_allowed=True, recommendation="approve", risk_factors=[], needs_attention="")
 
-def gate_list_for(*, user: AbstractBaseUser) -> QuerySet[Gate]:
-    """Pending gates the user's roles may decide, most urgent first."""
-    return Gate.objects.filter(status=Gate.Status.PENDING, role__in=reviewer_roles_of(user)).order_by(
-        "deadline"
+
+@dataclass(frozen=True)
+class GateFilters:
+    """What the inbox is narrowed to; every field optional (None or "" means any)."""
+
+    queue: str = ""  # a role the user holds, or MINE
+    sla: str = ""
+    agent: str = ""
+    assignee: str = ""  # "me", "unassigned" or a username
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    opened_after: date | None = None  # inclusive, in the portal's time zone
+    opened_before: date | None = None  # inclusive
+    q: str = ""
+    sort: str = "deadline"
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str  # "" for all the user's queues
+    label: str
+    count: int
+
+
+class SlaShareLeft(Func):
+    """The share of a gate's SLA still left at `now`: 1 when it opens, 0 at its deadline.
+
+    Native date arithmetic in the database (SQLite's julianday, PostgreSQL's epoch), so filtering
+    thousands of gates on it costs no per-row Python, unlike Django's generic duration maths.
+    """
+
+    output_field = FloatField()
+
+    def __init__(self, now: datetime) -> None:
+        super().__init__(F("deadline"), Value(now, output_field=DateTimeField()), F("sla_seconds"))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        return self._as_share(compiler, "(julianday({0}) - julianday({1})) * 86400.0 / NULLIF({2}, 0)")
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        return self._as_share(compiler, "EXTRACT(EPOCH FROM ({0} - {1}))::float / NULLIF({2}, 0)")
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        raise NotSupportedError("SlaShareLeft is written for SQLite and PostgreSQL.")
+
+    def _as_share(self, compiler: Any, template: str) -> tuple[str, list[Any]]:
+        compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
+        params = [param for _, part_params in compiled for param in part_params]
+        return f"({template.format(*(sql for sql, _ in compiled))})", params
+
+
+def gate_list_for(*, user: AbstractBaseUser, filters: GateFilters | None = None) -> QuerySet[Gate]:
+    """Pending gates the user's roles may decide, narrowed by `filters`, most urgent first.
+
+    Each gate carries `sla_state` (on_time, at_risk or overdue) and `bulk_eligible`. A queue of a
+    role the user does not hold lists nothing.
+    """
+    f = filters or GateFilters()
+    roles = reviewer_roles_of(user)
+    now = timezone.now()
+    gates = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles).annotate(
+        sla_left=SlaShareLeft(now),
+        sla_state=Case(
+            When(deadline__lte=now, then=Value(OVERDUE)),
+            When(sla_left__lt=AT_RISK_SHARE, then=Value(AT_RISK)),
+            default=Value(ON_TIME),
+        ),
+        bulk_eligible=ExpressionWrapper(BULK_ELIGIBLE, output_field=BooleanField()),
     )
+    if f.queue == MINE:
+        gates = gates.filter(assignee=user.get_username())
+    elif f.queue:
+        gates = gates.filter(role=f.queue) if f.queue in roles else gates.none()
+    if f.sla:
+        gates = gates.filter(_sla_condition(f.sla, now))
+    if f.agent:
+        gates = gates.filter(agent=f.agent)
+    if f.assignee:
+        assignee = {"me": user.get_username(), "unassigned": ""}.get(f.assignee, f.assignee)
+        gates = gates.filter(assignee=assignee)
+    if f.min_amount is not None:
+        gates = gates.filter(amount__gte=f.min_amount)
+    if f.max_amount is not None:
+        gates = gates.filter(amount__lte=f.max_amount)
+    if f.opened_after:
+        gates = gates.filter(opened_at__gte=_start_of(f.opened_after))
+    if f.opened_before:
+        gates = gates.filter(opened_at__lt=_start_of(f.opened_before + timedelta(days=1)))
+    if f.q:
+        gates = gates.filter(Q(subject__icontains=f.q) | Q(case__applicant_name__icontains=f.q))
+    return gates.order_by(*SORTS.get(f.sort, SORTS["deadline"]))
+
+
+def gate_rows_for(*, user: AbstractBaseUser, filters: GateFilters) -> QuerySet[Gate]:
+    """The inbox's rows: `gate_list_for` without the columns a row never shows (case, tool
+    results, proposal...), which would cost a JSON decode each."""
+    return gate_list_for(user=user, filters=filters).only(*INBOX_ROW_FIELDS)
+
+
+def gate_bulk_eligible_for(*, user: AbstractBaseUser) -> QuerySet[Gate]:
+    """Pending gates of the user's roles that may be decided in bulk."""
+    return gate_list_for(user=user).filter(BULK_ELIGIBLE)
+
+
+def inbox_queues_for(*, user: AbstractBaseUser) -> list[Queue]:
+    """The user's queues with their pending counts (one query): all, each role, assigned to me."""
+    roles = [role for role in REVIEWER_ROLES if role in reviewer_roles_of(user)]
+    if not roles:
+        return []
+    counts = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles).aggregate(
+        # Counting `role` (never empty), not the primary key: the counts read one index alone.
+        all_queues=Count("role"),
+        assigned_to_me=Count("role", filter=Q(assignee=user.get_username())),
+        **{f"role_{role}": Count("role", filter=Q(role=role)) for role in roles},
+    )
+    return [
+        Queue("", "All my queues", counts["all_queues"]),
+        *(Queue(role, REVIEWER_ROLES[role], counts[f"role_{role}"]) for role in roles),
+        Queue(MINE, "Assigned to me", counts["assigned_to_me"]),
+    ]
+
+
+def _sla_condition(sla: str, now: datetime) -> Q:
+    return {
+        ON_TIME: Q(sla_left__gte=AT_RISK_SHARE),
+        AT_RISK: Q(sla_left__lt=AT_RISK_SHARE, deadline__gt=now),
+        # The workflow escalates (or closes) a gate on its timer, so this lasts only moments.
+        OVERDUE: Q(deadline__lte=now),
+        ESCALATED: Q(escalation_level__gt=0),
+    }[sla]
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def gate_visible_to(*, user: AbstractBaseUser) -> QuerySet[Gate]:

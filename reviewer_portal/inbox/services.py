@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -23,6 +24,7 @@ from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.selectors import gate_bulk_eligible_for, gate_visible_to
 from reviewer_portal.temporal_client import get_client
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,59 @@ def decisions_redeliver() -> list[DecisionAttempt]:
     """Retry every recorded decision that has not reached its workflow yet."""
     pending = DecisionAttempt.objects.filter(status__in=[Status.SENDING, Status.UNDELIVERED])
     return [decision_deliver(attempt=a) for a in pending.select_related("gate", "reviewer")]
+
+
+class BulkOutcome(NamedTuple):
+    """One selected gate in a bulk decision: the attempt sent, or why the portal sent nothing."""
+
+    gate_id: str
+    gate: Gate | None  # None when the id is unknown or not the reviewer's to see
+    attempt: DecisionAttempt | None  # None when the portal refused before sending anything
+    refusal: str = ""
+
+
+def gates_decide_in_bulk(
+    *, user: AbstractBaseUser, gate_ids: list[str], decision: str, reason: str, submission_id: str
+) -> list[BulkOutcome]:
+    """Decide each selected gate with `gate_decide`: one Update per gate, each with its own ID.
+
+    Every id is checked again first (pending, the user's role, eligible for bulk); any other is
+    refused here, without a call to its workflow. The workflow still has the last word on the
+    rest (four eyes, claims, expiry), and its refusal comes back in the gate's attempt.
+    """
+    ids = list(dict.fromkeys(gate_ids))
+    eligible = gate_bulk_eligible_for(user=user).in_bulk(ids)
+    visible = gate_visible_to(user=user).in_bulk([i for i in ids if i not in eligible])
+    outcomes = []
+    for gate_id in ids:
+        gate = eligible.get(gate_id)
+        if gate is None:
+            refusal = _bulk_refusal(visible.get(gate_id), user)
+            log.warning("bulk %s of %s by %s refused: %s", decision, gate_id, user.get_username(), refusal)
+            outcomes.append(BulkOutcome(gate_id, visible.get(gate_id), None, refusal))
+            continue
+        # Derived, not random: resubmitting the same form reuses each gate's Update ID.
+        gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), gate_id))
+        try:
+            attempt = gate_decide(
+                gate=gate, reviewer=user, decision=decision, reason=reason, submission_id=gate_submission_id
+            )
+        except PermissionError as err:
+            outcomes.append(BulkOutcome(gate_id, gate, None, str(err)))
+        else:
+            outcomes.append(BulkOutcome(gate_id, gate, attempt))
+    return outcomes
+
+
+def _bulk_refusal(gate: Gate | None, user: AbstractBaseUser) -> str:
+    if gate is None:
+        return "No such gate in your queues."
+    if gate.status != Gate.Status.PENDING:
+        decided = f" by {gate.decided_by}" if gate.decided_by else ""
+        return f"No longer pending ({gate.status.replace('_', ' ')}{decided})."
+    if gate.role not in reviewer_roles_of(user):
+        return f"Only a reviewer with the role '{gate.role_label}' may decide this gate."
+    return "Not eligible for a bulk decision (risk factors, a warning or its policy): open it to decide."
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,6 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.inbox.bulk import BulkDecisionForm
+from reviewer_portal.inbox.filters import PAGE_SIZE, InboxFilterForm, without_empty_params
 from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, DecisionForm
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
 from reviewer_portal.inbox.selectors import (
@@ -19,13 +22,14 @@ from reviewer_portal.inbox.selectors import (
     gate_assignees_for,
     gate_get_for,
     gate_is_supervised_by,
-    gate_list_for,
     gate_may_annotate,
     gate_may_assign,
     gate_may_decide,
     gate_neighbours_for,
+    gate_rows_for,
+    inbox_queues_for,
 )
-from reviewer_portal.inbox.services import gate_annotate, gate_assign, gate_decide
+from reviewer_portal.inbox.services import gate_annotate, gate_assign, gate_decide, gates_decide_in_bulk
 
 OUTCOME_LEVEL = {
     DecisionAttempt.Status.ACCEPTED: messages.SUCCESS,
@@ -37,9 +41,61 @@ OUTCOME_LEVEL = {
 @require_GET
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    gates = gate_list_for(user=request.user)
+    if (canonical := without_empty_params(request.GET)) is not None:
+        # A submitted filter form sends every field: keep the shared URL to the ones that narrow.
+        return redirect(f"{request.path}?{canonical.urlencode()}" if canonical else request.path)
+    context, status = _inbox_context(request)
     template = "inbox/inbox.html#gate-table" if request.htmx else "inbox/inbox.html"
-    return render(request, template, {"gates": gates})
+    return render(request, template, context, status=status)
+
+
+@require_POST
+@login_required
+def gates_bulk_decide_view(request: HttpRequest) -> HttpResponse:
+    """Decide the selected low-risk gates at once; the inbox's filters ride in the query string."""
+    form = BulkDecisionForm(request.POST)
+    outcomes = []
+    if form.is_valid():
+        outcomes = gates_decide_in_bulk(
+            user=request.user,
+            gate_ids=form.cleaned_data["gate_ids"],
+            decision=form.cleaned_data["decision"],
+            reason=form.reason(),
+            submission_id=str(form.cleaned_data["submission_id"]),
+        )
+        form = BulkDecisionForm(initial={"submission_id": uuid.uuid4()})
+    status = 200 if not form.errors else 400
+    results = {"bulk_form": form, "bulk_outcomes": outcomes}
+    if request.htmx:
+        response = render(request, "inbox/inbox.html#bulk-results", results, status=status)
+        if any(outcome.attempt for outcome in outcomes):
+            response["HX-Trigger"] = "gates-changed"  # the gate table and queue counts reload
+        return response
+    if form.errors:
+        results["selected"] = set(request.POST.getlist("gate_ids"))
+    context, _ = _inbox_context(request, **results)
+    return render(request, "inbox/inbox.html", context, status=status)
+
+
+def _inbox_context(request: HttpRequest, **extra: Any) -> tuple[dict[str, Any], int]:
+    """The inbox for the filters in the query string, and the HTTP status they earn."""
+    form = InboxFilterForm(request.GET)
+    valid = form.is_valid()
+    filters = form.filters()
+    queues = inbox_queues_for(user=request.user)
+    forbidden = bool(filters.queue) and filters.queue not in {q.key for q in queues}
+    gates = gate_rows_for(user=request.user, filters=filters)
+    page = Paginator(gates, PAGE_SIZE).get_page(form.cleaned_data.get("page"))
+    context = {
+        "filter_form": form,
+        "filters": filters,
+        "queues": queues,
+        "forbidden_queue": forbidden,
+        "page": page,
+        "bulk_form": BulkDecisionForm(initial={"submission_id": uuid.uuid4()}),
+        **extra,
+    }
+    return context, 403 if forbidden else 200 if valid else 400
 
 
 @require_GET

@@ -1,0 +1,57 @@
+"""The inbox's bulk decision form: one decision, with one reason, for several low-risk gates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from agents.framework.gates import MAX_REASON_LENGTH
+
+BULK_REASONS = ("Policy breach", "Insufficient evidence", "Outside risk appetite", "Duplicate application")
+MAX_BULK_GATES = 50
+
+
+class GateIdsField(forms.MultipleChoiceField):
+    """Gate ids as posted; which of them the reviewer may decide is the bulk service's check."""
+
+    def valid_value(self, value: str) -> bool:
+        return 0 < len(value) <= 200
+
+
+class BulkDecisionForm(forms.Form):
+    gate_ids = GateIdsField(
+        label="Selected gates", error_messages={"required": "Select at least one gate in the list."}
+    )
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason_preset = forms.ChoiceField(
+        label="Reason",
+        required=False,
+        choices=[("", "No preset reason"), *((r, r) for r in BULK_REASONS)],
+    )
+    reason_text = forms.CharField(
+        label="Details",
+        required=False,
+        max_length=MAX_REASON_LENGTH // 2,
+        help_text="A rejection needs a preset reason or details.",
+    )
+    # Generated when the form is rendered; each gate's Update ID derives from it and the gate id,
+    # so a double submit applies each decision once.
+    submission_id = forms.UUIDField(widget=forms.HiddenInput(attrs={"id": "bulk-submission-id"}))
+
+    def clean_gate_ids(self) -> list[str]:
+        ids = list(dict.fromkeys(self.cleaned_data["gate_ids"]))
+        if len(ids) > MAX_BULK_GATES:
+            raise forms.ValidationError(f"Select at most {MAX_BULK_GATES} gates at a time.")
+        return ids
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("decision") == "reject" and not self.reason():
+            self.add_error("reason_text", "A rejection needs a reason: choose one or write it.")
+        return data
+
+    def reason(self) -> str:
+        """The preset reason and the reviewer's details, as one line ("Preset: details")."""
+        parts = (self.cleaned_data.get("reason_preset", ""), self.cleaned_data.get("reason_text", "").strip())
+        return ": ".join(part for part in parts if part)
