@@ -1,0 +1,305 @@
+"""Inbox at scale: server time of the inbox's first page with 100 and with 10,000 pending gates.
+
+    python benchmarks/inbox_scale.py [--sizes 100 10000] [--n 200] [--warmup 20] [--without-indexes]
+
+For each size it fills the gate projection directly (bulk_create; no Temporal) with that many
+pending gates, plus as many decided ones, as a projection that has been in use a while holds:
+loans, advice and regulatory gates across five queues, deadlines spread over the SLA, some
+escalated, claimed or at risk. Row shapes follow what the agents publish (case, rationale, tool
+results), so a scan costs what it would.
+
+It then times GET requests to the inbox in-process, with Django's test Client: the whole
+middleware stack, session login, the view, its queries and template rendering; no network and no
+server. The user is a credit officer who is also a senior credit officer (two queues). Pages:
+
+- first page, no filters: `/`
+- first page, filtered: a queue, SLA on time, agent, amount range, sorted by amount (largest first)
+- first page, search: free text over subject and applicant name, at-risk gates, oldest first
+- htmx poll: the filtered table fragment the page polls every 20 s
+
+The samples go round-robin over the pages, warm-up samples are dropped, and it prints wall-clock
+p50/p95 per page and size, with the ratio of the largest size to the smallest (target: p95 <= 50
+ms at 10,000 and <= 2x the 100-gate figure), and the median CPU time of the request's thread with
+the machine's load average: on a busy machine the wall clock includes waiting for a CPU.
+`--without-indexes` measures with the indexes there were before the inbox's (only gate_queue on
+status, role, deadline).
+It uses a throwaway SQLite database under var/ (removed unless --keep), with DEBUG off so Django
+does not record every query. Figures only: it never fails on them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+TARGET_P95_MS = 50.0
+TARGET_RATIO = 2.0
+USERNAME = "bench-officer"
+BATCH = 2000
+# The inbox's indexes (Gate.Meta.indexes, migration inbox 0006). --without-indexes puts back what
+# was there before: only gate_queue, on (status, role, deadline).
+INBOX_INDEXES = ("gate_queue", "gate_pending_deadline", "gate_pending_opened", "gate_pending_amount")
+INDEX_BEFORE = {"fields": ["status", "role", "deadline"], "name": "gate_queue"}
+PAGES = {
+    "first page, no filters": ("/", {}),
+    "first page, filtered": (
+        "/?queue=credit_officer&sla=on_time&agent=loans&min_amount=1000&max_amount=50000&sort=-amount",
+        {},
+    ),
+    "first page, search": ("/?q=haddad&sort=-age", {}),
+    "htmx poll, filtered": (
+        "/?queue=credit_officer&sla=on_time&agent=loans&min_amount=1000&max_amount=50000&sort=-amount",
+        {"HX-Request": "true"},
+    ),
+}
+FIRST_NAMES = ["Amira", "Bilal", "Chloe", "Dmitri", "Elif", "Femi", "Grace", "Hiro", "Ines", "Jonas", "Kofi"]
+LAST_NAMES = ["Haddad", "Okafor", "Rossi", "Novak", "Yilmaz", "Adeyemi", "Tanaka", "Silva", "Berg", "Murphy"]
+QUEUES = [  # role, agent, share of the gates
+    ("credit_officer", "loans", 0.55),
+    ("senior_credit_officer", "loans", 0.10),
+    ("compliance_reviewer", "regulatory", 0.20),
+    ("licensed_adviser", "advice", 0.12),
+    ("admin", "loans", 0.03),
+]
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def percentile(samples: list[float], p: int) -> float:
+    """The p-th percentile, interpolated between the closest ranks."""
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
+
+
+@contextmanager
+def scratch_database(keep: bool) -> Iterator[Path]:
+    var = repo_root() / "var"
+    var.mkdir(exist_ok=True)
+    path = var / f"bench-inbox-{os.getpid()}.sqlite3"
+    try:
+        yield path
+    finally:
+        if not keep:
+            for leftover in var.glob(f"{path.name}*"):
+                leftover.unlink(missing_ok=True)
+
+
+def setup_django(db: Path) -> None:
+    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    warnings.filterwarnings("ignore", message="No directory at")  # static files are not served here
+    settings.DEBUG = False  # no query log; the settings that derive from DEBUG keep their dev values
+    call_command("migrate", verbosity=0, interactive=False)
+
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=USERNAME, password="unused")
+    for role in ("credit_officer", "senior_credit_officer"):
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+
+
+def indexes_from_before() -> list[str]:
+    """Replace the inbox's indexes with the one there was before them; returns those dropped."""
+    from django.db import connection, models
+
+    from reviewer_portal.inbox.models import Gate
+
+    dropped = []
+    with connection.schema_editor() as editor:
+        for index in Gate._meta.indexes:
+            if index.name in INBOX_INDEXES:
+                editor.remove_index(Gate, index)
+                dropped.append(index.name)
+        editor.add_index(Gate, models.Index(**INDEX_BEFORE))
+    return dropped
+
+
+def gate_rows(start: int, count: int, rng: random.Random) -> Iterator[Any]:
+    """`count` projection rows, half pending and half decided, numbered from `start`."""
+    from django.utils import timezone
+
+    from reviewer_portal.inbox.models import Gate
+
+    now = timezone.now()
+    roles = [q[:2] for q in QUEUES]
+    weights = [q[2] for q in QUEUES]
+    for n in range(start, start + count):
+        role, agent = rng.choices(roles, weights)[0]
+        pending = n % 2 == 0
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        amount = Decimal(rng.randrange(1_000, 120_000, 500)) if agent == "loans" else None
+        sla = 4 * 3600
+        escalated = rng.random() < 0.1
+        # Pending: anywhere in the SLA (a few just past it); decided: opened up to 30 days ago.
+        left = timedelta(seconds=rng.uniform(-60, sla)) if pending else -timedelta(days=rng.uniform(0, 30))
+        recommendation = rng.choices(["approve", "refer", "decline"], [0.6, 0.25, 0.15])[0]
+        risks = (
+            []
+            if recommendation == "approve"
+            else ["debt-to-income above 40 %", "recent default"][: rng.randint(1, 2)]
+        )
+        yield Gate(
+            gate_id=f"{agent}-bench-{n:07d}--g1",
+            workflow_id=f"{agent}-bench-{n:07d}",
+            agent=agent,
+            kind={"loans": "loan_decision", "advice": "advice_signoff", "regulatory": "finding"}[agent],
+            subject=f"{name}: {amount or 0:,.0f} over 48 months, home improvement"
+            if amount
+            else f"{name}: {agent} case {n}",
+            amount=amount,
+            case={
+                "applicant_name": name,
+                "amount": float(amount or 0),
+                "term_months": 48,
+                "purpose": "renovation",
+            },
+            submitted_by="intake",
+            recommendation=recommendation,
+            rationale="Bureau score 742, debt-to-income 18%, monthly payment 451.20. " * 3,
+            risk_factors=risks,
+            tool_results=[
+                {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 742, "defaults": 0}},
+                {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.18}},
+            ],
+            model="gpt-4o-mini",
+            role=role,
+            status=Gate.Status.PENDING
+            if pending
+            else rng.choice([Gate.Status.APPROVED, Gate.Status.REJECTED]),
+            sla_seconds=sla,
+            opened_at=now + left - timedelta(seconds=sla),
+            deadline=now + left,
+            escalation_level=1 if escalated else 0,
+            decided_by="" if pending else "someone",
+            assignee=rng.choice([USERNAME, "colleague"]) if rng.random() < 0.1 else "",
+            bulk_allowed=agent == "loans",
+            version=1,
+        )
+
+
+def fill_to(pending: int, have: int, rng: random.Random) -> int:
+    """Add gates until there are `pending` pending ones (and as many decided); returns the count."""
+    from reviewer_portal.inbox.models import Gate
+
+    total = 2 * pending
+    rows = gate_rows(2 * have, total - 2 * have, rng)
+    while batch := [row for _, row in zip(range(BATCH), rows, strict=False)]:
+        Gate.objects.bulk_create(batch)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as a long-lived database would have statistics
+    return pending
+
+
+def measure(n: int, warmup: int) -> dict[str, list[tuple[float, float]]]:
+    """Time each page `n` times (after `warmup` untimed rounds), round-robin: (wall, CPU) seconds.
+
+    CPU is this thread's time: on a busy machine it shows how much of the wall time is waiting.
+    """
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(username=USERNAME))
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in PAGES}
+    for step in range(warmup + n):
+        for name, (url, headers) in PAGES.items():
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            response = client.get(url, headers=headers)
+            elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+            if response.status_code != 200 or b'id="gate-table"' not in response.content:
+                raise RuntimeError(f"{name}: HTTP {response.status_code}, or no gate table")
+            if step >= warmup:
+                samples[name].append((elapsed, cpu))
+    return samples
+
+
+def report(results: dict[int, dict[str, list[tuple[float, float]]]], dropped: list[str], load: str) -> str:
+    sizes = sorted(results)
+    small, large = sizes[0], sizes[-1]
+    indexes = "with the indexes from before the inbox's" if dropped else "with the inbox indexes"
+    lines = [
+        f"Inbox first page, server time in-process (Django test Client, SQLite, {indexes}).",
+        "Each size: that many pending gates plus as many decided; the user works 2 of the 5 queues.",
+        f"Load average (1/5/15 min) before and after: {load}",
+        "",
+        f"{'page':24} {'pending':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'CPU p50':>8}",
+    ]
+    for name in PAGES:
+        p95 = {}
+        for size in sizes:
+            wall = [w for w, _ in results[size][name]]
+            cpu = [c for _, c in results[size][name]]
+            p95[size] = percentile(wall, 95) * 1000
+            lines.append(
+                f"{name:24} {size:>8,} {len(wall):>5} {percentile(wall, 50) * 1000:>8.2f} {p95[size]:>8.2f}"
+                f" {percentile(cpu, 50) * 1000:>8.2f}"
+            )
+        ratio = p95[large] / p95[small]
+        met = p95[large] <= TARGET_P95_MS and ratio <= TARGET_RATIO
+        lines.append(
+            f"{'':24} p95 {large:,} / {small:,} = {ratio:.2f}x"
+            f"   target <= {TARGET_P95_MS:.0f} ms and <= {TARGET_RATIO:.0f}x: {'met' if met else 'NOT met'}"
+        )
+    lines += ["", f"command: {shlex.join(['python', 'benchmarks/inbox_scale.py', *sys.argv[1:]])}"]
+    return "\n".join(lines)
+
+
+def load_average() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000], help="pending gates")
+    parser.add_argument("--n", type=int, default=200, help="timed requests per page and size")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed rounds first, per size")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--without-indexes", action="store_true", help="measure with the indexes from before the inbox's"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database in var/")
+    args = parser.parse_args(argv)
+    if args.n < 2 or sorted(args.sizes) != args.sizes or args.sizes[0] < 26:
+        parser.error("--n must be at least 2; --sizes ascending, each at least 26 (more than a page)")
+
+    rng = random.Random(args.seed)
+    load_before = load_average()
+    with scratch_database(args.keep) as db:
+        setup_django(db)
+        dropped = indexes_from_before() if args.without_indexes else []
+        results, have = {}, 0
+        for size in args.sizes:
+            print(f"Filling the projection to {size:,} pending gates...", file=sys.stderr)
+            have = fill_to(size, have, rng)
+            print(f"Measuring {len(PAGES)} pages x {args.n}...", file=sys.stderr)
+            results[size] = measure(args.n, args.warmup)
+    print(report(results, dropped, f"{load_before} and {load_average()} on {os.cpu_count()} CPUs"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(repo_root()))
+    from benchmarks.inbox_scale import main as bench_main
+
+    sys.exit(bench_main())
