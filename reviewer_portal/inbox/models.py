@@ -22,7 +22,8 @@ class Gate(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     case = models.JSONField(default=dict)
     submitted_by = models.CharField(max_length=150)
-    recommendation = models.CharField(max_length=20)
+    # An outcome (approve, decline, ...) or, for a gate on a tool call, the tool's name.
+    recommendation = models.CharField(max_length=100)
     rationale = models.TextField()
     risk_factors = models.JSONField(default=list)
     tool_results = models.JSONField(default=list)
