@@ -1,5 +1,5 @@
 """The reviewer workspace in a real headless Chromium: claiming against a colleague, request
-changes then approve, edit before approve, and the keyboard (help dialog, c / r / a)."""
+changes then approve, edit before approve, and the keyboard (help dialog, c / r / a, j / k)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from tests.conftest import APPROVABLE, loan_input, make_user, start_loan
+from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
 from tests.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -179,3 +179,37 @@ def test_the_keyboard_opens_help_claims_asks_for_a_reason_and_approves(
         "approved",
         "Affordable; keys typed here are not shortcuts",
     )
+
+
+def test_inbox_rows_move_with_j_and_k_and_enter_opens_then_n_goes_to_the_next_gate(
+    live_server, portal, temporal, browser
+):
+    make_user("officer", "credit_officer")
+    handles = [
+        start_loan(temporal, portal, loan_input(app, submitted_by="intake", sla_seconds=hours * 3600))
+        for app, hours in ((APPROVABLE, 1), (DECLINABLE, 2))
+    ]
+    first, second = wait_for_projected_gates(*handles)
+    page = reviewer_page(browser, live_server.url, "officer")
+    rows = page.locator("tr[data-gate-url]")
+    expect(rows).to_have_count(2)
+
+    page.keyboard.press("j")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bkbd-current\b"))
+    expect(rows.nth(0).locator("a.gate-link")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bkbd-current\b"))
+    page.keyboard.press("k")
+    expect(rows.nth(0).locator("a.gate-link")).to_be_focused()
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(re.escape(f"/gates/{first.gate_id}/") + "$"))
+    page.wait_for_load_state()  # a key pressed before the scripts run would go nowhere
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(re.escape(f"/gates/{second.gate_id}/") + "$"))
+    page.wait_for_load_state()
+    page.keyboard.press("p")
+    expect(page).to_have_url(re.compile(re.escape(f"/gates/{first.gate_id}/") + "$"))
+
+    for handle in handles:
+        temporal.run(handle.terminate("test done"))
