@@ -1,4 +1,8 @@
-"""ASGI entry point: Django over HTTP now; Channels' WebSocket routes join here later."""
+"""ASGI entry point: Django over HTTP, and the live-updates WebSocket through Channels.
+
+WebSockets are accepted only from the portal's own origins (ALLOWED_HOSTS) and carry the Django
+session, so the consumer knows who is connected; it closes the connection for anonymous users.
+"""
 
 import os
 
@@ -6,4 +10,18 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
 
-application = get_asgi_application()
+# Set up Django (apps, models) before importing anything that touches the ORM.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from reviewer_portal.live.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "reviewer_portal.inbox",
     "reviewer_portal.intake",
     "reviewer_portal.audit",
+    "reviewer_portal.live",
     "reviewer_portal.dashboard",
     "agents",
 ]
@@ -104,7 +105,9 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The worker sidecar is another process, which an in-memory layer cannot reach: without
+    # Redis, messages go through the shared database (see reviewer_portal.live.layers).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "reviewer_portal.live.layers.DatabaseChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

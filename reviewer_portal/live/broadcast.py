@@ -1,0 +1,77 @@
+"""Push every committed gate change to the browsers that may show the gate.
+
+Runs in whichever process wrote the projection: the worker sidecar (on an activity's thread) or
+the portal (after an Update, in a view's thread). A push is a hint that pages re-read through
+their normal, authorised views, so it carries no gate content, and a failing channel layer is
+logged, never raised: the projection write has already happened and must not look failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from typing import Any
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.live.groups import groups_concerned
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE = "gate.changed"
+# How long a writer waits for its push to leave before logging it as lost and going on.
+PUSH_TIMEOUT_SECONDS = 5.0
+
+_push_loop: asyncio.AbstractEventLoop | None = None
+_push_loop_lock = threading.Lock()
+
+
+def gate_changed_event(gate: Gate) -> dict[str, Any]:
+    return {
+        "type": EVENT_TYPE,
+        "gate_id": gate.gate_id,
+        "status": gate.status,
+        "role": gate.role,
+        "version": gate.version,
+    }
+
+
+def announce_gate_change(sender: type[Gate], *, gate: Gate, **kwargs: Any) -> None:
+    """Receiver of `inbox.signals.gate_changed`."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    groups = groups_concerned(gate)
+    # In a context of its own: the caller's (e.g. a view's asgiref thread-sensitive executor, now
+    # blocked on this push) must not be where the push's sync parts are sent to run.
+    future = contextvars.Context().run(
+        asyncio.run_coroutine_threadsafe, _send(layer, groups, gate_changed_event(gate)), push_loop()
+    )
+    try:
+        future.result(PUSH_TIMEOUT_SECONDS)
+    except Exception:
+        future.cancel()
+        logger.warning("Live update of gate %s not pushed to %s", gate.gate_id, groups, exc_info=True)
+
+
+async def _send(layer: BaseChannelLayer, groups: list[str], event: dict[str, Any]) -> None:
+    for group in groups:
+        await layer.group_send(group, event)
+
+
+def push_loop() -> asyncio.AbstractEventLoop:
+    """The process's push loop: one event loop on a daemon thread, for the life of the process.
+
+    async_to_sync on a thread without a loop (the worker's activity threads) would make a loop,
+    and with it a Redis connection pool, per push, leaving each pool to the garbage collector,
+    which may then run it on a workflow thread inside Temporal's sandbox.
+    """
+    global _push_loop
+    with _push_loop_lock:
+        if _push_loop is None:
+            _push_loop = asyncio.new_event_loop()
+            threading.Thread(target=_push_loop.run_forever, name="live-push", daemon=True).start()
+        return _push_loop

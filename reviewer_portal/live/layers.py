@@ -1,0 +1,155 @@
+"""A channel layer through the project's database: the embedded cross-process default.
+
+The portal (daphne) and the worker sidecar are separate processes, so Channels' in-memory layer
+cannot carry the worker's gate changes to the portal's browsers. Without Redis, this layer does:
+
+- `group_send` inserts one `LiveMessage` row (group, JSON payload) and, now and then, deletes rows
+  older than `expiry` seconds. It works from any process: the worker sidecar's pushes and the
+  portal's go through it alike (reviewer_portal.live.broadcast).
+- In a process with consumers, `group_add` starts one poller per event loop. Every `poll_interval`
+  seconds it reads, on a thread of its own (with one long-lived connection), the rows newer than
+  the last it saw for the groups that have local members, and hands each to the in-memory layer
+  underneath, which delivers it to this process's channels. It stops when the last group empties.
+- `send` to a channel and `receive` stay in-process (channel names are process-specific anyway).
+
+Delivery is at most once, like every channel layer: a page that reconnects re-reads its state.
+Rows are read by id and, for `lookback` seconds, by time too, so a row whose id was taken before
+another's but committed after it (PostgreSQL) is still delivered, once.
+
+Why not a package: the database layers on PyPI for Channels 4 are SQLite-only and young
+(channels-lite 0.4, alpha, which also stores one row per member channel and group memberships that
+outlive a crashed process for a day; channels-sqlite 0.1) or PostgreSQL-only (channels-postgres).
+This layer runs on either database in one small module, and production uses channels-redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer
+from django.db import connection
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from reviewer_portal.live.models import LiveMessage
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseChannelLayer(InMemoryChannelLayer):
+    def __init__(
+        self,
+        *,
+        expiry: int = 60,
+        poll_interval: float = 0.25,
+        lookback: float = 2.0,
+        prune_interval: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(expiry=expiry, **kwargs)
+        self.poll_interval = poll_interval
+        self.lookback = timedelta(seconds=lookback)
+        self.prune_interval = prune_interval
+        self._next_prune = 0.0
+        self._poller: asyncio.Task[None] | None = None
+        self._last_id = 0
+        self._seen: set[int] = set()  # ids delivered that a lookback read may return again
+        # The poller's reads run here: one thread, so one connection kept open while it polls.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-layer")
+
+    # --- sending: any process -----------------------------------------------------------------
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        payload = json.loads(json.dumps(message))  # fail here, in the sender, if it isn't JSON
+        await database_sync_to_async(self._insert)(group, payload)
+
+    def _insert(self, group: str, payload: dict[str, Any]) -> None:
+        LiveMessage.objects.create(group=group, payload=payload)
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + self.prune_interval
+            self.prune()
+
+    def prune(self) -> int:
+        """Delete messages older than `expiry` seconds; returns how many."""
+        cutoff = timezone.now() - timedelta(seconds=self.expiry)
+        deleted, _ = LiveMessage.objects.filter(created_at__lt=cutoff).delete()
+        return deleted
+
+    # --- receiving: processes with consumers --------------------------------------------------
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await super().group_add(group, channel)
+        loop = asyncio.get_running_loop()
+        if self._poller is None or self._poller.done() or self._poller.get_loop() is not loop:
+            # Read the high-water mark before returning, so a message sent from now on arrives.
+            await loop.run_in_executor(self._reader, self._start_reading)
+            self._poller = loop.create_task(self._poll(), name="live-layer-poller")
+
+    @property
+    def polling(self) -> bool:
+        return self._poller is not None and not self._poller.done()
+
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.groups:
+                try:
+                    rows = await loop.run_in_executor(self._reader, self._read, list(self.groups))
+                except Exception:  # e.g. the database restarting: keep polling, on a new connection
+                    logger.warning("Live updates: reading messages failed; retrying", exc_info=True)
+                    await loop.run_in_executor(self._reader, _close_connection)
+                    rows = []
+                for group, payload in rows:
+                    await super().group_send(group, payload)
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            # Not awaited: the loop may be closing. Leaves no idle connection behind (PostgreSQL
+            # would refuse to drop a test database it is still connected to).
+            with suppress(RuntimeError):  # the interpreter is shutting down
+                self._reader.submit(_close_connection)
+
+    def _start_reading(self) -> None:
+        since = timezone.now() - self.lookback
+        recent = LiveMessage.objects.filter(created_at__gte=since).values_list("pk", flat=True)
+        self._seen = set(recent)
+        self._last_id = LiveMessage.objects.aggregate(last=Max("pk"))["last"] or 0
+
+    def _read(self, groups: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Messages for `groups` not delivered yet (all groups are read, so that a group joined
+        later does not get messages from before it joined)."""
+        local = set(groups)
+        since = timezone.now() - self.lookback
+        rows = list(
+            LiveMessage.objects.filter(Q(pk__gt=self._last_id) | Q(created_at__gte=since))
+            .order_by("pk")
+            .values_list("pk", "group", "payload", "created_at")
+        )
+        fresh = [
+            (group, payload) for pk, group, payload, _ in rows if pk not in self._seen and group in local
+        ]
+        self._seen = {pk for pk, _, _, created_at in rows if created_at >= since}
+        self._last_id = max([self._last_id, *(pk for pk, *_ in rows)])
+        return fresh
+
+    async def flush(self) -> None:
+        await super().flush()
+        if self._poller is not None and not self._poller.done():
+            with suppress(RuntimeError):  # its loop is closed
+                self._poller.cancel()
+        self._poller = None
+        await sync_to_async(LiveMessage.objects.all().delete)()
+
+
+def _close_connection() -> None:
+    connection.close()  # this thread's connection: call it on the thread that opened it
