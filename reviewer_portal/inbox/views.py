@@ -110,6 +110,9 @@ def gate_detail(request: HttpRequest, gate_id: str) -> HttpResponse:
             request, gate, confirmation="The agent is back with a revised recommendation."
         )
         return render(request, "inbox/gate.html#workspace", context)
+    if request.htmx and request.GET.get("panel") == "decision":
+        # A live update said the gate changed: the panel re-reads itself.
+        return render(request, "inbox/gate.html#decision-panel", _gate_context(request, gate))
     return render(request, "inbox/gate.html", _gate_context(request, gate))
 
 

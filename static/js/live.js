@@ -1,0 +1,96 @@
+// Live updates. A WebSocket at /ws/gates/ says which gate changed (id, status, role, version);
+// each message becomes a "gate-changed" event on <body>, and the parts of a page that show gates
+// re-read themselves through their normal views (hx-trigger="gate-changed from:body").
+// Pushes are hints and may be lost while disconnected, so after a reconnect the same event goes
+// out with {reconnected: true}: every listener re-reads, and nothing missed stays missed.
+(function () {
+  "use strict";
+
+  const URL_PATH = "/ws/gates/";
+  const FIRST_DELAY_MS = 1000;
+  const MAX_DELAY_MS = 30000;
+  const badge = document.getElementById("live-status");
+  let delay = FIRST_DELAY_MS;
+  let everOpened = false;
+  let socket = null;
+  let retry = null;
+  let stopped = false;
+
+  function announce(detail) {
+    document.body.dispatchEvent(new CustomEvent("gate-changed", { detail: detail }));
+  }
+
+  function show(live) {
+    if (!badge) return;
+    badge.textContent = live ? "Live" : "Reconnecting…";
+    badge.dataset.state = live ? "live" : "reconnecting";
+  }
+
+  function connect() {
+    retry = null;
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + window.location.host + URL_PATH);
+    socket.addEventListener("open", function () {
+      delay = FIRST_DELAY_MS;
+      show(true);
+      if (everOpened) announce({ reconnected: true });
+      everOpened = true;
+    });
+    socket.addEventListener("message", function (message) {
+      let detail;
+      try {
+        detail = JSON.parse(message.data);
+      } catch (err) {
+        return;
+      }
+      announce(detail);
+    });
+    socket.addEventListener("close", function () {
+      socket = null;
+      if (stopped) return;
+      show(false);
+      // Jittered, doubling backoff: a restarted portal is not hit by every browser at once.
+      retry = window.setTimeout(connect, delay * (0.5 + Math.random() / 2));
+      delay = Math.min(delay * 2, MAX_DELAY_MS);
+    });
+  }
+
+  function hasEdits(el) {
+    return Array.from(el.querySelectorAll("input, textarea, select")).some(function (field) {
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") {
+        return Array.from(field.options).some(function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return field.value !== field.defaultValue;
+    });
+  }
+
+  window.portalLive = {
+    // For a part of a page that shows one gate (data-gate-id, data-version): re-read it on a
+    // reconnect or on a newer version of its gate, unless the reviewer has started filling in
+    // its form or sent it (their own request answers with the fresh state, and its outcome).
+    shouldRefresh: function (el, detail) {
+      if (detail && detail.gate_id) {
+        if (detail.gate_id !== el.dataset.gateId) return false;
+        if (Number(detail.version) <= Number(el.dataset.version)) return false;
+      }
+      if (el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return false;
+      return !hasEdits(el);
+    },
+  };
+
+  // Leaving the page closes the socket without a reconnect; coming back from the
+  // back/forward cache opens a new one and re-reads.
+  window.addEventListener("pagehide", function () {
+    stopped = true;
+    if (retry) window.clearTimeout(retry);
+    retry = null;
+    if (socket) socket.close();
+  });
+  window.addEventListener("pageshow", function (event) {
+    stopped = false;
+    if (event.persisted && !socket && !retry) connect();
+  });
+
+  connect();
+})();

@@ -1,0 +1,222 @@
+"""Live updates in real browsers: what the worker sidecar changes appears without a reload.
+
+pytest-django's live server speaks WSGI, with no WebSockets, so this test runs the portal as
+`make dev` does: daphne in a process of its own, on the test database. The worker runs in the test
+process, so a gate change travels worker -> channel layer (the database layer, or Redis when
+REDIS_URL is set) -> portal -> browsers, across processes as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+from django.db import connection
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.models import Gate
+from tests.conftest import APPROVABLE, loan_input, make_user, start_loan
+from tests.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    assert_same_document,
+    log_in,
+    mark_document,
+    wait_for_projected_gates,
+)
+
+pytestmark = pytest.mark.browser
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT = 30.0
+# Generous for a slow CI machine; a push normally takes well under a second (the test prints it).
+LIVE_TIMEOUT_MS = 8_000
+# The browser retries with a doubling backoff (1 s, 2 s, 4 s, ... jittered) while the portal is down.
+RECONNECT_TIMEOUT_MS = 20_000
+RECORD_PUSHES = """() => {
+  window.__pushes = [];
+  document.body.addEventListener("gate-changed", (e) => window.__pushes.push({at: Date.now(), ...e.detail}));
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _test_database_url() -> str:
+    """The test database, as a DATABASE_URL for another process."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(db["NAME"])))
+
+
+class DaphnePortal:
+    """The portal under daphne on a free port, on the test database and the test's task queue."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            HOST,
+            "-p",
+            str(self.port),
+            "reviewer_portal.asgi:application",
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not _answers(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"daphne did not start on port {self.port}:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def asgi_portal(temporal, worker: str, transactional_db: None, tmp_path: Path) -> Iterator[DaphnePortal]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "TEMPORAL_ADDRESS": temporal.address,
+        "TEMPORAL_TASK_QUEUE": worker,
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    portal = DaphnePortal(env, tmp_path / "daphne.log")
+    portal.start()
+    try:
+        yield portal
+    finally:
+        portal.stop()
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop running in the test thread (see test_browser.py).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        expect.set_options(timeout=15_000)
+        yield browser
+        browser.close()
+
+
+def reviewer_page(browser: Browser, base_url: str, username: str) -> Page:
+    """A signed-in reviewer's inbox in a browser context of its own, with the socket open."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, base_url, username)
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.evaluate(RECORD_PUSHES)
+    mark_document(page)
+    return page
+
+
+def pushes_for(page: Page, gate_id: str) -> list[dict]:
+    return [p for p in page.evaluate("window.__pushes") if p.get("gate_id") == gate_id]
+
+
+def test_a_gate_the_worker_opens_appears_in_two_inboxes_live_and_leaves_the_other_when_decided(
+    asgi_portal, temporal, worker, browser
+):
+    make_user("officer", "credit_officer")
+    make_user("colleague", "credit_officer")
+    officer = reviewer_page(browser, asgi_portal.url, "officer")
+    colleague = reviewer_page(browser, asgi_portal.url, "colleague")
+    for page in (officer, colleague):
+        expect(page.locator("table.gates tbody tr")).to_have_count(0)
+
+    handle = start_loan(temporal, worker, loan_input(APPROVABLE, submitted_by="intake"))
+    for page in (officer, colleague):
+        rows = page.locator("table.gates tbody tr")
+        expect(rows).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+        expect(rows.first).to_contain_text("Amira Haddad")
+        assert_same_document(page)
+    (gate,) = wait_for_projected_gates(handle)
+    for name, page in (("officer", officer), ("colleague", colleague)):
+        (pushed,) = pushes_for(page, gate.gate_id)  # a push brought it, not the 20 s poll
+        assert pushed["status"] == "pending" and pushed["role"] == "credit_officer"
+        assert "subject" not in pushed and "rationale" not in pushed
+        print(f"worker write -> {name}'s browser: {pushed['at'] - gate.updated_at.timestamp() * 1000:.0f} ms")
+    colleague.screenshot(path=SCREENSHOTS / "live-inbox.png", full_page=True)
+
+    officer.get_by_role("link", name=gate.subject).click()
+    expect(officer.get_by_role("heading", level=1)).to_contain_text("Amira Haddad")
+    officer.get_by_role("button", name="Approve").click()
+    expect(officer.locator("#decision-panel")).to_contain_text("Approved by officer")
+
+    expect(colleague.locator("table.gates tbody tr")).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+    assert_same_document(colleague)
+    decided = Gate.objects.get(gate_id=gate.gate_id)
+    (_, pushed) = pushes_for(colleague, gate.gate_id)
+    assert pushed["status"] == "approved"
+    print(
+        f"portal decision -> colleague's browser: {pushed['at'] - decided.updated_at.timestamp() * 1000:.0f} ms"
+    )
+    # The officer's own panel keeps the outcome of their decision (the push was not newer).
+    expect(officer.locator("#decision-panel")).to_contain_text("Approval recorded by the agent.")
+    assert temporal.run(handle.result()).outcome == "approved"
+    assert temporal.run(handle.query(AgentWorkflow.gate)).decided_by == "officer"
+
+
+def test_a_gate_opened_while_the_portal_was_down_appears_after_the_browser_reconnects(
+    asgi_portal, temporal, worker, browser
+):
+    make_user("officer", "credit_officer")
+    officer = reviewer_page(browser, asgi_portal.url, "officer")
+    badge = officer.locator("#live-status")
+
+    asgi_portal.stop()
+    expect(badge).to_have_text("Reconnecting…")
+    # Its push goes nowhere: no portal process is listening.
+    handle = start_loan(temporal, worker, loan_input(APPROVABLE, submitted_by="intake"))
+    (gate,) = wait_for_projected_gates(handle)
+    asgi_portal.start()
+
+    expect(badge).to_have_text("Live", timeout=RECONNECT_TIMEOUT_MS)
+    expect(officer.locator("table.gates tbody tr")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+    assert_same_document(officer)
+    assert pushes_for(officer, gate.gate_id) == []
+    assert [p for p in officer.evaluate("window.__pushes") if p.get("reconnected")]
+    temporal.run(handle.terminate("test done"))
