@@ -22,6 +22,7 @@ from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.notifications import notify_reviewers
 from reviewer_portal.inbox.projection import publish_gate
 from reviewer_portal.intake.services import LoanApplication
+from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
 from tests.harness import TemporalHarness
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -7,78 +7,18 @@ server; a worker with the real projection activity fills the gate table the inbo
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from temporalio.client import WorkflowHandle
+from playwright.sync_api import expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from tests.browser import SCREENSHOTS, assert_same_document, log_in, mark_document, wait_for_projected_gates
 from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-# The machine has no internet: without these Chromium stalls on refused background connections.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 REASON = "Affordable, clean credit file"
-
-
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
-    # Playwright's sync API keeps an event loop running in the test thread, so Django would refuse
-    # the test's own (sync) ORM calls as if they came from async code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        # A decision waits for a round trip through Temporal; leave it room on a slow CI machine.
-        page.set_default_timeout(15_000)
-        expect.set_options(timeout=15_000)
-        yield page
-        browser.close()
-
-
-def wait_for_projected_gates(*handles: WorkflowHandle, timeout: float = 30) -> list[Gate]:
-    """The workflow publishes its gate by an activity after opening it: wait for the portal's rows."""
-    ids = [h.id for h in handles]
-    deadline = time.monotonic() + timeout
-    while True:
-        gates = {g.workflow_id: g for g in Gate.objects.filter(workflow_id__in=ids)}
-        if len(gates) == len(ids):
-            return [gates[i] for i in ids]
-        assert time.monotonic() < deadline, f"gates of {sorted(set(ids) - set(gates))} never projected"
-        time.sleep(0.1)
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator(".who")).to_contain_text(username)
-
-
-def mark_document(page: Page) -> None:
-    """Tag the loaded document; the tag survives an htmx swap but not a page load."""
-    page.evaluate("window.__sameDocument = true")
-
-
-def assert_same_document(page: Page) -> None:
-    assert page.evaluate("window.__sameDocument === true"), "the page reloaded instead of swapping in place"
 
 
 def test_officer_approves_in_place_and_the_auditor_sees_the_decision(live_server, portal, temporal, page):

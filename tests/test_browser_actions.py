@@ -4,46 +4,26 @@ changes then approve, edit before approve, and the keyboard (help dialog, c / r 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
-from tests.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.browser import (
     SCREENSHOTS,
     assert_same_document,
-    log_in,
     mark_document,
+    signed_in_page,
     wait_for_projected_gates,
 )
+from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop running in the test thread (see test_browser.py).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=15_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def reviewer_page(browser: Browser, base_url: str, username: str, width: int = 1280) -> Page:
-    """A reviewer signed in in their own browser context (own cookies, own session)."""
-    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-    page.set_default_timeout(15_000)
-    log_in(page, base_url, username)
-    page.wait_for_load_state()  # the deferred scripts (htmx, shortcuts) have run
-    return page
+    return signed_in_page(browser, base_url, username, width)
 
 
 def test_two_reviewers_claim_the_same_gate_one_wins_and_the_other_sees_who(

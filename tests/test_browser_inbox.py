@@ -1,7 +1,7 @@
 """The inbox in a real headless Chromium: filters kept in the URL, and a bulk approval.
 
 The portal runs under pytest-django's live server against the session's real Temporal dev server;
-the page fixture and helpers are the ones tests/test_browser.py uses.
+the page fixture and helpers are shared from tests/browser.py.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from playwright.sync_api import Page, expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import DecisionAttempt
+from tests.browser import SCREENSHOTS, log_in, mark_document, wait_for_projected_gates
 from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
-from tests.test_browser import SCREENSHOTS, log_in, mark_document, page, wait_for_projected_gates
 
 pytestmark = pytest.mark.browser
-__all__ = ["page"]  # the fixture, shared with test_browser.py
 
 SECOND = replace(APPROVABLE, applicant_name="Bilal Okafor", amount=24_000)
 FILTERS = {"sla": ["on_time"], "min_amount": ["10000"], "sort": ["-amount"]}

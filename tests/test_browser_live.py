@@ -19,20 +19,18 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from tests.conftest import APPROVABLE, loan_input, make_user, start_loan
-from tests.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.browser import (
     SCREENSHOTS,
     assert_same_document,
-    log_in,
     mark_document,
+    signed_in_page,
     wait_for_projected_gates,
 )
+from tests.conftest import APPROVABLE, loan_input, make_user, start_loan
 
 pytestmark = pytest.mark.browser
 
@@ -130,23 +128,9 @@ def asgi_portal(temporal, worker: str, transactional_db: None, tmp_path: Path) -
         portal.stop()
 
 
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop running in the test thread (see test_browser.py).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        expect.set_options(timeout=15_000)
-        yield browser
-        browser.close()
-
-
 def reviewer_page(browser: Browser, base_url: str, username: str) -> Page:
     """A signed-in reviewer's inbox in a browser context of its own, with the socket open."""
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(15_000)
-    log_in(page, base_url, username)
+    page = signed_in_page(browser, base_url, username)
     expect(page.locator("#live-status")).to_have_text("Live")
     page.evaluate(RECORD_PUSHES)
     mark_document(page)
