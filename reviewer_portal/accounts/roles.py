@@ -55,3 +55,8 @@ def can_submit_applications(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def can_submit_documents(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and (user.is_superuser or bool(roles_of(user) & DOCUMENT_INTAKE_ROLES))
+
+
+def can_open_advice_cases(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Licensed advisers open advice cases (another adviser signs each off) and admins."""
+    return user.is_authenticated and (user.is_superuser or LICENSED_ADVISER in roles_of(user))

@@ -11,7 +11,7 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from agents.advice.data import CUSTOMERS, case_subject
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput
-from reviewer_portal.accounts.roles import LICENSED_ADVISER, roles_of
+from reviewer_portal.accounts.roles import can_open_advice_cases
 from reviewer_portal.intake.services import agent_run_start
 
 
@@ -39,10 +39,6 @@ class AdviceCaseForm(forms.Form):
 
     def clean_customer_id(self) -> str:
         return self.cleaned_data["customer_id"].strip().upper()
-
-
-def can_open_advice_cases(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return user.is_authenticated and (user.is_superuser or LICENSED_ADVISER in roles_of(user))
 
 
 def advice_case_submit(*, submitted_by: AbstractBaseUser, customer_id: str, submission_id: str) -> str:
