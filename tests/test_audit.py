@@ -82,6 +82,7 @@ def test_notes_and_edits_have_their_own_lines_in_the_timeline(temporal, portal):
     handle = start_loan(temporal, portal, agent_input)
     gate = projected_gate(handle)
     officer = logged_in(make_user("officer", "credit_officer"))
+    officer.post(f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())})
     officer.post(
         f"/gates/{gate.gate_id}/annotate/", {"text": "Checked payslips", "submission_id": str(uuid.uuid4())}
     )
@@ -90,5 +91,6 @@ def test_notes_and_edits_have_their_own_lines_in_the_timeline(temporal, portal):
 
     page = logged_in(make_user("auditor", "auditor")).get(f"/audit/{gate.workflow_id}/").content.decode()
 
+    assert "Claimed by officer" in page
     assert "Note by officer: Checked payslips" in page
     assert "decide: approve by officer with edits to conditions: fine" in page

@@ -164,6 +164,15 @@ class _HistoryReader:
         reviewer = arg.get("reviewer", "?")
         if name == "annotate":
             return TimelineEntry(when, "note", f"Note by {reviewer}: {arg.get('text', '')}", {"update": arg})
+        if name == "assign":
+            assignee = arg.get("assignee", "")
+            if not assignee:
+                title = f"Unclaimed by {reviewer}"
+            elif assignee == reviewer:
+                title = f"Claimed by {reviewer}"
+            else:
+                title = f"Assigned to {assignee} by {reviewer}"
+            return TimelineEntry(when, "assignment", title, {"update": arg, "update_id": update_id})
         title = f"{name}: {arg.get('decision', '?')} by {reviewer}"
         if arg.get("edits"):
             title += f" with edits to {', '.join(sorted(arg['edits']))}"
