@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -201,7 +202,10 @@ class BrokenLayer(InMemoryChannelLayer):
 def test_a_failing_channel_layer_is_logged_and_never_fails_the_write(settings, db, caplog):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_live.BrokenLayer"}}
     with caplog.at_level(logging.WARNING, logger="reviewer_portal.live.broadcast"):
-        announce(gate_row())
+        announce(gate_row())  # returns at once: the push is fire-and-forget
+        deadline = time.monotonic() + 5
+        while "not pushed" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert "not pushed" in caplog.text
 
 

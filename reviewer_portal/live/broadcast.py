@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -22,7 +23,7 @@ from reviewer_portal.live.groups import groups_concerned
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "gate.changed"
-# How long a writer waits for its push to leave before logging it as lost and going on.
+# How long a push may take before it is logged as lost.
 PUSH_TIMEOUT_SECONDS = 5.0
 
 _push_loop: asyncio.AbstractEventLoop | None = None
@@ -47,14 +48,15 @@ def announce_gate_change(sender: type[Gate], *, gate: Gate, **kwargs: Any) -> No
     groups = groups_concerned(gate)
     # In a context of its own: the caller's (e.g. a view's asgiref thread-sensitive executor, now
     # blocked on this push) must not be where the push's sync parts are sent to run.
-    future = contextvars.Context().run(
-        asyncio.run_coroutine_threadsafe, _send(layer, groups, gate_changed_event(gate)), push_loop()
-    )
-    try:
-        future.result(PUSH_TIMEOUT_SECONDS)
-    except Exception:
-        future.cancel()
-        logger.warning("Live update of gate %s not pushed to %s", gate.gate_id, groups, exc_info=True)
+    push = asyncio.wait_for(_send(layer, groups, gate_changed_event(gate)), PUSH_TIMEOUT_SECONDS)
+    future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, push, push_loop())
+    # Fire and forget: the writer (a reviewer's request, a worker's activity) never waits for it.
+    future.add_done_callback(lambda done: _log_failure(done, gate.gate_id, groups))
+
+
+def _log_failure(done: Future[None], gate_id: str, groups: list[str]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.warning("Live update of gate %s not pushed to %s", gate_id, groups, exc_info=done.exception())
 
 
 async def _send(layer: BaseChannelLayer, groups: list[str], event: dict[str, Any]) -> None:
