@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import DecisionAttempt, Gate
 from reviewer_portal.inbox.projection import publish_gate
-from reviewer_portal.inbox.services import decision_deliver, decisions_redeliver, gate_decide
+from reviewer_portal.inbox.services import decision_deliver, gate_decide
 from tests.conftest import (
     activity_names,
     decide,
@@ -223,11 +225,12 @@ def test_a_decision_made_while_no_worker_runs_is_kept_and_delivered_later(
 
     # A new worker first waits out the old one's sticky queue (5 s), so allow the usual timeout.
     settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15
+    out = StringIO()
     with temporal.worker(queue, portal_activities=[publish_gate]):
-        delivered = decisions_redeliver()
+        call_command("deliver_decisions", stdout=out)
         result = temporal.run(handle.result())
 
-    assert [a.status for a in delivered] == ["accepted"]
+    assert out.getvalue().strip() == f"Delivered 1 recorded decisions ({attempt.update_id}: accepted)."
     assert result.outcome == "approved" and result.gate.decided_by == "officer"
     assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
 

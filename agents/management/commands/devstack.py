@@ -63,6 +63,8 @@ class Command(BaseCommand):
             if _answers(PORTAL_PORT):
                 raise CommandError(f"Something already listens on {HOST}:{PORTAL_PORT}; stop it first.")
             self.spawn("worker", [sys.executable, "manage.py", "run_worker"])
+            # Decisions recorded while Temporal or the worker was unreachable are sent from here.
+            self.spawn("delivery", [sys.executable, "manage.py", "deliver_decisions", "--every", "30"])
             portal = ["-b", HOST, "-p", str(PORTAL_PORT), "reviewer_portal.asgi:application"]
             self.spawn("portal", [sys.executable, "-m", "daphne", *portal])
             self.wait_for_port(PORTAL_PORT, "portal")
