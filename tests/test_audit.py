@@ -27,6 +27,7 @@ def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gat
     assert "decide: approve by officer: Clean file, affordable" in page
     assert "Downstream action loans.issue_offer" in page
     assert "Run completed: approved" in page
+    assert f'href="http://127.0.0.1:8233/namespaces/default/workflows/{gate.workflow_id}"' in page
     assert (
         page.index("LLM call")
         < page.index("Gate opened")

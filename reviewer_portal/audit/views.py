@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import quote
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
@@ -31,7 +33,11 @@ def audit_run(request: HttpRequest, workflow_id: str) -> HttpResponse:
     _require_auditor(request)
     audit = _load(workflow_id)
     gates = Gate.objects.filter(workflow_id=workflow_id)
-    return render(request, "audit/run.html", {"audit": audit, "gates": gates})
+    temporal_ui = (
+        f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{quote(settings.TEMPORAL_NAMESPACE)}"
+        f"/workflows/{quote(workflow_id)}"
+    )
+    return render(request, "audit/run.html", {"audit": audit, "gates": gates, "temporal_ui": temporal_ui})
 
 
 @require_GET
