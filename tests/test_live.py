@@ -171,7 +171,8 @@ def test_auditors_hear_of_every_gate(layer_config):
             for gate in gates:
                 await sync_to_async(announce)(gate)
             heard = [(await ws.receive_json_from(timeout=WAIT))["gate_id"] for _ in gates]
-            assert heard == [g.gate_id for g in gates]
+            # Pushes are fire-and-forget hints: two gates' pushes may arrive in either order.
+            assert sorted(heard) == sorted(g.gate_id for g in gates)
             assert await ws.receive_nothing(timeout=0.5)  # once each, not once per group
         finally:
             await ws.disconnect()
