@@ -13,6 +13,8 @@ class Gate(models.Model):
         PENDING = "pending"
         APPROVED = "approved"
         REJECTED = "rejected"
+        # Sent back to the agent with instructions; it reopens as pending with a new recommendation.
+        CHANGES_REQUESTED = "changes_requested"
 
     gate_id = models.CharField(primary_key=True, max_length=200)
     workflow_id = models.CharField(max_length=200, db_index=True)

@@ -104,7 +104,7 @@ def gate_detail(request: HttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     if request.htmx and request.GET.get("wait") == "revision":
         # The page polls while the agent revises: nothing to swap until the gate reopens.
-        if gate.status == "changes_requested":
+        if gate.status == Gate.Status.CHANGES_REQUESTED:
             return HttpResponse(status=204)
         context = _gate_context(
             request, gate, confirmation="The agent is back with a revised recommendation."
