@@ -174,7 +174,7 @@ def _busy(description: DescribeWorkflowExecutionResponse) -> bool:
 
 
 def timings(history: History, workflow_id: str) -> Timings:
-    from agents.framework.workflow import LLM_ACTIVITY
+    from agents.framework.contract import LLM_ACTIVITY
     from benchmarks.decision_latency import BenchmarkError
 
     scheduled: dict[int, tuple[str, datetime]] = {}
@@ -216,9 +216,9 @@ class Samples:
 async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_ms: int) -> Samples:
     from temporalio.client import Client
 
+    from agents.framework.contract import PUBLISH_ACTIVITY
     from agents.framework.llm import LlmSettings
     from agents.framework.worker import build_worker
-    from agents.framework.workflow import PUBLISH_ACTIVITY
 
     parallel, sequential = register_agents(prompt_folder)
     client = await Client.connect(address)

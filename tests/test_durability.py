@@ -23,8 +23,9 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 
+from agents.framework.contract import LLM_ACTIVITY
 from agents.framework.types import AgentInput, DecideInput, GateSnapshot
-from agents.framework.workflow import LLM_ACTIVITY, AgentWorkflow
+from agents.framework.workflow import AgentWorkflow
 from tests.agents.durable import DURABLE_AGENT, SIDE_EFFECTS_ENV, STEP_TOOLS
 from tests.harness import TemporalHarness
 

@@ -22,10 +22,10 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 
+from agents.framework.contract import LLM_ACTIVITY
 from agents.framework.prompts import PROMPTS, Prompt, latest_prompt, pinned_prompt, register_prompts
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, PromptRef
-from agents.framework.workflow import LLM_ACTIVITY
 from reviewer_portal.audit.prompt_selectors import prompt_usage
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import publish_gate

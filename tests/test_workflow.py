@@ -11,8 +11,9 @@ import pytest
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 
+from agents.framework.contract import PUBLISH_ACTIVITY
 from agents.framework.types import AssignInput, DecideInput, GateSnapshot
-from agents.framework.workflow import PUBLISH_ACTIVITY, AgentWorkflow
+from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import publish_gate
 from tests.conftest import (

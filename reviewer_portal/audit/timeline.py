@@ -16,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
-from agents.framework.workflow import LLM_ACTIVITY, PUBLISH_ACTIVITY, SUMMARISE_ACTIVITY
+from agents.framework.contract import LLM_ACTIVITY, PUBLISH_ACTIVITY, SUMMARISE_ACTIVITY
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 
 

@@ -13,8 +13,8 @@ from django.db import close_old_connections
 from django.db.models import QuerySet
 from temporalio import activity
 
+from agents.framework.contract import NOTIFY_ACTIVITY
 from agents.framework.types import ADMIN_ROLE, GateSnapshot, Notice
-from agents.framework.workflow import NOTIFY_ACTIVITY
 
 SUBJECTS = {
     "opened": "High-priority gate waiting: {subject}",

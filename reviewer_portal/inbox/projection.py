@@ -10,8 +10,8 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from temporalio import activity
 
+from agents.framework.contract import PUBLISH_ACTIVITY
 from agents.framework.types import GateSnapshot
-from agents.framework.workflow import PUBLISH_ACTIVITY
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.signals import gate_changed
 

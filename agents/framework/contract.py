@@ -1,0 +1,49 @@
+"""The names the workflow and the portal share: activities, Updates, statuses, decisions.
+
+Plain constants, no imports: the portal, the worker and the workflow sandbox all read them from
+here, so a name is spelt once.
+"""
+
+from __future__ import annotations
+
+# Activities the shared workflow schedules.
+LLM_ACTIVITY = "llm_complete"
+SUMMARISE_ACTIVITY = "llm_summarise"
+# Publishes a whole gate (runs recorded before gate patches) ...
+PUBLISH_ACTIVITY = "publish_gate"
+# ... or, since then, the first snapshot of a gate and a patch per change after it.
+PUBLISH_CHANGE_ACTIVITY = "publish_gate_change"
+NOTIFY_ACTIVITY = "notify_reviewers"
+
+# Reviewer actions: the workflow's Updates.
+DECIDE = "decide"
+ANNOTATE = "annotate"
+ASSIGN = "assign"
+ACTIONS = (DECIDE, ANNOTATE, ASSIGN)
+
+# Gate statuses.
+PENDING = "pending"
+APPROVED = "approved"
+REJECTED = "rejected"
+CHANGES_REQUESTED = "changes_requested"
+
+# What a reviewer may decide, and the status each leads to.
+APPROVE = "approve"
+REJECT = "reject"
+REQUEST_CHANGES = "request_changes"
+DECISION_STATUS = {APPROVE: APPROVED, REJECT: REJECTED, REQUEST_CHANGES: CHANGES_REQUESTED}
+
+# Who decided when nobody did: the SLA policy.
+SYSTEM_DECIDER = "system"
+
+# Where a signed action comes from: the portal's pages, or the operator command run by an admin.
+PORTAL = "portal"
+OPERATOR = "operator"
+ORIGINS = (PORTAL, OPERATOR)
+
+# ApplicationError types of refused Updates, which the portal tells apart.
+ACTION_REFUSED = "ActionRefused"  # malformed, unsigned or badly signed: refused before any rule
+ALREADY_APPLIED = "ActionAlreadyApplied"  # the same action reached the run before: nothing to do
+DECISION_REFUSED = "DecisionRefused"
+ANNOTATION_REFUSED = "AnnotationRefused"
+ASSIGNMENT_REFUSED = "AssignmentRefused"

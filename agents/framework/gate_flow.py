@@ -1,0 +1,191 @@
+"""Gates in the agent workflow: open one, publish it to the portal's projection, wait for the
+decision on a durable timer, apply the SLA policy on expiry, tell reviewers, act once decided."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY
+from agents.framework.policies import (
+    ACTION_RETRY,
+    ACTION_SCHEDULE_TO_CLOSE,
+    ACTION_START_TO_CLOSE,
+    NOTIFY_RETRY,
+    NOTIFY_START_TO_CLOSE,
+    PUBLISH_RETRY,
+    PUBLISH_START_TO_CLOSE,
+)
+from agents.framework.run_state import AgentRunState
+
+with workflow.unsafe.imports_passed_through():
+    from agents.framework import gates
+    from agents.framework.types import (
+        ApprovalRule,
+        GatePolicy,
+        GateSnapshot,
+        Notice,
+        Recommendation,
+        ToolCall,
+    )
+
+PATCH_PUBLISH_LATE_DECISION = "publish-late-decision"
+PATCH_REVIEWER_NOTICES = "reviewer-notices"
+
+
+class GateFlowMixin(AgentRunState):
+    def _open_gate(
+        self,
+        policy: GatePolicy,
+        recommendation: Recommendation,
+        editable: list[str],
+        subject: str,
+        *,
+        attention: str = "",
+        tool_call: ToolCall | None = None,
+    ) -> GateSnapshot:
+        assert self._input is not None
+        state, now = self._state, workflow.now()
+        state.gate_seq += 1
+        info = workflow.info()
+        gate = GateSnapshot(
+            gate_id=f"{info.workflow_id}--g{state.gate_seq}",
+            workflow_id=info.workflow_id,
+            agent=self._input.spec.agent,
+            kind=policy.kind,
+            subject=subject,
+            case=self._input.case,
+            submitted_by=self._input.submitted_by,
+            recommendation=recommendation,
+            tool_results=list(state.results) if tool_call is None else [],
+            model=state.model or self._input.spec.model,
+            offline_model=state.offline,
+            role=policy.role,
+            sla_seconds=policy.sla_seconds,
+            opened_at=now,
+            deadline=now + timedelta(seconds=policy.sla_seconds),
+            needs_attention=attention,
+            prompt=self._input.spec.prompt,
+            editable=list(editable),
+            tool_call=tool_call,
+            supervisors=list(policy.supervisors),
+            bulk_allowed=policy.bulk,
+            priority=policy.priority,
+        )
+        self._gates[gate.gate_id] = gate
+        return gate
+
+    def _open_tool_gate(self, call: ToolCall, rule: ApprovalRule) -> GateSnapshot:
+        assert self._input is not None and self._input.spec.approval_gate is not None
+        args = call.arguments
+        title = str(args.get(rule.subject_field, call.name)) if rule.subject_field else call.name
+        recommendation = Recommendation(
+            outcome=call.name,
+            rationale=str(args.get("rationale", "")),
+            risk_factors=[f"{rule.when}: {args.get(rule.when)}"] if rule.when else [],
+            proposal=dict(args),
+        )
+        return self._open_gate(
+            self._input.spec.approval_gate,
+            recommendation,
+            rule.editable,
+            f"{self._input.subject}: {title}",
+            tool_call=call,
+        )
+
+    async def _await_gates(self, gate_ids: list[str]) -> None:
+        """Wait on a durable timer for the gates' decisions; on SLA expiry apply each policy;
+        publish every change; continue-as-new if history grows too long while waiting."""
+
+        def decided() -> bool:
+            return all(self._gates[g].status != "pending" for g in gate_ids)
+
+        warnings = False if decided() else workflow.patched(PATCH_REVIEWER_NOTICES)
+        while not decided():
+            if self._should_continue_as_new(turn_boundary=False):
+                await self._continue_as_new()
+            pending = [self._gates[g] for g in gate_ids if self._gates[g].status == "pending"]
+            wake_ups = [g.deadline for g in pending]
+            if warnings:
+                wake_ups += [t for g in pending if (t := gates.warning_time(g, self._policy_of(g)))]
+            nearest = min(wake_ups)
+            try:
+                await workflow.wait_condition(
+                    lambda: decided() or self._unpublished(gate_ids) or self._history_too_long(),
+                    timeout=max((nearest - workflow.now()).total_seconds(), 0.001),
+                )
+            except TimeoutError:
+                # The timer for the nearest deadline fired: those gates expire (escalate or close).
+                now = workflow.now()
+                warned = []
+                for gate_id in gate_ids:
+                    gate = self._gates[gate_id]
+                    warn_at = gates.warning_time(gate, self._policy_of(gate)) if warnings else None
+                    if gate.status == "pending" and gate.deadline <= nearest:
+                        self._gates[gate_id] = gates.expire(gate, self._policy_of(gate), now)
+                    elif warn_at is not None and warn_at <= nearest:
+                        self._gates[gate_id] = replace(gate, warned=True, version=gate.version + 1)
+                        warned.append(gate_id)
+                await self._notify("sla_warning", warned)
+            await self._publish_changes(gate_ids)
+        # A decision that arrived while the opening publish was in flight skipped the loop; the
+        # projection must still learn it. Patched: runs recorded before this fix took no such step.
+        if self._unpublished(gate_ids) and workflow.patched(PATCH_PUBLISH_LATE_DECISION):
+            await self._publish_changes(gate_ids)
+
+    async def _notify(self, kind: str, gate_ids: list[str]) -> None:
+        """Tell the gates' reviewers (e-mail, by the portal's activity); never blocks a run."""
+        for gate_id in gate_ids:
+            try:
+                await workflow.execute_activity(
+                    NOTIFY_ACTIVITY,
+                    Notice(kind, self._gates[gate_id]),
+                    start_to_close_timeout=NOTIFY_START_TO_CLOSE,
+                    retry_policy=NOTIFY_RETRY,
+                )
+            except ActivityError as err:
+                workflow.logger.warning("could not notify reviewers of %s: %s", gate_id, err)
+
+    async def _announce(self, gate_ids: list[str]) -> None:
+        """Notify the role of each new high-priority gate."""
+        urgent = [g for g in gate_ids if self._gates[g].priority == "high"]
+        if urgent and workflow.patched(PATCH_REVIEWER_NOTICES):
+            await self._notify("opened", urgent)
+
+    def _policy_of(self, gate: GateSnapshot) -> GatePolicy:
+        assert self._input is not None
+        spec = self._input.spec
+        policy = spec.approval_gate if gate.tool_call is not None else spec.gate
+        assert policy is not None
+        return policy
+
+    def _unpublished(self, gate_ids: list[str]) -> bool:
+        return any(self._gates[g].version != self._published.get(g) for g in gate_ids)
+
+    async def _publish_changes(self, gate_ids: list[str]) -> None:
+        changed = [g for g in gate_ids if self._gates[g].version != self._published.get(g)]
+        await asyncio.gather(*(self._publish(g) for g in changed))
+
+    async def _publish(self, gate_id: str) -> None:
+        snapshot = self._gates[gate_id]
+        await workflow.execute_activity(
+            PUBLISH_ACTIVITY,
+            snapshot,
+            start_to_close_timeout=PUBLISH_START_TO_CLOSE,
+            retry_policy=PUBLISH_RETRY,
+        )
+        self._published[gate_id] = max(snapshot.version, self._published.get(gate_id, 0))
+
+    async def _act(self, activity_name: str, argument: object) -> dict:
+        return await workflow.execute_activity(
+            activity_name,
+            argument,
+            result_type=dict,
+            start_to_close_timeout=ACTION_START_TO_CLOSE,
+            schedule_to_close_timeout=ACTION_SCHEDULE_TO_CLOSE,
+            retry_policy=ACTION_RETRY,
+        )

@@ -1,0 +1,167 @@
+"""The model/tool loop of the agent workflow: call the model until it answers, running the tool
+calls of each turn concurrently; calls an ApprovalRule matches wait for a reviewer first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from agents.framework.contract import LLM_ACTIVITY
+from agents.framework.policies import (
+    LLM_HEARTBEAT,
+    LLM_RETRY,
+    LLM_SCHEDULE_TO_CLOSE,
+    LLM_START_TO_CLOSE,
+    TOOL_HEARTBEAT,
+    TOOL_RETRY,
+    TOOL_START_TO_CLOSE,
+)
+from agents.framework.run_state import AgentRunState
+
+with workflow.unsafe.imports_passed_through():
+    from agents.framework import gates
+    from agents.framework.types import (
+        AgentRunSpec,
+        ApprovalRule,
+        ChatMessage,
+        GateSnapshot,
+        LlmRequest,
+        LlmResponse,
+        Recommendation,
+        ToolCall,
+        ToolResult,
+    )
+
+
+class PlanningMixin(AgentRunState):
+    async def _plan(self) -> tuple[Recommendation, str]:
+        """Run the model/tool loop until the model answers; failures become a 'refer'."""
+        assert self._input is not None
+        spec, state = self._input.spec, self._state
+        while True:
+            if state.pending:
+                await self._resolve_turn()
+            if state.turn >= spec.max_turns:
+                reason = f"The model gave no answer within {spec.max_turns} turns."
+                return _referral(reason), reason
+            if self._should_continue_as_new(turn_boundary=True):
+                await self._continue_as_new()
+            request = LlmRequest(
+                spec.agent, spec.prompt, spec.model, state.messages, spec.tools, spec.outcomes
+            )
+            try:
+                response = await workflow.execute_activity(
+                    LLM_ACTIVITY,
+                    request,
+                    result_type=LlmResponse,
+                    start_to_close_timeout=LLM_START_TO_CLOSE,
+                    schedule_to_close_timeout=LLM_SCHEDULE_TO_CLOSE,
+                    heartbeat_timeout=LLM_HEARTBEAT,
+                    retry_policy=LLM_RETRY,
+                )
+            except ActivityError as err:
+                reason = f"The model could not be used: {_failure_message(err)}"
+                return _referral(reason), reason
+            state.turn += 1
+            self._runs_turns += 1
+            state.model, state.offline = response.model, response.offline
+            state.messages.append(response.message)
+            if response.recommendation is not None:
+                return response.recommendation, ""
+            state.pending = list(response.message.tool_calls)
+
+    async def _revise(self, gate_id: str) -> None:
+        """A reviewer sent the answer back: the agent re-plans with their instructions, and the
+        same gate reopens with the new recommendation (the old one kept as a revision)."""
+        gate = self._gates[gate_id]
+        request = f"Reviewer {gate.decided_by} requested changes: {gate.reason}\nRevise your answer."
+        self._state.messages.append(ChatMessage(role="user", content=request))
+        answer, attention = await self._plan()
+        reopened = gates.reopen(gate, answer, workflow.now())
+        self._gates[gate_id] = replace(reopened, needs_attention=attention)
+        await self._publish(gate_id)
+        await self._await_gates([gate_id])
+
+    async def _resolve_turn(self) -> None:
+        """Run one turn's tool calls: approvals gate first, everything else concurrently."""
+        assert self._input is not None
+        spec, state = self._input.spec, self._state
+        done = {r.call_id for r in state.turn_results}
+        gated = {c.id: rule for c in state.pending if (rule := _approval_rule(spec, c)) is not None}
+        opened = {g.tool_call.id: g.gate_id for g in self._gates.values() if g.tool_call is not None}
+        new_gates = [
+            self._open_tool_gate(call, gated[call.id])
+            for call in state.pending
+            if call.id in gated and call.id not in opened
+        ]
+        opened.update({g.tool_call.id: g.gate_id for g in new_gates if g.tool_call is not None})
+        plain = [c for c in state.pending if c.id not in gated and c.id not in done]
+        results = await asyncio.gather(
+            *(self._call_tool(call) for call in plain),
+            *(self._publish(g.gate_id) for g in new_gates),
+        )
+        state.turn_results.extend(r for r in results if isinstance(r, ToolResult))
+        await self._announce([g.gate_id for g in new_gates])
+        waiting = [opened[c.id] for c in state.pending if c.id in gated and c.id not in done]
+        await self._await_gates(waiting)
+        state.turn_results.extend(
+            await asyncio.gather(*(self._after_review(self._gates[gate_id]) for gate_id in waiting))
+        )
+        by_call = {r.call_id: r for r in state.turn_results}
+        ordered = [by_call[c.id] for c in state.pending]
+        state.results.extend(ordered)
+        state.messages.extend(
+            ChatMessage(role="tool", content=_tool_content(r), tool_call_id=r.call_id) for r in ordered
+        )
+        state.pending, state.turn_results = [], []
+
+    async def _call_tool(self, call: ToolCall) -> ToolResult:
+        assert self._input is not None
+        if call.name not in self._input.spec.tools:
+            return ToolResult(call.id, call.name, ok=False, error=f"Unknown tool '{call.name}'.")
+        try:
+            result = await workflow.execute_activity(
+                call.name,
+                call.arguments,
+                result_type=dict,
+                start_to_close_timeout=TOOL_START_TO_CLOSE,
+                heartbeat_timeout=TOOL_HEARTBEAT,
+                retry_policy=TOOL_RETRY,
+            )
+        except ActivityError as err:
+            return ToolResult(call.id, call.name, ok=False, error=_failure_message(err))
+        return ToolResult(call.id, call.name, ok=True, result=result)
+
+    async def _after_review(self, gate: GateSnapshot) -> ToolResult:
+        """Run an approved tool call with the reviewer's edits; tell the model about a rejection."""
+        assert gate.tool_call is not None
+        call = gate.tool_call
+        if gate.status != "approved":
+            verb = "asked for changes to" if gate.status == "changes_requested" else "rejected"
+            error = f"A reviewer {verb} this call ({gate.decided_by}): {gate.reason}"
+            return ToolResult(call.id, call.name, ok=False, error=error)
+        return await self._call_tool(replace(call, arguments=gates.proposal_after_review(gate)))
+
+
+def _approval_rule(spec: AgentRunSpec, call: ToolCall) -> ApprovalRule | None:
+    return next((rule for rule in spec.approvals if rule.applies(call)), None)
+
+
+def _referral(reason: str) -> Recommendation:
+    return Recommendation(outcome="refer", rationale=reason, risk_factors=["needs attention"])
+
+
+def _tool_content(result: ToolResult) -> str:
+    body = result.result if result.ok else {"error": result.error}
+    return json.dumps(body, sort_keys=True)
+
+
+def _failure_message(err: ActivityError) -> str:
+    cause = err.cause
+    while cause is not None and cause.cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    return str(cause.message if cause is not None else err)

@@ -1,0 +1,54 @@
+"""History pruning: long agent loops summarise their old turns and continue-as-new, carrying the
+open gates, the pending tool calls and the chain of previous runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from temporalio import workflow
+
+from agents.framework.contract import SUMMARISE_ACTIVITY
+from agents.framework.policies import LLM_HEARTBEAT, LLM_RETRY, LLM_SCHEDULE_TO_CLOSE, LLM_START_TO_CLOSE
+from agents.framework.run_state import AgentRunState
+
+with workflow.unsafe.imports_passed_through():
+    from agents.framework.types import ChatMessage, SummariseRequest, SummariseResponse
+
+
+class PruningMixin(AgentRunState):
+    def _history_too_long(self) -> bool:
+        assert self._input is not None
+        limit = self._input.spec.max_history_events
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or (
+            limit > 0 and info.get_current_history_length() >= limit
+        )
+
+    def _should_continue_as_new(self, *, turn_boundary: bool) -> bool:
+        assert self._input is not None
+        per_run = self._input.spec.turns_per_run
+        by_turns = turn_boundary and per_run > 0 and self._runs_turns >= per_run
+        return by_turns or self._history_too_long()
+
+    async def _continue_as_new(self) -> None:
+        """Summarise the old turns, let handlers finish, and continue in a fresh run."""
+        assert self._input is not None
+        spec, state = self._input.spec, self._state
+        keep_tail = 1 if state.pending else 0  # the assistant message whose tool calls are pending
+        old = state.messages[1 : len(state.messages) - keep_tail]
+        if old:
+            summary = await workflow.execute_activity(
+                SUMMARISE_ACTIVITY,
+                SummariseRequest(spec.agent, spec.model, old, spec.summary_prompt),
+                result_type=SummariseResponse,
+                start_to_close_timeout=LLM_START_TO_CLOSE,
+                schedule_to_close_timeout=LLM_SCHEDULE_TO_CLOSE,
+                heartbeat_timeout=LLM_HEARTBEAT,
+                retry_policy=LLM_RETRY,
+            )
+            note = ChatMessage(role="user", content=f"Summary of the earlier turns:\n{summary.summary}")
+            state.messages = [state.messages[0], note, *state.messages[len(state.messages) - keep_tail :]]
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        state.gates = list(self._gates.values())
+        state.previous_runs = [*state.previous_runs, workflow.info().run_id]
+        workflow.continue_as_new(replace(self._input, carry=state))
