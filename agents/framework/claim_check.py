@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from temporalio.converter import (
 )
 
 DEFAULT_THRESHOLD_BYTES = 128 * 1024
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class FileClaimCheck(StorageDriver):
@@ -63,7 +65,10 @@ class FileClaimCheck(StorageDriver):
         return StorageDriverClaim(claim_data={"sha256": digest})
 
     def _retrieve(self, claim: StorageDriverClaim) -> Payload:
-        digest = claim.claim_data["sha256"]
+        digest = claim.claim_data.get("sha256", "")
+        # Anyone who can send an Update can write a claim: never read a path it made up.
+        if not SHA256_HEX.fullmatch(digest):
+            raise ValueError("Claim-check reference is malformed.")
         data = self._path(digest).read_bytes()
         if hashlib.sha256(data).hexdigest() != digest:
             raise ValueError(f"Claim-check payload {digest} is corrupt.")

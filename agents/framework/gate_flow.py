@@ -10,7 +10,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY
+from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.policies import (
     ACTION_RETRY,
     ACTION_SCHEDULE_TO_CLOSE,
@@ -23,10 +23,11 @@ from agents.framework.policies import (
 from agents.framework.run_state import AgentRunState
 
 with workflow.unsafe.imports_passed_through():
-    from agents.framework import gates
+    import agents.framework.gates as gates
     from agents.framework.types import (
         ApprovalRule,
         GatePolicy,
+        GatePublication,
         GateSnapshot,
         Notice,
         Recommendation,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
 
 PATCH_PUBLISH_LATE_DECISION = "publish-late-decision"
 PATCH_REVIEWER_NOTICES = "reviewer-notices"
+PATCH_GATE_PATCHES = "gate-patches"
 
 
 class GateFlowMixin(AgentRunState):
@@ -60,6 +62,7 @@ class GateFlowMixin(AgentRunState):
             subject=subject,
             case=self._input.case,
             submitted_by=self._input.submitted_by,
+            submitted_by_id=self._input.submitted_by_id,
             recommendation=recommendation,
             tool_results=list(state.results) if tool_call is None else [],
             model=state.model or self._input.spec.model,
@@ -171,14 +174,43 @@ class GateFlowMixin(AgentRunState):
         await asyncio.gather(*(self._publish(g) for g in changed))
 
     async def _publish(self, gate_id: str) -> None:
+        """Bring the portal's projection to the gate's current version. Patched: runs recorded
+        before gate patches sent the whole gate every time."""
         snapshot = self._gates[gate_id]
-        await workflow.execute_activity(
-            PUBLISH_ACTIVITY,
-            snapshot,
+        if workflow.patched(PATCH_GATE_PATCHES):
+            await self._publish_change(snapshot)
+        else:
+            await workflow.execute_activity(
+                PUBLISH_ACTIVITY,
+                snapshot,
+                start_to_close_timeout=PUBLISH_START_TO_CLOSE,
+                retry_policy=PUBLISH_RETRY,
+            )
+        self._published[gate_id] = max(snapshot.version, self._published.get(gate_id, 0))
+        self._published_gates[gate_id] = snapshot
+
+    async def _publish_change(self, snapshot: GateSnapshot) -> None:
+        """Send what changed since the last publish, so history grows by each change once; the
+        whole gate the first time, or when the projection says it missed a change."""
+        last = self._published_gates.get(snapshot.gate_id)
+        first = last is None
+        publication = (
+            GatePublication(snapshot=snapshot)
+            if first
+            else GatePublication(patch=gates.patch(last, snapshot))
+        )
+        in_sync = await self._send_publication(publication)
+        if not in_sync and not first:
+            await self._send_publication(GatePublication(snapshot=snapshot))
+
+    async def _send_publication(self, publication: GatePublication) -> bool:
+        return await workflow.execute_activity(
+            PUBLISH_CHANGE_ACTIVITY,
+            publication,
+            result_type=bool,
             start_to_close_timeout=PUBLISH_START_TO_CLOSE,
             retry_policy=PUBLISH_RETRY,
         )
-        self._published[gate_id] = max(snapshot.version, self._published.get(gate_id, 0))
 
     async def _act(self, activity_name: str, argument: object) -> dict:
         return await workflow.execute_activity(

@@ -1,52 +1,82 @@
 """Gate rules: the pure decisions the workflow makes about a human-in-the-loop gate.
 
 No Temporal calls here: the workflow passes `now` in, so the rules are deterministic and testable.
+People are compared by their immutable user ids (a renamed reviewer is still the same person);
+runs recorded before ids existed fall back to usernames.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from agents.framework.contract import (
+    APPROVE,
+    DECISION_STATUS,
+    OPERATOR,
+    PENDING,
+    REJECT,
+    REJECTED,
+    REQUEST_CHANGES,
+    SYSTEM_DECIDER,
+)
+from agents.framework.input_rules import MAX_EDIT_LENGTH, MAX_TEXT_LENGTH
+from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
 from agents.framework.types import (
     ADMIN_ROLE,
-    AnnotateInput,
     Annotation,
-    AssignInput,
-    DecideInput,
+    GatePatch,
     GatePolicy,
     GateSnapshot,
     Recommendation,
     Revision,
 )
 
-DECISIONS = ("approve", "reject", "request_changes")
+DECISIONS = tuple(DECISION_STATUS)
 HOLD_DAYS = 365
-MAX_REASON_LENGTH = 2000
-MAX_EDIT_LENGTH = 10_000
+MAX_REASON_LENGTH = MAX_TEXT_LENGTH
+# Notes per gate: enough for a real discussion, bounded so a run's history stays small.
+MAX_NOTES = 50
+MAX_NOTES_CHARACTERS = 40_000
+
+
+def same_person(name: str, user_id: str, other_name: str, other_id: str) -> bool:
+    """Whether two (username, user id) pairs are one person: by id where both have one."""
+    if user_id and other_id:
+        return user_id == other_id
+    return bool(name) and name == other_name
+
+
+def is_override(update: DecideInput | AnnotateInput | AssignInput) -> bool:
+    """An admin acting through the operator command: any gate's role, past any claim."""
+    return update.origin == OPERATOR and ADMIN_ROLE in update.reviewer_roles
 
 
 def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: datetime) -> str | None:
     """Why a decision must be refused, in words a reviewer understands; None if it may apply."""
     if gate is None or gate.gate_id != update.gate_id:
         return "This gate does not exist in this agent run."
-    if gate.status != "pending":
+    if gate.status != PENDING:
         return f"This gate was already decided ({gate.status} by {gate.decided_by})."
     if now >= gate.deadline:
         return "This gate's SLA has expired; it is being escalated or closed."
-    if gate.role not in update.reviewer_roles:
+    override = is_override(update)
+    if gate.role not in update.reviewer_roles and not override:
         return f"Only a reviewer with the role '{gate.role}' may decide this gate."
-    if update.reviewer == gate.submitted_by:
+    if same_person(gate.submitted_by, gate.submitted_by_id, update.reviewer, update.reviewer_id):
         return "Four-eyes rule: you submitted this case, so someone else must decide it."
-    if gate.assignee and gate.assignee != update.reviewer:
+    holder = (gate.assignee, gate.assignee_id)
+    if gate.assignee and not same_person(*holder, update.reviewer, update.reviewer_id) and not override:
         return f"This gate is claimed by {gate.assignee}."
+    if override and not update.reason.strip():
+        return "An operator override needs a reason."
     if update.decision not in DECISIONS:
         return f"Unknown decision '{update.decision}'; expected approve, reject or request changes."
-    if update.decision == "reject" and not update.reason.strip():
+    if update.decision == REJECT and not update.reason.strip():
         return "A rejection needs a reason."
-    if update.decision == "request_changes" and not update.reason.strip():
+    if update.decision == REQUEST_CHANGES and not update.reason.strip():
         return "Say what the agent should change."
     if len(update.reason) > MAX_REASON_LENGTH:
         return f"The reason is longer than {MAX_REASON_LENGTH} characters."
@@ -56,7 +86,7 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
 def edit_refusal(gate: GateSnapshot, update: DecideInput) -> str | None:
     if not update.edits:
         return None
-    if update.decision != "approve":
+    if update.decision != APPROVE:
         return "Edits go with an approval; a rejection leaves the proposal as it was."
     unknown = sorted(set(update.edits) - set(gate.editable))
     if unknown:
@@ -72,11 +102,13 @@ def edit_refusal(gate: GateSnapshot, update: DecideInput) -> str | None:
 def apply_decision(gate: GateSnapshot, update: DecideInput, now: datetime) -> GateSnapshot:
     original = gate.recommendation.proposal
     edits = {k: v for k, v in update.edits.items() if v != original.get(k)}
-    status = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
     return replace(
         gate,
-        status=status[update.decision],
+        status=DECISION_STATUS[update.decision],
         decided_by=update.reviewer,
+        decided_by_id=update.reviewer_id,
+        decided_via=update.origin,
+        decision_id=update.action_id,
         decided_at=now,
         reason=update.reason.strip(),
         edits=edits,
@@ -103,17 +135,23 @@ def proposal_after_review(gate: GateSnapshot) -> dict[str, Any]:
 def annotation_refusal(gate: GateSnapshot | None, note: AnnotateInput) -> str | None:
     if gate is None or gate.gate_id != note.gate_id:
         return "This gate does not exist in this agent run."
-    if gate.role not in note.reviewer_roles:
+    if gate.role not in note.reviewer_roles and not is_override(note):
         return f"Only a reviewer with the role '{gate.role}' may annotate this gate."
     if not note.text.strip():
         return "An annotation needs some text."
     if len(note.text) > MAX_REASON_LENGTH:
         return f"An annotation is at most {MAX_REASON_LENGTH} characters."
+    if len(gate.annotations) >= MAX_NOTES:
+        return f"This gate has {MAX_NOTES} notes, the most it keeps; summarise the discussion in a decision."
+    if sum(len(a.text) for a in gate.annotations) + len(note.text) > MAX_NOTES_CHARACTERS:
+        return (
+            f"This gate's notes would pass {MAX_NOTES_CHARACTERS:,} characters in all; keep this one shorter."
+        )
     return None
 
 
 def annotate(gate: GateSnapshot, note: AnnotateInput, now: datetime) -> GateSnapshot:
-    annotation = Annotation(author=note.reviewer, text=note.text.strip(), at=now)
+    annotation = Annotation(author=note.reviewer, text=note.text.strip(), at=now, author_id=note.reviewer_id)
     return replace(gate, annotations=[*gate.annotations, annotation], version=gate.version + 1)
 
 
@@ -124,8 +162,11 @@ def reopen(gate: GateSnapshot, recommendation: Recommendation, now: datetime) ->
         gate,
         recommendation=recommendation,
         revisions=[*gate.revisions, revision],
-        status="pending",
+        status=PENDING,
         decided_by="",
+        decided_by_id="",
+        decided_via="",
+        decision_id="",
         decided_at=None,
         reason="",
         edits={},
@@ -141,24 +182,28 @@ def assignment_refusal(gate: GateSnapshot | None, change: AssignInput) -> str | 
     """Why a claim, unclaim or (re)assignment must be refused; None if it may apply."""
     if gate is None or gate.gate_id != change.gate_id:
         return "This gate does not exist in this agent run."
-    if gate.status != "pending":
+    if gate.status != PENDING:
         return f"This gate was already decided ({gate.status} by {gate.decided_by})."
-    supervisor = bool(set(gate.supervisors) & set(change.reviewer_roles))
+    supervisor = bool(set(gate.supervisors) & set(change.reviewer_roles)) or is_override(change)
     if gate.role not in change.reviewer_roles and not supervisor:
         return f"Only a reviewer with the role '{gate.role}' may claim or assign this gate."
     if change.assignee and gate.role not in change.assignee_roles:
         return f"{change.assignee} does not have the role '{gate.role}'."
-    if change.assignee and change.assignee == gate.submitted_by:
+    submitter = (gate.submitted_by, gate.submitted_by_id)
+    if change.assignee and same_person(*submitter, change.assignee, change.assignee_id):
         return f"Four-eyes rule: {change.assignee} submitted this case."
-    if gate.assignee and gate.assignee != change.reviewer and not supervisor:
+    holder = (gate.assignee, gate.assignee_id)
+    if gate.assignee and not same_person(*holder, change.reviewer, change.reviewer_id) and not supervisor:
         return f"This gate is claimed by {gate.assignee}."
-    if gate.assignee == change.assignee:
-        return f"This gate is already {'claimed by ' + gate.assignee if gate.assignee else 'unclaimed'}."
+    if not gate.assignee and not change.assignee:
+        return "This gate is already unclaimed."
+    if gate.assignee and change.assignee and same_person(*holder, change.assignee, change.assignee_id):
+        return f"This gate is already claimed by {gate.assignee}."
     return None
 
 
 def apply_assignment(gate: GateSnapshot, change: AssignInput) -> GateSnapshot:
-    return replace(gate, assignee=change.assignee, version=gate.version + 1)
+    return replace(gate, assignee=change.assignee, assignee_id=change.assignee_id, version=gate.version + 1)
 
 
 def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapshot:
@@ -173,6 +218,7 @@ def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapsho
             deadline=now + timedelta(seconds=step.sla_seconds),
             escalation_level=gate.escalation_level + 1,
             assignee="",
+            assignee_id="",
             warned=False,
             version=gate.version + 1,
         )
@@ -181,6 +227,7 @@ def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapsho
             gate,
             role=ADMIN_ROLE,
             assignee="",
+            assignee_id="",
             deadline=now + timedelta(days=HOLD_DAYS),
             escalation_level=gate.escalation_level + 1,
             needs_attention=f"Held for an admin: {policy.expiry_reason}",
@@ -188,8 +235,8 @@ def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapsho
         )
     return replace(
         gate,
-        status="rejected",
-        decided_by="system",
+        status=REJECTED,
+        decided_by=SYSTEM_DECIDER,
         decided_at=now,
         reason=policy.expiry_reason,
         version=gate.version + 1,
@@ -198,6 +245,27 @@ def expire(gate: GateSnapshot, policy: GatePolicy, now: datetime) -> GateSnapsho
 
 def warning_time(gate: GateSnapshot, policy: GatePolicy) -> datetime | None:
     """When the gate's reviewers are warned its SLA is running out; None if never."""
-    if policy.warn_at <= 0 or gate.warned or gate.status != "pending":
+    if policy.warn_at <= 0 or gate.warned or gate.status != PENDING:
         return None
     return gate.deadline - timedelta(seconds=gate.sla_seconds * policy.warn_at)
+
+
+# Lists that only ever grow: a patch carries their new items, not the whole list again.
+APPENDED = ("annotations", "revisions")
+
+
+def patch(before: GateSnapshot, after: GateSnapshot) -> GatePatch:
+    """What changed from `before` to `after` (a later version of the same gate)."""
+    changes = {
+        f.name: getattr(after, f.name)
+        for f in fields(GateSnapshot)
+        if f.name not in APPENDED and getattr(after, f.name) != getattr(before, f.name)
+    }
+    return GatePatch(
+        gate_id=after.gate_id,
+        base_version=before.version,
+        version=after.version,
+        changes=changes,
+        annotations=after.annotations[len(before.annotations) :],
+        revisions=after.revisions[len(before.revisions) :],
+    )

@@ -23,7 +23,7 @@ from agents.framework.policies import (
 from agents.framework.run_state import AgentRunState
 
 with workflow.unsafe.imports_passed_through():
-    from agents.framework import gates
+    import agents.framework.gates as gates
     from agents.framework.types import (
         AgentRunSpec,
         ApprovalRule,
@@ -77,11 +77,15 @@ class PlanningMixin(AgentRunState):
     async def _revise(self, gate_id: str) -> None:
         """A reviewer sent the answer back: the agent re-plans with their instructions, and the
         same gate reopens with the new recommendation (the old one kept as a revision)."""
-        gate = self._gates[gate_id]
-        request = f"Reviewer {gate.decided_by} requested changes: {gate.reason}\nRevise your answer."
-        self._state.messages.append(ChatMessage(role="user", content=request))
+        if not self._state.revising:  # a continued run resuming the revision asked already
+            gate = self._gates[gate_id]
+            request = f"Reviewer {gate.decided_by} requested changes: {gate.reason}\nRevise your answer."
+            self._state.messages.append(ChatMessage(role="user", content=request))
+            self._state.revising = True
         answer, attention = await self._plan()
-        reopened = gates.reopen(gate, answer, workflow.now())
+        self._state.revising = False
+        # Read again: notes may have been added while the agent revised.
+        reopened = gates.reopen(self._gates[gate_id], answer, workflow.now())
         self._gates[gate_id] = replace(reopened, needs_attention=attention)
         await self._publish(gate_id)
         await self._await_gates([gate_id])

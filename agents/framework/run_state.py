@@ -15,5 +15,7 @@ class AgentRunState:
     # Every gate of the run by id, and the version of each the projection has been sent.
     _gates: dict[str, GateSnapshot]
     _published: dict[str, int]
+    # The last snapshot of each gate sent to the projection: the next publish sends the change.
+    _published_gates: dict[str, GateSnapshot]
     # Model turns taken in this run (not the chain), for `turns_per_run`.
     _runs_turns: int

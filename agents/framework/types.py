@@ -186,6 +186,7 @@ class Annotation:
     author: str
     text: str
     at: datetime
+    author_id: str = ""
 
 
 @dataclass
@@ -239,17 +240,34 @@ class GateSnapshot:
     revisions: list[Revision] = field(default_factory=list)
     # Whether the role was warned that the current SLA is about to run out.
     warned: bool = False
+    # Immutable user ids beside the usernames (four eyes and claims compare these), where the
+    # decision came from ("portal" or "operator"), and the portal's id of the deciding action.
+    submitted_by_id: str = ""
+    decided_by_id: str = ""
+    assignee_id: str = ""
+    decided_via: str = ""
+    decision_id: str = ""
 
 
 @dataclass
-class DecideInput:
+class GatePatch:
+    """A gate's change from `base_version` to `version`: the fields that changed, by name, and the
+    notes and revisions added. History carries each change once instead of the whole gate."""
+
     gate_id: str
-    decision: str  # "approve" | "reject" | "request_changes" (reason holds the instructions)
-    reason: str
-    reviewer: str
-    reviewer_roles: list[str]
-    # Approve with changes: new values for the gate's editable fields.
-    edits: dict[str, Any] = field(default_factory=dict)
+    base_version: int
+    version: int
+    changes: dict[str, Any] = field(default_factory=dict)
+    annotations: list[Annotation] = field(default_factory=list)
+    revisions: list[Revision] = field(default_factory=list)
+
+
+@dataclass
+class GatePublication:
+    """What the publish activity gets: the whole gate the first time, a patch for each change."""
+
+    snapshot: GateSnapshot | None = None
+    patch: GatePatch | None = None
 
 
 @dataclass
@@ -258,31 +276,6 @@ class Notice:
 
     kind: str
     gate: GateSnapshot
-
-
-@dataclass
-class AssignInput:
-    """Claim (assignee = reviewer), unclaim (assignee = ""), or assign to a colleague."""
-
-    gate_id: str
-    reviewer: str
-    reviewer_roles: list[str]
-    assignee: str
-    # The assignee's roles as the portal knows them (a workflow cannot look up users).
-    assignee_roles: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DecideResult:
-    gate: GateSnapshot
-
-
-@dataclass
-class AnnotateInput:
-    gate_id: str
-    text: str
-    reviewer: str
-    reviewer_roles: list[str]
 
 
 @dataclass
@@ -300,6 +293,19 @@ class AgentState:
     model: str = ""
     offline: bool = False
     previous_runs: list[str] = field(default_factory=list)
+    # The portal's ids of every reviewer action applied so far: a redelivery is applied once,
+    # also after continue-as-new.
+    applied: list[str] = field(default_factory=list)
+    # The instructions of a change request are in `messages` already (the agent is revising).
+    revising: bool = False
+
+
+@dataclass
+class VerifyingKey:
+    """A portal public key a run trusts: Ed25519, base64 of the raw 32 bytes."""
+
+    key_id: str
+    public_key: str
 
 
 @dataclass
@@ -309,6 +315,10 @@ class AgentInput:
     case: dict[str, Any]
     submitted_by: str
     carry: AgentState | None = None
+    # The submitter's immutable user id (four eyes), and the portal keys this run trusts to sign
+    # reviewer actions; both in history, and carried across continue-as-new with the input.
+    submitted_by_id: str = ""
+    trusted_keys: list[VerifyingKey] = field(default_factory=list)
 
 
 @dataclass

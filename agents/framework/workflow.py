@@ -18,112 +18,170 @@ import json
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from agents.framework.contract import (
+    ACTION_REFUSED,
+    ALREADY_APPLIED,
+    ANNOTATE,
+    ANNOTATION_REFUSED,
+    APPROVED,
+    ASSIGN,
+    ASSIGNMENT_REFUSED,
+    CHANGES_REQUESTED,
+    DECIDE,
+    DECISION_REFUSED,
+)
 from agents.framework.gate_flow import GateFlowMixin
 from agents.framework.planning import PlanningMixin
 from agents.framework.pruning import PruningMixin
 
 with workflow.unsafe.imports_passed_through():
-    from agents.framework import gates
+    import agents.framework.gates as gates
+    import agents.framework.input_rules as input_rules
+    import agents.framework.signing as signing
+    from agents.framework.reviewer_actions import (
+        ActionInput,
+        ActionResult,
+        AnnotateInput,
+        AssignInput,
+        DecideInput,
+    )
     from agents.framework.types import (
         AgentInput,
         AgentOutcome,
         AgentResult,
         AgentState,
-        AnnotateInput,
-        AssignInput,
         ChatMessage,
-        DecideInput,
-        DecideResult,
         GateSnapshot,
+        Recommendation,
     )
+
+# A continued run whose final gate is already open waits on it: it never plans again.
+PATCH_RESUME_AT_FINAL_GATE = "resume-at-final-gate"
 
 
 @workflow.defn
 class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
-    def __init__(self) -> None:
-        self._gates: dict[str, GateSnapshot] = {}
-        self._published: dict[str, int] = {}
-        self._state = AgentState(messages=[])
-        self._input: AgentInput | None = None
+    @workflow.init
+    def __init__(self, input: AgentInput) -> None:
+        # From the input here, not in run(): an Update can reach a continued run before run()
+        # starts, and its validator must already see the carried gates and applied actions.
+        self._input = input
+        first = ChatMessage(role="user", content=json.dumps(input.case, sort_keys=True))
+        self._state = input.carry if input.carry is not None else AgentState(messages=[first])
+        self._gates = {g.gate_id: g for g in self._state.gates}
+        self._published = {g.gate_id: g.version for g in self._state.gates}
+        self._published_gates = dict(self._gates)
         self._runs_turns = 0
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
-        self._input = input
         spec = input.spec
-        if input.carry is not None:
-            self._state = input.carry
-            self._gates = {g.gate_id: g for g in input.carry.gates}
-            self._published = {g.gate_id: g.version for g in input.carry.gates}
-        else:
-            self._state.messages = [ChatMessage(role="user", content=json.dumps(input.case, sort_keys=True))]
-        answer, attention = await self._plan()
-
-        if spec.gate is None:
-            outcome = AgentOutcome(
-                workflow_id=workflow.info().workflow_id,
-                subject=input.subject,
-                case=input.case,
-                submitted_by=input.submitted_by,
-                answer=answer,
-                gates=list(self._gates.values()),
-                results=self._state.results,
-            )
-            action = await self._act(spec.on_complete, outcome) if spec.on_complete else {}
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            return AgentResult(
-                gate=None, outcome="completed", action=action, gates=list(self._gates.values())
-            )
-
-        gate = self._open_gate(spec.gate, answer, spec.editable, input.subject, attention=attention)
-        await self._publish(gate.gate_id)
-        await self._announce([gate.gate_id])
-        await self._await_gates([gate.gate_id])
-        while self._gates[gate.gate_id].status == "changes_requested":
-            await self._revise(gate.gate_id)
-        gate = self._gates[gate.gate_id]
-        action = await self._act(spec.on_approve if gate.status == "approved" else spec.on_reject, gate)
+        gate_id = self._final_gate_to_resume()
+        if gate_id is None:
+            answer, attention = await self._plan()
+            if spec.gate is None:
+                return await self._complete(answer)
+            gate = self._open_gate(spec.gate, answer, spec.editable, input.subject, attention=attention)
+            await self._publish(gate.gate_id)
+            await self._announce([gate.gate_id])
+            gate_id = gate.gate_id
+        await self._await_gates([gate_id])
+        while self._gates[gate_id].status == CHANGES_REQUESTED:
+            await self._revise(gate_id)
+        gate = self._gates[gate_id]
+        action = await self._act(spec.on_approve if gate.status == APPROVED else spec.on_reject, gate)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return AgentResult(gate=gate, outcome=gate.status, action=action, gates=list(self._gates.values()))
 
+    async def _complete(self, answer: Recommendation) -> AgentResult:
+        """Without a final gate: act on the answer with every gate and its decision."""
+        assert self._input is not None
+        spec, input = self._input.spec, self._input
+        outcome = AgentOutcome(
+            workflow_id=workflow.info().workflow_id,
+            subject=input.subject,
+            case=input.case,
+            submitted_by=input.submitted_by,
+            answer=answer,
+            gates=list(self._gates.values()),
+            results=self._state.results,
+        )
+        action = await self._act(spec.on_complete, outcome) if spec.on_complete else {}
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return AgentResult(gate=None, outcome="completed", action=action, gates=list(self._gates.values()))
+
+    def _final_gate_to_resume(self) -> str | None:
+        """The final gate a continued run carries: the run waits on it instead of planning again.
+        Patched: chains recorded before this fix planned again, and must replay that way."""
+        assert self._input is not None
+        if self._input.carry is None or self._input.spec.gate is None:
+            return None
+        final = next((g.gate_id for g in self._gates.values() if g.tool_call is None), None)
+        if final is not None and workflow.patched(PATCH_RESUME_AT_FINAL_GATE):
+            return final
+        return None
+
+    # --- reviewer actions: signed Updates ---------------------------------------------------------
+
     @workflow.update
-    def decide(self, update: DecideInput) -> DecideResult:
-        """A reviewer's approve or reject; the validator below has already refused bad ones."""
-        gate = gates.apply_decision(self._gates[update.gate_id], update, workflow.now())
-        self._gates[gate.gate_id] = gate
-        return DecideResult(gate=gate)
+    def decide(self, update: DecideInput) -> ActionResult:
+        """A reviewer's approve, reject or request for changes, already checked by the validator."""
+        return self._apply(update, gates.apply_decision(self._gates[update.gate_id], update, workflow.now()))
 
     @decide.validator
     def validate_decide(self, update: DecideInput) -> None:
+        self._refuse_unless_authentic(DECIDE, update)
         refusal = gates.decision_refusal(self._gates.get(update.gate_id), update, workflow.now())
-        if refusal:
-            raise ApplicationError(refusal, type="DecisionRefused", non_retryable=True)
+        _refuse(DECISION_REFUSED, refusal)
 
     @workflow.update
-    def annotate(self, note: AnnotateInput) -> DecideResult:
+    def annotate(self, note: AnnotateInput) -> ActionResult:
         """A reviewer's comment on a gate, kept in history and shown beside the decision."""
-        gate = gates.annotate(self._gates[note.gate_id], note, workflow.now())
-        self._gates[gate.gate_id] = gate
-        return DecideResult(gate=gate)
+        return self._apply(note, gates.annotate(self._gates[note.gate_id], note, workflow.now()))
 
     @annotate.validator
     def validate_annotate(self, note: AnnotateInput) -> None:
-        refusal = gates.annotation_refusal(self._gates.get(note.gate_id), note)
-        if refusal:
-            raise ApplicationError(refusal, type="AnnotationRefused", non_retryable=True)
+        self._refuse_unless_authentic(ANNOTATE, note)
+        _refuse(ANNOTATION_REFUSED, gates.annotation_refusal(self._gates.get(note.gate_id), note))
 
     @workflow.update
-    def assign(self, change: AssignInput) -> DecideResult:
+    def assign(self, change: AssignInput) -> ActionResult:
         """Claim, unclaim or (re)assign a gate; in history, so the audit trail shows who held it."""
-        gate = gates.apply_assignment(self._gates[change.gate_id], change)
-        self._gates[gate.gate_id] = gate
-        return DecideResult(gate=gate)
+        return self._apply(change, gates.apply_assignment(self._gates[change.gate_id], change))
 
     @assign.validator
     def validate_assign(self, change: AssignInput) -> None:
-        refusal = gates.assignment_refusal(self._gates.get(change.gate_id), change)
-        if refusal:
-            raise ApplicationError(refusal, type="AssignmentRefused", non_retryable=True)
+        self._refuse_unless_authentic(ASSIGN, change)
+        _refuse(ASSIGNMENT_REFUSED, gates.assignment_refusal(self._gates.get(change.gate_id), change))
+
+    def _refuse_unless_authentic(self, action: str, update: ActionInput) -> None:
+        """Refuse a malformed, unsigned or badly signed action before any rule reads it, and one
+        this run has applied already (a redelivery)."""
+        assert self._input is not None
+        update_info = workflow.current_update_info()
+        refusal = (
+            signing.unsigned_refusal(update)
+            or input_rules.action_input_refusal(update)
+            or signing.signature_refusal(
+                action,
+                update,
+                pinned=self._input.trusted_keys,
+                workflow_id=workflow.info().workflow_id,
+                update_id=update_info.id if update_info else "",
+                now=workflow.now(),
+            )
+        )
+        _refuse(ACTION_REFUSED, refusal)
+        if update.action_id in self._state.applied:
+            _refuse(ALREADY_APPLIED, "This action reached the agent before and was applied then.")
+
+    def _apply(self, update: ActionInput, after: GateSnapshot) -> ActionResult:
+        """Keep the changed gate and the action's id; answer with what changed, not the gate."""
+        before = self._gates[after.gate_id]
+        self._gates[after.gate_id] = after
+        if update.action_id:
+            self._state.applied.append(update.action_id)
+        return ActionResult(change=gates.patch(before, after))
 
     @workflow.query
     def gate(self) -> GateSnapshot | None:
@@ -133,3 +191,13 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
     @workflow.query
     def all_gates(self) -> list[GateSnapshot]:
         return list(self._gates.values())
+
+    @workflow.query
+    def applied_actions(self) -> list[str]:
+        """The portal's ids of the actions this run (and the runs it continued) applied."""
+        return list(self._state.applied)
+
+
+def _refuse(kind: str, refusal: str | None) -> None:
+    if refusal:
+        raise ApplicationError(refusal, type=kind, non_retryable=True)
