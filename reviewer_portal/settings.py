@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "reviewer_portal.audit",
     "reviewer_portal.live",
     "reviewer_portal.dashboard",
+    "reviewer_portal.trust",
     "agents",
 ]
 
@@ -168,6 +169,15 @@ TEMPORAL_UI_URL = env.str("TEMPORAL_UI_URL", default="http://127.0.0.1:8233")
 # How long the portal waits for the workflow to accept or refuse a decision before telling the
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)
+
+# --- Signed reviewer actions ------------------------------------------------------------------
+# The portal's Ed25519 signing key (a small JSON document, see reviewer_portal/trust/keys.py):
+# inline, or from a secret file. `make dev` generates a development key at the default path;
+# production has no default and refuses a development key.
+PORTAL_SIGNING_KEY = env.str("PORTAL_SIGNING_KEY", default="")
+PORTAL_SIGNING_KEY_FILE = env.str(
+    "PORTAL_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "portal-signing.json") if DEBUG else ""
+)
 
 # Claim check: payloads this large or larger are stored here, with only a reference in history.
 CLAIM_CHECK_DIR = env.path("CLAIM_CHECK_DIR", default=VAR_DIR / "claims")

@@ -10,8 +10,13 @@ from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
 from agents.framework.claim_check import with_claim_check
+from agents.framework.strict_json import STRICT_DATA_CONVERTER
 
 _client: Client | None = None
+
+
+class TemporalUnreachable(Exception):
+    """No connection to the Temporal cluster could be made (the client could not even connect)."""
 
 
 def _tls() -> TLSConfig | bool:
@@ -31,9 +36,9 @@ def _tls() -> TLSConfig | bool:
 
 
 def data_converter() -> DataConverter:
-    """The converter every process shares: JSON payloads, large ones via the claim check."""
+    """The converter every process shares: strict JSON payloads, large ones via the claim check."""
     return with_claim_check(
-        DataConverter.default, Path(settings.CLAIM_CHECK_DIR), settings.CLAIM_CHECK_THRESHOLD_BYTES
+        STRICT_DATA_CONVERTER, Path(settings.CLAIM_CHECK_DIR), settings.CLAIM_CHECK_THRESHOLD_BYTES
     )
 
 
@@ -49,10 +54,17 @@ async def connect() -> Client:
 
 
 async def get_client() -> Client:
-    """The process-wide Client (safe to share across event loops and threads)."""
+    """The process-wide Client (safe to share across event loops and threads).
+
+    Raises TemporalUnreachable when it cannot connect: a portal process started during an outage
+    tries again on its next request.
+    """
     global _client
     if _client is None:
-        _client = await connect()
+        try:
+            _client = await connect()
+        except RuntimeError as err:  # the SDK's "Failed client connect"
+            raise TemporalUnreachable(str(err)) from err
     return _client
 
 

@@ -16,7 +16,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
-from agents.framework.contract import LLM_ACTIVITY, PUBLISH_ACTIVITY, SUMMARISE_ACTIVITY
+from agents.framework.contract import (
+    LLM_ACTIVITY,
+    OPERATOR,
+    PUBLISH_ACTIVITY,
+    PUBLISH_CHANGE_ACTIVITY,
+    SUMMARISE_ACTIVITY,
+)
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 
 
@@ -137,6 +143,9 @@ class _HistoryReader:
             return [TimelineEntry(when, "llm", title, {"input": arg, "output": result})]
         if name == PUBLISH_ACTIVITY:
             return self._gate_entries(when, arg)
+        if name == PUBLISH_CHANGE_ACTIVITY:
+            gate = self._published_gate(arg)
+            return self._gate_entries(when, gate) if gate is not None else []
         if name == SUMMARISE_ACTIVITY:
             summary = result.get("summary", "") if isinstance(result, dict) else ""
             title = f"Earlier turns summarised by {result.get('model') if isinstance(result, dict) else '?'}"
@@ -144,6 +153,21 @@ class _HistoryReader:
         if isinstance(arg, dict) and "gate_id" in arg and "recommendation" in arg:
             return [TimelineEntry(when, "action", f"Downstream action {name}", {"result": result})]
         return [TimelineEntry(when, "tool", f"Tool call: {name}", {"arguments": arg, "result": result})]
+
+    def _published_gate(self, publication: Any) -> dict[str, Any] | None:
+        """The gate a publication describes: a whole snapshot, or a patch on the last one seen."""
+        if not isinstance(publication, dict):
+            return None
+        if publication.get("snapshot"):
+            return publication["snapshot"]
+        patch = publication.get("patch") or {}
+        base = self._last_gate.get(patch.get("gate_id", ""))
+        if base is None:
+            return None
+        gate = {**base, **patch.get("changes", {})}
+        gate["annotations"] = [*base.get("annotations", []), *patch.get("annotations", [])]
+        gate["revisions"] = [*base.get("revisions", []), *patch.get("revisions", [])]
+        return gate
 
     def _gate_entries(self, when: datetime, gate: dict[str, Any]) -> list[TimelineEntry]:
         previous = self._last_gate.get(gate["gate_id"])
@@ -161,19 +185,20 @@ class _HistoryReader:
 
     def _update_entry(self, when: datetime, name: str, arg: Any, update_id: str) -> TimelineEntry:
         arg = arg if isinstance(arg, dict) else {}
-        reviewer = arg.get("reviewer", "?")
+        reviewer = str(arg.get("reviewer", "?"))
+        by = f"{reviewer} (operator override)" if arg.get("origin") == OPERATOR else reviewer
         if name == "annotate":
-            return TimelineEntry(when, "note", f"Note by {reviewer}: {arg.get('text', '')}", {"update": arg})
+            return TimelineEntry(when, "note", f"Note by {by}: {arg.get('text', '')}", {"update": arg})
         if name == "assign":
             assignee = arg.get("assignee", "")
             if not assignee:
-                title = f"Unclaimed by {reviewer}"
+                title = f"Unclaimed by {by}"
             elif assignee == reviewer:
-                title = f"Claimed by {reviewer}"
+                title = f"Claimed by {by}"
             else:
-                title = f"Assigned to {assignee} by {reviewer}"
+                title = f"Assigned to {assignee} by {by}"
             return TimelineEntry(when, "assignment", title, {"update": arg, "update_id": update_id})
-        title = f"{name}: {arg.get('decision', '?')} by {reviewer}"
+        title = f"{name}: {arg.get('decision', '?')} by {by}"
         if arg.get("edits"):
             title += f" with edits to {', '.join(sorted(arg['edits']))}"
         if arg.get("reason"):

@@ -14,9 +14,11 @@ from django.views.decorators.http import require_GET
 from temporalio.service import RPCError, RPCStatusCode
 
 from reviewer_portal.accounts.roles import can_audit
+from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, run_audit
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.temporal_client import get_client
+from reviewer_portal.safe_text import storable
+from reviewer_portal.temporal_client import TemporalUnreachable, get_client
 
 
 @require_GET
@@ -31,20 +33,34 @@ def audit_index(request: HttpRequest) -> HttpResponse:
 @login_required
 def audit_run(request: HttpRequest, workflow_id: str) -> HttpResponse:
     _require_auditor(request)
-    audit = _load(workflow_id)
     gates = Gate.objects.filter(workflow_id=workflow_id)
     temporal_ui = (
         f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{quote(settings.TEMPORAL_NAMESPACE)}"
         f"/workflows/{quote(workflow_id)}"
     )
-    return render(request, "audit/run.html", {"audit": audit, "gates": gates, "temporal_ui": temporal_ui})
+    try:
+        audit = _load(workflow_id)
+    except HistoryUnavailable as err:
+        context = {
+            "workflow_id": workflow_id,
+            "gates": gates,
+            "unavailable": str(err),
+            "temporal_ui": temporal_ui,
+        }
+        return render(request, "audit/run.html", context, status=503)
+    context = {"workflow_id": workflow_id, "audit": audit, "gates": gates, "temporal_ui": temporal_ui}
+    return render(request, "audit/run.html", context)
 
 
 @require_GET
 @login_required
-def audit_export(request: HttpRequest, workflow_id: str) -> JsonResponse:
+def audit_export(request: HttpRequest, workflow_id: str) -> HttpResponse:
     _require_auditor(request)
-    response = JsonResponse(dataclasses.asdict(_load(workflow_id)), encoder=DjangoJSONEncoder)
+    try:
+        audit = _load(workflow_id)
+    except HistoryUnavailable as err:
+        return HttpResponse(str(err), status=503, content_type="text/plain; charset=utf-8")
+    response = JsonResponse(dataclasses.asdict(audit), encoder=DjangoJSONEncoder)
     response["Content-Disposition"] = f'attachment; filename="audit-{workflow_id}.json"'
     return response
 
@@ -54,13 +70,24 @@ def _require_auditor(request: HttpRequest) -> None:
         raise PermissionDenied("Audit trails are for auditors and admins.")
 
 
+class HistoryUnavailable(Exception):
+    """Temporal cannot be read right now; the message says so in plain words."""
+
+
 def _load(workflow_id: str) -> RunAudit:
+    """The run's timeline from Temporal, with the actions only the portal recorded beside it."""
+
     async def load() -> RunAudit:
         return await run_audit(client=await get_client(), workflow_id=workflow_id)
 
     try:
-        return async_to_sync(load)()
+        audit = async_to_sync(load)()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise Http404("No such agent run.") from err
-        raise
+        raise HistoryUnavailable(f"Temporal did not answer ({err.status.name}); try again shortly.") from err
+    except TemporalUnreachable as err:
+        raise HistoryUnavailable("Temporal is not reachable right now; try again shortly.") from err
+    entries = sorted([*audit.entries, *unapplied_actions(workflow_id=workflow_id)], key=lambda e: e.time)
+    readable = [dataclasses.replace(e, title=storable(e.title), data=storable(e.data)) for e in entries]
+    return dataclasses.replace(audit, entries=readable)

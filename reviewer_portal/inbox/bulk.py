@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from agents.framework.gates import MAX_REASON_LENGTH
+from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
 
 BULK_REASONS = ("Policy breach", "Insufficient evidence", "Outside risk appetite", "Duplicate application")
 MAX_BULK_GATES = 50

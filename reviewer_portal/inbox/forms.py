@@ -4,7 +4,8 @@ from typing import Any
 
 from django import forms
 
-from agents.framework.gates import MAX_EDIT_LENGTH, MAX_REASON_LENGTH
+from agents.framework.input_rules import MAX_EDIT_LENGTH
+from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
 
 OTHER = "Other"
 REJECT_PRESETS = (

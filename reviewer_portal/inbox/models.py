@@ -61,6 +61,16 @@ class Gate(models.Model):
     priority = models.CharField(max_length=20, default="normal")
     # Recommendations reviewers sent back, with their instructions (oldest first).
     revisions = models.JSONField(default=list)
+    # Immutable user ids beside the usernames above; where the decision came from (portal or the
+    # operator command) and the portal's id of the action that made it.
+    submitted_by_id = models.CharField(max_length=64, blank=True)
+    assignee_id = models.CharField(max_length=64, blank=True, db_index=True)
+    decided_by_id = models.CharField(max_length=64, blank=True)
+    decided_via = models.CharField(max_length=20, blank=True)
+    decision_id = models.CharField(max_length=300, blank=True, db_index=True)
+    # The workflow's own view of the gate at `version` (GateSnapshot as JSON): a patch from the
+    # workflow applies to it, so history carries each change once (reviewer_portal.inbox.projection).
+    snapshot = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -105,32 +115,76 @@ class Gate(models.Model):
         return REVIEWER_ROLES.get(self.role, self.role)
 
 
-class DecisionAttempt(models.Model):
-    """A reviewer's decision, recorded before it is sent so it is never lost to an outage.
+class ActionAttempt(models.Model):
+    """A reviewer's decide, annotate or assign, recorded before it is sent, so an outage never
+    loses it and a refusal is kept (a refused Update leaves no trace in Temporal history).
 
-    Keyed by the Update ID the form carries: a double submit finds the same row. Refused attempts
-    stay here too, because a refused Update leaves no trace in Temporal history.
+    `action_id` names the action, the same however often it is delivered, and the run applies it
+    once. Each delivery is signed afresh (a signature is good for minutes) and sent under its own
+    Update id, `update_id`; `envelope` is the signed input as last sent.
     """
 
+    class Action(models.TextChoices):
+        DECIDE = "decide"
+        ANNOTATE = "annotate"
+        ASSIGN = "assign"
+
     class Status(models.TextChoices):
+        # Being sent now; left so by a portal that died mid-send, it is sent again.
         SENDING = "sending"
         ACCEPTED = "accepted"
         REFUSED = "refused"
+        # Queued: Temporal or the worker did not answer. Sent again until accepted or refused.
         UNDELIVERED = "undelivered"
+        # Its reviewer withdrew it. Final once no copy already sent can still be accepted and the
+        # run confirms it never applied it.
+        WITHDRAWING = "withdrawing"
+        WITHDRAWN = "withdrawn"
 
-    update_id = models.CharField(max_length=250, unique=True)
+    OPEN = (Status.SENDING, Status.UNDELIVERED, Status.WITHDRAWING)
+
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.DECIDE)
+    action_id = models.CharField(max_length=250, unique=True)
     gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="attempts")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
-    decision = models.CharField(max_length=20)
+    # "portal", or "operator" for the admin's override command.
+    origin = models.CharField(max_length=20, default="portal")
+    decision = models.CharField(max_length=20, blank=True)
     reason = models.TextField(blank=True)
     edits = models.JSONField(default=dict, blank=True)
+    text = models.TextField(blank=True)
+    # assign: whom to (the reviewer themselves for a claim; none to unclaim).
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SENDING)
     detail = models.TextField(blank=True)
+    deliveries = models.PositiveIntegerField(default=0)
+    update_id = models.CharField(max_length=300, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    envelope = models.JSONField(null=True, blank=True)
+    # Until when a copy already handed to Temporal could still be accepted (its signature's age
+    # limit); None if no copy ever reached Temporal. A withdrawal is final only after it.
+    in_flight_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # A reviewer has at most one decision on a gate waiting to reach it: a second one can
+            # never be silently resolved to the first.
+            models.UniqueConstraint(
+                fields=["gate", "reviewer"],
+                condition=models.Q(action="decide", status__in=["sending", "undelivered", "withdrawing"]),
+                name="one_open_decision_per_reviewer_and_gate",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="attempt_open")]
 
     def __str__(self) -> str:
-        return f"{self.decision} on {self.gate_id} by {self.reviewer_id}: {self.status}"
+        return f"{self.action} {self.action_id} by {self.reviewer_id}: {self.status}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN

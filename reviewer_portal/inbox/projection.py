@@ -1,19 +1,30 @@
 """Writes to the gate projection. The workflow's publish activity and the portal's own write
-after an accepted Update both go through `gate_apply_snapshot`; the version check makes them
-commute, so whichever arrives second and is older changes nothing."""
+after an accepted Update both come through here; the version check makes them commute, so
+whichever arrives second and is older changes nothing.
+
+The workflow sends a gate whole the first time and then a patch per change (history carries each
+change once); the row keeps the workflow's snapshot, so a patch applies on top of it. A patch
+that does not follow on from the row's version is refused, and the workflow sends the whole gate.
+Text from history is made storable on the way in: a lone surrogate or a NUL (which PostgreSQL
+refuses, and which no page can render) becomes U+FFFD.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from temporalio import activity
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
-from agents.framework.contract import PUBLISH_ACTIVITY
-from agents.framework.types import GateSnapshot
-from reviewer_portal.inbox.models import Gate
+from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.types import GatePatch, GatePublication, GateSnapshot
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.signals import gate_changed
+from reviewer_portal.safe_text import storable
 
 
 def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
@@ -21,7 +32,8 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
 
     Listeners of `gate_changed` hear about every change once it is committed.
     """
-    fields = _fields(snapshot)
+    snapshot, data = _storable(snapshot)
+    fields = _fields(snapshot, data)
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
     created = False
     if not newer.update(**fields):
@@ -33,8 +45,61 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
             # The row exists: at this version or newer (nothing to do), or an older one raced in.
             if not newer.update(**fields):
                 return False
+    _accept_deciding_action(snapshot.decision_id)
     transaction.on_commit(lambda: _announce(snapshot.gate_id, created))
     return True
+
+
+def gate_apply_patch(*, patch: GatePatch) -> bool:
+    """Apply `patch` to the row at its base version. True if the row is now at the patch's
+    version or newer; False if it cannot follow on (no row, or a change missed): send it whole."""
+    with transaction.atomic():
+        row = (
+            Gate.objects.select_for_update().filter(gate_id=patch.gate_id).only("version", "snapshot").first()
+        )
+        if row is None or not row.snapshot:
+            return False
+        if row.version >= patch.version:
+            return True
+        if row.version != patch.base_version:
+            return False
+        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch))
+    return True
+
+
+@activity.defn(name=PUBLISH_CHANGE_ACTIVITY)
+def publish_gate_change(publication: GatePublication) -> bool:
+    """Activity: a gate's first snapshot or a change to it; False asks for the whole gate."""
+    close_old_connections()
+    try:
+        if publication.snapshot is not None:
+            gate_apply_snapshot(snapshot=publication.snapshot)
+            return True
+        return publication.patch is not None and gate_apply_patch(patch=publication.patch)
+    finally:
+        close_old_connections()
+
+
+@activity.defn(name=PUBLISH_ACTIVITY)
+def publish_gate(snapshot: GateSnapshot) -> bool:
+    """Activity: the whole gate, as runs recorded before gate patches publish it."""
+    close_old_connections()
+    try:
+        return gate_apply_snapshot(snapshot=snapshot)
+    finally:
+        close_old_connections()
+
+
+def _accept_deciding_action(decision_id: str) -> None:
+    """The gate names the action that decided it: that action was accepted, whatever its record
+    said (its answer was lost, or it arrived before a withdrawal could take effect)."""
+    if decision_id:
+        late = ActionAttempt.objects.filter(action_id=decision_id).exclude(
+            status=ActionAttempt.Status.ACCEPTED
+        )
+        late.update(
+            status=ActionAttempt.Status.ACCEPTED, detail="The agent applied it.", updated_at=timezone.now()
+        )
 
 
 def _announce(gate_id: str, created: bool) -> None:
@@ -43,26 +108,43 @@ def _announce(gate_id: str, created: bool) -> None:
         gate_changed.send(sender=Gate, gate=gate, created=created)
 
 
-@activity.defn(name=PUBLISH_ACTIVITY)
-def publish_gate(snapshot: GateSnapshot) -> bool:
-    """Activity: publish a gate change to the projection (runs on the worker's thread pool)."""
-    close_old_connections()
+def _patched(data: dict[str, Any], patch: GatePatch) -> GateSnapshot:
+    merged = {**data, **_as_json(patch.changes)}
+    merged["annotations"] = [*data.get("annotations", []), *_as_json(patch.annotations)]
+    merged["revisions"] = [*data.get("revisions", []), *_as_json(patch.revisions)]
+    return value_to_type(GateSnapshot, merged)
+
+
+def _storable(snapshot: GateSnapshot) -> tuple[GateSnapshot, dict[str, Any]]:
+    """The snapshot with unstorable characters replaced, and as JSON."""
+    data = storable(_as_json(snapshot))
+    return value_to_type(GateSnapshot, data), data
+
+
+def _amount(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        return gate_apply_snapshot(snapshot=snapshot)
-    finally:
-        close_old_connections()
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and abs(amount) < Decimal("1e12") else None
 
 
-def _fields(s: GateSnapshot) -> dict[str, object]:
-    amount = s.case.get("amount")
+def _as_json(value: object) -> Any:
+    return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))
+
+
+def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
     return {
         "workflow_id": s.workflow_id,
         "agent": s.agent,
         "kind": s.kind,
         "subject": s.subject,
-        "amount": Decimal(str(amount)) if amount is not None else None,
+        "amount": _amount(s.case.get("amount")),
         "case": s.case,
         "submitted_by": s.submitted_by,
+        "submitted_by_id": s.submitted_by_id,
         "recommendation": s.recommendation.outcome,
         "rationale": s.recommendation.rationale,
         "risk_factors": s.recommendation.risk_factors,
@@ -79,6 +161,9 @@ def _fields(s: GateSnapshot) -> dict[str, object]:
         "deadline": s.deadline,
         "escalation_level": s.escalation_level,
         "decided_by": s.decided_by,
+        "decided_by_id": s.decided_by_id,
+        "decided_via": s.decided_via,
+        "decision_id": s.decision_id,
         "decided_at": s.decided_at,
         "reason": s.reason,
         "version": s.version,
@@ -89,9 +174,13 @@ def _fields(s: GateSnapshot) -> dict[str, object]:
         "editable": s.editable,
         "edits": s.edits,
         "edit_diff": s.edit_diff,
-        "annotations": [{"author": a.author, "text": a.text, "at": a.at.isoformat()} for a in s.annotations],
+        "annotations": [
+            {"author": a.author, "author_id": a.author_id, "text": a.text, "at": a.at.isoformat()}
+            for a in s.annotations
+        ],
         "tool_call": {"name": s.tool_call.name, "arguments": s.tool_call.arguments} if s.tool_call else None,
         "assignee": s.assignee,
+        "assignee_id": s.assignee_id,
         "supervisors": s.supervisors,
         "bulk_allowed": s.bulk_allowed,
         "priority": s.priority,
@@ -105,5 +194,6 @@ def _fields(s: GateSnapshot) -> dict[str, object]:
             }
             for r in s.revisions
         ],
+        "snapshot": data,
         "updated_at": timezone.now(),
     }

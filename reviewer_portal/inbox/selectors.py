@@ -28,7 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit, reviewer_roles_of
-from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 
 MINE = "mine"  # the "Assigned to me" queue
 ON_TIME, AT_RISK, OVERDUE, ESCALATED = "on_time", "at_risk", "overdue", "escalated"
@@ -134,16 +134,17 @@ def gate_list_for(*, user: AbstractBaseUser, filters: GateFilters | None = None)
         bulk_eligible=ExpressionWrapper(BULK_ELIGIBLE, output_field=BooleanField()),
     )
     if f.queue == MINE:
-        gates = gates.filter(assignee=user.get_username())
+        gates = gates.filter(assignee_id=str(user.pk))
     elif f.queue:
         gates = gates.filter(role=f.queue) if f.queue in roles else gates.none()
     if f.sla:
         gates = gates.filter(_sla_condition(f.sla, now))
     if f.agent:
         gates = gates.filter(agent=f.agent)
-    if f.assignee:
-        assignee = {"me": user.get_username(), "unassigned": ""}.get(f.assignee, f.assignee)
-        gates = gates.filter(assignee=assignee)
+    if f.assignee == "me":
+        gates = gates.filter(assignee_id=str(user.pk))
+    elif f.assignee:
+        gates = gates.filter(assignee="" if f.assignee == "unassigned" else f.assignee)
     if f.min_amount is not None:
         gates = gates.filter(amount__gte=f.min_amount)
     if f.max_amount is not None:
@@ -176,7 +177,7 @@ def inbox_queues_for(*, user: AbstractBaseUser) -> list[Queue]:
     counts = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles).aggregate(
         # Counting `role` (never empty), not the primary key: the counts read one index alone.
         all_queues=Count("role"),
-        assigned_to_me=Count("role", filter=Q(assignee=user.get_username())),
+        assigned_to_me=Count("role", filter=Q(assignee_id=str(user.pk))),
         **{f"role_{role}": Count("role", filter=Q(role=role)) for role in roles},
     )
     return [
@@ -205,12 +206,10 @@ def gate_visible_to(*, user: AbstractBaseUser) -> QuerySet[Gate]:
     if can_audit(user):
         return Gate.objects.all()
     roles = reviewer_roles_of(user)
-    # A reviewer also keeps sight of gates they decided after the gate moved to another role.
-    return (
-        Gate.objects.filter(role__in=roles)
-        | Gate.objects.filter(decided_by=user.get_username())
-        | _supervised_by(roles)
-    )
+    # A reviewer also keeps sight of gates they decided after the gate moved to another role
+    # (by user id; by name for gates decided before ids were recorded).
+    decided = Q(decided_by_id=str(user.pk)) | Q(decided_by_id="", decided_by=user.get_username())
+    return Gate.objects.filter(role__in=roles) | Gate.objects.filter(decided) | _supervised_by(roles)
 
 
 def gate_get_for(*, user: AbstractBaseUser, gate_id: str) -> Gate:
@@ -229,8 +228,23 @@ def gate_may_annotate(*, user: AbstractBaseUser, gate: Gate) -> bool:
     return gate.role in reviewer_roles_of(user)
 
 
-def decision_attempts_for(*, gate: Gate) -> QuerySet[DecisionAttempt]:
-    return gate.attempts.select_related("reviewer")
+def action_attempts_for(*, gate: Gate) -> QuerySet[ActionAttempt]:
+    """Every reviewer action recorded for the gate, newest first (refused ones included)."""
+    return gate.attempts.select_related("reviewer", "assignee")
+
+
+def open_decision_of(*, user: AbstractBaseUser, gate: Gate) -> ActionAttempt | None:
+    """The user's decision on the gate still waiting to be delivered (or withdrawn), if any."""
+    return (
+        gate.attempts.filter(reviewer=user, action=ActionAttempt.Action.DECIDE, status__in=ActionAttempt.OPEN)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def is_person(user: AbstractBaseUser, username: str, user_id: str) -> bool:
+    """Whether `user` is the person a gate names: by immutable id, by name on older gates."""
+    return str(user.pk) == user_id if user_id else bool(username) and user.get_username() == username
 
 
 def _supervised_by(roles: set[str]) -> QuerySet[Gate]:
@@ -259,12 +273,13 @@ def gate_assignees_for(*, gate: Gate) -> QuerySet[User]:
         if gate.role == ADMIN_ROLE
         else User.objects.filter(groups__name=gate.role)
     )
-    return (
-        holders.filter(is_active=True)
-        .exclude(username__in=[gate.submitted_by, gate.assignee])
-        .order_by("username")
-        .distinct()
-    )
+    holders = holders.filter(is_active=True)
+    for username, user_id in ((gate.submitted_by, gate.submitted_by_id), (gate.assignee, gate.assignee_id)):
+        if user_id:
+            holders = holders.exclude(pk=user_id)
+        elif username:
+            holders = holders.exclude(username=username)
+    return holders.order_by("username").distinct()
 
 
 def gate_neighbours_for(*, user: AbstractBaseUser, gate: Gate) -> tuple[Gate | None, Gate | None]:

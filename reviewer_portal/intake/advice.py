@@ -22,7 +22,7 @@ from agents.advice.data import CUSTOMERS, case_subject
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput
 from reviewer_portal.accounts.roles import can_open_advice_cases
-from reviewer_portal.intake.services import agent_run_start
+from reviewer_portal.intake.services import RunNotStarted, agent_run_start
 
 
 class AdviceCaseForm(forms.Form):
@@ -47,10 +47,10 @@ def advice_case_submit(*, submitted_by: AbstractBaseUser, customer_id: str, subm
         spec=AGENTS["advice"].pin(),
         subject=case_subject(customer_id),
         case={"customer_id": customer_id},
-        submitted_by=submitted_by.get_username(),
+        submitted_by="",
     )
     workflow_id = f"advice-{submission_id}"
-    agent_run_start(workflow_id=workflow_id, agent_input=agent_input)
+    agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
     return workflow_id
 
 
@@ -61,12 +61,16 @@ def advice_case_new(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only licensed advisers open advice cases.")
     form = AdviceCaseForm(request.POST or None, initial={"submission_id": uuid.uuid4()})
     if request.method == "POST" and form.is_valid():
-        advice_case_submit(
-            submitted_by=request.user,
-            customer_id=form.cleaned_data["customer_id"],
-            submission_id=str(form.cleaned_data["submission_id"]),
-        )
-        messages.success(request, "Advice case opened; the agent is drafting recommendations.")
-        return redirect("inbox:list")
+        try:
+            advice_case_submit(
+                submitted_by=request.user,
+                customer_id=form.cleaned_data["customer_id"],
+                submission_id=str(form.cleaned_data["submission_id"]),
+            )
+        except RunNotStarted as err:
+            form.add_error(None, str(err))
+        else:
+            messages.success(request, "Advice case opened; the agent is drafting recommendations.")
+            return redirect("inbox:list")
     context = {"form": form, "customers": {cid: c["name"] for cid, c in CUSTOMERS.items()}}
     return render(request, "intake/advice.html", context, status=400 if form.errors else 200)

@@ -20,7 +20,7 @@ from agents.regulatory import review_input
 from agents.regulatory.documents import DocumentStore, split_sections
 from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, extract_text
 from reviewer_portal.accounts.roles import can_submit_documents
-from reviewer_portal.intake.services import agent_run_start
+from reviewer_portal.intake.services import RunNotStarted, agent_run_start
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # A longer document is better reviewed as several uploads than as one run of many hundred turns.
@@ -65,6 +65,8 @@ def document_new(request: HttpRequest) -> HttpResponse:
             )
         except DocumentRejected as err:
             form.add_error("document", str(err))
+        except RunNotStarted as err:
+            form.add_error(None, str(err))
         else:
             messages.success(request, "Document uploaded; the agent is reviewing it section by section.")
             return redirect("inbox:list")
@@ -86,5 +88,5 @@ def regulatory_document_submit(
         uploaded_by=submitted_by.get_username(),
     )
     workflow_id = f"regulatory-{submission_id}"
-    agent_run_start(workflow_id=workflow_id, agent_input=agent_input)
+    agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
     return workflow_id

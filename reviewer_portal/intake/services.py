@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput
 from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.temporal_client import get_client
+from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+from reviewer_portal.trust.keys import trusted_keys
+
+
+class RunNotStarted(Exception):
+    """Temporal could not be reached: nothing was started; the submitter may simply try again."""
 
 
 @dataclass(frozen=True)
@@ -42,20 +48,32 @@ def loan_application_submit(
         escalation_sla_seconds=settings.LOAN_ESCALATION_SLA_SECONDS,
     )
     agent_input = AgentInput(
-        spec=spec,
-        subject=application.subject,
-        case={**application.__dict__},
-        submitted_by=submitted_by.get_username(),
+        spec=spec, subject=application.subject, case={**application.__dict__}, submitted_by=""
     )
     workflow_id = f"loan-{submission_id}"
-    agent_run_start(workflow_id=workflow_id, agent_input=agent_input)
+    agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
     return workflow_id
 
 
-def agent_run_start(*, workflow_id: str, agent_input: AgentInput) -> None:
+def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: AbstractBaseUser) -> None:
     """Start an agent run on the configured task queue; starting the same id again is a no-op,
-    so every intake page can key its runs by the form's submission id."""
-    async_to_sync(_start)(workflow_id, agent_input)
+    so every intake page can key its runs by the form's submission id.
+
+    The run records its submitter by username and immutable user id (four eyes), and pins the key
+    the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached.
+    """
+    agent_input = replace(
+        agent_input,
+        submitted_by=submitted_by.get_username(),
+        submitted_by_id=str(submitted_by.pk),
+        trusted_keys=trusted_keys(),
+    )
+    try:
+        async_to_sync(_start)(workflow_id, agent_input)
+    except (TemporalUnreachable, RPCError) as err:
+        raise RunNotStarted(
+            "Temporal is not reachable right now, so nothing was submitted. Try again."
+        ) from err
 
 
 async def _start(workflow_id: str, agent_input: AgentInput) -> None:

@@ -25,6 +25,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.management.commands.seed_demo import DEMO_USERS
+from reviewer_portal.trust.keys import ensure_dev_key
 
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -33,6 +34,9 @@ TEMPORAL_UI_PORT = 8233
 PORTAL_PORT = 8000
 # Temporal's dev server keeps closed runs for 24 h by default; demo runs should outlive that.
 RETENTION = "720h"
+# Updates a run holds at once, in bytes: far above a reviewer action, far below the 2 MB at
+# which refusing one would fail a workflow task (the refusal echoes the Update back).
+TEMPORAL_DYNAMIC_CONFIG = ("history.maxInFlightUpdatePayloads=524288",)
 STARTUP_TIMEOUT = 60.0
 # The worker gives in-flight activities 20 s to finish after SIGTERM (agents.framework.worker).
 STOP_TIMEOUT = 30.0
@@ -57,6 +61,7 @@ class Command(BaseCommand):
             signal.signal(sig, _raise_stop)
         exit_code = 0
         try:
+            self.ensure_signing_key()
             self.ensure_temporal()
             call_command("migrate", interactive=False, verbosity=1)
             call_command("seed_demo")
@@ -86,6 +91,14 @@ class Command(BaseCommand):
         sys.stderr.flush()
         os._exit(exit_code)
 
+    def ensure_signing_key(self) -> None:
+        """A development key for signing reviewer actions, made once in var/keys/."""
+        if settings.PORTAL_SIGNING_KEY or not settings.PORTAL_SIGNING_KEY_FILE:
+            return
+        path = Path(settings.PORTAL_SIGNING_KEY_FILE)
+        if ensure_dev_key(path):
+            self.stdout.write(f"Generated a development key for signing reviewer actions: {path}")
+
     def ensure_temporal(self) -> None:
         """Reuse a server on 127.0.0.1:7233, else start one on var/temporal.db; set the retention."""
         namespace = settings.TEMPORAL_NAMESPACE
@@ -99,6 +112,7 @@ class Command(BaseCommand):
                 "--db-filename", str(db),
                 "--ip", HOST, "--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT),
                 "--log-level", "error",
+                *(arg for value in TEMPORAL_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)),
             ]  # fmt: skip
             self.spawn("temporal", command)
             self.wait_for_port(TEMPORAL_PORT, "temporal")

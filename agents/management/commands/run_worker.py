@@ -14,8 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.worker import build_worker, run_worker
-from reviewer_portal.inbox.notifications import notify_reviewers
-from reviewer_portal.inbox.projection import publish_gate
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import connect
 
 
@@ -68,7 +67,7 @@ class Command(BaseCommand):
                 task_queue=task_queue,
                 agents=agents,
                 llm=llm,
-                portal_activities=[publish_gate, notify_reviewers],
+                portal_activities=PORTAL_ACTIVITIES,
                 executor=executor,
             )
             await run_worker(worker, stop)

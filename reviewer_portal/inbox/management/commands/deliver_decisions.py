@@ -1,5 +1,5 @@
-"""`python manage.py deliver_decisions [--every SECONDS]`: send recorded decisions that have not
-reached their workflow yet (Temporal or the worker was down when the reviewer decided)."""
+"""`python manage.py deliver_decisions [--every SECONDS]`: send the reviewer actions (decisions,
+notes, claims) recorded while Temporal or the worker was unreachable, and settle withdrawals."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import threading
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from reviewer_portal.inbox.services import decisions_redeliver
+from reviewer_portal.inbox.delivery import actions_redeliver
+from reviewer_portal.inbox.outcomes import redelivery_report
 
 
 class Command(BaseCommand):
-    help = "Deliver recorded decisions that have not reached their workflow yet; --every to keep at it."
+    help = "Send queued reviewer actions and settle withdrawals; --every to keep at it."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--every", type=float, default=0, help="repeat every N seconds until stopped")
@@ -25,9 +26,8 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda *_: stop.set())
         while True:
             close_old_connections()
-            delivered = decisions_redeliver()
-            if delivered:
-                outcomes = ", ".join(f"{a.update_id}: {a.status}" for a in delivered)
-                self.stdout.write(f"Delivered {len(delivered)} recorded decisions ({outcomes}).")
+            handled = actions_redeliver()
+            if handled:
+                self.stdout.write(redelivery_report(handled))
             if not every or stop.wait(every):
                 return

@@ -1,0 +1,66 @@
+"""What happened to a reviewer's action, in the words the gate page and the bulk results use."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+
+from reviewer_portal.inbox.models import ActionAttempt
+
+Status = ActionAttempt.Status
+DECISION_NOUNS = {"approve": "approval", "reject": "rejection", "request_changes": "change request"}
+LEVEL = {
+    Status.ACCEPTED: messages.SUCCESS,
+    Status.REFUSED: messages.ERROR,
+    Status.UNDELIVERED: messages.WARNING,
+    Status.SENDING: messages.WARNING,
+}
+
+
+def action_noun(attempt: ActionAttempt) -> str:
+    """ "approval", "note", "claim"...: what the reviewer did, lower case."""
+    if attempt.action == ActionAttempt.Action.DECIDE:
+        return DECISION_NOUNS.get(attempt.decision, "decision")
+    if attempt.action == ActionAttempt.Action.ANNOTATE:
+        return "note"
+    if attempt.assignee_id is None:
+        return "release of the gate"
+    return "claim" if attempt.assignee_id == attempt.reviewer_id else "assignment"
+
+
+def outcome_text(attempt: ActionAttempt) -> str:
+    noun = action_noun(attempt)
+    if attempt.status == Status.ACCEPTED:
+        return f"{noun.capitalize()} recorded by the agent."
+    if attempt.status == Status.REFUSED:
+        return f"{noun.capitalize()} refused: {attempt.detail}"
+    if attempt.status == Status.WITHDRAWING:
+        return (
+            f"You withdrew your {noun}: it is not sent again. The withdrawal is final once no copy "
+            "already sent can reach the agent and the agent confirms it never received it."
+        )
+    if attempt.status == Status.WITHDRAWN:
+        return f"Your {noun} was withdrawn before it reached the agent."
+    return f"Your {noun} is recorded and will be sent. {attempt.detail}".strip()
+
+
+REPORT_WORDS = {
+    Status.ACCEPTED: "accepted",
+    Status.REFUSED: "refused",
+    Status.UNDELIVERED: "still queued",
+    Status.SENDING: "still queued",
+    Status.WITHDRAWING: "withdrawal pending",
+    Status.WITHDRAWN: "withdrawn",
+}
+
+
+def redelivery_report(attempts: list[ActionAttempt]) -> str:
+    """What one round of `deliver_decisions` did: a summary line, then a line per action."""
+    words = [REPORT_WORDS[a.status] for a in attempts]
+    counts = ", ".join(f"{words.count(w)} {w}" for w in dict.fromkeys(words))
+    plural = "s" if len(attempts) != 1 else ""
+    lines = [f"Handled {len(attempts)} queued reviewer action{plural}: {counts}."]
+    for attempt, word in zip(attempts, words, strict=True):
+        detail = f": {attempt.detail}" if attempt.detail and attempt.status != Status.ACCEPTED else ""
+        who = attempt.reviewer.get_username()
+        lines.append(f"  {attempt.action_id} ({action_noun(attempt)} by {who}): {word}{detail}")
+    return "\n".join(lines)

@@ -1,0 +1,19 @@
+"""`manage.py check --deploy`: the portal cannot sign reviewer actions without a production key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
+
+from reviewer_portal.trust.keys import signing_key
+
+
+@register(Tags.security, deploy=True)
+def signing_key_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    try:
+        signing_key()
+    except ImproperlyConfigured as err:
+        return [Error(str(err), hint="See README, 'Trust model'.", id="trust.E001")]
+    return []

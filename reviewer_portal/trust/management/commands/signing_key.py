@@ -1,0 +1,44 @@
+"""`python manage.py signing_key new|rotate|show`: the portal's key for signing reviewer actions.
+
+signing_key new --out FILE        a first key (a new file, mode 0600; never overwrites)
+signing_key rotate --out FILE     a new key endorsed by the configured one, for runs in flight
+signing_key show                  the configured key's id, public key and endorsement chain
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from reviewer_portal.trust.keys import generate, rotate, signing_key, write_new
+
+
+class Command(BaseCommand):
+    help = "Create, rotate or show the portal's Ed25519 key for signing reviewer actions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("operation", choices=["new", "rotate", "show"])
+        parser.add_argument("--out", type=Path, help="file to write the new key to (new, rotate)")
+        parser.add_argument("--key-id", default="", help="id of the new key (default: from the time)")
+
+    def handle(self, *args: object, operation: str, out: Path | None, key_id: str, **options: object) -> None:
+        if operation == "show":
+            key = signing_key()
+            self.stdout.write(f"key id:     {key.key_id}{' (development key)' if key.dev else ''}")
+            self.stdout.write(f"public key: {key.public_key}")
+            for e in key.endorsements:
+                self.stdout.write(f"endorses:   {e.key_id} by {e.endorsed_by}")
+            return
+        if out is None:
+            raise CommandError(f"{operation} needs --out FILE: where to write the new private key.")
+        if out.exists():
+            raise CommandError(f"{out} exists; a key file is never overwritten.")
+        new = generate(key_id=key_id) if operation == "new" else rotate(signing_key(), key_id=key_id)
+        write_new(out, new)
+        self.stdout.write(f"Wrote key {new.key_id} to {out} (mode 0600).")
+        if operation == "rotate":
+            self.stdout.write(
+                "Point PORTAL_SIGNING_KEY_FILE at it and restart the portal processes: runs in flight "
+                f"accept it through its endorsement by {new.endorsements[-1].endorsed_by}; new runs pin it."
+            )
