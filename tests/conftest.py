@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.test import Client
+from django.test import Client, override_settings
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowHandle
 
 from agents.framework.registry import AGENTS
@@ -19,15 +20,25 @@ from agents.framework.types import AgentInput, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal import temporal_client
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.notifications import notify_reviewers
-from reviewer_portal.inbox.projection import publish_gate
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.intake.services import LoanApplication
+from reviewer_portal.trust.keys import SigningKey, generate, trusted_keys
+from tests.actions import person_id
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
 from tests.harness import TemporalHarness
 
 HISTORIES = Path(__file__).parent / "histories"
-# The activities the worker sidecar runs for the portal (see run_worker).
-PORTAL_ACTIVITIES = [publish_gate, notify_reviewers]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def portal_signing_key() -> Iterator[SigningKey]:
+    """The key the portal signs reviewer actions with in tests; runs started by tests pin it.
+    In the environment too, so the portal and worker subprocesses some tests start share it."""
+    key = generate(key_id="test-portal-key")
+    os.environ["PORTAL_SIGNING_KEY"] = key.to_json()
+    with override_settings(PORTAL_SIGNING_KEY=key.to_json()):
+        yield key
+    os.environ.pop("PORTAL_SIGNING_KEY", None)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +46,13 @@ def temporal() -> Iterator[TemporalHarness]:
     harness = TemporalHarness()
     yield harness
     harness.close()
+
+
+@pytest.fixture
+def raw_client(temporal: TemporalHarness):
+    """A plain client of the test server, as an operator's CLI would hold: no claim check, no
+    signing key, the SDK's default JSON converter."""
+    return temporal.run(TemporalClient.connect(temporal.address))
 
 
 @pytest.fixture
@@ -62,7 +80,11 @@ def portal(settings, portal_settings: None, worker: str) -> str:
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
     user = User.objects.create_user(
-        username=username, password="pw", is_superuser=superuser, is_staff=superuser
+        id=int(person_id(username)),
+        username=username,
+        password="pw",
+        is_superuser=superuser,
+        is_staff=superuser,
     )
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
@@ -80,9 +102,15 @@ def loan_input(
     sla_seconds: int = 3600,
     escalation_sla_seconds: int = 3600,
 ) -> AgentInput:
+    """A loan run's input as the portal starts it: the submitter's id, and the portal key pinned."""
     spec = AGENTS["loans"].pin(sla_seconds=sla_seconds, escalation_sla_seconds=escalation_sla_seconds)
     return AgentInput(
-        spec=spec, subject=application.subject, case={**application.__dict__}, submitted_by=submitted_by
+        spec=spec,
+        subject=application.subject,
+        case={**application.__dict__},
+        submitted_by=submitted_by,
+        submitted_by_id=person_id(submitted_by),
+        trusted_keys=trusted_keys(),
     )
 
 
@@ -173,6 +201,21 @@ def decide(
     }
     headers = {"HX-Request": "true"} if htmx else {}
     return client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
+
+
+def submit_loan_application(client: Client, submission_id: str | None = None):
+    """POST the intake form as a credit officer would; returns the response."""
+    form = {
+        "applicant_name": "Ada Byron",
+        "amount": "12000",
+        "term_months": "36",
+        "purpose": "car",
+        "annual_income": "55000",
+        "monthly_debts": "300",
+        "credit_score": "720",
+        "submission_id": submission_id or str(uuid.uuid4()),
+    }
+    return client.post("/applications/new/", form)
 
 
 @pytest.fixture

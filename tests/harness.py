@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.worker import build_worker
+from agents.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
 from reviewer_portal.temporal_client import data_converter
 
 T = TypeVar("T")
@@ -41,6 +42,9 @@ class TemporalHarness:
                 data_converter=data_converter(),
                 dev_server_existing_path=str(TEMPORAL_BIN),
                 dev_server_log_level="error",
+                dev_server_extra_args=[
+                    arg for value in TEMPORAL_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)
+                ],
             )
         )
         self.client: Client = self.env.client

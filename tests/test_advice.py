@@ -15,9 +15,12 @@ from agents.advice.data import CUSTOMERS, case_subject
 from agents.advice.demo import demo_advice_cases
 from agents.advice.offline import LOOKUPS, advice_policy
 from agents.framework.registry import AGENTS
-from agents.framework.types import AgentInput, DecideInput, DecideResult
+from agents.framework.reviewer_actions import ActionResult, DecideInput
+from agents.framework.types import AgentInput
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.trust.keys import trusted_keys
+from tests import actions
 from tests.conftest import (
     activity_names,
     event_types,
@@ -42,6 +45,8 @@ def advice_input(customer_id="CUST-1001", *, submitted_by="adviser-a", sla_secon
         subject=case_subject(customer_id),
         case={"customer_id": customer_id},
         submitted_by=submitted_by,
+        submitted_by_id=actions.person_id(submitted_by),
+        trusted_keys=trusted_keys(),
     )
 
 
@@ -59,8 +64,7 @@ def start_advice(temporal, queue, agent_input=None):
 def decide(
     temporal, handle, gate_id, decision="approve", reason="", reviewer="adviser-b", roles=ADVISER, edits=None
 ):
-    update = DecideInput(gate_id, decision, reason, reviewer, roles, edits=edits or {})
-    return temporal.run(handle.execute_update(AgentWorkflow.decide, update, id=str(uuid.uuid4())))
+    return actions.decide(temporal, handle, gate_id, decision, reason, reviewer, roles, edits=edits)
 
 
 def history_events(temporal, handle):
@@ -201,7 +205,7 @@ def test_approval_with_edits_delivers_the_edited_text_and_records_the_diff(tempo
     diff = result.gate.edit_diff
     assert "--- recommendations (proposed)" in diff and "+++ recommendations (approved)" in diff
     assert f"-{second}\n" in diff and "+2. Reduce Northwind" in diff and "three tax years" in diff
-    assert decided.gate.edit_diff == diff
+    assert decided.change.changes["edit_diff"] == diff
     # History keeps both: the adviser's edits as the Update's input, the diff in its result.
     convert = temporal.client.data_converter.payload_converter
     update = next(
@@ -218,10 +222,11 @@ def test_approval_with_edits_delivers_the_edited_text_and_records_the_diff(tempo
     [recorded] = convert.from_payloads(request.input.args.payloads, [DecideInput])
     [outcome] = convert.from_payloads(
         completed.workflow_execution_update_completed_event_attributes.outcome.success.payloads,
-        [DecideResult],
+        [ActionResult],
     )
     assert recorded.edits == {"recommendations": edited}
-    assert outcome.gate.edit_diff == diff
+    assert recorded.signature is not None and recorded.reviewer_id == actions.person_id("adviser-b")
+    assert outcome.change.changes["edit_diff"] == diff
     record_history(temporal, handle, "advice_approved_with_edits")
 
 
@@ -231,7 +236,7 @@ def test_approval_with_edits_delivers_the_edited_text_and_records_the_diff(tempo
         ({"edits": {"products": "[]"}}, "These fields may not be edited: products."),
         ({"edits": {"rationale": "Looks fine"}}, "These fields may not be edited: rationale."),
         ({"edits": {"recommendations": "   "}}, "The edited 'recommendations' must be non-empty text."),
-        ({"edits": {"recommendations": ["a list"]}}, "must be non-empty text."),
+        ({"edits": {"recommendations": ["a list"]}}, "The edited 'recommendations' must be text."),
         ({"edits": {"recommendations": "x" * 10_001}}, "longer than 10000 characters"),
         (
             {"decision": "reject", "reason": "Unsuitable", "edits": {"recommendations": "Other advice"}},
@@ -243,10 +248,12 @@ def test_approval_with_edits_delivers_the_edited_text_and_records_the_diff(tempo
 def test_malformed_edits_are_refused_and_leave_no_trace_in_history(temporal, worker, change, message):
     handle = start_advice(temporal, worker)
     gate = wait_for_gate(temporal, handle)
-    update = dataclasses.replace(DecideInput(gate.gate_id, "approve", "", "adviser-b", ADVISER), **change)
+    update = dataclasses.replace(
+        actions.decide_input(gate.gate_id, reviewer="adviser-b", roles=ADVISER), **change
+    )
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        temporal.run(handle.execute_update(AgentWorkflow.decide, update, id="refused-1"))
+        actions.send(temporal, handle, "decide", update, update_id="refused-1")
 
     assert message in refused.value.cause.message
     assert not set(UPDATE_EVENTS) & set(event_types(temporal, handle))

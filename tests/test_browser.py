@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 from tests.browser import SCREENSHOTS, assert_same_document, log_in, mark_document, wait_for_projected_gates
 from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
 
@@ -99,7 +99,7 @@ def test_reject_without_a_reason_is_refused_in_place_and_the_gate_stays_pending(
     assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
     gate.refresh_from_db()
     assert gate.status == "pending"
-    attempt = DecisionAttempt.objects.get(gate=gate)
+    attempt = ActionAttempt.objects.get(gate=gate)
     assert (attempt.decision, attempt.status) == ("reject", "refused")
 
     temporal.run(handle.terminate("test done"))

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.inbox.models import DecisionAttempt
+from reviewer_portal.inbox.models import ActionAttempt
 from tests.browser import SCREENSHOTS, log_in, mark_document, wait_for_projected_gates
 from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
 
@@ -68,7 +68,7 @@ def test_officer_filters_the_inbox_then_approves_two_low_risk_gates_at_once(
     results = page.locator("#bulk-results")
     expect(results.get_by_role("alert")).to_contain_text("A rejection needs a reason")
     expect(page.get_by_label(f"Select {SECOND.subject}")).to_be_checked()  # the selection stays
-    assert DecisionAttempt.objects.count() == 0
+    assert ActionAttempt.objects.count() == 0
 
     page.get_by_label("Details").fill("Low risk: every policy check passed")
     page.get_by_role("button", name="Approve selected").click()
@@ -93,7 +93,7 @@ def test_officer_filters_the_inbox_then_approves_two_low_risk_gates_at_once(
             "officer",
             "Low risk: every policy check passed",
         )
-    assert DecisionAttempt.objects.filter(status="accepted").count() == 2
+    assert ActionAttempt.objects.filter(status="accepted").count() == 2
     assert temporal.run(small.query(AgentWorkflow.gate)).status == "pending"
 
     # What is left needs an individual decision: no checkbox, and no bulk bar.

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+from temporalio.converter import StorageDriverClaim
 
+from agents.framework.claim_check import FileClaimCheck
 from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
 
 LARGE_NOTE = "Branch notes on the applicant's circumstances. " * 12_000  # about 560 kB
@@ -39,3 +42,12 @@ def test_a_large_case_travels_by_reference_and_reads_back_everywhere(temporal, p
     assert gate.case["branch_notes"] == LARGE_NOTE  # the worker resolved it for the projection
     audit = logged_in(make_user("auditor", "auditor")).get(f"/audit/{gate.workflow_id}/export.json")
     assert LARGE_NOTE[:200] in audit.content.decode()
+
+
+@pytest.mark.parametrize("digest", ["../../../../etc/passwd", "/dev/zero", "", "ab" * 31 + "zz"])
+def test_a_claim_reference_that_is_not_a_sha256_is_refused_without_touching_the_disk(tmp_path, digest):
+    # Anyone who can send an Update can write a claim reference into it.
+    store = FileClaimCheck(tmp_path)
+
+    with pytest.raises(ValueError, match="malformed"):
+        store._retrieve(StorageDriverClaim(claim_data={"sha256": digest}))

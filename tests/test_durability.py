@@ -24,8 +24,10 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowH
 from temporalio.service import RPCError
 
 from agents.framework.contract import LLM_ACTIVITY
-from agents.framework.types import AgentInput, DecideInput, GateSnapshot
+from agents.framework.types import AgentInput, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.trust.keys import trusted_keys
+from tests import actions
 from tests.agents.durable import DURABLE_AGENT, SIDE_EFFECTS_ENV, STEP_TOOLS
 from tests.harness import TemporalHarness
 
@@ -134,7 +136,12 @@ def test_worker_killed_mid_run_resumes_without_rerunning_completed_activities(te
     side_effects = Path(worker_env[SIDE_EFFECTS_ENV])
     side_effects.touch()
     agent_input = AgentInput(
-        spec=DURABLE_AGENT.pin(), subject="Durability check", case={"queue": queue}, submitted_by="intake"
+        spec=DURABLE_AGENT.pin(),
+        subject="Durability check",
+        case={"queue": queue},
+        submitted_by="intake",
+        submitted_by_id=actions.person_id("intake"),
+        trusted_keys=trusted_keys(),
     )
     first = start_worker(queue, worker_env, tmp_path / "worker1.log")
     second = None
@@ -149,8 +156,7 @@ def test_worker_killed_mid_run_resumes_without_rerunning_completed_activities(te
 
         second = start_worker(queue, worker_env, tmp_path / "worker2.log")
         gate = wait_for_open_gate(temporal, handle)
-        update = DecideInput(gate.gate_id, "approve", "All checks passed", "officer", ["credit_officer"])
-        temporal.run(handle.execute_update(AgentWorkflow.decide, update, id=str(uuid.uuid4())))
+        actions.decide(temporal, handle, gate.gate_id, reason="All checks passed")
         result = temporal.run(handle.result(), timeout=120)
         second.send_signal(signal.SIGTERM)
         second.wait(60)

@@ -12,7 +12,7 @@ from django.test import Client
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.forms import DecisionForm
-from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.services import gate_assign
 from tests.conftest import decide, event_types, loan_input, logged_in, make_user, projected_gate, start_loan
 
@@ -128,9 +128,12 @@ def test_the_workflow_refuses_an_assignee_without_the_role_or_the_submitter(
     four_eyes = gate_assign(gate=gate, reviewer=officer, assignee=submitter, submission_id="s-2")
     own_claim = gate_assign(gate=gate, reviewer=submitter, assignee=submitter, submission_id="s-3")
 
-    assert not no_role.ok and no_role.message == "compliance does not have the role 'credit_officer'."
-    assert not four_eyes.ok and four_eyes.message == "Four-eyes rule: intake submitted this case."
-    assert not own_claim.ok and "Four-eyes rule" in own_claim.message
+    assert (no_role.status, no_role.detail) == (
+        "refused",
+        "compliance does not have the role 'credit_officer'.",
+    )
+    assert (four_eyes.status, four_eyes.detail) == ("refused", "Four-eyes rule: intake submitted this case.")
+    assert own_claim.status == "refused" and "Four-eyes rule" in own_claim.detail
     assert workflow_gate(temporal, handle).assignee == ""
     assert COMPLETED not in event_types(temporal, handle)
     # The submitter is not offered the claim button either.
@@ -236,7 +239,7 @@ def test_a_rejection_sends_its_preset_grounds_with_the_free_text(
     handle, gate = loan_gate
     response = decide(logged_in(officer), gate, decision="reject", reason=text, preset=preset, htmx=False)
     assert response.status_code == 302
-    assert DecisionAttempt.objects.get(gate=gate).reason == sent
+    assert ActionAttempt.objects.get(gate=gate).reason == sent
     assert temporal.run(handle.result()).gate.reason == sent
 
 
@@ -245,7 +248,7 @@ def test_other_without_free_text_is_asked_for_in_place(temporal, portal, officer
     response = decide(logged_in(officer), gate, decision="reject", reason="", preset="Other")
     assert response.status_code == 400  # htmx-config swaps 400 in place
     assert "With “Other”, say why in your own words." in response.content.decode()
-    assert not DecisionAttempt.objects.exists()
+    assert not ActionAttempt.objects.exists()
 
 
 def test_a_refused_rejection_keeps_its_grounds_and_text_in_the_form():
@@ -297,7 +300,7 @@ def test_a_forged_preset_gets_400(temporal, portal, officer, loan_gate):
     _handle, gate = loan_gate
     response = decide(logged_in(officer), gate, decision="reject", reason="x", preset="Because")
     assert response.status_code == 400
-    assert not DecisionAttempt.objects.exists()
+    assert not ActionAttempt.objects.exists()
 
 
 def test_assignment_needs_login_csrf_and_a_visible_gate(temporal, portal, officer, loan_gate):

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
-from reviewer_portal.inbox.models import DecisionAttempt, Gate
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.selectors import inbox_queues_for
+from tests.actions import person_id
 from tests.conftest import (
     APPROVABLE,
     DECLINABLE,
@@ -64,6 +65,8 @@ def make_gate(*, left: timedelta = timedelta(minutes=50), **fields: Any) -> Gate
         "bulk_allowed": True,
         **fields,
     }
+    values.setdefault("submitted_by_id", person_id(values["submitted_by"]))
+    values.setdefault("assignee_id", person_id(values.get("assignee", "")))
     return Gate.objects.create(**values)
 
 
@@ -432,7 +435,7 @@ def test_a_bulk_rejection_needs_a_reason_and_sends_nothing_without_one(officer):
 
     assert response.status_code == 400
     assert "A rejection needs a reason: choose one or write it." in response.content.decode()
-    assert not DecisionAttempt.objects.exists()
+    assert not ActionAttempt.objects.exists()
 
 
 def test_a_bulk_decision_without_a_selection_is_a_400(officer):
@@ -458,7 +461,7 @@ def test_bulk_refuses_ineligible_and_forged_ids_without_sending_anything(officer
     assert theirs.subject not in html and f"<code>{theirs.gate_id}</code>" in html
     assert "<code>no-such-gate</code>" in html and "No such gate in your queues." in html
     assert "HX-Trigger" not in response.headers
-    assert not DecisionAttempt.objects.exists()
+    assert not ActionAttempt.objects.exists()
 
 
 def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal, portal):
@@ -486,7 +489,7 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "gates-changed"
     assert html.count("Approved</strong>, recorded by the agent.") == 2
     assert html.count("Refused</strong> by the portal") == 2
-    attempts = {a.gate_id: a for a in DecisionAttempt.objects.all()}
+    attempts = {a.gate_id: a for a in ActionAttempt.objects.all()}
     assert set(attempts) == {gates[0].gate_id, gates[1].gate_id}
     assert {a.status for a in attempts.values()} == {"accepted"}
     assert {a.reason for a in attempts.values()} == {"Low risk, policy checks passed"}
@@ -504,7 +507,7 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
         ]
         assert sent == [attempts[gate.gate_id].update_id]
     # The double submit found them decided: no new attempt, no second Update.
-    assert again.status_code == 200 and DecisionAttempt.objects.count() == 2
+    assert again.status_code == 200 and ActionAttempt.objects.count() == 2
     # The risky run was never sent anything and still waits for an individual decision.
     assert UPDATE_COMPLETED not in event_types(temporal, risky)
     assert temporal.run(risky.query(AgentWorkflow.gate)).status == "pending"

@@ -23,7 +23,7 @@ from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.types import ChatMessage, LlmRequest, LlmResponse
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import publish_gate
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.conftest import APPROVABLE, start_loan, wait_for_gate
 from tests.fake_openai import FakeOpenAI, Fault
 
@@ -56,7 +56,7 @@ def http_date_seconds_ahead(seconds: int) -> str:
 def run_against(temporal, fake: FakeOpenAI, **settings):
     """Run a loan case on a worker whose provider is `fake`; stop at the gate and return it."""
     llm = LlmSettings(api_key=API_KEY, base_url=fake.base_url, **settings)
-    with temporal.worker(llm=llm, portal_activities=[publish_gate]) as queue:
+    with temporal.worker(llm=llm, portal_activities=PORTAL_ACTIVITIES) as queue:
         handle = start_loan(temporal, queue)
         gate = wait_for_gate(temporal, handle)
         temporal.run(handle.terminate("test done"))

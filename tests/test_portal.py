@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -11,9 +12,10 @@ from django.core.management import call_command
 from django.test import Client
 
 from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.inbox.models import DecisionAttempt, Gate
-from reviewer_portal.inbox.projection import publish_gate
-from reviewer_portal.inbox.services import decision_deliver, gate_decide
+from reviewer_portal.inbox.delivery import action_deliver
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.services import gate_decide
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.conftest import (
     activity_names,
     decide,
@@ -23,6 +25,7 @@ from tests.conftest import (
     make_user,
     projected_gate,
     start_loan,
+    submit_loan_application,
 )
 
 COMPLETED = "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"
@@ -91,7 +94,7 @@ def test_the_same_form_submitted_twice_is_applied_once(temporal, portal, officer
     assert first.status_code == 200
     # The gate is decided now, so the second post is answered without reaching the workflow.
     assert second.status_code == 409
-    assert DecisionAttempt.objects.filter(gate=gate).count() == 1
+    assert ActionAttempt.objects.filter(gate=gate).count() == 1
     temporal.run(handle.result())
     assert event_types(temporal, handle).count(COMPLETED) == 1
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
@@ -107,23 +110,32 @@ def test_two_clicks_racing_each_other_are_applied_once(temporal, portal, officer
 
     # Each click either reached the workflow (deduplicated by the Update ID) or found it decided.
     assert sorted(r.status_code for r in responses) in ([200, 200], [200, 409])
-    assert DecisionAttempt.objects.get(gate=gate).status == "accepted"
+    assert ActionAttempt.objects.get(gate=gate).status == "accepted"
     temporal.run(handle.result())
     assert event_types(temporal, handle).count(COMPLETED) == 1
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
 
 
-def test_redelivering_an_accepted_decision_is_answered_from_its_update_id(
-    temporal, portal, officer, loan_gate
+@pytest.mark.parametrize("signature", ["fresh", "expired"])
+def test_redelivering_a_decision_whose_answer_was_lost_applies_it_once(
+    temporal, portal, officer, loan_gate, signature
 ):
     handle, gate = loan_gate
     attempt = gate_decide(gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1")
+    first_update = attempt.update_id
+    # The answer was lost (say the portal died): the record still says it is on its way.
+    lost = ActionAttempt.objects.filter(pk=attempt.pk)
+    lost.update(status="undelivered")
+    if signature == "expired":  # and long enough ago that it is signed again, under a new Update id
+        lost.update(signed_at=attempt.signed_at - timedelta(minutes=5))
 
-    again = decision_deliver(attempt=attempt)  # e.g. a retry after a lost response
+    again = action_deliver(attempt=ActionAttempt.objects.get(pk=attempt.pk))
 
-    assert attempt.status == again.status == "accepted"
+    assert again.status == "accepted"
+    assert (again.update_id == first_update) == (signature == "fresh")
     temporal.run(handle.result())
     assert event_types(temporal, handle).count(COMPLETED) == 1
+    assert activity_names(temporal, handle).count("loans.issue_offer") == 1
 
 
 def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(
@@ -135,7 +147,7 @@ def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(
 
     assert response.status_code == 200
     assert "Rejection refused: A rejection needs a reason." in response.content.decode()
-    attempt = DecisionAttempt.objects.get(gate=gate)
+    attempt = ActionAttempt.objects.get(gate=gate)
     assert attempt.status == "refused" and attempt.reviewer == officer
     assert Gate.objects.get(gate_id=gate.gate_id).status == "pending"
     assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
@@ -146,19 +158,7 @@ def test_the_submitter_cannot_decide_their_own_application(temporal, portal, off
     client = logged_in(officer)
     form = client.get("/applications/new/")
     assert form.status_code == 200
-    response = client.post(
-        "/applications/new/",
-        {
-            "applicant_name": "Ada Byron",
-            "amount": "12000",
-            "term_months": "36",
-            "purpose": "car",
-            "annual_income": "55000",
-            "monthly_debts": "300",
-            "credit_score": "720",
-            "submission_id": str(uuid.uuid4()),
-        },
-    )
+    response = submit_loan_application(client)
     assert response.status_code == 302
     gate = projected_gate(
         temporal.client.get_workflow_handle(f"loan-{response.wsgi_request.POST['submission_id']}")
@@ -184,7 +184,7 @@ def test_forged_form_fields_get_400_and_send_nothing(temporal, portal, officer, 
     handle, gate = loan_gate
     response = logged_in(officer).post(f"/gates/{gate.gate_id}/decide/", data, headers={"HX-Request": "true"})
     assert response.status_code == 400
-    assert not DecisionAttempt.objects.exists()
+    assert not ActionAttempt.objects.exists()
     assert COMPLETED not in event_types(temporal, handle)
 
 
@@ -193,7 +193,7 @@ def test_a_post_without_csrf_token_is_forbidden(temporal, portal, officer, loan_
     client = Client(enforce_csrf_checks=True)
     client.force_login(officer)
     assert decide(client, gate).status_code == 403
-    assert not DecisionAttempt.objects.exists()
+    assert not ActionAttempt.objects.exists()
 
 
 def test_decision_without_javascript_redirects_with_the_outcome(temporal, portal, officer, loan_gate):
@@ -208,7 +208,7 @@ def test_decision_without_javascript_redirects_with_the_outcome(temporal, portal
 def test_a_decision_made_while_no_worker_runs_is_kept_and_delivered_later(
     settings, temporal, portal_settings, officer
 ):
-    with temporal.worker(portal_activities=[publish_gate]) as queue:
+    with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
         settings.TEMPORAL_TASK_QUEUE = queue
         handle = start_loan(temporal, queue, loan_input(submitted_by="intake"))
         gate = projected_gate(handle)
@@ -217,20 +217,25 @@ def test_a_decision_made_while_no_worker_runs_is_kept_and_delivered_later(
 
     response = decide(client, gate, reason="ok")  # every worker is down now
 
-    assert "Approval not delivered yet" in response.content.decode()
-    attempt = DecisionAttempt.objects.get(gate=gate)
+    assert "Your approval is recorded and will be sent. The agent did not answer in time." in (
+        response.content.decode()
+    )
+    attempt = ActionAttempt.objects.get(gate=gate)
     assert attempt.status == "undelivered"
     page = client.get(f"/gates/{gate.gate_id}/").content.decode()
-    assert attempt.update_id.rsplit(":", 1)[-1] in page  # a retry reuses the same Update ID
+    assert "Withdraw my approval" in page and 'value="approve"' not in page
 
     # A new worker first waits out the old one's sticky queue (5 s), so allow the usual timeout.
     settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15
     out = StringIO()
-    with temporal.worker(queue, portal_activities=[publish_gate]):
+    with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):
         call_command("deliver_decisions", stdout=out)
         result = temporal.run(handle.result())
 
-    assert out.getvalue().strip() == f"Delivered 1 recorded decisions ({attempt.update_id}: accepted)."
+    assert out.getvalue().splitlines() == [
+        "Handled 1 queued reviewer action: 1 accepted.",
+        f"  {attempt.action_id} (approval by officer): accepted",
+    ]
     assert result.outcome == "approved" and result.gate.decided_by == "officer"
     assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
 
@@ -282,4 +287,4 @@ def test_an_edit_before_approval_is_validated_recorded_as_a_diff_and_acted_on(te
     assert "+Proof of income before payout" in result.gate.edit_diff
     projected = Gate.objects.get(gate_id=gate.gate_id)
     assert projected.edit_diff == result.gate.edit_diff
-    assert DecisionAttempt.objects.get(gate=gate).edits == {"conditions": "Proof of income before payout"}
+    assert ActionAttempt.objects.get(gate=gate).edits == {"conditions": "Proof of income before payout"}

@@ -28,7 +28,7 @@ from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, PromptRef
 from reviewer_portal.audit.prompt_selectors import prompt_usage
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import publish_gate
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.intake.services import LoanApplication
 from tests.conftest import (
     APPROVABLE,
@@ -185,7 +185,7 @@ def test_a_run_keeps_the_prompt_it_started_with_and_new_runs_get_the_latest(
     v2 = add_prompt(prompt_folder, "test.pinning", 2, "Pre-screen the loan; cite the policy rule.\n")
     late = start_loan(temporal, queue, loan_pinning("test.pinning", DECLINABLE))
 
-    with temporal.worker(queue, portal_activities=[publish_gate]):
+    with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):
         wait_for_gate(temporal, early)
         wait_for_gate(temporal, late)
         early_gate, late_gate = projected_gate(early), projected_gate(late)

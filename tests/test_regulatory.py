@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import time
@@ -16,13 +17,15 @@ from pypdf import PdfWriter
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 import agents.regulatory  # noqa: F401  (registers the agent even if AGENT_PACKAGES leaves it out)
-from agents.framework.types import AnnotateInput, DecideInput, GateSnapshot
+from agents.framework.types import GateSnapshot
 from agents.framework.workflow import AgentWorkflow
 from agents.regulatory import review_input
 from agents.regulatory.documents import STORE_DIR_ENV, DocumentStore, Section, split_sections
 from agents.regulatory.rulebook import RULES, rules_matching
 from agents.regulatory.tools import FindingArgs, finding_refusal, section_text
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.trust.keys import trusted_keys
+from tests import actions
 from tests.conftest import logged_in, make_user, record_history
 
 COMPLIANCE = ["compliance_reviewer"]
@@ -73,7 +76,11 @@ def start_review(
     """Store `text` and start its review; returns a handle on the latest run and the first run id."""
     document = DocumentStore.from_env().put(text)
     pin.setdefault("sla_seconds", 3600)
-    agent_input = review_input(document=document, title=title, uploaded_by=UPLOADER, **pin)
+    agent_input = dataclasses.replace(
+        review_input(document=document, title=title, uploaded_by=UPLOADER, **pin),
+        submitted_by_id=actions.person_id(UPLOADER),
+        trusted_keys=trusted_keys(),
+    )
     started = temporal.run(
         temporal.client.start_workflow(
             AgentWorkflow.run, agent_input, id=f"regulatory-test-{uuid.uuid4().hex[:12]}", task_queue=queue
@@ -111,13 +118,11 @@ def refused(message: str) -> Iterator[None]:
 def decide(
     temporal, handle, gate_id, decision="approve", reason="", reviewer="alex", roles=COMPLIANCE, **edits
 ):
-    update = DecideInput(gate_id, decision, reason, reviewer, roles, edits=edits)
-    return temporal.run(handle.execute_update(AgentWorkflow.decide, update, id=str(uuid.uuid4())))
+    return actions.decide(temporal, handle, gate_id, decision, reason, reviewer, roles, edits=edits)
 
 
 def annotate(temporal, handle, gate_id, text, reviewer="alex", roles=COMPLIANCE):
-    note = AnnotateInput(gate_id, text, reviewer, roles)
-    return temporal.run(handle.execute_update(AgentWorkflow.annotate, note, id=str(uuid.uuid4())))
+    return actions.annotate(temporal, handle, gate_id, text, reviewer, roles)
 
 
 def scheduled(temporal, handle, first_run_id: str) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -258,7 +263,7 @@ def test_annotations_are_recorded_refused_when_invalid_and_shown_on_the_gate(tem
         )
     with refused("An annotation needs some text"):
         annotate(temporal, handle, gate.gate_id, "   ")
-    annotated = annotate(temporal, handle, gate.gate_id, "Raised with the MLRO, ref AML-2291.").gate
+    annotated = annotate(temporal, handle, gate.gate_id, "Raised with the MLRO, ref AML-2291.").change
 
     assert [(a.author, a.text) for a in annotated.annotations] == [
         ("alex", "Raised with the MLRO, ref AML-2291.")

@@ -34,6 +34,12 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "advice_approved_with_edits",
         "regulatory_review_decided",
         "regulatory_continued_with_open_gate",
+        # Recorded since signed actions and gate patches: the new code paths replay too, and the
+        # older histories above still replay the way they were recorded.
+        "loan_continued_at_gate_first_run",
+        "loan_continued_at_gate_last_run",
+        "loan_operator_override",
+        "loan_signed_revised_with_notes",
     } <= names
 
 

@@ -8,14 +8,19 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from temporalio.client import WorkflowUpdateFailedError
 
 from agents.advice.demo import demo_advice_cases
 from agents.management.commands.seed_demo import DEMO_APPLICATIONS, DEMO_USERS
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.trust.signer import sign_action
+from tests import actions
 from tests.conftest import loan_input, projected_gate, start_loan, wait_for_gate
 from tests.fake_openai import FakeOpenAI
 
@@ -49,6 +54,16 @@ def test_run_worker_serves_its_queue_keeps_the_key_out_of_logs_and_stops_on_sigt
         try:
             handle = start_loan(temporal, queue, loan_input())
             gate = wait_for_gate(temporal, handle)
+            # The first bad signature this worker process meets is checked in its sandbox: it is
+            # refused, and the process lives on (cryptography once aborted it there).
+            signed = sign_action(
+                "decide", actions.decide_input(gate.gate_id), workflow_id=handle.id, update_id="u"
+            )
+            with pytest.raises(WorkflowUpdateFailedError, match="update failed"):
+                actions.send(
+                    temporal, handle, "decide", replace(signed, reason="altered"), update_id="u", signed=False
+                )
+            assert worker.poll() is None
             worker.send_signal(signal.SIGTERM)
             output, _ = worker.communicate(timeout=40)
         finally:

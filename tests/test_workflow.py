@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 
-from agents.framework.contract import PUBLISH_ACTIVITY
-from agents.framework.types import AssignInput, DecideInput, GateSnapshot
+from agents.framework.contract import PUBLISH_CHANGE_ACTIVITY
+from agents.framework.types import GatePublication
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import publish_gate
+from reviewer_portal.inbox.projection import publish_gate_change
+from tests import actions
 from tests.conftest import (
     DECLINABLE,
     activity_names,
@@ -43,10 +43,7 @@ def decide(
     roles=OFFICER,
     update_id=None,
 ):
-    update = DecideInput(gate_id, decision, reason, reviewer, roles)
-    return temporal.run(
-        handle.execute_update(AgentWorkflow.decide, update, id=update_id or str(uuid.uuid4()))
-    )
+    return actions.decide(temporal, handle, gate_id, decision, reason, reviewer, roles, update_id=update_id)
 
 
 def test_approve_runs_the_offer_and_nothing_runs_before_the_decision(temporal, worker):
@@ -98,7 +95,7 @@ def test_reject_runs_the_decline_notice(temporal, worker):
     ("change", "message"),
     [
         ({"reviewer_roles": ["compliance_reviewer"]}, "Only a reviewer with the role 'credit_officer'"),
-        ({"reviewer": "intake"}, "Four-eyes rule"),
+        ({"reviewer": "intake", "reviewer_id": actions.person_id("intake")}, "Four-eyes rule"),
         ({"decision": "reject", "reason": "   "}, "A rejection needs a reason."),
         ({"decision": "maybe"}, "Unknown decision 'maybe'"),
         ({"gate_id": "loan-elsewhere--g1"}, "does not exist in this agent run"),
@@ -116,10 +113,10 @@ def test_reject_runs_the_decline_notice(temporal, worker):
 def test_invalid_decisions_are_refused_and_leave_no_trace_in_history(temporal, worker, change, message):
     handle = start_loan(temporal, worker)
     gate = wait_for_gate(temporal, handle)
-    update = dataclasses.replace(DecideInput(gate.gate_id, "approve", "", "officer", OFFICER), **change)
+    update = dataclasses.replace(actions.decide_input(gate.gate_id), **change)
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        temporal.run(handle.execute_update(AgentWorkflow.decide, update, id="refused-1"))
+        actions.send(temporal, handle, "decide", update, update_id="refused-1")
 
     assert message in refused.value.cause.message
     assert not set(UPDATE_EVENTS) & set(event_types(temporal, handle))
@@ -138,7 +135,7 @@ def test_a_second_decision_is_refused_but_the_same_update_id_is_applied_once(tem
             temporal, handle, gate.gate_id, decision="reject", reason="changed my mind", update_id="form-2"
         )
 
-    assert first.gate.version == again.gate.version == 2
+    assert first.change.version == again.change.version == 2
     assert "already decided (approved by officer)" in refused.value.cause.message
     temporal.run(handle.result())
     assert event_types(temporal, handle).count(UPDATE_EVENTS[1]) == 1
@@ -198,10 +195,10 @@ def test_a_tool_that_keeps_failing_is_retried_then_shown_to_the_reviewer(tempora
 def test_a_decision_arriving_while_the_gate_is_being_published_still_reaches_the_projection(
     temporal, transactional_db
 ):
-    @activity.defn(name=PUBLISH_ACTIVITY)
-    def slow_publish(snapshot: GateSnapshot) -> bool:
+    @activity.defn(name=PUBLISH_CHANGE_ACTIVITY)
+    def slow_publish(publication: GatePublication) -> bool:
         time.sleep(1.5)  # the reviewer is faster than the projection
-        return publish_gate(snapshot)
+        return publish_gate_change(publication)
 
     with temporal.worker(portal_activities=[slow_publish]) as queue:
         handle = start_loan(temporal, queue)
@@ -210,7 +207,7 @@ def test_a_decision_arriving_while_the_gate_is_being_published_still_reaches_the
         result = temporal.run(handle.result())
 
     assert result.outcome == "approved"
-    assert activity_names(temporal, handle).count(PUBLISH_ACTIVITY) == 2
+    assert activity_names(temporal, handle).count(PUBLISH_CHANGE_ACTIVITY) == 2
     projected = Gate.objects.get(gate_id=gate.gate_id)
     assert (projected.status, projected.version) == ("approved", 2)
     record_history(temporal, handle, "loan_decided_during_publish")
@@ -224,24 +221,23 @@ def refusal(update) -> str:
 
 
 def assign(temporal, handle, gate_id, reviewer, roles, assignee, assignee_roles=OFFICER):
-    change = AssignInput(gate_id, reviewer, roles, assignee, assignee_roles)
-    return temporal.run(handle.execute_update(AgentWorkflow.assign, change, id=str(uuid.uuid4())))
+    return actions.assign(temporal, handle, gate_id, reviewer, roles, assignee, assignee_roles)
 
 
 def test_two_reviewers_claiming_at_once_one_wins_and_the_other_is_told_who(temporal, worker):
     handle = start_loan(temporal, worker)
     gate = wait_for_gate(temporal, handle)
 
-    async def claim(reviewer):
-        change = AssignInput(gate.gate_id, reviewer, OFFICER, reviewer, OFFICER)
-        return await handle.execute_update(AgentWorkflow.assign, change, id=f"claim-{reviewer}")
+    def claim(reviewer):
+        try:
+            return assign(temporal, handle, gate.gate_id, reviewer, OFFICER, reviewer)
+        except WorkflowUpdateFailedError as refused:
+            return refused
 
-    async def race():
-        return await asyncio.gather(claim("officer"), claim("officer2"), return_exceptions=True)
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(claim, ["officer", "officer2"]))
 
-    outcomes = temporal.run(race())
-
-    winners = [o.gate.assignee for o in outcomes if not isinstance(o, BaseException)]
+    winners = [o.change.changes["assignee"] for o in outcomes if not isinstance(o, BaseException)]
     refusals = [o.cause.message for o in outcomes if isinstance(o, WorkflowUpdateFailedError)]
     assert len(winners) == 1 and refusals == [f"This gate is claimed by {winners[0]}."]
     loser = "officer2" if winners[0] == "officer" else "officer"
@@ -271,7 +267,7 @@ def test_assignment_rules(temporal, worker):
     )
     # A senior reassigns on absence; the new holder decides.
     moved = assign(temporal, handle, gate.gate_id, "senior", senior, "officer2")
-    assert moved.gate.assignee == "officer2"
+    assert moved.change.changes["assignee"] == "officer2"
     assign(temporal, handle, gate.gate_id, "officer2", OFFICER, "")  # unclaim
     assert temporal.run(handle.query(AgentWorkflow.gate)).assignee == ""
     temporal.run(handle.terminate("test done"))

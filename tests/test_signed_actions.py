@@ -1,0 +1,277 @@
+"""Signed reviewer actions on the real dev server: the workflow applies only what the portal signed,
+for this run, gate and Update, recently, with a key the run trusts; and each action once."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from temporalio.client import WorkflowUpdateFailedError
+
+from agents.framework.contract import ALREADY_APPLIED, OPERATOR, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.reviewer_actions import KeyEndorsement
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.trust.keys import generate, rotate
+from reviewer_portal.trust.signer import sign_action
+from tests import actions
+from tests.conftest import event_types, loan_input, record_history, start_loan, wait_for_gate
+
+UPDATE_EVENTS = {
+    "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+    "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED",
+}
+
+
+def refusal(send) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        send()
+    return refused.value.cause.message
+
+
+@pytest.fixture
+def loan(temporal, worker):
+    handle = start_loan(temporal, worker)
+    yield handle, wait_for_gate(temporal, handle)
+    if temporal.run(handle.describe()).status.name == "RUNNING":
+        temporal.run(handle.terminate("test done"))
+
+
+def assert_nothing_applied(temporal, handle) -> None:
+    assert not UPDATE_EVENTS & set(event_types(temporal, handle))
+    gate = temporal.run(handle.query(AgentWorkflow.gate))
+    assert (gate.status, gate.assignee, gate.annotations) == ("pending", "", [])
+
+
+def test_a_signature_made_for_another_gate_run_or_update_is_refused(temporal, loan):
+    handle, gate = loan
+    update = actions.decide_input(gate.gate_id, reason="ok")
+    for_another_run = sign_action("decide", update, workflow_id="loan-elsewhere", update_id="u-1")
+    for_another_update = sign_action("decide", update, workflow_id=handle.id, update_id="u-other")
+    as_a_note = sign_action("annotate", update, workflow_id=handle.id, update_id="u-1")
+
+    for signed in (for_another_run, for_another_update, as_a_note):
+        message = refusal(
+            lambda s=signed: actions.send(temporal, handle, "decide", s, update_id="u-1", signed=False)
+        )
+        assert "signature does not match it" in message
+    assert_nothing_applied(temporal, handle)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"decision": "reject", "reason": "Forged"},
+        {"reason": "A different reason"},
+        {"reviewer": "mallory"},
+        {"reviewer_id": actions.person_id("mallory")},
+        {"reviewer_roles": ["credit_officer", "admin"]},
+        {"origin": OPERATOR},
+        {"action_id": "decide:another"},
+        {"edits": {"conditions": "none"}},
+    ],
+    ids=["decision", "reason", "username", "user-id", "roles", "origin", "action-id", "edits"],
+)
+def test_any_field_changed_after_signing_is_refused(temporal, loan, change):
+    handle, gate = loan
+    signed = sign_action(
+        "decide", actions.decide_input(gate.gate_id, reason="ok"), workflow_id=handle.id, update_id="u-1"
+    )
+
+    tampered = dataclasses.replace(signed, **change)
+
+    message = refusal(
+        lambda: actions.send(temporal, handle, "decide", tampered, update_id="u-1", signed=False)
+    )
+    assert "signature does not match it" in message
+    assert_nothing_applied(temporal, handle)
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        (timedelta(minutes=-3), "signed more than 2 minutes ago"),
+        (timedelta(minutes=5), "signed in the future"),
+    ],
+    ids=["expired", "future"],
+)
+def test_a_stale_or_future_dated_signature_is_refused(temporal, loan, when, message):
+    handle, gate = loan
+
+    sent = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, now=timezone.now() + when))
+
+    assert message in sent
+    assert_nothing_applied(temporal, handle)
+
+
+def test_an_untrusted_key_or_a_forged_endorsement_is_refused(temporal, loan, portal_signing_key):
+    handle, gate = loan
+    stranger = generate(key_id="stranger")
+    # The stranger vouches for itself as if the portal's key had endorsed it.
+    forged = dataclasses.replace(
+        stranger,
+        endorsements=(
+            KeyEndorsement(
+                key_id=stranger.key_id,
+                public_key=stranger.public_key,
+                endorsed_by=portal_signing_key.key_id,
+                signature=stranger.sign(b"anything"),
+            ),
+        ),
+    )
+
+    assert "a key this run does not trust (stranger)" in refusal(
+        lambda: actions.decide(temporal, handle, gate.gate_id, key=stranger)
+    )
+    assert "a key this run does not trust (stranger)" in refusal(
+        lambda: actions.decide(temporal, handle, gate.gate_id, key=forged)
+    )
+    assert_nothing_applied(temporal, handle)
+
+
+def test_after_a_key_rotation_a_run_in_flight_accepts_the_new_key_through_its_endorsement(
+    temporal, loan, portal_signing_key, settings
+):
+    handle, gate = loan  # the run pinned the key the portal had when it started
+    settings.PORTAL_SIGNING_KEY = rotate(portal_signing_key, key_id="rotated-key").to_json()
+
+    unendorsed = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, key=generate(key_id="stray")))
+    decided = actions.decide(temporal, handle, gate.gate_id, reason="Signed with the rotated key")
+
+    assert "a key this run does not trust (stray)" in unendorsed
+    assert decided.change.changes["status"] == "approved"
+    assert temporal.run(handle.result()).outcome == "approved"
+
+
+def test_a_run_pinned_only_to_the_new_key_refuses_the_retired_one(
+    temporal, worker, portal_signing_key, settings
+):
+    settings.PORTAL_SIGNING_KEY = rotate(portal_signing_key, key_id="rotated-key").to_json()
+    handle = start_loan(temporal, worker, loan_input())
+    gate = wait_for_gate(temporal, handle)
+
+    message = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, key=portal_signing_key))
+
+    assert f"a key this run does not trust ({portal_signing_key.key_id})" in message
+    temporal.run(handle.terminate("test done"))
+
+
+def test_the_same_action_delivered_twice_under_two_update_ids_is_applied_once(temporal, loan):
+    handle, gate = loan
+    update = actions.decide_input(gate.gate_id, reason="ok")
+
+    first = actions.send(temporal, handle, "decide", update, update_id=f"{update.action_id}#1")
+    with pytest.raises(WorkflowUpdateFailedError) as again:
+        actions.send(temporal, handle, "decide", update, update_id=f"{update.action_id}#2")
+
+    assert first.change.changes["status"] == "approved"
+    assert again.value.cause.type == ALREADY_APPLIED
+    assert event_types(temporal, handle).count("EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 1
+    assert update.action_id in temporal.run(handle.query(AgentWorkflow.applied_actions))
+
+
+def test_an_operator_override_is_an_admins_signed_decision_recorded_as_such(temporal, loan):
+    handle, gate = loan
+    admin = ["admin"]
+
+    as_portal = refusal(
+        lambda: actions.decide(temporal, handle, gate.gate_id, reviewer="root", roles=admin, reason="x")
+    )
+    not_admin = refusal(
+        lambda: actions.decide(
+            temporal,
+            handle,
+            gate.gate_id,
+            "approve",
+            "x",
+            "compliance",
+            ["compliance_reviewer"],
+            origin=OPERATOR,
+        )
+    )
+    no_reason = refusal(
+        lambda: actions.decide(temporal, handle, gate.gate_id, reviewer="root", roles=admin, origin=OPERATOR)
+    )
+    actions.decide(
+        temporal, handle, gate.gate_id, reviewer="root", roles=admin, origin=OPERATOR, reason="Committee"
+    )
+    result = temporal.run(handle.result())
+
+    assert "Only a reviewer with the role 'credit_officer'" in as_portal
+    assert "Only a reviewer with the role 'credit_officer'" in not_admin
+    assert "An operator override needs a reason." in no_reason
+    assert (result.gate.decided_by, result.gate.decided_via, result.gate.status) == (
+        "root",
+        OPERATOR,
+        "approved",
+    )
+    record_history(temporal, handle, "loan_operator_override")
+
+
+def test_notes_and_a_change_request_travel_as_patches_and_the_revised_gate_is_decided(temporal, loan):
+    handle, gate = loan
+    actions.annotate(temporal, handle, gate.gate_id, "Income checked against payslips.")
+    actions.decide(temporal, handle, gate.gate_id, "request_changes", "Refer: the employer is new.")
+    revised = wait_for_gate(temporal, handle, until=lambda g: g.revisions and g.status == "pending")
+    actions.annotate(temporal, handle, gate.gate_id, "Employer confirmed by phone.")
+
+    actions.decide(temporal, handle, gate.gate_id, reason="Referral cleared")
+    result = temporal.run(handle.result())
+
+    assert [a.text for a in result.gate.annotations] == [
+        "Income checked against payslips.",
+        "Employer confirmed by phone.",
+    ]
+    assert revised.recommendation.outcome == "refer" and result.outcome == "approved"
+    projected = Gate.objects.get(gate_id=gate.gate_id)
+    assert projected.status == "approved" and len(projected.annotations) == 2 and projected.revisions
+    # Every publish after the first sent a patch, never the whole gate again.
+    publications = [
+        arg for name, arg in scheduled_inputs(temporal, handle) if name == PUBLISH_CHANGE_ACTIVITY
+    ]
+    assert publications[0]["snapshot"] and all(p["patch"] and not p["snapshot"] for p in publications[1:])
+    record_history(temporal, handle, "loan_signed_revised_with_notes")
+
+
+def scheduled_inputs(temporal, handle) -> list[tuple[str, object]]:
+    history = temporal.run(handle.fetch_history())
+    converter = temporal.client.data_converter
+    return [
+        (
+            e.activity_task_scheduled_event_attributes.activity_type.name,
+            temporal.run(converter.decode(e.activity_task_scheduled_event_attributes.input.payloads))[0],
+        )
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+def test_history_grows_by_the_same_few_kilobytes_per_note_however_many_came_before(temporal, loan):
+    # Before: every Update result and every publish carried the whole gate, notes and all, so the
+    # 44th note of 2,000 characters cost 44 times what the first did (4.43 MB in all). 30 notes of
+    # 1,200 characters stay under the per-gate bound (agents.framework.gates.MAX_NOTES_CHARACTERS).
+    handle, gate = loan
+    sizes = [history_bytes(temporal, handle)]
+    for n in range(30):
+        actions.annotate(temporal, handle, gate.gate_id, f"Note {n}: " + "x" * 1_200)
+        projected_gate_version(gate.gate_id, n + 2)  # its publish has landed in history too
+        sizes.append(history_bytes(temporal, handle))
+
+    early = (sizes[10] - sizes[0]) / 10
+    late = (sizes[30] - sizes[20]) / 10
+    assert late <= 1.1 * early and late < 12_000, (early, late)
+
+
+def history_bytes(temporal, handle) -> int:
+    """The run's history as Temporal stores it: the events' serialised size."""
+    return sum(event.ByteSize() for event in temporal.run(handle.fetch_history()).events)
+
+
+def projected_gate_version(gate_id: str, version: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not Gate.objects.filter(gate_id=gate_id, version__gte=version).exists():
+        assert time.monotonic() < deadline, f"{gate_id} never reached version {version}"
+        time.sleep(0.05)
