@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from benchmarks.signing_cost import SigningCost, measure_signing
-
 if TYPE_CHECKING:
     import httpx
     from temporalio.client import Client
+
+    from benchmarks.signing_cost import SigningCost
 
 T = TypeVar("T")
 
@@ -568,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(portal.close)
             print("Measuring...", file=sys.stderr)
             samples = measure(bg, client, portal, gate_ids, minimal_ids, args.warmup)
+            from benchmarks.signing_cost import measure_signing
+
             signing = measure_signing()
         print(report(samples, args.warmup, address, started_server, signing))
     except BenchmarkError as err:
