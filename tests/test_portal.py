@@ -123,6 +123,7 @@ def test_redelivering_a_decision_whose_answer_was_lost_applies_it_once(
     handle, gate = loan_gate
     attempt = gate_decide(gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1")
     first_update = attempt.update_id
+    temporal.run(handle.result())  # the approval ended the run
     # The answer was lost (say the portal died): the record still says it is on its way.
     lost = ActionAttempt.objects.filter(pk=attempt.pk)
     lost.update(status="undelivered")
@@ -131,11 +132,25 @@ def test_redelivering_a_decision_whose_answer_was_lost_applies_it_once(
 
     again = action_deliver(attempt=ActionAttempt.objects.get(pk=attempt.pk))
 
-    assert again.status == "accepted"
+    # The run has ended, and it says it applied this very action: accepted, not "refused".
+    assert (again.status, again.detail) == ("accepted", "")
     assert (again.update_id == first_update) == (signature == "fresh")
-    temporal.run(handle.result())
     assert event_types(temporal, handle).count(COMPLETED) == 1
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
+
+
+def test_a_decision_for_a_run_that_ended_without_it_is_refused_in_plain_words(
+    temporal, portal, officer, loan_gate
+):
+    handle, gate = loan_gate
+    temporal.run(handle.terminate("withdrawn by the applicant"))
+
+    attempt = gate_decide(gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1")
+
+    assert (attempt.status, attempt.detail) == (
+        "refused",
+        "This agent run is no longer running, so it cannot take this action.",
+    )
 
 
 def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(

@@ -242,13 +242,21 @@ def _send(attempt: ActionAttempt, update_id: str, signed: ActionInput) -> Answer
         return Answer(Status.REFUSED, getattr(cause, "message", None) or str(cause or err))
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            return Answer(
-                Status.REFUSED, "This agent run is no longer running, so it cannot take this action."
-            )
+            return _answer_from_a_closed_run(attempt)
         return Answer(Status.UNDELIVERED, UNREACHABLE)
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         return Answer(Status.UNDELIVERED, NO_ANSWER)
     return Answer(Status.ACCEPTED, change=result.change)
+
+
+def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
+    """The run has ended: it applied the action before (its answer was lost), or never will."""
+    applied = _applied_actions(attempt)
+    if applied is None:
+        return Answer(Status.UNDELIVERED, "The agent run has ended; the portal checks whether it took this.")
+    if attempt.action_id in applied:
+        return Answer(Status.ACCEPTED)
+    return Answer(Status.REFUSED, "This agent run is no longer running, so it cannot take this action.")
 
 
 async def _execute(
@@ -266,10 +274,10 @@ def _record(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
     """Keep the run's answer. Undelivered only replaces `sending` (a withdrawal made meanwhile
     stands); accepted or refused are final and replace anything but an earlier acceptance."""
     expect = Status.SENDING if answer.status == Status.UNDELIVERED else None
-    with transaction.atomic():
-        _finish(attempt, answer.status, answer.detail, expect=expect)
-        if answer.change is not None:
-            gate_apply_patch(patch=answer.change)
+    _finish(attempt, answer.status, answer.detail, expect=expect)
+    if answer.change is not None:
+        # Separately: the projection is caught up by the workflow's own publish anyway.
+        gate_apply_patch(patch=answer.change)
     if attempt.status != Status.ACCEPTED:
         log.warning("%s %s: %s %s", attempt.action, attempt.action_id, attempt.status, attempt.detail)
     return attempt

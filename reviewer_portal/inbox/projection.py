@@ -45,7 +45,9 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
             # The row exists: at this version or newer (nothing to do), or an older one raced in.
             if not newer.update(**fields):
                 return False
-    _accept_deciding_action(snapshot.decision_id)
+    # After the commit, in their own transactions: never hold the gate's lock while waiting on an
+    # action's (the portal takes them in the other order).
+    transaction.on_commit(lambda: _accept_deciding_action(snapshot.decision_id))
     transaction.on_commit(lambda: _announce(snapshot.gate_id, created))
     return True
 
@@ -54,9 +56,9 @@ def gate_apply_patch(*, patch: GatePatch) -> bool:
     """Apply `patch` to the row at its base version. True if the row is now at the patch's
     version or newer; False if it cannot follow on (no row, or a change missed): send it whole."""
     with transaction.atomic():
-        row = (
-            Gate.objects.select_for_update().filter(gate_id=patch.gate_id).only("version", "snapshot").first()
-        )
+        # FOR NO KEY UPDATE: recording an action (a foreign key to the gate) does not wait on it.
+        rows = Gate.objects.select_for_update(no_key=True).filter(gate_id=patch.gate_id)
+        row = rows.only("version", "snapshot").first()
         if row is None or not row.snapshot:
             return False
         if row.version >= patch.version:
