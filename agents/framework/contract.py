@@ -19,7 +19,6 @@ NOTIFY_ACTIVITY = "notify_reviewers"
 DECIDE = "decide"
 ANNOTATE = "annotate"
 ASSIGN = "assign"
-ACTIONS = (DECIDE, ANNOTATE, ASSIGN)
 
 # Gate statuses.
 PENDING = "pending"

@@ -24,10 +24,10 @@ from agents.framework.run_state import AgentRunState
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
+    from agents.framework.gate_changes import GatePublication
     from agents.framework.types import (
         ApprovalRule,
         GatePolicy,
-        GatePublication,
         GateSnapshot,
         Notice,
         Recommendation,

@@ -22,21 +22,12 @@ from agents.framework.contract import (
     REQUEST_CHANGES,
     SYSTEM_DECIDER,
 )
-from agents.framework.input_rules import MAX_EDIT_LENGTH, MAX_TEXT_LENGTH
+from agents.framework.gate_changes import GatePatch
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
-from agents.framework.types import (
-    ADMIN_ROLE,
-    Annotation,
-    GatePatch,
-    GatePolicy,
-    GateSnapshot,
-    Recommendation,
-    Revision,
-)
+from agents.framework.types import ADMIN_ROLE, Annotation, GatePolicy, GateSnapshot, Recommendation, Revision
 
 DECISIONS = tuple(DECISION_STATUS)
 HOLD_DAYS = 365
-MAX_REASON_LENGTH = MAX_TEXT_LENGTH
 # Notes per gate: enough for a real discussion, bounded so a run's history stays small.
 MAX_NOTES = 50
 MAX_NOTES_CHARACTERS = 40_000
@@ -62,6 +53,11 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
         return f"This gate was already decided ({gate.status} by {gate.decided_by})."
     if now >= gate.deadline:
         return "This gate's SLA has expired; it is being escalated or closed."
+    if update.revision != len(gate.revisions):
+        return (
+            "The agent revised its recommendation after this decision was made; "
+            "read the new recommendation and decide again."
+        )
     override = is_override(update)
     if gate.role not in update.reviewer_roles and not override:
         return f"Only a reviewer with the role '{gate.role}' may decide this gate."
@@ -78,8 +74,6 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
         return "A rejection needs a reason."
     if update.decision == REQUEST_CHANGES and not update.reason.strip():
         return "Say what the agent should change."
-    if len(update.reason) > MAX_REASON_LENGTH:
-        return f"The reason is longer than {MAX_REASON_LENGTH} characters."
     return edit_refusal(gate, update)
 
 
@@ -91,11 +85,10 @@ def edit_refusal(gate: GateSnapshot, update: DecideInput) -> str | None:
     unknown = sorted(set(update.edits) - set(gate.editable))
     if unknown:
         return f"These fields may not be edited: {', '.join(unknown)}."
+    # Types and lengths are agents.framework.input_rules' to check, before any rule here.
     for name, value in update.edits.items():
-        if not isinstance(value, str) or not value.strip():
+        if not value.strip():
             return f"The edited '{name}' must be non-empty text."
-        if len(value) > MAX_EDIT_LENGTH:
-            return f"The edited '{name}' is longer than {MAX_EDIT_LENGTH} characters."
     return None
 
 
@@ -139,8 +132,6 @@ def annotation_refusal(gate: GateSnapshot | None, note: AnnotateInput) -> str | 
         return f"Only a reviewer with the role '{gate.role}' may annotate this gate."
     if not note.text.strip():
         return "An annotation needs some text."
-    if len(note.text) > MAX_REASON_LENGTH:
-        return f"An annotation is at most {MAX_REASON_LENGTH} characters."
     if len(gate.annotations) >= MAX_NOTES:
         return f"This gate has {MAX_NOTES} notes, the most it keeps; summarise the discussion in a decision."
     if sum(len(a.text) for a in gate.annotations) + len(note.text) > MAX_NOTES_CHARACTERS:
@@ -184,6 +175,8 @@ def assignment_refusal(gate: GateSnapshot | None, change: AssignInput) -> str | 
         return "This gate does not exist in this agent run."
     if gate.status != PENDING:
         return f"This gate was already decided ({gate.status} by {gate.decided_by})."
+    if is_override(change) and not change.reason.strip():
+        return "An operator override needs a reason."
     supervisor = bool(set(gate.supervisors) & set(change.reviewer_roles)) or is_override(change)
     if gate.role not in change.reviewer_roles and not supervisor:
         return f"Only a reviewer with the role '{gate.role}' may claim or assign this gate."

@@ -30,9 +30,12 @@ MAX_EDITS = 20
 MAX_ENDORSEMENTS = 8
 MAX_KEY_FIELD_LENGTH = 200  # key ids, base64 keys and signatures, timestamps
 ROLE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-# Bidirectional embeddings, overrides and isolates: they make text read differently from what it
-# says ("Trojan source"); nobody needs them to write a reason.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Invisible format characters (Unicode category Cf) are refused, for they make text read
+# differently from what it says: bidirectional overrides ("Trojan source"), zero-width characters,
+# and the tag characters a model reads but a reviewer cannot see. These few stay, because
+# languages need them: the zero-width (non-)joiners, the left-to-right and right-to-left marks,
+# and the soft hyphen.
+VISIBLE_FORMAT_CHARACTERS = frozenset("\u200c\u200d\u200e\u200f\u00ad")
 
 
 def text_refusal(name: str, value: object, *, max_length: int, multiline: bool = True) -> str | None:
@@ -47,9 +50,10 @@ def text_refusal(name: str, value: object, *, max_length: int, multiline: bool =
         return f"The {name} is not valid Unicode (it holds a lone surrogate)."
     allowed = "\n\r\t" if multiline else ""
     for char in value:
-        if char in BIDI_CONTROLS:
-            return f"The {name} contains hidden text-direction controls."
-        if unicodedata.category(char) in ("Cc", "Cs") and char not in allowed:
+        category = unicodedata.category(char)
+        if category == "Cf" and char not in VISIBLE_FORMAT_CHARACTERS:
+            return f"The {name} contains invisible characters (U+{ord(char):04X})."
+        if category == "Cc" and char not in allowed:
             return f"The {name} contains control characters."
     return None
 
@@ -84,6 +88,8 @@ def _identity_refusal(update: ActionInput) -> str | None:
 
 def _fields_refusal(update: ActionInput) -> str | None:
     if isinstance(update, DecideInput):
+        if not isinstance(update.revision, int) or isinstance(update.revision, bool) or update.revision < 0:
+            return "The decision does not say which recommendation it is about."
         return (
             text_refusal("decision", update.decision, max_length=50, multiline=False)
             or text_refusal("reason", update.reason, max_length=MAX_TEXT_LENGTH)
@@ -93,7 +99,8 @@ def _fields_refusal(update: ActionInput) -> str | None:
         return text_refusal("note", update.text, max_length=MAX_TEXT_LENGTH)
     if isinstance(update, AssignInput):
         refusal = (
-            text_refusal("assignee", update.assignee, max_length=MAX_USERNAME_LENGTH, multiline=False)
+            text_refusal("reason", update.reason, max_length=MAX_TEXT_LENGTH)
+            or text_refusal("assignee", update.assignee, max_length=MAX_USERNAME_LENGTH, multiline=False)
             or text_refusal("assignee id", update.assignee_id, max_length=MAX_USER_ID_LENGTH, multiline=False)
             or roles_refusal("assignee_roles", update.assignee_roles)
         )

@@ -33,11 +33,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.framework.heartbeat import heartbeating
+from agents.framework.llm_types import LlmRequest, LlmResponse
 from agents.framework.offline_model import AGENT_HEADER, OFFLINE_MODEL_NAME, OfflineModelTransport
 from agents.framework.prompts import pinned_prompt
 from agents.framework.retry_after import retry_after_seconds
 from agents.framework.tools import TOOLS
-from agents.framework.types import ChatMessage, LlmRequest, LlmResponse, Recommendation, ToolCall
+from agents.framework.types import ChatMessage, Recommendation, ToolCall
 
 # Worth another try: request timeout, lock conflict, rate limit; and every 5xx.
 RETRYABLE_STATUS = {408, 409, 429}

@@ -24,13 +24,12 @@ from agents.framework.run_state import AgentRunState
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
+    from agents.framework.llm_types import LlmRequest, LlmResponse
     from agents.framework.types import (
         AgentRunSpec,
         ApprovalRule,
         ChatMessage,
         GateSnapshot,
-        LlmRequest,
-        LlmResponse,
         Recommendation,
         ToolCall,
         ToolResult,

@@ -12,7 +12,8 @@ from agents.framework.policies import LLM_HEARTBEAT, LLM_RETRY, LLM_SCHEDULE_TO_
 from agents.framework.run_state import AgentRunState
 
 with workflow.unsafe.imports_passed_through():
-    from agents.framework.types import ChatMessage, SummariseRequest, SummariseResponse
+    from agents.framework.llm_types import SummariseRequest, SummariseResponse
+    from agents.framework.types import ChatMessage
 
 
 class PruningMixin(AgentRunState):
@@ -50,5 +51,6 @@ class PruningMixin(AgentRunState):
             state.messages = [state.messages[0], note, *state.messages[len(state.messages) - keep_tail :]]
         await workflow.wait_condition(workflow.all_handlers_finished)
         state.gates = list(self._gates.values())
+        state.published = dict(self._published)
         state.previous_runs = [*state.previous_runs, workflow.info().run_id]
         workflow.continue_as_new(replace(self._input, carry=state))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.framework.contract import PORTAL
-from agents.framework.types import GatePatch, GateSnapshot
+from agents.framework.gate_changes import GatePatch
 
 
 @dataclass
@@ -52,6 +52,9 @@ class DecideInput:
     # "portal", or "operator" for the admin's override command.
     origin: str = PORTAL
     signature: Signature | None = None
+    # Which recommendation the reviewer decided on: how many revisions the gate had then. The run
+    # refuses a decision that would land on a recommendation the reviewer never saw.
+    revision: int = -1
 
 
 @dataclass
@@ -81,6 +84,8 @@ class AssignInput:
     action_id: str = ""
     origin: str = PORTAL
     signature: Signature | None = None
+    # Why (an operator's reassignment must say so).
+    reason: str = ""
 
 
 ActionInput = DecideInput | AnnotateInput | AssignInput
@@ -88,10 +93,6 @@ ActionInput = DecideInput | AnnotateInput | AssignInput
 
 @dataclass
 class ActionResult:
-    """What an accepted action changed: the gate's new version and the fields that changed.
-
-    (Histories recorded before gate patches carry the whole gate in `gate` instead.)
-    """
+    """What an accepted action changed: the gate's new version and the fields that changed."""
 
     change: GatePatch | None = None
-    gate: GateSnapshot | None = None

@@ -58,7 +58,12 @@ def action_claims(action: str, update: ActionInput, *, workflow_id: str, update_
         "signed_at": signature.signed_at if signature else "",
     }
     if isinstance(update, DecideInput):
-        claims |= {"decision": update.decision, "reason": update.reason, "edits": dict(update.edits)}
+        claims |= {
+            "decision": update.decision,
+            "reason": update.reason,
+            "edits": dict(update.edits),
+            "revision": update.revision,
+        }
     elif isinstance(update, AnnotateInput):
         claims |= {"text": update.text}
     elif isinstance(update, AssignInput):
@@ -66,6 +71,7 @@ def action_claims(action: str, update: ActionInput, *, workflow_id: str, update_
             "assignee_id": update.assignee_id,
             "assignee": update.assignee,
             "assignee_roles": list(update.assignee_roles),
+            "reason": update.reason,
         }
     return claims
 
@@ -104,7 +110,10 @@ def signature_refusal(
     if signature is None:
         return unsigned_refusal(update)
     if not pinned:
-        return "This run trusts no portal key, so it accepts no reviewer actions."
+        return (
+            "This run was started before reviewer actions were signed, so it accepts none: let its SLA "
+            "policy close it, or terminate it and submit the case again."
+        )
     trusted = trusted_keys(pinned, signature.endorsements)
     public_key = trusted.get(signature.key_id)
     if public_key is None:

@@ -14,9 +14,10 @@ from temporalio.exceptions import ApplicationError
 
 from agents.framework.heartbeat import heartbeating
 from agents.framework.llm import LlmSettings, build_client, provider_failure
+from agents.framework.llm_types import SummariseRequest, SummariseResponse
 from agents.framework.offline_model import OFFLINE_MODEL_NAME, TASK_HEADER
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt, pinned_prompt
-from agents.framework.types import ChatMessage, SummariseRequest, SummariseResponse
+from agents.framework.types import ChatMessage
 
 
 class SummariseActivities:

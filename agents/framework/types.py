@@ -136,43 +136,6 @@ class Recommendation:
 
 
 @dataclass
-class LlmRequest:
-    agent: str
-    prompt: PromptRef
-    model: str
-    messages: list[ChatMessage]
-    tools: list[str]
-    outcomes: list[str] = field(default_factory=lambda: list(LOAN_OUTCOMES))
-
-
-@dataclass
-class LlmResponse:
-    model: str
-    offline: bool
-    message: ChatMessage
-    recommendation: Recommendation | None
-    prompt: PromptRef
-    usage: dict[str, int] = field(default_factory=dict)
-    latency_ms: int = 0
-
-
-@dataclass
-class SummariseRequest:
-    agent: str
-    model: str
-    messages: list[ChatMessage]
-    prompt: PromptRef | None = None
-
-
-@dataclass
-class SummariseResponse:
-    summary: str
-    model: str
-    prompt: PromptRef
-    usage: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
 class ToolResult:
     call_id: str
     name: str
@@ -250,27 +213,6 @@ class GateSnapshot:
 
 
 @dataclass
-class GatePatch:
-    """A gate's change from `base_version` to `version`: the fields that changed, by name, and the
-    notes and revisions added. History carries each change once instead of the whole gate."""
-
-    gate_id: str
-    base_version: int
-    version: int
-    changes: dict[str, Any] = field(default_factory=dict)
-    annotations: list[Annotation] = field(default_factory=list)
-    revisions: list[Revision] = field(default_factory=list)
-
-
-@dataclass
-class GatePublication:
-    """What the publish activity gets: the whole gate the first time, a patch for each change."""
-
-    snapshot: GateSnapshot | None = None
-    patch: GatePatch | None = None
-
-
-@dataclass
 class Notice:
     """Tell a gate's reviewers something: "opened" (high priority) or "sla_warning"."""
 
@@ -293,11 +235,15 @@ class AgentState:
     model: str = ""
     offline: bool = False
     previous_runs: list[str] = field(default_factory=list)
-    # The portal's ids of every reviewer action applied so far: a redelivery is applied once,
-    # also after continue-as-new.
+    # The portal's ids of the reviewer actions applied lately (the last APPLIED_ACTIONS_KEPT): a
+    # redelivery is applied once, also after continue-as-new. An action is redelivered only
+    # within minutes of being sent, so the recent ones are all that is needed.
     applied: list[str] = field(default_factory=list)
     # The instructions of a change request are in `messages` already (the agent is revising).
     revising: bool = False
+    # The version of each gate the projection has been sent, so a change made while the run was
+    # continuing as new is still published (None in runs continued before this was carried).
+    published: dict[str, int] | None = None
 
 
 @dataclass

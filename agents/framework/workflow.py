@@ -57,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
 
 # A continued run whose final gate is already open waits on it: it never plans again.
 PATCH_RESUME_AT_FINAL_GATE = "resume-at-final-gate"
+# How many applied action ids a run remembers (agents.framework.types.AgentState.applied).
+APPLIED_ACTIONS_KEPT = 200
 
 
 @workflow.defn
@@ -69,8 +71,12 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
         first = ChatMessage(role="user", content=json.dumps(input.case, sort_keys=True))
         self._state = input.carry if input.carry is not None else AgentState(messages=[first])
         self._gates = {g.gate_id: g for g in self._state.gates}
-        self._published = {g.gate_id: g.version for g in self._state.gates}
-        self._published_gates = dict(self._gates)
+        carried = self._state.published
+        self._published = (
+            dict(carried) if carried is not None else {g: s.version for g, s in self._gates.items()}
+        )
+        # Patches start from what the projection holds; a gate changed unpublished goes whole.
+        self._published_gates = {g: s for g, s in self._gates.items() if self._published.get(g) == s.version}
         self._runs_turns = 0
 
     @workflow.run
@@ -180,7 +186,7 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
         before = self._gates[after.gate_id]
         self._gates[after.gate_id] = after
         if update.action_id:
-            self._state.applied.append(update.action_id)
+            self._state.applied = [*self._state.applied[-(APPLIED_ACTIONS_KEPT - 1) :], update.action_id]
         return ActionResult(change=gates.patch(before, after))
 
     @workflow.query

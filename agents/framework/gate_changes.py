@@ -1,0 +1,33 @@
+"""A gate's changes as history carries them: each change once, never the whole gate again.
+
+Update results and the projection's publish activity carry these (agents.framework.gates.patch
+makes them); the portal applies a patch to the gate it holds (reviewer_portal.inbox.projection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.framework.types import Annotation, GateSnapshot, Revision
+
+
+@dataclass
+class GatePatch:
+    """A gate's change from `base_version` to `version`: the fields that changed, by name, and the
+    notes and revisions added. History carries each change once instead of the whole gate."""
+
+    gate_id: str
+    base_version: int
+    version: int
+    changes: dict[str, Any] = field(default_factory=dict)
+    annotations: list[Annotation] = field(default_factory=list)
+    revisions: list[Revision] = field(default_factory=list)
+
+
+@dataclass
+class GatePublication:
+    """What the publish activity gets: the whole gate the first time, a patch for each change."""
+
+    snapshot: GateSnapshot | None = None
+    patch: GatePatch | None = None
