@@ -197,6 +197,8 @@ class _HistoryReader:
                 title = f"Claimed by {by}"
             else:
                 title = f"Assigned to {assignee} by {by}"
+            if arg.get("reason"):
+                title += f": {arg['reason']}"
             return TimelineEntry(when, "assignment", title, {"update": arg, "update_id": update_id})
         title = f"{name}: {arg.get('decision', '?')} by {by}"
         if arg.get("edits"):

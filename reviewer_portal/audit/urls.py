@@ -1,5 +1,6 @@
 from django.urls import path
 
+import reviewer_portal.run_ids  # noqa: F401  (registers the run_id converter)
 from reviewer_portal.audit import prompt_views, views
 
 app_name = "audit"
@@ -8,6 +9,6 @@ urlpatterns = [
     # Before the run pattern, which would take "prompts" for a workflow id.
     path("prompts/", prompt_views.prompt_list, name="prompts"),
     path("prompts/<str:prompt_id>/v<int:version>/", prompt_views.prompt_detail, name="prompt"),
-    path("<str:workflow_id>/", views.audit_run, name="run"),
-    path("<str:workflow_id>/export.json", views.audit_export, name="export"),
+    path("<run_id:workflow_id>/", views.audit_run, name="run"),
+    path("<run_id:workflow_id>/export.json", views.audit_export, name="export"),
 ]

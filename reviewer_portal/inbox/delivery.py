@@ -18,64 +18,31 @@ command and the redelivery job alike:
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
-from temporalio.client import (
-    Client,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.converter import AdvancedJSONEncoder, value_to_type
-from temporalio.service import RPCError, RPCStatusCode
 
-from agents.framework.contract import ALREADY_APPLIED, ANNOTATE, ASSIGN, DECIDE, PORTAL
-from agents.framework.reviewer_actions import (
-    ActionInput,
-    ActionResult,
-    AnnotateInput,
-    AssignInput,
-    DecideInput,
-)
+from agents.framework.contract import DECIDE, PORTAL
 from agents.framework.signing import MAX_AGE, MAX_SKEW
-from agents.framework.types import GatePatch
-from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.outcomes import action_noun
 from reviewer_portal.inbox.projection import gate_apply_patch
-from reviewer_portal.temporal_client import TemporalUnreachable, get_client
-from reviewer_portal.trust.signer import sign_action
+from reviewer_portal.inbox.sending import Answer, applied_actions, envelope_for, local_refusal, send
 
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
-INPUTS: dict[str, type[ActionInput]] = {DECIDE: DecideInput, ANNOTATE: AnnotateInput, ASSIGN: AssignInput}
-UPDATES = {DECIDE: AgentWorkflow.decide, ANNOTATE: AgentWorkflow.annotate, ASSIGN: AgentWorkflow.assign}
-# Far below Temporal's own limits (2 MB a payload, 512 KiB of Updates in flight per run in the
-# embedded stack): a reviewer action is a few kilobytes.
-MAX_ACTION_BYTES = 256 * 1024
-UNREACHABLE = "Temporal is not reachable right now."
-NO_ANSWER = "The agent did not answer in time."
+LATE = "It reached the agent before the withdrawal could take effect, so it stands."
 
 
 class ActionConflict(Exception):
     """The action cannot be recorded as asked; the message says why, in a reviewer's words."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: str
-    detail: str = ""
-    change: GatePatch | None = None
 
 
 def action_record(
@@ -88,6 +55,7 @@ def action_record(
     decision: str = "",
     reason: str = "",
     edits: dict[str, str] | None = None,
+    revision: int | None = None,
     text: str = "",
     assignee: AbstractBaseUser | None = None,
 ) -> ActionAttempt:
@@ -96,7 +64,13 @@ def action_record(
     Raises PermissionError for another reviewer's form, and ActionConflict for a form reused with
     other content or a second decision while the first waits to be delivered.
     """
-    content = {"decision": decision, "reason": reason, "edits": edits or {}, "text": text}
+    content = {
+        "decision": decision,
+        "reason": reason,
+        "edits": edits or {},
+        "revision": revision,
+        "text": text,
+    }
     content["assignee_id"] = assignee.pk if assignee is not None else None
     try:
         with transaction.atomic():
@@ -109,7 +83,7 @@ def action_record(
     if attempt.reviewer_id != reviewer.pk or attempt.gate_id != gate.gate_id:
         # A replayed form of another reviewer: never act on, or reveal, their action.
         raise PermissionError("This form belongs to someone else.")
-    if not created and _content(attempt) != content:
+    if not created and {k: getattr(attempt, k) for k in content} != content:
         raise ActionConflict("This form was already sent with other content; reload the page to act again.")
     return attempt
 
@@ -118,23 +92,28 @@ def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
     """Sign and send a recorded action, and record the run's answer (or that it is queued)."""
     if attempt.status not in (Status.SENDING, Status.UNDELIVERED):
         return attempt
-    refusal = _local_refusal(attempt)
+    refusal = local_refusal(attempt)
     if refusal:
         return _record(attempt, Answer(Status.REFUSED, refusal))
-    update_id, signed = _envelope(attempt)
+    envelope = envelope_for(attempt)
+    # Before anything is sent: until when a copy could still be accepted (a withdrawal waits for
+    # it). Never lowered, whichever of several senders writes last.
+    until = Value(envelope.signed_at + MAX_AGE + MAX_SKEW)
     claimed = ActionAttempt.objects.filter(pk=attempt.pk, status__in=[Status.SENDING, Status.UNDELIVERED])
-    if not claimed.update(status=Status.SENDING, updated_at=timezone.now()):
+    if not claimed.update(
+        status=Status.SENDING,
+        in_flight_until=Greatest(Coalesce(F("in_flight_until"), until), until),
+        updated_at=timezone.now(),
+    ):
         attempt.refresh_from_db()  # withdrawn or answered meanwhile
         return attempt
-    return _record(attempt, _send(attempt, update_id, signed))
+    return _record(attempt, send(attempt, envelope))
 
 
 def actions_redeliver() -> list[ActionAttempt]:
     """Send every queued action again (and any a dead portal left `sending`), oldest first; then
     settle the withdrawals whose copies in flight have expired."""
-    due = ActionAttempt.objects.filter(
-        Q(status=Status.UNDELIVERED) | Q(status=Status.SENDING, updated_at__lt=_stale_sending())
-    )
+    due = ActionAttempt.objects.filter(_waiting())
     delivered = [action_deliver(attempt=a) for a in _with_people(due).order_by("created_at")]
     withdrawing = _with_people(ActionAttempt.objects.filter(status=Status.WITHDRAWING)).order_by("created_at")
     return delivered + [action_settle_withdrawal(attempt=a) for a in withdrawing]
@@ -144,11 +123,8 @@ def action_withdraw(*, attempt: ActionAttempt, reviewer: AbstractBaseUser) -> Ac
     """The reviewer takes back a queued action: it is never sent again."""
     if attempt.reviewer_id != reviewer.pk:
         raise PermissionError("Only the reviewer who made it may withdraw it.")
-    now = timezone.now()
-    # Queued, or left `sending` by a portal that died mid-send.
-    waiting = Q(status=Status.UNDELIVERED) | Q(status=Status.SENDING, updated_at__lt=_stale_sending())
-    queued = ActionAttempt.objects.filter(waiting, pk=attempt.pk)
-    if not queued.update(status=Status.WITHDRAWING, detail="", updated_at=now):
+    queued = ActionAttempt.objects.filter(_waiting(), pk=attempt.pk)
+    if not queued.update(status=Status.WITHDRAWING, detail="", updated_at=timezone.now()):
         attempt.refresh_from_db()
         return attempt
     attempt.refresh_from_db()
@@ -163,195 +139,59 @@ def action_settle_withdrawal(*, attempt: ActionAttempt) -> ActionAttempt:
     if attempt.in_flight_until is not None:
         if timezone.now() < attempt.in_flight_until:
             return attempt
-        applied = _applied_actions(attempt)
+        applied = applied_actions(attempt)
         if applied is None:
             return attempt
         if attempt.action_id in applied:
-            late = "It reached the agent before the withdrawal, so it stands."
-            return _finish(attempt, Status.ACCEPTED, late, expect=Status.WITHDRAWING)
+            return _finish(attempt, Status.ACCEPTED, LATE, expect=Status.WITHDRAWING)
     return _finish(attempt, Status.WITHDRAWN, "Withdrawn by its reviewer before it reached the agent.")
-
-
-# --- signing and sending ----------------------------------------------------------------------------
-
-
-def _envelope(attempt: ActionAttempt) -> tuple[str, ActionInput]:
-    """The signed input for this delivery: the last one while it is fresh enough to reach the run
-    in time (so concurrent senders send the same Update), else a newly signed one."""
-    now = timezone.now()
-    reuse_for = MAX_AGE - timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS + 10)
-    if attempt.envelope is not None and attempt.signed_at is not None and now - attempt.signed_at < reuse_for:
-        return attempt.update_id, value_to_type(INPUTS[attempt.action], attempt.envelope)
-    deliveries = attempt.deliveries + 1
-    update_id = f"{attempt.action_id}#{deliveries}"
-    signed = sign_action(
-        attempt.action,
-        _action_input(attempt),
-        workflow_id=attempt.gate.workflow_id,
-        update_id=update_id,
-        now=now,
-    )
-    renewed = ActionAttempt.objects.filter(pk=attempt.pk, deliveries=attempt.deliveries).update(
-        deliveries=deliveries, update_id=update_id, signed_at=now, envelope=_as_json(signed), updated_at=now
-    )
-    attempt.refresh_from_db()
-    if not renewed:  # another process signed it first: send theirs
-        return attempt.update_id, value_to_type(INPUTS[attempt.action], attempt.envelope)
-    return update_id, signed
-
-
-def _action_input(attempt: ActionAttempt) -> ActionInput:
-    """The action as the portal vouches for it now: the reviewer's current name and roles."""
-    reviewer = attempt.reviewer
-    who: dict[str, Any] = {
-        "gate_id": attempt.gate.gate_id,
-        "reviewer": reviewer.get_username(),
-        "reviewer_roles": sorted(reviewer_roles_of(reviewer)),
-        "reviewer_id": str(reviewer.pk),
-        "action_id": attempt.action_id,
-        "origin": attempt.origin,
-    }
-    if attempt.action == DECIDE:
-        return DecideInput(decision=attempt.decision, reason=attempt.reason, edits=dict(attempt.edits), **who)
-    if attempt.action == ANNOTATE:
-        return AnnotateInput(text=attempt.text, **who)
-    assignee = attempt.assignee
-    return AssignInput(
-        assignee=assignee.get_username() if assignee else "",
-        assignee_roles=sorted(reviewer_roles_of(assignee)) if assignee else [],
-        assignee_id=str(assignee.pk) if assignee else "",
-        **who,
-    )
-
-
-def _send(attempt: ActionAttempt, update_id: str, signed: ActionInput) -> Answer:
-    try:
-        client = async_to_sync(get_client)()
-    except TemporalUnreachable:
-        return Answer(Status.UNDELIVERED, UNREACHABLE)
-    # From here a copy may sit in Temporal until its signature expires (see action_withdraw).
-    assert attempt.signed_at is not None
-    in_flight_until = attempt.signed_at + MAX_AGE + MAX_SKEW
-    ActionAttempt.objects.filter(pk=attempt.pk).update(in_flight_until=in_flight_until)
-    try:
-        result = async_to_sync(_execute)(client, attempt.gate.workflow_id, attempt.action, signed, update_id)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if getattr(cause, "type", None) == ALREADY_APPLIED:
-            return Answer(Status.ACCEPTED)
-        return Answer(Status.REFUSED, getattr(cause, "message", None) or str(cause or err))
-    except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            return _answer_from_a_closed_run(attempt)
-        return Answer(Status.UNDELIVERED, UNREACHABLE)
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        return Answer(Status.UNDELIVERED, NO_ANSWER)
-    return Answer(Status.ACCEPTED, change=result.change)
-
-
-def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
-    """The run has ended: it applied the action before (its answer was lost), or never will."""
-    applied = _applied_actions(attempt)
-    if applied is None:
-        return Answer(Status.UNDELIVERED, "The agent run has ended; the portal checks whether it took this.")
-    if attempt.action_id in applied:
-        return Answer(Status.ACCEPTED)
-    return Answer(Status.REFUSED, "This agent run is no longer running, so it cannot take this action.")
-
-
-async def _execute(
-    client: Client, workflow_id: str, action: str, signed: ActionInput, update_id: str
-) -> ActionResult:
-    return await client.get_workflow_handle(workflow_id).execute_update(
-        UPDATES[action],
-        signed,
-        id=update_id,
-        rpc_timeout=timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS),
-    )
 
 
 def _record(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
     """Keep the run's answer. Undelivered only replaces `sending` (a withdrawal made meanwhile
-    stands); accepted or refused are final and replace anything but an earlier acceptance."""
-    expect = Status.SENDING if answer.status == Status.UNDELIVERED else None
-    _finish(attempt, answer.status, answer.detail, expect=expect)
+    stands); a refusal is final but for a settled withdrawal; an acceptance is the truth, and
+    says so when it overtook a withdrawal."""
+    if answer.status == Status.UNDELIVERED:
+        _finish(attempt, answer.status, answer.detail, expect=Status.SENDING)
+    elif answer.status == Status.ACCEPTED and attempt.status in (Status.WITHDRAWING, Status.WITHDRAWN):
+        _finish(attempt, Status.ACCEPTED, LATE)
+    else:
+        _finish(attempt, answer.status, answer.detail, unless=Status.WITHDRAWN)
     if answer.change is not None:
-        # Separately: the projection is caught up by the workflow's own publish anyway.
+        # Separately, and never holding the action's row: the workflow publishes it too.
         gate_apply_patch(patch=answer.change)
     if attempt.status != Status.ACCEPTED:
         log.warning("%s %s: %s %s", attempt.action, attempt.action_id, attempt.status, attempt.detail)
     return attempt
 
 
-def _finish(attempt: ActionAttempt, status: str, detail: str, *, expect: str | None = None) -> ActionAttempt:
+def _finish(
+    attempt: ActionAttempt, status: str, detail: str, *, expect: str | None = None, unless: str | None = None
+) -> ActionAttempt:
+    """Set the status, never undoing an acceptance."""
     rows = ActionAttempt.objects.filter(pk=attempt.pk).exclude(status=Status.ACCEPTED)
     if expect is not None:
         rows = rows.filter(status=expect)
+    if unless is not None:
+        rows = rows.exclude(status=unless)
     rows.update(status=status, detail=detail, updated_at=timezone.now())
     attempt.refresh_from_db()
     return attempt
 
 
-def _applied_actions(attempt: ActionAttempt) -> set[str] | None:
-    """The actions the run applied, or None if it cannot say right now."""
-
-    async def query() -> list[str]:
-        handle = (await get_client()).get_workflow_handle(attempt.gate.workflow_id)
-        timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        return await handle.query(AgentWorkflow.applied_actions, rpc_timeout=timeout)
-
-    try:
-        return set(async_to_sync(query)())
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            # The run's history is gone: its projection is the record of who decided.
-            gate = Gate.objects.get(pk=attempt.gate_id)
-            return {gate.decision_id} if gate.decision_id else set()
-        return None
-    except (TemporalUnreachable, WorkflowQueryFailedError):
-        return None
-
-
-def _local_refusal(attempt: ActionAttempt) -> str:
-    if not attempt.reviewer.is_active:
-        return "Your account is no longer active, so the portal does not send this action."
-    if attempt.assignee is not None and not attempt.assignee.is_active:
-        return f"{attempt.assignee.get_username()} is no longer active."
-    size = len(json.dumps(_as_json(_action_input(attempt))))
-    if size > MAX_ACTION_BYTES:
-        return f"This action is too large to send ({size:,} bytes; at most {MAX_ACTION_BYTES:,})."
-    return ""
-
-
-def _content(attempt: ActionAttempt) -> dict[str, Any]:
-    return {
-        "decision": attempt.decision,
-        "reason": attempt.reason,
-        "edits": attempt.edits,
-        "text": attempt.text,
-        "assignee_id": attempt.assignee_id,
-    }
+def _waiting() -> Q:
+    """Queued, or left `sending` by a portal that died mid-send."""
+    stale = timezone.now() - timedelta(seconds=2 * settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS + 5)
+    return Q(status=Status.UNDELIVERED) | Q(status=Status.SENDING, updated_at__lt=stale)
 
 
 def _queued_decision_text(gate: Gate, reviewer: AbstractBaseUser) -> str:
     waiting = ActionAttempt.objects.filter(
         gate=gate, reviewer=reviewer, action=DECIDE, status__in=ActionAttempt.OPEN
     ).first()
-    noun = DECISION_NOUNS.get(waiting.decision, "decision").lower() if waiting else "decision"
+    noun = action_noun(waiting) if waiting else "decision"
     return f"Your {noun} on this gate is recorded and will be sent; withdraw it first to decide differently."
-
-
-def _stale_sending() -> Any:
-    """Before this, an action still `sending` was left so by a portal that died mid-send."""
-    return timezone.now() - timedelta(seconds=2 * settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS + 5)
 
 
 def _with_people(attempts: Any) -> Any:
     return attempts.select_related("gate", "reviewer", "assignee")
-
-
-def _as_json(value: object) -> Any:
-    return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))
-
-
-DECISION_NOUNS = {"approve": "Approval", "reject": "Rejection", "request_changes": "Change request"}

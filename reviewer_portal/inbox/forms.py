@@ -38,8 +38,11 @@ class DecisionForm(forms.Form):
         max_length=MAX_REASON_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3, "aria-describedby": "reason-hint"}),
     )
-    # Generated when the form is rendered; it becomes the Update ID, so a double submit applies once.
+    # Generated when the form is rendered; it names the action, so a double submit applies once.
     submission_id = forms.UUIDField(widget=forms.HiddenInput)
+    # Which recommendation the reviewer is deciding on (how many revisions came before it): the run
+    # refuses the decision if the agent has revised it since.
+    revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=10_000)
 
     def __init__(
         self, *args: Any, editable: list[str] = (), proposal: dict[str, Any] | None = None, **kwargs: Any
@@ -64,6 +67,11 @@ class DecisionForm(forms.Form):
                 self.add_error("reason", "With “Other”, say why in your own words.")
             else:
                 data["reason"] = f"{preset}: {text}" if text else preset
+        if len(data.get("reason", "")) > MAX_REASON_LENGTH:
+            room = MAX_REASON_LENGTH - len(preset) - 2
+            self.add_error(
+                "reason", f"With the grounds “{preset}”, the reason has room for {room} characters."
+            )
         return data
 
     @staticmethod

@@ -152,6 +152,9 @@ class ActionAttempt(models.Model):
     decision = models.CharField(max_length=20, blank=True)
     reason = models.TextField(blank=True)
     edits = models.JSONField(default=dict, blank=True)
+    # decide: how many revisions the recommendation the reviewer saw had had (the run refuses the
+    # decision if the agent has revised it since).
+    revision = models.PositiveIntegerField(null=True, blank=True)
     text = models.TextField(blank=True)
     # assign: whom to (the reviewer themselves for a claim; none to unclaim).
     assignee = models.ForeignKey(
@@ -184,7 +187,3 @@ class ActionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.action_id} by {self.reviewer_id}: {self.status}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in self.OPEN

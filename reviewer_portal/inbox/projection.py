@@ -21,7 +21,8 @@ from temporalio import activity
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
 from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
-from agents.framework.types import GatePatch, GatePublication, GateSnapshot
+from agents.framework.gate_changes import GatePatch, GatePublication
+from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.safe_text import storable

@@ -35,10 +35,14 @@ def gate_decide(
     decision: str,
     reason: str,
     submission_id: str,
+    revision: int,
     edits: dict[str, str] | None = None,
     origin: str = PORTAL,
 ) -> ActionAttempt:
     """Record the decision, then deliver it; a double submit gets the first answer back.
+
+    `revision` says which recommendation the reviewer decided on (how many revisions came
+    before it); the run refuses the decision if the agent has revised it since.
 
     Raises PermissionError (another reviewer's form) or ActionConflict (the form reused with other
     content, or a decision of the reviewer's on this gate is still waiting to be delivered).
@@ -52,6 +56,7 @@ def gate_decide(
         decision=decision,
         reason=reason,
         edits=edits,
+        revision=revision,
     )
     return action_deliver(attempt=attempt)
 
@@ -73,6 +78,7 @@ def gate_assign(
     assignee: AbstractBaseUser | None,
     submission_id: str,
     origin: str = PORTAL,
+    reason: str = "",
 ) -> ActionAttempt:
     """Claim (assignee is the reviewer), unclaim (None) or assign a gate through the `assign`
     Update; the workflow decides who may, so two reviewers claiming at once get one winner."""
@@ -83,6 +89,7 @@ def gate_assign(
         submission_id=submission_id,
         origin=origin,
         assignee=assignee,
+        reason=reason,
     )
     attempt = action_deliver(attempt=attempt)
     if attempt.status == Status.REFUSED:
@@ -136,7 +143,12 @@ def gates_decide_in_bulk(
         gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), gate_id))
         try:
             attempt = gate_decide(
-                gate=gate, reviewer=user, decision=decision, reason=reason, submission_id=gate_submission_id
+                gate=gate,
+                reviewer=user,
+                decision=decision,
+                reason=reason,
+                submission_id=gate_submission_id,
+                revision=len(gate.revisions),  # the recommendation listed in the inbox
             )
         except (PermissionError, ActionConflict) as err:
             outcomes.append(BulkOutcome(gate_id, gate, None, str(err)))

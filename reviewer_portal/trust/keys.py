@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from agents.framework.input_rules import MAX_ENDORSEMENTS
 from agents.framework.reviewer_actions import KeyEndorsement
 from agents.framework.signing import endorsement_message
 from agents.framework.types import VerifyingKey
@@ -76,9 +77,18 @@ def generate(*, key_id: str = "", dev: bool = False) -> SigningKey:
 
 def rotate(current: SigningKey, *, key_id: str = "") -> SigningKey:
     """A new key, endorsed by `current`: runs that trust `current` (or any key it chains back
-    to) accept actions signed with the new key. `current` may be destroyed afterwards."""
+    to) accept actions signed with the new key. `current` may be destroyed afterwards.
+
+    The chain keeps the last MAX_ENDORSEMENTS links (the most a run accepts): a run that pinned a
+    key more rotations ago than that can no longer be acted on; `dropped_from_chain` names them.
+    """
+    used = (
+        {current.key_id}
+        | {e.key_id for e in current.endorsements}
+        | {e.endorsed_by for e in current.endorsements}
+    )
     new = generate(key_id=key_id, dev=current.dev)
-    if new.key_id == current.key_id or new.key_id in {e.key_id for e in current.endorsements}:
+    if new.key_id in used:
         raise ValueError(f"Key id {new.key_id} was used before; choose another.")
     endorsement = KeyEndorsement(
         key_id=new.key_id,
@@ -86,7 +96,15 @@ def rotate(current: SigningKey, *, key_id: str = "") -> SigningKey:
         endorsed_by=current.key_id,
         signature=current.sign(endorsement_message(new.key_id, new.public_key)),
     )
-    return SigningKey(new.key_id, new.private_key, (*current.endorsements, endorsement), new.dev)
+    chain = (*current.endorsements, endorsement)[-MAX_ENDORSEMENTS:]
+    return SigningKey(new.key_id, new.private_key, chain, new.dev)
+
+
+def dropped_from_chain(before: SigningKey, after: SigningKey) -> list[str]:
+    """The keys runs may have pinned that `after` no longer chains back to."""
+    reachable = {after.key_id} | {e.endorsed_by for e in after.endorsements}
+    known = {before.key_id} | {e.endorsed_by for e in before.endorsements}
+    return sorted(known - reachable)
 
 
 def write_new(path: Path, key: SigningKey) -> None:

@@ -6,6 +6,24 @@ from django.db import migrations, models
 import django.db.models.deletion
 
 
+OPEN = ["sending", "undelivered"]
+
+
+def keep_one_open_decision(apps, schema_editor):
+    """Before this, a reviewer could queue several decisions on one gate. Keep the newest; the
+    others are withdrawn, saying why, before the constraint that forbids it is added."""
+    attempts = apps.get_model("inbox", "ActionAttempt")
+    newest: dict[tuple[str, int], int] = {}
+    for attempt in attempts.objects.filter(status__in=OPEN).order_by("-created_at", "-pk"):
+        key = (attempt.gate_id, attempt.reviewer_id)
+        if key in newest:
+            attempt.status = "withdrawn"
+            attempt.detail = "Withdrawn when upgrading: the reviewer's newer decision on this gate stands."
+            attempt.save(update_fields=["status", "detail"])
+        else:
+            newest[key] = attempt.pk
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -60,6 +78,8 @@ class Migration(migrations.Migration):
         migrations.AddField("actionattempt", "signed_at", models.DateTimeField(blank=True, null=True)),
         migrations.AddField("actionattempt", "envelope", models.JSONField(blank=True, null=True)),
         migrations.AddField("actionattempt", "in_flight_until", models.DateTimeField(blank=True, null=True)),
+        migrations.AddField("actionattempt", "revision", models.PositiveIntegerField(blank=True, null=True)),
+        migrations.RunPython(keep_one_open_decision, migrations.RunPython.noop),
         migrations.AddConstraint(
             "actionattempt",
             models.UniqueConstraint(

@@ -47,8 +47,8 @@ class Command(BaseCommand):
         gate = Gate.objects.filter(gate_id=gate_id).first()
         if gate is None:
             raise CommandError(f"No gate {gate_id!r} in the portal (python manage.py reconcile rebuilds it).")
-        if action in DECISIONS and not reason.strip():
-            raise CommandError("An operator decision needs --reason: it is recorded as an override.")
+        if not reason.strip():
+            raise CommandError("An operator action needs --reason: it is recorded with the override.")
         try:
             attempt = self._act(gate, user, action, reason, assignee)
         except (PermissionError, ActionConflict) as err:
@@ -61,7 +61,9 @@ class Command(BaseCommand):
         submission = str(uuid.uuid4())
         common = {"gate": gate, "reviewer": user, "submission_id": submission, "origin": OPERATOR}
         if action in DECISIONS:
-            return gate_decide(decision=DECISIONS[action], reason=reason, **common)
+            # On the recommendation the gate shows now, as a reviewer on its page would.
+            revision = len(gate.revisions)
+            return gate_decide(decision=DECISIONS[action], reason=reason, revision=revision, **common)
         if action == "annotate":
             return gate_annotate(text=reason, **common)
         target = None
@@ -71,4 +73,4 @@ class Command(BaseCommand):
             target = get_user_model().objects.filter(username=assignee, is_active=True).first()
             if target is None:
                 raise CommandError(f"No active user {assignee!r} to assign the gate to.")
-        return gate_assign(assignee=target, **common)
+        return gate_assign(assignee=target, reason=reason, **common)

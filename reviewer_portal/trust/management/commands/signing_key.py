@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reviewer_portal.trust.keys import generate, rotate, signing_key, write_new
+from reviewer_portal.trust.keys import dropped_from_chain, generate, rotate, signing_key, write_new
 
 
 class Command(BaseCommand):
@@ -34,7 +34,10 @@ class Command(BaseCommand):
             raise CommandError(f"{operation} needs --out FILE: where to write the new private key.")
         if out.exists():
             raise CommandError(f"{out} exists; a key file is never overwritten.")
-        new = generate(key_id=key_id) if operation == "new" else rotate(signing_key(), key_id=key_id)
+        try:
+            new = generate(key_id=key_id) if operation == "new" else rotate(signing_key(), key_id=key_id)
+        except ValueError as err:
+            raise CommandError(str(err)) from err
         write_new(out, new)
         self.stdout.write(f"Wrote key {new.key_id} to {out} (mode 0600).")
         if operation == "rotate":
@@ -42,3 +45,9 @@ class Command(BaseCommand):
                 "Point PORTAL_SIGNING_KEY_FILE at it and restart the portal processes: runs in flight "
                 f"accept it through its endorsement by {new.endorsements[-1].endorsed_by}; new runs pin it."
             )
+            dropped = dropped_from_chain(signing_key(), new)
+            if dropped:
+                self.stdout.write(
+                    f"Runs that pinned {', '.join(dropped)} (more than {len(new.endorsements)} rotations ago) "
+                    "can no longer be acted on."
+                )

@@ -1,0 +1,113 @@
+"""What the gate page shows a user, shared by its views: the gate, the forms they may use, the
+decision of theirs still waiting to be delivered, who holds the gate and the queue around it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, DecisionForm
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.outcomes import action_noun, outcome_text
+from reviewer_portal.inbox.selectors import (
+    action_attempts_for,
+    gate_assignees_for,
+    gate_is_supervised_by,
+    gate_may_annotate,
+    gate_may_assign,
+    gate_may_decide,
+    gate_neighbours_for,
+    is_person,
+    open_decision_of,
+)
+
+Status = ActionAttempt.Status
+
+
+def decision_response(request: HttpRequest, gate: Gate, *, status: int = 200, **extra: Any) -> HttpResponse:
+    template = "inbox/gate.html#decision-panel" if request.htmx else "inbox/gate.html"
+    return render(request, template, gate_context(request, gate, **extra), status=status)
+
+
+def gate_context(
+    request: HttpRequest,
+    gate: Gate,
+    *,
+    form: DecisionForm | None = None,
+    attempt: ActionAttempt | None = None,
+    notice: str = "",
+    assign_form: AssignForm | None = None,
+    confirmation: str = "",
+) -> dict[str, Any]:
+    queued = open_decision_of(user=request.user, gate=gate)
+    if attempt is not None and attempt.pk == getattr(queued, "pk", None):
+        attempt = None  # the queued panel below says it all
+    return {
+        "gate": gate,
+        "form": form or _next_form(gate, attempt),
+        "annotation_form": AnnotationForm(initial={"submission_id": uuid.uuid4()}),
+        "may_decide": gate_may_decide(user=request.user, gate=gate),
+        "may_annotate": gate_may_annotate(user=request.user, gate=gate),
+        "queued": queued,
+        "queued_text": outcome_text(queued) if queued else "",
+        "queued_noun": action_noun(queued) if queued else "",
+        "attempt": attempt,
+        "outcome_text": outcome_text(attempt) if attempt else "",
+        "attempts": list(action_attempts_for(gate=gate)),
+        "notice": notice,
+        **_workspace_context(request, gate, assign_form=assign_form, confirmation=confirmation),
+    }
+
+
+def _workspace_context(
+    request: HttpRequest, gate: Gate, *, assign_form: AssignForm | None, confirmation: str
+) -> dict[str, Any]:
+    """Who holds the gate and what the user may do about it; the neighbours in their queue."""
+    user = request.user
+    holds = bool(gate.assignee) and is_person(user, gate.assignee, gate.assignee_id)
+    previous, following = gate_neighbours_for(user=user, gate=gate)
+    return {
+        "holds_gate": holds,
+        # Someone else holds the gate: only they decide it (the workflow refuses anyone else).
+        "held_by_other": bool(gate.assignee) and not holds,
+        "may_assign": gate_may_assign(user=user, gate=gate),
+        "may_claim": gate.role in reviewer_roles_of(user)
+        and not is_person(user, gate.submitted_by, gate.submitted_by_id),
+        "supervises": gate_is_supervised_by(user=user, gate=gate),
+        "claim_form": ClaimForm(initial={"submission_id": uuid.uuid4()}, auto_id="claim_%s"),
+        "assign_form": assign_form or assign_form_for(request, gate),
+        "confirmation": confirmation,
+        "prev_gate_url": reverse("inbox:gate", args=[previous.gate_id]) if previous else "",
+        "next_gate_url": reverse("inbox:gate", args=[following.gate_id]) if following else "",
+    }
+
+
+def _next_form(gate: Gate, attempt: ActionAttempt | None) -> DecisionForm:
+    """A fresh form with a new submission id (a new decision is a new action); a refused one keeps
+    the reviewer's reason and edits, so nothing they typed is lost."""
+    initial: dict[str, Any] = {"submission_id": uuid.uuid4(), "revision": len(gate.revisions)}
+    if (
+        attempt is not None
+        and attempt.action == ActionAttempt.Action.DECIDE
+        and attempt.status == Status.REFUSED
+    ):
+        initial.update(DecisionForm.initial_reason(attempt.decision, attempt.reason))
+        initial.update({f"edit_{k}": v for k, v in attempt.edits.items()})
+    return DecisionForm(initial=initial, editable=gate.editable, proposal=gate.proposal)
+
+
+def assign_form_for(request: HttpRequest, gate: Gate, data: Any = None) -> AssignForm:
+    """Colleagues to hand the gate to (the reviewer themselves claims it instead)."""
+    colleagues = gate_assignees_for(gate=gate).exclude(pk=request.user.pk)
+    choices = [(u.get_username(), _user_label(u)) for u in colleagues]
+    return AssignForm(data, initial={"submission_id": uuid.uuid4()}, assignees=choices, auto_id="assign_%s")
+
+
+def _user_label(user: Any) -> str:
+    full = user.get_full_name()
+    return f"{full} ({user.get_username()})" if full else user.get_username()

@@ -1,0 +1,206 @@
+"""Sending one reviewer action to its run: the signed envelope for a delivery, the Temporal calls,
+and the run's answer in the portal's terms. reviewer_portal.inbox.delivery decides when to send
+and records what came back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.utils import timezone
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.service import RPCError, RPCStatusCode
+
+from agents.framework.contract import ALREADY_APPLIED, ANNOTATE, ASSIGN, DECIDE
+from agents.framework.gate_changes import GatePatch
+from agents.framework.reviewer_actions import (
+    ActionInput,
+    ActionResult,
+    AnnotateInput,
+    AssignInput,
+    DecideInput,
+)
+from agents.framework.signing import MAX_AGE
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+from reviewer_portal.trust.signer import sign_action
+
+Status = ActionAttempt.Status
+INPUTS: dict[str, type[ActionInput]] = {DECIDE: DecideInput, ANNOTATE: AnnotateInput, ASSIGN: AssignInput}
+UPDATES = {DECIDE: AgentWorkflow.decide, ANNOTATE: AgentWorkflow.annotate, ASSIGN: AgentWorkflow.assign}
+# Far below Temporal's own limits (2 MB a payload, 512 KiB of Updates in flight per run in the
+# embedded stack): a reviewer action is a few kilobytes.
+MAX_ACTION_BYTES = 256 * 1024
+UNREACHABLE = "Temporal is not reachable right now."
+NO_ANSWER = "The agent did not answer in time."
+RUN_ENDED = "This agent run is no longer running, so it cannot take this action."
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: str
+    detail: str = ""
+    change: GatePatch | None = None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One delivery of an action: signed for this Update id, at this time."""
+
+    update_id: str
+    signed: ActionInput
+    signed_at: datetime
+
+
+def envelope_for(attempt: ActionAttempt) -> Envelope:
+    """The last envelope while it is fresh enough to reach the run in time (so concurrent senders
+    send the same Update, which Temporal answers once), else a newly signed one."""
+    now = timezone.now()
+    reuse_for = MAX_AGE - timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS + 10)
+    if attempt.envelope is not None and attempt.signed_at is not None and now - attempt.signed_at < reuse_for:
+        return _stored(attempt)
+    deliveries = attempt.deliveries + 1
+    update_id = f"{attempt.action_id}#{deliveries}"
+    signed = sign_action(
+        attempt.action,
+        action_input(attempt),
+        workflow_id=attempt.gate.workflow_id,
+        update_id=update_id,
+        now=now,
+    )
+    renewed = ActionAttempt.objects.filter(pk=attempt.pk, deliveries=attempt.deliveries).update(
+        deliveries=deliveries, update_id=update_id, signed_at=now, envelope=as_json(signed), updated_at=now
+    )
+    attempt.refresh_from_db()
+    if not renewed:  # another process signed it first: send theirs
+        return _stored(attempt)
+    return Envelope(update_id, signed, now)
+
+
+def action_input(attempt: ActionAttempt) -> ActionInput:
+    """The action as the portal vouches for it now: the reviewer's current name and roles."""
+    reviewer = attempt.reviewer
+    who: dict[str, Any] = {
+        "gate_id": attempt.gate.gate_id,
+        "reviewer": reviewer.get_username(),
+        "reviewer_roles": sorted(reviewer_roles_of(reviewer)),
+        "reviewer_id": str(reviewer.pk),
+        "action_id": attempt.action_id,
+        "origin": attempt.origin,
+    }
+    if attempt.action == DECIDE:
+        revision = attempt.revision if attempt.revision is not None else -1
+        return DecideInput(
+            decision=attempt.decision,
+            reason=attempt.reason,
+            edits=dict(attempt.edits),
+            revision=revision,
+            **who,
+        )
+    if attempt.action == ANNOTATE:
+        return AnnotateInput(text=attempt.text, **who)
+    assignee = attempt.assignee
+    return AssignInput(
+        assignee=assignee.get_username() if assignee else "",
+        assignee_roles=sorted(reviewer_roles_of(assignee)) if assignee else [],
+        assignee_id=str(assignee.pk) if assignee else "",
+        reason=attempt.reason,
+        **who,
+    )
+
+
+def local_refusal(attempt: ActionAttempt) -> str:
+    """Why the portal will not send this action at all ("" if it will)."""
+    if not attempt.reviewer.is_active:
+        return "Your account is no longer active, so the portal does not send this action."
+    if attempt.assignee is not None and not attempt.assignee.is_active:
+        return f"{attempt.assignee.get_username()} is no longer active."
+    size = len(json.dumps(as_json(action_input(attempt))))
+    if size > MAX_ACTION_BYTES:
+        return f"This action is too large to send ({size:,} bytes; at most {MAX_ACTION_BYTES:,})."
+    return ""
+
+
+def send(attempt: ActionAttempt, envelope: Envelope) -> Answer:
+    """Send the envelope as the action's Update and say how the run answered."""
+    try:
+        result = async_to_sync(_execute)(attempt.gate.workflow_id, attempt.action, envelope)
+    except TemporalUnreachable:
+        return Answer(Status.UNDELIVERED, UNREACHABLE)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if getattr(cause, "type", None) == ALREADY_APPLIED:
+            return Answer(Status.ACCEPTED)
+        return Answer(Status.REFUSED, getattr(cause, "message", None) or str(cause or err))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return _answer_from_a_closed_run(attempt)
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            return Answer(Status.REFUSED, f"Temporal refused this action as malformed: {err.message}")
+        return Answer(Status.UNDELIVERED, UNREACHABLE)
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        return Answer(Status.UNDELIVERED, NO_ANSWER)
+    return Answer(Status.ACCEPTED, change=result.change)
+
+
+def applied_actions(attempt: ActionAttempt) -> set[str] | None:
+    """The ids of the actions the run applied lately, or None if it cannot say right now."""
+
+    async def query() -> list[str]:
+        handle = (await get_client()).get_workflow_handle(attempt.gate.workflow_id)
+        timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
+        return await handle.query(AgentWorkflow.applied_actions, rpc_timeout=timeout)
+
+    try:
+        return set(async_to_sync(query)())
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            # The run's history is gone: its projection is the record of who decided.
+            gate = Gate.objects.get(pk=attempt.gate_id)
+            return {gate.decision_id} if gate.decision_id else set()
+        return None
+    except (TemporalUnreachable, WorkflowQueryFailedError):
+        return None
+
+
+def as_json(value: object) -> Any:
+    return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))
+
+
+def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
+    """The run has ended: it applied the action before (its answer was lost), or never will."""
+    applied = applied_actions(attempt)
+    if applied is None:
+        return Answer(Status.UNDELIVERED, "The agent run has ended; the portal checks whether it took this.")
+    if attempt.action_id in applied:
+        return Answer(Status.ACCEPTED)
+    return Answer(Status.REFUSED, RUN_ENDED)
+
+
+async def _execute(workflow_id: str, action: str, envelope: Envelope) -> ActionResult:
+    client: Client = await get_client()
+    return await client.get_workflow_handle(workflow_id).execute_update(
+        UPDATES[action],
+        envelope.signed,
+        id=envelope.update_id,
+        rpc_timeout=timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS),
+    )
+
+
+def _stored(attempt: ActionAttempt) -> Envelope:
+    assert attempt.envelope is not None and attempt.signed_at is not None
+    return Envelope(
+        attempt.update_id, value_to_type(INPUTS[attempt.action], attempt.envelope), attempt.signed_at
+    )
