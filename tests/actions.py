@@ -63,6 +63,7 @@ def decide_input(
     *,
     edits: dict[str, str] | None = None,
     origin: str = PORTAL,
+    revision: int = 0,
 ) -> DecideInput:
     return DecideInput(
         gate_id,
@@ -74,13 +75,21 @@ def decide_input(
         reviewer_id=person_id(reviewer),
         action_id=f"decide:{gate_id}:{uuid.uuid4()}",
         origin=origin,
+        revision=revision,
     )
 
 
 def decide(temporal: Any, handle: Any, gate_id: str, decision: str = "approve", reason: str = "",
            reviewer: str = "officer", roles: tuple[str, ...] | list[str] = OFFICER, *,
-           edits: dict[str, str] | None = None, origin: str = PORTAL, **send_options: Any) -> ActionResult:  # fmt: skip
-    update = decide_input(gate_id, decision, reason, reviewer, roles, edits=edits, origin=origin)
+           edits: dict[str, str] | None = None, origin: str = PORTAL, revision: int | None = None,
+           **send_options: Any) -> ActionResult:  # fmt: skip
+    """Decide on the recommendation the gate shows now (or on `revision`, as a stale page would)."""
+    if revision is None:
+        gates = temporal.run(handle.query(AgentWorkflow.all_gates))
+        revision = next((len(g.revisions) for g in gates if g.gate_id == gate_id), 0)
+    update = decide_input(
+        gate_id, decision, reason, reviewer, roles, edits=edits, origin=origin, revision=revision
+    )
     return send(temporal, handle, DECIDE, update, **send_options)
 
 

@@ -197,6 +197,7 @@ def decide(
         "decision": decision,
         "reason": reason,
         "submission_id": submission_id or str(uuid.uuid4()),
+        "revision": len(gate.revisions),  # the recommendation on the page
         **fields,
     }
     headers = {"HX-Request": "true"} if htmx else {}

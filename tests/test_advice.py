@@ -365,6 +365,7 @@ def test_an_adviser_opens_a_case_and_another_signs_it_off_with_edits(temporal, p
             "decision": "approve",
             "reason": "Keep a larger buffer",
             "submission_id": str(uuid.uuid4()),
+            "revision": 0,
             "edit_recommendations": edited,
         }
         return client.post(f"/gates/{gate.gate_id}/decide/", data, headers={"HX-Request": "true"})

@@ -185,7 +185,9 @@ def test_finding_5_four_eyes_holds_after_the_submitter_is_renamed(temporal, port
     [
         ("annotate", {"text": "lone \ud800 surrogate"}, "not valid Unicode"),
         ("annotate", {"text": "nul \x00 byte"}, "control characters"),
-        ("annotate", {"text": "bidi \u202e override"}, "text-direction controls"),
+        ("annotate", {"text": "bidi \u202e override"}, "invisible characters (U+202E)"),
+        ("annotate", {"text": "tag \U000e0041 character"}, "invisible characters (U+E0041)"),
+        ("annotate", {"text": "zero\u200bwidth"}, "invisible characters (U+200B)"),
         ("decide", {"reason": "x" * 2001}, "longer than 2000 characters"),
         ("decide", {"reviewer": ""}, "The reviewer is missing"),
         ("decide", {"reviewer": "r" * 5000}, "The reviewer is longer than 150 characters"),
@@ -193,7 +195,7 @@ def test_finding_5_four_eyes_holds_after_the_submitter_is_renamed(temporal, port
         ("decide", {"reviewer_id": ""}, "The reviewer is missing"),
         ("decide", {"edits": {"advice": 42}}, "The edited 'advice' must be text"),
     ],
-    ids=["lone-surrogate", "nul", "bidi-override", "long-reason", "empty-reviewer", "5000-char-reviewer",
+    ids=["lone-surrogate", "nul", "bidi-override", "tag-character", "zero-width-space", "long-reason", "empty-reviewer", "5000-char-reviewer",
          "odd-role", "no-user-id", "edit-not-text"],
 )  # fmt: skip
 def test_finding_6_poison_input_is_refused_by_the_validator_even_when_signed(

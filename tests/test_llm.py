@@ -20,8 +20,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from agents.framework.llm import LlmActivities, LlmSettings
+from agents.framework.llm_types import LlmRequest, LlmResponse
 from agents.framework.registry import AGENTS
-from agents.framework.types import ChatMessage, LlmRequest, LlmResponse
+from agents.framework.types import ChatMessage
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.conftest import APPROVABLE, start_loan, wait_for_gate

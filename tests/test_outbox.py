@@ -12,6 +12,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from agents.framework import signing
@@ -64,7 +65,8 @@ def test_a_reject_after_an_undelivered_approve_is_its_own_decision_only_after_a_
     # Signatures go stale in seconds here, not minutes, so the test need not wait.
     monkeypatch.setattr(signing, "MAX_AGE", timedelta(seconds=3))
     monkeypatch.setattr(signing, "MAX_SKEW", timedelta(seconds=1))
-    monkeypatch.setattr("reviewer_portal.inbox.delivery.MAX_AGE", timedelta(seconds=3))
+    for module in ("reviewer_portal.inbox.delivery", "reviewer_portal.inbox.sending"):
+        monkeypatch.setattr(f"{module}.MAX_AGE", timedelta(seconds=3))
     monkeypatch.setattr("reviewer_portal.inbox.delivery.MAX_SKEW", timedelta(seconds=1))
     client = logged_in(officer)
 
@@ -158,7 +160,10 @@ def test_a_hundred_identical_concurrent_decisions_are_applied_once(temporal, por
     submission = str(uuid.uuid4())
 
     def click(_: int) -> int:
-        return decide(logged_in(officer), gate, reason="ok", submission_id=submission).status_code
+        try:
+            return decide(logged_in(officer), gate, reason="ok", submission_id=submission).status_code
+        finally:
+            connection.close()  # this thread's own connection, or PostgreSQL keeps it open
 
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(click, range(100)))
@@ -182,6 +187,7 @@ def test_an_action_a_dead_portal_left_sending_is_shown_queued_and_redelivered(
         reviewer=officer,
         decision="approve",
         reason="Decided just before the crash",
+        revision=0,
         status="sending",
     )
     ActionAttempt.objects.update(updated_at=timezone.now() - timedelta(minutes=1))
@@ -248,3 +254,55 @@ def test_refused_attempts_are_kept_and_shown_in_the_run_audit_trail(temporal, po
     assert "Approval by intake refused: Four-eyes rule" in page
     [entry] = [e for e in export["entries"] if e["kind"] == "portal"]
     assert entry["data"]["status"] == "refused" and entry["data"]["reviewer"] == "intake"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/gates/a%00b/", "/gates/" + "g" * 300 + "/", "/audit/loan%00x/", "/gates/{gate}/withdraw/"],
+    ids=["nul-gate-id", "long-gate-id", "nul-run-id", "nul-action-id"],
+)
+def test_odd_ids_in_a_url_or_a_form_are_404_never_500(temporal, portal, officer, loan_gate, path):
+    _, gate = loan_gate
+    make_user("auditor-1", "auditor")
+    client = logged_in(officer)
+
+    if "withdraw" in path:
+        response = client.post(path.format(gate=gate.gate_id), {"action_id": "decide:x\x00:y"}, headers=HTMX)
+    else:
+        response = client.get(path)
+
+    assert response.status_code == 404
+
+
+def test_a_rejection_reason_that_only_fits_without_its_grounds_is_refused_by_the_form(
+    temporal, portal, officer, loan_gate
+):
+    _, gate = loan_gate
+
+    response = decide(logged_in(officer), gate, decision="reject", reason="x" * 2000, preset="Policy breach")
+
+    assert response.status_code == 400
+    assert (
+        "With the grounds “Policy breach”, the reason has room for 1985 characters."
+        in response.content.decode()
+    )
+    assert not ActionAttempt.objects.exists()
+
+
+def test_assigning_to_a_colleague_deactivated_since_the_page_was_drawn_is_a_form_error(
+    temporal, portal, officer, loan_gate
+):
+    _, gate = loan_gate
+    colleague = make_user("colleague", "credit_officer")
+    client = logged_in(officer)
+    client.get(f"/gates/{gate.gate_id}/")
+    colleague.is_active = False
+    colleague.save()
+
+    response = client.post(
+        f"/gates/{gate.gate_id}/assign/",
+        {"assignee": "colleague", "submission_id": str(uuid.uuid4())},
+        headers=HTMX,
+    )
+
+    assert response.status_code == 400 and not ActionAttempt.objects.exists()

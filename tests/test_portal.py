@@ -121,7 +121,9 @@ def test_redelivering_a_decision_whose_answer_was_lost_applies_it_once(
     temporal, portal, officer, loan_gate, signature
 ):
     handle, gate = loan_gate
-    attempt = gate_decide(gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1")
+    attempt = gate_decide(
+        gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1", revision=0
+    )
     first_update = attempt.update_id
     temporal.run(handle.result())  # the approval ended the run
     # The answer was lost (say the portal died): the record still says it is on its way.
@@ -145,7 +147,9 @@ def test_a_decision_for_a_run_that_ended_without_it_is_refused_in_plain_words(
     handle, gate = loan_gate
     temporal.run(handle.terminate("withdrawn by the applicant"))
 
-    attempt = gate_decide(gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1")
+    attempt = gate_decide(
+        gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1", revision=0
+    )
 
     assert (attempt.status, attempt.detail) == (
         "refused",

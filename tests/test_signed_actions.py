@@ -13,6 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from agents.framework.contract import ALREADY_APPLIED, OPERATOR, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.reviewer_actions import KeyEndorsement
+from agents.framework.types import AgentState
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.trust.keys import generate, rotate
@@ -275,3 +276,47 @@ def projected_gate_version(gate_id: str, version: int, timeout: float = 30) -> N
     while not Gate.objects.filter(gate_id=gate_id, version__gte=version).exists():
         assert time.monotonic() < deadline, f"{gate_id} never reached version {version}"
         time.sleep(0.05)
+
+
+def test_a_decision_made_on_an_earlier_recommendation_is_refused_after_the_agent_revised_it(temporal, loan):
+    # An approval queued while a colleague's change request got through must not land on the
+    # revised recommendation, which its reviewer never saw.
+    handle, gate = loan
+    stale_approval = actions.decide_input(gate.gate_id, reason="Looks right", reviewer="officer", revision=0)
+    actions.decide(
+        temporal, handle, gate.gate_id, "request_changes", "Refer: new employer", reviewer="officer2"
+    )
+    wait_for_gate(temporal, handle, until=lambda g: g.revisions and g.status == "pending")
+
+    message = refusal(lambda: actions.send(temporal, handle, "decide", stale_approval))
+
+    assert "The agent revised its recommendation after this decision was made" in message
+    actions.decide(temporal, handle, gate.gate_id, reason="Read the revision: fine")  # on revision 1
+    assert temporal.run(handle.result()).outcome == "approved"
+
+
+def test_a_run_continuing_as_new_publishes_a_change_it_had_not_published_yet(temporal, loan):
+    # A decision accepted while the run summarised its turns before continuing as new: the new run
+    # must still send it to the projection (it used to take every carried gate as published).
+    handle, gate = loan
+    decided = dataclasses.replace(gate, status="approved", decided_by="officer", version=gate.version + 1)
+    carry = dataclasses.replace(
+        AgentState(messages=[]), gates=[decided], published={gate.gate_id: gate.version}
+    )
+    continued = AgentWorkflow(dataclasses.replace(loan_input(), carry=carry))
+
+    assert continued._unpublished([gate.gate_id])
+    assert gate.gate_id not in continued._published_gates  # so it goes whole, not as a patch
+    older = AgentWorkflow(dataclasses.replace(loan_input(), carry=dataclasses.replace(carry, published=None)))
+    assert not older._unpublished([gate.gate_id])  # runs continued before this replay as they were
+    temporal.run(handle.terminate("test done"))
+
+
+def test_a_run_started_before_signed_actions_accepts_none_and_says_what_to_do(temporal, worker):
+    handle = start_loan(temporal, worker, dataclasses.replace(loan_input(), trusted_keys=[]))
+    gate = wait_for_gate(temporal, handle)
+
+    message = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, reason="ok"))
+
+    assert "started before reviewer actions were signed" in message and "terminate it" in message
+    temporal.run(handle.terminate("test done"))

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from agents.framework.input_rules import MAX_ENDORSEMENTS
 from agents.framework.signing import trusted_keys
 from reviewer_portal.inbox.models import ActionAttempt
-from reviewer_portal.trust.keys import SigningKey, generate, rotate
+from reviewer_portal.trust.keys import SigningKey, dropped_from_chain, generate, rotate
 from tests.conftest import logged_in, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,9 +124,10 @@ def test_operator_action_decides_as_a_named_admin_recorded_as_an_override(tempor
     [
         (["approve", "--as", "officer", "--reason", "x"], "not an active admin"),
         (["approve", "--as", "root"], "needs --reason"),
-        (["assign", "--as", "root", "--assignee", "nobody"], "No active user 'nobody'"),
+        (["unclaim", "--as", "root"], "needs --reason"),
+        (["assign", "--as", "root", "--assignee", "nobody", "--reason", "x"], "No active user 'nobody'"),
     ],
-    ids=["not-an-admin", "no-reason", "unknown-assignee"],
+    ids=["not-an-admin", "no-reason", "no-reason-to-unclaim", "unknown-assignee"],
 )
 def test_operator_action_refuses_before_sending_anything(temporal, portal, loan_gate, options, message):
     _, gate = loan_gate
@@ -151,6 +153,27 @@ def test_operator_action_that_the_run_refuses_exits_non_zero_and_is_kept(tempora
             "root",
             "--assignee",
             "intake",
+            "--reason",
+            "Officer on leave",
             stdout=StringIO(),
         )
     assert ActionAttempt.objects.get().detail == "Four-eyes rule: intake submitted this case."
+
+
+def test_a_rotation_never_reuses_a_key_id_and_keeps_the_chain_a_run_accepts(portal_signing_key):
+    keys = [portal_signing_key]
+    for n in range(10):
+        keys.append(rotate(keys[-1], key_id=f"portal-{n}"))
+    newest = keys[-1]
+
+    # A run pinned to any of the last MAX_ENDORSEMENTS keys before the newest still trusts it.
+    trusting = [
+        k.key_id for k in keys if newest.key_id in trusted_keys([k.verifying_key()], newest.endorsements)
+    ]
+    assert len(newest.endorsements) == MAX_ENDORSEMENTS
+    assert trusting == [k.key_id for k in keys[-MAX_ENDORSEMENTS - 1 :]]
+    assert dropped_from_chain(keys[-2], newest) == [keys[-MAX_ENDORSEMENTS - 2].key_id]
+    with pytest.raises(ValueError, match="was used before"):
+        rotate(newest, key_id=keys[-MAX_ENDORSEMENTS - 1].key_id)  # the root of the kept chain
+    with pytest.raises(ValueError, match="was used before"):
+        rotate(newest, key_id="portal-5")

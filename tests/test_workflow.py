@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 
 from agents.framework.contract import PUBLISH_CHANGE_ACTIVITY
-from agents.framework.types import GatePublication
+from agents.framework.gate_changes import GatePublication
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import publish_gate_change
