@@ -18,6 +18,7 @@ from django.utils import timezone
 from agents.framework import signing
 from agents.framework.contract import PUBLISH_CHANGE_ACTIVITY
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal import temporal_client
 from reviewer_portal.inbox.delivery import actions_redeliver
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
@@ -31,6 +32,7 @@ from tests.conftest import (
     make_user,
     projected_gate,
     start_loan,
+    submit_loan_application,
 )
 
 COMPLETED = "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"
@@ -306,3 +308,39 @@ def test_assigning_to_a_colleague_deactivated_since_the_page_was_drawn_is_a_form
     )
 
     assert response.status_code == 400 and not ActionAttempt.objects.exists()
+
+
+def test_every_action_of_a_portal_started_during_an_outage_answers_in_plain_words(
+    settings, temporal, portal, officer, loan_gate
+):
+    _, gate = loan_gate
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"  # nothing listens there
+    temporal_client.reset_client()
+    client = logged_in(officer)
+    auditor = logged_in(make_user("auditor", "auditor"))
+
+    note = client.post(
+        f"/gates/{gate.gate_id}/annotate/",
+        {"text": "Called them.", "submission_id": str(uuid.uuid4())},
+        headers=HTMX,
+    )
+    claim = client.post(f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers=HTMX)
+    intake = submit_loan_application(client)
+    audit = auditor.get(f"/audit/{gate.workflow_id}/")
+    export = auditor.get(f"/audit/{gate.workflow_id}/export.json")
+
+    assert (
+        "Your note is recorded and will be sent. Temporal is not reachable right now."
+        in note.content.decode()
+    )
+    assert (
+        "Your claim is recorded and will be sent. Temporal is not reachable right now."
+        in claim.content.decode()
+    )
+    assert intake.status_code == 503
+    assert (
+        "Temporal is not reachable right now, so nothing was submitted. Try again." in intake.content.decode()
+    )
+    assert audit.status_code == 503 and "Temporal is not reachable right now" in audit.content.decode()
+    assert export.status_code == 503
+    assert {a.status for a in ActionAttempt.objects.all()} == {"undelivered"}
