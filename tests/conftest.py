@@ -6,10 +6,13 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.test import Client, override_settings
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client as TemporalClient
@@ -28,6 +31,8 @@ from tests.browser import browser, page  # noqa: F401  (fixtures for the browser
 from tests.harness import TemporalHarness
 
 HISTORIES = Path(__file__).parent / "histories"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -181,6 +186,20 @@ def projected_gate(handle, *, version: int = 1, timeout: float = 30) -> Gate:
             return gate
         time.sleep(0.1)
     raise AssertionError(f"gate of {handle.id} never reached the projection")
+
+
+def in_threads(work: Callable[[T], R], items: list[T], *, threads: int = 2) -> list[R]:
+    """`work` on each item at once from `threads` threads, each closing its own database
+    connection after (PostgreSQL would keep it open past the test)."""
+
+    def run(item: T) -> R:
+        try:
+            return work(item)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(run, items))
 
 
 def logged_in(user) -> Client:

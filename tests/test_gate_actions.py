@@ -5,7 +5,6 @@ queue neighbours for n / p, and forged input."""
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.test import Client
@@ -14,7 +13,16 @@ from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.forms import DecisionForm
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.services import gate_assign
-from tests.conftest import decide, event_types, loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.conftest import (
+    decide,
+    event_types,
+    in_threads,
+    loan_input,
+    logged_in,
+    make_user,
+    projected_gate,
+    start_loan,
+)
 
 COMPLETED = "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"
 HTMX = {"HX-Request": "true"}
@@ -81,8 +89,7 @@ def test_two_reviewers_claiming_at_once_get_one_winner_and_the_other_is_told_who
     handle, gate = loan_gate
     rival = make_user("rival", "credit_officer")
 
-    with ThreadPoolExecutor(2) as pool:
-        pages = list(pool.map(lambda u: post_action(logged_in(u), gate, "claim"), [officer, rival]))
+    pages = in_threads(lambda u: post_action(logged_in(u), gate, "claim"), [officer, rival])
 
     winner = workflow_gate(temporal, handle).assignee
     assert winner in ("officer", "rival")

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from agents.framework import signing
@@ -27,6 +25,7 @@ from tests.conftest import (
     activity_names,
     decide,
     event_types,
+    in_threads,
     loan_input,
     logged_in,
     make_user,
@@ -162,13 +161,9 @@ def test_a_hundred_identical_concurrent_decisions_are_applied_once(temporal, por
     submission = str(uuid.uuid4())
 
     def click(_: int) -> int:
-        try:
-            return decide(logged_in(officer), gate, reason="ok", submission_id=submission).status_code
-        finally:
-            connection.close()  # this thread's own connection, or PostgreSQL keeps it open
+        return decide(logged_in(officer), gate, reason="ok", submission_id=submission).status_code
 
-    with ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(click, range(100)))
+    statuses = in_threads(click, list(range(100)), threads=16)
 
     # Each click found the one record: it reached the run (deduplicated), or found it decided.
     assert set(statuses) <= {200, 409} and statuses.count(200) >= 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from io import StringIO
 
@@ -20,6 +19,7 @@ from tests.conftest import (
     activity_names,
     decide,
     event_types,
+    in_threads,
     loan_input,
     logged_in,
     make_user,
@@ -105,8 +105,7 @@ def test_two_clicks_racing_each_other_are_applied_once(temporal, portal, officer
     submission = str(uuid.uuid4())
     clients = [logged_in(officer), logged_in(officer)]
 
-    with ThreadPoolExecutor(2) as pool:
-        responses = list(pool.map(lambda c: decide(c, gate, reason="ok", submission_id=submission), clients))
+    responses = in_threads(lambda c: decide(c, gate, reason="ok", submission_id=submission), clients)
 
     # Each click either reached the workflow (deduplicated by the Update ID) or found it decided.
     assert sorted(r.status_code for r in responses) in ([200, 200], [200, 409])
