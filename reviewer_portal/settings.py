@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "reviewer_portal.live",
     "reviewer_portal.dashboard",
     "reviewer_portal.trust",
+    "reviewer_portal.codec",
     "agents",
 ]
 
@@ -178,6 +179,25 @@ PORTAL_SIGNING_KEY = env.str("PORTAL_SIGNING_KEY", default="")
 PORTAL_SIGNING_KEY_FILE = env.str(
     "PORTAL_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "portal-signing.json") if DEBUG else ""
 )
+
+# --- Payload encryption -----------------------------------------------------------------------
+# AES-256 keys per Temporal namespace (agents/framework/codec.py): the JSON document, or a secret
+# file holding it. `make dev` generates development keys at the default path; production has no
+# default and refuses development keys.
+PAYLOAD_KEYS = env.str("PAYLOAD_KEYS", default="")
+PAYLOAD_KEYS_FILE = env.str(
+    "PAYLOAD_KEYS_FILE", default=str(VAR_DIR / "keys" / "payload-keys.json") if DEBUG else ""
+)
+if PAYLOAD_KEYS_FILE and not PAYLOAD_KEYS:
+    # Code that runs without Django (the document store, inside a tool) reads the same variable.
+    os.environ.setdefault("PAYLOAD_KEYS_FILE", PAYLOAD_KEYS_FILE)
+# The namespaces this deployment uses; each needs payload keys.
+TEMPORAL_NAMESPACES = [TEMPORAL_NAMESPACE]
+# Origins allowed to call the codec endpoint with the portal session (the Temporal Web UI's).
+CODEC_CORS_ORIGINS = env.list(
+    "CODEC_CORS_ORIGINS", default=["http://127.0.0.1:8233", "http://localhost:8233"]
+)
+CODEC_TOKEN_DAYS = env.int("CODEC_TOKEN_DAYS", default=30)
 
 # Claim check: payloads this large or larger are stored here, with only a reference in history.
 CLAIM_CHECK_DIR = env.path("CLAIM_CHECK_DIR", default=VAR_DIR / "claims")

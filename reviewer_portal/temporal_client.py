@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from django.conf import settings
 from temporalio.client import Client
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import TLSConfig
 
 from agents.framework.claim_check import with_claim_check
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
+from reviewer_portal.codec.keys import codec_for
 
 _client: Client | None = None
 
@@ -35,11 +37,15 @@ def _tls() -> TLSConfig | bool:
     )
 
 
-def data_converter() -> DataConverter:
-    """The converter every process shares: strict JSON payloads, large ones via the claim check."""
-    return with_claim_check(
-        STRICT_DATA_CONVERTER, Path(settings.CLAIM_CHECK_DIR), settings.CLAIM_CHECK_THRESHOLD_BYTES
+def data_converter(namespace: str | None = None) -> DataConverter:
+    """The converter every process shares: strict JSON payloads, encrypted with the namespace's
+    keys (failure messages too), large ones via the claim check (stored encrypted)."""
+    encrypted = dataclasses.replace(
+        STRICT_DATA_CONVERTER,
+        payload_codec=codec_for(namespace or settings.TEMPORAL_NAMESPACE),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
+    return with_claim_check(encrypted, Path(settings.CLAIM_CHECK_DIR), settings.CLAIM_CHECK_THRESHOLD_BYTES)
 
 
 async def connect() -> Client:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,11 +20,14 @@ from django.test import Client, override_settings
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowHandle
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from agents.framework.codec import generate as generate_payload_keys
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal import temporal_client
+from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.intake.services import LoanApplication
@@ -33,6 +39,19 @@ from tests.harness import TemporalHarness
 HISTORIES = Path(__file__).parent / "histories"
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+TEST_PAYLOAD_KEYS = (Path(__file__).parent / "keys" / "payload-keys.json").read_text()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def payload_keys() -> Iterator[str]:
+    """The keys payloads are encrypted with in tests: fixed (tests/keys), so recorded histories
+    decode when replayed; in the environment too, for subprocesses and the document store."""
+    os.environ["PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
+    with override_settings(PAYLOAD_KEYS=TEST_PAYLOAD_KEYS):
+        yield TEST_PAYLOAD_KEYS
+    os.environ.pop("PAYLOAD_KEYS", None)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,7 +66,7 @@ def portal_signing_key() -> Iterator[SigningKey]:
 
 
 @pytest.fixture(scope="session")
-def temporal() -> Iterator[TemporalHarness]:
+def temporal(payload_keys: str) -> Iterator[TemporalHarness]:
     harness = TemporalHarness()
     yield harness
     harness.close()
@@ -55,9 +74,15 @@ def temporal() -> Iterator[TemporalHarness]:
 
 @pytest.fixture
 def raw_client(temporal: TemporalHarness):
-    """A plain client of the test server, as an operator's CLI would hold: no claim check, no
-    signing key, the SDK's default JSON converter."""
-    return temporal.run(TemporalClient.connect(temporal.address))
+    """A client of the test server as an operator's CLI with the codec would hold: the SDK's
+    default (lenient) JSON converter and the payload keys, so it reads refusals; no claim check,
+    no signing key."""
+    converter = dataclasses.replace(
+        DataConverter.default,
+        payload_codec=codec_for("default"),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+    return temporal.run(TemporalClient.connect(temporal.address, data_converter=converter))
 
 
 @pytest.fixture
@@ -81,6 +106,33 @@ def portal(settings, portal_settings: None, worker: str) -> str:
     """The portal, with a worker serving the task queue it starts runs on; yields the queue."""
     settings.TEMPORAL_TASK_QUEUE = worker
     return worker
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def production_env(**changes: str | None) -> dict[str, str]:
+    """The environment of a production process: no DEBUG, its own secret key, signing key and
+    payload keys; `changes` set (or, with None, remove) variables."""
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": uuid.uuid4().hex * 2,
+        "ALLOWED_HOSTS": "portal.bank.example",
+        "PAYLOAD_KEYS": generate_payload_keys(["default"]).to_json(),
+    }
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def manage_py(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:

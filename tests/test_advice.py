@@ -207,7 +207,7 @@ def test_approval_with_edits_delivers_the_edited_text_and_records_the_diff(tempo
     assert f"-{second}\n" in diff and "+2. Reduce Northwind" in diff and "three tax years" in diff
     assert decided.change.changes["edit_diff"] == diff
     # History keeps both: the adviser's edits as the Update's input, the diff in its result.
-    convert = temporal.client.data_converter.payload_converter
+    converter = temporal.client.data_converter  # decrypts with the payload keys, then reads JSON
     update = next(
         e
         for e in history_events(temporal, handle)
@@ -219,10 +219,12 @@ def test_approval_with_edits_delivers_the_edited_text_and_records_the_diff(tempo
         if e.HasField("workflow_execution_update_completed_event_attributes")
     )
     request = update.workflow_execution_update_accepted_event_attributes.accepted_request
-    [recorded] = convert.from_payloads(request.input.args.payloads, [DecideInput])
-    [outcome] = convert.from_payloads(
-        completed.workflow_execution_update_completed_event_attributes.outcome.success.payloads,
-        [ActionResult],
+    [recorded] = temporal.run(converter.decode(request.input.args.payloads, [DecideInput]))
+    [outcome] = temporal.run(
+        converter.decode(
+            completed.workflow_execution_update_completed_event_attributes.outcome.success.payloads,
+            [ActionResult],
+        )
     )
     assert recorded.edits == {"recommendations": edited}
     assert recorded.signature is not None and recorded.reviewer_id == actions.person_id("adviser-b")

@@ -21,7 +21,7 @@ from agents.management.commands.seed_demo import DEMO_APPLICATIONS, DEMO_USERS
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.trust.signer import sign_action
 from tests import actions
-from tests.conftest import loan_input, projected_gate, start_loan, wait_for_gate
+from tests.conftest import loan_input, manage_py, production_env, projected_gate, start_loan, wait_for_gate
 from tests.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,20 +113,8 @@ def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, porta
 
 
 def test_check_deploy_passes_with_production_settings():
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": uuid.uuid4().hex * 2,
-        "ALLOWED_HOSTS": "portal.bank.example",
-    }
-    check = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    check = manage_py("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+
     assert check.returncode == 0, check.stdout + check.stderr
     assert "no issues" in check.stdout
 

@@ -4,11 +4,7 @@ production."""
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
-import uuid
 from io import StringIO
 from pathlib import Path
 
@@ -19,7 +15,7 @@ from agents.framework.input_rules import MAX_ENDORSEMENTS
 from agents.framework.signing import trusted_keys
 from reviewer_portal.inbox.models import ActionAttempt
 from reviewer_portal.trust.keys import SigningKey, dropped_from_chain, generate, rotate
-from tests.conftest import logged_in, make_user
+from tests.conftest import logged_in, make_user, manage_py, production_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,20 +67,14 @@ def test_an_endorsement_chain_from_a_key_the_run_never_pinned_adds_no_trust(port
     [("missing", "Set PORTAL_SIGNING_KEY or PORTAL_SIGNING_KEY_FILE"), ("dev", "a development key")],
 )
 def test_check_deploy_refuses_production_without_its_own_signing_key(tmp_path, key, message):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_SIGNING_KEY")}
-    env |= {"DEBUG": "false", "SECRET_KEY": uuid.uuid4().hex * 2, "ALLOWED_HOSTS": "portal.bank.example"}
+    env = production_env(PORTAL_SIGNING_KEY=None, PORTAL_SIGNING_KEY_FILE=None)
     if key == "dev":
         path = tmp_path / "dev.json"
         path.write_text(generate(dev=True).to_json())
         env["PORTAL_SIGNING_KEY_FILE"] = str(path)
-    check = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    check = manage_py("check", "--deploy", env=env)
+
     assert check.returncode != 0 and "trust.E001" in check.stderr and message in check.stderr
 
 
