@@ -5,6 +5,7 @@ urlpatterns = [
     path("", include("reviewer_portal.inbox.urls")),
     path("", include("reviewer_portal.intake.urls")),
     path("audit/", include("reviewer_portal.audit.urls")),
+    path("codec/", include("reviewer_portal.codec.urls")),
     path("dashboard/", include("reviewer_portal.dashboard.urls")),
     path("accounts/", include("reviewer_portal.accounts.urls")),
     path("admin/", admin.site.urls),

@@ -25,6 +25,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.management.commands.seed_demo import DEMO_USERS
+from reviewer_portal.codec.keys import ensure_dev_keys
 from reviewer_portal.trust.keys import ensure_dev_key
 
 BIN_DIR = Path(sys.executable).parent
@@ -61,7 +62,7 @@ class Command(BaseCommand):
             signal.signal(sig, _raise_stop)
         exit_code = 0
         try:
-            self.ensure_signing_key()
+            self.ensure_keys()
             self.ensure_temporal()
             call_command("migrate", interactive=False, verbosity=1)
             call_command("seed_demo")
@@ -91,13 +92,17 @@ class Command(BaseCommand):
         sys.stderr.flush()
         os._exit(exit_code)
 
-    def ensure_signing_key(self) -> None:
-        """A development key for signing reviewer actions, made once in var/keys/."""
-        if settings.PORTAL_SIGNING_KEY or not settings.PORTAL_SIGNING_KEY_FILE:
-            return
-        path = Path(settings.PORTAL_SIGNING_KEY_FILE)
-        if ensure_dev_key(path):
-            self.stdout.write(f"Generated a development key for signing reviewer actions: {path}")
+    def ensure_keys(self) -> None:
+        """Development keys, made once in var/keys/: for signing reviewer actions, and for
+        encrypting payloads in every namespace the stack uses."""
+        if settings.PORTAL_SIGNING_KEY_FILE and not settings.PORTAL_SIGNING_KEY:
+            path = Path(settings.PORTAL_SIGNING_KEY_FILE)
+            if ensure_dev_key(path):
+                self.stdout.write(f"Generated a development key for signing reviewer actions: {path}")
+        if settings.PAYLOAD_KEYS_FILE and not settings.PAYLOAD_KEYS:
+            path = Path(settings.PAYLOAD_KEYS_FILE)
+            if ensure_dev_keys(path, settings.TEMPORAL_NAMESPACES):
+                self.stdout.write(f"Generated development keys for encrypting payloads: {path}")
 
     def ensure_temporal(self) -> None:
         """Reuse a server on 127.0.0.1:7233, else start one on var/temporal.db; set the retention."""
@@ -112,6 +117,8 @@ class Command(BaseCommand):
                 "--db-filename", str(db),
                 "--ip", HOST, "--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT),
                 "--log-level", "error",
+                # The Web UI decodes payloads through the portal (for those allowed to read them).
+                "--ui-codec-endpoint", f"http://{HOST}:{PORTAL_PORT}/codec/{namespace}",
                 *(arg for value in TEMPORAL_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)),
             ]  # fmt: skip
             self.spawn("temporal", command)

@@ -1,0 +1,40 @@
+"""Who may use the codec endpoint for what: auditors and admins decode every run; a reviewer
+decodes the runs of gates they may see, when the request names the run; only admins encode."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest
+
+from reviewer_portal.accounts.roles import can_audit
+from reviewer_portal.inbox.selectors import gate_visible_to
+from reviewer_portal.run_ids import RUN_ID_PATTERN
+
+# The Web UI's pages: /namespaces/<namespace>/workflows/<workflow id>/...
+UI_WORKFLOW_PAGE = re.compile(r"/namespaces/[^/]+/workflows/(?P<workflow_id>[^/]+)")
+
+
+def may_decode(user: AbstractBaseUser | AnonymousUser, workflow_id: str) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if can_audit(user):
+        return True
+    return bool(workflow_id) and gate_visible_to(user=user).filter(workflow_id=workflow_id).exists()
+
+
+def may_encode(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Encoding makes ciphertext a run would read: an admin's tool, nobody else's."""
+    return user.is_authenticated and user.is_active and user.is_superuser
+
+
+def workflow_named_by(request: HttpRequest, path_workflow_id: str = "") -> str:
+    """The run a request is about: from its path (`/codec/<ns>/workflows/<id>/decode`), the
+    `X-Workflow-Id` header (the CLI's `--codec-header`), or the Web UI page it came from."""
+    candidates = [path_workflow_id, request.headers.get("X-Workflow-Id", "")]
+    referer = urlparse(request.headers.get("Referer", "")).path
+    if match := UI_WORKFLOW_PAGE.search(referer):
+        candidates.append(match["workflow_id"])
+    return next((c for c in candidates if c and RUN_ID_PATTERN.fullmatch(c)), "")
