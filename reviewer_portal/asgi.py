@@ -1,7 +1,8 @@
 """ASGI entry point: Django over HTTP, and the live-updates WebSocket through Channels.
 
-WebSockets are accepted only from the portal's own origins (ALLOWED_HOSTS) and carry the Django
-session, so the consumer knows who is connected; it closes the connection for anonymous users.
+WebSockets are accepted only from the portal's own pages (the same origin, port included, on one
+of ALLOWED_HOSTS) and carry the Django session, so the consumer knows who is connected; it closes
+the connection for anonymous users.
 """
 
 import os
@@ -15,13 +16,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from reviewer_portal.live.origin import SameOriginValidator  # noqa: E402
 from reviewer_portal.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

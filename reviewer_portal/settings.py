@@ -8,9 +8,11 @@ supplies SECRET_KEY, DATABASE_URL, REDIS_URL and the Temporal/OpenAI credentials
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -20,8 +22,23 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
-# Development gets a throwaway key; production must set SECRET_KEY (no production default).
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key" if DEBUG else environ.Env.NOTSET)
+
+
+def secret(name: str, default: object = "") -> str:
+    """`NAME` from the environment, else the contents of the file `NAME_FILE` names (a mounted
+    secret); secrets never have a production default."""
+    path = os.environ.get(f"{name}_FILE")
+    if path and not os.environ.get(name):
+        return Path(path).read_text().strip()
+    return env.str(name, default=default)
+
+
+# Development gets a throwaway key; production must set SECRET_KEY (no production default), or
+# SECRET_KEY_FILE, and may not use the development one.
+DEV_SECRET_KEY = "dev-only-insecure-key"
+SECRET_KEY = secret("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else environ.Env.NOTSET)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise environ.ImproperlyConfigured("SECRET_KEY is the development key; production needs its own.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -47,6 +64,7 @@ INSTALLED_APPS = [
     "reviewer_portal.trust",
     "reviewer_portal.codec",
     "agents",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -58,7 +76,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "reviewer_portal.accounts.session_limits.SessionLimitsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reviewer_portal.urls"
@@ -82,7 +104,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
+    "default": environ.Env.db_url_config(
+        secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
+    ),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker's projection writes and the portal share one file: wait for locks, don't fail.
@@ -98,7 +122,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = secret("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -112,9 +136,43 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "reviewer_portal.live.layers.DatabaseChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username (or from one
+# address), it is locked for the cool-off time, or until an admin unlocks it
+# (`python manage.py axes_reset_username USER`, or the Django admin's "Access attempts").
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either: a guessed name, or a spraying address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# Content-Security-Policy (django-csp): scripts, styles and connections from the portal only; no
+# inline script or style, no eval (htmx runs with allowEval off), no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Sessions: signed out after SESSION_IDLE_MINUTES without a request of the user's own (pages'
+# background refreshes do not count), and SESSION_MAX_HOURS after logging in whatever happens.
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_COOKIE_AGE = env.int("SESSION_MAX_HOURS", default=12) * 3600
 LOGIN_URL = "login"
+LOGIN_URL_PATH = "/accounts/login/"
 LOGIN_REDIRECT_URL = "inbox:list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -161,7 +219,7 @@ LOGGING = {
 TEMPORAL_ADDRESS = env.str("TEMPORAL_ADDRESS", default="127.0.0.1:7233")
 TEMPORAL_NAMESPACE = env.str("TEMPORAL_NAMESPACE", default="default")
 TEMPORAL_TASK_QUEUE = env.str("TEMPORAL_TASK_QUEUE", default="agents")
-TEMPORAL_API_KEY = env.str("TEMPORAL_API_KEY", default="")
+TEMPORAL_API_KEY = secret("TEMPORAL_API_KEY")
 TEMPORAL_TLS_CA = env.str("TEMPORAL_TLS_CA", default="")
 TEMPORAL_TLS_CERT = env.str("TEMPORAL_TLS_CERT", default="")
 TEMPORAL_TLS_KEY = env.str("TEMPORAL_TLS_KEY", default="")
@@ -175,7 +233,7 @@ TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", d
 # The portal's Ed25519 signing key (a small JSON document, see reviewer_portal/trust/keys.py):
 # inline, or from a secret file. `make dev` generates a development key at the default path;
 # production has no default and refuses a development key.
-PORTAL_SIGNING_KEY = env.str("PORTAL_SIGNING_KEY", default="")
+PORTAL_SIGNING_KEY = secret("PORTAL_SIGNING_KEY")
 PORTAL_SIGNING_KEY_FILE = env.str(
     "PORTAL_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "portal-signing.json") if DEBUG else ""
 )
@@ -184,7 +242,7 @@ PORTAL_SIGNING_KEY_FILE = env.str(
 # AES-256 keys per Temporal namespace (agents/framework/codec.py): the JSON document, or a secret
 # file holding it. `make dev` generates development keys at the default path; production has no
 # default and refuses development keys.
-PAYLOAD_KEYS = env.str("PAYLOAD_KEYS", default="")
+PAYLOAD_KEYS = secret("PAYLOAD_KEYS")
 PAYLOAD_KEYS_FILE = env.str(
     "PAYLOAD_KEYS_FILE", default=str(VAR_DIR / "keys" / "payload-keys.json") if DEBUG else ""
 )
@@ -205,7 +263,7 @@ CLAIM_CHECK_THRESHOLD_BYTES = env.int("CLAIM_CHECK_THRESHOLD_BYTES", default=128
 
 # --- LLM provider ---------------------------------------------------------------------------
 # Without OPENAI_API_KEY the deterministic offline model answers through the same openai client.
-OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_API_KEY = secret("OPENAI_API_KEY")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 # Per-request timeout of the provider client, and the longest Retry-After the worker honours.
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
@@ -218,13 +276,14 @@ LOAN_ESCALATION_SLA_SECONDS = env.int("LOAN_ESCALATION_SLA_SECONDS", default=4 *
 
 # --- E-mail (notifications to reviewers) --------------------------------------------------------
 # e.g. smtp+tls://user:password@smtp.example.com:587; the console in development.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_CONFIG = environ.Env.email_url_config(secret("EMAIL_URL", default="consolemail://"))
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reviewer-portal@localhost")
 # Where links in e-mails point.
 PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")
 
-DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
+# The demo users' password: only with DEBUG (seed_demo refuses to create demo users otherwise).
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo" if DEBUG else "")
 # The currency every amount in the portal is in (loan amounts, incomes, payments).
 CURRENCY = env.str("CURRENCY", default="GBP")
 LOAN_MODEL = env.str("LOAN_MODEL", default="gpt-4o-mini")

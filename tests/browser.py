@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -29,6 +30,15 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 # A decision waits for a round trip through Temporal; leave it room on a slow CI machine.
 TIMEOUT_MS = 15_000
+# What Chromium refused under the portal's Content-Security-Policy, across every page of a test.
+CSP_VIOLATIONS: list[str] = []
+# Chromium's own message does not say which element; this names it.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', (event) => {
+  const element = event.target && event.target.outerHTML ? event.target.outerHTML.slice(0, 300) : String(event.target);
+  console.error('Content Security Policy refused ' + event.violatedDirective + ' on ' + encodeURIComponent(element));
+});
+"""
 
 
 @pytest.fixture
@@ -40,8 +50,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        CSP_VIOLATIONS.clear()
         yield browser
         browser.close()
+    # Every page works under the strict policy: no inline script or style was needed (and refused).
+    assert not CSP_VIOLATIONS, CSP_VIOLATIONS
 
 
 @pytest.fixture
@@ -53,6 +66,13 @@ def new_page(browser: Browser, width: int = 1280) -> Page:
     """A page in a browser context of its own (own cookies, own session)."""
     page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    page.add_init_script(REPORT_CSP_VIOLATIONS)
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text and CSP_VIOLATIONS.append(unquote(message.text))
+        ),
+    )
     return page
 
 

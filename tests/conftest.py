@@ -113,9 +113,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def production_env(**changes: str | None) -> dict[str, str]:
     """The environment of a production process: no DEBUG, its own secret key, signing key and
-    payload keys; `changes` set (or, with None, remove) variables."""
+    payload keys, none of the development key files this process exported; `changes` set (or, with None, remove) variables."""
+    inherited = {name: value for name, value in os.environ.items() if not name.endswith("_FILE")}
     env = {
-        **os.environ,
+        **inherited,
         "DEBUG": "false",
         "SECRET_KEY": uuid.uuid4().hex * 2,
         "ALLOWED_HOSTS": "portal.bank.example",

@@ -104,8 +104,10 @@ def announce(gate: Gate) -> None:
     gate_changed.send(sender=Gate, gate=gate, created=True)
 
 
-def communicator_for(user=None, *, origin: bytes = b"http://testserver") -> WebsocketCommunicator:
-    headers = [(b"origin", origin)]
+def communicator_for(
+    user=None, *, origin: bytes = b"http://testserver", host: bytes = b"testserver"
+) -> WebsocketCommunicator:
+    headers = [(b"origin", origin), (b"host", host)]
     if user is not None:
         client = Client()
         client.force_login(user)
@@ -125,12 +127,36 @@ def test_anonymous_connections_are_refused(transactional_db):
     async_to_sync(scenario)()
 
 
-def test_connections_from_another_origin_are_refused(transactional_db):
-    ws = communicator_for(make_user("officer", "credit_officer"), origin=b"https://evil.example")
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (b"https://evil.example", b"testserver"),
+        (b"http://localhost:1234", b"localhost:8000"),  # the same host on another port
+        (b"https://localhost:8000", b"localhost:8000"),  # another scheme
+        (b"http://evil.example", b"evil.example"),  # a host the portal does not serve
+        (b"null", b"testserver"),
+    ],
+    ids=["other-site", "other-port", "other-scheme", "host-not-allowed", "null-origin"],
+)
+def test_connections_from_another_origin_are_refused(transactional_db, origin, host):
+    ws = communicator_for(make_user("officer", "credit_officer"), origin=origin, host=host)
 
     async def scenario():
         connected, _ = await ws.connect()
         assert not connected
+
+    async_to_sync(scenario)()
+
+
+def test_a_page_of_the_portal_on_its_own_port_connects(transactional_db):
+    ws = communicator_for(
+        make_user("officer", "credit_officer"), origin=b"http://localhost:8000", host=b"localhost:8000"
+    )
+
+    async def scenario():
+        connected, _ = await ws.connect()
+        assert connected
+        await ws.disconnect()
 
     async_to_sync(scenario)()
 

@@ -84,7 +84,8 @@ def test_run_worker_refuses_an_unknown_domain(temporal):
     assert worker.returncode != 0 and "Unknown domain(s): crypto. Known:" in output and "loans" in output
 
 
-def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, portal):
+def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, portal, settings):
+    settings.DEBUG = True  # demo users exist only in development
     call_command("seed_demo")
     call_command("seed_demo")  # `make dev` runs it on every start
 

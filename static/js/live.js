@@ -1,12 +1,17 @@
 // Live updates. A WebSocket at /ws/gates/ says which gate changed (id, status, role, version);
 // each message becomes a "gate-changed" event on <body>, and the parts of a page that show gates
-// re-read themselves through their normal views (hx-trigger="gate-changed from:body").
-// Pushes are hints and may be lost while disconnected, so after a reconnect the same event goes
-// out with {reconnected: true}: every listener re-reads, and nothing missed stays missed.
+// re-read themselves through their normal views: this script sends them a "portal:refresh"
+// event when they should (hx-trigger="portal:refresh"), so no trigger filter needs eval and the
+// page runs under a strict Content-Security-Policy. Such refreshes carry X-Portal-Background:
+// they are not the user's activity, and do not keep an idle session alive.
+// Pushes are hints and may be lost while disconnected, so after a reconnect every part re-reads,
+// and the inbox's table re-reads every 20 s as well; never while gates are selected in it.
 (function () {
   "use strict";
 
   const URL_PATH = "/ws/gates/";
+  const POLL_MS = 20000;
+  const REFRESH = "portal:refresh";
   const FIRST_DELAY_MS = 1000;
   const MAX_DELAY_MS = 30000;
   const badge = document.getElementById("live-status");
@@ -18,6 +23,16 @@
 
   function announce(detail) {
     document.body.dispatchEvent(new CustomEvent("gate-changed", { detail: detail }));
+    refreshGateTable();
+    document.querySelectorAll("[data-live-gate]").forEach(function (el) {
+      if (shouldRefresh(el, detail)) el.dispatchEvent(new CustomEvent(REFRESH));
+    });
+  }
+
+  // The inbox's table, unless the reviewer has selected gates in it (a refresh would drop them).
+  function refreshGateTable() {
+    const table = document.getElementById("gate-table");
+    if (table && !document.querySelector(".bulk-select:checked")) table.dispatchEvent(new CustomEvent(REFRESH));
   }
 
   function show(live) {
@@ -65,19 +80,23 @@
     });
   }
 
-  window.portalLive = {
-    // For a part of a page that shows one gate (data-gate-id, data-version): re-read it on a
-    // reconnect or on a newer version of its gate, unless the reviewer has started filling in
-    // its form or sent it (their own request answers with the fresh state, and its outcome).
-    shouldRefresh: function (el, detail) {
-      if (detail && detail.gate_id) {
-        if (detail.gate_id !== el.dataset.gateId) return false;
-        if (Number(detail.version) <= Number(el.dataset.version)) return false;
-      }
-      if (el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return false;
-      return !hasEdits(el);
-    },
-  };
+  // A part of a page that shows one gate (data-gate-id, data-version) re-reads on a reconnect or
+  // on a newer version of its gate, unless the reviewer has started filling in its form or sent it
+  // (their own request answers with the fresh state, and its outcome).
+  function shouldRefresh(el, detail) {
+    if (detail && detail.gate_id) {
+      if (detail.gate_id !== el.dataset.gateId) return false;
+      if (Number(detail.version) <= Number(el.dataset.version)) return false;
+    }
+    if (el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return false;
+    return !hasEdits(el);
+  }
+
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    const trigger = event.detail.triggeringEvent;
+    if (trigger && trigger.type === REFRESH) event.detail.headers["X-Portal-Background"] = "1";
+  });
+  window.setInterval(refreshGateTable, POLL_MS);
 
   // Leaving the page closes the socket without a reconnect; coming back from the
   // back/forward cache opens a new one and re-reads.

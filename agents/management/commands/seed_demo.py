@@ -8,7 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from agents.advice.demo import demo_advice_cases
 from agents.framework.registry import AGENTS
@@ -43,6 +43,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, users_only: bool = False, **options: object) -> None:
         password = settings.DEMO_PASSWORD
+        if not settings.DEBUG or not password:
+            # Demo users share one known password: never on a production portal.
+            raise CommandError(
+                "seed_demo creates demo users with a shared password: it runs only with DEBUG."
+            )
         for username, role_names in DEMO_USERS.items():
             user, created = User.objects.get_or_create(username=username)
             if created:

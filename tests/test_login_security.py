@@ -1,0 +1,118 @@
+"""Login and session protection: lockout with an admin unlock, the password policy, idle and
+absolute session limits, the Content-Security-Policy, demo passwords only with DEBUG, and no
+development secret in production."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+
+import pytest
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from reviewer_portal.accounts.session_limits import LAST_ACTIVE
+from tests.conftest import logged_in, make_user, manage_py, production_env
+
+GOOD_PASSWORD = "correct horse battery staple"
+
+
+def log_in(client: Client, username: str, password: str):
+    client.get("/accounts/login/")
+    return client.post("/accounts/login/", {"username": username, "password": password})
+
+
+@pytest.fixture
+def admin(db):
+    user = make_user("root", superuser=True)
+    user.set_password(GOOD_PASSWORD)
+    user.save()
+    return user
+
+
+def test_wrong_passwords_lock_the_account_even_against_the_right_one_until_an_admin_unlocks_it(admin):
+    client = Client()
+
+    failures = [log_in(client, "root", f"wrong-{n}").status_code for n in range(5)]
+    locked = log_in(client, "root", GOOD_PASSWORD)
+    call_command("axes_reset_username", "root", stdout=StringIO())
+    unlocked = log_in(Client(), "root", GOOD_PASSWORD)
+
+    assert failures[:4] == [200, 200, 200, 200]  # the form again, "didn't match"
+    assert locked.status_code == 429 and "Account locked" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert unlocked.status_code == 302 and unlocked["Location"] == "/"
+
+
+@pytest.mark.parametrize("password", ["password", "12345678", "short-pw1", "123456789012"])
+def test_weak_passwords_are_refused(admin, password):
+    with pytest.raises(ValidationError):
+        validate_password(password, user=admin)
+
+
+def test_a_strong_password_passes(admin):
+    validate_password(GOOD_PASSWORD, user=admin)
+
+
+def test_a_session_idle_too_long_is_signed_out_and_background_refreshes_do_not_count(admin, settings):
+    client = logged_in(admin)
+    client.get("/")
+    session = client.session
+    session[LAST_ACTIVE] = time.time() - settings.SESSION_IDLE_SECONDS + 60  # a minute to go
+    session.save()
+
+    background = client.get("/", headers={"X-Portal-Background": "1", "HX-Request": "true"})
+    session = client.session
+    session[LAST_ACTIVE] -= 120  # two minutes later, with nothing but background refreshes
+    session.save()
+    expired = client.get("/")
+
+    assert background.status_code == 200
+    assert expired.status_code == 302 and expired["Location"].startswith("/accounts/login/")
+    assert client.get("/").status_code == 302  # signed out for good
+
+
+def test_a_session_lasts_at_most_its_absolute_age(admin, settings):
+    client = logged_in(admin)
+
+    assert client.session.get_expiry_age() <= settings.SESSION_COOKIE_AGE == 12 * 3600
+    assert settings.SESSION_IDLE_SECONDS == 30 * 60
+
+
+def test_every_page_carries_a_strict_content_security_policy(admin):
+    policy = logged_in(admin).get("/")["Content-Security-Policy"]
+
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+    ):
+        assert directive in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+
+
+def test_demo_users_are_created_only_with_debug(db, settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="runs only with DEBUG"):
+        call_command("seed_demo", "--users-only", stdout=StringIO())
+
+
+def test_production_refuses_the_development_secret_key():
+    check = manage_py("check", env=production_env(SECRET_KEY="dev-only-insecure-key"))
+
+    assert check.returncode != 0 and "SECRET_KEY is the development key" in check.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text("a-secret-key-from-a-mounted-file-" + "x" * 40 + "\n")
+    env = production_env(SECRET_KEY=None, SECRET_KEY_FILE=str(secret_file))
+
+    shown = manage_py("shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)", env=env)
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().splitlines()[-1] == "a-secret-key-from-a-mounted-file-" + "x" * 40
