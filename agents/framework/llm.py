@@ -36,6 +36,7 @@ from agents.framework.heartbeat import heartbeating
 from agents.framework.llm_types import LlmRequest, LlmResponse
 from agents.framework.offline_model import AGENT_HEADER, OFFLINE_MODEL_NAME, OfflineModelTransport
 from agents.framework.prompts import pinned_prompt
+from agents.framework.redaction import redact
 from agents.framework.retry_after import retry_after_seconds
 from agents.framework.tools import TOOLS
 from agents.framework.types import ChatMessage, Recommendation, ToolCall
@@ -98,7 +99,7 @@ class LlmActivities:
                     extra_headers={AGENT_HEADER: request.agent},
                 )
         except (openai.APIError, json.JSONDecodeError) as err:
-            raise provider_failure(err, self._settings) from err
+            raise provider_failure(err, self._settings) from None  # its message may hold the key
         latency_ms = int((time.monotonic() - started) * 1000)
         choice = _first_choice(completion)
         if choice.finish_reason == "content_filter":
@@ -128,8 +129,20 @@ class LlmActivities:
 def provider_failure(err: openai.APIError | json.JSONDecodeError, settings: LlmSettings) -> ApplicationError:
     """The ApplicationError for a failed call to the provider: its type, retryability and delay.
 
-    For any activity that calls the provider through `build_client`'s client.
+    For any activity that calls the provider through `build_client`'s client. A provider may
+    echo the key it refused, and the message goes into history and the audit trail: keys and
+    token-shaped strings are redacted from it.
     """
+    failure = _classify(err, settings)
+    return ApplicationError(
+        redact(failure.message, [settings.api_key] if settings.api_key else []),
+        type=failure.type,
+        non_retryable=failure.non_retryable,
+        next_retry_delay=failure.next_retry_delay,
+    )
+
+
+def _classify(err: openai.APIError | json.JSONDecodeError, settings: LlmSettings) -> ApplicationError:
     if isinstance(err, openai.APIStatusError):
         return _status_failure(err, settings)
     if isinstance(err, openai.APITimeoutError):

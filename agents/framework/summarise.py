@@ -41,7 +41,7 @@ class SummariseActivities:
                     extra_headers={TASK_HEADER: "summarise"},
                 )
         except (openai.APIError, json.JSONDecodeError) as err:
-            raise provider_failure(err, self._settings) from err
+            raise provider_failure(err, self._settings) from None  # its message may hold the key
         summary = (completion.choices[0].message.content or "").strip() if completion.choices else ""
         if not summary:
             raise ApplicationError("The model returned an empty summary.", type="MalformedModelOutput")
