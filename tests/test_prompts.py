@@ -30,6 +30,7 @@ from reviewer_portal.audit.prompt_selectors import prompt_usage
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.intake.services import LoanApplication
+from reviewer_portal.temporal_client import data_converter
 from tests.conftest import (
     APPROVABLE,
     DECLINABLE,
@@ -144,7 +145,7 @@ def test_recorded_runs_still_find_the_exact_prompt_they_pinned(path):
     recorded = json.loads(path.read_text())
     history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
 
-    prompts = asyncio.run(llm_prompts(DataConverter.default, history.events))
+    prompts = asyncio.run(llm_prompts(data_converter(), history.events))
 
     assert prompts
     for prompt in prompts:

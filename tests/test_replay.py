@@ -14,6 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.temporal_client import data_converter
 from tests.conftest import HISTORIES
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
@@ -40,6 +41,10 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "loan_continued_at_gate_last_run",
         "loan_operator_override",
         "loan_signed_revised_with_notes",
+        # Recorded since payload encryption and the `prepare` step: an uploaded file read by the
+        # run, and one it could not read.
+        "regulatory_upload_read",
+        "regulatory_upload_unreadable",
     } <= names
 
 
@@ -47,7 +52,9 @@ def test_the_recorded_histories_cover_every_gate_outcome():
 def test_recorded_history_replays_without_nondeterminism(path):
     recorded = json.loads(path.read_text())
     history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
-    replayer = Replayer(workflows=[AgentWorkflow])
+    # The portal's converter: histories recorded since payload encryption decode with the fixed
+    # test keys (tests/keys); older, plaintext ones pass through the codec unchanged.
+    replayer = Replayer(workflows=[AgentWorkflow], data_converter=data_converter())
 
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
 

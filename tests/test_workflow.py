@@ -144,8 +144,15 @@ def test_a_second_decision_is_refused_but_the_same_update_id_is_applied_once(tem
         if refused.type is WorkflowUpdateFailedError
         else str(refused.value)
     )
-    assert "already decided (approved by officer)" in said or "workflow execution already completed" in said
-    temporal.run(handle.result())
+    assert any(
+        refusal in said
+        for refusal in (
+            "already decided (approved by officer)",
+            "workflow execution already completed",
+            "workflow update was aborted by closing workflow",  # admitted as the run closed
+        )
+    ), said
+    assert temporal.run(handle.result()).outcome == "approved"  # the reject changed nothing
     assert event_types(temporal, handle).count(UPDATE_EVENTS[1]) == 1
 
 

@@ -20,6 +20,9 @@ DECIDE = "decide"
 ANNOTATE = "annotate"
 ASSIGN = "assign"
 
+# The outcome of a run whose case could not be prepared (e.g. a document that could not be read).
+UNPROCESSABLE = "unprocessable"
+
 # Gate statuses.
 PENDING = "pending"
 APPROVED = "approved"

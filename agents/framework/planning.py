@@ -16,6 +16,8 @@ from agents.framework.policies import (
     LLM_RETRY,
     LLM_SCHEDULE_TO_CLOSE,
     LLM_START_TO_CLOSE,
+    PREPARE_RETRY,
+    PREPARE_START_TO_CLOSE,
     TOOL_HEARTBEAT,
     TOOL_RETRY,
     TOOL_START_TO_CLOSE,
@@ -30,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalRule,
         ChatMessage,
         GateSnapshot,
+        PreparedCase,
         Recommendation,
         ToolCall,
         ToolResult,
@@ -37,6 +40,29 @@ with workflow.unsafe.imports_passed_through():
 
 
 class PlanningMixin(AgentRunState):
+    async def _prepare(self) -> str:
+        """Run the spec's `prepare` step; the agent then plans from the prepared case. Returns why
+        the case could not be prepared, or "" once it is."""
+        assert self._input is not None
+        spec = self._input.spec
+        try:
+            prepared = await workflow.execute_activity(
+                spec.prepare,
+                self._input.case,
+                result_type=PreparedCase,
+                start_to_close_timeout=PREPARE_START_TO_CLOSE,
+                retry_policy=PREPARE_RETRY,
+            )
+        except ActivityError as err:
+            return _failure_message(err)
+        self._input = replace(
+            self._input,
+            case=prepared.case,
+            spec=replace(spec, max_turns=max(spec.max_turns, prepared.max_turns)),
+        )
+        self._state.messages = [ChatMessage(role="user", content=json.dumps(prepared.case, sort_keys=True))]
+        return ""
+
     async def _plan(self) -> tuple[Recommendation, str]:
         """Run the model/tool loop until the model answers; failures become a 'refer'."""
         assert self._input is not None

@@ -40,3 +40,8 @@ NOTIFY_START_TO_CLOSE = timedelta(seconds=30)
 ACTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 ACTION_START_TO_CLOSE = timedelta(minutes=2)
 ACTION_SCHEDULE_TO_CLOSE = timedelta(days=1)
+
+# Preparing the case (e.g. reading an uploaded document): a worker lost mid-way is retried; the
+# step bounds its own work, so a failure it reports is final.
+PREPARE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
+PREPARE_START_TO_CLOSE = timedelta(minutes=2)

@@ -20,7 +20,8 @@ class AgentSpec:
     """What a team registers: its prompt, tools, gates and actions. The framework does the rest.
 
     `gate` is the final human gate on the agent's answer (approve runs `on_approve`, reject runs
-    `on_reject`); without one, `on_complete` acts on the answer. `approvals` name tool calls that
+    `on_reject`); without one, `on_complete` acts on the answer. `prepare` names an activity run
+    before the first turn that turns the submitted case into the one the agent plans from. `approvals` name tool calls that
     need a human before they run, decided under `approval_gate`.
     """
 
@@ -35,6 +36,7 @@ class AgentSpec:
     on_approve: str = ""
     on_reject: str = ""
     on_complete: str = ""
+    prepare: str = ""
     max_turns: int = 6
     outcomes: Sequence[str] = tuple(LOAN_OUTCOMES)
     editable: Sequence[str] = ()
@@ -73,6 +75,7 @@ class AgentSpec:
             turns_per_run=self.turns_per_run,
             max_history_events=self.max_history_events,
             summary_prompt=latest_prompt(SUMMARISE_PROMPT).ref,
+            prepare=self.prepare,
         )
         return replace(spec, **overrides)
 

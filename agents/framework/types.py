@@ -115,6 +115,19 @@ class AgentRunSpec:
     max_history_events: int = 0
     # The summarise prompt pinned with the agent's, so a new version reaches new runs only.
     summary_prompt: PromptRef | None = None
+    # The activity that prepares the case before the first turn (e.g. reads an uploaded file);
+    # its PreparedCase replaces the case. Empty: the case is ready as it is.
+    prepare: str = ""
+
+
+@dataclass
+class PreparedCase:
+    """What a `prepare` activity returns: the case the agent plans from."""
+
+    case: dict[str, Any]
+    # Turns the prepared case needs (e.g. per section of a document): the run's budget becomes
+    # the larger of this and the spec's.
+    max_turns: int = 0
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """The one agent Workflow every team runs: plan with the model and tools, gate, act.
 
+0. A spec with a `prepare` step first turns the submitted case into the one the agent plans
+   from (e.g. reads an uploaded file); a case that cannot be prepared ends the run with why.
 1. The model is called (an Activity) until it returns an answer; the tool calls it asks for in a
    turn run concurrently, each an Activity. A call an ApprovalRule matches opens a gate first and
    runs only once a reviewer approves it (with their edits), else the model hears the rejection.
@@ -29,6 +31,7 @@ from agents.framework.contract import (
     CHANGES_REQUESTED,
     DECIDE,
     DECISION_REFUSED,
+    UNPROCESSABLE,
 )
 from agents.framework.gate_flow import GateFlowMixin
 from agents.framework.planning import PlanningMixin
@@ -82,6 +85,10 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
         spec = input.spec
+        if spec.prepare and input.carry is None:
+            refusal = await self._prepare()
+            if refusal:
+                return AgentResult(gate=None, outcome=UNPROCESSABLE, action={"reason": refusal})
         gate_id = self._final_gate_to_resume()
         if gate_id is None:
             answer, attention = await self._plan()

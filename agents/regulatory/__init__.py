@@ -14,16 +14,15 @@ from typing import Any
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.types import AgentInput, AgentRunSpec, ApprovalRule, GatePolicy
-from agents.regulatory import report, tools
+from agents.regulatory import reading, report, tools
 from agents.regulatory.documents import StoredDocument
 from agents.regulatory.offline import regulatory_policy
+from agents.regulatory.reading import turns_for
 
 COMPLIANCE_REVIEWER = "compliance_reviewer"
 # Findings of these severities are recorded at once; any other value, "high", "critical" or a
 # misspelling the model wrote, waits for a compliance reviewer (the rule fails closed).
 UNGATED_SEVERITIES = ["low", "medium"]
-# Model turns per section at most: read, search, record, and one retry of a refused finding.
-TURNS_PER_SECTION = 4
 
 register_prompts(Path(__file__).parent / "prompts")
 
@@ -35,6 +34,7 @@ REGULATORY_AGENT = register(
         model="gpt-4o-mini",
         tools=("regulatory.read_section", "regulatory.rulebook_search", "regulatory.record_finding"),
         gate=None,
+        prepare="regulatory.read_document",
         on_complete="regulatory.publish_report",
         outcomes=("report",),
         approvals=[
@@ -60,7 +60,13 @@ REGULATORY_AGENT = register(
         ),
         max_turns=200,
         turns_per_run=8,
-        activities=(tools.read_section, tools.rulebook_search, tools.record_finding, report.publish_report),
+        activities=(
+            reading.read_document,
+            tools.read_section,
+            tools.rulebook_search,
+            tools.record_finding,
+            report.publish_report,
+        ),
         offline_policy=regulatory_policy,
     )
 )
@@ -71,12 +77,25 @@ def review_spec(sections: int, **pin: Any) -> AgentRunSpec:
 
     `pin` passes on to AgentSpec.pin (model, SLAs, overrides such as turns_per_run).
     """
-    pin.setdefault("max_turns", max(REGULATORY_AGENT.max_turns, TURNS_PER_SECTION * sections + 2))
+    pin.setdefault("max_turns", max(REGULATORY_AGENT.max_turns, turns_for(sections)))
     return REGULATORY_AGENT.pin(**pin)
 
 
+def upload_input(*, upload_id: str, filename: str, title: str, uploaded_by: str, **pin: Any) -> AgentInput:
+    """The input of a review of an uploaded file, not yet read: the run reads it first (its
+    `prepare` step), then reviews it with a turn budget fitted to its sections."""
+    case = {"upload_id": upload_id, "filename": filename, "title": title, "uploaded_by": uploaded_by}
+    return AgentInput(
+        spec=REGULATORY_AGENT.pin(**pin),
+        subject=f"Regulatory review: {title}",
+        case=case,
+        submitted_by=uploaded_by,
+    )
+
+
 def review_input(*, document: StoredDocument, title: str, uploaded_by: str, **pin: Any) -> AgentInput:
-    """The input of a review run: the document's id and shape only, never its text."""
+    """The input of a review of a document already read into the store: its id and shape only,
+    never its text."""
     case = {
         "document_id": document.document_id,
         "title": title,
@@ -84,7 +103,7 @@ def review_input(*, document: StoredDocument, title: str, uploaded_by: str, **pi
         "uploaded_by": uploaded_by,
     }
     return AgentInput(
-        spec=review_spec(document.sections, **pin),
+        spec=review_spec(document.sections, prepare="", **pin),
         subject=f"Regulatory review: {title}",
         case=case,
         submitted_by=uploaded_by,

@@ -1,14 +1,16 @@
 """The claim-check store for uploaded documents, and how a document is split into sections.
 
-A document's text never travels through workflow history: the portal stores it here and starts
-the review with only its id (the sha256 of the text); the tools read sections back by id. The
-store is plain files under DOCUMENT_STORE_DIR (default var/documents in the project), so the
-portal and the worker reach it without Django. In the embedded stack both run on one machine; in
-production the directory is a volume shared by the portal and every worker replica (or swap this
-class for an object store with the same three methods).
+A document's text never travels through workflow history: the portal stores the uploaded file
+here and starts the review with only its id; the run reads it (agents/regulatory/reading.py),
+stores its sections under the text's id, and the tools read sections back by id. Everything is
+encrypted at rest with the domain's payload keys (agents/framework/sealed_files.py). The store is
+plain files under DOCUMENT_STORE_DIR (default var/documents in the project), so the portal and the
+worker reach it without Django. In the embedded stack both run on one machine; in production the
+directory is a volume shared by the portal and every worker replica (or swap this class for an
+object store with the same methods).
 
-Each file holds the sections as split at upload, so a running review always sees the sections it
-started with, even if the splitting rules change later.
+Each document file holds the sections as split when it was read, so a running review always sees
+the sections it started with, even if the splitting rules change later.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from agents.framework.codec import NamespaceKeys, PayloadKeys
+from agents.framework.sealed_files import read_sealed, write_sealed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STORE_DIR_ENV = "DOCUMENT_STORE_DIR"
@@ -31,7 +35,7 @@ MAX_SECTION_CHARS = 6000
 CHUNK_CHARS = 3000
 MAX_HEADING_CHARS = 100
 
-_DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
+_DOCUMENT_ID = re.compile(r"[0-9a-f]{64}")
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(?P<title>\S.*)$")
 # "1. Scope", "2.1 Fees and charges", "3) Complaints"; a numbered sentence ends with a full stop.
 _NUMBERED_HEADING = re.compile(r"^\d+(\.\d+)*[.)]?\s+[A-Z].*[^.:;,]$")
@@ -54,14 +58,19 @@ class DocumentNotFound(LookupError):
 
 
 class DocumentStore:
-    """Content-addressed document files: `<sha256>.json` holding the document's sections."""
+    """Content-addressed files: `<sha256>.json` a document's sections, `uploads/<sha256>` an
+    uploaded file as it came; both sealed with the namespace's payload keys."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keys: NamespaceKeys, namespace: str) -> None:
         self.root = root
+        self._keys = keys
+        self._namespace = namespace
 
     @classmethod
-    def from_env(cls) -> DocumentStore:
-        return cls(Path(os.environ.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR))
+    def from_env(cls, namespace: str) -> DocumentStore:
+        """The store of the domain running in `namespace`, with that namespace's keys."""
+        keys = PayloadKeys.from_env().of(namespace)
+        return cls(Path(os.environ.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR), keys, namespace)
 
     def put(self, text: str) -> StoredDocument:
         """Store `text` (idempotent: the same text has the same id and is written once)."""
@@ -69,26 +78,41 @@ class DocumentStore:
         sections = split_sections(text)
         path = self._path(document_id)
         if not path.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
             body = json.dumps({"document_id": document_id, "sections": [asdict(s) for s in sections]})
-            # Write then rename, so a reader never sees half a file.
-            with tempfile.NamedTemporaryFile("w", dir=self.root, suffix=".tmp", delete=False) as tmp:
-                tmp.write(body)
-            os.replace(tmp.name, path)
+            write_sealed(path, self._keys, self._namespace, body.encode())
         return StoredDocument(document_id, len(sections))
 
     def sections(self, document_id: str) -> list[Section]:
         try:
-            body = json.loads(self._path(document_id).read_text())
+            body = json.loads(read_sealed(self._path(document_id), self._keys, self._namespace))
         except FileNotFoundError as err:
             raise DocumentNotFound(f"No document {document_id} in the document store.") from err
         return [Section(**s) for s in body["sections"]]
 
+    def put_upload(self, data: bytes) -> str:
+        """Keep an uploaded file as it came, until the run reads it; returns its id."""
+        upload_id = hashlib.sha256(data).hexdigest()
+        path = self._upload_path(upload_id)
+        if not path.exists():
+            write_sealed(path, self._keys, self._namespace, data)
+        return upload_id
+
+    def upload(self, upload_id: str) -> bytes:
+        try:
+            return read_sealed(self._upload_path(upload_id), self._keys, self._namespace)
+        except FileNotFoundError as err:
+            raise DocumentNotFound(f"No uploaded file {upload_id} in the document store.") from err
+
     def _path(self, document_id: str) -> Path:
         # Ids come from tool arguments the model wrote: never let one name another path.
-        if not _DOCUMENT_ID.match(document_id):
+        if not _DOCUMENT_ID.fullmatch(document_id):
             raise ValueError("A document id is the 64 hex digits of its sha256.")
         return self.root / f"{document_id}.json"
+
+    def _upload_path(self, upload_id: str) -> Path:
+        if not _DOCUMENT_ID.fullmatch(upload_id):
+            raise ValueError("An upload id is the 64 hex digits of its sha256.")
+        return self.root / "uploads" / upload_id
 
 
 def split_sections(text: str) -> list[Section]:

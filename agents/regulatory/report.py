@@ -25,7 +25,7 @@ EXPIRED_BY = "system"
 @activity.defn(name="regulatory.publish_report")
 async def publish_report(outcome: AgentOutcome) -> dict:
     """Compose the review report; the workflow result and its history carry it to the portal."""
-    sections = DocumentStore.from_env().sections(outcome.case["document_id"])
+    sections = DocumentStore.from_env(activity.info().namespace).sections(outcome.case["document_id"])
     gates = {g.tool_call.id: g for g in outcome.gates if g.tool_call and g.tool_call.name == RECORD_FINDING}
     calls = [r for r in outcome.results if r.name == RECORD_FINDING]
     findings = [_finding(r, gates.get(r.call_id)) for r in calls if r.ok or r.call_id in gates]

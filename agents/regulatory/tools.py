@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.framework.tools import tool
@@ -124,7 +125,7 @@ def section_text(section: Section) -> str:
 
 def _sections(document_id: str) -> list[Section]:
     try:
-        return DocumentStore.from_env().sections(document_id)
+        return DocumentStore.from_env(activity.info().namespace).sections(document_id)
     except ValueError as err:  # a malformed id from the model: asking again will not help
         raise ApplicationError(str(err), type="BadDocumentId", non_retryable=True) from err
 

@@ -1,5 +1,6 @@
 """Uploading a document for regulatory review: the form, its view, and the service that starts
-the review. The text goes to the claim-check store; the run gets the document's id only."""
+the review. The file goes to the document store, sealed; the run gets its id only, and reads it
+itself (never this request: a small PDF can cost minutes of CPU)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,31 @@ import uuid
 from pathlib import PurePath
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
-from agents.regulatory import review_input
-from agents.regulatory.documents import DocumentStore, split_sections
-from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, extract_text
-from reviewer_portal.accounts.roles import can_submit_documents
+from agents.regulatory import upload_input
+from agents.regulatory.documents import DocumentStore
+from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, check_upload
+from reviewer_portal.accounts.roles import can_audit, can_submit_documents
+from reviewer_portal.intake.document_reviews import document_review
+from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
 from reviewer_portal.intake.services import RunNotStarted, agent_run_start
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-# A longer document is better reviewed as several uploads than as one run of many hundred turns.
-MAX_SECTIONS = 150
 
 
 class DocumentUploadForm(forms.Form):
     title = forms.CharField(max_length=200, required=False, help_text="Defaults to the file name.")
     document = forms.FileField(
+        max_length=200,
         help_text=f"Plain text (.txt, .md) or PDF, at most {filesizeformat(MAX_UPLOAD_BYTES)}.",
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(sorted(ALLOWED_EXTENSIONS))}),
     )
@@ -68,25 +71,51 @@ def document_new(request: HttpRequest) -> HttpResponse:
         except RunNotStarted as err:
             form.add_error(None, str(err))
         else:
-            messages.success(request, "Document uploaded; the agent is reviewing it section by section.")
-            return redirect("inbox:list")
-    return render(request, "intake/document.html", {"form": form}, status=400 if form.errors else 200)
+            messages.success(
+                request, "Document uploaded; the agent is reading it, then reviews it section by section."
+            )
+            return redirect("intake:document_status", submission_id=form.cleaned_data["submission_id"])
+    recent = DocumentUpload.objects.filter(uploaded_by=request.user)[:10]
+    context = {"form": form, "recent": recent}
+    return render(request, "intake/document.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+@login_required
+def document_status(request: HttpRequest, submission_id: uuid.UUID) -> HttpResponse:
+    """Where the review of an upload stands; the page refreshes itself until it is final."""
+    upload = get_object_or_404(DocumentUpload, workflow_id=f"{WORKFLOW_PREFIX}{submission_id}")
+    if upload.uploaded_by_id != request.user.pk and not (
+        can_submit_documents(request.user) or can_audit(request.user)
+    ):
+        raise PermissionDenied("Only the uploader, compliance reviewers and auditors follow a review.")
+    review = document_review(upload=upload)
+    template = "intake/_document_state.html" if request.htmx else "intake/document_status.html"
+    return render(request, template, {"review": review})
 
 
 def regulatory_document_submit(
     *, submitted_by: AbstractBaseUser, title: str, upload_bytes: bytes, filename: str, submission_id: str
 ) -> str:
-    """Store the document's text and start its review; returns the workflow id (the same on a
-    resubmit). Raises DocumentRejected, with a reason for the uploader, if it cannot be reviewed."""
-    text = extract_text(upload_bytes, filename)
-    if len(split_sections(text)) > MAX_SECTIONS:
-        raise DocumentRejected(f"The document has more than {MAX_SECTIONS} sections; upload it in parts.")
-    document = DocumentStore.from_env().put(text)
-    agent_input = review_input(
-        document=document,
+    """Store the uploaded file and start its review; returns the workflow id (the same on a
+    resubmit). Raises DocumentRejected, with a reason for the uploader, for a file plainly not
+    reviewable; the run reads the rest, and says so if it cannot."""
+    check_upload(upload_bytes, filename)
+    store = DocumentStore.from_env(settings.TEMPORAL_NAMESPACE)
+    agent_input = upload_input(
+        upload_id=store.put_upload(upload_bytes),
+        filename=PurePath(filename).name,
         title=title.strip() or PurePath(filename).stem,
         uploaded_by=submitted_by.get_username(),
     )
-    workflow_id = f"regulatory-{submission_id}"
+    workflow_id = f"{WORKFLOW_PREFIX}{submission_id}"
     agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
+    DocumentUpload.objects.get_or_create(
+        workflow_id=workflow_id,
+        defaults={
+            "title": agent_input.case["title"],
+            "filename": agent_input.case["filename"],
+            "uploaded_by": submitted_by,
+        },
+    )
     return workflow_id

@@ -7,4 +7,5 @@ urlpatterns = [
     path("applications/new/", views.loan_application_new, name="new"),
     path("advice/new/", advice.advice_case_new, name="advice_new"),
     path("documents/new/", regulatory.document_new, name="document_new"),
+    path("documents/<uuid:submission_id>/", regulatory.document_status, name="document_status"),
 ]

@@ -1,0 +1,73 @@
+"""Where a document review stands, for its uploader: being read and reviewed, finished with its
+report's counts, or stopped because the file could not be read (with the reason the run gave)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asgiref.sync import async_to_sync
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from agents.framework.contract import UNPROCESSABLE
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.intake.models import DocumentUpload
+from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+
+IN_PROGRESS = "in_progress"
+FINISHED = "finished"
+UNREADABLE = "unreadable"
+STOPPED = "stopped"
+# How the run words an unreadable file; the page says it in its own heading.
+UNREADABLE_PREFIX = "Could not read this document. "
+UNKNOWN = "unknown"  # Temporal could not be asked; the page asks again
+STOPPED_BECAUSE = {
+    WorkflowExecutionStatus.FAILED: "The review failed before it finished; an admin can see why in the audit trail.",
+    WorkflowExecutionStatus.TERMINATED: "The review was stopped by an operator before it finished.",
+    WorkflowExecutionStatus.CANCELED: "The review was cancelled before it finished.",
+    WorkflowExecutionStatus.TIMED_OUT: "The review ran out of time before it finished.",
+}
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    state: str
+    detail: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.state in (FINISHED, UNREADABLE, STOPPED)
+
+
+@dataclass(frozen=True)
+class DocumentReview:
+    upload: DocumentUpload
+    state: ReviewState
+    gates: list[Gate]
+
+
+def document_review(*, upload: DocumentUpload) -> DocumentReview:
+    gates = list(Gate.objects.filter(workflow_id=upload.workflow_id).order_by("opened_at"))
+    try:
+        state = async_to_sync(_state)(upload.workflow_id)
+    except (TemporalUnreachable, RPCError):
+        state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
+    return DocumentReview(upload=upload, state=state, gates=gates)
+
+
+async def _state(workflow_id: str) -> ReviewState:
+    client = await get_client()
+    handle = client.get_workflow_handle_for(AgentWorkflow.run, workflow_id)
+    status = (await handle.describe()).status
+    if status == WorkflowExecutionStatus.RUNNING:
+        return ReviewState(IN_PROGRESS, "The agent is reading and reviewing the document.")
+    if status != WorkflowExecutionStatus.COMPLETED:
+        return ReviewState(STOPPED, STOPPED_BECAUSE.get(status, "The review stopped before it finished."))
+    result = await handle.result()
+    if result.outcome == UNPROCESSABLE:
+        reason = str(result.action.get("reason", ""))
+        return ReviewState(UNREADABLE, reason.removeprefix(UNREADABLE_PREFIX))
+    report = result.action
+    return ReviewState(FINISHED, str(report.get("summary", "")), dict(report.get("counts", {})))
