@@ -221,6 +221,10 @@ def setup_django(db: Path, temporal_address: str, task_queue: str) -> None:
 
     # A throwaway key for signing the decisions, shared with the portal subprocess.
     os.environ["PORTAL_SIGNING_KEY"] = generate(key_id="bench-portal-key", dev=True).to_json()
+    # Throwaway payload keys: every payload is encrypted, as in production (the codec is on).
+    from agents.framework.codec import generate as generate_payload_keys
+
+    os.environ["PAYLOAD_KEYS"] = generate_payload_keys(["default"], dev=True).to_json()
     import django
     from django.core.management import call_command
 
@@ -415,6 +419,7 @@ class Portal:
             "decision": "approve",
             "reason": "Affordable, clean credit file.",
             "submission_id": _hidden_input(page.text, "submission_id"),
+            "revision": _hidden_input(page.text, "revision"),
         }
         headers = {"HX-Request": "true", "X-CSRFToken": _hidden_input(page.text, "csrfmiddlewaretoken")}
         started = time.perf_counter()

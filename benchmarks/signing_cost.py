@@ -68,6 +68,7 @@ def measure_signing(n: int = 2000) -> SigningCost:
         edits={"conditions": "Proof of income before payout."},
         reviewer_id="1042",
         action_id="decide:loan-0c6f3f1e-7a43-4a55-9f4e-1b7e6c1d2f00--g1:6f1c",
+        revision=0,
     )
     workflow_id, update_id = "loan-0c6f3f1e-7a43-4a55-9f4e-1b7e6c1d2f00", f"{decision.action_id}#1"
     cost = SigningCost([], [])

@@ -49,6 +49,7 @@ def configured_secrets() -> list[str]:
                 for name in ("SECRET_KEY", "OPENAI_API_KEY", "TEMPORAL_API_KEY", "EMAIL_HOST_PASSWORD")
             ),
             *(str(database.get("PASSWORD") or "") for database in databases.values()),
+            *getattr(settings, "AGENT_OPENAI_API_KEYS", {}).values(),
         ),
         key_documents=tuple(value(name) for name in KEY_DOCUMENTS),
         key_files=tuple(value(f"{name}_FILE") for name in KEY_DOCUMENTS),

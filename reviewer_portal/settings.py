@@ -230,6 +230,12 @@ TEMPORAL_TLS_CERT = env.str("TEMPORAL_TLS_CERT", default="")
 TEMPORAL_TLS_KEY = env.str("TEMPORAL_TLS_KEY", default="")
 TEMPORAL_TLS = env.bool("TEMPORAL_TLS", default=bool(TEMPORAL_API_KEY or TEMPORAL_TLS_CERT))
 TEMPORAL_UI_URL = env.str("TEMPORAL_UI_URL", default="http://127.0.0.1:8233")
+# A namespace and task queue per agent domain (reviewer_portal/domains.py), as JSON, e.g.
+# {"loans": {"namespace": "loans", "task_queue": "loans"}}; agents it does not name run in
+# TEMPORAL_NAMESPACE on TEMPORAL_TASK_QUEUE. `make dev` gives each domain its own.
+AGENT_DOMAINS = env.json("AGENT_DOMAINS", default={})
+# How long Temporal keeps a closed run; `make dev` sets it on the namespaces it creates.
+TEMPORAL_RETENTION_DAYS = env.int("TEMPORAL_RETENTION_DAYS", default=30)
 # How long the portal waits for the workflow to accept or refuse a decision before telling the
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)
@@ -254,8 +260,6 @@ PAYLOAD_KEYS_FILE = env.str(
 if PAYLOAD_KEYS_FILE and not PAYLOAD_KEYS:
     # Code that runs without Django (the document store, inside a tool) reads the same variable.
     os.environ.setdefault("PAYLOAD_KEYS_FILE", PAYLOAD_KEYS_FILE)
-# The namespaces this deployment uses; each needs payload keys.
-TEMPORAL_NAMESPACES = [TEMPORAL_NAMESPACE]
 # Origins allowed to call the codec endpoint with the portal session (the Temporal Web UI's).
 CODEC_CORS_ORIGINS = env.list(
     "CODEC_CORS_ORIGINS", default=["http://127.0.0.1:8233", "http://localhost:8233"]
@@ -276,6 +280,13 @@ OPENAI_MAX_RETRY_AFTER_SECONDS = env.float("OPENAI_MAX_RETRY_AFTER_SECONDS", def
 
 # --- Agents ---------------------------------------------------------------------------------
 AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans", "agents.advice", "agents.regulatory"])
+# A provider key of an agent's own (OPENAI_API_KEY_LOANS, or OPENAI_API_KEY_LOANS_FILE), used by
+# the worker serving it instead of OPENAI_API_KEY; such an agent needs a task queue of its own.
+AGENT_OPENAI_API_KEYS = {
+    name: key
+    for name in (package.rsplit(".", 1)[-1] for package in AGENT_PACKAGES)
+    if (key := secret(f"OPENAI_API_KEY_{name.upper()}"))
+}
 LOAN_GATE_SLA_SECONDS = env.int("LOAN_GATE_SLA_SECONDS", default=4 * 3600)
 LOAN_ESCALATION_SLA_SECONDS = env.int("LOAN_ESCALATION_SLA_SECONDS", default=4 * 3600)
 

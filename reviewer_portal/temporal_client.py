@@ -1,4 +1,5 @@
-"""The one place that builds the Temporal Client, from settings (address, namespace, TLS, key)."""
+"""The one place that builds Temporal Clients, from settings (address, TLS, key): one per
+namespace, each encrypting with that namespace's payload keys."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from temporalio.service import TLSConfig
 from agents.framework.claim_check import with_claim_check
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from reviewer_portal.codec.keys import codec_for
+from reviewer_portal.domains import domain_of
 
-_client: Client | None = None
+_clients: dict[str, Client] = {}
 
 
 class TemporalUnreachable(Exception):
@@ -48,33 +50,39 @@ def data_converter(namespace: str | None = None) -> DataConverter:
     return with_claim_check(encrypted, Path(settings.CLAIM_CHECK_DIR), settings.CLAIM_CHECK_THRESHOLD_BYTES)
 
 
-async def connect() -> Client:
-    """A new Client for the configured cluster."""
+async def connect(namespace: str | None = None) -> Client:
+    """A new Client for `namespace` (default: TEMPORAL_NAMESPACE) of the configured cluster."""
+    namespace = namespace or settings.TEMPORAL_NAMESPACE
     return await Client.connect(
         settings.TEMPORAL_ADDRESS,
-        namespace=settings.TEMPORAL_NAMESPACE,
+        namespace=namespace,
         tls=_tls(),
         api_key=settings.TEMPORAL_API_KEY or None,
-        data_converter=data_converter(),
+        data_converter=data_converter(namespace),
     )
 
 
-async def get_client() -> Client:
-    """The process-wide Client (safe to share across event loops and threads).
+async def get_client(namespace: str | None = None) -> Client:
+    """The process-wide Client of `namespace` (safe to share across event loops and threads).
 
     Raises TemporalUnreachable when it cannot connect: a portal process started during an outage
     tries again on its next request.
     """
-    global _client
-    if _client is None:
+    namespace = namespace or settings.TEMPORAL_NAMESPACE
+    client = _clients.get(namespace)
+    if client is None:
         try:
-            _client = await connect()
+            client = _clients[namespace] = await connect(namespace)
         except RuntimeError as err:  # the SDK's "Failed client connect"
             raise TemporalUnreachable(str(err)) from err
-    return _client
+    return client
+
+
+async def client_for_agent(agent: str) -> Client:
+    """The Client of the namespace the agent's domain runs in."""
+    return await get_client(domain_of(agent).namespace)
 
 
 def reset_client() -> None:
-    """Forget the cached Client (tests point the portal at a fresh server)."""
-    global _client
-    _client = None
+    """Forget the cached Clients (tests point the portal at a fresh server)."""
+    _clients.clear()

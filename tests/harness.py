@@ -7,6 +7,7 @@ the harness loop with `harness.run(...)`. The server is the `temporal` binary fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import uuid
@@ -16,7 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -61,13 +65,15 @@ class TemporalHarness:
         *,
         llm: LlmSettings | None = None,
         portal_activities: Sequence[Callable[..., Any]] = (),
+        namespace: str | None = None,
     ) -> Iterator[str]:
-        """Run a worker for every registered agent on a fresh task queue; yields the queue."""
+        """Run a worker for every registered agent on a fresh task queue (of `namespace`, with its
+        keys; default: the server's default namespace); yields the queue."""
         queue = task_queue or f"test-{uuid.uuid4().hex[:10]}"
 
         async def build() -> Worker:  # a Worker must be created on the loop that runs it
             return build_worker(
-                self.client,
+                await self.client_of(namespace) if namespace else self.client,
                 task_queue=queue,
                 agents=AGENTS.values(),
                 llm=llm or LlmSettings(),
@@ -82,6 +88,19 @@ class TemporalHarness:
         finally:
             self.run(worker.shutdown())
             task.result(30)
+
+    async def client_of(self, namespace: str) -> Client:
+        """A client of `namespace` on this server, encrypting with that namespace's keys; the
+        namespace is created on first use."""
+        with contextlib.suppress(RPCError):  # already there
+            await self.client.workflow_service.register_namespace(
+                RegisterNamespaceRequest(
+                    namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+                )
+            )
+        return await Client.connect(
+            self.address, namespace=namespace, data_converter=data_converter(namespace)
+        )
 
     def close(self) -> None:
         self.run(self.env.shutdown())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from google.protobuf.json_format import MessageToDict
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -33,6 +34,7 @@ from tests.conftest import (
     production_env,
     projected_gate,
     start_loan,
+    submit_loan_application,
     wait_for_gate,
 )
 
@@ -177,3 +179,25 @@ def _payloads(event) -> list[Payload]:
             event.workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads
         )
     return found
+
+
+def test_workflow_ids_search_attributes_and_memo_carry_no_personal_data(temporal, portal):
+    submission_id = str(uuid.uuid4())
+    submit_loan_application(logged_in(make_user("intake", "credit_officer")), submission_id)
+    handle = temporal.client.get_workflow_handle(f"loan-{submission_id}")
+    projected_gate(handle)
+
+    described = temporal.run(handle.describe())
+    listed = temporal.run(_listed(temporal, handle.id))
+    visible = json.dumps(MessageToDict(described.raw_description)) + json.dumps(MessageToDict(listed))
+
+    assert handle.id == f"loan-{submission_id}"  # the form's random id, nothing of the applicant's
+    for personal in ("Ada Byron", "Byron"):  # (short values would match base64 by chance)
+        assert personal not in visible, personal
+
+
+async def _listed(temporal, workflow_id: str):
+    """The run as Temporal's list (and the Web UI's run list) shows it: search attributes, memo."""
+    async for execution in temporal.client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        return execution.raw_info
+    raise AssertionError(f"{workflow_id} is not listed")

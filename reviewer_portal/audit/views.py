@@ -17,8 +17,9 @@ from reviewer_portal.accounts.roles import can_audit
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, run_audit
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.run_location import client_for_run, known_namespace
 from reviewer_portal.safe_text import storable
-from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+from reviewer_portal.temporal_client import TemporalUnreachable
 
 
 @require_GET
@@ -35,7 +36,7 @@ def audit_run(request: HttpRequest, workflow_id: str) -> HttpResponse:
     _require_auditor(request)
     gates = Gate.objects.filter(workflow_id=workflow_id)
     temporal_ui = (
-        f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{quote(settings.TEMPORAL_NAMESPACE)}"
+        f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{quote(known_namespace(workflow_id))}"
         f"/workflows/{quote(workflow_id)}"
     )
     try:
@@ -78,7 +79,7 @@ def _load(workflow_id: str) -> RunAudit:
     """The run's timeline from Temporal, with the actions only the portal recorded beside it."""
 
     async def load() -> RunAudit:
-        return await run_audit(client=await get_client(), workflow_id=workflow_id)
+        return await run_audit(client=await client_for_run(workflow_id), workflow_id=workflow_id)
 
     try:
         audit = async_to_sync(load)()

@@ -1,5 +1,6 @@
 """Who may use the codec endpoint for what: auditors and admins decode every run; a reviewer
-decodes the runs of gates they may see, when the request names the run; only admins encode."""
+decodes the runs of gates they may see, when the request names the run and the namespace it runs
+in; only admins encode."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest
 
 from reviewer_portal.accounts.roles import can_audit
+from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.selectors import gate_visible_to
 from reviewer_portal.run_ids import RUN_ID_PATTERN
 
@@ -17,12 +19,16 @@ from reviewer_portal.run_ids import RUN_ID_PATTERN
 UI_WORKFLOW_PAGE = re.compile(r"/namespaces/[^/]+/workflows/(?P<workflow_id>[^/]+)")
 
 
-def may_decode(user: AbstractBaseUser | AnonymousUser, workflow_id: str) -> bool:
+def may_decode(user: AbstractBaseUser | AnonymousUser, workflow_id: str, namespace: str) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     if can_audit(user):
         return True
-    return bool(workflow_id) and gate_visible_to(user=user).filter(workflow_id=workflow_id).exists()
+    if not workflow_id:
+        return False
+    agents = set(gate_visible_to(user=user).filter(workflow_id=workflow_id).values_list("agent", flat=True))
+    # The run's own namespace only: naming one's run does not open another domain's payloads.
+    return any(domain_of(agent).namespace == namespace for agent in agents)
 
 
 def may_encode(user: AbstractBaseUser | AnonymousUser) -> bool:

@@ -52,12 +52,22 @@ def write_keys(path: Path, text: str) -> None:
         out.write(text)
 
 
-def ensure_dev_keys(path: Path, namespaces: list[str]) -> bool:
-    """Development keys at `path` for `namespaces`, made once; True if made now."""
-    if path.exists():
-        return False
-    write_keys(path, generate(namespaces, dev=True).to_json())
-    return True
+def ensure_dev_keys(path: Path, namespaces: list[str]) -> list[str]:
+    """Development keys at `path` for `namespaces`: made once, and added for a namespace that
+    joins later (never to keys that are not development keys). Returns the namespaces keyed now."""
+    if not path.exists():
+        write_keys(path, generate(namespaces, dev=True).to_json())
+        return list(namespaces)
+    keys = PayloadKeys.from_json(path.read_text())
+    missing = [name for name in namespaces if name not in keys.namespaces]
+    if not missing or not keys.dev:
+        return []
+    extended = PayloadKeys({**keys.namespaces, **generate(missing, dev=True).namespaces}, dev=True)
+    fresh = path.with_suffix(".new")
+    fresh.unlink(missing_ok=True)
+    write_keys(fresh, extended.to_json())
+    os.replace(fresh, path)
+    return missing
 
 
 def refuse_dev_keys_in_production() -> None:

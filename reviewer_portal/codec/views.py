@@ -20,8 +20,10 @@ from reviewer_portal.codec.access import may_decode, may_encode, workflow_named_
 from reviewer_portal.codec.keys import payload_keys
 from reviewer_portal.codec.models import CodecAccess
 from reviewer_portal.codec.tokens import user_for_token
+from reviewer_portal.run_ids import RUN_ID_PATTERN
 
 log = logging.getLogger(__name__)
+NAMESPACE_PLACEHOLDER = "{namespace}"
 ALLOWED_HEADERS = "Content-Type, X-Namespace, X-Workflow-Id, Authorization, Authorization-Extras"
 
 
@@ -34,10 +36,12 @@ def codec_view(request: HttpRequest, namespace: str, operation: str, workflow_id
         return _cors(HttpResponse(status=405, headers={"Allow": "POST, OPTIONS"}), origin)
     if origin and origin not in _allowed_origins(request):
         return HttpResponse("This origin may not use the codec endpoint.", status=403)
-    namespace = request.headers.get("X-Namespace") or namespace
+    namespace, refusal = _namespace(request, namespace)
+    if refusal:
+        return _cors(HttpResponse(refusal, status=400), origin)
     user, via = _caller(request)
     run = workflow_named_by(request, workflow_id)
-    allowed = may_decode(user, run) if operation == "decode" else may_encode(user)
+    allowed = may_decode(user, run, namespace) if operation == "decode" else may_encode(user)
     payloads = _read(request)
     _log(user, via, operation, namespace, run, payloads, allowed)
     if payloads is None:
@@ -52,6 +56,17 @@ def codec_view(request: HttpRequest, namespace: str, operation: str, workflow_id
     convert = codec.decrypt if operation == "decode" else codec.encrypt
     answer = Payloads(payloads=[_or_unchanged(convert, p) for p in payloads.payloads])
     return _cors(JsonResponse(json_format.MessageToDict(answer), safe=False), origin)
+
+
+def _namespace(request: HttpRequest, in_path: str) -> tuple[str, str]:
+    """(namespace, "") or ("", why not). The Web UI names the namespace it shows in `X-Namespace`;
+    an endpoint configured as `/codec/{namespace}` (one for every namespace) takes it from there."""
+    named = request.headers.get("X-Namespace", "")
+    if in_path == NAMESPACE_PLACEHOLDER:
+        return (named, "") if RUN_ID_PATTERN.fullmatch(named) else ("", "Name the namespace in X-Namespace.")
+    if named and named != in_path:
+        return "", f"This endpoint is for namespace {in_path}, not {named}."
+    return in_path, ""
 
 
 def _caller(request: HttpRequest) -> tuple[AbstractBaseUser | AnonymousUser, str]:

@@ -34,7 +34,7 @@ from agents.framework.signing import MAX_AGE
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 from reviewer_portal.trust.signer import sign_action
 
 Status = ActionAttempt.Status
@@ -136,7 +136,7 @@ def local_refusal(attempt: ActionAttempt) -> str:
 def send(attempt: ActionAttempt, envelope: Envelope) -> Answer:
     """Send the envelope as the action's Update and say how the run answered."""
     try:
-        result = async_to_sync(_execute)(attempt.gate.workflow_id, attempt.action, envelope)
+        result = async_to_sync(_execute)(attempt.gate, attempt.action, envelope)
     except TemporalUnreachable:
         return Answer(Status.UNDELIVERED, UNREACHABLE)
     except WorkflowUpdateFailedError as err:
@@ -159,7 +159,7 @@ def applied_actions(attempt: ActionAttempt) -> set[str] | None:
     """The ids of the actions the run applied lately, or None if it cannot say right now."""
 
     async def query() -> list[str]:
-        handle = (await get_client()).get_workflow_handle(attempt.gate.workflow_id)
+        handle = (await client_for_agent(attempt.gate.agent)).get_workflow_handle(attempt.gate.workflow_id)
         timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
         return await handle.query(AgentWorkflow.applied_actions, rpc_timeout=timeout)
 
@@ -189,9 +189,9 @@ def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
     return Answer(Status.REFUSED, RUN_ENDED)
 
 
-async def _execute(workflow_id: str, action: str, envelope: Envelope) -> ActionResult:
-    client: Client = await get_client()
-    return await client.get_workflow_handle(workflow_id).execute_update(
+async def _execute(gate: Gate, action: str, envelope: Envelope) -> ActionResult:
+    client: Client = await client_for_agent(gate.agent)
+    return await client.get_workflow_handle(gate.workflow_id).execute_update(
         UPDATES[action],
         envelope.signed,
         id=envelope.update_id,

@@ -22,7 +22,7 @@ from reviewer_portal.inbox.delivery import ActionConflict, action_deliver, actio
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.selectors import gate_bulk_eligible_for, gate_visible_to
-from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
@@ -172,7 +172,7 @@ def _current_snapshot(gate: Gate) -> GateSnapshot | None:
     """The workflow's own view of the gate, or None if it cannot answer right now."""
 
     async def query() -> list[GateSnapshot]:
-        handle = (await get_client()).get_workflow_handle(gate.workflow_id)
+        handle = (await client_for_agent(gate.agent)).get_workflow_handle(gate.workflow_id)
         timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
         return await handle.query(AgentWorkflow.all_gates, rpc_timeout=timeout)
 

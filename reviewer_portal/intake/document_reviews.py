@@ -11,9 +11,10 @@ from temporalio.service import RPCError
 
 from agents.framework.contract import UNPROCESSABLE
 from agents.framework.workflow import AgentWorkflow
+from agents.regulatory import REGULATORY_AGENT
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.intake.models import DocumentUpload
-from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 IN_PROGRESS = "in_progress"
 FINISHED = "finished"
@@ -58,7 +59,7 @@ def document_review(*, upload: DocumentUpload) -> DocumentReview:
 
 
 async def _state(workflow_id: str) -> ReviewState:
-    client = await get_client()
+    client = await client_for_agent(REGULATORY_AGENT.name)
     handle = client.get_workflow_handle_for(AgentWorkflow.run, workflow_id)
     status = (await handle.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:

@@ -8,7 +8,6 @@ import uuid
 from pathlib import PurePath
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
@@ -18,10 +17,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_GET, require_http_methods
 
-from agents.regulatory import upload_input
+from agents.regulatory import REGULATORY_AGENT, upload_input
 from agents.regulatory.documents import DocumentStore
 from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, check_upload
 from reviewer_portal.accounts.roles import can_audit, can_submit_documents
+from reviewer_portal.domains import domain_of
 from reviewer_portal.intake.document_reviews import document_review
 from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
 from reviewer_portal.intake.services import RunNotStarted, agent_run_start
@@ -101,7 +101,7 @@ def regulatory_document_submit(
     resubmit). Raises DocumentRejected, with a reason for the uploader, for a file plainly not
     reviewable; the run reads the rest, and says so if it cannot."""
     check_upload(upload_bytes, filename)
-    store = DocumentStore.from_env(settings.TEMPORAL_NAMESPACE)
+    store = DocumentStore.from_env(domain_of(REGULATORY_AGENT.name).namespace)
     agent_input = upload_input(
         upload_id=store.put_upload(upload_bytes),
         filename=PurePath(filename).name,

@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.domains import domain_of
 from reviewer_portal.temporal_client import TemporalUnreachable, get_client
 from reviewer_portal.trust.keys import trusted_keys
 
@@ -77,14 +78,15 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
 
 
 async def _start(workflow_id: str, agent_input: AgentInput) -> None:
-    client = await get_client()
+    domain = domain_of(agent_input.spec.agent)
+    client = await get_client(domain.namespace)
     # A resubmitted form: the run it started the first time is the answer.
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             AgentWorkflow.run,
             agent_input,
             id=workflow_id,
-            task_queue=settings.TEMPORAL_TASK_QUEUE,
+            task_queue=domain.task_queue,
             # A form submitted again, even after its run closed, never starts a second run.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )

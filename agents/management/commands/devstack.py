@@ -1,7 +1,8 @@
 """The embedded development stack behind `make dev`: Temporal dev server, worker sidecar, portal.
 
-`python manage.py devstack` starts (or reuses) a Temporal dev server on 127.0.0.1:7233 whose state
-lives in var/temporal.db, gives its namespace a long retention so demo runs survive restarts,
+`python manage.py devstack` runs each agent domain in a namespace of its own (unless AGENT_DOMAINS
+says otherwise), starts (or reuses) a Temporal dev server on 127.0.0.1:7233 whose state lives in
+var/temporal.db, creates the namespaces with a long retention so demo runs survive restarts,
 migrates, seeds the demo users and loan applications, then runs `run_worker` and the portal under
 daphne as child processes. Ctrl-C or SIGTERM stops every child it started (portal first, Temporal
 last, so the worker can finish in-flight activities) and exits 0; if a child dies on its own, the
@@ -10,6 +11,7 @@ rest are stopped and the command exits 1.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,8 +26,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from agents.framework.registry import AGENTS
 from agents.management.commands.seed_demo import DEMO_USERS
 from reviewer_portal.codec.keys import ensure_dev_keys
+from reviewer_portal.domains import all_domains, namespaces
 from reviewer_portal.trust.keys import ensure_dev_key
 
 BIN_DIR = Path(sys.executable).parent
@@ -33,8 +37,11 @@ HOST = "127.0.0.1"
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
 PORTAL_PORT = 8000
-# Temporal's dev server keeps closed runs for 24 h by default; demo runs should outlive that.
-RETENTION = "720h"
+# The embedded stack's domains: each agent in a namespace and on a task queue of its own, so a
+# domain's worker and keys cannot read another's payloads.
+DEV_AGENT_DOMAINS = {
+    agent: {"namespace": agent, "task_queue": agent} for agent in ("loans", "advice", "regulatory")
+}
 # Updates a run holds at once, in bytes: far above a reviewer action, far below the 2 MB at
 # which refusing one would fail a workflow task (the refusal echoes the Update back).
 TEMPORAL_DYNAMIC_CONFIG = ("history.maxInFlightUpdatePayloads=524288",)
@@ -62,6 +69,7 @@ class Command(BaseCommand):
             signal.signal(sig, _raise_stop)
         exit_code = 0
         try:
+            self.use_dev_domains()
             self.ensure_keys()
             self.ensure_temporal()
             call_command("migrate", interactive=False, verbosity=1)
@@ -92,6 +100,18 @@ class Command(BaseCommand):
         sys.stderr.flush()
         os._exit(exit_code)
 
+    def use_dev_domains(self) -> None:
+        """A namespace per domain, for this process and the children it starts (an AGENT_DOMAINS
+        in the environment wins)."""
+        if os.environ.get("AGENT_DOMAINS"):
+            return
+        settings.AGENT_DOMAINS = {agent: d for agent, d in DEV_AGENT_DOMAINS.items() if agent in AGENTS}
+        os.environ["AGENT_DOMAINS"] = json.dumps(settings.AGENT_DOMAINS)
+        for domain in all_domains():
+            self.stdout.write(
+                f"Agent {domain.agent}: namespace {domain.namespace}, task queue {domain.task_queue}."
+            )
+
     def ensure_keys(self) -> None:
         """Development keys, made once in var/keys/: for signing reviewer actions, and for
         encrypting payloads in every namespace the stack uses."""
@@ -101,12 +121,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"Generated a development key for signing reviewer actions: {path}")
         if settings.PAYLOAD_KEYS_FILE and not settings.PAYLOAD_KEYS:
             path = Path(settings.PAYLOAD_KEYS_FILE)
-            if ensure_dev_keys(path, settings.TEMPORAL_NAMESPACES):
-                self.stdout.write(f"Generated development keys for encrypting payloads: {path}")
+            made = ensure_dev_keys(path, namespaces())
+            if made:
+                self.stdout.write(
+                    f"Generated development keys for encrypting payloads in {', '.join(made)}: {path}"
+                )
 
     def ensure_temporal(self) -> None:
-        """Reuse a server on 127.0.0.1:7233, else start one on var/temporal.db; set the retention."""
-        namespace = settings.TEMPORAL_NAMESPACE
+        """Reuse a server on 127.0.0.1:7233, else start one on var/temporal.db; create the
+        namespaces with their retention."""
         if _answers(TEMPORAL_PORT):
             self.stdout.write(f"Reusing the Temporal server already listening on {HOST}:{TEMPORAL_PORT}.")
         else:
@@ -117,29 +140,36 @@ class Command(BaseCommand):
                 "--db-filename", str(db),
                 "--ip", HOST, "--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT),
                 "--log-level", "error",
-                # The Web UI decodes payloads through the portal (for those allowed to read them).
-                "--ui-codec-endpoint", f"http://{HOST}:{PORTAL_PORT}/codec/{namespace}",
+                # The Web UI decodes payloads through the portal (for those allowed to read them);
+                # it names the namespace it shows in a header, which fills in "{namespace}".
+                "--ui-codec-endpoint", f"http://{HOST}:{PORTAL_PORT}/codec/{{namespace}}",
                 *(arg for value in TEMPORAL_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)),
             ]  # fmt: skip
             self.spawn("temporal", command)
             self.wait_for_port(TEMPORAL_PORT, "temporal")
-        self.set_retention(namespace)
+        for namespace in namespaces():
+            self.ensure_namespace(namespace)
 
-    def set_retention(self, namespace: str) -> None:
-        """Retry until the server is ready: its port answers a little before namespaces do."""
-        command = [
-            str(BIN_DIR / "temporal"), "operator", "namespace", "update",
-            "--namespace", namespace, "--retention", RETENTION,
-            "--address", f"{HOST}:{TEMPORAL_PORT}",
-        ]  # fmt: skip
+    def ensure_namespace(self, namespace: str) -> None:
+        """Create the namespace, or update it, with TEMPORAL_RETENTION_DAYS of retention. Retries
+        until the server is ready: its port answers a little before namespaces do."""
+        retention = f"{settings.TEMPORAL_RETENTION_DAYS * 24}h"
+        address = ["--namespace", namespace, "--address", f"{HOST}:{TEMPORAL_PORT}"]
+        temporal = [str(BIN_DIR / "temporal"), "operator", "namespace"]
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
-            result = subprocess.run(command, capture_output=True, text=True)
+            exists = subprocess.run([*temporal, "describe", *address], capture_output=True).returncode == 0
+            verb = "update" if exists else "create"
+            result = subprocess.run(
+                [*temporal, verb, *address, "--retention", retention], capture_output=True, text=True
+            )
             if result.returncode == 0:
-                self.stdout.write(f"Temporal namespace {namespace}: retention {RETENTION}.")
+                self.stdout.write(
+                    f"Temporal namespace {namespace}: retention {settings.TEMPORAL_RETENTION_DAYS} days."
+                )
                 return
             if time.monotonic() > deadline:
-                raise CommandError(f"Could not set the retention of {namespace}: {result.stderr.strip()}")
+                raise CommandError(f"Could not {verb} the namespace {namespace}: {result.stderr.strip()}")
             self.check_children()
             time.sleep(0.5)
 

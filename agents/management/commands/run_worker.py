@@ -1,4 +1,9 @@
-"""The worker sidecar: `python manage.py run_worker [--task-queue Q] [--domain loans ...]`."""
+"""The worker sidecar: `python manage.py run_worker [--domain loans ...] [--task-queue Q]`.
+
+One Temporal worker per namespace and task queue of the domains it serves (every domain by
+default; see reviewer_portal/domains.py), all in this process. Each worker's client encrypts with
+its own namespace's keys: a worker started for one domain holds no other domain's client.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -14,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.worker import build_worker, run_worker
+from reviewer_portal.domains import Domain, domain_of
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import connect
 
@@ -22,7 +29,9 @@ class Command(BaseCommand):
     help = "Run the Temporal worker sidecar for the registered agents."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--task-queue", default=settings.TEMPORAL_TASK_QUEUE)
+        parser.add_argument(
+            "--task-queue", default="", help="serve this task queue instead of the domains' own (tests)"
+        )
         parser.add_argument(
             "--domain", action="append", dest="domains", help="agent(s) to serve; default all"
         )
@@ -36,39 +45,64 @@ class Command(BaseCommand):
             raise SystemExit(
                 f"Unknown domain(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(AGENTS))}."
             )
-        agents = [AGENTS[name] for name in (domains or sorted(AGENTS))]
-        llm = LlmSettings(
-            api_key=settings.OPENAI_API_KEY,
-            base_url=settings.OPENAI_BASE_URL,
-            max_retry_after_seconds=settings.OPENAI_MAX_RETRY_AFTER_SECONDS,
-            request_timeout_seconds=settings.OPENAI_TIMEOUT_SECONDS,
-        )
-        provider = "offline model" if llm.offline else (settings.OPENAI_BASE_URL or "OpenAI")
-        self.stdout.write(
-            f"Worker: Temporal {settings.TEMPORAL_ADDRESS} namespace {settings.TEMPORAL_NAMESPACE}, "
-            f"task queue {task_queue}, agents {', '.join(a.name for a in agents)}, LLM {provider}"
-        )
-        asyncio.run(self._run(task_queue, agents, llm, threads))
+        served = [domain_of(name) for name in (domains or sorted(AGENTS))]
+        if task_queue:
+            served = [replace(domain, task_queue=task_queue) for domain in served]
+        groups = _grouped(served)
+        for (namespace, queue), group in groups.items():
+            keys = {settings.AGENT_OPENAI_API_KEYS.get(d.agent, settings.OPENAI_API_KEY) for d in group}
+            if len(keys) > 1:
+                raise SystemExit(
+                    f"Agents {', '.join(d.agent for d in group)} share task queue {queue} but not a provider "
+                    "key: give an agent with a key of its own a task queue of its own (AGENT_DOMAINS)."
+                )
+            llm = _llm_settings(group[0].agent)
+            provider = "offline model" if llm.offline else (settings.OPENAI_BASE_URL or "OpenAI")
+            self.stdout.write(
+                f"Worker: Temporal {settings.TEMPORAL_ADDRESS} namespace {namespace}, task queue {queue}, "
+                f"agents {', '.join(d.agent for d in group)}, LLM {provider}"
+            )
+        asyncio.run(self._run(groups, threads))
         # Everything is shut down; the Temporal runtime's threads can still abort the interpreter's
         # own teardown (temporalio/sdk-python#300), so leave without one.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
 
-    async def _run(self, task_queue: str, agents: list, llm: LlmSettings, threads: int) -> None:
+    async def _run(self, groups: dict[tuple[str, str], list[Domain]], threads: int) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        client = await connect()
         with ThreadPoolExecutor(max_workers=threads) as executor:
-            worker = build_worker(
-                client,
-                task_queue=task_queue,
-                agents=agents,
-                llm=llm,
-                portal_activities=PORTAL_ACTIVITIES,
-                executor=executor,
-            )
-            await run_worker(worker, stop)
+            workers = [
+                build_worker(
+                    await connect(namespace),
+                    task_queue=queue,
+                    agents=[AGENTS[d.agent] for d in group],
+                    llm=_llm_settings(group[0].agent),
+                    portal_activities=PORTAL_ACTIVITIES,
+                    executor=executor,
+                )
+                for (namespace, queue), group in groups.items()
+            ]
+            await asyncio.gather(*(run_worker(worker, stop) for worker in workers))
         self.stdout.write("Worker stopped cleanly.")
+
+
+def _llm_settings(agent: str) -> LlmSettings:
+    """The provider settings of the worker serving `agent`: its own key where it has one."""
+    return LlmSettings(
+        api_key=settings.AGENT_OPENAI_API_KEYS.get(agent, settings.OPENAI_API_KEY),
+        base_url=settings.OPENAI_BASE_URL,
+        max_retry_after_seconds=settings.OPENAI_MAX_RETRY_AFTER_SECONDS,
+        request_timeout_seconds=settings.OPENAI_TIMEOUT_SECONDS,
+    )
+
+
+def _grouped(domains: list[Domain]) -> dict[tuple[str, str], list[Domain]]:
+    """Domains sharing a namespace and task queue are served by one worker."""
+    groups: dict[tuple[str, str], list[Domain]] = {}
+    for domain in domains:
+        groups.setdefault((domain.namespace, domain.task_queue), []).append(domain)
+    return groups

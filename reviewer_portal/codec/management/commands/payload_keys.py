@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.framework.codec import generate, rotate
 from reviewer_portal.codec.keys import payload_keys, write_keys
+from reviewer_portal.domains import namespaces as all_namespaces
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         if out.exists():
             raise CommandError(f"{out} exists; a key file is never overwritten.")
         if operation == "new":
-            keys = generate(namespaces or settings.TEMPORAL_NAMESPACES)
+            keys = generate(namespaces or all_namespaces())
         else:
             if not namespaces or len(namespaces) != 1:
                 raise CommandError("rotate takes one --namespace.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandParser
 
+from reviewer_portal.domains import namespaces
 from reviewer_portal.inbox.reconcile import projection_reconcile
 from reviewer_portal.temporal_client import get_client
 
@@ -16,11 +17,17 @@ class Command(BaseCommand):
         parser.add_argument("--task-queue", default="", help="only runs on this task queue")
 
     def handle(self, *args: object, task_queue: str = "", **options: object) -> None:
-        done = projection_reconcile(client=async_to_sync(get_client)(), task_queue=task_queue)
-        if done.unanswered:
-            self.stderr.write(
-                f"No worker answered for {len(done.unanswered)} running runs: {', '.join(done.unanswered)}"
+        read = changed = 0
+        unanswered: list[str] = []
+        for namespace in namespaces():  # every domain's runs
+            done = projection_reconcile(client=async_to_sync(get_client)(namespace), task_queue=task_queue)
+            read, changed, unanswered = (
+                read + done.gates_read,
+                changed + done.rows_changed,
+                unanswered + done.unanswered,
             )
-        self.stdout.write(
-            f"Reconciled {done.gates_read} gates from Temporal; {done.rows_changed} projection rows changed."
-        )
+        if unanswered:
+            self.stderr.write(
+                f"No worker answered for {len(unanswered)} running runs: {', '.join(unanswered)}"
+            )
+        self.stdout.write(f"Reconciled {read} gates from Temporal; {changed} projection rows changed.")
