@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client, override_settings
@@ -65,8 +66,25 @@ def portal_signing_key() -> Iterator[SigningKey]:
     os.environ.pop("PORTAL_SIGNING_KEY", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def file_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Claim-check files and uploaded documents of the tests go to a folder of their own, never
+    to var/ (where `make dev` keeps its own, sealed with other keys); subprocesses inherit it."""
+    root = tmp_path_factory.mktemp("stores")
+    saved = {name: os.environ.get(name) for name in ("CLAIM_CHECK_DIR", "DOCUMENT_STORE_DIR")}
+    os.environ["CLAIM_CHECK_DIR"] = str(root / "claims")
+    os.environ["DOCUMENT_STORE_DIR"] = str(root / "documents")
+    with override_settings(CLAIM_CHECK_DIR=root / "claims"):
+        yield root
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
-def temporal(payload_keys: str) -> Iterator[TemporalHarness]:
+def temporal(payload_keys: str, file_stores: Path) -> Iterator[TemporalHarness]:
     harness = TemporalHarness()
     yield harness
     harness.close()
@@ -295,3 +313,11 @@ def submit_loan_application(client: Client, submission_id: str | None = None):
 def loan_gate(temporal, portal):
     handle = start_loan(temporal, portal, loan_input(submitted_by="intake"))
     return handle, projected_gate(handle)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """SQLite leaves its -wal and -shm files beside the test database it dropped: remove them."""
+    database = Path(str(settings.DATABASES["default"].get("TEST", {}).get("NAME") or ""))
+    if database.name.startswith("test-") and not database.exists():
+        for leftover in database.parent.glob(f"{database.name}-*"):
+            leftover.unlink(missing_ok=True)

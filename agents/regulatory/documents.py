@@ -22,7 +22,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agents.framework.codec import NamespaceKeys, PayloadKeys
+from agents.framework.codec import KeyNotFound, NamespaceKeys, PayloadKeys
 from agents.framework.sealed_files import read_sealed, write_sealed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -58,11 +58,12 @@ class DocumentNotFound(LookupError):
 
 
 class DocumentStore:
-    """Content-addressed files: `<sha256>.json` a document's sections, `uploads/<sha256>` an
-    uploaded file as it came; both sealed with the namespace's payload keys."""
+    """Content-addressed files per namespace: `<namespace>/<sha256>.json` a document's sections,
+    `<namespace>/uploads/<sha256>` an uploaded file as it came; sealed with the namespace's keys."""
 
     def __init__(self, root: Path, keys: NamespaceKeys, namespace: str) -> None:
         self.root = root
+        self.directory = root / namespace
         self._keys = keys
         self._namespace = namespace
 
@@ -76,15 +77,16 @@ class DocumentStore:
         """Store `text` (idempotent: the same text has the same id and is written once)."""
         document_id = hashlib.sha256(text.encode()).hexdigest()
         sections = split_sections(text)
-        path = self._path(document_id)
-        if not path.exists():
-            body = json.dumps({"document_id": document_id, "sections": [asdict(s) for s in sections]})
-            write_sealed(path, self._keys, self._namespace, body.encode())
+        body = json.dumps({"document_id": document_id, "sections": [asdict(s) for s in sections]})
+        self._keep(self._path(document_id), body.encode())
         return StoredDocument(document_id, len(sections))
 
     def sections(self, document_id: str) -> list[Section]:
+        path = self._path(document_id)
+        if not path.exists():  # stored before the store had a folder per namespace
+            path = self.root / path.name
         try:
-            body = json.loads(read_sealed(self._path(document_id), self._keys, self._namespace))
+            body = json.loads(read_sealed(path, self._keys, self._namespace))
         except FileNotFoundError as err:
             raise DocumentNotFound(f"No document {document_id} in the document store.") from err
         return [Section(**s) for s in body["sections"]]
@@ -92,9 +94,7 @@ class DocumentStore:
     def put_upload(self, data: bytes) -> str:
         """Keep an uploaded file as it came, until the run reads it; returns its id."""
         upload_id = hashlib.sha256(data).hexdigest()
-        path = self._upload_path(upload_id)
-        if not path.exists():
-            write_sealed(path, self._keys, self._namespace, data)
+        self._keep(self._upload_path(upload_id), data)
         return upload_id
 
     def upload(self, upload_id: str) -> bytes:
@@ -103,16 +103,27 @@ class DocumentStore:
         except FileNotFoundError as err:
             raise DocumentNotFound(f"No uploaded file {upload_id} in the document store.") from err
 
+    def _keep(self, path: Path, plaintext: bytes) -> None:
+        """Write once: a file already there that these keys open holds the same content (its name
+        is the content's hash); one they cannot open (sealed with keys since lost) is replaced."""
+        if path.exists():
+            try:
+                read_sealed(path, self._keys, self._namespace)
+                return
+            except (KeyNotFound, ValueError):
+                pass
+        write_sealed(path, self._keys, self._namespace, plaintext)
+
     def _path(self, document_id: str) -> Path:
         # Ids come from tool arguments the model wrote: never let one name another path.
         if not _DOCUMENT_ID.fullmatch(document_id):
             raise ValueError("A document id is the 64 hex digits of its sha256.")
-        return self.root / f"{document_id}.json"
+        return self.directory / f"{document_id}.json"
 
     def _upload_path(self, upload_id: str) -> Path:
         if not _DOCUMENT_ID.fullmatch(upload_id):
             raise ValueError("An upload id is the 64 hex digits of its sha256.")
-        return self.root / "uploads" / upload_id
+        return self.directory / "uploads" / upload_id
 
 
 def split_sections(text: str) -> list[Section]:
