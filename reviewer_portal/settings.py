@@ -150,7 +150,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either: a guessed name, or a spraying address
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# Proxies in front of the portal: the client's address is that many from the right of
+# X-Forwarded-For (reviewer_portal/accounts/client_address.py).
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "reviewer_portal.accounts.client_address.client_address"
 # Content-Security-Policy (django-csp): scripts, styles and connections from the portal only; no
 # inline script or style, no eval (htmx runs with allowEval off), no framing.
 CONTENT_SECURITY_POLICY = {

@@ -9,6 +9,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -23,7 +24,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from reviewer_portal.codec.models import CodecAccess, CodecToken
 from reviewer_portal.codec.tokens import codec_token_issue
 from reviewer_portal.inbox.models import Gate
-from tests.conftest import loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.conftest import APPROVABLE, loan_input, logged_in, make_user, projected_gate, start_loan
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 UI = "http://127.0.0.1:8233"
@@ -88,6 +89,27 @@ def test_a_reviewer_decodes_only_runs_of_their_own_gates_when_the_request_names_
     assert "Amira Haddad" in decoded_text(from_the_ui_page) and "Amira Haddad" in decoded_text(by_path)
     assert CodecAccess.objects.filter(workflow_id=handle.id, allowed=True).count() == 2
     assert Gate.objects.get(gate_id=gate.gate_id).role == "credit_officer"
+
+
+def test_naming_ones_own_run_does_not_decode_another_runs_payloads(temporal, portal, loan):
+    """A reviewer may name a run of their own gate, then send a payload of any other run in the
+    namespace: only payloads of the named run's own history are decoded, the others come back
+    as they were sent (ciphertext), and the refusal is logged."""
+    handle, _ = loan
+    other = start_loan(temporal, portal, loan_input(replace(APPROVABLE, applicant_name="Bruno Keller")))
+    projected_gate(other)
+    officer = logged_in(make_user("officer", "credit_officer"))
+    own, foreign = encrypted_input(temporal, handle), encrypted_input(temporal, other)
+    path = f"/codec/default/workflows/{handle.id}/decode"
+
+    mixed = decode(officer, {"payloads": own["payloads"] + foreign["payloads"]}, path=path)
+
+    [mine, theirs] = mixed.json()["payloads"]
+    assert mixed.status_code == 200
+    assert "Amira Haddad" in base64.b64decode(mine["data"]).decode()
+    assert theirs == foreign["payloads"][0] and "Bruno Keller" not in json.dumps(mixed.json())
+    access = CodecAccess.objects.get(workflow_id=handle.id)
+    assert (access.payloads, access.foreign_payloads, access.allowed) == (2, 1, True)
 
 
 def test_nobody_else_gets_plaintext(temporal, loan):

@@ -8,7 +8,9 @@ once; the run stops reading at its time limit and ends with a reason the uploade
 
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -19,6 +21,9 @@ from agents.framework.contract import UNPROCESSABLE
 from agents.framework.sealed_files import MAGIC
 from agents.framework.workflow import AgentWorkflow
 from agents.regulatory.documents import STORE_DIR_ENV, DocumentStore
+from agents.regulatory.extract import DocumentRejected
+from agents.regulatory.reader_process import READER_OPEN_FILES
+from agents.regulatory.reading import ReadLimits, read_text
 from tests.conftest import logged_in, make_user, record_history
 from tests.test_regulatory import COMPLIANCE, text_pdf, upload
 
@@ -167,3 +172,43 @@ def test_a_file_sealed_with_lost_keys_is_replaced_when_the_same_content_is_store
 
     assert document_store.put_upload(b"1. Scope\nText.") == upload_id
     assert document_store.upload(upload_id) == b"1. Scope\nText."
+
+
+def test_the_reader_process_gets_no_secrets_and_few_resources(monkeypatch):
+    """The parser runs on files anyone with an upload form sends: its child process sees none of
+    the worker's environment (API keys, payload keys, the database password), may not open many
+    files, and its own limits are set before it reads a byte."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-the-reader-must-not-see")
+    monkeypatch.setenv("PAYLOAD_KEYS", '{"default": "not-for-the-reader"}')
+    seen: dict[str, str] = {}
+
+    async def read_while_watching() -> None:
+        reading = asyncio.create_task(read_text(costly_pdf(pages=100), "bomb.pdf", ReadLimits(seconds=3)))
+        for _ in range(200):
+            if pid := _reader_pid():
+                seen["environ"] = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+                await asyncio.sleep(0.5)  # past its start-up, into the parse
+                seen["limits"] = Path(f"/proc/{pid}/limits").read_text()
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(DocumentRejected):
+            await reading
+
+    asyncio.run(read_while_watching())
+
+    assert "environ" in seen, "the reader process was never seen"
+    assert "sk-secret" not in seen["environ"] and "not-for-the-reader" not in seen["environ"]
+    assert "PAYLOAD_KEYS" not in seen["environ"] and "DATABASE_URL" not in seen["environ"]
+    open_files = next(line for line in seen["limits"].splitlines() if line.startswith("Max open files"))
+    assert open_files.split()[3] == str(READER_OPEN_FILES)
+
+
+def _reader_pid() -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"agents.regulatory.reader_process" in (entry / "cmdline").read_bytes():
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None

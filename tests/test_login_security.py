@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from reviewer_portal.accounts.session_limits import LAST_ACTIVE
+from reviewer_portal.accounts.session_limits import LAST_ACTIVE, LOGGED_IN_AT
 from tests.conftest import logged_in, make_user, manage_py, production_env
 
 GOOD_PASSWORD = "correct horse battery staple"
@@ -46,6 +46,26 @@ def test_wrong_passwords_lock_the_account_even_against_the_right_one_until_an_ad
     assert unlocked.status_code == 302 and unlocked["Location"] == "/"
 
 
+def test_behind_a_proxy_a_forged_forwarded_for_does_not_escape_the_address_lockout(admin, settings):
+    """Behind one proxy, the client writes the left of X-Forwarded-For and the proxy appends the
+    address it saw: a sprayer changing the left part on each guess is still one address.
+    (`daphne --proxy-headers` puts the left-most address in REMOTE_ADDR, as these clients do.)"""
+    settings.PROXY_COUNT = 1
+    sprayer = "203.0.113.7"
+
+    def guess(username: str, password: str, forged: str):
+        client = Client(REMOTE_ADDR=forged, HTTP_X_FORWARDED_FOR=f"{forged}, {sprayer}")
+        return log_in(client, username, password)
+
+    misses = [guess(f"user{n}", "wrong-password", f"198.51.100.{n}").status_code for n in range(5)]
+    from_the_sprayer = guess("root", GOOD_PASSWORD, "192.0.2.99")
+    from_elsewhere = Client(REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR="192.0.2.10")
+
+    assert misses[:4] == [200] * 4
+    assert from_the_sprayer.status_code == 429
+    assert log_in(from_elsewhere, "root", GOOD_PASSWORD).status_code == 302
+
+
 @pytest.mark.parametrize("password", ["password", "12345678", "short-pw1", "123456789012"])
 def test_weak_passwords_are_refused(admin, password):
     with pytest.raises(ValidationError):
@@ -74,11 +94,25 @@ def test_a_session_idle_too_long_is_signed_out_and_background_refreshes_do_not_c
     assert client.get("/").status_code == 302  # signed out for good
 
 
-def test_a_session_lasts_at_most_its_absolute_age(admin, settings):
+def test_a_session_lasts_at_most_its_absolute_age_however_active(admin, settings):
+    """Each request re-saves the session, which used to push Django's own expiry on by
+    SESSION_COOKIE_AGE: a busy session never ended. The login time now bounds it."""
     client = logged_in(admin)
+    client.get("/")
+    session = client.session
+    session[LOGGED_IN_AT] -= settings.SESSION_COOKIE_AGE - 60  # logged in 11 h 59 min ago
+    session.save()
 
-    assert client.session.get_expiry_age() <= settings.SESSION_COOKIE_AGE == 12 * 3600
-    assert settings.SESSION_IDLE_SECONDS == 30 * 60
+    still_in = client.get("/")
+    session = client.session
+    session[LOGGED_IN_AT] -= 120  # active all along, two minutes later
+    session.save()
+    too_old = client.get("/")
+
+    assert still_in.status_code == 200
+    assert too_old.status_code == 302 and too_old["Location"].startswith("/accounts/login/")
+    assert client.get("/").status_code == 302
+    assert settings.SESSION_COOKIE_AGE == 12 * 3600 and settings.SESSION_IDLE_SECONDS == 30 * 60
 
 
 def test_every_page_carries_a_strict_content_security_policy(admin):

@@ -5,6 +5,8 @@ a child process (agents/regulatory/reader_process.py) with limits on pages, CPU 
 and wall-clock time, and kills it when it overruns. A file that cannot be read ends the review
 with the reason, for the uploader ("Could not read this document. ..."); retrying would meet the
 same file, so that failure is not retried. A worker that dies mid-read is retried as usual.
+The child gets no secrets from the worker's environment, and a worker reads at most
+DOCUMENT_READERS files at once (default: one per CPU), so a burst of uploads queues.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import asyncio
 import json
 import os
 import sys
+import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,6 +31,11 @@ UNREADABLE = "DocumentUnreadable"
 MAX_SECTIONS = 150
 # Model turns per section at most: read, search, record, and one retry of a refused finding.
 TURNS_PER_SECTION = 4
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# One limit per event loop (a worker has one; tests start several).
+_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,23 @@ def turns_for(sections: int) -> int:
 
 async def read_text(data: bytes, filename: str, limits: ReadLimits) -> str:
     """The file's text, parsed in a child process within `limits`; DocumentRejected says why not."""
+    async with _reader_slots():
+        return await _read_in_child(data, filename, limits)
+
+
+def _reader_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _readers:
+        _readers[loop] = asyncio.Semaphore(int(os.environ.get("DOCUMENT_READERS") or os.cpu_count() or 1))
+    return _readers[loop]
+
+
+def _reader_environment() -> dict[str, str]:
+    """Only what Python needs to start: the worker's keys and passwords stay in the worker."""
+    return {"PATH": os.defpath, "PYTHONPATH": str(PROJECT_ROOT), "LC_ALL": "C.UTF-8", "PYTHONSAFEPATH": "1"}
+
+
+async def _read_in_child(data: bytes, filename: str, limits: ReadLimits) -> str:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -82,6 +108,8 @@ async def read_text(data: bytes, filename: str, limits: ReadLimits) -> str:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
+        env=_reader_environment(),
+        cwd=PROJECT_ROOT,
     )
     try:
         out, _ = await asyncio.wait_for(child.communicate(data), timeout=limits.seconds)

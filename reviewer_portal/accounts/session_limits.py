@@ -1,7 +1,8 @@
 """Session limits a bank expects: signed out after SESSION_IDLE_SECONDS without a request of the
-user's own, and SESSION_COOKIE_AGE after logging in (Django's own expiry, which this never
-extends). Background refreshes (the inbox's poll, the live re-reads) carry `X-Portal-Background`
-and do not count as activity."""
+user's own, and SESSION_COOKIE_AGE after logging in however active the session has been (Django
+moves its own expiry on whenever the session is saved, so the login time is kept and checked).
+Background refreshes (the inbox's poll, the live re-reads) carry `X-Portal-Background` and do not
+count as activity."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 LAST_ACTIVE = "portal_last_active"
+LOGGED_IN_AT = "portal_logged_in_at"
 BACKGROUND = "X-Portal-Background"
 
 
@@ -25,13 +29,25 @@ class SessionLimitsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             now = time.time()
-            last = request.session.get(LAST_ACTIVE, now)
-            if now - last > settings.SESSION_IDLE_SECONDS:
-                logout(request)
-                messages.info(request, "You were signed out after a while without activity; log in again.")
-                if request.headers.get("HX-Request"):
-                    return HttpResponse(status=204, headers={"HX-Redirect": settings.LOGIN_URL_PATH})
-                return redirect(f"{settings.LOGIN_URL_PATH}?next={request.get_full_path()}")
+            idle = now - request.session.get(LAST_ACTIVE, now) > settings.SESSION_IDLE_SECONDS
+            # A session from before the login time was kept starts its clock now.
+            old = now - request.session.setdefault(LOGGED_IN_AT, now) > settings.SESSION_COOKIE_AGE
+            if idle or old:
+                return _sign_out(request, "after a while without activity" if idle else "after 12 hours")
             if not request.headers.get(BACKGROUND):
                 request.session[LAST_ACTIVE] = now
         return self.get_response(request)
+
+
+def _sign_out(request: HttpRequest, why: str) -> HttpResponse:
+    logout(request)
+    messages.info(request, f"You were signed out {why}; log in again.")
+    if request.headers.get("HX-Request"):
+        return HttpResponse(status=204, headers={"HX-Redirect": settings.LOGIN_URL_PATH})
+    return redirect(f"{settings.LOGIN_URL_PATH}?next={request.get_full_path()}")
+
+
+@receiver(user_logged_in)
+def _remember_login_time(sender: object, request: HttpRequest | None, **kwargs: object) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session[LOGGED_IN_AT] = request.session[LAST_ACTIVE] = time.time()

@@ -1,10 +1,12 @@
 """Who may use the codec endpoint for what: auditors and admins decode every run; a reviewer
-decodes the runs of gates they may see, when the request names the run and the namespace it runs
-in; only admins encode."""
+decodes the payloads of a run of a gate they may see, when the request names the run and the
+namespace it runs in (the view checks each payload against that run's history); only admins
+encode."""
 
 from __future__ import annotations
 
 import re
+from enum import Enum
 from urllib.parse import urlparse
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -19,16 +21,24 @@ from reviewer_portal.run_ids import RUN_ID_PATTERN
 UI_WORKFLOW_PAGE = re.compile(r"/namespaces/[^/]+/workflows/(?P<workflow_id>[^/]+)")
 
 
-def may_decode(user: AbstractBaseUser | AnonymousUser, workflow_id: str, namespace: str) -> bool:
+class DecodeScope(Enum):
+    NOTHING = "nothing"
+    NAMED_RUN = "named run"  # the payloads of the named run's history, no others
+    EVERYTHING = "everything"
+
+
+def decode_scope(user: AbstractBaseUser | AnonymousUser, workflow_id: str, namespace: str) -> DecodeScope:
     if not user.is_authenticated or not user.is_active:
-        return False
+        return DecodeScope.NOTHING
     if can_audit(user):
-        return True
+        return DecodeScope.EVERYTHING
     if not workflow_id:
-        return False
+        return DecodeScope.NOTHING
     agents = set(gate_visible_to(user=user).filter(workflow_id=workflow_id).values_list("agent", flat=True))
     # The run's own namespace only: naming one's run does not open another domain's payloads.
-    return any(domain_of(agent).namespace == namespace for agent in agents)
+    if any(domain_of(agent).namespace == namespace for agent in agents):
+        return DecodeScope.NAMED_RUN
+    return DecodeScope.NOTHING
 
 
 def may_encode(user: AbstractBaseUser | AnonymousUser) -> bool:

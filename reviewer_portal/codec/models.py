@@ -35,6 +35,8 @@ class CodecAccess(models.Model):
     namespace = models.CharField(max_length=200)
     workflow_id = models.CharField(max_length=200, blank=True)
     payloads = models.PositiveIntegerField(default=0)
+    # Sent by a reviewer but not in the named run's history: answered still encrypted.
+    foreign_payloads = models.PositiveIntegerField(default=0)
     allowed = models.BooleanField()
 
     class Meta:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -13,10 +14,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from agents.framework.codec import EncryptionCodec, KeyNotFound
-from reviewer_portal.codec.access import may_decode, may_encode, workflow_named_by
+from reviewer_portal.codec import run_payloads
+from reviewer_portal.codec.access import DecodeScope, decode_scope, may_encode, workflow_named_by
 from reviewer_portal.codec.keys import payload_keys
 from reviewer_portal.codec.models import CodecAccess
 from reviewer_portal.codec.tokens import user_for_token
@@ -41,21 +43,40 @@ def codec_view(request: HttpRequest, namespace: str, operation: str, workflow_id
         return _cors(HttpResponse(refusal, status=400), origin)
     user, via = _caller(request)
     run = workflow_named_by(request, workflow_id)
-    allowed = may_decode(user, run, namespace) if operation == "decode" else may_encode(user)
-    payloads = _read(request)
-    _log(user, via, operation, namespace, run, payloads, allowed)
-    if payloads is None:
-        return _cors(HttpResponse("The body is not a Payloads message in JSON.", status=400), origin)
-    if not allowed:
+    scope = decode_scope(user, run, namespace) if operation == "decode" else encode_scope(user)
+    if scope is DecodeScope.NOTHING:  # refused before the body is even read
+        _log(user, via, operation, namespace, run, allowed=False)
         status = 401 if not user.is_authenticated else 403
         return _cors(HttpResponse("Not allowed to use the codec for this.", status=status), origin)
+    payloads = _read(request)
+    if payloads is None:
+        _log(user, via, operation, namespace, run, allowed=True)
+        return _cors(HttpResponse("The body is not a Payloads message in JSON.", status=400), origin)
     try:
         codec = EncryptionCodec(payload_keys().of(namespace), namespace)
     except KeyNotFound:
         return _cors(HttpResponse("No keys for this namespace.", status=404), origin)
     convert = codec.decrypt if operation == "decode" else codec.encrypt
-    answer = Payloads(payloads=[_or_unchanged(convert, p) for p in payloads.payloads])
-    return _cors(JsonResponse(json_format.MessageToDict(answer), safe=False), origin)
+    mine = _of_the_run(scope, namespace, run, payloads)
+    answer = [_or_unchanged(convert, p) if mine(p) else p for p in payloads.payloads]
+    foreign = sum(not mine(p) for p in payloads.payloads)
+    _log(user, via, operation, namespace, run, allowed=True, count=len(answer), foreign=foreign)
+    return _cors(JsonResponse(json_format.MessageToDict(Payloads(payloads=answer)), safe=False), origin)
+
+
+def encode_scope(user: AbstractBaseUser | AnonymousUser) -> DecodeScope:
+    return DecodeScope.EVERYTHING if may_encode(user) else DecodeScope.NOTHING
+
+
+def _of_the_run(
+    scope: DecodeScope, namespace: str, run: str, payloads: Payloads
+) -> Callable[[Payload], bool]:
+    """Which payloads the caller may have converted: all of them, or (a reviewer who named their
+    run) those in the run's history; the others are answered as they came, still encrypted."""
+    if scope is DecodeScope.EVERYTHING:
+        return lambda payload: True
+    known = run_payloads.of_run(namespace, run, payloads.payloads)
+    return lambda payload: run_payloads.digest(payload) in known
 
 
 def _namespace(request: HttpRequest, in_path: str) -> tuple[str, str]:
@@ -108,8 +129,7 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
     return response
 
 
-def _log(user, via, operation, namespace, run, payloads, allowed) -> None:  # type: ignore[no-untyped-def]
-    count = len(payloads.payloads) if payloads is not None else 0
+def _log(user, via, operation, namespace, run, *, allowed, count=0, foreign=0) -> None:  # type: ignore[no-untyped-def]
     CodecAccess.objects.create(
         user=user if user.is_authenticated else None,
         via=via,
@@ -117,8 +137,10 @@ def _log(user, via, operation, namespace, run, payloads, allowed) -> None:  # ty
         namespace=namespace[:200],
         workflow_id=run,
         payloads=count,
+        foreign_payloads=foreign,
         allowed=allowed,
     )
     who = user.get_username() if user.is_authenticated else "anonymous"
-    log.info("codec %s by %s (%s) in %s, run %s: %d payloads, %s",
-             operation, who, via, namespace, run or "-", count, "allowed" if allowed else "refused")  # fmt: skip
+    log.info("codec %s by %s (%s) in %s, run %s: %d payloads (%d not of the run), %s",
+             operation, who, via, namespace, run or "-", count, foreign,
+             "allowed" if allowed else "refused")  # fmt: skip
