@@ -20,6 +20,7 @@ from agents.framework.codec import PayloadKeys
 from agents.framework.contract import UNPROCESSABLE
 from agents.framework.sealed_files import MAGIC
 from agents.framework.workflow import AgentWorkflow
+from agents.regulatory import upload_input
 from agents.regulatory.documents import STORE_DIR_ENV, DocumentStore
 from agents.regulatory.extract import DocumentRejected
 from agents.regulatory.reader_process import READER_OPEN_FILES
@@ -212,3 +213,23 @@ def _reader_pid() -> int | None:
             except OSError:
                 continue
     return None
+
+
+def test_a_failure_inside_the_reading_step_tells_the_uploader_nothing_internal(temporal, portal, tmp_path):
+    """A bug or a lost file in the prepare step (here: the sealed upload is gone) is retried,
+    then ends the review with plain words; its path and exception stay in the run's history for
+    operators, out of the result the uploader's page shows."""
+    agent_input = upload_input(
+        upload_id="0" * 64, filename="missing.pdf", title="Lost upload", uploaded_by="alex"
+    )
+    result = temporal.run(
+        temporal.client.execute_workflow(
+            AgentWorkflow.run, agent_input, id=f"regulatory-lost-{tmp_path.name}", task_queue=portal
+        ),
+        timeout=60,
+    )
+
+    reason = result.action["reason"]
+    assert result.outcome == UNPROCESSABLE and result.gates == []
+    assert "internal error" in reason
+    assert "/" not in reason and "Error" not in reason and "No such file" not in reason

@@ -54,7 +54,7 @@ class PlanningMixin(AgentRunState):
                 retry_policy=PREPARE_RETRY,
             )
         except ActivityError as err:
-            return _failure_message(err)
+            return _refusal_of(err)
         self._input = replace(
             self._input,
             case=prepared.case,
@@ -187,6 +187,23 @@ def _referral(reason: str) -> Recommendation:
 def _tool_content(result: ToolResult) -> str:
     body = result.result if result.ok else {"error": result.error}
     return json.dumps(body, sort_keys=True)
+
+
+PREPARE_FAILED = (
+    "The case could not be prepared for review because of an internal error. Nothing was reviewed; "
+    "submit it again later, or ask the operators, who can see the run's history."
+)
+
+
+def _refusal_of(err: ActivityError) -> str:
+    """What the submitter of a case the prepare step failed is told: the step's own words when it
+    refused the case for good (a non-retryable ApplicationError, such as "Could not read this
+    document"); plain words for anything else, whose details (paths, exceptions) stay in history
+    for operators."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.message
+    return PREPARE_FAILED
 
 
 def _failure_message(err: ActivityError) -> str:

@@ -2,7 +2,8 @@
 user's own, and SESSION_COOKIE_AGE after logging in however active the session has been (Django
 moves its own expiry on whenever the session is saved, so the login time is kept and checked).
 Background refreshes (the inbox's poll, the live re-reads) carry `X-Portal-Background` and do not
-count as activity."""
+count as activity; nor do the Temporal Web UI's calls to the codec endpoint, which it makes on
+its own while a page of it is open."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from django.shortcuts import redirect
 LAST_ACTIVE = "portal_last_active"
 LOGGED_IN_AT = "portal_logged_in_at"
 BACKGROUND = "X-Portal-Background"
+NOT_ACTIVITY_PATHS = ("/codec/",)
 
 
 class SessionLimitsMiddleware:
@@ -34,7 +36,7 @@ class SessionLimitsMiddleware:
             old = now - request.session.setdefault(LOGGED_IN_AT, now) > settings.SESSION_COOKIE_AGE
             if idle or old:
                 return _sign_out(request, "after a while without activity" if idle else "after 12 hours")
-            if not request.headers.get(BACKGROUND):
+            if not request.headers.get(BACKGROUND) and not request.path.startswith(NOT_ACTIVITY_PATHS):
                 request.session[LAST_ACTIVE] = now
         return self.get_response(request)
 

@@ -5,6 +5,9 @@ whichever arrives second and is older changes nothing.
 The workflow sends a gate whole the first time and then a patch per change (history carries each
 change once); the row keeps the workflow's snapshot, so a patch applies on top of it. A patch
 that does not follow on from the row's version is refused, and the workflow sends the whole gate.
+Only an agent's own run may publish its gates: the activity refuses a gate of another run (the
+gate id starts with the run's workflow id) or of an agent that runs in another namespace, so a
+workflow anyone starts beside the agents cannot forge or overwrite one.
 Text from history is made storable on the way in: a lone surrogate or a NUL (which PostgreSQL
 refuses, and which no page can render) becomes U+FFFD.
 """
@@ -19,13 +22,17 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from temporalio import activity
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.exceptions import ApplicationError
 
 from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.gate_changes import GatePatch, GatePublication
 from agents.framework.types import GateSnapshot
+from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.safe_text import storable
+
+FORGED_GATE = "GateNotOfThisRun"
 
 
 def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
@@ -76,9 +83,14 @@ def publish_gate_change(publication: GatePublication) -> bool:
     close_old_connections()
     try:
         if publication.snapshot is not None:
+            _check_publisher(publication.snapshot.gate_id, publication.snapshot.agent)
             gate_apply_snapshot(snapshot=publication.snapshot)
             return True
-        return publication.patch is not None and gate_apply_patch(patch=publication.patch)
+        if publication.patch is None:
+            return False
+        agent = Gate.objects.filter(gate_id=publication.patch.gate_id).values_list("agent", flat=True).first()
+        _check_publisher(publication.patch.gate_id, agent)
+        return gate_apply_patch(patch=publication.patch)
     finally:
         close_old_connections()
 
@@ -88,9 +100,27 @@ def publish_gate(snapshot: GateSnapshot) -> bool:
     """Activity: the whole gate, as runs recorded before gate patches publish it."""
     close_old_connections()
     try:
+        _check_publisher(snapshot.gate_id, snapshot.agent)
         return gate_apply_snapshot(snapshot=snapshot)
     finally:
         close_old_connections()
+
+
+def _check_publisher(gate_id: str, agent: str | None) -> None:
+    """Refuse (for good: a retry would be refused too) a gate the calling run may not publish."""
+    info = activity.info()
+    if not gate_id.startswith(f"{info.workflow_id}--g"):
+        raise ApplicationError(
+            f"Run {info.workflow_id} may not publish gate {gate_id} of another run.",
+            type=FORGED_GATE,
+            non_retryable=True,
+        )
+    if agent is not None and domain_of(agent).namespace != info.namespace:
+        raise ApplicationError(
+            f"Agent {agent} runs in namespace {domain_of(agent).namespace}, not {info.namespace}.",
+            type=FORGED_GATE,
+            non_retryable=True,
+        )
 
 
 def _accept_deciding_action(decision_id: str) -> None:

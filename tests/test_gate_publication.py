@@ -1,0 +1,57 @@
+"""Only an agent's own run publishes its gates: a workflow started by anyone who may start
+workflows in a namespace (an operator, a compromised worker of another domain) and that calls the
+portal's publish activity cannot overwrite another run's gate or put a gate into another domain's
+queue. Each attempt is refused, non-retryable, and the projection keeps what it had."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.worker import Worker
+
+from agents.framework.types import GateSnapshot
+from reviewer_portal.domains import domain_of
+from reviewer_portal.inbox.models import Gate
+from tests.agents.forger import GateForger
+from tests.conftest import logged_in, make_user, submit_loan_application
+from tests.test_namespaces import split_domains, wait_for_projected  # noqa: F401 (fixture)
+
+
+def forge(temporal, namespace: str, publish_queue: str, snapshot: GateSnapshot, workflow_id: str) -> str:
+    """Run GateForger in `namespace` with `snapshot`; what it was answered."""
+    publication = {"snapshot": json.loads(json.dumps(dataclasses.asdict(snapshot), cls=AdvancedJSONEncoder))}
+
+    async def run() -> str:
+        client = await temporal.client_of(namespace)
+        queue = f"forger-{uuid.uuid4().hex[:8]}"
+        async with Worker(client, task_queue=queue, workflows=[GateForger]):
+            return await client.execute_workflow(
+                GateForger.run, args=[publication, publish_queue], id=workflow_id, task_queue=queue
+            )
+
+    return temporal.run(run())
+
+
+def test_a_run_cannot_publish_another_runs_gate_or_into_another_domain(temporal, split_domains):  # noqa: F811
+    submission_id = str(uuid.uuid4())
+    submit_loan_application(logged_in(make_user("intake", "credit_officer")), submission_id)
+    real = wait_for_projected(f"loan-{submission_id}")
+    loans_queue = domain_of("loans").task_queue
+    genuine = value_to_type(GateSnapshot, real.snapshot)
+    approved = dataclasses.replace(genuine, version=genuine.version + 5, status="approved", reason="Forged.")
+
+    overwrite = forge(temporal, "loans", loans_queue, approved, workflow_id=f"forger-{uuid.uuid4().hex[:8]}")
+    forger_id = f"forger-{uuid.uuid4().hex[:8]}"
+    elsewhere = dataclasses.replace(
+        genuine, gate_id=f"{forger_id}--g1", workflow_id=forger_id, agent="advice", role="licensed_adviser"
+    )
+    into_advice = forge(temporal, "loans", loans_queue, elsewhere, workflow_id=forger_id)
+
+    assert overwrite.startswith("refused") and "another run" in overwrite
+    assert into_advice.startswith("refused") and "namespace" in into_advice
+    real.refresh_from_db()
+    assert (real.status, real.version) == ("pending", genuine.version)
+    assert not Gate.objects.filter(workflow_id=forger_id).exists()
