@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "reviewer_portal.dashboard",
     "reviewer_portal.trust",
     "reviewer_portal.codec",
+    "reviewer_portal.archive",
     "agents",
     "axes",
 ]
@@ -239,6 +240,15 @@ TEMPORAL_UI_URL = env.str("TEMPORAL_UI_URL", default="http://127.0.0.1:8233")
 AGENT_DOMAINS = env.json("AGENT_DOMAINS", default={})
 # How long Temporal keeps a closed run; `make dev` sets it on the namespaces it creates.
 TEMPORAL_RETENTION_DAYS = env.int("TEMPORAL_RETENTION_DAYS", default=30)
+# The archive (reviewer_portal/archive): closed runs are copied into this database by a Temporal
+# Schedule every ARCHIVE_EVERY_MINUTES, well inside the retention above, and kept for
+# ARCHIVE_RETENTION_DAYS (seven years by default) before a recorded purge empties them.
+ARCHIVE_EVERY_MINUTES = env.int("ARCHIVE_EVERY_MINUTES", default=60)
+ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=7 * 365)
+ARCHIVE_TASK_QUEUE = env.str("ARCHIVE_TASK_QUEUE", default="audit-archive")
+# Each pass lists runs closed since the last one less this much (visibility lists a run a moment
+# after it closes).
+ARCHIVE_VISIBILITY_LAG_SECONDS = env.int("ARCHIVE_VISIBILITY_LAG_SECONDS", default=3600)
 # How long the portal waits for the workflow to accept or refuse a decision before telling the
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)

@@ -15,6 +15,7 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 
 from agents.framework.contract import (
     LLM_ACTIVITY,
@@ -43,36 +44,48 @@ class RunAudit:
     runs: list[str] = field(default_factory=list)
 
 
-async def run_audit(*, client: Client, workflow_id: str) -> RunAudit:
-    """The timeline of every run of `workflow_id`: a run that continued-as-new reads as one."""
-    handle = client.get_workflow_handle(workflow_id)
+async def run_audit(*, client: Client, workflow_id: str, run_id: str = "") -> RunAudit:
+    """The timeline of every run of `workflow_id` (its latest, or the chain ending in `run_id`):
+    a run that continued-as-new reads as one."""
+    histories, status = await fetch_histories(client, workflow_id, run_id)
+    entries = await read_timeline(client.data_converter, histories)
+    return RunAudit(workflow_id, histories[-1].run_id, status, entries, [h.run_id for h in histories])
+
+
+async def fetch_histories(
+    client: Client, workflow_id: str, run_id: str = ""
+) -> tuple[list[WorkflowHistory], str]:
+    """The histories of the chain ending in `run_id` (default: the latest run), oldest first, and
+    the last run's status in words."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id or None)
     description = await handle.describe()
     latest = await handle.fetch_history()
-    run_ids = [*await _previous_runs(client, latest), description.run_id]
-    entries: list[TimelineEntry] = []
-    reader = _HistoryReader(client)
-    for run_id in run_ids:
-        history = (
-            latest
-            if run_id == description.run_id
-            else await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        )
-        entries += [e for event in history.events for e in await reader.read(event)]
+    previous = [
+        await client.get_workflow_handle(workflow_id, run_id=earlier).fetch_history()
+        for earlier in await _previous_runs(client.data_converter, latest)
+    ]
     status = description.status.name.replace("_", " ").lower() if description.status else "unknown"
-    return RunAudit(workflow_id, description.run_id, status, entries, run_ids)
+    return [*previous, latest], status
 
 
-async def _previous_runs(client: Client, history: WorkflowHistory) -> list[str]:
+async def read_timeline(
+    converter: DataConverter, histories: Sequence[WorkflowHistory]
+) -> list[TimelineEntry]:
+    reader = _HistoryReader(converter)
+    return [entry for history in histories for event in history.events for entry in await reader.read(event)]
+
+
+async def _previous_runs(converter: DataConverter, history: WorkflowHistory) -> list[str]:
     """The run ids a continued run carries in its input (agents.framework.types.AgentState)."""
     started = history.events[0].workflow_execution_started_event_attributes
-    values = await client.data_converter.decode(started.input.payloads) if started.input.payloads else []
+    values = await converter.decode(started.input.payloads) if started.input.payloads else []
     carry = values[0].get("carry") if values and isinstance(values[0], dict) else None
     return list(carry.get("previous_runs", [])) if isinstance(carry, dict) else []
 
 
 class _HistoryReader:
-    def __init__(self, client: Client) -> None:
-        self._converter = client.data_converter
+    def __init__(self, converter: DataConverter) -> None:
+        self._converter = converter
         self._scheduled: dict[int, tuple[str, Any]] = {}
         self._updates: dict[int, Any] = {}
         self._last_gate: dict[str, dict[str, Any]] = {}
@@ -188,7 +201,8 @@ class _HistoryReader:
         reviewer = str(arg.get("reviewer", "?"))
         by = f"{reviewer} (operator override)" if arg.get("origin") == OPERATOR else reviewer
         if name == "annotate":
-            return TimelineEntry(when, "note", f"Note by {by}: {arg.get('text', '')}", {"update": arg})
+            data = {"action": name, "update": arg, "update_id": update_id}
+            return TimelineEntry(when, "note", f"Note by {by}: {arg.get('text', '')}", data)
         if name == "assign":
             assignee = arg.get("assignee", "")
             if not assignee:
@@ -199,13 +213,15 @@ class _HistoryReader:
                 title = f"Assigned to {assignee} by {by}"
             if arg.get("reason"):
                 title += f": {arg['reason']}"
-            return TimelineEntry(when, "assignment", title, {"update": arg, "update_id": update_id})
+            return TimelineEntry(
+                when, "assignment", title, {"action": name, "update": arg, "update_id": update_id}
+            )
         title = f"{name}: {arg.get('decision', '?')} by {by}"
         if arg.get("edits"):
             title += f" with edits to {', '.join(sorted(arg['edits']))}"
         if arg.get("reason"):
             title += f": {arg['reason']}"
-        return TimelineEntry(when, "decision", title, {"update": arg, "update_id": update_id})
+        return TimelineEntry(when, "decision", title, {"action": name, "update": arg, "update_id": update_id})
 
 
 def _role(gate: dict[str, Any]) -> str:

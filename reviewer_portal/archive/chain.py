@@ -1,0 +1,106 @@
+"""Appending to a namespace's archive chain: the content is sealed with the namespace's payload
+key, the record hashed onto the chain head, and the head moved, in one transaction that holds the
+head's row lock so appends of one namespace follow one another. Each move is logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents.framework.sealed_files import seal, unseal
+from reviewer_portal.archive.hashing import GENESIS, canonical, content_sha256, record_hash
+from reviewer_portal.archive.models import ArchiveRecord, ChainHead
+from reviewer_portal.codec.keys import payload_keys
+
+log = logging.getLogger(__name__)
+
+
+def append(
+    *,
+    namespace: str,
+    kind: str,
+    content: dict[str, Any],
+    workflow_id: str = "",
+    run_id: str = "",
+    closed_at: datetime | None = None,
+    **index: str,
+) -> ArchiveRecord:
+    """Add `content` as the next record of `namespace`'s chain and return it."""
+    body = canonical(content)
+    with transaction.atomic():
+        head = _locked_head(namespace)
+        record = ArchiveRecord(
+            namespace=namespace,
+            seq=head.seq + 1,
+            kind=kind,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            closed_at=closed_at,
+            archived_at=timezone.now(),
+            prev_hash=head.record_hash,
+            content_sha256=content_sha256(content),
+            **index,
+        )
+        record.record_hash = record_hash(header(record))
+        record.sealed = seal(payload_keys().of(namespace), namespace, _name(record), zlib.compress(body, 6))
+        record.size = len(record.sealed)
+        record.save()
+        head.seq, head.record_hash, head.moved_at = record.seq, record.record_hash, record.archived_at
+        head.save()
+    log.info(
+        "archive chain %s moved to #%d %s (%s %s)",
+        namespace,
+        record.seq,
+        record.record_hash,
+        kind,
+        workflow_id,
+    )
+    return record
+
+
+def content_of(record: ArchiveRecord) -> dict[str, Any] | None:
+    """The record's content, unsealed; None once purged."""
+    if not record.sealed:
+        return None
+    body = unseal(payload_keys().of(record.namespace), record.namespace, _name(record), bytes(record.sealed))
+    return json.loads(zlib.decompress(body))
+
+
+def header(record: ArchiveRecord) -> dict[str, Any]:
+    """What the record hash covers, as the export writes it."""
+    return {
+        "namespace": record.namespace,
+        "seq": record.seq,
+        "kind": record.kind,
+        "workflow_id": record.workflow_id,
+        "run_id": record.run_id,
+        "closed_at": _when(record.closed_at),
+        "archived_at": _when(record.archived_at),
+        "prev_hash": record.prev_hash,
+        "content_sha256": record.content_sha256,
+    }
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="microseconds") if moment else ""
+
+
+def _name(record: ArchiveRecord) -> str:
+    return f"archive-{record.seq}"
+
+
+def _locked_head(namespace: str) -> ChainHead:
+    try:
+        with transaction.atomic():
+            ChainHead.objects.get_or_create(
+                namespace=namespace, defaults={"seq": 0, "record_hash": GENESIS, "moved_at": timezone.now()}
+            )
+    except IntegrityError:
+        pass  # created by a concurrent append a moment ago
+    return ChainHead.objects.select_for_update().get(namespace=namespace)

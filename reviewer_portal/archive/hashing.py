@@ -1,0 +1,44 @@
+"""How archive records are hashed and chained. Pure functions without Django, so the offline
+verifier (verify.py, `manage.py audit_verify`) computes exactly what the archive did.
+
+A record's hash covers its header (namespace, position, kind, run, times, the previous record's
+hash) and the sha256 of its content as canonical JSON; the first record of a namespace follows
+GENESIS. Changing a byte of any record's content or header, or removing a record, breaks every
+hash after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+PREFIX = b"reviewer-portal/archive-record/v1\n"
+GENESIS = "0" * 64
+HEADER_FIELDS = (
+    "namespace",
+    "seq",
+    "kind",
+    "workflow_id",
+    "run_id",
+    "closed_at",
+    "archived_at",
+    "prev_hash",
+    "content_sha256",
+)
+
+
+def canonical(value: Any) -> bytes:
+    """One byte string per JSON value, on every platform: sorted keys, no spaces, ASCII."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def content_sha256(content: Any) -> str:
+    return hashlib.sha256(canonical(content)).hexdigest()
+
+
+def record_hash(header: dict[str, Any]) -> str:
+    missing = [name for name in HEADER_FIELDS if name not in header]
+    if missing:
+        raise ValueError(f"record header lacks {', '.join(missing)}")
+    return hashlib.sha256(PREFIX + canonical({name: header[name] for name in HEADER_FIELDS})).hexdigest()

@@ -1,0 +1,34 @@
+"""`python manage.py archive_runs [--purge]`: archive every closed run that is due, now (what the
+Schedule's workflow does), and print the chain heads."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from reviewer_portal.archive import archiver
+from reviewer_portal.archive.models import ChainHead
+
+
+class Command(BaseCommand):
+    help = "Archive every closed agent run not archived yet (and purge expired records with --purge)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch", type=int, default=100, help="runs archived per pass")
+        parser.add_argument(
+            "--purge", action="store_true", help="then purge records past ARCHIVE_RETENTION_DAYS"
+        )
+
+    def handle(self, *args: object, batch: int, purge: bool, **options: object) -> None:
+        archived = failed = 0
+        while True:
+            done = archiver.archive_due(limit=batch)
+            archived, failed = archived + done.archived, failed + done.failed
+            if not done.more:
+                break
+        self.stdout.write(f"Archived {archived} run(s); {failed} could not be archived (see the log).")
+        if purge:
+            self.stdout.write(f"Purged {archiver.purge_expired()} record(s) past the archive's retention.")
+        for head in ChainHead.objects.order_by("namespace"):
+            self.stdout.write(f"Chain head of {head.namespace}: #{head.seq} {head.record_hash}")
+        if failed:
+            raise SystemExit(1)

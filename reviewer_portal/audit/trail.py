@@ -1,0 +1,113 @@
+"""A run's audit trail, one shape whatever holds it: Temporal while it keeps the run's history,
+the archive afterwards. Both paths give the same RunAudit, normalised the same way (text made
+storable, values as JSON gives them back), so a page or an export reads alike before and after
+Temporal's retention deletes the run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404
+from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode
+
+from reviewer_portal.archive.chain import content_of
+from reviewer_portal.archive.export import latest_record
+from reviewer_portal.archive.models import ArchiveRecord
+from reviewer_portal.audit.portal_record import unapplied_actions
+from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
+from reviewer_portal.run_location import client_for_run
+from reviewer_portal.safe_text import storable
+from reviewer_portal.temporal_client import TemporalUnreachable
+
+
+class HistoryUnavailable(Exception):
+    """Temporal cannot be read right now; the message says so in plain words."""
+
+
+class NotInTemporal(Exception):
+    """Temporal does not know the run (never did, or its retention has deleted it)."""
+
+
+class Purged(Exception):
+    """The run's archived record was emptied under the archive's retention."""
+
+
+@dataclass(frozen=True)
+class FoundTrail:
+    audit: RunAudit
+    record: ArchiveRecord | None  # its archive record, once archived
+    from_archive: bool = False  # Temporal no longer has the run
+
+
+def find_trail(workflow_id: str) -> FoundTrail:
+    """The run's trail from Temporal while it has the run, else from the archive; Http404 if
+    neither knows it."""
+    record = latest_record(workflow_id)
+    try:
+        return FoundTrail(live_trail(workflow_id), record)
+    except NotInTemporal:
+        if record is None:
+            raise Http404("No such agent run, in Temporal or in the archive.") from None
+    content = content_of(record)
+    if content is None:
+        raise Purged(
+            f"This run's archived record (#{record.seq} of {record.namespace}) was purged on "
+            f"{record.purged_at:%Y-%m-%d} under the archive's retention; its hash stays in the chain."
+        )
+    return FoundTrail(from_json(content["trail"]), record, from_archive=True)
+
+
+def live_trail(workflow_id: str, *, client: Client | None = None, run_id: str = "") -> RunAudit:
+    """The trail from Temporal, with the reviewer actions only the portal recorded beside it."""
+
+    async def load() -> tuple[list[WorkflowHistory], str, DataConverter]:
+        reading = client or await client_for_run(workflow_id)
+        histories, status = await fetch_histories(reading, workflow_id, run_id)
+        return histories, status, reading.data_converter
+
+    try:
+        histories, status, converter = async_to_sync(load)()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotInTemporal(workflow_id) from err
+        raise HistoryUnavailable(f"Temporal did not answer ({err.status.name}); try again shortly.") from err
+    except TemporalUnreachable as err:
+        raise HistoryUnavailable("Temporal is not reachable right now; try again shortly.") from err
+    return trail_of(workflow_id, histories, status, converter)
+
+
+def trail_of(
+    workflow_id: str, histories: list[WorkflowHistory], status: str, converter: DataConverter
+) -> RunAudit:
+    """The trail of these histories (a chain, oldest first), with the portal's own records."""
+    entries = async_to_sync(read_timeline)(converter, histories)
+    entries = sorted([*entries, *unapplied_actions(workflow_id=workflow_id)], key=lambda e: e.time)
+    runs = [history.run_id for history in histories]
+    return normalised(RunAudit(workflow_id, runs[-1], status, entries, runs))
+
+
+def normalised(audit: RunAudit) -> RunAudit:
+    """Text storable, values as JSON round-trips them, times as the export writes them."""
+    return from_json(as_json(audit))
+
+
+def as_json(audit: RunAudit) -> dict[str, Any]:
+    readable = [replace(e, title=storable(e.title), data=storable(e.data)) for e in audit.entries]
+    return json.loads(json.dumps(asdict(replace(audit, entries=readable)), cls=DjangoJSONEncoder))
+
+
+def from_json(data: dict[str, Any]) -> RunAudit:
+    entries = [
+        TimelineEntry(
+            time=datetime.fromisoformat(e["time"]), kind=e["kind"], title=e["title"], data=e["data"]
+        )
+        for e in data["entries"]
+    ]
+    return RunAudit(data["workflow_id"], data["run_id"], data["status"], entries, list(data["runs"]))

@@ -1,0 +1,237 @@
+"""The archive: a closed run is copied, hash-chained and sealed into the portal's database, so its
+audit trail outlives Temporal's retention; `audit_verify` checks an export offline; a purge is
+itself recorded. Real dev server, real runs decided through the portal, real deletion."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import replace
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.service import RPCError, RPCStatusCode
+
+from reviewer_portal.archive import archiver
+from reviewer_portal.archive.chain import content_of
+from reviewer_portal.archive.hashing import content_sha256, record_hash
+from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark, ChainHead
+from reviewer_portal.inbox.models import ActionAttempt
+from tests.conftest import APPROVABLE, decide, loan_input, logged_in, make_user, projected_gate, start_loan
+
+
+@pytest.fixture
+def archive_from_now(settings, portal):
+    """Archive only what closes from now on (the session's server holds other tests' runs)."""
+    settings.ARCHIVE_VISIBILITY_LAG_SECONDS = 0
+    for namespace in ("default",):
+        ArchiveWatermark.objects.update_or_create(
+            namespace=namespace, defaults={"closed_before": timezone.now()}
+        )
+    return portal
+
+
+def decided_loan(temporal, portal, applicant: str = "Amira Haddad"):
+    """A loan the submitter tried to approve (refused: four eyes) and an officer approved."""
+    handle = start_loan(temporal, portal, loan_input(replace(APPROVABLE, applicant_name=applicant)))
+    gate = projected_gate(handle)
+    submitter = logged_in(make_user_once("intake", "credit_officer"))
+    officer = logged_in(make_user_once("officer", "credit_officer"))
+    decide(submitter, gate, reason="My own case.")
+    decide(officer, gate, reason="Affordable and within appetite.")
+    temporal.run(handle.result(), timeout=30)
+    return handle
+
+
+def make_user_once(username: str, *roles: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).first() or make_user(username, *roles)
+
+
+def archived(workflow_id: str, timeout: float = 30) -> ArchiveRecord:
+    """Archive until the run is (visibility lists a closed run a moment after it closes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        archiver.archive_due(limit=50)
+        record = ArchiveRecord.objects.filter(workflow_id=workflow_id).first()
+        if record is not None:
+            return record
+        time.sleep(0.3)
+    raise AssertionError(f"{workflow_id} was never archived")
+
+
+def delete_from_temporal(temporal, workflow_id: str) -> None:
+    """What namespace retention does, now (the dev server takes about 30 s to carry it out)."""
+    request = DeleteWorkflowExecutionRequest(
+        namespace="default", workflow_execution=WorkflowExecution(workflow_id=workflow_id)
+    )
+    temporal.run(temporal.client.workflow_service.delete_workflow_execution(request))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            temporal.run(temporal.client.get_workflow_handle(workflow_id).describe())
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        time.sleep(0.5)
+    raise AssertionError(f"{workflow_id} is still in Temporal")
+
+
+def test_a_run_deleted_from_temporal_keeps_its_audit_page_and_export(temporal, archive_from_now):
+    handle = decided_loan(temporal, archive_from_now)
+    auditor = logged_in(make_user("auditor", "auditor"))
+    record = archived(handle.id)
+    page_before = auditor.get(f"/audit/{handle.id}/").content.decode()
+    export_before = auditor.get(f"/audit/{handle.id}/export.json").json()
+
+    delete_from_temporal(temporal, handle.id)
+    page_after = auditor.get(f"/audit/{handle.id}/")
+    export_after = auditor.get(f"/audit/{handle.id}/export.json").json()
+
+    assert page_after.status_code == 200
+    assert "Temporal no longer has this run, so it is read from the archive" in page_after.content.decode()
+    assert export_after == export_before
+    titles = [entry["title"] for entry in export_after["entries"]]
+    assert any(t.startswith("decide: approve by officer: Affordable") for t in titles)
+    assert any("by intake" in t and "refused" in t for t in titles), titles  # the portal's own record
+    assert _timeline(page_after.content.decode()) == _timeline(page_before)
+    assert (record.agent, record.subject, record.status) == (
+        "loans",
+        "Amira Haddad: 18,000 over 48 months, home improvement",
+        "completed",
+    )
+    assert b"Amira Haddad" not in bytes(record.sealed)  # sealed with the namespace's key
+    assert ActionAttempt.objects.filter(gate__workflow_id=handle.id, status="refused").exists()
+
+
+def test_archiving_is_idempotent_and_chains_each_record_to_the_one_before(temporal, archive_from_now):
+    first = decided_loan(temporal, archive_from_now, "Ana Lima")
+    second = decided_loan(temporal, archive_from_now, "Bo Chen")
+    one, two = archived(first.id), archived(second.id)
+
+    again = archiver.archive_due(limit=50)
+
+    ordered = sorted([one, two], key=lambda r: r.seq)
+    assert again.archived == 0 and ArchiveRecord.objects.filter(workflow_id=first.id).count() == 1
+    assert ordered[1].seq == ordered[0].seq + 1 and ordered[1].prev_hash == ordered[0].record_hash
+    head = ChainHead.objects.get(namespace="default")
+    assert head.record_hash == ArchiveRecord.objects.filter(namespace="default").last().record_hash
+
+
+def test_audit_verify_passes_an_untouched_export_and_names_what_was_changed(
+    temporal, archive_from_now, tmp_path
+):
+    runs = [decided_loan(temporal, archive_from_now, name) for name in ("Ana Lima", "Bo Chen", "Cy Dorn")]
+    for run in runs:
+        archived(run.id)
+    auditor = logged_in(make_user("auditor", "auditor"))
+    export = auditor.get(f"/audit/{runs[0].id}/export.json").json()
+    assert len(export["archive"]["records"]) >= 3
+
+    untouched = verify(tmp_path, export)
+    one_byte = verify(tmp_path, _with_one_byte_changed(export, "archive"))
+    one_byte_shown = verify(tmp_path, _with_one_byte_changed(export, "shown"))
+    removed = verify(tmp_path, _with_record_removed(export))
+    not_json = verify(tmp_path, {"format": "something else"})
+    forged = verify(tmp_path, _with_forged_reason(export))
+    wrong_head = verify(tmp_path, export, "--expect-head", "0" * 16)
+
+    assert untouched[0] == 0 and untouched[1].startswith(f"OK: {runs[0].id} is record #")
+    assert "signed reviewer action(s) verified" in untouched[1]
+    assert one_byte == (
+        1,
+        f"FAILED: Record #{export['archive']['records'][0]['header']['seq']}: its content was changed (it no longer hashes to its header's).",
+    )
+    assert one_byte_shown == (1, "FAILED: Trail entry 1 (Run started by intake) was altered in the export.")
+    assert removed[0] == 1 and "is missing" in removed[1]
+    assert not_json == (1, "FAILED: The file is not an audit export of the reviewer portal.")
+    assert forged[0] == 1 and "signature does not match" in forged[1]
+    assert wrong_head[0] == 1 and "is not the expected" in wrong_head[1]
+
+
+def test_a_purge_empties_old_records_and_is_itself_recorded(temporal, archive_from_now, settings, tmp_path):
+    handle = decided_loan(temporal, archive_from_now)
+    record = archived(handle.id)
+    settings.ARCHIVE_RETENTION_DAYS = 30
+
+    nothing_yet = archiver.purge_expired()
+    purged = archiver.purge_expired(now=timezone.now() + timedelta(days=31))
+    export = logged_in(make_user("auditor", "auditor")).get(f"/audit/{handle.id}/export.json").json()
+
+    record.refresh_from_db()
+    purge = ArchiveRecord.objects.get(kind="purge", namespace="default")
+    assert nothing_yet == 0 and purged >= 1
+    assert record.sealed is None and record.purged_at is not None and record.record_hash
+    assert purge.seq > record.seq and purge.prev_hash != ""
+    listed = [entry["record_hash"] for entry in content_of(purge)["purged"]]
+    assert record.record_hash in listed
+    # Temporal still has the run: its trail reads from there; the emptied record proves nothing.
+    assert export["entries"] and "content" not in export["archive"]["records"][0]
+    assert verify(tmp_path, export) == (
+        1,
+        "FAILED: The export's archive record has no content (it was purged, or removed from the file).",
+    )
+
+
+def verify(tmp_path: Path, export: dict, *options: str) -> tuple[int, str]:
+    path = tmp_path / f"export-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(export))
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("audit_verify", str(path), *options, stdout=out, stderr=err)
+    except SystemExit as exit_:
+        return int(exit_.code or 0), err.getvalue().strip()
+    return 0, out.getvalue().strip()
+
+
+def _with_one_byte_changed(export: dict, where: str) -> dict:
+    """One digit of the applicant's income, in the archived record or in the trail shown."""
+    changed = copy.deepcopy(export)
+    entries = (
+        changed["archive"]["records"][0]["content"]["trail"]["entries"]
+        if where == "archive"
+        else changed["entries"]
+    )
+    case = entries[0]["data"]["input"]["case"]
+    assert case["annual_income"] == 62000
+    case["annual_income"] = 62001
+    return changed
+
+
+def _with_record_removed(export: dict) -> dict:
+    changed = copy.deepcopy(export)
+    del changed["archive"]["records"][1]
+    return changed
+
+
+def _with_forged_reason(export: dict) -> dict:
+    """The decision's reason rewritten everywhere, and every hash recomputed to match: only the
+    portal's signature can tell."""
+    changed = copy.deepcopy(export)
+    for entries in (changed["entries"], changed["archive"]["records"][0]["content"]["trail"]["entries"]):
+        for entry in entries:
+            if entry["kind"] == "decision":
+                entry["data"]["update"]["reason"] = "Forged reason."
+                entry["title"] = entry["title"].replace("Affordable and within appetite.", "Forged reason.")
+    records = changed["archive"]["records"]
+    records[0]["header"]["content_sha256"] = content_sha256(records[0]["content"])
+    previous = ""
+    for record in records:
+        if previous:
+            record["header"]["prev_hash"] = previous
+        record["record_hash"] = previous = record_hash(record["header"])
+    changed["archive"]["head"]["record_hash"] = previous
+    return changed
+
+
+def _timeline(page: str) -> str:
+    return page[page.index('<ol class="timeline">') :]
