@@ -4,9 +4,15 @@ itself recorded. Real dev server, real runs decided through the portal, real del
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
+import subprocess
+import sys
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from io import StringIO
@@ -23,8 +29,21 @@ from reviewer_portal.archive import archiver
 from reviewer_portal.archive.chain import content_of
 from reviewer_portal.archive.hashing import content_sha256, record_hash
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark, ChainHead
+from reviewer_portal.archive.schedule import SCHEDULE_ID
+from reviewer_portal.archive.worker import archive_worker
 from reviewer_portal.inbox.models import ActionAttempt
-from tests.conftest import APPROVABLE, decide, loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.conftest import (
+    APPROVABLE,
+    decide,
+    loan_input,
+    logged_in,
+    make_user,
+    projected_gate,
+    record_history,
+    start_loan,
+)
+
+TEMPORAL = Path(sys.executable).parent / "temporal"
 
 
 @pytest.fixture
@@ -235,3 +254,84 @@ def _with_forged_reason(export: dict) -> dict:
 
 def _timeline(page: str) -> str:
     return page[page.index('<ol class="timeline">') :]
+
+
+def test_the_schedule_runs_the_archiving_workflow_and_the_cli_lists_it(temporal, archive_from_now, settings):
+    settings.ARCHIVE_TASK_QUEUE = f"archive-{uuid.uuid4().hex[:8]}"
+    handle = decided_loan(temporal, archive_from_now)
+    out = StringIO()
+    call_command("archive_schedule", stdout=out)
+    call_command("archive_schedule", stdout=out)  # a deploy runs it again: updated, not doubled
+    listed = subprocess.run(
+        [str(TEMPORAL), "schedule", "list", "--address", temporal.address],
+        capture_output=True, text=True, timeout=30,
+    ).stdout  # fmt: skip
+    schedule = temporal.client.get_schedule_handle(SCHEDULE_ID)
+    try:
+        with (
+            ThreadPoolExecutor(max_workers=2) as executor,
+            _running(temporal, lambda: archive_worker(temporal.client, executor=executor)),
+        ):
+            temporal.run(schedule.trigger())
+            run = _scheduled_run(temporal, schedule)
+            summary = temporal.run(run.result(), timeout=60)  # a dict: the handle knows no result type
+        record_history(temporal, run, "audit_archive_pass")
+    finally:
+        temporal.run(schedule.delete())
+
+    assert out.getvalue().splitlines()[0].startswith("Schedule audit-archive created in namespace default")
+    assert out.getvalue().splitlines()[1].startswith("Schedule audit-archive updated")
+    assert SCHEDULE_ID in listed
+    assert summary["archived"] >= 1 and summary["failed"] == 0
+    assert ArchiveRecord.objects.filter(workflow_id=handle.id, kind="run").count() == 1
+
+
+@contextlib.contextmanager
+def _running(temporal, make_worker):
+    async def build():  # a Worker is made on the loop that runs it
+        return make_worker()
+
+    worker = temporal.run(build())
+    task = asyncio.run_coroutine_threadsafe(worker.run(), temporal.loop)
+    try:
+        yield worker
+    finally:
+        temporal.run(worker.shutdown())
+        task.result(30)
+
+
+def _scheduled_run(temporal, schedule):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        actions = temporal.run(schedule.describe()).info.recent_actions
+        if actions:
+            return temporal.client.get_workflow_handle(actions[-1].action.workflow_id)
+        time.sleep(0.2)
+    raise AssertionError("the Schedule started nothing")
+
+
+def test_the_audit_index_lists_runs_with_outcome_decider_model_and_archive_and_filters_them(
+    temporal, archive_from_now
+):
+    decided = decided_loan(temporal, archive_from_now, "Ana Lima")
+    record = archived(decided.id)
+    waiting = start_loan(
+        temporal, archive_from_now, loan_input(replace(APPROVABLE, applicant_name="Bo Chen"))
+    )
+    projected_gate(waiting)
+    auditor = logged_in(make_user("auditor", "auditor"))
+
+    everything = auditor.get("/audit/").content.decode()
+    approved = auditor.get("/audit/", {"outcome": "approved"}).content.decode()
+    searched = auditor.get("/audit/", {"q": "Bo Chen"}).content.decode()
+    archived_only = auditor.get("/audit/", {"archived": "yes"}).content.decode()
+    officer = logged_in(make_user("officer2", "credit_officer")).get("/audit/")
+
+    assert "Ana Lima" in everything and "Bo Chen" in everything
+    assert "Approved" in everything and "officer" in everything and f"#{record.seq}" in everything
+    assert "Ana Lima" in approved and "Bo Chen" not in approved
+    assert "Bo Chen" in searched and "Ana Lima" not in searched
+    assert "Ana Lima" in archived_only and "Bo Chen" not in archived_only
+    assert ChainHead.objects.get(namespace="default").record_hash in everything
+    assert officer.status_code == 403
+    temporal.run(waiting.terminate("test done"))

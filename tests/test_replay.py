@@ -14,6 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.archive.workflow import AuditArchiveWorkflow
 from reviewer_portal.temporal_client import data_converter
 from tests.conftest import HISTORIES
 
@@ -45,6 +46,8 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # run, and one it could not read.
         "regulatory_upload_read",
         "regulatory_upload_unreadable",
+        # The archiving workflow a Schedule starts (reviewer_portal/archive/workflow.py).
+        "audit_archive_pass",
     } <= names
 
 
@@ -54,7 +57,7 @@ def test_recorded_history_replays_without_nondeterminism(path):
     history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
     # The portal's converter: histories recorded since payload encryption decode with the fixed
     # test keys (tests/keys); older, plaintext ones pass through the codec unchanged.
-    replayer = Replayer(workflows=[AgentWorkflow], data_converter=data_converter())
+    replayer = Replayer(workflows=[AgentWorkflow, AuditArchiveWorkflow], data_converter=data_converter())
 
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from reviewer_portal.accounts.roles import can_audit
 from reviewer_portal.archive.export import export_document
+from reviewer_portal.audit.run_index import RunFilters, chain_heads, run_page
 from reviewer_portal.audit.trail import HistoryUnavailable, Purged, as_json, find_trail
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.run_location import known_namespace
@@ -21,8 +22,9 @@ from reviewer_portal.run_location import known_namespace
 @login_required
 def audit_index(request: HttpRequest) -> HttpResponse:
     _require_auditor(request)
-    runs = Gate.objects.order_by("-opened_at")[:200]
-    return render(request, "audit/index.html", {"runs": runs})
+    filters = RunFilters(request.GET or None)
+    context = {"filters": filters, "page": run_page(filters, request.GET.get("page")), "heads": chain_heads()}
+    return render(request, "audit/index.html", context)
 
 
 @require_GET

@@ -74,6 +74,7 @@ class Command(BaseCommand):
             self.ensure_temporal()
             call_command("migrate", interactive=False, verbosity=1)
             call_command("seed_demo")
+            call_command("archive_schedule")
             if _answers(PORTAL_PORT):
                 raise CommandError(f"Something already listens on {HOST}:{PORTAL_PORT}; stop it first.")
             self.spawn("worker", [sys.executable, "manage.py", "run_worker"])

@@ -1,7 +1,9 @@
 """The worker sidecar: `python manage.py run_worker [--domain loans ...] [--task-queue Q]`.
 
 One Temporal worker per namespace and task queue of the domains it serves (every domain by
-default; see reviewer_portal/domains.py), all in this process. Each worker's client encrypts with
+default; see reviewer_portal/domains.py), all in this process; serving every domain, it also runs
+the archiving workflow (TEMPORAL_NAMESPACE, ARCHIVE_TASK_QUEUE) that the `audit-archive`
+Schedule starts (`--no-archive` leaves that to another sidecar). Each worker's client encrypts with
 its own namespace's keys: a worker started for one domain holds no other domain's client.
 """
 
@@ -20,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.worker import build_worker, run_worker
+from reviewer_portal.archive.worker import archive_worker
 from reviewer_portal.domains import Domain, domain_of
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import connect
@@ -36,9 +39,18 @@ class Command(BaseCommand):
             "--domain", action="append", dest="domains", help="agent(s) to serve; default all"
         )
         parser.add_argument("--threads", type=int, default=8, help="thread pool for sync activities")
+        parser.add_argument(
+            "--no-archive", action="store_true", help="do not run the archiving workflow's worker"
+        )
 
     def handle(
-        self, *args: object, task_queue: str, domains: list[str] | None, threads: int, **options: object
+        self,
+        *args: object,
+        task_queue: str,
+        domains: list[str] | None,
+        threads: int,
+        no_archive: bool,
+        **options: object,
     ) -> None:
         unknown = set(domains or []) - set(AGENTS)
         if unknown:
@@ -62,14 +74,20 @@ class Command(BaseCommand):
                 f"Worker: Temporal {settings.TEMPORAL_ADDRESS} namespace {namespace}, task queue {queue}, "
                 f"agents {', '.join(d.agent for d in group)}, LLM {provider}"
             )
-        asyncio.run(self._run(groups, threads))
+        archive = not (no_archive or domains or task_queue)
+        if archive:
+            self.stdout.write(
+                f"Worker: namespace {settings.TEMPORAL_NAMESPACE}, task queue {settings.ARCHIVE_TASK_QUEUE}, "
+                "the archiving workflow"
+            )
+        asyncio.run(self._run(groups, threads, archive))
         # Everything is shut down; the Temporal runtime's threads can still abort the interpreter's
         # own teardown (temporalio/sdk-python#300), so leave without one.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
 
-    async def _run(self, groups: dict[tuple[str, str], list[Domain]], threads: int) -> None:
+    async def _run(self, groups: dict[tuple[str, str], list[Domain]], threads: int, archive: bool) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,6 +104,8 @@ class Command(BaseCommand):
                 )
                 for (namespace, queue), group in groups.items()
             ]
+            if archive:
+                workers.append(archive_worker(await connect(), executor=executor))
             await asyncio.gather(*(run_worker(worker, stop) for worker in workers))
         self.stdout.write("Worker stopped cleanly.")
 
