@@ -126,9 +126,17 @@ def register_agents(prompt_folder: Path) -> tuple[AgentSpec, AgentSpec]:
 _gates_reached: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
 
-async def gate_reached(snapshot: dict[str, Any]) -> None:
+async def gate_reached(snapshot: dict[str, Any]) -> bool:
     """Stands in for the portal's projection (`publish_gate`): notes the run reached its gate."""
     _gates_reached[activity.info().workflow_id].set()
+    return True
+
+
+async def gate_change_reached(publication: dict[str, Any]) -> bool:
+    """The same for `publish_gate_change`, which runs publish since gate patches (a whole gate
+    the first time, then patches): True tells the workflow the change was applied."""
+    _gates_reached[activity.info().workflow_id].set()
+    return True
 
 
 # --- one run and its timings -----------------------------------------------------------------
@@ -216,7 +224,7 @@ class Samples:
 async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_ms: int) -> Samples:
     from temporalio.client import Client
 
-    from agents.framework.contract import PUBLISH_ACTIVITY
+    from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
     from agents.framework.llm import LlmSettings
     from agents.framework.worker import build_worker
 
@@ -230,7 +238,10 @@ async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_m
             task_queue=task_queue,
             agents=[parallel],  # the sequential agent shares its tools; a worker lists each once
             llm=LlmSettings(),  # the offline model
-            portal_activities=[activity.defn(name=PUBLISH_ACTIVITY)(gate_reached)],
+            portal_activities=[
+                activity.defn(name=PUBLISH_ACTIVITY)(gate_reached),
+                activity.defn(name=PUBLISH_CHANGE_ACTIVITY)(gate_change_reached),
+            ],
             executor=executor,
         )
         async with worker:

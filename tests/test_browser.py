@@ -13,7 +13,14 @@ from playwright.sync_api import expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from tests.browser import SCREENSHOTS, assert_same_document, log_in, mark_document, wait_for_projected_gates
+from tests.browser import (
+    SCREENSHOTS,
+    assert_same_document,
+    log_in,
+    mark_document,
+    signed_in_page,
+    wait_for_projected_gates,
+)
 from tests.conftest import APPROVABLE, DECLINABLE, loan_input, make_user, start_loan
 
 pytestmark = pytest.mark.browser
@@ -73,6 +80,15 @@ def test_officer_approves_in_place_and_the_auditor_sees_the_decision(live_server
     expect(timeline.locator(".kind-tool", has_text="Tool call: loans.credit_bureau")).to_have_count(1)
     expect(timeline).to_contain_text("Run completed: approved")
     page.screenshot(path=SCREENSHOTS / "audit.png", full_page=True)
+
+    # The audit index lists runs, and reads on a phone without scrolling sideways.
+    phone = signed_in_page(page.context.browser, live_server.url, "auditor", width=390)
+    phone.goto(f"{live_server.url}/audit/")
+    run_rows = phone.locator("table.runs tbody tr")
+    expect(run_rows).to_have_count(2)
+    expect(run_rows.filter(has_text="Amira Haddad")).to_contain_text("Approved")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=SCREENSHOTS / "audit-index-390.png", full_page=True)
 
     temporal.run(later.terminate("test done"))
 
