@@ -27,6 +27,7 @@ bench: $(VENV)/.requirements-dev.stamp | var
 	$(PYTHON) benchmarks/decision_latency.py
 	$(PYTHON) benchmarks/parallel_tools.py
 	$(PYTHON) benchmarks/codec_cost.py
+	$(PYTHON) benchmarks/archive_cost.py
 
 # The browser tests drive Debian's chromium through Playwright (no Playwright browser download).
 chromium:
