@@ -335,3 +335,26 @@ def test_the_audit_index_lists_runs_with_outcome_decider_model_and_archive_and_f
     assert ChainHead.objects.get(namespace="default").record_hash in everything
     assert officer.status_code == 403
     temporal.run(waiting.terminate("test done"))
+
+
+def test_a_record_altered_in_the_database_is_reported_not_served(temporal, archive_from_now, tmp_path):
+    """An operator with database access edits an archived run: a byte of its sealed content, or
+    its close time (in the hashed header). Neither is served as the trail; the page says so."""
+    sealed_run = decided_loan(temporal, archive_from_now, "Ana Lima")
+    dated_run = decided_loan(temporal, archive_from_now, "Bo Chen")
+    sealed, dated = archived(sealed_run.id), archived(dated_run.id)
+    flipped = bytearray(sealed.sealed)
+    flipped[-5] ^= 0x01
+    ArchiveRecord.objects.filter(pk=sealed.pk).update(sealed=bytes(flipped))
+    ArchiveRecord.objects.filter(pk=dated.pk).update(closed_at=dated.closed_at - timedelta(days=400))
+    delete_from_temporal(temporal, sealed_run.id)
+    delete_from_temporal(temporal, dated_run.id)
+    auditor = logged_in(make_user("auditor", "auditor"))
+
+    sealed_page = auditor.get(f"/audit/{sealed_run.id}/")
+    dated_page = auditor.get(f"/audit/{dated_run.id}/")
+    export = auditor.get(f"/audit/{sealed_run.id}/export.json")
+
+    assert sealed_page.status_code == 503 and "does not open: it was altered" in sealed_page.content.decode()
+    assert dated_page.status_code == 503 and "no longer matches its hash" in dated_page.content.decode()
+    assert export.status_code == 503 and "Ana Lima" not in export.content.decode()

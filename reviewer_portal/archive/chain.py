@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.framework.codec import KeyNotFound
 from agents.framework.sealed_files import seal, unseal
 from reviewer_portal.archive.hashing import GENESIS, canonical, content_sha256, record_hash
 from reviewer_portal.archive.models import ArchiveRecord, ChainHead
@@ -64,12 +65,27 @@ def append(
     return record
 
 
+class RecordAltered(Exception):
+    """The stored record does not open, or no longer matches its hashes; the message says which."""
+
+
 def content_of(record: ArchiveRecord) -> dict[str, Any] | None:
-    """The record's content, unsealed; None once purged."""
+    """The record's content, unsealed and checked against its hashes; None once purged."""
     if not record.sealed:
         return None
-    body = unseal(payload_keys().of(record.namespace), record.namespace, _name(record), bytes(record.sealed))
-    return json.loads(zlib.decompress(body))
+    where = f"Archive record #{record.seq} of {record.namespace}"
+    try:
+        body = unseal(
+            payload_keys().of(record.namespace), record.namespace, _name(record), bytes(record.sealed)
+        )
+        content = json.loads(zlib.decompress(body))
+    except KeyNotFound as err:
+        raise RecordAltered(f"{where} is sealed with a key this portal no longer holds ({err}).") from None
+    except (ValueError, zlib.error) as err:
+        raise RecordAltered(f"{where} does not open: it was altered in the database ({err}).") from None
+    if content_sha256(content) != record.content_sha256 or record_hash(header(record)) != record.record_hash:
+        raise RecordAltered(f"{where} no longer matches its hash: it was altered in the database.")
+    return content
 
 
 def header(record: ArchiveRecord) -> dict[str, Any]:

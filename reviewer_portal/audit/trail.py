@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
-from reviewer_portal.archive.chain import content_of
+from reviewer_portal.archive.chain import RecordAltered, content_of
 from reviewer_portal.archive.export import latest_record
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
@@ -55,7 +55,10 @@ def find_trail(workflow_id: str) -> FoundTrail:
     except NotInTemporal:
         if record is None:
             raise Http404("No such agent run, in Temporal or in the archive.") from None
-    content = content_of(record)
+    try:
+        content = content_of(record)
+    except RecordAltered as err:
+        raise HistoryUnavailable(f"Temporal no longer has this run, and {err}") from None
     if content is None:
         raise Purged(
             f"This run's archived record (#{record.seq} of {record.namespace}) was purged on "
