@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import itertools
 import json
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from reviewer_portal.inbox.models import ActionAttempt
 from tests.conftest import (
     APPROVABLE,
     decide,
+    in_threads,
     loan_input,
     logged_in,
     make_user,
@@ -358,3 +360,23 @@ def test_a_record_altered_in_the_database_is_reported_not_served(temporal, archi
     assert sealed_page.status_code == 503 and "does not open: it was altered" in sealed_page.content.decode()
     assert dated_page.status_code == 503 and "no longer matches its hash" in dated_page.content.decode()
     assert export.status_code == 503 and "Ana Lima" not in export.content.decode()
+
+
+def test_two_passes_archiving_the_same_runs_at_once_archive_each_once(temporal, archive_from_now):
+    """The Schedule's pass and an operator's archive_runs overlap: each run ends up archived
+    once, positions stay unique and the chain unbroken; a pass that lost a race leaves the run
+    due instead of skipping it."""
+    runs = [decided_loan(temporal, archive_from_now, name) for name in ("Ana Lima", "Bo Chen")]
+    deadline = time.monotonic() + 30
+    while len(due := archiver.due_runs("default")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+    outcomes = in_threads(lambda _: archiver.archive_due(limit=50), [1, 2])
+    leftover = archiver.archive_due(limit=50)
+
+    records = list(ArchiveRecord.objects.filter(namespace="default").order_by("seq"))
+    assert {r.workflow_id for r in records} >= {run.id for run in runs} and len(due) >= 2
+    assert [r.workflow_id for r in records].count(runs[0].id) == 1
+    assert [r.workflow_id for r in records].count(runs[1].id) == 1
+    assert all(b.prev_hash == a.record_hash and b.seq == a.seq + 1 for a, b in itertools.pairwise(records))
+    assert sum(o.archived for o in outcomes) + leftover.archived == len(records)

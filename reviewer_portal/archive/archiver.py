@@ -39,6 +39,10 @@ RUN_FORMAT = "reviewer-portal/archived-run/v1"
 PURGE_FORMAT = "reviewer-portal/archive-purge/v1"
 
 
+class ArchiveConflict(Exception):
+    """The run could not be appended this time; it stays due."""
+
+
 @dataclass(frozen=True)
 class Due:
     namespace: str
@@ -59,9 +63,9 @@ def archive_due(*, limit: int = 100, heartbeat: Callable[[], None] = lambda: Non
                 return ArchiveBatch(archived=archived, failed=failed, more=True)
             heartbeat()
             try:
-                archive_run(run)
-                archived += 1
-            except (RPCError, ValueError, KeyError) as err:
+                if archive_run(run) is not None:  # None: a concurrent pass archived it first
+                    archived += 1
+            except (RPCError, ValueError, KeyError, ArchiveConflict) as err:
                 failed += 1
                 oldest_failure = oldest_failure or run.closed_at
                 log.error("could not archive %s in %s: %s", run.workflow_id, namespace, err)
@@ -116,7 +120,16 @@ def archive_run(run: Due) -> ArchiveRecord | None:
                 status=status[:30],
             )
     except IntegrityError:
-        return None
+        done = ArchiveRecord.objects.filter(
+            namespace=run.namespace,
+            kind=ArchiveRecord.Kind.RUN,
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+        )
+        if done.exists():
+            return None
+        # Another append took the same position (SQLite does not lock the head): try again later.
+        raise ArchiveConflict(f"{run.workflow_id} lost a race for its chain position") from None
 
 
 def purge_expired(*, now: datetime | None = None) -> int:
