@@ -26,9 +26,9 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from reviewer_portal.archive import archiver
+from reviewer_portal.archive import archiver, chain
 from reviewer_portal.archive.chain import content_of
-from reviewer_portal.archive.hashing import content_sha256, record_hash
+from reviewer_portal.archive.hashing import CHECKPOINT_EVERY, content_sha256, record_hash
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark, ChainHead
 from reviewer_portal.archive.schedule import SCHEDULE_ID
 from reviewer_portal.archive.worker import archive_worker
@@ -164,7 +164,7 @@ def test_audit_verify_passes_an_untouched_export_and_names_what_was_changed(
     removed = verify(tmp_path, _with_record_removed(export))
     not_json = verify(tmp_path, {"format": "something else"})
     forged = verify(tmp_path, _with_forged_reason(export))
-    wrong_head = verify(tmp_path, export, "--expect-head", "0" * 16)
+    rewritten = verify(tmp_path, _with_model_rewritten(export))
 
     assert untouched[0] == 0 and untouched[1].startswith(f"OK: {runs[0].id} is record #")
     assert "signed reviewer action(s) verified" in untouched[1]
@@ -176,7 +176,10 @@ def test_audit_verify_passes_an_untouched_export_and_names_what_was_changed(
     assert removed[0] == 1 and "is missing" in removed[1]
     assert not_json == (1, "FAILED: The file is not an audit export of the reviewer portal.")
     assert forged[0] == 1 and "signature does not match" in forged[1]
-    assert wrong_head[0] == 1 and "is not the expected" in wrong_head[1]
+    assert (
+        rewritten[0] == 1
+        and "is not the one the portal signed: its signature does not match it" in rewritten[1]
+    )
 
 
 def test_a_purge_empties_old_records_and_is_itself_recorded(temporal, archive_from_now, settings, tmp_path):
@@ -236,13 +239,28 @@ def _with_record_removed(export: dict) -> dict:
 
 def _with_forged_reason(export: dict) -> dict:
     """The decision's reason rewritten everywhere, and every hash recomputed to match: only the
-    portal's signature can tell."""
+    portal's signature of the decision can tell."""
     changed = copy.deepcopy(export)
     for entries in (changed["entries"], changed["archive"]["records"][0]["content"]["trail"]["entries"]):
         for entry in entries:
             if entry["kind"] == "decision":
                 entry["data"]["update"]["reason"] = "Forged reason."
                 entry["title"] = entry["title"].replace("Affordable and within appetite.", "Forged reason.")
+    return _rehashed(changed)
+
+
+def _with_model_rewritten(export: dict) -> dict:
+    """What the AI said rewritten (no signed decision touched), every hash recomputed: only the
+    portal's signature of the chain can tell."""
+    changed = copy.deepcopy(export)
+    for entries in (changed["entries"], changed["archive"]["records"][0]["content"]["trail"]["entries"]):
+        for entry in entries:
+            if entry["kind"] == "llm":
+                entry["title"] = entry["title"].replace("offline", "vetted")
+    return _rehashed(changed)
+
+
+def _rehashed(changed: dict) -> dict:
     records = changed["archive"]["records"]
     records[0]["header"]["content_sha256"] = content_sha256(records[0]["content"])
     previous = ""
@@ -250,7 +268,7 @@ def _with_forged_reason(export: dict) -> dict:
         if previous:
             record["header"]["prev_hash"] = previous
         record["record_hash"] = previous = record_hash(record["header"])
-    changed["archive"]["head"]["record_hash"] = previous
+    changed["archive"]["signed"]["record_hash"] = previous
     return changed
 
 
@@ -380,3 +398,42 @@ def test_two_passes_archiving_the_same_runs_at_once_archive_each_once(temporal, 
     assert [r.workflow_id for r in records].count(runs[1].id) == 1
     assert all(b.prev_hash == a.record_hash and b.seq == a.seq + 1 for a, b in itertools.pairwise(records))
     assert sum(o.archived for o in outcomes) + leftover.archived == len(records)
+
+
+def test_an_export_carries_the_chain_only_to_the_next_signed_checkpoint(temporal, archive_from_now, tmp_path):
+    """An old run's export does not carry every later record: the portal signs the chain every
+    CHECKPOINT_EVERY records, and the export stops there; a recent run's stops at the head,
+    signed as it is exported."""
+    handle = decided_loan(temporal, archive_from_now)
+    first = archived(handle.id)
+    content = content_of(first)
+    for _ in range(CHECKPOINT_EVERY + 5):
+        copy_id = f"loan-copy-{uuid.uuid4().hex[:12]}"
+        chain.append(
+            namespace="default",
+            kind="run",
+            content={
+                **content,
+                "workflow_id": copy_id,
+                "trail": {**content["trail"], "workflow_id": copy_id},
+            },
+            workflow_id=copy_id,
+            run_id=uuid.uuid4().hex,
+            closed_at=first.closed_at,
+        )
+    latest = decided_loan(temporal, archive_from_now, "Bo Chen")
+    archived(latest.id)
+    auditor = logged_in(make_user("auditor", "auditor"))
+    old = auditor.get(f"/audit/{handle.id}/export.json").json()
+    recent = auditor.get(f"/audit/{latest.id}/export.json").json()
+    transplanted = auditor.get(f"/audit/{copy_id}/export.json").json()
+
+    checkpoint = ArchiveRecord.objects.get(
+        namespace="default", seq=(first.seq // CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY
+    )
+    assert old["archive"]["signed"]["seq"] == checkpoint.seq and checkpoint.checkpoint["value"]
+    assert len(old["archive"]["records"]) == checkpoint.seq - first.seq + 1
+    assert recent["archive"]["signed"]["seq"] == ChainHead.objects.get(namespace="default").seq
+    assert verify(tmp_path, old)[0] == 0 and verify(tmp_path, recent)[0] == 0
+    # A record copied under another run's id: its decisions were signed for the original run.
+    assert "signed for another gate, run or Update" in verify(tmp_path, transplanted)[1]

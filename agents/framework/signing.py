@@ -161,6 +161,24 @@ def trusted_keys(pinned: Sequence[VerifyingKey], endorsements: Sequence[KeyEndor
     return trusted
 
 
+def signed_by_trusted_key(
+    message: bytes,
+    *,
+    key_id: str,
+    value: str,
+    pinned: Sequence[VerifyingKey],
+    endorsements: Sequence[KeyEndorsement],
+) -> str | None:
+    """Why `value` is not a signature of `message` by a key `pinned` trusts; None if it is (for
+    what the portal signs besides actions, e.g. the archive's checkpoints)."""
+    public_key = trusted_keys(pinned, endorsements).get(key_id)
+    if public_key is None:
+        return f"it is signed with a key the run does not trust ({key_id})"
+    if not _verifies(public_key, value, message):
+        return "its signature does not match it"
+    return None
+
+
 def signed_at_text(moment: datetime) -> str:
     """How a signing time is written: ISO 8601 in UTC, to the microsecond."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +16,17 @@ from django.utils import timezone
 
 from agents.framework.codec import KeyNotFound
 from agents.framework.sealed_files import seal, unseal
-from reviewer_portal.archive.hashing import GENESIS, canonical, content_sha256, record_hash
+from reviewer_portal.archive.hashing import (
+    CHECKPOINT_EVERY,
+    GENESIS,
+    canonical,
+    checkpoint_message,
+    content_sha256,
+    record_hash,
+)
 from reviewer_portal.archive.models import ArchiveRecord, ChainHead
 from reviewer_portal.codec.keys import payload_keys
+from reviewer_portal.trust.keys import signing_key
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,8 @@ def append(
             **index,
         )
         record.record_hash = record_hash(header(record))
+        if record.seq % CHECKPOINT_EVERY == 0:
+            record.checkpoint = signed_checkpoint(namespace, record.seq, record.record_hash)
         record.sealed = seal(payload_keys().of(namespace), namespace, _name(record), zlib.compress(body, 6))
         record.size = len(record.sealed)
         record.save()
@@ -67,6 +78,16 @@ def append(
 
 class RecordAltered(Exception):
     """The stored record does not open, or no longer matches its hashes; the message says which."""
+
+
+def signed_checkpoint(namespace: str, seq: int, hash_: str) -> dict[str, Any]:
+    """The portal's signature of the chain up to record `seq` (its key id, value, endorsements)."""
+    key = signing_key()
+    return {
+        "key_id": key.key_id,
+        "value": key.sign(checkpoint_message(namespace, seq, hash_)),
+        "endorsements": [asdict(e) for e in key.endorsements],
+    }
 
 
 def content_of(record: ArchiveRecord) -> dict[str, Any] | None:

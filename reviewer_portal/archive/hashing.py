@@ -14,6 +14,11 @@ import json
 from typing import Any
 
 PREFIX = b"reviewer-portal/archive-record/v1\n"
+CHECKPOINT_PREFIX = b"reviewer-portal/archive-checkpoint/v1\n"
+# Every this many records the portal signs the chain at that record; an export carries the
+# headers from its run's record to the next signed point (a checkpoint, or the head signed when
+# exported), never the whole chain.
+CHECKPOINT_EVERY = 100
 GENESIS = "0" * 64
 HEADER_FIELDS = (
     "namespace",
@@ -42,3 +47,9 @@ def record_hash(header: dict[str, Any]) -> str:
     if missing:
         raise ValueError(f"record header lacks {', '.join(missing)}")
     return hashlib.sha256(PREFIX + canonical({name: header[name] for name in HEADER_FIELDS})).hexdigest()
+
+
+def checkpoint_message(namespace: str, seq: int, record_hash_: str) -> bytes:
+    """What the portal signs to vouch for the chain up to record `seq` (no time: the same head
+    signs the same, so two exports of an unmoved chain are equal)."""
+    return CHECKPOINT_PREFIX + canonical({"namespace": namespace, "seq": seq, "record_hash": record_hash_})

@@ -2,12 +2,14 @@
 server, no keys but the portal's public keys the run itself pinned. In this order, stopping at
 the first thing wrong:
 
-1. the chain: each record's hash is its header's, each follows the one before it (no record
-   missing), the last is the head the export names (and the one the auditor expects, if given);
-2. the content: the archived record's content hashes to what its header says;
+1. the content: the archived record's content hashes to what its header says;
+2. the chain: each record's hash is its header's, and each follows the one before it (a removed
+   record shows as a gap);
 3. the events: every run's history is whole (event ids 1, 2, ... with none missing), and every
    entry of the readable trail the export shows is the archived one, unaltered;
-4. the signatures: every reviewer action in the trail verifies against the run's pinned keys.
+4. the reviewer actions: each verifies against the keys the run pinned;
+5. the anchor: the chain segment ends at a point the portal signed (a checkpoint, or the head as
+   it was exported), so rewriting the record and recomputing every hash is not enough.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from typing import Any
 from temporalio.converter import value_to_type
 
 from agents.framework import signing
-from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
+from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput, KeyEndorsement
 from agents.framework.types import VerifyingKey
-from reviewer_portal.archive.hashing import content_sha256, record_hash
+from reviewer_portal.archive.hashing import checkpoint_message, content_sha256, record_hash
 
 ACTIONS = {"decide": DecideInput, "annotate": AnnotateInput, "assign": AssignInput}
 TRAIL_FIELDS = ("workflow_id", "run_id", "status", "runs", "entries")
@@ -37,7 +39,7 @@ class Verified:
     summary: str
 
 
-def verify_export(data: bytes, *, expect_head: str = "") -> Verified:
+def verify_export(data: bytes) -> Verified:
     try:
         export = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -56,24 +58,26 @@ def verify_export(data: bytes, *, expect_head: str = "") -> Verified:
         raise Tampered(
             "The export's archive record has no content (it was purged, or removed from the file)."
         )
-    head = _verify_chain(records, archive.get("head") or {}, expect_head)
     content = records[0]["content"]
     first = records[0]["header"]
     if content_sha256(content) != first["content_sha256"]:
         raise Tampered(
             f"Record #{first['seq']}: its content was changed (it no longer hashes to its header's)."
         )
+    _verify_chain(records)
     events = _verify_events(content, export)
-    actions = _verify_signatures(content["trail"])
+    pinned = _pinned_keys(content["trail"]["entries"])
+    actions = _verify_actions(content["trail"], pinned)
+    signed = _verify_anchor(records[-1], archive.get("signed") or {}, pinned)
     return Verified(
         f"OK: {export['workflow_id']} is record #{first['seq']} of {first['namespace']}'s archive, chained to "
-        f"head #{head['seq']} {head['record_hash'][:16]}; {events} events in {len(content['histories'])} "
-        f"run(s) whole; {len(export['entries'])} trail entries as archived; {actions} signed reviewer "
-        "action(s) verified."
+        f"#{signed['seq']} {signed['record_hash'][:16]}, which the portal signed ({signed['key_id']}); "
+        f"{events} events in {len(content['histories'])} run(s) whole; {len(export['entries'])} trail "
+        f"entries as archived; {actions} signed reviewer action(s) verified."
     )
 
 
-def _verify_chain(records: list[dict[str, Any]], head: dict[str, Any], expect_head: str) -> dict[str, Any]:
+def _verify_chain(records: list[dict[str, Any]]) -> None:
     previous: dict[str, Any] | None = None
     for record in records:
         header = record["header"]
@@ -92,18 +96,27 @@ def _verify_chain(records: list[dict[str, Any]], head: dict[str, Any], expect_he
                     f"Record #{header['seq']} does not follow record #{before} (its previous hash differs)."
                 )
         previous = record
-    assert previous is not None
-    last = previous["header"]
-    if (head.get("seq"), head.get("record_hash")) != (last["seq"], previous["record_hash"]):
+
+
+def _verify_anchor(
+    last: dict[str, Any], signed: dict[str, Any], pinned: list[VerifyingKey]
+) -> dict[str, Any]:
+    header = last["header"]
+    if (signed.get("seq"), signed.get("record_hash")) != (header["seq"], last["record_hash"]):
         raise Tampered(
-            f"The chain ends at record #{last['seq']}, not at the head the export names (#{head.get('seq')}): "
-            "records are missing after it."
+            f"The chain segment ends at record #{header['seq']}, not at the point the portal signed "
+            f"(#{signed.get('seq')}): records are missing after it, or it was rewritten."
         )
-    if expect_head and not previous["record_hash"].startswith(expect_head):
-        raise Tampered(
-            f"The chain's head {previous['record_hash'][:16]} is not the expected {expect_head[:16]}."
-        )
-    return head
+    refusal = signing.signed_by_trusted_key(
+        checkpoint_message(header["namespace"], header["seq"], last["record_hash"]),
+        key_id=str(signed.get("key_id", "")),
+        value=str(signed.get("value", "")),
+        pinned=pinned,
+        endorsements=[value_to_type(KeyEndorsement, e) for e in signed.get("endorsements", [])],
+    )
+    if refusal:
+        raise Tampered(f"The chain at record #{header['seq']} is not the one the portal signed: {refusal}.")
+    return signed
 
 
 def _verify_events(content: dict[str, Any], export: dict[str, Any]) -> int:
@@ -129,8 +142,7 @@ def _verify_events(content: dict[str, Any], export: dict[str, Any]) -> int:
     return total
 
 
-def _verify_signatures(trail: dict[str, Any]) -> int:
-    pinned = _pinned_keys(trail["entries"])
+def _verify_actions(trail: dict[str, Any], pinned: list[VerifyingKey]) -> int:
     verified = 0
     for entry in trail["entries"]:
         data = entry.get("data") or {}

@@ -1,5 +1,5 @@
-"""`python manage.py audit_verify FILE [--expect-head HASH]`: verify an audit export offline (no
-database, no Temporal server). Exits 0 with a one-line summary, or 1 naming the first thing wrong."""
+"""`python manage.py audit_verify FILE`: verify an audit export offline (no database, no Temporal
+server). Exits 0 with a one-line summary, or 1 naming the first thing wrong."""
 
 from __future__ import annotations
 
@@ -16,13 +16,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
-        parser.add_argument(
-            "--expect-head", default="", help="the chain head hash published elsewhere (logs, the audit page)"
-        )
 
-    def handle(self, *args: object, file: Path, expect_head: str, **options: object) -> None:
+    def handle(self, *args: object, file: Path, **options: object) -> None:
         try:
-            verified = verify_export(file.read_bytes(), expect_head=expect_head)
+            verified = verify_export(file.read_bytes())
         except OSError as err:
             self.stderr.write(f"FAILED: cannot read {file}: {err.strerror}")
             raise SystemExit(1) from None
