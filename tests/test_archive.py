@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from reviewer_portal.archive import archiver, chain
 from reviewer_portal.archive.chain import content_of
+from reviewer_portal.archive.checks import archive_settings_check
 from reviewer_portal.archive.hashing import CHECKPOINT_EVERY, content_sha256, record_hash
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark, ChainHead
 from reviewer_portal.archive.schedule import SCHEDULE_ID
@@ -437,3 +438,18 @@ def test_an_export_carries_the_chain_only_to_the_next_signed_checkpoint(temporal
     assert verify(tmp_path, old)[0] == 0 and verify(tmp_path, recent)[0] == 0
     # A record copied under another run's id: its decisions were signed for the original run.
     assert "signed for another gate, run or Update" in verify(tmp_path, transplanted)[1]
+
+
+def test_check_warns_when_the_archive_would_run_too_rarely_or_keep_too_little(settings):
+    settings.TEMPORAL_RETENTION_DAYS, settings.ARCHIVE_EVERY_MINUTES = 1, 600
+    settings.ARCHIVE_RETENTION_DAYS = 30
+
+    ids = {warning.id for warning in archive_settings_check()}
+
+    assert ids == {"archive.W001", "archive.W002"}
+    settings.TEMPORAL_RETENTION_DAYS, settings.ARCHIVE_EVERY_MINUTES, settings.ARCHIVE_RETENTION_DAYS = (
+        30,
+        60,
+        2555,
+    )
+    assert archive_settings_check() == []
