@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agents.advice import tools
 from agents.advice.offline import advice_policy
+from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.types import GatePolicy
@@ -44,5 +45,9 @@ ADVICE_AGENT = register(
             tools.record_withheld,
         ),
         offline_policy=advice_policy,
+        ai_act=AiActClass(
+            high_risk=False,
+            basis="Not in Annex III: investment advice is neither credit scoring (5(b)) nor life or health insurance pricing (5(c))",
+        ),
     )
 )

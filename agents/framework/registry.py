@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from agents.framework.ai_act import UNDECLARED, AiActClass
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.types import LOAN_OUTCOMES, AgentRunSpec, ApprovalRule, EscalationStep, GatePolicy
 
@@ -44,6 +45,8 @@ class AgentSpec:
     approval_gate: GatePolicy | None = None
     turns_per_run: int = 0
     max_history_events: int = 0
+    # The team's EU AI Act classification, shown on each decision's record (not run input).
+    ai_act: AiActClass = UNDECLARED
 
     def pin(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.types import ADMIN_ROLE, EscalationStep, GatePolicy
@@ -41,5 +42,9 @@ LOAN_AGENT = register(
             tools.send_decline_notice,
         ),
         offline_policy=loan_policy,
+        ai_act=AiActClass(
+            high_risk=True,
+            basis="Annex III 5(b): creditworthiness assessment / credit scoring of natural persons",
+        ),
     )
 )

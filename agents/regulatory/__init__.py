@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.types import AgentInput, AgentRunSpec, ApprovalRule, GatePolicy
@@ -68,6 +69,10 @@ REGULATORY_AGENT = register(
             report.publish_report,
         ),
         offline_policy=regulatory_policy,
+        ai_act=AiActClass(
+            high_risk=False,
+            basis="Not in Annex III: it reviews the bank's own documents against rules and assesses no natural person",
+        ),
     )
 )
 

@@ -1,0 +1,52 @@
+"""The AI Act record of each decision (a readable page and its JSON) and the model-risk page,
+for auditors and admins."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from reviewer_portal.accounts.roles import can_audit
+from reviewer_portal.audit.ai_act import NotDecided, decided_gate, decision_record, plain_words
+from reviewer_portal.audit.model_risk import model_risk
+
+
+@require_GET
+@login_required
+def decision_record_page(request: HttpRequest, gate_id: str) -> HttpResponse:
+    _require_auditor(request)
+    try:
+        record = decision_record(decided_gate(gate_id=gate_id))
+    except NotDecided as err:
+        return render(request, "audit/ai_act_record.html", {"not_decided": err.gate}, status=404)
+    context = {"record": record, "words": plain_words(record)}
+    return render(request, "audit/ai_act_record.html", context)
+
+
+@require_GET
+@login_required
+def decision_record_json(request: HttpRequest, gate_id: str) -> HttpResponse:
+    _require_auditor(request)
+    try:
+        record = decision_record(decided_gate(gate_id=gate_id))
+    except NotDecided as err:
+        return JsonResponse({"error": str(err)}, status=404)
+    response = JsonResponse(record, encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="ai-act-record-{gate_id}.json"'
+    return response
+
+
+@require_GET
+@login_required
+def model_risk_page(request: HttpRequest) -> HttpResponse:
+    _require_auditor(request)
+    return render(request, "audit/model_risk.html", {"risk": model_risk()})
+
+
+def _require_auditor(request: HttpRequest) -> None:
+    if not can_audit(request.user):
+        raise PermissionDenied("AI Act records and model-risk views are for auditors and admins.")
