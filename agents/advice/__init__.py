@@ -13,6 +13,7 @@ from agents.advice.offline import advice_policy
 from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
+from agents.framework.roles import ReviewerRole
 from agents.framework.types import GatePolicy
 
 LICENSED_ADVISER = "licensed_adviser"
@@ -45,6 +46,7 @@ ADVICE_AGENT = register(
             tools.record_withheld,
         ),
         offline_policy=advice_policy,
+        roles=(ReviewerRole("licensed_adviser", "Licensed adviser"),),
         ai_act=AiActClass(
             high_risk=False,
             basis="Not in Annex III: investment advice is neither credit scoring (5(b)) nor life or health insurance pricing (5(c))",

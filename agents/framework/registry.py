@@ -9,6 +9,7 @@ from typing import Any
 
 from agents.framework.ai_act import UNDECLARED, AiActClass
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
+from agents.framework.roles import ReviewerRole
 from agents.framework.types import LOAN_OUTCOMES, AgentRunSpec, ApprovalRule, EscalationStep, GatePolicy
 
 # The offline model's behaviour for one agent: OpenAI-style messages in, an assistant message out
@@ -47,6 +48,8 @@ class AgentSpec:
     max_history_events: int = 0
     # The team's EU AI Act classification, shown on each decision's record (not run input).
     ai_act: AiActClass = UNDECLARED
+    # The reviewer roles its gates name; the portal creates their groups and shows their labels.
+    roles: Sequence[ReviewerRole] = ()
 
     def pin(
         self,

@@ -7,6 +7,7 @@ from pathlib import Path
 from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
+from agents.framework.roles import ReviewerRole
 from agents.framework.types import ADMIN_ROLE, EscalationStep, GatePolicy
 from agents.loans import tools
 from agents.loans.offline import loan_policy
@@ -42,6 +43,10 @@ LOAN_AGENT = register(
             tools.send_decline_notice,
         ),
         offline_policy=loan_policy,
+        roles=(
+            ReviewerRole("credit_officer", "Credit officer", supervisors=("senior_credit_officer",)),
+            ReviewerRole("senior_credit_officer", "Senior credit officer"),
+        ),
         ai_act=AiActClass(
             high_risk=True,
             basis="Annex III 5(b): creditworthiness assessment / credit scoring of natural persons",

@@ -14,6 +14,7 @@ from typing import Any
 from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
+from agents.framework.roles import ReviewerRole
 from agents.framework.types import AgentInput, AgentRunSpec, ApprovalRule, GatePolicy
 from agents.regulatory import reading, report, tools
 from agents.regulatory.documents import StoredDocument
@@ -69,6 +70,7 @@ REGULATORY_AGENT = register(
             report.publish_report,
         ),
         offline_policy=regulatory_policy,
+        roles=(ReviewerRole("compliance_reviewer", "Compliance reviewer"),),
         ai_act=AiActClass(
             high_risk=False,
             basis="Not in Annex III: it reviews the bank's own documents against rules and assesses no natural person",

@@ -1,8 +1,14 @@
-"""Reviewer roles are Django groups; these names are also the roles gates require."""
+"""Reviewer roles are Django groups; their names are also the roles gates require. Each agent
+package declares the roles its gates name (`AgentSpec.roles`); the portal adds `admin`
+(superusers) and `auditor`, and creates a group for each after `migrate`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from agents.framework.registry import AGENTS
 
 CREDIT_OFFICER = "credit_officer"
 SENIOR_CREDIT_OFFICER = "senior_credit_officer"
@@ -11,15 +17,40 @@ LICENSED_ADVISER = "licensed_adviser"
 AUDITOR = "auditor"
 ADMIN_ROLE = "admin"  # superusers, implicitly; agents.framework.types.ADMIN_ROLE
 
-# Roles that decide gates, with the label reviewers see.
-REVIEWER_ROLES = {
-    ADMIN_ROLE: "Admin",
-    CREDIT_OFFICER: "Credit officer",
-    SENIOR_CREDIT_OFFICER: "Senior credit officer",
-    COMPLIANCE_REVIEWER: "Compliance reviewer",
-    LICENSED_ADVISER: "Licensed adviser",
-}
-ALL_ROLES = {**REVIEWER_ROLES, AUDITOR: "Auditor"}
+
+class _Roles(Mapping[str, str]):
+    """Role name -> label, read from the registered agents each time (packages register on
+    import, and a test may add one), so no list of roles is kept here."""
+
+    def __init__(self, *, auditor: bool) -> None:
+        self._auditor = auditor
+
+    def _labels(self) -> dict[str, str]:
+        labels = {ADMIN_ROLE: "Admin"}
+        for spec in AGENTS.values():
+            for role in spec.roles:
+                labels.setdefault(role.name, role.label)
+        return {**labels, AUDITOR: "Auditor"} if self._auditor else labels
+
+    def __getitem__(self, name: str) -> str:
+        return self._labels()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels())
+
+    def __len__(self) -> int:
+        return len(self._labels())
+
+
+# Roles that decide gates, with the label reviewers see; and those plus the auditor.
+REVIEWER_ROLES: Mapping[str, str] = _Roles(auditor=False)
+ALL_ROLES: Mapping[str, str] = _Roles(auditor=True)
+
+
+def group_names() -> list[str]:
+    """The groups the portal needs: every declared role and the auditor (admin is is_superuser)."""
+    return [name for name in ALL_ROLES if name != ADMIN_ROLE]
+
 
 # Who may submit a loan application for pre-screening.
 INTAKE_ROLES = {CREDIT_OFFICER, SENIOR_CREDIT_OFFICER}

@@ -23,6 +23,10 @@ SORT_LABELS = {
 }
 
 
+def _queue_choices() -> list[tuple[str, str]]:
+    return [("", "All my queues"), *REVIEWER_ROLES.items(), (MINE, "Assigned to me")]
+
+
 def _agent_choices() -> list[tuple[str, str]]:
     return [("", "Any agent"), *((name, spec.title) for name, spec in sorted(AGENTS.items()))]
 
@@ -30,9 +34,7 @@ def _agent_choices() -> list[tuple[str, str]]:
 class InboxFilterForm(forms.Form):
     """Validates the inbox's query string; a bad value is reported, and the rest still apply."""
 
-    queue = forms.ChoiceField(
-        required=False, choices=[("", "All my queues"), *REVIEWER_ROLES.items(), (MINE, "Assigned to me")]
-    )
+    queue = forms.ChoiceField(required=False, choices=lambda: _queue_choices())
     q = forms.CharField(
         label="Search",
         required=False,

@@ -1,0 +1,78 @@
+"""A team's agent from outside the project's packages (tests/agents/claims/), with a reviewer role
+the portal has never heard of: its reviewers see, claim and decide its gates in the browser, and
+other roles see nothing of them. Nothing outside that folder names the agent or the role."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+
+from agents.framework.types import AgentInput
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.accounts.apps import create_role_groups
+from reviewer_portal.accounts.roles import REVIEWER_ROLES, reviewer_roles_of
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.trust.keys import trusted_keys
+from tests.actions import person_id
+from tests.agents.claims import CLAIMS_AGENT, HANDLER
+from tests.browser import SCREENSHOTS, signed_in_page, wait_for_projected_gates
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.browser
+
+
+def start_claim(temporal, queue: str, policy_number: str, amount: int):
+    agent_input = AgentInput(
+        spec=CLAIMS_AGENT.pin(),
+        subject=f"Claim on policy {policy_number}: {amount:,}",
+        case={"policy_number": policy_number, "amount": amount, "claimant": "Noor Aziz"},
+        submitted_by="intake",
+        submitted_by_id=person_id("intake"),
+        trusted_keys=trusted_keys(),
+    )
+    return temporal.run(
+        temporal.client.start_workflow(
+            AgentWorkflow.run, agent_input, id=f"claims-{uuid.uuid4().hex[:12]}", task_queue=queue
+        )
+    )
+
+
+def test_the_portal_learns_an_outside_agents_role_and_makes_its_group(db):
+    create_role_groups()
+
+    assert REVIEWER_ROLES[HANDLER] == "Claims handler"
+    assert Group.objects.filter(name=HANDLER).exists()
+    assert reviewer_roles_of(make_user("handler", HANDLER)) == {HANDLER}
+
+
+def test_its_reviewers_see_claim_and_decide_its_gates_and_others_see_nothing(
+    live_server, portal, temporal, browser
+):
+    make_user("handler", HANDLER)
+    make_user("officer", "credit_officer")
+    handle = start_claim(temporal, portal, "POL-1001", 2_400)
+    [gate] = wait_for_projected_gates(handle)
+
+    officer = signed_in_page(browser, live_server.url, "officer")
+    expect(officer.locator("main")).not_to_contain_text("POL-1001")
+    assert officer.goto(f"{live_server.url}/gates/{gate.gate_id}/").status in (403, 404)
+
+    page = signed_in_page(browser, live_server.url, "handler")
+    expect(page.get_by_role("link", name="Claims handler")).to_be_visible()  # its queue
+    row = page.locator("table.gates tbody tr", has_text="POL-1001")
+    expect(row).to_have_count(1)
+    row.get_by_role("link").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("POL-1001")
+    page.get_by_role("button", name="Claim").click()
+    expect(page.locator("#decision-panel")).to_contain_text("Claimed by handler (you)")
+    page.get_by_label("Reason").fill("Covered by the policy.")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#decision-panel")).to_contain_text("Approved by handler")
+    page.screenshot(path=SCREENSHOTS / "outside-agent-approved.png", full_page=True)
+
+    result = temporal.run(handle.result(), timeout=30)
+    assert result.outcome == "approved" and result.action["action"] == "paid"
+    assert Gate.objects.get(gate_id=gate.gate_id).decided_by == "handler"
