@@ -476,7 +476,7 @@ async def start_server(stack: AsyncExitStack) -> str:
     """The dev server from this virtualenv, as tests/harness.py starts it; its address."""
     from temporalio.testing import WorkflowEnvironment
 
-    from agents.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
+    from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
 
     binary = Path(sys.executable).parent / "temporal"
     if not binary.exists():

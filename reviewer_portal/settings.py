@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "reviewer_portal.trust",
     "reviewer_portal.codec",
     "reviewer_portal.archive",
+    "reviewer_portal.operations",
     "agents",
     "axes",
 ]

@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.worker import build_worker
-from agents.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
+from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
 from reviewer_portal.temporal_client import data_converter
 
 T = TypeVar("T")

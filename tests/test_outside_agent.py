@@ -4,15 +4,20 @@ other roles see nothing of them. Nothing outside that folder names the agent or 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from playwright.sync_api import expect
 
+from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.apps import create_role_groups
+from reviewer_portal.accounts.checks import gate_roles_check
 from reviewer_portal.accounts.roles import REVIEWER_ROLES, reviewer_roles_of
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.trust.keys import trusted_keys
@@ -76,3 +81,27 @@ def test_its_reviewers_see_claim_and_decide_its_gates_and_others_see_nothing(
     result = temporal.run(handle.result(), timeout=30)
     assert result.outcome == "approved" and result.action["action"] == "paid"
     assert Gate.objects.get(gate_id=gate.gate_id).decided_by == "handler"
+
+
+def test_list_agents_prints_a_line_per_agent_with_its_domain_roles_tools_and_prompts():
+    out = StringIO()
+    call_command("list_agents", stdout=out)
+    lines = out.getvalue().splitlines()
+
+    assert len(lines) == len(AGENTS)
+    claims = next(line for line in lines if line.startswith("claims: "))
+    assert claims == (
+        "claims: Claims triage | namespace default, task queue agents | roles claims_handler | "
+        "tools claims.policy_check | prompt claims.triage v1"
+    )
+
+
+def test_check_names_a_gate_role_no_agent_declares(monkeypatch):
+    undeclared = dataclasses.replace(CLAIMS_AGENT, name="claims_v2", roles=())
+    monkeypatch.setitem(AGENTS, "claims_v2", undeclared)
+    monkeypatch.setitem(AGENTS, "claims", dataclasses.replace(CLAIMS_AGENT, roles=()))
+
+    errors = gate_roles_check()
+
+    assert [e.id for e in errors] == ["accounts.E001", "accounts.E001"]
+    assert "Agent claims_v2's gates name the role 'claims_handler', which no agent declares." in errors[1].msg

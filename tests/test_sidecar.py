@@ -17,8 +17,8 @@ from django.core.management import call_command
 from temporalio.client import WorkflowUpdateFailedError
 
 from agents.advice.demo import demo_advice_cases
-from agents.management.commands.seed_demo import DEMO_APPLICATIONS, DEMO_USERS
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.operations.management.commands.seed_demo import DEMO_APPLICATIONS, DEMO_USERS
 from reviewer_portal.trust.signer import sign_action
 from tests import actions
 from tests.conftest import loan_input, manage_py, production_env, projected_gate, start_loan, wait_for_gate

@@ -7,6 +7,8 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
+        from reviewer_portal.accounts import checks  # noqa: F401  (registers the roles check)
+
         post_migrate.connect(create_role_groups, sender=self)
 
 

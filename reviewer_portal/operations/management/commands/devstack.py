@@ -27,9 +27,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.framework.registry import AGENTS
-from agents.management.commands.seed_demo import DEMO_USERS
 from reviewer_portal.codec.keys import ensure_dev_keys
 from reviewer_portal.domains import all_domains, namespaces
+from reviewer_portal.operations.management.commands.seed_demo import DEMO_USERS
 from reviewer_portal.trust.keys import ensure_dev_key
 
 BIN_DIR = Path(sys.executable).parent
