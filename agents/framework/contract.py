@@ -6,6 +6,12 @@ here, so a name is spelt once.
 
 from __future__ import annotations
 
+# The shared workflow every agent runs, and its queries.
+AGENT_WORKFLOW = "AgentWorkflow"
+GATE_QUERY = "gate"
+ALL_GATES_QUERY = "all_gates"
+APPLIED_ACTIONS_QUERY = "applied_actions"
+
 # Activities the shared workflow schedules.
 LLM_ACTIVITY = "llm_complete"
 SUMMARISE_ACTIVITY = "llm_summarise"

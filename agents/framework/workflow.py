@@ -22,15 +22,19 @@ from temporalio.exceptions import ApplicationError
 
 from agents.framework.contract import (
     ACTION_REFUSED,
+    AGENT_WORKFLOW,
+    ALL_GATES_QUERY,
     ALREADY_APPLIED,
     ANNOTATE,
     ANNOTATION_REFUSED,
+    APPLIED_ACTIONS_QUERY,
     APPROVED,
     ASSIGN,
     ASSIGNMENT_REFUSED,
     CHANGES_REQUESTED,
     DECIDE,
     DECISION_REFUSED,
+    GATE_QUERY,
     UNPROCESSABLE,
 )
 from agents.framework.gate_flow import GateFlowMixin
@@ -64,7 +68,7 @@ PATCH_RESUME_AT_FINAL_GATE = "resume-at-final-gate"
 APPLIED_ACTIONS_KEPT = 200
 
 
-@workflow.defn
+@workflow.defn(name=AGENT_WORKFLOW)
 class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
     @workflow.init
     def __init__(self, input: AgentInput) -> None:
@@ -196,16 +200,16 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
             self._state.applied = [*self._state.applied[-(APPLIED_ACTIONS_KEPT - 1) :], update.action_id]
         return ActionResult(change=gates.patch(before, after))
 
-    @workflow.query
+    @workflow.query(name=GATE_QUERY)
     def gate(self) -> GateSnapshot | None:
         """The most recently opened gate, for the portal's reconcile and for debugging."""
         return next(reversed(self._gates.values()), None)
 
-    @workflow.query
+    @workflow.query(name=ALL_GATES_QUERY)
     def all_gates(self) -> list[GateSnapshot]:
         return list(self._gates.values())
 
-    @workflow.query
+    @workflow.query(name=APPLIED_ACTIONS_QUERY)
     def applied_actions(self) -> list[str]:
         """The portal's ids of the actions this run (and the runs it continued) applied."""
         return list(self._state.applied)

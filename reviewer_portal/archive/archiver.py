@@ -23,6 +23,7 @@ from django.utils import timezone
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError
 
+from agents.framework.contract import AGENT_WORKFLOW
 from reviewer_portal.archive import chain
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark
 from reviewer_portal.archive.workflow import ArchiveBatch
@@ -32,9 +33,7 @@ from reviewer_portal.domains import namespaces
 from reviewer_portal.temporal_client import get_client
 
 log = logging.getLogger(__name__)
-CLOSED_AGENT_RUNS = (
-    'WorkflowType = "AgentWorkflow" AND ExecutionStatus != "Running" AND ExecutionStatus != "ContinuedAsNew"'
-)
+CLOSED_AGENT_RUNS = f'WorkflowType = "{AGENT_WORKFLOW}" AND ExecutionStatus != "Running" AND ExecutionStatus != "ContinuedAsNew"'
 RUN_FORMAT = "reviewer-portal/archived-run/v1"
 PURGE_FORMAT = "reviewer-portal/archive-purge/v1"
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Min, Q
 from django.http import Http404
 
+from agents.framework.contract import SYSTEM_DECIDER
 from agents.framework.prompts import PROMPTS, Prompt
 from reviewer_portal.inbox.models import Gate
 
-SYSTEM_DECIDER = "system"
 HUMAN_DECISION = Q(status__in=[Gate.Status.APPROVED, Gate.Status.REJECTED]) & ~Q(decided_by=SYSTEM_DECIDER)
 RUNS_SHOWN = 200
 

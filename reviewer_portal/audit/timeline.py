@@ -23,6 +23,7 @@ from agents.framework.contract import (
     PUBLISH_ACTIVITY,
     PUBLISH_CHANGE_ACTIVITY,
     SUMMARISE_ACTIVITY,
+    SYSTEM_DECIDER,
 )
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 
@@ -189,7 +190,7 @@ class _HistoryReader:
             title = f"Gate opened for {_role(gate)} (recommendation: {gate['recommendation']['outcome']})"
         elif gate["status"] == "pending" and gate["escalation_level"] > previous["escalation_level"]:
             title = f"Gate escalated to {_role(gate)} (new deadline {gate['deadline']})"
-        elif gate["decided_by"] == "system":
+        elif gate["decided_by"] == SYSTEM_DECIDER:
             title = f"Gate closed by SLA policy: {gate['reason']}"
         else:
             return []  # the decision itself is shown from the Update event

@@ -15,11 +15,11 @@ from asgiref.sync import async_to_sync
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
+from agents.framework.contract import AGENT_WORKFLOW, ALL_GATES_QUERY
 from agents.framework.types import AgentResult, GateSnapshot
-from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 
-AGENT_RUNS = f"WorkflowType = '{AgentWorkflow.__name__}'"
+AGENT_RUNS = f"WorkflowType = '{AGENT_WORKFLOW}'"
 # A query needs a worker: without one, give up on that run after this long and say so.
 QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -47,7 +47,9 @@ async def _gates_in_temporal(client: Client, query: str) -> tuple[list[GateSnaps
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=AgentResult)
         if execution.status == WorkflowExecutionStatus.RUNNING:
             try:
-                snapshots += await handle.query(AgentWorkflow.all_gates, rpc_timeout=QUERY_TIMEOUT)
+                snapshots += await handle.query(
+                    ALL_GATES_QUERY, result_type=list[GateSnapshot], rpc_timeout=QUERY_TIMEOUT
+                )
             except (RPCError, WorkflowQueryFailedError):
                 unanswered.append(execution.id)
         elif execution.status == WorkflowExecutionStatus.COMPLETED:

@@ -21,7 +21,7 @@ from temporalio.client import (
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents.framework.contract import ALREADY_APPLIED, ANNOTATE, ASSIGN, DECIDE
+from agents.framework.contract import ALREADY_APPLIED, ANNOTATE, APPLIED_ACTIONS_QUERY, ASSIGN, DECIDE
 from agents.framework.gate_changes import GatePatch
 from agents.framework.reviewer_actions import (
     ActionInput,
@@ -31,7 +31,6 @@ from agents.framework.reviewer_actions import (
     DecideInput,
 )
 from agents.framework.signing import MAX_AGE
-from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
@@ -39,7 +38,6 @@ from reviewer_portal.trust.signer import sign_action
 
 Status = ActionAttempt.Status
 INPUTS: dict[str, type[ActionInput]] = {DECIDE: DecideInput, ANNOTATE: AnnotateInput, ASSIGN: AssignInput}
-UPDATES = {DECIDE: AgentWorkflow.decide, ANNOTATE: AgentWorkflow.annotate, ASSIGN: AgentWorkflow.assign}
 # Far below Temporal's own limits (2 MB a payload, 512 KiB of Updates in flight per run in the
 # embedded stack): a reviewer action is a few kilobytes.
 MAX_ACTION_BYTES = 256 * 1024
@@ -161,7 +159,7 @@ def applied_actions(attempt: ActionAttempt) -> set[str] | None:
     async def query() -> list[str]:
         handle = (await client_for_agent(attempt.gate.agent)).get_workflow_handle(attempt.gate.workflow_id)
         timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        return await handle.query(AgentWorkflow.applied_actions, rpc_timeout=timeout)
+        return await handle.query(APPLIED_ACTIONS_QUERY, result_type=list[str], rpc_timeout=timeout)
 
     try:
         return set(async_to_sync(query)())
@@ -192,9 +190,10 @@ def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
 async def _execute(gate: Gate, action: str, envelope: Envelope) -> ActionResult:
     client: Client = await client_for_agent(gate.agent)
     return await client.get_workflow_handle(gate.workflow_id).execute_update(
-        UPDATES[action],
+        action,  # the Update is named for the action
         envelope.signed,
         id=envelope.update_id,
+        result_type=ActionResult,
         rpc_timeout=timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS),
     )
 

@@ -14,9 +14,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from agents.framework.contract import ANNOTATE, ASSIGN, DECIDE, PORTAL
+from agents.framework.contract import ALL_GATES_QUERY, ANNOTATE, ASSIGN, DECIDE, PORTAL
 from agents.framework.types import GateSnapshot
-from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.delivery import ActionConflict, action_deliver, action_record
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -174,7 +173,7 @@ def _current_snapshot(gate: Gate) -> GateSnapshot | None:
     async def query() -> list[GateSnapshot]:
         handle = (await client_for_agent(gate.agent)).get_workflow_handle(gate.workflow_id)
         timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        return await handle.query(AgentWorkflow.all_gates, rpc_timeout=timeout)
+        return await handle.query(ALL_GATES_QUERY, result_type=list[GateSnapshot], rpc_timeout=timeout)
 
     try:
         snapshots = async_to_sync(query)()

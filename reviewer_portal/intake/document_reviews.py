@@ -10,7 +10,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from agents.framework.contract import UNPROCESSABLE
-from agents.framework.workflow import AgentWorkflow
+from agents.framework.types import AgentResult
 from agents.regulatory import REGULATORY_AGENT
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.intake.models import DocumentUpload
@@ -60,7 +60,7 @@ def document_review(*, upload: DocumentUpload) -> DocumentReview:
 
 async def _state(workflow_id: str) -> ReviewState:
     client = await client_for_agent(REGULATORY_AGENT.name)
-    handle = client.get_workflow_handle_for(AgentWorkflow.run, workflow_id)
+    handle = client.get_workflow_handle(workflow_id, result_type=AgentResult)
     status = (await handle.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
         return ReviewState(IN_PROGRESS, "The agent is reading and reviewing the document.")

@@ -12,9 +12,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from agents.framework.contract import AGENT_WORKFLOW
 from agents.framework.registry import AGENTS
-from agents.framework.types import AgentInput
-from agents.framework.workflow import AgentWorkflow
+from agents.framework.types import AgentInput, AgentResult
 from reviewer_portal.domains import domain_of
 from reviewer_portal.temporal_client import TemporalUnreachable, get_client
 from reviewer_portal.trust.keys import trusted_keys
@@ -83,8 +83,9 @@ async def _start(workflow_id: str, agent_input: AgentInput) -> None:
     # A resubmitted form: the run it started the first time is the answer.
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
-            AgentWorkflow.run,
+            AGENT_WORKFLOW,
             agent_input,
+            result_type=AgentResult,
             id=workflow_id,
             task_queue=domain.task_queue,
             # A form submitted again, even after its run closed, never starts a second run.
