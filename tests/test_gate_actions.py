@@ -11,6 +11,7 @@ from django.test import Client
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.forms import DecisionForm
+from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.services import gate_assign
 from tests.conftest import (
@@ -259,9 +260,25 @@ def test_other_without_free_text_is_asked_for_in_place(temporal, portal, officer
 
 
 def test_a_refused_rejection_keeps_its_grounds_and_text_in_the_form():
-    initial = DecisionForm.initial_reason("reject", "Outside risk appetite: sector exposure")
+    loan_grounds = rejection_grounds("loans", "loan_decision")
+    initial = DecisionForm.initial_reason("reject", "Outside risk appetite: sector exposure", loan_grounds)
     assert initial == {"preset": "Outside risk appetite", "reason": "sector exposure"}
-    assert DecisionForm.initial_reason("reject", "Policy breach") == {"preset": "Policy breach", "reason": ""}
+    assert DecisionForm.initial_reason("reject", "Policy breach", loan_grounds) == {
+        "preset": "Policy breach",
+        "reason": "",
+    }
+
+
+def test_each_gate_kind_offers_its_agents_grounds_and_an_unknown_one_the_generic_few():
+    compliance = rejection_grounds("regulatory", "compliance_finding")
+    loans = rejection_grounds("loans", "loan_decision")
+    unknown = rejection_grounds("claims", "claim_payment")
+
+    assert "Wrong rule cited" in compliance and "Outside risk appetite" not in compliance
+    assert "Outside risk appetite" in loans and loans[-1] == "Other"
+    assert unknown == ("Insufficient evidence", "Policy breach", "Other")
+    form = DecisionForm(grounds=compliance)
+    assert [value for value, _ in form.fields["preset"].choices][1:] == list(compliance)
     assert DecisionForm.initial_reason("approve", "Policy breach: no") == {"reason": "Policy breach: no"}
 
 

@@ -47,6 +47,13 @@ ADVICE_AGENT = register(
         ),
         offline_policy=advice_policy,
         roles=(ReviewerRole("licensed_adviser", "Licensed adviser"),),
+        rejection_grounds={
+            "advice_signoff": (
+                "Unsuitable for the customer",
+                "Disclosures missing or wrong",
+                "Insufficient evidence",
+            )
+        },
         ai_act=AiActClass(
             high_risk=False,
             basis="Not in Annex III: investment advice is neither credit scoring (5(b)) nor life or health insurance pricing (5(c))",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.framework.ai_act import UNDECLARED, AiActClass
@@ -50,6 +50,8 @@ class AgentSpec:
     ai_act: AiActClass = UNDECLARED
     # The reviewer roles its gates name; the portal creates their groups and shows their labels.
     roles: Sequence[ReviewerRole] = ()
+    # The grounds a reviewer picks from when rejecting, per gate kind (the portal adds "Other").
+    rejection_grounds: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def pin(
         self,

@@ -47,6 +47,14 @@ LOAN_AGENT = register(
             ReviewerRole("credit_officer", "Credit officer", supervisors=("senior_credit_officer",)),
             ReviewerRole("senior_credit_officer", "Senior credit officer"),
         ),
+        rejection_grounds={
+            "loan_decision": (
+                "Policy breach",
+                "Insufficient evidence",
+                "Outside risk appetite",
+                "Duplicate application",
+            )
+        },
         ai_act=AiActClass(
             high_risk=True,
             basis="Annex III 5(b): creditworthiness assessment / credit scoring of natural persons",

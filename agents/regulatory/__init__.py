@@ -71,6 +71,14 @@ REGULATORY_AGENT = register(
         ),
         offline_policy=regulatory_policy,
         roles=(ReviewerRole("compliance_reviewer", "Compliance reviewer"),),
+        rejection_grounds={
+            "compliance_finding": (
+                "Not supported by the document",
+                "Wrong rule cited",
+                "Severity overstated",
+                "Already addressed",
+            )
+        },
         ai_act=AiActClass(
             high_risk=False,
             basis="Not in Annex III: it reviews the bank's own documents against rules and assesses no natural person",

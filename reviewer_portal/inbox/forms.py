@@ -6,15 +6,7 @@ from django import forms
 
 from agents.framework.input_rules import MAX_EDIT_LENGTH
 from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
-
-OTHER = "Other"
-REJECT_PRESETS = (
-    "Policy breach",
-    "Insufficient evidence",
-    "Outside risk appetite",
-    "Duplicate application",
-    OTHER,
-)
+from reviewer_portal.inbox.grounds import GENERIC, OTHER
 
 
 class DecisionForm(forms.Form):
@@ -30,7 +22,7 @@ class DecisionForm(forms.Form):
     # A rejection's grounds, for consistent reporting; the reason sent is "Preset: free text".
     preset = forms.ChoiceField(
         label="Grounds for rejection",
-        choices=[("", "Choose…"), *((p, p) for p in REJECT_PRESETS)],
+        choices=[("", "Choose…"), *((p, p) for p in (*GENERIC, OTHER))],
         required=False,
     )
     reason = forms.CharField(
@@ -45,9 +37,15 @@ class DecisionForm(forms.Form):
     revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=10_000)
 
     def __init__(
-        self, *args: Any, editable: list[str] = (), proposal: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        editable: list[str] = (),
+        proposal: dict[str, Any] | None = None,
+        grounds: tuple[str, ...] = (*GENERIC, OTHER),
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["preset"].choices = [("", "Choose…"), *((g, g) for g in grounds)]
         self._proposal = proposal or {}
         self._editable = list(editable)
         for name in self._editable:
@@ -75,10 +73,12 @@ class DecisionForm(forms.Form):
         return data
 
     @staticmethod
-    def initial_reason(decision: str, reason: str) -> dict[str, str]:
+    def initial_reason(
+        decision: str, reason: str, grounds: tuple[str, ...] = (*GENERIC, OTHER)
+    ) -> dict[str, str]:
         """Split a sent rejection reason back into its preset and free text, to fill the form."""
         if decision == "reject":
-            for preset in REJECT_PRESETS:
+            for preset in grounds:
                 if reason == preset or reason.startswith(f"{preset}: "):
                     return {"preset": preset, "reason": reason[len(preset) + 2 :]}
         return {"reason": reason}

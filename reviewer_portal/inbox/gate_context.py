@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, DecisionForm
+from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import action_noun, outcome_text
 from reviewer_portal.inbox.selectors import (
@@ -96,9 +97,15 @@ def _next_form(gate: Gate, attempt: ActionAttempt | None) -> DecisionForm:
         and attempt.action == ActionAttempt.Action.DECIDE
         and attempt.status == Status.REFUSED
     ):
-        initial.update(DecisionForm.initial_reason(attempt.decision, attempt.reason))
+        initial.update(DecisionForm.initial_reason(attempt.decision, attempt.reason, grounds_of(gate)))
         initial.update({f"edit_{k}": v for k, v in attempt.edits.items()})
-    return DecisionForm(initial=initial, editable=gate.editable, proposal=gate.proposal)
+    return DecisionForm(
+        initial=initial, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate)
+    )
+
+
+def grounds_of(gate: Gate) -> tuple[str, ...]:
+    return rejection_grounds(gate.agent, gate.kind)
 
 
 def assign_form_for(request: HttpRequest, gate: Gate, data: Any = None) -> AssignForm:

@@ -16,7 +16,7 @@ from django_htmx.http import reswap, retarget
 
 from reviewer_portal.inbox.delivery import ActionConflict, action_withdraw
 from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
-from reviewer_portal.inbox.gate_context import decision_response, gate_context
+from reviewer_portal.inbox.gate_context import decision_response, gate_context, grounds_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
 from reviewer_portal.inbox.selectors import (
@@ -54,7 +54,9 @@ def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
     if not gate_may_decide(user=request.user, gate=gate):
         notice = "This gate is no longer waiting for a decision from your role."
         return decision_response(request, gate, status=409, notice=notice)
-    form = DecisionForm(request.POST, editable=gate.editable, proposal=gate.proposal)
+    form = DecisionForm(
+        request.POST, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate)
+    )
     if not form.is_valid():
         return decision_response(request, gate, status=400, form=form)
     try:
