@@ -132,3 +132,20 @@ def poll_until(ready, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not ready() and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def test_seed_demo_runs_without_the_loans_agent(temporal, tmp_path):
+    """A deployment of other teams' agents only: seed_demo used to raise KeyError('loans')."""
+    env = {
+        **os.environ,
+        "AGENT_PACKAGES": "agents.advice",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "TEMPORAL_ADDRESS": temporal.address,
+        "TEMPORAL_TASK_QUEUE": f"nobody-{uuid.uuid4().hex[:8]}",  # started, never run
+    }
+    migrate = manage_py("migrate", "--noinput", env=env)
+    seeded = manage_py("seed_demo", env=env)
+
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    assert "Demo advice case:" in seeded.stdout and "Demo loan application" not in seeded.stdout

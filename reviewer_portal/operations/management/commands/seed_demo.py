@@ -64,7 +64,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo users: {', '.join([*DEMO_USERS, 'admin'])}")
         if users_only:
             return
-        for application in DEMO_APPLICATIONS:
+        for application in DEMO_APPLICATIONS if "loans" in AGENTS else ():
             workflow_id = loan_application_submit(
                 submitted_by=admin,
                 application=application,
