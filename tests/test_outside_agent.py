@@ -105,3 +105,13 @@ def test_check_names_a_gate_role_no_agent_declares(monkeypatch):
 
     assert [e.id for e in errors] == ["accounts.E001", "accounts.E001"]
     assert "Agent claims_v2's gates name the role 'claims_handler', which no agent declares." in errors[1].msg
+
+
+def test_a_tool_is_named_once_by_its_decorator_and_the_spec_takes_the_function():
+    def not_a_tool(args: object) -> dict:
+        return {}
+
+    assert CLAIMS_AGENT.tools == ("claims.policy_check",)
+    assert any(getattr(a, "__name__", "") == "policy_check" for a in CLAIMS_AGENT.activities)
+    with pytest.raises(ValueError, match="'not_a_tool' is not a tool: decorate it with @tool"):
+        dataclasses.replace(CLAIMS_AGENT, tools=(not_a_tool,))

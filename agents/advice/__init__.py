@@ -26,7 +26,7 @@ ADVICE_AGENT = register(
         title="Financial advice",
         prompt_id="advice.recommend",
         model="gpt-4o-mini",
-        tools=("advice.holdings", "advice.spending", "advice.risk_profile", "advice.product_catalogue"),
+        tools=(tools.holdings, tools.spending, tools.risk_profile, tools.product_catalogue),
         gate=GatePolicy(
             kind="advice_signoff",
             role=LICENSED_ADVISER,
@@ -37,14 +37,7 @@ ADVICE_AGENT = register(
         editable=("recommendations",),
         on_approve="advice.deliver_advice",
         on_reject="advice.record_withheld",
-        activities=(
-            tools.holdings,
-            tools.spending,
-            tools.risk_profile,
-            tools.product_catalogue,
-            tools.deliver_advice,
-            tools.record_withheld,
-        ),
+        activities=(tools.deliver_advice, tools.record_withheld),
         offline_policy=advice_policy,
         roles=(ReviewerRole("licensed_adviser", "Licensed adviser"),),
         rejection_grounds={

@@ -10,6 +10,7 @@ from typing import Any
 from agents.framework.ai_act import UNDECLARED, AiActClass
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.roles import ReviewerRole
+from agents.framework.tools import TOOLS
 from agents.framework.types import LOAN_OUTCOMES, AgentRunSpec, ApprovalRule, EscalationStep, GatePolicy
 
 # The offline model's behaviour for one agent: OpenAI-style messages in, an assistant message out
@@ -21,6 +22,10 @@ OfflinePolicy = Callable[[list[dict[str, Any]]], dict[str, Any]]
 class AgentSpec:
     """What a team registers: its prompt, tools, gates and actions. The framework does the rest.
 
+    `tools` are the team's `@tool` functions (or, as older packages do, their names with the
+    functions listed in `activities`): each is registered once, by its decorator, and the spec
+    keeps the names and adds the functions to the worker's activities.
+
     `gate` is the final human gate on the agent's answer (approve runs `on_approve`, reject runs
     `on_reject`); without one, `on_complete` acts on the answer. `prepare` names an activity run
     before the first turn that turns the submitted case into the one the agent plans from. `approvals` name tool calls that
@@ -31,7 +36,7 @@ class AgentSpec:
     title: str
     prompt_id: str
     model: str
-    tools: Sequence[str]
+    tools: Sequence[str | Callable[..., Any]]
     gate: GatePolicy | None
     activities: Sequence[Callable[..., Any]]
     offline_policy: OfflinePolicy
@@ -52,6 +57,13 @@ class AgentSpec:
     roles: Sequence[ReviewerRole] = ()
     # The grounds a reviewer picks from when rejecting, per gate kind (the portal adds "Other").
     rejection_grounds: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        functions = [t for t in self.tools if not isinstance(t, str)]
+        object.__setattr__(self, "tools", tuple(_tool_name(t) for t in self.tools))
+        object.__setattr__(
+            self, "activities", (*functions, *(a for a in self.activities if a not in functions))
+        )
 
     def pin(
         self,
@@ -86,6 +98,17 @@ class AgentSpec:
             prepare=self.prepare,
         )
         return replace(spec, **overrides)
+
+
+def _tool_name(tool: str | Callable[..., Any]) -> str:
+    if isinstance(tool, str):
+        return tool
+    for registered in TOOLS.values():
+        if registered.activity is tool:
+            return registered.name
+    raise ValueError(
+        f"{getattr(tool, '__name__', tool)!r} is not a tool: decorate it with @tool(name, description)."
+    )
 
 
 def _with_slas(

@@ -23,7 +23,7 @@ LOAN_AGENT = register(
         title="Loan application pre-screening",
         prompt_id="loans.prescreen",
         model="gpt-4o-mini",
-        tools=("loans.credit_bureau", "loans.affordability", "loans.lending_policy_check"),
+        tools=(tools.credit_bureau, tools.affordability, tools.lending_policy_check),
         gate=GatePolicy(
             kind="loan_decision",
             role=CREDIT_OFFICER,
@@ -35,13 +35,7 @@ LOAN_AGENT = register(
         ),
         on_approve="loans.issue_offer",
         on_reject="loans.send_decline_notice",
-        activities=(
-            tools.credit_bureau,
-            tools.affordability,
-            tools.lending_policy_check,
-            tools.issue_offer,
-            tools.send_decline_notice,
-        ),
+        activities=(tools.issue_offer, tools.send_decline_notice),
         offline_policy=loan_policy,
         roles=(
             ReviewerRole("credit_officer", "Credit officer", supervisors=("senior_credit_officer",)),

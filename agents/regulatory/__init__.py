@@ -34,7 +34,7 @@ REGULATORY_AGENT = register(
         title="Regulatory document review",
         prompt_id="regulatory.review",
         model="gpt-4o-mini",
-        tools=("regulatory.read_section", "regulatory.rulebook_search", "regulatory.record_finding"),
+        tools=(tools.read_section, tools.rulebook_search, tools.record_finding),
         gate=None,
         prepare="regulatory.read_document",
         on_complete="regulatory.publish_report",
@@ -62,13 +62,7 @@ REGULATORY_AGENT = register(
         ),
         max_turns=200,
         turns_per_run=8,
-        activities=(
-            reading.read_document,
-            tools.read_section,
-            tools.rulebook_search,
-            tools.record_finding,
-            report.publish_report,
-        ),
+        activities=(reading.read_document, report.publish_report),
         offline_policy=regulatory_policy,
         roles=(ReviewerRole("compliance_reviewer", "Compliance reviewer"),),
         rejection_grounds={

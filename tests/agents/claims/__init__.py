@@ -71,11 +71,11 @@ CLAIMS_AGENT = register(
         title="Claims triage",
         prompt_id="claims.triage",
         model="gpt-4o-mini",
-        tools=("claims.policy_check",),
+        tools=(policy_check,),
         gate=GatePolicy(kind="claim_payment", role=HANDLER, sla_seconds=3600),
         on_approve="claims.pay",
         on_reject="claims.decline",
-        activities=(policy_check, pay, decline),
+        activities=(pay, decline),
         offline_policy=triage_offline,
         roles=(ReviewerRole(HANDLER, "Claims handler"),),
     )
