@@ -9,6 +9,7 @@ import contextlib
 import copy
 import itertools
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
+from agents.framework.redaction import REDACTED, redact
 from reviewer_portal.archive import archiver, chain
 from reviewer_portal.archive.chain import content_of
 from reviewer_portal.archive.checks import archive_settings_check
@@ -453,3 +455,19 @@ def test_check_warns_when_the_archive_would_run_too_rarely_or_keep_too_little(se
         2555,
     )
     assert archive_settings_check() == []
+
+
+def test_the_chain_head_is_logged_whole_each_time_it_moves(temporal, archive_from_now, caplog):
+    """The log handler redacts 64-hex strings as possible keys; the head, written as a sha256
+    digest, must survive it, or the log could not anchor the chain."""
+    handle = decided_loan(temporal, archive_from_now)
+    with caplog.at_level(logging.INFO, logger="reviewer_portal.archive.chain"):
+        record = archived(handle.id)
+
+    [line] = [r.getMessage() for r in caplog.records if r.name == "reviewer_portal.archive.chain"]
+    assert (
+        redact(line)
+        == line
+        == f"archive chain default moved to #{record.seq} sha256:{record.record_hash} (run {handle.id})"
+    )
+    assert redact("a key " + "ab" * 32) == f"a key {REDACTED}"

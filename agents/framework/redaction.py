@@ -25,7 +25,8 @@ TOKEN_SHAPES = [
     re.compile(
         r"(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])[A-Za-z0-9+/]{40,}={0,2}"
     ),
-    re.compile(r"\b[0-9a-fA-F]{64,}\b"),
+    # (A digest written as "sha256:<hex>", such as the archive's chain head, is not a secret.)
+    re.compile(r"(?<!sha256:)\b[0-9a-fA-F]{64,}\b"),
 ]
 # `password=...`, `"api_key": "..."`, `token: ...`: the name stays, the value (unless a number) goes.
 NAMED_SECRET = re.compile(

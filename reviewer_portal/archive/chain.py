@@ -66,7 +66,7 @@ def append(
         head.seq, head.record_hash, head.moved_at = record.seq, record.record_hash, record.archived_at
         head.save()
     log.info(
-        "archive chain %s moved to #%d %s (%s %s)",
+        "archive chain %s moved to #%d sha256:%s (%s %s)",
         namespace,
         record.seq,
         record.record_hash,
