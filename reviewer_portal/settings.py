@@ -293,7 +293,9 @@ OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
 OPENAI_MAX_RETRY_AFTER_SECONDS = env.float("OPENAI_MAX_RETRY_AFTER_SECONDS", default=120.0)
 
 # --- Agents ---------------------------------------------------------------------------------
-AGENT_PACKAGES = env.list("AGENT_PACKAGES", default=["agents.loans", "agents.advice", "agents.regulatory"])
+AGENT_PACKAGES = env.list(
+    "AGENT_PACKAGES", default=["agents.loans", "agents.advice", "agents.regulatory", "agents.finops"]
+)
 # A provider key of an agent's own (OPENAI_API_KEY_LOANS, or OPENAI_API_KEY_LOANS_FILE), used by
 # the worker serving it instead of OPENAI_API_KEY; such an agent needs a task queue of its own.
 AGENT_OPENAI_API_KEYS = {

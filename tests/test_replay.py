@@ -48,6 +48,8 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "regulatory_upload_unreadable",
         # The archiving workflow a Schedule starts (reviewer_portal/archive/workflow.py).
         "audit_archive_pass",
+        # The FinOps agent: three lookups at once, then a budget approver's gate.
+        "finops_over_budget_approved",
     } <= names
 
 

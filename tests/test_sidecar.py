@@ -89,7 +89,7 @@ def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, porta
     call_command("seed_demo")
     call_command("seed_demo")  # `make dev` runs it on every start
 
-    assert set(User.objects.values_list("username", flat=True)) == {*DEMO_USERS, "admin"}
+    assert set(User.objects.values_list("username", flat=True)) == {*DEMO_USERS, "budget", "admin"}
     officer = User.objects.get(username="officer")
     assert officer.check_password("demo") and list(officer.groups.values_list("name", flat=True)) == [
         "credit_officer"
@@ -111,6 +111,11 @@ def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, porta
     findings = Gate.objects.filter(agent="regulatory", role="compliance_reviewer", status="pending")
     poll_until(findings.exists)
     assert findings.exists()  # the demo brochure's review waits on a compliance finding
+    # An agent's own demo cases and demo user (agents/finops): the over-budget team waits for one.
+    increases = Gate.objects.filter(agent="finops", role="budget_approver")
+    poll_until(increases.exists)
+    assert increases.count() == 1 and "search" in increases.get().subject
+    assert list(User.objects.get(username="budget").groups.values_list("name", flat=True)) == ["budget_approver"]
 
 
 def test_check_deploy_passes_with_production_settings():

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.framework.ai_act import UNDECLARED, AiActClass
+from agents.framework.demo import DemoCase
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.roles import ReviewerRole
 from agents.framework.tools import TOOLS
@@ -57,6 +58,8 @@ class AgentSpec:
     roles: Sequence[ReviewerRole] = ()
     # The grounds a reviewer picks from when rejecting, per gate kind (the portal adds "Other").
     rejection_grounds: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Cases `make dev` starts a run of (agents with an intake page of their own seed through it).
+    demo_cases: Callable[[], Sequence[DemoCase]] | None = None
 
     def __post_init__(self) -> None:
         functions = [t for t in self.tools if not isinstance(t, str)]

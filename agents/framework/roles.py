@@ -15,3 +15,5 @@ class ReviewerRole:
     label: str  # as reviewers read it, e.g. "Credit officer"
     # Roles that may reassign this role's gates when someone is absent (and take its escalations).
     supervisors: tuple[str, ...] = ()
+    # The user `make dev` (seed_demo) creates with this role, if any.
+    demo_user: str = ""

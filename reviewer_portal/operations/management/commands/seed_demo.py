@@ -12,11 +12,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.advice.demo import demo_advice_cases
 from agents.framework.registry import AGENTS
+from agents.framework.types import AgentInput
 from agents.regulatory.demo import submit_demo_documents
 from reviewer_portal.accounts import roles
 from reviewer_portal.intake.advice import advice_case_submit
 from reviewer_portal.intake.regulatory import regulatory_document_submit
-from reviewer_portal.intake.services import LoanApplication, loan_application_submit
+from reviewer_portal.intake.services import LoanApplication, agent_run_start, loan_application_submit
 
 DEMO_USERS = {
     "officer": [roles.CREDIT_OFFICER],
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "seed_demo creates demo users with a shared password: it runs only with DEBUG."
             )
-        for username, role_names in DEMO_USERS.items():
+        for username, role_names in demo_users().items():
             user, created = User.objects.get_or_create(username=username)
             if created:
                 user.set_password(password)
@@ -61,7 +62,7 @@ class Command(BaseCommand):
         if created:
             admin.set_password(password)
             admin.save()
-        self.stdout.write(f"Demo users: {', '.join([*DEMO_USERS, 'admin'])}")
+        self.stdout.write(f"Demo users: {', '.join([*demo_users(), 'admin'])}")
         if users_only:
             return
         for application in DEMO_APPLICATIONS if "loans" in AGENTS else ():
@@ -79,10 +80,28 @@ class Command(BaseCommand):
                     submission_id=_stable_id(f"demo-advice:{case.customer_id}"),
                 )
                 self.stdout.write(f"Demo advice case: {workflow_id} ({case.subject})")
+        for name, spec in sorted(AGENTS.items()):
+            for demo in spec.demo_cases() if spec.demo_cases else ():
+                workflow_id = f"{name}-{_stable_id(f'demo-{name}:{demo.key}')}"
+                agent_input = AgentInput(
+                    spec=spec.pin(), subject=demo.subject, case=demo.case, submitted_by=""
+                )
+                agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=admin)
+                self.stdout.write(f"Demo {spec.title}: {workflow_id} ({demo.subject})")
         if "regulatory" in AGENTS:
             submit = functools.partial(regulatory_document_submit, submitted_by=admin)
             for workflow_id in submit_demo_documents(submit):
                 self.stdout.write(f"Demo document review: {workflow_id}")
+
+
+def demo_users() -> dict[str, list[str]]:
+    """The portal's demo users, and each role's demo user its agent names."""
+    users = {name: list(roles_) for name, roles_ in DEMO_USERS.items()}
+    for spec in AGENTS.values():
+        for role in spec.roles:
+            if role.demo_user:
+                users.setdefault(role.demo_user, []).append(role.name)
+    return users
 
 
 def _stable_id(name: str) -> str:
