@@ -321,3 +321,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if database.name.startswith("test-") and not database.exists():
         for leftover in database.parent.glob(f"{database.name}-*"):
             leftover.unlink(missing_ok=True)
+
+
+def activities_scheduled_together(
+    temporal: TemporalHarness, handle: WorkflowHandle, names: set[str]
+) -> set[str]:
+    """The activities scheduled in one go with the first of `names`, before any other event: the
+    calls of one turn the workflow dispatched at once."""
+    together: set[str] = set()
+    for event in temporal.run(handle.fetch_history()).events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            if name in names or together:
+                together.add(name)
+        elif together:
+            break
+    return together

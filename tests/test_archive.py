@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import itertools
 import json
 import logging
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
@@ -29,13 +31,21 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agents.framework.redaction import REDACTED, redact
 from reviewer_portal.archive import archiver, chain
-from reviewer_portal.archive.chain import content_of
+from reviewer_portal.archive.chain import RecordAltered, content_of
 from reviewer_portal.archive.checks import archive_settings_check
-from reviewer_portal.archive.hashing import CHECKPOINT_EVERY, content_sha256, record_hash
+from reviewer_portal.archive.hashing import (
+    CHECKPOINT_EVERY,
+    canonical,
+    checkpoint_message,
+    content_sha256,
+    record_hash,
+)
+from reviewer_portal.archive.integrity import purge_recorded, verify_stored
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark, ChainHead
 from reviewer_portal.archive.schedule import SCHEDULE_ID
 from reviewer_portal.archive.worker import archive_worker
 from reviewer_portal.inbox.models import ActionAttempt
+from reviewer_portal.trust.keys import generate
 from tests.conftest import (
     APPROVABLE,
     decide,
@@ -434,7 +444,7 @@ def test_an_export_carries_the_chain_only_to_the_next_signed_checkpoint(temporal
     checkpoint = ArchiveRecord.objects.get(
         namespace="default", seq=(first.seq // CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY
     )
-    assert old["archive"]["signed"]["seq"] == checkpoint.seq and checkpoint.checkpoint["value"]
+    assert old["archive"]["signed"]["seq"] == checkpoint.seq and checkpoint.signature["value"]
     assert len(old["archive"]["records"]) == checkpoint.seq - first.seq + 1
     assert recent["archive"]["signed"]["seq"] == ChainHead.objects.get(namespace="default").seq
     assert verify(tmp_path, old)[0] == 0 and verify(tmp_path, recent)[0] == 0
@@ -464,10 +474,99 @@ def test_the_chain_head_is_logged_whole_each_time_it_moves(temporal, archive_fro
     with caplog.at_level(logging.INFO, logger="reviewer_portal.archive.chain"):
         record = archived(handle.id)
 
-    [line] = [r.getMessage() for r in caplog.records if r.name == "reviewer_portal.archive.chain"]
+    [line] = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "reviewer_portal.archive.chain" and handle.id in r.getMessage()
+    ]
     assert (
         redact(line)
         == line
         == f"archive chain default moved to #{record.seq} sha256:{record.record_hash} (run {handle.id})"
     )
     assert redact("a key " + "ab" * 32) == f"a key {REDACTED}"
+
+
+def test_audit_verify_trusts_no_key_written_into_the_file(temporal, archive_from_now, tmp_path):
+    """A forger makes a key, pins it in the run, signs the decision and the chain with it and
+    recomputes every hash: only the portal's published keys (the trust root) can tell."""
+    handle = decided_loan(temporal, archive_from_now)
+    archived(handle.id)
+    export = logged_in(make_user("auditor", "auditor")).get(f"/audit/{handle.id}/export.json").json()
+    forger = generate(key_id="portal-2026-01-01")
+    published = tmp_path / "keyring.json"
+    out = StringIO()
+    call_command("signing_key", "keyring", stdout=out)
+    published.write_text(out.getvalue())
+    strangers = tmp_path / "strangers.json"
+    strangers.write_text(json.dumps([dataclasses.asdict(forger.verifying_key())]))
+
+    own_key = verify(tmp_path, _signed_by(_with_pinned_key(export, forger), forger))
+    own_anchor = verify(tmp_path, _signed_by(_with_model_rewritten(export), forger))
+    repeated = tmp_path / "repeated.json"
+    text = json.dumps(export)
+    repeated.write_text(text.replace('"format": ', '"format": "x", "format": ', 1))
+
+    assert own_key == (1, "FAILED: The run trusts a key that is not one of the portal's (portal-2026-01-01).")
+    assert own_anchor[0] == 1 and "is not the one the portal signed" in own_anchor[1]
+    assert "repeats a key ('format')" in _verify_file(repeated)[1]
+    assert verify(tmp_path, export, "--portal-keys", str(published))[0] == 0
+    assert "not one of the portal's" in verify(tmp_path, export, "--portal-keys", str(strangers))[1]
+
+
+def test_a_chain_rewritten_in_the_database_without_the_key_is_not_exported(temporal, archive_from_now):
+    """Someone who can write to the database but holds no key: content written unsealed, or the
+    newest record's header rewritten with its hash recomputed; the portal exports neither (it
+    signs nothing at export time), and a record emptied without a purge record is not 'purged'."""
+    unsealed_run = decided_loan(temporal, archive_from_now, "Ana Lima")
+    unsealed = archived(unsealed_run.id)
+    rewritten_run = decided_loan(temporal, archive_from_now, "Bo Chen")
+    rewritten = archived(rewritten_run.id)
+    body = zlib.compress(canonical({**content_of(unsealed), "workflow_id": "rewritten by someone"}))
+    ArchiveRecord.objects.filter(pk=unsealed.pk).update(sealed=body)
+    rewritten.closed_at -= timedelta(days=400)
+    rewritten.record_hash = record_hash(chain.header(rewritten))
+    ArchiveRecord.objects.filter(pk=rewritten.pk).update(
+        closed_at=rewritten.closed_at, record_hash=rewritten.record_hash
+    )
+    ChainHead.objects.filter(namespace="default").update(record_hash=rewritten.record_hash)
+    auditor = logged_in(make_user("auditor", "auditor"))
+
+    unsealed_export = auditor.get(f"/audit/{unsealed_run.id}/export.json")
+    rewritten_export = auditor.get(f"/audit/{rewritten_run.id}/export.json")
+    ArchiveRecord.objects.filter(pk=unsealed.pk).update(sealed=None, purged_at=timezone.now())
+
+    assert unsealed_export.status_code == 503 and "is not sealed" in unsealed_export.content.decode()
+    # Its seal is bound to its hash, so it no longer opens; and its signature no longer holds.
+    assert (
+        rewritten_export.status_code == 503 and "altered in the database" in rewritten_export.content.decode()
+    )
+    with pytest.raises(RecordAltered, match="does not carry the portal's valid signature"):
+        verify_stored("default", from_seq=rewritten.seq)
+    assert not purge_recorded(ArchiveRecord.objects.get(pk=unsealed.pk))
+    with pytest.raises(RecordAltered):
+        archiver.purge_expired()
+
+
+def _with_pinned_key(export: dict, key) -> dict:
+    changed = copy.deepcopy(export)
+    pinned = [dataclasses.asdict(key.verifying_key())]
+    for entries in (changed["entries"], changed["archive"]["records"][0]["content"]["trail"]["entries"]):
+        entries[0]["data"]["input"]["trusted_keys"] = pinned
+    return _rehashed(changed)
+
+
+def _signed_by(export: dict, key) -> dict:
+    signed = export["archive"]["signed"]
+    message = checkpoint_message(signed["namespace"], signed["seq"], signed["record_hash"])
+    signed.update(key_id=key.key_id, value=key.sign(message), endorsements=[])
+    return export
+
+
+def _verify_file(path: Path) -> tuple[int, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("audit_verify", str(path), stdout=out, stderr=err)
+    except SystemExit as exit_:
+        return int(exit_.code or 0), err.getvalue().strip()
+    return 0, out.getvalue().strip()

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import uuid
 
-from temporalio.api.enums.v1 import EventType
-
 from agents.finops import BUDGET_APPROVER, FINOPS_AGENT
 from agents.framework.types import AgentInput
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.trust.keys import trusted_keys
 from tests.actions import decide, person_id
-from tests.conftest import record_history, wait_for_gate
+from tests.conftest import activities_scheduled_together, record_history, wait_for_gate
 
 LOOKUPS = {"finops.cost_lookup", "finops.budget_check", "finops.forecast"}
 
@@ -34,30 +32,13 @@ def start(temporal, queue: str, team: str, budget: int):
     )
 
 
-def scheduled_together(temporal, handle) -> set[str]:
-    """The activities scheduled by the same workflow task as the first lookup, before any ended."""
-    events = temporal.run(handle.fetch_history()).events
-    names: set[str] = set()
-    started = False
-    for event in events:
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            name = event.activity_task_scheduled_event_attributes.activity_type.name
-            if name in LOOKUPS:
-                started = True
-            if started:
-                names.add(name)
-        elif started and event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            break
-    return names
-
-
 def test_within_budget_the_three_lookups_run_at_once_and_one_summary_comes_out(temporal, worker):
     handle = start(temporal, worker, "payments-platform", 60_000)
 
     result = temporal.run(handle.result(), timeout=60)
 
     assert (result.outcome, result.action["outcome"], result.gates) == ("completed", "within_budget", [])
-    assert scheduled_together(temporal, handle) == LOOKUPS
+    assert activities_scheduled_together(temporal, handle, LOOKUPS) == LOOKUPS
     summary = result.action
     assert summary["summary"] == "finops cost analysis" and summary["budget_increase"] is None
     assert summary["forecast_month_end"] < 60_000 < summary["forecast_month_end"] * 2

@@ -115,7 +115,9 @@ def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, porta
     increases = Gate.objects.filter(agent="finops", role="budget_approver")
     poll_until(increases.exists)
     assert increases.count() == 1 and "search" in increases.get().subject
-    assert list(User.objects.get(username="budget").groups.values_list("name", flat=True)) == ["budget_approver"]
+    assert list(User.objects.get(username="budget").groups.values_list("name", flat=True)) == [
+        "budget_approver"
+    ]
 
 
 def test_check_deploy_passes_with_production_settings():

@@ -35,7 +35,7 @@ class Tool:
         """The OpenAI function-tool definition for this tool."""
         hints = typing.get_type_hints(self.args_type)
         fields = dataclasses.fields(self.args_type)
-        properties = {f.name: {"type": _JSON_TYPES[hints[f.name]]} for f in fields}
+        properties = {f.name: _json_schema(hints[f.name]) for f in fields}
         return {
             "type": "function",
             "function": {
@@ -48,6 +48,14 @@ class Tool:
                 },
             },
         }
+
+
+def _json_schema(hint: Any) -> dict[str, Any]:
+    """A tool argument's JSON schema: a scalar, or a list of scalars (e.g. `list[str]`)."""
+    if typing.get_origin(hint) is list:
+        [item] = typing.get_args(hint)
+        return {"type": "array", "items": {"type": _JSON_TYPES[item]}}
+    return {"type": _JSON_TYPES[hint]}
 
 
 TOOLS: dict[str, Tool] = {}

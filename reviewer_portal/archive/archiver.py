@@ -21,10 +21,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from temporalio.client import Client, WorkflowExecution
-from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW
 from reviewer_portal.archive import chain
+from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark
 from reviewer_portal.archive.workflow import ArchiveBatch
 from reviewer_portal.audit.timeline import fetch_histories
@@ -64,10 +64,10 @@ def archive_due(*, limit: int = 100, heartbeat: Callable[[], None] = lambda: Non
             try:
                 if archive_run(run) is not None:  # None: a concurrent pass archived it first
                     archived += 1
-            except (RPCError, ValueError, KeyError, ArchiveConflict) as err:
+            except Exception:
                 failed += 1
                 oldest_failure = oldest_failure or run.closed_at
-                log.error("could not archive %s in %s: %s", run.workflow_id, namespace, err)
+                log.exception("could not archive %s in %s; it stays due", run.workflow_id, namespace)
         if due:
             _move_watermark(namespace, oldest_failure or max(run.closed_at for run in due))
     return ArchiveBatch(archived=archived, failed=failed, more=False)
@@ -135,6 +135,8 @@ def purge_expired(*, now: datetime | None = None) -> int:
     """Empty the content of run records closed longer ago than ARCHIVE_RETENTION_DAYS; each purge
     is itself a record of the chain, naming the records it emptied. Returns how many it emptied."""
     now = now or timezone.now()
+    for namespace in sorted(set(ArchiveRecord.objects.values_list("namespace", flat=True))):
+        verify_stored(namespace)  # RecordAltered: nothing is purged from a chain someone rewrote
     cutoff = now - timedelta(days=settings.ARCHIVE_RETENTION_DAYS)
     expired = ArchiveRecord.objects.filter(kind=ArchiveRecord.Kind.RUN, purged_at=None, closed_at__lt=cutoff)
     purged = 0

@@ -15,9 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.framework.codec import KeyNotFound
-from agents.framework.sealed_files import seal, unseal
+from agents.framework.sealed_files import MAGIC, seal, unseal
 from reviewer_portal.archive.hashing import (
-    CHECKPOINT_EVERY,
     GENESIS,
     canonical,
     checkpoint_message,
@@ -58,8 +57,7 @@ def append(
             **index,
         )
         record.record_hash = record_hash(header(record))
-        if record.seq % CHECKPOINT_EVERY == 0:
-            record.checkpoint = signed_checkpoint(namespace, record.seq, record.record_hash)
+        record.signature = signed_checkpoint(namespace, record.seq, record.record_hash)
         record.sealed = seal(payload_keys().of(namespace), namespace, _name(record), zlib.compress(body, 6))
         record.size = len(record.sealed)
         record.save()
@@ -95,6 +93,8 @@ def content_of(record: ArchiveRecord) -> dict[str, Any] | None:
     if not record.sealed:
         return None
     where = f"Archive record #{record.seq} of {record.namespace}"
+    if not bytes(record.sealed).startswith(MAGIC):  # an archive record is always sealed
+        raise RecordAltered(f"{where} is not sealed: it was written into the database by someone else.")
     try:
         body = unseal(
             payload_keys().of(record.namespace), record.namespace, _name(record), bytes(record.sealed)
@@ -129,7 +129,9 @@ def _when(moment: datetime | None) -> str:
 
 
 def _name(record: ArchiveRecord) -> str:
-    return f"archive-{record.seq}"
+    """Bound into the seal: the record's position and hash, so sealed content moved to another
+    record, or left under a rewritten header, does not open."""
+    return f"archive-record/{record.seq}/{record.record_hash}"
 
 
 def _locked_head(namespace: str) -> ChainHead:

@@ -1,14 +1,16 @@
 """What an audit export carries besides the readable trail, once the run is archived: its
-archive record (header, hash and content), the headers of the later records up to the next point
-the portal signed (a checkpoint, at most CHECKPOINT_EVERY records on, or else the head, signed as
-it is exported), and that signature; so `manage.py audit_verify` can check it offline."""
+archive record (header, hash and content), the headers of the later records up to the next
+checkpoint (at most CHECKPOINT_EVERY records on) or the head, and the signature the portal made
+of the last of them when it appended it; so `manage.py audit_verify` can check it offline. The
+portal signs nothing at export time: the database cannot get a rewritten chain signed."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from reviewer_portal.archive.chain import RecordAltered, content_of, header, signed_checkpoint
+from reviewer_portal.archive.chain import content_of, header
 from reviewer_portal.archive.hashing import CHECKPOINT_EVERY
+from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.archive.models import ArchiveRecord, ChainHead
 
 EXPORT_FORMAT = "reviewer-portal/audit-export/v1"
@@ -32,14 +34,11 @@ def archive_section(record: ArchiveRecord) -> dict[str, Any]:
     )
     end = later[-1] if later else record
     first: dict[str, Any] = {"header": header(record), "record_hash": record.record_hash}
-    try:
-        content = content_of(record)
-    except RecordAltered as err:
-        first["altered"] = str(err)  # audit_verify then fails on the missing content
-        content = None
+    content = content_of(record)  # RecordAltered: the caller answers it, nothing is exported
     if content is not None:
         first["content"] = content
-    signature = end.checkpoint or signed_checkpoint(end.namespace, end.seq, end.record_hash)
+    verify_stored(end.namespace, from_seq=record.seq, to_seq=end.seq)  # RecordAltered: nothing exported
+    signature = end.signature or {}
     return {
         "records": [first, *({"header": header(r), "record_hash": r.record_hash} for r in later)],
         "signed": {"namespace": end.namespace, "seq": end.seq, "record_hash": end.record_hash, **signature},
@@ -52,9 +51,11 @@ def _next_checkpoint(seq: int) -> int:
 
 
 def export_document(trail: dict[str, Any], record: ArchiveRecord | None) -> dict[str, Any]:
-    """The export: the trail as the audit page shows it and, once archived, the proof."""
-    return {
-        "format": EXPORT_FORMAT,
-        **trail,
-        "archive": archive_section(record) if record is not None else None,
-    }
+    """The export: the trail as the audit page shows it and, once archived, the archived trail
+    (a closed run's portal records may still change; what was archived is what is proved) with
+    the proof. Raises RecordAltered rather than export or sign an altered record."""
+    if record is None:
+        return {"format": EXPORT_FORMAT, **trail, "archive": None}
+    archive = archive_section(record)
+    archived = archive["records"][0].get("content")
+    return {"format": EXPORT_FORMAT, **(archived["trail"] if archived else trail), "archive": archive}

@@ -15,9 +15,9 @@ from typing import Any
 
 PREFIX = b"reviewer-portal/archive-record/v1\n"
 CHECKPOINT_PREFIX = b"reviewer-portal/archive-checkpoint/v1\n"
-# Every this many records the portal signs the chain at that record; an export carries the
-# headers from its run's record to the next signed point (a checkpoint, or the head signed when
-# exported), never the whole chain.
+# The portal signs every record as it appends it. An export carries the headers from its run's
+# record to the next checkpoint (every this many records) or the head, and that record's
+# signature: never the whole chain, and nothing signed at export time.
 CHECKPOINT_EVERY = 100
 GENESIS = "0" * 64
 HEADER_FIELDS = (
@@ -35,7 +35,9 @@ HEADER_FIELDS = (
 
 def canonical(value: Any) -> bytes:
     """One byte string per JSON value, on every platform: sorted keys, no spaces, ASCII."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
 
 
 def content_sha256(content: Any) -> str:

@@ -30,8 +30,9 @@ class ArchiveRecord(models.Model):
     sealed = models.BinaryField(null=True, blank=True)
     size = models.PositiveIntegerField(default=0)
     purged_at = models.DateTimeField(null=True, blank=True)
-    # On every CHECKPOINT_EVERY-th record: the portal's signature of the chain up to it.
-    checkpoint = models.JSONField(null=True, blank=True)
+    # The portal's signature of the chain up to this record, made when it was appended (so nobody
+    # without the portal's key can append, rewrite or re-sign the chain in the database).
+    signature = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

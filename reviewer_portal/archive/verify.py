@@ -8,13 +8,14 @@ the first thing wrong:
 3. the events: every run's history is whole (event ids 1, 2, ... with none missing), and every
    entry of the readable trail the export shows is the archived one, unaltered;
 4. the reviewer actions: each verifies against the keys the run pinned;
-5. the anchor: the chain segment ends at a point the portal signed (a checkpoint, or the head as
-   it was exported), so rewriting the record and recomputing every hash is not enough.
+5. the anchor: the chain segment ends at a record the portal signed when it appended it, with a
+   key of the auditor's keyring, so rewriting records and recomputing every hash is not enough.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from temporalio.converter import value_to_type
 from agents.framework import signing
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput, KeyEndorsement
 from agents.framework.types import VerifyingKey
-from reviewer_portal.archive.hashing import checkpoint_message, content_sha256, record_hash
+from reviewer_portal.archive.hashing import canonical, checkpoint_message, content_sha256, record_hash
 
 ACTIONS = {"decide": DecideInput, "annotate": AnnotateInput, "assign": AssignInput}
 TRAIL_FIELDS = ("workflow_id", "run_id", "status", "runs", "entries")
@@ -39,17 +40,42 @@ class Verified:
     summary: str
 
 
-def verify_export(data: bytes) -> Verified:
+def verify_export(data: bytes, *, portal_keys: Sequence[VerifyingKey]) -> Verified:
+    """`portal_keys` is the trust root: the portal's public keys as the auditor got them from the
+    bank (not from the file). The run's pinned keys must be among them, and so must the key that
+    signed the chain; keys written into the file prove nothing by themselves."""
+    export = _parse(data)
     try:
-        export = json.loads(data)
+        return _verify(export, list(portal_keys))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise Tampered(f"The export is malformed ({type(err).__name__}: {err}).") from None
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        if len(keys) != len(set(keys)):
+            raise Tampered(f"The file repeats a key ({sorted(k for k in keys if keys.count(k) > 1)[0]!r}): "
+                           "a reader could be shown another value than the one verified.")  # fmt: skip
+        return dict(pairs)
+
+    def no_constants(name: str) -> Any:
+        raise Tampered(f"The file holds {name}, which is not JSON.")
+
+    try:
+        export = json.loads(data, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise Tampered(f"The file is not an audit export (not JSON: {err}).") from None
     if not isinstance(export, dict) or not str(export.get("format", "")).startswith(
         "reviewer-portal/audit-export/"
     ):
         raise Tampered("The file is not an audit export of the reviewer portal.")
+    return export
+
+
+def _verify(export: dict[str, Any], portal_keys: list[VerifyingKey]) -> Verified:
     archive = export.get("archive")
-    if not archive:
+    if not isinstance(archive, dict):
         raise Tampered(
             "This export has no archive record: the run was not archived yet, so nothing proves it."
         )
@@ -64,17 +90,32 @@ def verify_export(data: bytes) -> Verified:
         raise Tampered(
             f"Record #{first['seq']}: its content was changed (it no longer hashes to its header's)."
         )
+    if (first["kind"], first["workflow_id"], first["namespace"]) != (
+        "run",
+        export["workflow_id"],
+        content["namespace"],
+    ):
+        raise Tampered("The export's first record is not the archived run it claims to be.")
     _verify_chain(records)
     events = _verify_events(content, export)
     pinned = _pinned_keys(content["trail"]["entries"])
+    _require_known(pinned, portal_keys)
     actions = _verify_actions(content["trail"], pinned)
-    signed = _verify_anchor(records[-1], archive.get("signed") or {}, pinned)
+    signed = _verify_anchor(records[-1], archive.get("signed") or {}, portal_keys)
     return Verified(
         f"OK: {export['workflow_id']} is record #{first['seq']} of {first['namespace']}'s archive, chained to "
         f"#{signed['seq']} {signed['record_hash'][:16]}, which the portal signed ({signed['key_id']}); "
         f"{events} events in {len(content['histories'])} run(s) whole; {len(export['entries'])} trail "
         f"entries as archived; {actions} signed reviewer action(s) verified."
     )
+
+
+def _require_known(pinned: list[VerifyingKey], portal_keys: list[VerifyingKey]) -> None:
+    """A run that pins a key the bank never published could take actions signed by anyone."""
+    known = {(key.key_id, key.public_key) for key in portal_keys}
+    for key in pinned:
+        if (key.key_id, key.public_key) not in known:
+            raise Tampered(f"The run trusts a key that is not one of the portal's ({key.key_id}).")
 
 
 def _verify_chain(records: list[dict[str, Any]]) -> None:
@@ -99,7 +140,7 @@ def _verify_chain(records: list[dict[str, Any]]) -> None:
 
 
 def _verify_anchor(
-    last: dict[str, Any], signed: dict[str, Any], pinned: list[VerifyingKey]
+    last: dict[str, Any], signed: dict[str, Any], portal_keys: list[VerifyingKey]
 ) -> dict[str, Any]:
     header = last["header"]
     if (signed.get("seq"), signed.get("record_hash")) != (header["seq"], last["record_hash"]):
@@ -111,7 +152,7 @@ def _verify_anchor(
         checkpoint_message(header["namespace"], header["seq"], last["record_hash"]),
         key_id=str(signed.get("key_id", "")),
         value=str(signed.get("value", "")),
-        pinned=pinned,
+        pinned=portal_keys,
         endorsements=[value_to_type(KeyEndorsement, e) for e in signed.get("endorsements", [])],
     )
     if refusal:
@@ -129,11 +170,11 @@ def _verify_events(content: dict[str, Any], export: dict[str, Any]) -> int:
         total += len(events)
     trail = content["trail"]
     for name in TRAIL_FIELDS[:-1]:
-        if export.get(name) != trail.get(name):
+        if canonical(export.get(name)) != canonical(trail.get(name)):
             raise Tampered(f"The export's {name} is not the archived one.")
     shown, archived = export.get("entries") or [], trail["entries"]
     for number, (entry, kept) in enumerate(zip(shown, archived, strict=False), start=1):
-        if entry != kept:
+        if canonical(entry) != canonical(kept):
             raise Tampered(f"Trail entry {number} ({kept.get('title', '')[:60]}) was altered in the export.")
     if len(shown) != len(archived):
         raise Tampered(

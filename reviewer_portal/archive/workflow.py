@@ -17,8 +17,12 @@ ARCHIVE_WORKFLOW = "AuditArchive"
 ARCHIVE_DUE_ACTIVITY = "archive.archive_due"
 PURGE_ACTIVITY = "archive.purge_expired"
 BATCH_TIMEOUT = timedelta(minutes=30)
-HEARTBEAT_TIMEOUT = timedelta(minutes=2)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=2))
+HEARTBEAT_TIMEOUT = timedelta(minutes=10)
+# A pass that keeps failing gives up, so the Schedule's next pass (skipped while this one runs)
+# starts afresh; a run that cannot be archived is logged and stays due, never blocking the rest.
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=2), maximum_attempts=5
+)
 
 
 @dataclass

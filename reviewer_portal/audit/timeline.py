@@ -63,7 +63,7 @@ async def fetch_histories(
     latest = await handle.fetch_history()
     previous = [
         await client.get_workflow_handle(workflow_id, run_id=earlier).fetch_history()
-        for earlier in await _previous_runs(client.data_converter, latest)
+        for earlier in dict.fromkeys(await _previous_runs(client.data_converter, latest))  # each once
     ]
     status = description.status.name.replace("_", " ").lower() if description.status else "unknown"
     return [*previous, latest], status

@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from reviewer_portal.archive.chain import RecordAltered, content_of
 from reviewer_portal.archive.export import latest_record
+from reviewer_portal.archive.integrity import purge_recorded
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
@@ -59,6 +60,11 @@ def find_trail(workflow_id: str) -> FoundTrail:
         content = content_of(record)
     except RecordAltered as err:
         raise HistoryUnavailable(f"Temporal no longer has this run, and {err}") from None
+    if content is None and not purge_recorded(record):
+        raise HistoryUnavailable(
+            f"Temporal no longer has this run, and its archive record (#{record.seq} of {record.namespace}) "
+            "was emptied without a recorded purge: it was altered in the database."
+        )
     if content is None:
         raise Purged(
             f"This run's archived record (#{record.seq} of {record.namespace}) was purged on "

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from reviewer_portal.accounts.roles import can_audit
+from reviewer_portal.archive.chain import RecordAltered
 from reviewer_portal.archive.export import export_document
 from reviewer_portal.audit.run_index import RunFilters, chain_heads, run_page
 from reviewer_portal.audit.trail import HistoryUnavailable, Purged, as_json, find_trail
@@ -57,7 +58,10 @@ def audit_export(request: HttpRequest, workflow_id: str) -> HttpResponse:
     except (HistoryUnavailable, Purged) as err:
         status = 410 if isinstance(err, Purged) else 503
         return HttpResponse(str(err), status=status, content_type="text/plain; charset=utf-8")
-    document = export_document(as_json(found.audit), found.record)
+    try:
+        document = export_document(as_json(found.audit), found.record)
+    except RecordAltered as err:
+        return HttpResponse(str(err), status=503, content_type="text/plain; charset=utf-8")
     response = JsonResponse(document, encoder=DjangoJSONEncoder)
     response["Content-Disposition"] = f'attachment; filename="audit-{workflow_id}.json"'
     return response

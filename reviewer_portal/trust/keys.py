@@ -143,6 +143,13 @@ def trusted_keys() -> list[VerifyingKey]:
     return [signing_key().verifying_key()]
 
 
+def portal_keyring() -> list[VerifyingKey]:
+    """The public keys this portal can vouch for: its own, and those its endorsement chain names."""
+    key = signing_key()
+    endorsed = [VerifyingKey(e.key_id, e.public_key) for e in key.endorsements]
+    return [*(k for k in endorsed if k.key_id != key.key_id), key.verifying_key()]
+
+
 def _load(inline: str, path: str) -> SigningKey:
     if inline:
         return SigningKey.from_json(inline)

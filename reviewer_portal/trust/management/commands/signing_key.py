@@ -3,26 +3,40 @@
 signing_key new --out FILE        a first key (a new file, mode 0600; never overwrites)
 signing_key rotate --out FILE     a new key endorsed by the configured one, for runs in flight
 signing_key show                  the configured key's id, public key and endorsement chain
+signing_key keyring               the public keys as JSON, for auditors (audit_verify --portal-keys):
+                                  publish it with every rotation and keep every key ever used
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reviewer_portal.trust.keys import dropped_from_chain, generate, rotate, signing_key, write_new
+from reviewer_portal.trust.keys import (
+    dropped_from_chain,
+    generate,
+    portal_keyring,
+    rotate,
+    signing_key,
+    write_new,
+)
 
 
 class Command(BaseCommand):
     help = "Create, rotate or show the portal's Ed25519 key for signing reviewer actions."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("operation", choices=["new", "rotate", "show"])
+        parser.add_argument("operation", choices=["new", "rotate", "show", "keyring"])
         parser.add_argument("--out", type=Path, help="file to write the new key to (new, rotate)")
         parser.add_argument("--key-id", default="", help="id of the new key (default: from the time)")
 
     def handle(self, *args: object, operation: str, out: Path | None, key_id: str, **options: object) -> None:
+        if operation == "keyring":
+            self.stdout.write(json.dumps([asdict(k) for k in portal_keyring()], indent=1))
+            return
         if operation == "show":
             key = signing_key()
             self.stdout.write(f"key id:     {key.key_id}{' (development key)' if key.dev else ''}")

@@ -1,0 +1,47 @@
+"""How the offline model answers: both lookups at once, then a reply from the policy found."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def inquiry_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
+    results = _results(messages)
+    if not results:
+        return {
+            "tool_calls": [
+                {"name": "customer_service.crm_lookup", "arguments": {"customer_id": case["customer_id"]}},
+                {"name": "customer_service.policy_search", "arguments": {"topic": case["topic"]}},
+            ]
+        }
+    customer = results.get("customer_service.crm_lookup", {})
+    policy = results.get("customer_service.policy_search", {})
+    if "name" not in customer or not policy.get("found"):
+        answer = {
+            "outcome": "refer",
+            "rationale": "The CRM or the policy library had no answer.",
+            "risk_factors": [],
+        }
+        return {"content": json.dumps(answer)}
+    reply = f"Dear {customer['name']}, thank you for asking about {case['topic']}. {policy['policy']}"
+    answer = {
+        "outcome": "reply",
+        "rationale": f"The policy on {case['topic']} answers the question.",
+        "risk_factors": [],
+        "proposal": {"reply": reply},
+    }
+    return {"content": json.dumps(answer)}
+
+
+def _results(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    names = {call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []}
+    found = {}
+    for message in messages:
+        if message["role"] == "tool" and message.get("tool_call_id") in names:
+            try:
+                found[names[message["tool_call_id"]]] = json.loads(message["content"])
+            except json.JSONDecodeError:
+                found[names[message["tool_call_id"]]] = {"error": message["content"]}
+    return found

@@ -1,0 +1,60 @@
+"""Checks of the stored chain before the portal serves or acts on it: before an export, before a
+purge, and before it calls an emptied record purged (a purge record must name it). Every record
+carries the portal's signature, made when it was appended, so someone who can write to the
+database but holds no key cannot get a rewritten chain exported, purged or excused."""
+
+from __future__ import annotations
+
+from agents.framework import signing
+from agents.framework.reviewer_actions import KeyEndorsement
+from reviewer_portal.archive.chain import RecordAltered, content_of, header
+from reviewer_portal.archive.hashing import GENESIS, checkpoint_message, record_hash
+from reviewer_portal.archive.models import ArchiveRecord
+from reviewer_portal.trust.keys import portal_keyring
+
+
+def verify_stored(namespace: str, *, from_seq: int = 1, to_seq: int | None = None) -> None:
+    """Raise RecordAltered unless records from_seq..to_seq hash to their hashes, link to one
+    another (and to the record before from_seq), and each carries the portal's signature."""
+    records = (
+        ArchiveRecord.objects.filter(namespace=namespace, seq__gte=from_seq).defer("sealed").order_by("seq")
+    )
+    if to_seq is not None:
+        records = records.filter(seq__lte=to_seq)
+    before = ArchiveRecord.objects.filter(namespace=namespace, seq=from_seq - 1).defer("sealed").first()
+    expected_seq, expected_prev = from_seq, before.record_hash if before else GENESIS
+    for record in records.iterator():
+        where = f"Archive record #{record.seq} of {namespace}"
+        if record.seq != expected_seq:
+            raise RecordAltered(
+                f"Archive record #{expected_seq} of {namespace} is missing from the database."
+            )
+        if record.prev_hash != expected_prev or record_hash(header(record)) != record.record_hash:
+            raise RecordAltered(f"{where} no longer links into the chain: it was altered in the database.")
+        if not _signature_holds(record):
+            raise RecordAltered(f"{where} does not carry the portal's valid signature.")
+        expected_seq, expected_prev = record.seq + 1, record.record_hash
+
+
+def purge_recorded(record: ArchiveRecord) -> bool:
+    """Whether a purge record of the chain names `record` (an emptied record without one was
+    emptied by someone else)."""
+    for purge in ArchiveRecord.objects.filter(
+        namespace=record.namespace, kind=ArchiveRecord.Kind.PURGE, seq__gt=record.seq
+    ):
+        listed = content_of(purge) or {}
+        if any(entry.get("record_hash") == record.record_hash for entry in listed.get("purged", [])):
+            return True
+    return False
+
+
+def _signature_holds(record: ArchiveRecord) -> bool:
+    signed = record.signature or {}
+    refusal = signing.signed_by_trusted_key(
+        checkpoint_message(record.namespace, record.seq, record.record_hash),
+        key_id=str(signed.get("key_id", "")),
+        value=str(signed.get("value", "")),
+        pinned=portal_keyring(),
+        endorsements=[KeyEndorsement(**e) for e in signed.get("endorsements", [])],
+    )
+    return refusal is None

@@ -1,0 +1,73 @@
+"""The customer inquiry agent on the team's own worker and task queue (`run_worker --domain
+customer_service`, a real subprocess): its CRM lookup and policy search run there, a support
+representative checks (and edits) the reply before it is sent, and a failing lookup is retried by
+the platform and then referred to the representative."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+
+from agents.customer_service import INQUIRY_AGENT, SUPPORT_REP
+from agents.framework.types import AgentInput
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.trust.keys import trusted_keys
+from tests.actions import decide, person_id
+from tests.conftest import wait_for_gate
+from tests.test_sidecar import manage
+
+
+def inquiry(temporal, queue: str, customer_id: str, topic: str):
+    agent_input = AgentInput(
+        spec=INQUIRY_AGENT.pin(),
+        subject=f"Inquiry from {customer_id}: {topic}",
+        case={"customer_id": customer_id, "topic": topic},
+        submitted_by="contact-centre",
+        submitted_by_id=person_id("contact-centre"),
+        trusted_keys=trusted_keys(),
+    )
+    return temporal.run(
+        temporal.client.start_workflow(
+            AgentWorkflow.run, agent_input, id=f"inquiry-{uuid.uuid4().hex[:12]}", task_queue=queue
+        )
+    )
+
+
+def test_the_teams_own_worker_serves_its_queue_and_a_rep_checks_each_reply(temporal, tmp_path):
+    queue = f"customer-service-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
+        "TEMPORAL_ADDRESS": temporal.address,
+        "AGENT_PACKAGES": "agents.loans,agents.customer_service",
+        "AGENT_DOMAINS": json.dumps({"customer_service": {"task_queue": queue}}),
+    }
+    assert manage("migrate", "-v0", env=env).wait(60) == 0
+    worker = manage("run_worker", "--domain", "customer_service", env=env)
+    try:
+        plan = next(line for line in worker.stdout if line.startswith("Worker:"))
+        answered = inquiry(temporal, queue, "CUST-2001", "card fees")
+        unknown = inquiry(temporal, queue, "CUST-9999", "card fees")
+        gate = wait_for_gate(temporal, answered)
+        referred = wait_for_gate(temporal, unknown)
+        edited = gate.recommendation.proposal["reply"].replace("thank you for asking", "thanks for asking")
+        decide(temporal, answered, gate.gate_id, reason="Checked.", reviewer="support", roles=[SUPPORT_REP],
+               edits={"reply": edited})  # fmt: skip
+        result = temporal.run(answered.result(), timeout=60)
+        temporal.run(unknown.terminate("test done"))
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=40)
+    finally:
+        worker.kill()
+
+    assert f"task queue {queue}, agents customer_service," in plan
+    assert (
+        gate.role == SUPPORT_REP
+        and "Foreign transaction fees are 2.75 %" in gate.recommendation.proposal["reply"]
+    )
+    assert result.action == {"sent_to": "CUST-2001", "reply": edited, "approved_by": "support"}
+    crm = next(r for r in referred.tool_results if r.name == "customer_service.crm_lookup")
+    assert not crm.ok and "No customer CUST-9999" in crm.error
+    assert referred.recommendation.outcome == "refer"
