@@ -294,7 +294,15 @@ OPENAI_MAX_RETRY_AFTER_SECONDS = env.float("OPENAI_MAX_RETRY_AFTER_SECONDS", def
 
 # --- Agents ---------------------------------------------------------------------------------
 AGENT_PACKAGES = env.list(
-    "AGENT_PACKAGES", default=["agents.loans", "agents.advice", "agents.regulatory", "agents.finops"]
+    "AGENT_PACKAGES",
+    default=[
+        "agents.loans",
+        "agents.advice",
+        "agents.regulatory",
+        "agents.finops",
+        "agents.market",
+        "agents.customer_service",
+    ],
 )
 # A provider key of an agent's own (OPENAI_API_KEY_LOANS, or OPENAI_API_KEY_LOANS_FILE), used by
 # the worker serving it instead of OPENAI_API_KEY; such an agent needs a task queue of its own.

@@ -68,12 +68,16 @@ def portal_signing_key() -> Iterator[SigningKey]:
 
 @pytest.fixture(scope="session", autouse=True)
 def file_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Claim-check files and uploaded documents of the tests go to a folder of their own, never
-    to var/ (where `make dev` keeps its own, sealed with other keys); subprocesses inherit it."""
+    """Claim-check files, uploaded documents and published market briefs of the tests go to a
+    folder of their own, never to var/ (where `make dev` keeps its own, sealed with other keys);
+    subprocesses inherit it."""
     root = tmp_path_factory.mktemp("stores")
-    saved = {name: os.environ.get(name) for name in ("CLAIM_CHECK_DIR", "DOCUMENT_STORE_DIR")}
+    saved = {
+        name: os.environ.get(name) for name in ("CLAIM_CHECK_DIR", "DOCUMENT_STORE_DIR", "MARKET_BRIEFS_DIR")
+    }
     os.environ["CLAIM_CHECK_DIR"] = str(root / "claims")
     os.environ["DOCUMENT_STORE_DIR"] = str(root / "documents")
+    os.environ["MARKET_BRIEFS_DIR"] = str(root / "market-briefs")
     with override_settings(CLAIM_CHECK_DIR=root / "claims"):
         yield root
     for name, value in saved.items():

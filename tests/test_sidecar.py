@@ -89,7 +89,7 @@ def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, porta
     call_command("seed_demo")
     call_command("seed_demo")  # `make dev` runs it on every start
 
-    assert set(User.objects.values_list("username", flat=True)) == {*DEMO_USERS, "budget", "admin"}
+    assert set(User.objects.values_list("username", flat=True)) == {*DEMO_USERS, "budget", "support", "admin"}
     officer = User.objects.get(username="officer")
     assert officer.check_password("demo") and list(officer.groups.values_list("name", flat=True)) == [
         "credit_officer"

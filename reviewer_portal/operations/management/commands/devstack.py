@@ -40,7 +40,8 @@ PORTAL_PORT = 8000
 # The embedded stack's domains: each agent in a namespace and on a task queue of its own, so a
 # domain's worker and keys cannot read another's payloads.
 DEV_AGENT_DOMAINS = {
-    agent: {"namespace": agent, "task_queue": agent} for agent in ("loans", "advice", "regulatory", "finops")
+    agent: {"namespace": agent, "task_queue": agent}
+    for agent in ("loans", "advice", "regulatory", "finops", "market", "customer_service")
 }
 # Updates a run holds at once, in bytes: far above a reviewer action, far below the 2 MB at
 # which refusing one would fail a workflow task (the refusal echoes the Update back).
