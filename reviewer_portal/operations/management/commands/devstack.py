@@ -29,7 +29,7 @@ from django.core.management.base import BaseCommand, CommandError
 from agents.framework.registry import AGENTS
 from reviewer_portal.codec.keys import ensure_dev_keys
 from reviewer_portal.domains import all_domains, namespaces
-from reviewer_portal.operations.management.commands.seed_demo import DEMO_USERS
+from reviewer_portal.operations.management.commands.seed_demo import demo_users
 from reviewer_portal.trust.keys import ensure_dev_key
 
 BIN_DIR = Path(sys.executable).parent
@@ -229,7 +229,7 @@ class Command(BaseCommand):
                 "\n"
                 f"  Reviewer portal   http://{HOST}:{PORTAL_PORT}\n"
                 f"  Temporal Web UI   http://{HOST}:{TEMPORAL_UI_PORT}\n"
-                f"  Demo logins       {', '.join([*DEMO_USERS, 'admin'])} (password: {password})\n"
+                f"  Demo logins       {', '.join([*demo_users(), 'admin'])} (password: {password})\n"
                 "  Ctrl-C stops everything; data stays in var/.\n"
             )
         )
