@@ -20,6 +20,7 @@ from reviewer_portal.dashboard.charts import (
     nice_scale,
 )
 from reviewer_portal.dashboard.selectors import dashboard_stats
+from reviewer_portal.dashboard.verdicts import verdict_of
 from reviewer_portal.inbox.models import Gate
 from tests.conftest import logged_in, make_user
 
@@ -176,6 +177,24 @@ def test_agreement_per_agent_counts_verdicts_apart_from_referrals_and_tool_calls
     assert (advice_row.agreed, advice_row.with_verdict, advice_row.rate) == (1, 2, 0.5)
     assert (reg.decisions, reg.no_verdict, reg.rate) == (1, 1, None)
     assert reg.title == "Regulatory document review"
+
+
+def test_an_agent_declares_which_of_its_outcomes_are_verdicts(auditor):
+    """Customer inquiries' "reply" is a verdict a representative agrees with by approving (the
+    agent declares it); under the old fixed vocabulary it counted as no verdict at all."""
+    inquiries = {"agent": "customer_service", "role": "support_rep"}
+    decided(2, recommendation="reply", status="approved", **inquiries)  # agrees
+    decided(2, recommendation="reply", status="rejected", **inquiries)  # overrides
+    decided(2, recommendation="refer", status="approved", **inquiries)  # no verdict
+    finops = {"agent": "finops", "role": "budget_approver"}
+    decided(2, recommendation="within_budget", status="approved", **finops)  # declares none
+
+    rows = {a.agent: a for a in dashboard_stats(user=auditor).agreement}
+
+    replies = rows["customer_service"]
+    assert (replies.decisions, replies.with_verdict, replies.agreed, replies.rate) == (3, 2, 1, 0.5)
+    assert (rows["finops"].with_verdict, rows["finops"].rate) == (0, None)
+    assert verdict_of("customer_service", "reply") == "approve" and verdict_of("loans", "decline") == "reject"
 
 
 def test_pending_now_is_split_by_sla_state(auditor):

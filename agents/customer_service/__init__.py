@@ -44,6 +44,7 @@ INQUIRY_AGENT = register(
             expiry_reason="No representative checked the reply within the SLA; nothing was sent.",
         ),
         outcomes=("reply", "refer"),
+        verdicts={"reply": "approve"},
         editable=("reply",),
         on_approve="customer_service.send_reply",
         on_reject="customer_service.hold_reply",

@@ -58,6 +58,10 @@ class AgentSpec:
     roles: Sequence[ReviewerRole] = ()
     # The grounds a reviewer picks from when rejecting, per gate kind (the portal adds "Other").
     rejection_grounds: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # How a person's decision on each AI outcome counts for AI/human agreement: "approve" (a person
+    # who approves agrees), "reject" (a person who rejects agrees); outcomes not named (refer, a
+    # tool call) carry no verdict. Empty: approve/advise are approvals, decline/no_action rejections.
+    verdicts: Mapping[str, str] = field(default_factory=dict)
     # Cases `make dev` starts a run of (agents with an intake page of their own seed through it).
     demo_cases: Callable[[], Sequence[DemoCase]] | None = None
 

@@ -18,12 +18,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from agents.framework.ai_act import UNDECLARED
+from agents.framework.contract import APPROVE, REJECT
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 from reviewer_portal.archive.hashing import canonical
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.prompt_selectors import SYSTEM_DECIDER
-from reviewer_portal.dashboard.selectors import AI_APPROVES, AI_DECLINES
+from reviewer_portal.dashboard.verdicts import verdict_of
 from reviewer_portal.inbox.models import Gate
 
 RECORD_FORMAT = "eu-ai-act-decision-record/1"
@@ -183,8 +184,7 @@ def _human_decision(gate: Gate) -> dict[str, Any]:
 
 def _override(gate: Gate, by_policy: bool) -> dict[str, Any]:
     """Whether the person decided against the AI's verdict; None when there was no verdict or no person."""
-    verdict = "approve" if gate.recommendation in AI_APPROVES else None
-    verdict = "decline" if gate.recommendation in AI_DECLINES else verdict
+    verdict = {APPROVE: "approve", REJECT: "decline"}.get(verdict_of(gate.agent, gate.recommendation) or "")
     if by_policy:
         overrode, assessment = None, "No person decided, so no one followed or overrode the AI."
     elif verdict is None:

@@ -23,26 +23,25 @@ from django.utils import timezone
 from agents.framework.prompts import PROMPTS
 from reviewer_portal.audit.prompt_selectors import HUMAN_DECISION
 from reviewer_portal.dashboard.charts import BarRows, ColumnChart, bar_rows, column_chart
-from reviewer_portal.dashboard.selectors import (
-    AGREED,
-    BREACHED,
-    SYSTEM_DECISION,
-    WITH_AI_VERDICT,
-    agent_title,
-)
+from reviewer_portal.dashboard.selectors import BREACHED, SYSTEM_DECISION, agent_title
+from reviewer_portal.dashboard.verdicts import agreed, with_ai_verdict
 from reviewer_portal.inbox.models import Gate
 
 WEEKS = 12
 KEY = ("agent", "model", "offline_model", "prompt_id", "prompt_version")
-OVERRIDE = HUMAN_DECISION & WITH_AI_VERDICT & ~AGREED
-COUNTS = {
-    "opened": Count("pk"),
-    "human": Count("pk", filter=HUMAN_DECISION),
-    "system": Count("pk", filter=SYSTEM_DECISION),
-    "with_verdict": Count("pk", filter=HUMAN_DECISION & WITH_AI_VERDICT),
-    "overrides": Count("pk", filter=OVERRIDE),
-    "breaches": Count("pk", filter=BREACHED),
-}
+
+
+def counts() -> dict[str, Count]:
+    """The figures per row; verdicts come from the registered agents, so built when asked."""
+    override = HUMAN_DECISION & with_ai_verdict() & ~agreed()
+    return {
+        "opened": Count("pk"),
+        "human": Count("pk", filter=HUMAN_DECISION),
+        "system": Count("pk", filter=SYSTEM_DECISION),
+        "with_verdict": Count("pk", filter=HUMAN_DECISION & with_ai_verdict()),
+        "overrides": Count("pk", filter=override),
+        "breaches": Count("pk", filter=BREACHED),
+    }
 
 
 def share_text(part: int, whole: int) -> str:
@@ -156,7 +155,7 @@ def _rows(gates: QuerySet[Gate]) -> list[ModelRow]:
         if decided_at is not None:
             taken[tuple(key)].append(decided_at - opened_at)
     rows = []
-    for row in gates.values(*KEY).annotate(**COUNTS):
+    for row in gates.values(*KEY).annotate(**counts()):
         key = tuple(row.pop(field) for field in KEY)
         durations = sorted(taken.get(key, []))
         rows.append(ModelRow(*key, Figures(**row), _median(durations), _percentile(durations, 0.9)))
@@ -168,17 +167,18 @@ def _weeks(gates: QuerySet[Gate], today: date) -> list[Week]:
     this_monday = today - timedelta(days=today.weekday())
     mondays = [this_monday - timedelta(weeks=n) for n in reversed(range(WEEKS))]
     start = timezone.make_aware(datetime.combine(mondays[0], time.min))
+    figures = counts()
     decided = (
         gates.filter(decided_at__gte=start)
         .annotate(week=TruncWeek("decided_at"))
         .values("week")
-        .annotate(**{name: COUNTS[name] for name in ("human", "system", "with_verdict", "overrides")})
+        .annotate(**{name: figures[name] for name in ("human", "system", "with_verdict", "overrides")})
     )
     opened = (
         gates.filter(opened_at__gte=start)
         .annotate(week=TruncWeek("opened_at"))
         .values("week")
-        .annotate(opened=COUNTS["opened"], breaches=COUNTS["breaches"])
+        .annotate(opened=figures["opened"], breaches=figures["breaches"])
     )
     by_week: dict[date, dict[str, int]] = defaultdict(dict)
     for row in [*decided, *opened]:

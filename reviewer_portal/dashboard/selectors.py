@@ -7,9 +7,10 @@ calendar days in the portal's time zone, the last `days` of them up to today.
   counted beside them, not as one.
 - A breach is a gate escalated at least once or closed by the SLA policy. Breaches count on the
   day the gate opened, so the breach rate is the share of the gates opened in the period.
-- The AI agrees with a person when they approved what it recommended approving (approve, advise)
-  or rejected what it recommended declining (decline, no_action). "refer" and tool-call gates
-  carry no AI verdict and are counted apart.
+- The AI agrees with a person when they approved what it recommended approving or rejected what
+  it recommended declining; which outcomes are which, each agent declares (AgentSpec.verdicts,
+  reviewer_portal/dashboard/verdicts.py). "refer" and tool-call gates carry no AI verdict and are
+  counted apart.
 """
 
 from __future__ import annotations
@@ -25,14 +26,9 @@ from django.utils import timezone
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
 from reviewer_portal.audit.prompt_selectors import HUMAN_DECISION, SYSTEM_DECIDER
+from reviewer_portal.dashboard.verdicts import agreed, with_ai_verdict
 from reviewer_portal.inbox.models import Gate
 
-AI_APPROVES = ("approve", "advise")
-AI_DECLINES = ("decline", "no_action")
-WITH_AI_VERDICT = Q(recommendation__in=AI_APPROVES + AI_DECLINES)
-AGREED = Q(recommendation__in=AI_APPROVES, status=Gate.Status.APPROVED) | Q(
-    recommendation__in=AI_DECLINES, status=Gate.Status.REJECTED
-)
 SYSTEM_DECISION = Q(status__in=[Gate.Status.APPROVED, Gate.Status.REJECTED], decided_by=SYSTEM_DECIDER)
 BREACHED = Q(escalation_level__gt=0) | SYSTEM_DECISION
 # A pending gate is at risk in the last quarter of its SLA (the inbox's countdown turns amber).
@@ -195,8 +191,8 @@ def _agreement(human: QuerySet[Gate]) -> list[AgentAgreement]:
         human.values("agent")
         .annotate(
             decisions=Count("pk"),
-            with_verdict=Count("pk", filter=WITH_AI_VERDICT),
-            agreed=Count("pk", filter=WITH_AI_VERDICT & AGREED),
+            with_verdict=Count("pk", filter=with_ai_verdict()),
+            agreed=Count("pk", filter=with_ai_verdict() & agreed()),
         )
         .order_by("agent")
     )
