@@ -587,3 +587,20 @@ def _workflow_input(temporal, handle) -> dict:
         return agent_input
 
     return temporal.run(read())
+
+
+def test_a_finding_gate_reads_as_an_action_not_a_registry_name():
+    """Compliance reviewers saw "AI recommendation: Regulatory.record_finding"."""
+    from reviewer_portal.inbox.templatetags.gate_format import recommendation_label, tool_label
+
+    class FindingGate:
+        recommendation = "regulatory.record_finding"
+        tool_call = {"name": "regulatory.record_finding"}
+
+    class AdviceGate:
+        recommendation = "no_action"
+        tool_call = None
+
+    assert tool_label("regulatory.record_finding") == "Record finding"
+    assert recommendation_label(FindingGate()) == "Record finding"
+    assert recommendation_label(AdviceGate()) == "No action"

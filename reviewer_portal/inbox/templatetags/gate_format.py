@@ -18,6 +18,23 @@ def label(key: str) -> str:
 
 
 @register.filter
+def tool_label(name: str) -> str:
+    """`regulatory.record_finding` -> `Record finding`: what a tool does, not its registry name."""
+    return label(name.rsplit(".", 1)[-1])
+
+
+@register.filter
+def recommendation_label(gate: Any) -> str:
+    """What the AI recommends, in words: a tool call's action, or the outcome (`no_action` ->
+    `No action`), never a registry name."""
+    if getattr(gate, "tool_call", None):
+        return tool_label(
+            gate.tool_call.get("name", "") if isinstance(gate.tool_call, dict) else gate.tool_call.name
+        )
+    return label(gate.recommendation)
+
+
+@register.filter
 def display(value: Any) -> str:
     if isinstance(value, bool):
         return "Yes" if value else "No"
