@@ -24,7 +24,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from agents.framework.codec import generate as generate_payload_keys
-from agents.framework.registry import AGENTS
+from agents.framework.registry import AGENTS, AgentSpec
 from agents.framework.types import AgentInput, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal import temporal_client
@@ -197,13 +197,28 @@ def loan_input(
 def start_loan(
     temporal: TemporalHarness, queue: str, agent_input: AgentInput | None = None
 ) -> WorkflowHandle:
+    return start_run(temporal, queue, agent_input or loan_input(), prefix="loan-test")
+
+
+def start_run(
+    temporal: TemporalHarness, queue: str, agent_input: AgentInput, *, prefix: str
+) -> WorkflowHandle:
     return temporal.run(
         temporal.client.start_workflow(
-            AgentWorkflow.run,
-            agent_input or loan_input(),
-            id=f"loan-test-{uuid.uuid4().hex[:12]}",
-            task_queue=queue,
+            AgentWorkflow.run, agent_input, id=f"{prefix}-{uuid.uuid4().hex[:12]}", task_queue=queue
         )
+    )
+
+
+def agent_input_for(spec: AgentSpec, subject: str, case: dict, *, submitted_by: str = "intake") -> AgentInput:
+    """A run's input as the portal starts it, for any agent: pinned spec, submitter, portal key."""
+    return AgentInput(
+        spec=spec.pin(),
+        subject=subject,
+        case=case,
+        submitted_by=submitted_by,
+        submitted_by_id=person_id(submitted_by),
+        trusted_keys=trusted_keys(),
     )
 
 

@@ -23,13 +23,14 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
 from agents.framework.redaction import REDACTED, redact
+from reviewer_portal import temporal_client
 from reviewer_portal.archive import archiver, chain
 from reviewer_portal.archive.chain import RecordAltered, content_of
 from reviewer_portal.archive.checks import archive_settings_check
@@ -571,3 +572,36 @@ def _verify_file(path: Path) -> tuple[int, str]:
     except SystemExit as exit_:
         return int(exit_.code or 0), err.getvalue().strip()
     return 0, out.getvalue().strip()
+
+
+def test_adversarial_input_to_the_index_the_verifier_and_archive_runs_gets_plain_answers(
+    temporal, archive_from_now, settings, tmp_path
+):
+    """Oversize and odd-Unicode searches, a structurally wrong export, and archive_runs during a
+    Temporal outage: each is answered in words, and nothing is archived or changed."""
+    decided = decided_loan(temporal, archive_from_now, "Ana Lima")
+    archived(decided.id)
+    auditor = logged_in(make_user("auditor", "auditor"))
+    before = ArchiveRecord.objects.count()
+
+    oversize = auditor.get("/audit/", {"q": "x" * 5000})
+    odd = auditor.get("/audit/", {"q": "Ana\u202eLima\u200b\U0001f600"})  # bidi override, zero width, emoji
+    wrong_shape = verify(
+        tmp_path, {"format": "reviewer-portal/audit-export/v1", "archive": {"records": [{}]}}
+    )
+    not_a_list = verify(tmp_path, {"format": "reviewer-portal/audit-export/v1", "archive": ["x"]})
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:9"  # nothing listens there
+    temporal_client.reset_client()
+    with pytest.raises(CommandError, match="Temporal could not list the closed runs"):
+        call_command("archive_runs", stdout=StringIO())
+
+    assert oversize.status_code == 200 and "Some filters could not be applied" in oversize.content.decode()
+    assert odd.status_code == 200 and "No agent runs match." in odd.content.decode()
+    assert wrong_shape[0] == 1 and wrong_shape[1].startswith(
+        "FAILED: The export's archive record has no content"
+    )
+    assert not_a_list == (
+        1,
+        "FAILED: This export has no archive record: the run was not archived yet, so nothing proves it.",
+    )
+    assert ArchiveRecord.objects.count() == before

@@ -11,28 +11,17 @@ import signal
 import uuid
 
 from agents.customer_service import INQUIRY_AGENT, SUPPORT_REP
-from agents.framework.types import AgentInput
-from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.trust.keys import trusted_keys
-from tests.actions import decide, person_id
-from tests.conftest import wait_for_gate
+from tests.actions import decide
+from tests.conftest import agent_input_for, start_run, wait_for_gate
 from tests.test_sidecar import manage
 
 
 def inquiry(temporal, queue: str, customer_id: str, topic: str):
-    agent_input = AgentInput(
-        spec=INQUIRY_AGENT.pin(),
-        subject=f"Inquiry from {customer_id}: {topic}",
-        case={"customer_id": customer_id, "topic": topic},
-        submitted_by="contact-centre",
-        submitted_by_id=person_id("contact-centre"),
-        trusted_keys=trusted_keys(),
+    case = {"customer_id": customer_id, "topic": topic}
+    agent_input = agent_input_for(
+        INQUIRY_AGENT, f"Inquiry from {customer_id}: {topic}", case, submitted_by="contact-centre"
     )
-    return temporal.run(
-        temporal.client.start_workflow(
-            AgentWorkflow.run, agent_input, id=f"inquiry-{uuid.uuid4().hex[:12]}", task_queue=queue
-        )
-    )
+    return start_run(temporal, queue, agent_input, prefix="inquiry")
 
 
 def test_the_teams_own_worker_serves_its_queue_and_a_rep_checks_each_reply(temporal, tmp_path):

@@ -4,32 +4,25 @@ budget waits for a budget approver before the increase is requested."""
 
 from __future__ import annotations
 
-import uuid
-
 from agents.finops import BUDGET_APPROVER, FINOPS_AGENT
-from agents.framework.types import AgentInput
-from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.trust.keys import trusted_keys
-from tests.actions import decide, person_id
-from tests.conftest import activities_scheduled_together, record_history, wait_for_gate
+from tests.actions import decide
+from tests.conftest import (
+    activities_scheduled_together,
+    agent_input_for,
+    record_history,
+    start_run,
+    wait_for_gate,
+)
 
 LOOKUPS = {"finops.cost_lookup", "finops.budget_check", "finops.forecast"}
 
 
 def start(temporal, queue: str, team: str, budget: int):
-    agent_input = AgentInput(
-        spec=FINOPS_AGENT.pin(),
-        subject=f"Cloud costs: {team}, 2026-11",
-        case={"team": team, "month": "2026-11", "budget": budget},
-        submitted_by="finops-lead",
-        submitted_by_id=person_id("finops-lead"),
-        trusted_keys=trusted_keys(),
+    case = {"team": team, "month": "2026-11", "budget": budget}
+    agent_input = agent_input_for(
+        FINOPS_AGENT, f"Cloud costs: {team}, 2026-11", case, submitted_by="finops-lead"
     )
-    return temporal.run(
-        temporal.client.start_workflow(
-            AgentWorkflow.run, agent_input, id=f"finops-{uuid.uuid4().hex[:12]}", task_queue=queue
-        )
-    )
+    return start_run(temporal, queue, agent_input, prefix="finops")
 
 
 def test_within_budget_the_three_lookups_run_at_once_and_one_summary_comes_out(temporal, worker):

@@ -5,37 +5,22 @@ delivers an activity at least once, and a second delivery publishes nothing new.
 from __future__ import annotations
 
 import json
-import uuid
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import ActivityEnvironment
 
-from agents.framework.types import AgentInput, AgentOutcome
-from agents.framework.workflow import AgentWorkflow
+from agents.framework.types import AgentOutcome
 from agents.market import MARKET_AGENT, demo_cases
 from agents.market.tools import BRIEFS_DIR_ENV, publish_brief
-from reviewer_portal.trust.keys import trusted_keys
-from tests.actions import person_id
-from tests.conftest import activities_scheduled_together
+from tests.conftest import activities_scheduled_together, agent_input_for, start_run
 
 LOOKUPS = {"market.sentiment", "market.news_summary", "market.competitor_prices"}
 
 
 def start_market_run(temporal, queue: str):
     [demo] = demo_cases()
-    agent_input = AgentInput(
-        spec=MARKET_AGENT.pin(),
-        subject=demo.subject,
-        case=demo.case,
-        submitted_by="marketing",
-        submitted_by_id=person_id("marketing"),
-        trusted_keys=trusted_keys(),
-    )
-    return temporal.run(
-        temporal.client.start_workflow(
-            AgentWorkflow.run, agent_input, id=f"market-{uuid.uuid4().hex[:12]}", task_queue=queue
-        )
-    )
+    agent_input = agent_input_for(MARKET_AGENT, demo.subject, demo.case, submitted_by="marketing")
+    return start_run(temporal, queue, agent_input, prefix="market")
 
 
 def publish_input(temporal, handle) -> AgentOutcome:

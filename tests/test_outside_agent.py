@@ -5,7 +5,6 @@ other roles see nothing of them. Nothing outside that folder names the agent or 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from io import StringIO
 
 import pytest
@@ -14,35 +13,21 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from agents.framework.registry import AGENTS
-from agents.framework.types import AgentInput
-from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.apps import create_role_groups
 from reviewer_portal.accounts.checks import gate_roles_check
 from reviewer_portal.accounts.roles import REVIEWER_ROLES, reviewer_roles_of
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.trust.keys import trusted_keys
-from tests.actions import person_id
 from tests.agents.claims import CLAIMS_AGENT, HANDLER
 from tests.browser import SCREENSHOTS, signed_in_page, wait_for_projected_gates
-from tests.conftest import make_user
+from tests.conftest import agent_input_for, make_user, start_run
 
 pytestmark = pytest.mark.browser
 
 
 def start_claim(temporal, queue: str, policy_number: str, amount: int):
-    agent_input = AgentInput(
-        spec=CLAIMS_AGENT.pin(),
-        subject=f"Claim on policy {policy_number}: {amount:,}",
-        case={"policy_number": policy_number, "amount": amount, "claimant": "Noor Aziz"},
-        submitted_by="intake",
-        submitted_by_id=person_id("intake"),
-        trusted_keys=trusted_keys(),
-    )
-    return temporal.run(
-        temporal.client.start_workflow(
-            AgentWorkflow.run, agent_input, id=f"claims-{uuid.uuid4().hex[:12]}", task_queue=queue
-        )
-    )
+    case = {"policy_number": policy_number, "amount": amount, "claimant": "Noor Aziz"}
+    agent_input = agent_input_for(CLAIMS_AGENT, f"Claim on policy {policy_number}: {amount:,}", case)
+    return start_run(temporal, queue, agent_input, prefix="claims")
 
 
 def test_the_portal_learns_an_outside_agents_role_and_makes_its_group(db):

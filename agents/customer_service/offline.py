@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents.framework.offline_model import submitted_case, tool_results
+
 
 def inquiry_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
-    results = _results(messages)
+    case = submitted_case(messages)
+    results = tool_results(messages)
     if not results:
         return {
             "tool_calls": [
@@ -33,15 +35,3 @@ def inquiry_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "proposal": {"reply": reply},
     }
     return {"content": json.dumps(answer)}
-
-
-def _results(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    names = {call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []}
-    found = {}
-    for message in messages:
-        if message["role"] == "tool" and message.get("tool_call_id") in names:
-            try:
-                found[names[message["tool_call_id"]]] = json.loads(message["content"])
-            except json.JSONDecodeError:
-                found[names[message["tool_call_id"]]] = {"error": message["content"]}
-    return found

@@ -7,13 +7,15 @@ import json
 import math
 from typing import Any
 
+from agents.framework.offline_model import submitted_case, tool_results
+
 LOOKUPS = ("finops.cost_lookup", "finops.budget_check", "finops.forecast")
 INCREASE = "finops.request_budget_increase"
 
 
 def finops_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
-    results = _results(messages)
+    case = submitted_case(messages)
+    results = tool_results(messages)
     if not all(name in results for name in LOOKUPS):
         team_month = {"team": case["team"], "month": case["month"]}
         return {
@@ -45,21 +47,3 @@ def finops_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "risk_factors": drivers,
     }
     return {"content": json.dumps(answer)}
-
-
-def _results(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tool results by tool name, matched through the assistant's calls."""
-    names = {}
-    for message in messages:
-        for call in message.get("tool_calls") or []:
-            names[call["id"]] = call["function"]["name"] if "function" in call else call.get("name")
-    found = {}
-    for message in messages:
-        if message["role"] == "tool":
-            name = names.get(message.get("tool_call_id"))
-            if name:
-                try:
-                    found[name] = json.loads(message["content"])
-                except json.JSONDecodeError:  # a refusal in words (e.g. the approver said no)
-                    found[name] = {"error": message["content"]}
-    return found

@@ -76,11 +76,25 @@ def _digest(body: dict[str, Any]) -> str:
 
 
 def tool_results(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """For offline policies: each tool's latest result in the conversation, by tool name."""
+    """For offline policies: each tool's latest result in the conversation, by tool name. A result
+    in words rather than JSON (a reviewer's refusal of a gated call) reads as {"error": text}."""
     names = {
         call["id"]: call["function"]["name"]
         for m in messages
         if m["role"] == "assistant"
         for call in m.get("tool_calls") or []
     }
-    return {names[m["tool_call_id"]]: json.loads(m["content"]) for m in messages if m["role"] == "tool"}
+    found: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        name = names.get(message.get("tool_call_id", "")) if message["role"] == "tool" else None
+        if name is not None:
+            try:
+                found[name] = json.loads(message["content"])
+            except json.JSONDecodeError:
+                found[name] = {"error": message["content"]}
+    return found
+
+
+def submitted_case(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """For offline policies: the case the run was given (its first user message)."""
+    return json.loads(next(m["content"] for m in messages if m["role"] == "user"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents.framework.offline_model import submitted_case, tool_results
+
 LOOKUPS = ("market.sentiment", "market.news_summary", "market.competitor_prices")
 
 
 def market_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
-    results = _results(messages)
+    case = submitted_case(messages)
+    results = tool_results(messages)
     if not all(name in results for name in LOOKUPS):
         week = {"product": case["product"], "week": case["week"]}
         competitors = {"product": case["product"], "competitors": case["competitors"]}
@@ -32,12 +34,3 @@ def market_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "risk_factors": ["price"] if prices["rank"] > 1 else [],
     }
     return {"content": json.dumps(answer)}
-
-
-def _results(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    names = {call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []}
-    return {
-        names[m["tool_call_id"]]: json.loads(m["content"])
-        for m in messages
-        if m["role"] == "tool" and m.get("tool_call_id") in names
-    }

@@ -18,11 +18,9 @@ from reviewer_portal.audit.model_risk import model_risk
 @require_GET
 @login_required
 def decision_record_page(request: HttpRequest, gate_id: str) -> HttpResponse:
-    _require_auditor(request)
-    try:
-        record = decision_record(decided_gate(gate_id=gate_id))
-    except NotDecided as err:
-        return render(request, "audit/ai_act_record.html", {"not_decided": err.gate}, status=404)
+    record, not_decided = _record(request, gate_id)
+    if not_decided is not None:
+        return render(request, "audit/ai_act_record.html", {"not_decided": not_decided.gate}, status=404)
     context = {"record": record, "words": plain_words(record)}
     return render(request, "audit/ai_act_record.html", context)
 
@@ -30,11 +28,9 @@ def decision_record_page(request: HttpRequest, gate_id: str) -> HttpResponse:
 @require_GET
 @login_required
 def decision_record_json(request: HttpRequest, gate_id: str) -> HttpResponse:
-    _require_auditor(request)
-    try:
-        record = decision_record(decided_gate(gate_id=gate_id))
-    except NotDecided as err:
-        return JsonResponse({"error": str(err)}, status=404)
+    record, not_decided = _record(request, gate_id)
+    if not_decided is not None:
+        return JsonResponse({"error": str(not_decided)}, status=404)
     response = JsonResponse(record, encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="ai-act-record-{gate_id}.json"'
     return response
@@ -45,6 +41,15 @@ def decision_record_json(request: HttpRequest, gate_id: str) -> HttpResponse:
 def model_risk_page(request: HttpRequest) -> HttpResponse:
     _require_auditor(request)
     return render(request, "audit/model_risk.html", {"risk": model_risk()})
+
+
+def _record(request: HttpRequest, gate_id: str) -> tuple[dict, NotDecided | None]:
+    """The decided gate's record for an auditor (403 for anyone else, 404 for an unknown gate)."""
+    _require_auditor(request)
+    try:
+        return decision_record(decided_gate(gate_id=gate_id)), None
+    except NotDecided as err:
+        return {}, err
 
 
 def _require_auditor(request: HttpRequest) -> None:

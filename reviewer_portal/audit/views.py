@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from reviewer_portal.accounts.roles import can_audit
 from reviewer_portal.archive.chain import RecordAltered
-from reviewer_portal.archive.export import export_document
+from reviewer_portal.archive.export import export_document, latest_record
 from reviewer_portal.audit.run_index import RunFilters, chain_heads, run_page
 from reviewer_portal.audit.trail import HistoryUnavailable, Purged, as_json, find_trail
 from reviewer_portal.inbox.models import Gate
@@ -53,15 +53,17 @@ def audit_run(request: HttpRequest, workflow_id: str) -> HttpResponse:
 @login_required
 def audit_export(request: HttpRequest, workflow_id: str) -> HttpResponse:
     _require_auditor(request)
+    record = latest_record(workflow_id)
     try:
-        found = find_trail(workflow_id)
-    except (HistoryUnavailable, Purged) as err:
+        if record is not None and record.sealed:
+            # Archived: the export is the archived trail and its proof; Temporal is not read.
+            document = export_document({}, record)
+        else:
+            found = find_trail(workflow_id)
+            document = export_document(as_json(found.audit), found.record)
+    except (HistoryUnavailable, Purged, RecordAltered) as err:
         status = 410 if isinstance(err, Purged) else 503
         return HttpResponse(str(err), status=status, content_type="text/plain; charset=utf-8")
-    try:
-        document = export_document(as_json(found.audit), found.record)
-    except RecordAltered as err:
-        return HttpResponse(str(err), status=503, content_type="text/plain; charset=utf-8")
     response = JsonResponse(document, encoder=DjangoJSONEncoder)
     response["Content-Disposition"] = f'attachment; filename="audit-{workflow_id}.json"'
     return response

@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio import activity
 
+from agents.framework.offline_model import submitted_case, tool_results
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
@@ -51,9 +52,9 @@ async def decline(gate: GateSnapshot) -> dict[str, Any]:
 
 def triage_offline(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Check the policy once, then recommend paying what it covers."""
-    results = [json.loads(m["content"]) for m in messages if m["role"] == "tool"]
+    results = list(tool_results(messages).values())
     if not results:
-        claim = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
+        claim = submitted_case(messages)
         arguments = {"policy_number": claim["policy_number"], "amount": claim["amount"]}
         return {"tool_calls": [{"name": "claims.policy_check", "arguments": arguments}]}
     covered = bool(results[-1].get("covered"))

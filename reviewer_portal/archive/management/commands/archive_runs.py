@@ -3,10 +3,12 @@ Schedule's workflow does), and print the chain heads."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from temporalio.service import RPCError
 
 from reviewer_portal.archive import archiver
 from reviewer_portal.archive.models import ChainHead
+from reviewer_portal.temporal_client import TemporalUnreachable
 
 
 class Command(BaseCommand):
@@ -19,9 +21,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, batch: int, purge: bool, **options: object) -> None:
+        if batch < 1:
+            raise CommandError("--batch must be at least 1.")
         archived = failed = 0
         while True:
-            done = archiver.archive_due(limit=batch)
+            try:
+                done = archiver.archive_due(limit=batch)
+            except (TemporalUnreachable, RPCError) as err:
+                raise CommandError(
+                    f"Temporal could not list the closed runs ({err}); {archived} archived before that, "
+                    "the rest stay due for the next pass."
+                ) from None
             archived, failed = archived + done.archived, failed + done.failed
             if not done.more:
                 break
