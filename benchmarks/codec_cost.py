@@ -145,15 +145,11 @@ def loan_case_input() -> AgentInput:
 
     from agents.framework.registry import AGENTS
     from agents.framework.types import AgentInput
-    from reviewer_portal.intake.services import LoanApplication
+    from agents.loans.intake import LoanApplication
     from reviewer_portal.trust.keys import trusted_keys
 
     application = LoanApplication("Amira Haddad", 18_000, 48, "home improvement", 62_000, 450, 742)
-    spec = AGENTS["loans"].pin(
-        model=settings.LOAN_MODEL,
-        sla_seconds=settings.LOAN_GATE_SLA_SECONDS,
-        escalation_sla_seconds=settings.LOAN_ESCALATION_SLA_SECONDS,
-    )
+    spec = AGENTS["loans"].pin(**settings.AGENT_PINS["loans"])
     return AgentInput(
         spec=spec,
         subject=application.subject,

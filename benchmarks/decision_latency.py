@@ -325,15 +325,19 @@ def start_loan_gates(client: Client, count: int, started: list[str], timeout: fl
     """
     from django.contrib.auth.models import User
 
+    from agents.loans.intake import LoanApplication
     from reviewer_portal.inbox.models import Gate
-    from reviewer_portal.intake.services import LoanApplication, loan_application_submit
+    from reviewer_portal.intake.services import intake_submit
 
     submitter = User.objects.get(username=SUBMITTER)
     workflow_ids = []
     for i in range(count):
         application = LoanApplication(f"Applicant {i:03d}", 18_000, 48, "renovation", 62_000, 450, 742)
-        workflow_id = loan_application_submit(
-            submitted_by=submitter, application=application, submission_id=str(uuid.uuid4())
+        workflow_id = intake_submit(
+            agent="loans",
+            values=application.run_request().case,
+            submitted_by=submitter,
+            submission_id=str(uuid.uuid4()),
         )
         workflow_ids.append(workflow_id)
         started.append(workflow_id)

@@ -327,3 +327,11 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo" if DEBUG else "")
 # The currency every amount in the portal is in (loan amounts, incomes, payments).
 CURRENCY = env.str("CURRENCY", default="GBP")
 LOAN_MODEL = env.str("LOAN_MODEL", default="gpt-4o-mini")
+# What a new run of an agent pins beyond its spec's defaults: model and SLAs, per agent.
+AGENT_PINS = {
+    "loans": {
+        "model": LOAN_MODEL,
+        "sla_seconds": LOAN_GATE_SLA_SECONDS,
+        "escalation_sla_seconds": LOAN_ESCALATION_SLA_SECONDS,
+    }
+}

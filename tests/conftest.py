@@ -27,11 +27,11 @@ from agents.framework.codec import generate as generate_payload_keys
 from agents.framework.registry import AGENTS, AgentSpec
 from agents.framework.types import AgentInput, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
+from agents.loans.intake import LoanApplication
 from reviewer_portal import temporal_client
 from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
-from reviewer_portal.intake.services import LoanApplication
 from reviewer_portal.trust.keys import SigningKey, generate, trusted_keys
 from tests.actions import person_id
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from agents.advice import tools
 from agents.advice.data import CUSTOMERS, case_subject
-from agents.advice.demo import demo_advice_cases
 from agents.advice.offline import LOOKUPS, advice_policy
 from agents.framework.registry import AGENTS
 from agents.framework.reviewer_actions import ActionResult, DecideInput
@@ -129,9 +129,10 @@ def test_each_demo_customer_gets_a_suitable_deterministic_draft(customer_id, out
 
 
 def test_the_demo_cases_are_the_known_customers():
-    cases = demo_advice_cases()
+    cases = AGENTS["advice"].demo_cases()
 
-    assert [c.customer_id for c in cases] == list(CUSTOMERS)
+    assert [c.key for c in cases] == list(CUSTOMERS)
+    assert [c.case for c in cases] == [{"customer_id": cid} for cid in CUSTOMERS]
     assert cases[0].subject == "Advice review: Priya Shah (CUST-1001)"
 
 
@@ -354,7 +355,7 @@ def test_an_adviser_opens_a_case_and_another_signs_it_off_with_edits(temporal, p
     response = opener.post("/advice/new/", {"customer_id": " cust-1005", "submission_id": submission})
     again = opener.post("/advice/new/", {"customer_id": "CUST-1005", "submission_id": submission})
 
-    assert form.status_code == 200 and 'list="customers"' in form.content.decode()
+    assert form.status_code == 200 and 'list="customer_id-suggestions"' in form.content.decode()
     assert response.status_code == again.status_code == 302
     handle = temporal.client.get_workflow_handle_for(AgentWorkflow.run, f"advice-{submission}")
     gate = projected_gate(handle)
@@ -403,3 +404,10 @@ def test_only_advisers_and_admins_may_open_advice_cases(temporal, portal):
     assert admin.get("/advice/new/").status_code == 200
     refused = adviser.post("/advice/new/", {"customer_id": "1001", "submission_id": str(uuid.uuid4())})
     assert refused.status_code == 400 and "A customer id looks like CUST-1001." in refused.content.decode()
+    # A well-formed id of no customer is refused at the form, and nothing starts.
+    unknown_id = str(uuid.uuid4())
+    unknown = adviser.post("/advice/new/", {"customer_id": "CUST-9999", "submission_id": unknown_id})
+    assert unknown.status_code == 400
+    assert "No customer CUST-9999 is known to the bank&#x27;s systems." in unknown.content.decode()
+    with pytest.raises(RPCError):
+        temporal.run(temporal.client.get_workflow_handle(f"advice-{unknown_id}").describe())

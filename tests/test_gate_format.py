@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from reviewer_portal.inbox.templatetags.gate_format import display, label
+from agents.framework.registry import AGENTS
+from reviewer_portal.inbox.presentation import case_facts, details_of, evidence_of, flags_of, formatted
+from reviewer_portal.inbox.templatetags.gate_format import display, label, tone
 
 
 def test_keys_become_labels():
@@ -30,3 +34,103 @@ def test_keys_become_labels():
 )
 def test_values_are_shown_for_people(value, shown):
     assert display(value) == shown
+
+
+# --- what agents declare (agents.framework.presentation) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "shown"),
+    [
+        (0.079, "percent", "7.9 %"),
+        (0.5, "percent", "50 %"),
+        (18000.0, "currency", "£18,000"),
+        (1118.623, "currency", "£1,118.62"),
+        ("48", "months", "48 months"),
+        (1, "months", "1 month"),
+        (742, "integer", "742"),
+        ("2026-11-26T10:00:00+00:00", "date", "2026-11-26"),
+        # Not what the format expects: shown as it is, never an error.
+        ("n/a", "currency", "n/a"),
+        (True, "percent", "Yes"),
+        (float("nan"), "currency", "nan"),
+        (None, "currency", "none"),
+    ],
+)
+def test_declared_formats(value, fmt, shown, settings):
+    settings.CURRENCY = "GBP"
+    assert formatted(value, fmt) == shown
+
+
+def test_a_currency_without_a_symbol_is_named(settings):
+    settings.CURRENCY = "CHF"
+    assert formatted(2500, "currency") == "2,500 CHF"
+
+
+def test_loan_case_and_evidence_read_with_the_loan_agents_labels_and_formats(settings):
+    settings.CURRENCY = "GBP"
+    case = {
+        "applicant_name": "Tomasz Nowak",
+        "amount": 9500.0,
+        "term_months": 36,
+        "credit_score": 668,
+        "x": 1,
+    }
+    facts = {f.label: f.text for f in case_facts("loans", case)}
+    bureau = {
+        "name": "loans.credit_bureau",
+        "ok": True,
+        "result": {"bureau_score": 658, "credit_utilisation": 0.5},
+    }
+    failed = {"name": "loans.affordability", "ok": False, "error": "term must be positive"}
+    [credit, broken] = evidence_of("loans", [bureau, failed])
+
+    assert facts == {
+        "Applicant": "Tomasz Nowak",
+        "Amount": "£9,500",
+        "Term": "36 months",
+        "Declared credit score": "668",
+        "X": "1",  # undeclared keys still read plainly
+    }
+    assert credit.title == "Credit bureau"
+    assert [(f.label, f.text) for f in credit.facts] == [
+        ("Bureau credit score", "658"),
+        ("Credit utilisation", "50 %"),
+    ]
+    assert (broken.ok, broken.error) == (False, "term must be positive")
+    assert flags_of("loans", case, [bureau]) == ["Declared credit score 668; the bureau reports 658."]
+    assert flags_of("loans", {**case, "credit_score": 660}, [bureau]) == []
+
+
+def test_a_flag_rule_that_fails_on_odd_data_shows_no_flag_not_an_error(monkeypatch):
+    def broken(case, results):
+        raise KeyError("bureau_score")
+
+    monkeypatch.setitem(AGENTS, "loans", dataclasses.replace(AGENTS["loans"], flags=broken))
+    assert flags_of("loans", {"credit_score": "not a number"}, []) == []
+
+
+def test_records_read_as_a_table_not_joined_strings():
+    holdings = {
+        "name": "advice.holdings",
+        "ok": True,
+        "result": {"positions": [{"code": "ISA", "value": 1200.5}, {"code": "GIA", "value": 300}]},
+    }
+    [evidence] = evidence_of("advice", [holdings])
+    [positions] = evidence.facts
+
+    assert positions.header == ["Code", "Value"]
+    assert positions.rows == [["ISA", "1,200.50"], ["GIA", "300"]]
+
+
+def test_an_unregistered_agents_data_still_reads_plainly():
+    assert [(f.label, f.text) for f in case_facts("gone", {"total_cost": 12.5})] == [("Total cost", "12.50")]
+    assert details_of("gone", {"anything": 1}) == ""
+
+
+def test_a_recommendations_colour_follows_the_agents_verdicts_not_loan_words():
+    assert tone("approve", "loans") == "tone-approve"
+    assert tone("decline", "loans") == "tone-reject"
+    assert tone("refer", "loans") == "tone-none"
+    assert tone("reply", "customer_service") == "tone-approve"  # the inquiry agent's own word
+    assert tone("regulatory.record_finding", "regulatory") == "tone-none"

@@ -20,7 +20,7 @@ from django.utils import timezone
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.selectors import inbox_queues_for
+from reviewer_portal.inbox.selectors import gate_permissions_for, inbox_queues_for
 from tests.actions import person_id
 from tests.conftest import (
     APPROVABLE,
@@ -524,3 +524,23 @@ def test_bulk_without_javascript_shows_the_results_on_the_inbox_page(officer):
     assert response.status_code == 200 and "<html" in html
     assert "Refused</strong> by the portal" in html
     assert listed(response) == [gate.gate_id]
+
+
+def test_a_gates_permissions_come_from_one_reading_of_the_users_roles(db, django_assert_num_queries):
+    officer = make_user("officer", "credit_officer")
+    senior = make_user("senior", "senior_credit_officer")
+    gate = make_gate(submitted_by="officer", supervisors=["senior_credit_officer"], assignee="other")
+
+    with django_assert_num_queries(1):  # the user's groups, once for every answer
+        mine = gate_permissions_for(user=officer, gate=gate)
+    theirs = gate_permissions_for(user=senior, gate=gate)
+    decided = gate_permissions_for(
+        user=make_user("officer2", "credit_officer"), gate=make_gate(status="approved")
+    )
+
+    # The officer submitted it: offered the decision panel (the workflow refuses four-eyes
+    # breaches), never the claim.
+    assert (mine.decide, mine.annotate, mine.claim, mine.supervises) == (True, True, False, False)
+    assert (mine.holds, mine.held_by_other) == (False, True)
+    assert (theirs.decide, theirs.assign, theirs.supervises, theirs.claim) == (False, True, True, False)
+    assert (decided.decide, decided.assign, decided.annotate) == (False, False, True)

@@ -26,7 +26,7 @@ from reviewer_portal.codec.tokens import codec_token_issue
 from reviewer_portal.domains import domain_of, namespaces
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
-from reviewer_portal.intake.advice import advice_case_submit
+from reviewer_portal.intake.services import intake_submit
 from reviewer_portal.temporal_client import reset_client
 from tests.conftest import ROOT, TEST_PAYLOAD_KEYS, decide, logged_in, make_user, submit_loan_application
 
@@ -94,9 +94,10 @@ def test_a_loan_runs_in_its_domains_namespace_and_is_decided_there(temporal, spl
 
 def test_one_domains_keys_do_not_open_another_domains_payloads(temporal, split_domains, settings):
     submission_id = str(uuid.uuid4())
-    workflow_id = advice_case_submit(
+    workflow_id = intake_submit(
+        agent="advice",
+        values={"customer_id": "CUST-1001"},
         submitted_by=make_user("adviser", "licensed_adviser"),
-        customer_id="CUST-1001",
         submission_id=submission_id,
     )
     [payload] = raw_history(temporal, "advice", workflow_id)
@@ -117,9 +118,10 @@ def test_an_officers_codec_token_decodes_their_domain_only(temporal, split_domai
     submission_id = str(uuid.uuid4())
     submit_loan_application(logged_in(make_user("intake", "credit_officer")), submission_id)
     loan = wait_for_projected(f"loan-{submission_id}")
-    advice_id = advice_case_submit(
+    advice_id = intake_submit(
+        agent="advice",
+        values={"customer_id": "CUST-1002"},
         submitted_by=make_user("adviser", "licensed_adviser"),
-        customer_id="CUST-1002",
         submission_id=str(uuid.uuid4()),
     )
     loan_payloads = raw_history(temporal, "loans", loan.workflow_id)

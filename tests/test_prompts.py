@@ -26,10 +26,10 @@ from agents.framework.contract import LLM_ACTIVITY
 from agents.framework.prompts import PROMPTS, Prompt, latest_prompt, pinned_prompt, register_prompts
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, PromptRef
+from agents.loans.intake import LoanApplication
 from reviewer_portal.audit.prompt_selectors import prompt_usage
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
-from reviewer_portal.intake.services import LoanApplication
 from reviewer_portal.temporal_client import data_converter
 from tests.conftest import (
     APPROVABLE,

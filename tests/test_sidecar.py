@@ -16,9 +16,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from temporalio.client import WorkflowUpdateFailedError
 
-from agents.advice.demo import demo_advice_cases
+from agents.framework.registry import AGENTS
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.operations.management.commands.seed_demo import DEMO_APPLICATIONS, DEMO_USERS
+from reviewer_portal.operations.management.commands.seed_demo import _demo_workflow_id, demo_users
 from reviewer_portal.trust.signer import sign_action
 from tests import actions
 from tests.conftest import loan_input, manage_py, production_env, projected_gate, start_loan, wait_for_gate
@@ -89,25 +89,30 @@ def test_seed_demo_creates_the_demo_users_and_waiting_gates_once(temporal, porta
     call_command("seed_demo")
     call_command("seed_demo")  # `make dev` runs it on every start
 
-    assert set(User.objects.values_list("username", flat=True)) == {*DEMO_USERS, "budget", "support", "admin"}
+    usernames = set(User.objects.values_list("username", flat=True))
+    # Each agent names its roles' demo users: the portal keeps no list of them.
+    assert usernames == {*demo_users(), "admin"}
+    assert usernames >= {"officer", "senior", "compliance", "adviser", "auditor", "budget", "support"}
     officer = User.objects.get(username="officer")
     assert officer.check_password("demo") and list(officer.groups.values_list("name", flat=True)) == [
         "credit_officer"
     ]
     assert User.objects.get(username="admin").is_superuser
-    for application in DEMO_APPLICATIONS:
-        demo_id = uuid.uuid5(uuid.NAMESPACE_URL, f"demo-loan:{application.applicant_name}")
-        handle = temporal.client.get_workflow_handle(f"loan-{demo_id}")
+    loan_demos = AGENTS["loans"].demo_cases()
+    for demo in loan_demos:
+        handle = temporal.client.get_workflow_handle(_demo_workflow_id(AGENTS["loans"], demo.key))
+        assert handle.id.startswith("loan-")
         assert projected_gate(handle).status == "pending"
     loans = Gate.objects.filter(agent="loans")
-    assert loans.filter(status="pending").count() == len(DEMO_APPLICATIONS)  # once, not twice
+    assert loans.filter(status="pending").count() == len(loan_demos)  # once, not twice
     assert {g.recommendation for g in loans} == {"approve", "decline", "refer"}
-    for case in demo_advice_cases():
+    advice_demos = AGENTS["advice"].demo_cases()
+    for demo in advice_demos:
         handle = temporal.client.get_workflow_handle(
-            f"advice-{uuid.uuid5(uuid.NAMESPACE_URL, f'demo-advice:{case.customer_id}')}"
+            f"advice-{uuid.uuid5(uuid.NAMESPACE_URL, f'demo-advice:{demo.key}')}"
         )
         assert projected_gate(handle).agent == "advice"
-    assert Gate.objects.filter(agent="advice").count() == len(demo_advice_cases())
+    assert Gate.objects.filter(agent="advice").count() == len(advice_demos)
     findings = Gate.objects.filter(agent="regulatory", role="compliance_reviewer", status="pending")
     poll_until(findings.exists)
     assert findings.exists()  # the demo brochure's review waits on a compliance finding

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agents.advice import tools
+from agents.advice.intake import ADVICE_INTAKE, CASE_FIELDS, EVIDENCE, demo_cases
 from agents.advice.offline import advice_policy
 from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
@@ -39,7 +40,7 @@ ADVICE_AGENT = register(
         on_reject="advice.record_withheld",
         activities=(tools.deliver_advice, tools.record_withheld),
         offline_policy=advice_policy,
-        roles=(ReviewerRole("licensed_adviser", "Licensed adviser"),),
+        roles=(ReviewerRole("licensed_adviser", "Licensed adviser", demo_user="adviser"),),
         rejection_grounds={
             "advice_signoff": (
                 "Unsuitable for the customer",
@@ -51,5 +52,9 @@ ADVICE_AGENT = register(
             high_risk=False,
             basis="Not in Annex III: investment advice is neither credit scoring (5(b)) nor life or health insurance pricing (5(c))",
         ),
+        intake=ADVICE_INTAKE,
+        demo_cases=demo_cases,
+        case_fields=CASE_FIELDS,
+        evidence=EVIDENCE,
     )
 )

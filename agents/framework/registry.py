@@ -9,6 +9,8 @@ from typing import Any
 
 from agents.framework.ai_act import UNDECLARED, AiActClass
 from agents.framework.demo import DemoCase
+from agents.framework.intake import Intake
+from agents.framework.presentation import CaseField, Flags, Shown
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.roles import ReviewerRole
 from agents.framework.tools import TOOLS
@@ -64,6 +66,13 @@ class AgentSpec:
     verdicts: Mapping[str, str] = field(default_factory=dict)
     # Cases `make dev` starts a run of (agents with an intake page of their own seed through it).
     demo_cases: Callable[[], Sequence[DemoCase]] | None = None
+    # The agent's intake page, if people start its runs from the portal (agents.framework.intake).
+    intake: Intake | None = None
+    # How its data reads (agents.framework.presentation): case fields, evidence labels and
+    # formats by result key, and the flags it raises for reviewers.
+    case_fields: Sequence[CaseField] = ()
+    evidence: Mapping[str, Shown] = field(default_factory=dict)
+    flags: Flags | None = None
 
     def __post_init__(self) -> None:
         functions = [t for t in self.tools if not isinstance(t, str)]

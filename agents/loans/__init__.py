@@ -10,7 +10,10 @@ from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
 from agents.framework.types import ADMIN_ROLE, EscalationStep, GatePolicy
 from agents.loans import tools
+from agents.loans.demo import demo_cases
+from agents.loans.intake import LOAN_INTAKE
 from agents.loans.offline import loan_policy
+from agents.loans.presentation import CASE_FIELDS, EVIDENCE, loan_flags
 
 CREDIT_OFFICER = "credit_officer"
 SENIOR_CREDIT_OFFICER = "senior_credit_officer"
@@ -38,8 +41,13 @@ LOAN_AGENT = register(
         activities=(tools.issue_offer, tools.send_decline_notice),
         offline_policy=loan_policy,
         roles=(
-            ReviewerRole("credit_officer", "Credit officer", supervisors=("senior_credit_officer",)),
-            ReviewerRole("senior_credit_officer", "Senior credit officer"),
+            ReviewerRole(
+                "credit_officer",
+                "Credit officer",
+                supervisors=("senior_credit_officer",),
+                demo_user="officer",
+            ),
+            ReviewerRole("senior_credit_officer", "Senior credit officer", demo_user="senior"),
         ),
         rejection_grounds={
             "loan_decision": (
@@ -53,5 +61,10 @@ LOAN_AGENT = register(
             high_risk=True,
             basis="Annex III 5(b): creditworthiness assessment / credit scoring of natural persons",
         ),
+        intake=LOAN_INTAKE,
+        demo_cases=demo_cases,
+        case_fields=CASE_FIELDS,
+        evidence=EVIDENCE,
+        flags=loan_flags,
     )
 )

@@ -64,7 +64,7 @@ REGULATORY_AGENT = register(
         turns_per_run=8,
         activities=(reading.read_document, report.publish_report),
         offline_policy=regulatory_policy,
-        roles=(ReviewerRole("compliance_reviewer", "Compliance reviewer"),),
+        roles=(ReviewerRole("compliance_reviewer", "Compliance reviewer", demo_user="compliance"),),
         rejection_grounds={
             "compliance_finding": (
                 "Not supported by the document",

@@ -52,8 +52,6 @@ def group_names() -> list[str]:
     return [name for name in ALL_ROLES if name != ADMIN_ROLE]
 
 
-# Who may submit a loan application for pre-screening.
-INTAKE_ROLES = {CREDIT_OFFICER, SENIOR_CREDIT_OFFICER}
 # Who may upload a document for regulatory review.
 DOCUMENT_INTAKE_ROLES = {COMPLIANCE_REVIEWER}
 
@@ -80,14 +78,13 @@ def can_audit(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and (user.is_superuser or AUDITOR in roles_of(user))
 
 
-def can_submit_applications(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return user.is_authenticated and (user.is_superuser or bool(roles_of(user) & INTAKE_ROLES))
+def can_submit_to(user: AbstractBaseUser | AnonymousUser, agent: str) -> bool:
+    """Whether the user may use `agent`'s intake: the roles it declares, and admins."""
+    spec = AGENTS.get(agent)
+    if spec is None or spec.intake is None or not user.is_authenticated:
+        return False
+    return user.is_superuser or bool(roles_of(user) & set(spec.intake.roles))
 
 
 def can_submit_documents(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and (user.is_superuser or bool(roles_of(user) & DOCUMENT_INTAKE_ROLES))
-
-
-def can_open_advice_cases(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Licensed advisers open advice cases (another adviser signs each off) and admins."""
-    return user.is_authenticated and (user.is_superuser or LICENSED_ADVISER in roles_of(user))

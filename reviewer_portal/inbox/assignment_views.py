@@ -16,7 +16,7 @@ from reviewer_portal.inbox.forms import AssignForm, ClaimForm
 from reviewer_portal.inbox.gate_context import assign_form_for, decision_response
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
-from reviewer_portal.inbox.selectors import gate_assignees_for, gate_get_for, gate_may_assign
+from reviewer_portal.inbox.selectors import gate_assignees_for, gate_get_for, gate_permissions_for
 from reviewer_portal.inbox.services import assignment_message, gate_assign
 
 Status = ActionAttempt.Status
@@ -51,7 +51,7 @@ def gate_assign_view(request: HttpRequest, gate_id: str) -> HttpResponse:
 
 def _assignment_response(request: HttpRequest, gate: Gate, form: ClaimForm, *, assignee: Any) -> HttpResponse:
     """Send a valid claim / release / assignment to the workflow; answer with the decision panel."""
-    if not gate_may_assign(user=request.user, gate=gate):
+    if not gate_permissions_for(user=request.user, gate=gate).assign:
         notice = "This gate is no longer open to claiming or assignment by your roles."
         return decision_response(request, gate, status=409, notice=notice)
     if not form.is_valid():

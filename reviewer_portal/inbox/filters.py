@@ -10,6 +10,7 @@ from django.http import QueryDict
 
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
+from reviewer_portal.inbox.presentation import search_labels
 from reviewer_portal.inbox.selectors import AT_RISK, ESCALATED, MINE, ON_TIME, OVERDUE, SORTS, GateFilters
 
 PAGE_SIZE = 25
@@ -21,6 +22,10 @@ SORT_LABELS = {
     "amount": "Amount, smallest first",
     "-amount": "Amount, largest first",
 }
+
+
+def _search_help() -> str:
+    return ", ".join(["Subject", *(label.lower() for label in search_labels())])
 
 
 def _queue_choices() -> list[tuple[str, str]]:
@@ -39,7 +44,6 @@ class InboxFilterForm(forms.Form):
         label="Search",
         required=False,
         max_length=100,
-        help_text="Subject or applicant name",
         widget=forms.TextInput(attrs={"type": "search"}),
     )
     sla = forms.ChoiceField(
@@ -83,6 +87,11 @@ class InboxFilterForm(forms.Form):
         label="Sort by", required=False, choices=[(key, SORT_LABELS[key]) for key in SORTS]
     )
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # What search covers comes from the agents (their searchable case fields).
+        self.fields["q"].help_text = _search_help()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -10,20 +10,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, DecisionForm
 from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import action_noun, outcome_text
 from reviewer_portal.inbox.selectors import (
+    GatePermissions,
     action_attempts_for,
     gate_assignees_for,
-    gate_is_supervised_by,
-    gate_may_annotate,
-    gate_may_assign,
-    gate_may_decide,
     gate_neighbours_for,
-    is_person,
+    gate_permissions_for,
     open_decision_of,
 )
 
@@ -46,14 +42,15 @@ def gate_context(
     confirmation: str = "",
 ) -> dict[str, Any]:
     queued = open_decision_of(user=request.user, gate=gate)
+    may = gate_permissions_for(user=request.user, gate=gate)
     if attempt is not None and attempt.pk == getattr(queued, "pk", None):
         attempt = None  # the queued panel below says it all
     return {
         "gate": gate,
         "form": form or _next_form(gate, attempt),
         "annotation_form": AnnotationForm(initial={"submission_id": uuid.uuid4()}),
-        "may_decide": gate_may_decide(user=request.user, gate=gate),
-        "may_annotate": gate_may_annotate(user=request.user, gate=gate),
+        "may_decide": may.decide,
+        "may_annotate": may.annotate,
         "queued": queued,
         "queued_text": outcome_text(queued) if queued else "",
         "queued_noun": action_noun(queued) if queued else "",
@@ -61,25 +58,26 @@ def gate_context(
         "outcome_text": outcome_text(attempt) if attempt else "",
         "attempts": list(action_attempts_for(gate=gate)),
         "notice": notice,
-        **_workspace_context(request, gate, assign_form=assign_form, confirmation=confirmation),
+        **_workspace_context(request, gate, may, assign_form=assign_form, confirmation=confirmation),
     }
 
 
 def _workspace_context(
-    request: HttpRequest, gate: Gate, *, assign_form: AssignForm | None, confirmation: str
+    request: HttpRequest,
+    gate: Gate,
+    may: GatePermissions,
+    *,
+    assign_form: AssignForm | None,
+    confirmation: str,
 ) -> dict[str, Any]:
     """Who holds the gate and what the user may do about it; the neighbours in their queue."""
-    user = request.user
-    holds = bool(gate.assignee) and is_person(user, gate.assignee, gate.assignee_id)
-    previous, following = gate_neighbours_for(user=user, gate=gate)
+    previous, following = gate_neighbours_for(user=request.user, gate=gate)
     return {
-        "holds_gate": holds,
-        # Someone else holds the gate: only they decide it (the workflow refuses anyone else).
-        "held_by_other": bool(gate.assignee) and not holds,
-        "may_assign": gate_may_assign(user=user, gate=gate),
-        "may_claim": gate.role in reviewer_roles_of(user)
-        and not is_person(user, gate.submitted_by, gate.submitted_by_id),
-        "supervises": gate_is_supervised_by(user=user, gate=gate),
+        "holds_gate": may.holds,
+        "held_by_other": may.held_by_other,
+        "may_assign": may.assign,
+        "may_claim": may.claim,
+        "supervises": may.supervises,
         "claim_form": ClaimForm(initial={"submission_id": uuid.uuid4()}, auto_id="claim_%s"),
         "assign_form": assign_form or assign_form_for(request, gate),
         "confirmation": confirmation,

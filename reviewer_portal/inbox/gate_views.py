@@ -21,8 +21,7 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
 from reviewer_portal.inbox.selectors import (
     gate_get_for,
-    gate_may_annotate,
-    gate_may_decide,
+    gate_permissions_for,
 )
 from reviewer_portal.inbox.services import gate_annotate, gate_decide
 
@@ -51,7 +50,7 @@ def gate_detail(request: HttpRequest, gate_id: str) -> HttpResponse:
 @login_required
 def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
-    if not gate_may_decide(user=request.user, gate=gate):
+    if not gate_permissions_for(user=request.user, gate=gate).decide:
         notice = "This gate is no longer waiting for a decision from your role."
         return decision_response(request, gate, status=409, notice=notice)
     form = DecisionForm(
@@ -117,7 +116,7 @@ def _not_withdrawn(attempt: ActionAttempt) -> str:
 @login_required
 def gate_annotate_view(request: HttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
-    if not gate_may_annotate(user=request.user, gate=gate):
+    if not gate_permissions_for(user=request.user, gate=gate).annotate:
         return _annotations_response(request, gate, status=403, error="Only this gate's reviewers add notes.")
     form = AnnotationForm(request.POST)
     if not form.is_valid():

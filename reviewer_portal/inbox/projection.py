@@ -29,6 +29,7 @@ from agents.framework.gate_changes import GatePatch, GatePublication
 from agents.framework.types import GateSnapshot
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.presentation import amount_field
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.safe_text import storable
 
@@ -174,7 +175,7 @@ def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
         "agent": s.agent,
         "kind": s.kind,
         "subject": s.subject,
-        "amount": _amount(s.case.get("amount")),
+        "amount": _amount(s.case.get(field)) if (field := amount_field(s.agent)) else None,
         "case": s.case,
         "submitted_by": s.submitted_by,
         "submitted_by_id": s.submitted_by_id,

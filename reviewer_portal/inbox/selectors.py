@@ -24,11 +24,13 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KT
 from django.http import Http404
 from django.utils import timezone
 
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit, reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.presentation import detail_fields, search_fields
 
 MINE = "mine"  # the "Assigned to me" queue
 ON_TIME, AT_RISK, OVERDUE, ESCALATED = "on_time", "at_risk", "overdue", "escalated"
@@ -154,14 +156,23 @@ def gate_list_for(*, user: AbstractBaseUser, filters: GateFilters | None = None)
     if f.opened_before:
         gates = gates.filter(opened_at__lt=_start_of(f.opened_before + timedelta(days=1)))
     if f.q:
-        gates = gates.filter(Q(subject__icontains=f.q) | Q(case__applicant_name__icontains=f.q))
+        gates = gates.filter(_search(f.q))
     return gates.order_by(*SORTS.get(f.sort, SORTS["deadline"]))
 
 
 def gate_rows_for(*, user: AbstractBaseUser, filters: GateFilters) -> QuerySet[Gate]:
     """The inbox's rows: `gate_list_for` without the columns a row never shows (case, tool
     results, proposal...), which would cost a JSON decode each."""
-    return gate_list_for(user=user, filters=filters).only(*INBOX_ROW_FIELDS)
+    details = {f"detail_{name}": KT(f"case__{name}") for name in detail_fields()}
+    return gate_list_for(user=user, filters=filters).only(*INBOX_ROW_FIELDS).annotate(**details)
+
+
+def _search(text: str) -> Q:
+    """The subject, and every case field an agent declares searchable (agents' CaseField)."""
+    condition = Q(subject__icontains=text)
+    for name in search_fields():
+        condition |= Q(**{f"case__{name}__icontains": text})
+    return condition
 
 
 def gate_bulk_eligible_for(*, user: AbstractBaseUser) -> QuerySet[Gate]:
@@ -220,12 +231,35 @@ def gate_get_for(*, user: AbstractBaseUser, gate_id: str) -> Gate:
     return gate
 
 
-def gate_may_decide(*, user: AbstractBaseUser, gate: Gate) -> bool:
-    return gate.status == Gate.Status.PENDING and gate.role in reviewer_roles_of(user)
+@dataclass(frozen=True)
+class GatePermissions:
+    """What the user may do on a gate, from one reading of their roles. What the portal offers;
+    the workflow has the final word on every action (four eyes, holds, SLAs)."""
+
+    decide: bool  # a pending gate of one of the user's roles
+    annotate: bool  # notes: any reviewer of the gate's role, pending or not
+    assign: bool  # claim / release / assign controls: the gate's role or a supervising role
+    claim: bool  # claim it for oneself: the gate's role, and not its submitter
+    supervises: bool  # a supervising role (reassign to others)
+    holds: bool  # the user holds the gate
+    held_by_other: bool  # someone else holds it: only they decide it
 
 
-def gate_may_annotate(*, user: AbstractBaseUser, gate: Gate) -> bool:
-    return gate.role in reviewer_roles_of(user)
+def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissions:
+    roles = reviewer_roles_of(user)
+    pending = gate.status == Gate.Status.PENDING
+    of_role = gate.role in roles
+    supervises = bool(roles & set(gate.supervisors))
+    holds = bool(gate.assignee) and is_person(user, gate.assignee, gate.assignee_id)
+    return GatePermissions(
+        decide=pending and of_role,
+        annotate=of_role,
+        assign=pending and (of_role or supervises),
+        claim=of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
+        supervises=supervises,
+        holds=holds,
+        held_by_other=bool(gate.assignee) and not holds,
+    )
 
 
 def action_attempts_for(*, gate: Gate) -> QuerySet[ActionAttempt]:
@@ -254,16 +288,6 @@ def _supervised_by(roles: set[str]) -> QuerySet[Gate]:
     for role in roles:
         matches |= Q(supervisors__icontains=json.dumps(role))
     return Gate.objects.filter(matches) if matches else Gate.objects.none()
-
-
-def gate_may_assign(*, user: AbstractBaseUser, gate: Gate) -> bool:
-    """Whether to offer claim / assign controls; the workflow has the final word."""
-    roles = reviewer_roles_of(user)
-    return gate.status == Gate.Status.PENDING and (gate.role in roles or bool(roles & set(gate.supervisors)))
-
-
-def gate_is_supervised_by(*, user: AbstractBaseUser, gate: Gate) -> bool:
-    return bool(reviewer_roles_of(user) & set(gate.supervisors))
 
 
 def gate_assignees_for(*, gate: Gate) -> QuerySet[User]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -14,7 +16,7 @@ from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW
 from agents.framework.registry import AGENTS
-from agents.framework.types import AgentInput, AgentResult
+from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
 from reviewer_portal.temporal_client import TemporalUnreachable, get_client
 from reviewer_portal.trust.keys import trusted_keys
@@ -24,36 +26,27 @@ class RunNotStarted(Exception):
     """Temporal could not be reached: nothing was started; the submitter may simply try again."""
 
 
-@dataclass(frozen=True)
-class LoanApplication:
-    applicant_name: str
-    amount: float
-    term_months: int
-    purpose: str
-    annual_income: float
-    monthly_debts: float
-    credit_score: int
-
-    @property
-    def subject(self) -> str:
-        return f"{self.applicant_name}: {self.amount:,.0f} over {self.term_months} months, {self.purpose}"
-
-
-def loan_application_submit(
-    *, submitted_by: AbstractBaseUser, application: LoanApplication, submission_id: str
+def intake_submit(
+    *, agent: str, values: Mapping[str, Any], submitted_by: AbstractBaseUser, submission_id: str
 ) -> str:
-    """Start the loan agent on `application`; returns the workflow id (the same on a resubmit)."""
-    spec = AGENTS["loans"].pin(
-        model=settings.LOAN_MODEL,
-        sla_seconds=settings.LOAN_GATE_SLA_SECONDS,
-        escalation_sla_seconds=settings.LOAN_ESCALATION_SLA_SECONDS,
-    )
+    """Start `agent` on a submission of its declared intake; returns the workflow id (the same
+    on a resubmit, so a form sent twice starts one run)."""
+    intake = AGENTS[agent].intake
+    if intake is None:
+        raise ValueError(f"Agent {agent!r} declares no intake.")
+    request = intake.to_run(values)
+    workflow_id = f"{intake.workflow_prefix}{submission_id}"
     agent_input = AgentInput(
-        spec=spec, subject=application.subject, case={**application.__dict__}, submitted_by=""
+        spec=pinned_spec(agent), subject=request.subject, case=request.case, submitted_by=""
     )
-    workflow_id = f"loan-{submission_id}"
     agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
     return workflow_id
+
+
+def pinned_spec(agent: str) -> AgentRunSpec:
+    """What a new run of `agent` starts with: its latest prompt, and the deployment's model and
+    SLAs for it where settings.AGENT_PINS names them."""
+    return AGENTS[agent].pin(**settings.AGENT_PINS.get(agent, {}))
 
 
 def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: AbstractBaseUser) -> None:

@@ -1,3 +1,5 @@
+"""An agent's intake page, built from what the agent declares (AgentSpec.intake)."""
+
 from __future__ import annotations
 
 import uuid
@@ -6,41 +8,44 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from reviewer_portal.accounts.roles import can_submit_applications
-from reviewer_portal.intake.forms import LoanApplicationForm
-from reviewer_portal.intake.services import LoanApplication, RunNotStarted, loan_application_submit
+from agents.framework.registry import AGENTS
+from reviewer_portal.accounts.roles import ALL_ROLES, can_submit_to
+from reviewer_portal.intake.declared_forms import IntakeForm
+from reviewer_portal.intake.services import RunNotStarted, intake_submit
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def loan_application_new(request: HttpRequest) -> HttpResponse:
-    if not can_submit_applications(request.user):
-        raise PermissionDenied("Only credit officers submit loan applications.")
-    form = LoanApplicationForm(request.POST or None, initial={"submission_id": uuid.uuid4()})
+def intake_new(request: HttpRequest, agent: str) -> HttpResponse:
+    spec = AGENTS.get(agent)
+    if spec is None or spec.intake is None:
+        raise Http404("No such intake.")
+    intake = spec.intake
+    if not can_submit_to(request.user, agent):
+        raise PermissionDenied(f"Only {_who(intake.roles)} may use “{intake.label}”.")
+    form = IntakeForm(intake, request.POST or None, initial={"submission_id": uuid.uuid4()})
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.cleaned_data.items() if k != "submission_id"}
-        application = LoanApplication(
-            **{
-                k: float(v) if k in ("amount", "annual_income", "monthly_debts") else v
-                for k, v in data.items()
-            }
-        )
         try:
-            loan_application_submit(
+            intake_submit(
+                agent=agent,
+                values=form.values(),
                 submitted_by=request.user,
-                application=application,
                 submission_id=str(form.cleaned_data["submission_id"]),
             )
         except RunNotStarted as err:
             form.add_error(None, str(err))
         else:
-            messages.success(request, "Application submitted; the agent is pre-screening it.")
+            messages.success(request, intake.submitted)
             return redirect("inbox:list")
-    return render(request, "intake/new.html", {"form": form}, status=_status(form))
+    return render(request, "intake/new.html", {"form": form, "intake": intake}, status=_status(form))
+
+
+def _who(roles: tuple[str, ...]) -> str:
+    return " and ".join(f"{ALL_ROLES.get(r, r).lower()}s" for r in roles) or "admins"
 
 
 def _status(form: forms.Form) -> int:

@@ -8,6 +8,9 @@ from typing import Any
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 
+from reviewer_portal.dashboard.verdicts import verdict_of
+from reviewer_portal.inbox import presentation
+
 register = template.Library()
 
 
@@ -60,3 +63,39 @@ def iso_datetime(value: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
+
+
+@register.filter
+def case_facts(gate: Any) -> list[presentation.Fact]:
+    """The gate's case as its agent declares it reads (labels, formats, order)."""
+    return presentation.case_facts(gate.agent, gate.case or {})
+
+
+@register.filter
+def evidence(gate: Any) -> list[presentation.Evidence]:
+    return presentation.evidence_of(gate.agent, gate.tool_results or [])
+
+
+@register.filter
+def flags(gate: Any) -> list[str]:
+    return presentation.flags_of(gate.agent, gate.case or {}, gate.tool_results or [])
+
+
+@register.filter
+def amount(gate: Any) -> str:
+    """An inbox row's Amount, in the portal's currency; empty where the agent declares none."""
+    return "" if gate.amount is None else presentation.formatted(gate.amount, "currency")
+
+
+@register.filter
+def details(gate: Any) -> str:
+    """An inbox row's Details: the agent's column fields (read by the row query, not the case)."""
+    values = {f.name: getattr(gate, f"detail_{f.name}", None) for f in presentation.column_fields(gate.agent)}
+    return presentation.details_of(gate.agent, values)
+
+
+@register.filter
+def tone(outcome: str, agent: str) -> str:
+    """The badge class of an AI outcome of `agent`: `tone-approve` or `tone-reject` for the
+    verdicts the agent declares (AgentSpec.verdicts), `tone-none` for the rest (refer, a tool call)."""
+    return f"tone-{verdict_of(agent, outcome) or 'none'}"

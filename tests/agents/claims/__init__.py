@@ -1,18 +1,22 @@
 """An agent from outside the project's packages: a claims-triage team's own folder, with its own
 reviewer role (`claims_handler`), prompt, tool, gate, downstream actions and offline behaviour.
-Nothing outside this folder names it: the portal learns its role and label from `roles`.
+Nothing outside this folder names it: the portal learns its role, intake page, inbox fields,
+evidence labels and flags from the spec.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 
+from agents.framework.intake import Intake, IntakeField, RunRequest
 from agents.framework.offline_model import submitted_case, tool_results
+from agents.framework.presentation import CaseField, Shown
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
@@ -38,6 +42,18 @@ async def policy_check(args: PolicyCheck) -> dict[str, Any]:
         "cover_limit": COVER_LIMIT,
         "covered": in_force and args.amount <= COVER_LIMIT,
     }
+
+
+def claim_run(values: Mapping[str, Any]) -> RunRequest:
+    subject = f"Claim on policy {values['policy_number']}: {values['amount']:,.0f}"
+    return RunRequest(subject=subject, case=dict(values))
+
+
+def cover_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    limit = results.get("claims.policy_check", {}).get("cover_limit")
+    if isinstance(limit, int | float) and case.get("amount", 0) > 0.8 * limit:
+        return [f"The claim is over 80 % of the policy's cover ({limit:,.0f})."]
+    return []
 
 
 @activity.defn(name="claims.pay")
@@ -79,5 +95,31 @@ CLAIMS_AGENT = register(
         activities=(pay, decline),
         offline_policy=triage_offline,
         roles=(ReviewerRole(HANDLER, "Claims handler"),),
+        intake=Intake(
+            label="New claim",
+            roles=(HANDLER,),
+            fields=(
+                IntakeField(
+                    "policy_number",
+                    "Policy number",
+                    max_length=12,
+                    pattern=r"POL-\d{4}X?",
+                    pattern_message="A policy number looks like POL-1001.",
+                    uppercase=True,
+                ),
+                IntakeField("amount", "Amount claimed", "decimal", minimum=1, maximum=1_000_000),
+                IntakeField("claimant", "Claimant", max_length=120),
+            ),
+            to_run=claim_run,
+            submitted="Claim submitted; the agent is checking the policy.",
+            workflow_prefix="claim-",
+        ),
+        case_fields=(
+            CaseField("policy_number", "Policy", column=True, searchable=True),
+            CaseField("amount", "Amount claimed", "currency", amount=True),
+            CaseField("claimant", "Claimant", column=True, searchable=True),
+        ),
+        evidence={"cover_limit": Shown("Cover limit", "currency"), "in_force": Shown("Policy in force")},
+        flags=cover_flags,
     )
 )

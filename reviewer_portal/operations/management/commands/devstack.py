@@ -37,12 +37,6 @@ HOST = "127.0.0.1"
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
 PORTAL_PORT = 8000
-# The embedded stack's domains: each agent in a namespace and on a task queue of its own, so a
-# domain's worker and keys cannot read another's payloads.
-DEV_AGENT_DOMAINS = {
-    agent: {"namespace": agent, "task_queue": agent}
-    for agent in ("loans", "advice", "regulatory", "finops", "market", "customer_service")
-}
 # Updates a run holds at once, in bytes: far above a reviewer action, far below the 2 MB at
 # which refusing one would fail a workflow task (the refusal echoes the Update back).
 TEMPORAL_DYNAMIC_CONFIG = ("history.maxInFlightUpdatePayloads=524288",)
@@ -107,7 +101,9 @@ class Command(BaseCommand):
         in the environment wins)."""
         if os.environ.get("AGENT_DOMAINS"):
             return
-        settings.AGENT_DOMAINS = {agent: d for agent, d in DEV_AGENT_DOMAINS.items() if agent in AGENTS}
+        # Each registered agent in a namespace and on a task queue of its own, so a domain's
+        # worker and keys cannot read another's payloads.
+        settings.AGENT_DOMAINS = {agent: {"namespace": agent, "task_queue": agent} for agent in AGENTS}
         os.environ["AGENT_DOMAINS"] = json.dumps(settings.AGENT_DOMAINS)
         for domain in all_domains():
             self.stdout.write(

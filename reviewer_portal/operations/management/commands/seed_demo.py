@@ -1,5 +1,6 @@
-"""Demo users and demo agent runs (loans, advice, regulatory review). Idempotent: running it again
-changes nothing, because every demo case starts its run under a stable id."""
+"""Demo users, and a run of each demo case every registered agent declares (AgentSpec.demo_cases).
+Idempotent: running it again changes nothing, because every demo case starts its run under a
+stable id."""
 
 from __future__ import annotations
 
@@ -10,34 +11,19 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.advice.demo import demo_advice_cases
-from agents.framework.registry import AGENTS
+from agents.framework.registry import AGENTS, AgentSpec
 from agents.framework.types import AgentInput
 from agents.regulatory.demo import submit_demo_documents
 from reviewer_portal.accounts import roles
-from reviewer_portal.intake.advice import advice_case_submit
 from reviewer_portal.intake.regulatory import regulatory_document_submit
-from reviewer_portal.intake.services import LoanApplication, agent_run_start, loan_application_submit
+from reviewer_portal.intake.services import agent_run_start, pinned_spec
 
-DEMO_USERS = {
-    "officer": [roles.CREDIT_OFFICER],
-    "senior": [roles.SENIOR_CREDIT_OFFICER],
-    "compliance": [roles.COMPLIANCE_REVIEWER],
-    "adviser": [roles.LICENSED_ADVISER],
-    "auditor": [roles.AUDITOR],
-}
-
-DEMO_APPLICATIONS = [
-    LoanApplication("Amira Haddad", 18_000, 48, "home improvement", 62_000, 450, 742),
-    LoanApplication("Tomasz Nowak", 9_500, 36, "car", 41_000, 900, 668),
-    LoanApplication("Grace Okafor", 35_000, 60, "debt consolidation", 38_000, 1_150, 601),
-    LoanApplication("Liam Byrne", 72_000, 84, "business", 120_000, 800, 715),
-    LoanApplication("Sofia Rossi", 4_000, 24, "education", 28_000, 150, 548),
-]
+# The portal's own demo user; each agent names the demo users of its roles (ReviewerRole.demo_user).
+DEMO_USERS = {"auditor": [roles.AUDITOR]}
 
 
 class Command(BaseCommand):
-    help = "Create the demo users (password from DEMO_PASSWORD) and submit demo loan applications."
+    help = "Create the demo users (password from DEMO_PASSWORD) and start the demo runs of every agent."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--users-only", action="store_true")
@@ -65,29 +51,14 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo users: {', '.join([*demo_users(), 'admin'])}")
         if users_only:
             return
-        for application in DEMO_APPLICATIONS if "loans" in AGENTS else ():
-            workflow_id = loan_application_submit(
-                submitted_by=admin,
-                application=application,
-                submission_id=_stable_id(f"demo-loan:{application.applicant_name}"),
-            )
-            self.stdout.write(f"Demo loan application: {workflow_id} ({application.subject})")
-        if "advice" in AGENTS:
-            for case in demo_advice_cases():
-                workflow_id = advice_case_submit(
-                    submitted_by=admin,
-                    customer_id=case.customer_id,
-                    submission_id=_stable_id(f"demo-advice:{case.customer_id}"),
-                )
-                self.stdout.write(f"Demo advice case: {workflow_id} ({case.subject})")
         for name, spec in sorted(AGENTS.items()):
             for demo in spec.demo_cases() if spec.demo_cases else ():
-                workflow_id = f"{name}-{_stable_id(f'demo-{name}:{demo.key}')}"
                 agent_input = AgentInput(
-                    spec=spec.pin(), subject=demo.subject, case=demo.case, submitted_by=""
+                    spec=pinned_spec(name), subject=demo.subject, case=demo.case, submitted_by=""
                 )
+                workflow_id = _demo_workflow_id(spec, demo.key)
                 agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=admin)
-                self.stdout.write(f"Demo {spec.title}: {workflow_id} ({demo.subject})")
+                self.stdout.write(f"Demo {_demo_noun(spec)}: {workflow_id} ({demo.subject})")
         if "regulatory" in AGENTS:
             submit = functools.partial(regulatory_document_submit, submitted_by=admin)
             for workflow_id in submit_demo_documents(submit):
@@ -102,6 +73,18 @@ def demo_users() -> dict[str, list[str]]:
             if role.demo_user:
                 users.setdefault(role.demo_user, []).append(role.name)
     return users
+
+
+def _demo_workflow_id(spec: AgentSpec, key: str) -> str:
+    """Named as the agent's intake names its runs, so a demo run reads like a submitted one."""
+    prefix = spec.intake.workflow_prefix if spec.intake else f"{spec.name}-"
+    return f"{prefix}{_stable_id(f'demo-{spec.name}:{key}')}"
+
+
+def _demo_noun(spec: AgentSpec) -> str:
+    """What a demo run is called in the output: "loan application" after its intake's "New loan
+    application" (scripts read these lines), else the agent's title."""
+    return spec.intake.label.removeprefix("New ") if spec.intake else spec.title
 
 
 def _stable_id(name: str) -> str:

@@ -1,0 +1,38 @@
+"""How an agent's data reads to reviewers, declared with the agent: case fields (which are inbox
+columns, which are searchable, which one is the amount the inbox filters and sorts by), labels and
+formats for the evidence its tools return, and the flags it raises from what they found (a
+declared credit score the bureau contradicts). Nothing here imports Django; the portal renders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# text as it is; currency in the portal's currency; percent from a ratio (0.079 -> 7.9 %);
+# integer with thousands separators; months as "48 months"; date as an ISO date.
+Format = Literal["text", "currency", "percent", "integer", "months", "date"]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A value's label and format."""
+
+    label: str
+    format: Format = "text"
+
+
+@dataclass(frozen=True)
+class CaseField:
+    name: str  # the key in the run's case
+    label: str
+    format: Format = "text"
+    column: bool = False  # shown in the inbox's Details column
+    searchable: bool = False  # the inbox's search covers it
+    amount: bool = False  # the inbox's Amount column, filter and sort read it (one per agent)
+
+
+# The flags an agent raises for a reviewer, from the case and its tools' results by tool name:
+# plain sentences ("Declared credit score 668; the bureau reports 658."). Pure and fast.
+Flags = Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]]], list[str]]

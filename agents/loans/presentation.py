@@ -1,0 +1,47 @@
+"""How a loan case and its evidence read to a credit officer, and the flags the agent raises."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agents.framework.presentation import CaseField, Shown
+
+CASE_FIELDS = (
+    CaseField("applicant_name", "Applicant", searchable=True),
+    CaseField("amount", "Amount", "currency", amount=True),
+    CaseField("term_months", "Term", "months", column=True),
+    CaseField("purpose", "Purpose", column=True, searchable=True),
+    CaseField("annual_income", "Annual income", "currency"),
+    CaseField("monthly_debts", "Monthly debts", "currency"),
+    CaseField("credit_score", "Declared credit score", "integer"),
+)
+
+EVIDENCE = {
+    "bureau_score": Shown("Bureau credit score", "integer"),
+    "defaults": Shown("Defaults on file", "integer"),
+    "open_accounts": Shown("Open accounts", "integer"),
+    "credit_utilisation": Shown("Credit utilisation", "percent"),
+    "file_age_years": Shown("Credit file age (years)", "integer"),
+    "annual_rate": Shown("Annual rate", "percent"),
+    "monthly_payment": Shown("Monthly payment", "currency"),
+    "debt_to_income": Shown("Debt to income", "percent"),
+    "passed": Shown("Policy passed"),
+    "breaches": Shown("Policy breaches"),
+    "referrals": Shown("Referral triggers"),
+}
+
+# A declared score this far from the bureau's is worth a reviewer's question.
+SCORE_GAP = 5
+
+
+def loan_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    declared = case.get("credit_score")
+    bureau = results.get("loans.credit_bureau", {}).get("bureau_score")
+    if (
+        isinstance(declared, int | float)
+        and isinstance(bureau, int | float)
+        and abs(declared - bureau) >= SCORE_GAP
+    ):
+        return [f"Declared credit score {declared:.0f}; the bureau reports {bureau:.0f}."]
+    return []

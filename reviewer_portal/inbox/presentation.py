@@ -1,0 +1,193 @@
+"""An agent's data as reviewers read it, from what the agent declares (AgentSpec.case_fields,
+evidence and flags; agents.framework.presentation): labelled, formatted facts for the case and
+each tool's evidence, the Details and Amount columns of the inbox, the fields search covers, and
+the flags the agent raises. An agent that declares nothing still reads plainly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import intcomma
+
+from agents.framework.presentation import CaseField, Format, Shown
+from agents.framework.registry import AGENTS, AgentSpec
+
+logger = logging.getLogger(__name__)
+
+CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+# A column of a table inside a fact (a list of records, such as holdings) is at most this many.
+TABLE_COLUMNS = 8
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    text: str = ""
+    # A list of records reads as a table: its header and its rows of text.
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    title: str
+    ok: bool
+    facts: list[Fact]
+    error: str = ""
+
+
+def label_of(key: str) -> str:
+    """`annual_income` -> `Annual income`."""
+    return key.replace("_", " ").capitalize()
+
+
+def formatted(value: Any, fmt: Format = "text") -> str:
+    """`value` in `fmt`; a value that is not what the format expects reads as it is."""
+    if value is None or value == "" or value == []:
+        return "none"
+    number = _number(value) if fmt in ("currency", "percent", "integer", "months") else None
+    if fmt == "currency" and number is not None:
+        symbol = CURRENCY_SYMBOLS.get(settings.CURRENCY)
+        figure = f"{number:,.0f}" if number == number.to_integral() else f"{number:,.2f}"
+        return f"{symbol}{figure}" if symbol else f"{figure} {settings.CURRENCY}"
+    if fmt == "percent" and number is not None:
+        return f"{(number * 100).normalize():f} %" if abs(number) < 10 else f"{number:f} %"
+    if fmt == "integer" and number is not None:
+        return intcomma(int(number))
+    if fmt == "months" and number is not None:
+        return f"{int(number)} month{'' if int(number) == 1 else 's'}"
+    if fmt == "date" and isinstance(value, str):
+        return value[:10]
+    return _plain(value)
+
+
+def case_facts(agent: str, case: Mapping[str, Any]) -> list[Fact]:
+    """The case: declared fields first, in their order and format; the rest plainly."""
+    declared = _case_fields(agent)
+    facts = [Fact(f.label, formatted(case[f.name], f.format)) for f in declared if f.name in case]
+    named = {f.name for f in declared}
+    return facts + [_fact(key, value, _shown(agent)) for key, value in case.items() if key not in named]
+
+
+def evidence_of(agent: str, tool_results: Iterable[Mapping[str, Any]]) -> list[Evidence]:
+    """Each tool's result as labelled facts, under the tool's action as its title."""
+    shown = _shown(agent)
+    evidence = []
+    for result in tool_results:
+        title = label_of(str(result.get("name", "")).rsplit(".", 1)[-1])
+        values = result.get("result")
+        if result.get("ok") and isinstance(values, Mapping):
+            evidence.append(Evidence(title, True, [_fact(k, v, shown) for k, v in values.items()]))
+        elif result.get("ok"):
+            evidence.append(Evidence(title, True, [Fact("Result", _plain(values))]))
+        else:
+            evidence.append(Evidence(title, False, [], str(result.get("error") or "failed")))
+    return evidence
+
+
+def flags_of(agent: str, case: Mapping[str, Any], tool_results: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The flags the agent raises from its case and evidence; none if its rule fails on odd data."""
+    spec = AGENTS.get(agent)
+    if spec is None or spec.flags is None:
+        return []
+    results = {
+        str(r.get("name")): r["result"]
+        for r in tool_results
+        if r.get("ok") and isinstance(r.get("result"), Mapping)
+    }
+    try:
+        return [str(flag) for flag in spec.flags(case, results)]
+    except Exception:  # an agent's rule must never take the gate page down
+        logger.exception("The flags of agent %s failed on gate data", agent)
+        return []
+
+
+def amount_field(agent: str) -> str | None:
+    """The case field the inbox's Amount column, filter and sort read for `agent`."""
+    return next((f.name for f in _case_fields(agent) if f.amount), None)
+
+
+def column_fields(agent: str) -> list[CaseField]:
+    return [f for f in _case_fields(agent) if f.column]
+
+
+def search_fields() -> list[str]:
+    """Every case field some agent makes searchable, each once."""
+    return sorted({f.name for spec in AGENTS.values() for f in spec.case_fields if f.searchable})
+
+
+def detail_fields() -> list[str]:
+    """Every case field some agent shows in the inbox's Details column, each once."""
+    return sorted({f.name for spec in AGENTS.values() for f in spec.case_fields if f.column})
+
+
+def search_labels() -> list[str]:
+    return sorted({f.label for spec in AGENTS.values() for f in spec.case_fields if f.searchable})
+
+
+def details_of(agent: str, values: Mapping[str, Any]) -> str:
+    """The inbox's Details column: the agent's column fields, as 'Term 48 months · Purpose car'."""
+    return " · ".join(
+        f"{f.label} {formatted(values[f.name], f.format)}"
+        for f in column_fields(agent)
+        if values.get(f.name) not in (None, "")
+    )
+
+
+def _case_fields(agent: str) -> tuple[CaseField, ...]:
+    spec: AgentSpec | None = AGENTS.get(agent)
+    return tuple(spec.case_fields) if spec else ()
+
+
+def _shown(agent: str) -> Mapping[str, Shown]:
+    spec = AGENTS.get(agent)
+    if spec is None:
+        return {}
+    return {**{f.name: Shown(f.label, f.format) for f in spec.case_fields}, **spec.evidence}
+
+
+def _fact(key: str, value: Any, shown: Mapping[str, Shown]) -> Fact:
+    how = shown.get(key, Shown(label_of(key)))
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        header = list(dict.fromkeys(k for record in value for k in record))[:TABLE_COLUMNS]
+        rows = [[_cell(record.get(k), shown.get(k)) for k in header] for record in value]
+        return Fact(
+            how.label, header=[shown[k].label if k in shown else label_of(k) for k in header], rows=rows
+        )
+    return Fact(how.label, formatted(value, how.format))
+
+
+def _cell(value: Any, how: Shown | None) -> str:
+    return "" if value is None else formatted(value, how.format if how else "text")
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None or value == [] or value == "":
+        return "none"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{label_of(str(k))}: {_plain(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        separator = "\n" if any(isinstance(v, Mapping) for v in value) else "; "
+        return separator.join(_plain(v) for v in value)
+    if isinstance(value, float) and not value.is_integer():
+        return intcomma(f"{value:.2f}") if abs(value) >= 1 else f"{value:g}"
+    if isinstance(value, int | float):
+        return intcomma(int(value))
+    return str(value)
