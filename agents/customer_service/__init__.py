@@ -10,6 +10,7 @@ from agents.customer_service import tools
 from agents.customer_service.offline import inquiry_policy
 from agents.framework.ai_act import AiActClass
 from agents.framework.demo import DemoCase
+from agents.framework.presentation import CaseField, Shown
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
@@ -56,5 +57,10 @@ INQUIRY_AGENT = register(
             high_risk=False, basis="Not in Annex III: answers to customers' questions, checked by staff"
         ),
         demo_cases=demo_cases,
+        case_fields=(
+            CaseField("customer_id", "Customer", column=True, searchable=True),
+            CaseField("topic", "Topic", column=True, searchable=True),
+        ),
+        evidence={"found": Shown("Policy found"), "segment": Shown("Segment")},
     )
 )

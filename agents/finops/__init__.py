@@ -9,6 +9,7 @@ from agents.finops import tools
 from agents.finops.demo import demo_cases
 from agents.finops.offline import INCREASE, finops_policy
 from agents.framework.ai_act import AiActClass
+from agents.framework.presentation import CaseField, Shown
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
@@ -51,5 +52,18 @@ FINOPS_AGENT = register(
             basis="Not in Annex III: internal cloud cost analysis, no decision about natural persons",
         ),
         demo_cases=demo_cases,
+        case_fields=(
+            CaseField("team", "Team", column=True, searchable=True),
+            CaseField("month", "Month", column=True),
+            CaseField("budget", "Budget", "currency", amount=True),
+        ),
+        evidence={
+            "spend_to_date": Shown("Spend to date", "currency"),
+            "budget": Shown("Budget", "currency"),
+            "remaining": Shown("Remaining", "currency"),
+            "forecast_month_end": Shown("Forecast at month end", "currency"),
+            "raised_by": Shown("Raised by", "currency"),
+            "days": Shown("Days so far", "integer"),
+        },
     )
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agents.framework.ai_act import AiActClass
 from agents.framework.demo import DemoCase
+from agents.framework.presentation import CaseField, Shown
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.market import tools
@@ -36,5 +37,10 @@ MARKET_AGENT = register(
             high_risk=False, basis="Not in Annex III: market analysis, no decision about natural persons"
         ),
         demo_cases=demo_cases,
+        case_fields=(
+            CaseField("product", "Product", column=True, searchable=True),
+            CaseField("week", "Week", column=True),
+        ),
+        evidence={"score": Shown("Sentiment score"), "ours": Shown("Our rate"), "rank": Shown("Our rank")},
     )
 )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.framework.ai_act import AiActClass
+from agents.framework.presentation import CaseField, Shown
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
@@ -77,6 +78,19 @@ REGULATORY_AGENT = register(
             high_risk=False,
             basis="Not in Annex III: it reviews the bank's own documents against rules and assesses no natural person",
         ),
+        case_fields=(
+            CaseField("title", "Document", searchable=True),
+            CaseField("sections", "Sections", "integer", column=True),
+            CaseField("uploaded_by", "Uploaded by", column=True),
+            CaseField("document_id", "Document fingerprint"),
+        ),
+        evidence={
+            "index": Shown("Section", "integer"),
+            "heading": Shown("Section heading"),
+            "sections": Shown("Sections in the document", "integer"),
+            "finding_id": Shown("Finding reference"),
+            "proposed_action": Shown("Proposed action"),
+        },
     )
 )
 
