@@ -7,10 +7,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.delivery import ActionConflict
 from reviewer_portal.inbox.forms import AssignForm, ClaimForm
 from reviewer_portal.inbox.gate_context import assign_form_for, decision_response
@@ -24,21 +25,21 @@ Status = ActionAttempt.Status
 
 @require_POST
 @login_required
-def gate_claim_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+def gate_claim_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     return _assignment_response(request, gate, ClaimForm(request.POST), assignee=request.user)
 
 
 @require_POST
 @login_required
-def gate_unclaim_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+def gate_unclaim_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     return _assignment_response(request, gate, ClaimForm(request.POST), assignee=None)
 
 
 @require_POST
 @login_required
-def gate_assign_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+def gate_assign_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     form = assign_form_for(request, gate, request.POST)
     assignee = None
@@ -49,7 +50,9 @@ def gate_assign_view(request: HttpRequest, gate_id: str) -> HttpResponse:
     return _assignment_response(request, gate, form, assignee=assignee)
 
 
-def _assignment_response(request: HttpRequest, gate: Gate, form: ClaimForm, *, assignee: Any) -> HttpResponse:
+def _assignment_response(
+    request: HtmxHttpRequest, gate: Gate, form: ClaimForm, *, assignee: Any
+) -> HttpResponse:
     """Send a valid claim / release / assignment to the workflow; answer with the decision panel."""
     if not gate_permissions_for(user=request.user, gate=gate).assign:
         notice = "This gate is no longer open to claiming or assignment by your roles."

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, DecisionForm
 from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -26,13 +27,15 @@ from reviewer_portal.inbox.selectors import (
 Status = ActionAttempt.Status
 
 
-def decision_response(request: HttpRequest, gate: Gate, *, status: int = 200, **extra: Any) -> HttpResponse:
+def decision_response(
+    request: HtmxHttpRequest, gate: Gate, *, status: int = 200, **extra: Any
+) -> HttpResponse:
     template = "inbox/gate.html#decision-panel" if request.htmx else "inbox/gate.html"
     return render(request, template, gate_context(request, gate, **extra), status=status)
 
 
 def gate_context(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     gate: Gate,
     *,
     form: DecisionForm | None = None,
@@ -63,7 +66,7 @@ def gate_context(
 
 
 def _workspace_context(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     gate: Gate,
     may: GatePermissions,
     *,
@@ -106,7 +109,7 @@ def grounds_of(gate: Gate) -> tuple[str, ...]:
     return rejection_grounds(gate.agent, gate.kind)
 
 
-def assign_form_for(request: HttpRequest, gate: Gate, data: Any = None) -> AssignForm:
+def assign_form_for(request: HtmxHttpRequest, gate: Gate, data: Any = None) -> AssignForm:
     """Colleagues to hand the gate to (the reviewer themselves claims it instead)."""
     colleagues = gate_assignees_for(gate=gate).exclude(pk=request.user.pk)
     choices = [(u.get_username(), _user_label(u)) for u in colleagues]

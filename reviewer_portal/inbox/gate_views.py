@@ -9,11 +9,12 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
+from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.delivery import ActionConflict, action_withdraw
 from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
 from reviewer_portal.inbox.gate_context import decision_response, gate_context, grounds_of
@@ -32,7 +33,7 @@ ACTION_ID = re.compile(r"(decide|annotate|assign):[A-Za-z0-9_.:-]{1,200}:[0-9a-f
 
 @require_GET
 @login_required
-def gate_detail(request: HttpRequest, gate_id: str) -> HttpResponse:
+def gate_detail(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     if request.htmx and request.GET.get("wait") == "revision":
         # The page polls while the agent revises: nothing to swap until the gate reopens.
@@ -48,7 +49,7 @@ def gate_detail(request: HttpRequest, gate_id: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     if not gate_permissions_for(user=request.user, gate=gate).decide:
         notice = "This gate is no longer waiting for a decision from your role."
@@ -86,7 +87,7 @@ def gate_decide_view(request: HttpRequest, gate_id: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def gate_withdraw_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+def gate_withdraw_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     """Withdraw the reviewer's own decision that is still waiting to be delivered."""
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     action_id = request.POST.get("action_id", "")
@@ -114,7 +115,7 @@ def _not_withdrawn(attempt: ActionAttempt) -> str:
 
 @require_POST
 @login_required
-def gate_annotate_view(request: HttpRequest, gate_id: str) -> HttpResponse:
+def gate_annotate_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
     if not gate_permissions_for(user=request.user, gate=gate).annotate:
         return _annotations_response(request, gate, status=403, error="Only this gate's reviewers add notes.")
@@ -144,7 +145,7 @@ def gate_annotate_view(request: HttpRequest, gate_id: str) -> HttpResponse:
 
 
 def _annotations_response(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     gate: Gate,
     *,
     status: int = 200,

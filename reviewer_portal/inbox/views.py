@@ -8,10 +8,11 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.bulk import BulkDecisionForm
 from reviewer_portal.inbox.filters import PAGE_SIZE, InboxFilterForm, without_empty_params
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
@@ -20,7 +21,7 @@ from reviewer_portal.inbox.services import gates_decide_in_bulk
 
 @require_GET
 @login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
     if (canonical := without_empty_params(request.GET)) is not None:
         # A submitted filter form sends every field: keep the shared URL to the ones that narrow.
         return redirect(f"{request.path}?{canonical.urlencode()}" if canonical else request.path)
@@ -31,7 +32,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def gates_bulk_decide_view(request: HttpRequest) -> HttpResponse:
+def gates_bulk_decide_view(request: HtmxHttpRequest) -> HttpResponse:
     """Decide the selected low-risk gates at once; the inbox's filters ride in the query string."""
     form = BulkDecisionForm(request.POST)
     outcomes = []
@@ -57,7 +58,7 @@ def gates_bulk_decide_view(request: HttpRequest) -> HttpResponse:
     return render(request, "inbox/inbox.html", context, status=status)
 
 
-def _inbox_context(request: HttpRequest, **extra: Any) -> tuple[dict[str, Any], int]:
+def _inbox_context(request: HtmxHttpRequest, **extra: Any) -> tuple[dict[str, Any], int]:
     """The inbox for the filters in the query string, and the HTTP status they earn."""
     form = InboxFilterForm(request.GET)
     valid = form.is_valid()

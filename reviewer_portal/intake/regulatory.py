@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_GET, require_http_methods
@@ -22,6 +22,7 @@ from agents.regulatory.documents import DocumentStore
 from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, check_upload
 from reviewer_portal.accounts.roles import can_audit, can_submit_documents
 from reviewer_portal.domains import domain_of
+from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.intake.document_reviews import document_review
 from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
 from reviewer_portal.intake.services import RunNotStarted, agent_run_start
@@ -50,7 +51,7 @@ class DocumentUploadForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def document_new(request: HttpRequest) -> HttpResponse:
+def document_new(request: HtmxHttpRequest) -> HttpResponse:
     if not can_submit_documents(request.user):
         raise PermissionDenied("Only compliance reviewers upload documents for review.")
     form = DocumentUploadForm(
@@ -82,7 +83,7 @@ def document_new(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def document_status(request: HttpRequest, submission_id: uuid.UUID) -> HttpResponse:
+def document_status(request: HtmxHttpRequest, submission_id: uuid.UUID) -> HttpResponse:
     """Where the review of an upload stands; the page refreshes itself until it is final."""
     upload = get_object_or_404(DocumentUpload, workflow_id=f"{WORKFLOW_PREFIX}{submission_id}")
     if upload.uploaded_by_id != request.user.pk and not (
