@@ -26,6 +26,7 @@ run-worker: $(VENV)/.requirements.stamp | var
 bench: $(VENV)/.requirements-dev.stamp | var
 	$(PYTHON) benchmarks/decision_latency.py
 	$(PYTHON) benchmarks/parallel_tools.py
+	$(PYTHON) benchmarks/agent_overhead.py
 	$(PYTHON) benchmarks/codec_cost.py
 	$(PYTHON) benchmarks/archive_cost.py
 

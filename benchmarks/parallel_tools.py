@@ -123,19 +123,20 @@ def register_agents(prompt_folder: Path) -> tuple[AgentSpec, AgentSpec]:
     return agent("bench.parallel", parallel_policy), agent("bench.sequential", sequential_policy)
 
 
-_gates_reached: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+# By workflow id: set when the run reaches its gate (agent_overhead.py waits on it too).
+gates_reached: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
 
 async def gate_reached(snapshot: dict[str, Any]) -> bool:
     """Stands in for the portal's projection (`publish_gate`): notes the run reached its gate."""
-    _gates_reached[activity.info().workflow_id].set()
+    gates_reached[activity.info().workflow_id].set()
     return True
 
 
 async def gate_change_reached(publication: dict[str, Any]) -> bool:
     """The same for `publish_gate_change`, which runs publish since gate patches (a whole gate
     the first time, then patches): True tells the workflow the change was applied."""
-    _gates_reached[activity.info().workflow_id].set()
+    gates_reached[activity.info().workflow_id].set()
     return True
 
 
@@ -165,19 +166,20 @@ async def run_once(client: Client, task_queue: str, spec: AgentSpec, tool_ms: in
     )
     try:
         async with asyncio.timeout(RUN_TIMEOUT):
-            await _gates_reached[workflow_id].wait()
+            await gates_reached[workflow_id].wait()
             # Terminate only once the run idles at its gate, so no task of its is cut short.
-            while _busy((await handle.describe()).raw_description):
+            while busy((await handle.describe()).raw_description):
                 await asyncio.sleep(0.01)
     except TimeoutError as err:
         raise BenchmarkError(f"Run {workflow_id} did not reach its gate within {RUN_TIMEOUT:.0f} s") from err
     finally:
-        del _gates_reached[workflow_id]
+        del gates_reached[workflow_id]
         await handle.terminate(reason="parallel tools benchmark: gate reached")
     return timings(await handle.fetch_history(), workflow_id)
 
 
-def _busy(description: DescribeWorkflowExecutionResponse) -> bool:
+def busy(description: DescribeWorkflowExecutionResponse) -> bool:
+    """Whether the run has an activity or a workflow task in flight."""
     return bool(description.pending_activities) or description.HasField("pending_workflow_task")
 
 
