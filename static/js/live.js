@@ -87,6 +87,9 @@
     if (detail && detail.gate_id) {
       if (detail.gate_id !== el.dataset.gateId) return false;
       if (Number(detail.version) <= Number(el.dataset.version)) return false;
+      // The reviewer's own decision was recorded here: the push that the gate closed (however late
+      // the projection catches up) would only replace its outcome with the same state.
+      if ("decidedHere" in el.dataset && detail.status && detail.status !== "pending") return false;
     }
     if (el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return false;
     return !hasEdits(el);
