@@ -19,6 +19,7 @@ test: $(VENV)/.requirements-dev.stamp chromium | var
 lint: $(VENV)/.requirements-dev.stamp
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy  # paths and strictness: [tool.mypy] in pyproject.toml
 
 run-worker: $(VENV)/.requirements.stamp | var
 	$(PYTHON) manage.py run_worker

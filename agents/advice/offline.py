@@ -105,7 +105,8 @@ def target_risk(risk: dict[str, Any]) -> int:
     cap = CAPACITY_CAP.get(risk["capacity_for_loss"], 3)
     if risk["horizon_years"] < SHORT_HORIZON_YEARS:
         cap = min(cap, SHORT_HORIZON_CAP)
-    return min(risk["attitude_to_risk"], cap)
+    attitude: int = risk["attitude_to_risk"]
+    return min(attitude, cap)
 
 
 def _position_advice(

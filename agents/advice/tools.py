@@ -26,7 +26,7 @@ class CustomerArgs:
 
 
 @tool("advice.holdings", "The customer's investments and cash: positions, values, asset classes, charges.")
-async def holdings(args: CustomerArgs) -> dict:
+async def holdings(args: CustomerArgs) -> dict[str, Any]:
     found = _customer(args.customer_id)
     total = sum(value for _, _, value, _, _ in found["holdings"])
     positions = [
@@ -49,7 +49,7 @@ async def holdings(args: CustomerArgs) -> dict:
 
 
 @tool("advice.spending", "The customer's income and spending, monthly averages over the last three months.")
-async def spending(args: CustomerArgs) -> dict:
+async def spending(args: CustomerArgs) -> dict[str, Any]:
     found = _customer(args.customer_id)
     income, categories = found["spending"]["monthly_income"], found["spending"]["categories"]
     spent = sum(categories.values())
@@ -66,7 +66,7 @@ async def spending(args: CustomerArgs) -> dict:
 @tool(
     "advice.risk_profile", "The customer's risk profile: attitude to risk (1-7), capacity for loss, horizon."
 )
-async def risk_profile(args: CustomerArgs) -> dict:
+async def risk_profile(args: CustomerArgs) -> dict[str, Any]:
     found = _customer(args.customer_id)
     return {"age": found["age"], **found["risk"]}
 
@@ -74,7 +74,7 @@ async def risk_profile(args: CustomerArgs) -> dict:
 @tool(
     "advice.product_catalogue", "The products this customer is eligible for, with risk ratings and charges."
 )
-async def product_catalogue(args: CustomerArgs) -> dict:
+async def product_catalogue(args: CustomerArgs) -> dict[str, Any]:
     found = _customer(args.customer_id)
     products = [
         {"code": code, "name": name, "risk_rating": risk, "ongoing_charge_pct": charge, "complex": complex_}
@@ -85,7 +85,7 @@ async def product_catalogue(args: CustomerArgs) -> dict:
 
 
 @activity.defn(name="advice.deliver_advice")
-async def deliver_advice(gate: GateSnapshot) -> dict:
+async def deliver_advice(gate: GateSnapshot) -> dict[str, Any]:
     """After a licensed adviser's sign-off: deliver exactly the approved text, edits included."""
     approved = proposal_after_review(gate)
     text = str(approved.get("recommendations", "")).strip()
@@ -109,7 +109,7 @@ async def deliver_advice(gate: GateSnapshot) -> dict:
 
 
 @activity.defn(name="advice.record_withheld")
-async def record_withheld(gate: GateSnapshot) -> dict:
+async def record_withheld(gate: GateSnapshot) -> dict[str, Any]:
     """After a rejection or an expired SLA: record that no advice went to the customer, and why."""
     return {
         "action": "advice withheld",

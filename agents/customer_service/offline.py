@@ -21,7 +21,7 @@ def inquiry_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
     customer = results.get("customer_service.crm_lookup", {})
     policy = results.get("customer_service.policy_search", {})
     if "name" not in customer or not policy.get("found"):
-        answer = {
+        answer: dict[str, Any] = {
             "outcome": "refer",
             "rationale": "The CRM or the policy library had no answer.",
             "risk_factors": [],

@@ -73,7 +73,7 @@ async def request_budget_increase(args: IncreaseArgs) -> dict[str, Any]:
 @activity.defn(name="finops.publish_summary")
 async def publish_summary(outcome: AgentOutcome) -> dict[str, Any]:
     """One summary from the concurrent lookups, the agent's answer and any approver's decision."""
-    results = {r.name: r.result for r in outcome.results if r.ok}
+    results = {r.name: r.result for r in outcome.results if r.ok and r.result is not None}
     increase = next(
         (g for g in outcome.gates if g.tool_call and g.tool_call.name.endswith("budget_increase")), None
     )

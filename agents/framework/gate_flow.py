@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -20,7 +21,7 @@ from agents.framework.policies import (
     PUBLISH_RETRY,
     PUBLISH_START_TO_CLOSE,
 )
-from agents.framework.run_state import AgentRunState
+from agents.framework.pruning import PruningMixin
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
@@ -39,7 +40,8 @@ PATCH_REVIEWER_NOTICES = "reviewer-notices"
 PATCH_GATE_PATCHES = "gate-patches"
 
 
-class GateFlowMixin(AgentRunState):
+# Gates wait across continue-as-new: the gate flow builds on pruning.
+class GateFlowMixin(PruningMixin):
     def _open_gate(
         self,
         policy: GatePolicy,
@@ -193,27 +195,27 @@ class GateFlowMixin(AgentRunState):
         """Send what changed since the last publish, so history grows by each change once; the
         whole gate the first time, or when the projection says it missed a change."""
         last = self._published_gates.get(snapshot.gate_id)
-        first = last is None
         publication = (
             GatePublication(snapshot=snapshot)
-            if first
+            if last is None
             else GatePublication(patch=gates.patch(last, snapshot))
         )
         in_sync = await self._send_publication(publication)
-        if not in_sync and not first:
+        if not in_sync and last is not None:
             await self._send_publication(GatePublication(snapshot=snapshot))
 
     async def _send_publication(self, publication: GatePublication) -> bool:
-        return await workflow.execute_activity(
+        in_sync: bool = await workflow.execute_activity(
             PUBLISH_CHANGE_ACTIVITY,
             publication,
             result_type=bool,
             start_to_close_timeout=PUBLISH_START_TO_CLOSE,
             retry_policy=PUBLISH_RETRY,
         )
+        return in_sync
 
-    async def _act(self, activity_name: str, argument: object) -> dict:
-        return await workflow.execute_activity(
+    async def _act(self, activity_name: str, argument: object) -> dict[str, Any]:
+        action: dict[str, Any] = await workflow.execute_activity(
             activity_name,
             argument,
             result_type=dict,
@@ -221,3 +223,4 @@ class GateFlowMixin(AgentRunState):
             schedule_to_close_timeout=ACTION_SCHEDULE_TO_CLOSE,
             retry_policy=ACTION_RETRY,
         )
+        return action

@@ -112,7 +112,7 @@ def apply_decision(gate: GateSnapshot, update: DecideInput, now: datetime) -> Ga
 
 def edit_diff(original: dict[str, Any], edits: dict[str, Any]) -> str:
     """A unified diff of each edited field, as recorded in history and shown to reviewers."""
-    chunks = []
+    chunks: list[str] = []
     for name in sorted(edits):
         before = str(original.get(name, "")).splitlines(keepends=True)
         after = str(edits[name]).splitlines(keepends=True)

@@ -23,11 +23,16 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionMessage,
+    ChatCompletionMessageParam,
+    ChatCompletionToolUnionParam,
+)
 from openai.types.chat.chat_completion import Choice
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -89,13 +94,17 @@ class LlmActivities:
         messages = [{"role": "system", "content": prompt.text}]
         messages += [_to_openai(m) for m in request.messages]
         tools = [TOOLS[name].schema() for name in request.tools]
+        # Plain dicts in OpenAI's wire shape (_to_openai, Tool.schema); the SDK's TypedDicts
+        # describe the same shape.
+        wire_messages = cast("list[ChatCompletionMessageParam]", messages)
+        wire_tools = cast("list[ChatCompletionToolUnionParam]", tools)
         started = time.monotonic()
         try:
             async with heartbeating():
                 completion = await self._client.chat.completions.create(
                     model=request.model,
-                    messages=messages,
-                    tools=tools or openai.omit,
+                    messages=wire_messages,
+                    tools=wire_tools or openai.omit,
                     extra_headers={AGENT_HEADER: request.agent},
                 )
         except (openai.APIError, json.JSONDecodeError) as err:

@@ -39,7 +39,7 @@ class OfflineModelTransport(httpx2.AsyncBaseTransport):
 
 def _completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
     turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
-    calls = [
+    calls: list[dict[str, Any]] = [
         {
             "id": f"call_{turn}_{i}",
             "type": "function",
@@ -97,4 +97,5 @@ def tool_results(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def submitted_case(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """For offline policies: the case the run was given (its first user message)."""
-    return json.loads(next(m["content"] for m in messages if m["role"] == "user"))
+    case: dict[str, Any] = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
+    return case

@@ -8,9 +8,10 @@ import json
 from dataclasses import replace
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from agents.framework.contract import LLM_ACTIVITY
+from agents.framework.gate_flow import GateFlowMixin
 from agents.framework.policies import (
     LLM_HEARTBEAT,
     LLM_RETRY,
@@ -22,7 +23,6 @@ from agents.framework.policies import (
     TOOL_RETRY,
     TOOL_START_TO_CLOSE,
 )
-from agents.framework.run_state import AgentRunState
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
@@ -39,7 +39,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-class PlanningMixin(AgentRunState):
+# The loop opens, publishes and waits on tool gates, and prunes between turns: it builds on both.
+class PlanningMixin(GateFlowMixin):
     async def _prepare(self) -> str:
         """Run the spec's `prepare` step; the agent then plans from the prepared case. Returns why
         the case could not be prepared, or "" once it is."""
@@ -207,7 +208,12 @@ def _refusal_of(err: ActivityError) -> str:
 
 
 def _failure_message(err: ActivityError) -> str:
+    # Temporal decodes every cause of an activity failure as a FailureError: each has a message.
     cause = err.cause
-    while cause is not None and cause.cause is not None and not isinstance(cause, ApplicationError):
+    while (
+        isinstance(cause, FailureError)
+        and cause.cause is not None
+        and not isinstance(cause, ApplicationError)
+    ):
         cause = cause.cause
-    return str(cause.message if cause is not None else err)
+    return str(cause.message if isinstance(cause, FailureError) else err)

@@ -98,7 +98,7 @@ class AgentSpec:
             agent=self.name,
             prompt=latest_prompt(self.prompt_id).ref,
             model=model or self.model,
-            tools=list(self.tools),
+            tools=[_tool_name(t) for t in self.tools],  # names by now (__post_init__)
             gate=_with_slas(self.gate, sla_seconds, escalation_sla_seconds),
             on_approve=self.on_approve,
             on_reject=self.on_reject,

@@ -76,8 +76,9 @@ def _answer(outcome: str, rationale: str, risk_factors: list[str]) -> dict[str, 
 def _change_request(messages: list[dict[str, Any]]) -> str:
     """The reviewer's instructions, when the last message sends the recommendation back."""
     last = messages[-1]
-    if last["role"] == "user" and "requested changes:" in (last.get("content") or ""):
-        return last["content"].split("requested changes:", 1)[1].split("\n")[0].strip()
+    content: str = last.get("content") or ""
+    if last["role"] == "user" and "requested changes:" in content:
+        return content.split("requested changes:", 1)[1].split("\n")[0].strip()
     return ""
 
 

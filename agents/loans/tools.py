@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio import activity
 
@@ -45,7 +46,7 @@ class PolicyCheckArgs:
 
 
 @tool("loans.credit_bureau", "Fetch the applicant's credit file: score, defaults, utilisation.")
-async def credit_bureau(args: CreditBureauArgs) -> dict:
+async def credit_bureau(args: CreditBureauArgs) -> dict[str, Any]:
     seed = hashlib.sha256(args.applicant_name.strip().lower().encode()).digest()
     score = max(300, min(850, args.declared_score + (seed[0] % 41) - 20))
     return {
@@ -58,7 +59,7 @@ async def credit_bureau(args: CreditBureauArgs) -> dict:
 
 
 @tool("loans.affordability", "Compute the monthly payment and debt-to-income ratio of the loan.")
-async def affordability(args: AffordabilityArgs) -> dict:
+async def affordability(args: AffordabilityArgs) -> dict[str, Any]:
     if args.term_months <= 0 or args.annual_income <= 0:
         raise ValueError("term and income must be positive")
     rate = ANNUAL_RATE / 12
@@ -72,7 +73,7 @@ async def affordability(args: AffordabilityArgs) -> dict:
 
 
 @tool("loans.lending_policy_check", "Check the lending policy: hard breaches and referral triggers.")
-async def lending_policy_check(args: PolicyCheckArgs) -> dict:
+async def lending_policy_check(args: PolicyCheckArgs) -> dict[str, Any]:
     breaches, referrals = [], []
     if args.bureau_score < MIN_SCORE:
         breaches.append(f"credit score {args.bureau_score} below minimum {MIN_SCORE}")
@@ -90,7 +91,7 @@ async def lending_policy_check(args: PolicyCheckArgs) -> dict:
 
 
 @activity.defn(name="loans.issue_offer")
-async def issue_offer(gate: GateSnapshot) -> dict:
+async def issue_offer(gate: GateSnapshot) -> dict[str, Any]:
     """Downstream action after a credit officer's approval: issue the loan offer."""
     case = gate.case
     return {
@@ -104,7 +105,7 @@ async def issue_offer(gate: GateSnapshot) -> dict:
 
 
 @activity.defn(name="loans.send_decline_notice")
-async def send_decline_notice(gate: GateSnapshot) -> dict:
+async def send_decline_notice(gate: GateSnapshot) -> dict[str, Any]:
     """Downstream action after a rejection: send the applicant a decline notice."""
     return {
         "action": "decline notice sent",

@@ -18,6 +18,7 @@ import sys
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -54,7 +55,7 @@ class ReadLimits:
 
 
 @activity.defn(name="regulatory.read_document")
-async def read_document(case: dict) -> PreparedCase:
+async def read_document(case: dict[str, Any]) -> PreparedCase:
     """The case with the uploaded file replaced by its text's id and section count."""
     store = DocumentStore.from_env(activity.info().namespace)
     try:
@@ -127,4 +128,5 @@ async def _read_in_child(data: bytes, filename: str, limits: ReadLimits) -> str:
     answer = json.loads(out)
     if "rejected" in answer:
         raise DocumentRejected(answer["rejected"])
-    return answer["text"]
+    text: str = answer["text"]
+    return text

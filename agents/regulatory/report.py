@@ -23,7 +23,7 @@ EXPIRED_BY = "system"
 
 
 @activity.defn(name="regulatory.publish_report")
-async def publish_report(outcome: AgentOutcome) -> dict:
+async def publish_report(outcome: AgentOutcome) -> dict[str, Any]:
     """Compose the review report; the workflow result and its history carry it to the portal."""
     sections = DocumentStore.from_env(activity.info().namespace).sections(outcome.case["document_id"])
     gates = {g.tool_call.id: g for g in outcome.gates if g.tool_call and g.tool_call.name == RECORD_FINDING}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -39,7 +40,7 @@ class FindingArgs:
 
 
 @tool("regulatory.read_section", "Read one section of the document under review, by its index (from 0).")
-async def read_section(args: SectionArgs) -> dict:
+async def read_section(args: SectionArgs) -> dict[str, Any]:
     sections = _sections(args.document_id)
     section = _section(sections, args.index)
     return {"index": args.index, "heading": section.heading, "text": section.text, "sections": len(sections)}
@@ -49,7 +50,7 @@ async def read_section(args: SectionArgs) -> dict:
     "regulatory.rulebook_search",
     "Search the compliance rulebook for the rules a section of the document may breach.",
 )
-async def rulebook_search(args: SectionArgs) -> dict:
+async def rulebook_search(args: SectionArgs) -> dict[str, Any]:
     section = _section(_sections(args.document_id), args.index)
     matches = [
         {
@@ -70,7 +71,7 @@ async def rulebook_search(args: SectionArgs) -> dict:
     "Record a finding: the rule breached, its severity, the excerpt, the proposed action and why. "
     "High and critical findings run only after a compliance reviewer approves them.",
 )
-async def record_finding(args: FindingArgs) -> dict:
+async def record_finding(args: FindingArgs) -> dict[str, Any]:
     section = _section(_sections(args.document_id), args.index)
     refusal = finding_refusal(args, section)
     if refusal:

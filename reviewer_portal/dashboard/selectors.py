@@ -23,9 +23,10 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from agents.framework.contract import SYSTEM_DECIDER
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
-from reviewer_portal.audit.prompt_selectors import HUMAN_DECISION, SYSTEM_DECIDER
+from reviewer_portal.audit.prompt_selectors import HUMAN_DECISION
 from reviewer_portal.dashboard.verdicts import agreed, with_ai_verdict
 from reviewer_portal.inbox.models import Gate
 
@@ -165,8 +166,14 @@ def _per_day(*, decided: QuerySet[Gate], opened: QuerySet[Gate], period: list[da
         .order_by()
     )
     by_day: dict[date, dict[str, int]] = {}
-    for row in [*decisions, *openings]:
-        by_day.setdefault(row.pop("day"), {}).update(row)
+    for decided_on in decisions:
+        by_day.setdefault(decided_on["day"], {}).update(
+            human=decided_on["human"], system=decided_on["system"]
+        )
+    for opened_on in openings:
+        by_day.setdefault(opened_on["day"], {}).update(
+            opened=opened_on["opened"], breaches=opened_on["breaches"]
+        )
     return [Day(day, **by_day.get(day, {})) for day in period]
 
 

@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import NotSupportedError
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     BooleanField,
     Case,
@@ -25,6 +26,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KT
+from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.utils import timezone
 
@@ -102,16 +104,23 @@ class SlaShareLeft(Func):
     def __init__(self, now: datetime) -> None:
         super().__init__(F("deadline"), Value(now, output_field=DateTimeField()), F("sla_seconds"))
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    # Django 5.2 passes compiled params on as a list; django-stubs types them as Django 6's tuple.
+    def as_sqlite(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
         return self._as_share(compiler, "(julianday({0}) - julianday({1})) * 86400.0 / NULLIF({2}, 0)")
 
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
         return self._as_share(compiler, "EXTRACT(EPOCH FROM ({0} - {1}))::float / NULLIF({2}, 0)")
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **extra: Any
+    ) -> NoReturn:
         raise NotSupportedError("SlaShareLeft is written for SQLite and PostgreSQL.")
 
-    def _as_share(self, compiler: Any, template: str) -> tuple[str, list[Any]]:
+    def _as_share(self, compiler: SQLCompiler, template: str) -> tuple[str, list[Any]]:
         compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
         params = [param for _, part_params in compiled for param in part_params]
         return f"({template.format(*(sql for sql, _ in compiled))})", params
@@ -267,7 +276,7 @@ def action_attempts_for(*, gate: Gate) -> QuerySet[ActionAttempt]:
     return gate.attempts.select_related("reviewer", "assignee")
 
 
-def open_decision_of(*, user: AbstractBaseUser, gate: Gate) -> ActionAttempt | None:
+def open_decision_of(*, user: User, gate: Gate) -> ActionAttempt | None:
     """The user's decision on the gate still waiting to be delivered (or withdrawn), if any."""
     return (
         gate.attempts.filter(reviewer=user, action=ActionAttempt.Action.DECIDE, status__in=ActionAttempt.OPEN)

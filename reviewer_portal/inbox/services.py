@@ -106,7 +106,9 @@ def assignment_message(attempt: ActionAttempt) -> str:
         return "Gate released: anyone in the queue may claim it."
     if attempt.assignee_id == attempt.reviewer_id:
         return "You claimed this gate."
-    return f"Gate assigned to {attempt.assignee.get_username()}."
+    assignee = attempt.assignee
+    assert assignee is not None  # assignee_id is set
+    return f"Gate assigned to {assignee.get_username()}."
 
 
 class BulkOutcome(NamedTuple):
@@ -173,7 +175,10 @@ def _current_snapshot(gate: Gate) -> GateSnapshot | None:
     async def query() -> list[GateSnapshot]:
         handle = (await client_for_agent(gate.agent)).get_workflow_handle(gate.workflow_id)
         timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        return await handle.query(ALL_GATES_QUERY, result_type=list[GateSnapshot], rpc_timeout=timeout)
+        snapshots: list[GateSnapshot] = await handle.query(
+            ALL_GATES_QUERY, result_type=list[GateSnapshot], rpc_timeout=timeout
+        )
+        return snapshots
 
     try:
         snapshots = async_to_sync(query)()
