@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "reviewer_portal.codec",
     "reviewer_portal.archive",
     "reviewer_portal.operations",
+    "reviewer_portal.conversations",
     "agents",
     "axes",
 ]
@@ -302,6 +303,8 @@ AGENT_PACKAGES = env.list(
         "agents.finops",
         "agents.market",
         "agents.customer_service",
+        "agents.support",
+        "agents.credit_outlook",
     ],
 )
 # A provider key of an agent's own (OPENAI_API_KEY_LOANS, or OPENAI_API_KEY_LOANS_FILE), used by

@@ -8,5 +8,6 @@ urlpatterns = [
     path("codec/", include("reviewer_portal.codec.urls")),
     path("dashboard/", include("reviewer_portal.dashboard.urls")),
     path("accounts/", include("reviewer_portal.accounts.urls")),
+    path("", include("reviewer_portal.conversations.urls")),
     path("admin/", admin.site.urls),
 ]

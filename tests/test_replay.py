@@ -14,6 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from agents.framework.workflow import AgentWorkflow
+from agents.support.workflow import SupportConversationWorkflow
 from reviewer_portal.archive.workflow import AuditArchiveWorkflow
 from reviewer_portal.temporal_client import data_converter
 from tests.conftest import HISTORIES
@@ -50,6 +51,14 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "audit_archive_pass",
         # The FinOps agent: three lookups at once, then a budget approver's gate.
         "finops_over_budget_approved",
+        # The support conversation (agents/support): handed to a rep who replied and closed it, and
+        # the first run of a conversation that continued as new.
+        "support_conversation_handed_off_and_closed",
+        "support_conversation_continued_first_run",
+        # Future credit analysis: the history prepared once, three inferences, one activity each;
+        # a stable outlook, and a risky one a credit analyst put on the watchlist.
+        "credit_outlook_stable",
+        "credit_outlook_watchlist_approved",
     } <= names
 
 
@@ -59,7 +68,10 @@ def test_recorded_history_replays_without_nondeterminism(path):
     history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
     # The portal's converter: histories recorded since payload encryption decode with the fixed
     # test keys (tests/keys); older, plaintext ones pass through the codec unchanged.
-    replayer = Replayer(workflows=[AgentWorkflow, AuditArchiveWorkflow], data_converter=data_converter())
+    replayer = Replayer(
+        workflows=[AgentWorkflow, AuditArchiveWorkflow, SupportConversationWorkflow],
+        data_converter=data_converter(),
+    )
 
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
 

@@ -73,6 +73,8 @@ class AgentSpec:
     case_fields: Sequence[CaseField] = ()
     evidence: Mapping[str, Shown] = field(default_factory=dict)
     flags: Flags | None = None
+    # Workflow classes of its own the worker also serves (e.g. a conversation), beside AgentWorkflow.
+    workflows: Sequence[type] = ()
 
     def __post_init__(self) -> None:
         functions = [t for t in self.tools if not isinstance(t, str)]

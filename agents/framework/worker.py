@@ -32,7 +32,8 @@ def build_worker(
     portal_activities: Sequence[Callable[..., Any]],
     executor: ThreadPoolExecutor,
 ) -> Worker:
-    """A worker serving the shared workflow, the LLM activity and every listed agent's tools.
+    """A worker serving the shared workflow, the LLM activity and every listed agent's tools and
+    own `workflows` (AgentSpec.workflows).
 
     `portal_activities` are the sync activities that write the portal's projection; they run on
     `executor`, a thread pool, because they use the Django ORM.
@@ -42,12 +43,14 @@ def build_worker(
         SummariseActivities(llm).summarise,
         *portal_activities,
     ]
+    workflows: list[type] = [AgentWorkflow]
     for spec in agents:
         activities.extend(spec.activities)
+        workflows.extend(w for w in spec.workflows if w not in workflows)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[AgentWorkflow],
+        workflows=workflows,
         activities=activities,
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -1,0 +1,68 @@
+"""The handoff gate: how a conversation the agent cannot resolve appears in the support reps'
+inbox, and how a rep's reply and close change it. Pure functions with `now` passed in."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from agents.framework.contract import APPROVED, PORTAL
+from agents.framework.types import AgentRunSpec, GatePolicy, GateSnapshot, Recommendation
+from agents.support.contract import AGENT, RepAction
+
+HANDOFF_KIND = "support_handoff"
+
+
+def conversation_path(workflow_id: str) -> str:
+    return f"/conversations/{workflow_id}/"
+
+
+def handoff_gate(
+    *, workflow_id: str, spec: AgentRunSpec, customer_id: str, reason: str, offline: bool, now: datetime
+) -> GateSnapshot:
+    """The gate a support rep picks the conversation up from (one per conversation)."""
+    policy = spec.gate or GatePolicy(kind=HANDOFF_KIND, role="support_rep", sla_seconds=3600)
+    path = conversation_path(workflow_id)
+    return GateSnapshot(
+        gate_id=f"{workflow_id}--g1",
+        workflow_id=workflow_id,
+        agent=AGENT,
+        kind=policy.kind,
+        subject=f"Customer {customer_id} is waiting for a person",
+        case={"customer_id": customer_id, "conversation": path},
+        submitted_by="",
+        recommendation=Recommendation(outcome="handoff", rationale=reason, proposal={"conversation": path}),
+        tool_results=[],
+        model=spec.model,
+        offline_model=offline,
+        role=policy.role,
+        sla_seconds=policy.sla_seconds,
+        opened_at=now,
+        deadline=now + timedelta(seconds=policy.sla_seconds),
+        needs_attention=f"A customer is waiting: take the conversation over at {path}",
+        prompt=spec.prompt,
+        supervisors=list(policy.supervisors),
+        priority=policy.priority,
+    )
+
+
+def claimed(gate: GateSnapshot, action: RepAction) -> GateSnapshot:
+    """The gate held by the rep who replied (unchanged if they hold it already)."""
+    if gate.assignee_id == action.rep_id:
+        return gate
+    return replace(gate, assignee=action.rep, assignee_id=action.rep_id, version=gate.version + 1)
+
+
+def closed(gate: GateSnapshot, action: RepAction, now: datetime) -> GateSnapshot:
+    """The gate decided: the rep closed the conversation, with their closing note as the reason."""
+    return replace(
+        gate,
+        status=APPROVED,
+        decided_by=action.rep,
+        decided_by_id=action.rep_id,
+        decided_at=now,
+        decided_via=PORTAL,
+        decision_id=action.action_id,
+        reason=f"Conversation closed: {action.text}",
+        version=gate.version + 1,
+    )

@@ -1,0 +1,222 @@
+"""A customer's support conversation as one durable workflow (a chain of runs).
+
+Each customer message is an Update whose handler runs the turn: the model (the framework's LLM
+activity) looks the account up and raises tickets (tool activities), and the reply is the
+Update's result. When the agent cannot resolve the enquiry it hands off: a gate for the support
+reps appears in the portal's inbox, and from then on a rep answers through the signed `rep_reply`
+and ends the conversation with `rep_close`. Every message and reply is in history. After
+`messages_per_run` customer messages the run continues as new, carrying a summary, the last
+entries and the handoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from agents.framework.contract import ALL_GATES_QUERY
+from agents.support.turn import AgentTurnMixin
+
+with workflow.unsafe.imports_passed_through():
+    # Imported here so the sandbox knows the module: the converter resolves RepAction.signature's
+    # own field types (Signature's endorsements) through it.
+    import agents.framework.reviewer_actions  # noqa: F401
+    import agents.support.handoff as handoff
+    import agents.support.rep_actions as rep_actions
+    from agents.framework.types import GateSnapshot
+    from agents.support.contract import (
+        CLOSED,
+        CONVERSATION_CLOSED,
+        CUSTOMER,
+        CUSTOMER_MESSAGE,
+        HANDED_OFF,
+        KEPT_ENTRIES,
+        MESSAGE_REFUSED,
+        OPEN,
+        REP,
+        REP_ACTION_APPLIED,
+        REP_ACTION_REFUSED,
+        REP_CLOSE,
+        REP_REPLY,
+        SUMMARY_LIMIT,
+        SUPPORT_WORKFLOW,
+        SYSTEM,
+        TRANSCRIPT_QUERY,
+        WAITING,
+        ConversationCarry,
+        ConversationResult,
+        CustomerMessage,
+        RepAction,
+        SupportInput,
+        Transcript,
+        TurnReply,
+    )
+
+# How many rep action ids a conversation remembers, to apply a redelivered one once.
+APPLIED_KEPT = 50
+
+
+@workflow.defn(name=SUPPORT_WORKFLOW)
+class SupportConversationWorkflow(AgentTurnMixin):
+    @workflow.init
+    def __init__(self, input: SupportInput) -> None:
+        # Here, not in run(): an Update may reach a continued run before run() starts.
+        self._input = input
+        carry = input.carry or ConversationCarry()
+        self._summary = carry.summary
+        self._entries = list(carry.recent)
+        self._count = carry.count
+        self._handoff = carry.handoff
+        self._previous = list(carry.previous_runs)
+        self._applied = list(carry.applied)
+        self._closed = False
+        self._run_messages = 0
+        self._heard = self._count  # entries when the run last looked: silence is measured from it
+        self._offline = False
+        self._turn = asyncio.Lock()  # one turn at a time: messages are answered in order
+
+    @workflow.run
+    async def run(self, input: SupportInput) -> ConversationResult:
+        def done() -> bool:
+            return self._closed or self._run_messages >= input.messages_per_run
+
+        while not done():
+            self._heard = self._count
+            try:
+                await workflow.wait_condition(
+                    lambda: done() or self._count != self._heard,
+                    timeout=timedelta(seconds=input.idle_seconds),
+                )
+            except TimeoutError:
+                if self._handoff is None:  # a rep's conversation stays until they close it
+                    self._add(SYSTEM, "This conversation was closed after a long silence.")
+                    self._closed = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if not self._closed:
+            workflow.continue_as_new(replace(input, carry=self._carry()))
+        return ConversationResult(status=CLOSED, messages=self._count)
+
+    # --- the customer's channel --------------------------------------------------------------
+
+    @workflow.update(name=CUSTOMER_MESSAGE)
+    async def customer_message(self, message: CustomerMessage) -> TurnReply:
+        """A customer's message: answered by the agent, or kept for the rep after a handoff."""
+        async with self._turn:
+            self._run_messages += 1
+            index = self._add(CUSTOMER, message.text).index
+            if self._handoff is not None:
+                return TurnReply(status=WAITING, reply="", index=index)
+            return await self._answer(index)
+
+    @customer_message.validator
+    def validate_customer_message(self, message: CustomerMessage) -> None:
+        if self._closed or (self._handoff is not None and self._handoff.closed):
+            raise ApplicationError(
+                "This conversation is closed.", type=CONVERSATION_CLOSED, non_retryable=True
+            )
+        refusal = rep_actions.message_refusal(getattr(message, "text", None))
+        if refusal:
+            raise ApplicationError(refusal, type=MESSAGE_REFUSED, non_retryable=True)
+
+    # --- the support rep's channel: signed by the portal -------------------------------------
+
+    @workflow.update(name=REP_REPLY)
+    async def rep_reply(self, action: RepAction) -> TurnReply:
+        """A representative's reply to the customer; the gate is theirs from now on."""
+        async with self._turn:
+            return await self._rep_reply(action)
+
+    async def _rep_reply(self, action: RepAction) -> TurnReply:
+        entry = self._add(REP, action.text, by=action.rep)
+        self._remember(action)
+        assert self._handoff is not None and self._handoff.gate is not None
+        await self._publish(handoff.claimed(self._handoff.gate, action))
+        return TurnReply(status=HANDED_OFF, reply=action.text, index=entry.index)
+
+    @rep_reply.validator
+    def validate_rep_reply(self, action: RepAction) -> None:
+        self._refuse_unless_rep(REP_REPLY, action)
+
+    @workflow.update(name=REP_CLOSE)
+    async def rep_close(self, action: RepAction) -> TurnReply:
+        """A representative ends the conversation; the handoff gate is decided."""
+        async with self._turn:
+            return await self._rep_close(action)
+
+    async def _rep_close(self, action: RepAction) -> TurnReply:
+        entry = self._add(REP, action.text, by=action.rep)
+        self._remember(action)
+        assert self._handoff is not None and self._handoff.gate is not None
+        self._handoff.closed = True
+        self._closed = True
+        await self._publish(handoff.closed(self._handoff.gate, action, workflow.now()))
+        return TurnReply(status=CLOSED, reply=action.text, index=entry.index)
+
+    @rep_close.validator
+    def validate_rep_close(self, action: RepAction) -> None:
+        self._refuse_unless_rep(REP_CLOSE, action)
+
+    def _refuse_unless_rep(self, name: str, action: RepAction) -> None:
+        if self._closed or self._handoff is None or self._handoff.gate is None:
+            raise ApplicationError(
+                "Only a conversation handed to a representative, and still open, takes a rep's action.",
+                type=REP_ACTION_REFUSED,
+                non_retryable=True,
+            )
+        update = workflow.current_update_info()
+        refusal = rep_actions.rep_action_refusal(
+            name,
+            action,
+            pinned=self._input.trusted_keys,
+            workflow_id=workflow.info().workflow_id,
+            update_id=update.id if update else "",
+            now=workflow.now(),
+        )
+        if refusal:
+            raise ApplicationError(refusal, type=REP_ACTION_REFUSED, non_retryable=True)
+        if action.action_id in self._applied:
+            raise ApplicationError(
+                "This action was applied before.", type=REP_ACTION_APPLIED, non_retryable=True
+            )
+
+    @workflow.query(name=ALL_GATES_QUERY)
+    def all_gates(self) -> list[GateSnapshot]:
+        """The handoff gate, as the shared workflow answers the portal's inbox about its gates."""
+        gate = self._handoff.gate if self._handoff else None
+        return [gate] if gate else []
+
+    @workflow.query(name=TRANSCRIPT_QUERY)
+    def transcript(self) -> Transcript:
+        """What this run holds of the conversation: a summary of older entries and the rest."""
+        status = CLOSED if self._closed else HANDED_OFF if self._handoff else OPEN
+        gate = self._handoff.gate if self._handoff else None
+        return Transcript(
+            customer_id=self._input.customer_id,
+            status=status,
+            summary=self._summary,
+            entries=list(self._entries),
+            gate_id=gate.gate_id if gate else "",
+            previous_runs=list(self._previous),
+        )
+
+    # --- the transcript and what a continued run carries ---------------------------------------
+
+    def _remember(self, action: RepAction) -> None:
+        self._applied = [*self._applied[-(APPLIED_KEPT - 1) :], action.action_id]
+
+    def _carry(self) -> ConversationCarry:
+        older, recent = self._entries[:-KEPT_ENTRIES], self._entries[-KEPT_ENTRIES:]
+        lines = [f"{e.author}: {e.text[:200]}" for e in older]
+        summary = "\n".join([self._summary, *lines]).strip()[-SUMMARY_LIMIT:]
+        return ConversationCarry(
+            summary=summary,
+            recent=recent,
+            count=self._count,
+            handoff=self._handoff,
+            previous_runs=[*self._previous, workflow.info().run_id][-20:],
+            applied=self._applied,
+        )

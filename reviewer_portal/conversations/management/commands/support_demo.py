@@ -1,0 +1,29 @@
+"""A demo support conversation, handed off to the support reps: run it once `make dev` is up (the
+customer's messages are Updates, which need the worker). Prints how to go on as the customer."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from reviewer_portal.conversations import services
+
+MESSAGES = ("When was my last payment?", "My card is blocked and I need to talk to a person.")
+
+
+class Command(BaseCommand):
+    help = "Start a demo support conversation for CUST-2002 that the agent hands to a support rep."
+
+    def handle(self, *args: object, **options: object) -> None:
+        if not settings.DEBUG:
+            raise CommandError("support_demo runs only with DEBUG.")
+        started = services.conversation_start(customer_id="CUST-2002")
+        for text in MESSAGES:
+            sent = services.conversation_customer_message(conversation_id=started.id, text=text)
+            answer = sent.reply.reply if sent.reply else f"({sent.status}: {sent.detail})"
+            self.stdout.write(f"customer: {text}\nagent:    {answer}")
+        self.stdout.write(f"Conversation {started.id}: the rep's page is /conversations/{started.id}/")
+        self.stdout.write(
+            f"As the customer: curl -H 'X-Conversation-Token: {started.token}' "
+            f"http://127.0.0.1:8000/api/support/conversations/{started.id}/"
+        )

@@ -1,0 +1,58 @@
+"""A support rep's view of a conversation handed to them: the transcript, live (htmx polls it),
+and a reply box whose replies go to the conversation as Updates the portal signs."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from agents.support.contract import REP_CLOSE, REP_REPLY
+from agents.support.rep_actions import message_refusal
+from reviewer_portal.conversations import services
+from reviewer_portal.conversations.selectors import can_take_over, conversation_transcript
+from reviewer_portal.conversations.tokens import is_conversation_id
+from reviewer_portal.htmx_request import HtmxHttpRequest
+
+
+@login_required
+@require_GET
+def conversation(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
+    _check(request, conversation_id)
+    transcript = conversation_transcript(conversation_id=conversation_id)
+    if transcript is None:
+        raise Http404("No such conversation.")
+    context = {"conversation_id": conversation_id, "transcript": transcript}
+    if request.htmx:
+        return render(request, "conversations/_entries.html", context)
+    return render(request, "conversations/conversation.html", context)
+
+
+@login_required
+@require_POST
+def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
+    _check(request, conversation_id)
+    action = REP_CLOSE if "close" in request.POST else REP_REPLY
+    text = request.POST.get("text", "")
+    refusal = message_refusal(text)
+    if refusal is None:
+        sent = services.conversation_rep_act(
+            conversation_id=conversation_id, rep=request.user, action=action, text=text
+        )
+        refusal = sent.detail if sent.status != services.ACCEPTED else None
+    context = {
+        "conversation_id": conversation_id,
+        "transcript": conversation_transcript(conversation_id=conversation_id),
+        "error": refusal or "",
+        "text": text if refusal else "",
+    }
+    return render(request, "conversations/_rep_form.html", context, status=400 if refusal else 200)
+
+
+def _check(request: HtmxHttpRequest, conversation_id: str) -> None:
+    if not can_take_over(request.user):
+        raise PermissionDenied("Only support representatives and admins take conversations over.")
+    if not is_conversation_id(conversation_id):
+        raise Http404("No such conversation.")

@@ -1,0 +1,133 @@
+"""Conversations with customers: start one, send the customer's message, send a rep's signed
+reply or close. One path sends every Update and says how the conversation answered."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agents.framework.reviewer_actions import Signature
+from agents.framework.signing import signed_at_text
+from agents.support.contract import (
+    AGENT,
+    CONVERSATION_CLOSED,
+    CUSTOMER_MESSAGE,
+    SUPPORT_WORKFLOW,
+    CustomerMessage,
+    RepAction,
+    SupportInput,
+    TurnReply,
+)
+from agents.support.rep_actions import rep_action_message
+from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.conversations.tokens import new_conversation_id, token_for
+from reviewer_portal.domains import domain_of
+from reviewer_portal.intake.services import pinned_spec
+from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
+from reviewer_portal.trust.keys import signing_key, trusted_keys
+
+# A customer's turn runs the model and tools: give it longer than a reviewer's action.
+TURN_TIMEOUT = timedelta(seconds=60)
+
+ACCEPTED = "accepted"
+REFUSED = "refused"
+CLOSED = "closed"
+GONE = "gone"
+PENDING = "pending"  # sent, but the answer did not come in time: the transcript will show it
+UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Sent:
+    status: str
+    detail: str = ""
+    reply: TurnReply | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    id: str
+    token: str
+
+
+def conversation_start(*, customer_id: str) -> Started:
+    """Start a conversation for `customer_id`; the token lets its holder speak in it."""
+    conversation_id = new_conversation_id()
+    start = SupportInput(customer_id=customer_id, spec=pinned_spec(AGENT), trusted_keys=trusted_keys())
+
+    async def run() -> None:
+        client = await client_for_agent(AGENT)
+        await client.start_workflow(
+            SUPPORT_WORKFLOW, start, id=conversation_id, task_queue=domain_of(AGENT).task_queue
+        )
+
+    async_to_sync(run)()
+    return Started(id=conversation_id, token=token_for(conversation_id))
+
+
+def conversation_customer_message(*, conversation_id: str, text: str, message_id: str = "") -> Sent:
+    """The customer's message; the answer is the agent's reply (or that a rep will answer).
+
+    A client that sends its own `message_id` may send the message again (after a lost answer):
+    it is the Update's id, so the run takes it once and answers both with the same reply.
+    """
+    update_id = f"customer-{message_id or uuid.uuid4().hex}"
+    return _send(conversation_id, CUSTOMER_MESSAGE, CustomerMessage(text=text), update_id, TURN_TIMEOUT)
+
+
+def conversation_rep_act(*, conversation_id: str, rep: AbstractBaseUser, action: str, text: str) -> Sent:
+    """A rep's reply (`rep_reply`) or closing note (`rep_close`), signed for this Update only."""
+    key = signing_key()
+    action_id = uuid.uuid4().hex
+    update_id = f"{action_id}#1"
+    unsigned = RepAction(
+        text=text,
+        rep=rep.get_username(),
+        rep_id=str(rep.pk),
+        rep_roles=sorted(reviewer_roles_of(rep)),
+        action_id=action_id,
+        signature=Signature(
+            key_id=key.key_id,
+            signed_at=signed_at_text(timezone.now()),
+            value="",
+            endorsements=list(key.endorsements),
+        ),
+    )
+    message = rep_action_message(action, unsigned, workflow_id=conversation_id, update_id=update_id)
+    assert unsigned.signature is not None
+    signed = replace(unsigned, signature=replace(unsigned.signature, value=key.sign(message)))
+    timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
+    return _send(conversation_id, action, signed, update_id, timeout)
+
+
+def _send(conversation_id: str, update: str, argument: object, update_id: str, timeout: timedelta) -> Sent:
+    async def execute() -> TurnReply:
+        client = await client_for_agent(AGENT)
+        handle = client.get_workflow_handle(conversation_id)
+        return await handle.execute_update(
+            update, argument, id=update_id, result_type=TurnReply, rpc_timeout=timeout
+        )
+
+    try:
+        return Sent(ACCEPTED, reply=async_to_sync(execute)())
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        detail = str(getattr(cause, "message", None) or cause or err)
+        closed = getattr(cause, "type", None) == CONVERSATION_CLOSED
+        return Sent(CLOSED if closed else REFUSED, detail)
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        return Sent(PENDING, "The answer is taking a while; it will appear in the conversation.")
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return Sent(GONE, "This conversation has ended.")
+        return Sent(UNAVAILABLE, "The conversation service is not reachable right now.")
+    except TemporalUnreachable:
+        return Sent(UNAVAILABLE, "The conversation service is not reachable right now.")
