@@ -30,6 +30,7 @@ from agents.support.contract import (
 from agents.support.rep_actions import rep_action_message, rep_action_refusal
 from agents.support.tools import TICKETS_DIR_ENV, TicketArgs, raise_ticket, tickets_for
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
+from reviewer_portal.inbox.models import ActionAttempt
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.trust.keys import generate, trusted_keys
 from tests.conftest import logged_in, make_user, projected_gate, record_history
@@ -128,6 +129,10 @@ def test_a_handed_off_conversation_goes_to_a_rep_who_replies_and_closes_it_in_th
 
     inbox = rep.get("/").content.decode()
     gate_page = rep.get(f"/gates/{gate.gate_id}/")
+    refused = rep.post(
+        f"/gates/{gate.gate_id}/decide/",
+        {"decision": "approve", "reason": "ok", "submission_id": str(uuid.uuid4()), "revision": 0},
+    )
     page = rep.get(f"/conversations/{conversation_id}/")
     replied = rep.post(
         f"/conversations/{conversation_id}/reply/", {"text": "Hello, I am Sam. How can I help?"}
@@ -141,6 +146,12 @@ def test_a_handed_off_conversation_goes_to_a_rep_who_replies_and_closes_it_in_th
     assert gate.role == "support_rep" and gate.status == "pending" and gate.agent == "support"
     assert gate.subject in inbox
     assert gate_page.status_code == 200 and f"/conversations/{conversation_id}/" in gate_page.content.decode()
+    # The gate page sends the rep to the conversation: no Approve or Reject that the conversation
+    # would refuse, and a decide POST (a replayed form, a script) is refused in words, sending nothing.
+    assert "Take over the conversation" in gate_page.content.decode()
+    assert 'value="approve"' not in gate_page.content.decode()
+    assert refused.status_code == 409 and "Take over the conversation" in refused.content.decode()
+    assert not ActionAttempt.objects.filter(gate=gate).exists()
     assert page.status_code == 200 and stranger.get(f"/conversations/{conversation_id}/").status_code == 403
     assert replied.status_code == 200 and waiting.json()["status"] == "waiting"
     assert closed.status_code == 200 and after.status_code == 409

@@ -36,3 +36,13 @@ class CaseField:
 # The flags an agent raises for a reviewer, from the case and its tools' results by tool name:
 # plain sentences ("Declared credit score 668; the bureau reports 658."). Pure and fast.
 Flags = Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]]], list[str]]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where reviewers act on a kind of gate, instead of the gate page's Approve and Reject (a
+    support rep takes a handed-off conversation over on its own page). `path` may name
+    `{workflow_id}`."""
+
+    label: str  # the gate page's button: "Take over the conversation"
+    path: str

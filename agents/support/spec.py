@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from agents.framework.ai_act import AiActClass
-from agents.framework.presentation import CaseField
+from agents.framework.presentation import CaseField, Workspace
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.types import GatePolicy
 from agents.support import tools
 from agents.support.contract import AGENT
-from agents.support.handoff import HANDOFF_KIND
+from agents.support.handoff import HANDOFF_KIND, conversation_path
 from agents.support.offline import conversation_policy
 from agents.support.rep_actions import SUPPORT_REP
 from agents.support.workflow import SupportConversationWorkflow
@@ -44,5 +44,9 @@ SUPPORT_AGENT = register(
             CaseField("conversation", "Conversation"),
         ),
         workflows=(SupportConversationWorkflow,),
+        # A rep answers a handoff by taking the conversation over, not with Approve or Reject.
+        workspaces={
+            HANDOFF_KIND: Workspace("Take over the conversation", conversation_path("{workflow_id}"))
+        },
     )
 )

@@ -107,6 +107,21 @@ def flags_of(agent: str, case: Mapping[str, Any], tool_results: Iterable[Mapping
         return []
 
 
+@dataclass(frozen=True)
+class WorkspaceLink:
+    label: str
+    url: str
+
+
+def workspace_of(agent: str, kind: str, workflow_id: str) -> WorkspaceLink | None:
+    """Where reviewers act on this gate, when its agent says it is not the decision panel."""
+    spec = AGENTS.get(agent)
+    found = spec.workspaces.get(kind) if spec else None
+    if found is None:
+        return None
+    return WorkspaceLink(found.label, found.path.replace("{workflow_id}", workflow_id))
+
+
 def amount_field(agent: str) -> str | None:
     """The case field the inbox's Amount column, filter and sort read for `agent`."""
     return next((f.name for f in _case_fields(agent) if f.amount), None)

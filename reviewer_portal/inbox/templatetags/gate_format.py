@@ -99,3 +99,8 @@ def tone(outcome: str, agent: str) -> str:
     """The badge class of an AI outcome of `agent`: `tone-approve` or `tone-reject` for the
     verdicts the agent declares (AgentSpec.verdicts), `tone-none` for the rest (refer, a tool call)."""
     return f"tone-{verdict_of(agent, outcome) or 'none'}"
+
+
+@register.filter
+def workspace(gate: Any) -> presentation.WorkspaceLink | None:
+    return presentation.workspace_of(gate.agent, gate.kind, gate.workflow_id)
