@@ -8,8 +8,10 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
@@ -30,7 +32,7 @@ from agents.support.contract import (
 from agents.support.rep_actions import rep_action_message, rep_action_refusal
 from agents.support.tools import TICKETS_DIR_ENV, TicketArgs, raise_ticket, tickets_for
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
-from reviewer_portal.inbox.models import ActionAttempt
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.trust.keys import generate, trusted_keys
 from tests.conftest import logged_in, make_user, projected_gate, record_history
@@ -369,3 +371,24 @@ def test_a_signature_over_anything_else_is_no_rep_reply(portal_signing_key):
     assert "cannot be trusted" in refusal(action, workflow_id="support-2")  # nor for another conversation
     assert "cannot be trusted" in refusal(dataclasses.replace(action, text="Closed, goodbye"))
     assert "more than 2 minutes ago" in refusal(action, at=now + timedelta(minutes=5))
+
+
+def test_the_demo_conversation_make_dev_starts_is_handed_off_once_however_often_it_runs(
+    temporal, portal, settings
+):
+    settings.DEBUG = True
+    first, second = StringIO(), StringIO()
+    call_command("support_demo", stdout=first)
+    call_command("support_demo", stdout=second)  # `make dev` runs it on every start
+
+    [line] = [entry for entry in first.getvalue().splitlines() if entry.startswith("Conversation ")]
+    conversation_id = line.split()[1].rstrip(":")
+    assert line in second.getvalue()
+    gate = projected_gate(temporal.client.get_workflow_handle(conversation_id))
+    assert (gate.role, gate.status) == ("support_rep", "pending")
+    assert Gate.objects.filter(workflow_id=conversation_id).count() == 1
+    history = temporal.run(temporal.client.get_workflow_handle(conversation_id).fetch_history())
+    customer_updates = [
+        e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert len(customer_updates) == 2  # the two demo messages, each taken once

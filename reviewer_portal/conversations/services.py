@@ -3,6 +3,7 @@ reply or close. One path sends every Update and says how the conversation answer
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agents.framework.reviewer_actions import Signature
@@ -58,16 +60,18 @@ class Started:
     token: str
 
 
-def conversation_start(*, customer_id: str) -> Started:
-    """Start a conversation for `customer_id`; the token lets its holder speak in it."""
-    conversation_id = new_conversation_id()
+def conversation_start(*, customer_id: str, conversation_id: str = "") -> Started:
+    """Start a conversation for `customer_id`; the token lets its holder speak in it. Given the
+    id of one already started (the demo's), it starts nothing and answers with that one."""
+    conversation_id = conversation_id or new_conversation_id()
     start = SupportInput(customer_id=customer_id, spec=pinned_spec(AGENT), trusted_keys=trusted_keys())
 
     async def run() -> None:
         client = await client_for_agent(AGENT)
-        await client.start_workflow(
-            SUPPORT_WORKFLOW, start, id=conversation_id, task_queue=domain_of(AGENT).task_queue
-        )
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                SUPPORT_WORKFLOW, start, id=conversation_id, task_queue=domain_of(AGENT).task_queue
+            )
 
     async_to_sync(run)()
     return Started(id=conversation_id, token=token_for(conversation_id))

@@ -1,7 +1,11 @@
-"""A demo support conversation, handed off to the support reps: run it once `make dev` is up (the
-customer's messages are Updates, which need the worker). Prints how to go on as the customer."""
+"""A demo support conversation, handed off to the support reps. `make dev` runs it once its worker
+is up (the customer's messages are Updates, which need the worker). Idempotent: the conversation
+and its messages have stable ids, so a second run starts nothing and sends nothing new. Prints how
+to go on as the customer."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -17,9 +21,12 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         if not settings.DEBUG:
             raise CommandError("support_demo runs only with DEBUG.")
-        started = services.conversation_start(customer_id="CUST-2002")
-        for text in MESSAGES:
-            sent = services.conversation_customer_message(conversation_id=started.id, text=text)
+        demo_id = f"support-{uuid.uuid5(uuid.NAMESPACE_URL, 'demo-support:CUST-2002').hex}"
+        started = services.conversation_start(customer_id="CUST-2002", conversation_id=demo_id)
+        for index, text in enumerate(MESSAGES):
+            sent = services.conversation_customer_message(
+                conversation_id=started.id, text=text, message_id=f"demo-{index}"
+            )
             answer = sent.reply.reply if sent.reply else f"({sent.status}: {sent.detail})"
             self.stdout.write(f"customer: {text}\nagent:    {answer}")
         self.stdout.write(f"Conversation {started.id}: the rep's page is /conversations/{started.id}/")

@@ -78,6 +78,7 @@ class Command(BaseCommand):
             portal = ["-b", HOST, "-p", str(PORTAL_PORT), "reviewer_portal.asgi:application"]
             self.spawn("portal", [sys.executable, "-m", "daphne", *portal])
             self.wait_for_port(PORTAL_PORT, "portal")
+            self.start_demo_conversation()
             self.print_banner()
             exit_code = self.supervise()
         except StopRequested as stop:
@@ -217,6 +218,16 @@ class Command(BaseCommand):
                 process.kill()
                 process.wait()
         self.children.clear()
+
+    def start_demo_conversation(self) -> None:
+        """The support agent's demo conversation: last, since its messages need the worker. The
+        stack runs on without it if it cannot start."""
+        if "support" not in AGENTS:
+            return
+        try:
+            call_command("support_demo")
+        except Exception as err:  # a demo must not stop the stack
+            self.stderr.write(f"The demo support conversation did not start: {err}")
 
     def print_banner(self) -> None:
         password = "demo" if settings.DEMO_PASSWORD == "demo" else "the value of DEMO_PASSWORD"
