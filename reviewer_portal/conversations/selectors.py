@@ -23,7 +23,10 @@ def conversation_transcript(*, conversation_id: str) -> Transcript | None:
     async def query() -> Transcript:
         handle = (await client_for_agent(AGENT)).get_workflow_handle(conversation_id)
         timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        return await handle.query(TRANSCRIPT_QUERY, result_type=Transcript, rpc_timeout=timeout)
+        transcript: Transcript = await handle.query(
+            TRANSCRIPT_QUERY, result_type=Transcript, rpc_timeout=timeout
+        )
+        return transcript
 
     try:
         return async_to_sync(query)()

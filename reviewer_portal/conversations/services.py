@@ -116,9 +116,10 @@ def _send(conversation_id: str, update: str, argument: object, update_id: str, t
     async def execute() -> TurnReply:
         client = await client_for_agent(AGENT)
         handle = client.get_workflow_handle(conversation_id)
-        return await handle.execute_update(
+        reply: TurnReply = await handle.execute_update(
             update, argument, id=update_id, result_type=TurnReply, rpc_timeout=timeout
         )
+        return reply
 
     try:
         return Sent(ACCEPTED, reply=async_to_sync(execute)())
