@@ -304,6 +304,7 @@ AGENT_PACKAGES = env.list(
         "agents.market",
         "agents.customer_service",
         "agents.support",
+        "agents.fraud",
         "agents.credit_outlook",
     ],
 )

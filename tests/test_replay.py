@@ -55,6 +55,9 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # the first run of a conversation that continued as new.
         "support_conversation_handed_off_and_closed",
         "support_conversation_continued_first_run",
+        # The fraud agent: a transaction cleared below the threshold, and one a fraud analyst blocked.
+        "fraud_cleared",
+        "fraud_blocked_by_analyst",
         # Future credit analysis: the history prepared once, three inferences, one activity each;
         # a stable outlook, and a risky one a credit analyst put on the watchlist.
         "credit_outlook_stable",

@@ -8,6 +8,7 @@ from agents.framework.ai_act import AiActClass
 from agents.framework.presentation import CaseField, Workspace
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
+from agents.framework.roles import ReviewerRole
 from agents.framework.types import GatePolicy
 from agents.support import tools
 from agents.support.contract import AGENT
@@ -44,6 +45,9 @@ SUPPORT_AGENT = register(
             CaseField("conversation", "Conversation"),
         ),
         workflows=(SupportConversationWorkflow,),
+        # The customer-service team's role (agents/customer_service declares it too): declared
+        # here as well, so this agent stands on its own in AGENT_PACKAGES.
+        roles=(ReviewerRole(SUPPORT_REP, "Support representative", demo_user="support"),),
         # A rep answers a handoff by taking the conversation over, not with Approve or Reject.
         workspaces={
             HANDOFF_KIND: Workspace("Take over the conversation", conversation_path("{workflow_id}"))

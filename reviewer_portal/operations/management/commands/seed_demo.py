@@ -70,7 +70,7 @@ def demo_users() -> dict[str, list[str]]:
     users = {name: list(roles_) for name, roles_ in DEMO_USERS.items()}
     for spec in AGENTS.values():
         for role in spec.roles:
-            if role.demo_user:
+            if role.demo_user and role.name not in users.get(role.demo_user, []):
                 users.setdefault(role.demo_user, []).append(role.name)
     return users
 
