@@ -278,6 +278,10 @@ def test_above_the_threshold_a_fraud_analyst_sees_score_and_model_version_and_de
     evidence = gate.recommendation.proposal
     assert evidence["score"] >= REVIEW_THRESHOLD and evidence["model_version"] == file_version(model_dir)
     assert any("review threshold" in reason for reason in evidence["reasons"])
+    # The score activity's own result is the gate's evidence too, not only the model's proposal.
+    [scored] = [r for r in gate.tool_results if r.name == "fraud.score"]
+    assert scored.result["model_version"] == file_version(model_dir)
+    assert scored.result["score"] == evidence["score"]
     decide(
         temporal,
         handle,

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agents.framework import gates, input_rules
+from agents.framework.gates import TOOL_GATE_EVIDENCE_BYTES, TOOL_GATE_EVIDENCE_COUNT, tool_gate_evidence
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput
-from agents.framework.types import Annotation, GateSnapshot, Recommendation
+from agents.framework.types import Annotation, GateSnapshot, Recommendation, ToolResult
 from tests import actions
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -120,3 +121,16 @@ def test_text_rules_refuse_what_reads_differently_from_what_it_says(text, refusa
     said = input_rules.text_refusal("note", text, max_length=2000)
 
     assert said == refusal if refusal is None else refusal in (said or "")
+
+
+def test_a_tool_calls_gate_shows_the_runs_small_results_and_never_a_large_one():
+    score = ToolResult("c1", "fraud.score", True, {"score": 0.97, "model_version": "sha256:ab"})
+    section = ToolResult(
+        "c2", "regulatory.read_section", True, {"text": "x" * (TOOL_GATE_EVIDENCE_BYTES + 1)}
+    )
+    failed = ToolResult("c3", "fraud.rules", False, error="rules service unavailable")
+    many = [ToolResult(f"m{i}", "lookup", True, {"i": i}) for i in range(TOOL_GATE_EVIDENCE_COUNT + 5)]
+
+    assert tool_gate_evidence([score, section, failed]) == [score, failed]
+    assert tool_gate_evidence(many) == many[-TOOL_GATE_EVIDENCE_COUNT:]  # the latest, in order
+    assert tool_gate_evidence([]) == []

@@ -66,7 +66,10 @@ class GateFlowMixin(PruningMixin):
             submitted_by=self._input.submitted_by,
             submitted_by_id=self._input.submitted_by_id,
             recommendation=recommendation,
-            tool_results=list(state.results) if tool_call is None else [],
+            # A tool call's gate shows the run's small results (a score, a lookup) as evidence.
+            tool_results=list(state.results)
+            if tool_call is None
+            else gates.tool_gate_evidence(state.results),
             model=state.model or self._input.spec.model,
             offline_model=state.offline,
             role=policy.role,

@@ -8,6 +8,7 @@ runs recorded before ids existed fall back to usernames.
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,15 @@ from agents.framework.contract import (
 )
 from agents.framework.gate_changes import GatePatch
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
-from agents.framework.types import ADMIN_ROLE, Annotation, GatePolicy, GateSnapshot, Recommendation, Revision
+from agents.framework.types import (
+    ADMIN_ROLE,
+    Annotation,
+    GatePolicy,
+    GateSnapshot,
+    Recommendation,
+    Revision,
+    ToolResult,
+)
 
 DECISIONS = tuple(DECISION_STATUS)
 HOLD_DAYS = 365
@@ -262,3 +271,21 @@ def patch(before: GateSnapshot, after: GateSnapshot) -> GatePatch:
         annotations=after.annotations[len(before.annotations) :],
         revisions=after.revisions[len(before.revisions) :],
     )
+
+
+# What a tool-call gate shows as its evidence: the run's small results (scores, lookups,
+# checks), never large ones (a document section read), so a run with many such gates keeps its
+# history and its carried state small.
+TOOL_GATE_EVIDENCE_BYTES = 4096
+TOOL_GATE_EVIDENCE_COUNT = 20
+
+
+def tool_gate_evidence(results: list[ToolResult]) -> list[ToolResult]:
+    """The latest results up to TOOL_GATE_EVIDENCE_COUNT, each of at most
+    TOOL_GATE_EVIDENCE_BYTES as JSON, in the order they came."""
+    small = [
+        r
+        for r in results
+        if len(json.dumps([r.result, r.error], default=str, ensure_ascii=False)) <= TOOL_GATE_EVIDENCE_BYTES
+    ]
+    return small[-TOOL_GATE_EVIDENCE_COUNT:]
