@@ -1,5 +1,6 @@
 """The handoff gate: how a conversation the agent cannot resolve appears in the support reps'
-inbox, and how a rep's reply and close change it. Pure functions with `now` passed in."""
+inbox, how a rep's reply and close change it, and who may still act on it. Pure functions with
+`now` passed in."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from agents.framework.contract import APPROVED, PORTAL
-from agents.framework.types import AgentRunSpec, GatePolicy, GateSnapshot, Recommendation
-from agents.support.contract import AGENT, RepAction
+from agents.framework.types import ADMIN_ROLE, AgentRunSpec, GatePolicy, GateSnapshot, Recommendation
+from agents.support.contract import AGENT, Handoff, RepAction
 
 HANDOFF_KIND = "support_handoff"
 
@@ -46,9 +47,24 @@ def handoff_gate(
     )
 
 
+def open_refusal(state: Handoff | None, *, closed: bool) -> str | None:
+    """Why a rep's action finds no conversation to act on: not handed off, or closed."""
+    if closed or state is None or state.gate is None or state.closed:
+        return "Only a conversation handed to a representative, and still open, takes a rep's action."
+    return None
+
+
+def holder_refusal(gate: GateSnapshot, action: RepAction) -> str | None:
+    """Why `action` may not act on a handoff another rep holds (an admin may); `action`'s rep and
+    roles are the ones the portal signed."""
+    if not gate.assignee_id or gate.assignee_id == action.rep_id or ADMIN_ROLE in action.rep_roles:
+        return None
+    return f"{gate.assignee} holds this conversation: only they, or an admin, may reply or close it."
+
+
 def claimed(gate: GateSnapshot, action: RepAction) -> GateSnapshot:
-    """The gate held by the rep who replied (unchanged if they hold it already)."""
-    if gate.assignee_id == action.rep_id:
+    """The gate held by the first rep who replied: an admin stepping in later does not take it."""
+    if gate.assignee_id:
         return gate
     return replace(gate, assignee=action.rep, assignee_id=action.rep_id, version=gate.version + 1)
 

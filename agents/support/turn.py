@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER,
         HANDED_OFF,
         RAISE_TICKET,
+        SUMMARY_LIMIT,
         SYSTEM,
         Entry,
         Handoff,
@@ -48,6 +49,24 @@ MAX_STEPS = 4
 # The outcome of an answer the customer reads; any other hands the conversation off.
 ANSWERED_OUTCOME = "reply"
 HANDOFF_NOTE = "A support representative will join this conversation shortly."
+# How much of an entry a continued run's summary keeps.
+SUMMARY_LINE_CHARS = 200
+
+
+def summary_line(entry: Entry) -> str:
+    """`entry` as one line of a continued run's summary: its words quoted on one line, so a
+    customer's text can never read as another line (a forged `rep: ...`)."""
+    words = " ".join(entry.text.split())[:SUMMARY_LINE_CHARS]
+    return f"{entry.author}: {json.dumps(words, ensure_ascii=False)}"
+
+
+def carried_summary(summary: str, older: list[Entry]) -> str:
+    """`summary` with the lines of `older` added, kept to SUMMARY_LIMIT in whole lines: a line cut
+    at its start could begin with words from inside a customer's quote."""
+    carried = "\n".join([summary, *(summary_line(e) for e in older)]).strip()
+    if len(carried) <= SUMMARY_LIMIT:
+        return carried
+    return carried[-SUMMARY_LIMIT:].partition("\n")[2]
 
 
 class AgentTurnMixin:

@@ -19,7 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from agents.framework.contract import ALL_GATES_QUERY
-from agents.support.turn import AgentTurnMixin
+from agents.support.turn import AgentTurnMixin, carried_summary
 
 with workflow.unsafe.imports_passed_through():
     # Imported here so the sandbox knows the module: the converter resolves RepAction.signature's
@@ -42,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         REP_ACTION_REFUSED,
         REP_CLOSE,
         REP_REPLY,
-        SUMMARY_LIMIT,
         SUPPORT_WORKFLOW,
         SYSTEM,
         TRANSCRIPT_QUERY,
@@ -58,6 +57,9 @@ with workflow.unsafe.imports_passed_through():
 
 # How many rep action ids a conversation remembers, to apply a redelivered one once.
 APPLIED_KEPT = 50
+# Handlers check again, in their turn, what their validators checked: an Update queued behind a
+# close is refused. Histories recorded before this applied such Updates, and replay that way.
+RECHECK_IN_TURN = "support-recheck-in-turn"
 
 
 @workflow.defn(name=SUPPORT_WORKFLOW)
@@ -106,6 +108,8 @@ class SupportConversationWorkflow(AgentTurnMixin):
     async def customer_message(self, message: CustomerMessage) -> TurnReply:
         """A customer's message: answered by the agent, or kept for the rep after a handoff."""
         async with self._turn:
+            if self._closed_to_customer() and workflow.patched(RECHECK_IN_TURN):
+                raise _closed_error()
             self._run_messages += 1
             index = self._add(CUSTOMER, message.text).index
             if self._handoff is not None:
@@ -114,10 +118,8 @@ class SupportConversationWorkflow(AgentTurnMixin):
 
     @customer_message.validator
     def validate_customer_message(self, message: CustomerMessage) -> None:
-        if self._closed or (self._handoff is not None and self._handoff.closed):
-            raise ApplicationError(
-                "This conversation is closed.", type=CONVERSATION_CLOSED, non_retryable=True
-            )
+        if self._closed_to_customer():
+            raise _closed_error()
         refusal = rep_actions.message_refusal(getattr(message, "text", None))
         if refusal:
             raise ApplicationError(refusal, type=MESSAGE_REFUSED, non_retryable=True)
@@ -128,6 +130,7 @@ class SupportConversationWorkflow(AgentTurnMixin):
     async def rep_reply(self, action: RepAction) -> TurnReply:
         """A representative's reply to the customer; the gate is theirs from now on."""
         async with self._turn:
+            self._recheck_rep(action)
             return await self._rep_reply(action)
 
     async def _rep_reply(self, action: RepAction) -> TurnReply:
@@ -145,6 +148,7 @@ class SupportConversationWorkflow(AgentTurnMixin):
     async def rep_close(self, action: RepAction) -> TurnReply:
         """A representative ends the conversation; the handoff gate is decided."""
         async with self._turn:
+            self._recheck_rep(action)
             return await self._rep_close(action)
 
     async def _rep_close(self, action: RepAction) -> TurnReply:
@@ -161,12 +165,9 @@ class SupportConversationWorkflow(AgentTurnMixin):
         self._refuse_unless_rep(REP_CLOSE, action)
 
     def _refuse_unless_rep(self, name: str, action: RepAction) -> None:
-        if self._closed or self._handoff is None or self._handoff.gate is None:
-            raise ApplicationError(
-                "Only a conversation handed to a representative, and still open, takes a rep's action.",
-                type=REP_ACTION_REFUSED,
-                non_retryable=True,
-            )
+        closed = handoff.open_refusal(self._handoff, closed=self._closed)
+        if closed:
+            raise ApplicationError(closed, type=REP_ACTION_REFUSED, non_retryable=True)
         update = workflow.current_update_info()
         refusal = rep_actions.rep_action_refusal(
             name,
@@ -178,10 +179,26 @@ class SupportConversationWorkflow(AgentTurnMixin):
         )
         if refusal:
             raise ApplicationError(refusal, type=REP_ACTION_REFUSED, non_retryable=True)
+        assert self._handoff is not None and self._handoff.gate is not None
+        held = handoff.holder_refusal(self._handoff.gate, action)
+        if held:
+            raise ApplicationError(held, type=REP_ACTION_REFUSED, non_retryable=True)
         if action.action_id in self._applied:
             raise ApplicationError(
                 "This action was applied before.", type=REP_ACTION_APPLIED, non_retryable=True
             )
+
+    def _recheck_rep(self, action: RepAction) -> None:
+        """Refuse, in its turn, a rep's action the turns before it made wrong (a close, another
+        rep's claim); its signature was checked by its validator."""
+        refusal = handoff.open_refusal(self._handoff, closed=self._closed)
+        if refusal is None and self._handoff is not None and self._handoff.gate is not None:
+            refusal = handoff.holder_refusal(self._handoff.gate, action)
+        if refusal and workflow.patched(RECHECK_IN_TURN):
+            raise ApplicationError(refusal, type=REP_ACTION_REFUSED, non_retryable=True)
+
+    def _closed_to_customer(self) -> bool:
+        return self._closed or (self._handoff is not None and self._handoff.closed)
 
     @workflow.query(name=ALL_GATES_QUERY)
     def all_gates(self) -> list[GateSnapshot]:
@@ -210,13 +227,15 @@ class SupportConversationWorkflow(AgentTurnMixin):
 
     def _carry(self) -> ConversationCarry:
         older, recent = self._entries[:-KEPT_ENTRIES], self._entries[-KEPT_ENTRIES:]
-        lines = [f"{e.author}: {e.text[:200]}" for e in older]
-        summary = "\n".join([self._summary, *lines]).strip()[-SUMMARY_LIMIT:]
         return ConversationCarry(
-            summary=summary,
+            summary=carried_summary(self._summary, older),
             recent=recent,
             count=self._count,
             handoff=self._handoff,
             previous_runs=[*self._previous, workflow.info().run_id][-20:],
             applied=self._applied,
         )
+
+
+def _closed_error() -> ApplicationError:
+    return ApplicationError("This conversation is closed.", type=CONVERSATION_CLOSED, non_retryable=True)
