@@ -326,6 +326,13 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reviewer-portal@loca
 # Where links in e-mails point.
 PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")
 
+# Customer chat (reviewer_portal/conversations/customers.py): the key online banking signs a
+# customer's number with when it sends them to the chat; no key, no chat. Development derives one.
+SUPPORT_CUSTOMER_KEY = secret(
+    "SUPPORT_CUSTOMER_KEY", default=f"dev-support-customers:{SECRET_KEY}" if DEBUG else ""
+)
+SUPPORT_ASSERTION_SECONDS = env.int("SUPPORT_ASSERTION_SECONDS", default=300)
+
 # The demo users' password: only with DEBUG (seed_demo refuses to create demo users otherwise).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo" if DEBUG else "")
 # The currency every amount in the portal is in (loan amounts, incomes, payments).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from reviewer_portal.conversations.customers import customer_assertion
 from tests.browser import SCREENSHOTS, assert_same_document, mark_document, new_page, signed_in_page
 from tests.conftest import make_user
 
@@ -19,8 +20,8 @@ def test_a_rep_takes_a_conversation_over_and_the_customer_sees_the_reply_live(
     monkeypatch.setenv("SUPPORT_TICKETS_DIR", str(tmp_path / "tickets"))
     make_user("support", "support_rep")
     customer = new_page(browser)
-    customer.goto(f"{live_server.url}/support/chat/")
-    customer.get_by_label("Customer number").fill("CUST-2001")
+    # Online banking sends the signed-in customer here with its assertion of who they are.
+    customer.goto(f"{live_server.url}/support/chat/?assertion={customer_assertion('CUST-2001')}")
     customer.get_by_role("button", name="Start chat").click()
     transcript = customer.locator("#transcript")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -205,13 +206,17 @@ def test_the_reader_process_gets_no_secrets_and_few_resources(monkeypatch):
 
 
 def _reader_pid() -> int | None:
+    """This test's reader process: a child of this process (CI runs two suites side by side, and
+    the other one's reader may be starting, its limits not yet set)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"agents.regulatory.reader_process" in (entry / "cmdline").read_bytes():
-                    return int(entry.name)
-            except OSError:
+                is_reader = b"agents.regulatory.reader_process" in (entry / "cmdline").read_bytes()
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
+            if is_reader and parent == os.getpid():
+                return int(entry.name)
     return None
 
 

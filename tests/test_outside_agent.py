@@ -174,13 +174,16 @@ def test_its_intake_refuses_other_roles_bad_input_and_a_replayed_form(portal, te
     assert "Null characters are not allowed." in nul.content.decode()
     assert not Gate.objects.filter(agent="claims").exists()
 
-    # Odd Unicode is kept as typed; the same form sent twice starts one run.
-    form = claim_form(claimant="Zoë Ñúñez \u202eevil\u202c 👩\u200d⚕️")
+    # A right-to-left override would let a claimant's name spoof the inbox's subjects.
+    spoof = handler.post(url, claim_form(claimant="Noor \u202eevil"))
+    assert spoof.status_code == 400 and "invisible characters (U+202E)" in spoof.content.decode()
+    # Odd but real Unicode is kept as typed; the same form sent twice starts one run.
+    form = claim_form(claimant="Zoë Ñúñez 李小龍 👩\u200d⚕️")
     first, replayed = handler.post(url, form), handler.post(url, form)
     assert first.status_code == replayed.status_code == 302
     handle = temporal.client.get_workflow_handle(f"claim-{form['submission_id']}")
     [gate] = wait_for_projected_gates(handle)
-    assert gate.case["claimant"] == "Zoë Ñúñez \u202eevil\u202c 👩\u200d⚕️"
+    assert gate.case["claimant"] == "Zoë Ñúñez 李小龍 👩\u200d⚕️"
     assert Gate.objects.filter(agent="claims").count() == 1
 
 
@@ -192,3 +195,18 @@ def claim_form(**changes: str) -> dict[str, str]:
         "submission_id": str(uuid.uuid4()),
         **changes,
     }
+
+
+def test_an_agents_help_text_is_shown_as_text_never_as_markup(portal, monkeypatch):
+    injected = '<div hx-post="/gates/x/decide/" hx-trigger="load">Policy number</div>'
+    fields = (
+        dataclasses.replace(CLAIMS_AGENT.intake.fields[0], help=injected),
+        *CLAIMS_AGENT.intake.fields[1:],
+    )
+    intake = dataclasses.replace(CLAIMS_AGENT.intake, fields=fields)
+    monkeypatch.setitem(AGENTS, "claims", dataclasses.replace(CLAIMS_AGENT, intake=intake))
+
+    page = logged_in(make_user("handler", HANDLER)).get("/intake/claims/new/").content.decode()
+
+    assert '<div hx-post="/gates/x/decide/"' not in page  # htmx would have acted on it
+    assert "&lt;div hx-post=&quot;/gates/x/decide/&quot;" in page

@@ -31,6 +31,7 @@ from agents.support.contract import (
 )
 from agents.support.rep_actions import rep_action_message, rep_action_refusal
 from agents.support.tools import TICKETS_DIR_ENV, TicketArgs, raise_ticket, tickets_for
+from reviewer_portal.conversations.customers import customer_assertion
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
@@ -48,7 +49,8 @@ def tickets(tmp_path, monkeypatch):
 
 
 def start(client: Client, customer_id: str = "CUST-2001") -> tuple[str, str]:
-    response = client.post(API, {"customer_id": customer_id}, content_type="application/json")
+    body = {"customer_assertion": customer_assertion(customer_id)}
+    response = client.post(API, body, content_type="application/json")
     assert response.status_code == 201, response.content
     return response.json()["id"], response.json()["token"]
 
@@ -154,14 +156,25 @@ def test_a_handed_off_conversation_goes_to_a_rep_who_replies_and_closes_it_in_th
     assert 'value="approve"' not in gate_page.content.decode()
     assert refused.status_code == 409 and "Take over the conversation" in refused.content.decode()
     assert not ActionAttempt.objects.filter(gate=gate).exists()
+    # Notes, claims and assignment have no Update in a conversation: refused here, nothing sent
+    # (before, they were sent and the reviewer read the workflow's "Update handler not found").
+    for action, data in (("annotate", {"text": "a note"}), ("claim", {}), ("assign", {"assignee": "other"})):
+        answer = rep.post(f"/gates/{gate.gate_id}/{action}/", {**data, "submission_id": str(uuid.uuid4())})
+        assert answer.status_code in (403, 409), action
+        assert "Update handler" not in answer.content.decode()
+    assert not ActionAttempt.objects.filter(gate=gate).exists()
+    assert (
+        "Claim" not in gate_page.content.decode().split('id="decision-panel"', 1)[1].split("</section>", 1)[0]
+    )
     assert page.status_code == 200 and stranger.get(f"/conversations/{conversation_id}/").status_code == 403
     assert replied.status_code == 200 and waiting.json()["status"] == "waiting"
     assert closed.status_code == 200 and after.status_code == 409
     seen = transcript(client, conversation)
     assert [(e["author"], e["by"], e["text"]) for e in seen["entries"][-3:]] == [
-        ("rep", "support", "Hello, I am Sam. How can I help?"),
+        # The customer reads "Support", never the representative's login name.
+        ("rep", "Support", "Hello, I am Sam. How can I help?"),
         ("customer", "", "Thanks Sam, my card was swallowed."),
-        ("rep", "support", "A new card is on its way."),
+        ("rep", "Support", "A new card is on its way."),
     ]
     assert seen["status"] == "closed"
     decided = projected_gate(temporal.client.get_workflow_handle(conversation_id), version=3)
@@ -256,7 +269,6 @@ def test_a_wrong_token_or_an_unknown_conversation_is_refused(portal, client):
     assert client.get(f"{API}not-a-conversation/", **{HEADER: token}).status_code == 404
     unknown = new_conversation_id()
     assert client.get(f"{API}{unknown}/", **{HEADER: token_for(unknown)}).status_code == 404
-    assert client.post(API, {"customer_id": "<script>"}, content_type="application/json").status_code == 400
     assert client.post(API, "[]", content_type="application/json").status_code == 400
 
 
@@ -345,6 +357,7 @@ def test_a_handoff_is_carried_across_continue_as_new_and_the_rep_replies_in_the_
 
     handed = say(client, conversation, "Please put me through to a person.")
     waiting = say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues
+    projected_gate(temporal.client.get_workflow_handle(conversation_id))  # the rep finds it in the inbox
     replied = rep.post(f"/conversations/{conversation_id}/reply/", {"text": "Yes, Sam here."})
 
     assert (handed.json()["status"], waiting.json()["status"]) == ("handed_off", "waiting")
@@ -392,3 +405,67 @@ def test_the_demo_conversation_make_dev_starts_is_handed_off_once_however_often_
         e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")
     ]
     assert len(customer_updates) == 2  # the two demo messages, each taken once
+
+
+def test_nobody_chats_as_a_customer_by_typing_their_number(portal, client, settings):
+    def create(body: object, content_type: str = "application/json"):
+        return client.post(API, body, content_type=content_type)
+
+    typed = create({"customer_id": "CUST-2002"})  # the number alone opened anyone's account before
+    forged = create({"customer_assertion": "CUST-2002:1vXyZ:forged"})
+    altered = create(
+        {"customer_assertion": customer_assertion("CUST-2001").replace("CUST-2001", "CUST-2002")}
+    )
+    cross_site = create('{"customer_assertion": "x"}', content_type="text/plain")
+    settings.SUPPORT_ASSERTION_SECONDS = -1
+    stale = create({"customer_assertion": customer_assertion("CUST-2002")})
+
+    assert [r.status_code for r in (typed, forged, altered, stale)] == [403] * 4
+    assert "online banking" in typed.json()["error"]
+    assert cross_site.status_code == 415
+    settings.SUPPORT_CUSTOMER_KEY = ""  # production without a key: no customer chat at all
+    assert create({"customer_assertion": "anything"}).status_code == 404
+    assert client.get("/support/chat/").status_code == 404
+
+
+def test_the_chat_page_starts_only_for_online_bankings_customer(portal, client, settings):
+    forged = client.get("/support/chat/?assertion=CUST-2002:abc:def")
+    settings.DEBUG = False
+    plain = client.get("/support/chat/").content.decode()
+    typed = client.post("/support/chat/", {"customer_id": "CUST-2002"})
+
+    assert forged.status_code == 403 and "sign in to online banking again" in forged.content.decode()
+    assert "Customer number" not in plain and "Sign in to online banking" in plain
+    assert typed.status_code == 200 and "Sign in to online banking" in typed.content.decode()
+    started = client.post("/support/chat/", {"assertion": customer_assertion("CUST-2001")})
+    assert started.status_code == 302 and "/support/chat/support-" in started["Location"]
+
+
+def test_a_rep_opens_only_handed_off_conversations_and_never_one_a_colleague_holds(temporal, portal, client):
+    rep_a = logged_in(make_user("repa", "support_rep"))
+    rep_b = logged_in(make_user("repb", "support_rep"))
+    quiet = start(client)  # answered by the assistant, never handed off
+    say(client, quiet, "When was my last payment?")
+    conversation = handed_off(client)
+    conversation_id = conversation[0]
+    projected_gate(temporal.client.get_workflow_handle(conversation_id))
+
+    assert rep_a.get(f"/conversations/{quiet[0]}/").status_code == 403  # no need to know
+    taken = rep_a.post(f"/conversations/{conversation_id}/reply/", {"text": "Hello, Ana here."})
+    held = projected_gate(temporal.client.get_workflow_handle(conversation_id), version=2)
+    page_b = rep_b.get(f"/conversations/{conversation_id}/").content.decode()
+    refused = rep_b.post(f"/conversations/{conversation_id}/reply/", {"text": "Bob here, I'll take it."})
+
+    assert taken.status_code == 200 and held.assignee == "repa"
+    assert "repa has this conversation; only they answer it." in page_b and 'name="text"' not in page_b
+    assert refused.status_code == 400 and "only they answer it" in refused.content.decode()
+    texts = [e["text"] for e in transcript(client, conversation)["entries"]]
+    assert "Hello, Ana here." in texts and "Bob here, I'll take it." not in texts
+
+
+def test_a_temporal_outage_when_a_chat_starts_is_a_clear_503(portal_settings, client, settings):
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"  # nothing listens
+    response = client.post(
+        API, {"customer_assertion": customer_assertion("CUST-2001")}, content_type="application/json"
+    )
+    assert response.status_code == 503 and "no conversation started" in response.json()["error"]

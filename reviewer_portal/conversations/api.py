@@ -1,7 +1,9 @@
 """The customers' JSON API. A conversation's token travels in a header (never a cookie), so these
-views need no CSRF token: a cross-site request cannot carry it.
+views need no CSRF token: a cross-site request cannot carry it, and a body must be sent as
+application/json, which no cross-site form can. Who the customer is comes from online banking's
+signed assertion (reviewer_portal.conversations.customers), never from a number typed in.
 
-    POST /api/support/conversations/                 {customer_id} -> 201 {id, token}
+    POST /api/support/conversations/                 {customer_assertion} -> 201 {id, token}
     POST /api/support/conversations/<id>/messages/   {text, id?} -> {status, reply, index}
     GET  /api/support/conversations/<id>/            -> the transcript
 """
@@ -19,12 +21,12 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.support.contract import MAX_MESSAGE_LENGTH
 from agents.support.rep_actions import message_refusal
 from reviewer_portal.conversations import services
+from reviewer_portal.conversations.customers import asserted_customer, chat_is_on
 from reviewer_portal.conversations.selectors import conversation_transcript, transcript_json
 from reviewer_portal.conversations.tokens import is_conversation_id, token_matches
 
 TOKEN_HEADER = "X-Conversation-Token"
 MAX_BODY_BYTES = 16 * 1024
-CUSTOMER_ID = re.compile(r"CUST-\d{4}")
 # A client's own id for a message, so that sending it again is safe.
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 STATUS = {
@@ -47,10 +49,18 @@ def conversation_create(request: HttpRequest) -> JsonResponse:
     body = _body(request)
     if isinstance(body, JsonResponse):
         return body
-    customer_id = body.get("customer_id")
-    if not isinstance(customer_id, str) or not CUSTOMER_ID.fullmatch(customer_id):
-        return error(400, "customer_id must be a customer number such as CUST-2001.")
-    started = services.conversation_start(customer_id=customer_id)
+    if not chat_is_on():
+        return error(404, "Customer chat is not available.")
+    assertion = body.get("customer_assertion")
+    customer_id = asserted_customer(assertion) if isinstance(assertion, str) else None
+    if customer_id is None:
+        return error(
+            403, "customer_assertion must be online banking's signed, current assertion of who you are."
+        )
+    try:
+        started = services.conversation_start(customer_id=customer_id)
+    except services.ConversationUnavailable as err:
+        return error(503, str(err))
     return JsonResponse({"id": started.id, "token": started.token}, status=201)
 
 
@@ -102,6 +112,8 @@ def _denied(request: HttpRequest, conversation_id: str) -> JsonResponse | None:
 
 
 def _body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    if request.content_type != "application/json":
+        return error(415, "Send the request body as application/json.")
     if len(request.body) > MAX_BODY_BYTES:
         return error(413, f"The request is larger than {MAX_BODY_BYTES} bytes.")
     try:

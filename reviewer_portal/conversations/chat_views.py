@@ -1,15 +1,22 @@
-"""The customer's chat page: start a conversation, then talk in it. The browser session keeps the
-conversation's token (customers are not portal users); forms carry Django's CSRF token."""
+"""The customer's chat page: start a conversation (as the customer online banking vouches for),
+then talk in it. The browser session keeps the conversation's token (customers are not portal
+users); forms carry Django's CSRF token."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.support.rep_actions import message_refusal
 from reviewer_portal.conversations import services
-from reviewer_portal.conversations.api import CUSTOMER_ID
+from reviewer_portal.conversations.customers import (
+    CUSTOMER_ID,
+    asserted_customer,
+    chat_is_on,
+    customer_assertion,
+)
 from reviewer_portal.conversations.selectors import conversation_transcript
 from reviewer_portal.conversations.tokens import is_conversation_id, token_matches
 from reviewer_portal.htmx_request import HtmxHttpRequest
@@ -19,15 +26,33 @@ SESSION_KEY = "support_conversations"
 
 @require_http_methods(["GET", "POST"])
 def chat_start(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return render(request, "conversations/chat_start.html")
-    customer_id = request.POST.get("customer_id", "").strip().upper()
-    if not CUSTOMER_ID.fullmatch(customer_id):
-        context = {"error": "Enter your customer number, e.g. CUST-2001.", "customer_id": customer_id}
-        return render(request, "conversations/chat_start.html", context, status=400)
-    started = services.conversation_start(customer_id=customer_id)
+    """Online banking sends a signed-in customer here with `?assertion=`; the page starts their
+    chat. In development a demo sign-in stands in for online banking."""
+    if not chat_is_on():
+        raise Http404("Customer chat is not available.")
+    assertion = request.POST.get("assertion") or request.GET.get("assertion") or ""
+    if request.method == "POST" and not assertion and settings.DEBUG:
+        assertion = _demo_assertion(request.POST.get("customer_id", ""))
+    customer_id = asserted_customer(assertion) if assertion else None
+    context = {"assertion": assertion if customer_id else "", "demo": settings.DEBUG}
+    if request.method == "GET" or customer_id is None:
+        if assertion and customer_id is None:
+            context["error"] = "Your sign-in has expired or is not valid: sign in to online banking again."
+        return render(
+            request, "conversations/chat_start.html", context, status=403 if "error" in context else 200
+        )
+    try:
+        started = services.conversation_start(customer_id=customer_id)
+    except services.ConversationUnavailable as err:
+        return render(request, "conversations/chat_start.html", {**context, "error": str(err)}, status=503)
     request.session[SESSION_KEY] = {**request.session.get(SESSION_KEY, {}), started.id: started.token}
     return redirect("conversations:chat", conversation_id=started.id)
+
+
+def _demo_assertion(customer_id: str) -> str:
+    """Development only: the assertion online banking would send for `customer_id`."""
+    customer_id = customer_id.strip().upper()
+    return customer_assertion(customer_id) if CUSTOMER_ID.fullmatch(customer_id) else "invalid"
 
 
 @require_GET

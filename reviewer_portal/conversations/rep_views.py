@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.support.contract import REP_CLOSE, REP_REPLY
 from agents.support.rep_actions import message_refusal
 from reviewer_portal.conversations import services
-from reviewer_portal.conversations.selectors import can_take_over, conversation_transcript
+from reviewer_portal.conversations.selectors import RepAccess, conversation_transcript, rep_access_for
 from reviewer_portal.conversations.tokens import is_conversation_id
 from reviewer_portal.htmx_request import HtmxHttpRequest
 
@@ -20,11 +20,11 @@ from reviewer_portal.htmx_request import HtmxHttpRequest
 @login_required
 @require_GET
 def conversation(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
-    _check(request, conversation_id)
+    access = _access(request, conversation_id)
     transcript = conversation_transcript(conversation_id=conversation_id)
     if transcript is None:
         raise Http404("No such conversation.")
-    context = {"conversation_id": conversation_id, "transcript": transcript}
+    context = {"conversation_id": conversation_id, "transcript": transcript, "access": access}
     if request.htmx:
         return render(request, "conversations/_entries.html", context)
     return render(request, "conversations/conversation.html", context)
@@ -33,10 +33,10 @@ def conversation(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse
 @login_required
 @require_POST
 def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
-    _check(request, conversation_id)
+    access = _access(request, conversation_id)
     action = REP_CLOSE if "close" in request.POST else REP_REPLY
     text = request.POST.get("text", "")
-    refusal = message_refusal(text)
+    refusal = access.refusal or message_refusal(text)
     if refusal is None:
         sent = services.conversation_rep_act(
             conversation_id=conversation_id, rep=request.user, action=action, text=text
@@ -47,12 +47,17 @@ def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
         "transcript": conversation_transcript(conversation_id=conversation_id),
         "error": refusal or "",
         "text": text if refusal else "",
+        "access": access,
     }
     return render(request, "conversations/_rep_form.html", context, status=400 if refusal else 200)
 
 
-def _check(request: HtmxHttpRequest, conversation_id: str) -> None:
-    if not can_take_over(request.user):
-        raise PermissionDenied("Only support representatives and admins take conversations over.")
+def _access(request: HtmxHttpRequest, conversation_id: str) -> RepAccess:
+    """Only a conversation handed to the user's role opens (a rep has no business reading any
+    other customer's chat); 404 for an id that is no conversation."""
     if not is_conversation_id(conversation_id):
         raise Http404("No such conversation.")
+    access = rep_access_for(user=request.user, conversation_id=conversation_id)
+    if access is None:
+        raise PermissionDenied("Only the representatives a conversation was handed to open it.")
+    return access

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from agents.support.contract import AGENT, TRANSCRIPT_QUERY, Transcript
-from agents.support.rep_actions import ACTING_ROLES
-from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.accounts.roles import ADMIN_ROLE, reviewer_roles_of
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.selectors import gate_permissions_for
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 
@@ -34,18 +36,48 @@ def conversation_transcript(*, conversation_id: str) -> Transcript | None:
         return None
 
 
-def can_take_over(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Support representatives and admins take conversations over."""
-    return bool(ACTING_ROLES & reviewer_roles_of(user))
+@dataclass(frozen=True)
+class RepAccess:
+    """What a portal user may do with a conversation: only one handed to the representatives
+    (its handoff gate) opens, to that gate's role and admins; only the rep who holds it, or anyone
+    of the role while nobody does, answers it."""
+
+    handoff: Gate
+    may_reply: bool
+    refusal: str  # why not, when they may not reply
+
+
+def rep_access_for(*, user: AbstractBaseUser, conversation_id: str) -> RepAccess | None:
+    """None when the user may not even read the conversation (never handed off, or not theirs)."""
+    handoff = Gate.objects.filter(workflow_id=conversation_id, agent=AGENT).order_by("-opened_at").first()
+    if handoff is None:
+        return None
+    roles = reviewer_roles_of(user)
+    admin = ADMIN_ROLE in roles
+    if handoff.role not in roles and not admin:
+        return None
+    may = gate_permissions_for(user=user, gate=handoff)
+    if handoff.status != Gate.Status.PENDING:
+        return RepAccess(handoff, False, "This conversation is closed.")
+    if may.held_by_other and not admin:
+        return RepAccess(handoff, False, f"{handoff.assignee} has this conversation; only they answer it.")
+    return RepAccess(handoff, True, "")
 
 
 def transcript_json(conversation_id: str, transcript: Transcript) -> dict[str, Any]:
+    """The transcript as the customer reads it: a representative is "Support", never a username."""
     return {
         "id": conversation_id,
         "status": transcript.status,
         "summary": transcript.summary,
         "entries": [
-            {"index": e.index, "author": e.author, "text": e.text, "at": e.at.isoformat(), "by": e.by}
+            {
+                "index": e.index,
+                "author": e.author,
+                "text": e.text,
+                "at": e.at.isoformat(),
+                "by": "Support" if e.by else "",
+            }
             for e in transcript.entries
         ],
     }

@@ -47,6 +47,10 @@ PENDING = "pending"  # sent, but the answer did not come in time: the transcript
 UNAVAILABLE = "unavailable"
 
 
+class ConversationUnavailable(Exception):
+    """Temporal could not be reached: no conversation was started; try again."""
+
+
 @dataclass(frozen=True)
 class Sent:
     status: str
@@ -73,7 +77,12 @@ def conversation_start(*, customer_id: str, conversation_id: str = "") -> Starte
                 SUPPORT_WORKFLOW, start, id=conversation_id, task_queue=domain_of(AGENT).task_queue
             )
 
-    async_to_sync(run)()
+    try:
+        async_to_sync(run)()
+    except (TemporalUnreachable, RPCError) as err:
+        raise ConversationUnavailable(
+            "Our assistant cannot be reached right now, so no conversation started. Try again shortly."
+        ) from err
     return Started(id=conversation_id, token=token_for(conversation_id))
 
 

@@ -54,6 +54,7 @@ def gate_context(
         "annotation_form": AnnotationForm(initial={"submission_id": uuid.uuid4()}),
         "may_decide": may.decide,
         "may_annotate": may.annotate,
+        "may_take_over": may.take_over,
         "queued": queued,
         "queued_text": outcome_text(queued) if queued else "",
         "queued_noun": action_noun(queued) if queued else "",

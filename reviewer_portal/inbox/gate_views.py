@@ -52,11 +52,11 @@ def gate_detail(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
 @login_required
 def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     gate = gate_get_for(user=request.user, gate_id=gate_id)
-    if not gate_permissions_for(user=request.user, gate=gate).decide:
-        notice = "This gate is no longer waiting for a decision from your role."
-        return decision_response(request, gate, status=409, notice=notice)
     if place := workspace_of(gate.agent, gate.kind, gate.workflow_id):
         notice = f"This gate is not decided here: use “{place.label}” ({place.url})."
+        return decision_response(request, gate, status=409, notice=notice)
+    if not gate_permissions_for(user=request.user, gate=gate).decide:
+        notice = "This gate is no longer waiting for a decision from your role."
         return decision_response(request, gate, status=409, notice=notice)
     form = DecisionForm(
         request.POST, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate)

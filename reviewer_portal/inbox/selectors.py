@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit, reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.presentation import detail_fields, search_fields
+from reviewer_portal.inbox.presentation import detail_fields, search_fields, workspace_of
 
 MINE = "mine"  # the "Assigned to me" queue
 ON_TIME, AT_RISK, OVERDUE, ESCALATED = "on_time", "at_risk", "overdue", "escalated"
@@ -252,6 +252,7 @@ class GatePermissions:
     supervises: bool  # a supervising role (reassign to others)
     holds: bool  # the user holds the gate
     held_by_other: bool  # someone else holds it: only they decide it
+    take_over: bool  # its agent says it is answered elsewhere (AgentSpec.workspaces): go there
 
 
 def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissions:
@@ -260,14 +261,17 @@ def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissio
     of_role = gate.role in roles
     supervises = bool(roles & set(gate.supervisors))
     holds = bool(gate.assignee) and is_person(user, gate.assignee, gate.assignee_id)
+    # A gate answered elsewhere takes none of the panel's actions: its workflow has no Update for them.
+    here = workspace_of(gate.agent, gate.kind, gate.workflow_id) is None
     return GatePermissions(
-        decide=pending and of_role,
-        annotate=of_role,
-        assign=pending and (of_role or supervises),
-        claim=of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
-        supervises=supervises,
+        decide=here and pending and of_role,
+        annotate=here and of_role,
+        assign=here and pending and (of_role or supervises),
+        claim=here and of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
+        supervises=here and supervises,
         holds=holds,
         held_by_other=bool(gate.assignee) and not holds,
+        take_over=not here and pending and (of_role or ADMIN_ROLE in roles),
     )
 
 

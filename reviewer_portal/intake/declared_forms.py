@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.html import conditional_escape
 
+from agents.framework.input_rules import text_refusal
 from agents.framework.intake import Intake, IntakeField
 
 
@@ -26,9 +29,6 @@ class IntakeForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        for spec in self.intake.fields:
-            if spec.uppercase and isinstance(data.get(spec.name), str):
-                data[spec.name] = data[spec.name].upper()
         if not self.errors:
             for name, message in self.intake.errors(self.values()).items():
                 self.add_error(name if name in self.fields else None, message)
@@ -43,7 +43,8 @@ class IntakeForm(forms.Form):
 
 
 def _form_field(spec: IntakeField) -> forms.Field:
-    common: dict[str, Any] = {"label": spec.label, "help_text": spec.help}
+    # Django renders help text unescaped: an agent's text is escaped here, never trusted as HTML.
+    common: dict[str, Any] = {"label": spec.label, "help_text": conditional_escape(spec.help)}
     if spec.kind == "decimal":
         return forms.DecimalField(
             **common, min_value=_decimal(spec.minimum), max_value=_decimal(spec.maximum), decimal_places=2
@@ -53,18 +54,31 @@ def _form_field(spec: IntakeField) -> forms.Field:
     if spec.kind == "choice":
         return forms.ChoiceField(**common, choices=spec.choices)
     attrs = {"list": f"{spec.name}-suggestions", "autocomplete": "off"} if spec.suggestions else {}
-    validators = (
-        [
-            RegexValidator(
-                f"^(?:{spec.pattern})$", spec.pattern_message or "Not in the expected form.", flags=re.I
-            )
-        ]
-        if spec.pattern
-        else []
-    )
-    return forms.CharField(
+    # No invisible or control characters (they would let a submission spoof an inbox subject); the
+    # pattern as declared, case-sensitive (an `uppercase` field is folded before it is checked).
+    validators: list[Callable[[str], None]] = [_visible_text(spec)]
+    if spec.pattern:
+        validators.append(
+            RegexValidator(f"^(?:{spec.pattern})$", spec.pattern_message or "Not in the expected form.")
+        )
+    field = UppercaseCharField if spec.uppercase else forms.CharField
+    return field(
         **common, max_length=spec.max_length, validators=validators, widget=forms.TextInput(attrs=attrs)
     )
+
+
+class UppercaseCharField(forms.CharField):
+    def to_python(self, value: Any) -> str:
+        return str(super().to_python(value)).upper()
+
+
+def _visible_text(spec: IntakeField) -> Callable[[str], None]:
+    def check(value: str) -> None:
+        refusal = text_refusal(spec.label.lower(), value, max_length=spec.max_length, multiline=False)
+        if refusal:
+            raise ValidationError(refusal)
+
+    return check
 
 
 def _decimal(value: float | None) -> Decimal | None:
