@@ -332,6 +332,13 @@ SUPPORT_CUSTOMER_KEY = secret(
     "SUPPORT_CUSTOMER_KEY", default=f"dev-support-customers:{SECRET_KEY}" if DEBUG else ""
 )
 SUPPORT_ASSERTION_SECONDS = env.int("SUPPORT_ASSERTION_SECONDS", default=300)
+# Rate limits on the customer chat (reviewer_portal/conversations/throttle.py), per portal process.
+SUPPORT_CHATS_PER_HOUR = env.int("SUPPORT_CHATS_PER_HOUR", default=5)
+SUPPORT_MESSAGES_PER_MINUTE = env.int("SUPPORT_MESSAGES_PER_MINUTE", default=10)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+}
 
 # The demo users' password: only with DEBUG (seed_demo refuses to create demo users otherwise).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo" if DEBUG else "")

@@ -16,6 +16,7 @@ from typing import TypeVar
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import caches
 from django.db import connection
 from django.test import Client, override_settings
 from temporalio.api.enums.v1 import EventType
@@ -64,6 +65,12 @@ def portal_signing_key() -> Iterator[SigningKey]:
     with override_settings(PORTAL_SIGNING_KEY=key.to_json()):
         yield key
     os.environ.pop("PORTAL_SIGNING_KEY", None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Each test starts with no chat counted against anyone's rate limit (an in-memory cache)."""
+    caches["throttle"].clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

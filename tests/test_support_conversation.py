@@ -469,3 +469,24 @@ def test_a_temporal_outage_when_a_chat_starts_is_a_clear_503(portal_settings, cl
         API, {"customer_assertion": customer_assertion("CUST-2001")}, content_type="application/json"
     )
     assert response.status_code == 503 and "no conversation started" in response.json()["error"]
+
+
+def test_a_customer_who_floods_the_chat_is_asked_to_wait_and_nothing_is_sent(portal, client, settings):
+    settings.SUPPORT_CHATS_PER_HOUR = 2
+    settings.SUPPORT_MESSAGES_PER_MINUTE = 2
+    conversation = start(client)
+    start(client)
+    third = client.post(
+        API, {"customer_assertion": customer_assertion("CUST-2001")}, content_type="application/json"
+    )
+    other_customer = start(client, "CUST-2002")  # the limit is the customer's own
+
+    first, second = say(client, conversation, "Hello"), say(client, conversation, "Are you there?")
+    flooded = say(client, conversation, "Hello???")
+
+    assert third.status_code == 429 and 1 <= int(third["Retry-After"]) <= 3600
+    assert other_customer[0] != conversation[0]
+    assert (first.status_code, second.status_code, flooded.status_code) == (200, 200, 429)
+    assert 1 <= int(flooded["Retry-After"]) <= 60 and "Too many messages" in flooded.json()["error"]
+    texts = [e["text"] for e in transcript(client, conversation)["entries"]]
+    assert "Hello???" not in texts and "Are you there?" in texts

@@ -14,13 +14,14 @@ import json
 import re
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.support.contract import MAX_MESSAGE_LENGTH
 from agents.support.rep_actions import message_refusal
-from reviewer_portal.conversations import services
+from reviewer_portal.conversations import services, throttle
 from reviewer_portal.conversations.customers import asserted_customer, chat_is_on
 from reviewer_portal.conversations.selectors import conversation_transcript, transcript_json
 from reviewer_portal.conversations.tokens import is_conversation_id, token_matches
@@ -57,6 +58,11 @@ def conversation_create(request: HttpRequest) -> JsonResponse:
         return error(
             403, "customer_assertion must be online banking's signed, current assertion of who you are."
         )
+    wait = throttle.retry_after(
+        f"chat:{customer_id}", limit=settings.SUPPORT_CHATS_PER_HOUR, window_seconds=3600
+    )
+    if wait:
+        return _too_many(wait, "You have started several chats in the last hour.")
     try:
         started = services.conversation_start(customer_id=customer_id)
     except services.ConversationUnavailable as err:
@@ -83,6 +89,9 @@ def message_create(request: HttpRequest, conversation_id: str) -> JsonResponse:
     if not isinstance(message_id, str) or (message_id and not MESSAGE_ID.fullmatch(message_id)):
         return error(400, "id, if given, must be 1 to 64 letters, digits, '-' or '_'.")
     assert isinstance(text, str)
+    wait = message_wait(conversation_id)
+    if wait:
+        return _too_many(wait, "Too many messages at once.")
     sent = services.conversation_customer_message(
         conversation_id=conversation_id, text=text, message_id=message_id
     )
@@ -101,6 +110,17 @@ def conversation_detail(request: HttpRequest, conversation_id: str) -> JsonRespo
     if transcript is None:
         return error(404, "No such conversation.")
     return JsonResponse(transcript_json(conversation_id, transcript))
+
+
+def message_wait(conversation_id: str) -> int | None:
+    limit = settings.SUPPORT_MESSAGES_PER_MINUTE
+    return throttle.retry_after(f"messages:{conversation_id}", limit=limit, window_seconds=60)
+
+
+def _too_many(wait: int, what: str) -> JsonResponse:
+    response = error(429, f"{what} Try again in {wait} s.")
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def _denied(request: HttpRequest, conversation_id: str) -> JsonResponse | None:

@@ -10,7 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.support.rep_actions import message_refusal
-from reviewer_portal.conversations import services
+from reviewer_portal.conversations import services, throttle
+from reviewer_portal.conversations.api import message_wait
 from reviewer_portal.conversations.customers import (
     CUSTOMER_ID,
     asserted_customer,
@@ -41,6 +42,10 @@ def chat_start(request: HttpRequest) -> HttpResponse:
         return render(
             request, "conversations/chat_start.html", context, status=403 if "error" in context else 200
         )
+    limit = settings.SUPPORT_CHATS_PER_HOUR
+    if throttle.retry_after(f"chat:{customer_id}", limit=limit, window_seconds=3600):
+        error = "You have started several chats in the last hour: please try again later."
+        return render(request, "conversations/chat_start.html", {**context, "error": error}, status=429)
     try:
         started = services.conversation_start(customer_id=customer_id)
     except services.ConversationUnavailable as err:
@@ -73,7 +78,9 @@ def chat_message(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse
     text = request.POST.get("text", "")
     refusal = message_refusal(text)
     status = 400
-    if refusal is None:
+    if refusal is None and (wait := message_wait(conversation_id)):
+        refusal, status = f"Too many messages at once: try again in {wait} s.", 429
+    elif refusal is None:
         sent = services.conversation_customer_message(conversation_id=conversation_id, text=text)
         refusal = sent.detail if sent.reply is None and sent.status != services.PENDING else None
         status = 409 if sent.status in (services.CLOSED, services.GONE) else 400
