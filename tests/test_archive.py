@@ -605,3 +605,27 @@ def test_adversarial_input_to_the_index_the_verifier_and_archive_runs_gets_plain
         "FAILED: This export has no archive record: the run was not archived yet, so nothing proves it.",
     )
     assert ArchiveRecord.objects.count() == before
+
+
+def test_a_closed_support_conversation_is_archived_with_its_transcript(temporal, archive_from_now, client):
+    """Agents' own workflows (AgentSpec.workflows) are archived too: a conversation's transcript
+    outlives Temporal's retention like any agent run's trail."""
+    from tests.test_support_conversation import handed_off, say
+
+    rep = logged_in(make_user("support", "support_rep"))
+    conversation = handed_off(client)
+    conversation_id = conversation[0]
+    projected_gate(temporal.client.get_workflow_handle(conversation_id))
+    say(client, conversation, "My card ends 4242 and it was swallowed.")
+    closed = rep.post(
+        f"/conversations/{conversation_id}/reply/", {"text": "A new card is on its way.", "close": "1"}
+    )
+    assert closed.status_code == 200
+    temporal.run(temporal.client.get_workflow_handle(conversation_id).result(), timeout=30)
+
+    record = archived(conversation_id)
+    content = json.dumps(content_of(record))
+
+    assert record.agent == "support"
+    assert "My card ends 4242 and it was swallowed." in content
+    assert "A new card is on its way." in content

@@ -20,9 +20,11 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from temporalio import workflow
 from temporalio.client import Client, WorkflowExecution
 
 from agents.framework.contract import AGENT_WORKFLOW
+from agents.framework.registry import AGENTS
 from reviewer_portal.archive import chain
 from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark
@@ -33,7 +35,7 @@ from reviewer_portal.domains import namespaces
 from reviewer_portal.temporal_client import get_client
 
 log = logging.getLogger(__name__)
-CLOSED_AGENT_RUNS = f'WorkflowType = "{AGENT_WORKFLOW}" AND ExecutionStatus != "Running" AND ExecutionStatus != "ContinuedAsNew"'
+CLOSED = 'ExecutionStatus != "Running" AND ExecutionStatus != "ContinuedAsNew"'
 RUN_FORMAT = "reviewer-portal/archived-run/v1"
 PURGE_FORMAT = "reviewer-portal/archive-purge/v1"
 
@@ -76,7 +78,7 @@ def archive_due(*, limit: int = 100, heartbeat: Callable[[], None] = lambda: Non
 def due_runs(namespace: str) -> list[Due]:
     """The namespace's closed agent runs not archived yet, oldest first."""
     watermark = ArchiveWatermark.objects.filter(namespace=namespace).first()
-    query = CLOSED_AGENT_RUNS
+    query = closed_agent_runs()
     if watermark is not None:
         lag = timedelta(seconds=settings.ARCHIVE_VISIBILITY_LAG_SECONDS)
         since = (watermark.closed_before - lag).astimezone(UTC)
@@ -89,6 +91,21 @@ def due_runs(namespace: str) -> list[Due]:
         if execution.run_id not in archived
     ]
     return sorted(due, key=lambda run: run.closed_at)
+
+
+def closed_agent_runs() -> str:
+    """The visibility query for closed runs of every agent's workflow: the shared one and those
+    agents bring (a support conversation's transcript must outlive Temporal's retention too)."""
+    types = [AGENT_WORKFLOW, *sorted(agent_workflow_types() - {AGENT_WORKFLOW})]
+    either = " OR ".join(f'WorkflowType = "{name}"' for name in types)
+    return f"({either}) AND {CLOSED}"
+
+
+def agent_workflow_types() -> set[str]:
+    # temporalio has no public accessor for a workflow class's registered name.
+    return {
+        workflow._Definition.must_from_class(cls).name for spec in AGENTS.values() for cls in spec.workflows
+    }
 
 
 def archive_run(run: Due) -> ArchiveRecord | None:
