@@ -12,7 +12,7 @@ import uuid
 
 from agents.customer_service import INQUIRY_AGENT, SUPPORT_REP
 from tests.actions import decide
-from tests.conftest import agent_input_for, start_run, wait_for_gate
+from tests.conftest import agent_input_for, record_history, start_run, wait_for_gate
 from tests.test_sidecar import manage
 
 
@@ -45,6 +45,7 @@ def test_the_teams_own_worker_serves_its_queue_and_a_rep_checks_each_reply(tempo
         decide(temporal, answered, gate.gate_id, reason="Checked.", reviewer="support", roles=[SUPPORT_REP],
                edits={"reply": edited})  # fmt: skip
         result = temporal.run(answered.result(), timeout=60)
+        record_history(temporal, answered, "customer_service_reply_edited_and_sent")
         temporal.run(unknown.terminate("test done"))
         worker.send_signal(signal.SIGTERM)
         worker.communicate(timeout=40)

@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 from agents.framework.types import AgentOutcome
 from agents.market import MARKET_AGENT, demo_cases
 from agents.market.tools import BRIEFS_DIR_ENV, publish_brief
-from tests.conftest import activities_scheduled_together, agent_input_for, start_run
+from tests.conftest import activities_scheduled_together, agent_input_for, record_history, start_run
 
 LOOKUPS = {"market.sentiment", "market.news_summary", "market.competitor_prices"}
 
@@ -50,6 +50,7 @@ def test_the_lookups_run_at_once_and_one_brief_is_published(temporal, worker, mo
     brief = json.loads(published.read_text())
     assert published.name == f"{handle.id}.json" and set(brief["evidence"]) == LOOKUPS
     assert "Sentiment is" in brief["brief"] and "ranks" in brief["brief"]
+    record_history(temporal, handle, "market_brief_published")
 
 
 def test_a_second_delivery_of_the_publish_changes_nothing(temporal, worker, monkeypatch, tmp_path):

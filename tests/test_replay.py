@@ -62,6 +62,10 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # a stable outlook, and a risky one a credit analyst put on the watchlist.
         "credit_outlook_stable",
         "credit_outlook_watchlist_approved",
+        # Market engagement (three lookups at once, one brief published) and the customer inquiry
+        # agent on its own worker (a rep edited the reply before it was sent).
+        "market_brief_published",
+        "customer_service_reply_edited_and_sent",
     } <= names
 
 
