@@ -55,6 +55,8 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # the first run of a conversation that continued as new.
         "support_conversation_handed_off_and_closed",
         "support_conversation_continued_first_run",
+        # A handoff no rep took by its deadline: expired by its policy, a ticket raised, closed.
+        "support_handoff_expired",
         # The fraud agent: a transaction cleared below the threshold, and one a fraud analyst blocked.
         "fraud_cleared",
         "fraud_blocked_by_analyst",

@@ -1,13 +1,17 @@
 """The support conversation's rules on the real dev server: a handoff stays with the rep who holds
 it, nothing is taken after a close (even an Update that was queued before it), a customer's words
-carried across continue-as-new cannot pass for a rep's, and tickets are sealed at rest."""
+carried across continue-as-new cannot pass for a rep's, tickets are sealed at rest, and a handoff
+nobody takes in time expires."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 
 from agents.framework.reviewer_actions import Signature
@@ -36,7 +40,7 @@ from agents.support.turn import carried_summary
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.trust.keys import trusted_keys
-from tests.conftest import projected_gate
+from tests.conftest import logged_in, make_user, projected_gate, record_history
 from tests.test_support_conversation import handed_off, say, start, tickets, transcript  # noqa: F401
 
 
@@ -201,3 +205,125 @@ def test_a_ticket_is_sealed_at_rest_and_still_raised_once(portal, client, ticket
     for clear in (ticket["summary"], ticket["customer_id"], ticket["key"], ticket["ticket"]):
         assert clear.encode() not in sealed
     assert tickets_for(conversation[0]) == [ticket]  # the copy does not open: no second ticket
+
+
+def start_pinned(temporal, queue: str, *, sla_seconds: int, messages_per_run: int = 40) -> tuple[str, str]:
+    """A conversation started as the portal starts one, its handoff's SLA pinned short."""
+    conversation_id = new_conversation_id()
+    start_input = SupportInput(
+        customer_id="CUST-2001",
+        spec=SUPPORT_AGENT.pin(sla_seconds=sla_seconds),
+        trusted_keys=trusted_keys(),
+        messages_per_run=messages_per_run,
+    )
+    temporal.run(
+        temporal.client.start_workflow(SUPPORT_WORKFLOW, start_input, id=conversation_id, task_queue=queue)
+    )
+    return conversation_id, token_for(conversation_id)
+
+
+def expired_gate(temporal, conversation_id: str):
+    """The handoff gate once the projection has it decided."""
+    handle = temporal.client.get_workflow_handle(conversation_id)
+    return projected_gate(handle, version=2, timeout=30)
+
+
+def test_a_handoff_nobody_takes_in_time_expires_with_one_ticket_and_closes_the_conversation(
+    temporal, portal, client
+):
+    conversation = start_pinned(temporal, portal, sla_seconds=2)
+    conversation_id = conversation[0]
+    handle = temporal.client.get_workflow_handle(conversation_id)
+
+    handed = say(client, conversation, "Can I speak to a person, please?")
+    result = temporal.run(handle.result(), timeout=30)
+    gate = expired_gate(temporal, conversation_id)
+    seen = transcript(client, conversation)
+    after = say(client, conversation, "Hello? Is anyone there?")
+
+    assert handed.json()["status"] == "handed_off"
+    # Closed as expired, by the policy, with its reason: the inbox no longer lists it as pending.
+    assert (gate.status, gate.decided_by) == ("rejected", "system")
+    assert gate.reason == SUPPORT_AGENT.gate.expiry_reason
+    [ticket] = tickets_for(conversation_id)
+    notice = seen["entries"][-1]
+    assert notice["author"] == "system" and ticket["ticket"] in notice["text"]
+    assert "No representative was free" in notice["text"] and "contact you" in notice["text"]
+    assert (seen["status"], result["status"]) == ("closed", "closed")
+    assert after.status_code == 409  # closed: the ticket is how the bank follows up
+    record_history(temporal, handle, "support_handoff_expired")
+
+
+def test_a_rep_reply_before_the_deadline_stops_the_handoff_expiring(temporal, portal, client):
+    rep = logged_in(make_user("support", "support_rep"))
+    # Long enough for the rep to find and answer it on a loaded machine; the test waits it out.
+    conversation = start_pinned(temporal, portal, sla_seconds=10)
+    conversation_id = conversation[0]
+    handle = temporal.client.get_workflow_handle(conversation_id)
+
+    say(client, conversation, "Can I speak to a person, please?")
+    projected_gate(handle)  # the rep finds it in the inbox
+    replied = rep.post(f"/conversations/{conversation_id}/reply/", {"text": "Sam here, how can I help?"})
+    held = projected_gate(handle, version=2)
+    time.sleep(max(0.0, (held.deadline - timezone.now()).total_seconds()) + 2)  # past the deadline
+    waiting = say(client, conversation, "My card was swallowed.")
+    seen = transcript(client, conversation)
+
+    assert replied.status_code == 200 and held.assignee == "support"
+    assert waiting.json()["status"] == "waiting" and seen["status"] == "handed_off"
+    gate = projected_gate(handle, version=2)
+    assert (gate.status, gate.version) == ("pending", 2)
+    assert tickets_for(conversation_id) == []
+    assert "system" not in [e["author"] for e in seen["entries"]]
+
+
+def test_a_handoff_carried_across_continue_as_new_expires_at_its_first_deadline(temporal, portal, client):
+    conversation = start_pinned(temporal, portal, sla_seconds=5, messages_per_run=2)
+    conversation_id = conversation[0]
+
+    say(client, conversation, "Please put me through to a person.")
+    say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues as new
+    gate = expired_gate(temporal, conversation_id)
+    seen = transcript(client, conversation)
+    runs = temporal.run(_runs_of(temporal, conversation_id))
+
+    assert len(runs) == 2 and (gate.status, gate.reason) == ("rejected", SUPPORT_AGENT.gate.expiry_reason)
+    assert len(tickets_for(conversation_id)) == 1 and seen["status"] == "closed"
+    # The new run waited on what was left of the carried deadline, not on a fresh SLA.
+    [timer, *_] = runs[1]
+    assert timer < timedelta(seconds=5)
+
+
+def test_a_handoff_expires_on_its_durable_timer_though_the_worker_was_down_at_the_deadline(
+    temporal, portal_settings, settings, client
+):
+    queue = f"support-{uuid.uuid4().hex[:8]}"
+    settings.TEMPORAL_TASK_QUEUE = queue
+    with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):
+        conversation = start_pinned(temporal, queue, sla_seconds=2)
+        say(client, conversation, "Can I speak to a person, please?")
+    time.sleep(3)  # the deadline passes with no worker running
+    with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):  # a new worker: replays history
+        gate = expired_gate(temporal, conversation[0])
+        seen = transcript(client, conversation)
+
+    assert (gate.status, seen["status"]) == ("rejected", "closed")
+    assert len(tickets_for(conversation[0])) == 1
+
+
+async def _runs_of(temporal, conversation_id: str) -> list[list[timedelta]]:
+    """Each run of the conversation, oldest first, as the durations of the timers it started."""
+    client = temporal.client
+    executions = [e async for e in client.list_workflows(f"WorkflowId = '{conversation_id}'")]
+    executions.sort(key=lambda e: e.start_time)
+    runs = []
+    for execution in executions:
+        history = await client.get_workflow_handle(conversation_id, run_id=execution.run_id).fetch_history()
+        runs.append(
+            [
+                e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+                for e in history.events
+                if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+            ]
+        )
+    return runs

@@ -1,13 +1,13 @@
 """The handoff gate: how a conversation the agent cannot resolve appears in the support reps'
-inbox, how a rep's reply and close change it, and who may still act on it. Pure functions with
-`now` passed in."""
+inbox, how a rep's reply and close change it, who may still act on it, and when nobody took it in
+time. Pure functions with `now` passed in."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from agents.framework.contract import APPROVED, PORTAL
+from agents.framework.contract import APPROVED, PENDING, PORTAL
 from agents.framework.types import ADMIN_ROLE, AgentRunSpec, GatePolicy, GateSnapshot, Recommendation
 from agents.support.contract import AGENT, Handoff, RepAction
 
@@ -18,11 +18,16 @@ def conversation_path(workflow_id: str) -> str:
     return f"/conversations/{workflow_id}/"
 
 
+def handoff_policy(spec: AgentRunSpec) -> GatePolicy:
+    """The handoff gate's policy as the conversation pinned it."""
+    return spec.gate or GatePolicy(kind=HANDOFF_KIND, role="support_rep", sla_seconds=3600)
+
+
 def handoff_gate(
     *, workflow_id: str, spec: AgentRunSpec, customer_id: str, reason: str, offline: bool, now: datetime
 ) -> GateSnapshot:
     """The gate a support rep picks the conversation up from (one per conversation)."""
-    policy = spec.gate or GatePolicy(kind=HANDOFF_KIND, role="support_rep", sla_seconds=3600)
+    policy = handoff_policy(spec)
     path = conversation_path(workflow_id)
     return GateSnapshot(
         gate_id=f"{workflow_id}--g1",
@@ -82,3 +87,34 @@ def closed(gate: GateSnapshot, action: RepAction, now: datetime) -> GateSnapshot
         reason=f"Conversation closed: {action.text}",
         version=gate.version + 1,
     )
+
+
+def expiry_due(state: Handoff | None) -> datetime | None:
+    """When a handoff no rep has taken expires (its gate's deadline); None once a rep has replied,
+    the gate is decided, or there is no handoff."""
+    if state is None or state.closed or state.gate is None:
+        return None
+    gate = state.gate
+    return gate.deadline if gate.status == PENDING and not gate.assignee_id else None
+
+
+def wait_time(idle: timedelta, due: datetime | None, now: datetime) -> timedelta:
+    """How long the conversation waits before it looks again: until the silence limit, or the
+    untaken handoff's deadline if that comes first (at least a moment, if it has passed)."""
+    if due is None:
+        return idle
+    return min(idle, max(due - now, timedelta(milliseconds=1)))
+
+
+def expiry_ticket_summary(reason: str) -> str:
+    """What the back office reads on the ticket a handoff nobody took raises."""
+    return f"No representative took over the chat in time; the customer needs contacting. {reason}"[:500]
+
+
+def expiry_notice(ticket: str | None) -> str:
+    """What the customer reads when no representative took the conversation over in time."""
+    if ticket:
+        follow_up = f"We have raised ticket {ticket} and the bank will contact you about it."
+    else:
+        follow_up = "We could not raise a ticket just now: please call us, and we will help you there."
+    return f"No representative was free to take over this chat, sorry. {follow_up} This chat is now closed."

@@ -1,16 +1,18 @@
 """The agent's side of a support conversation: one turn (the model, then its tool calls, until it
-answers), and the handoff to a person when it cannot resolve the enquiry. A mixin of
-SupportConversationWorkflow, run inside its handlers."""
+answers), the handoff to a person when it cannot resolve the enquiry, and what the customer is
+told when no person took it in time. A mixin of SupportConversationWorkflow, run inside its
+handlers and its loop."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from agents.framework.contract import LLM_ACTIVITY, NOTIFY_ACTIVITY, PUBLISH_ACTIVITY
+from agents.framework.contract import LLM_ACTIVITY, NOTIFY_ACTIVITY, PENDING, PUBLISH_ACTIVITY
 from agents.framework.policies import (
     LLM_HEARTBEAT,
     LLM_RETRY,
@@ -25,6 +27,7 @@ from agents.framework.policies import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    import agents.framework.gates as gates
     import agents.support.handoff as handoff
     import agents.support.tools as tools
     from agents.framework.llm_types import LlmRequest, LlmResponse
@@ -78,6 +81,8 @@ class AgentTurnMixin:
     _count: int
     _handoff: Handoff | None
     _offline: bool
+    _closed: bool
+    _turn: asyncio.Lock
 
     async def _answer(self, index: int) -> TurnReply:
         spec = self._input.spec
@@ -163,6 +168,45 @@ class AgentTurnMixin:
         await self._publish(gate)
         await self._notify(gate)
         return TurnReply(status=HANDED_OFF, reply=note, index=index)
+
+    async def _expire_handoff(self, due: datetime) -> None:
+        """No rep took the handoff by its deadline: the gate expires by its policy and, once it is
+        decided, a ticket carries the enquiry on, the customer is told so, and the chat closes."""
+        async with self._turn:  # after any turn in flight: a rep's reply there takes the handoff
+            if handoff.expiry_due(self._handoff) != due:
+                return
+            assert self._handoff is not None and self._handoff.gate is not None
+            policy = handoff.handoff_policy(self._input.spec)
+            gate = gates.expire(self._handoff.gate, policy, workflow.now())
+            await self._publish(gate)
+            if gate.status == PENDING:  # escalated: the conversation waits on its new deadline
+                return
+            self._handoff.closed = True
+            self._closed = True
+            ticket = await self._raise_expiry_ticket(self._handoff.reason)
+            self._add(SYSTEM, handoff.expiry_notice(ticket))
+
+    async def _raise_expiry_ticket(self, reason: str) -> str | None:
+        """The back office's ticket for a handoff nobody took (keyed by the notice's index, so a
+        redelivered activity raises no second one); None if it could not be raised."""
+        args = tools.TicketArgs(
+            summary=handoff.expiry_ticket_summary(reason),
+            customer_id=self._input.customer_id,
+            message_index=self._count,
+        )
+        try:
+            ticket = await workflow.execute_activity(
+                RAISE_TICKET,
+                args,
+                result_type=dict,
+                start_to_close_timeout=TOOL_START_TO_CLOSE,
+                heartbeat_timeout=TOOL_HEARTBEAT,
+                retry_policy=TOOL_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not raise the expired handoff's ticket: %s", err)
+            return None
+        return str(ticket.get("ticket", "")) or None
 
     async def _notify(self, gate: GateSnapshot) -> None:
         """Tell the reps a customer is waiting (the portal's e-mail); never holds the customer up."""

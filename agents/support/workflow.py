@@ -4,16 +4,17 @@ Each customer message is an Update whose handler runs the turn: the model (the f
 activity) looks the account up and raises tickets (tool activities), and the reply is the
 Update's result. When the agent cannot resolve the enquiry it hands off: a gate for the support
 reps appears in the portal's inbox, and from then on a rep answers through the signed `rep_reply`
-and ends the conversation with `rep_close`. Every message and reply is in history. After
-`messages_per_run` customer messages the run continues as new, carrying a summary, the last
-entries and the handoff.
+and ends the conversation with `rep_close`; a handoff no rep has taken by its gate's deadline
+expires on a durable timer, raises a ticket and closes the chat. Every message and reply is in
+history. After `messages_per_run` customer messages the run continues as new, carrying a summary,
+the last entries and the handoff (with its deadline).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -60,6 +61,9 @@ APPLIED_KEPT = 50
 # Handlers check again, in their turn, what their validators checked: an Update queued behind a
 # close is refused. Histories recorded before this applied such Updates, and replay that way.
 RECHECK_IN_TURN = "support-recheck-in-turn"
+# An untaken handoff expires at its gate's deadline. Histories recorded before this waited on the
+# silence timer alone, waking for no handoff, and replay that way.
+HANDOFF_EXPIRY = "support-handoff-expiry"
 
 
 @workflow.defn(name=SUPPORT_WORKFLOW)
@@ -78,6 +82,7 @@ class SupportConversationWorkflow(AgentTurnMixin):
         self._closed = False
         self._run_messages = 0
         self._heard = self._count  # entries when the run last looked: silence is measured from it
+        self._due: datetime | None = None  # the untaken handoff's deadline the run's timer waits for
         self._offline = False
         self._turn = asyncio.Lock()  # one turn at a time: messages are answered in order
 
@@ -86,21 +91,31 @@ class SupportConversationWorkflow(AgentTurnMixin):
         def done() -> bool:
             return self._closed or self._run_messages >= input.messages_per_run
 
+        expiring = workflow.patched(HANDOFF_EXPIRY)
         while not done():
             self._heard = self._count
+            self._due = due = handoff.expiry_due(self._handoff) if expiring else None
+            now, idle = workflow.now(), timedelta(seconds=input.idle_seconds)
+            timeout = handoff.wait_time(idle, due, now)
             try:
                 await workflow.wait_condition(
-                    lambda: done() or self._count != self._heard,
-                    timeout=timedelta(seconds=input.idle_seconds),
+                    lambda: done() or self._count != self._heard or self._due_moved(expiring),
+                    timeout=timeout,
                 )
             except TimeoutError:
-                if self._handoff is None:  # a rep's conversation stays until they close it
+                if due is not None and due <= now + timeout:  # the untaken handoff's timer fired
+                    await self._expire_handoff(due)
+                elif self._handoff is None:  # a rep's conversation stays until they close it
                     self._add(SYSTEM, "This conversation was closed after a long silence.")
                     self._closed = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not self._closed:
             workflow.continue_as_new(replace(input, carry=self._carry()))
         return ConversationResult(status=CLOSED, messages=self._count)
+
+    def _due_moved(self, expiring: bool) -> bool:
+        """The handoff was made, taken or decided since the loop set its timer: set it again."""
+        return expiring and handoff.expiry_due(self._handoff) != self._due
 
     # --- the customer's channel --------------------------------------------------------------
 
