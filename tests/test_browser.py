@@ -50,6 +50,9 @@ def test_officer_approves_in_place_and_the_auditor_sees_the_decision(live_server
 
     rows.nth(0).get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Amira Haddad")
+    expect(page.locator("#decision-panel .countdown")).to_have_text(re.compile(r"^\d+m \d+s left$"))
+    expect(page.locator("#annotations")).to_contain_text("No notes yet.")
+    expect(page.locator("#annotations ol.notes")).to_have_count(0)  # not a numbered "1. No notes yet."
     mark_document(page)
     page.get_by_label("Reason").fill(REASON)
     page.get_by_role("button", name="Approve").click()
@@ -119,3 +122,19 @@ def test_reject_without_a_reason_is_refused_in_place_and_the_gate_stays_pending(
     assert (attempt.decision, attempt.status) == ("reject", "refused")
 
     temporal.run(handle.terminate("test done"))
+
+
+def test_an_overdue_gate_reads_overdue_by_and_never_left(live_server, page, transactional_db):
+    from datetime import timedelta
+
+    from tests.test_inbox import make_gate
+
+    make_user("officer", "credit_officer")
+    gate = make_gate(left=-timedelta(seconds=34))
+    log_in(page, live_server.url, "officer")
+    page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+
+    countdown = page.locator("#decision-panel .countdown")
+    expect(countdown).to_have_text(re.compile(r"^overdue by \d+s$"))  # was "overdue by 34s left"
+    sla_line = page.locator("#decision-panel p", has=page.locator(".countdown"))
+    expect(sla_line).to_have_text(re.compile(r"^SLA: overdue by \d+s\s+\(due .* UTC\)\s*$"))
