@@ -20,7 +20,8 @@ from django.utils import timezone
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.selectors import gate_permissions_for, inbox_queues_for
+from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.selectors import inbox_queues_for
 from tests.actions import person_id
 from tests.conftest import (
     APPROVABLE,

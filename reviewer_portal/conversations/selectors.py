@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from agents.support.contract import AGENT, TRANSCRIPT_QUERY, Transcript
 from reviewer_portal.accounts.roles import ADMIN_ROLE, reviewer_roles_of
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.selectors import gate_permissions_for
+from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 

@@ -17,7 +17,8 @@ from reviewer_portal.inbox.forms import AssignForm, ClaimForm
 from reviewer_portal.inbox.gate_context import assign_form_for, decision_response
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
-from reviewer_portal.inbox.selectors import gate_assignees_for, gate_get_for, gate_permissions_for
+from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.selectors import gate_assignees_for, gate_get_for
 from reviewer_portal.inbox.services import assignment_message, gate_assign
 
 Status = ActionAttempt.Status

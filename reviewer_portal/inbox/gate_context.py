@@ -15,12 +15,11 @@ from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, D
 from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import action_noun, outcome_text
+from reviewer_portal.inbox.permissions import GatePermissions, gate_permissions_for
 from reviewer_portal.inbox.selectors import (
-    GatePermissions,
     action_attempts_for,
     gate_assignees_for,
     gate_neighbours_for,
-    gate_permissions_for,
     open_decision_of,
 )
 

@@ -20,10 +20,10 @@ from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
 from reviewer_portal.inbox.gate_context import decision_response, gate_context, grounds_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
+from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
 from reviewer_portal.inbox.selectors import (
     gate_get_for,
-    gate_permissions_for,
 )
 from reviewer_portal.inbox.services import gate_annotate, gate_decide
 

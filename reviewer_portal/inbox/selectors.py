@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit, reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.presentation import detail_fields, search_fields, workspace_of
+from reviewer_portal.inbox.presentation import detail_fields, search_fields
 
 MINE = "mine"  # the "Assigned to me" queue
 ON_TIME, AT_RISK, OVERDUE, ESCALATED = "on_time", "at_risk", "overdue", "escalated"
@@ -240,41 +240,6 @@ def gate_get_for(*, user: AbstractBaseUser, gate_id: str) -> Gate:
     return gate
 
 
-@dataclass(frozen=True)
-class GatePermissions:
-    """What the user may do on a gate, from one reading of their roles. What the portal offers;
-    the workflow has the final word on every action (four eyes, holds, SLAs)."""
-
-    decide: bool  # a pending gate of one of the user's roles
-    annotate: bool  # notes: any reviewer of the gate's role, pending or not
-    assign: bool  # claim / release / assign controls: the gate's role or a supervising role
-    claim: bool  # claim it for oneself: the gate's role, and not its submitter
-    supervises: bool  # a supervising role (reassign to others)
-    holds: bool  # the user holds the gate
-    held_by_other: bool  # someone else holds it: only they decide it
-    take_over: bool  # its agent says it is answered elsewhere (AgentSpec.workspaces): go there
-
-
-def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissions:
-    roles = reviewer_roles_of(user)
-    pending = gate.status == Gate.Status.PENDING
-    of_role = gate.role in roles
-    supervises = bool(roles & set(gate.supervisors))
-    holds = bool(gate.assignee) and is_person(user, gate.assignee, gate.assignee_id)
-    # A gate answered elsewhere takes none of the panel's actions: its workflow has no Update for them.
-    here = workspace_of(gate.agent, gate.kind, gate.workflow_id) is None
-    return GatePermissions(
-        decide=here and pending and of_role,
-        annotate=here and of_role,
-        assign=here and pending and (of_role or supervises),
-        claim=here and of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
-        supervises=here and supervises,
-        holds=holds,
-        held_by_other=bool(gate.assignee) and not holds,
-        take_over=not here and pending and (of_role or ADMIN_ROLE in roles),
-    )
-
-
 def action_attempts_for(*, gate: Gate) -> QuerySet[ActionAttempt]:
     """Every reviewer action recorded for the gate, newest first (refused ones included)."""
     return gate.attempts.select_related("reviewer", "assignee")
@@ -287,11 +252,6 @@ def open_decision_of(*, user: User, gate: Gate) -> ActionAttempt | None:
         .order_by("-created_at")
         .first()
     )
-
-
-def is_person(user: AbstractBaseUser, username: str, user_id: str) -> bool:
-    """Whether `user` is the person a gate names: by immutable id, by name on older gates."""
-    return str(user.pk) == user_id if user_id else bool(username) and user.get_username() == username
 
 
 def _supervised_by(roles: set[str]) -> QuerySet[Gate]:
