@@ -63,7 +63,7 @@ def formatted(value: Any, fmt: Format = "text") -> str:
         return f"{int(number)} month{'' if int(number) == 1 else 's'}"
     if fmt == "date" and isinstance(value, str):
         return value[:10]
-    return _plain(value)
+    return plain(value)
 
 
 def case_facts(agent: str, case: Mapping[str, Any]) -> list[Fact]:
@@ -84,7 +84,7 @@ def evidence_of(agent: str, tool_results: Iterable[Mapping[str, Any]]) -> list[E
         if result.get("ok") and isinstance(values, Mapping):
             evidence.append(Evidence(title, True, [_fact(k, v, shown) for k, v in values.items()]))
         elif result.get("ok"):
-            evidence.append(Evidence(title, True, [Fact("Result", _plain(values))]))
+            evidence.append(Evidence(title, True, [Fact("Result", plain(values))]))
         else:
             evidence.append(Evidence(title, False, [], str(result.get("error") or "failed")))
     return evidence
@@ -191,16 +191,18 @@ def _number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _plain(value: Any) -> str:
+def plain(value: Any) -> str:
+    """A value of no declared format, for people: Yes/No, none, thousands separators, records
+    one per line; never a Python repr."""
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if value is None or value == [] or value == "":
         return "none"
     if isinstance(value, Mapping):
-        return "; ".join(f"{label_of(str(k))}: {_plain(v)}" for k, v in value.items())
+        return ", ".join(f"{label_of(str(k))}: {plain(v)}" for k, v in value.items())
     if isinstance(value, list):
         separator = "\n" if any(isinstance(v, Mapping) for v in value) else "; "
-        return separator.join(_plain(v) for v in value)
+        return separator.join(plain(v) for v in value)
     if isinstance(value, float) and not value.is_integer():
         return intcomma(f"{value:.2f}") if abs(value) >= 1 else f"{value:g}"
     if isinstance(value, int | float):

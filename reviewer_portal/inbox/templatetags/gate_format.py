@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import intcomma
 
 from reviewer_portal.dashboard.verdicts import verdict_of
 from reviewer_portal.inbox import presentation
@@ -17,7 +16,7 @@ register = template.Library()
 @register.filter
 def label(key: str) -> str:
     """`annual_income` -> `Annual income`."""
-    return key.replace("_", " ").capitalize()
+    return presentation.label_of(key)
 
 
 @register.filter
@@ -39,21 +38,7 @@ def recommendation_label(gate: Any) -> str:
 
 @register.filter
 def display(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if value is None or value == [] or value == "":
-        return "none"
-    if isinstance(value, dict):
-        return ", ".join(f"{label(k)}: {display(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        # Records (e.g. holdings) one per line; plain values on one line.
-        separator = "\n" if any(isinstance(v, dict) for v in value) else "; "
-        return separator.join(display(v) for v in value)
-    if isinstance(value, float) and not value.is_integer():
-        return intcomma(f"{value:.2f}") if abs(value) >= 1 else f"{value:g}"
-    if isinstance(value, int | float):
-        return intcomma(int(value))
-    return str(value)
+    return presentation.plain(value)
 
 
 @register.filter
