@@ -7,13 +7,13 @@ PYTEST_ARGS ?=
 # apt-get needs root; CI runs as root, a developer machine goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dev test lint run-worker bench chromium
+.PHONY: dev test lint run-worker bench chromium npm
 
 # exec: a SIGTERM that make forwards must reach devstack itself, not a shell in between.
 dev: $(VENV)/.requirements.stamp | var
 	PYTHONUNBUFFERED=1 exec $(PYTHON) manage.py devstack
 
-test: $(VENV)/.requirements-dev.stamp chromium | var
+test: $(VENV)/.requirements-dev.stamp chromium node_modules/.stamp | var
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.requirements-dev.stamp
@@ -36,6 +36,16 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 		$(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+# axe-core checks every page the browser tests open (package.json; nothing from npm is served).
+node_modules/.stamp: package.json package-lock.json | npm
+	npm ci --no-audit --no-fund
+	touch $@
+
+npm:
+	@command -v npm > /dev/null || { \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends nodejs npm; }
 
 $(PYTHON):
 	python3 -m venv $(VENV)

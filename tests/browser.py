@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from temporalio.client import WorkflowHandle
 
 from reviewer_portal.inbox.models import Gate
@@ -27,7 +27,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "var" / "screenshots"
+# axe-core, from the npm registry (package.json; `make test` installs it): checks each page loaded.
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # A decision waits for a round trip through Temporal; leave it room on a slow CI machine.
 TIMEOUT_MS = 15_000
 # What Chromium refused under the portal's Content-Security-Policy, across every page of a test.
@@ -41,20 +44,59 @@ document.addEventListener('securitypolicyviolation', (event) => {
 """
 
 
+# What axe-core found serious or critical, across every page of a test.
+ACCESSIBILITY_VIOLATIONS: list[str] = []
+# Runs in every document the tests load, once it has loaded (and again after an htmx swap settles,
+# so partials are checked too). An init script, so the page's CSP does not apply to it.
+RUN_AXE = """
+(() => {
+  if (window.top !== window || !window.axe) return;
+  let running = false, again = false, swapped = false;
+  const portal = () => document.querySelector('meta[name="application-name"][content="Reviewer portal"]');
+  const check = async () => {
+    if (!portal()) return;  // another site the tests open (Temporal's Web UI)
+    if (running) { again = true; return; }
+    running = true;
+    swapped = false;
+    try {
+      const results = await window.axe.run(document, {resultTypes: ['violations']});
+      // An htmx swap during the check may have shown axe a half-changed page: check again after it.
+      if (swapped) { again = true; results.violations = []; }
+      for (const v of results.violations) {
+        if (v.impact !== 'serious' && v.impact !== 'critical') continue;
+        const where = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ');
+        console.error('Accessibility (axe) ' + v.impact + ' ' + v.id + ': ' + v.help + ' at ' +
+          location.pathname + ' on ' + encodeURIComponent(where));
+      }
+    } catch (error) { /* the page navigated away mid-check */ }
+    running = false;
+    if (again) { again = false; check(); }
+  };
+  window.addEventListener('load', () => setTimeout(check, 0));
+  document.addEventListener('htmx:beforeSwap', () => { swapped = true; });
+  document.addEventListener('htmx:afterSettle', () => setTimeout(check, 0));
+})();
+"""
+
+
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
     # Playwright's sync API keeps an event loop running in the test thread, so Django would refuse
     # the test's own (sync) ORM calls as if they came from async code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert AXE.exists(), f"{AXE} is missing: `make test` installs it (npm ci)"
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         CSP_VIOLATIONS.clear()
+        ACCESSIBILITY_VIOLATIONS.clear()
         yield browser
         browser.close()
     # Every page works under the strict policy: no inline script or style was needed (and refused).
     assert not CSP_VIOLATIONS, CSP_VIOLATIONS
+    # And every page and partial the test saw passed axe-core's serious and critical rules.
+    assert not ACCESSIBILITY_VIOLATIONS, sorted(set(ACCESSIBILITY_VIOLATIONS))
 
 
 @pytest.fixture
@@ -67,13 +109,17 @@ def new_page(browser: Browser, width: int = 1280) -> Page:
     page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.add_init_script(REPORT_CSP_VIOLATIONS)
-    page.on(
-        "console",
-        lambda message: (
-            "Content Security Policy" in message.text and CSP_VIOLATIONS.append(unquote(message.text))
-        ),
-    )
+    page.add_init_script(path=AXE)
+    page.add_init_script(RUN_AXE)
+    page.on("console", _collect_violations)
     return page
+
+
+def _collect_violations(message: ConsoleMessage) -> None:
+    if "Content Security Policy" in message.text:
+        CSP_VIOLATIONS.append(unquote(message.text))
+    elif message.text.startswith("Accessibility (axe)"):
+        ACCESSIBILITY_VIOLATIONS.append(unquote(message.text))
 
 
 def signed_in_page(browser: Browser, base_url: str, username: str, width: int = 1280) -> Page:
