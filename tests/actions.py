@@ -7,10 +7,13 @@ reviewer's id match whichever is created first.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 import zlib
 from datetime import datetime
 from typing import Any
+
+from temporalio.client import WorkflowUpdateFailedError
 
 from agents.framework.contract import ANNOTATE, ASSIGN, DECIDE, PORTAL
 from agents.framework.reviewer_actions import (
@@ -82,11 +85,19 @@ def decide_input(
 def decide(temporal: Any, handle: Any, gate_id: str, decision: str = "approve", reason: str = "",
            reviewer: str = "officer", roles: tuple[str, ...] | list[str] = OFFICER, *,
            edits: dict[str, str] | None = None, origin: str = PORTAL, revision: int | None = None,
-           **send_options: Any) -> ActionResult:  # fmt: skip
-    """Decide on the recommendation the gate shows now (or on `revision`, as a stale page would)."""
+           claim_first: bool = True, **send_options: Any) -> ActionResult:  # fmt: skip
+    """Decide on the recommendation the gate shows now (or on `revision`, as a stale page would).
+
+    On a gate whose policy lets only its holder decide (loans), the reviewer claims it first, as
+    they do on the gate page, unless `claim_first` is False; a refused claim (another's gate, the
+    submitter's) is left for the decision's own refusal to explain."""
+    gates = temporal.run(handle.query(AgentWorkflow.all_gates))
+    gate = next((g for g in gates if g.gate_id == gate_id), None)
     if revision is None:
-        gates = temporal.run(handle.query(AgentWorkflow.all_gates))
-        revision = next((len(g.revisions) for g in gates if g.gate_id == gate_id), 0)
+        revision = len(gate.revisions) if gate is not None else 0
+    if claim_first and origin == PORTAL and gate is not None and gate.claim_required and not gate.assignee:
+        with contextlib.suppress(WorkflowUpdateFailedError):
+            assign(temporal, handle, gate_id, reviewer, roles, reviewer, roles)
     update = decide_input(
         gate_id, decision, reason, reviewer, roles, edits=edits, origin=origin, revision=revision
     )

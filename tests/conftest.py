@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -305,10 +307,29 @@ def logged_in(user) -> Client:
     return client
 
 
+CONFIRM_TOKEN = re.compile(r'name="confirm_token" value="([^"]+)"')
+
+
 def decide(
-    client: Client, gate: Gate, decision="approve", reason="", submission_id=None, htmx=True, **fields
+    client: Client,
+    gate: Gate,
+    decision="approve",
+    reason="",
+    submission_id=None,
+    htmx=True,
+    claim_first=True,
+    confirm=True,
+    **fields,
 ):
-    """POST the gate's decision form as a reviewer would; `fields` adds e.g. edit_<name>."""
+    """POST the gate's decision form as a reviewer would; `fields` adds e.g. edit_<name>.
+
+    As on the page: a gate whose policy lets only its holder decide (loans) is claimed first
+    (unless `claim_first` is False), and when the panel asks to confirm a decision against the
+    AI's recommendation, it is confirmed with the same reason (unless `confirm` is False)."""
+    headers = {"HX-Request": "true"} if htmx else {}
+    current = Gate.objects.filter(pk=gate.pk).first() or gate
+    if claim_first and current.claim_required and not current.assignee:
+        client.post(f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers=headers)
     data = {
         "decision": decision,
         "reason": reason,
@@ -316,8 +337,12 @@ def decide(
         "revision": len(gate.revisions),  # the recommendation on the page
         **fields,
     }
-    headers = {"HX-Request": "true"} if htmx else {}
-    return client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
+    response = client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
+    asked = CONFIRM_TOKEN.search(response.content.decode()) if confirm else None
+    if asked and "confirmed" not in data:
+        data.update(confirmed="on", confirm_token=html.unescape(asked.group(1)))
+        response = client.post(f"/gates/{gate.gate_id}/decide/", data, headers=headers)
+    return response
 
 
 def submit_loan_application(client: Client, submission_id: str | None = None):

@@ -184,11 +184,12 @@ def test_an_admin_may_release_a_gate_someone_else_holds(temporal, portal, office
 def test_request_changes_reopens_the_gate_with_the_revision_listed(temporal, portal, officer, loan_gate):
     handle, gate = loan_gate
     client = logged_in(officer)
+    post_action(client, gate, "claim")  # a loan gate is decided by the reviewer who holds it
     before = client.get(f"/gates/{gate.gate_id}/").content.decode()
     instructions = "Refer it: the income is not verified yet."
 
     sent = decide(client, gate, decision="request_changes", reason=instructions)
-    reopened = projected_gate(handle, version=3)
+    reopened = projected_gate(handle, version=4)  # claimed (2), sent back (3), reopened (4)
     page = client.get(f"/gates/{gate.gate_id}/").content.decode()
 
     assert 'value="request_changes"' in before
@@ -247,7 +248,7 @@ def test_a_rejection_sends_its_preset_grounds_with_the_free_text(
     handle, gate = loan_gate
     response = decide(logged_in(officer), gate, decision="reject", reason=text, preset=preset, htmx=False)
     assert response.status_code == 302
-    assert ActionAttempt.objects.get(gate=gate).reason == sent
+    assert ActionAttempt.objects.get(gate=gate, action="decide").reason == sent
     assert temporal.run(handle.result()).gate.reason == sent
 
 
@@ -256,7 +257,7 @@ def test_other_without_free_text_is_asked_for_in_place(temporal, portal, officer
     response = decide(logged_in(officer), gate, decision="reject", reason="", preset="Other")
     assert response.status_code == 400  # htmx-config swaps 400 in place
     assert "With “Other”, say why in your own words." in response.content.decode()
-    assert not ActionAttempt.objects.exists()
+    assert not ActionAttempt.objects.filter(action="decide").exists()
 
 
 def test_a_refused_rejection_keeps_its_grounds_and_text_in_the_form():
@@ -324,7 +325,7 @@ def test_a_forged_preset_gets_400(temporal, portal, officer, loan_gate):
     _handle, gate = loan_gate
     response = decide(logged_in(officer), gate, decision="reject", reason="x", preset="Because")
     assert response.status_code == 400
-    assert not ActionAttempt.objects.exists()
+    assert not ActionAttempt.objects.filter(action="decide").exists()
 
 
 def test_assignment_needs_login_csrf_and_a_visible_gate(temporal, portal, officer, loan_gate):

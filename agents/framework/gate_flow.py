@@ -38,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
 PATCH_PUBLISH_LATE_DECISION = "publish-late-decision"
 PATCH_REVIEWER_NOTICES = "reviewer-notices"
 PATCH_GATE_PATCHES = "gate-patches"
+PATCH_NOTIFY_ESCALATION = "notify-escalation"
+PATCH_KEEP_SLA_ON_REVISION = "keep-sla-on-revision"
 
 
 # Gates wait across continue-as-new: the gate flow builds on pruning.
@@ -81,6 +83,7 @@ class GateFlowMixin(PruningMixin):
             editable=list(editable),
             tool_call=tool_call,
             supervisors=list(policy.supervisors),
+            claim_required=policy.claim_required,
             bulk_allowed=policy.bulk,
             priority=policy.priority,
         )
@@ -129,16 +132,22 @@ class GateFlowMixin(PruningMixin):
             except TimeoutError:
                 # The timer for the nearest deadline fired: those gates expire (escalate or close).
                 now = workflow.now()
-                warned = []
+                warned, escalated = [], []
                 for gate_id in gate_ids:
                     gate = self._gates[gate_id]
                     warn_at = gates.warning_time(gate, self._policy_of(gate)) if warnings else None
                     if gate.status == "pending" and gate.deadline <= nearest:
                         self._gates[gate_id] = gates.expire(gate, self._policy_of(gate), now)
+                        if self._gates[gate_id].role != gate.role:
+                            escalated.append(gate_id)
                     elif warn_at is not None and warn_at <= nearest:
                         self._gates[gate_id] = replace(gate, warned=True, version=gate.version + 1)
                         warned.append(gate_id)
                 await self._notify("sla_warning", warned)
+                # The new role hears at once, not from the next SLA warning. Patched: runs
+                # recorded before escalated silently.
+                if escalated and workflow.patched(PATCH_NOTIFY_ESCALATION):
+                    await self._notify("escalated", escalated)
             await self._publish_changes(gate_ids)
         # A decision that arrived while the opening publish was in flight skipped the loop; the
         # projection must still learn it. Patched: runs recorded before this fix took no such step.
@@ -163,6 +172,12 @@ class GateFlowMixin(PruningMixin):
         urgent = [g for g in gate_ids if self._gates[g].priority == "high"]
         if urgent and workflow.patched(PATCH_REVIEWER_NOTICES):
             await self._notify("opened", urgent)
+
+    def _reopen(self, gate: GateSnapshot, recommendation: Recommendation) -> GateSnapshot:
+        """The agent's revision reopens the gate, with the SLA time that was left. Patched: runs
+        recorded before reopened with a full SLA."""
+        keep_clock = workflow.patched(PATCH_KEEP_SLA_ON_REVISION)
+        return gates.reopen(gate, recommendation, workflow.now(), keep_clock=keep_clock)
 
     def _policy_of(self, gate: GateSnapshot) -> GatePolicy:
         assert self._input is not None

@@ -75,6 +75,8 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
     holder = (gate.assignee, gate.assignee_id)
     if gate.assignee and not same_person(*holder, update.reviewer, update.reviewer_id) and not override:
         return f"This gate is claimed by {gate.assignee}."
+    if gate.claim_required and not gate.assignee and not override:
+        return "Claim this gate to decide it: its policy lets only the reviewer who holds it decide."
     if override and not update.reason.strip():
         return "An operator override needs a reason."
     if update.decision not in DECISIONS:
@@ -155,9 +157,16 @@ def annotate(gate: GateSnapshot, note: AnnotateInput, now: datetime) -> GateSnap
     return replace(gate, annotations=[*gate.annotations, annotation], version=gate.version + 1)
 
 
-def reopen(gate: GateSnapshot, recommendation: Recommendation, now: datetime) -> GateSnapshot:
-    """The agent answered a change request: the same gate, a new recommendation, a fresh SLA."""
+def reopen(
+    gate: GateSnapshot, recommendation: Recommendation, now: datetime, *, keep_clock: bool = False
+) -> GateSnapshot:
+    """The agent answered a change request: the same gate with a new recommendation. With
+    `keep_clock` the SLA time that was left when changes were requested carries over (the clock
+    paused while the agent revised), else the SLA restarts in full (runs recorded before)."""
     revision = Revision(gate.recommendation, gate.decided_by, gate.reason, gate.decided_at or now)
+    deadline = now + timedelta(seconds=gate.sla_seconds)
+    if keep_clock and gate.decided_at is not None:
+        deadline = now + max(gate.deadline - gate.decided_at, revision_floor(gate.sla_seconds))
     return replace(
         gate,
         recommendation=recommendation,
@@ -172,10 +181,21 @@ def reopen(gate: GateSnapshot, recommendation: Recommendation, now: datetime) ->
         edits={},
         edit_diff="",
         opened_at=now,
-        deadline=now + timedelta(seconds=gate.sla_seconds),
+        deadline=min(deadline, now + timedelta(seconds=gate.sla_seconds)),
         warned=False,
         version=gate.version + 1,
     )
+
+
+# A revised recommendation always gets time to be read: a change requested in the SLA's last
+# seconds would otherwise come back already overdue and escalate unread. Ten minutes is enough to
+# read a revision and decide, and short against any real SLA (a fifth of it when it is shorter).
+REVISION_FLOOR = timedelta(minutes=10)
+
+
+def revision_floor(sla_seconds: int) -> timedelta:
+    """The least SLA time a revised gate reopens with."""
+    return min(REVISION_FLOOR, timedelta(seconds=sla_seconds) / 5)
 
 
 def assignment_refusal(gate: GateSnapshot | None, change: AssignInput) -> str | None:

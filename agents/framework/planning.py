@@ -111,7 +111,7 @@ class PlanningMixin(GateFlowMixin):
         answer, attention = await self._plan()
         self._state.revising = False
         # Read again: notes may have been added while the agent revised.
-        reopened = gates.reopen(self._gates[gate_id], answer, workflow.now())
+        reopened = self._reopen(self._gates[gate_id], answer)
         self._gates[gate_id] = replace(reopened, needs_attention=attention)
         await self._publish(gate_id)
         await self._await_gates([gate_id])

@@ -50,6 +50,9 @@ class GatePolicy:
     priority: str = "normal"
     # Reviewers are warned when this fraction of the SLA is left (0 turns warnings off).
     warn_at: float = 0.25
+    # Only the reviewer holding the gate may decide it: claim first, so two reviewers never
+    # work the same case and a decision always has a named owner (on for loan gates).
+    claim_required: bool = False
 
 
 @dataclass
@@ -223,11 +226,15 @@ class GateSnapshot:
     assignee_id: str = ""
     decided_via: str = ""
     decision_id: str = ""
+    # The policy's claim_required, carried so the Update validator reaches it (False in runs
+    # recorded before it existed).
+    claim_required: bool = False
 
 
 @dataclass
 class Notice:
-    """Tell a gate's reviewers something: "opened" (high priority) or "sla_warning"."""
+    """Tell a gate's reviewers something: "opened" (high priority), "sla_warning", or
+    "escalated" (the gate's new role, as soon as the SLA moved it)."""
 
     kind: str
     gate: GateSnapshot

@@ -35,6 +35,7 @@ LOAN_AGENT = register(
             expiry_reason="No credit decision within the SLA after escalation to a senior credit officer.",
             supervisors=[SENIOR_CREDIT_OFFICER, ADMIN_ROLE],
             bulk=True,
+            claim_required=True,
         ),
         on_approve="loans.issue_offer",
         on_reject="loans.send_decline_notice",

@@ -35,6 +35,11 @@ class DecisionForm(forms.Form):
     # Which recommendation the reviewer is deciding on (how many revisions came before it): the run
     # refuses the decision if the agent has revised it since.
     revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=10_000)
+    # Sent by a keyboard shortcut (static/js/shortcuts.js): such a decision is confirmed first.
+    keyboard = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # The confirm step's answer (reviewer_portal.inbox.confirmation): set, with the step's token.
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    confirm_token = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
     def __init__(
         self,
@@ -46,6 +51,7 @@ class DecisionForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["preset"].choices = [("", "Choose…"), *((g, g) for g in grounds)]
+        self.reason_text = ""
         self._proposal = proposal or {}
         self._editable = list(editable)
         for name in self._editable:
@@ -60,6 +66,7 @@ class DecisionForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         preset, text = data.get("preset", ""), data.get("reason", "").strip()
+        self.reason_text = text  # what the reviewer wrote, before any grounds are prefixed
         if data.get("decision") == "reject" and preset:
             if preset == OTHER and not text:
                 self.add_error("reason", "With “Other”, say why in your own words.")

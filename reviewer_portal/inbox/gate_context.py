@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from reviewer_portal.htmx_request import HtmxHttpRequest
+from reviewer_portal.inbox.confirmation import ConfirmStep
 from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, DecisionForm
 from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -42,6 +43,7 @@ def gate_context(
     notice: str = "",
     assign_form: AssignForm | None = None,
     confirmation: str = "",
+    confirm: ConfirmStep | None = None,
 ) -> dict[str, Any]:
     queued = open_decision_of(user=request.user, gate=gate)
     may = gate_permissions_for(user=request.user, gate=gate)
@@ -61,6 +63,10 @@ def gate_context(
         "outcome_text": outcome_text(attempt) if attempt else "",
         "attempts": list(action_attempts_for(gate=gate)),
         "notice": notice,
+        "confirm": confirm,
+        "claim_first": may.claim_first,
+        "moved_on": may.moved_on,
+        "sla_note": sla_note(gate),
         **_workspace_context(request, gate, may, assign_form=assign_form, confirmation=confirmation),
     }
 
@@ -87,6 +93,29 @@ def _workspace_context(
         "prev_gate_url": reverse("inbox:gate", args=[previous.gate_id]) if previous else "",
         "next_gate_url": reverse("inbox:gate", args=[following.gate_id]) if following else "",
     }
+
+
+def sla_note(gate: Gate) -> str:
+    """What the SLA clock did when the agent revised, in words ("" before any revision)."""
+    if not gate.revisions or gate.status != Gate.Status.PENDING:
+        return ""
+    given = (gate.deadline - gate.opened_at).total_seconds()
+    if given < gate.sla_seconds:
+        return (
+            "The SLA clock paused while the agent revised: this revision has the "
+            f"{duration_words(given)} that were left when changes were requested."
+        )
+    return "The SLA restarted in full when the agent revised."
+
+
+def duration_words(seconds: float) -> str:
+    """1h 12m, 12m, 45s: short enough for a sentence."""
+    seconds = max(int(seconds), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m" if minutes else f"{secs}s"
 
 
 def _next_form(gate: Gate, attempt: ActionAttempt | None) -> DecisionForm:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from reviewer_portal.htmx_request import HtmxHttpRequest
+from reviewer_portal.inbox.confirmation import NO_REASON, confirm_step, confirmation_refusal
 from reviewer_portal.inbox.delivery import ActionConflict, action_withdraw
 from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
 from reviewer_portal.inbox.gate_context import decision_response, gate_context, grounds_of
@@ -55,14 +56,25 @@ def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     if place := workspace_of(gate.agent, gate.kind, gate.workflow_id):
         notice = f"This gate is not decided here: use “{place.label}” ({place.url})."
         return decision_response(request, gate, status=409, notice=notice)
-    if not gate_permissions_for(user=request.user, gate=gate).decide:
+    may = gate_permissions_for(user=request.user, gate=gate)
+    if not may.decide:
         notice = "This gate is no longer waiting for a decision from your role."
         return decision_response(request, gate, status=409, notice=notice)
+    if may.claim_first:
+        return decision_response(request, gate, status=409, notice="Claim this gate to decide it.")
     form = DecisionForm(
         request.POST, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate)
     )
     if not form.is_valid():
         return decision_response(request, gate, status=400, form=form)
+    data = form.cleaned_data
+    if data["confirmed"]:
+        if refusal := confirmation_refusal(gate, data, data["reason"]):
+            step = confirm_step(gate, data, keyboard=True) if refusal == NO_REASON else None
+            return decision_response(request, gate, status=400, notice=refusal, form=form, confirm=step)
+    elif step := confirm_step(gate, data, keyboard=data["keyboard"]):
+        # Nothing is recorded or sent: the panel asks first (reviewer_portal.inbox.confirmation).
+        return decision_response(request, gate, form=form, confirm=step)
     try:
         attempt = gate_decide(
             gate=gate,

@@ -71,6 +71,12 @@ class Gate(models.Model):
     # The workflow's own view of the gate at `version` (GateSnapshot as JSON): a patch from the
     # workflow applies to it, so history carries each change once (reviewer_portal.inbox.projection).
     snapshot = models.JSONField(default=dict)
+    # Only the reviewer holding the gate may decide it (its policy's claim_required).
+    claim_required = models.BooleanField(default=False)
+    # The roles the gate has left, oldest first, and when it last moved: their reviewers keep the
+    # gate's page, read-only, with who has it now and why.
+    past_roles = models.JSONField(default=list)
+    moved_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:

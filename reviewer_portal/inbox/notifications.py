@@ -19,6 +19,7 @@ from agents.framework.types import ADMIN_ROLE, GateSnapshot, Notice
 SUBJECTS = {
     "opened": "High-priority gate waiting: {subject}",
     "sla_warning": "SLA about to breach: {subject}",
+    "escalated": "Escalated to your role: {subject}",
 }
 
 
@@ -46,6 +47,8 @@ def _body(kind: str, gate: GateSnapshot) -> str:
     first = (
         "A high-priority gate is waiting for your role."
         if kind == "opened"
+        else "Nobody decided this gate within its SLA: it is now your role's to decide."
+        if kind == "escalated"
         else (f"This gate's SLA runs out at {due} and nobody has decided it yet.")
     )
     return (

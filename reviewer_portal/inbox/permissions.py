@@ -24,6 +24,8 @@ class GatePermissions:
     holds: bool  # the user holds the gate
     held_by_other: bool  # someone else holds it: only they decide it
     take_over: bool  # its agent says it is answered elsewhere (AgentSpec.workspaces): go there
+    claim_first: bool  # its policy lets only the holder decide, and nobody holds it yet
+    moved_on: bool  # it left the user's roles (escalated, held): read-only for them
 
 
 def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissions:
@@ -35,7 +37,7 @@ def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissio
     # A gate answered elsewhere takes none of the panel's actions: its workflow has no Update for them.
     here = workspace_of(gate.agent, gate.kind, gate.workflow_id) is None
     return GatePermissions(
-        decide=here and pending and of_role,
+        decide=here and pending and of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
         annotate=here and of_role,
         assign=here and pending and (of_role or supervises),
         claim=here and of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
@@ -43,6 +45,8 @@ def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissio
         holds=holds,
         held_by_other=bool(gate.assignee) and not holds,
         take_over=not here and pending and (of_role or ADMIN_ROLE in roles),
+        claim_first=gate.claim_required and pending and not gate.assignee,
+        moved_on=not of_role and bool(roles & set(gate.past_roles)),
     )
 
 

@@ -45,7 +45,10 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     fields = _fields(snapshot, data)
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
     created = False
-    if not newer.update(**fields):
+    with transaction.atomic():
+        fields.update(_moves(newer.select_for_update(no_key=True), snapshot))
+        updated = newer.update(**fields)
+    if not updated:
         try:
             with transaction.atomic():
                 Gate.objects.create(gate_id=snapshot.gate_id, **fields)
@@ -136,6 +139,16 @@ def _accept_deciding_action(decision_id: str) -> None:
         )
 
 
+def _moves(older: Any, s: GateSnapshot) -> dict[str, object]:
+    """The roles the gate has left and when it last moved, if this version moves it (an
+    escalation, or a hold for an admin). It moved when its SLA ran out: at the older deadline."""
+    row = older.values("role", "past_roles", "deadline").first()
+    if row is None or row["role"] == s.role:
+        return {}
+    past = list(row["past_roles"])
+    return {"past_roles": past if row["role"] in past else [*past, row["role"]], "moved_at": row["deadline"]}
+
+
 def _announce(gate_id: str, created: bool) -> None:
     gate = Gate.objects.filter(gate_id=gate_id).first()
     if gate is not None:
@@ -218,6 +231,7 @@ def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
         "supervisors": s.supervisors,
         "bulk_allowed": s.bulk_allowed,
         "priority": s.priority,
+        "claim_required": s.claim_required,
         "revisions": [
             {
                 "outcome": r.recommendation.outcome,

@@ -229,7 +229,17 @@ def gate_visible_to(*, user: AbstractBaseUser) -> QuerySet[Gate]:
     # A reviewer also keeps sight of gates they decided after the gate moved to another role
     # (by user id; by name for gates decided before ids were recorded).
     decided = Q(decided_by_id=str(user.pk)) | Q(decided_by_id="", decided_by=user.get_username())
-    return Gate.objects.filter(role__in=roles) | Gate.objects.filter(decided) | _supervised_by(roles)
+    # A gate that moved on (escalated, held for an admin) stays readable by the roles it left, so
+    # its URL (in their e-mails and open pages) never dead-ends. `past_roles` is a JSON list.
+    left = Q(pk__in=[])
+    for role in roles:
+        left |= Q(past_roles__icontains=json.dumps(role))
+    return (
+        Gate.objects.filter(role__in=roles)
+        | Gate.objects.filter(decided)
+        | Gate.objects.filter(left)
+        | _supervised_by(roles)
+    )
 
 
 def gate_get_for(*, user: AbstractBaseUser, gate_id: str) -> Gate:

@@ -1,0 +1,128 @@
+"""Reviewer safety in a real headless Chromium at 1366x900 and 390x844 (issue 11, items 1-2):
+pressing `a` on a loan the AI referred shows the confirm step, never a decision; a loan is
+claimed before it is decided; an escalated gate's open page loses Approve and Reject at the live
+push and a fresh load of its URL shows it read-only."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from tests.browser import SCREENSHOTS, assert_same_document, mark_document, signed_in_page
+from tests.browser import wait_for_projected_gates as projected
+from tests.conftest import loan_input, make_user, start_loan
+from tests.test_browser_live import asgi_portal  # noqa: F401  (daphne, for the live push)
+from tests.test_decision_safety import REFERRABLE
+
+pytestmark = pytest.mark.browser
+VIEWPORTS = [(1366, 900), (390, 844)]
+
+
+def reviewer(browser: Browser, base_url: str, username: str, size: tuple[int, int]) -> Page:
+    page = signed_in_page(browser, base_url, username, size[0])
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    return page
+
+
+@pytest.mark.parametrize("size", VIEWPORTS, ids=["1366x900", "390x844"])
+def test_pressing_a_on_a_refer_loan_shows_the_confirm_step_not_a_decision(
+    live_server, portal, temporal, browser, size
+):
+    make_user("officer", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(REFERRABLE))
+    (gate,) = projected(handle)
+    page = reviewer(browser, live_server.url, "officer", size)
+    page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+    panel = page.locator("#decision-panel")
+
+    expect(panel).to_contain_text("Claim this gate to decide it")
+    page.keyboard.press("a")  # nothing to approve with until the gate is claimed
+    expect(panel.get_by_role("button", name="Approve")).to_have_count(0)
+    page.keyboard.press("c")
+    expect(panel.locator(".holder")).to_have_text("Claimed by officer (you)")
+
+    page.keyboard.press("a")
+
+    expect(panel).to_contain_text("The AI recommended Refer. Approve anyway?")
+    reason = panel.get_by_label("Your reason")
+    expect(reason).to_be_visible()
+    expect(panel.get_by_role("button", name="Confirm approval")).to_be_visible()
+    page.keyboard.press("a")  # not a confirmation either
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+    assert not ActionAttempt.objects.filter(gate_id=gate.gate_id, action="decide").exists()
+    box = panel.get_by_role("button", name="Confirm approval").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= size[0]
+    page.screenshot(path=SCREENSHOTS / f"gate-confirm-against-ai-{size[0]}.png", full_page=False)
+
+    panel.get_by_role("button", name="Confirm approval").click()  # without a reason: the browser asks
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+    reason.fill("Referral checked: payslips confirm the income.")
+    panel.get_by_role("button", name="Confirm approval").click()
+
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+    result = temporal.run(handle.result())
+    assert (result.outcome, result.gate.reason) == (
+        "approved",
+        "Referral checked: payslips confirm the income.",
+    )
+
+
+def test_cancel_at_the_confirm_step_returns_to_the_form_with_nothing_sent(
+    live_server, portal, temporal, browser
+):
+    make_user("officer", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(REFERRABLE))
+    (gate,) = projected(handle)
+    page = reviewer(browser, live_server.url, "officer", VIEWPORTS[0])
+    page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+    page.keyboard.press("c")
+    expect(page.locator("#decision-panel .holder")).to_have_text("Claimed by officer (you)")
+    page.keyboard.press("a")
+    expect(page.locator("#decision-panel")).to_contain_text("Approve anyway?")
+
+    page.locator("#decision-panel").get_by_role("link", name="Cancel").click()
+
+    expect(page.locator("#decision-panel").get_by_role("button", name="Approve")).to_be_visible()
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+    assert not ActionAttempt.objects.filter(gate_id=gate.gate_id, action="decide").exists()
+    temporal.run(handle.terminate("test done"))
+
+
+@pytest.mark.parametrize("size", VIEWPORTS, ids=["1366x900", "390x844"])
+def test_an_escalated_gate_loses_its_buttons_on_the_open_page_and_stays_readable(
+    asgi_portal,  # noqa: F811
+    temporal,
+    worker,
+    browser,
+    size,
+):
+    make_user("officer", "credit_officer")
+    make_user("senior", "senior_credit_officer")
+    handle = start_loan(temporal, worker, loan_input(sla_seconds=6, escalation_sla_seconds=3600))
+    (gate,) = projected(handle)
+    page = reviewer(browser, asgi_portal.url, "officer", size)
+    page.goto(f"{asgi_portal.url}/gates/{gate.gate_id}/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.keyboard.press("c")
+    expect(page.locator("#decision-panel").get_by_role("button", name="Approve")).to_be_visible()
+    mark_document(page)
+
+    # The SLA runs out: the live push redraws the open page's panel, read-only.
+    panel = page.locator("#decision-panel")
+    expect(panel).to_contain_text("Escalated to the Senior credit officer queue", timeout=30_000)
+    expect(panel).to_contain_text("because the SLA ran out; unclaimed.")
+    expect(panel.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(panel.get_by_role("button", name="Reject")).to_have_count(0)
+    assert_same_document(page)
+    page.keyboard.press("a")  # the shortcut has nothing left to press
+    assert Gate.objects.get(pk=gate.pk).role == "senior_credit_officer"
+
+    page.reload()
+    expect(page.locator("h1")).to_have_text(gate.subject)
+    expect(panel).to_contain_text("This gate has left your queue")
+    expect(panel.get_by_role("button", name="Approve")).to_have_count(0)
+    page.screenshot(path=SCREENSHOTS / f"gate-escalated-read-only-{size[0]}.png", full_page=False)
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+    temporal.run(handle.terminate("test done"))
