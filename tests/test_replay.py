@@ -68,6 +68,11 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # agent on its own worker (a rep edited the reply before it was sent).
         "market_brief_published",
         "customer_service_reply_edited_and_sent",
+        # Issue 11: an escalation that tells the new role at once, a change request that keeps the
+        # SLA time that was left, and a loan gate decided only once claimed.
+        "loan_escalated_with_notice_then_approved",
+        "loan_changes_requested_kept_clock",
+        "loan_claim_required_refused_then_claimed",
     } <= names
 
 
