@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "reviewer_portal.archive",
     "reviewer_portal.operations",
     "reviewer_portal.conversations",
+    "reviewer_portal.history",
     "agents",
     "axes",
 ]

@@ -7,6 +7,7 @@ urlpatterns = [
     path("audit/", include("reviewer_portal.audit.urls")),
     path("codec/", include("reviewer_portal.codec.urls")),
     path("dashboard/", include("reviewer_portal.dashboard.urls")),
+    path("history/", include("reviewer_portal.history.urls")),
     path("accounts/", include("reviewer_portal.accounts.urls")),
     path("", include("reviewer_portal.conversations.urls")),
     path("admin/", admin.site.urls),

@@ -58,8 +58,10 @@ def test_reviewers_may_not_read_audit_trails_and_unknown_runs_are_404(temporal, 
     _, gate = loan_gate
     officer = logged_in(make_user("officer", "credit_officer"))
     auditor = logged_in(make_user("auditor", "auditor"))
+    compliance = logged_in(make_user("compliance", "compliance_reviewer"))
 
-    assert officer.get(f"/audit/{gate.workflow_id}/").status_code == 403
+    # The reviewers of a run's gates read its trail read-only (tests/test_history.py); no one else.
+    assert compliance.get(f"/audit/{gate.workflow_id}/").status_code == 403
     assert officer.get(f"/audit/{gate.workflow_id}/export.json").status_code == 403
     assert officer.get("/audit/").status_code == 403
     assert auditor.get(f"/audit/loan-{uuid.uuid4()}/").status_code == 404

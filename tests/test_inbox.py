@@ -539,9 +539,9 @@ def test_a_gates_permissions_come_from_one_reading_of_the_users_roles(db, django
         user=make_user("officer2", "credit_officer"), gate=make_gate(status="approved")
     )
 
-    # The officer submitted it: offered the decision panel (the workflow refuses four-eyes
-    # breaches), never the claim.
-    assert (mine.decide, mine.annotate, mine.claim, mine.supervises) == (True, True, False, False)
+    # The officer submitted it: four eyes, so neither the decision panel nor the claim (it waits
+    # for another officer: tests/test_history.py).
+    assert (mine.decide, mine.annotate, mine.claim, mine.supervises) == (False, True, False, False)
     assert (mine.holds, mine.held_by_other) == (False, True)
     assert (theirs.decide, theirs.assign, theirs.supervises, theirs.claim) == (False, True, True, False)
     assert (decided.decide, decided.assign, decided.annotate) == (False, False, True)

@@ -15,7 +15,9 @@ from reviewer_portal.archive.chain import RecordAltered
 from reviewer_portal.archive.export import export_document, latest_record
 from reviewer_portal.audit.run_index import RunFilters, chain_heads, run_page
 from reviewer_portal.audit.trail import HistoryUnavailable, Purged, as_json, find_trail
+from reviewer_portal.audit.trail_access import may_read_trail
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.selectors import gate_visible_to
 from reviewer_portal.run_location import known_namespace
 
 
@@ -31,10 +33,15 @@ def audit_index(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def audit_run(request: HttpRequest, workflow_id: str) -> HttpResponse:
-    _require_auditor(request)
+    """The run's trail: in full for auditors; read-only (no export, no proof, no Temporal Web UI)
+    for the reviewers of its gates, so they can see how the case they decide came about."""
+    auditor = can_audit(request.user)
+    if not auditor and not may_read_trail(user=request.user, workflow_id=workflow_id):
+        raise PermissionDenied("This run's trail is for its reviewers, auditors and admins.")
     context = {
         "workflow_id": workflow_id,
-        "gates": Gate.objects.filter(workflow_id=workflow_id),
+        "auditor": auditor,
+        "gates": (Gate.objects.all() if auditor else gate_visible_to(user=request.user)).filter(workflow_id=workflow_id),
         "temporal_ui": (
             f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{quote(known_namespace(workflow_id))}"
             f"/workflows/{quote(workflow_id)}"

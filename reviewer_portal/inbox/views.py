@@ -12,9 +12,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.bulk import BulkDecisionForm
 from reviewer_portal.inbox.filters import PAGE_SIZE, InboxFilterForm, without_empty_params
+from reviewer_portal.inbox.own_cases import own_cases_for
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
 from reviewer_portal.inbox.services import gates_decide_in_bulk
 
@@ -22,6 +24,8 @@ from reviewer_portal.inbox.services import gates_decide_in_bulk
 @require_GET
 @login_required
 def inbox(request: HtmxHttpRequest) -> HttpResponse:
+    if can_audit(request.user) and not reviewer_roles_of(request.user):
+        return redirect("audit:index")  # an auditor decides nothing: their home is the runs' index
     if (canonical := without_empty_params(request.GET)) is not None:
         # A submitted filter form sends every field: keep the shared URL to the ones that narrow.
         return redirect(f"{request.path}?{canonical.urlencode()}" if canonical else request.path)
@@ -74,6 +78,7 @@ def _inbox_context(request: HtmxHttpRequest, **extra: Any) -> tuple[dict[str, An
         "forbidden_queue": forbidden,
         "page": page,
         "bulk_form": BulkDecisionForm(initial={"submission_id": uuid.uuid4()}),
+        "awaiting_others": own_cases_for(user=request.user),
         **extra,
     }
     return context, 403 if forbidden else 200 if valid else 400

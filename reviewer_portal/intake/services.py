@@ -18,6 +18,7 @@ from agents.framework.contract import AGENT_WORKFLOW
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
+from reviewer_portal.history.services import submission_record
 from reviewer_portal.temporal_client import TemporalUnreachable, get_client
 from reviewer_portal.trust.keys import trusted_keys
 
@@ -68,6 +69,12 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         raise RunNotStarted(
             "Temporal is not reachable right now, so nothing was submitted. Try again."
         ) from err
+    submission_record(
+        workflow_id=workflow_id,
+        agent=agent_input.spec.agent,
+        subject=agent_input.subject,
+        submitted_by=submitted_by,
+    )
 
 
 async def _start(workflow_id: str, agent_input: AgentInput) -> None:

@@ -1,0 +1,22 @@
+"""The portal's record of who started which agent run, so a submitter can follow a run from the
+moment it starts, before (and after) it reaches a gate; Temporal's history is not searched for it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Submission(models.Model):
+    workflow_id = models.CharField(max_length=200, unique=True)
+    agent = models.CharField(max_length=50)
+    subject = models.CharField(max_length=300)
+    # By immutable id: a renamed user keeps their submissions.
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["submitted_by", "submitted_at"], name="submission_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.workflow_id})"
