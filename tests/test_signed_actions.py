@@ -104,7 +104,10 @@ def test_any_field_changed_after_signing_is_refused(temporal, loan, change):
 def test_a_stale_or_future_dated_signature_is_refused(temporal, loan, when, message):
     handle, gate = loan
 
-    sent = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, now=timezone.now() + when))
+    # No claim first: nothing of this run's may apply, and the signature is refused before any rule.
+    sent = refusal(
+        lambda: actions.decide(temporal, handle, gate.gate_id, now=timezone.now() + when, claim_first=False)
+    )
 
     assert message in sent
     assert_nothing_applied(temporal, handle)
@@ -127,10 +130,10 @@ def test_an_untrusted_key_or_a_forged_endorsement_is_refused(temporal, loan, por
     )
 
     assert "a key this run does not trust (stranger)" in refusal(
-        lambda: actions.decide(temporal, handle, gate.gate_id, key=stranger)
+        lambda: actions.decide(temporal, handle, gate.gate_id, key=stranger, claim_first=False)
     )
     assert "a key this run does not trust (stranger)" in refusal(
-        lambda: actions.decide(temporal, handle, gate.gate_id, key=forged)
+        lambda: actions.decide(temporal, handle, gate.gate_id, key=forged, claim_first=False)
     )
     assert_nothing_applied(temporal, handle)
 
@@ -165,6 +168,9 @@ def test_a_run_pinned_only_to_the_new_key_refuses_the_retired_one(
 def test_the_same_action_delivered_twice_under_two_update_ids_is_applied_once(temporal, loan):
     handle, gate = loan
     update = actions.decide_input(gate.gate_id, reason="ok")
+    actions.assign(
+        temporal, handle, gate.gate_id, "officer", actions.OFFICER, "officer"
+    )  # loans: claim first
 
     first = actions.send(temporal, handle, "decide", update, update_id=f"{update.action_id}#1")
     with pytest.raises(WorkflowUpdateFailedError) as again:
@@ -172,7 +178,9 @@ def test_the_same_action_delivered_twice_under_two_update_ids_is_applied_once(te
 
     assert first.change.changes["status"] == "approved"
     assert again.value.cause.type == ALREADY_APPLIED
-    assert event_types(temporal, handle).count("EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 1
+    assert (
+        event_types(temporal, handle).count("EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 2
+    )  # claim, decision
     assert update.action_id in temporal.run(handle.query(AgentWorkflow.applied_actions))
 
 
@@ -293,7 +301,8 @@ def test_a_decision_made_on_an_earlier_recommendation_is_refused_after_the_agent
     message = refusal(lambda: actions.send(temporal, handle, "decide", stale_approval))
 
     assert "The agent revised its recommendation after this decision was made" in message
-    actions.decide(temporal, handle, gate.gate_id, reason="Read the revision: fine")  # on revision 1
+    # officer2 claimed the gate to send it back, and holds it still: they decide the revision.
+    actions.decide(temporal, handle, gate.gate_id, reason="Read the revision: fine", reviewer="officer2")
     assert temporal.run(handle.result()).outcome == "approved"
 
 

@@ -138,7 +138,7 @@ def test_a_second_decision_is_refused_but_the_same_update_id_is_applied_once(tem
             temporal, handle, gate.gate_id, decision="reject", reason="changed my mind", update_id="form-2"
         )
 
-    assert first.change.version == again.change.version == 2
+    assert first.change.version == again.change.version == 3  # after the officer's claim (2)
     said = (
         getattr(refused.value.cause, "message", "")
         if refused.type is WorkflowUpdateFailedError
@@ -153,7 +153,7 @@ def test_a_second_decision_is_refused_but_the_same_update_id_is_applied_once(tem
         )
     ), said
     assert temporal.run(handle.result()).outcome == "approved"  # the reject changed nothing
-    assert event_types(temporal, handle).count(UPDATE_EVENTS[1]) == 1
+    assert event_types(temporal, handle).count(UPDATE_EVENTS[1]) == 2  # the claim and one decision
 
 
 def test_sla_expiry_escalates_then_rejects_with_the_recorded_reason(temporal, worker):
@@ -224,7 +224,7 @@ def test_a_decision_arriving_while_the_gate_is_being_published_still_reaches_the
     assert result.outcome == "approved"
     assert activity_names(temporal, handle).count(PUBLISH_CHANGE_ACTIVITY) == 2
     projected = Gate.objects.get(gate_id=gate.gate_id)
-    assert (projected.status, projected.version) == ("approved", 2)
+    assert (projected.status, projected.version) == ("approved", 3)  # claimed (2), then decided
     record_history(temporal, handle, "loan_decided_during_publish")
 
 

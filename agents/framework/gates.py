@@ -75,8 +75,6 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
     holder = (gate.assignee, gate.assignee_id)
     if gate.assignee and not same_person(*holder, update.reviewer, update.reviewer_id) and not override:
         return f"This gate is claimed by {gate.assignee}."
-    if gate.claim_required and not gate.assignee and not override:
-        return "Claim this gate to decide it: its policy lets only the reviewer who holds it decide."
     if override and not update.reason.strip():
         return "An operator override needs a reason."
     if update.decision not in DECISIONS:
@@ -85,6 +83,9 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
         return "A rejection needs a reason."
     if update.decision == REQUEST_CHANGES and not update.reason.strip():
         return "Say what the agent should change."
+    # After the decision's own checks, so a malformed one is told what is wrong with it first.
+    if gate.claim_required and not gate.assignee and not override:
+        return "Claim this gate to decide it: its policy lets only the reviewer who holds it decide."
     return edit_refusal(gate, update)
 
 
