@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import User
@@ -281,7 +282,7 @@ def test_an_intake_submission_is_followed_from_the_agent_to_the_decision(tempora
     submit_loan_application(logged_in(officer), submission_id)  # sent twice: one record
     assert Submission.objects.count() == 1
 
-    gate = projected_gate(type("Handle", (), {"id": submission.workflow_id})())
+    gate = projected_gate(SimpleNamespace(id=submission.workflow_id))
     client = logged_in(officer)
     assert "Waiting for review by credit officer" in client.get(MY_SUBMISSIONS).content.decode()
     assert gate.gate_id not in listed(client.get("/"))  # four eyes: not in their own queue
