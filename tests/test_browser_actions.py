@@ -26,6 +26,12 @@ def reviewer_page(browser: Browser, base_url: str, username: str, width: int = 1
     return signed_in_page(browser, base_url, username, width)
 
 
+def claim_gate(page: Page) -> None:
+    """A loan gate is decided by the reviewer who holds it: claim it first, as on the page."""
+    page.locator("#decision-panel").get_by_role("button", name="Claim", exact=True).click()
+    expect(page.locator("#decision-panel .holder")).to_contain_text("(you)")
+
+
 def test_two_reviewers_claim_the_same_gate_one_wins_and_the_other_sees_who(
     live_server, portal, temporal, browser
 ):
@@ -69,6 +75,7 @@ def test_request_changes_then_approve_the_revised_recommendation(live_server, po
     page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
     mark_document(page)
     instructions = "Refer it: the employer letter is missing."
+    claim_gate(page)
 
     page.get_by_label("Reason or instructions").fill(instructions)
     page.get_by_role("button", name="Request changes").click()
@@ -105,6 +112,7 @@ def test_edit_before_approve_shows_the_recorded_diff(live_server, portal, tempor
     # A tablet in portrait: the decision panel sits under the case, and everything still fits.
     page = reviewer_page(browser, live_server.url, "officer", width=768)
     page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
+    claim_gate(page)
 
     page.get_by_label("Conditions").fill("Proof of income before payout")
     page.get_by_label("Reason or instructions").fill("Fine with the condition")
@@ -152,6 +160,13 @@ def test_the_keyboard_opens_help_claims_asks_for_a_reason_and_approves(
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Approve")).to_be_focused()
     page.keyboard.press("a")
+
+    # A decision made with a key is confirmed first, with the reason already written.
+    panel = page.locator("#decision-panel")
+    expect(panel).to_contain_text("You chose Approve with a keyboard shortcut (the AI recommended Approve).")
+    expect(panel.get_by_label("Your reason")).to_have_value("Affordable; keys typed here are not shortcuts")
+    assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
+    panel.get_by_role("button", name="Confirm approval").click()
 
     expect(page.locator("#decision-panel")).to_contain_text("Approval recorded by the agent.")
     result = temporal.run(handle.result())

@@ -49,14 +49,19 @@ def test_pressing_a_on_a_refer_loan_shows_the_confirm_step_not_a_decision(
     reason = panel.get_by_label("Your reason")
     expect(reason).to_be_visible()
     expect(panel.get_by_role("button", name="Confirm approval")).to_be_visible()
-    page.keyboard.press("a")  # not a confirmation either
+    expect(reason).to_be_focused()  # the step asks for the reason first
+    page.keyboard.press("a")  # a second `a` is typed into the reason: never a confirmation
+    expect(reason).to_have_value("a")
     assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
     assert not ActionAttempt.objects.filter(gate_id=gate.gate_id, action="decide").exists()
     box = panel.get_by_role("button", name="Confirm approval").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= size[0]
     page.screenshot(path=SCREENSHOTS / f"gate-confirm-against-ai-{size[0]}.png", full_page=False)
 
+    reason.fill("")
     panel.get_by_role("button", name="Confirm approval").click()  # without a reason: the browser asks
+    assert reason.evaluate("el => el.validity.valueMissing")
+    expect(panel.get_by_role("button", name="Confirm approval")).to_be_enabled()  # nothing was sent
     assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
     reason.fill("Referral checked: payslips confirm the income.")
     panel.get_by_role("button", name="Confirm approval").click()
