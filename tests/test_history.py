@@ -8,12 +8,14 @@ tests run real loan agents on the dev server.
 
 from __future__ import annotations
 
+import importlib
 import re
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
@@ -292,3 +294,36 @@ def test_an_intake_submission_is_followed_from_the_agent_to_the_decision(tempora
     assert "Approved by colleague" in client.get(MY_SUBMISSIONS).content.decode()
     decisions = logged_in(colleague).get(MY_DECISIONS).content.decode()
     assert gate.gate_id in decisions and "Recorded by the agent" in decisions
+
+
+# --- the submission record ----------------------------------------------------------------
+
+
+def test_a_run_started_outside_the_intake_becomes_its_submitters_submission_once(officer):
+    gate = make_gate(submitted_by="officer", workflow_id="loan-raw", gate_id="loan-raw--g1")
+    make_gate(submitted_by="officer", workflow_id="loan-raw", gate_id="loan-raw--g2")
+    make_gate(submitted_by="intake")  # the system, not a person of this portal: no record
+
+    (submission,) = Submission.objects.all()
+    assert (submission.workflow_id, submission.submitted_by, submission.submitted_at) == (
+        "loan-raw",
+        officer,
+        gate.opened_at,
+    )
+
+
+def test_the_migration_records_the_runs_already_projected(officer):
+    migration = importlib.import_module("reviewer_portal.history.migrations.0002_submitted_at_from_the_run")
+    by_id = make_gate(submitted_by="officer", workflow_id="loan-old-1", gate_id="loan-old-1--g1")
+    by_name = make_gate(
+        submitted_by="officer", submitted_by_id="", workflow_id="loan-old-2", gate_id="loan-old-2--g1"
+    )
+    make_gate(submitted_by="intake")
+    Submission.objects.all().delete()  # as before the portal kept the record
+
+    migration.record_existing_runs(apps, None)
+
+    assert dict(Submission.objects.values_list("workflow_id", "submitted_by")) == {
+        by_id.workflow_id: officer.pk,
+        by_name.workflow_id: officer.pk,
+    }

@@ -20,6 +20,7 @@ from django.utils import timezone
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.own_cases import own_pending
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.selectors import inbox_queues_for
 from tests.actions import person_id
@@ -116,6 +117,7 @@ def test_queue_counts_are_one_aggregate_query(db, django_assert_num_queries):
     user = make_user("both", "credit_officer", "compliance_reviewer")
     make_gate(), make_gate(role="compliance_reviewer")
     reviewer_roles_of(user)  # the user's groups, cached for the request
+    own_pending(user)  # and their own pending cases (one indexed lookup), cached likewise
 
     with django_assert_num_queries(1):
         queues = inbox_queues_for(user=user)

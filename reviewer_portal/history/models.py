@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Submission(models.Model):
@@ -13,7 +14,8 @@ class Submission(models.Model):
     subject = models.CharField(max_length=300)
     # By immutable id: a renamed user keeps their submissions.
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    submitted_at = models.DateTimeField(auto_now_add=True)
+    # When the run started; for a run first seen through its gate, when that gate opened.
+    submitted_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [models.Index(fields=["submitted_by", "submitted_at"], name="submission_by_user")]

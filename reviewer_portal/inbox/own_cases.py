@@ -1,6 +1,9 @@
 """A reviewer's own cases: gates of their roles on runs they submitted. Four eyes means someone
 else decides them, so they leave the reviewer's queue for an "Awaiting others" list that says who
-can decide them, and says so plainly when nobody else can."""
+can decide them, and says so plainly when nobody else can.
+
+Which pending gates are the user's own is read from their submissions (an indexed lookup), not by
+scanning every pending gate's submitter: the inbox's lists and counts stay on their indexes."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, User
 from django.db.models import Q
 
 from reviewer_portal.accounts.roles import ADMIN_ROLE, reviewer_roles_of
+from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.permissions import is_person
 
@@ -20,6 +24,38 @@ AWAITING_LIMIT = 20
 def own_case(user: AbstractBaseUser) -> Q:
     """Gates the user submitted: by immutable id, by name on gates recorded before ids were."""
     return Q(submitted_by_id=str(user.pk)) | Q(submitted_by_id="", submitted_by=user.get_username())
+
+
+@dataclass(frozen=True)
+class OwnPending:
+    gate_id: str
+    role: str
+    assignee_id: str
+
+
+def own_pending(user: AbstractBaseUser) -> list[OwnPending]:
+    """The user's own pending gates in any role (read once per request, cached on the user)."""
+    cached: list[OwnPending] | None = getattr(user, "_own_pending", None)
+    if cached is None:
+        runs = Submission.objects.filter(submitted_by_id=user.pk).values("workflow_id")
+        gates = Gate.objects.filter(workflow_id__in=runs, status=Gate.Status.PENDING).order_by()
+        cached = [OwnPending(*row) for row in gates.values_list("gate_id", "role", "assignee_id")]
+        user._own_pending = cached  # type: ignore[union-attr]
+    return cached
+
+
+def own_pending_ids(user: AbstractBaseUser) -> list[str]:
+    return [case.gate_id for case in own_pending(user)]
+
+
+def without_own_cases(counts: dict[str, int], *, user: AbstractBaseUser, roles: list[str]) -> dict[str, int]:
+    """Queue counts (reviewer_portal.inbox.selectors.inbox_queues_for) less the user's own cases."""
+    for case in own_pending(user):
+        if case.role in roles:
+            counts["all_queues"] -= 1
+            counts[f"role_{case.role}"] -= 1
+            counts["assigned_to_me"] -= case.assignee_id == str(user.pk)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -39,7 +75,10 @@ class OwnCase:
 
 def own_cases_for(*, user: AbstractBaseUser, limit: int = AWAITING_LIMIT) -> list[OwnCase]:
     """The user's own pending cases in their roles' queues, most urgent first."""
-    gates = Gate.objects.filter(own_case(user), status=Gate.Status.PENDING, role__in=reviewer_roles_of(user))
+    ids = own_pending_ids(user)
+    if not ids:
+        return []
+    gates = Gate.objects.filter(gate_id__in=ids, role__in=reviewer_roles_of(user))
     gates = gates.only("gate_id", "subject", "role", "deadline", "sla_seconds", "assignee").order_by(
         "deadline", "gate_id"
     )

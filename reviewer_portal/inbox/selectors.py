@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit, reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.own_cases import own_case
+from reviewer_portal.inbox.own_cases import own_pending_ids, without_own_cases
 from reviewer_portal.inbox.presentation import detail_fields, search_fields
 
 MINE = "mine"  # the "Assigned to me" queue
@@ -137,7 +137,8 @@ def gate_list_for(*, user: AbstractBaseUser, filters: GateFilters | None = None)
     roles = reviewer_roles_of(user)
     now = timezone.now()
     # Own cases wait for others (four eyes): reviewer_portal.inbox.own_cases lists them apart.
-    gates = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles).exclude(own_case(user)).annotate(
+    pending = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles)
+    gates = pending.exclude(gate_id__in=own_pending_ids(user)).annotate(
         sla_left=SlaShareLeft(now),
         sla_state=Case(
             When(deadline__lte=now, then=Value(OVERDUE)),
@@ -196,13 +197,13 @@ def inbox_queues_for(*, user: AbstractBaseUser) -> list[Queue]:
     roles = [role for role in REVIEWER_ROLES if role in reviewer_roles_of(user)]
     if not roles:
         return []
-    pending = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles).exclude(own_case(user))
-    counts = pending.aggregate(
+    counts = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles).aggregate(
         # Counting `role` (never empty), not the primary key: the counts read one index alone.
         all_queues=Count("role"),
         assigned_to_me=Count("role", filter=Q(assignee_id=str(user.pk))),
         **{f"role_{role}": Count("role", filter=Q(role=role)) for role in roles},
     )
+    counts = without_own_cases(counts, user=user, roles=roles)  # they wait for others (four eyes)
     return [
         Queue("", "All my queues", counts["all_queues"]),
         *(Queue(role, REVIEWER_ROLES[role], counts[f"role_{role}"]) for role in roles),
