@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "reviewer_portal.operations",
     "reviewer_portal.conversations",
     "reviewer_portal.history",
+    "reviewer_portal.notices",
     "agents",
     "axes",
 ]

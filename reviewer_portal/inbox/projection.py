@@ -31,6 +31,7 @@ from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.presentation import amount_field
 from reviewer_portal.inbox.signals import gate_changed
+from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
 from reviewer_portal.safe_text import storable
 
 FORGED_GATE = "GateNotOfThisRun"
@@ -47,6 +48,7 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     created = False
     with transaction.atomic():
         fields.update(_moves(newer.select_for_update(no_key=True), snapshot))
+        before = gate_state_before(newer)
         updated = newer.update(**fields)
     if not updated:
         try:
@@ -57,6 +59,8 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
             # The row exists: at this version or newer (nothing to do), or an older one raced in.
             if not newer.update(**fields):
                 return False
+    # Assignments and decisions tell the people concerned (idempotent per event; never raises).
+    notices_for_gate_change(before=before, after=snapshot)
     # After the commit, in their own transactions: never hold the gate's lock while waiting on an
     # action's (the portal takes them in the other order).
     transaction.on_commit(lambda: _accept_deciding_action(snapshot.decision_id))

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
 
-from reviewer_portal.live.groups import groups_of
+from reviewer_portal.live.groups import groups_of, user_group
 
 # What a browser learns: enough to know whether to re-read, never the gate's content.
 PUSHED_FIELDS = ("gate_id", "status", "role", "version")
@@ -20,7 +20,7 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused
             return
-        self.gate_groups = await _groups_of(user)
+        self.gate_groups = [*await _groups_of(user), user_group(user.pk)]
         for group in self.gate_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -34,6 +34,10 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
 
     async def gate_changed(self, event: dict[str, Any]) -> None:
         await self.send_json({field: event[field] for field in PUSHED_FIELDS})
+
+    async def notices_changed(self, event: dict[str, Any]) -> None:
+        """The user's notifications changed: their bell re-reads its count."""
+        await self.send_json({"notices": "changed"})
 
 
 @database_sync_to_async

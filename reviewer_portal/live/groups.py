@@ -19,6 +19,11 @@ def role_group(role: str) -> str:
     return f"gates.role.{role}"
 
 
+def user_group(user_id: object) -> str:
+    """One user's own pages: told when their notifications change (reviewer_portal.notices)."""
+    return f"notices.user.{user_id}"
+
+
 def groups_of(user: AbstractBaseUser | AnonymousUser) -> list[str]:
     """The groups a connected user's browser joins (queries the user's roles)."""
     if can_audit(user):

@@ -58,6 +58,11 @@
       } catch (err) {
         return;
       }
+      // This user's notifications changed (no gate did): only the bell re-reads (static/js/notices.js).
+      if (detail && detail.notices) {
+        document.body.dispatchEvent(new CustomEvent("notices-changed"));
+        return;
+      }
       announce(detail);
     });
     socket.addEventListener("close", function () {
