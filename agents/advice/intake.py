@@ -63,4 +63,11 @@ EVIDENCE = {
     "savings_rate": Shown("Savings rate", "percent"),
     "months_observed": Shown("Months observed", "integer"),
     "ongoing_charge_pct": Shown("Ongoing charge (%)"),
+    "positions": Shown("Holdings"),
+    "share": Shown("Share of portfolio", "percent"),
+    "by_asset_class": Shown("Share by asset class", "percent"),
+    "categories": Shown("Monthly spending by category", "currency"),
+    "risk_rating": Shown("Risk (1 to 7)", "integer"),
+    "attitude_to_risk": Shown("Attitude to risk (1 to 7)", "integer"),
+    "horizon_years": Shown("Horizon (years)", "integer"),
 }

@@ -6,13 +6,14 @@ declared credit score the bureau contradicts). Nothing here imports Django; the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 # text as it is; currency in the portal's currency; percent from a ratio (0.079 -> 7.9 %);
-# integer with thousands separators; months as "48 months"; date as an ISO date.
-Format = Literal["text", "currency", "percent", "integer", "months", "date"]
+# integer with thousands separators; months as "48 months"; date as an ISO date; position, a
+# place counted from 0, as people count it (index 2 -> 3); hidden, not shown (an internal id).
+Format = Literal["text", "currency", "percent", "integer", "months", "date", "position", "hidden"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,21 @@ class CaseField:
     column: bool = False  # shown in the inbox's Details column
     searchable: bool = False  # the inbox's search covers it
     amount: bool = False  # the inbox's Amount column, filter and sort read it (one per agent)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """The part of a document a gate is about: its section, and the words in it the gate quotes
+    (as quoted: the section may differ in spacing or case)."""
+
+    heading: str
+    text: str
+    quote: str = ""
+
+
+# The passage a gate is about, from its proposal (a tool call's arguments), the results its tools
+# returned, and the Temporal namespace whose document store holds the document; None if none.
+PassageOf = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], str], Passage | None]
 
 
 # The flags an agent raises for a reviewer, from the case and its tools' results by tool name:

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.framework.ai_act import AiActClass
-from agents.framework.presentation import CaseField, Shown
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
 from agents.framework.types import AgentInput, AgentRunSpec, ApprovalRule, GatePolicy
-from agents.regulatory import reading, report, tools
+from agents.regulatory import presentation, reading, report, tools
 from agents.regulatory.documents import StoredDocument
 from agents.regulatory.offline import regulatory_policy
 from agents.regulatory.reading import turns_for
@@ -78,19 +77,10 @@ REGULATORY_AGENT = register(
             high_risk=False,
             basis="Not in Annex III: it reviews the bank's own documents against rules and assesses no natural person",
         ),
-        case_fields=(
-            CaseField("title", "Document", searchable=True),
-            CaseField("sections", "Sections", "integer", column=True),
-            CaseField("uploaded_by", "Uploaded by", column=True),
-            CaseField("document_id", "Document fingerprint"),
-        ),
-        evidence={
-            "index": Shown("Section", "integer"),
-            "heading": Shown("Section heading"),
-            "sections": Shown("Sections in the document", "integer"),
-            "finding_id": Shown("Finding reference"),
-            "proposed_action": Shown("Proposed action"),
-        },
+        case_fields=presentation.CASE_FIELDS,
+        evidence=presentation.EVIDENCE,
+        tool_labels=presentation.TOOL_LABELS,
+        passage=presentation.finding_passage,
     )
 )
 

@@ -50,7 +50,7 @@ def formatted(value: Any, fmt: Format = "text") -> str:
     """`value` in `fmt`; a value that is not what the format expects reads as it is."""
     if value is None or value == "" or value == []:
         return "none"
-    number = _number(value) if fmt in ("currency", "percent", "integer", "months") else None
+    number = _number(value) if fmt in ("currency", "percent", "integer", "months", "position") else None
     if fmt == "currency" and number is not None:
         symbol = CURRENCY_SYMBOLS.get(settings.CURRENCY)
         figure = f"{number:,.0f}" if number == number.to_integral() else f"{number:,.2f}"
@@ -61,6 +61,10 @@ def formatted(value: Any, fmt: Format = "text") -> str:
         return intcomma(int(number))
     if fmt == "months" and number is not None:
         return f"{int(number)} month{'' if int(number) == 1 else 's'}"
+    if fmt == "position" and number is not None and number == number.to_integral():
+        return intcomma(int(number) + 1)
+    if fmt == "hidden":
+        return ""
     if fmt == "date" and isinstance(value, str):
         return value[:10]
     return plain(value)
@@ -69,9 +73,46 @@ def formatted(value: Any, fmt: Format = "text") -> str:
 def case_facts(agent: str, case: Mapping[str, Any]) -> list[Fact]:
     """The case: declared fields first, in their order and format; the rest plainly."""
     declared = _case_fields(agent)
-    facts = [Fact(f.label, formatted(case[f.name], f.format)) for f in declared if f.name in case]
+    facts = [
+        Fact(f.label, formatted(case[f.name], f.format))
+        for f in declared
+        if f.name in case and f.format != "hidden"
+    ]
     named = {f.name for f in declared}
-    return facts + [_fact(key, value, _shown(agent)) for key, value in case.items() if key not in named]
+    return facts + _facts({k: v for k, v in case.items() if k not in named}, _shown(agent))
+
+
+def proposal_facts(agent: str, proposal: Mapping[str, Any]) -> list[Fact]:
+    """What the AI proposes (a tool call's arguments, a draft), labelled and formatted as the
+    agent declares its evidence, in the order it declares them; internal ids it declares hidden
+    are left out."""
+    shown = _shown(agent)
+    order = {key: n for n, key in enumerate(shown)}
+    return _facts(dict(sorted(proposal.items(), key=lambda item: order.get(item[0], len(order)))), shown)
+
+
+def risk_factor(agent: str, text: str) -> str:
+    """A risk factor as the workflow words a gated argument ("severity: high"), with the agent's
+    label for the argument ("Severity: high"); other words as they are."""
+    key, colon, value = text.partition(": ")
+    if colon and key.isidentifier() and key == key.lower():
+        return f"{field_label(agent, key)}: {value}"
+    return text
+
+
+def field_label(agent: str, name: str) -> str:
+    """The label `agent` declares for a case, evidence or proposal field, else one from its key."""
+    how = _shown(agent).get(name)
+    return how.label if how else label_of(name)
+
+
+def tool_label(name: str) -> str:
+    """What a tool does, as its agent declares it (AgentSpec.tool_labels), else from its name:
+    `regulatory.record_finding` -> `Record finding`; never the registry name."""
+    for spec in AGENTS.values():
+        if name in spec.tool_labels:
+            return spec.tool_labels[name]
+    return label_of(name.rsplit(".", 1)[-1])
 
 
 def evidence_of(agent: str, tool_results: Iterable[Mapping[str, Any]]) -> list[Evidence]:
@@ -79,10 +120,10 @@ def evidence_of(agent: str, tool_results: Iterable[Mapping[str, Any]]) -> list[E
     shown = _shown(agent)
     evidence = []
     for result in tool_results:
-        title = label_of(str(result.get("name", "")).rsplit(".", 1)[-1])
+        title = tool_label(str(result.get("name", "")))
         values = result.get("result")
         if result.get("ok") and isinstance(values, Mapping):
-            evidence.append(Evidence(title, True, [_fact(k, v, shown) for k, v in values.items()]))
+            evidence.append(Evidence(title, True, _facts(values, shown)))
         elif result.get("ok"):
             evidence.append(Evidence(title, True, [Fact("Result", plain(values))]))
         else:
@@ -166,13 +207,26 @@ def _shown(agent: str) -> Mapping[str, Shown]:
     return {**{f.name: Shown(f.label, f.format) for f in spec.case_fields}, **spec.evidence}
 
 
+def _facts(values: Mapping[str, Any], shown: Mapping[str, Shown]) -> list[Fact]:
+    return [_fact(k, v, shown) for k, v in values.items() if k not in shown or shown[k].format != "hidden"]
+
+
 def _fact(key: str, value: Any, shown: Mapping[str, Shown]) -> Fact:
     how = shown.get(key, Shown(label_of(key)))
     if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-        header = list(dict.fromkeys(k for record in value for k in record))[:TABLE_COLUMNS]
+        header = [
+            k
+            for k in dict.fromkeys(k for record in value for k in record)
+            if k not in shown or shown[k].format != "hidden"
+        ][:TABLE_COLUMNS]
         rows = [[_cell(record.get(k), shown.get(k)) for k in header] for record in value]
         return Fact(
             how.label, header=[shown[k].label if k in shown else label_of(k) for k in header], rows=rows
+        )
+    if isinstance(value, Mapping) and value and how.format != "text":
+        # A declared format applies to each value: "Cash: 5.7 %", not "Cash: 0.057".
+        return Fact(
+            how.label, "\n".join(f"{label_of(str(k))}: {formatted(v, how.format)}" for k, v in value.items())
         )
     return Fact(how.label, formatted(value, how.format))
 

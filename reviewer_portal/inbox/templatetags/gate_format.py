@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 
 from reviewer_portal.dashboard.verdicts import verdict_of
-from reviewer_portal.inbox import presentation
+from reviewer_portal.inbox import passages, presentation, side_by_side
 
 register = template.Library()
 
@@ -21,8 +21,9 @@ def label(key: str) -> str:
 
 @register.filter
 def tool_label(name: str) -> str:
-    """`regulatory.record_finding` -> `Record finding`: what a tool does, not its registry name."""
-    return label(name.rsplit(".", 1)[-1])
+    """`regulatory.record_finding` -> `Record finding`: what a tool does, as its agent declares
+    it, not its registry name."""
+    return presentation.tool_label(name)
 
 
 @register.filter
@@ -54,6 +55,35 @@ def iso_datetime(value: str) -> datetime | None:
 def case_facts(gate: Any) -> list[presentation.Fact]:
     """The gate's case as its agent declares it reads (labels, formats, order)."""
     return presentation.case_facts(gate.agent, gate.case or {})
+
+
+@register.filter
+def proposal_facts(gate: Any) -> list[presentation.Fact]:
+    """What the AI proposes, labelled and formatted as its agent declares (no internal ids)."""
+    return presentation.proposal_facts(gate.agent, gate.proposal or {})
+
+
+@register.filter
+def passage(gate: Any) -> passages.SectionPassage | None:
+    """The document passage the gate is about, if its agent says where it is."""
+    return passages.passage_of(gate.agent, gate.proposal or {}, gate.tool_results or [])
+
+
+@register.filter
+def edit_rows(gate: Any) -> list[side_by_side.FieldDiff]:
+    """The reviewer's edits, field by field, side by side with what the agent proposed."""
+    return side_by_side.field_diffs(gate.proposal or {}, gate.edits or {}, gate.edit_diff or "")
+
+
+@register.filter
+def risk_factor(text: str, agent: str) -> str:
+    return presentation.risk_factor(agent, text)
+
+
+@register.filter
+def field_label(name: str, agent: str) -> str:
+    """A field's label as `agent` declares it (`proposed_action` -> `Proposed action`)."""
+    return presentation.field_label(agent, name)
 
 
 @register.filter
