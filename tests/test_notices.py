@@ -10,9 +10,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
-from django.test import Client
+from django.test import Client, override_settings
 
 from agents.framework.types import GateSnapshot, Recommendation
 from reviewer_portal.inbox.models import Gate
@@ -24,10 +25,12 @@ from reviewer_portal.notices.services import (
     MAX_IDS,
     NoticeEvent,
     notification_create_for_role,
+    notification_create_for_user,
     notifications_mark_read,
 )
 from tests import actions
 from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.test_live import DATABASE_LAYER, WAIT, communicator_for
 
 HTMX = {"HX-Request": "true"}
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -131,6 +134,26 @@ def test_the_list_is_the_users_own_newest_first():
     page = notifications_for(user=officer)
 
     assert [n.subject for n in page.object_list] == ["Newer case", "Older case"]
+
+
+def test_a_push_reaches_only_the_recipients_own_socket_and_carries_nothing(transactional_db):
+    officer = make_user("officer", "credit_officer")
+    colleague = make_user("colleague", "credit_officer")  # the same role: role groups would leak
+    event_for_colleague = event("only-colleague")
+    mine, theirs = communicator_for(officer), communicator_for(colleague)
+
+    async def scenario():
+        assert (await mine.connect())[0] and (await theirs.connect())[0]
+        try:
+            await sync_to_async(notification_create_for_user)(user=colleague, event=event_for_colleague)
+            assert await theirs.receive_json_from(timeout=WAIT) == {"notices": "changed"}
+            assert await mine.receive_nothing(timeout=0.5)
+        finally:
+            await mine.disconnect()
+            await theirs.disconnect()
+
+    with override_settings(CHANNEL_LAYERS={"default": DATABASE_LAYER}):
+        async_to_sync(scenario)()
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -312,7 +335,9 @@ def test_the_submitter_is_told_of_the_decision(temporal, portal):
     (notice,) = wait_for(lambda: list(Notification.objects.filter(recipient=submitter)))
     wait_for(lambda: [m for m in mail.outbox if m.to == ["intake@bank.example"]])
 
-    assert notice.kind == "decided" and notice.text == f"Your submission {gate.subject} was approved by officer."
+    assert (
+        notice.kind == "decided" and notice.text == f"Your submission {gate.subject} was approved by officer."
+    )
     assert [m.subject for m in mail.outbox if m.to == ["intake@bank.example"]] == [
         f"Decision on your submission: {gate.subject}"
     ]
