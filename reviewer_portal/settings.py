@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "reviewer_portal.conversations",
     "reviewer_portal.history",
     "reviewer_portal.notices",
+    "reviewer_portal.team",
+    "reviewer_portal.search",
     "agents",
     "axes",
 ]
@@ -103,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reviewer_portal.accounts.context_processors.reviewer",
+                "reviewer_portal.team.context_processors.team",
             ],
         },
     }

@@ -8,6 +8,7 @@ urlpatterns = [
     path("codec/", include("reviewer_portal.codec.urls")),
     path("dashboard/", include("reviewer_portal.dashboard.urls")),
     path("history/", include("reviewer_portal.history.urls")),
+    path("team/", include("reviewer_portal.team.urls")),
     path("notifications/", include("reviewer_portal.notices.urls")),
     path("accounts/", include("reviewer_portal.accounts.urls")),
     path("", include("reviewer_portal.conversations.urls")),

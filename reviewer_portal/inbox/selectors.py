@@ -34,6 +34,8 @@ from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.own_cases import own_pending_ids, without_own_cases
 from reviewer_portal.inbox.presentation import detail_fields, search_fields
+from reviewer_portal.team.absences import users_present
+from reviewer_portal.search.selectors import search_candidates
 
 MINE = "mine"  # the "Assigned to me" queue
 ON_TIME, AT_RISK, OVERDUE, ESCALATED = "on_time", "at_risk", "overdue", "escalated"
@@ -184,7 +186,9 @@ def _search(text: str) -> Q:
     condition = Q(subject__icontains=text)
     for name in search_fields():
         condition |= Q(**{f"case__{name}__icontains": text})
-    return condition
+    # The search index narrows the pending gates to those that may match; these conditions then
+    # decide, so the results are the same as without it.
+    return search_candidates(text) & condition
 
 
 def gate_bulk_eligible_for(*, user: AbstractBaseUser) -> QuerySet[Gate]:
@@ -290,7 +294,8 @@ def gate_assignees_for(*, gate: Gate) -> QuerySet[User]:
             holders = holders.exclude(pk=user_id)
         elif username:
             holders = holders.exclude(username=username)
-    return holders.order_by("username").distinct()
+    # Nobody marked absent is offered a gate (reviewer_portal.team).
+    return users_present(holders).order_by("username").distinct()
 
 
 def gate_neighbours_for(*, user: AbstractBaseUser, gate: Gate) -> tuple[Gate | None, Gate | None]:

@@ -1,0 +1,23 @@
+"""Who is absent now: the one question inbox code asks of the team app (whom to offer as an
+assignee), kept apart from the team's selectors so the inbox imports nothing else of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from reviewer_portal.team.models import Absence
+
+
+def absences_current(*, now: datetime | None = None) -> QuerySet[Absence]:
+    """Absences in force at `now` (started, and not ended)."""
+    moment = now or timezone.now()
+    return Absence.objects.filter(Q(until__isnull=True) | Q(until__gt=moment), since__lte=moment)
+
+
+def users_present(users: QuerySet[User], *, now: datetime | None = None) -> QuerySet[User]:
+    """`users` without those absent at `now`."""
+    return users.exclude(pk__in=absences_current(now=now).values("user_id"))

@@ -1,0 +1,136 @@
+"""Reads for the team view: which roles a user supervises, their pending gates with who holds
+each and since when, and each reviewer's load and presence."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from agents.framework.registry import AGENTS
+from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, reviewer_roles_of
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.team.absences import absences_current
+from reviewer_portal.team.models import Absence
+
+
+@dataclass(frozen=True)
+class ReviewerLoad:
+    """One reviewer of a role: how many of its pending gates they hold, and their oldest claim."""
+
+    user: User
+    holds: int
+    oldest_held_since: datetime | None
+    absence: Absence | None
+
+
+@dataclass
+class RoleBoard:
+    role: str
+    label: str
+    gates: list[Gate] = field(default_factory=list)  # each with `held_since` (None if unheld)
+    reviewers: list[ReviewerLoad] = field(default_factory=list)
+    assignees: list[User] = field(default_factory=list)  # present holders of the role
+
+
+def supervision_map() -> dict[str, set[str]]:
+    """Supervising role -> the roles whose gates it may reassign, from the agents' declarations:
+    a ReviewerRole's supervisors, and each gate policy's supervisors over the roles its gates
+    pass through (its own and its escalations')."""
+    supervised: dict[str, set[str]] = defaultdict(set)
+    for spec in AGENTS.values():
+        for role in spec.roles:
+            for supervisor in role.supervisors:
+                supervised[supervisor].add(role.name)
+        for policy in (spec.gate, spec.approval_gate):
+            if policy is None:
+                continue
+            for supervisor in policy.supervisors:
+                supervised[supervisor].update({policy.role, *(step.role for step in policy.escalations)})
+    return supervised
+
+
+def supervised_roles_of(*, user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    """The roles whose queues the user oversees, in the portal's role order: every role for an
+    admin; none for anyone who supervises nothing."""
+    roles = reviewer_roles_of(user)
+    if ADMIN_ROLE in roles:
+        return list(REVIEWER_ROLES)
+    supervised = supervision_map()
+    overseen = set().union(*(supervised.get(role, set()) for role in roles))
+    return [role for role in REVIEWER_ROLES if role in overseen]
+
+
+def can_supervise(*, user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(supervised_roles_of(user=user))
+
+
+def role_members(*, role: str) -> QuerySet[User]:
+    """Active holders of a role (superusers for `admin`, never a group of that name)."""
+    members = (
+        User.objects.filter(is_superuser=True)
+        if role == ADMIN_ROLE
+        else User.objects.filter(groups__name=role)
+    )
+    return members.filter(is_active=True).order_by("username").distinct()
+
+
+def team_gates_for(*, user: AbstractBaseUser, roles: list[str] | None = None) -> QuerySet[Gate]:
+    """Pending gates of the roles the user supervises (or of `roles` among them), deadline first,
+    each with `held_since`: when its latest accepted claim or assignment was made."""
+    overseen = supervised_roles_of(user=user)
+    wanted = [r for r in overseen if r in roles] if roles is not None else overseen
+    claims = ActionAttempt.objects.filter(
+        gate=OuterRef("pk"),
+        action=ActionAttempt.Action.ASSIGN,
+        status=ActionAttempt.Status.ACCEPTED,
+        assignee__isnull=False,
+    ).order_by("-created_at")
+    return (
+        Gate.objects.filter(status=Gate.Status.PENDING, role__in=wanted)
+        .annotate(held_since=Subquery(claims.values("created_at")[:1]))
+        .order_by("deadline", "gate_id")
+    )
+
+
+def team_board_for(*, user: AbstractBaseUser) -> list[RoleBoard]:
+    """Each supervised role with pending gates or reviewers: its gates and its reviewers' loads."""
+    absences = {a.user_id: a for a in absences_current().select_related("marked_by")}
+    boards = {role: RoleBoard(role, REVIEWER_ROLES[role]) for role in supervised_roles_of(user=user)}
+    for gate in team_gates_for(user=user):
+        boards[gate.role].gates.append(gate)
+    for board in boards.values():
+        members = list(role_members(role=board.role))
+        board.assignees = [m for m in members if m.pk not in absences]
+        held: dict[str, list[Gate]] = defaultdict(list)
+        for gate in board.gates:
+            if gate.assignee:
+                held[gate.assignee_id or gate.assignee].append(gate)
+        # Holders who lost the role still count: their claims are what a supervisor must see.
+        known = {str(m.pk) for m in members} | {m.get_username() for m in members}
+        strays = [key for key in held if key not in known]
+        members += list(User.objects.filter(pk__in=[k for k in strays if k.isdigit()]))
+        for member in members:
+            gates = held.get(str(member.pk), []) + held.get(member.get_username(), [])
+            since = [s for s in (getattr(g, "held_since", None) for g in gates) if s is not None]
+            board.reviewers.append(
+                ReviewerLoad(member, len(gates), min(since, default=None), absences.get(member.pk))
+            )
+    return [b for b in boards.values() if b.gates or b.reviewers]
+
+
+def absence_candidates_for(*, user: AbstractBaseUser) -> QuerySet[User]:
+    """Whom the user may mark absent: active holders of a role they supervise, not themselves."""
+    ids: set[int] = set()
+    for role in supervised_roles_of(user=user):
+        ids.update(role_members(role=role).values_list("pk", flat=True))
+    return User.objects.filter(pk__in=ids - {user.pk}).order_by("username")
+
+
+def absences_recent(*, user: AbstractBaseUser, limit: int = 20) -> QuerySet[Absence]:
+    """The latest absences of the people the user may mark absent, current or ended (the record)."""
+    candidates = absence_candidates_for(user=user)
+    return Absence.objects.filter(user__in=candidates).select_related("user", "marked_by", "ended_by")[:limit]

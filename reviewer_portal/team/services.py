@@ -1,0 +1,180 @@
+"""A supervisor's writes on their team's queues: reassign or release several gates at once, and
+mark a reviewer absent (their claims released) or back present. Each gate goes through the same
+`assign` Update as the gate page (reviewer_portal.inbox.services.gate_assign): recorded first,
+signed, and refused by the workflow when it must be."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import NamedTuple
+
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.db import transaction
+from django.utils import timezone
+
+from reviewer_portal.inbox.delivery import ActionConflict
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.selectors import gate_assignees_for
+from reviewer_portal.inbox.services import gate_assign
+from reviewer_portal.team.absences import absences_current
+from reviewer_portal.team.models import Absence
+from reviewer_portal.team.selectors import absence_candidates_for, role_members, supervised_roles_of
+
+log = logging.getLogger(__name__)
+REASSIGN, UNCLAIM = "reassign", "unclaim"
+
+
+class TeamRefusal(Exception):
+    """A request refused as a whole, before anything was recorded or sent."""
+
+
+class TeamOutcome(NamedTuple):
+    """One gate of a team action: the attempt sent, or why the portal sent nothing."""
+
+    gate: Gate
+    attempt: ActionAttempt | None
+    refusal: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.attempt is not None and self.attempt.status == ActionAttempt.Status.ACCEPTED
+
+    @property
+    def detail(self) -> str:
+        return self.refusal or (self.attempt.detail if self.attempt else "")
+
+
+def gates_reassign(
+    *, supervisor: AbstractBaseUser, role: str, gate_ids: list[str], assignee: str, submission_id: str
+) -> list[TeamOutcome]:
+    """Assign each selected gate of `role` to `assignee`, a present colleague holding the role."""
+    gates = _selected(supervisor, role, gate_ids)
+    colleague = role_members(role=role).filter(username=assignee).first()
+    if colleague is None:
+        raise TeamRefusal(f"{assignee!r} is not an active reviewer with this role.")
+    if absences_current().filter(user=colleague).exists():
+        raise TeamRefusal(f"{colleague.get_username()} is marked absent, so cannot take gates.")
+    outcomes = []
+    for gate in gates:
+        # The gate page's rule for whom a gate may go to: never its submitter (four eyes), nor
+        # its current holder again, nor anyone absent.
+        if not gate_assignees_for(gate=gate).filter(pk=colleague.pk).exists():
+            why = f"{colleague.get_username()} cannot take this gate (its submitter, or already holds it)."
+            outcomes.append(TeamOutcome(gate, None, why))
+            continue
+        outcomes.append(_send(supervisor, gate, colleague, submission_id, REASSIGN))
+    return outcomes
+
+
+def gates_unclaim(
+    *, supervisor: AbstractBaseUser, role: str, gate_ids: list[str], submission_id: str
+) -> list[TeamOutcome]:
+    """Release each selected gate of `role`, so anyone in the queue may claim it."""
+    return [
+        _send(supervisor, gate, None, submission_id, UNCLAIM)
+        for gate in _selected(supervisor, role, gate_ids)
+    ]
+
+
+def absence_mark(
+    *,
+    user: User,
+    marked_by: AbstractBaseUser,
+    reason: str,
+    until: datetime | None,
+    submission_id: str,
+) -> tuple[Absence, list[TeamOutcome]]:
+    """Record that `user` is absent from now (until `until`, or until marked present), then
+    release every pending gate they hold. A release the workflow refuses is reported, and the
+    absence stands: it already keeps them from being offered new gates."""
+    if not absence_candidates_for(user=marked_by).filter(pk=user.pk).exists():
+        raise TeamRefusal(f"{user.get_username()} is not a reviewer of a team you supervise.")
+    now = timezone.now()
+    if until is not None and until <= now:
+        raise TeamRefusal("The end of an absence must be in the future.")
+    with transaction.atomic():
+        # Locks the user's row, so two supervisors marking the same absence at once record one.
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        current = absences_current(now=now).filter(user=user).first()
+        if current is not None:
+            raise TeamRefusal(
+                f"{user.get_username()} is already marked absent since {current.since:%Y-%m-%d %H:%M}."
+            )
+        absence = Absence.objects.create(
+            user=user, since=now, until=until, marked_by_id=marked_by.pk, reason=reason
+        )
+    log.info("%s marked %s absent", marked_by.get_username(), user.get_username())
+    held = Gate.objects.filter(status=Gate.Status.PENDING, assignee_id=str(user.pk)) | Gate.objects.filter(
+        status=Gate.Status.PENDING, assignee_id="", assignee=user.get_username()
+    )
+    why = f"{user.get_username()} is absent" + (f": {reason}" if reason else "")
+    outcomes = []
+    for gate in held.order_by("deadline", "gate_id"):
+        if not gate_permissions_for(user=marked_by, gate=gate).supervises:
+            outcomes.append(
+                TeamOutcome(gate, None, "Your roles do not supervise this gate: it stays claimed.")
+            )
+            continue
+        outcomes.append(_send(marked_by, gate, None, submission_id, UNCLAIM, reason=why))
+    return absence, outcomes
+
+
+def absence_end(*, absence: Absence, ended_by: AbstractBaseUser) -> Absence:
+    """Mark the reviewer back present now; the absence stays on record with who ended it."""
+    if not absence_candidates_for(user=ended_by).filter(pk=absence.user_id).exists():
+        raise TeamRefusal("That reviewer is not in a team you supervise.")
+    now = timezone.now()
+    ended = (
+        absences_current(now=now)
+        .filter(pk=absence.pk)
+        .update(until=now, ended_at=now, ended_by_id=ended_by.pk)
+    )
+    if not ended:
+        raise TeamRefusal(f"{absence.user.get_username()} is not marked absent any more.")
+    absence.refresh_from_db()
+    log.info("%s marked %s present", ended_by.get_username(), absence.user.get_username())
+    return absence
+
+
+def _selected(supervisor: AbstractBaseUser, role: str, gate_ids: list[str]) -> list[Gate]:
+    """The posted gates, all pending gates of `role` that the supervisor may reassign; any other
+    id refuses the whole request (a tampered or stale form), so nothing is sent."""
+    if role not in supervised_roles_of(user=supervisor):
+        raise TeamRefusal("You do not supervise that queue.")
+    found = Gate.objects.in_bulk(gate_ids)
+    foreign = [
+        gate_id
+        for gate_id in gate_ids
+        if (gate := found.get(gate_id)) is None
+        or gate.role != role
+        or not gate_permissions_for(user=supervisor, gate=gate).assign
+    ]
+    if foreign:
+        shown = ", ".join(repr(i) for i in foreign[:3]) + (" …" if len(foreign) > 3 else "")
+        raise TeamRefusal(
+            f"{len(foreign)} selected gate{'s are' if len(foreign) > 1 else ' is'} not pending in this queue "
+            f"({shown}); nothing was sent. Reload the page and select again."
+        )
+    return [found[gate_id] for gate_id in gate_ids]
+
+
+def _send(
+    supervisor: AbstractBaseUser,
+    gate: Gate,
+    assignee: User | None,
+    submission_id: str,
+    action: str,
+    reason: str = "",
+) -> TeamOutcome:
+    # Derived, not random: the same form sent twice reuses each gate's action id.
+    gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), f"{action}:{gate.gate_id}"))
+    try:
+        attempt = gate_assign(
+            gate=gate, reviewer=supervisor, assignee=assignee, submission_id=gate_submission_id, reason=reason
+        )
+    except (PermissionError, ActionConflict) as err:
+        return TeamOutcome(gate, None, str(err))
+    return TeamOutcome(gate, attempt)
