@@ -8,7 +8,7 @@ import uuid
 from django.test import Client
 
 from agents.framework.prompts import latest_prompt
-from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.conftest import DECLINABLE, decide, loan_input, logged_in, make_user, projected_gate, start_loan
 
 
 def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gate):
@@ -69,8 +69,9 @@ def test_reviewers_may_not_read_audit_trails_and_unknown_runs_are_404(temporal, 
     assert Client().get("/audit/").status_code == 302
 
 
-def test_refused_attempts_are_kept_by_the_portal_and_shown_to_auditors(temporal, portal, loan_gate):
-    _, gate = loan_gate
+def test_refused_attempts_are_kept_by_the_portal_and_shown_to_auditors(temporal, portal):
+    # A loan the AI declined: a rejection agrees with it, so it reaches the run without a confirm step.
+    gate = projected_gate(start_loan(temporal, portal, loan_input(DECLINABLE)))
     decide(logged_in(make_user("officer", "credit_officer")), gate, decision="reject", reason="")
 
     page = logged_in(make_user("auditor", "auditor")).get(f"/gates/{gate.gate_id}/").content.decode()

@@ -475,6 +475,12 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
     gates = [projected_gate(h) for h in (first, second, risky)]
     assert [bool(g.risk_factors) for g in gates] == [False, False, True]
     client = logged_in(officer)
+    # Loan gates are decided by the reviewer who holds them: the officer claims the two first.
+    for gate in gates[:2]:
+        claimed = client.post(
+            f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers=HTMX
+        )
+        assert "You claimed this gate." in claimed.content.decode()
     submission = str(uuid.uuid4())
     data = {
         "gate_ids": [g.gate_id for g in gates] + ["loan-forged--g1"],
@@ -492,7 +498,7 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "gates-changed"
     assert html.count("Approved</strong>, recorded by the agent.") == 2
     assert html.count("Refused</strong> by the portal") == 2
-    attempts = {a.gate_id: a for a in ActionAttempt.objects.all()}
+    attempts = {a.gate_id: a for a in ActionAttempt.objects.filter(action="decide")}
     assert set(attempts) == {gates[0].gate_id, gates[1].gate_id}
     assert {a.status for a in attempts.values()} == {"accepted"}
     assert {a.reason for a in attempts.values()} == {"Low risk, policy checks passed"}
@@ -501,16 +507,16 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
     assert len(update_ids) == 2 and all(i.startswith("decide:loan-") for i in update_ids)
     for handle, gate in zip((first, second), gates[:2], strict=True):
         assert temporal.run(handle.result()).outcome == "approved"
-        assert event_types(temporal, handle).count(UPDATE_COMPLETED) == 1
+        assert event_types(temporal, handle).count(UPDATE_COMPLETED) == 2  # the claim, the approval
         history = temporal.run(handle.fetch_history())
         sent = [
             e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
             for e in history.events
             if e.HasField("workflow_execution_update_accepted_event_attributes")
         ]
-        assert sent == [attempts[gate.gate_id].update_id]
+        assert sent[1:] == [attempts[gate.gate_id].update_id]
     # The double submit found them decided: no new attempt, no second Update.
-    assert again.status_code == 200 and ActionAttempt.objects.count() == 2
+    assert again.status_code == 200 and ActionAttempt.objects.filter(action="decide").count() == 2
     # The risky run was never sent anything and still waits for an individual decision.
     assert UPDATE_COMPLETED not in event_types(temporal, risky)
     assert temporal.run(risky.query(AgentWorkflow.gate)).status == "pending"

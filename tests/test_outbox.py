@@ -55,14 +55,34 @@ def stopped_worker_loan(settings, temporal, portal_settings):
     return queue, handle, gate
 
 
+@pytest.fixture
+def claimed_stopped_worker_loan(settings, temporal, portal_settings, officer):
+    """As stopped_worker_loan, claimed by the officer while the worker ran: a loan gate is decided
+    by the reviewer who holds it."""
+    with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
+        settings.TEMPORAL_TASK_QUEUE = queue
+        handle = start_loan(temporal, queue, loan_input(submitted_by="intake"))
+        gate = projected_gate(handle)
+        claim(logged_in(officer), gate)
+    settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 1
+    return queue, handle, Gate.objects.get(pk=gate.pk)
+
+
+def claim(client, gate) -> None:
+    response = client.post(
+        f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers=HTMX
+    )
+    assert "You claimed this gate." in response.content.decode()
+
+
 def withdraw(client, gate, attempt):
     return client.post(f"/gates/{gate.gate_id}/withdraw/", {"action_id": attempt.action_id}, headers=HTMX)
 
 
 def test_a_reject_after_an_undelivered_approve_is_its_own_decision_only_after_a_withdrawal(
-    settings, temporal, monkeypatch, officer, stopped_worker_loan
+    settings, temporal, monkeypatch, officer, claimed_stopped_worker_loan
 ):
-    queue, handle, gate = stopped_worker_loan
+    queue, handle, gate = claimed_stopped_worker_loan
     # Signatures go stale in seconds here, not minutes, so the test need not wait.
     monkeypatch.setattr(signing, "MAX_AGE", timedelta(seconds=3))
     monkeypatch.setattr(signing, "MAX_SKEW", timedelta(seconds=1))
@@ -85,7 +105,7 @@ def test_a_reject_after_an_undelivered_approve_is_its_own_decision_only_after_a_
     )
     assert "You withdrew your approval: it is not sent again." in withdrawn.content.decode()
     assert ActionAttempt.objects.get(pk=approval.pk).status == "withdrawing"
-    assert while_pending.status_code == 409 and ActionAttempt.objects.count() == 1
+    assert while_pending.status_code == 409 and ActionAttempt.objects.filter(action="decide").count() == 1
 
     time.sleep(4)  # the queued copy's signature expires
     settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15
@@ -101,7 +121,9 @@ def test_a_reject_after_an_undelivered_approve_is_its_own_decision_only_after_a_
     assert 'value="reject"' in page and "Withdraw" not in page
     assert "Rejection recorded by the agent." in rejected.content.decode()
     assert result.outcome == "rejected" and result.gate.decided_by == "officer"
-    assert event_types(temporal, handle).count(COMPLETED) == 1  # the approval never applied
+    assert (
+        event_types(temporal, handle).count(COMPLETED) == 2
+    )  # the claim and the rejection: the approval never applied
     assert "loans.issue_offer" not in activity_names(temporal, handle)
     rejection = ActionAttempt.objects.get(decision="reject")
     assert rejection.update_id.split("#")[0] != approval.action_id  # its own Update id
@@ -113,7 +135,7 @@ def test_a_withdrawal_is_refused_for_an_action_already_answered_or_anothers(
     _, gate = loan_gate
     client = logged_in(officer)
     decide(client, gate, reason="fine")
-    accepted = ActionAttempt.objects.get()
+    accepted = ActionAttempt.objects.get(action="decide")
     other = logged_in(make_user("other", "credit_officer"))
 
     mine = withdraw(client, gate, accepted)
@@ -123,7 +145,7 @@ def test_a_withdrawal_is_refused_for_an_action_already_answered_or_anothers(
         mine.content.decode()
     )
     assert theirs.status_code == 404
-    assert ActionAttempt.objects.get().status == "accepted"
+    assert ActionAttempt.objects.get(action="decide").status == "accepted"
 
 
 def test_a_form_replayed_with_other_content_is_refused_not_resolved_to_the_first(
@@ -138,12 +160,16 @@ def test_a_form_replayed_with_other_content_is_refused_not_resolved_to_the_first
 
     assert "Rejection recorded by the agent." in rejected.content.decode()
     assert replayed.status_code == 409  # the gate is decided: nothing is sent at all
-    assert list(ActionAttempt.objects.values_list("decision", flat=True)) == ["reject"]
+    assert list(ActionAttempt.objects.filter(action="decide").values_list("decision", flat=True)) == [
+        "reject"
+    ]
     assert temporal.run(handle.result()).outcome == "rejected"
 
 
-def test_a_replayed_form_with_other_content_while_pending_is_refused(temporal, stopped_worker_loan, officer):
-    _, handle, gate = stopped_worker_loan
+def test_a_replayed_form_with_other_content_while_pending_is_refused(
+    temporal, claimed_stopped_worker_loan, officer
+):
+    _, handle, gate = claimed_stopped_worker_loan
     client = logged_in(officer)
     submission = str(uuid.uuid4())
     decide(client, gate, reason="fine", submission_id=submission)
@@ -152,13 +178,14 @@ def test_a_replayed_form_with_other_content_while_pending_is_refused(temporal, s
 
     assert replayed.status_code == 409
     assert "already sent with other content" in replayed.content.decode()
-    assert ActionAttempt.objects.get().decision == "approve"
+    assert ActionAttempt.objects.get(action="decide").decision == "approve"
     temporal.run(handle.terminate("test done"))
 
 
 def test_a_hundred_identical_concurrent_decisions_are_applied_once(temporal, portal, officer, loan_gate):
     handle, gate = loan_gate
     submission = str(uuid.uuid4())
+    claim(logged_in(officer), gate)
 
     def click(_: int) -> int:
         return decide(logged_in(officer), gate, reason="ok", submission_id=submission).status_code
@@ -167,9 +194,9 @@ def test_a_hundred_identical_concurrent_decisions_are_applied_once(temporal, por
 
     # Each click found the one record: it reached the run (deduplicated), or found it decided.
     assert set(statuses) <= {200, 409} and statuses.count(200) >= 1
-    assert ActionAttempt.objects.get().status == "accepted"
+    assert ActionAttempt.objects.get(action="decide").status == "accepted"
     temporal.run(handle.result())
-    assert event_types(temporal, handle).count(COMPLETED) == 1
+    assert event_types(temporal, handle).count(COMPLETED) == 2  # the claim, and the decision once
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
 
 
@@ -177,6 +204,7 @@ def test_an_action_a_dead_portal_left_sending_is_shown_queued_and_redelivered(
     temporal, portal, officer, loan_gate
 ):
     handle, gate = loan_gate
+    claim(logged_in(officer), gate)
     # The portal recorded the decision and died before it could send it.
     ActionAttempt.objects.create(
         action_id=f"decide:{gate.gate_id}:{uuid.uuid4()}",
@@ -283,7 +311,7 @@ def test_a_rejection_reason_that_only_fits_without_its_grounds_is_refused_by_the
         "With the grounds “Policy breach”, the reason has room for 1985 characters."
         in response.content.decode()
     )
-    assert not ActionAttempt.objects.exists()
+    assert not ActionAttempt.objects.filter(action="decide").exists()
 
 
 def test_assigning_to_a_colleague_deactivated_since_the_page_was_drawn_is_a_form_error(

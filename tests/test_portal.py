@@ -13,9 +13,10 @@ from django.test import Client
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.delivery import action_deliver
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.services import gate_decide
+from reviewer_portal.inbox.services import gate_assign, gate_decide
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.conftest import (
+    DECLINABLE,
     activity_names,
     decide,
     event_types,
@@ -29,6 +30,12 @@ from tests.conftest import (
 )
 
 COMPLETED = "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"
+
+
+def claim(reviewer, gate: Gate) -> None:
+    """A loan gate is decided by the reviewer who holds it (its policy's claim_required)."""
+    attempt = gate_assign(gate=gate, reviewer=reviewer, assignee=reviewer, submission_id=str(uuid.uuid4()))
+    assert attempt.status == "accepted", attempt.detail
 
 
 @pytest.fixture
@@ -94,9 +101,9 @@ def test_the_same_form_submitted_twice_is_applied_once(temporal, portal, officer
     assert first.status_code == 200
     # The gate is decided now, so the second post is answered without reaching the workflow.
     assert second.status_code == 409
-    assert ActionAttempt.objects.filter(gate=gate).count() == 1
+    assert ActionAttempt.objects.filter(gate=gate, action="decide").count() == 1
     temporal.run(handle.result())
-    assert event_types(temporal, handle).count(COMPLETED) == 1
+    assert event_types(temporal, handle).count(COMPLETED) == 2  # the claim, and the decision once
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
 
 
@@ -104,14 +111,15 @@ def test_two_clicks_racing_each_other_are_applied_once(temporal, portal, officer
     handle, gate = loan_gate
     submission = str(uuid.uuid4())
     clients = [logged_in(officer), logged_in(officer)]
+    claim(officer, gate)
 
     responses = in_threads(lambda c: decide(c, gate, reason="ok", submission_id=submission), clients)
 
     # Each click either reached the workflow (deduplicated by the Update ID) or found it decided.
     assert sorted(r.status_code for r in responses) in ([200, 200], [200, 409])
-    assert ActionAttempt.objects.get(gate=gate).status == "accepted"
+    assert ActionAttempt.objects.get(gate=gate, action="decide").status == "accepted"
     temporal.run(handle.result())
-    assert event_types(temporal, handle).count(COMPLETED) == 1
+    assert event_types(temporal, handle).count(COMPLETED) == 2  # the claim, and the decision once
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
 
 
@@ -120,6 +128,7 @@ def test_redelivering_a_decision_whose_answer_was_lost_applies_it_once(
     temporal, portal, officer, loan_gate, signature
 ):
     handle, gate = loan_gate
+    claim(officer, gate)
     attempt = gate_decide(
         gate=gate, reviewer=officer, decision="approve", reason="ok", submission_id="s-1", revision=0
     )
@@ -136,7 +145,7 @@ def test_redelivering_a_decision_whose_answer_was_lost_applies_it_once(
     # The run has ended, and it says it applied this very action: accepted, not "refused".
     assert (again.status, again.detail) == ("accepted", "")
     assert (again.update_id == first_update) == (signature == "fresh")
-    assert event_types(temporal, handle).count(COMPLETED) == 1
+    assert event_types(temporal, handle).count(COMPLETED) == 2  # the claim, and the decision once
     assert activity_names(temporal, handle).count("loans.issue_offer") == 1
 
 
@@ -156,20 +165,20 @@ def test_a_decision_for_a_run_that_ended_without_it_is_refused_in_plain_words(
     )
 
 
-def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(
-    temporal, portal, officer, loan_gate
-):
-    handle, gate = loan_gate
+def test_a_refused_update_is_shown_to_the_reviewer_and_the_gate_stays_open(temporal, portal, officer):
+    # A loan the AI declined: a rejection agrees with it, so it is sent without a confirm step.
+    handle = start_loan(temporal, portal, loan_input(DECLINABLE))
+    gate = projected_gate(handle)
 
     response = decide(logged_in(officer), gate, decision="reject", reason="")
 
     assert response.status_code == 200
     assert "Rejection refused: A rejection needs a reason." in response.content.decode()
-    attempt = ActionAttempt.objects.get(gate=gate)
+    attempt = ActionAttempt.objects.get(gate=gate, action="decide")
     assert attempt.status == "refused" and attempt.reviewer == officer
     assert Gate.objects.get(gate_id=gate.gate_id).status == "pending"
     assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
-    assert COMPLETED not in event_types(temporal, handle)
+    assert event_types(temporal, handle).count(COMPLETED) == 1  # the claim alone
 
 
 def test_the_submitter_cannot_decide_their_own_application(temporal, portal, officer):
@@ -230,6 +239,7 @@ def test_a_decision_made_while_no_worker_runs_is_kept_and_delivered_later(
         settings.TEMPORAL_TASK_QUEUE = queue
         handle = start_loan(temporal, queue, loan_input(submitted_by="intake"))
         gate = projected_gate(handle)
+        claim(officer, gate)  # claimed while the worker ran (a claim is an Update too)
     settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 2
     client = logged_in(officer)
 
@@ -238,7 +248,7 @@ def test_a_decision_made_while_no_worker_runs_is_kept_and_delivered_later(
     assert "Your approval is recorded and will be sent. The agent did not answer in time." in (
         response.content.decode()
     )
-    attempt = ActionAttempt.objects.get(gate=gate)
+    attempt = ActionAttempt.objects.get(gate=gate, action="decide")
     assert attempt.status == "undelivered"
     page = client.get(f"/gates/{gate.gate_id}/").content.decode()
     assert "Withdraw my approval" in page and 'value="approve"' not in page
@@ -294,6 +304,7 @@ def test_an_edit_before_approval_is_validated_recorded_as_a_diff_and_acted_on(te
     handle = start_loan(temporal, portal, agent_input)
     gate = projected_gate(handle)
     client = logged_in(officer)
+    claim(officer, gate)
 
     page = client.get(f"/gates/{gate.gate_id}/").content.decode()
     response = decide(client, gate, reason="ok", edit_conditions="Proof of income before payout")
@@ -305,4 +316,6 @@ def test_an_edit_before_approval_is_validated_recorded_as_a_diff_and_acted_on(te
     assert "+Proof of income before payout" in result.gate.edit_diff
     projected = Gate.objects.get(gate_id=gate.gate_id)
     assert projected.edit_diff == result.gate.edit_diff
-    assert ActionAttempt.objects.get(gate=gate).edits == {"conditions": "Proof of income before payout"}
+    assert ActionAttempt.objects.get(gate=gate, action="decide").edits == {
+        "conditions": "Proof of income before payout"
+    }

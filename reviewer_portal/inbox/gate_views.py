@@ -23,9 +23,7 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
-from reviewer_portal.inbox.selectors import (
-    gate_get_for,
-)
+from reviewer_portal.inbox.selectors import gate_get_for, open_decision_of
 from reviewer_portal.inbox.services import gate_annotate, gate_decide
 
 Status = ActionAttempt.Status
@@ -60,20 +58,23 @@ def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
     if not may.decide:
         notice = "This gate is no longer waiting for a decision from your role."
         return decision_response(request, gate, status=409, notice=notice)
-    if may.claim_first:
-        return decision_response(request, gate, status=409, notice="Claim this gate to decide it.")
     form = DecisionForm(
         request.POST, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate)
     )
     if not form.is_valid():
         return decision_response(request, gate, status=400, form=form)
+    if may.claim_first and may.claim:  # a submitter is told the four-eyes rule by the workflow instead
+        return decision_response(request, gate, status=409, notice="Claim this gate to decide it.")
     data = form.cleaned_data
     if data["confirmed"]:
         if refusal := confirmation_refusal(gate, data, data["reason"]):
             step = confirm_step(gate, data, keyboard=True) if refusal == NO_REASON else None
             return decision_response(request, gate, status=400, notice=refusal, form=form, confirm=step)
-    elif step := confirm_step(gate, data, keyboard=data["keyboard"]):
+    elif open_decision_of(user=request.user, gate=gate) is None and (
+        step := confirm_step(gate, data, keyboard=data["keyboard"])
+    ):
         # Nothing is recorded or sent: the panel asks first (reviewer_portal.inbox.confirmation).
+        # With a decision of theirs still queued, gate_decide says why this one cannot go instead.
         return decision_response(request, gate, form=form, confirm=step)
     try:
         attempt = gate_decide(
