@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
 
 from reviewer_portal.notices.models import Notification
+from reviewer_portal.notices.services import NoticeEvent, notification_create_for_user
 from tests import actions, test_browser_live
 from tests.browser import (
     SCREENSHOTS,
@@ -32,10 +34,14 @@ VIEWPORTS = [pytest.param((1366, 900), id="1366x900"), pytest.param((390, 844), 
 BELL = re.compile(r"^Notifications")
 
 
-def bell_page(browser: Browser, base_url: str, username: str, size: tuple[int, int]) -> Page:
+def bell_page(
+    browser: Browser, base_url: str, username: str, size: tuple[int, int], *, fake_clock: bool = False
+) -> Page:
     """A reviewer signed in at `size`, with the live socket open and the document tagged."""
     page = new_page(browser, size[0])
     page.set_viewport_size({"width": size[0], "height": size[1]})
+    if fake_clock:  # before any script runs, so every timer is on it
+        page.clock.install()
     log_in(page, base_url, username)
     expect(page.locator("#live-status")).to_have_text("Live")
     mark_document(page)
@@ -125,3 +131,38 @@ def test_the_bell_counts_an_escalation_live_and_mark_all_clears_it(
     expect(senior.get_by_role("button", name="Mark all as read")).to_have_count(0)
     expect_count(adviser, 0)  # another role's reviewer hears nothing
     temporal.run(handle.terminate("test done"))
+
+
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_without_the_socket_the_bell_polls_and_with_it_it_does_not(
+    asgi_portal, temporal, worker, browser, size
+):
+    make_user("officer", "credit_officer")
+    make_user("colleague", "credit_officer")
+    # A proxy that refuses WebSockets: the officer's page never gets a socket.
+    cut_off = new_page(browser, size[0])
+    cut_off.set_viewport_size({"width": size[0], "height": size[1]})
+    cut_off.clock.install()
+    cut_off.route_web_socket(re.compile("/ws/gates/"), lambda ws: ws.close())
+    log_in(cut_off, asgi_portal.url, "officer")
+    expect(cut_off.locator("#live-status")).to_have_text("Reconnecting…")
+    live = bell_page(browser, asgi_portal.url, "colleague", size, fake_clock=True)
+    polls: list[str] = []
+    live.on(
+        "request",
+        lambda request: polls.append(request.url) if "/notifications/count/" in request.url else None,
+    )
+
+    notification_create_for_user(
+        user=User.objects.get(username="officer"),
+        event=NoticeEvent(
+            kind="sla_warning", gate_id="loan-x--g1", subject="Case", text="SLA soon.", event_key="k"
+        ),
+    )
+    expect_count(cut_off, 0)  # no push reaches it
+    cut_off.clock.fast_forward(31_000)
+    expect_count(cut_off, 1)  # its poll found it
+
+    live.clock.fast_forward(61_000)
+    live.wait_for_timeout(500)
+    assert polls == []  # a live page never polls
