@@ -1,0 +1,43 @@
+"""The search index as a query condition: the pending gates whose indexed text may contain a
+query. A superset of the matches, never fewer, so the caller's own conditions decide."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import F, Func, Q, TextField
+from django.db.models.expressions import RawSQL
+from django.db.models.lookups import IContains
+
+# Both indexes read text three characters at a time; a shorter query cannot narrow anything.
+SHORTEST_INDEXED = 3
+FTS_CANDIDATES = (
+    "SELECT gate_id FROM search_entry WHERE id IN"
+    " (SELECT rowid FROM search_entry_fts WHERE search_entry_fts MATCH %s)"
+)
+
+
+class GateDocument(Func):
+    """A gate's indexed text on PostgreSQL (function search_gate_document, migration search 0001)."""
+
+    function = "search_gate_document"
+    output_field = TextField()
+
+    def __init__(self) -> None:
+        super().__init__(F("subject"), F("case"))
+
+
+def search_candidates(text: str) -> Q:
+    """Gates that may contain `text` (pending ones, from the index), or every gate (Q()) when the
+    index cannot tell: a query under three characters, or a database without an index."""
+    if len(text) < SHORTEST_INDEXED or "\x00" in text:
+        return Q()
+    if connection.vendor == "sqlite":
+        # One FTS5 phrase: a quoted string is text only (AND, NEAR, * and ^ inside it are words),
+        # and a double quote inside it is written twice. The trigram tokenizer matches substrings.
+        phrase = '"' + text.replace('"', '""') + '"'
+        return Q(gate_id__in=RawSQL(FTS_CANDIDATES, [phrase]))
+    if connection.vendor == "postgresql":
+        # Compiles to UPPER(search_gate_document(...)::text) LIKE UPPER('%text%'): the index's
+        # expression, so pg_trgm serves it. The index is partial, on pending gates.
+        return Q(IContains(GateDocument(), text), status="pending")
+    return Q()
