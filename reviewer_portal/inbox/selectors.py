@@ -254,7 +254,7 @@ def gate_get_for(*, user: AbstractBaseUser, gate_id: str) -> Gate:
     """The gate, or 404 when it does not exist or the user may not see it (no difference shown)."""
     gate = gate_visible_to(user=user).filter(gate_id=gate_id).first()
     if gate is None:
-        raise Http404("No such gate.")
+        raise Http404("No such gate, or you may not open it.")
     return gate
 
 
