@@ -13,6 +13,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.team.absences import absences_current
 from reviewer_portal.team.models import Absence
 
@@ -27,11 +28,23 @@ class ReviewerLoad:
     absence: Absence | None
 
 
+@dataclass(frozen=True)
+class TeamRow:
+    """A pending gate in a supervisor's list: since when its holder has held it (their latest
+    accepted claim or assignment; None if unheld or held outside the portal), and whether the
+    supervisor may reassign it (a gate whose own policy names other supervisors would be refused
+    by its workflow: it is listed without a checkbox)."""
+
+    gate: Gate
+    held_since: datetime | None
+    actionable: bool
+
+
 @dataclass
 class RoleBoard:
     role: str
     label: str
-    gates: list[Gate] = field(default_factory=list)  # each with `held_since` (None if unheld)
+    rows: list[TeamRow] = field(default_factory=list)
     reviewers: list[ReviewerLoad] = field(default_factory=list)
     assignees: list[User] = field(default_factory=list)  # present holders of the role
 
@@ -101,25 +114,26 @@ def team_board_for(*, user: AbstractBaseUser) -> list[RoleBoard]:
     absences = {a.user_id: a for a in absences_current().select_related("marked_by")}
     boards = {role: RoleBoard(role, REVIEWER_ROLES[role]) for role in supervised_roles_of(user=user)}
     for gate in team_gates_for(user=user):
-        boards[gate.role].gates.append(gate)
+        actionable = gate_permissions_for(user=user, gate=gate).assign
+        boards[gate.role].rows.append(TeamRow(gate, getattr(gate, "held_since", None), actionable))
     for board in boards.values():
         members = list(role_members(role=board.role))
         board.assignees = [m for m in members if m.pk not in absences]
-        held: dict[str, list[Gate]] = defaultdict(list)
-        for gate in board.gates:
-            if gate.assignee:
-                held[gate.assignee_id or gate.assignee].append(gate)
+        held: dict[str, list[TeamRow]] = defaultdict(list)
+        for row in board.rows:
+            if row.gate.assignee:
+                held[row.gate.assignee_id or row.gate.assignee].append(row)
         # Holders who lost the role still count: their claims are what a supervisor must see.
         known = {str(m.pk) for m in members} | {m.get_username() for m in members}
         strays = [key for key in held if key not in known]
         members += list(User.objects.filter(pk__in=[k for k in strays if k.isdigit()]))
         for member in members:
-            gates = held.get(str(member.pk), []) + held.get(member.get_username(), [])
-            since = [s for s in (getattr(g, "held_since", None) for g in gates) if s is not None]
+            rows = held.get(str(member.pk), []) + held.get(member.get_username(), [])
+            since = [row.held_since for row in rows if row.held_since is not None]
             board.reviewers.append(
-                ReviewerLoad(member, len(gates), min(since, default=None), absences.get(member.pk))
+                ReviewerLoad(member, len(rows), min(since, default=None), absences.get(member.pk))
             )
-    return [b for b in boards.values() if b.gates or b.reviewers]
+    return [b for b in boards.values() if b.rows or b.reviewers]
 
 
 def absence_candidates_for(*, user: AbstractBaseUser) -> QuerySet[User]:
