@@ -10,6 +10,7 @@ import re
 import agents.regulatory  # noqa: F401  (registers the agent even if AGENT_PACKAGES leaves it out)
 from agents.framework.presentation import Passage
 from agents.framework.registry import AGENTS
+from agents.regulatory.presentation import finding_passage
 from reviewer_portal.inbox.grounds import GENERIC, rejection_grounds
 from reviewer_portal.inbox.passages import readable
 from reviewer_portal.inbox.presentation import evidence_of, proposal_facts, risk_factor, tool_label
@@ -157,6 +158,31 @@ def test_a_quote_not_in_the_section_shows_the_section_unmarked():
     passage = readable(Passage("1. Scope", "Nothing to see.", "an invented quotation"))
 
     assert not passage.found and passage.shown.quote == "" and passage.shown.before == "Nothing to see."
+
+
+def test_a_finding_reads_its_section_from_the_document_under_review_and_no_other(document_store):  # noqa: F811
+    document = document_store.put(REVIEW_DOCUMENT)
+    case = {"document_id": document.document_id}
+    proposal = {**FINDING, "document_id": document.document_id}
+    other = document_store.put("# Elsewhere\nOur linked fund has delivered growth of 7.5% a year since 2018.")
+    read = {
+        "name": "regulatory.read_section",
+        "ok": True,
+        "result": {"index": 2, "heading": "3. As read", "text": "x"},
+    }
+
+    assert finding_passage(case, proposal, [], "default") == Passage(
+        "3. Investment returns", FUND_QUOTE, FUND_QUOTE
+    )
+    # The model wrote the finding's document id: another document's words never show under this one.
+    assert finding_passage(case, {**proposal, "document_id": other.document_id}, [read], "default") is None
+    assert finding_passage(case, {**proposal, "index": 99}, [], "default") is None
+    # A document the store no longer holds reads as the run read it, if the gate carries that.
+    gone = {"document_id": "0" * 64}
+    assert finding_passage(gone, {**proposal, **gone}, [read], "default") == Passage(
+        "3. As read", "x", FUND_QUOTE
+    )
+    assert finding_passage(gone, {**proposal, **gone}, [], "default") is None
 
 
 # --- side by side ------------------------------------------------------------------------------

@@ -44,9 +44,10 @@ class Passage:
     quote: str = ""
 
 
-# The passage a gate is about, from its proposal (a tool call's arguments), the results its tools
-# returned, and the Temporal namespace whose document store holds the document; None if none.
-PassageOf = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], str], Passage | None]
+# The passage a gate is about, from its case, its proposal (a tool call's arguments), the results
+# its tools returned, and the Temporal namespace whose document store holds the document; None if
+# it has none.
+PassageOf = Callable[[Mapping[str, Any], Mapping[str, Any], Sequence[Mapping[str, Any]], str], Passage | None]
 
 
 # The flags an agent raises for a reviewer, from the case and its tools' results by tool name:

@@ -45,13 +45,29 @@ TOOL_LABELS = {
 
 
 def finding_passage(
-    proposal: Mapping[str, Any], results: Sequence[Mapping[str, Any]], namespace: str
+    case: Mapping[str, Any],
+    proposal: Mapping[str, Any],
+    results: Sequence[Mapping[str, Any]],
+    namespace: str,
 ) -> Passage | None:
-    """The section a finding quotes: as the run read it, if the gate carries that read; else from
-    the sealed document store, which the portal shares with the worker."""
+    """The section a finding quotes, from the document under review: the sealed store holds it
+    (shared by the portal and the worker); the run's own read of it, if the store cannot be read.
+    None for a finding that names another document than the case's: the model wrote that id, and
+    showing another document's words under this one would mislead."""
     index, quote = proposal.get("index"), str(proposal.get("excerpt") or "")
-    if not isinstance(index, int) or isinstance(index, bool):
+    document_id = str(case.get("document_id") or "")
+    if not isinstance(index, int) or isinstance(index, bool) or proposal.get("document_id") != document_id:
         return None
+    try:
+        sections = DocumentStore.from_env(namespace).sections(document_id)
+    except (LookupError, ValueError, OSError):  # gone, keys rotated away, or a malformed id
+        return _as_read(results, index, quote)
+    if not 0 <= index < len(sections):
+        return None
+    return Passage(sections[index].heading, sections[index].text, quote)
+
+
+def _as_read(results: Sequence[Mapping[str, Any]], index: int, quote: str) -> Passage | None:
     for result in reversed(results):
         read = result.get("result")
         if (
@@ -61,10 +77,4 @@ def finding_passage(
             and read.get("index") == index
         ):
             return Passage(str(read.get("heading", "")), str(read.get("text", "")), quote)
-    try:
-        sections = DocumentStore.from_env(namespace).sections(str(proposal.get("document_id", "")))
-    except (LookupError, ValueError, OSError):  # gone, keys rotated away, or a malformed id
-        return None
-    if not 0 <= index < len(sections):
-        return None
-    return Passage(sections[index].heading, sections[index].text, quote)
+    return None

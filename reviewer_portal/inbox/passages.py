@@ -40,7 +40,10 @@ class SectionPassage:
 
 
 def passage_of(
-    agent: str, proposal: Mapping[str, Any], tool_results: list[Mapping[str, Any]]
+    agent: str,
+    case: Mapping[str, Any],
+    proposal: Mapping[str, Any],
+    tool_results: list[Mapping[str, Any]],
 ) -> SectionPassage | None:
     """The passage a gate of `agent` is about, ready to read; None if the agent declares none or
     cannot find it (a document since deleted)."""
@@ -48,7 +51,7 @@ def passage_of(
     if spec is None or spec.passage is None or not proposal:
         return None
     try:
-        passage = spec.passage(proposal, tool_results, domain_of(agent).namespace)
+        passage = spec.passage(case, proposal, tool_results, domain_of(agent).namespace)
     except Exception:  # an agent's lookup must never take the gate page down
         logger.exception("The passage of agent %s failed on gate data", agent)
         return None

@@ -66,7 +66,7 @@ def proposal_facts(gate: Any) -> list[presentation.Fact]:
 @register.filter
 def passage(gate: Any) -> passages.SectionPassage | None:
     """The document passage the gate is about, if its agent says where it is."""
-    return passages.passage_of(gate.agent, gate.proposal or {}, gate.tool_results or [])
+    return passages.passage_of(gate.agent, gate.case or {}, gate.proposal or {}, gate.tool_results or [])
 
 
 @register.filter
