@@ -12,11 +12,12 @@ from agents.framework.presentation import Passage
 from agents.framework.registry import AGENTS
 from agents.regulatory.presentation import finding_passage
 from reviewer_portal.inbox.grounds import GENERIC, rejection_grounds
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.passages import readable
 from reviewer_portal.inbox.presentation import evidence_of, proposal_facts, risk_factor, tool_label
 from reviewer_portal.inbox.side_by_side import Piece, field_diffs, rows
 from tests import actions
-from tests.conftest import logged_in, make_user, projected_gate, start_loan
+from tests.conftest import decide, logged_in, make_user, projected_gate, start_loan
 from tests.test_advice import start_advice
 from tests.test_regulatory import (  # noqa: F401  (document_store: each test its own store)
     REVIEW_DOCUMENT,
@@ -152,6 +153,14 @@ def test_a_long_section_shows_the_quote_in_context_and_the_whole_section_on_requ
     assert len(passage.shown.before) < 500 and len(passage.shown.after) < 500
     assert passage.whole is not None
     assert passage.whole.before + passage.whole.quote + passage.whole.after == before + quote + after
+
+
+def test_odd_unicode_spacing_and_text_that_looks_like_markup_are_matched_as_plain_text():
+    section = "Growth\u00a0of 7.5%\u2028a year <b>since</b> 2018 \u202eevil\u202c."
+    passage = readable(Passage("3. Returns", section, "growth of 7.5% a year <b>since</b>"))
+
+    assert passage.found and passage.shown.quote == "Growth\u00a0of 7.5%\u2028a year <b>since</b>"
+    assert readable(Passage("3. Returns", section, "(.*)" + "x" * 10_000)).found is False  # no regex
 
 
 def test_a_quote_not_in_the_section_shows_the_section_unmarked():
@@ -299,3 +308,17 @@ def test_loan_and_advice_gates_keep_their_own_grounds_and_show_no_passage(tempor
     assert "In the document" not in loan_page and "In the document" not in advice_page
     assert "Unsuitable for the customer" in advice_page and "Wrong rule cited" not in advice_page
     assert "Share by asset class" in advice_page and "0.792" not in visible_text(advice_page)
+
+
+def test_credit_grounds_posted_on_a_compliance_finding_are_refused_and_nothing_is_decided(temporal, portal):
+    handle, _ = start_review(temporal, portal, REVIEW_DOCUMENT, turns_per_run=0)
+    wait_for_gates(temporal, handle, 1)
+    gate = projected_gate(handle)
+    reviewer = logged_in(make_user("alex", *COMPLIANCE))
+
+    response = decide(reviewer, gate, "reject", "Too risky", preset="Outside risk appetite")
+
+    assert "Select a valid choice" in response.content.decode()
+    assert Gate.objects.get(pk=gate.pk).status == "pending"
+    assert not ActionAttempt.objects.filter(gate=gate, action="decide").exists()
+    temporal.run(handle.terminate("test done"))
