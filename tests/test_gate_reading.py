@@ -6,6 +6,9 @@ indexes. Unit checks of the pieces, then real gates from the Temporal dev server
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
+
+from django.template.loader import render_to_string
 
 import agents.regulatory  # noqa: F401  (registers the agent even if AGENT_PACKAGES leaves it out)
 from agents.framework.presentation import Passage
@@ -322,3 +325,19 @@ def test_credit_grounds_posted_on_a_compliance_finding_are_refused_and_nothing_i
     assert Gate.objects.get(pk=gate.pk).status == "pending"
     assert not ActionAttempt.objects.filter(gate=gate, action="decide").exists()
     temporal.run(handle.terminate("test done"))
+
+
+def test_edits_that_look_like_markup_are_shown_escaped_side_by_side():
+    gate = SimpleNamespace(
+        agent="regulatory",
+        decided_by="bob",
+        proposal={"proposed_action": "Add a warning."},
+        edits={"proposed_action": "Add <script>alert('x')</script> a warning."},
+        edit_diff="",
+    )
+
+    page = render_to_string("inbox/_side_by_side.html", {"gate": gate})
+
+    assert "<script>" not in page
+    assert "<ins>&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; </ins>" in page
+    assert "<caption>Proposed action</caption>" in page and "Approved by bob" in page
