@@ -1,6 +1,7 @@
 """Inbox at scale: server time of the inbox's first page with 100 and with 10,000 pending gates.
 
     python benchmarks/inbox_scale.py [--sizes 100 10000] [--n 200] [--warmup 20] [--without-indexes]
+        [--backend sqlite postgresql] [--without-search-index]
 
 For each size it fills the gate projection directly (bulk_create; no Temporal) with that many
 pending gates, plus as many decided ones, as a projection that has been in use a while holds:
@@ -16,15 +17,20 @@ server. The user is a credit officer who is also a senior credit officer (two qu
 - first page, filtered: a queue, SLA on time, agent, amount range, sorted by amount (largest first)
 - first page, search: free text over subject and applicant name, at-risk gates, oldest first
 - htmx poll: the filtered table fragment the page polls every 20 s
+- search queries alone: the search page's own two queries (its count and its first 25 rows,
+  through gate_rows_for), without the rest of the page, to tell search apart from what every page costs
 
 The samples go round-robin over the pages, warm-up samples are dropped, and it prints wall-clock
 p50/p95 per page and size, with the ratio of the largest size to the smallest (target: p95 <= 50
 ms at 10,000 and <= 2x the 100-gate figure), and the median CPU time of the request's thread with
 the machine's load average: on a busy machine the wall clock includes waiting for a CPU.
 `--without-indexes` measures with the indexes there were before the inbox's (only gate_queue on
-status, role, deadline).
+status, role, deadline); `--without-search-index` searches by scanning, as before the search index.
 It uses a throwaway SQLite database under var/ (removed unless --keep), with DEBUG off so Django
-does not record every query. Figures only: it never fails on them.
+does not record every query. With DATABASE_URL set to a PostgreSQL server it measures there too,
+in a throwaway database it creates beside DATABASE_URL's (the role needs CREATEDB): each backend
+in its own process, one after the other. Search uses the search index on both (reviewer_portal.search:
+SQLite FTS5, PostgreSQL pg_trgm). Figures only: it never fails on them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import os
 import random
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -44,8 +51,11 @@ from pathlib import Path
 from typing import Any
 
 TARGET_P95_MS = 50.0
+BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 TARGET_RATIO = 2.0
 USERNAME = "bench-officer"
+SEARCH_TEXT = "haddad"
+SEARCH_QUERIES = "search queries alone"
 BATCH = 2000
 # The inbox's indexes (Gate.Meta.indexes, migration inbox 0006). --without-indexes puts back what
 # was there before: only gate_queue, on (status, role, deadline).
@@ -57,7 +67,7 @@ PAGES = {
         "/?queue=credit_officer&sla=on_time&agent=loans&min_amount=1000&max_amount=50000&sort=-amount",
         {},
     ),
-    "first page, search": ("/?q=haddad&sort=-age", {}),
+    "first page, search": (f"/?q={SEARCH_TEXT}&sort=-age", {}),
     "htmx poll, filtered": (
         "/?queue=credit_officer&sla=on_time&agent=loans&min_amount=1000&max_amount=50000&sort=-amount",
         {"HX-Request": "true"},
@@ -84,20 +94,41 @@ def percentile(samples: list[float], p: int) -> float:
 
 
 @contextmanager
-def scratch_database(keep: bool) -> Iterator[Path]:
+def scratch_database(keep: bool) -> Iterator[str]:
     var = repo_root() / "var"
     var.mkdir(exist_ok=True)
     path = var / f"bench-inbox-{os.getpid()}.sqlite3"
     try:
-        yield path
+        yield f"sqlite:///{path}"
     finally:
         if not keep:
             for leftover in var.glob(f"{path.name}*"):
                 leftover.unlink(missing_ok=True)
 
 
-def setup_django(db: Path) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+@contextmanager
+def scratch_postgresql(server_url: str, keep: bool) -> Iterator[str]:
+    """A new database on DATABASE_URL's server, dropped afterwards unless `keep`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"bench_inbox_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        if not keep:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(server_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
     import django
     from django.conf import settings
@@ -129,6 +160,15 @@ def indexes_from_before() -> list[str]:
                 dropped.append(index.name)
         editor.add_index(Gate, models.Index(**INDEX_BEFORE))
     return dropped
+
+
+def without_search_index() -> None:
+    """Search as before reviewer_portal.search: no candidates from the index, a scan."""
+    from django.db.models import Q
+
+    from reviewer_portal.inbox import selectors
+
+    selectors.search_candidates = lambda text: Q()
 
 
 def gate_rows(start: int, count: int, rng: random.Random) -> Iterator[Any]:
@@ -217,9 +257,12 @@ def measure(n: int, warmup: int) -> dict[str, list[tuple[float, float]]]:
     from django.contrib.auth.models import User
     from django.test import Client
 
+    from reviewer_portal.inbox.selectors import GateFilters, gate_rows_for
+
+    user = User.objects.get(username=USERNAME)
     client = Client()
-    client.force_login(User.objects.get(username=USERNAME))
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in PAGES}
+    client.force_login(user)
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in [*PAGES, SEARCH_QUERIES]}
     for step in range(warmup + n):
         for name, (url, headers) in PAGES.items():
             started, cpu_started = time.perf_counter(), time.thread_time()
@@ -229,21 +272,34 @@ def measure(n: int, warmup: int) -> dict[str, list[tuple[float, float]]]:
                 raise RuntimeError(f"{name}: HTTP {response.status_code}, or no gate table")
             if step >= warmup:
                 samples[name].append((elapsed, cpu))
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        rows = gate_rows_for(user=user, filters=GateFilters(q=SEARCH_TEXT, sort="-age"))
+        found = rows.count()
+        first = list(rows[:25])
+        elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+        if not found or not first:
+            raise RuntimeError(f"{SEARCH_QUERIES}: found nothing")
+        if step >= warmup:
+            samples[SEARCH_QUERIES].append((elapsed, cpu))
     return samples
 
 
-def report(results: dict[int, dict[str, list[tuple[float, float]]]], dropped: list[str], load: str) -> str:
+def report(
+    results: dict[int, dict[str, list[tuple[float, float]]]], dropped: list[str], load: str, backend: str
+) -> str:
     sizes = sorted(results)
     small, large = sizes[0], sizes[-1]
     indexes = "with the indexes from before the inbox's" if dropped else "with the inbox indexes"
+    if "--without-search-index" in sys.argv:
+        indexes += ", search by scan (no search index)"
     lines = [
-        f"Inbox first page, server time in-process (Django test Client, SQLite, {indexes}).",
+        f"Inbox first page, server time in-process (Django test Client, {BACKENDS[backend]}, {indexes}).",
         "Each size: that many pending gates plus as many decided; the user works 2 of the 5 queues.",
         f"Load average (1/5/15 min) before and after: {load}",
         "",
         f"{'page':24} {'pending':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'CPU p50':>8}",
     ]
-    for name in PAGES:
+    for name in results[small]:
         p95 = {}
         for size in sizes:
             wall = [w for w, _ in results[size][name]]
@@ -278,23 +334,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--without-indexes", action="store_true", help="measure with the indexes from before the inbox's"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database in var/")
+    parser.add_argument(
+        "--without-search-index", action="store_true", help="search by scanning, as before the search index"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    server = os.environ.get("DATABASE_URL", "")
+    on_postgresql = server.startswith(("postgres://", "postgresql://"))
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=sorted(BACKENDS),
+        default=["sqlite", "postgresql"] if on_postgresql else ["sqlite"],
+        help="default: SQLite, and PostgreSQL when DATABASE_URL points at it",
+    )
     args = parser.parse_args(argv)
     if args.n < 2 or sorted(args.sizes) != args.sizes or args.sizes[0] < 26:
         parser.error("--n must be at least 2; --sizes ascending, each at least 26 (more than a page)")
 
+    if "postgresql" in args.backend and not on_postgresql:
+        parser.error(
+            "--backend postgresql needs DATABASE_URL=postgres://... (a server to create a database on)"
+        )
+    if len(args.backend) > 1:
+        # Django sets up one database per process: each backend runs in a process of its own.
+        own_args = list(sys.argv[1:] if argv is None else argv)
+        if "--backend" in own_args:
+            at = own_args.index("--backend")
+            own_args[at : at + 1 + len(args.backend)] = []
+        for number, backend in enumerate(args.backend):
+            print("" if number == 0 else "\n", end="", flush=True)
+            command = [sys.executable, str(Path(__file__).resolve()), *own_args, "--backend", backend]
+            if subprocess.run(command, check=False).returncode:
+                return 1
+        return 0
+
     rng = random.Random(args.seed)
     load_before = load_average()
-    with scratch_database(args.keep) as db:
-        setup_django(db)
+    backend = args.backend[0]
+    scratch = (
+        scratch_postgresql(server, args.keep) if backend == "postgresql" else scratch_database(args.keep)
+    )
+    with scratch as url:
+        setup_django(url)
         dropped = indexes_from_before() if args.without_indexes else []
+        if args.without_search_index:
+            without_search_index()
         results, have = {}, 0
         for size in args.sizes:
             print(f"Filling the projection to {size:,} pending gates...", file=sys.stderr)
             have = fill_to(size, have, rng)
             print(f"Measuring {len(PAGES)} pages x {args.n}...", file=sys.stderr)
             results[size] = measure(args.n, args.warmup)
-    print(report(results, dropped, f"{load_before} and {load_average()} on {os.cpu_count()} CPUs"))
+    print(report(results, dropped, f"{load_before} and {load_average()} on {os.cpu_count()} CPUs", backend))
     return 0
 
 
