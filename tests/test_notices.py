@@ -13,10 +13,11 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
-from django.test import Client, override_settings
+from django.test import Client
 
-from agents.framework.types import GateSnapshot, Recommendation
+from agents.framework.types import GateSnapshot, Notice, Recommendation
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.notifications import notify_reviewers
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.notices.gate_events import notices_for_gate_change
 from reviewer_portal.notices.models import Notification
@@ -28,11 +29,13 @@ from reviewer_portal.notices.services import (
     notification_create_for_user,
     notifications_mark_read,
 )
-from tests import actions
+from tests import actions, test_live
 from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
-from tests.test_live import DATABASE_LAYER, WAIT, communicator_for
+from tests.test_live import WAIT, communicator_for
 
 HTMX = {"HX-Request": "true"}
+# The database channel layer, then channels-redis (as tests/test_live.py runs its pushes).
+layer_config = test_live.layer_config
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
@@ -136,7 +139,7 @@ def test_the_list_is_the_users_own_newest_first():
     assert [n.subject for n in page.object_list] == ["Newer case", "Older case"]
 
 
-def test_a_push_reaches_only_the_recipients_own_socket_and_carries_nothing(transactional_db):
+def test_a_push_reaches_only_the_recipients_own_socket_and_carries_nothing(layer_config):
     officer = make_user("officer", "credit_officer")
     colleague = make_user("colleague", "credit_officer")  # the same role: role groups would leak
     event_for_colleague = event("only-colleague")
@@ -152,8 +155,7 @@ def test_a_push_reaches_only_the_recipients_own_socket_and_carries_nothing(trans
             await mine.disconnect()
             await theirs.disconnect()
 
-    with override_settings(CHANNEL_LAYERS={"default": DATABASE_LAYER}):
-        async_to_sync(scenario)()
+    async_to_sync(scenario)()
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -292,6 +294,29 @@ def test_a_failing_mail_server_never_fails_the_projection_write(settings):
 
     assert written and Gate.objects.get(gate_id="loan-x--g1").assignee == "colleague"
     assert unread_count_for(user=colleague) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_notify_activity_retried_tells_each_holder_in_the_portal_once():
+    officer = make_user("officer", "credit_officer")
+    officer.email = "officer@bank.example"
+    officer.save()
+    make_user("senior", "senior_credit_officer")
+    notice = Notice(kind="opened", gate=snapshot(version=1, priority="high"))
+
+    notify_reviewers(notice)
+    notify_reviewers(notice)  # Temporal retried it (the first answer was lost)
+
+    (told,) = Notification.objects.all()
+    assert told.recipient == officer and told.kind == "opened"
+    assert told.text == "High priority, waiting for your role: Amira Haddad."
+    assert len(mail.outbox) == 2  # e-mail is at least once, as before
+
+
+@pytest.mark.django_db
+def test_a_gate_id_no_url_can_carry_leads_to_the_inbox():
+    assert dataclasses.replace(event(), gate_id="odd id/../x").link == "/"
+    assert event().link == "/gates/loan-x--g1/"
 
 
 # --- events end to end, on the Temporal dev server ----------------------------------------------

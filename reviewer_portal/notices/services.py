@@ -13,6 +13,7 @@ from django.utils import timezone
 from reviewer_portal.notices.live import push_notices_changed
 from reviewer_portal.notices.models import Notification
 from reviewer_portal.notices.selectors import role_holders
+from reviewer_portal.run_ids import RUN_ID_PATTERN
 
 # A mark-read request names at most this many notifications (a page shows 25).
 MAX_IDS = 100
@@ -31,7 +32,10 @@ class NoticeEvent:
 
     @property
     def link(self) -> str:
-        return reverse("inbox:gate", args=[self.gate_id])
+        # An id no gate URL can carry (none the portal starts) leads to the inbox, not an error.
+        if RUN_ID_PATTERN.fullmatch(self.gate_id):
+            return reverse("inbox:gate", args=[self.gate_id])
+        return reverse("inbox:list")
 
 
 def notification_create_for_role(*, role: str, event: NoticeEvent) -> list[int]:
