@@ -4,6 +4,7 @@ is the services' check (reviewer_portal.team.services)."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -69,6 +70,10 @@ class AbsenceForm(forms.Form):
         help_text="Leave empty to mark them present yourself.",
     )
     submission_id = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")  # as the reviewer select's own label beside them
+        super().__init__(*args, **kwargs)
 
     def clean_username(self) -> str:
         return _refuse_odd_text("reviewer's name", self.cleaned_data["username"], 150)
