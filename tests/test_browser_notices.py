@@ -160,8 +160,11 @@ def test_without_the_socket_the_bell_polls_and_with_it_it_does_not(
         ),
     )
     expect_count(cut_off, 0)  # no push reaches it
-    cut_off.clock.fast_forward(31_000)
+    with cut_off.expect_request(re.compile("/notifications/count/")) as poll:
+        cut_off.clock.fast_forward(31_000)
     expect_count(cut_off, 1)  # its poll found it
+    # Not the user's activity: a bell left polling does not keep an idle session alive.
+    assert poll.value.headers.get("x-portal-background") == "1"
 
     live.clock.fast_forward(61_000)
     live.wait_for_timeout(500)
