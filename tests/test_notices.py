@@ -313,6 +313,22 @@ def test_the_notify_activity_retried_tells_each_holder_in_the_portal_once():
     assert len(mail.outbox) == 2  # e-mail is at least once, as before
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_subject_with_a_nul_or_a_lone_surrogate_is_stored_replaced_and_mailed_on_one_line():
+    officer = make_user("officer", "credit_officer")
+    officer.email = "officer@bank.example"
+    officer.save()
+    odd = "Amira\x00 Haddad\ud800\r\nBcc: someone@evil.example"
+
+    notify_reviewers(Notice(kind="sla_warning", gate=snapshot(subject=odd)))
+
+    (told,) = Notification.objects.all()
+    assert told.subject == "Amira\ufffd Haddad\ufffd\r\nBcc: someone@evil.example"
+    assert told.text.startswith("SLA about to run out") and "\x00" not in told.text
+    (sent,) = mail.outbox
+    assert "\n" not in sent.subject and sent.to == ["officer@bank.example"]
+
+
 @pytest.mark.django_db
 def test_a_gate_id_no_url_can_carry_leads_to_the_inbox():
     assert dataclasses.replace(event(), gate_id="odd id/../x").link == "/"

@@ -9,6 +9,8 @@ notification (they are keyed by the event); its e-mails may go again, as before.
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.db import close_old_connections
@@ -18,6 +20,7 @@ from agents.framework.contract import NOTIFY_ACTIVITY
 from agents.framework.types import GateSnapshot, Notice
 from reviewer_portal.notices.selectors import role_holders
 from reviewer_portal.notices.services import NoticeEvent, notification_create_for_role
+from reviewer_portal.safe_text import storable
 
 SUBJECTS = {
     "opened": "High-priority gate waiting: {subject}",
@@ -42,7 +45,8 @@ def notify_reviewers(notice: Notice) -> int:
     address; returns how many e-mails were sent."""
     close_old_connections()
     try:
-        gate = notice.gate
+        # Text from history, stored and mailed: a NUL or a lone surrogate becomes U+FFFD.
+        gate = dataclasses.replace(notice.gate, subject=storable(notice.gate.subject))
         notification_create_for_role(role=gate.role, event=_event(notice.kind, gate))
         emails = sorted(set(role_holders(gate.role).exclude(email="").values_list("email", flat=True)))
         # A header holds one line, whatever the agent put in the subject.

@@ -14,6 +14,7 @@ from reviewer_portal.notices.live import push_notices_changed
 from reviewer_portal.notices.models import Notification
 from reviewer_portal.notices.selectors import role_holders
 from reviewer_portal.run_ids import RUN_ID_PATTERN
+from reviewer_portal.safe_text import storable
 
 # A mark-read request names at most this many notifications (a page shows 25).
 MAX_IDS = 100
@@ -47,7 +48,7 @@ def notification_create_for_user(*, user: User, event: NoticeEvent, link: str | 
     """Notify one user (link: where the notice leads, if not the gate's page); False if they
     already had this event's notice."""
     _, created = Notification.objects.get_or_create(
-        recipient=user, event_key=event.event_key[:300], defaults=_fields(event, link)
+        recipient=user, event_key=storable(event.event_key[:300]), defaults=_fields(event, link)
     )
     if created:
         recipient = user.pk
@@ -65,14 +66,14 @@ def notifications_mark_read(*, user: AbstractBaseUser, ids: Sequence[int] = (), 
         unread = unread.filter(pk__in=ids)
     marked = unread.update(read_at=timezone.now())
     if marked:
-        recipient = int(str(user.pk))
+        recipient = user.pk
         transaction.on_commit(lambda: push_notices_changed([recipient]))
     return marked
 
 
 def _create(users: Iterable[User], event: NoticeEvent) -> list[int]:
     rows = [
-        Notification(recipient=user, event_key=event.event_key[:300], **_fields(event, None))
+        Notification(recipient=user, event_key=storable(event.event_key[:300]), **_fields(event, None))
         for user in users
     ]
     # The unique (recipient, event_key) makes a second delivery of the same event a no-op.
@@ -86,8 +87,9 @@ def _create(users: Iterable[User], event: NoticeEvent) -> list[int]:
 def _fields(event: NoticeEvent, link: str | None) -> dict[str, str]:
     return {
         "kind": event.kind,
-        "gate_id": event.gate_id,
-        "subject": event.subject[:300],
+        "gate_id": storable(event.gate_id[:200]),
+        # Whoever called, nothing PostgreSQL refuses (a NUL, a lone surrogate) reaches it.
+        "subject": storable(event.subject[:300]),
         "link": link or event.link,
-        "text": event.text,
+        "text": storable(event.text),
     }
