@@ -54,6 +54,8 @@ def test_officer_approves_in_place_and_the_auditor_sees_the_decision(live_server
     expect(page.locator("#annotations")).to_contain_text("No notes yet.")
     expect(page.locator("#annotations ol.notes")).to_have_count(0)  # not a numbered "1. No notes yet."
     mark_document(page)
+    page.get_by_role("button", name="Claim", exact=True).click()  # a loan gate is decided by its holder
+    expect(page.locator("#decision-panel .holder")).to_contain_text("(you)")
     page.get_by_label("Reason").fill(REASON)
     page.get_by_role("button", name="Approve").click()
 
@@ -106,6 +108,8 @@ def test_reject_without_a_reason_is_refused_in_place_and_the_gate_stays_pending(
     log_in(page, live_server.url, "officer")
     page.get_by_role("link", name=gate.subject).click()
     mark_document(page)
+    page.get_by_role("button", name="Claim", exact=True).click()  # a loan gate is decided by its holder
+    # The AI declined this loan: a rejection agrees with it, so it goes without a confirm step.
     page.get_by_role("button", name="Reject").click()
 
     panel = page.locator("#decision-panel")
@@ -118,7 +122,7 @@ def test_reject_without_a_reason_is_refused_in_place_and_the_gate_stays_pending(
     assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
     gate.refresh_from_db()
     assert gate.status == "pending"
-    attempt = ActionAttempt.objects.get(gate=gate)
+    attempt = ActionAttempt.objects.get(gate=gate, action="decide")
     assert (attempt.decision, attempt.status) == ("reject", "refused")
 
     temporal.run(handle.terminate("test done"))

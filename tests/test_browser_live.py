@@ -167,13 +167,14 @@ def test_a_gate_the_worker_opens_appears_in_two_inboxes_live_and_leaves_the_othe
 
     officer.get_by_role("link", name=gate.subject).click()
     expect(officer.get_by_role("heading", level=1)).to_contain_text("Amira Haddad")
+    officer.get_by_role("button", name="Claim", exact=True).click()  # a loan gate is decided by its holder
     officer.get_by_role("button", name="Approve").click()
     expect(officer.locator("#decision-panel")).to_contain_text("Approved by officer")
 
     expect(colleague.locator("table.gates tbody tr")).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
     assert_same_document(colleague)
     decided = Gate.objects.get(gate_id=gate.gate_id)
-    (_, pushed) = pushes_for(colleague, gate.gate_id)
+    (_, _claimed, pushed) = pushes_for(colleague, gate.gate_id)
     assert pushed["status"] == "approved"
     print(
         f"portal decision -> colleague's browser: {pushed['at'] - decided.updated_at.timestamp() * 1000:.0f} ms"
