@@ -340,3 +340,45 @@ def test_marking_a_reviewer_absent_releases_their_claims_on_the_running_gates(te
     assert '<option value="officer">' not in re.search(
         r'id="assignee-credit_officer".*?</select>', page, re.S
     ).group(0)
+
+
+def test_each_reviewers_load_counts_every_pending_gate_and_their_oldest_claim(team, monkeypatch):
+    monkeypatch.setattr("reviewer_portal.team.selectors.ROWS_PER_ROLE", 2)
+    held = [officer_gate(assignee="officer") for _ in range(3)]
+    for n, gate in enumerate(held):
+        ActionAttempt.objects.create(
+            action="assign",
+            action_id=f"assign:{n}",
+            gate=gate,
+            reviewer=team["officer"],
+            assignee=team["officer"],
+        )
+        ActionAttempt.objects.filter(gate=gate).update(
+            status="accepted", created_at=timezone.now() - timedelta(hours=n + 1)
+        )
+    officer_gate(assignee="colleague")  # held outside the portal: counted, since unknown
+    officer_gate(assignee="gone", assignee_id="")  # a holder with no account any more
+    make_user("gone")
+
+    (board,) = [b for b in team_board_for(user=team["senior"]) if b.role == "credit_officer"]
+    loads = {load.user.username: load for load in board.reviewers}
+    page = logged_in(team["senior"]).get("/team/").content.decode()
+
+    assert board.pending == 5 and len(board.rows) == 2
+    assert loads["officer"].holds == 3
+    assert timezone.now() - loads["officer"].oldest_held_since > timedelta(hours=2, minutes=59)
+    assert loads["colleague"].holds == 1 and loads["colleague"].oldest_held_since is None
+    assert loads["gone"].holds == 1  # lost the role, still shown holding it
+    assert "Credit officer: 5 pending" in page and "The 2 most urgent are listed" in page
+
+
+def test_an_absence_ends_by_itself_on_its_return_day(team):
+    Absence.objects.create(
+        user=team["colleague"],
+        since=timezone.now() - timedelta(days=3),
+        until=timezone.now() - timedelta(minutes=1),
+        marked_by=team["senior"],
+    )
+    gate = officer_gate()
+    assert not absences_current().exists()
+    assert "colleague" in gate_assignees_for(gate=gate).values_list("username", flat=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, reviewer_roles_of
@@ -16,6 +16,9 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.team.absences import absences_current
 from reviewer_portal.team.models import Absence
+
+# A supervisor's list shows each queue's most urgent gates; the counts cover all of them.
+ROWS_PER_ROLE = 100
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class TeamRow:
 class RoleBoard:
     role: str
     label: str
-    rows: list[TeamRow] = field(default_factory=list)
+    pending: int = 0
+    rows: list[TeamRow] = field(default_factory=list)  # the most urgent ROWS_PER_ROLE
     reviewers: list[ReviewerLoad] = field(default_factory=list)
     assignees: list[User] = field(default_factory=list)  # present holders of the role
 
@@ -110,30 +114,35 @@ def team_gates_for(*, user: AbstractBaseUser, roles: list[str] | None = None) ->
 
 
 def team_board_for(*, user: AbstractBaseUser) -> list[RoleBoard]:
-    """Each supervised role with pending gates or reviewers: its gates and its reviewers' loads."""
+    """Each supervised role with pending gates or reviewers: its most urgent gates (at most
+    ROWS_PER_ROLE), its pending count, and each reviewer's load over all its pending gates."""
     absences = {a.user_id: a for a in absences_current().select_related("marked_by")}
     boards = {role: RoleBoard(role, REVIEWER_ROLES[role]) for role in supervised_roles_of(user=user)}
-    for gate in team_gates_for(user=user):
-        actionable = gate_permissions_for(user=user, gate=gate).assign
-        boards[gate.role].rows.append(TeamRow(gate, getattr(gate, "held_since", None), actionable))
+    gates = team_gates_for(user=user)
+    for role, pending in gates.order_by().values_list("role").annotate(n=Count("gate_id")):
+        boards[role].pending = pending
+    # What each holder holds, per role: how many, and since when the oldest (one query).
+    loads: dict[str, dict[str, tuple[int, datetime | None]]] = defaultdict(dict)
+    held = gates.exclude(assignee="").order_by().values("role", "assignee_id", "assignee")
+    for load in held.annotate(holds=Count("gate_id"), oldest=Min("held_since")):
+        loads[load["role"]][load["assignee_id"] or load["assignee"]] = (load["holds"], load["oldest"])
     for board in boards.values():
+        for gate in gates.filter(role=board.role)[:ROWS_PER_ROLE]:
+            actionable = gate_permissions_for(user=user, gate=gate).assign
+            board.rows.append(TeamRow(gate, getattr(gate, "held_since", None), actionable))
         members = list(role_members(role=board.role))
         board.assignees = [m for m in members if m.pk not in absences]
-        held: dict[str, list[TeamRow]] = defaultdict(list)
-        for row in board.rows:
-            if row.gate.assignee:
-                held[row.gate.assignee_id or row.gate.assignee].append(row)
         # Holders who lost the role still count: their claims are what a supervisor must see.
         known = {str(m.pk) for m in members} | {m.get_username() for m in members}
-        strays = [key for key in held if key not in known]
-        members += list(User.objects.filter(pk__in=[k for k in strays if k.isdigit()]))
+        strays = [key for key in loads[board.role] if key not in known]
+        members += list(
+            User.objects.filter(Q(pk__in=[k for k in strays if k.isdigit()]) | Q(username__in=strays))
+        )
         for member in members:
-            rows = held.get(str(member.pk), []) + held.get(member.get_username(), [])
-            since = [row.held_since for row in rows if row.held_since is not None]
-            board.reviewers.append(
-                ReviewerLoad(member, len(rows), min(since, default=None), absences.get(member.pk))
-            )
-    return [b for b in boards.values() if b.rows or b.reviewers]
+            mine = loads[board.role]
+            holds, oldest = mine.get(str(member.pk)) or mine.get(member.get_username(), (0, None))
+            board.reviewers.append(ReviewerLoad(member, holds, oldest, absences.get(member.pk)))
+    return [b for b in boards.values() if b.pending or b.reviewers]
 
 
 def absence_candidates_for(*, user: AbstractBaseUser) -> QuerySet[User]:
