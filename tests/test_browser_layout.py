@@ -171,6 +171,10 @@ def test_on_a_phone_the_inbox_is_cards_and_the_first_gate_and_decision_are_near(
     expect(page.get_by_role("button", name="Apply filters")).to_be_visible()
     page.reload()
     assert tab_stops_to_first_gate(page) <= 4
+    # Once a gate is selected the bulk bar follows the list: it still covers nothing.
+    page.get_by_label(f"Select {gate.subject}").check()
+    expect(page.get_by_role("button", name="Approve selected")).to_be_in_viewport()
+    assert_nothing_covered(page)
 
     page.goto(f"{live_server.url}/gates/{gate.gate_id}/")
     jump = page.get_by_role("link", name="Jump to decision")
@@ -197,3 +201,24 @@ def test_on_a_wide_screen_the_inbox_keeps_its_table_and_open_filters(live_server
     expect(page.locator("table.gates tbody tr")).not_to_have_count(0)
     expect(page.get_by_role("columnheader", name="Details")).to_be_visible()
     expect(page.get_by_role("columnheader", name="Amount")).to_be_hidden()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_error_pages_say_what_to_do_at_both_sizes(live_server, browser, transactional_db, viewport):
+    make_user("officer", "credit_officer")
+    make_user("nobody")
+    page = at(browser, live_server.url, "officer", VIEWPORTS[viewport])
+    page.goto(f"{live_server.url}/gates/loans-none--g1/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(page.get_by_text("No such gate, or you may not open it.")).to_be_visible()
+    assert_nothing_covered(page)
+    page.get_by_role("link", name="Back to the inbox").click()
+    expect(page.get_by_role("heading", name="Pending decisions")).to_be_visible()
+    page.context.close()
+
+    page = at(browser, live_server.url, "nobody", VIEWPORTS[viewport])
+    page.goto(f"{live_server.url}/dashboard/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You may not open this page")
+    expect(page.get_by_text("ask your administrator for the role it needs")).to_be_visible()
+    assert_nothing_covered(page)
+    page.screenshot(path=SCREENSHOTS / f"error-403-{viewport}.png")
