@@ -85,3 +85,17 @@ def test_the_500_page_renders_without_a_request_or_the_database(django_assert_nu
     with django_assert_num_queries(0):
         html = loader.get_template("500.html").render()  # as Django's server_error renders it
     assert "Something went wrong on our side" in html and "portal.css" in html
+
+
+def test_a_form_without_its_csrf_token_gets_a_styled_page_and_changes_nothing():
+    officer = make_user("officer", "credit_officer")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(officer)
+    gate = make_gate()
+    response = client.post(f"/gates/{gate.gate_id}/annotate/", {"text": "a note"})
+    assert response.status_code == 403
+    page = text_of(response)
+    assert "This form has expired" in page and "reload the page and send the form again" in page
+    assert 'rel="stylesheet" href="/static/css/portal.css"' in page
+    assert "CSRF verification failed" not in page  # Django's bare page
+    assert gate.attempts.count() == 0
