@@ -68,6 +68,7 @@ RUN_AXE = """
         console.error('Accessibility (axe) ' + v.impact + ' ' + v.id + ': ' + v.help + ' at ' +
           location.pathname + ' on ' + encodeURIComponent(where));
       }
+      if (!again) window.__axeChecks = (window.__axeChecks || 0) + 1;
     } catch (error) { /* the page navigated away mid-check */ }
     running = false;
     if (again) { again = false; check(); }
@@ -136,6 +137,11 @@ def log_in(page: Page, base_url: str, username: str) -> None:
     page.get_by_label("Password").fill("pw")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator(".who")).to_contain_text(username)
+
+
+def wait_for_axe(page: Page) -> None:
+    """Wait until axe-core has checked the loaded page (it runs after the load event)."""
+    page.wait_for_function("() => (window.__axeChecks || 0) >= 1")
 
 
 def mark_document(page: Page) -> None:
