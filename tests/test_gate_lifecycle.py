@@ -212,3 +212,39 @@ def test_a_claim_required_run_refuses_an_unclaimed_decision_then_takes_the_claim
     assert result.gate.assignee == "officer" and result.gate.decided_by == "officer"
     assert temporal.run(handle.query(AgentWorkflow.gate)).claim_required
     record_history(temporal, handle, "loan_claim_required_refused_then_claimed")
+
+
+def test_a_gate_held_for_an_admin_stays_readable_by_the_roles_it_left(transactional_db, settings):
+    from dataclasses import replace
+
+    from reviewer_portal.inbox.projection import gate_apply_snapshot
+
+    settings.TIME_ZONE = "UTC"
+    officer = logged_in(make_user("officer", "credit_officer"))
+    senior = logged_in(make_user("senior", *SENIOR))
+    first = snapshot(gate_id="loan-h--g1", workflow_id="loan-h", status="pending")
+    escalated = replace(
+        first, role=SENIOR[0], escalation_level=1, deadline=NOW + timedelta(hours=2), version=2
+    )
+    held = replace(
+        escalated,
+        role="admin",
+        escalation_level=2,
+        deadline=NOW + timedelta(days=365),
+        needs_attention="Held for an admin: no decision",
+        version=3,
+    )
+    for version in (first, escalated, held):
+        gate_apply_snapshot(snapshot=version)
+
+    row = Gate.objects.get(pk="loan-h--g1")
+    pages = [officer.get("/gates/loan-h--g1/"), senior.get("/gates/loan-h--g1/")]
+
+    assert row.past_roles == ["credit_officer", SENIOR[0]] and row.moved_at == escalated.deadline
+    for page in pages:
+        assert page.status_code == 200
+        shown = page.content.decode()
+        assert "Held for an admin at 14:00 UTC on 2026-11-26 because the SLA ran out; unclaimed." in shown
+        assert "This gate has left your queue" in shown and 'value="approve"' not in shown
+    stranger = logged_in(make_user("adviser", "licensed_adviser"))
+    assert stranger.get("/gates/loan-h--g1/").status_code == 404
