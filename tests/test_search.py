@@ -6,6 +6,7 @@ Run on both backends: plain, and with DATABASE_URL=postgres://...
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import timedelta
 from typing import Any
@@ -15,11 +16,15 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from agents.framework.types import GateSnapshot, Recommendation
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.presentation import search_fields
+from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.selectors import GateFilters, gate_list_for
+from reviewer_portal.search import selectors as search_selectors
 from reviewer_portal.search.schema import search_index_ensure
 from reviewer_portal.search.selectors import search_candidates
+from tests import actions
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -194,6 +199,30 @@ def test_the_entry_follows_subject_and_case_changes_and_leaves_when_decided(offi
     assert not Gate.objects.filter(search_candidates("yilmaz")).exists()
 
 
+def test_the_projections_writes_keep_the_entry_in_step(officer):
+    now = timezone.now()
+    first = GateSnapshot(
+        gate_id="loan-proj--g1", workflow_id="loan-proj", agent="loans", kind="loan_decision",
+        subject="Femi Adeyemi: 9,000", case={"applicant_name": "Femi Adeyemi"}, submitted_by="intake",
+        recommendation=Recommendation("approve", "fine"), tool_results=[], model="m", offline_model=True,
+        role="credit_officer", sla_seconds=3600, opened_at=now, deadline=now + timedelta(hours=1),
+        submitted_by_id=actions.person_id("intake"), version=1,
+    )  # fmt: skip
+    assert gate_apply_snapshot(snapshot=first)
+    assert searched(officer, "adeyemi") == ["loan-proj--g1"]
+
+    renamed = dataclasses.replace(
+        first, version=2, subject="Femi Okafor: 9,000", case={"applicant_name": "Femi Okafor"}
+    )
+    assert gate_apply_snapshot(snapshot=renamed)
+    assert searched(officer, "okafor") == ["loan-proj--g1"]
+    assert searched(officer, "adeyemi") == []
+
+    assert gate_apply_snapshot(snapshot=dataclasses.replace(renamed, version=3, status="approved"))
+    assert searched(officer, "okafor") == []
+    assert not Gate.objects.filter(search_candidates("okafor")).exists()
+
+
 def test_bulk_written_gates_are_indexed(officer):
     now = timezone.now()
     Gate.objects.bulk_create(
@@ -222,3 +251,10 @@ def test_a_migration_that_rebuilds_the_gate_table_loses_no_index(officer):
     gate = make_gate("After the rebuild", {"applicant_name": "Elif Rossi"})
     assert len(searched(officer, "berg")) == 1
     assert searched(officer, "elif") == [gate.gate_id]
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_an_sqlite_without_the_trigram_tokenizer_searches_by_scanning(officer, corpus, monkeypatch):
+    monkeypatch.setattr(search_selectors, "sqlite_has_trigram", lambda: False)
+    assert search_candidates("haddad") == Q()
+    assert searched(officer, "haddad") == expected(officer, "haddad") != []

@@ -17,6 +17,8 @@ database keeps it current itself, so there is nothing to keep in step.
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -110,10 +112,24 @@ POSTGRESQL_DROP = [
 ]
 
 
+@functools.cache
+def sqlite_has_trigram() -> bool:
+    """Whether this SQLite (the library Django's backend uses) has FTS5's trigram tokenizer (3.34+).
+    Without it there is no index, and search scans as it did before."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("CREATE VIRTUAL TABLE probe USING fts5(text, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 def search_index_create(connection: BaseDatabaseWrapper) -> None:
     """Create the index's objects and fill the index from the gates there are."""
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
+        if connection.vendor == "sqlite" and sqlite_has_trigram():
             for statement in [*SQLITE_CREATE, *SQLITE_FILL]:
                 cursor.execute(statement)
         elif connection.vendor == "postgresql":
@@ -130,7 +146,7 @@ def search_index_drop(connection: BaseDatabaseWrapper) -> None:
 def search_index_ensure(*, using: str = DEFAULT_DB_ALIAS, plan: Any = None, **kwargs: Any) -> None:
     """post_migrate: put back whatever of the index a later migration removed, and refill it."""
     connection = connections[using]
-    if connection.vendor != "sqlite" or not _migrated(connection):
+    if connection.vendor != "sqlite" or not sqlite_has_trigram() or not _migrated(connection):
         return  # PostgreSQL keeps an expression index through ALTER TABLE
     with connection.cursor() as cursor:
         cursor.execute(

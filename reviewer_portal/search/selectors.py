@@ -8,6 +8,8 @@ from django.db.models import F, Func, Q, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.lookups import IContains
 
+from reviewer_portal.search.schema import sqlite_has_trigram
+
 # Both indexes read text three characters at a time; a shorter query cannot narrow anything.
 SHORTEST_INDEXED = 3
 FTS_CANDIDATES = (
@@ -31,7 +33,7 @@ def search_candidates(text: str) -> Q:
     index cannot tell: a query under three characters, or a database without an index."""
     if len(text) < SHORTEST_INDEXED or "\x00" in text:
         return Q()
-    if connection.vendor == "sqlite":
+    if connection.vendor == "sqlite" and sqlite_has_trigram():
         # One FTS5 phrase: a quoted string is text only (AND, NEAR, * and ^ inside it are words),
         # and a double quote inside it is written twice. The trigram tokenizer matches substrings.
         phrase = '"' + text.replace('"', '""') + '"'
