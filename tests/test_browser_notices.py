@@ -53,7 +53,7 @@ def expect_count(page: Page, count: int) -> None:
     if count:
         expect(bell).to_have_accessible_name(f"Notifications {count} unread", timeout=LIVE_TIMEOUT_MS)
     else:
-        expect(bell).to_have_accessible_name("Notifications", timeout=LIVE_TIMEOUT_MS)
+        expect(bell).to_have_accessible_name("Notifications 0 unread", timeout=LIVE_TIMEOUT_MS)
 
 
 def fits(page: Page) -> None:
