@@ -1,6 +1,7 @@
 """Layout in a real Chromium at 1366x900 and 390x844: no panel covers another's controls, the
 inbox turns into cards on a phone with its filters folded away, and the first gate and the
-decision are within reach of the first screen and a few Tab stops.
+decision are within reach of the first screen and a few Tab stops; the 403 and 404 pages read
+well at both sizes.
 
 Each gate kind is a real run on the session's Temporal dev server (a loan, a regulatory review,
 an advice case), projected into the portal by the real worker.
