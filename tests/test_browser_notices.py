@@ -92,7 +92,7 @@ def test_the_bell_counts_an_assignment_live_and_marking_read_drops_it(
     expect(colleague.get_by_role("heading", level=1)).to_have_text("Notifications")
     item = colleague.locator("li.notice")
     expect(item).to_have_count(1)
-    expect(item).to_contain_text(f"{gate.subject} was assigned to you.")
+    expect(item).to_contain_text(f"Assigned to you: {gate.subject}.")
     colleague.screenshot(path=SCREENSHOTS / f"notices-list-{size[0]}.png", full_page=True)
     mark_document(colleague)
     colleague.get_by_role("button", name=re.compile("^Mark read")).click()
@@ -100,7 +100,7 @@ def test_the_bell_counts_an_assignment_live_and_marking_read_drops_it(
     expect(colleague.locator("li.notice.unread")).to_have_count(0)
     expect_count(colleague, 0)
     assert_same_document(colleague)  # htmx swapped the list in place
-    item.get_by_role("link", name=f"{gate.subject} was assigned to you.").click()
+    item.get_by_role("link", name=f"Assigned to you: {gate.subject}.").click()
     expect(colleague).to_have_url(re.compile(f"/gates/{re.escape(gate.gate_id)}/$"))
     temporal.run(handle.terminate("test done"))
 

@@ -267,7 +267,7 @@ def test_an_assignment_and_a_decision_are_told_once_even_when_applied_twice(sett
         Notification.objects.order_by("pk").values_list("recipient__username", "kind", "text", "link")
     )
     assert told == [
-        ("colleague", "assigned", "Amira Haddad was assigned to you.", "/gates/loan-x--g1/"),
+        ("colleague", "assigned", "Assigned to you: Amira Haddad.", "/gates/loan-x--g1/"),
         (
             "intake",
             "decided",
@@ -357,6 +357,7 @@ def test_an_assignment_by_a_colleague_is_told_but_a_claim_is_not(temporal, porta
     wait_for(lambda: mail.outbox)
 
     assert notice.kind == "assigned" and notice.link == f"/gates/{gate.gate_id}/"
+    assert notice.text == f"officer assigned you: {gate.subject}."
     assert unread_count_for(user=officer) == 0  # their own claim
     assert [(m.to, m.subject) for m in mail.outbox] == [
         (["colleague@bank.example"], f"Assigned to you: {gate.subject}")

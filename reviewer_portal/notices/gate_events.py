@@ -65,7 +65,9 @@ def _assigned(before: dict[str, Any] | None, after: GateSnapshot) -> None:
         kind=Notification.Kind.ASSIGNED,
         gate_id=after.gate_id,
         subject=after.subject,
-        text=f"{after.subject} was assigned to you.",
+        text=f"{action[2]} assigned you: {after.subject}."
+        if action
+        else f"Assigned to you: {after.subject}.",
         # The portal's action names the assignment, however many versions later it is seen again;
         # without one (none recorded), the assignee at this escalation level does.
         event_key=f"assigned:{after.gate_id}:"
@@ -92,12 +94,12 @@ def _decided(before: dict[str, Any] | None, after: GateSnapshot) -> None:
     _tell(user, event, link=reverse("history:submissions"))
 
 
-def _assigning_action(gate_id: str, user: User) -> tuple[str, int] | None:
-    """The portal's latest action that gave the gate to `user`: its id and who took it."""
-    latest: tuple[str, int] | None = (
+def _assigning_action(gate_id: str, user: User) -> tuple[str, int, str] | None:
+    """The portal's latest action that gave the gate to `user`: its id, and who took it (id, name)."""
+    latest: tuple[str, int, str] | None = (
         ActionAttempt.objects.filter(gate_id=gate_id, action=ActionAttempt.Action.ASSIGN, assignee=user)
         .order_by("-created_at")
-        .values_list("action_id", "reviewer_id")
+        .values_list("action_id", "reviewer_id", "reviewer__username")
         .first()
     )
     return latest
