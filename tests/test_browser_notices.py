@@ -6,6 +6,7 @@ worker -> channel layer -> portal -> browser as in production (see tests/test_br
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -84,6 +85,8 @@ def test_the_bell_counts_an_assignment_live_and_marking_read_drops_it(
 
     expect_count(colleague, 1)
     assert_same_document(colleague)  # a push brought it, not a reload
+    told = Notification.objects.get(recipient__username="colleague").created_at
+    print(f"notice stored -> bell updated: {(time.time() - told.timestamp()) * 1000:.0f} ms or less")
     assert Notification.objects.filter(recipient__username="officer").count() == 0
     fits(colleague)
     colleague.screenshot(path=SCREENSHOTS / f"notices-bell-{size[0]}.png")
