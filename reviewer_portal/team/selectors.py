@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, reviewer_roles_of
@@ -100,17 +100,44 @@ def team_gates_for(*, user: AbstractBaseUser, roles: list[str] | None = None) ->
     each with `held_since`: when its latest accepted claim or assignment was made."""
     overseen = supervised_roles_of(user=user)
     wanted = [r for r in overseen if r in roles] if roles is not None else overseen
-    claims = ActionAttempt.objects.filter(
-        gate=OuterRef("pk"),
-        action=ActionAttempt.Action.ASSIGN,
-        status=ActionAttempt.Status.ACCEPTED,
-        assignee__isnull=False,
-    ).order_by("-created_at")
+    latest = _accepted_claims().filter(gate=OuterRef("pk")).order_by("-created_at")
     return (
         Gate.objects.filter(status=Gate.Status.PENDING, role__in=wanted)
-        .annotate(held_since=Subquery(claims.values("created_at")[:1]))
+        .annotate(held_since=Subquery(latest.values("created_at")[:1]))
         .order_by("deadline", "gate_id")
     )
+
+
+def _accepted_claims() -> QuerySet[ActionAttempt]:
+    """Claims and assignments the workflows accepted (a release names nobody)."""
+    return ActionAttempt.objects.filter(
+        action=ActionAttempt.Action.ASSIGN, status=ActionAttempt.Status.ACCEPTED, assignee__isnull=False
+    )
+
+
+def _loads_of(roles: list[str]) -> dict[str, dict[str, tuple[int, datetime | None]]]:
+    """Role -> holder (id, or name on older gates) -> how many pending gates they hold, and since
+    when the oldest. Two grouped queries, not a claim lookup per gate: at 10,000 pending gates a
+    correlated subquery per held gate took seconds."""
+    held = Gate.objects.filter(status=Gate.Status.PENDING, role__in=roles).exclude(assignee="").order_by()
+    since = dict(
+        _accepted_claims()
+        .filter(gate__status=Gate.Status.PENDING, gate__role__in=roles)
+        .exclude(gate__assignee="")
+        .order_by()
+        .values("gate_id")
+        .annotate(latest=Max("created_at"))
+        .values_list("gate_id", "latest")
+    )
+    loads: dict[str, dict[str, tuple[int, datetime | None]]] = defaultdict(dict)
+    for gate_id, role, assignee_id, assignee in held.values_list(
+        "gate_id", "role", "assignee_id", "assignee"
+    ):
+        holds, oldest = loads[role].get(assignee_id or assignee, (0, None))
+        claimed = since.get(gate_id)
+        earliest = min(oldest, claimed) if oldest and claimed else oldest or claimed
+        loads[role][assignee_id or assignee] = (holds + 1, earliest)
+    return loads
 
 
 def team_board_for(*, user: AbstractBaseUser) -> list[RoleBoard]:
@@ -121,11 +148,7 @@ def team_board_for(*, user: AbstractBaseUser) -> list[RoleBoard]:
     gates = team_gates_for(user=user)
     for role, pending in gates.order_by().values_list("role").annotate(n=Count("gate_id")):
         boards[role].pending = pending
-    # What each holder holds, per role: how many, and since when the oldest (one query).
-    loads: dict[str, dict[str, tuple[int, datetime | None]]] = defaultdict(dict)
-    held = gates.exclude(assignee="").order_by().values("role", "assignee_id", "assignee")
-    for load in held.annotate(holds=Count("gate_id"), oldest=Min("held_since")):
-        loads[load["role"]][load["assignee_id"] or load["assignee"]] = (load["holds"], load["oldest"])
+    loads = _loads_of(list(boards))
     for board in boards.values():
         for gate in gates.filter(role=board.role)[:ROWS_PER_ROLE]:
             actionable = gate_permissions_for(user=user, gate=gate).assign
