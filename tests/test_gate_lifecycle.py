@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from agents.framework import gates
+from agents.framework import gates, sla
 from agents.framework.contract import NOTIFY_ACTIVITY
 from agents.framework.types import Recommendation
 from agents.framework.workflow import AgentWorkflow
@@ -59,7 +59,7 @@ def test_a_change_requested_in_the_last_seconds_still_leaves_time_to_read_the_re
     kept = gates.reopen(last_second, Recommendation("approve", "r"), NOW, keep_clock=True)
     short = gates.reopen(short_sla, Recommendation("approve", "r"), NOW, keep_clock=True)
 
-    assert kept.deadline - NOW == gates.REVISION_FLOOR == timedelta(minutes=10)
+    assert kept.deadline - NOW == sla.REVISION_FLOOR == timedelta(minutes=10)
     assert short.deadline - NOW == timedelta(seconds=12)  # a fifth of an SLA shorter than the floor
 
 

@@ -13,6 +13,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from agents.framework import sla
 from agents.framework.contract import (
     APPROVE,
     DECISION_STATUS,
@@ -161,13 +162,9 @@ def annotate(gate: GateSnapshot, note: AnnotateInput, now: datetime) -> GateSnap
 def reopen(
     gate: GateSnapshot, recommendation: Recommendation, now: datetime, *, keep_clock: bool = False
 ) -> GateSnapshot:
-    """The agent answered a change request: the same gate with a new recommendation. With
-    `keep_clock` the SLA time that was left when changes were requested carries over (the clock
-    paused while the agent revised), else the SLA restarts in full (runs recorded before)."""
+    """The agent answered a change request: the same gate with a new recommendation, and the SLA
+    time that was left (`keep_clock`) or a full SLA (runs recorded before): agents.framework.sla."""
     revision = Revision(gate.recommendation, gate.decided_by, gate.reason, gate.decided_at or now)
-    deadline = now + timedelta(seconds=gate.sla_seconds)
-    if keep_clock and gate.decided_at is not None:
-        deadline = now + max(gate.deadline - gate.decided_at, revision_floor(gate.sla_seconds))
     return replace(
         gate,
         recommendation=recommendation,
@@ -182,21 +179,10 @@ def reopen(
         edits={},
         edit_diff="",
         opened_at=now,
-        deadline=min(deadline, now + timedelta(seconds=gate.sla_seconds)),
+        deadline=sla.reopened_deadline(gate, now, keep_clock=keep_clock),
         warned=False,
         version=gate.version + 1,
     )
-
-
-# A revised recommendation always gets time to be read: a change requested in the SLA's last
-# seconds would otherwise come back already overdue and escalate unread. Ten minutes is enough to
-# read a revision and decide, and short against any real SLA (a fifth of it when it is shorter).
-REVISION_FLOOR = timedelta(minutes=10)
-
-
-def revision_floor(sla_seconds: int) -> timedelta:
-    """The least SLA time a revised gate reopens with."""
-    return min(REVISION_FLOOR, timedelta(seconds=sla_seconds) / 5)
 
 
 def assignment_refusal(gate: GateSnapshot | None, change: AssignInput) -> str | None:
