@@ -100,6 +100,7 @@ def test_only_supervisors_and_admins_open_the_team_view(db, role):
     inbox = client.get("/").content.decode() if role != "auditor" else client.get("/audit/").content.decode()
 
     assert page.status_code == (200 if supervises else 403)
+    assert supervises or "The team view is for supervisors of a reviewer role." in page.content.decode()
     assert posted.status_code == (400 if supervises else 403)  # a supervisor's is refused: no such gate
     assert ('href="/team/"' in inbox) == supervises
     assert role not in ("admin", "senior_credit_officer") or supervises
@@ -382,3 +383,9 @@ def test_an_absence_ends_by_itself_on_its_return_day(team):
     gate = officer_gate()
     assert not absences_current().exists()
     assert "colleague" in gate_assignees_for(gate=gate).values_list("username", flat=True)
+
+
+@pytest.mark.parametrize("absence", ["", "abc", "0", "-1", str(2**70), "1\x00"])
+def test_a_tampered_mark_present_is_refused(team, absence):
+    response = logged_in(team["senior"]).post("/team/absences/present/", {"absence": absence})
+    assert response.status_code == 400 and "No such absence." in response.content.decode()
