@@ -175,9 +175,21 @@ def test_the_page_and_bell_show_only_the_users_own_notices_escaped():
 
     assert "Adviser-only case" in page and "Officer" not in page
     assert 'id="notice-count"' in inbox and 'aria-live="polite"' in inbox
-    assert '<span class="notice-count">1</span>' in inbox and '1</span><span class="sr-only"> unread' in count
+    assert '<span class="notice-count" aria-hidden="true">1</span>' in inbox
+    assert '<span class="sr-only">1 unread</span>' in count
     officer_page = logged_in(adviser.__class__.objects.get(username="officer")).get("/notifications/")
     assert "Officer&#x27;s &lt;b&gt;case&lt;/b&gt;" in officer_page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_long_backlog_shows_99_plus_and_says_the_exact_count():
+    officer = make_user("officer", "credit_officer")
+    for n in range(120):
+        notification_create_for_role(role="credit_officer", event=event(f"k{n}"))
+
+    count = logged_in(officer).get("/notifications/count/").content.decode()
+
+    assert ">99+</span>" in count and '<span class="sr-only">120 unread</span>' in count
 
 
 @pytest.mark.django_db
