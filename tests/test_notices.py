@@ -14,6 +14,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
+from django.utils import timezone
 
 from agents.framework.types import GateSnapshot, Notice, Recommendation
 from reviewer_portal.inbox.models import Gate
@@ -24,6 +25,7 @@ from reviewer_portal.notices.models import Notification
 from reviewer_portal.notices.selectors import notifications_for, unread_count_for
 from reviewer_portal.notices.services import (
     MAX_IDS,
+    RETENTION,
     NoticeEvent,
     notification_create_for_role,
     notification_create_for_user,
@@ -124,6 +126,25 @@ def test_marking_read_changes_only_the_users_own_notices():
     with pytest.raises(ValueError):
         notifications_mark_read(user=colleague, ids=list(range(MAX_IDS + 1)))
     assert unread_count_for(user=colleague) == 2
+
+
+@pytest.mark.django_db
+def test_read_notices_past_the_retention_go_when_the_user_marks_read_and_unread_ones_stay():
+    officer = make_user("officer", "credit_officer")
+    colleague = make_user("colleague", "credit_officer")
+    for key in ("old-read", "old-unread", "new"):
+        notification_create_for_role(role="credit_officer", event=event(key))
+    old = timezone.now() - RETENTION - timedelta(days=1)
+    Notification.objects.filter(event_key__startswith="old").update(created_at=old)
+    Notification.objects.filter(event_key="old-read").update(read_at=old)
+
+    notifications_mark_read(user=officer, all=False, ids=[])
+
+    assert sorted(Notification.objects.filter(recipient=officer).values_list("event_key", flat=True)) == [
+        "new",
+        "old-unread",
+    ]
+    assert Notification.objects.filter(recipient=colleague).count() == 3  # theirs is theirs to tidy
 
 
 @pytest.mark.django_db

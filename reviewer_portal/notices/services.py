@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
@@ -18,6 +19,8 @@ from reviewer_portal.safe_text import storable
 
 # A mark-read request names at most this many notifications (a page shows 25).
 MAX_IDS = 100
+# How long a read notification is kept.
+RETENTION = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ def notifications_mark_read(*, user: AbstractBaseUser, ids: Sequence[int] = (), 
     if not all:
         unread = unread.filter(pk__in=ids)
     marked = unread.update(read_at=timezone.now())
+    # The user's read notices older than the retention go now: the table stays bounded with no
+    # job to schedule (unread ones stay until read).
+    Notification.objects.filter(
+        recipient_id=user.pk, read_at__isnull=False, created_at__lt=timezone.now() - RETENTION
+    ).delete()
     if marked:
         recipient = user.pk
         transaction.on_commit(lambda: push_notices_changed([recipient]))
