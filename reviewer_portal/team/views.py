@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -82,10 +81,12 @@ def absence_mark_view(request: HttpRequest) -> HttpResponse:
     form = AbsenceForm(request.POST)
     if not form.is_valid():
         return _refused(request, [e for errors in form.errors.values() for e in errors], absence_form=form)
-    reviewer = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+    reviewer = (
+        absence_candidates_for(user=request.user).filter(username=form.cleaned_data["username"]).first()
+    )
     try:
         if reviewer is None:
-            raise TeamRefusal("No active reviewer has that name.")
+            raise TeamRefusal(f"{form.cleaned_data['username']!r} is not a reviewer of a team you supervise.")
         _absence, outcomes = absence_mark(
             user=reviewer,
             marked_by=request.user,
