@@ -373,10 +373,13 @@ def test_only_auditors_and_admins_read_records_and_model_risk(gates, auditor):
 def test_the_run_page_links_each_decided_gate_to_its_record(gates):
     context = {"workflow_id": "loan-x", "unavailable": "gone", "gates": [gates["agree"], gates["pending"]]}
 
-    page = render_to_string("audit/run.html", context)
+    page = render_to_string("audit/run.html", {**context, "auditor": True})
+    # A gate's reviewer reads the trail too, without the auditors' records.
+    reviewers_page = render_to_string("audit/run.html", {**context, "auditor": False})
 
     assert page.count("AI Act record") == 1
     assert 'href="/audit/decisions/loan-agree--g1/"' in page
+    assert "AI Act record" not in reviewers_page
 
 
 # --- model risk ----------------------------------------------------------------------------------

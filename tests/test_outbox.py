@@ -267,18 +267,29 @@ def test_odd_text_already_in_history_never_makes_a_page_fail(temporal, portal, o
     assert PUBLISH_CHANGE_ACTIVITY in activity_names(temporal, handle)
 
 
+def projected_gate_held_by(gate, username: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while Gate.objects.get(pk=gate.pk).assignee != username:
+        assert time.monotonic() < deadline, f"{gate.gate_id} never held by {username}"
+        time.sleep(0.1)
+    return True
+
+
 def test_refused_attempts_are_kept_and_shown_in_the_run_audit_trail(temporal, portal, officer, loan_gate):
     _, gate = loan_gate
-    intake = logged_in(make_user("intake", "credit_officer"))  # the submitter: four eyes refuses
-    decide(intake, gate, reason="my own")
+    claimed = logged_in(officer).post(f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())})
+    assert claimed.status_code == 302 and projected_gate_held_by(gate, "officer")
+    # A colleague's decision on the gate officer holds reaches the run, which refuses it.
+    colleague = logged_in(make_user("colleague", "credit_officer"))
+    decide(colleague, gate, reason="looks fine", claim_first=False)
     auditor = logged_in(make_user("auditor", "auditor"))
 
     page = auditor.get(f"/audit/{gate.workflow_id}/").content.decode()
     export = auditor.get(f"/audit/{gate.workflow_id}/export.json").json()
 
-    assert "Approval by intake refused: Four-eyes rule" in page
-    [entry] = [e for e in export["entries"] if e["kind"] == "portal"]
-    assert entry["data"]["status"] == "refused" and entry["data"]["reviewer"] == "intake"
+    assert "Approval by colleague refused: This gate is claimed by officer" in page
+    [entry] = [e for e in export["entries"] if e["kind"] == "portal" and e["data"]["reviewer"] == "colleague"]
+    assert entry["data"]["status"] == "refused"
 
 
 @pytest.mark.parametrize(

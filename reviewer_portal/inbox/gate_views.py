@@ -55,6 +55,9 @@ def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
         notice = f"This gate is not decided here: use “{place.label}” ({place.url})."
         return decision_response(request, gate, status=409, notice=notice)
     may = gate_permissions_for(user=request.user, gate=gate)
+    if may.own_case:  # the workflow would refuse it too, in the same words
+        notice = "Four-eyes rule: you submitted this case, so someone else must decide it."
+        return decision_response(request, gate, status=409, notice=notice)
     if not may.decide:
         notice = "This gate is no longer waiting for a decision from your role."
         return decision_response(request, gate, status=409, notice=notice)

@@ -26,6 +26,7 @@ class GatePermissions:
     take_over: bool  # its agent says it is answered elsewhere (AgentSpec.workspaces): go there
     claim_first: bool  # its policy lets only the holder decide, and nobody holds it yet
     moved_on: bool  # it left the user's roles (escalated, held): read-only for them
+    own_case: bool  # the user submitted it: four eyes, someone else decides it
 
 
 def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissions:
@@ -36,17 +37,19 @@ def gate_permissions_for(*, user: AbstractBaseUser, gate: Gate) -> GatePermissio
     holds = bool(gate.assignee) and is_person(user, gate.assignee, gate.assignee_id)
     # A gate answered elsewhere takes none of the panel's actions: its workflow has no Update for them.
     here = workspace_of(gate.agent, gate.kind, gate.workflow_id) is None
+    submitter = is_person(user, gate.submitted_by, gate.submitted_by_id)
     return GatePermissions(
-        decide=here and pending and of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
+        decide=here and pending and of_role and not submitter,
         annotate=here and of_role,
         assign=here and pending and (of_role or supervises),
-        claim=here and of_role and not is_person(user, gate.submitted_by, gate.submitted_by_id),
+        claim=here and of_role and not submitter,
         supervises=here and supervises,
         holds=holds,
         held_by_other=bool(gate.assignee) and not holds,
         take_over=not here and pending and (of_role or ADMIN_ROLE in roles),
         claim_first=gate.claim_required and pending and not gate.assignee,
         moved_on=not of_role and bool(roles & set(gate.past_roles)),
+        own_case=here and pending and of_role and submitter,
     )
 
 
