@@ -119,8 +119,9 @@ def test_edit_before_approve_shows_the_recorded_diff(live_server, portal, tempor
     page.get_by_role("button", name="Approve").click()
 
     expect(page.locator("#decision-panel")).to_contain_text("Approval recorded by the agent.")
-    diff = page.get_by_label("Changes made by the reviewer")
-    expect(diff).to_contain_text("+Proof of income before payout")
+    # The edit reads side by side: what the agent proposed, and what was approved with the change marked.
+    diff = page.locator("table.side-by-side")
+    expect(diff.locator("ins")).to_contain_text("Proof of income before payout")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=SCREENSHOTS / "gate-edited-tablet.png", full_page=True)
     assert temporal.run(handle.result()).gate.edits == {"conditions": "Proof of income before payout"}

@@ -441,6 +441,40 @@ def test_a_bulk_rejection_needs_a_reason_and_sends_nothing_without_one(officer):
     assert not ActionAttempt.objects.exists()
 
 
+def test_a_bulk_rejection_is_confirmed_as_against_the_ai_or_nothing_is_sent(officer):
+    gate = make_gate()  # a bulk-eligible gate: the AI recommends approving it
+
+    response = bulk(logged_in(officer), [gate.gate_id], "reject", reason_preset="Policy breach")
+    confirmed = bulk(
+        logged_in(officer), [gate.gate_id], "reject", reason_preset="Policy breach", against_ai="on"
+    )
+
+    assert response.status_code == 400
+    assert "tick the box to confirm you reject them against its recommendation" in response.content.decode()
+    assert confirmed.status_code == 200  # sent (the gate has no run here, so it is not delivered)
+    assert [a.decision for a in ActionAttempt.objects.all()] == ["reject"]
+
+
+def test_a_bulk_approval_of_a_gate_a_colleague_holds_claims_nothing_and_decides_nothing(temporal, portal):
+    officer = make_user("officer", "credit_officer")
+    colleague = make_user("colleague", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(APPROVABLE, submitted_by="intake"))
+    gate = projected_gate(handle)
+    held = logged_in(colleague).post(
+        f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers=HTMX
+    )
+    assert "You claimed this gate." in held.content.decode()
+
+    response = bulk(logged_in(officer), [gate.gate_id], "approve", reason_text="Low risk")
+
+    assert (
+        "Refused</strong> by the agent: This gate is claimed by colleague."
+        in response.content.decode()
+    )
+    assert not ActionAttempt.objects.filter(action="decide").exists()
+    assert Gate.objects.get(pk=gate.pk).status == "pending"
+
+
 def test_a_bulk_decision_without_a_selection_is_a_400(officer):
     response = bulk(logged_in(officer), [])
 
@@ -475,12 +509,12 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
     gates = [projected_gate(h) for h in (first, second, risky)]
     assert [bool(g.risk_factors) for g in gates] == [False, False, True]
     client = logged_in(officer)
-    # Loan gates are decided by the reviewer who holds them: the officer claims the two first.
-    for gate in gates[:2]:
-        claimed = client.post(
-            f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers=HTMX
-        )
-        assert "You claimed this gate." in claimed.content.decode()
+    # Loan gates are decided by the reviewer who holds them: the officer claims the first on its
+    # page; selecting the second for a bulk decision claims it.
+    claimed = client.post(
+        f"/gates/{gates[0].gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers=HTMX
+    )
+    assert "You claimed this gate." in claimed.content.decode()
     submission = str(uuid.uuid4())
     data = {
         "gate_ids": [g.gate_id for g in gates] + ["loan-forged--g1"],
@@ -498,6 +532,8 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "gates-changed"
     assert html.count("Approved</strong>, recorded by the agent.") == 2
     assert html.count("Refused</strong> by the portal") == 2
+    [bulk_claim] = ActionAttempt.objects.filter(action="assign", gate_id=gates[1].gate_id)
+    assert (bulk_claim.status, bulk_claim.assignee) == ("accepted", officer)
     attempts = {a.gate_id: a for a in ActionAttempt.objects.filter(action="decide")}
     assert set(attempts) == {gates[0].gate_id, gates[1].gate_id}
     assert {a.status for a in attempts.values()} == {"accepted"}

@@ -35,6 +35,11 @@ class BulkDecisionForm(forms.Form):
         max_length=MAX_REASON_LENGTH // 2,
         help_text="A rejection needs a preset reason or details.",
     )
+    # Every gate with a checkbox is one the AI recommends approving: rejecting them in bulk goes
+    # against it, so the reviewer says so in so many words (and gives a reason, below).
+    against_ai = forms.BooleanField(
+        label="I reject these against the AI's recommendation to approve them", required=False
+    )
     # Generated when the form is rendered; each gate's Update ID derives from it and the gate id,
     # so a double submit applies each decision once.
     submission_id = forms.UUIDField(widget=forms.HiddenInput(attrs={"id": "bulk-submission-id"}))
@@ -49,6 +54,12 @@ class BulkDecisionForm(forms.Form):
         data = super().clean()
         if data.get("decision") == "reject" and not self.reason():
             self.add_error("reason_text", "A rejection needs a reason: choose one or write it.")
+        if data.get("decision") == "reject" and not data.get("against_ai"):
+            self.add_error(
+                "against_ai",
+                "The AI recommends approving every selected gate: tick the box to confirm you reject "
+                "them against its recommendation.",
+            )
         return data
 
     def reason(self) -> str:

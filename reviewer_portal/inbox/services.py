@@ -19,6 +19,7 @@ from agents.framework.types import GateSnapshot
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.delivery import ActionConflict, action_deliver, action_record
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.permissions import is_person
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.selectors import gate_bulk_eligible_for, gate_visible_to
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
@@ -142,6 +143,14 @@ def gates_decide_in_bulk(
             continue
         # Derived, not random: resubmitting the same form reuses each gate's action id.
         gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), gate_id))
+        if gate.claim_required and not is_person(user, gate.assignee, gate.assignee_id):
+            # Its policy lets only the holder decide: selecting it claims it, unless a colleague
+            # holds it (then the run refuses the claim and nothing is decided).
+            claim_id = str(uuid.uuid5(uuid.UUID(submission_id), f"claim:{gate_id}"))
+            claim = gate_assign(gate=gate, reviewer=user, assignee=user, submission_id=claim_id)
+            if claim.status != Status.ACCEPTED:
+                outcomes.append(BulkOutcome(gate_id, gate, claim))
+                continue
         try:
             attempt = gate_decide(
                 gate=gate,
