@@ -118,6 +118,10 @@ def expected(officer, text: str) -> list[str]:
 @pytest.mark.parametrize("text", QUERIES)
 def test_search_lists_what_a_scan_of_the_declared_fields_lists(officer, corpus, text):
     assert searched(officer, text) == expected(officer, text)
+    # A page (ordered and sliced) is planned apart from a count (reviewer_portal.search.selectors).
+    page = gate_list_for(user=officer, filters=GateFilters(q=text, sort="-age"))[:3]
+    scan = gate_list_for(user=officer, filters=GateFilters(sort="-age")).filter(scanned(text))[:3]
+    assert [g.gate_id for g in page] == [g.gate_id for g in scan]
 
 
 def test_the_scan_it_is_compared_with_finds_what_it_should(officer, corpus):
