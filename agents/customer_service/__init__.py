@@ -62,5 +62,6 @@ INQUIRY_AGENT = register(
             CaseField("topic", "Topic", column=True, searchable=True),
         ),
         evidence={"found": Shown("Policy found"), "segment": Shown("Segment")},
+        tool_labels={"customer_service.crm_lookup": "Customer record (CRM)"},
     )
 )

@@ -66,6 +66,11 @@ FRAUD_AGENT = register(
         demo_cases=demo_cases,
         case_fields=CASE_FIELDS,
         evidence=EVIDENCE,
+        tool_labels={
+            "fraud.features": "Transaction features",
+            "fraud.score": "Fraud score",
+            "fraud.rules": "Fraud rules",
+        },
         flags=fraud_flags,
     )
 )

@@ -34,8 +34,8 @@ from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.own_cases import own_pending_ids, without_own_cases
 from reviewer_portal.inbox.presentation import detail_fields, search_fields
-from reviewer_portal.team.absences import users_present
 from reviewer_portal.search.selectors import search_candidates
+from reviewer_portal.team.absences import users_present
 
 MINE = "mine"  # the "Assigned to me" queue
 ON_TIME, AT_RISK, OVERDUE, ESCALATED = "on_time", "at_risk", "overdue", "escalated"
