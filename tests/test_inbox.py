@@ -467,10 +467,7 @@ def test_a_bulk_approval_of_a_gate_a_colleague_holds_claims_nothing_and_decides_
 
     response = bulk(logged_in(officer), [gate.gate_id], "approve", reason_text="Low risk")
 
-    assert (
-        "Refused</strong> by the agent: This gate is claimed by colleague."
-        in response.content.decode()
-    )
+    assert "Refused</strong> by the agent: This gate is claimed by colleague." in response.content.decode()
     assert not ActionAttempt.objects.filter(action="decide").exists()
     assert Gate.objects.get(pk=gate.pk).status == "pending"
 

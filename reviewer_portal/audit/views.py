@@ -41,7 +41,9 @@ def audit_run(request: HttpRequest, workflow_id: str) -> HttpResponse:
     context = {
         "workflow_id": workflow_id,
         "auditor": auditor,
-        "gates": (Gate.objects.all() if auditor else gate_visible_to(user=request.user)).filter(workflow_id=workflow_id),
+        "gates": (Gate.objects.all() if auditor else gate_visible_to(user=request.user)).filter(
+            workflow_id=workflow_id
+        ),
         "temporal_ui": (
             f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{quote(known_namespace(workflow_id))}"
             f"/workflows/{quote(workflow_id)}"
