@@ -389,6 +389,38 @@ def test_an_adviser_opens_a_case_and_another_signs_it_off_with_edits(temporal, p
     )
 
 
+def test_a_product_the_edited_advice_no_longer_names_leaves_the_approved_proposal(temporal, portal):
+    opener = logged_in(make_user("adviser-a", "licensed_adviser"))
+    signer = logged_in(make_user("adviser-b", "licensed_adviser"))
+    submission = str(uuid.uuid4())
+    opener.post("/advice/new/", {"customer_id": "CUST-1001", "submission_id": submission})
+    handle = temporal.client.get_workflow_handle_for(AgentWorkflow.run, f"advice-{submission}")
+    gate = projected_gate(handle)
+    # The draft names a cash ISA and a growth fund; the adviser rewrites it around the ISA alone.
+    kept, dropped = gate.proposal["products"]
+    assert (kept.split(":")[0], dropped.split(":")[0]) == ("CASH-ISA", "MA-GROWTH")
+    edited = f"1. Keep saving into {kept.split(':')[0]} until the buffer is six months."
+    data = {
+        "decision": "approve",
+        "reason": "Cash only for now",
+        "submission_id": str(uuid.uuid4()),
+        "revision": 0,
+        "edit_recommendations": edited,
+    }
+
+    decided = signer.post(f"/gates/{gate.gate_id}/decide/", data, headers={"HX-Request": "true"})
+    result = temporal.run(handle.result())
+    page = signer.get(f"/gates/{gate.gate_id}/").content.decode()
+
+    assert "Approval recorded by the agent." in decided.content.decode()
+    assert result.action["products"] == [kept]
+    assert "As approved by adviser-b, with the edits below." in page
+    proposal_card = page[page.index('id="proposal-h"') : page.index('id="case-h"')]
+    products_listed = proposal_card[: proposal_card.find("side-by-side")]
+    assert "MA-GROWTH" not in products_listed and "CASH-ISA" in products_listed  # it follows the edit
+    assert result.action["products"][0] in page
+
+
 def test_only_advisers_and_admins_may_open_advice_cases(temporal, portal):
     officer = logged_in(make_user("officer", "credit_officer"))
     admin = logged_in(make_user("root", superuser=True))

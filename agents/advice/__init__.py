@@ -39,6 +39,7 @@ ADVICE_AGENT = register(
         on_approve="advice.deliver_advice",
         on_reject="advice.record_withheld",
         activities=(tools.deliver_advice, tools.record_withheld),
+        after_review=tools.approved_advice,
         offline_policy=advice_policy,
         roles=(ReviewerRole("licensed_adviser", "Licensed adviser", demo_user="adviser"),),
         rejection_grounds={

@@ -6,6 +6,7 @@ non-retryable error, so the model sees at once why the evidence is missing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.advice import data
-from agents.framework.gates import proposal_after_review
 from agents.framework.tools import tool
 from agents.framework.types import GateSnapshot
 
@@ -87,7 +87,7 @@ async def product_catalogue(args: CustomerArgs) -> dict[str, Any]:
 @activity.defn(name="advice.deliver_advice")
 async def deliver_advice(gate: GateSnapshot) -> dict[str, Any]:
     """After a licensed adviser's sign-off: deliver exactly the approved text, edits included."""
-    approved = proposal_after_review(gate)
+    approved = approved_advice(gate.recommendation.proposal, gate.edits)
     text = str(approved.get("recommendations", "")).strip()
     base = {"customer_id": gate.case.get("customer_id", ""), "approved_by": gate.decided_by}
     if not text:
@@ -102,8 +102,7 @@ async def deliver_advice(gate: GateSnapshot) -> dict[str, Any]:
         "advice_id": f"ADV-{gate.workflow_id[-8:].upper()}",
         **base,
         "recommendations": text,
-        # Only the products the delivered text still names: an edit may have dropped one.
-        "products": [p for p in approved.get("products", []) if (code := _code_of(p)) and code in text],
+        "products": approved.get("products", []),
         "edited": bool(gate.edits),
     }
 
@@ -129,6 +128,15 @@ def _customer(customer_id: str) -> dict[str, Any]:
             non_retryable=True,
         )
     return found
+
+
+def approved_advice(proposal: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
+    """The advice as signed off: the adviser's edits, and only the products the approved text
+    still names (an edit may have dropped one)."""
+    approved = {**proposal, **edits}
+    text = str(approved.get("recommendations", ""))
+    approved["products"] = [p for p in approved.get("products", []) if (code := _code_of(p)) and code in text]
+    return approved
 
 
 def _code_of(product: Any) -> str:

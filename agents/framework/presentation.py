@@ -48,6 +48,10 @@ class Passage:
 # its tools returned, and the Temporal namespace whose document store holds the document; None if
 # it has none.
 PassageOf = Callable[[Mapping[str, Any], Mapping[str, Any], Sequence[Mapping[str, Any]], str], Passage | None]
+# What an approved proposal reads as once a reviewer's edits apply (proposal, edits) -> proposal,
+# where more than the edited fields follow from them (advice: products the edited text no longer
+# names drop out). Undeclared: the proposal with the edits laid over it.
+AfterReview = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 
 # The flags an agent raises for a reviewer, from the case and its tools' results by tool name:

@@ -10,7 +10,7 @@ from typing import Any
 from agents.framework.ai_act import UNDECLARED, AiActClass
 from agents.framework.demo import DemoCase
 from agents.framework.intake import Intake
-from agents.framework.presentation import CaseField, Flags, PassageOf, Shown, Workspace
+from agents.framework.presentation import AfterReview, CaseField, Flags, PassageOf, Shown, Workspace
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.roles import ReviewerRole
 from agents.framework.tools import TOOLS
@@ -78,6 +78,8 @@ class AgentSpec:
     tool_labels: Mapping[str, str] = field(default_factory=dict)
     # The document passage a gate is about, for the reviewer to read with the quote highlighted.
     passage: PassageOf | None = None
+    # What an approved proposal reads as after the reviewer's edits (the gate page, the delivery).
+    after_review: AfterReview | None = None
     # Gate kinds reviewers act on elsewhere than the gate page's decision panel, by gate kind.
     workspaces: Mapping[str, Workspace] = field(default_factory=dict)
     # Workflow classes of its own the worker also serves (e.g. a conversation), beside AgentWorkflow.

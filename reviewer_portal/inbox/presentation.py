@@ -91,6 +91,15 @@ def proposal_facts(agent: str, proposal: Mapping[str, Any]) -> list[Fact]:
     return _facts(dict(sorted(proposal.items(), key=lambda item: order.get(item[0], len(order)))), shown)
 
 
+def approved_proposal(agent: str, proposal: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
+    """The proposal as approved with a reviewer's edits, as the agent declares it reads
+    (AgentSpec.after_review), else the edits laid over the proposal."""
+    spec = AGENTS.get(agent)
+    if spec is not None and spec.after_review is not None:
+        return spec.after_review(proposal, edits)
+    return {**proposal, **edits}
+
+
 def risk_factor(agent: str, text: str) -> str:
     """A risk factor as the workflow words a gated argument ("severity: high"), with the agent's
     label for the argument ("Severity: high"); other words as they are."""

@@ -59,8 +59,12 @@ def case_facts(gate: Any) -> list[presentation.Fact]:
 
 @register.filter
 def proposal_facts(gate: Any) -> list[presentation.Fact]:
-    """What the AI proposes, labelled and formatted as its agent declares (no internal ids)."""
-    return presentation.proposal_facts(gate.agent, gate.proposal or {})
+    """What the AI proposes, labelled and formatted as its agent declares (no internal ids); once
+    approved with edits, what was approved (the edits shown side by side below it)."""
+    proposal = gate.proposal or {}
+    if gate.edits and gate.status == "approved":
+        proposal = presentation.approved_proposal(gate.agent, proposal, gate.edits)
+    return presentation.proposal_facts(gate.agent, proposal)
 
 
 @register.filter
