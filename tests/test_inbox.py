@@ -14,7 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents.framework.workflow import AgentWorkflow
@@ -586,3 +588,23 @@ def test_a_gates_permissions_come_from_one_reading_of_the_users_roles(db, django
     assert (mine.holds, mine.held_by_other) == (False, True)
     assert (theirs.decide, theirs.assign, theirs.supervises, theirs.claim) == (False, True, True, False)
     assert (decided.decide, decided.assign, decided.annotate) == (False, False, True)
+
+
+def test_an_inbox_page_costs_the_same_queries_for_two_rows_as_for_twenty(db):
+    """No query per row: a row's fields (the recommendation's tool call too) come with the page."""
+    officer = make_user("officer", "credit_officer")
+    client = logged_in(officer)
+
+    def queries_for_a_page() -> int:
+        client.get("/")  # warm the session and the per-process caches
+        with CaptureQueriesContext(connection) as page:
+            assert client.get("/?q=Applicant").status_code == 200
+        return len(page.captured_queries)
+
+    make_gate(), make_gate()
+    two = queries_for_a_page()
+    for _ in range(18):
+        make_gate()
+    twenty = queries_for_a_page()
+
+    assert twenty == two

@@ -67,6 +67,7 @@ INBOX_ROW_FIELDS = (
     "escalation_level",
     "assignee",
     "priority",
+    "tool_call",  # the recommendation reads as the tool's action (one small JSON value, often null)
 )
 # Low-risk gates a reviewer may decide several at a time, where the gate's policy allows it.
 BULK_ELIGIBLE = Q(bulk_allowed=True, recommendation="approve", risk_factors=[], needs_attention="")
