@@ -20,6 +20,7 @@ from agents.framework.contract import OPERATOR
 from agents.framework.types import GateSnapshot, Recommendation
 from agents.framework.workflow import AgentWorkflow
 from agents.loans.intake import LoanApplication
+from reviewer_portal.inbox.confirmation import against_ai, confirm_step
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from tests import actions
 from tests.conftest import (
@@ -251,6 +252,20 @@ def test_tampered_confirmations_are_refused_clearly_and_send_nothing(temporal, p
             or "at most" in body
         ), name
 
+    # A colleague who saw the step (its token and form id) cannot confirm it as their own.
+    colleague = logged_in(make_user("colleague", "credit_officer"))
+    stolen = post(
+        colleague,
+        gate,
+        submission_id=submission,
+        decision="approve",
+        confirmed="on",
+        confirm_token=token,
+        reason=why,
+    )
+    assert stolen.status_code == 400
+    assert "does not match the decision you were asked to confirm" in stolen.content.decode()
+
     no_reason = post(
         client,
         gate,
@@ -265,6 +280,23 @@ def test_tampered_confirmations_are_refused_clearly_and_send_nothing(temporal, p
     assert "Confirm approval" in no_reason.content.decode()  # the step is asked again, in place
     assert sent_decisions(gate) == 0 and workflow_status(temporal, handle) == "pending"
     assert sent_decisions(other) == 0 and workflow_status(temporal, other_handle) == "pending"
+
+
+def test_rejecting_an_action_the_ai_proposes_is_against_it_and_approving_it_is_not():
+    finding = Gate(
+        gate_id="reg-x--g1",
+        agent="regulatory",
+        kind="finding",
+        recommendation="regulatory.record_finding",
+        tool_call={"name": "regulatory.record_finding", "arguments": {}},
+    )
+    data = {"decision": "reject", "submission_id": uuid.uuid4(), "revision": 0, "reviewer": "1"}
+
+    step = confirm_step(finding, data, keyboard=False)
+
+    assert against_ai(finding, "reject") and not against_ai(finding, "approve")
+    assert step is not None and step.question == "The AI recommended Record finding. Reject anyway?"
+    assert confirm_step(finding, {**data, "decision": "approve"}, keyboard=False) is None
 
 
 def test_a_loan_gate_is_claimed_before_it_is_decided_in_the_portal(temporal, portal, officer):

@@ -248,3 +248,28 @@ def test_a_gate_held_for_an_admin_stays_readable_by_the_roles_it_left(transactio
         assert "This gate has left your queue" in shown and 'value="approve"' not in shown
     stranger = logged_in(make_user("adviser", "licensed_adviser"))
     assert stranger.get("/gates/loan-h--g1/").status_code == 404
+
+
+def test_a_gate_first_seen_already_escalated_is_readable_by_the_role_it_left(transactional_db):
+    """The portal missed the escalation (it was down, or the row is older than past_roles): the
+    roles the gate left come from its agent's policy, so the officer's link still opens it."""
+    from dataclasses import replace
+
+    from reviewer_portal.inbox.projection import gate_apply_snapshot
+
+    officer = logged_in(make_user("officer", "credit_officer"))
+    escalated = replace(
+        snapshot(gate_id="loan-e--g1", workflow_id="loan-e", status="pending"),
+        role=SENIOR[0],
+        escalation_level=1,
+        sla_seconds=1800,
+        deadline=NOW + timedelta(minutes=30),
+        version=2,
+    )
+
+    gate_apply_snapshot(snapshot=escalated)
+    row = Gate.objects.get(pk="loan-e--g1")
+    page = officer.get("/gates/loan-e--g1/")
+
+    assert (row.past_roles, row.moved_at) == (["credit_officer"], NOW)
+    assert page.status_code == 200 and "This gate has left your queue" in page.content.decode()

@@ -327,3 +327,11 @@ def test_the_migration_records_the_runs_already_projected(officer):
         by_id.workflow_id: officer.pk,
         by_name.workflow_id: officer.pk,
     }
+
+
+def test_a_user_named_system_never_counts_as_the_sla_policy_that_closed_a_gate(officer):
+    closed = make_gate(status="rejected", decided_by="system", decided_by_id="", decided_at=timezone.now())
+    system = make_user("system", "compliance_reviewer")
+
+    assert logged_in(system).get(f"/gates/{closed.gate_id}/").status_code == 404
+    assert closed.subject not in logged_in(system).get("/history/decisions/").content.decode()

@@ -457,7 +457,7 @@ def test_a_bulk_rejection_is_confirmed_as_against_the_ai_or_nothing_is_sent(offi
     assert [a.decision for a in ActionAttempt.objects.all()] == ["reject"]
 
 
-def test_a_bulk_approval_of_a_gate_a_colleague_holds_claims_nothing_and_decides_nothing(temporal, portal):
+def test_a_bulk_approval_of_a_gate_a_colleague_holds_claims_nothing_and_sends_nothing(temporal, portal):
     officer = make_user("officer", "credit_officer")
     colleague = make_user("colleague", "credit_officer")
     handle = start_loan(temporal, portal, loan_input(APPROVABLE, submitted_by="intake"))
@@ -467,10 +467,12 @@ def test_a_bulk_approval_of_a_gate_a_colleague_holds_claims_nothing_and_decides_
     )
     assert "You claimed this gate." in held.content.decode()
 
+    inbox = logged_in(officer).get("/").content.decode()
     response = bulk(logged_in(officer), [gate.gate_id], "approve", reason_text="Low risk")
 
-    assert "Refused</strong> by the agent: This gate is claimed by colleague." in response.content.decode()
-    assert not ActionAttempt.objects.filter(action="decide").exists()
+    assert f'value="{gate.gate_id}"' not in inbox  # no checkbox on a colleague's gate
+    assert "Refused</strong> by the portal, nothing sent: Held by colleague" in response.content.decode()
+    assert not ActionAttempt.objects.filter(reviewer=officer).exists()  # no claim, no decision
     assert Gate.objects.get(pk=gate.pk).status == "pending"
 
 

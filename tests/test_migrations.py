@@ -43,3 +43,36 @@ def test_queued_decisions_a_reviewer_left_twice_on_one_gate_keep_only_the_newest
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gates_escalated_before_past_roles_were_kept_get_them_from_their_policy():
+    before, after = (
+        [("inbox", "0010_gate_past_roles_and_claim_required")],
+        [("inbox", "0011_gate_past_roles_backfill")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    try:
+        now = timezone.now()
+        common = dict(
+            agent="loans", kind="loan_decision", subject="x", submitted_by="intake", recommendation="approve",
+            rationale="", model="m", opened_at=now, version=2,
+        )  # fmt: skip
+        gates = old.get_model("inbox", "Gate").objects
+        gates.create(gate_id="loan-e--g1", workflow_id="loan-e", role="senior_credit_officer", escalation_level=1,
+                     sla_seconds=600, deadline=now + timezone.timedelta(minutes=10), **common)  # fmt: skip
+        gates.create(gate_id="loan-p--g1", workflow_id="loan-p", role="credit_officer", sla_seconds=600,
+                     deadline=now, **common)  # fmt: skip
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+
+        new = executor.loader.project_state(after).apps.get_model("inbox", "Gate").objects
+        escalated, plain = new.get(pk="loan-e--g1"), new.get(pk="loan-p--g1")
+        assert (escalated.past_roles, escalated.moved_at) == (["credit_officer"], now)
+        assert (plain.past_roles, plain.moved_at) == ([], None)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -198,6 +198,13 @@ def test_a_tampered_absence_is_refused_and_records_nothing(team):
         assert response.status_code == 400, name
     assert "not a reviewer of a team you supervise" in cases["another team's reviewer"].content.decode()
     assert not Absence.objects.exists()
+    # Seniors oversee officers, not each other: a peer is not theirs to mark absent, even one who
+    # also reviews in a role the senior supervises.
+    peer = make_user("senior-b", "senior_credit_officer", "credit_officer")
+    refused = mark_absent(senior, "senior-b")
+    assert refused.status_code == 400 and "not a reviewer of a team you supervise" in refused.content.decode()
+    assert "senior_credit_officer" not in supervised_roles_of(user=team["senior"])
+    assert not Absence.objects.filter(user=peer).exists()
     assert logged_in(team["officer"]).get("/team/").status_code == 403
 
 

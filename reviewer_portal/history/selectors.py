@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Min, OuterRef, QuerySet
 
 from agents.framework.contract import SYSTEM_DECIDER
 from agents.framework.registry import AGENTS
@@ -19,7 +19,7 @@ from reviewer_portal.audit.trail_access import readable_runs
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.own_cases import own_case
-from reviewer_portal.inbox.selectors import gate_visible_to
+from reviewer_portal.inbox.selectors import decided_by, gate_visible_to
 from reviewer_portal.intake.models import DocumentUpload
 
 PER_PAGE = 25
@@ -53,10 +53,6 @@ class SubmissionRow:
     status_text: str
     gate: Gate | None  # its latest gate, if the user may open it
     trail: bool
-
-
-def decided_by(user: AbstractBaseUser) -> Q:
-    return Q(decided_by_id=str(user.pk)) | Q(decided_by_id="", decided_by=user.get_username())
 
 
 def gate_status_text(gate: Gate) -> tuple[str, str]:

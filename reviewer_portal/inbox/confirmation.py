@@ -45,12 +45,18 @@ class ConfirmStep:
     keyboard: bool
 
 
+def ai_verdict(gate: Gate) -> str | None:
+    """What the AI's recommendation asks of the reviewer: a tool call it proposes, approval; an
+    outcome, the agent's declared verdict. A "refer" carries none: it asks a person to judge."""
+    return "approve" if gate.tool_call else verdict_of(gate.agent, gate.recommendation)
+
+
 def against_ai(gate: Gate, decision: str) -> bool:
-    """Whether `decision` overrides the AI's own verdict (approve against decline, or the other
-    way). A "refer" or a tool call carries no verdict, so no mouse decision is against it."""
-    if gate.tool_call or decision not in VERDICT_DECISIONS:
+    """Whether `decision` overrides the AI's own verdict (approve against decline, reject against
+    approve or a proposed action). No mouse decision on a "refer" is against it."""
+    if decision not in VERDICT_DECISIONS:
         return False
-    verdict = verdict_of(gate.agent, gate.recommendation)
+    verdict = ai_verdict(gate)
     return verdict is not None and verdict != decision
 
 
@@ -61,7 +67,7 @@ def confirm_step(gate: Gate, data: dict[str, Any], *, keyboard: bool) -> Confirm
         return None
     ai = recommendation_label(gate)
     verb = VERBS[decision]
-    if verdict_of(gate.agent, gate.recommendation) != decision:
+    if ai_verdict(gate) != decision:
         question = f"The AI recommended {ai}. {verb} anyway?"
     else:
         question = f"You chose {verb} with a keyboard shortcut (the AI recommended {ai}). Confirm it?"
@@ -89,6 +95,7 @@ def _binding(gate: Gate, data: dict[str, Any]) -> dict[str, Any]:
     digest = hashlib.sha256(json.dumps([edits, data.get("preset", "")], sort_keys=True).encode()).hexdigest()
     return {
         "gate": gate.gate_id,
+        "reviewer": data["reviewer"],
         "action": str(data["submission_id"]),
         "decision": data["decision"],
         "revision": data["revision"],

@@ -20,7 +20,7 @@ from reviewer_portal.inbox.delivery import ActionConflict, action_withdraw
 from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
 from reviewer_portal.inbox.gate_context import decision_response, gate_context, grounds_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
+from reviewer_portal.inbox.outcomes import LEVEL, action_noun, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
 from reviewer_portal.inbox.selectors import gate_get_for, open_decision_of
@@ -68,16 +68,23 @@ def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
         return decision_response(request, gate, status=400, form=form)
     if may.claim_first and may.claim:  # a submitter is told the four-eyes rule by the workflow instead
         return decision_response(request, gate, status=409, notice="Claim this gate to decide it.")
-    data = form.cleaned_data
+    queued = open_decision_of(user=request.user, gate=gate)
+    if queued and not queued.action_id.endswith(f":{form.cleaned_data['submission_id']}"):
+        # One decision of theirs at a time: say so before any confirm step (the same form sent
+        # again goes on to gate_decide, which knows it: the same decision, or other content).
+        notice = (
+            f"Your {action_noun(queued)} on this gate is recorded and will be sent; "
+            "withdraw it first to decide differently."
+        )
+        return decision_response(request, gate, status=409, notice=notice)
+    # A confirmation is bound to the reviewer too: another's token confirms nothing here.
+    data = {**form.cleaned_data, "reviewer": str(request.user.pk)}
     if data["confirmed"]:
         if refusal := confirmation_refusal(gate, data, data["reason"]):
             step = confirm_step(gate, data, keyboard=True) if refusal == NO_REASON else None
             return decision_response(request, gate, status=400, notice=refusal, form=form, confirm=step)
-    elif open_decision_of(user=request.user, gate=gate) is None and (
-        step := confirm_step(gate, data, keyboard=data["keyboard"])
-    ):
+    elif queued is None and (step := confirm_step(gate, data, keyboard=data["keyboard"])):
         # Nothing is recorded or sent: the panel asks first (reviewer_portal.inbox.confirmation).
-        # With a decision of theirs still queued, gate_decide says why this one cannot go instead.
         return decision_response(request, gate, form=form, confirm=step)
     try:
         attempt = gate_decide(

@@ -15,6 +15,7 @@ refuses, and which no page can render) becomes U+FFFD.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,6 +27,8 @@ from temporalio.exceptions import ApplicationError
 
 from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.gate_changes import GatePatch, GatePublication
+from agents.framework.gates import HOLD_DAYS
+from agents.framework.registry import AGENTS
 from agents.framework.types import GateSnapshot
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -147,10 +150,27 @@ def _moves(older: Any, s: GateSnapshot) -> dict[str, object]:
     """The roles the gate has left and when it last moved, if this version moves it (an
     escalation, or a hold for an admin). It moved when its SLA ran out: at the older deadline."""
     row = older.values("role", "past_roles", "deadline").first()
-    if row is None or row["role"] == s.role:
+    if row is None:
+        # First seen here already escalated (the portal was down, or the row predates past_roles).
+        return moves_from_policy(s)
+    if row["role"] == s.role:
         return {}
     past = list(row["past_roles"])
     return {"past_roles": past if row["role"] in past else [*past, row["role"]], "moved_at": row["deadline"]}
+
+
+def moves_from_policy(s: GateSnapshot) -> dict[str, object]:
+    """The roles an escalated gate has left and when it moved, read off its agent's policy (the
+    framework escalates along it, and holds for an admin after it): for a row first seen escalated."""
+    spec = AGENTS.get(s.agent)
+    policy = None if spec is None else spec.approval_gate if s.tool_call is not None else spec.gate
+    if not s.escalation_level or policy is None:
+        return {}
+    chain = [policy.role, *(step.role for step in policy.escalations)]
+    left = [role for role in dict.fromkeys(chain[: s.escalation_level]) if role != s.role]
+    held = s.escalation_level > len(policy.escalations)
+    moved_at = s.deadline - (timedelta(days=HOLD_DAYS) if held else timedelta(seconds=s.sla_seconds))
+    return {"past_roles": left, "moved_at": moved_at}
 
 
 def _announce(gate_id: str, created: bool) -> None:

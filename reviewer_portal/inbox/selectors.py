@@ -30,6 +30,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.utils import timezone
 
+from agents.framework.contract import SYSTEM_DECIDER
 from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit, reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.own_cases import own_pending_ids, without_own_cases
@@ -71,6 +72,12 @@ INBOX_ROW_FIELDS = (
 )
 # Low-risk gates a reviewer may decide several at a time, where the gate's policy allows it.
 BULK_ELIGIBLE = Q(bulk_allowed=True, recommendation="approve", risk_factors=[], needs_attention="")
+
+
+def _bulk_for(user: AbstractBaseUser) -> Q:
+    """Bulk-eligible and not held by someone else: a colleague's claim is theirs to decide, even
+    for a supervisor (who reassigns it on the team page instead)."""
+    return BULK_ELIGIBLE & (Q(assignee="") | Q(assignee_id=str(user.pk)))
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ def gate_list_for(*, user: AbstractBaseUser, filters: GateFilters | None = None)
             When(sla_left__lt=AT_RISK_SHARE, then=Value(AT_RISK)),
             default=Value(ON_TIME),
         ),
-        bulk_eligible=ExpressionWrapper(BULK_ELIGIBLE, output_field=BooleanField()),
+        bulk_eligible=ExpressionWrapper(_bulk_for(user), output_field=BooleanField()),
     )
     if f.queue == MINE:
         gates = gates.filter(assignee_id=str(user.pk))
@@ -194,7 +201,7 @@ def _search(text: str) -> Q:
 
 def gate_bulk_eligible_for(*, user: AbstractBaseUser) -> QuerySet[Gate]:
     """Pending gates of the user's roles that may be decided in bulk."""
-    return gate_list_for(user=user).filter(BULK_ELIGIBLE)
+    return gate_list_for(user=user).filter(_bulk_for(user))
 
 
 def inbox_queues_for(*, user: AbstractBaseUser) -> list[Queue]:
@@ -237,7 +244,7 @@ def gate_visible_to(*, user: AbstractBaseUser) -> QuerySet[Gate]:
     roles = reviewer_roles_of(user)
     # A reviewer also keeps sight of gates they decided after the gate moved to another role
     # (by user id; by name for gates decided before ids were recorded).
-    decided = Q(decided_by_id=str(user.pk)) | Q(decided_by_id="", decided_by=user.get_username())
+    decided = decided_by(user)
     # A gate that moved on (escalated, held for an admin) stays readable by the roles it left, so
     # its URL (in their e-mails and open pages) never dead-ends. `past_roles` is a JSON list.
     left = Q(pk__in=[])
@@ -249,6 +256,13 @@ def gate_visible_to(*, user: AbstractBaseUser) -> QuerySet[Gate]:
         | Gate.objects.filter(left)
         | _supervised_by(roles)
     )
+
+
+def decided_by(user: AbstractBaseUser) -> Q:
+    """Gates the user decided: by id, by name on gates decided before ids were recorded; never the
+    SLA policy's closures (decided by "system", which a user of that name is not)."""
+    by_name = Q(decided_by_id="", decided_by=user.get_username()) & ~Q(decided_by=SYSTEM_DECIDER)
+    return Q(decided_by_id=str(user.pk)) | by_name
 
 
 def gate_get_for(*, user: AbstractBaseUser, gate_id: str) -> Gate:

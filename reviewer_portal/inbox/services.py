@@ -143,9 +143,9 @@ def gates_decide_in_bulk(
             continue
         # Derived, not random: resubmitting the same form reuses each gate's action id.
         gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), gate_id))
-        if gate.claim_required and not is_person(user, gate.assignee, gate.assignee_id):
-            # Its policy lets only the holder decide: selecting it claims it, unless a colleague
-            # holds it (then the run refuses the claim and nothing is decided).
+        if gate.claim_required and not gate.assignee:
+            # Its policy lets only the holder decide: selecting an unclaimed gate claims it (held
+            # by a colleague, it was refused above; a claim someone wins first, the run refuses).
             claim_id = str(uuid.uuid5(uuid.UUID(submission_id), f"claim:{gate_id}"))
             claim = gate_assign(gate=gate, reviewer=user, assignee=user, submission_id=claim_id)
             if claim.status != Status.ACCEPTED:
@@ -175,6 +175,8 @@ def _bulk_refusal(gate: Gate | None, user: AbstractBaseUser) -> str:
         return f"No longer pending ({gate.status.replace('_', ' ')}{decided})."
     if gate.role not in reviewer_roles_of(user):
         return f"Only a reviewer with the role '{gate.role_label}' may decide this gate."
+    if gate.assignee and not is_person(user, gate.assignee, gate.assignee_id):
+        return f"Held by {gate.assignee}: only they decide it (a supervisor reassigns it on the team page)."
     return "Not eligible for a bulk decision (risk factors, a warning or its policy): open it to decide."
 
 

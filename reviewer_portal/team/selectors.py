@@ -67,7 +67,8 @@ def supervision_map() -> dict[str, set[str]]:
                 continue
             for supervisor in policy.supervisors:
                 supervised[supervisor].update({policy.role, *(step.role for step in policy.escalations)})
-    return supervised
+    # A role never supervises itself here: seniors oversee officers, not each other.
+    return {supervisor: roles - {supervisor} for supervisor, roles in supervised.items()}
 
 
 def supervised_roles_of(*, user: AbstractBaseUser | AnonymousUser) -> list[str]:
@@ -169,11 +170,15 @@ def team_board_for(*, user: AbstractBaseUser) -> list[RoleBoard]:
 
 
 def absence_candidates_for(*, user: AbstractBaseUser) -> QuerySet[User]:
-    """Whom the user may mark absent: active holders of a role they supervise, not themselves."""
+    """Whom the user may mark absent: active holders of a role they supervise, never themselves
+    and, but for an admin, never a peer who shares one of their roles."""
     ids: set[int] = set()
     for role in supervised_roles_of(user=user):
         ids.update(role_members(role=role).values_list("pk", flat=True))
-    return User.objects.filter(pk__in=ids - {user.pk}).order_by("username")
+    candidates = User.objects.filter(pk__in=ids - {user.pk})
+    if not getattr(user, "is_superuser", False):
+        candidates = candidates.exclude(groups__name__in=reviewer_roles_of(user))
+    return candidates.order_by("username")
 
 
 def absences_recent(*, user: AbstractBaseUser, limit: int = 20) -> QuerySet[Absence]:

@@ -125,7 +125,7 @@ def absence_mark(
 def absence_end(*, absence: Absence, ended_by: AbstractBaseUser) -> Absence:
     """Mark the reviewer back present now; the absence stays on record with who ended it."""
     if not absence_candidates_for(user=ended_by).filter(pk=absence.user_id).exists():
-        raise TeamRefusal("That reviewer is not in a team you supervise.")
+        raise TeamRefusal("No such absence.")  # the same words as for an unknown id: ids are not probed
     now = timezone.now()
     ended = (
         absences_current(now=now)
