@@ -30,6 +30,7 @@ bench: $(VENV)/.requirements-dev.stamp | var
 	$(PYTHON) benchmarks/agent_overhead.py
 	$(PYTHON) benchmarks/codec_cost.py
 	$(PYTHON) benchmarks/archive_cost.py
+	$(PYTHON) benchmarks/page_weight.py
 
 # The browser tests drive Debian's chromium through Playwright (no Playwright browser download).
 chromium:
