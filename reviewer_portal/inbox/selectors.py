@@ -6,27 +6,20 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, NoReturn
 
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db import NotSupportedError
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     BooleanField,
     Case,
     Count,
-    DateTimeField,
     ExpressionWrapper,
     F,
-    FloatField,
-    Func,
     Q,
     QuerySet,
     Value,
     When,
 )
 from django.db.models.fields.json import KT
-from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.utils import timezone
 
@@ -35,6 +28,7 @@ from reviewer_portal.accounts.roles import ADMIN_ROLE, REVIEWER_ROLES, can_audit
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.own_cases import own_pending_ids, without_own_cases
 from reviewer_portal.inbox.presentation import detail_fields, search_fields
+from reviewer_portal.inbox.sla_share import SlaShareLeft
 from reviewer_portal.search.selectors import search_candidates
 from reviewer_portal.team.absences import users_present
 
@@ -101,40 +95,6 @@ class Queue:
     key: str  # "" for all the user's queues
     label: str
     count: int
-
-
-class SlaShareLeft(Func):
-    """The share of a gate's SLA still left at `now`: 1 when it opens, 0 at its deadline.
-
-    Native date arithmetic in the database (SQLite's julianday, PostgreSQL's epoch), so filtering
-    thousands of gates on it costs no per-row Python, unlike Django's generic duration maths.
-    """
-
-    output_field = FloatField()
-
-    def __init__(self, now: datetime) -> None:
-        super().__init__(F("deadline"), Value(now, output_field=DateTimeField()), F("sla_seconds"))
-
-    # Django 5.2 passes compiled params on as a list; django-stubs types them as Django 6's tuple.
-    def as_sqlite(  # type: ignore[override]
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, list[Any]]:
-        return self._as_share(compiler, "(julianday({0}) - julianday({1})) * 86400.0 / NULLIF({2}, 0)")
-
-    def as_postgresql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, list[Any]]:
-        return self._as_share(compiler, "EXTRACT(EPOCH FROM ({0} - {1}))::float / NULLIF({2}, 0)")
-
-    def as_sql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **extra: Any
-    ) -> NoReturn:
-        raise NotSupportedError("SlaShareLeft is written for SQLite and PostgreSQL.")
-
-    def _as_share(self, compiler: SQLCompiler, template: str) -> tuple[str, list[Any]]:
-        compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
-        params = [param for _, part_params in compiled for param in part_params]
-        return f"({template.format(*(sql for sql, _ in compiled))})", params
 
 
 def gate_list_for(*, user: AbstractBaseUser, filters: GateFilters | None = None) -> QuerySet[Gate]:
