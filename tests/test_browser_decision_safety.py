@@ -5,14 +5,18 @@ push and a fresh load of its URL shows it read-only."""
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.services import gate_annotate
 from tests.browser import SCREENSHOTS, assert_same_document, mark_document, signed_in_page
 from tests.browser import wait_for_projected_gates as projected
-from tests.conftest import loan_input, make_user, start_loan
+from tests.conftest import in_threads, loan_input, make_user, start_loan
 from tests.test_browser_live import asgi_portal  # noqa: F401  (daphne, for the live push)
 from tests.test_decision_safety import REFERRABLE
 
@@ -131,3 +135,47 @@ def test_an_escalated_gate_loses_its_buttons_on_the_open_page_and_stays_readable
     page.screenshot(path=SCREENSHOTS / f"gate-escalated-read-only-{size[0]}.png", full_page=False)
     assert temporal.run(handle.query(AgentWorkflow.gate)).status == "pending"
     temporal.run(handle.terminate("test done"))
+
+
+def test_a_colleagues_note_does_not_throw_away_an_open_confirm_step(
+    asgi_portal,  # noqa: F811
+    portal_settings,  # the colleague's note is sent from this process
+    temporal,
+    worker,
+    browser,
+):
+    make_user("officer", "credit_officer")
+    colleague = make_user("colleague", "credit_officer")
+    handle = start_loan(temporal, worker, loan_input(REFERRABLE))
+    (gate,) = projected(handle)
+    page = reviewer(browser, asgi_portal.url, "officer", VIEWPORTS[0])
+    page.goto(f"{asgi_portal.url}/gates/{gate.gate_id}/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.keyboard.press("c")
+    panel = page.locator("#decision-panel")
+    expect(panel.locator(".holder")).to_have_text("Claimed by officer (you)")
+    page.keyboard.press("a")
+    expect(panel).to_contain_text("Approve anyway?")
+    version = Gate.objects.get(pk=gate.pk).version
+
+    # Sent from a thread of its own: Playwright's loop runs in this one, and the service is sync.
+    [note] = in_threads(
+        lambda text: gate_annotate(
+            gate=Gate.objects.get(pk=gate.pk), reviewer=colleague, text=text, submission_id=str(uuid.uuid4())
+        ),
+        ["Payslips are in the file."],
+        threads=1,
+    )
+    assert note.status == "accepted"
+    deadline = time.monotonic() + 15
+    while Gate.objects.get(pk=gate.pk).version == version:  # the note reached the projection: pushed
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    page.wait_for_timeout(1500)  # the push's time to arrive and (before the fix) redraw the panel
+
+    expect(panel).to_contain_text("Approve anyway?")
+    expect(panel.get_by_role("button", name="Confirm approval")).to_be_visible()
+    panel.get_by_label("Your reason").fill("Referral checked with the payslips.")
+    panel.get_by_role("button", name="Confirm approval").click()
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+    assert temporal.run(handle.result()).outcome == "approved"

@@ -95,6 +95,11 @@
       // The reviewer's own decision was recorded here: the push that the gate closed (however late
       // the projection catches up) would only replace its outcome with the same state.
       if ("decidedHere" in el.dataset && detail.status && detail.status !== "pending") return false;
+      // An open confirm step stays while the gate waits in the same queue (a colleague's note):
+      // a refresh would throw away the question the reviewer is answering. The run still has
+      // the last word on the confirmation itself.
+      const confirming = el.querySelector(".confirm-decision");
+      if (confirming && detail.status === "pending" && detail.role === el.dataset.role) return false;
     }
     if (el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return false;
     return !hasEdits(el);
