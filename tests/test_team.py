@@ -17,7 +17,7 @@ from reviewer_portal.accounts.roles import REVIEWER_ROLES
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.selectors import gate_assignees_for
 from reviewer_portal.inbox.services import gate_assign
-from reviewer_portal.team.absences import absences_current
+from reviewer_portal.team.absences import absence_of, absences_current
 from reviewer_portal.team.models import Absence
 from reviewer_portal.team.selectors import supervised_roles_of, team_board_for
 from reviewer_portal.team.services import TeamRefusal, absence_end, absence_mark
@@ -378,6 +378,28 @@ def test_each_reviewers_load_counts_every_pending_gate_and_their_oldest_claim(te
     assert loads["colleague"].holds == 1 and loads["colleague"].oldest_held_since is None
     assert loads["gone"].holds == 1  # lost the role, still shown holding it
     assert "Credit officer: 5 pending" in page and "The 2 most urgent are listed" in page
+
+
+def test_an_absent_reviewer_cannot_claim_until_marked_present(team):
+    gate = officer_gate()
+    absence, _ = absence_mark(
+        user=team["colleague"],
+        marked_by=team["senior"],
+        reason="Leave",
+        until=None,
+        submission_id=str(uuid.uuid4()),
+    )
+    claim_form = {"submission_id": str(uuid.uuid4())}
+
+    refused = logged_in(team["colleague"]).post(
+        f"/gates/{gate.gate_id}/claim/", claim_form, headers={"HX-Request": "true"}
+    )
+
+    assert refused.status_code == 409
+    assert "You are marked absent" in refused.content.decode() and "by senior" in refused.content.decode()
+    assert not ActionAttempt.objects.filter(gate=gate, reviewer=team["colleague"]).exists()
+    absence_end(absence=absence, ended_by=team["senior"])
+    assert absence_of(team["colleague"]) is None  # present again: claims go to the run as before
 
 
 def test_an_absence_ends_by_itself_on_its_return_day(team):

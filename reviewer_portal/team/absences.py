@@ -21,3 +21,8 @@ def absences_current(*, now: datetime | None = None) -> QuerySet[Absence]:
 def users_present(users: QuerySet[User], *, now: datetime | None = None) -> QuerySet[User]:
     """`users` without those absent at `now`."""
     return users.exclude(pk__in=absences_current(now=now).values("user_id"))
+
+
+def absence_of(user: User) -> Absence | None:
+    """The user's absence in force now, if any."""
+    return absences_current().filter(user=user).select_related("marked_by").first()
