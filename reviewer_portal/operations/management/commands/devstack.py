@@ -5,14 +5,16 @@ says otherwise), starts (or reuses) a Temporal dev server on 127.0.0.1:7233 whos
 var/temporal.db, creates the namespaces with a long retention so demo runs survive restarts,
 migrates, seeds the demo users and loan applications, then runs `run_worker` and the portal under
 daphne as child processes. Ctrl-C or SIGTERM stops every child it started (portal first, Temporal
-last, so the worker can finish in-flight activities) and exits 0; if a child dies on its own, the
-rest are stopped and the command exits 1.
+last, so the worker can finish in-flight activities) and exits 0, however often the signal comes;
+if a child dies on its own, the rest are stopped and the command exits 1. Each child also gets
+SIGTERM if devstack itself dies without stopping it (SIGKILL): its parent-death signal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +49,12 @@ STOP_TIMEOUT = 30.0
 
 class StopRequested(Exception):
     """Raised from the SIGINT/SIGTERM handler so a stop interrupts any step, even start-up."""
+
+
+class _Stop:
+    # Set by the first SIGINT/SIGTERM, or when the stop begins: a repeated signal (a second Ctrl-C,
+    # `kill -TERM -- -<pgid>` reaching make and devstack together) must not abort the stop.
+    requested = False
 
 
 @dataclass
@@ -87,10 +95,15 @@ class Command(BaseCommand):
             self.stderr.write(str(err))
             exit_code = 1
         finally:
-            # A second Ctrl-C must not abort the clean stop half-way.
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)
-            self.stop_children()
+            # A second Ctrl-C must not abort the clean stop half-way: from here the handler only
+            # notes it. One that lands before the flag is set interrupts nothing but this loop.
+            while True:
+                try:
+                    _Stop.requested = True
+                    self.stop_children()
+                    break
+                except StopRequested:
+                    continue
         # seed_demo used a Temporal Client in this process, and its Rust threads can abort the
         # interpreter's teardown (temporalio/sdk-python#300): leave without one.
         sys.stdout.flush()
@@ -175,7 +188,7 @@ class Command(BaseCommand):
     def spawn(self, name: str, command: list[str]) -> None:
         # Its own process group: a terminal's Ctrl-C reaches only this command, which then stops
         # the children in order instead of all at once.
-        process = subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
+        process = subprocess.Popen(dying_with_parent(command), cwd=settings.BASE_DIR, process_group=0)
         self.children.append(Child(name, process))
         self.stdout.write(f"Started {name} (pid {process.pid}).")
 
@@ -243,7 +256,18 @@ class Command(BaseCommand):
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    if _Stop.requested:  # the stop is already under way
+        return
+    _Stop.requested = True
     raise StopRequested(f"{signal.Signals(signum).name} received")
+
+
+def dying_with_parent(command: list[str]) -> list[str]:
+    """`command` run so that it gets SIGTERM if devstack dies without stopping it (SIGKILL, a
+    supervisor giving up): util-linux's setpriv sets the child's parent-death signal, which
+    outlives its exec. Where there is no setpriv (not Linux), the command as it is."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
 
 def _answers(port: int) -> bool:
