@@ -9,7 +9,6 @@ import dataclasses
 import html
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -31,36 +30,16 @@ from tests.conftest import (
     projected_gate,
     start_loan,
 )
+from tests.test_gate_rules import NOW, gate
 
 HTMX = {"HX-Request": "true"}
 REFERRABLE = LoanApplication("Tomasz Nowak", 9_500, 36, "car", 41_000, 900, 668)
 TOKEN = re.compile(r'name="confirm_token" value="([^"]+)"')
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def snapshot(**fields) -> GateSnapshot:
-    return dataclasses.replace(
-        GateSnapshot(
-            gate_id="loan-x--g1",
-            workflow_id="loan-x",
-            agent="loans",
-            kind="loan_decision",
-            subject="x",
-            case={},
-            submitted_by="intake",
-            recommendation=Recommendation("refer", "check"),
-            tool_results=[],
-            model="m",
-            offline_model=True,
-            role="credit_officer",
-            sla_seconds=3600,
-            opened_at=NOW,
-            deadline=NOW + timedelta(hours=1),
-            submitted_by_id=actions.person_id("intake"),
-            claim_required=True,
-        ),
-        **fields,
-    )
+    """The rules tests' gate, referred by the AI, under a policy that requires a claim."""
+    return gate(**{"recommendation": Recommendation("refer", "check"), "claim_required": True, **fields})
 
 
 # --- the rule, as a pure function ---------------------------------------------------------------

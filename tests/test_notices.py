@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -16,7 +16,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
 from django.utils import timezone
 
-from agents.framework.types import GateSnapshot, Notice, Recommendation
+from agents.framework.types import GateSnapshot, Notice
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.notifications import notify_reviewers
 from reviewer_portal.inbox.projection import gate_apply_snapshot
@@ -31,14 +31,14 @@ from reviewer_portal.notices.services import (
     notification_create_for_user,
     notifications_mark_read,
 )
-from tests import actions, test_live
+from tests import test_live
 from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.test_gate_rules import gate
 from tests.test_live import WAIT, communicator_for
 
 HTMX = {"HX-Request": "true"}
 # The database channel layer, then channels-redis (as tests/test_live.py runs its pushes).
 layer_config = test_live.layer_config
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def event(key: str = "sla_warning:g1:v1:credit_officer", subject: str = "Amira Haddad") -> NoticeEvent:
@@ -48,27 +48,7 @@ def event(key: str = "sla_warning:g1:v1:credit_officer", subject: str = "Amira H
 
 
 def snapshot(**fields) -> GateSnapshot:
-    return dataclasses.replace(
-        GateSnapshot(
-            gate_id="loan-x--g1",
-            workflow_id="loan-x",
-            agent="loans",
-            kind="loan_decision",
-            subject="Amira Haddad",
-            case={},
-            submitted_by="intake",
-            recommendation=Recommendation("approve", "fine"),
-            tool_results=[],
-            model="m",
-            offline_model=True,
-            role="credit_officer",
-            sla_seconds=3600,
-            opened_at=NOW,
-            deadline=NOW + timedelta(hours=1),
-            submitted_by_id=actions.person_id("intake"),
-        ),
-        **fields,
-    )
+    return gate(**{"subject": "Amira Haddad", **fields})
 
 
 def wait_for(probe, timeout: float = 30):
