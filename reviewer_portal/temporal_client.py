@@ -1,10 +1,24 @@
 """The one place that builds Temporal Clients, from settings (address, TLS, key): one per
-namespace, each encrypting with that namespace's payload keys."""
+namespace, each encrypting with that namespace's payload keys.
+
+The process's Clients are made on one long-lived event loop, the client loop, run by a daemon
+thread. Sync code (views, services, commands) hands it coroutines with `run_on_client_loop`
+instead of `async_to_sync`, which would build an event loop and a thread per call. The Clients
+themselves are usable from any loop (the SDK's Rust core answers on whichever loop awaits it), so
+async code on another loop (a daphne view) may simply `await get_client(...)` and call it there.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
+import os
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from django.conf import settings
 from temporalio.client import Client
@@ -16,11 +30,94 @@ from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.domains import domain_of
 
+T = TypeVar("T")
+
+# How long sync code waits for a call on the client loop before it gives up (and cancels it).
+CALL_TIMEOUT_SECONDS = 120.0
+# Starts in flight at once per process: a burst queues here instead of piling onto the server
+# (the dev server writes through one SQLite connection), and a queued start waits its turn.
+START_CONCURRENCY = 32
+
 _clients: dict[str, Client] = {}
 
 
 class TemporalUnreachable(Exception):
     """No connection to the Temporal cluster could be made (the client could not even connect)."""
+
+
+class TemporalBusy(TemporalUnreachable):
+    """The call did not finish in time (Temporal is slow or the queue of starts is long); it was
+    cancelled here, though the server may still have done it."""
+
+
+class _ClientLoop:
+    """An event loop on a daemon thread that lives as long as the process: owns its Clients."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.connecting: dict[str, asyncio.Task[Client]] = {}
+        self.starts: asyncio.Semaphore | None = None  # made on the loop that uses it
+        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal-client", daemon=True)
+        self.thread.start()
+
+
+_owner: _ClientLoop | None = None
+_owner_lock = threading.Lock()
+
+
+def _client_loop() -> _ClientLoop:
+    """The client loop, started on first use (and again in a forked child, which has no thread)."""
+    global _owner
+    owner = _owner
+    if owner is not None and owner.pid == os.getpid() and owner.thread.is_alive():
+        return owner
+    with _owner_lock:
+        if _owner is None or _owner.pid != os.getpid() or not _owner.thread.is_alive():
+            _clients.clear()
+            _owner = _ClientLoop()
+        return _owner
+
+
+def run_on_client_loop(
+    coroutine: Coroutine[Any, Any, T], *, timeout: float | None = CALL_TIMEOUT_SECONDS
+) -> T:
+    """Run `coroutine` on the client loop and wait for its result, from sync code on any thread.
+
+    Its exceptions are raised here; after `timeout` seconds it is cancelled and TemporalBusy is
+    raised. The loop carries on either way.
+    """
+    owner = _client_loop()
+    if threading.current_thread() is owner.thread:
+        coroutine.close()
+        raise RuntimeError("run_on_client_loop was called on the client loop itself: await instead.")
+    future = asyncio.run_coroutine_threadsafe(coroutine, owner.loop)
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError as err:
+        future.cancel()
+        raise TemporalBusy(f"Temporal did not answer within {timeout:.0f} s.") from err
+
+
+async def await_on_client_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Await `coroutine` on the client loop from async code on another loop (or on it)."""
+    owner = _client_loop()
+    if asyncio.get_running_loop() is owner.loop:
+        return await coroutine
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, owner.loop))
+
+
+@asynccontextmanager
+async def start_slot() -> AsyncIterator[None]:
+    """Hold one of START_CONCURRENCY places for a start: on the client loop, the rest queue."""
+    owner = _client_loop()
+    if asyncio.get_running_loop() is not owner.loop:  # another loop: no queue to share
+        yield
+        return
+    if owner.starts is None:
+        owner.starts = asyncio.Semaphore(START_CONCURRENCY)
+    async with owner.starts:
+        yield
 
 
 def _tls() -> TLSConfig | bool:
@@ -63,7 +160,8 @@ async def connect(namespace: str | None = None) -> Client:
 
 
 async def get_client(namespace: str | None = None) -> Client:
-    """The process-wide Client of `namespace` (safe to share across event loops and threads).
+    """The process-wide Client of `namespace`, from any event loop or thread: connected once, on
+    the client loop, however many callers ask at the same moment.
 
     Raises TemporalUnreachable when it cannot connect: a portal process started during an outage
     tries again on its next request.
@@ -71,10 +169,28 @@ async def get_client(namespace: str | None = None) -> Client:
     namespace = namespace or settings.TEMPORAL_NAMESPACE
     client = _clients.get(namespace)
     if client is None:
-        try:
-            client = _clients[namespace] = await connect(namespace)
-        except RuntimeError as err:  # the SDK's "Failed client connect"
-            raise TemporalUnreachable(str(err)) from err
+        client = await await_on_client_loop(_connect_once(namespace))
+    return client
+
+
+async def _connect_once(namespace: str) -> Client:
+    """On the client loop: the cached Client, or the one connection attempt under way."""
+    if namespace in _clients:
+        return _clients[namespace]
+    connecting = _client_loop().connecting
+    task = connecting.get(namespace)
+    if task is None:
+        task = connecting[namespace] = asyncio.ensure_future(_connect_and_cache(namespace))
+        task.add_done_callback(lambda _: connecting.pop(namespace, None))
+    return await asyncio.shield(task)
+
+
+async def _connect_and_cache(namespace: str) -> Client:
+    try:
+        client = await connect(namespace)
+    except RuntimeError as err:  # the SDK's "Failed client connect"
+        raise TemporalUnreachable(str(err)) from err
+    _clients[namespace] = client
     return client
 
 

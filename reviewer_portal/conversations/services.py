@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
@@ -32,8 +31,14 @@ from agents.support.rep_actions import rep_action_message
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.domains import domain_of
-from reviewer_portal.intake.services import pinned_spec
-from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
+from reviewer_portal.intake.services import START_TIMEOUT_SECONDS, pinned_spec
+from reviewer_portal.temporal_client import (
+    TemporalBusy,
+    TemporalUnreachable,
+    client_for_agent,
+    run_on_client_loop,
+    start_slot,
+)
 from reviewer_portal.trust.keys import signing_key, trusted_keys
 
 # A customer's turn runs the model and tools: give it longer than a reviewer's action.
@@ -72,13 +77,14 @@ def conversation_start(*, customer_id: str, conversation_id: str = "") -> Starte
 
     async def run() -> None:
         client = await client_for_agent(AGENT)
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await client.start_workflow(
-                SUPPORT_WORKFLOW, start, id=conversation_id, task_queue=domain_of(AGENT).task_queue
-            )
+        async with start_slot():
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await client.start_workflow(
+                    SUPPORT_WORKFLOW, start, id=conversation_id, task_queue=domain_of(AGENT).task_queue
+                )
 
     try:
-        async_to_sync(run)()
+        run_on_client_loop(run(), timeout=START_TIMEOUT_SECONDS)
     except (TemporalUnreachable, RPCError) as err:
         raise ConversationUnavailable(
             "Our assistant cannot be reached right now, so no conversation started. Try again shortly."
@@ -131,7 +137,8 @@ def _send(conversation_id: str, update: str, argument: object, update_id: str, t
         return reply
 
     try:
-        return Sent(ACCEPTED, reply=async_to_sync(execute)())
+        # Past the Update's own timeout, the wait below only guards against a stuck loop.
+        return Sent(ACCEPTED, reply=run_on_client_loop(execute(), timeout=timeout.total_seconds() + 30))
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         detail = str(getattr(cause, "message", None) or cause or err)
@@ -143,5 +150,7 @@ def _send(conversation_id: str, update: str, argument: object, update_id: str, t
         if err.status == RPCStatusCode.NOT_FOUND:
             return Sent(GONE, "This conversation has ended.")
         return Sent(UNAVAILABLE, "The conversation service is not reachable right now.")
+    except TemporalBusy:
+        return Sent(PENDING, "The answer is taking a while; it will appear in the conversation.")
     except TemporalUnreachable:
         return Sent(UNAVAILABLE, "The conversation service is not reachable right now.")

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW, ALL_GATES_QUERY
 from agents.framework.types import AgentResult, GateSnapshot
 from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.temporal_client import run_on_client_loop
 
 AGENT_RUNS = f"WorkflowType = '{AGENT_WORKFLOW}'"
 # A query needs a worker: without one, give up on that run after this long and say so.
@@ -35,7 +35,7 @@ class Reconciled:
 def projection_reconcile(*, client: Client, task_queue: str = "") -> Reconciled:
     """Apply every gate Temporal knows (of one task queue, if given)."""
     query = AGENT_RUNS + (f" AND TaskQueue = '{task_queue}'" if task_queue else "")
-    snapshots, unanswered = async_to_sync(_gates_in_temporal)(client, query)
+    snapshots, unanswered = run_on_client_loop(_gates_in_temporal(client, query), timeout=None)
     changed = sum(gate_apply_snapshot(snapshot=s) for s in snapshots)
     return Reconciled(len(snapshots), changed, unanswered)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from asgiref.sync import async_to_sync
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -14,7 +13,7 @@ from agents.framework.types import AgentResult
 from agents.regulatory import REGULATORY_AGENT
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.intake.models import DocumentUpload
-from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
+from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent, run_on_client_loop
 
 IN_PROGRESS = "in_progress"
 FINISHED = "finished"
@@ -52,7 +51,7 @@ class DocumentReview:
 def document_review(*, upload: DocumentUpload) -> DocumentReview:
     gates = list(Gate.objects.filter(workflow_id=upload.workflow_id).order_by("opened_at"))
     try:
-        state = async_to_sync(_state)(upload.workflow_id)
+        state = run_on_client_loop(_state(upload.workflow_id), timeout=30)
     except (TemporalUnreachable, RPCError):
         state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
     return DocumentReview(upload=upload, state=state, gates=gates)

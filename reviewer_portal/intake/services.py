@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from temporalio.common import WorkflowIDReusePolicy
@@ -19,12 +18,22 @@ from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
 from reviewer_portal.history.services import submission_record
-from reviewer_portal.temporal_client import TemporalUnreachable, get_client
+from reviewer_portal.temporal_client import (
+    TemporalBusy,
+    TemporalUnreachable,
+    get_client,
+    run_on_client_loop,
+    start_slot,
+)
 from reviewer_portal.trust.keys import trusted_keys
+
+# How long a submitter waits for a start, queue included, before they are told to send it again.
+START_TIMEOUT_SECONDS = 15.0
 
 
 class RunNotStarted(Exception):
-    """Temporal could not be reached: nothing was started; the submitter may simply try again."""
+    """Temporal could not be reached (nothing was started), or did not answer in time (it may have
+    started): the submitter may simply send the same form again."""
 
 
 def intake_submit(
@@ -55,7 +64,8 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     so every intake page can key its runs by the form's submission id.
 
     The run records its submitter by username and immutable user id (four eyes), and pins the key
-    the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached.
+    the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached,
+    or does not answer within START_TIMEOUT_SECONDS (a burst of starts queues on the client loop).
     """
     agent_input = replace(
         agent_input,
@@ -64,7 +74,12 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         trusted_keys=trusted_keys(),
     )
     try:
-        async_to_sync(_start)(workflow_id, agent_input)
+        run_on_client_loop(_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)
+    except TemporalBusy as err:
+        raise RunNotStarted(
+            "Temporal is busy right now, so this may not have been submitted. Send it again:"
+            " it will not be submitted twice."
+        ) from err
     except (TemporalUnreachable, RPCError) as err:
         raise RunNotStarted(
             "Temporal is not reachable right now, so nothing was submitted. Try again."
@@ -81,13 +96,14 @@ async def _start(workflow_id: str, agent_input: AgentInput) -> None:
     domain = domain_of(agent_input.spec.agent)
     client = await get_client(domain.namespace)
     # A resubmitted form: the run it started the first time is the answer.
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(
-            AGENT_WORKFLOW,
-            agent_input,
-            result_type=AgentResult,
-            id=workflow_id,
-            task_queue=domain.task_queue,
-            # A form submitted again, even after its run closed, never starts a second run.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+    async with start_slot():
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                AGENT_WORKFLOW,
+                agent_input,
+                result_type=AgentResult,
+                id=workflow_id,
+                task_queue=domain.task_queue,
+                # A form submitted again, even after its run closed, never starts a second run.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
