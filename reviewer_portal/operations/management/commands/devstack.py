@@ -8,6 +8,12 @@ daphne as child processes. Ctrl-C or SIGTERM stops every child it started (porta
 last, so the worker can finish in-flight activities) and exits 0, however often the signal comes;
 if a child dies on its own, the rest are stopped and the command exits 1. Each child also gets
 SIGTERM if devstack itself dies without stopping it (SIGKILL): its parent-death signal.
+
+Where it listens and keeps Temporal's state can be moved, so a second stack (a test) runs beside
+the first: DEVSTACK_TEMPORAL_PORT (7233), DEVSTACK_UI_PORT (8233), PORTAL_PORT (8000) and
+DEVSTACK_STATE_DIR (var/, for temporal.db). The portal's own files have their variables in
+settings (DATABASE_URL, CLAIM_CHECK_DIR, the key files). The stack's processes, this one included,
+talk to the Temporal server it started or reused (TEMPORAL_ADDRESS is set to it).
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from reviewer_portal.trust.keys import ensure_dev_key
 
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
-TEMPORAL_PORT = 7233
-TEMPORAL_UI_PORT = 8233
-PORTAL_PORT = 8000
+TEMPORAL_PORT = int(os.environ.get("DEVSTACK_TEMPORAL_PORT", "7233"))
+TEMPORAL_UI_PORT = int(os.environ.get("DEVSTACK_UI_PORT", "8233"))
+PORTAL_PORT = int(os.environ.get("PORTAL_PORT", "8000"))
+STATE_DIR = os.environ.get("DEVSTACK_STATE_DIR", "")  # default: var/ of the project
 # Updates a run holds at once, in bytes: far above a reviewer action, far below the 2 MB at
 # which refusing one would fail a workflow task (the refusal echoes the Update back).
 TEMPORAL_DYNAMIC_CONFIG = ("history.maxInFlightUpdatePayloads=524288",)
@@ -142,11 +149,13 @@ class Command(BaseCommand):
     def ensure_temporal(self) -> None:
         """Reuse a server on 127.0.0.1:7233, else start one on var/temporal.db; create the
         namespaces with their retention."""
+        settings.TEMPORAL_ADDRESS = os.environ["TEMPORAL_ADDRESS"] = f"{HOST}:{TEMPORAL_PORT}"
+        os.environ.setdefault("TEMPORAL_UI_URL", f"http://{HOST}:{TEMPORAL_UI_PORT}")
         if _answers(TEMPORAL_PORT):
             self.stdout.write(f"Reusing the Temporal server already listening on {HOST}:{TEMPORAL_PORT}.")
         else:
-            db = Path(settings.BASE_DIR) / "var" / "temporal.db"
-            db.parent.mkdir(exist_ok=True)
+            db = Path(STATE_DIR or Path(settings.BASE_DIR) / "var") / "temporal.db"
+            db.parent.mkdir(parents=True, exist_ok=True)
             command = [
                 str(BIN_DIR / "temporal"), "server", "start-dev",
                 "--db-filename", str(db),
