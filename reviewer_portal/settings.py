@@ -138,10 +138,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = secret("REDIS_URL")
 if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout, as long as channels-redis's blocking receive
+    # waits (BZPOPMIN, 5 s): with it, a WebSocket that hears nothing for 5 s fails. Longer here.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:
