@@ -70,7 +70,7 @@ def _digest(body: dict[str, Any]) -> str:
     """The offline summary: every tool call and result line of the transcript, each shortened."""
     transcript = body["messages"][-1]["content"]
     lines = [
-        line[:SUMMARY_LINE_LIMIT] for line in transcript.splitlines() if line.startswith(("CALL ", "RESULT "))
+        line[:SUMMARY_LINE_LIMIT] for line in transcript.splitlines() if line.startswith(("CALL ", "CALLS ", "RESULT "))
     ]
     return "\n".join(["Earlier turns (offline digest):", *lines])
 

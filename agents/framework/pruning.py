@@ -1,5 +1,11 @@
 """History pruning: long agent loops summarise their old turns and continue-as-new, carrying the
-open gates, the pending tool calls and the chain of previous runs."""
+open gates, the pending tool calls and the chain of previous runs.
+
+What a continuation carries stays bounded however long the loop: the summary is made again from
+the previous one and the new turns (never appended to), and a spec that names its
+`carried_results` carries only those tools' results (a review's findings), not every result of the
+chain (the text of every section it read, which the tools read again by index when they need it).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,13 @@ from agents.framework.contract import SUMMARISE_ACTIVITY
 from agents.framework.policies import LLM_HEARTBEAT, LLM_RETRY, LLM_SCHEDULE_TO_CLOSE, LLM_START_TO_CLOSE
 from agents.framework.run_state import AgentRunState
 
+# Continue-as-new carries only the results of the spec's `carried_results` tools. Patched: runs
+# recorded before carried every result.
+PATCH_BOUNDED_CARRY = "bounded-carry"
+
 with workflow.unsafe.imports_passed_through():
     from agents.framework.llm_types import SummariseRequest, SummariseResponse
-    from agents.framework.types import ChatMessage
+    from agents.framework.types import AgentRunSpec, ChatMessage, ToolResult
 
 
 class PruningMixin(AgentRunState):
@@ -50,7 +60,18 @@ class PruningMixin(AgentRunState):
             note = ChatMessage(role="user", content=f"Summary of the earlier turns:\n{summary.summary}")
             state.messages = [state.messages[0], note, *state.messages[len(state.messages) - keep_tail :]]
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if spec.carried_results is not None and workflow.patched(PATCH_BOUNDED_CARRY):
+            state.results = carried_results(spec, state.results)
         state.gates = list(self._gates.values())
         state.published = dict(self._published)
         state.previous_runs = [*state.previous_runs, workflow.info().run_id]
         workflow.continue_as_new(replace(self._input, carry=state))
+
+
+def carried_results(spec: AgentRunSpec, results: list[ToolResult]) -> list[ToolResult]:
+    """The results a continuation needs: those of the spec's `carried_results` tools (all of them
+    when it names none)."""
+    if spec.carried_results is None:
+        return list(results)
+    kept = set(spec.carried_results)
+    return [r for r in results if r.name in kept]

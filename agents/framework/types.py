@@ -121,6 +121,11 @@ class AgentRunSpec:
     # The activity that prepares the case before the first turn (e.g. reads an uploaded file);
     # its PreparedCase replaces the case. Empty: the case is ready as it is.
     prepare: str = ""
+    # The tools whose results continue-as-new carries (what `on_complete` needs, e.g. a review's
+    # findings); the others' results stay in the run that got them. None: every result.
+    carried_results: list[str] | None = None
+    # The tools declared `local=True` (agents.framework.tools): they run as local activities.
+    local_tools: list[str] = field(default_factory=list)
 
 
 @dataclass

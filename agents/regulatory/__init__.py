@@ -25,6 +25,8 @@ COMPLIANCE_REVIEWER = "compliance_reviewer"
 # Findings of these severities are recorded at once; any other value, "high", "critical" or a
 # misspelling the model wrote, waits for a compliance reviewer (the rule fails closed).
 UNGATED_SEVERITIES = ["low", "medium"]
+# The only results a continued review needs: its findings, for the report.
+CARRIED_TOOL = "regulatory.record_finding"
 
 register_prompts(Path(__file__).parent / "prompts")
 
@@ -91,6 +93,13 @@ def review_spec(sections: int, **pin: Any) -> AgentRunSpec:
     `pin` passes on to AgentSpec.pin (model, SLAs, overrides such as turns_per_run).
     """
     pin.setdefault("max_turns", max(REGULATORY_AGENT.max_turns, turns_for(sections)))
+    return _pinned(**pin)
+
+
+def _pinned(**pin: Any) -> AgentRunSpec:
+    """The run spec with what a continuation carries bounded: the findings (the report lists
+    them), never the text of every section read so far (the tools read it again by index)."""
+    pin.setdefault("carried_results", [CARRIED_TOOL])
     return REGULATORY_AGENT.pin(**pin)
 
 
@@ -99,7 +108,7 @@ def upload_input(*, upload_id: str, filename: str, title: str, uploaded_by: str,
     `prepare` step), then reviews it with a turn budget fitted to its sections."""
     case = {"upload_id": upload_id, "filename": filename, "title": title, "uploaded_by": uploaded_by}
     return AgentInput(
-        spec=REGULATORY_AGENT.pin(**pin),
+        spec=_pinned(**pin),
         subject=f"Regulatory review: {title}",
         case=case,
         submitted_by=uploaded_by,

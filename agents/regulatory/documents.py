@@ -21,6 +21,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from agents.framework.codec import KeyNotFound, NamespaceKeys, PayloadKeys
 from agents.framework.sealed_files import read_sealed, write_sealed
@@ -103,6 +104,26 @@ class DocumentStore:
         except FileNotFoundError as err:
             raise DocumentNotFound(f"No uploaded file {upload_id} in the document store.") from err
 
+    def put_finding(self, finding: dict[str, Any]) -> str:
+        """Keep a recorded finding (content-addressed: the same finding is written once); returns
+        its id, which is all a long review carries of it from one run to the next."""
+        body = json.dumps(finding, sort_keys=True).encode()
+        finding_ref = hashlib.sha256(body).hexdigest()
+        self._keep(self._finding_path(finding_ref), body)
+        return finding_ref
+
+    def finding(self, finding_ref: str) -> dict[str, Any]:
+        """A finding kept by `put_finding`; a missing or altered one raises (never guessed)."""
+        path = self._finding_path(finding_ref)
+        try:
+            body = read_sealed(path, self._keys, self._namespace)
+        except FileNotFoundError as err:
+            raise DocumentNotFound(f"No finding {finding_ref} in the document store.") from err
+        if hashlib.sha256(body).hexdigest() != finding_ref:
+            raise ValueError(f"Finding {finding_ref} in the document store is not the one recorded.")
+        finding: dict[str, Any] = json.loads(body)
+        return finding
+
     def _keep(self, path: Path, plaintext: bytes) -> None:
         """Write once: a file already there that these keys open holds the same content (its name
         is the content's hash); one they cannot open (sealed with keys since lost) is replaced."""
@@ -119,6 +140,11 @@ class DocumentStore:
         if not _DOCUMENT_ID.fullmatch(document_id):
             raise ValueError("A document id is the 64 hex digits of its sha256.")
         return self.directory / f"{document_id}.json"
+
+    def _finding_path(self, finding_ref: str) -> Path:
+        if not _DOCUMENT_ID.fullmatch(finding_ref):
+            raise ValueError("A finding id is the 64 hex digits of its sha256.")
+        return self.directory / "findings" / f"{finding_ref}.json"
 
     def _upload_path(self, upload_id: str) -> Path:
         if not _DOCUMENT_ID.fullmatch(upload_id):

@@ -2,7 +2,8 @@
 
 Progress comes from the tool calls in the transcript, including the "CALL <tool> <json>" lines of
 the offline digest that replaces pruned turns after continue-as-new, so the review resumes where
-it was. Only tool calls and the rulebook's structured matches drive it: the document's text is
+it was; the digest lists only the latest calls, and counts the earlier ones by tool on a
+`CALLS {"<tool>": n}` line (agents/framework/summarise.py), which the answer's totals add in. Only tool calls and the rulebook's structured matches drive it: the document's text is
 data the policy never interprets, so instructions hidden in it change nothing.
 """
 
@@ -16,6 +17,7 @@ READ = "regulatory.read_section"
 SEARCH = "regulatory.rulebook_search"
 RECORD = "regulatory.record_finding"
 SUMMARY_PREFIX = "Summary of the earlier turns:"
+TALLY = "CALLS "
 # How the framework tells the model a reviewer sent its call back; their instructions follow "): ".
 CHANGES_ASKED = "A reviewer asked for changes to this call ("
 
@@ -40,7 +42,8 @@ def regulatory_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
     last = steps[-1]
     current = max((s.index for s in steps if s.name in (READ, SEARCH) and s.index is not None), default=0)
     if last.name in (READ, SEARCH) and last.result is not None and "error" in last.result:
-        return _answer(case, steps, f"Section {current} could not be reviewed: {last.result['error']}")
+        problem = f"Section {current} could not be reviewed: {last.result['error']}"
+        return _answer(case, steps, problem, earlier=_earlier_calls(messages))
     if last.name == READ:
         return _call(SEARCH, document_id, current)
     if last.name == SEARCH:
@@ -56,7 +59,7 @@ def regulatory_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
     # The section's findings are recorded or decided (or it had none): on to the next one.
     if current + 1 < total:
         return _call(READ, document_id, current + 1)
-    return _answer(case, steps)
+    return _answer(case, steps, earlier=_earlier_calls(messages))
 
 
 def _steps(messages: list[dict[str, Any]]) -> list[Step]:
@@ -73,6 +76,23 @@ def _steps(messages: list[dict[str, Any]]) -> list[Step]:
         if message["role"] == "tool" and message.get("tool_call_id") in live:
             live[message["tool_call_id"]].result = json.loads(content)
     return steps
+
+
+def _earlier_calls(messages: list[dict[str, Any]]) -> dict[str, int]:
+    """The calls a digest only counts (its `CALLS` line), by tool; none in a digest without one."""
+    for message in messages:
+        content = message.get("content") or ""
+        if message["role"] != "user" or not content.startswith(SUMMARY_PREFIX):
+            continue
+        for line in content.splitlines():
+            if line.startswith(TALLY):
+                try:
+                    counts = json.loads(line.removeprefix(TALLY))
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(counts, dict):
+                    return {str(k): v for k, v in counts.items() if isinstance(v, int)}
+    return {}
 
 
 def _digest_steps(summary: str) -> list[Step]:
@@ -127,9 +147,12 @@ def _finding(document_id: str, index: int, match: dict[str, Any]) -> dict[str, A
     }
 
 
-def _answer(case: dict[str, Any], steps: list[Step], problem: str = "") -> dict[str, Any]:
-    reviewed = len({s.index for s in steps if s.name == READ and s.index is not None})
-    proposed = sum(1 for s in steps if s.name == RECORD)
+def _answer(
+    case: dict[str, Any], steps: list[Step], problem: str = "", *, earlier: dict[str, int]
+) -> dict[str, Any]:
+    # Sections are read once each, in order: the reads a digest only counts are other sections.
+    reviewed = earlier.get(READ, 0) + len({s.index for s in steps if s.name == READ and s.index is not None})
+    proposed = earlier.get(RECORD, 0) + sum(1 for s in steps if s.name == RECORD)
     rationale = (
         f"Reviewed {reviewed} of {case['sections']} sections of '{case['title']}' and proposed "
         f"{proposed} findings; the review report lists each one with its compliance decision."

@@ -8,6 +8,7 @@ every section, so a rule match the model never turned into a finding shows up as
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from temporalio import activity
@@ -25,9 +26,10 @@ EXPIRED_BY = "system"
 @activity.defn(name="regulatory.publish_report")
 async def publish_report(outcome: AgentOutcome) -> dict[str, Any]:
     """Compose the review report; the workflow result and its history carry it to the portal."""
-    sections = DocumentStore.from_env(activity.info().namespace).sections(outcome.case["document_id"])
+    store = DocumentStore.from_env(activity.info().namespace)
+    sections = store.sections(outcome.case["document_id"])
     gates = {g.tool_call.id: g for g in outcome.gates if g.tool_call and g.tool_call.name == RECORD_FINDING}
-    calls = [r for r in outcome.results if r.name == RECORD_FINDING]
+    calls = [_as_recorded(r, store) for r in outcome.results if r.name == RECORD_FINDING]
     findings = [_finding(r, gates.get(r.call_id)) for r in calls if r.ok or r.call_id in gates]
     refused = [{"call_id": r.call_id, "error": r.error} for r in calls if not r.ok and r.call_id not in gates]
     for finding in findings:
@@ -57,6 +59,15 @@ async def publish_report(outcome: AgentOutcome) -> dict[str, Any]:
         "unaddressed_matches": unaddressed,
         "refused_calls": refused,
     }
+
+
+def _as_recorded(result: ToolResult, store: DocumentStore) -> ToolResult:
+    """The result with the finding it names read back from the store (results recorded before
+    findings were kept there hold the finding itself)."""
+    stored = (result.result or {}).get("stored") if result.ok else None
+    if not isinstance(stored, str):
+        return result
+    return replace(result, result=store.finding(stored))
 
 
 def _finding(result: ToolResult, gate: GateSnapshot | None) -> dict[str, Any]:

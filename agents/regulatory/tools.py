@@ -2,7 +2,8 @@
 
 Each is an Activity registered under a `regulatory.` name. Sections come from the claim-check
 store by document id, so the document itself never enters workflow history; only the section
-being read does, in the tool's result.
+being read does, in the tool's result. A recorded finding is kept in the same store, and its
+result names it by its hash.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ async def record_finding(args: FindingArgs) -> dict[str, Any]:
         # The model sees this and may try again; retrying the same arguments changes nothing.
         raise ApplicationError(refusal, type="FindingRefused", non_retryable=True)
     rule = RULES[args.rule]
-    return {
-        "finding_id": f"{args.document_id[:12]}-s{args.index}-{rule.id}",
+    finding_id = f"{args.document_id[:12]}-s{args.index}-{rule.id}"
+    finding = {
+        "finding_id": finding_id,
         "index": args.index,
         "heading": section.heading,
         "rule": rule.id,
@@ -89,6 +91,16 @@ async def record_finding(args: FindingArgs) -> dict[str, Any]:
         "excerpt": args.excerpt.strip(),
         "proposed_action": args.proposed_action.strip(),
         "rationale": args.rationale.strip(),
+    }
+    # The finding is kept in the document store; the result names it, so what a long review
+    # carries from run to run is a few bytes per finding (agents/regulatory/report.py reads it).
+    stored = _store().put_finding(finding)
+    return {
+        "finding_id": finding_id,
+        "index": args.index,
+        "rule": rule.id,
+        "severity": args.severity,
+        "stored": stored,
     }
 
 
@@ -124,9 +136,13 @@ def section_text(section: Section) -> str:
     return f"{section.text}\n\n{section.heading}"
 
 
+def _store() -> DocumentStore:
+    return DocumentStore.from_env(activity.info().namespace)
+
+
 def _sections(document_id: str) -> list[Section]:
     try:
-        return DocumentStore.from_env(activity.info().namespace).sections(document_id)
+        return _store().sections(document_id)
     except ValueError as err:  # a malformed id from the model: asking again will not help
         raise ApplicationError(str(err), type="BadDocumentId", non_retryable=True) from err
 
