@@ -1,5 +1,5 @@
 """Production-topology load test (issue 12), run by hand, not in CI: one Temporal dev server, two
-worker sidecars, two portal processes (daphne), PostgreSQL and Redis; applications submitted and
+worker sidecars, two portal processes (daphne), the delivery loop, PostgreSQL and Redis; applications submitted and
 decided through the portal's HTTP interface by simulated reviewers.
 
     python benchmarks/topology_load.py [--applications 1000] [--reviewers 20]
@@ -295,6 +295,8 @@ def main() -> int:
         wait_for_port(temporal_port)
         for _ in range(2):
             spawn(sys.executable, "manage.py", "run_worker")
+        # As in production: decisions Temporal did not take in time are sent again from here.
+        spawn(sys.executable, "manage.py", "deliver_decisions", "--every", "10")
         for port in portal_ports:
             spawn(
                 sys.executable,
