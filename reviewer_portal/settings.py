@@ -355,6 +355,14 @@ SUPPORT_MESSAGES_PER_MINUTE = env.int("SUPPORT_MESSAGES_PER_MINUTE", default=10)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+    # The inbox's versions (reviewer_portal/inbox/freshness.py), shared by the portal's processes
+    # and the worker sidecar: Redis when there is one, else files on this machine.
+    "projection": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "projection"),
+    },
 }
 
 # The demo users' password: only with DEBUG (seed_demo refuses to create demo users otherwise).

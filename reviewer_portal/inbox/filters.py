@@ -6,7 +6,9 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.paginator import Paginator
 from django.http import QueryDict
+from django.utils.functional import cached_property
 
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
@@ -143,3 +145,15 @@ def without_empty_params(query: QueryDict) -> QueryDict | None:
         if present := [value for value in values if value]:
             kept.setlist(key, present)
     return None if kept.urlencode() == query.urlencode() else kept
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count (kept from an earlier request) instead of counting again."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count

@@ -31,6 +31,7 @@ from agents.framework.gates import HOLD_DAYS
 from agents.framework.registry import AGENTS
 from agents.framework.types import GateSnapshot
 from reviewer_portal.domains import domain_of
+from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.presentation import amount_field
 from reviewer_portal.inbox.signals import gate_changed
@@ -176,6 +177,8 @@ def moves_from_policy(s: GateSnapshot) -> dict[str, object]:
 def _announce(gate_id: str, created: bool) -> None:
     gate = Gate.objects.filter(gate_id=gate_id).first()
     if gate is not None:
+        # Before the push: a browser it prompts to re-read must not be told "nothing changed".
+        bump_roles({gate.role, *gate.past_roles, *gate.supervisors})
         gate_changed.send(sender=Gate, gate=gate, created=created)
 
 

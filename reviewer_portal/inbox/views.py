@@ -3,11 +3,11 @@ page and its actions are in reviewer_portal.inbox.gate_views."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.bulk import BulkDecisionForm
-from reviewer_portal.inbox.filters import PAGE_SIZE, InboxFilterForm, without_empty_params
+from reviewer_portal.inbox.filters import PAGE_SIZE, CountedPaginator, InboxFilterForm, without_empty_params
+from reviewer_portal.inbox.freshness import CLOCK_SECONDS, Freshness, freshness_for
 from reviewer_portal.inbox.own_cases import own_cases_for
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
 from reviewer_portal.inbox.services import gates_decide_in_bulk
@@ -29,7 +30,12 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
     if (canonical := without_empty_params(request.GET)) is not None:
         # A submitted filter form sends every field: keep the shared URL to the ones that narrow.
         return redirect(f"{request.path}?{canonical.urlencode()}" if canonical else request.path)
-    context, status = _inbox_context(request)
+    freshness = freshness_for(user=request.user, roles=reviewer_roles_of(request.user))
+    tag = freshness.tag(request.GET.urlencode())
+    if request.htmx and request.headers.get("If-None-Match") == tag:
+        # The table the page shows is still what it would get: htmx leaves it (no swap on 204).
+        return HttpResponse(status=204, headers={"ETag": tag})
+    context, status = _inbox_context(request, freshness, inbox_version=tag)
     template = "inbox/inbox.html#gate-table" if request.htmx else "inbox/inbox.html"
     return render(request, template, context, status=status)
 
@@ -58,19 +64,26 @@ def gates_bulk_decide_view(request: HtmxHttpRequest) -> HttpResponse:
         return response
     if form.errors:
         results["selected"] = set(request.POST.getlist("gate_ids"))
-    context, _ = _inbox_context(request, **results)
+    freshness = freshness_for(user=request.user, roles=reviewer_roles_of(request.user))
+    context, _ = _inbox_context(request, freshness, **results)
     return render(request, "inbox/inbox.html", context, status=status)
 
 
-def _inbox_context(request: HtmxHttpRequest, **extra: Any) -> tuple[dict[str, Any], int]:
-    """The inbox for the filters in the query string, and the HTTP status they earn."""
+def _inbox_context(
+    request: HtmxHttpRequest, freshness: Freshness, **extra: Any
+) -> tuple[dict[str, Any], int]:
+    """The inbox for the filters in the query string, and the HTTP status they earn. The counts
+    are read again only after the projection changed (see reviewer_portal.inbox.freshness)."""
     form = InboxFilterForm(request.GET)
     valid = form.is_valid()
     filters = form.filters()
-    queues = inbox_queues_for(user=request.user)
+    queues = freshness.cached("queues", lambda: inbox_queues_for(user=request.user))
     forbidden = bool(filters.queue) and filters.queue not in {q.key for q in queues}
     gates = gate_rows_for(user=request.user, filters=filters)
-    page = Paginator(gates, PAGE_SIZE).get_page(form.cleaned_data.get("page"))
+    # The SLA filters move with the clock: their count is kept for a minute at most.
+    clock = f"@{int(time.time() // CLOCK_SECONDS)}" if filters.sla else ""
+    count = freshness.cached(f"count:{filters!r}{clock}", gates.count)
+    page = CountedPaginator(gates, PAGE_SIZE, count=count).get_page(form.cleaned_data.get("page"))
     context = {
         "filter_form": form,
         "filters": filters,

@@ -5,12 +5,16 @@
 // page runs under a strict Content-Security-Policy. Such refreshes carry X-Portal-Background:
 // they are not the user's activity, and do not keep an idle session alive.
 // Pushes are hints and may be lost while disconnected, so after a reconnect every part re-reads,
-// and the inbox's table re-reads every 20 s as well; never while gates are selected in it.
+// and while the socket is down the inbox's table re-reads every 20 s; never while gates are
+// selected in it. A burst of pushes re-reads the table once per COALESCE_MS (leading and trailing
+// edge), and each re-read sends the version its table carries (If-None-Match): the portal answers
+// "204 No Content", which htmx leaves alone, when nothing the table shows has changed.
 (function () {
   "use strict";
 
   const URL_PATH = "/ws/gates/";
   const POLL_MS = 20000;
+  const COALESCE_MS = 2000;
   const REFRESH = "portal:refresh";
   const FIRST_DELAY_MS = 1000;
   const MAX_DELAY_MS = 30000;
@@ -20,6 +24,8 @@
   let socket = null;
   let retry = null;
   let stopped = false;
+  let lastTableRefresh = -Infinity;
+  let tableRefreshDue = null;
 
   function announce(detail) {
     document.body.dispatchEvent(new CustomEvent("gate-changed", { detail: detail }));
@@ -29,10 +35,29 @@
     });
   }
 
-  // The inbox's table, unless the reviewer has selected gates in it (a refresh would drop them).
+  // The inbox's table, unless the reviewer has selected gates in it (a refresh would drop them),
+  // at most once per COALESCE_MS: the pushes that arrive meanwhile share the one re-read after it.
   function refreshGateTable() {
+    if (tableRefreshDue) return;
+    const wait = lastTableRefresh + COALESCE_MS - Date.now();
+    if (wait <= 0) {
+      refreshGateTableNow();
+      return;
+    }
+    tableRefreshDue = window.setTimeout(function () {
+      tableRefreshDue = null;
+      refreshGateTableNow();
+    }, wait);
+  }
+
+  function refreshGateTableNow() {
+    lastTableRefresh = Date.now();
     const table = document.getElementById("gate-table");
     if (table && !document.querySelector(".bulk-select:checked")) table.dispatchEvent(new CustomEvent(REFRESH));
+  }
+
+  function live() {
+    return socket !== null && socket.readyState === WebSocket.OPEN;
   }
 
   function show(live) {
@@ -107,9 +132,15 @@
 
   document.body.addEventListener("htmx:configRequest", function (event) {
     const trigger = event.detail.triggeringEvent;
-    if (trigger && trigger.type === REFRESH) event.detail.headers["X-Portal-Background"] = "1";
+    if (!trigger || trigger.type !== REFRESH) return;
+    event.detail.headers["X-Portal-Background"] = "1";
+    const version = event.detail.elt && event.detail.elt.dataset.inboxVersion;
+    if (version) event.detail.headers["If-None-Match"] = version;
   });
-  window.setInterval(refreshGateTable, POLL_MS);
+  // The poll stands in for the pushes only while the socket is down.
+  window.setInterval(function () {
+    if (!live()) refreshGateTable();
+  }, POLL_MS);
 
   // Leaving the page closes the socket without a reconnect; coming back from the
   // back/forward cache opens a new one and re-reads.

@@ -1,0 +1,334 @@
+"""The portal under a team: requests/s, p50/p95 and server CPU per request for the inbox, with 1, 20
+and 50 reviewers at once, served by 1 and 2 ASGI worker processes.
+
+    python benchmarks/portal_load.py [--gates 10000] [--processes 1,2] [--concurrency 1,20,50]
+        [--seconds 6] [--warmup 1.5] [--keep]
+
+It seeds a throwaway database with `--gates` pending gates (and as many decided) the way
+benchmarks/inbox_scale.py does (SQLite under var/, or a new PostgreSQL database beside
+DATABASE_URL's when it points at PostgreSQL), signs in 50 reviewers (credit officer and senior
+credit officer, each a session of its own), runs `collectstatic` and serves the real portal
+(`reviewer_portal.asgi:application`, DEBUG off, as in production) with uvicorn and `--workers N`.
+
+Simulated reviewers (httpx, one keep-alive connection each, back to back, no think time) then
+request, for `--seconds` after `--warmup`, one kind at a time:
+
+- page: the inbox page, `/` (the reviewer's own navigation; its session is saved each time);
+- poll: the inbox table as static/js/live.js re-reads it (`HX-Request`, `X-Portal-Background`,
+  and `If-None-Match` with the version the last table carried, when the page carries one);
+  the projection does not change meanwhile, so this is the poll that finds nothing new;
+- poll re-read: the same request without `If-None-Match`: what the first poll after a change of
+  the projection costs (the whole table read and rendered).
+
+Each row prints requests/s, p50 and p95 of the wall-clock time per request, and the server's CPU
+time per request: utime + stime of the uvicorn processes (from /proc/<pid>/stat, the supervisor
+and its workers) after minus before, divided by the requests served. The machine is shared:
+compare rows of one run (the ratio column is against 1 process at concurrency 1, same kind).
+Figures only: it never fails on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import random
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REVIEWERS = 50
+ROLES = ("credit_officer", "senior_credit_officer")
+VERSION = re.compile(rb'data-inbox-version="([^"]*)"')
+POLL_HEADERS = {
+    "HX-Request": "true",
+    "HX-Target": "gate-table",
+    "HX-Trigger": "gate-table",
+    "X-Portal-Background": "1",
+}
+KINDS = ("page", "poll", "poll re-read")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def seed(url: str, gates: int) -> list[str]:
+    """Fill the projection and sign in the reviewers; returns their session keys."""
+    from benchmarks import inbox_scale
+
+    inbox_scale.setup_django(url)
+    inbox_scale.fill_to(gates, 0, random.Random(7))
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    groups = [Group.objects.get(name=role) for role in ROLES]
+    keys = []
+    for n in range(REVIEWERS):
+        user = User.objects.create(username=f"reviewer-{n:02d}")  # no password: no hashing
+        user.groups.add(*groups)
+        client = Client()
+        client.force_login(user)
+        keys.append(client.cookies["sessionid"].value)
+    return keys
+
+
+def throwaway_payload_keys() -> str:
+    """Payload keys, not development ones, for the namespaces the test suite's keys cover."""
+    from reviewer_portal.codec.keys import PayloadKeys, generate
+
+    known = PayloadKeys.from_json((repo_root() / "tests" / "keys" / "payload-keys.json").read_text())
+    return generate(list(known.namespaces), dev=False).to_json()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def portal(env: dict[str, str], processes: int, log: Path) -> Iterator[tuple[str, int]]:
+    """uvicorn serving the portal with `processes` workers; yields (base URL, supervisor pid)."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "reviewer_portal.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(processes),
+        "--no-access-log",
+        # Reviewers' connections stay open between requests (uvicorn closes them after 5 s idle).
+        "--timeout-keep-alive",
+        "120",
+        "--lifespan",
+        "off",
+    ]
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, cwd=repo_root(), env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 60
+        while len(server_pids(process.pid)) < processes + (processes > 1) or not answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def server_pids(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's supervisor spawns its workers)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for each in server_pids(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / CLK_TCK
+
+
+async def reviewer(client: object, kind: str, version: str, window: tuple[float, float]) -> list[float]:
+    """Back-to-back requests until the window's end; the times of those that ended inside it."""
+    import httpx
+
+    assert isinstance(client, httpx.AsyncClient)
+    record_from, stop_at = window
+    samples = []
+    while (started := time.perf_counter()) < stop_at:
+        headers = {}
+        if kind != "page":
+            headers = {**POLL_HEADERS, "HX-Current-URL": f"{client.base_url}"}
+            if kind == "poll" and version:
+                headers["If-None-Match"] = version
+        response = await client.get("/", headers=headers)
+        ended = time.perf_counter()
+        if response.status_code not in (200, 204):
+            raise RuntimeError(f"{kind}: HTTP {response.status_code}")
+        if response.status_code == 200 and b'id="gate-table"' not in response.content:
+            raise RuntimeError(f"{kind}: no gate table")
+        if kind == "poll" and (found := VERSION.search(response.content)):
+            version = html.unescape(found.group(1).decode())
+        if record_from <= ended <= stop_at:
+            samples.append(ended - started)
+    return samples
+
+
+async def run_cell(
+    base: str, pid: int, sessions: list[str], kind: str, concurrency: int, seconds: float, warmup: float
+) -> dict[str, float]:
+    """Requests and server CPU over one window: requests that ended in it, CPU spent in it."""
+    import httpx
+
+    clients = [
+        httpx.AsyncClient(base_url=base, headers={"Cookie": f"sessionid={key}"}, timeout=120)
+        for key in sessions[:concurrency]
+    ]
+    # Each reviewer has its page open (its connection made, the table's version read) first.
+    pages = await asyncio.gather(*(client.get("/") for client in clients))
+    versions = [
+        html.unescape(found.group(1).decode()) if (found := VERSION.search(p.content)) else "" for p in pages
+    ]
+    start = time.perf_counter()
+    window = (start + warmup, start + warmup + seconds)
+    tasks = [
+        asyncio.create_task(reviewer(c, kind, v, window)) for c, v in zip(clients, versions, strict=True)
+    ]
+    await asyncio.sleep(window[0] - time.perf_counter())
+    cpu_before = cpu_seconds(pid)
+    await asyncio.sleep(window[1] - time.perf_counter())
+    cpu_after = cpu_seconds(pid)
+    samples = [s for each in await asyncio.gather(*tasks) for s in each]
+    for client in clients:
+        await client.aclose()
+    return {
+        "rps": len(samples) / seconds,
+        "p50": percentile(samples, 50),
+        "p95": percentile(samples, 95),
+        "cpu_ms": (cpu_after - cpu_before) * 1000 / max(len(samples), 1),
+        "n": len(samples),
+    }
+
+
+def percentile(samples: list[float], p: int) -> float:
+    if len(samples) < 2:
+        return samples[0] * 1000 if samples else float("nan")
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1] * 1000
+
+
+def collect_static(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=repo_root(),
+        env=env,
+        check=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from benchmarks.inbox_scale import scratch_database, scratch_postgresql
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gates", type=int, default=10_000, help="pending gates")
+    parser.add_argument("--processes", default="1,2", help="uvicorn worker processes, comma-separated")
+    parser.add_argument("--concurrency", default="1,20,50", help="reviewers at once, comma-separated")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="what the reviewers request")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured per row")
+    parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured first, per row")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args(argv)
+    processes = [int(p) for p in args.processes.split(",")]
+    concurrency = [int(c) for c in args.concurrency.split(",")]
+    kinds = [k.strip() for k in args.kinds.split(",")]
+    if max(concurrency) > REVIEWERS or set(kinds) - set(KINDS):
+        parser.error(f"at most {REVIEWERS} reviewers; kinds among {', '.join(KINDS)}")
+
+    server = os.environ.get("DATABASE_URL", "")
+    on_postgresql = server.startswith(("postgres://", "postgresql://"))
+    scratch = scratch_postgresql(server, args.keep) if on_postgresql else scratch_database(args.keep)
+    var = repo_root() / "var"
+    static_root = var / f"bench-portal-static-{os.getpid()}"
+    log = var / f"bench-portal-{os.getpid()}.log"
+    load_before = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    rows = []
+    with scratch as url:
+        print(f"Seeding {args.gates:,} pending gates and {REVIEWERS} sessions...", file=sys.stderr)
+        os.environ["SECRET_KEY"] = secrets.token_urlsafe(40)  # the server's: sessions hash with it
+        sessions = seed(url, args.gates)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            "STATIC_ROOT": str(static_root),
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in ("DJANGO_SETTINGS_MODULE", "PAYLOAD_KEYS_FILE", "PORTAL_SIGNING_KEY_FILE"):
+            env.pop(name, None)  # what the seeding's development settings put there
+        env["PAYLOAD_KEYS"] = throwaway_payload_keys()  # production refuses development keys
+        try:
+            collect_static(env)
+            for count in processes:
+                with portal(env, count, log) as (base, pid):
+                    for kind in kinds:
+                        for n in concurrency:
+                            print(f"{count} process(es), {kind}, {n} reviewers...", file=sys.stderr)
+                            cell = asyncio.run(
+                                run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup)
+                            )
+                            rows.append((count, kind, n, cell))
+        finally:
+            shutil.rmtree(static_root, ignore_errors=True)
+    print(report(rows, args.gates, load_before, "PostgreSQL" if on_postgresql else "SQLite"))
+    log.unlink(missing_ok=True)
+    return 0
+
+
+def report(
+    rows: list[tuple[int, str, int, dict[str, float]]], gates: int, load_before: str, backend: str
+) -> str:
+    load_after = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    baseline = {kind: cell["rps"] for count, kind, n, cell in rows if count == rows[0][0] and n == rows[0][2]}
+    lines = [
+        f"Portal under a team: inbox at {gates:,} pending gates, uvicorn --workers N, {backend}, DEBUG off.",
+        f"Load average (1/5/15 min) before and after: {load_before} and {load_after} on {os.cpu_count()} CPUs",
+        "",
+        f"{'processes':>9} {'kind':14} {'reviewers':>9} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
+        f" {'CPU ms/req':>10} {'req/s ratio':>11}",
+    ]
+    for count, kind, n, cell in rows:
+        lines.append(
+            f"{count:>9} {kind:14} {n:>9} {cell['n']:>6.0f} {cell['rps']:>8.1f} {cell['p50']:>8.1f}"
+            f" {cell['p95']:>8.1f} {cell['cpu_ms']:>10.2f} {cell['rps'] / baseline[kind]:>11.2f}"
+        )
+    lines += ["", f"command: {shlex.join(['python', 'benchmarks/portal_load.py', *sys.argv[1:]])}"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(repo_root()))
+    from benchmarks.portal_load import main as bench_main
+
+    sys.exit(bench_main())

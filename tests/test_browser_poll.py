@@ -1,0 +1,110 @@
+"""The inbox's re-reads in a real browser (issue 12, the portal under a team): a burst of live
+pushes re-reads the table once per interval, not once per push, and the 20 s poll waits while
+the socket is live and comes back when it drops.
+
+The portal runs under daphne (WebSockets), as in tests/test_browser_live.py; pushes are sent from
+this process through the real channel layer to the portal, and from there to the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from channels.layers import get_channel_layer
+from playwright.sync_api import Browser, Page, Request, expect
+
+from reviewer_portal.live.broadcast import push_loop
+from reviewer_portal.live.groups import role_group
+from tests.browser import signed_in_page
+from tests.conftest import make_user
+from tests.test_browser_live import RECORD_PUSHES, DaphnePortal, _test_database_url
+from tests.test_inbox import make_gate
+
+pytestmark = pytest.mark.browser
+
+POLL_MS = 20_000  # static/js/live.js
+COALESCE_MS = 2_000
+PUSHES = 10
+PUSH_SPACING_S = 0.25
+
+
+@pytest.fixture
+def daphne_portal(transactional_db: None, tmp_path: Path) -> Iterator[DaphnePortal]:
+    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    portal = DaphnePortal(env, tmp_path / "daphne.log")
+    portal.start()
+    try:
+        yield portal
+    finally:
+        portal.stop()
+
+
+def table_reads(page: Page) -> list[Request]:
+    """Every request the page makes for the inbox table (the poll's and the pushes' re-reads)."""
+    reads: list[Request] = []
+
+    def seen(request: Request) -> None:
+        if urlsplit(request.url).path == "/" and request.headers.get("x-portal-background"):
+            reads.append(request)
+
+    page.on("request", seen)
+    return reads
+
+
+def push(gate_id: str, version: int) -> None:
+    """A push as the projection's writer sends it, through the channel layer."""
+    event = {"type": "gate.changed", "gate_id": gate_id, "status": "pending", "role": "credit_officer"}
+    send = get_channel_layer().group_send(role_group("credit_officer"), {**event, "version": version})
+    asyncio.run_coroutine_threadsafe(send, push_loop()).result(10)
+
+
+def test_a_burst_of_pushes_re_reads_the_table_once_per_interval(daphne_portal, browser: Browser):
+    gate = make_gate()
+    make_user("officer", "credit_officer")
+    page = signed_in_page(browser, daphne_portal.url, "officer")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.evaluate(RECORD_PUSHES)
+    reads = table_reads(page)
+
+    started = time.monotonic()
+    for version in range(2, 2 + PUSHES):
+        push(gate.gate_id, version)
+        time.sleep(PUSH_SPACING_S)
+    page.wait_for_function(f"() => window.__pushes.length >= {PUSHES}")
+    page.wait_for_timeout(COALESCE_MS + 1_000)  # the trailing re-read
+    burst_s = time.monotonic() - started
+
+    # One at the first push, then at most one per interval for the rest of the burst.
+    allowed = 1 + int(burst_s * 1000 // COALESCE_MS) + 1
+    assert 1 <= len(reads) <= allowed < PUSHES, (len(reads), burst_s)
+    # Each re-read sends the version its table carries: nothing changed, so "204", table kept.
+    assert all(r.headers.get("if-none-match") for r in reads)
+    assert all(r.response().status == 204 for r in reads)
+    expect(page.locator("table.gates tbody tr")).to_have_count(1)
+
+
+def test_the_poll_waits_while_the_socket_is_live_and_comes_back_when_it_drops(
+    daphne_portal, browser: Browser
+):
+    make_gate()
+    make_user("officer", "credit_officer")
+    page = signed_in_page(browser, daphne_portal.url, "officer")
+    page.clock.install()  # the page's timers, the 20 s poll's among them, run on this clock
+    page.reload()
+    expect(page.locator("#live-status")).to_have_text("Live")
+    reads = table_reads(page)
+
+    page.clock.run_for(3 * POLL_MS)
+    assert reads == []  # live: the pushes stand in for the poll
+
+    daphne_portal.stop()
+    expect(page.locator("#live-status")).to_have_text("Reconnecting…")
+    page.clock.run_for(3 * POLL_MS)
+    assert len(reads) >= 2  # down: the poll re-reads every 20 s again
