@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -54,6 +55,16 @@ LOAN = {
     "monthly_debts": 300,
     "credit_score": 720,
 }
+
+
+def fresh_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def free_port() -> int:
@@ -173,9 +184,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100, help="submissions started at once")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--database-url", default="", help="default: a throwaway SQLite file")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL database, dropped and created afresh (default: SQLite)",
+    )
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what it started on the way out
 
+    if args.database_url:
+        fresh_database(args.database_url)
     work = Path(tempfile.mkdtemp(prefix="start-burst-", dir=ROOT / "var"))
     port = free_port()
     temporal = subprocess.Popen(
