@@ -89,6 +89,7 @@ class Stats:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.retries: dict[str, int] = defaultdict(int)
+        self.decided: list[str] = []  # workflow ids whose decide post the portal answered as taken
 
     def took(self, step: str, seconds: float) -> None:
         with self.lock:
@@ -191,6 +192,8 @@ def review(browser: Browser, gate_id: str, stats: Stats, rng: random.Random) -> 
         stats.retries["confirm step"] += 1
     if response.status_code == 200 and 'class="msg error"' not in response.text:
         stats.took("decide", time.perf_counter() - began)
+        with stats.lock:
+            stats.decided.append(gate_id.split("--")[0])
     else:
         stats.error("decide", f"{response.status_code}: {re.sub(r'<[^>]+>', ' ', response.text)[:300]}")
 
@@ -355,8 +358,7 @@ def main() -> int:
             accepted[workflow_id] += 1
         in_history = asyncio.run(decide_updates(os.environ["TEMPORAL_ADDRESS"], workflow_ids))
         report(args, stats, len(submitted), submitted_in, elapsed, workflow_ids, accepted, in_history)
-        lost = [w for w in workflow_ids if accepted[w] == 0 or in_history.get(w, 0) == 0]
-        doubled = [w for w in workflow_ids if accepted[w] > 1 or in_history.get(w, 0) > 1]
+        lost, doubled, _ = verdicts(stats, workflow_ids, accepted, in_history)
         return 1 if lost or doubled or sum(stats.errors.values()) or len(submitted) < args.applications else 0
     finally:
         for process in reversed(processes):
@@ -386,13 +388,29 @@ def report(
         if step not in ("submit", "gate reached", "claim", "decide")
     }
     print(f"  other errors {other or 0}; not errors: {dict(stats.retries)}")
-    lost_db = sum(1 for w in workflow_ids if accepted.get(w, 0) == 0)
-    doubled_db = sum(1 for w in workflow_ids if accepted.get(w, 0) > 1)
-    lost_t = sum(1 for w in workflow_ids if in_history.get(w, 0) == 0)
-    doubled_t = sum(1 for w in workflow_ids if in_history.get(w, 0) > 1)
+    lost, doubled, undecided = verdicts(stats, workflow_ids, accepted, in_history)
     print(
-        f"  decisions per run: database lost {lost_db} doubled {doubled_db}; Temporal history lost {lost_t} doubled {doubled_t}"
+        f"  decisions per run ({len(workflow_ids)} runs): lost {len(lost)}, doubled {len(doubled)}"
+        f" (database or Temporal history); never decided (out of time) {len(undecided)}"
     )
+
+
+def verdicts(
+    stats: Stats, workflow_ids: list[str], accepted: dict[str, int], in_history: dict[str, int]
+) -> tuple[list[str], list[str], list[str]]:
+    """Lost: a decision the portal took, or one in either record, missing from the other (or both).
+    Doubled: more than one in either. Undecided: none anywhere, no reviewer got to it in time."""
+    taken = set(stats.decided)
+    lost, doubled, undecided = [], [], []
+    for w in workflow_ids:
+        db, history = accepted.get(w, 0), in_history.get(w, 0)
+        if db > 1 or history > 1:
+            doubled.append(w)
+        elif db != history or (w in taken and db == 0):
+            lost.append(w)
+        elif db == 0:
+            undecided.append(w)
+    return lost, doubled, undecided
 
 
 if __name__ == "__main__":
