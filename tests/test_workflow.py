@@ -201,7 +201,7 @@ def test_a_tool_that_keeps_failing_is_retried_then_shown_to_the_reviewer(tempora
 
     affordability = next(r for r in gate.tool_results if r.name == "loans.affordability")
     assert not affordability.ok and "term and income must be positive" in affordability.error
-    assert activity_names(temporal, handle).count("loans.affordability") == 1  # one activity, 3 attempts
+    assert "loans.affordability" not in activity_names(temporal, handle)  # local: tests/test_local_tools.py
     assert gate.recommendation.outcome == "refer"
     assert "loans.affordability failed" in gate.recommendation.rationale
     temporal.run(handle.terminate("test done"))

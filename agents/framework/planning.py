@@ -38,6 +38,10 @@ with workflow.unsafe.imports_passed_through():
         ToolResult,
     )
 
+# Tools declared `local=True` run as local activities: a marker in history instead of a task of
+# their own. Patched: runs recorded before ran every tool as an activity.
+PATCH_LOCAL_TOOLS = "local-tools"
+
 
 # The loop opens, publishes and waits on tool gates, and prunes between turns: it builds on both.
 class PlanningMixin(GateFlowMixin):
@@ -153,6 +157,8 @@ class PlanningMixin(GateFlowMixin):
         assert self._input is not None
         if call.name not in self._input.spec.tools:
             return ToolResult(call.id, call.name, ok=False, error=f"Unknown tool '{call.name}'.")
+        if call.name in self._input.spec.local_tools and workflow.patched(PATCH_LOCAL_TOOLS):
+            return await _call_local_tool(call)
         try:
             result = await workflow.execute_activity(
                 call.name,
@@ -175,6 +181,24 @@ class PlanningMixin(GateFlowMixin):
             error = f"A reviewer {verb} this call ({gate.decided_by}): {gate.reason}"
             return ToolResult(call.id, call.name, ok=False, error=error)
         return await self._call_tool(replace(call, arguments=gates.proposal_after_review(gate)))
+
+
+async def _call_local_tool(call: ToolCall) -> ToolResult:
+    """A `local=True` tool, as a local activity: the same retries and the same error result; a
+    failure that exhausted them arrives as the tool's own error, not wrapped in an ActivityError."""
+    try:
+        result = await workflow.execute_local_activity(
+            call.name,
+            call.arguments,
+            result_type=dict,
+            start_to_close_timeout=TOOL_START_TO_CLOSE,
+            retry_policy=TOOL_RETRY,
+        )
+    except ActivityError as err:
+        return ToolResult(call.id, call.name, ok=False, error=_failure_message(err))
+    except ApplicationError as err:
+        return ToolResult(call.id, call.name, ok=False, error=err.message)
+    return ToolResult(call.id, call.name, ok=True, result=result)
 
 
 def _approval_rule(spec: AgentRunSpec, call: ToolCall) -> ApprovalRule | None:

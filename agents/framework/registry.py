@@ -105,11 +105,12 @@ class AgentSpec:
         SLA overrides apply to every gate policy of the agent; `overrides` set other fields of
         the run spec (tests use them for short loops).
         """
+        spec_tools = [_tool_name(t) for t in self.tools]  # names by now (__post_init__)
         spec = AgentRunSpec(
             agent=self.name,
             prompt=latest_prompt(self.prompt_id).ref,
             model=model or self.model,
-            tools=[_tool_name(t) for t in self.tools],  # names by now (__post_init__)
+            tools=spec_tools,
             gate=_with_slas(self.gate, sla_seconds, escalation_sla_seconds),
             on_approve=self.on_approve,
             on_reject=self.on_reject,
@@ -123,6 +124,7 @@ class AgentSpec:
             max_history_events=self.max_history_events,
             summary_prompt=latest_prompt(SUMMARISE_PROMPT).ref,
             prepare=self.prepare,
+            local_tools=[name for name in spec_tools if name in TOOLS and TOOLS[name].local],
         )
         return replace(spec, **overrides)
 

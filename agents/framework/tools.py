@@ -5,6 +5,11 @@
 
 The workflow calls a tool by its registered name with the model's arguments; the argument
 dataclass gives both the schema the model sees and the typed value the activity receives.
+
+A short, deterministic tool (a calculation, a rule check: no network, well under a second) can
+be declared `local=True`: it then runs as a local activity, inside the workflow task that asks
+for it, on the same worker. Its result is recorded in history as a marker, not as three events
+and a workflow task of its own, so a run reaches its gate in fewer round trips.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class Tool:
     description: str
     args_type: type
     activity: Callable[..., Any]
+    local: bool = False
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function-tool definition for this tool."""
@@ -61,18 +67,23 @@ def _json_schema(hint: Any) -> dict[str, Any]:
 TOOLS: dict[str, Tool] = {}
 
 
-def tool(name: str, description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def tool(
+    name: str, description: str, *, local: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a function taking one dataclass as a tool Activity named `name`.
 
     Async tools heartbeat while they run (the workflow gives tools a heartbeat timeout, so a
     crashed worker's tool call is retried in seconds); a sync tool must call
-    `activity.heartbeat()` itself if it can run longer than that timeout.
+    `activity.heartbeat()` itself if it can run longer than that timeout. A `local` tool runs as
+    a local activity (see above): it does not heartbeat, and a worker lost mid-call is noticed by
+    the workflow task's timeout, after which the call runs again.
     """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         args_type = next(iter(typing.get_type_hints(fn).values()))
-        defined = activity.defn(name=name)(_heartbeating(fn) if inspect.iscoroutinefunction(fn) else fn)
-        TOOLS[name] = Tool(name, description, args_type, defined)
+        beats = inspect.iscoroutinefunction(fn) and not local
+        defined = activity.defn(name=name)(_heartbeating(fn) if beats else fn)
+        TOOLS[name] = Tool(name, description, args_type, defined, local)
         return defined
 
     return register

@@ -58,7 +58,8 @@ async def credit_bureau(args: CreditBureauArgs) -> dict[str, Any]:
     }
 
 
-@tool("loans.affordability", "Compute the monthly payment and debt-to-income ratio of the loan.")
+# The calculator and the policy check are pure arithmetic: local activities (no round trip).
+@tool("loans.affordability", "Compute the monthly payment and debt-to-income ratio of the loan.", local=True)
 async def affordability(args: AffordabilityArgs) -> dict[str, Any]:
     if args.term_months <= 0 or args.annual_income <= 0:
         raise ValueError("term and income must be positive")
@@ -72,7 +73,9 @@ async def affordability(args: AffordabilityArgs) -> dict[str, Any]:
     }
 
 
-@tool("loans.lending_policy_check", "Check the lending policy: hard breaches and referral triggers.")
+@tool(
+    "loans.lending_policy_check", "Check the lending policy: hard breaches and referral triggers.", local=True
+)
 async def lending_policy_check(args: PolicyCheckArgs) -> dict[str, Any]:
     breaches, referrals = [], []
     if args.bureau_score < MIN_SCORE:

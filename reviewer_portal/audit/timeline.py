@@ -6,6 +6,7 @@ encryption codec included) is undone here exactly as it is for the workflow itse
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from typing import Any
 
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.history.v1 import HistoryEvent, MarkerRecordedEventAttributes
 from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 
@@ -26,6 +27,9 @@ from agents.framework.contract import (
     SYSTEM_DECIDER,
 )
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
+
+# The marker the SDK records for a local activity (agents.framework.tools, `local=True`).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 @dataclass
@@ -131,6 +135,8 @@ class _HistoryReader:
             name, arg = self._scheduled.get(attrs.scheduled_event_id, ("?", None))
             data = {"activity": name, "input": arg, "failure": attrs.failure.message}
             return [TimelineEntry(when, "failure", f"{name} failed: {attrs.failure.message}", data)]
+        if kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            return await self._local_activity(when, event.marker_recorded_event_attributes)
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             self._updates[event.event_id] = (request.input.name, await self._first(request.input.args))
@@ -167,6 +173,24 @@ class _HistoryReader:
         if isinstance(arg, dict) and "gate_id" in arg and "recommendation" in arg:
             return [TimelineEntry(when, "action", f"Downstream action {name}", {"result": result})]
         return [TimelineEntry(when, "tool", f"Tool call: {name}", {"arguments": arg, "result": result})]
+
+    async def _local_activity(
+        self, when: datetime, marker: MarkerRecordedEventAttributes
+    ) -> list[TimelineEntry]:
+        """A tool run as a local activity (`local=True`): its marker holds its name and result
+        (or failure); its arguments are the model's call to it."""
+        if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
+            return []
+        name = json.loads(marker.details["data"].payloads[0].data).get("activity_type", "?")
+        if marker.HasField("failure"):
+            message = str(await self._converter.decode_failure(marker.failure))
+            return [
+                TimelineEntry(
+                    when, "failure", f"{name} failed: {message}", {"activity": name, "failure": message}
+                )
+            ]
+        result = await self._first(marker.details["result"]) if "result" in marker.details else None
+        return [TimelineEntry(when, "tool", f"Tool call: {name}", {"result": result, "local": True})]
 
     def _published_gate(self, publication: Any) -> dict[str, Any] | None:
         """The gate a publication describes: a whole snapshot, or a patch on the last one seen."""
