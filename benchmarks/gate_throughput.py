@@ -1,0 +1,472 @@
+"""Throughput to the gate: N loan runs started at once, until every one has reached its gate,
+against a bare workflow with one no-op activity, in the same run.
+
+    python benchmarks/gate_throughput.py [--temporal HOST:PORT] [--n 100 300 1000] [--repeat 3]
+                                         [--workers 1] [--history-sample 50]
+
+ours: the real AgentWorkflow running the loan agent's first demo case with the offline model
+(its tools, the LLM activity) on a worker built by `build_worker`; a run has reached its gate
+when the portal's publish activity is called for it (a stand-in that notes the time; notices are
+dropped). bare: a minimal workflow whose one no-op activity is the same kind of stand-in, on a
+bare worker. Each worker is a process of its own (`--workers 2` runs ours on two, to show
+scale-out; bare always runs on one, and with `--workers 2` ours also runs on one in the same
+run). This process only starts the runs, N at once, and reads the gate times the workers note.
+
+Per round and kind: gates/s = N / (first start call to last gate), time to gate p95 (each run's
+start call to its gate), errors (failed start calls, runs that reached no gate within
+`--timeout`, and, in the histories of a sample of runs, failed or timed-out activities and
+workflow tasks, and activity retries), sticky workflow-task timeouts (schedule-to-start: the run
+moved to the normal queue; recovered, counted apart), and history events per run. Kinds
+alternate within each repetition (bare first, then the other way round), after a warm-up round.
+
+It ends with one row per N, the median over repetitions of ours/bare gates/s (ours on
+`--workers` processes): `ratio ours/bare  <N>  <median ratio>`. Figures only: it never fails on them.
+
+It needs only a Temporal server: if nothing listens at `--temporal`, it starts the dev server
+from this virtualenv's `temporal` on a free port (in-memory SQLite). No database; payloads go
+unencrypted (codec_cost.py measures the codec).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+
+if TYPE_CHECKING:  # the framework is imported where used: run as a script, the repo is on the path late
+    from temporalio.api.history.v1 import History
+    from temporalio.client import Client
+
+GATE_LOG_ENV = "GATE_THROUGHPUT_LOG"
+BARE_GATE_ACTIVITY = "bench.bare_gate"
+START_CONCURRENCY = 1000  # start calls in flight at once: all of them, up to N = 1000
+HISTORY_CONCURRENCY = 8
+
+
+# --- the bare baseline and the gate stand-ins ---------------------------------------------------
+
+
+@workflow.defn(name="GateThroughputBare")
+class BareWorkflow:
+    """The least a run to a gate can cost: one no-op activity (it notes the 'gate'), then done."""
+
+    @workflow.run
+    async def run(self, payload: dict[str, Any]) -> bool:
+        reached: bool = await workflow.execute_activity(
+            BARE_GATE_ACTIVITY,
+            payload,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+        return reached
+
+
+def _note_gate() -> bool:
+    """Append `<workflow id> <wall time>` to the gate log: one short O_APPEND write, atomic."""
+    line = f"{activity.info().workflow_id} {time.time():.6f}\n".encode()
+    fd = os.open(os.environ[GATE_LOG_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return True
+
+
+@activity.defn(name=BARE_GATE_ACTIVITY)
+async def bare_gate(payload: dict[str, Any]) -> bool:
+    return _note_gate()
+
+
+async def gate_published(snapshot: dict[str, Any]) -> bool:
+    """Stands in for the portal's `publish_gate`: notes the gate."""
+    return _note_gate()
+
+
+async def gate_change_published(publication: dict[str, Any]) -> bool:
+    """The same for `publish_gate_change`; True tells the workflow the change was applied."""
+    return _note_gate()
+
+
+async def notice_dropped(notice: dict[str, Any]) -> int:
+    return 0
+
+
+# --- worker processes ---------------------------------------------------------------------------
+
+
+async def serve(address: str, kind: str, queue: str) -> None:
+    """A worker process: serve `queue` until stdin closes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    client = await Client.connect(address)
+    if kind == "bare":
+        worker = Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_gate])
+    else:
+        from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+        from agents.framework.llm import LlmSettings
+        from agents.framework.worker import build_worker
+        from agents.loans import LOAN_AGENT
+
+        stand_ins = (
+            activity.defn(name=PUBLISH_ACTIVITY)(gate_published),
+            activity.defn(name=PUBLISH_CHANGE_ACTIVITY)(gate_change_published),
+            activity.defn(name=NOTIFY_ACTIVITY)(notice_dropped),
+        )
+        executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-activity")
+        worker = build_worker(
+            client,
+            task_queue=queue,
+            agents=[LOAN_AGENT],
+            llm=LlmSettings(),  # the offline model
+            portal_activities=stand_ins,
+            executor=executor,
+        )
+    async with worker:
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+@contextmanager
+def worker_processes(address: str, kind: str, queue: str, count: int, gate_log: Path) -> Iterator[None]:
+    env = {**os.environ, GATE_LOG_ENV: str(gate_log), "OPENAI_API_KEY": ""}
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, queue, "--temporal", address]
+    processes = [
+        subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in range(count)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"a {kind} worker did not start (exit {process.poll()})")
+        yield
+    finally:
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.close()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# --- one round ----------------------------------------------------------------------------------
+
+
+class GateLog:
+    """Reads the gate times the workers append, as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+        self.times: dict[str, float] = {}
+
+    def read(self) -> None:
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            data = log.read()
+        complete = data.rpartition(b"\n")[0]
+        self.offset += len(complete) + (1 if complete else 0)
+        for line in complete.decode().splitlines():
+            workflow_id, _, at = line.partition(" ")
+            self.times.setdefault(workflow_id, float(at))
+
+
+@dataclass
+class Round:
+    kind: str
+    n: int
+    seconds: float = 0.0
+    to_gate: list[float] = field(default_factory=list)
+    errors: int = 0
+    sticky_timeouts: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)  # errors by kind
+    events: list[int] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return len(self.to_gate) / self.seconds if self.seconds else 0.0
+
+
+async def run_round(
+    client: Client, kind: str, queue: str, n: int, log: GateLog, timeout: float, sample: int
+) -> Round:
+    figures = Round(kind, n)
+    ids = [f"gt-{kind}-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    started: dict[str, float] = {}
+    limit = asyncio.Semaphore(START_CONCURRENCY)
+
+    async def start(workflow_id: str) -> bool:
+        async with limit:
+            started[workflow_id] = time.time()
+            try:
+                if kind == "bare":
+                    await client.start_workflow(BareWorkflow.run, {}, id=workflow_id, task_queue=queue)
+                else:
+                    await client.start_workflow(
+                        "AgentWorkflow", loan_input(), id=workflow_id, task_queue=queue
+                    )
+            except Exception as err:
+                print(f"start of {workflow_id} failed: {type(err).__name__}: {err}", file=sys.stderr)
+                return False
+            return True
+
+    first = time.time()
+    ok = await asyncio.gather(*(start(w) for w in ids))
+    figures.errors += ok.count(False)
+    figures.kinds["failed start"] = ok.count(False)
+    waiting = {w for w, good in zip(ids, ok, strict=True) if good}
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        log.read()
+        waiting -= log.times.keys()
+    figures.errors += len(waiting)
+    figures.kinds["no gate"] = len(waiting)
+    if waiting:
+        await explain(client, sorted(waiting)[0], len(waiting))
+    reached = [w for w in ids if w in log.times]
+    last = max((log.times[w] for w in reached), default=first)
+    figures.seconds = last - first
+    figures.to_gate = [log.times[w] - started[w] for w in reached]
+    if sample:
+        await check_histories(client, reached[:: max(1, len(reached) // sample)][:sample], figures)
+    return figures
+
+
+async def explain(client: Client, workflow_id: str, missing: int) -> None:
+    """Say where one of the runs that reached no gate stands (its last events)."""
+    from temporalio.api.enums.v1 import EventType
+
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    tail = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events[-6:]]
+    print(f"{missing} runs reached no gate; {workflow_id} ends with {', '.join(tail)}", file=sys.stderr)
+
+
+def loan_input() -> Any:
+    from agents.framework.types import AgentInput
+    from agents.loans import LOAN_AGENT
+
+    assert LOAN_AGENT.demo_cases is not None
+    case = LOAN_AGENT.demo_cases()[0]
+    return AgentInput(spec=LOAN_AGENT.pin(), subject=case.subject, case=case.case, submitted_by="bench")
+
+
+async def check_histories(client: Client, workflow_ids: list[str], figures: Round) -> None:
+    """Errors, sticky timeouts and event counts, from the histories of runs that reached their gate."""
+    limit = asyncio.Semaphore(HISTORY_CONCURRENCY)
+
+    async def one(workflow_id: str) -> None:
+        async with limit:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+        errors, sticky, events = history_figures(history)
+        figures.errors += sum(errors.values())
+        for kind, count in errors.items():
+            figures.kinds[kind] = figures.kinds.get(kind, 0) + count
+        figures.sticky_timeouts += sticky
+        figures.events.append(events)
+
+    await asyncio.gather(*(one(w) for w in workflow_ids))
+
+
+def history_figures(history: History) -> tuple[dict[str, int], int, int]:
+    """(errors by kind, sticky workflow-task timeouts, events)."""
+    from temporalio.api.enums.v1 import EventType, TimeoutType
+
+    errors: dict[str, int] = {}
+    sticky = 0
+    events = len(history.events)
+    for event in history.events:
+        if event.HasField("workflow_task_timed_out_event_attributes"):
+            timeout = event.workflow_task_timed_out_event_attributes.timeout_type
+            if timeout == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START:
+                sticky += 1
+            else:
+                errors["workflow task timed out"] = errors.get("workflow task timed out", 0) + 1
+        elif any(
+            event.HasField(f)
+            for f in (
+                "workflow_task_failed_event_attributes",
+                "activity_task_failed_event_attributes",
+                "activity_task_timed_out_event_attributes",
+                "workflow_execution_failed_event_attributes",
+            )
+        ):
+            kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
+            errors[kind] = errors.get(kind, 0) + 1
+        elif (
+            event.HasField("activity_task_started_event_attributes")
+            and event.activity_task_started_event_attributes.attempt > 1
+        ):
+            errors["activity retried"] = errors.get("activity retried", 0) + 1
+    return errors, sticky, events
+
+
+# --- the measurement ----------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    ns: list[int]
+    repeat: int
+    workers: int
+    timeout: float
+    sample: int
+    warmup: int
+
+
+async def measure(address: str, options: Options, scratch: Path) -> list[Round]:
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    gate_log = scratch / "gates.log"
+    gate_log.touch()
+    log = GateLog(gate_log)
+    tag = uuid.uuid4().hex[:8]
+    kinds = {"bare": (f"gt-bare-{tag}", 1), "ours": (f"gt-ours-{tag}", options.workers)}
+    if options.workers > 1:
+        kinds["ours1"] = (f"gt-ours1-{tag}", 1)
+    rounds: list[Round] = []
+    with (
+        worker_processes(address, "bare", kinds["bare"][0], 1, gate_log),
+        worker_processes(address, "ours", kinds["ours"][0], options.workers, gate_log),
+        worker_processes(
+            address, "ours", kinds.get("ours1", ("", 0))[0], kinds.get("ours1", ("", 0))[1], gate_log
+        ),
+    ):
+        names = list(kinds)
+        for kind in names:  # warm-up, dropped
+            await run_round(client, kind, kinds[kind][0], options.warmup, log, options.timeout, 0)
+        for rep in range(options.repeat):
+            for n in options.ns:
+                for kind in names if rep % 2 == 0 else names[::-1]:
+                    figures = await run_round(
+                        client, kind, kinds[kind][0], n, log, options.timeout, options.sample
+                    )
+                    rounds.append(figures)
+                    print(
+                        f"rep {rep + 1} N={n} {label(kind, options.workers)}: {figures.rate:.1f} gates/s, "
+                        f"p95 {p95(figures.to_gate):.1f} s, errors {figures.errors} "
+                        f"{ {k: v for k, v in figures.kinds.items() if v} }, "
+                        f"sticky timeouts {figures.sticky_timeouts}",
+                        file=sys.stderr,
+                    )
+                    await asyncio.sleep(1.0)  # let the round's tail (a task per run after its gate) drain
+    return rounds
+
+
+def label(kind: str, workers: int) -> str:
+    return {"bare": "bare, 1 worker", "ours": f"ours, {workers} worker(s)", "ours1": "ours, 1 worker"}[kind]
+
+
+def p95(values: list[float]) -> float:
+    from benchmarks.decision_latency import percentile
+
+    return percentile(values, 95) if values else float("nan")
+
+
+def report(rounds: list[Round], options: Options, server: str) -> str:
+    lines = [
+        f"Gate throughput: loan runs (offline model) vs a one-activity bare workflow, N started at once, "
+        f"{options.repeat} repetitions; Temporal {server}",
+        "",
+        f"{'kind':24}{'N':>6}{'gates/s':>10}{'p95 s':>8}{'errors':>8}{'sticky':>8}{'events':>8}",
+    ]
+    kinds = list(dict.fromkeys(r.kind for r in rounds))
+    for n in options.ns:
+        for kind in kinds:
+            mine = [r for r in rounds if r.n == n and r.kind == kind]
+            rate = statistics.median(r.rate for r in mine)
+            gate95 = statistics.median(p95(r.to_gate) for r in mine)
+            events = [e for r in mine for e in r.events]
+            cells = [
+                f"{n}",
+                f"{rate:.1f}",
+                f"{gate95:.1f}",
+                f"{sum(r.errors for r in mine)}",
+                f"{sum(r.sticky_timeouts for r in mine)}",
+                f"{statistics.median(events):.0f}" if events else "-",
+            ]
+            lines.append(
+                f"{label(kind, options.workers):24}"
+                + "".join(f"{c:>{w}}" for c, w in zip(cells, (6, 10, 8, 8, 8, 8), strict=True))
+            )
+    lines.append("")
+
+    def ratios(kind: str, n: int) -> float:
+        by_rep = zip(
+            [r for r in rounds if r.n == n and r.kind == kind],
+            [r for r in rounds if r.n == n and r.kind == "bare"],
+            strict=True,
+        )
+        return statistics.median(ours.rate / bare.rate for ours, bare in by_rep if bare.rate)
+
+    if "ours1" in kinds:
+        for n in options.ns:
+            lines.append(f"ratio ours(1 worker)/bare  {n}  {ratios('ours1', n):.2f}")
+        lines.append("")
+    lines.append(f"command: {shlex.join(['python', 'benchmarks/gate_throughput.py', *sys.argv[1:]])}")
+    lines += [f"ratio ours/bare  {n}  {ratios('ours', n):.2f}" for n in options.ns]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--temporal", default="127.0.0.1:7233", help="Temporal frontend host:port")
+    parser.add_argument("--n", type=int, nargs="+", default=[100, 300, 1000], help="runs started at once")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of each N and kind")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes serving ours")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds a round may take")
+    parser.add_argument("--history-sample", type=int, default=50, help="histories checked per round")
+    parser.add_argument("--warmup", type=int, default=20, help="runs of each kind first, dropped")
+    parser.add_argument("--serve", nargs=2, metavar=("KIND", "QUEUE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(serve(args.temporal, *args.serve))
+        return 0
+    if args.repeat < 1 or args.workers < 1 or min(args.n) < 1:
+        parser.error("--repeat, --workers and every --n must be at least 1")
+    options = Options(args.n, args.repeat, args.workers, args.timeout, args.history_sample, args.warmup)
+    from benchmarks.decision_latency import BenchmarkError, temporal_server
+
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-gate-throughput-") as scratch,
+            temporal_server(args.temporal, Path(scratch) / "temporal.log") as (address, started),
+        ):
+            rounds = asyncio.run(measure(address, options, Path(scratch)))
+    except BenchmarkError as err:
+        print(f"benchmark failed: {err}", file=sys.stderr)
+        return 1
+    server = f"{address} ({'dev server started by the benchmark' if started else 'existing server'})"
+    print(report(rounds, options, server))
+    return 0
+
+
+if __name__ == "__main__":
+    # Run as a script: put the repository on the path and use this module by its package name.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.gate_throughput import main as bench_main
+
+    sys.exit(bench_main())
