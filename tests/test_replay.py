@@ -73,6 +73,9 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "loan_escalated_with_notice_then_approved",
         "loan_changes_requested_kept_clock",
         "loan_claim_required_refused_then_claimed",
+        # Issue 12: a long review that carries a bounded state (patch bounded-carry).
+        "regulatory_bounded_carry_first_run",
+        "regulatory_bounded_carry_last_run",
     } <= names
 
 

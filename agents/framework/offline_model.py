@@ -6,6 +6,7 @@ without a provider. Each team supplies its agent's behaviour as an OfflinePolicy
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -41,7 +42,8 @@ def _completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
     turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
     calls: list[dict[str, Any]] = [
         {
-            "id": f"call_{turn}_{i}",
+            # Unique across a continue-as-new chain too (its turns count from 0 again in each run).
+            "id": f"call_{turn}_{i}_{_conversation_tag(body)}",
             "type": "function",
             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], sort_keys=True)},
         }
@@ -66,11 +68,17 @@ def _completion(body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _conversation_tag(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()[:8]
+
+
 def _digest(body: dict[str, Any]) -> str:
     """The offline summary: every tool call and result line of the transcript, each shortened."""
     transcript = body["messages"][-1]["content"]
     lines = [
-        line[:SUMMARY_LINE_LIMIT] for line in transcript.splitlines() if line.startswith(("CALL ", "CALLS ", "RESULT "))
+        line[:SUMMARY_LINE_LIMIT]
+        for line in transcript.splitlines()
+        if line.startswith(("CALL ", "CALLS ", "RESULT "))
     ]
     return "\n".join(["Earlier turns (offline digest):", *lines])
 

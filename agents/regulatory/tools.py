@@ -95,13 +95,7 @@ async def record_finding(args: FindingArgs) -> dict[str, Any]:
     # The finding is kept in the document store; the result names it, so what a long review
     # carries from run to run is a few bytes per finding (agents/regulatory/report.py reads it).
     stored = _store().put_finding(finding)
-    return {
-        "finding_id": finding_id,
-        "index": args.index,
-        "rule": rule.id,
-        "severity": args.severity,
-        "stored": stored,
-    }
+    return {"finding_id": finding_id, "stored": stored}
 
 
 def finding_refusal(args: FindingArgs, section: Section) -> str | None:
