@@ -8,7 +8,7 @@ ours: the real AgentWorkflow running the loan agent's first demo case with the o
 (its tools, the LLM activity) on a worker built by `build_worker`; a run has reached its gate
 when the portal's publish activity is called for it (a stand-in that notes the time; notices are
 dropped). bare: a minimal workflow whose one no-op activity is the same kind of stand-in, on a
-bare worker. Each worker is a process of its own (`--workers 2` runs ours on two, to show
+bare worker (with the same workflow-task settings as build_worker gives ours, where it sets any). Each worker is a process of its own (`--workers 2` runs ours on two, to show
 scale-out; bare always runs on one, and with `--workers 2` ours also runs on one in the same
 run). This process only starts the runs, N at once, and reads the gate times the workers note.
 
@@ -118,7 +118,18 @@ async def serve(address: str, kind: str, queue: str) -> None:
 
     client = await Client.connect(address)
     if kind == "bare":
-        worker = Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_gate])
+        from agents.framework import worker as ours
+
+        # The same workflow-task settings as ours (build_worker's), where it sets them.
+        tuned = {
+            option: getattr(ours, name)
+            for option, name in (
+                ("max_concurrent_workflow_tasks", "WORKFLOW_TASK_SLOTS"),
+                ("sticky_queue_schedule_to_start_timeout", "STICKY_SCHEDULE_TO_START"),
+            )
+            if hasattr(ours, name)
+        }
+        worker = Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_gate], **tuned)
     else:
         from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
         from agents.framework.llm import LlmSettings
