@@ -194,7 +194,7 @@ def test_request_changes_reopens_the_gate_with_the_revision_listed(temporal, por
 
     assert 'value="request_changes"' in before
     assert sent.status_code == 200 and "Change request recorded by the agent." in sent.content.decode()
-    assert sent["HX-Retarget"] == "#gate-workspace"  # the whole workspace redraws, not the panel
+    assert 'id="gate-case" hx-swap-oob="true"' in sent.content.decode()  # the case column comes along
     assert reopened.status == "pending" and reopened.recommendation == "refer"
     assert reopened.revisions[0]["outcome"] == "approve"
     assert "Previous recommendations" in page and "revision 2" in page

@@ -94,7 +94,7 @@ def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
         return attempt
     refusal = local_refusal(attempt)
     if refusal:
-        return _record(attempt, Answer(Status.REFUSED, refusal))
+        return action_answer(attempt, Answer(Status.REFUSED, refusal))
     envelope = envelope_for(attempt)
     # Before anything is sent: until when a copy could still be accepted (a withdrawal waits for
     # it). Never lowered, whichever of several senders writes last.
@@ -107,7 +107,7 @@ def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
     ):
         attempt.refresh_from_db()  # withdrawn or answered meanwhile
         return attempt
-    return _record(attempt, send(attempt, envelope))
+    return action_answer(attempt, send(attempt, envelope))
 
 
 def actions_redeliver() -> list[ActionAttempt]:
@@ -147,7 +147,7 @@ def action_settle_withdrawal(*, attempt: ActionAttempt) -> ActionAttempt:
     return _finish(attempt, Status.WITHDRAWN, "Withdrawn by its reviewer before it reached the agent.")
 
 
-def _record(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
+def action_answer(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
     """Keep the run's answer. Undelivered only replaces `sending` (a withdrawal made meanwhile
     stands); a refusal is final but for a settled withdrawal; an acceptance is the truth, and
     says so when it overtook a withdrawal."""
@@ -174,8 +174,11 @@ def _finish(
         rows = rows.filter(status=expect)
     if unless is not None:
         rows = rows.exclude(status=unless)
-    rows.update(status=status, detail=detail, updated_at=timezone.now())
-    attempt.refresh_from_db()
+    now = timezone.now()
+    if rows.update(status=status, detail=detail, updated_at=now):
+        attempt.status, attempt.detail, attempt.updated_at = status, detail, now
+    else:
+        attempt.refresh_from_db()  # answered or withdrawn meanwhile: what the row says stands
     return attempt
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.confirmation import ConfirmStep
@@ -16,7 +17,7 @@ from reviewer_portal.inbox.forms import AnnotationForm, AssignForm, ClaimForm, D
 from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import action_noun, outcome_text
-from reviewer_portal.inbox.permissions import GatePermissions, gate_permissions_for
+from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.selectors import (
     action_attempts_for,
     gate_assignees_for,
@@ -27,14 +28,36 @@ from reviewer_portal.inbox.selectors import (
 Status = ActionAttempt.Status
 
 
+# `queued` not given: read the user's open decision on the gate.
+UNREAD: Any = object()
+
+
 def decision_response(
     request: HtmxHttpRequest, gate: Gate, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
-    template = "inbox/gate.html#decision-panel" if request.htmx else "inbox/gate.html"
-    return render(request, template, gate_context(request, gate, **extra), status=status)
+    """The decision panel alone for htmx (nothing of the workspace around it is read), else the
+    whole page."""
+    if request.htmx:
+        return render(
+            request, "inbox/gate.html#decision-panel", panel_context(request, gate, **extra), status=status
+        )
+    return render(request, "inbox/gate.html", gate_context(request, gate, **extra), status=status)
 
 
-def gate_context(
+def gate_context(request: HtmxHttpRequest, gate: Gate, **panel: Any) -> dict[str, Any]:
+    """Everything the gate page shows: the decision panel, notes, the actions sent (for auditors)
+    and the neighbours in the user's queue."""
+    previous, following = gate_neighbours_for(user=request.user, gate=gate)
+    return {
+        **panel_context(request, gate, **panel),
+        "annotation_form": AnnotationForm(initial={"submission_id": uuid.uuid4()}),
+        "attempts": list(action_attempts_for(gate=gate)),
+        "prev_gate_url": reverse("inbox:gate", args=[previous.gate_id]) if previous else "",
+        "next_gate_url": reverse("inbox:gate", args=[following.gate_id]) if following else "",
+    }
+
+
+def panel_context(
     request: HtmxHttpRequest,
     gate: Gate,
     *,
@@ -44,15 +67,19 @@ def gate_context(
     assign_form: AssignForm | None = None,
     confirmation: str = "",
     confirm: ConfirmStep | None = None,
+    queued: ActionAttempt | None = UNREAD,
 ) -> dict[str, Any]:
-    queued = open_decision_of(user=request.user, gate=gate)
+    """What the decision panel shows: the gate's state, the user's queued decision or the form,
+    the outcome of what they just did, who holds the gate. Reads nothing but the user's open
+    decision (unless given) and, only if the panel shows the assign form, their colleagues."""
+    if queued is UNREAD:
+        queued = open_decision_of(user=request.user, gate=gate)
     may = gate_permissions_for(user=request.user, gate=gate)
     if attempt is not None and attempt.pk == getattr(queued, "pk", None):
         attempt = None  # the queued panel below says it all
     return {
         "gate": gate,
         "form": form or _next_form(gate, attempt),
-        "annotation_form": AnnotationForm(initial={"submission_id": uuid.uuid4()}),
         "may_decide": may.decide,
         "may_annotate": may.annotate,
         "may_take_over": may.take_over,
@@ -61,37 +88,20 @@ def gate_context(
         "queued_noun": action_noun(queued) if queued else "",
         "attempt": attempt,
         "outcome_text": outcome_text(attempt) if attempt else "",
-        "attempts": list(action_attempts_for(gate=gate)),
         "notice": notice,
         "confirm": confirm,
         "claim_first": may.claim_first,
         "moved_on": may.moved_on,
         "sla_note": sla_note(gate),
-        **_workspace_context(request, gate, may, assign_form=assign_form, confirmation=confirmation),
-    }
-
-
-def _workspace_context(
-    request: HtmxHttpRequest,
-    gate: Gate,
-    may: GatePermissions,
-    *,
-    assign_form: AssignForm | None,
-    confirmation: str,
-) -> dict[str, Any]:
-    """Who holds the gate and what the user may do about it; the neighbours in their queue."""
-    previous, following = gate_neighbours_for(user=request.user, gate=gate)
-    return {
         "holds_gate": may.holds,
         "held_by_other": may.held_by_other,
         "may_assign": may.assign,
         "may_claim": may.claim,
         "supervises": may.supervises,
         "claim_form": ClaimForm(initial={"submission_id": uuid.uuid4()}, auto_id="claim_%s"),
-        "assign_form": assign_form or assign_form_for(request, gate),
+        # Read only when the panel shows it (a pending gate the user may assign).
+        "assign_form": assign_form or SimpleLazyObject(lambda: assign_form_for(request, gate)),
         "confirmation": confirmation,
-        "prev_gate_url": reverse("inbox:gate", args=[previous.gate_id]) if previous else "",
-        "next_gate_url": reverse("inbox:gate", args=[following.gate_id]) if following else "",
     }
 
 

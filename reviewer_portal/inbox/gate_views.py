@@ -1,5 +1,5 @@
-"""The gate page and the actions on it: decide, withdraw a queued decision, annotate (claims and
-assignments are in assignment_views). Each action is recorded, signed and sent as a Temporal Update by
+"""The gate page and the actions on it: withdraw a queued decision, annotate (deciding is in
+decide_views, claims and assignments in assignment_views). Each action is recorded, signed and sent as a Temporal Update by
 reviewer_portal.inbox.services; these views only choose what to render."""
 
 from __future__ import annotations
@@ -12,19 +12,16 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import reswap, retarget
 
 from reviewer_portal.htmx_request import HtmxHttpRequest
-from reviewer_portal.inbox.confirmation import NO_REASON, confirm_step, confirmation_refusal
 from reviewer_portal.inbox.delivery import ActionConflict, action_withdraw
-from reviewer_portal.inbox.forms import AnnotationForm, DecisionForm
-from reviewer_portal.inbox.gate_context import decision_response, gate_context, grounds_of
+from reviewer_portal.inbox.forms import AnnotationForm
+from reviewer_portal.inbox.gate_context import decision_response, gate_context, panel_context
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.outcomes import LEVEL, action_noun, outcome_text
+from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
-from reviewer_portal.inbox.presentation import workspace_of
-from reviewer_portal.inbox.selectors import gate_get_for, open_decision_of
-from reviewer_portal.inbox.services import gate_annotate, gate_decide
+from reviewer_portal.inbox.selectors import gate_get_for
+from reviewer_portal.inbox.services import gate_annotate
 
 Status = ActionAttempt.Status
 # decide:<gate id>:<uuid>, as reviewer_portal.inbox.delivery.action_record makes them.
@@ -43,73 +40,8 @@ def gate_detail(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
         return render(request, "inbox/gate.html#workspace", context)
     if request.htmx and request.GET.get("panel") == "decision":
         # A live update said the gate changed: the panel re-reads itself.
-        return render(request, "inbox/gate.html#decision-panel", gate_context(request, gate))
+        return render(request, "inbox/gate.html#decision-panel", panel_context(request, gate))
     return render(request, "inbox/gate.html", gate_context(request, gate))
-
-
-@require_POST
-@login_required
-def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
-    gate = gate_get_for(user=request.user, gate_id=gate_id)
-    if place := workspace_of(gate.agent, gate.kind, gate.workflow_id):
-        notice = f"This gate is not decided here: use “{place.label}” ({place.url})."
-        return decision_response(request, gate, status=409, notice=notice)
-    may = gate_permissions_for(user=request.user, gate=gate)
-    if may.own_case:  # the workflow would refuse it too, in the same words
-        notice = "Four-eyes rule: you submitted this case, so someone else must decide it."
-        return decision_response(request, gate, status=409, notice=notice)
-    if not may.decide:
-        notice = "This gate is no longer waiting for a decision from your role."
-        return decision_response(request, gate, status=409, notice=notice)
-    form = DecisionForm(
-        request.POST, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate)
-    )
-    if not form.is_valid():
-        return decision_response(request, gate, status=400, form=form)
-    if may.claim_first and may.claim:  # a submitter is told the four-eyes rule by the workflow instead
-        return decision_response(request, gate, status=409, notice="Claim this gate to decide it.")
-    queued = open_decision_of(user=request.user, gate=gate)
-    if queued and not queued.action_id.endswith(f":{form.cleaned_data['submission_id']}"):
-        # One decision of theirs at a time: say so before any confirm step (the same form sent
-        # again goes on to gate_decide, which knows it: the same decision, or other content).
-        notice = (
-            f"Your {action_noun(queued)} on this gate is recorded and will be sent; "
-            "withdraw it first to decide differently."
-        )
-        return decision_response(request, gate, status=409, notice=notice)
-    # A confirmation is bound to the reviewer too: another's token confirms nothing here.
-    data = {**form.cleaned_data, "reviewer": str(request.user.pk)}
-    if data["confirmed"]:
-        if refusal := confirmation_refusal(gate, data, data["reason"]):
-            step = confirm_step(gate, data, keyboard=True) if refusal == NO_REASON else None
-            return decision_response(request, gate, status=400, notice=refusal, form=form, confirm=step)
-    elif queued is None and (step := confirm_step(gate, data, keyboard=data["keyboard"])):
-        # Nothing is recorded or sent: the panel asks first (reviewer_portal.inbox.confirmation).
-        return decision_response(request, gate, form=form, confirm=step)
-    try:
-        attempt = gate_decide(
-            gate=gate,
-            reviewer=request.user,
-            decision=form.cleaned_data["decision"],
-            reason=form.cleaned_data["reason"],
-            submission_id=str(form.cleaned_data["submission_id"]),
-            revision=form.cleaned_data["revision"],
-            edits=form.edits(),
-        )
-    except PermissionError as err:
-        return decision_response(request, gate, status=403, notice=str(err))
-    except ActionConflict as err:
-        return decision_response(request, gate, status=409, notice=str(err))
-    if not request.htmx:
-        messages.add_message(request, LEVEL.get(attempt.status, messages.INFO), outcome_text(attempt))
-        return redirect("inbox:gate", gate_id=gate.gate_id)
-    gate.refresh_from_db()
-    if attempt.status == Status.ACCEPTED:
-        # The gate changed beyond the panel (an edit's diff; after a change request, maybe already
-        # the agent's new recommendation): redraw all of the workspace.
-        response = render(request, "inbox/gate.html#workspace", gate_context(request, gate, attempt=attempt))
-        return reswap(retarget(response, "#gate-workspace"), "outerHTML")
-    return decision_response(request, gate, attempt=attempt)
 
 
 @require_POST

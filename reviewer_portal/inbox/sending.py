@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.utils import timezone
 from temporalio.client import (
@@ -133,8 +133,15 @@ def local_refusal(attempt: ActionAttempt) -> str:
 
 def send(attempt: ActionAttempt, envelope: Envelope) -> Answer:
     """Send the envelope as the action's Update and say how the run answered."""
+    return async_to_sync(send_async)(attempt, attempt.gate, envelope)
+
+
+async def send_async(attempt: ActionAttempt, gate: Gate, envelope: Envelope) -> Answer:
+    """`send` on the caller's event loop (the async decide view): the Update is awaited there,
+    with no hop to another loop; only a run that has ended needs the database (in a thread).
+    `gate` is the attempt's, passed loaded: the ORM does not run on the event loop."""
     try:
-        result = async_to_sync(_execute)(attempt.gate, attempt.action, envelope)
+        result = await _execute(gate, attempt.action, envelope)
     except TemporalUnreachable:
         return Answer(Status.UNDELIVERED, UNREACHABLE)
     except WorkflowUpdateFailedError as err:
@@ -144,7 +151,7 @@ def send(attempt: ActionAttempt, envelope: Envelope) -> Answer:
         return Answer(Status.REFUSED, getattr(cause, "message", None) or str(cause or err))
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            return _answer_from_a_closed_run(attempt)
+            return await sync_to_async(_answer_from_a_closed_run)(attempt)
         if err.status == RPCStatusCode.INVALID_ARGUMENT:
             return Answer(Status.REFUSED, f"Temporal refused this action as malformed: {err.message}")
         return Answer(Status.UNDELIVERED, UNREACHABLE)

@@ -1,0 +1,137 @@
+"""The decide view, async: the checks and the recorded-first write in one trip to a thread for the
+database, the Update awaited on the server's own event loop, then one more trip to keep the answer
+and render the decision panel (reviewer_portal.inbox.deciding has the fast write). The htmx reply
+is the panel alone; a decision that changed the case (edits, a change request) adds the case
+column, out of band. Nothing of the workspace around them (queue neighbours, the actions list) is
+read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
+
+from reviewer_portal.htmx_request import HtmxHttpRequest
+from reviewer_portal.inbox.confirmation import NO_REASON, confirm_step, confirmation_refusal
+from reviewer_portal.inbox.deciding import RecordedDecision, decision_gate_for, decision_record_signed
+from reviewer_portal.inbox.delivery import ActionConflict, action_answer
+from reviewer_portal.inbox.forms import DecisionForm
+from reviewer_portal.inbox.gate_context import UNREAD, decision_response, grounds_of, panel_context
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.outcomes import LEVEL, action_noun, outcome_text
+from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.presentation import workspace_of
+from reviewer_portal.inbox.sending import Answer, send_async
+
+Status = ActionAttempt.Status
+
+
+@dataclass(frozen=True)
+class Sending:
+    """A decision recorded and on its way: the gate it is on, and whether it was recorded just now
+    (then no other decision of the user's waits on the gate)."""
+
+    gate: Gate
+    recorded: RecordedDecision
+    fresh: bool
+
+
+@require_POST
+async def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
+    # Signed in, checked in the thread with the ORM: `login_required` would load the user a second
+    # time, through `request.auser`, beside the `request.user` the middleware already read.
+    checked = await sync_to_async(_check_and_record)(request, gate_id)
+    if isinstance(checked, HttpResponse):
+        return checked
+    envelope = checked.recorded.envelope
+    answer = None
+    if envelope is not None:
+        answer = await send_async(checked.recorded.attempt, checked.gate, envelope)
+    return await sync_to_async(_answered)(request, checked, answer)
+
+
+def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | Sending:
+    """Everything before the Update: who may decide, the form, the confirm step, the record."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    gate, queued = decision_gate_for(user=request.user, gate_id=gate_id)
+
+    def refuse(status: int, **extra: object) -> HttpResponse:
+        return decision_response(request, gate, status=status, queued=queued, **extra)
+
+    if place := workspace_of(gate.agent, gate.kind, gate.workflow_id):
+        return refuse(409, notice=f"This gate is not decided here: use “{place.label}” ({place.url}).")
+    may = gate_permissions_for(user=request.user, gate=gate)
+    if may.own_case:  # the workflow would refuse it too, in the same words
+        return refuse(409, notice="Four-eyes rule: you submitted this case, so someone else must decide it.")
+    if not may.decide:
+        return refuse(409, notice="This gate is no longer waiting for a decision from your role.")
+    form = DecisionForm(
+        request.POST, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate)
+    )
+    if not form.is_valid():
+        return refuse(400, form=form)
+    if may.claim_first and may.claim:  # a submitter is told the four-eyes rule by the workflow instead
+        return refuse(409, notice="Claim this gate to decide it.")
+    if queued and not queued.action_id.endswith(f":{form.cleaned_data['submission_id']}"):
+        # One decision of theirs at a time: say so before any confirm step (the same form sent
+        # again goes on to be recorded, which knows it: the same decision, or other content).
+        return refuse(
+            409,
+            notice=f"Your {action_noun(queued)} on this gate is recorded and will be sent; "
+            "withdraw it first to decide differently.",
+        )
+    # A confirmation is bound to the reviewer too: another's token confirms nothing here.
+    data = {**form.cleaned_data, "reviewer": str(request.user.pk)}
+    if data["confirmed"]:
+        if refusal := confirmation_refusal(gate, data, data["reason"]):
+            step = confirm_step(gate, data, keyboard=True) if refusal == NO_REASON else None
+            return refuse(400, notice=refusal, form=form, confirm=step)
+    elif queued is None and (step := confirm_step(gate, data, keyboard=data["keyboard"])):
+        # Nothing is recorded or sent: the panel asks first (reviewer_portal.inbox.confirmation).
+        return refuse(200, form=form, confirm=step)
+    try:
+        recorded = decision_record_signed(
+            gate=gate,
+            reviewer=request.user,
+            decision=data["decision"],
+            reason=data["reason"],
+            submission_id=str(data["submission_id"]),
+            revision=data["revision"],
+            edits=form.edits(),
+        )
+    except PermissionError as err:
+        return refuse(403, notice=str(err))
+    except ActionConflict as err:
+        return refuse(409, notice=str(err))
+    return Sending(gate, recorded, fresh=queued is None and recorded.envelope is not None)
+
+
+def _answered(request: HtmxHttpRequest, sending: Sending, answer: Answer | None) -> HttpResponse:
+    """Keep the run's answer (if this request sent it) and reply with the panel."""
+    attempt = sending.recorded.attempt
+    if answer is not None:
+        attempt = action_answer(attempt, answer)
+    gate = sending.gate
+    if not request.htmx:
+        messages.add_message(request, LEVEL.get(attempt.status, messages.INFO), outcome_text(attempt))
+        return redirect("inbox:gate", gate_id=gate.gate_id)
+    gate.refresh_from_db()
+    if sending.fresh:  # no other decision of theirs waits: this one, if it still does
+        queued = attempt if attempt.status in ActionAttempt.OPEN else None
+    else:
+        queued = UNREAD
+    context = panel_context(request, gate, attempt=attempt, queued=queued)
+    response = render(request, "inbox/gate.html#decision-panel", context)
+    if attempt.status == Status.ACCEPTED and (attempt.edits or attempt.decision == "request_changes"):
+        # The case changed beyond the panel (an edit's diff; after a change request, the poll for
+        # the agent's revision, or already its new recommendation): its column comes along.
+        column = {**context, "case_out_of_band": True}
+        response.content += render_to_string("inbox/gate.html#case-column", column, request).encode()
+    return response
