@@ -283,6 +283,7 @@ def report(n: int, rounds: int, idle: list[float], results: dict[str, list[tuple
         print(
             f"  {label:32} start p50 {median(name, 0):7.1f} ms  p95 {median(name, 1):7.1f} ms  errors {errors}"
         )
+        print(f"  {'':32} whole submit p50 {median(name, 5):7.1f} ms  p95 {median(name, 6):7.1f} ms")
     print(
         f"  ratio after/before            p50 {median('after', 0) / median('before', 0):.2f}  p95 {median('after', 1) / median('before', 1):.2f}"
     )
