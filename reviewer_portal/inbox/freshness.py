@@ -6,9 +6,10 @@ the live push). It lives in the "projection" cache (settings.CACHES), which ever
 Redis in production, a directory under var/ on one machine; the worker sidecar writes the
 projection in another process than the portal's.
 
-The inbox table carries a tag made of the versions of the user's roles, the user, the query
-string and the current minute; a poll that sends it back (If-None-Match) while nothing of that
-changed gets "204 No Content" without a read of the gate table. Why this is safe:
+The inbox table carries a tag made of the versions of the user's roles, the time of the
+projection's newest write, the user, the query string and the current minute; a poll that sends
+it back (If-None-Match) while none of that changed gets "204 No Content" without a read of the
+gate table's rows. Why this is safe:
 
 - the version is read before the rows, and bumped only after the write commits, so a tag is
   never newer than the rows it was rendered with: a change that races a poll costs one more
@@ -19,8 +20,9 @@ changed gets "204 No Content" without a read of the gate table. Why this is safe
 - the minute in the tag re-reads once a minute whatever happens, so what depends on the clock
   (at risk and overdue badges, the SLA filter) is never staler than that.
 
-Counts (`cached_for`) are kept in the process's own cache under a key made of the same versions:
-a change of the projection changes the key, so a count is never read after a change of its role.
+The queue counts and the table's count (`Freshness.cached`) are kept in the process's own cache
+under a key made of the same versions and the newest write's time (and the minute, for the SLA
+filters): a change of the projection changes the key, so a count is never read after a change.
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ INBOX_ROW_FIELDS = (
     "assignee",
     "priority",
     "tool_call",  # the recommendation reads as the tool's action (one small JSON value, often null)
+    "version",  # with updated_at, the key of the row's rendered HTML (reviewer_portal.inbox.rows)
+    "updated_at",
 )
 # Low-risk gates a reviewer may decide several at a time, where the gate's policy allows it.
 BULK_ELIGIBLE = Q(bulk_allowed=True, recommendation="approve", risk_factors=[], needs_attention="")

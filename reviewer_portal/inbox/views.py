@@ -3,13 +3,17 @@ page and its actions are in reviewer_portal.inbox.gate_views."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
@@ -18,8 +22,11 @@ from reviewer_portal.inbox.bulk import BulkDecisionForm
 from reviewer_portal.inbox.filters import PAGE_SIZE, CountedPaginator, InboxFilterForm, without_empty_params
 from reviewer_portal.inbox.freshness import CLOCK_SECONDS, Freshness, freshness_for
 from reviewer_portal.inbox.own_cases import own_cases_for
+from reviewer_portal.inbox.rows import rendered_rows
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
 from reviewer_portal.inbox.services import gates_decide_in_bulk
+
+FILTER_FIELDS_SECONDS = 600
 
 
 @require_GET
@@ -36,8 +43,10 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
         # The table the page shows is still what it would get: htmx leaves it (no swap on 204).
         return HttpResponse(status=204, headers={"ETag": tag})
     context, status = _inbox_context(request, freshness, inbox_version=tag)
-    template = "inbox/inbox.html#gate-table" if request.htmx else "inbox/inbox.html"
-    return render(request, template, context, status=status)
+    if request.htmx:
+        return render(request, "inbox/inbox.html#gate-table", context, status=status)
+    context["filter_fields"] = _filter_fields(request, context["filter_form"])
+    return render(request, "inbox/inbox.html", context, status=status)
 
 
 @require_POST
@@ -90,8 +99,21 @@ def _inbox_context(
         "queues": queues,
         "forbidden_queue": forbidden,
         "page": page,
+        "rows": rendered_rows(page.object_list, extra.get("selected", set())),
         "bulk_form": BulkDecisionForm(initial={"submission_id": uuid.uuid4()}),
         "awaiting_others": own_cases_for(user=request.user),
         **extra,
     }
     return context, 403 if forbidden else 200 if valid else 400
+
+
+def _filter_fields(request: HtmxHttpRequest, form: InboxFilterForm) -> str:
+    """The filter form's fields as HTML: a third of the page's rendering, and the same for the
+    same query string (its values and errors; the choices come from code), so each process keeps
+    it a while."""
+    key = "inbox-filter-fields:" + hashlib.sha256(request.GET.urlencode().encode()).hexdigest()
+    fields = cache.get(key)
+    if fields is None:
+        fields = render_to_string("inbox/inbox.html#filter-fields", {"filter_form": form})
+        cache.set(key, fields, timeout=FILTER_FIELDS_SECONDS)
+    return mark_safe(fields)
