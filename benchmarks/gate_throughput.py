@@ -30,155 +30,22 @@ unencrypted (codec_cost.py measures the codec).
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from temporalio import activity, workflow
-from temporalio.common import RetryPolicy
 
 if TYPE_CHECKING:  # the framework is imported where used: run as a script, the repo is on the path late
     from temporalio.api.history.v1 import History
     from temporalio.client import Client
 
-GATE_LOG_ENV = "GATE_THROUGHPUT_LOG"
-BARE_GATE_ACTIVITY = "bench.bare_gate"
 START_CONCURRENCY = 1000  # start calls in flight at once: all of them, up to N = 1000
 HISTORY_CONCURRENCY = 8
-
-
-# --- the bare baseline and the gate stand-ins ---------------------------------------------------
-
-
-@workflow.defn(name="GateThroughputBare")
-class BareWorkflow:
-    """The least a run to a gate can cost: one no-op activity (it notes the 'gate'), then done."""
-
-    @workflow.run
-    async def run(self, payload: dict[str, Any]) -> bool:
-        reached: bool = await workflow.execute_activity(
-            BARE_GATE_ACTIVITY,
-            payload,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=1),
-        )
-        return reached
-
-
-def _note_gate() -> bool:
-    """Append `<workflow id> <wall time>` to the gate log: one short O_APPEND write, atomic."""
-    line = f"{activity.info().workflow_id} {time.time():.6f}\n".encode()
-    fd = os.open(os.environ[GATE_LOG_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-    return True
-
-
-@activity.defn(name=BARE_GATE_ACTIVITY)
-async def bare_gate(payload: dict[str, Any]) -> bool:
-    return _note_gate()
-
-
-async def gate_published(snapshot: dict[str, Any]) -> bool:
-    """Stands in for the portal's `publish_gate`: notes the gate."""
-    return _note_gate()
-
-
-async def gate_change_published(publication: dict[str, Any]) -> bool:
-    """The same for `publish_gate_change`; True tells the workflow the change was applied."""
-    return _note_gate()
-
-
-async def notice_dropped(notice: dict[str, Any]) -> int:
-    return 0
-
-
-# --- worker processes ---------------------------------------------------------------------------
-
-
-async def serve(address: str, kind: str, queue: str) -> None:
-    """A worker process: serve `queue` until stdin closes."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from temporalio.client import Client
-    from temporalio.worker import Worker
-
-    client = await Client.connect(address)
-    if kind == "bare":
-        from agents.framework import worker as ours
-
-        # The same workflow-task settings as ours (build_worker's), where it sets them.
-        tuned = {
-            option: getattr(ours, name)
-            for option, name in (
-                ("max_concurrent_workflow_tasks", "WORKFLOW_TASK_SLOTS"),
-                ("sticky_queue_schedule_to_start_timeout", "STICKY_SCHEDULE_TO_START"),
-            )
-            if hasattr(ours, name)
-        }
-        worker = Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_gate], **tuned)
-    else:
-        from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
-        from agents.framework.llm import LlmSettings
-        from agents.framework.worker import build_worker
-        from agents.loans import LOAN_AGENT
-
-        stand_ins = (
-            activity.defn(name=PUBLISH_ACTIVITY)(gate_published),
-            activity.defn(name=PUBLISH_CHANGE_ACTIVITY)(gate_change_published),
-            activity.defn(name=NOTIFY_ACTIVITY)(notice_dropped),
-        )
-        executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-activity")
-        worker = build_worker(
-            client,
-            task_queue=queue,
-            agents=[LOAN_AGENT],
-            llm=LlmSettings(),  # the offline model
-            portal_activities=stand_ins,
-            executor=executor,
-        )
-    async with worker:
-        print("ready", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-
-@contextmanager
-def worker_processes(address: str, kind: str, queue: str, count: int, gate_log: Path) -> Iterator[None]:
-    env = {**os.environ, GATE_LOG_ENV: str(gate_log), "OPENAI_API_KEY": ""}
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, queue, "--temporal", address]
-    processes = [
-        subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        for _ in range(count)
-    ]
-    try:
-        for process in processes:
-            assert process.stdout is not None
-            if process.stdout.readline().strip() != b"ready":
-                raise RuntimeError(f"a {kind} worker did not start (exit {process.poll()})")
-        yield
-    finally:
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.close()
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 # --- one round ----------------------------------------------------------------------------------
@@ -231,6 +98,8 @@ async def run_round(
             started[workflow_id] = time.time()
             try:
                 if kind == "bare":
+                    from benchmarks.gate_throughput_workers import BareWorkflow
+
                     await client.start_workflow(BareWorkflow.run, {}, id=workflow_id, task_queue=queue)
                 else:
                     await client.start_workflow(
@@ -348,6 +217,8 @@ class Options:
 async def measure(address: str, options: Options, scratch: Path) -> list[Round]:
     from temporalio.client import Client
 
+    from benchmarks.gate_throughput_workers import worker_processes
+
     client = await Client.connect(address)
     gate_log = scratch / "gates.log"
     gate_log.touch()
@@ -454,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "QUEUE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
+        from benchmarks.gate_throughput_workers import serve
+
         asyncio.run(serve(args.temporal, *args.serve))
         return 0
     if args.repeat < 1 or args.workers < 1 or min(args.n) < 1:

@@ -1,0 +1,152 @@
+"""The worker processes of gate_throughput.py: the bare baseline workflow, the stand-ins that
+note when a run reaches its gate, and a worker serving either kind until its stdin closes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+
+GATE_LOG_ENV = "GATE_THROUGHPUT_LOG"
+BARE_GATE_ACTIVITY = "bench.bare_gate"
+
+
+# --- the bare baseline and the gate stand-ins ---------------------------------------------------
+
+
+@workflow.defn(name="GateThroughputBare")
+class BareWorkflow:
+    """The least a run to a gate can cost: one no-op activity (it notes the 'gate'), then done."""
+
+    @workflow.run
+    async def run(self, payload: dict[str, Any]) -> bool:
+        reached: bool = await workflow.execute_activity(
+            BARE_GATE_ACTIVITY,
+            payload,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+        return reached
+
+
+def _note_gate() -> bool:
+    """Append `<workflow id> <wall time>` to the gate log: one short O_APPEND write, atomic."""
+    line = f"{activity.info().workflow_id} {time.time():.6f}\n".encode()
+    fd = os.open(os.environ[GATE_LOG_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return True
+
+
+@activity.defn(name=BARE_GATE_ACTIVITY)
+async def bare_gate(payload: dict[str, Any]) -> bool:
+    return _note_gate()
+
+
+async def gate_published(snapshot: dict[str, Any]) -> bool:
+    """Stands in for the portal's `publish_gate`: notes the gate."""
+    return _note_gate()
+
+
+async def gate_change_published(publication: dict[str, Any]) -> bool:
+    """The same for `publish_gate_change`; True tells the workflow the change was applied."""
+    return _note_gate()
+
+
+async def notice_dropped(notice: dict[str, Any]) -> int:
+    return 0
+
+
+# --- worker processes ---------------------------------------------------------------------------
+
+
+async def serve(address: str, kind: str, queue: str) -> None:
+    """A worker process: serve `queue` until stdin closes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    client = await Client.connect(address)
+    if kind == "bare":
+        from agents.framework import worker as ours
+
+        # The same workflow-task settings as ours (build_worker's), where it sets them.
+        tuned = {
+            option: getattr(ours, name)
+            for option, name in (
+                ("max_concurrent_workflow_tasks", "WORKFLOW_TASK_SLOTS"),
+                ("sticky_queue_schedule_to_start_timeout", "STICKY_SCHEDULE_TO_START"),
+            )
+            if hasattr(ours, name)
+        }
+        worker = Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_gate], **tuned)
+    else:
+        from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+        from agents.framework.llm import LlmSettings
+        from agents.framework.worker import build_worker
+        from agents.loans import LOAN_AGENT
+
+        stand_ins = (
+            activity.defn(name=PUBLISH_ACTIVITY)(gate_published),
+            activity.defn(name=PUBLISH_CHANGE_ACTIVITY)(gate_change_published),
+            activity.defn(name=NOTIFY_ACTIVITY)(notice_dropped),
+        )
+        executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-activity")
+        worker = build_worker(
+            client,
+            task_queue=queue,
+            agents=[LOAN_AGENT],
+            llm=LlmSettings(),  # the offline model
+            portal_activities=stand_ins,
+            executor=executor,
+        )
+    async with worker:
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+@contextmanager
+def worker_processes(address: str, kind: str, queue: str, count: int, gate_log: Path) -> Iterator[None]:
+    env = {**os.environ, GATE_LOG_ENV: str(gate_log), "OPENAI_API_KEY": ""}
+    command = [
+        sys.executable,
+        str(Path(__file__).parent / "gate_throughput.py"),
+        "--serve",
+        kind,
+        queue,
+        "--temporal",
+        address,
+    ]
+    processes = [
+        subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in range(count)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"a {kind} worker did not start (exit {process.poll()})")
+        yield
+    finally:
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.close()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
