@@ -350,6 +350,13 @@ def main() -> int:
         done.set()
         stop.set()
 
+        # A decision the run took while its reply was lost is still "undelivered" in the database
+        # until the delivery loop sends it again: let the loop settle before counting.
+        settle = time.monotonic() + 120
+        while (
+            ActionAttempt.objects.filter(status__in=ActionAttempt.OPEN).exists() and time.monotonic() < settle
+        ):
+            time.sleep(2)
         workflow_ids = sorted(submitted)
         accepted = defaultdict(int)
         for workflow_id in ActionAttempt.objects.filter(
