@@ -443,7 +443,9 @@ class Portal:
         headers = {"HX-Request": "true", "X-CSRFToken": _hidden_input(page.text, "csrfmiddlewaretoken")}
         response = self.http.post(f"/gates/{gate_id}/claim/", data=data, headers=headers)
         if response.status_code != 200 or "(you)" not in response.text:
-            raise BenchmarkError(f"Claim of {gate_id} failed: HTTP {response.status_code}\n{response.text[:2000]}")
+            raise BenchmarkError(
+                f"Claim of {gate_id} failed: HTTP {response.status_code}\n{response.text[:2000]}"
+            )
 
     def close(self) -> None:
         self.http.close()

@@ -72,7 +72,11 @@ def test_a_decision_reads_and_writes_the_database_a_few_times_and_replies_with_t
     assert response.status_code == 200 and "Approval recorded by the agent." in body
     assert len(statements) <= MAX_QUERIES, f"{len(statements)} queries:\n{listing}"
     # Recorded first in one statement, answered in one; never read back.
-    writes = [sql.split()[0] for sql in statements if sql.startswith(("INSERT INTO", "UPDATE")) and '"inbox_actionattempt"' in sql.split("SET")[0]]
+    writes = [
+        sql.split()[0]
+        for sql in statements
+        if sql.startswith(("INSERT INTO", "UPDATE")) and '"inbox_actionattempt"' in sql.split("SET")[0]
+    ]
     assert writes[:2] == ["INSERT", "UPDATE"], listing
     assert not any(sql.startswith('SELECT "inbox_actionattempt"') for sql in statements), listing
     # Only the panel: no queue neighbours read, no workspace or page around it.

@@ -123,10 +123,9 @@ def _answered(request: HtmxHttpRequest, sending: Sending, answer: Answer | None)
         messages.add_message(request, LEVEL.get(attempt.status, messages.INFO), outcome_text(attempt))
         return redirect("inbox:gate", gate_id=gate.gate_id)
     gate.refresh_from_db()
-    if sending.fresh:  # no other decision of theirs waits: this one, if it still does
-        queued = attempt if attempt.status in ActionAttempt.OPEN else None
-    else:
-        queued = UNREAD
+    # Recorded just now, no other decision of theirs waits: this one, if it still does.
+    waiting = attempt if attempt.status in ActionAttempt.OPEN else None
+    queued = waiting if sending.fresh else UNREAD
     context = panel_context(request, gate, attempt=attempt, queued=queued)
     response = render(request, "inbox/gate.html#decision-panel", context)
     if attempt.status == Status.ACCEPTED and (attempt.edits or attempt.decision == "request_changes"):
