@@ -20,6 +20,8 @@ import pytest
 
 from tests.test_devstack_stop import _alive
 
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parent.parent
 CHILDREN = {"temporal", "worker", "delivery", "portal"}
 STARTED = re.compile(r"^Started (\w+) \(pid (\d+)\)\.$", re.MULTILINE)
