@@ -21,13 +21,6 @@ log = logging.getLogger(__name__)
 
 # In-flight activities get this long to finish after SIGTERM before they are cancelled.
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
-# Workflow tasks run in one process under the GIL: with the SDK's 100 at once, a burst of runs
-# stretched every task past its 10 s timeout and the worker replayed them from scratch, over and
-# over (benchmarks/gate_throughput.py). A few at a time finish fast; the rest wait on the server.
-WORKFLOW_TASK_SLOTS = 8
-# A busy worker's runs wait this long for it on its sticky queue before another worker (or it)
-# takes them from the shared queue, replaying their whole history (the SDK's default is 10 s).
-STICKY_SCHEDULE_TO_START = timedelta(seconds=30)
 
 
 def build_worker(
@@ -61,8 +54,6 @@ def build_worker(
         activities=activities,
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
-        sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
     )
 
 
