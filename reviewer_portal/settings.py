@@ -357,7 +357,13 @@ CACHES = {
     "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
     # The inbox's versions (reviewer_portal/inbox/freshness.py), shared by the portal's processes
     # and the worker sidecar: Redis when there is one, else files on this machine.
-    "projection": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    # Never pickled: what Redis hands back is only ever decoded as text (reviewer_portal/cache_text.py).
+    "projection": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "reviewer-portal",
+        "OPTIONS": {"serializer": "reviewer_portal.cache_text.TextSerializer"},
+    }
     if REDIS_URL
     else {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
