@@ -5,8 +5,9 @@
 // page runs under a strict Content-Security-Policy. Such refreshes carry X-Portal-Background:
 // they are not the user's activity, and do not keep an idle session alive.
 // Pushes are hints and may be lost while disconnected, so after a reconnect every part re-reads,
-// and while the socket is down the inbox's table re-reads every 20 s; never while gates are
-// selected in it. A burst of pushes re-reads the table once per COALESCE_MS (leading and trailing
+// and while the socket is down the inbox's table re-reads every 20 s; while it is live, once a
+// minute all the same (a push lost on a live socket, an SLA badge the clock changed); never while
+// gates are selected in it, but once they are cleared, if a re-read was held back meanwhile. A burst of pushes re-reads the table once per COALESCE_MS (leading and trailing
 // edge), and each re-read sends the version its table carries (If-None-Match): the portal answers
 // "204 No Content", which htmx leaves alone, when nothing the table shows has changed.
 (function () {
@@ -14,6 +15,7 @@
 
   const URL_PATH = "/ws/gates/";
   const POLL_MS = 20000;
+  const LIVE_POLL_MS = 60000;
   const COALESCE_MS = 2000;
   const REFRESH = "portal:refresh";
   const FIRST_DELAY_MS = 1000;
@@ -25,6 +27,8 @@
   let retry = null;
   let stopped = false;
   let lastTableRefresh = -Infinity;
+  let lastTableRead = Date.now(); // the page itself is the first read
+  let heldBack = false; // a re-read skipped while gates were selected
   let tableRefreshDue = null;
 
   function announce(detail) {
@@ -53,8 +57,19 @@
   function refreshGateTableNow() {
     lastTableRefresh = Date.now();
     const table = document.getElementById("gate-table");
-    if (table && !document.querySelector(".bulk-select:checked")) table.dispatchEvent(new CustomEvent(REFRESH));
+    if (!table) return;
+    heldBack = document.querySelector(".bulk-select:checked") !== null;
+    if (heldBack) return;
+    lastTableRead = Date.now();
+    table.dispatchEvent(new CustomEvent(REFRESH));
   }
+
+  // The last selected gate cleared: the re-read held back while it was selected happens now.
+  document.body.addEventListener("change", function (event) {
+    const box = event.target;
+    if (!heldBack || !(box instanceof Element) || !box.matches(".bulk-select")) return;
+    if (!document.querySelector(".bulk-select:checked")) refreshGateTable();
+  });
 
   function live() {
     return socket !== null && socket.readyState === WebSocket.OPEN;
@@ -137,9 +152,10 @@
     const version = event.detail.elt && event.detail.elt.dataset.inboxVersion;
     if (version) event.detail.headers["If-None-Match"] = version;
   });
-  // The poll stands in for the pushes only while the socket is down.
+  // The poll stands in for the pushes while the socket is down; while it is live, a re-read a
+  // minute (a 204 when nothing changed) makes up for a lost push and for the clock's changes.
   window.setInterval(function () {
-    if (!live()) refreshGateTable();
+    if (!live() || Date.now() - lastTableRead >= LIVE_POLL_MS) refreshGateTable();
   }, POLL_MS);
 
   // Leaving the page closes the socket without a reconnect; coming back from the
