@@ -139,3 +139,16 @@ def test_sync_code_on_the_client_loop_is_told_to_await_instead_of_deadlocking():
 
     with pytest.raises(RuntimeError, match="await instead"):
         temporal_client.run_on_client_loop(nested())
+
+
+def test_a_conversation_start_that_outlasts_its_wait_never_says_none_started(temporal, portal, monkeypatch):
+    """A start given up on may still reach Temporal: the customer is told to try again, never that
+    no conversation started (found by the attacker's review of issue 12)."""
+    from reviewer_portal.conversations import services as conversations
+
+    monkeypatch.setattr(conversations, "START_TIMEOUT_SECONDS", 1e-9)
+    with pytest.raises(conversations.ConversationUnavailable) as refused:
+        conversations.conversation_start(customer_id="cust-1")
+
+    assert str(refused.value) == "Our assistant is busy right now. Try again shortly."
+    assert isinstance(refused.value.__cause__, temporal_client.TemporalBusy)

@@ -85,6 +85,8 @@ def conversation_start(*, customer_id: str, conversation_id: str = "") -> Starte
 
     try:
         run_on_client_loop(run(), timeout=START_TIMEOUT_SECONDS)
+    except TemporalBusy as err:  # it may have started: say nothing about that, only what to do
+        raise ConversationUnavailable("Our assistant is busy right now. Try again shortly.") from err
     except (TemporalUnreachable, RPCError) as err:
         raise ConversationUnavailable(
             "Our assistant cannot be reached right now, so no conversation started. Try again shortly."
