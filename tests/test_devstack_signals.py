@@ -27,6 +27,7 @@ CHILDREN = {"temporal", "worker", "delivery", "portal"}
 STARTED = re.compile(r"^Started (\w+) \(pid (\d+)\)\.$", re.MULTILINE)
 # Start-up migrates a fresh database and seeds the demo runs: slow on a busy machine.
 START_TIMEOUT = 180.0
+REAL_CLUSTER_KEY = "sk-real-cluster-key-not-for-a-dev-stack"
 # The worker lets in-flight activities finish for up to 20 s after SIGTERM.
 STOP_TIMEOUT = 60.0
 
@@ -85,6 +86,8 @@ def stack(state_dir: Path) -> Iterator[Stack]:
         "DATABASE_URL": f"sqlite:///{state_dir / 'portal.sqlite3'}",
         "AGENT_DOMAINS": "{}",  # one namespace: fewer to create
         "PYTHONUNBUFFERED": "1",
+        # A real cluster's key left in the shell: never offered to the local server or the children.
+        "TEMPORAL_API_KEY": REAL_CLUSTER_KEY,
     }
     log = state_dir / f"devstack-{ports[0]}.log"
     with log.open("wb") as out:
@@ -126,6 +129,9 @@ def _assert_stopped_in_order(stack: Stack) -> None:
 
 def test_two_signals_to_the_group_during_start_up_still_stop_every_child(stack):
     stack.wait_for("Started portal")  # every child runs; the portal is not yet listening
+    for name, pid in stack.children().items():
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert REAL_CLUSTER_KEY.encode() not in environ, f"{name} was given the cluster's API key"
 
     stack.signal_group(signal.SIGTERM)
     time.sleep(0.05)

@@ -43,6 +43,7 @@ from reviewer_portal.trust.keys import ensure_dev_key
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
 TEMPORAL_PORT = int(os.environ.get("DEVSTACK_TEMPORAL_PORT", "7233"))
+TLS_FILES = ("TEMPORAL_TLS_CA", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY")
 TEMPORAL_UI_PORT = int(os.environ.get("DEVSTACK_UI_PORT", "8233"))
 PORTAL_PORT = int(os.environ.get("PORTAL_PORT", "8000"))
 STATE_DIR = os.environ.get("DEVSTACK_STATE_DIR", "")  # default: var/ of the project
@@ -150,6 +151,11 @@ class Command(BaseCommand):
         """Reuse a server on 127.0.0.1:7233, else start one on var/temporal.db; create the
         namespaces with their retention."""
         settings.TEMPORAL_ADDRESS = os.environ["TEMPORAL_ADDRESS"] = f"{HOST}:{TEMPORAL_PORT}"
+        # A local dev server: a real cluster's API key or client certificate set in this shell is
+        # never offered to whatever listens on that port (nor to the children, which inherit this).
+        for name in ("TEMPORAL_API_KEY", "TEMPORAL_API_KEY_FILE", "TEMPORAL_TLS", *TLS_FILES):
+            os.environ.pop(name, None)
+        settings.TEMPORAL_API_KEY, settings.TEMPORAL_TLS = "", False
         os.environ.setdefault("TEMPORAL_UI_URL", f"http://{HOST}:{TEMPORAL_UI_PORT}")
         if _answers(TEMPORAL_PORT):
             self.stdout.write(f"Reusing the Temporal server already listening on {HOST}:{TEMPORAL_PORT}.")
