@@ -58,7 +58,8 @@ def test_a_decision_reads_and_writes_the_database_a_few_times_and_replies_with_t
     temporal, portal, officer, loan_gate
 ):
     handle, gate = loan_gate
-    start_loan(temporal, portal, loan_input(submitted_by="intake"))  # a neighbour in the queue
+    # A neighbour in the queue, projected before the page is read (its "next" link is the check).
+    projected_gate(start_loan(temporal, portal, loan_input(submitted_by="intake")))
     client = logged_in(officer)
     gate = claimed(client, gate)
     page = client.get(f"/gates/{gate.gate_id}/").content.decode()

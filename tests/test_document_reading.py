@@ -151,7 +151,9 @@ def test_uploads_and_their_sections_are_sealed_at_rest(temporal, portal, documen
     _, result, _, _ = upload_and_finish(temporal, "leaflet.txt", LEAFLET.encode())
 
     files = [p for p in document_store.root.rglob("*") if p.is_file()]
-    assert len(files) == 2  # the upload as it came, and its sections
+    findings = [p for p in files if p.parent.name == "findings"]
+    # The upload as it came and its sections, and each finding the review recorded, by its hash.
+    assert len(files) - len(findings) == 2 and len(findings) == len(result.action["findings"])
     assert all(p.read_bytes().startswith(MAGIC) and phrase.encode() not in p.read_bytes() for p in files)
     assert phrase in document_store.sections(result.action["document_id"])[0].text
     # Bound to its name and its namespace: a file copied under another id, or read with another

@@ -31,6 +31,8 @@ from tests import actions
 from tests.agents.durable import DURABLE_AGENT, SIDE_EFFECTS_ENV, STEP_TOOLS
 from tests.harness import TemporalHarness
 
+pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
+
 ROOT = Path(__file__).resolve().parent.parent
 STEPS_BEFORE_KILL = 2
 # Generous: a loaded 2-core machine may take many seconds to start Django and the worker.

@@ -42,6 +42,8 @@ from agents.fraud.transaction import TransactionRefused, checked_transaction, cl
 from tests.actions import decide
 from tests.conftest import ROOT, agent_input_for, record_history, start_run, wait_for_gate
 
+pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
+
 FINE, FINE_TOO, SUSPECT, SUSPECT_TOO = DEMO_TRANSACTIONS
 STEPS = (FEATURES, SCORE, RULES)
 

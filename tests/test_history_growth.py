@@ -23,6 +23,8 @@ from benchmarks.history_growth import synthetic_document
 from tests.conftest import record_history
 from tests.test_regulatory import decide, scheduled, sections_read, start_review, wait_for_gates
 
+pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
+
 # 64 sections of about 2,500 characters with a medium or low finding every few, then one whose
 # finding (AML-02, high) waits for a compliance reviewer.
 LONG_DOCUMENT = synthetic_document(64) + "\n\n65. Payments\nCustomers may pay by cash deposits at any branch."

@@ -19,6 +19,8 @@ from reviewer_portal.archive.workflow import AuditArchiveWorkflow
 from reviewer_portal.temporal_client import data_converter
 from tests.conftest import HISTORIES
 
+pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
+
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
 

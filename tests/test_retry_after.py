@@ -11,6 +11,8 @@ import pytest
 
 from agents.framework.retry_after import retry_after_seconds
 
+pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
+
 NOW = datetime(2025, 3, 14, 12, 0, 0, tzinfo=UTC)
 
 
