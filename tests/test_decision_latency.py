@@ -79,7 +79,9 @@ def test_a_decision_reads_and_writes_the_database_a_few_times_and_replies_with_t
         if sql.startswith(("INSERT INTO", "UPDATE")) and '"inbox_actionattempt"' in sql.split("SET")[0]
     ]
     assert writes[:2] == ["INSERT", "UPDATE"], listing
-    assert not any(sql.startswith('SELECT "inbox_actionattempt"') for sql in statements), listing
+    # Not read back, unless the worker's publish accepted the action first (a race it may win):
+    # then the UPDATE matches nothing, and the row is read once for what it says.
+    assert sum(sql.startswith('SELECT "inbox_actionattempt"') for sql in statements) <= 1, listing
     # Only the panel: no queue neighbours read, no workspace or page around it.
     assert 'rel="next"' in page and not any('"deadline" >' in sql for sql in statements), listing
     assert body.lstrip().startswith('<section class="card decision" id="decision-panel"')
