@@ -176,7 +176,7 @@ def span(values: set[int]) -> str:
 def row(figures: Figures) -> tuple[str, float, float, float]:
     """The agent's line, its p50 ratios (agent over sequential, over turns) and its p50 over the
     turn-shaped baseline's per step."""
-    from benchmarks.decision_latency import percentile
+    from benchmarks.figures import percentile
 
     def ms(kind: str) -> tuple[float, float]:
         seconds = figures.seconds[kind]
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings  # read only: no app set-up, no database
 
     from benchmarks.agent_runs import load_agents
-    from benchmarks.decision_latency import BenchmarkError, temporal_server
+    from benchmarks.processes import BenchmarkError, temporal_server
 
     specs, skipped = load_agents(settings.AGENT_PACKAGES)
     try:

@@ -147,8 +147,8 @@ async def timed_run(client: Client, run: Any, arg: Any, *, task_queue: str) -> t
     """Start a run and time it to its first gate or its end; a run at a gate is terminated once idle."""
     from temporalio.service import RPCError
 
-    from benchmarks.decision_latency import BenchmarkError
     from benchmarks.parallel_tools import busy, gates_reached
+    from benchmarks.processes import BenchmarkError
 
     workflow_id = f"bench-overhead-{uuid.uuid4().hex[:12]}"
     started = time.perf_counter()
@@ -190,7 +190,7 @@ async def agent_run(client: Client, task_queue: str, spec: AgentSpec) -> tuple[f
     from agents.framework.contract import UNPROCESSABLE
     from agents.framework.types import AgentInput
     from agents.framework.workflow import AgentWorkflow
-    from benchmarks.decision_latency import BenchmarkError
+    from benchmarks.processes import BenchmarkError
 
     cases = spec.demo_cases() if spec.demo_cases else []
     if not cases:

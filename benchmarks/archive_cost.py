@@ -31,18 +31,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.codec_cost import (
-    GateWatcher,
-    _client,
-    converters,
-    one_loan_run,
-    p50,
-    p95,
-    scratch_files,
-    setup_django,
-    start_server,
-    start_workers,
-)
+from benchmarks.codec_cost import setup_django
+from benchmarks.codec_payloads import converters
+from benchmarks.figures import p50, p95
+from benchmarks.loan_runs import GateWatcher, connect, one_loan_run, start_server, start_workers
+from benchmarks.scratch import scratch_files
 
 
 def archive_real_runs(expected: int) -> tuple[float, list[int]]:
@@ -153,7 +146,7 @@ async def measure(runs: int, archived: int, samples: int) -> list[str]:
             settings.TEMPORAL_ADDRESS = await start_server(stack)
             settings.ARCHIVE_VISIBILITY_LAG_SECONDS = 0
             reset_client()
-            client = await _client(settings.TEMPORAL_ADDRESS, encrypted)
+            client = await connect(settings.TEMPORAL_ADDRESS, encrypted)
             [queue] = await start_workers(stack, [client], executor)
             print(f"Deciding {runs} loan runs...", file=sys.stderr)
             decided = []
@@ -211,7 +204,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     started = time.monotonic()
-    with scratch_files(args.keep) as stem:
+    with scratch_files("bench-codec", args.keep) as stem:
         setup_django(stem)
         lines = asyncio.run(measure(args.runs, args.archived, args.samples))
     print("\n".join(lines))

@@ -28,93 +28,45 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
-import shlex
-import statistics
 import sys
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.codec_payloads import converters, measure_payloads, payload_lines
+from benchmarks.figures import command_line, p50, p95
+from benchmarks.loan_runs import (
+    NAMESPACE,
+    GateWatcher,
+    RunSample,
+    connect,
+    one_loan_run,
+    start_server,
+    start_workers,
+)
+from benchmarks.processes import BenchmarkError
+from benchmarks.scratch import scratch_files, throwaway_keys
+
 if TYPE_CHECKING:
     from temporalio.client import Client
-    from temporalio.converter import DataConverter
-
-    from agents.framework.llm_types import LlmRequest
-    from agents.framework.reviewer_actions import DecideInput
-    from agents.framework.types import AgentInput, ToolResult
-
-NAMESPACE = "default"
-SUBMITTER, SUBMITTER_ID = "bench-intake", "1001"
-REVIEWER, REVIEWER_ID = "bench-officer", "1002"  # four eyes: not the submitter
-LLM_REQUEST_BYTES = 20_000
-DOCUMENT_BYTES = 120 * 1024
-
-
-class BenchmarkError(RuntimeError):
-    """Something in the setup or a run went wrong; the message says what."""
-
-
-# --- statistics -----------------------------------------------------------------------------
-
-
-def p50(samples: Sequence[float]) -> float:
-    return statistics.median(samples)
-
-
-def p95(samples: Sequence[float]) -> float:
-    return statistics.quantiles(samples, n=20, method="inclusive")[18]
-
-
-# --- set-up ---------------------------------------------------------------------------------
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-@contextmanager
-def scratch_files(keep: bool) -> Iterator[Path]:
-    """Yield the stem for the scratch database and claim-check files under var/."""
-    var = repo_root() / "var"
-    var.mkdir(exist_ok=True)
-    stem = var / f"bench-codec-{os.getpid()}"
-    try:
-        yield stem
-    finally:
-        if not keep:
-            for path in var.glob(f"{stem.name}*"):
-                _remove(path)
-
-
-def _remove(path: Path) -> None:
-    """A file, or a directory with everything in it (the claim-check files)."""
-    if not path.is_dir():
-        path.unlink(missing_ok=True)
-        return
-    for child in path.iterdir():
-        _remove(child)
-    path.rmdir()
 
 
 def setup_django(stem: Path) -> None:
     """Throwaway keys, database and claim-check directory; then Django, migrated."""
-    from agents.framework.codec import generate as generate_payload_keys
-    from reviewer_portal.trust.keys import generate as generate_signing_key
-
     os.environ["DATABASE_URL"] = f"sqlite:///{stem}.sqlite3"
     os.environ["CLAIM_CHECK_DIR"] = str(stem.with_name(f"{stem.name}-claims"))
-    os.environ["PAYLOAD_KEYS"] = generate_payload_keys([NAMESPACE], dev=True).to_json()
-    os.environ["PORTAL_SIGNING_KEY"] = generate_signing_key(key_id="bench-codec", dev=True).to_json()
+    os.environ.update(throwaway_keys("bench-codec", namespaces=(NAMESPACE,)))
     os.environ["TEMPORAL_NAMESPACE"] = NAMESPACE
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -123,206 +75,6 @@ def setup_django(stem: Path) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
-
-
-def converters() -> tuple[DataConverter, DataConverter]:
-    """(with the codec, without): the portal's converter, and the same with no payload codec."""
-    from agents.framework.codec import EncryptionCodec
-    from reviewer_portal.temporal_client import data_converter
-
-    encrypted = data_converter(NAMESPACE)
-    if not isinstance(encrypted.payload_codec, EncryptionCodec):
-        raise BenchmarkError(f"The portal's converter has no encryption codec: {encrypted.payload_codec!r}")
-    return encrypted, dataclasses.replace(encrypted, payload_codec=None)
-
-
-# --- the payloads ---------------------------------------------------------------------------
-
-
-def loan_case_input() -> AgentInput:
-    """A loan run's input as the intake form starts it (reviewer_portal.intake.services)."""
-    from django.conf import settings
-
-    from agents.framework.registry import AGENTS
-    from agents.framework.types import AgentInput
-    from agents.loans.intake import LoanApplication
-    from reviewer_portal.trust.keys import trusted_keys
-
-    application = LoanApplication("Amira Haddad", 18_000, 48, "home improvement", 62_000, 450, 742)
-    spec = AGENTS["loans"].pin(**settings.AGENT_PINS["loans"])
-    return AgentInput(
-        spec=spec,
-        subject=application.subject,
-        case={**application.__dict__},
-        submitted_by=SUBMITTER,
-        submitted_by_id=SUBMITTER_ID,
-        trusted_keys=trusted_keys(),
-    )
-
-
-def signed_decision(workflow_id: str, gate_id: str, update_id: str) -> DecideInput:
-    """An approval as the portal sends it: signed for this run and Update id."""
-    from agents.framework.contract import DECIDE
-    from agents.framework.reviewer_actions import DecideInput
-    from reviewer_portal.trust.signer import sign_action
-
-    decision = DecideInput(
-        gate_id=gate_id,
-        decision="approve",
-        reason="Affordable on verified income.",
-        reviewer=REVIEWER,
-        reviewer_roles=["credit_officer"],
-        reviewer_id=REVIEWER_ID,
-        action_id=f"decide:{gate_id}:{uuid.uuid4()}",
-        revision=0,
-    )
-    return sign_action(DECIDE, decision, workflow_id=workflow_id, update_id=update_id)
-
-
-def _payload_bytes(converter: DataConverter, value: object) -> int:
-    return converter.payload_converter.to_payloads([value])[0].ByteSize()
-
-
-def llm_request(converter: DataConverter, target_bytes: int) -> LlmRequest:
-    """A model request late in a long conversation: tool calls and their results, turn by turn."""
-    from agents.framework.llm_types import LlmRequest
-    from agents.framework.types import ChatMessage, ToolCall
-
-    agent_input = loan_case_input()
-    spec, case = agent_input.spec, agent_input.case
-    request = LlmRequest(
-        spec.agent,
-        spec.prompt,
-        spec.model,
-        [ChatMessage("user", json.dumps(case, sort_keys=True))],
-        spec.tools,
-    )
-    turn = 0
-    while _payload_bytes(converter, request) < target_bytes:
-        call = ToolCall(f"call_{turn:03d}_{uuid.uuid4().hex[:16]}", spec.tools[turn % len(spec.tools)], case)
-        result = {"bureau_score": 731, "defaults": 0, "open_accounts": 4, "credit_utilisation": 0.31}
-        request.messages += [
-            ChatMessage("assistant", f"Turn {turn}: checking {call.name} before answering.", [call]),
-            ChatMessage("tool", json.dumps({"ok": True, "result": result}), tool_call_id=call.id),
-        ]
-        turn += 1
-    return request
-
-
-def document_section(converter: DataConverter, target_bytes: int) -> ToolResult:
-    """A long section of a document as a tool reads it: the most lines under `target_bytes`."""
-    from agents.framework.types import ToolResult
-
-    line = "2024-03-{day:02d}  CARD PAYMENT  STORE {n:05d}  -45.20  balance 1,234.56\n"
-    lines = [line.format(day=n % 28 + 1, n=n) for n in range(target_bytes // 32)]  # more than fit
-
-    def section(count: int) -> ToolResult:
-        text = "".join(lines[:count])
-        return ToolResult("call_doc", "regulatory.read_section", ok=True, result={"index": 3, "text": text})
-
-    fits, too_many = 0, len(lines) + 1  # bisect on the payload's size
-    while too_many - fits > 1:
-        middle = (fits + too_many) // 2
-        if _payload_bytes(converter, section(middle)) <= target_bytes:
-            fits = middle
-        else:
-            too_many = middle
-    return section(fits)
-
-
-def sample_payloads(converter: DataConverter) -> list[tuple[str, object]]:
-    workflow_id = f"loan-{uuid.uuid4()}"
-    update_id = f"decide:{workflow_id}--g1:{uuid.uuid4()}#1"
-    return [
-        ("signed decide Update", signed_decision(workflow_id, f"{workflow_id}--g1", update_id)),
-        ("loan run input", loan_case_input()),
-        ("model request, long message list", llm_request(converter, LLM_REQUEST_BYTES)),
-        ("document section read by a tool", document_section(converter, DOCUMENT_BYTES)),
-    ]
-
-
-# --- (1) the cost per payload ---------------------------------------------------------------
-
-
-@dataclass
-class PayloadCost:
-    name: str
-    plain_bytes: int
-    sealed_bytes: int
-    # microseconds per sample: converter without codec, with it, and the codec on its own
-    encode_plain: list[float] = field(default_factory=list)
-    encode_codec: list[float] = field(default_factory=list)
-    seal: list[float] = field(default_factory=list)
-    decode_plain: list[float] = field(default_factory=list)
-    decode_codec: list[float] = field(default_factory=list)
-    unseal: list[float] = field(default_factory=list)
-
-
-async def _timed_us(call: Callable[[], Awaitable[object]], into: list[float]) -> None:
-    started = time.perf_counter()
-    await call()
-    into.append((time.perf_counter() - started) * 1e6)
-
-
-async def measure_payload(
-    name: str, value: object, encrypted: DataConverter, plain: DataConverter, samples: int
-) -> PayloadCost:
-    """Time encode and decode with and without the codec, and the codec alone, interleaved."""
-    codec = encrypted.payload_codec
-    assert codec is not None
-    hint = [type(value)]
-    plain_payloads = await plain.encode([value])
-    sealed_payloads = await encrypted.encode([value])
-    if await encrypted.decode(sealed_payloads, hint) != [value]:
-        raise BenchmarkError(f"{name}: the encrypted payload does not decode to the value")
-    if sealed_payloads[0].metadata.get("encoding") != b"binary/encrypted":
-        raise BenchmarkError(f"{name}: not encrypted inline (claim-checked?); the figures would mislead")
-    cost = PayloadCost(name, plain_payloads[0].ByteSize(), sealed_payloads[0].ByteSize())
-    steps: list[tuple[Callable[[], Awaitable[object]], list[float]]] = [
-        (lambda: plain.encode([value]), cost.encode_plain),
-        (lambda: encrypted.encode([value]), cost.encode_codec),
-        (lambda: codec.encode(plain_payloads), cost.seal),
-        (lambda: plain.decode(plain_payloads, hint), cost.decode_plain),
-        (lambda: encrypted.decode(sealed_payloads, hint), cost.decode_codec),
-        (lambda: codec.decode(sealed_payloads), cost.unseal),
-    ]
-    for i in range(samples):
-        for call, into in steps if i % 2 == 0 else reversed(steps):
-            await _timed_us(call, into)
-    return cost
-
-
-async def measure_payloads(samples: int) -> list[PayloadCost]:
-    encrypted, plain = converters()
-    payloads = sample_payloads(plain)
-    for name, value in payloads:  # warm-up: imports, caches, type hints
-        await measure_payload(name, value, encrypted, plain, 20)
-    return [await measure_payload(name, value, encrypted, plain, samples) for name, value in payloads]
-
-
-def payload_lines(costs: list[PayloadCost], samples: int) -> list[str]:
-    lines = [f"(1) Per payload, microseconds, {samples} samples each (interleaved)", ""]
-    for label, plain_of, codec_of, alone_of in (
-        ("encode (value -> payload)", "encode_plain", "encode_codec", "seal"),
-        ("decode (payload -> value)", "decode_plain", "decode_codec", "unseal"),
-    ):
-        lines.append(
-            f"{label:36} {'bytes':>7} {'sealed':>7}  {'plain p50':>9} {'p95':>7}  {'+codec p50':>10}"
-            f" {'p95':>7}  {'ratio':>6}  {'codec p50':>9} {'p95':>7}"
-        )
-        for cost in costs:
-            plain, coded, alone = (getattr(cost, a) for a in (plain_of, codec_of, alone_of))
-            lines.append(
-                f"  {cost.name:34} {cost.plain_bytes:>7,} {cost.sealed_bytes:>7,}  {p50(plain):>9.1f}"
-                f" {p95(plain):>7.1f}  {p50(coded):>10.1f} {p95(coded):>7.1f}  {p50(coded) / p50(plain):>5.2f}x"
-                f"  {p50(alone):>9.1f} {p95(alone):>7.1f}"
-            )
-        lines.append("")
-    lines.append(
-        "plain: the converter without the codec; +codec: the portal's converter; ratio: +codec/plain"
-    )
-    lines.append("of the p50s; codec: EncryptionCodec.encode/decode on its own.")
-    return lines
 
 
 # --- (2) the share of a loan run ------------------------------------------------------------
@@ -357,61 +109,6 @@ class CountingCodec(PayloadCodec):
         return self.encoded, self.decoded, self.seconds
 
 
-@dataclass
-class RunSample:
-    to_gate: float  # seconds from the start request until the gate is in the projection
-    total: float  # seconds from the start request until the run's result is read
-    encoded: int = 0
-    decoded: int = 0
-    codec_seconds: float = 0.0
-
-
-class GateWatcher:
-    """Learns from the projection's `gate_changed` signal when a run's gate reaches the portal."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._waiting: dict[str, asyncio.Future[str]] = {}
-
-    def expect(self, workflow_id: str) -> asyncio.Future[str]:
-        future = self._loop.create_future()
-        self._waiting[workflow_id] = future
-        return future
-
-    def receive(self, sender: object, gate: Any, created: bool, **kwargs: object) -> None:
-        future = self._waiting.pop(gate.workflow_id, None) if created else None
-        if future is not None:  # on an activity's thread: hand over to the loop
-            self._loop.call_soon_threadsafe(_settle, future, gate.gate_id)
-
-
-def _settle(future: asyncio.Future[str], gate_id: str) -> None:
-    if not future.done():
-        future.set_result(gate_id)
-
-
-async def one_loan_run(client: Client, task_queue: str, watcher: GateWatcher) -> RunSample:
-    """Start a loan run, approve its gate once projected, read its result; timed end to end."""
-    from agents.framework.workflow import AgentWorkflow
-
-    workflow_id = f"loan-bench-{uuid.uuid4()}"
-    projected = watcher.expect(workflow_id)
-    started = time.perf_counter()
-    handle = await client.start_workflow(
-        AgentWorkflow.run, loan_case_input(), id=workflow_id, task_queue=task_queue
-    )
-    gate_id = await asyncio.wait_for(projected, 60)
-    to_gate = time.perf_counter() - started
-    update_id = f"decide:{gate_id}:{uuid.uuid4()}#1"
-    await handle.execute_update(
-        AgentWorkflow.decide, signed_decision(workflow_id, gate_id, update_id), id=update_id
-    )
-    result = await handle.result()
-    total = time.perf_counter() - started
-    if result.outcome != "approved":
-        raise BenchmarkError(f"Loan run {workflow_id} ended {result.outcome!r}, not approved")
-    return RunSample(to_gate, total)
-
-
 async def counted_run(
     client: Client, task_queue: str, watcher: GateWatcher, codec: CountingCodec | None
 ) -> RunSample:
@@ -422,71 +119,6 @@ async def counted_run(
     sample.encoded, sample.decoded = after[0] - before[0], after[1] - before[1]
     sample.codec_seconds = after[2] - before[2]
     return sample
-
-
-async def _client(address: str, converter: DataConverter) -> Client:
-    from temporalio.client import Client
-
-    return await Client.connect(address, namespace=NAMESPACE, data_converter=converter)
-
-
-async def start_workers(
-    stack: AsyncExitStack, clients: Sequence[Client], executor: ThreadPoolExecutor
-) -> list[str]:
-    """A loan worker (real projection activities, offline model) per client; their task queues."""
-    from agents.framework.llm import LlmSettings
-    from agents.framework.registry import AGENTS
-    from agents.framework.worker import build_worker
-    from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
-
-    queues = []
-    for client in clients:
-        queue = f"bench-codec-{uuid.uuid4().hex[:10]}"
-        worker = build_worker(
-            client,
-            task_queue=queue,
-            agents=[AGENTS["loans"]],
-            llm=LlmSettings(),
-            portal_activities=PORTAL_ACTIVITIES,
-            executor=executor,
-        )
-        await stack.enter_async_context(worker)
-        queues.append(queue)
-    return queues
-
-
-@contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """File descriptor 1 goes to stderr meanwhile, also for child processes started then."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-async def start_server(stack: AsyncExitStack) -> str:
-    """The dev server from this virtualenv, as tests/harness.py starts it; its address."""
-    from temporalio.testing import WorkflowEnvironment
-
-    from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
-
-    binary = Path(sys.executable).parent / "temporal"
-    if not binary.exists():
-        raise BenchmarkError(f"No Temporal dev server at {binary}: pip install -r requirements.txt")
-    with stdout_to_stderr():  # the server prints a banner: keep stdout for the figures
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(binary),
-            dev_server_log_level="error",
-            dev_server_extra_args=[
-                arg for value in TEMPORAL_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)
-            ],
-        )
-    stack.push_async_callback(env.shutdown)
-    return env.client.service_client.config.target_host
 
 
 @dataclass
@@ -509,8 +141,8 @@ async def measure_loan_runs(runs: int, warmup: int) -> LoanRuns:
     try:
         async with AsyncExitStack() as stack:
             address = await start_server(stack)
-            client_on = await _client(address, dataclasses.replace(encrypted, payload_codec=counting))
-            client_off = await _client(address, plain)
+            client_on = await connect(address, dataclasses.replace(encrypted, payload_codec=counting))
+            client_off = await connect(address, plain)
             queue_on, queue_off = await start_workers(stack, [client_on, client_off], executor)
             print(f"Measuring {runs} + {warmup} warm-up loan runs each way on {address}...", file=sys.stderr)
             for step in range(runs + warmup):
@@ -579,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--samples and --runs must be at least 2, --warmup at least 0")
     started = time.monotonic()
     try:
-        with scratch_files(args.keep) as stem:
+        with scratch_files("bench-codec", args.keep) as stem:
             setup_django(stem)
             print(f"Timing {args.samples} samples of each payload...", file=sys.stderr)
             costs = asyncio.run(measure_payloads(args.samples))
@@ -587,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as err:
         print(f"benchmark failed: {err}", file=sys.stderr)
         return 1
-    command = shlex.join(["python", "-m", "benchmarks.codec_cost", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("-m", "benchmarks.codec_cost", argv=argv)
     print("\n".join([*payload_lines(costs, args.samples), "", *run_lines(measured, args.warmup)]))
     print(f"\ncommand: {command}   ({time.monotonic() - started:.0f} s)")
     return 0

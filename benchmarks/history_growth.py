@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sections takes positive whole numbers")
 
     from agents.framework.codec import KEYS_ENV, generate
-    from benchmarks.decision_latency import BenchmarkError, temporal_server
+    from benchmarks.processes import BenchmarkError, temporal_server
 
     figures: list[Figures] = []
     try:

@@ -155,7 +155,7 @@ class Timings:
 async def run_once(client: Client, task_queue: str, spec: AgentSpec, tool_ms: int) -> Timings:
     from agents.framework.types import AgentInput
     from agents.framework.workflow import AgentWorkflow
-    from benchmarks.decision_latency import BenchmarkError
+    from benchmarks.processes import BenchmarkError
 
     workflow_id = f"bench-tools-{spec.name.rpartition('.')[2]}-{uuid.uuid4().hex[:10]}"
     agent_input = AgentInput(
@@ -185,7 +185,7 @@ def busy(description: DescribeWorkflowExecutionResponse) -> bool:
 
 def timings(history: History, workflow_id: str) -> Timings:
     from agents.framework.contract import LLM_ACTIVITY
-    from benchmarks.decision_latency import BenchmarkError
+    from benchmarks.processes import BenchmarkError
 
     scheduled: dict[int, tuple[str, datetime]] = {}
     started: dict[int, datetime] = {}
@@ -261,7 +261,7 @@ async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_m
 
 def report(samples: Samples, warmup: int, tool_ms: int, address: str, started_server: bool) -> str:
     """The figures as a small table, with the command that produced them."""
-    from benchmarks.decision_latency import percentile
+    from benchmarks.figures import percentile
 
     def row(label: str, seconds: list[float]) -> str:
         median, p95 = statistics.median(seconds) * 1000, percentile(seconds, 95) * 1000
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.n < 2 or args.warmup < 0 or args.tool_ms < 1:
         parser.error("--n must be at least 2, --warmup at least 0 and --tool-ms at least 1")
-    from benchmarks.decision_latency import BenchmarkError, temporal_server
+    from benchmarks.processes import BenchmarkError, temporal_server
 
     try:
         with tempfile.TemporaryDirectory(prefix="bench-parallel-tools-") as scratch:
