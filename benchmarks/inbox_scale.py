@@ -37,26 +37,24 @@ from __future__ import annotations
 
 import os
 import random
-import shlex
-import statistics
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.figures import command_line, load_average, percentile
+from benchmarks.gate_rows import USERNAME, fill_to
+from benchmarks.scratch import scratch_database
 
 TARGET_P95_MS = 50.0
 BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 TARGET_RATIO = 2.0
-USERNAME = "bench-officer"
 SEARCH_TEXT = "haddad"
 SEARCH_QUERIES = "search queries alone"
-BATCH = 2000
 # The inbox's indexes (Gate.Meta.indexes, migration inbox 0006). --without-indexes puts back what
 # was there before: only gate_queue, on (status, role, deadline).
 INBOX_INDEXES = ("gate_queue", "gate_pending_deadline", "gate_pending_opened", "gate_pending_amount")
@@ -73,58 +71,6 @@ PAGES = {
         {"HX-Request": "true"},
     ),
 }
-FIRST_NAMES = ["Amira", "Bilal", "Chloe", "Dmitri", "Elif", "Femi", "Grace", "Hiro", "Ines", "Jonas", "Kofi"]
-LAST_NAMES = ["Haddad", "Okafor", "Rossi", "Novak", "Yilmaz", "Adeyemi", "Tanaka", "Silva", "Berg", "Murphy"]
-QUEUES = [  # role, agent, share of the gates
-    ("credit_officer", "loans", 0.55),
-    ("senior_credit_officer", "loans", 0.10),
-    ("compliance_reviewer", "regulatory", 0.20),
-    ("licensed_adviser", "advice", 0.12),
-    ("admin", "loans", 0.03),
-]
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-def percentile(samples: list[float], p: int) -> float:
-    """The p-th percentile, interpolated between the closest ranks."""
-    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
-
-
-@contextmanager
-def scratch_database(keep: bool) -> Iterator[str]:
-    var = repo_root() / "var"
-    var.mkdir(exist_ok=True)
-    path = var / f"bench-inbox-{os.getpid()}.sqlite3"
-    try:
-        yield f"sqlite:///{path}"
-    finally:
-        if not keep:
-            for leftover in var.glob(f"{path.name}*"):
-                leftover.unlink(missing_ok=True)
-
-
-@contextmanager
-def scratch_postgresql(server_url: str, keep: bool) -> Iterator[str]:
-    """A new database on DATABASE_URL's server, dropped afterwards unless `keep`."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    name = f"bench_inbox_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        if not keep:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(server_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def setup_django(url: str) -> None:
@@ -169,84 +115,6 @@ def without_search_index() -> None:
     from reviewer_portal.inbox import selectors
 
     selectors.search_candidates = lambda text: Q()
-
-
-def gate_rows(start: int, count: int, rng: random.Random) -> Iterator[Any]:
-    """`count` projection rows, half pending and half decided, numbered from `start`."""
-    from django.utils import timezone
-
-    from reviewer_portal.inbox.models import Gate
-
-    now = timezone.now()
-    roles = [q[:2] for q in QUEUES]
-    weights = [q[2] for q in QUEUES]
-    for n in range(start, start + count):
-        role, agent = rng.choices(roles, weights)[0]
-        pending = n % 2 == 0
-        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
-        amount = Decimal(rng.randrange(1_000, 120_000, 500)) if agent == "loans" else None
-        sla = 4 * 3600
-        escalated = rng.random() < 0.1
-        # Pending: anywhere in the SLA (a few just past it); decided: opened up to 30 days ago.
-        left = timedelta(seconds=rng.uniform(-60, sla)) if pending else -timedelta(days=rng.uniform(0, 30))
-        recommendation = rng.choices(["approve", "refer", "decline"], [0.6, 0.25, 0.15])[0]
-        risks = (
-            []
-            if recommendation == "approve"
-            else ["debt-to-income above 40 %", "recent default"][: rng.randint(1, 2)]
-        )
-        yield Gate(
-            gate_id=f"{agent}-bench-{n:07d}--g1",
-            workflow_id=f"{agent}-bench-{n:07d}",
-            agent=agent,
-            kind={"loans": "loan_decision", "advice": "advice_signoff", "regulatory": "finding"}[agent],
-            subject=f"{name}: {amount or 0:,.0f} over 48 months, home improvement"
-            if amount
-            else f"{name}: {agent} case {n}",
-            amount=amount,
-            case={
-                "applicant_name": name,
-                "amount": float(amount or 0),
-                "term_months": 48,
-                "purpose": "renovation",
-            },
-            submitted_by="intake",
-            recommendation=recommendation,
-            rationale="Bureau score 742, debt-to-income 18%, monthly payment 451.20. " * 3,
-            risk_factors=risks,
-            tool_results=[
-                {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 742, "defaults": 0}},
-                {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.18}},
-            ],
-            model="gpt-4o-mini",
-            role=role,
-            status=Gate.Status.PENDING
-            if pending
-            else rng.choice([Gate.Status.APPROVED, Gate.Status.REJECTED]),
-            sla_seconds=sla,
-            opened_at=now + left - timedelta(seconds=sla),
-            deadline=now + left,
-            escalation_level=1 if escalated else 0,
-            decided_by="" if pending else "someone",
-            assignee=rng.choice([USERNAME, "colleague"]) if rng.random() < 0.1 else "",
-            bulk_allowed=agent == "loans",
-            version=1,
-        )
-
-
-def fill_to(pending: int, have: int, rng: random.Random) -> int:
-    """Add gates until there are `pending` pending ones (and as many decided); returns the count."""
-    from reviewer_portal.inbox.models import Gate
-
-    total = 2 * pending
-    rows = gate_rows(2 * have, total - 2 * have, rng)
-    while batch := [row for _, row in zip(range(BATCH), rows, strict=False)]:
-        Gate.objects.bulk_create(batch)
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # as a long-lived database would have statistics
-    return pending
 
 
 def measure(n: int, warmup: int) -> dict[str, list[tuple[float, float]]]:
@@ -315,12 +183,8 @@ def report(
             f"{'':24} p95 {large:,} / {small:,} = {ratio:.2f}x"
             f"   target <= {TARGET_P95_MS:.0f} ms and <= {TARGET_RATIO:.0f}x: {'met' if met else 'NOT met'}"
         )
-    lines += ["", f"command: {shlex.join(['python', 'benchmarks/inbox_scale.py', *sys.argv[1:]])}"]
+    lines += ["", f"command: {command_line('benchmarks/inbox_scale.py')}"]
     return "\n".join(lines)
-
-
-def load_average() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,10 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     load_before = load_average()
     backend = args.backend[0]
-    scratch = (
-        scratch_postgresql(server, args.keep) if backend == "postgresql" else scratch_database(args.keep)
-    )
-    with scratch as url:
+    with scratch_database("bench-inbox", args.keep, server if backend == "postgresql" else "") as url:
         setup_django(url)
         dropped = indexes_from_before() if args.without_indexes else []
         if args.without_search_index:
@@ -390,7 +251,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(repo_root()))
-    from benchmarks.inbox_scale import main as bench_main
-
-    sys.exit(bench_main())
+    sys.exit(main())

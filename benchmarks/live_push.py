@@ -26,7 +26,6 @@ import base64
 import json
 import os
 import random
-import shlex
 import struct
 import subprocess
 import sys
@@ -35,7 +34,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.figures import command_line, percentile
+from benchmarks.portal_server import portal_server
+from benchmarks.reviewer_session import signed_in
+from benchmarks.scratch import scratch_files, scratch_postgresql
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFICER = "bench-live-officer"
@@ -54,7 +61,6 @@ class Case:
 
 
 def django_setup() -> None:
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
@@ -147,17 +153,14 @@ async def read_text_frame(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 def run_case(case: Case, count: int, log_stem: Path) -> list[float]:
     """Send->receive latencies in ms, in the order sent."""
-    from benchmarks.decision_latency import Portal, portal_server
-
     env = {**os.environ, **case.env}
     subprocess.run([sys.executable, __file__, "--setup"], env=env, check=True, cwd=ROOT)
     with (
         patched_environ(case.env),
         portal_server(log_stem.with_name(f"{log_stem.name}-portal.log")) as base_url,
     ):
-        portal = Portal.login(base_url, OFFICER, PASSWORD)
-        cookies = "; ".join(f"{name}={value}" for name, value in portal.http.cookies.items())
-        portal.close()
+        with signed_in(base_url, OFFICER, PASSWORD) as http:
+            cookies = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
         return asyncio.run(receive(base_url, cookies, env, count))
 
 
@@ -195,27 +198,7 @@ def patched_environ(changes: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-@contextmanager
-def postgres_database(server_url: str, name: str) -> Iterator[str]:
-    """A throwaway database on the server at `server_url`; yields its URL."""
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # --- report ---------------------------------------------------------------------------------
-
-
-def percentile(samples: list[float], p: int) -> float:
-    from benchmarks.decision_latency import percentile as interpolated
-
-    return interpolated(samples, p)
 
 
 def report(results: dict[str, list[float]], warmup: int, baseline: str | None) -> str:
@@ -229,7 +212,7 @@ def report(results: dict[str, list[float]], warmup: int, baseline: str | None) -
         rows.append(f"{label:38} {len(samples):>4} {p50:>9.1f} {p95:>9.1f}{ratios}")
     database = [label for label in results if label.startswith("database")]
     met = all(percentile(results[label], 95) <= TARGET_P95_MS for label in database)
-    command = shlex.join(["python", "benchmarks/live_push.py", *sys.argv[1:]])
+    command = command_line("benchmarks/live_push.py")
     return "\n".join(
         [
             f"Live push: group_send in a sender process -> daphne -> WebSocket; {warmup} warm-up sends excluded",
@@ -265,33 +248,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 2 or args.warmup < 0:
         parser.error("--n must be at least 2 and --warmup at least 0")
 
-    var = ROOT / "var"
-    var.mkdir(exist_ok=True)
-    stem = var / f"bench-live-{os.getpid()}"
     no_redis = {"REDIS_URL": ""}
     results: dict[str, list[float]] = {}
-    try:
-        with ExitStack() as stack:
-            cases = [
-                Case("database layer, SQLite", {"DATABASE_URL": f"sqlite:///{stem}-db.sqlite3", **no_redis})
-            ]
-            if args.database_url:
-                url = stack.enter_context(postgres_database(args.database_url, stem.name.replace("-", "_")))
-                cases.append(Case("database layer, PostgreSQL", {"DATABASE_URL": url, **no_redis}))
-            redis = {"DATABASE_URL": f"sqlite:///{stem}-redis.sqlite3", "REDIS_URL": args.redis_url}
-            cases.append(Case("Redis (channels-redis, baseline)", redis))
-            for case in cases:
-                print(f"Measuring {case.label}...", file=sys.stderr)
-                samples = run_case(case, args.n + args.warmup, stem.with_name(f"{stem.name}-{len(results)}"))
-                results[case.label] = samples[args.warmup :]
-    finally:
-        if not args.keep:
-            for path in var.glob(f"{stem.name}*"):
-                path.unlink(missing_ok=True)
+    with ExitStack() as stack:
+        stem = stack.enter_context(scratch_files("bench-live", args.keep))
+        cases = [Case("database layer, SQLite", {"DATABASE_URL": f"sqlite:///{stem}-db.sqlite3", **no_redis})]
+        if args.database_url:
+            url = stack.enter_context(scratch_postgresql(args.database_url, stem.name.replace("-", "_")))
+            cases.append(Case("database layer, PostgreSQL", {"DATABASE_URL": url, **no_redis}))
+        redis = {"DATABASE_URL": f"sqlite:///{stem}-redis.sqlite3", "REDIS_URL": args.redis_url}
+        cases.append(Case("Redis (channels-redis, baseline)", redis))
+        for case in cases:
+            print(f"Measuring {case.label}...", file=sys.stderr)
+            samples = run_case(case, args.n + args.warmup, stem.with_name(f"{stem.name}-{len(results)}"))
+            results[case.label] = samples[args.warmup :]
     print(report(results, args.warmup, baseline="Redis (channels-redis, baseline)"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

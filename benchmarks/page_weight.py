@@ -77,7 +77,7 @@ def setup_django(db: Path, static_root: Path) -> None:
 
 def fill(gates: int, rng: random.Random) -> str:
     """`gates` pending loan gates in the credit officer's queue; returns one gate's id."""
-    from benchmarks.inbox_scale import gate_rows
+    from benchmarks.gate_rows import gate_rows
     from reviewer_portal.inbox.models import Gate
 
     rows = []

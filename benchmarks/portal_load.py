@@ -35,16 +35,19 @@ import os
 import random
 import re
 import secrets
-import shlex
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.figures import command_line, load_average, percentile
+from benchmarks.portal_server import uvicorn_portal
+from benchmarks.processes import cpu_seconds
+from benchmarks.scratch import scratch_database
 
 REVIEWERS = 50
 ROLES = ("credit_officer", "senior_credit_officer")
@@ -56,7 +59,6 @@ POLL_HEADERS = {
     "X-Portal-Background": "1",
 }
 KINDS = ("page", "poll", "poll re-read")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def repo_root() -> Path:
@@ -65,10 +67,11 @@ def repo_root() -> Path:
 
 def seed(url: str, gates: int) -> list[str]:
     """Fill the projection and sign in the reviewers; returns their session keys."""
-    from benchmarks import inbox_scale
+    from benchmarks.gate_rows import fill_to
+    from benchmarks.inbox_scale import setup_django
 
-    inbox_scale.setup_django(url)
-    inbox_scale.fill_to(gates, 0, random.Random(7))
+    setup_django(url)
+    fill_to(gates, 0, random.Random(7))
     from django.contrib.auth.models import Group, User
     from django.test import Client
 
@@ -89,83 +92,6 @@ def throwaway_payload_keys() -> str:
 
     known = PayloadKeys.from_json((repo_root() / "tests" / "keys" / "payload-keys.json").read_text())
     return generate(list(known.namespaces), dev=False).to_json()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def portal(env: dict[str, str], processes: int, log: Path) -> Iterator[tuple[str, int]]:
-    """uvicorn serving the portal with `processes` workers; yields (base URL, supervisor pid)."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "reviewer_portal.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(processes),
-        "--no-access-log",
-        # Reviewers' connections stay open between requests (uvicorn closes them after 5 s idle).
-        "--timeout-keep-alive",
-        "120",
-        "--lifespan",
-        "off",
-    ]
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=repo_root(), env=env, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 60
-        while len(server_pids(process.pid)) < processes + (processes > 1) or not answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def answers(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def server_pids(pid: int) -> list[int]:
-    """The process and its descendants (uvicorn's supervisor spawns its workers)."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-    return pids
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0
-    for each in server_pids(pid):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / CLK_TCK
 
 
 async def reviewer(client: object, kind: str, version: str, window: tuple[float, float]) -> list[float]:
@@ -223,17 +149,11 @@ async def run_cell(
         await client.aclose()
     return {
         "rps": len(samples) / seconds,
-        "p50": percentile(samples, 50),
-        "p95": percentile(samples, 95),
+        "p50": percentile(samples, 50) * 1000,
+        "p95": percentile(samples, 95) * 1000,
         "cpu_ms": (cpu_after - cpu_before) * 1000 / max(len(samples), 1),
         "n": len(samples),
     }
-
-
-def percentile(samples: list[float], p: int) -> float:
-    if len(samples) < 2:
-        return samples[0] * 1000 if samples else float("nan")
-    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1] * 1000
 
 
 def collect_static(env: dict[str, str]) -> None:
@@ -247,8 +167,6 @@ def collect_static(env: dict[str, str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-
-    from benchmarks.inbox_scale import scratch_database, scratch_postgresql
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gates", type=int, default=10_000, help="pending gates")
@@ -267,13 +185,12 @@ def main(argv: list[str] | None = None) -> int:
 
     server = os.environ.get("DATABASE_URL", "")
     on_postgresql = server.startswith(("postgres://", "postgresql://"))
-    scratch = scratch_postgresql(server, args.keep) if on_postgresql else scratch_database(args.keep)
     var = repo_root() / "var"
     static_root = var / f"bench-portal-static-{os.getpid()}"
     log = var / f"bench-portal-{os.getpid()}.log"
-    load_before = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    load_before = load_average()
     rows = []
-    with scratch as url:
+    with scratch_database("bench-inbox", args.keep, server if on_postgresql else "") as url:
         print(f"Seeding {args.gates:,} pending gates and {REVIEWERS} sessions...", file=sys.stderr)
         os.environ["SECRET_KEY"] = secrets.token_urlsafe(40)  # the server's: sessions hash with it
         sessions = seed(url, args.gates)
@@ -291,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             collect_static(env)
             for count in processes:
-                with portal(env, count, log) as (base, pid):
+                with uvicorn_portal(env, count, log) as (base, pid):
                     for kind in kinds:
                         for n in concurrency:
                             print(f"{count} process(es), {kind}, {n} reviewers...", file=sys.stderr)
@@ -309,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(
     rows: list[tuple[int, str, int, dict[str, float]]], gates: int, load_before: str, backend: str
 ) -> str:
-    load_after = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    load_after = load_average()
     baseline = {kind: cell["rps"] for count, kind, n, cell in rows if count == rows[0][0] and n == rows[0][2]}
     lines = [
         f"Portal under a team: inbox at {gates:,} pending gates, uvicorn --workers N, {backend}, DEBUG off.",
@@ -323,12 +240,9 @@ def report(
             f"{count:>9} {kind:14} {n:>9} {cell['n']:>6.0f} {cell['rps']:>8.1f} {cell['p50']:>8.1f}"
             f" {cell['p95']:>8.1f} {cell['cpu_ms']:>10.2f} {cell['rps'] / baseline[kind]:>11.2f}"
         )
-    lines += ["", f"command: {shlex.join(['python', 'benchmarks/portal_load.py', *sys.argv[1:]])}"]
+    lines += ["", f"command: {command_line('benchmarks/portal_load.py')}"]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(repo_root()))
-    from benchmarks.portal_load import main as bench_main
-
-    sys.exit(bench_main())
+    sys.exit(main())

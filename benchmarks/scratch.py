@@ -54,6 +54,19 @@ def scratch_postgresql(server_url: str, name: str, keep: bool = False) -> Iterat
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@contextmanager
+def scratch_database(prefix: str, keep: bool, postgresql_server: str = "") -> Iterator[str]:
+    """A throwaway database's URL: SQLite under var/ (`<prefix>-<pid>.sqlite3`), or, given a
+    PostgreSQL server's URL, a new database `<prefix>_<pid>` beside it; removed unless `keep`."""
+    if postgresql_server:
+        name = f"{prefix.replace('-', '_')}_{os.getpid()}"
+        with scratch_postgresql(postgresql_server, name, keep) as url:
+            yield url
+    else:
+        with scratch_files(prefix, keep) as stem:
+            yield f"sqlite:///{stem}.sqlite3"
+
+
 def _close_django_connections() -> None:
     if "django.db" not in sys.modules:
         return
