@@ -30,7 +30,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,50 +42,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.cases import intake_values, small_car_loan
+from benchmarks.figures import nearest_rank
+from benchmarks.processes import dev_server_command, free_port, stop, wait_for_port
+from benchmarks.scratch import recreate_postgresql
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 TARGET_P95_MS = 100.0
-LOAN = {
-    "applicant_name": "Ada Byron",
-    "amount": 12000,
-    "term_months": 36,
-    "purpose": "car",
-    "annual_income": 55000,
-    "monthly_debts": 300,
-    "credit_score": 720,
-}
-
-
-def fresh_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def before_path(coroutine: Coroutine[Any, Any, Any], *, timeout: float | None = None) -> Any:
@@ -193,14 +157,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what it started on the way out
 
     if args.database_url:
-        fresh_database(args.database_url)
+        recreate_postgresql(args.database_url)
     work = Path(tempfile.mkdtemp(prefix="start-burst-", dir=ROOT / "var"))
     port = free_port()
-    temporal = subprocess.Popen(
-        [str(Path(sys.executable).parent / "temporal"), "server", "start-dev", "--headless",
-         "--ip", "127.0.0.1", "--port", str(port), "--db-filename", str(work / "temporal.db"),
-         "--log-level", "error"],
-    )  # fmt: skip
+    temporal = subprocess.Popen(dev_server_command(port, work / "temporal.db"))
     queue = f"start-burst-{uuid.uuid4().hex[:8]}"
     os.environ.update(
         DJANGO_SETTINGS_MODULE="reviewer_portal.settings",
@@ -211,7 +171,7 @@ def main() -> None:
     )
     worker = None
     try:
-        wait_for_port(port)
+        wait_for_port(port, timeout=60)
         import django
 
         django.setup()
@@ -229,9 +189,11 @@ def main() -> None:
         )
         fast_path = services.run_on_client_loop
 
+        loan = intake_values(small_car_loan())
+
         def submit(submission_id: str) -> None:
             services.intake_submit(
-                agent="loans", values=LOAN, submitted_by=officer, submission_id=submission_id
+                agent="loans", values=loan, submitted_by=officer, submission_id=submission_id
             )
 
         starts: list[float] = []
@@ -254,8 +216,8 @@ def main() -> None:
                 took, errors = burst(args.n, submit)
                 page = probe.take()
                 row = (
-                    percentile(starts, 0.5), percentile(starts, 0.95), percentile(page, 0.5),
-                    percentile(page, 0.95), errors, percentile(took, 0.5), percentile(took, 0.95),
+                    nearest_rank(starts, 0.5), nearest_rank(starts, 0.95), nearest_rank(page, 0.5),
+                    nearest_rank(page, 0.95), errors, nearest_rank(took, 0.5), nearest_rank(took, 0.95),
                 )  # fmt: skip
                 results[name].append(row)
                 print(f"round {round_ + 1} {name:6}  start p50 {row[0]:7.1f} ms  p95 {row[1]:7.1f} ms  "
@@ -266,8 +228,7 @@ def main() -> None:
     finally:
         for process in (worker, temporal):
             if process is not None:
-                process.terminate()
-                process.wait(30)
+                stop(process, 30)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -288,13 +249,13 @@ def report(n: int, rounds: int, idle: list[float], results: dict[str, list[tuple
         f"  ratio after/before            p50 {median('after', 0) / median('before', 0):.2f}  p95 {median('after', 1) / median('before', 1):.2f}"
     )
     print(
-        f"\nunrelated GET / (inbox) meanwhile; idle: p50 {percentile(idle, 0.5):.1f} ms  p95 {percentile(idle, 0.95):.1f} ms"
+        f"\nunrelated GET / (inbox) meanwhile; idle: p50 {nearest_rank(idle, 0.5):.1f} ms  p95 {nearest_rank(idle, 0.95):.1f} ms"
     )
     for name in ("before", "after"):
         print(
             f"  during a {name:6} burst             p50 {median(name, 2):7.1f} ms  p95 {median(name, 3):7.1f} ms"
         )
-    print(f"  ratio during/idle at p95       before {median('before', 3) / percentile(idle, 0.95):.1f}  after {median('after', 3) / percentile(idle, 0.95):.1f}")  # fmt: skip
+    print(f"  ratio during/idle at p95       before {median('before', 3) / nearest_rank(idle, 0.95):.1f}  after {median('after', 3) / nearest_rank(idle, 0.95):.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

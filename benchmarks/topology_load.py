@@ -25,13 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import html
 import os
 import random
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,163 +36,19 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.figures import nearest_rank
+from benchmarks.portal_server import portal_server
+from benchmarks.processes import dev_server_command, free_port, stop_all, wait_for_port
+from benchmarks.scratch import recreate_postgresql, throwaway_keys
+from benchmarks.topology_users import PASSWORD, Stats, reviewer, submitter
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PASSWORD = "load-test-password"  # throwaway users in a throwaway database
-LOAN = {
-    "applicant_name": "Ada Byron",
-    "amount": "12000",
-    "term_months": "36",
-    "purpose": "car",
-    "annual_income": "55000",
-    "monthly_debts": "300",
-    "credit_score": "720",
-}
-GATE_LINK = re.compile(r'href="/gates/([^/"?]+)/"')
-HIDDEN = re.compile(r'name="(submission_id|revision|confirm_token)"[^>]*?value="([^"]*)"')
-CONFIRM = re.compile(r'name="confirm_token" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else float("nan")
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.times: dict[str, list[float]] = defaultdict(list)
-        self.errors: dict[str, int] = defaultdict(int)
-        self.retries: dict[str, int] = defaultdict(int)
-        self.decided: list[str] = []  # workflow ids whose decide post the portal answered as taken
-
-    def took(self, step: str, seconds: float) -> None:
-        with self.lock:
-            self.times[step].append(seconds * 1000)
-
-    def error(self, step: str, detail: str) -> None:
-        with self.lock:
-            self.errors[step] += 1
-            if self.errors[step] <= 5:
-                print(f"  error in {step}: {detail[:300]}", file=sys.stderr, flush=True)
-
-
-class Browser:
-    """A logged-in session on one portal process, posting as the page's htmx does."""
-
-    def __init__(self, base: str, username: str) -> None:
-        self.http = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
-        page = self.http.get("/accounts/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        assert token, "no CSRF token on the login page"
-        response = self.http.post(
-            "/accounts/login/",
-            data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
-            headers={"Referer": f"{base}/accounts/login/"},
-        )
-        assert response.status_code == 302, f"login of {username} failed: {response.status_code}"
-
-    def post(self, path: str, data: dict[str, str], *, htmx: bool = True) -> httpx.Response:
-        headers = {"X-CSRFToken": self.http.cookies.get("csrftoken", ""), "Referer": str(self.http.base_url)}
-        if htmx:
-            headers.update({"HX-Request": "true", "HX-Current-URL": f"{self.http.base_url}{path}"})
-        return self.http.post(path, data=data, headers=headers)
-
-
-def submitter(base: str, username: str, count: int, stats: Stats, submitted: dict[str, float]) -> None:
-    browser = Browser(base, username)
-    for _ in range(count):
-        submission_id = str(uuid.uuid4())
-        form = browser.http.get("/applications/new/")
-        began = time.perf_counter()
-        response = browser.post("/applications/new/", {**LOAN, "submission_id": submission_id}, htmx=False)
-        if response.status_code == 302:
-            stats.took("submit", time.perf_counter() - began)
-            submitted[f"loan-{submission_id}"] = time.time()
-        else:
-            stats.error("submit", f"{response.status_code}: {response.text[:200]} (form {form.status_code})")
-
-
-def reviewer(base: str, username: str, stats: Stats, done: threading.Event, rng: random.Random) -> None:
-    browser = Browser(base, username)
-    while not done.is_set():
-        inbox = browser.http.get("/")
-        if inbox.status_code != 200:
-            stats.error("inbox", str(inbox.status_code))
-            continue
-        gates = list(dict.fromkeys(GATE_LINK.findall(inbox.text)))
-        if not gates:
-            time.sleep(0.5)
-            continue
-        review(browser, rng.choice(gates[:20]), stats, rng)
-
-
-def review(browser: Browser, gate_id: str, stats: Stats, rng: random.Random) -> None:
-    page = browser.http.get(f"/gates/{gate_id}/")
-    if page.status_code != 200:
-        stats.retries["gate gone"] += 1  # decided or moved meanwhile
-        return
-    claim_form = re.search(
-        r'/gates/[^"]+/claim/".*?name="submission_id"[^>]*?value="([^"]+)"', page.text, re.S
-    )
-    if claim_form:
-        began = time.perf_counter()
-        claimed = browser.post(f"/gates/{gate_id}/claim/", {"submission_id": claim_form.group(1)})
-        if claimed.status_code != 200:
-            stats.error("claim", f"{claimed.status_code}: {claimed.text[:200]}")
-            return
-        stats.took("claim", time.perf_counter() - began)
-        page = browser.http.get(f"/gates/{gate_id}/")
-    if 'name="decision"' not in page.text:
-        stats.retries["held by another"] += 1  # a colleague claimed it first
-        return
-    fields = dict(HIDDEN.findall(page.text.split('/decide/"', 1)[-1]))
-    recommended = (
-        "reject" if re.search(r"recommend\w*\W+(?:to\s+)?(reject|decline)", page.text, re.I) else "approve"
-    )
-    against = rng.random() < 0.2
-    decision = ("reject" if recommended == "approve" else "approve") if against else recommended
-    data = {
-        "decision": decision,
-        "reason": "Checked against policy (load test).",
-        "submission_id": fields.get("submission_id", str(uuid.uuid4())),
-        "revision": fields.get("revision", "0"),
-    }
-    began = time.perf_counter()
-    response = browser.post(f"/gates/{gate_id}/decide/", data)
-    asked = CONFIRM.search(response.text)
-    if asked:
-        data.update(confirmed="on", confirm_token=html.unescape(asked.group(1)))
-        response = browser.post(f"/gates/{gate_id}/decide/", data)
-        stats.retries["confirm step"] += 1
-    if response.status_code == 200 and 'class="msg error"' not in response.text:
-        stats.took("decide", time.perf_counter() - began)
-        with stats.lock:
-            stats.decided.append(gate_id.split("--")[0])
-    else:
-        stats.error("decide", f"{response.status_code}: {re.sub(r'<[^>]+>', ' ', response.text)[:300]}")
 
 
 def gate_watch(
@@ -251,18 +104,10 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what it started on the way out
 
-    import psycopg
-    from django.db.backends.postgresql.psycopg_any import sql
-
-    from agents.framework.codec import generate as generate_payload_keys
-    from reviewer_portal.trust.keys import generate as generate_signing_key
-
     database = args.database_url.rsplit("/", 1)[1]
-    with psycopg.connect(args.database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    recreate_postgresql(args.database_url)
     work = Path(tempfile.mkdtemp(prefix="topology-load-", dir=ROOT / "var"))
-    temporal_port, portal_ports = free_port(), [free_port(), free_port()]
+    temporal_port = free_port()
     os.environ.update(
         DJANGO_SETTINGS_MODULE="reviewer_portal.settings",
         DATABASE_URL=args.database_url,
@@ -271,19 +116,17 @@ def main() -> int:
         TEMPORAL_TASK_QUEUE=f"load-{uuid.uuid4().hex[:8]}",
         CLAIM_CHECK_DIR=str(work / "claims"),
         DOCUMENT_STORE_DIR=str(work / "documents"),
-        PAYLOAD_KEYS=generate_payload_keys(["default"]).to_json(),
-        PORTAL_SIGNING_KEY=generate_signing_key(key_id=f"load-{uuid.uuid4().hex[:6]}").to_json(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
     )
+    os.environ.update(throwaway_keys(f"load-{uuid.uuid4().hex[:6]}", dev=False))
     processes: list[subprocess.Popen[bytes]] = []
+    portals = ExitStack()  # stopped first on the way out, as they start last
 
     def spawn(*command: str) -> None:
         processes.append(subprocess.Popen(list(command), cwd=ROOT, stdout=subprocess.DEVNULL))
 
     try:
-        temporal = str(Path(sys.executable).parent / "temporal")
-        spawn(temporal, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(temporal_port),
-              "--db-filename", str(work / "temporal.db"), "--log-level", "error")  # fmt: skip
+        spawn(*dev_server_command(temporal_port, work / "temporal.db"))
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
         import django
 
@@ -302,20 +145,7 @@ def main() -> int:
             spawn(sys.executable, "manage.py", "run_worker")
         # As in production: decisions Temporal did not take in time are sent again from here.
         spawn(sys.executable, "manage.py", "deliver_decisions", "--every", "10")
-        for port in portal_ports:
-            spawn(
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "reviewer_portal.asgi:application",
-            )
-        for port in portal_ports:
-            wait_for_port(port)
-        bases = [f"http://127.0.0.1:{port}" for port in portal_ports]
+        bases = [portals.enter_context(portal_server(None)) for _ in range(2)]
         print(f"Topology: Temporal 127.0.0.1:{temporal_port}, 2 workers, portals {', '.join(bases)}, "
               f"PostgreSQL {database}, Redis {args.redis_url}", flush=True)  # fmt: skip
 
@@ -368,13 +198,8 @@ def main() -> int:
         lost, doubled, _ = verdicts(stats, workflow_ids, accepted, in_history)
         return 1 if lost or doubled or sum(stats.errors.values()) or len(submitted) < args.applications else 0
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(40)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        portals.close()
+        stop_all(reversed(processes), timeout=40)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -388,7 +213,7 @@ def report(
           f"by {args.reviewers} reviewers on 2 portal processes, 2 workers")  # fmt: skip
     for step in ("submit", "gate reached", "claim", "decide"):
         times = stats.times[step]
-        print(f"  {step:13} n {len(times):5}  p50 {percentile(times, 0.5):8.1f} ms  p95 {percentile(times, 0.95):8.1f} ms  errors {stats.errors[step]}")  # fmt: skip
+        print(f"  {step:13} n {len(times):5}  p50 {nearest_rank(times, 0.5):8.1f} ms  p95 {nearest_rank(times, 0.95):8.1f} ms  errors {stats.errors[step]}")  # fmt: skip
     other = {
         step: n
         for step, n in stats.errors.items()
