@@ -30,7 +30,6 @@ unencrypted (codec_cost.py measures the codec).
 from __future__ import annotations
 
 import asyncio
-import shlex
 import statistics
 import sys
 import tempfile
@@ -40,33 +39,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the framework is imported where used: run as a script, the repo is on the path late
-    from temporalio.api.history.v1 import History
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.cases import loan_application, loan_run_input
+from benchmarks.figures import command_line, p95
+from benchmarks.gate_throughput_workers import GateLog
+from benchmarks.processes import BenchmarkError, temporal_server
+from benchmarks.run_histories import check_histories, explain
+
+if TYPE_CHECKING:  # the framework is imported where used
     from temporalio.client import Client
 
 START_CONCURRENCY = 1000  # start calls in flight at once: all of them, up to N = 1000
-HISTORY_CONCURRENCY = 8
 
 
 # --- one round ----------------------------------------------------------------------------------
-
-
-class GateLog:
-    """Reads the gate times the workers append, as they come."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.offset = path, 0
-        self.times: dict[str, float] = {}
-
-    def read(self) -> None:
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            data = log.read()
-        complete = data.rpartition(b"\n")[0]
-        self.offset += len(complete) + (1 if complete else 0)
-        for line in complete.decode().splitlines():
-            workflow_id, _, at = line.partition(" ")
-            self.times.setdefault(workflow_id, float(at))
 
 
 @dataclass
@@ -133,72 +121,11 @@ async def run_round(
     return figures
 
 
-async def explain(client: Client, workflow_id: str, missing: int) -> None:
-    """Say where one of the runs that reached no gate stands (its last events)."""
-    from temporalio.api.enums.v1 import EventType
-
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    tail = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events[-6:]]
-    print(f"{missing} runs reached no gate; {workflow_id} ends with {', '.join(tail)}", file=sys.stderr)
-
-
 def loan_input() -> Any:
-    from agents.framework.types import AgentInput
+    """The loan agent's first demo case, with the agent's default pins."""
     from agents.loans import LOAN_AGENT
 
-    assert LOAN_AGENT.demo_cases is not None
-    case = LOAN_AGENT.demo_cases()[0]
-    return AgentInput(spec=LOAN_AGENT.pin(), subject=case.subject, case=case.case, submitted_by="bench")
-
-
-async def check_histories(client: Client, workflow_ids: list[str], figures: Round) -> None:
-    """Errors, sticky timeouts and event counts, from the histories of runs that reached their gate."""
-    limit = asyncio.Semaphore(HISTORY_CONCURRENCY)
-
-    async def one(workflow_id: str) -> None:
-        async with limit:
-            history = await client.get_workflow_handle(workflow_id).fetch_history()
-        errors, sticky, events = history_figures(history)
-        figures.errors += sum(errors.values())
-        for kind, count in errors.items():
-            figures.kinds[kind] = figures.kinds.get(kind, 0) + count
-        figures.sticky_timeouts += sticky
-        figures.events.append(events)
-
-    await asyncio.gather(*(one(w) for w in workflow_ids))
-
-
-def history_figures(history: History) -> tuple[dict[str, int], int, int]:
-    """(errors by kind, sticky workflow-task timeouts, events)."""
-    from temporalio.api.enums.v1 import EventType, TimeoutType
-
-    errors: dict[str, int] = {}
-    sticky = 0
-    events = len(history.events)
-    for event in history.events:
-        if event.HasField("workflow_task_timed_out_event_attributes"):
-            timeout = event.workflow_task_timed_out_event_attributes.timeout_type
-            if timeout == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START:
-                sticky += 1
-            else:
-                errors["workflow task timed out"] = errors.get("workflow task timed out", 0) + 1
-        elif any(
-            event.HasField(f)
-            for f in (
-                "workflow_task_failed_event_attributes",
-                "activity_task_failed_event_attributes",
-                "activity_task_timed_out_event_attributes",
-                "workflow_execution_failed_event_attributes",
-            )
-        ):
-            kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
-            errors[kind] = errors.get(kind, 0) + 1
-        elif (
-            event.HasField("activity_task_started_event_attributes")
-            and event.activity_task_started_event_attributes.attempt > 1
-        ):
-            errors["activity retried"] = errors.get("activity retried", 0) + 1
-    return errors, sticky, events
+    return loan_run_input(loan_application(), spec=LOAN_AGENT.pin(), submitted_by="bench")
 
 
 # --- the measurement ----------------------------------------------------------------------------
@@ -260,12 +187,6 @@ def label(kind: str, workers: int) -> str:
     return {"bare": "bare, 1 worker", "ours": f"ours, {workers} worker(s)", "ours1": "ours, 1 worker"}[kind]
 
 
-def p95(values: list[float]) -> float:
-    from benchmarks.decision_latency import percentile
-
-    return percentile(values, 95) if values else float("nan")
-
-
 def report(rounds: list[Round], options: Options, server: str) -> str:
     lines = [
         f"Gate throughput: loan runs (offline model) vs a one-activity bare workflow, N started at once, "
@@ -306,7 +227,7 @@ def report(rounds: list[Round], options: Options, server: str) -> str:
         for n in options.ns:
             lines.append(f"ratio ours(1 worker)/bare  {n}  {ratios('ours1', n):.2f}")
         lines.append("")
-    lines.append(f"command: {shlex.join(['python', 'benchmarks/gate_throughput.py', *sys.argv[1:]])}")
+    lines.append(f"command: {command_line('benchmarks/gate_throughput.py')}")
     lines += [f"ratio ours/bare  {n}  {ratios('ours', n):.2f}" for n in options.ns]
     return "\n".join(lines)
 
@@ -332,7 +253,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1 or args.workers < 1 or min(args.n) < 1:
         parser.error("--repeat, --workers and every --n must be at least 1")
     options = Options(args.n, args.repeat, args.workers, args.timeout, args.history_sample, args.warmup)
-    from benchmarks.decision_latency import BenchmarkError, temporal_server
 
     try:
         with (
@@ -349,8 +269,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run as a script: put the repository on the path and use this module by its package name.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from benchmarks.gate_throughput import main as bench_main
-
-    sys.exit(bench_main())
+    sys.exit(main())

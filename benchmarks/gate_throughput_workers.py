@@ -1,5 +1,6 @@
 """The worker processes of gate_throughput.py: the bare baseline workflow, the stand-ins that
-note when a run reaches its gate, and a worker serving either kind until its stdin closes."""
+note when a run reaches its gate, the log they note it in, and a worker serving either kind until
+its stdin closes."""
 
 from __future__ import annotations
 
@@ -67,6 +68,27 @@ async def gate_change_published(publication: dict[str, Any]) -> bool:
 
 async def notice_dropped(notice: dict[str, Any]) -> int:
     return 0
+
+
+# --- the gate log, as this process reads it --------------------------------------------------------
+
+
+class GateLog:
+    """Reads the gate times the workers append, as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+        self.times: dict[str, float] = {}
+
+    def read(self) -> None:
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            data = log.read()
+        complete = data.rpartition(b"\n")[0]
+        self.offset += len(complete) + (1 if complete else 0)
+        for line in complete.decode().splitlines():
+            workflow_id, _, at = line.partition(" ")
+            self.times.setdefault(workflow_id, float(at))
 
 
 # --- worker processes ---------------------------------------------------------------------------

@@ -25,14 +25,11 @@ is a stand-in that only notes the run has reached its gate.
 from __future__ import annotations
 
 import asyncio
-import json
-import shlex
 import statistics
 import sys
 import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +37,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.figures import command_line, percentile
+from benchmarks.parallel_tools_agents import TOOL_COUNT, TOOL_PREFIX, register_agents
+from benchmarks.processes import BenchmarkError, temporal_server
 
 if TYPE_CHECKING:  # the framework is imported where used: run as a script, the repo is on the path late
     from temporalio.api.history.v1 import History
@@ -49,78 +53,7 @@ if TYPE_CHECKING:  # the framework is imported where used: run as a script, the 
     from agents.framework.registry import AgentSpec
 
 TARGET_RATIO = 1.25
-TOOL_COUNT = 5
-TOOL_PREFIX = "bench.sleep_"
-PROMPT_ID = "bench.parallel_tools"
 RUN_TIMEOUT = 60.0
-ANSWER = {
-    "content": json.dumps({"outcome": "approve", "rationale": "Every tool answered.", "risk_factors": []})
-}
-
-
-# --- the benchmark agents --------------------------------------------------------------------
-
-
-@dataclass
-class SleepArgs:
-    milliseconds: int
-
-
-def _sleep_tool(index: int) -> Callable[..., Any]:
-    from agents.framework.tools import tool
-
-    async def sleep(args: SleepArgs) -> dict:
-        await asyncio.sleep(args.milliseconds / 1000)
-        return {"tool": index, "slept_ms": args.milliseconds}
-
-    return tool(f"{TOOL_PREFIX}{index}", f"Sleep the given milliseconds (benchmark tool {index}).")(sleep)
-
-
-def _tool_call(index: int, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    case = json.loads(next(m["content"] for m in messages if m["role"] == "user"))
-    return {"name": f"{TOOL_PREFIX}{index}", "arguments": {"milliseconds": case["tool_ms"]}}
-
-
-def parallel_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """All five tools in the first turn, then the answer."""
-    if any(m["role"] == "tool" for m in messages):
-        return ANSWER
-    return {"tool_calls": [_tool_call(i, messages) for i in range(1, TOOL_COUNT + 1)]}
-
-
-def sequential_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """One tool per turn, the next after the last one's result, then the answer."""
-    done = sum(1 for m in messages if m["role"] == "tool")
-    return ANSWER if done >= TOOL_COUNT else {"tool_calls": [_tool_call(done + 1, messages)]}
-
-
-def register_agents(prompt_folder: Path) -> tuple[AgentSpec, AgentSpec]:
-    """Register the benchmark's prompt, its five tools and its two agents with the framework."""
-    from agents.framework.prompts import register_prompts
-    from agents.framework.registry import AgentSpec, register
-    from agents.framework.types import GatePolicy
-
-    (prompt_folder / f"{PROMPT_ID}.v1.md").write_text("Call the tools you are given, then approve.\n")
-    register_prompts(prompt_folder)
-    tools = [_sleep_tool(i) for i in range(1, TOOL_COUNT + 1)]
-
-    def agent(name: str, policy: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> AgentSpec:
-        return register(
-            AgentSpec(
-                name=name,
-                title=f"Benchmark: {TOOL_COUNT} tools, {name.rpartition('.')[2]}",
-                prompt_id=PROMPT_ID,
-                model="offline",
-                tools=[f"{TOOL_PREFIX}{i}" for i in range(1, TOOL_COUNT + 1)],
-                # Never decided: each run is terminated once it reaches this gate.
-                gate=GatePolicy(kind="benchmark", role="nobody", sla_seconds=3600),
-                activities=tools,
-                offline_policy=policy,
-                max_turns=TOOL_COUNT + 2,
-            )
-        )
-
-    return agent("bench.parallel", parallel_policy), agent("bench.sequential", sequential_policy)
 
 
 # By workflow id: set when the run reaches its gate (agent_overhead.py waits on it too).
@@ -155,7 +88,6 @@ class Timings:
 async def run_once(client: Client, task_queue: str, spec: AgentSpec, tool_ms: int) -> Timings:
     from agents.framework.types import AgentInput
     from agents.framework.workflow import AgentWorkflow
-    from benchmarks.processes import BenchmarkError
 
     workflow_id = f"bench-tools-{spec.name.rpartition('.')[2]}-{uuid.uuid4().hex[:10]}"
     agent_input = AgentInput(
@@ -185,7 +117,6 @@ def busy(description: DescribeWorkflowExecutionResponse) -> bool:
 
 def timings(history: History, workflow_id: str) -> Timings:
     from agents.framework.contract import LLM_ACTIVITY
-    from benchmarks.processes import BenchmarkError
 
     scheduled: dict[int, tuple[str, datetime]] = {}
     started: dict[int, datetime] = {}
@@ -261,7 +192,6 @@ async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_m
 
 def report(samples: Samples, warmup: int, tool_ms: int, address: str, started_server: bool) -> str:
     """The figures as a small table, with the command that produced them."""
-    from benchmarks.figures import percentile
 
     def row(label: str, seconds: list[float]) -> str:
         median, p95 = statistics.median(seconds) * 1000, percentile(seconds, 95) * 1000
@@ -272,7 +202,7 @@ def report(samples: Samples, warmup: int, tool_ms: int, address: str, started_se
     median_ratio, p95_ratio = statistics.median(ratios), percentile(ratios, 95)
     verdict = "met" if p95_ratio <= TARGET_RATIO else "NOT met"
     server = "dev server started by the benchmark" if started_server else "existing server"
-    command = shlex.join(["python", "benchmarks/parallel_tools.py", *sys.argv[1:]])
+    command = command_line("benchmarks/parallel_tools.py")
     return "\n".join(
         [
             f"Parallel tool dispatch: {TOOL_COUNT} tools of {tool_ms} ms each, offline model; "
@@ -303,7 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.n < 2 or args.warmup < 0 or args.tool_ms < 1:
         parser.error("--n must be at least 2, --warmup at least 0 and --tool-ms at least 1")
-    from benchmarks.processes import BenchmarkError, temporal_server
 
     try:
         with tempfile.TemporaryDirectory(prefix="bench-parallel-tools-") as scratch:
@@ -319,8 +248,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run as a script: put the repository on the path and use this module by its package name.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from benchmarks.parallel_tools import main as bench_main
-
-    sys.exit(bench_main())
+    sys.exit(main())
