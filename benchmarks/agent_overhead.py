@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -192,6 +191,8 @@ def row(figures: Figures) -> tuple[str, float, float, float]:
 
 
 def report(results: list[Figures], skipped: list[str], n: int, warmup: int, server: str) -> str:
+    from benchmarks.figures import command_line
+
     rows = [row(figures) for figures in results]
     lines = [
         "Agent overhead: each agent's first demo case, offline model, start_workflow to first gate "
@@ -212,7 +213,7 @@ def report(results: list[Figures], skipped: list[str], n: int, warmup: int, serv
         )
     else:
         lines.append(f"summary: no agent measured, {len(skipped)} skipped")
-    lines.append(f"command: {shlex.join(['python', 'benchmarks/agent_overhead.py', *sys.argv[1:]])}")
+    lines.append(f"command: {command_line('benchmarks/agent_overhead.py')}")
     return "\n".join(lines)
 
 

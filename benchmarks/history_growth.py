@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -199,6 +198,8 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
 
 
 def report_lines(figures: list[Figures], server: str) -> list[str]:
+    from benchmarks.figures import command_line
+
     lines = [
         f"History growth: regulatory review of a synthetic document, offline model; Temporal {server}",
         "",
@@ -227,7 +228,7 @@ def report_lines(figures: list[Figures], server: str) -> list[str]:
             found,
         )
         lines.append("".join(f"{c:>14}" for c in cells))
-    lines += ["", f"command: {shlex.join(['python', 'benchmarks/history_growth.py', *sys.argv[1:]])}"]
+    lines += ["", f"command: {command_line('benchmarks/history_growth.py')}"]
     lines += [
         f"per section  {f.sections}  {f.history_bytes // f.sections}  {f.claim_bytes // f.sections}"
         for f in figures

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import shlex
 import sys
 import tempfile
 import warnings
@@ -116,6 +115,8 @@ def first_load(client: Client, url: str) -> list[Transfer]:
 
 
 def report(pages: dict[str, list[Transfer]], gates: int) -> str:
+    from benchmarks.figures import command_line
+
     lines = [
         "Page weight of a first load (empty cache), compressed (Accept-Encoding: gzip), DEBUG off,",
         f"static files built by collectstatic; the inbox of a credit officer with {gates} pending gates.",
@@ -135,7 +136,7 @@ def report(pages: dict[str, list[Transfer]], gates: int) -> str:
             f"   {total / 1024:.1f} KB, target <= {TARGET_BYTES // 1024} KB: {met}"
         )
         lines.append("")
-    lines.append(f"command: {shlex.join(['python', 'benchmarks/page_weight.py', *sys.argv[1:]])}")
+    lines.append(f"command: {command_line('benchmarks/page_weight.py')}")
     return "\n".join(lines)
 
 
