@@ -9,8 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from temporalio.api.history.v1 import History
-    from temporalio.client import Client
+    from temporalio.client import Client, WorkflowHistory
 
     from benchmarks.gate_throughput import Round
 
@@ -43,7 +42,7 @@ async def check_histories(client: Client, workflow_ids: list[str], figures: Roun
     await asyncio.gather(*(one(w) for w in workflow_ids))
 
 
-def history_figures(history: History) -> tuple[dict[str, int], int, int]:
+def history_figures(history: WorkflowHistory) -> tuple[dict[str, int], int, int]:
     """(errors by kind, sticky workflow-task timeouts, events)."""
     from temporalio.api.enums.v1 import EventType, TimeoutType
 

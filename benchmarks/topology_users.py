@@ -51,7 +51,10 @@ class Browser:
         self.http = signed_in(base, username, PASSWORD, timeout=120)
 
     def post(self, path: str, data: dict[str, str], *, htmx: bool = True) -> httpx.Response:
-        headers = {"X-CSRFToken": self.http.cookies.get("csrftoken", ""), "Referer": str(self.http.base_url)}
+        headers = {
+            "X-CSRFToken": self.http.cookies.get("csrftoken") or "",
+            "Referer": str(self.http.base_url),
+        }
         if htmx:
             headers.update({"HX-Request": "true", "HX-Current-URL": f"{self.http.base_url}{path}"})
         return self.http.post(path, data=data, headers=headers)
