@@ -74,7 +74,7 @@ def decision_record_signed(
 
     Raises PermissionError or ActionConflict as `gate_decide` does.
     """
-    action_id = f"{DECIDE}:{gate.gate_id}:{submission_id}"
+    action_id = delivery.action_id_for(DECIDE, gate, submission_id)
     now = timezone.now()
     update_id = f"{action_id}#1"
     attempt = ActionAttempt(
@@ -83,10 +83,7 @@ def decision_record_signed(
         gate=gate,
         reviewer=reviewer,
         origin=PORTAL,
-        decision=decision,
-        reason=reason,
-        edits=edits,
-        revision=revision,
+        **delivery.action_content(decision=decision, reason=reason, edits=edits, revision=revision),
         status=Status.SENDING,
         deliveries=1,
         update_id=update_id,

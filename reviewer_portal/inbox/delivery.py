@@ -64,18 +64,13 @@ def action_record(
     Raises PermissionError for another reviewer's form, and ActionConflict for a form reused with
     other content or a second decision while the first waits to be delivered.
     """
-    content = {
-        "decision": decision,
-        "reason": reason,
-        "edits": edits or {},
-        "revision": revision,
-        "text": text,
-    }
-    content["assignee_id"] = assignee.pk if assignee is not None else None
+    content = action_content(
+        decision=decision, reason=reason, edits=edits, revision=revision, text=text, assignee=assignee
+    )
     try:
         with transaction.atomic():
             attempt, created = ActionAttempt.objects.get_or_create(
-                action_id=f"{action}:{gate.gate_id}:{submission_id}",
+                action_id=action_id_for(action, gate, submission_id),
                 defaults={"gate": gate, "reviewer": reviewer, "action": action, "origin": origin, **content},
             )
     except IntegrityError as err:
@@ -86,6 +81,31 @@ def action_record(
     if not created and {k: getattr(attempt, k) for k in content} != content:
         raise ActionConflict("This form was already sent with other content; reload the page to act again.")
     return attempt
+
+
+def action_id_for(action: str, gate: Gate, submission_id: str) -> str:
+    """An action's id: one per form (its submission id), so the same form again finds it."""
+    return f"{action}:{gate.gate_id}:{submission_id}"
+
+
+def action_content(
+    *,
+    decision: str = "",
+    reason: str = "",
+    edits: dict[str, str] | None = None,
+    revision: int | None = None,
+    text: str = "",
+    assignee: AbstractBaseUser | None = None,
+) -> dict[str, Any]:
+    """What an action says, as its record keeps it: the same form sent again must say the same."""
+    return {
+        "decision": decision,
+        "reason": reason,
+        "edits": edits or {},
+        "revision": revision,
+        "text": text,
+        "assignee_id": assignee.pk if assignee is not None else None,
+    }
 
 
 def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
