@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from dataclasses import replace
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
@@ -157,19 +159,13 @@ class PlanningMixin(GateFlowMixin):
         assert self._input is not None
         if call.name not in self._input.spec.tools:
             return ToolResult(call.id, call.name, ok=False, error=f"Unknown tool '{call.name}'.")
-        if call.name in self._input.spec.local_tools and workflow.patched(PATCH_LOCAL_TOOLS):
-            return await _call_local_tool(call)
+        local = call.name in self._input.spec.local_tools and workflow.patched(PATCH_LOCAL_TOOLS)
         try:
-            result = await workflow.execute_activity(
-                call.name,
-                call.arguments,
-                result_type=dict,
-                start_to_close_timeout=TOOL_START_TO_CLOSE,
-                heartbeat_timeout=TOOL_HEARTBEAT,
-                retry_policy=TOOL_RETRY,
-            )
+            result = await _tool_activity(call, local=local)
         except ActivityError as err:
             return ToolResult(call.id, call.name, ok=False, error=_failure_message(err))
+        except ApplicationError as err:  # a local activity's own error, once its retries are spent
+            return ToolResult(call.id, call.name, ok=False, error=err.message)
         return ToolResult(call.id, call.name, ok=True, result=result)
 
     async def _after_review(self, gate: GateSnapshot) -> ToolResult:
@@ -183,22 +179,25 @@ class PlanningMixin(GateFlowMixin):
         return await self._call_tool(replace(call, arguments=gates.proposal_after_review(gate)))
 
 
-async def _call_local_tool(call: ToolCall) -> ToolResult:
-    """A `local=True` tool, as a local activity: the same retries and the same error result; a
-    failure that exhausted them arrives as the tool's own error, not wrapped in an ActivityError."""
-    try:
-        result = await workflow.execute_local_activity(
+def _tool_activity(call: ToolCall, *, local: bool) -> Awaitable[dict[str, Any]]:
+    """The tool's activity; a `local=True` tool (deterministic and quick) runs as a local activity,
+    with the same timeout and retries, and no heartbeat."""
+    if local:
+        return workflow.execute_local_activity(
             call.name,
             call.arguments,
             result_type=dict,
             start_to_close_timeout=TOOL_START_TO_CLOSE,
             retry_policy=TOOL_RETRY,
         )
-    except ActivityError as err:
-        return ToolResult(call.id, call.name, ok=False, error=_failure_message(err))
-    except ApplicationError as err:
-        return ToolResult(call.id, call.name, ok=False, error=err.message)
-    return ToolResult(call.id, call.name, ok=True, result=result)
+    return workflow.execute_activity(
+        call.name,
+        call.arguments,
+        result_type=dict,
+        start_to_close_timeout=TOOL_START_TO_CLOSE,
+        heartbeat_timeout=TOOL_HEARTBEAT,
+        retry_policy=TOOL_RETRY,
+    )
 
 
 def _approval_rule(spec: AgentRunSpec, call: ToolCall) -> ApprovalRule | None:
