@@ -8,17 +8,10 @@ REDIS_URL is set) -> portal -> browsers, across processes as in production.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 
 from agents.framework.workflow import AgentWorkflow
@@ -31,12 +24,10 @@ from tests.browser import (
     wait_for_projected_gates,
 )
 from tests.conftest import APPROVABLE, loan_input, make_user, start_loan
+from tests.processes import DaphnePortal, daphne_portal
 
 pytestmark = pytest.mark.browser
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-STARTUP_TIMEOUT = 30.0
 # Generous for a slow CI machine; a push normally takes well under a second (the test prints it).
 LIVE_TIMEOUT_MS = 8_000
 # The browser retries with a doubling backoff (1 s, 2 s, 4 s, ... jittered) while the portal is down.
@@ -47,85 +38,10 @@ RECORD_PUSHES = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
-
-
-def _test_database_url() -> str:
-    """The test database, as a DATABASE_URL for another process."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(db["NAME"])))
-
-
-class DaphnePortal:
-    """The portal under daphne on a free port, on the test database and the test's task queue."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            HOST,
-            "-p",
-            str(self.port),
-            "reviewer_portal.asgi:application",
-        ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"daphne did not start on port {self.port}:\n{self.log_path.read_text()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-
 @pytest.fixture
 def asgi_portal(temporal, worker: str, transactional_db: None, tmp_path: Path) -> Iterator[DaphnePortal]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _test_database_url(),
-        "TEMPORAL_ADDRESS": temporal.address,
-        "TEMPORAL_TASK_QUEUE": worker,
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    portal = DaphnePortal(env, tmp_path / "daphne.log")
-    portal.start()
-    try:
+    with daphne_portal(tmp_path, TEMPORAL_ADDRESS=temporal.address, TEMPORAL_TASK_QUEUE=worker) as portal:
         yield portal
-    finally:
-        portal.stop()
 
 
 def reviewer_page(browser: Browser, base_url: str, username: str) -> Page:

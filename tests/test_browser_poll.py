@@ -9,7 +9,6 @@ this process through the real channel layer to the portal, and from there to the
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,8 @@ from reviewer_portal.live.broadcast import push_loop
 from reviewer_portal.live.groups import role_group
 from tests.browser import signed_in_page
 from tests.conftest import make_user
-from tests.test_browser_live import RECORD_PUSHES, DaphnePortal, _test_database_url
+from tests.processes import DaphnePortal, daphne_portal
+from tests.test_browser_live import RECORD_PUSHES
 from tests.test_inbox import make_gate
 
 pytestmark = pytest.mark.browser
@@ -35,15 +35,9 @@ PUSH_SPACING_S = 0.25
 
 
 @pytest.fixture
-def daphne_portal(transactional_db: None, tmp_path: Path) -> Iterator[DaphnePortal]:
-    env = {**os.environ, "DATABASE_URL": _test_database_url()}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    portal = DaphnePortal(env, tmp_path / "daphne.log")
-    portal.start()
-    try:
+def daphne(transactional_db: None, tmp_path: Path) -> Iterator[DaphnePortal]:
+    with daphne_portal(tmp_path) as portal:
         yield portal
-    finally:
-        portal.stop()
 
 
 def table_reads(page: Page) -> list[Request]:
@@ -65,10 +59,10 @@ def push(gate_id: str, version: int) -> None:
     asyncio.run_coroutine_threadsafe(send, push_loop()).result(10)
 
 
-def test_a_burst_of_pushes_re_reads_the_table_once_per_interval(daphne_portal, browser: Browser):
+def test_a_burst_of_pushes_re_reads_the_table_once_per_interval(daphne, browser: Browser):
     gate = make_gate()
     make_user("officer", "credit_officer")
-    page = signed_in_page(browser, daphne_portal.url, "officer")
+    page = signed_in_page(browser, daphne.url, "officer")
     expect(page.locator("#live-status")).to_have_text("Live")
     page.evaluate(RECORD_PUSHES)
     reads = table_reads(page)
@@ -90,12 +84,10 @@ def test_a_burst_of_pushes_re_reads_the_table_once_per_interval(daphne_portal, b
     expect(page.locator("table.gates tbody tr")).to_have_count(1)
 
 
-def test_the_poll_waits_while_the_socket_is_live_and_comes_back_when_it_drops(
-    daphne_portal, browser: Browser
-):
+def test_the_poll_waits_while_the_socket_is_live_and_comes_back_when_it_drops(daphne, browser: Browser):
     make_gate()
     make_user("officer", "credit_officer")
-    page = signed_in_page(browser, daphne_portal.url, "officer")
+    page = signed_in_page(browser, daphne.url, "officer")
     page.clock.install()  # the page's timers, the 20 s poll's among them, run on this clock
     page.reload()
     expect(page.locator("#live-status")).to_have_text("Live")
@@ -108,18 +100,16 @@ def test_the_poll_waits_while_the_socket_is_live_and_comes_back_when_it_drops(
     # an SLA badge the clock changed), sending its version (a 204 when nothing changed).
     assert len(reads) == 1 and reads[0].headers.get("if-none-match")
 
-    daphne_portal.stop()
+    daphne.stop()
     expect(page.locator("#live-status")).to_have_text("Reconnecting…")
     page.clock.run_for(3 * POLL_MS)
     assert len(reads) >= 3  # down: the poll re-reads every 20 s again
 
 
-def test_a_re_read_held_back_while_gates_are_selected_happens_once_they_are_cleared(
-    daphne_portal, browser: Browser
-):
+def test_a_re_read_held_back_while_gates_are_selected_happens_once_they_are_cleared(daphne, browser: Browser):
     gate = make_gate()
     make_user("officer", "credit_officer")
-    page = signed_in_page(browser, daphne_portal.url, "officer")
+    page = signed_in_page(browser, daphne.url, "officer")
     expect(page.locator("#live-status")).to_have_text("Live")
     page.evaluate(RECORD_PUSHES)
     reads = table_reads(page)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.browser import log_in, new_page
 from tests.conftest import APPROVABLE, loan_input, make_user, projected_gate, start_loan
 from tests.harness import TemporalHarness
+from tests.processes import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,7 @@ class TemporalWithWebUi(TemporalHarness):
     the codec endpoint the UI offers pointed at the portal (as `make dev` does)."""
 
     def __init__(self, host: str, codec_endpoint: str) -> None:
-        self.ui_port = _free_port()
+        self.ui_port = free_port()
         self.ui_url = f"http://{host}:{self.ui_port}"
         self.codec_endpoint = codec_endpoint
         # No internet: the UI's news request would only fail.
@@ -68,12 +68,6 @@ class TemporalWithWebUi(TemporalHarness):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

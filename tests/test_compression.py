@@ -17,15 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, logged_in, make_user, manage_py, production_env
+from tests.processes import free_port
 
 ONE_YEAR = 365 * 24 * 3600
 HASHED = re.compile(r"\.[0-9a-f]{12}\.(css|js)$")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

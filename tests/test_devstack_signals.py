@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import answers, free_port
 from tests.test_devstack_stop import _alive
 
 pytestmark = pytest.mark.stack
@@ -30,18 +30,6 @@ START_TIMEOUT = 180.0
 REAL_CLUSTER_KEY = "sk-real-cluster-key-not-for-a-dev-stack"
 # The worker lets in-flight activities finish for up to 20 s after SIGTERM.
 STOP_TIMEOUT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +64,7 @@ class Stack:
 
 @pytest.fixture
 def stack(state_dir: Path) -> Iterator[Stack]:
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     env = {
         **os.environ,
         "DEVSTACK_TEMPORAL_PORT": str(ports[0]),
@@ -116,7 +104,7 @@ def _assert_all_gone(stack: Stack) -> None:
     while alive := [name for name, pid in children.items() if _alive(pid)]:
         assert time.monotonic() < deadline, f"{alive} outlived devstack:\n{stack.output()}"
         time.sleep(0.2)
-    assert [port for port in stack.ports if _answers(port)] == []
+    assert [port for port in stack.ports if answers(port)] == []
 
 
 def _assert_stopped_in_order(stack: Stack) -> None:
