@@ -159,8 +159,9 @@ def run_case(case: Case, count: int, log_stem: Path) -> list[float]:
         patched_environ(case.env),
         portal_server(log_stem.with_name(f"{log_stem.name}-portal.log")) as base_url,
     ):
-        with signed_in(base_url, OFFICER, PASSWORD) as http:
-            cookies = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+        http = signed_in(base_url, OFFICER, PASSWORD)
+        cookies = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+        http.close()
         return asyncio.run(receive(base_url, cookies, env, count))
 
 
