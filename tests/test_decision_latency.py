@@ -6,24 +6,30 @@ refuses. The recorded-first guarantee itself is covered by test_outbox and test_
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from urllib.parse import urlencode
 
 import pytest
-from django.db import connection
+from asgiref.sync import async_to_sync
+from django.core.handlers.asgi import ASGIHandler
+from django.db import OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox import decide_views
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from tests.conftest import DECLINABLE, loan_input, logged_in, make_user, projected_gate, start_loan
 
 HTMX = {"HX-Request": "true"}
 # The view's own: the session, the user, their roles, the gate (with their waiting decision), the
-# decision recorded (one INSERT) and its answer (one UPDATE), the gate read again for the panel.
-# The projection taking the gate's change (reviewer_portal.inbox.projection, 13 with its
+# decision recorded (one INSERT) and its answer (one UPDATE); the panel shows the gate as the
+# Update's change leaves it, without reading it again.
+# The projection taking the gate's change after the reply (reviewer_portal.after_reply; 13 with its
 # transaction, savepoints, notices and live announcement) and the session's save (3) come on top.
-MAX_QUERIES = 23
+MAX_QUERIES = 22
 TOKEN = re.compile(r'name="confirm_token" value="([^"]+)"')
 
 
@@ -175,3 +181,86 @@ def test_without_htmx_a_decision_redirects_to_the_gate_page_which_says_what_happ
     assert response.status_code == 302 and response["Location"] == f"/gates/{gate.gate_id}/"
     assert "Approval recorded by the agent." in page
     assert workflow_gate(temporal, handle).status == "approved"
+
+
+def asgi_post(client: Client, path: str, data: dict[str, str], happened: list[str]) -> None:
+    """POST `data` as htmx does through Django's ASGI handler (what daphne and uvicorn run), as
+    `client`'s signed-in browser; adds "reply sent (<status>)" to `happened` once its last byte
+    went out."""
+    cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"cookie", cookies.encode()),
+            (b"x-csrftoken", client.cookies["csrftoken"].value.encode()),
+            (b"hx-request", b"true"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    body = urlencode(data).encode()
+    status: list[int] = []
+
+    requests = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays connected; the handler cancels this
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(int(message["status"]))  # type: ignore[call-overload]
+        elif not message.get("more_body"):
+            happened.append(f"reply sent ({status[0]})")
+
+    async_to_sync(ASGIHandler())(scope, receive, send)
+
+
+def test_the_reply_goes_before_the_projection_takes_the_decision_which_is_done_when_the_request_ends(
+    temporal, portal, officer, loan_gate, monkeypatch
+):
+    _handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+    client.get(f"/gates/{gate.gate_id}/")  # the CSRF cookie, as the browser holds it
+    happened: list[str] = []
+    written = decide_views.gate_apply_patch
+
+    def projection_write(**patch: object) -> bool:
+        happened.append("projection written")
+        return written(**patch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decide_views, "gate_apply_patch", projection_write)
+    asgi_post(client, f"/gates/{gate.gate_id}/decide/", form(gate), happened)
+
+    # (The run's own publish may have brought the row meanwhile: the second write is a no-op.)
+    assert happened == ["reply sent (200)", "projection written"]
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
+
+
+def test_a_projection_write_failing_after_the_reply_is_logged_and_the_runs_publish_brings_the_row(
+    temporal, portal, officer, loan_gate, monkeypatch, caplog
+):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+
+    def database_gone(**_patch: object) -> bool:
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(decide_views, "gate_apply_patch", database_gone)
+    response = client.post(f"/gates/{gate.gate_id}/decide/", form(gate), headers=HTMX)
+
+    # The reply already said what the run answered, from the Update's own change.
+    assert response.status_code == 200 and "Approval recorded by the agent." in response.content.decode()
+    assert "Work after the reply failed" in caplog.text
+    assert workflow_gate(temporal, handle).status == "approved"
+    assert projected_gate(handle, version=gate.version + 1).status == "approved"

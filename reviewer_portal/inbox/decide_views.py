@@ -8,15 +8,17 @@ read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
+from reviewer_portal.after_reply import AfterReply
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.confirmation import NO_REASON, confirm_step, confirmation_refusal
 from reviewer_portal.inbox.deciding import RecordedDecision, decision_gate_for, decision_record_signed
@@ -27,6 +29,7 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, action_noun, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
+from reviewer_portal.inbox.projection import gate_apply_patch, gate_as_patched
 from reviewer_portal.inbox.sending import Answer, send_async
 
 Status = ActionAttempt.Status
@@ -114,23 +117,33 @@ def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | 
 
 
 def _answered(request: HtmxHttpRequest, sending: Sending, answer: Answer | None) -> HttpResponse:
-    """Keep the run's answer (if this request sent it) and reply with the panel."""
+    """Keep the run's answer (if this request sent it) and reply with the panel.
+
+    The reply shows the gate as the Update's change leaves it; writing that change to the
+    projection (notices, the live push, the inbox versions) waits until the reply has gone
+    (AfterReply). The run publishes the same change anyway, and whichever comes second is a no-op.
+    """
     attempt = sending.recorded.attempt
-    if answer is not None:
-        attempt = action_answer(attempt, answer)
     gate = sending.gate
+    change = answer.change if answer is not None else None
+    deferred = change if request.htmx and change is not None and gate_as_patched(gate, change) else None
+    if answer is not None:
+        attempt = action_answer(attempt, answer, apply_change=deferred is None)
     if not request.htmx:
         messages.add_message(request, LEVEL.get(attempt.status, messages.INFO), outcome_text(attempt))
         return redirect("inbox:gate", gate_id=gate.gate_id)
-    gate.refresh_from_db()
+    if deferred is None:
+        gate.refresh_from_db()
     # Recorded just now, no other decision of theirs waits: this one, if it still does.
     waiting = attempt if attempt.status in ActionAttempt.OPEN else None
     queued = waiting if sending.fresh else UNREAD
     context = panel_context(request, gate, attempt=attempt, queued=queued)
-    response = render(request, "inbox/gate.html#decision-panel", context)
+    content = render_to_string("inbox/gate.html#decision-panel", context, request)
     if attempt.status == Status.ACCEPTED and (attempt.edits or attempt.decision == "request_changes"):
         # The case changed beyond the panel (an edit's diff; after a change request, the poll for
         # the agent's revision, or already its new recommendation): its column comes along.
         column = {**context, "case_out_of_band": True}
-        response.content += render_to_string("inbox/gate.html#case-column", column, request).encode()
-    return response
+        content += render_to_string("inbox/gate.html#case-column", column, request)
+    if deferred is None:
+        return HttpResponse(content)
+    return AfterReply(content, after=partial(gate_apply_patch, patch=deferred))

@@ -89,6 +89,18 @@ def gate_apply_patch(*, patch: GatePatch) -> bool:
     return True
 
 
+def gate_as_patched(gate: Gate, patch: GatePatch) -> bool:
+    """Change `gate` in memory (nothing is written) as `patch` will change its row, for a reply
+    that need not wait for the write; False, leaving it as it was, if the patch does not follow on
+    from it."""
+    if gate.version != patch.base_version or not gate.snapshot:
+        return False
+    snapshot, data = _storable(_patched(gate.snapshot, patch))
+    for name, value in _fields(snapshot, data).items():
+        setattr(gate, name, value)
+    return True
+
+
 @activity.defn(name=PUBLISH_CHANGE_ACTIVITY)
 def publish_gate_change(publication: GatePublication) -> bool:
     """Activity: a gate's first snapshot or a change to it; False asks for the whole gate."""
