@@ -21,14 +21,15 @@ from django.test.utils import CaptureQueriesContext
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox import decide_views
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.sending import Answer
 from tests.conftest import DECLINABLE, loan_input, logged_in, make_user, projected_gate, start_loan
 
 HTMX = {"HX-Request": "true"}
-# The view's own: the session, the user, their roles, the gate (with their waiting decision), the
-# decision recorded (one INSERT) and its answer (one UPDATE); the panel shows the gate as the
-# Update's change leaves it, without reading it again.
-# The projection taking the gate's change after the reply (reviewer_portal.after_reply; 13 with its
-# transaction, savepoints, notices and live announcement) and the session's save (3) come on top.
+# The view's own: the session, the user, their roles, the gate (with their waiting decision) and
+# the decision recorded (one INSERT); the panel shows the gate as the Update's change leaves it,
+# without reading it again. After the reply (reviewer_portal.after_reply), within the request: the
+# answer (one UPDATE) and the projection taking the gate's change (13 with its transaction,
+# savepoints, notices and live announcement); the session's save (3) comes on top.
 MAX_QUERIES = 22
 TOKEN = re.compile(r'name="confirm_token" value="([^"]+)"')
 
@@ -223,7 +224,7 @@ def asgi_post(client: Client, path: str, data: dict[str, str], happened: list[st
     async_to_sync(ASGIHandler())(scope, receive, send)
 
 
-def test_the_reply_goes_before_the_projection_takes_the_decision_which_is_done_when_the_request_ends(
+def test_the_reply_goes_before_the_answer_and_projection_are_written_which_is_done_when_the_request_ends(
     temporal, portal, officer, loan_gate, monkeypatch
 ):
     _handle, gate = loan_gate
@@ -231,36 +232,38 @@ def test_the_reply_goes_before_the_projection_takes_the_decision_which_is_done_w
     gate = claimed(client, gate)
     client.get(f"/gates/{gate.gate_id}/")  # the CSRF cookie, as the browser holds it
     happened: list[str] = []
-    written = decide_views.gate_apply_patch
+    keep = decide_views.action_answer
 
-    def projection_write(**patch: object) -> bool:
-        happened.append("projection written")
-        return written(**patch)  # type: ignore[arg-type]
+    def kept(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
+        happened.append(f"answer kept ({attempt.status} until now)")
+        return keep(attempt, answer)
 
-    monkeypatch.setattr(decide_views, "gate_apply_patch", projection_write)
+    monkeypatch.setattr(decide_views, "action_answer", kept)
     asgi_post(client, f"/gates/{gate.gate_id}/decide/", form(gate), happened)
 
-    # (The run's own publish may have brought the row meanwhile: the second write is a no-op.)
-    assert happened == ["reply sent (200)", "projection written"]
+    assert happened == ["reply sent (200)", "answer kept (sending until now)"]
+    # (The run's own publish may have brought the row first: the second write is then a no-op.)
     assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
     assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
 
 
-def test_a_projection_write_failing_after_the_reply_is_logged_and_the_runs_publish_brings_the_row(
+def test_a_write_failing_after_the_reply_is_logged_and_the_runs_publish_brings_the_row_and_the_answer(
     temporal, portal, officer, loan_gate, monkeypatch, caplog
 ):
     handle, gate = loan_gate
     client = logged_in(officer)
     gate = claimed(client, gate)
 
-    def database_gone(**_patch: object) -> bool:
+    def database_gone(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(decide_views, "gate_apply_patch", database_gone)
+    monkeypatch.setattr(decide_views, "action_answer", database_gone)
     response = client.post(f"/gates/{gate.gate_id}/decide/", form(gate), headers=HTMX)
 
-    # The reply already said what the run answered, from the Update's own change.
+    # The reply already said what the run answered, from the Update's own answer and change.
     assert response.status_code == 200 and "Approval recorded by the agent." in response.content.decode()
     assert "Work after the reply failed" in caplog.text
     assert workflow_gate(temporal, handle).status == "approved"
     assert projected_gate(handle, version=gate.version + 1).status == "approved"
+    # The gate names the action that decided it: the publish accepts the record left `sending`.
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"

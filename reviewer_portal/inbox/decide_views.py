@@ -7,6 +7,8 @@ read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from copy import copy
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,7 +31,7 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, action_noun, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
-from reviewer_portal.inbox.projection import gate_apply_patch, gate_as_patched
+from reviewer_portal.inbox.projection import gate_as_patched
 from reviewer_portal.inbox.sending import Answer, send_async
 
 Status = ActionAttempt.Status
@@ -119,21 +121,44 @@ def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | 
 def _answered(request: HtmxHttpRequest, sending: Sending, answer: Answer | None) -> HttpResponse:
     """Keep the run's answer (if this request sent it) and reply with the panel.
 
-    The reply shows the gate as the Update's change leaves it; writing that change to the
-    projection (notices, the live push, the inbox versions) waits until the reply has gone
-    (AfterReply). The run publishes the same change anyway, and whichever comes second is a no-op.
+    An acceptance the htmx panel can show at once is kept after the reply has gone (AfterReply):
+    the panel shows the gate as the Update's change leaves it, and the writes (the answer, then
+    the projection with its notices, live push and inbox versions) follow. Until then the record
+    says `sending`, which is true, and is never lost: the run's publish accepts it and writes the
+    same change, and a portal that died meanwhile leaves it for redelivery, which the run applies
+    once.
     """
-    attempt = sending.recorded.attempt
-    gate = sending.gate
-    change = answer.change if answer is not None else None
-    deferred = change if request.htmx and change is not None and gate_as_patched(gate, change) else None
+    attempt, gate = sending.recorded.attempt, sending.gate
+    if request.htmx and answer is not None and _shown_at_once(answer, gate):
+        shown = copy(attempt)
+        shown.status, shown.detail = answer.status, answer.detail
+        return _panel(request, sending, shown, gate, after=partial(action_answer, attempt, answer))
     if answer is not None:
-        attempt = action_answer(attempt, answer, apply_change=deferred is None)
+        attempt = action_answer(attempt, answer)
     if not request.htmx:
         messages.add_message(request, LEVEL.get(attempt.status, messages.INFO), outcome_text(attempt))
         return redirect("inbox:gate", gate_id=gate.gate_id)
-    if deferred is None:
-        gate.refresh_from_db()
+    gate.refresh_from_db()
+    return _panel(request, sending, attempt, gate)
+
+
+def _shown_at_once(answer: Answer, gate: Gate) -> bool:
+    """An acceptance whose change follows on from the gate as read (now changed in memory to
+    match); anything else is kept before the reply, which then reads what was kept."""
+    return (
+        answer.status == Status.ACCEPTED
+        and answer.change is not None
+        and gate_as_patched(gate, answer.change)
+    )
+
+
+def _panel(
+    request: HtmxHttpRequest,
+    sending: Sending,
+    attempt: ActionAttempt,
+    gate: Gate,
+    after: Callable[[], object] | None = None,
+) -> HttpResponse:
     # Recorded just now, no other decision of theirs waits: this one, if it still does.
     waiting = attempt if attempt.status in ActionAttempt.OPEN else None
     queued = waiting if sending.fresh else UNREAD
@@ -144,6 +169,4 @@ def _answered(request: HtmxHttpRequest, sending: Sending, answer: Answer | None)
         # the agent's revision, or already its new recommendation): its column comes along.
         column = {**context, "case_out_of_band": True}
         content += render_to_string("inbox/gate.html#case-column", column, request)
-    if deferred is None:
-        return HttpResponse(content)
-    return AfterReply(content, after=partial(gate_apply_patch, patch=deferred))
+    return HttpResponse(content) if after is None else AfterReply(content, after=after)

@@ -167,18 +167,17 @@ def action_settle_withdrawal(*, attempt: ActionAttempt) -> ActionAttempt:
     return _finish(attempt, Status.WITHDRAWN, "Withdrawn by its reviewer before it reached the agent.")
 
 
-def action_answer(attempt: ActionAttempt, answer: Answer, *, apply_change: bool = True) -> ActionAttempt:
+def action_answer(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
     """Keep the run's answer. Undelivered only replaces `sending` (a withdrawal made meanwhile
     stands); a refusal is final but for a settled withdrawal; an acceptance is the truth, and
-    says so when it overtook a withdrawal. The change it made to the gate is applied to the
-    projection too, unless the caller does that itself (`apply_change=False`)."""
+    says so when it overtook a withdrawal."""
     if answer.status == Status.UNDELIVERED:
         _finish(attempt, answer.status, answer.detail, expect=Status.SENDING)
     elif answer.status == Status.ACCEPTED and attempt.status in (Status.WITHDRAWING, Status.WITHDRAWN):
         _finish(attempt, Status.ACCEPTED, LATE)
     else:
         _finish(attempt, answer.status, answer.detail, unless=Status.WITHDRAWN)
-    if answer.change is not None and apply_change:
+    if answer.change is not None:
         # Separately, and never holding the action's row: the workflow publishes it too.
         gate_apply_patch(patch=answer.change)
     if attempt.status != Status.ACCEPTED:

@@ -202,9 +202,11 @@ def _patched(data: dict[str, Any], patch: GatePatch) -> GateSnapshot:
 
 
 def _storable(snapshot: GateSnapshot) -> tuple[GateSnapshot, dict[str, Any]]:
-    """The snapshot with unstorable characters replaced, and as JSON."""
-    data = storable(_as_json(snapshot))
-    return value_to_type(GateSnapshot, data), data
+    """The snapshot with unstorable characters replaced, and as JSON (converted back only when
+    something was replaced: the conversion is most of the cost of a projection write)."""
+    data = _as_json(snapshot)
+    safe = storable(data)
+    return (snapshot if safe == data else value_to_type(GateSnapshot, safe)), safe
 
 
 def _amount(value: object) -> Decimal | None:
