@@ -11,9 +11,11 @@ import pytest
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
-from reviewer_portal.accounts.session_limits import LAST_ACTIVE, LOGGED_IN_AT
+from reviewer_portal.accounts.session_limits import ACTIVITY_STEP, LAST_ACTIVE, LOGGED_IN_AT
 from tests.conftest import logged_in, make_user, manage_py, production_env
 
 GOOD_PASSWORD = "correct horse battery staple"
@@ -93,6 +95,28 @@ def test_a_session_idle_too_long_is_signed_out_and_background_refreshes_do_not_c
     assert background.status_code == 200 and web_ui.status_code == 200
     assert expired.status_code == 302 and expired["Location"].startswith("/accounts/login/")
     assert client.get("/").status_code == 302  # signed out for good
+
+
+def test_activity_within_a_minute_of_the_last_kept_does_not_save_the_session_again(admin, settings):
+    client = logged_in(admin)
+    client.get("/")
+    kept = client.session[LAST_ACTIVE]
+
+    with CaptureQueriesContext(connection) as soon:
+        client.get("/")
+    session = client.session
+    session[LAST_ACTIVE] -= ACTIVITY_STEP  # a minute later
+    session.save()
+    client.get("/")
+
+    assert not [
+        q for q in soon.captured_queries if q["sql"].startswith("UPDATE") and "django_session" in q["sql"]
+    ]
+    assert client.session[LAST_ACTIVE] > kept  # the clock moved on after a minute
+    session = client.session
+    session[LAST_ACTIVE] = time.time() - settings.SESSION_IDLE_SECONDS - 1
+    session.save()
+    assert client.get("/").status_code == 302  # and idle still signs out
 
 
 def test_a_session_lasts_at_most_its_absolute_age_however_active(admin, settings):

@@ -22,6 +22,10 @@ LAST_ACTIVE = "portal_last_active"
 LOGGED_IN_AT = "portal_logged_in_at"
 BACKGROUND = "X-Portal-Background"
 NOT_ACTIVITY_PATHS = ("/codec/",)
+# The idle clock is kept to the minute: a request within a minute of the last one kept does not
+# save the session again (a write per click, a decision's included), so a session is signed out
+# between SESSION_IDLE_SECONDS minus a minute and SESSION_IDLE_SECONDS after its last request.
+ACTIVITY_STEP = 60
 
 
 class SessionLimitsMiddleware:
@@ -36,7 +40,8 @@ class SessionLimitsMiddleware:
             old = now - request.session.setdefault(LOGGED_IN_AT, now) > settings.SESSION_COOKIE_AGE
             if idle or old:
                 return _sign_out(request, "after a while without activity" if idle else "after 12 hours")
-            if not request.headers.get(BACKGROUND) and not request.path.startswith(NOT_ACTIVITY_PATHS):
+            active = not request.headers.get(BACKGROUND) and not request.path.startswith(NOT_ACTIVITY_PATHS)
+            if active and now - request.session.get(LAST_ACTIVE, 0) >= ACTIVITY_STEP:
                 request.session[LAST_ACTIVE] = now
         return self.get_response(request)
 
