@@ -1,8 +1,8 @@
 """ASGI entry point: Django over HTTP, and the live-updates WebSocket through Channels.
 
 WebSockets are accepted only from the portal's own pages (the same origin, port included, on one
-of ALLOWED_HOSTS) and carry the Django session, so the consumer knows who is connected; it closes
-the connection for anonymous users.
+of ALLOWED_HOSTS) and carry the Django session, so the consumer knows who is connected; an
+anonymous handshake is refused before it (reviewer_portal.live.handshake).
 """
 
 import os
@@ -17,12 +17,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from reviewer_portal.live.handshake import SignedInOnly  # noqa: E402
 from reviewer_portal.live.origin import SameOriginValidator  # noqa: E402
 from reviewer_portal.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(SignedInOnly(URLRouter(websocket_urlpatterns)))),
     }
 )

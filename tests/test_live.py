@@ -148,6 +148,34 @@ def test_connections_from_another_origin_are_refused(transactional_db, origin, h
     async_to_sync(scenario)()
 
 
+def test_a_refused_handshake_takes_no_channel_on_the_layer(transactional_db, monkeypatch):
+    """A flood of refused handshakes costs no receive on Redis or the database: each used to be a
+    consumer (Channels' WebsocketDenier) waiting on a channel of its own until the loop ended it."""
+    layer = get_channel_layer()
+    taken: list[str] = []
+    new_channel = layer.new_channel
+
+    async def counted(*args: Any, **kwargs: Any) -> str:
+        taken.append(name := await new_channel(*args, **kwargs))
+        return name
+
+    monkeypatch.setattr(layer, "new_channel", counted)
+    anonymous = communicator_for(None)
+    other_site = communicator_for(make_user("officer", "credit_officer"), origin=b"https://evil.example")
+    signed_in = communicator_for(make_user("adviser", "licensed_adviser"))
+
+    async def scenario() -> tuple[list[bool], bool]:
+        refused = [(await ws.connect())[0] for ws in (anonymous, other_site)]
+        accepted, _ = await signed_in.connect()
+        await signed_in.disconnect()
+        return refused, accepted
+
+    refused, accepted = async_to_sync(scenario)()
+
+    assert refused == [False, False] and accepted
+    assert len(taken) == 1  # the signed-in reviewer's
+
+
 def test_a_page_of_the_portal_on_its_own_port_connects(transactional_db):
     ws = communicator_for(
         make_user("officer", "credit_officer"), origin=b"http://localhost:8000", host=b"localhost:8000"

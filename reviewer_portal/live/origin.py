@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+
+from reviewer_portal.live.handshake import refuse_handshake
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -22,7 +23,7 @@ class SameOriginValidator:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         secure = scope.get("scheme") == "wss"  # behind a TLS proxy: daphne --proxy-headers
         if scope["type"] == "websocket" and not same_origin(dict(scope.get("headers", [])), secure=secure):
-            return await WebsocketDenier()(scope, receive, send)
+            return await refuse_handshake(scope, receive, send)
         return await self.application(scope, receive, send)
 
 
