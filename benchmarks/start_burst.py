@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.cases import intake_values, small_car_loan
 from benchmarks.figures import nearest_rank
 from benchmarks.processes import dev_server_command, free_port, stop, wait_for_port
-from benchmarks.scratch import recreate_postgresql
+from benchmarks.scratch import recreate_postgresql, throwaway_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 100.0
@@ -169,6 +169,8 @@ def main() -> None:
         DATABASE_URL=args.database_url or f"sqlite:///{work / 'portal.sqlite3'}",
         CLAIM_CHECK_DIR=str(work / "claims"),
     )
+    # Keys of its own, shared with the worker it starts: it never needs `make dev`'s var/keys.
+    os.environ.update(throwaway_keys("bench-start-burst"))
     worker = None
     try:
         wait_for_port(port, timeout=60)
