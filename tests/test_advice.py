@@ -31,6 +31,8 @@ from tests.conftest import (
     wait_for_gate,
 )
 
+pytestmark = pytest.mark.once  # an agent on Temporal, not the portal's database: one CI pass
+
 ADVISER = ["licensed_adviser"]
 ACTIONS = ("advice.deliver_advice", "advice.record_withheld")
 UPDATE_EVENTS = (

@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import ROOT, logged_in, make_user, manage_py, production_env
 from tests.processes import free_port
 
+# A production portal on a SQLite database of its own, whatever the pass: one CI pass.
+pytestmark = pytest.mark.once
+
 ONE_YEAR = 365 * 24 * 3600
 HASHED = re.compile(r"\.[0-9a-f]{12}\.(css|js)$")
 

@@ -43,6 +43,8 @@ from tests.conftest import decide as decide_in_portal
 from tests.harness import TemporalHarness
 from tests.test_durability import ROOT, completed_activities, wait_for_open_gate
 
+pytestmark = pytest.mark.once  # an agent on Temporal, not the portal's database: one CI pass
+
 ANALYST = [CREDIT_ANALYST]
 KILL_DEADLINE = 120
 # Slow enough to kill the worker while an inference runs, fast enough for a short test.

@@ -10,10 +10,14 @@ import os
 import signal
 import uuid
 
+import pytest
+
 from agents.customer_service import INQUIRY_AGENT, SUPPORT_REP
 from tests.actions import decide
 from tests.conftest import agent_input_for, record_history, start_run, wait_for_gate
 from tests.test_sidecar import manage
+
+pytestmark = pytest.mark.once  # an agent on Temporal, not the portal's database: one CI pass
 
 
 def inquiry(temporal, queue: str, customer_id: str, topic: str):

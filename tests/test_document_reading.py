@@ -30,6 +30,8 @@ from agents.regulatory.reading import ReadLimits, read_text
 from tests.conftest import logged_in, make_user, record_history
 from tests.test_regulatory import COMPLIANCE, text_pdf, upload
 
+pytestmark = pytest.mark.once  # an agent on Temporal, not the portal's database: one CI pass
+
 LEAFLET = "1. Complaints\nYou can complain to us by phone. We reply within 8 weeks.\n"
 
 

@@ -244,6 +244,7 @@ def test_finding_6_poison_from_a_raw_client_is_refused(temporal, worker, raw_cli
     _assert_run_unharmed(temporal, handle)
 
 
+@pytest.mark.once  # Temporal's own limit, not the portal's database: one CI pass
 def test_finding_6_a_2_mb_reason_is_refused_by_temporal_before_it_reaches_the_run(
     temporal, worker, raw_client
 ):

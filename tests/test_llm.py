@@ -28,6 +28,9 @@ from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.conftest import APPROVABLE, start_loan, wait_for_gate
 from tests.fake_openai import FakeOpenAI, Fault
 
+# The model activity against a fake provider, not the portal's database: one CI pass.
+pytestmark = pytest.mark.once
+
 API_KEY = "sk-test-secret"
 SLACK = 1.5  # scheduling slack allowed above an expected wait; never tighter than ~1 s
 

@@ -29,6 +29,8 @@ from reviewer_portal.trust.keys import trusted_keys
 from tests import actions
 from tests.conftest import logged_in, make_user, record_history
 
+pytestmark = pytest.mark.once  # an agent on Temporal, not the portal's database: one CI pass
+
 COMPLIANCE = ["compliance_reviewer"]
 UPLOADER = "uploader"
 

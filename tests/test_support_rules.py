@@ -43,6 +43,8 @@ from reviewer_portal.trust.keys import trusted_keys
 from tests.conftest import logged_in, make_user, projected_gate, record_history
 from tests.test_support_conversation import handed_off, say, start, tickets, transcript  # noqa: F401
 
+pytestmark = pytest.mark.once  # an agent on Temporal, not the portal's database: one CI pass
+
 
 def signed(
     name: str, text: str, *, key, conversation_id: str, rep="support", rep_id="1", roles=("support_rep",)

@@ -27,6 +27,8 @@ from tests.conftest import (
     wait_for_gate,
 )
 
+pytestmark = pytest.mark.once  # the framework's workflow on Temporal, not the portal's database: one CI pass
+
 OFFICER = ["credit_officer"]
 UPDATE_EVENTS = (
     "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
