@@ -22,12 +22,21 @@ class AfterReply(HttpResponse):
 
     def __init__(self, content: str | bytes, *, after: Callable[[], object], status: int = 200) -> None:
         super().__init__(content, status=status)
-        self._after = after
+        self._after: Callable[[], object] | None = after
+
+    def run_after(self) -> None:
+        """The work after the reply, once: when the server closes the reply, or when the view
+        learns the client went away before it was sent (then Django never closes it)."""
+        after, self._after = self._after, None
+        if after is None:
+            return
+        try:
+            after()
+        except Exception:
+            log.exception("Work after the reply failed")
 
     def close(self) -> None:
         try:
-            self._after()
-        except Exception:
-            log.exception("Work after the reply failed")
+            self.run_after()
         finally:
             super().close()

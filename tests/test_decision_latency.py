@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+import time
 import uuid
 from urllib.parse import urlencode
 
@@ -184,10 +186,12 @@ def test_without_htmx_a_decision_redirects_to_the_gate_page_which_says_what_happ
     assert workflow_gate(temporal, handle).status == "approved"
 
 
-def asgi_post(client: Client, path: str, data: dict[str, str], happened: list[str]) -> None:
+def asgi_post(
+    client: Client, path: str, data: dict[str, str], happened: list[str], gone: threading.Event | None = None
+) -> None:
     """POST `data` as htmx does through Django's ASGI handler (what daphne and uvicorn run), as
     `client`'s signed-in browser; adds "reply sent (<status>)" to `happened` once its last byte
-    went out."""
+    went out. The browser goes away (closes the connection) once `gone` is set."""
     cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
     scope = {
         "type": "http",
@@ -212,6 +216,9 @@ def asgi_post(client: Client, path: str, data: dict[str, str], happened: list[st
     async def receive() -> dict[str, object]:
         if requests:
             return requests.pop()
+        if gone is not None:
+            await asyncio.to_thread(gone.wait, 30)
+            return {"type": "http.disconnect"}
         await asyncio.Event().wait()  # the client stays connected; the handler cancels this
         raise AssertionError("unreachable")
 
@@ -244,6 +251,36 @@ def test_the_reply_goes_before_the_answer_and_projection_are_written_which_is_do
     assert happened == ["reply sent (200)", "answer kept (sending until now)"]
     # (The run's own publish may have brought the row first: the second write is then a no-op.)
     assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
+
+
+def test_a_reviewer_who_goes_away_before_the_reply_still_has_the_runs_answer_kept_by_the_request(
+    temporal, portal, officer, loan_gate, monkeypatch
+):
+    """Django cancels the view of a client that went away and never closes its reply: the answer
+    is kept by the view itself (attacker's review of issue 12), not left to the run's publish."""
+    _handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+    client.get(f"/gates/{gate.gate_id}/")
+    happened: list[str] = []
+    gone = threading.Event()
+    keep, context = decide_views.action_answer, decide_views.panel_context
+
+    def kept(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
+        happened.append(f"answer kept ({answer.status})")
+        return keep(attempt, answer)
+
+    def slow_context(*args: object, **kwargs: object) -> dict[str, object]:
+        gone.set()  # the browser closes the tab while the panel is being made
+        time.sleep(0.5)
+        return context(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decide_views, "action_answer", kept)
+    monkeypatch.setattr(decide_views, "panel_context", slow_context)
+    asgi_post(client, f"/gates/{gate.gate_id}/decide/", form(gate), happened, gone)
+
+    assert happened == ["answer kept (accepted)"]  # and no reply sent
     assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
 
 

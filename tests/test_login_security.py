@@ -119,6 +119,21 @@ def test_activity_within_a_minute_of_the_last_kept_does_not_save_the_session_aga
     assert client.get("/").status_code == 302  # and idle still signs out
 
 
+def test_a_short_idle_limit_keeps_its_clock_to_a_tenth_of_itself(admin, settings):
+    """A one-minute idle limit with a one-minute clock would sign out someone active all along."""
+    settings.SESSION_IDLE_SECONDS = 60
+    client = logged_in(admin)
+    client.get("/")
+    session = client.session
+    session[LAST_ACTIVE] -= 7  # active seven seconds ago: more than a tenth of the limit
+    session.save()
+    before = session[LAST_ACTIVE]
+
+    client.get("/")
+
+    assert client.session[LAST_ACTIVE] > before + 6
+
+
 def test_a_session_lasts_at_most_its_absolute_age_however_active(admin, settings):
     """Each request re-saves the session, which used to push Django's own expiry on by
     SESSION_COOKIE_AGE: a busy session never ended. The login time now bounds it."""

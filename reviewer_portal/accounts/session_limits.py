@@ -22,9 +22,10 @@ LAST_ACTIVE = "portal_last_active"
 LOGGED_IN_AT = "portal_logged_in_at"
 BACKGROUND = "X-Portal-Background"
 NOT_ACTIVITY_PATHS = ("/codec/",)
-# The idle clock is kept to the minute: a request within a minute of the last one kept does not
-# save the session again (a write per click, a decision's included), so a session is signed out
-# between SESSION_IDLE_SECONDS minus a minute and SESSION_IDLE_SECONDS after its last request.
+# The idle clock is kept to the minute (a tenth of the idle limit, if that is shorter): a request
+# within a minute of the last one kept does not save the session again (a write per click, a
+# decision's included), so a session is signed out between SESSION_IDLE_SECONDS minus a minute and
+# SESSION_IDLE_SECONDS after its last request, never later.
 ACTIVITY_STEP = 60
 
 
@@ -41,7 +42,8 @@ class SessionLimitsMiddleware:
             if idle or old:
                 return _sign_out(request, "after a while without activity" if idle else "after 12 hours")
             active = not request.headers.get(BACKGROUND) and not request.path.startswith(NOT_ACTIVITY_PATHS)
-            if active and now - request.session.get(LAST_ACTIVE, 0) >= ACTIVITY_STEP:
+            step = min(ACTIVITY_STEP, settings.SESSION_IDLE_SECONDS / 10)  # for a short idle limit too
+            if active and now - request.session.get(LAST_ACTIVE, 0) >= step:
                 request.session[LAST_ACTIVE] = now
         return self.get_response(request)
 

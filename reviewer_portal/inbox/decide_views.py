@@ -7,6 +7,7 @@ read."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from copy import copy
 from dataclasses import dataclass
@@ -58,7 +59,16 @@ async def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpRespon
     answer = None
     if envelope is not None:
         answer = await send_async(checked.recorded.attempt, checked.gate, envelope)
-    return await sync_to_async(_answered)(request, checked, answer)
+    # Shielded: a reviewer who goes away meanwhile (Django then cancels this view and never closes
+    # the reply) still has the run's answer kept, here, before the request ends.
+    answered = asyncio.ensure_future(sync_to_async(_answered)(request, checked, answer))
+    try:
+        return await asyncio.shield(answered)
+    except asyncio.CancelledError:
+        reply = await answered
+        if isinstance(reply, AfterReply):
+            await sync_to_async(reply.run_after)()
+        raise
 
 
 def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | Sending:
