@@ -182,22 +182,14 @@ class PlanningMixin(GateFlowMixin):
 def _tool_activity(call: ToolCall, *, local: bool) -> Awaitable[dict[str, Any]]:
     """The tool's activity; a `local=True` tool (deterministic and quick) runs as a local activity,
     with the same timeout and retries, and no heartbeat."""
+    options: dict[str, Any] = {
+        "result_type": dict,
+        "start_to_close_timeout": TOOL_START_TO_CLOSE,
+        "retry_policy": TOOL_RETRY,
+    }
     if local:
-        return workflow.execute_local_activity(
-            call.name,
-            call.arguments,
-            result_type=dict,
-            start_to_close_timeout=TOOL_START_TO_CLOSE,
-            retry_policy=TOOL_RETRY,
-        )
-    return workflow.execute_activity(
-        call.name,
-        call.arguments,
-        result_type=dict,
-        start_to_close_timeout=TOOL_START_TO_CLOSE,
-        heartbeat_timeout=TOOL_HEARTBEAT,
-        retry_policy=TOOL_RETRY,
-    )
+        return workflow.execute_local_activity(call.name, call.arguments, **options)
+    return workflow.execute_activity(call.name, call.arguments, heartbeat_timeout=TOOL_HEARTBEAT, **options)
 
 
 def _approval_rule(spec: AgentRunSpec, call: ToolCall) -> ApprovalRule | None:
