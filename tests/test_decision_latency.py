@@ -7,6 +7,7 @@ refuses. The recorded-first guarantee itself is covered by test_outbox and test_
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import threading
 import time
@@ -167,6 +168,56 @@ def test_a_tampered_form_is_refused_with_400_and_nothing_recorded_or_sent(tempor
     assert "Confirm approval" in asked
     assert [r.status_code for r in responses] == [400, 400, 400]
     assert "nothing was sent" in responses[0].content.decode()
+    assert not ActionAttempt.objects.filter(gate_id=gate.gate_id, action="decide").exists()
+    assert workflow_gate(temporal, handle).status == "pending"
+
+
+ODD = "Ok \U0001f600 e\u0301 \U00020000 Ünïcödé <b>&amp;</b> 'quoted' \u05e9\u05dc\u05d5\u05dd"
+
+
+def test_odd_unicode_in_a_reason_reads_the_same_in_the_reply_the_row_and_the_run(
+    temporal, portal, officer, loan_gate
+):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+
+    reply = client.post(f"/gates/{gate.gate_id}/decide/", form(gate, reason=ODD), headers=HTMX)
+
+    # The reply is made from the Update's change in memory; the row from the projection write.
+    body = reply.content.decode()
+    assert reply.status_code == 200 and "Approval recorded by the agent." in body
+    assert html.escape(ODD) in body and "<b>" not in body
+    assert Gate.objects.get(gate_id=gate.gate_id).reason == ODD
+    assert workflow_gate(temporal, handle).reason == ODD
+
+
+def test_a_reason_with_invisible_characters_is_refused_by_the_run_and_said_so(
+    temporal, portal, officer, loan_gate
+):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+
+    reply = client.post(f"/gates/{gate.gate_id}/decide/", form(gate, reason="Ok \u202egnp.exe"), headers=HTMX)
+
+    assert "Approval refused: The reason contains invisible characters (U+202E)." in reply.content.decode()
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "refused"
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "pending"
+    assert workflow_gate(temporal, handle).status == "pending"
+
+
+@pytest.mark.parametrize("reason", ["x" * 100_001, "a nul \x00 byte"], ids=["oversize", "nul"])
+def test_an_oversize_or_nul_reason_is_refused_with_400_and_nothing_recorded_or_sent(
+    temporal, portal, officer, loan_gate, reason
+):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+
+    reply = client.post(f"/gates/{gate.gate_id}/decide/", form(gate, reason=reason), headers=HTMX)
+
+    assert reply.status_code == 400 and 'id="decision-panel"' in reply.content.decode()
     assert not ActionAttempt.objects.filter(gate_id=gate.gate_id, action="decide").exists()
     assert workflow_gate(temporal, handle).status == "pending"
 
