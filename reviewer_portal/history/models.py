@@ -16,6 +16,11 @@ class Submission(models.Model):
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # When the run started; for a run first seen through its gate, when that gate opened.
     submitted_at = models.DateTimeField(default=timezone.now)
+    # False while Temporal has not confirmed the start (it was too busy to answer in time): the
+    # run's input (Temporal's JSON) is kept in `start_input` until the delivery loop starts it, or
+    # finds it started (reviewer_portal.intake.pending_starts).
+    started = models.BooleanField(default=True)
+    start_input = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["submitted_by", "submitted_at"], name="submission_by_user")]

@@ -49,7 +49,7 @@ class SubmissionRow:
     agent: str
     subject: str
     at: datetime
-    status: str  # with_agent, pending, changes_requested, approved, rejected
+    status: str  # starting, with_agent, pending, changes_requested, approved, rejected
     status_text: str
     gate: Gate | None  # its latest gate, if the user may open it
     trail: bool
@@ -157,12 +157,17 @@ def _submission_rows(user: AbstractBaseUser, runs: list[tuple[str, datetime]]) -
     subjects = dict(Submission.objects.filter(workflow_id__in=ids).values_list("workflow_id", "subject"))
     subjects |= dict(DocumentUpload.objects.filter(workflow_id__in=ids).values_list("workflow_id", "title"))
     agents = dict(Submission.objects.filter(workflow_id__in=ids).values_list("workflow_id", "agent"))
+    kept = set(
+        Submission.objects.filter(workflow_id__in=ids, started=False).values_list("workflow_id", flat=True)
+    )
     visible = set(gate_visible_to(user=user).filter(workflow_id__in=ids).values_list("gate_id", flat=True))
     trails = _trails_of(user, ids)
     rows = []
     for workflow_id, at in runs:
         last = latest.get(workflow_id)
         status, text = gate_status_text(last) if last else ("with_agent", "With the agent")
+        if workflow_id in kept:  # Temporal was too busy to confirm the start: the delivery loop will
+            status, text = "starting", "Kept; starts shortly"
         agent = last.agent if last else agents.get(workflow_id, "regulatory")
         rows.append(
             SubmissionRow(

@@ -25,7 +25,7 @@ from reviewer_portal.domains import domain_of
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.intake.document_reviews import document_review
 from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
-from reviewer_portal.intake.services import RunNotStarted, agent_run_start
+from reviewer_portal.intake.services import RunNotStarted, RunQueued, agent_run_start
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
@@ -69,6 +69,9 @@ def document_new(request: HtmxHttpRequest) -> HttpResponse:
             )
         except DocumentRejected as err:
             form.add_error("document", str(err))
+        except RunQueued as err:
+            messages.warning(request, str(err))  # kept: it starts without being sent again
+            return redirect("intake:document_status", submission_id=form.cleaned_data["submission_id"])
         except RunNotStarted as err:
             form.add_error(None, str(err))
         else:
@@ -110,13 +113,16 @@ def regulatory_document_submit(
         uploaded_by=submitted_by.get_username(),
     )
     workflow_id = f"{WORKFLOW_PREFIX}{submission_id}"
-    agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
-    DocumentUpload.objects.get_or_create(
-        workflow_id=workflow_id,
-        defaults={
-            "title": agent_input.case["title"],
-            "filename": agent_input.case["filename"],
-            "uploaded_by": submitted_by,
-        },
-    )
+    upload = {
+        "title": agent_input.case["title"],
+        "filename": agent_input.case["filename"],
+        "uploaded_by": submitted_by,
+    }
+    try:
+        agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
+    except RunQueued:
+        # Kept for the delivery loop to start: the uploader follows it like any other upload.
+        DocumentUpload.objects.get_or_create(workflow_id=workflow_id, defaults=upload)
+        raise
+    DocumentUpload.objects.get_or_create(workflow_id=workflow_id, defaults=upload)
     return workflow_id

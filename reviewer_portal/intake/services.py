@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.converter import AdvancedJSONEncoder
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -27,13 +30,24 @@ from reviewer_portal.temporal_client import (
 )
 from reviewer_portal.trust.keys import trusted_keys
 
-# How long a submitter waits for a start, queue included, before they are told to send it again.
+# How long a submitter waits for a start, queue included, before the submission is kept for the
+# delivery loop to start.
 START_TIMEOUT_SECONDS = 15.0
+QUEUED = (
+    "Temporal is busy right now, so the run has not started yet. Your submission is kept and"
+    " starts within a minute; you need not send it again."
+)
 
 
 class RunNotStarted(Exception):
-    """Temporal could not be reached (nothing was started), or did not answer in time (it may have
-    started): the submitter may simply send the same form again."""
+    """Temporal could not be reached: nothing was started or kept; the submitter may simply send
+    the same form again."""
+
+
+class RunQueued(RunNotStarted):
+    """Temporal did not answer in time (the run may have started): the submission is kept with the
+    run's input, and the delivery loop starts the run, or finds it started
+    (reviewer_portal.intake.pending_starts). Sending the same form again is harmless."""
 
 
 def intake_submit(
@@ -64,8 +78,9 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     so every intake page can key its runs by the form's submission id.
 
     The run records its submitter by username and immutable user id (four eyes), and pins the key
-    the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached,
-    or does not answer within START_TIMEOUT_SECONDS (a burst of starts queues on the client loop).
+    the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached
+    (nothing kept), and RunQueued if it does not answer within START_TIMEOUT_SECONDS (a burst of
+    starts queues on the client loop): the submission is kept for the delivery loop to start.
     """
     agent_input = replace(
         agent_input,
@@ -73,26 +88,33 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         submitted_by_id=str(submitted_by.pk),
         trusted_keys=trusted_keys(),
     )
-    try:
-        run_on_client_loop(_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)
-    except TemporalBusy as err:
-        raise RunNotStarted(
-            "Temporal is busy right now, so this may not have been submitted. Send it again:"
-            " it will not be submitted twice."
-        ) from err
-    except (TemporalUnreachable, RPCError) as err:
-        raise RunNotStarted(
-            "Temporal is not reachable right now, so nothing was submitted. Try again."
-        ) from err
-    submission_record(
+    record = partial(
+        submission_record,
         workflow_id=workflow_id,
         agent=agent_input.spec.agent,
         subject=agent_input.subject,
         submitted_by=submitted_by,
     )
+    try:
+        run_on_client_loop(run_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)
+    except TemporalBusy as err:
+        record(start_input=as_json(agent_input))
+        raise RunQueued(QUEUED) from err
+    except (TemporalUnreachable, RPCError) as err:
+        raise RunNotStarted(
+            "Temporal is not reachable right now, so nothing was submitted. Try again."
+        ) from err
+    record()
 
 
-async def _start(workflow_id: str, agent_input: AgentInput) -> None:
+def as_json(agent_input: AgentInput) -> dict[str, Any]:
+    """The run's input as Temporal's JSON, to keep in the database until the run starts."""
+    data: dict[str, Any] = json.loads(json.dumps(agent_input, cls=AdvancedJSONEncoder))
+    return data
+
+
+async def run_start(workflow_id: str, agent_input: AgentInput) -> None:
+    """Start the run, or find it started: the same workflow id is never started twice."""
     domain = domain_of(agent_input.spec.agent)
     client = await get_client(domain.namespace)
     # A resubmitted form: the run it started the first time is the answer.

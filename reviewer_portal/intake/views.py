@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import ALL_ROLES, can_submit_to
 from reviewer_portal.intake.declared_forms import IntakeForm
-from reviewer_portal.intake.services import RunNotStarted, intake_submit
+from reviewer_portal.intake.services import RunNotStarted, RunQueued, intake_submit
 
 
 @require_http_methods(["GET", "POST"])
@@ -36,6 +36,9 @@ def intake_new(request: HttpRequest, agent: str) -> HttpResponse:
                 submitted_by=request.user,
                 submission_id=str(form.cleaned_data["submission_id"]),
             )
+        except RunQueued as err:
+            messages.warning(request, str(err))  # kept: it starts without being sent again
+            return redirect("inbox:list")
         except RunNotStarted as err:
             form.add_error(None, str(err))
         else:

@@ -1,5 +1,6 @@
 """`python manage.py deliver_decisions [--every SECONDS]`: send the reviewer actions (decisions,
-notes, claims) recorded while Temporal or the worker was unreachable, and settle withdrawals."""
+notes, claims) recorded while Temporal or the worker was unreachable, settle withdrawals, and
+start the runs of submissions Temporal was too busy to confirm (reviewer_portal.intake.pending_starts)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db import close_old_connections
 
 from reviewer_portal.inbox.delivery import actions_redeliver
 from reviewer_portal.inbox.outcomes import redelivery_report
+from reviewer_portal.intake.pending_starts import pending_starts_run
 
 
 class Command(BaseCommand):
@@ -29,5 +31,7 @@ class Command(BaseCommand):
             handled = actions_redeliver()
             if handled:
                 self.stdout.write(redelivery_report(handled))
+            for workflow_id in pending_starts_run():
+                self.stdout.write(f"started {workflow_id} (kept while Temporal was busy)")
             if not every or stop.wait(every):
                 return
