@@ -6,7 +6,9 @@ upload) for its submitter to follow, and one that had not was lost unless the fo
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -22,7 +24,7 @@ from reviewer_portal.history.models import Submission
 from reviewer_portal.intake import services
 from reviewer_portal.intake.models import DocumentUpload
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import QUEUED, RunQueued, intake_submit
+from reviewer_portal.intake.services import QUEUED, RunQueued, input_to_keep, intake_submit, kept_input
 from tests.conftest import logged_in, make_user
 from tests.test_start_path import LOAN
 
@@ -58,7 +60,7 @@ def test_a_start_too_busy_to_confirm_is_kept_and_the_delivery_loop_starts_it_onc
     with pytest.raises(RunQueued, match="you need not send it again"):
         submit(submitter, submission_id)
     kept = Submission.objects.get()
-    assert (kept.started, kept.start_input["submitted_by_id"]) == (False, str(submitter.pk))
+    assert not kept.started and kept_input(kept.start_input).submitted_by_id == str(submitter.pk)
 
     busy.undo()  # Temporal answers again
     due_now()
@@ -103,22 +105,30 @@ def test_the_intake_page_says_the_submission_is_kept_and_the_history_shows_it_st
     assert "Kept; starts shortly" in page
 
 
-def test_a_kept_input_that_is_not_a_runs_is_never_started_and_the_rest_still_are(
+def test_a_kept_input_changed_in_the_database_is_never_started_and_the_rest_still_are(
     temporal, submitter, busy, caplog
 ):
-    for _ in range(2):
+    """Someone able to write to the database must not choose a run's policy or the keys it trusts."""
+    for _ in range(3):
         with pytest.raises(RunQueued):
             submit(submitter, str(uuid.uuid4()))
     busy.undo()
-    tampered, good = Submission.objects.order_by("submitted_at")
-    Submission.objects.filter(pk=tampered.pk).update(start_input={"spec": "not a spec"})
+    changed, unsealed, good = Submission.objects.order_by("submitted_at")
+    forged = kept_input(changed.start_input)
+    forged.spec.approvals, forged.trusted_keys = [], []
+    resealed = {"sealed": changed.start_input["sealed"][:-6] + input_to_keep(forged)["sealed"][-6:]}
+    Submission.objects.filter(pk=changed.pk).update(start_input=resealed)
+    Submission.objects.filter(pk=unsealed.pk).update(
+        start_input=json.loads(json.dumps(dataclasses.asdict(forged), default=str))
+    )
     due_now()
 
     started = pending_starts_run()
 
     assert started == [good.workflow_id]
-    assert "keeps an input that is not a run's" in caplog.text
-    assert not Submission.objects.get(pk=tampered.pk).started
+    assert caplog.text.count("or was changed; not started") == 2
+    assert not Submission.objects.get(pk=changed.pk).started
+    assert not Submission.objects.get(pk=unsealed.pk).started
 
 
 def test_temporal_still_down_leaves_the_kept_submissions_for_the_next_pass(

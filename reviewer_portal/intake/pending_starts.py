@@ -1,5 +1,6 @@
 """Runs whose start Temporal did not confirm in time (it was too busy): their submissions keep the
-run's input, and the delivery loop (`manage.py deliver_decisions`) starts each, or finds it already
+run's input (sealed with the portal's secret: it holds the run's policy and trusted keys), and the
+delivery loop (`manage.py deliver_decisions`) starts each, or finds it already
 started (the workflow id is the form's, and is never started twice), then marks it started."""
 
 from __future__ import annotations
@@ -8,13 +9,11 @@ import logging
 from datetime import timedelta
 
 from django.utils import timezone
-from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
-from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_started
-from reviewer_portal.intake.services import START_TIMEOUT_SECONDS, run_start
+from reviewer_portal.intake.services import START_TIMEOUT_SECONDS, kept_input, run_start
 from reviewer_portal.temporal_client import TemporalUnreachable, run_on_client_loop
 
 log = logging.getLogger(__name__)
@@ -30,9 +29,12 @@ def pending_starts_run(*, older_than: timedelta = timedelta(seconds=5)) -> list[
     started = []
     for submission in due.order_by("submitted_at")[:BATCH]:
         try:
-            agent_input = value_to_type(AgentInput, submission.start_input)
+            agent_input = kept_input(submission.start_input)
         except (TypeError, ValueError):
-            log.error("Submission %s keeps an input that is not a run's; not started", submission.workflow_id)
+            log.error(
+                "Submission %s keeps an input that is not a run's, or was changed; not started",
+                submission.workflow_id,
+            )
             continue
         try:
             run_on_client_loop(run_start(submission.workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)

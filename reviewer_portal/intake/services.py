@@ -11,8 +11,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.converter import AdvancedJSONEncoder
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -33,6 +34,7 @@ from reviewer_portal.trust.keys import trusted_keys
 # How long a submitter waits for a start, queue included, before the submission is kept for the
 # delivery loop to start.
 START_TIMEOUT_SECONDS = 15.0
+KEPT_INPUT_SALT = "reviewer_portal.intake.kept-run-input"
 QUEUED = (
     "Temporal is busy right now, so the run has not started yet. Your submission is kept and"
     " starts within a minute; you need not send it again."
@@ -98,7 +100,7 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     try:
         run_on_client_loop(run_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)
     except TemporalBusy as err:
-        record(start_input=as_json(agent_input))
+        record(start_input=input_to_keep(agent_input))
         raise RunQueued(QUEUED) from err
     except (TemporalUnreachable, RPCError) as err:
         raise RunNotStarted(
@@ -107,10 +109,22 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     record()
 
 
-def as_json(agent_input: AgentInput) -> dict[str, Any]:
-    """The run's input as Temporal's JSON, to keep in the database until the run starts."""
-    data: dict[str, Any] = json.loads(json.dumps(agent_input, cls=AdvancedJSONEncoder))
-    return data
+def input_to_keep(agent_input: AgentInput) -> dict[str, Any]:
+    """The run's input as Temporal's JSON, sealed with the portal's secret, to keep in the
+    database until the run starts: it holds the run's policy and the keys the run will trust, which
+    someone able to write to the database must not be able to choose."""
+    data = json.loads(json.dumps(agent_input, cls=AdvancedJSONEncoder))
+    return {"sealed": signing.dumps(data, salt=KEPT_INPUT_SALT, compress=True)}
+
+
+def kept_input(kept: Any) -> AgentInput:
+    """The input `input_to_keep` sealed. Raises ValueError if it is not one, or was changed."""
+    try:
+        data = signing.loads(kept["sealed"], salt=KEPT_INPUT_SALT)
+    except (TypeError, KeyError, signing.BadSignature) as err:
+        raise ValueError("not a sealed run input, or changed since it was kept") from err
+    agent_input: AgentInput = value_to_type(AgentInput, data)
+    return agent_input
 
 
 async def run_start(workflow_id: str, agent_input: AgentInput) -> None:
