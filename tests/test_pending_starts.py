@@ -6,9 +6,9 @@ upload) for its submitter to follow, and one that had not was lost unless the fo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
-import json
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -18,17 +18,27 @@ from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.utils import timezone
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
+from agents.framework.types import AgentInput
 from reviewer_portal import temporal_client
 from reviewer_portal.history.models import Submission
-from reviewer_portal.intake import services
+from reviewer_portal.history.selectors import STARTING
+from reviewer_portal.inbox.management.commands import deliver_decisions
+from reviewer_portal.intake import pending_starts, services
 from reviewer_portal.intake.models import DocumentUpload
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import QUEUED, RunQueued, input_to_keep, intake_submit, kept_input
+from reviewer_portal.intake.services import (
+    QUEUED,
+    RunNotStarted,
+    RunQueued,
+    input_to_keep,
+    intake_submit,
+    kept_input,
+)
+from reviewer_portal.trust.keys import trusted_keys
 from tests.conftest import logged_in, make_user
 from tests.test_start_path import LOAN
-
-NEVER_IN_TIME = 1e-9  # the client loop gives up on the start before Temporal can answer
 
 
 @pytest.fixture
@@ -38,7 +48,14 @@ def submitter(portal):
 
 @pytest.fixture
 def busy(monkeypatch):
-    monkeypatch.setattr(services, "START_TIMEOUT_SECONDS", NEVER_IN_TIME)
+    """Temporal too busy to answer a start within the submitter's wait (the loop's own starts are
+    the real ones)."""
+
+    async def unanswered(workflow_id: str, agent_input: AgentInput) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(services, "run_start", unanswered)
+    monkeypatch.setattr(services, "START_TIMEOUT_SECONDS", 0.05)
     return monkeypatch
 
 
@@ -57,10 +74,13 @@ def due_now() -> None:
 
 def test_a_start_too_busy_to_confirm_is_kept_and_the_delivery_loop_starts_it_once(temporal, submitter, busy):
     submission_id = str(uuid.uuid4())
-    with pytest.raises(RunQueued, match="you need not send it again"):
+    with pytest.raises(RunQueued, match="may not have started yet") as queued:
         submit(submitter, submission_id)
     kept = Submission.objects.get()
-    assert not kept.started and kept_input(kept.start_input).submitted_by_id == str(submitter.pk)
+    assert queued.value.workflow_id == kept.workflow_id
+    assert not kept.started and kept_input(kept.start_input, kept.workflow_id).submitted_by_id == str(
+        submitter.pk
+    )
 
     busy.undo()  # Temporal answers again
     due_now()
@@ -75,6 +95,31 @@ def test_a_start_too_busy_to_confirm_is_kept_and_the_delivery_loop_starts_it_onc
     # The same form sent again all the same: one run, one record.
     assert submit(submitter, submission_id) == kept.workflow_id
     assert Submission.objects.count() == 1
+
+
+def test_a_start_that_reached_temporal_but_answered_late_is_found_started_not_started_again(
+    temporal, submitter, monkeypatch
+):
+    start = services.run_start
+
+    async def late(workflow_id: str, agent_input: AgentInput) -> None:
+        await start(workflow_id, agent_input)
+        await asyncio.sleep(60)  # the answer never comes back in time
+
+    monkeypatch.setattr(services, "run_start", late)
+    monkeypatch.setattr(services, "START_TIMEOUT_SECONDS", 2)
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    kept = Submission.objects.get()
+    assert status(temporal, kept.workflow_id) == WorkflowExecutionStatus.RUNNING
+    due_now()
+
+    # Confirmed by the loop, or already by the run itself: its gate, once projected, records it.
+    assert pending_starts_run() in ([kept.workflow_id], [])
+    kept.refresh_from_db()
+    assert kept.started and kept.start_input is None
+    history = temporal.run(temporal.client.get_workflow_handle(kept.workflow_id).fetch_history())
+    assert sum(e.HasField("workflow_execution_started_event_attributes") for e in history.events) == 1
 
 
 def test_the_same_form_sent_again_before_the_loop_confirms_the_kept_submission(temporal, submitter, busy):
@@ -102,33 +147,117 @@ def test_the_intake_page_says_the_submission_is_kept_and_the_history_shows_it_st
     assert response.status_code == 302
     assert [str(m) for m in get_messages(response.wsgi_request)] == [QUEUED]
     page = client.get("/history/submissions/").content.decode()
-    assert "Kept; starts shortly" in page
+    assert STARTING in page
 
 
-def test_a_kept_input_changed_in_the_database_is_never_started_and_the_rest_still_are(
+def test_a_kept_input_changed_or_copied_in_the_database_is_never_started_and_the_rest_still_are(
     temporal, submitter, busy, caplog
 ):
-    """Someone able to write to the database must not choose a run's policy or the keys it trusts."""
-    for _ in range(3):
+    """Someone able to write to the database must not choose a run's policy, nor start one
+    submission's run under another's id; the submitter reads that it was not started."""
+    for _ in range(4):
         with pytest.raises(RunQueued):
             submit(submitter, str(uuid.uuid4()))
     busy.undo()
-    changed, unsealed, good = Submission.objects.order_by("submitted_at")
-    forged = kept_input(changed.start_input)
-    forged.spec.approvals, forged.trusted_keys = [], []
-    resealed = {"sealed": changed.start_input["sealed"][:-6] + input_to_keep(forged)["sealed"][-6:]}
-    Submission.objects.filter(pk=changed.pk).update(start_input=resealed)
-    Submission.objects.filter(pk=unsealed.pk).update(
-        start_input=json.loads(json.dumps(dataclasses.asdict(forged), default=str))
-    )
+    changed, unsealed, copied, good = Submission.objects.order_by("submitted_at")
+    forged = kept_input(changed.start_input, changed.workflow_id)
+    forged.spec.approvals, forged.spec.gate = [], None
+    resealed = input_to_keep(forged, changed.workflow_id)["sealed"]
+    tampered = changed.start_input["sealed"].rsplit(":", 1)[0] + ":" + resealed.rsplit(":", 1)[1]
+    Submission.objects.filter(pk=changed.pk).update(start_input={"sealed": tampered})
+    Submission.objects.filter(pk=unsealed.pk).update(start_input=dataclasses.asdict(forged) | {"spec": "any"})
+    Submission.objects.filter(pk=copied.pk).update(start_input=good.start_input)
     due_now()
 
     started = pending_starts_run()
 
     assert started == [good.workflow_id]
-    assert caplog.text.count("or was changed; not started") == 2
-    assert not Submission.objects.get(pk=changed.pk).started
-    assert not Submission.objects.get(pk=unsealed.pk).started
+    for refused in (changed, unsealed, copied):
+        refused.refresh_from_db()
+        assert (refused.started, refused.start_input) == (False, None)  # its case data dropped
+        assert refused.start_error == "Its kept input was changed or damaged in the portal's database."
+    page = logged_in(submitter).get("/history/submissions/").content.decode()
+    assert page.count("Not started: Its kept input was changed or damaged") == 3
+    assert caplog.text.count("its kept input is refused") == 3
+
+
+def test_what_the_run_trusts_comes_from_the_portal_not_the_kept_input(temporal, submitter, busy):
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    due_now()
+
+    [workflow_id] = pending_starts_run()
+
+    started = temporal.run(temporal.client.get_workflow_handle(workflow_id).fetch_history()).events[0]
+    payload = started.workflow_execution_started_event_attributes.input.payloads[0]
+    run_input = temporal.run(temporal.client.data_converter.decode([payload], [AgentInput]))[0]
+    assert (run_input.submitted_by, run_input.submitted_by_id) == (submitter.username, str(submitter.pk))
+    assert [k.key_id for k in run_input.trusted_keys] == [k.key_id for k in trusted_keys()]
+    assert run_input.carry is None
+
+
+def test_an_inactive_submitter_s_kept_submission_is_not_started(temporal, submitter, busy):
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    submitter.is_active = False
+    submitter.save()
+    due_now()
+
+    assert pending_starts_run() == []
+    assert Submission.objects.get().start_error == "The account that submitted it is no longer active."
+
+
+def test_a_submission_temporal_refuses_for_good_does_not_hold_up_the_others_and_is_given_up(
+    settings, temporal, submitter, busy, monkeypatch
+):
+    for _ in range(2):
+        with pytest.raises(RunQueued):
+            submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    refused, good = Submission.objects.order_by("submitted_at")
+    start = pending_starts.run_start
+
+    async def namespace_gone(workflow_id: str, agent_input: AgentInput) -> None:
+        if workflow_id == refused.workflow_id:
+            raise RPCError("Namespace nowhere is not found.", RPCStatusCode.NOT_FOUND, b"")
+        await start(workflow_id, agent_input)
+
+    monkeypatch.setattr(pending_starts, "run_start", namespace_gone)
+    monkeypatch.setattr(pending_starts, "MAX_ATTEMPTS", 2)
+    due_now()
+
+    assert pending_starts_run() == [good.workflow_id]  # the one behind it is not held up
+    assert pending_starts_run() == []
+    refused.refresh_from_db()
+    assert (refused.start_attempts, refused.start_input) == (2, None)
+    assert refused.start_error == "Temporal refused it: Namespace nowhere is not found."
+
+
+def test_the_delivery_loop_delivers_decisions_whatever_the_kept_starts_do(monkeypatch, transactional_db):
+    def broken() -> list[str]:
+        raise RuntimeError("a bug in the kept starts")
+
+    monkeypatch.setattr(deliver_decisions, "pending_starts_run", broken)
+
+    call_command("deliver_decisions", stdout=StringIO())  # no exception: the pass completes
+
+
+def test_another_users_form_id_never_starts_confirms_or_takes_over_their_submission(
+    temporal, submitter, busy
+):
+    submission_id = str(uuid.uuid4())
+    with pytest.raises(RunQueued):
+        submit(submitter, submission_id)
+    busy.undo()
+    other = make_user("other-officer", "credit_officer")
+
+    with pytest.raises(RunNotStarted, match="already sent by someone else"):
+        submit(other, submission_id)
+
+    kept = Submission.objects.get()
+    assert (kept.submitted_by_id, kept.started) == (submitter.pk, False) and kept.start_input
 
 
 def test_temporal_still_down_leaves_the_kept_submissions_for_the_next_pass(

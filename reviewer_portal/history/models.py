@@ -17,10 +17,13 @@ class Submission(models.Model):
     # When the run started; for a run first seen through its gate, when that gate opened.
     submitted_at = models.DateTimeField(default=timezone.now)
     # False while Temporal has not confirmed the start (it was too busy to answer in time): the
-    # run's input (Temporal's JSON) is kept in `start_input` until the delivery loop starts it, or
-    # finds it started (reviewer_portal.intake.pending_starts).
+    # run's input, sealed, is kept in `start_input` until the delivery loop starts it, or finds it
+    # started (reviewer_portal.intake.pending_starts). `start_error` says why the loop gave up (the
+    # input is then dropped); `start_attempts` counts the passes Temporal refused it.
     started = models.BooleanField(default=True)
     start_input = models.JSONField(null=True, blank=True)
+    start_attempts = models.PositiveSmallIntegerField(default=0)
+    start_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["submitted_by", "submitted_at"], name="submission_by_user")]

@@ -32,6 +32,10 @@ ATTEMPT_STATES: dict[str, str] = {
 }
 
 
+# A submission kept while Temporal was too busy to confirm its start (reviewer_portal.intake.pending_starts).
+STARTING = "Kept; the portal starts it as soon as Temporal answers"
+
+
 @dataclass(frozen=True)
 class DecisionRow:
     gate: Gate
@@ -49,7 +53,7 @@ class SubmissionRow:
     agent: str
     subject: str
     at: datetime
-    status: str  # starting, with_agent, pending, changes_requested, approved, rejected
+    status: str  # starting, not_started, with_agent, pending, changes_requested, approved, rejected
     status_text: str
     gate: Gate | None  # its latest gate, if the user may open it
     trail: bool
@@ -157,8 +161,10 @@ def _submission_rows(user: AbstractBaseUser, runs: list[tuple[str, datetime]]) -
     subjects = dict(Submission.objects.filter(workflow_id__in=ids).values_list("workflow_id", "subject"))
     subjects |= dict(DocumentUpload.objects.filter(workflow_id__in=ids).values_list("workflow_id", "title"))
     agents = dict(Submission.objects.filter(workflow_id__in=ids).values_list("workflow_id", "agent"))
-    kept = set(
-        Submission.objects.filter(workflow_id__in=ids, started=False).values_list("workflow_id", flat=True)
+    kept = dict(
+        Submission.objects.filter(workflow_id__in=ids, started=False).values_list(
+            "workflow_id", "start_error"
+        )
     )
     visible = set(gate_visible_to(user=user).filter(workflow_id__in=ids).values_list("gate_id", flat=True))
     trails = _trails_of(user, ids)
@@ -166,8 +172,9 @@ def _submission_rows(user: AbstractBaseUser, runs: list[tuple[str, datetime]]) -
     for workflow_id, at in runs:
         last = latest.get(workflow_id)
         status, text = gate_status_text(last) if last else ("with_agent", "With the agent")
-        if workflow_id in kept:  # Temporal was too busy to confirm the start: the delivery loop will
-            status, text = "starting", "Kept; starts shortly"
+        if last is None and workflow_id in kept:  # Temporal was too busy to confirm the start
+            error = kept[workflow_id]
+            status, text = ("not_started", f"Not started: {error}") if error else ("starting", STARTING)
         agent = last.agent if last else agents.get(workflow_id, "regulatory")
         rows.append(
             SubmissionRow(

@@ -32,10 +32,12 @@ def submission_record(
             "start_input": start_input,
         },
     )
-    if not created and start_input is None and not submission.started:
+    if not created and start_input is None and not submission.started:  # the same form sent again
         submission_started(workflow_id=workflow_id)
 
 
 def submission_started(*, workflow_id: str) -> None:
     """Temporal confirmed the start of this submission's run: its kept input is not needed."""
-    Submission.objects.filter(workflow_id=workflow_id, started=False).update(started=True, start_input=None)
+    Submission.objects.filter(workflow_id=workflow_id, started=False).update(
+        started=True, start_input=None, start_error=""
+    )

@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 from agents.framework.contract import UNPROCESSABLE
 from agents.framework.types import AgentResult
 from agents.regulatory import REGULATORY_AGENT
+from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.intake.models import DocumentUpload
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent, run_on_client_loop
@@ -50,10 +51,16 @@ class DocumentReview:
 
 def document_review(*, upload: DocumentUpload) -> DocumentReview:
     gates = list(Gate.objects.filter(workflow_id=upload.workflow_id).order_by("opened_at"))
-    try:
-        state = run_on_client_loop(_state(upload.workflow_id), timeout=30)
-    except (TemporalUnreachable, RPCError):
-        state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
+    kept = Submission.objects.filter(workflow_id=upload.workflow_id, started=False).first()
+    if kept is not None and kept.start_error:
+        state = ReviewState(STOPPED, f"The review could not be started: {kept.start_error} Upload it again.")
+    elif kept is not None:  # Temporal was too busy to confirm the start (intake.pending_starts)
+        state = ReviewState(UNKNOWN, "Temporal was busy: the portal starts the review as soon as it answers.")
+    else:
+        try:
+            state = run_on_client_loop(_state(upload.workflow_id), timeout=30)
+        except (TemporalUnreachable, RPCError):
+            state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
     return DocumentReview(upload=upload, state=state, gates=gates)
 
 

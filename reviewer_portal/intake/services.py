@@ -21,6 +21,7 @@ from agents.framework.contract import AGENT_WORKFLOW
 from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
+from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_record
 from reviewer_portal.temporal_client import (
     TemporalBusy,
@@ -36,9 +37,10 @@ from reviewer_portal.trust.keys import trusted_keys
 START_TIMEOUT_SECONDS = 15.0
 KEPT_INPUT_SALT = "reviewer_portal.intake.kept-run-input"
 QUEUED = (
-    "Temporal is busy right now, so the run has not started yet. Your submission is kept and"
-    " starts within a minute; you need not send it again."
+    "Temporal is busy right now, so the run may not have started yet. Your submission is kept: the"
+    " portal starts it as soon as Temporal answers, and you need not send it again."
 )
+FORM_OF_ANOTHER = "This form was already sent by someone else; reload the page to submit your own."
 
 
 class RunNotStarted(Exception):
@@ -50,6 +52,10 @@ class RunQueued(RunNotStarted):
     """Temporal did not answer in time (the run may have started): the submission is kept with the
     run's input, and the delivery loop starts the run, or finds it started
     (reviewer_portal.intake.pending_starts). Sending the same form again is harmless."""
+
+    def __init__(self, message: str, workflow_id: str) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
 
 
 def intake_submit(
@@ -90,6 +96,9 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         submitted_by_id=str(submitted_by.pk),
         trusted_keys=trusted_keys(),
     )
+    if Submission.objects.filter(workflow_id=workflow_id).exclude(submitted_by_id=submitted_by.pk).exists():
+        # Another user's form id: never start, confirm or take over their submission.
+        raise RunNotStarted(FORM_OF_ANOTHER)
     record = partial(
         submission_record,
         workflow_id=workflow_id,
@@ -100,8 +109,8 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     try:
         run_on_client_loop(run_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)
     except TemporalBusy as err:
-        record(start_input=input_to_keep(agent_input))
-        raise RunQueued(QUEUED) from err
+        record(start_input=input_to_keep(agent_input, workflow_id))
+        raise RunQueued(QUEUED, workflow_id) from err
     except (TemporalUnreachable, RPCError) as err:
         raise RunNotStarted(
             "Temporal is not reachable right now, so nothing was submitted. Try again."
@@ -109,21 +118,25 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     record()
 
 
-def input_to_keep(agent_input: AgentInput) -> dict[str, Any]:
-    """The run's input as Temporal's JSON, sealed with the portal's secret, to keep in the
-    database until the run starts: it holds the run's policy and the keys the run will trust, which
-    someone able to write to the database must not be able to choose."""
+def input_to_keep(agent_input: AgentInput, workflow_id: str) -> dict[str, Any]:
+    """The run's input as Temporal's JSON, sealed with the portal's secret and bound to its
+    workflow id, to keep in the database until the run starts: it holds the run's policy, which
+    someone able to write to the database must not choose, nor copy to another submission."""
     data = json.loads(json.dumps(agent_input, cls=AdvancedJSONEncoder))
-    return {"sealed": signing.dumps(data, salt=KEPT_INPUT_SALT, compress=True)}
+    sealed = signing.dumps({"workflow_id": workflow_id, "input": data}, salt=KEPT_INPUT_SALT, compress=True)
+    return {"sealed": sealed}
 
 
-def kept_input(kept: Any) -> AgentInput:
-    """The input `input_to_keep` sealed. Raises ValueError if it is not one, or was changed."""
+def kept_input(kept: Any, workflow_id: str) -> AgentInput:
+    """The input `input_to_keep` sealed for `workflow_id`. Raises ValueError if it is not one, was
+    changed, or was sealed for another run."""
     try:
         data = signing.loads(kept["sealed"], salt=KEPT_INPUT_SALT)
     except (TypeError, KeyError, signing.BadSignature) as err:
         raise ValueError("not a sealed run input, or changed since it was kept") from err
-    agent_input: AgentInput = value_to_type(AgentInput, data)
+    if not isinstance(data, dict) or data.get("workflow_id") != workflow_id:
+        raise ValueError("sealed for another run")
+    agent_input: AgentInput = value_to_type(AgentInput, data["input"])
     return agent_input
 
 

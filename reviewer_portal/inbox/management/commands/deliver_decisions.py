@@ -4,6 +4,7 @@ start the runs of submissions Temporal was too busy to confirm (reviewer_portal.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -13,6 +14,8 @@ from django.db import close_old_connections
 from reviewer_portal.inbox.delivery import actions_redeliver
 from reviewer_portal.inbox.outcomes import redelivery_report
 from reviewer_portal.intake.pending_starts import pending_starts_run
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -31,7 +34,16 @@ class Command(BaseCommand):
             handled = actions_redeliver()
             if handled:
                 self.stdout.write(redelivery_report(handled))
-            for workflow_id in pending_starts_run():
+            for workflow_id in _pending_starts():
                 self.stdout.write(f"started {workflow_id} (kept while Temporal was busy)")
             if not every or stop.wait(every):
                 return
+
+
+def _pending_starts() -> list[str]:
+    """The kept submissions' starts; whatever goes wrong there, decisions are still delivered."""
+    try:
+        return pending_starts_run()
+    except Exception:
+        log.exception("Kept submissions not started this pass")
+        return []

@@ -4,8 +4,11 @@ stable id."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -16,7 +19,7 @@ from agents.framework.types import AgentInput
 from agents.regulatory.demo import submit_demo_documents
 from reviewer_portal.accounts import roles
 from reviewer_portal.intake.regulatory import regulatory_document_submit
-from reviewer_portal.intake.services import agent_run_start, pinned_spec
+from reviewer_portal.intake.services import RunQueued, agent_run_start, pinned_spec
 
 # The portal's own demo user; each agent names the demo users of its roles (ReviewerRole.demo_user).
 DEMO_USERS = {"auditor": [roles.AUDITOR]}
@@ -57,10 +60,11 @@ class Command(BaseCommand):
                     spec=pinned_spec(name), subject=demo.subject, case=demo.case, submitted_by=""
                 )
                 workflow_id = _demo_workflow_id(spec, demo.key)
-                agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=admin)
+                with contextlib.suppress(RunQueued):  # kept: deliver_decisions starts it
+                    agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=admin)
                 self.stdout.write(f"Demo {_demo_noun(spec)}: {workflow_id} ({demo.subject})")
         if "regulatory" in AGENTS:
-            submit = functools.partial(regulatory_document_submit, submitted_by=admin)
+            submit = functools.partial(_kept_if_busy, regulatory_document_submit, submitted_by=admin)
             for workflow_id in submit_demo_documents(submit):
                 self.stdout.write(f"Demo document review: {workflow_id}")
 
@@ -90,3 +94,11 @@ def _demo_noun(spec: AgentSpec) -> str:
 def _stable_id(name: str) -> str:
     """A stable id per demo case, so a second run finds the runs the first one started."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def _kept_if_busy(submit: Callable[..., str], /, **kwargs: Any) -> str:
+    """A document submitted, or kept while Temporal is busy (deliver_decisions starts it)."""
+    try:
+        return submit(**kwargs)
+    except RunQueued as kept:
+        return kept.workflow_id
