@@ -15,6 +15,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core import signing
 from django.core.management import call_command
 from django.utils import timezone
 from temporalio.client import WorkflowExecutionStatus
@@ -297,3 +298,24 @@ def test_a_document_upload_too_busy_to_confirm_keeps_its_upload_for_the_uploader
     due_now()
     assert pending_starts_run() == [f"regulatory-{submission_id}"]
     assert status(temporal, f"regulatory-{submission_id}") is not None
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        None,
+        "text",
+        {"sealed": 3},
+        {"sealed": signing.dumps({"workflow_id": "loan-x"}, salt=services.KEPT_INPUT_SALT)},
+        {
+            "sealed": signing.dumps(
+                {"workflow_id": "loan-x", "input": {"spec": 1}}, salt=services.KEPT_INPUT_SALT
+            )
+        },
+        {"sealed": signing.dumps(["loan-x"], salt=services.KEPT_INPUT_SALT)},
+    ],
+    ids=["none", "text", "not-a-seal", "no-input", "not-an-input", "not-a-record"],
+)
+def test_whatever_a_kept_input_holds_that_is_not_a_sealed_run_input_is_refused_as_such(kept):
+    with pytest.raises(ValueError):
+        kept_input(kept, "loan-x")

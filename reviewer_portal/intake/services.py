@@ -136,7 +136,10 @@ def kept_input(kept: Any, workflow_id: str) -> AgentInput:
         raise ValueError("not a sealed run input, or changed since it was kept") from err
     if not isinstance(data, dict) or data.get("workflow_id") != workflow_id:
         raise ValueError("sealed for another run")
-    agent_input: AgentInput = value_to_type(AgentInput, data["input"])
+    try:
+        agent_input: AgentInput = value_to_type(AgentInput, data["input"])
+    except (KeyError, TypeError) as err:
+        raise ValueError("not a run's input") from err
     return agent_input
 
 
