@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
 from temporalio.client import WorkflowHandle
 
 from reviewer_portal.inbox.models import Gate
@@ -163,3 +163,23 @@ def wait_for_projected_gates(*handles: WorkflowHandle, timeout: float = 30) -> l
             return [gates[i] for i in ids]
         assert time.monotonic() < deadline, f"gates of {sorted(set(ids) - set(gates))} never projected"
         time.sleep(0.1)
+
+
+def reload_until(page: Page, locator: Locator, text: str, timeout: float = 15) -> None:
+    """Reload `page` until `locator` shows `text`. A decision's reply goes before the projection
+    takes it (reviewer_portal/after_reply.py): a page read at once may still be the one before."""
+    deadline = time.monotonic() + timeout
+    while text not in locator.inner_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+        page.reload()
+    expect(locator).to_contain_text(text)
+
+
+def decided_in_projection(workflow_id: str, timeout: float = 15) -> Gate:
+    """The gate row once it no longer waits: the decision's reply goes before the projection takes
+    it (reviewer_portal/after_reply.py)."""
+    deadline = time.monotonic() + timeout
+    while (gate := Gate.objects.get(workflow_id=workflow_id)).status == Gate.Status.PENDING:
+        assert time.monotonic() < deadline, f"the decision on {workflow_id} never reached the projection"
+        time.sleep(0.1)
+    return gate

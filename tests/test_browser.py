@@ -12,10 +12,11 @@ import pytest
 from playwright.sync_api import expect
 
 from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.models import ActionAttempt
 from tests.browser import (
     SCREENSHOTS,
     assert_same_document,
+    decided_in_projection,
     log_in,
     mark_document,
     signed_in_page,
@@ -69,7 +70,7 @@ def test_officer_approves_in_place_and_the_auditor_sees_the_decision(live_server
 
     gate = temporal.run(sooner.query(AgentWorkflow.gate))
     assert (gate.status, gate.decided_by, gate.reason) == ("approved", "officer", REASON)
-    projected = Gate.objects.get(workflow_id=sooner.id)
+    projected = decided_in_projection(sooner.id)
     assert (projected.status, projected.decided_by) == ("approved", "officer")
     assert temporal.run(sooner.result()).outcome == "approved"
 

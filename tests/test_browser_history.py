@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
-from tests.browser import SCREENSHOTS, new_page, signed_in_page, wait_for_projected_gates
+from tests.browser import SCREENSHOTS, new_page, reload_until, signed_in_page, wait_for_projected_gates
 from tests.conftest import APPROVABLE, make_user
 from tests.test_inbox import make_gate
 
@@ -86,8 +86,7 @@ def test_an_officer_follows_their_submission_until_a_colleague_approves_it(
         confirm.click()
     expect(panel).to_contain_text("Approval recorded by the agent.")
 
-    officer.reload()
-    expect(row).to_contain_text("Approved by colleague")
+    reload_until(officer, row, "Approved by colleague")
     officer.screenshot(path=SCREENSHOTS / f"my-submissions-approved-{viewport}.png", full_page=True)
 
     colleague.get_by_role("navigation", name="Main").get_by_role("link", name="My decisions").click()
