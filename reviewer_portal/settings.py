@@ -271,6 +271,11 @@ ARCHIVE_VISIBILITY_LAG_SECONDS = env.int("ARCHIVE_VISIBILITY_LAG_SECONDS", defau
 # How long the portal waits for the workflow to accept or refuse a decision before telling the
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)
+# How long a submitter waits for Temporal to confirm a run's start. A start not confirmed by then
+# goes on; the submission is kept meanwhile and confirmed by the start or by the delivery loop
+# (reviewer_portal/intake/pending_starts.py). A short wait answers every submission of a burst at
+# once, at the price of "kept" answers when Temporal is merely slow.
+START_WAIT_SECONDS = env.float("START_WAIT_SECONDS", default=15.0)
 
 # --- Signed reviewer actions ------------------------------------------------------------------
 # The portal's Ed25519 signing key (a small JSON document, see reviewer_portal/trust/keys.py):

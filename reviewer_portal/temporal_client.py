@@ -87,16 +87,22 @@ def run_on_client_loop(
     Its exceptions are raised here; after `timeout` seconds it is cancelled and TemporalBusy is
     raised. The loop carries on either way.
     """
-    owner = _client_loop()
-    if threading.current_thread() is owner.thread:
-        coroutine.close()
-        raise RuntimeError("run_on_client_loop was called on the client loop itself: await instead.")
-    future = asyncio.run_coroutine_threadsafe(coroutine, owner.loop)
+    future = start_on_client_loop(coroutine)
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError as err:
         future.cancel()
         raise TemporalBusy(f"Temporal did not answer within {timeout:.0f} s.") from err
+
+
+def start_on_client_loop(coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Run `coroutine` on the client loop without waiting for it, from sync code on any thread: its
+    future, which nothing here cancels (a caller may stop waiting while it goes on)."""
+    owner = _client_loop()
+    if threading.current_thread() is owner.thread:
+        coroutine.close()
+        raise RuntimeError("run_on_client_loop was called on the client loop itself: await instead.")
+    return asyncio.run_coroutine_threadsafe(coroutine, owner.loop)
 
 
 async def await_on_client_loop(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import time
 import uuid
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.messages import get_messages
 from django.core import signing
 from django.core.management import call_command
@@ -39,6 +41,7 @@ from reviewer_portal.intake.services import (
 )
 from reviewer_portal.trust.keys import trusted_keys
 from tests.conftest import logged_in, make_user
+from tests.test_sidecar import poll_until
 from tests.test_start_path import LOAN
 
 
@@ -50,13 +53,14 @@ def submitter(portal):
 @pytest.fixture
 def busy(monkeypatch):
     """Temporal too busy to answer a start within the submitter's wait (the loop's own starts are
-    the real ones)."""
+    the real ones); `busy.undo()` and it answers again."""
 
     async def unanswered(workflow_id: str, agent_input: AgentInput) -> None:
         await asyncio.sleep(60)
+        raise temporal_client.TemporalUnreachable("never answered")
 
     monkeypatch.setattr(services, "run_start", unanswered)
-    monkeypatch.setattr(services, "START_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(django_settings, "START_WAIT_SECONDS", 0.05)
     return monkeypatch
 
 
@@ -98,6 +102,32 @@ def test_a_start_too_busy_to_confirm_is_kept_and_the_delivery_loop_starts_it_onc
     assert Submission.objects.count() == 1
 
 
+def test_a_start_confirmed_after_the_submitter_stopped_waiting_confirms_its_submission_itself(
+    temporal, submitter, monkeypatch
+):
+    """The start is not given up when the wait ends (START_WAIT_SECONDS): it goes on, and marks the
+    kept submission started when Temporal answers, without the delivery loop."""
+    start = services.run_start
+
+    async def slow(workflow_id: str, agent_input: AgentInput) -> None:
+        await asyncio.sleep(0.5)
+        await start(workflow_id, agent_input)
+
+    monkeypatch.setattr(services, "run_start", slow)
+    monkeypatch.setattr(django_settings, "START_WAIT_SECONDS", 0.05)
+    began = time.monotonic()
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    answered = time.monotonic() - began
+
+    kept = Submission.objects.get()
+    assert answered < 0.5  # the submitter was answered before Temporal was
+    poll_until(lambda: Submission.objects.get().started, timeout=20)
+    assert Submission.objects.get().started
+    assert Submission.objects.get().start_input is None
+    assert status(temporal, kept.workflow_id) == WorkflowExecutionStatus.RUNNING
+
+
 def test_a_start_that_reached_temporal_but_answered_late_is_found_started_not_started_again(
     temporal, submitter, monkeypatch
 ):
@@ -106,9 +136,10 @@ def test_a_start_that_reached_temporal_but_answered_late_is_found_started_not_st
     async def late(workflow_id: str, agent_input: AgentInput) -> None:
         await start(workflow_id, agent_input)
         await asyncio.sleep(60)  # the answer never comes back in time
+        raise temporal_client.TemporalUnreachable("never answered")
 
     monkeypatch.setattr(services, "run_start", late)
-    monkeypatch.setattr(services, "START_TIMEOUT_SECONDS", 2)
+    monkeypatch.setattr(django_settings, "START_WAIT_SECONDS", 2)
     with pytest.raises(RunQueued):
         submit(submitter, str(uuid.uuid4()))
     kept = Submission.objects.get()

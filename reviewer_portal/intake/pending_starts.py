@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_started
-from reviewer_portal.intake.services import START_TIMEOUT_SECONDS, kept_input, run_start
+from reviewer_portal.intake.services import kept_input, run_start
 from reviewer_portal.temporal_client import TemporalUnreachable, run_on_client_loop
 from reviewer_portal.trust.keys import trusted_keys
 
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # A pass starts at most this many, oldest first; the next pass takes the rest.
 BATCH = 100
+# How long the loop waits for one start before it leaves the rest for the next pass.
+START_TIMEOUT_SECONDS = 15.0
 # Passes a submission may be refused (30 s apart under `make dev`) before it is given up.
 MAX_ATTEMPTS = 20
 # Temporal is busy or down: every submission would fail alike, so the pass ends.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
+import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.db import DatabaseError, connection
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -22,19 +26,18 @@ from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
 from reviewer_portal.history.models import Submission
-from reviewer_portal.history.services import submission_record
+from reviewer_portal.history.services import submission_record, submission_started
 from reviewer_portal.temporal_client import (
-    TemporalBusy,
     TemporalUnreachable,
     get_client,
-    run_on_client_loop,
+    start_on_client_loop,
     start_slot,
 )
 from reviewer_portal.trust.keys import trusted_keys
 
-# How long a submitter waits for a start, queue included, before the submission is kept for the
-# delivery loop to start.
-START_TIMEOUT_SECONDS = 15.0
+# Confirms kept submissions whose start finished after the submitter stopped waiting.
+_confirmations = ThreadPoolExecutor(max_workers=1, thread_name_prefix="start-confirmations")
+log = logging.getLogger(__name__)
 KEPT_INPUT_SALT = "reviewer_portal.intake.kept-run-input"
 QUEUED = (
     "Temporal is busy right now, so the run may not have started yet. Your submission is kept: the"
@@ -87,8 +90,8 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
 
     The run records its submitter by username and immutable user id (four eyes), and pins the key
     the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached
-    (nothing kept), and RunQueued if it does not answer within START_TIMEOUT_SECONDS (a burst of
-    starts queues on the client loop): the submission is kept for the delivery loop to start.
+    (nothing kept), and RunQueued if it does not confirm the start within START_WAIT_SECONDS (a
+    burst of starts queues on the client loop): the submission is kept, and the start goes on.
     """
     agent_input = replace(
         agent_input,
@@ -106,16 +109,35 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         subject=agent_input.subject,
         submitted_by=submitted_by,
     )
+    starting = start_on_client_loop(run_start(workflow_id, agent_input))
     try:
-        run_on_client_loop(run_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)
-    except TemporalBusy as err:
+        starting.result(timeout=settings.START_WAIT_SECONDS)
+    except concurrent.futures.TimeoutError:
+        # Not confirmed yet, and not given up: the start goes on. Kept meanwhile, the submission is
+        # confirmed by the start when it succeeds, or else by the delivery loop.
         record(start_input=input_to_keep(agent_input, workflow_id))
-        raise RunQueued(QUEUED, workflow_id) from err
+        starting.add_done_callback(partial(_confirm_when_started, workflow_id))
+        raise RunQueued(QUEUED, workflow_id) from None
     except (TemporalUnreachable, RPCError) as err:
         raise RunNotStarted(
             "Temporal is not reachable right now, so nothing was submitted. Try again."
         ) from err
     record()
+
+
+def _confirm_when_started(workflow_id: str, starting: concurrent.futures.Future[None]) -> None:
+    """A kept submission's start finished (on the client loop, where the ORM may not run)."""
+    if not starting.cancelled() and starting.exception() is None:
+        _confirmations.submit(_confirm, workflow_id)
+
+
+def _confirm(workflow_id: str) -> None:
+    try:
+        submission_started(workflow_id=workflow_id)
+    except DatabaseError:
+        log.warning("Start of %s not confirmed here; the delivery loop will", workflow_id, exc_info=True)
+    finally:
+        connection.close()
 
 
 def input_to_keep(agent_input: AgentInput, workflow_id: str) -> dict[str, Any]:
