@@ -101,7 +101,7 @@ def start_on_client_loop(coroutine: Coroutine[Any, Any, T]) -> concurrent.future
     owner = _client_loop()
     if threading.current_thread() is owner.thread:
         coroutine.close()
-        raise RuntimeError("run_on_client_loop was called on the client loop itself: await instead.")
+        raise RuntimeError("Sync code waited on the client loop from the loop itself: await instead.")
     return asyncio.run_coroutine_threadsafe(coroutine, owner.loop)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-import time
+import threading
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -74,7 +74,7 @@ def status(temporal, workflow_id: str) -> WorkflowExecutionStatus | None:
 
 def due_now() -> None:
     """The delivery loop waits a few seconds before starting a kept submission: it is due."""
-    Submission.objects.update(submitted_at=timezone.now() - timedelta(minutes=1))
+    Submission.objects.update(submitted_at=timezone.now() - timedelta(minutes=10))
 
 
 def test_a_start_too_busy_to_confirm_is_kept_and_the_delivery_loop_starts_it_once(temporal, submitter, busy):
@@ -108,20 +108,20 @@ def test_a_start_confirmed_after_the_submitter_stopped_waiting_confirms_its_subm
     """The start is not given up when the wait ends (START_WAIT_SECONDS): it goes on, and marks the
     kept submission started when Temporal answers, without the delivery loop."""
     start = services.run_start
+    temporal_answers = threading.Event()
 
     async def slow(workflow_id: str, agent_input: AgentInput) -> None:
-        await asyncio.sleep(0.5)
+        await asyncio.to_thread(temporal_answers.wait, 30)
         await start(workflow_id, agent_input)
 
     monkeypatch.setattr(services, "run_start", slow)
     monkeypatch.setattr(django_settings, "START_WAIT_SECONDS", 0.05)
-    began = time.monotonic()
     with pytest.raises(RunQueued):
         submit(submitter, str(uuid.uuid4()))
-    answered = time.monotonic() - began
 
     kept = Submission.objects.get()
-    assert answered < 0.5  # the submitter was answered before Temporal was
+    assert not kept.started  # the submitter was answered before Temporal was
+    temporal_answers.set()
     poll_until(lambda: Submission.objects.get().started, timeout=20)
     assert Submission.objects.get().started
     assert Submission.objects.get().start_input is None
@@ -350,3 +350,22 @@ def test_a_document_upload_too_busy_to_confirm_keeps_its_upload_for_the_uploader
 def test_whatever_a_kept_input_holds_that_is_not_a_sealed_run_input_is_refused_as_such(kept):
     with pytest.raises(ValueError):
         kept_input(kept, "loan-x")
+
+
+def test_a_start_the_submitter_stopped_waiting_for_is_given_up_after_its_lifetime_then_the_loop_starts_it(
+    temporal, submitter, busy, caplog
+):
+    """Background starts do not pile up while Temporal is slow: each ends after
+    START_LIFETIME_SECONDS, and only then is its submission the delivery loop's."""
+    busy.setattr(services, "START_LIFETIME_SECONDS", 0.2)
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+
+    poll_until(lambda: "not started yet" in caplog.text, timeout=10)
+    assert "not started yet (TimeoutError" in caplog.text
+    busy.undo()
+    kept = Submission.objects.get()
+    assert not kept.started
+    assert pending_starts_run() == []  # not due before the start's lifetime is surely over
+    due_now()
+    assert pending_starts_run() == [kept.workflow_id]

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_started
-from reviewer_portal.intake.services import kept_input, run_start
+from reviewer_portal.intake.services import START_LIFETIME_SECONDS, kept_input, run_start
 from reviewer_portal.temporal_client import TemporalUnreachable, run_on_client_loop
 from reviewer_portal.trust.keys import trusted_keys
 
@@ -48,9 +48,10 @@ class Refused(Exception):
     """This kept submission must not be started; the message says why, to its submitter."""
 
 
-def pending_starts_run(*, older_than: timedelta = timedelta(seconds=5)) -> list[str]:
+def pending_starts_run(*, older_than: timedelta = timedelta(seconds=START_LIFETIME_SECONDS + 5)) -> list[str]:
     """Start the runs of kept submissions older than `older_than`; the workflow ids now started
-    (or found started)."""
+    (or found started). A kept submission is older than its own start's lifetime by then: the loop
+    never starts it while that start may still succeed with what was checked at submission."""
     due = Submission.objects.filter(
         started=False, start_error="", submitted_at__lt=timezone.now() - older_than
     ).select_related("submitted_by")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -15,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.db import DatabaseError, connection
+from django.db import connection
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -35,8 +37,9 @@ from reviewer_portal.temporal_client import (
 )
 from reviewer_portal.trust.keys import trusted_keys
 
-# Confirms kept submissions whose start finished after the submitter stopped waiting.
-_confirmations = ThreadPoolExecutor(max_workers=1, thread_name_prefix="start-confirmations")
+# How long a start the submitter stopped waiting for may still go on; then it is cancelled and
+# the delivery loop, which takes only submissions older than that, starts it.
+START_LIFETIME_SECONDS = 60.0
 log = logging.getLogger(__name__)
 KEPT_INPUT_SALT = "reviewer_portal.intake.kept-run-input"
 QUEUED = (
@@ -90,8 +93,9 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
 
     The run records its submitter by username and immutable user id (four eyes), and pins the key
     the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached
-    (nothing kept), and RunQueued if it does not confirm the start within START_WAIT_SECONDS (a
-    burst of starts queues on the client loop): the submission is kept, and the start goes on.
+    within the wait (nothing kept), and RunQueued if it does not confirm the start within
+    START_WAIT_SECONDS (a burst of starts queues on the client loop; a connection that hangs counts
+    too): the submission is kept, and the start goes on for START_LIFETIME_SECONDS.
     """
     agent_input = replace(
         agent_input,
@@ -109,7 +113,7 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         subject=agent_input.subject,
         submitted_by=submitted_by,
     )
-    starting = start_on_client_loop(run_start(workflow_id, agent_input))
+    starting = start_on_client_loop(_start_within(workflow_id, agent_input, settings.START_WAIT_SECONDS))
     try:
         starting.result(timeout=settings.START_WAIT_SECONDS)
     except concurrent.futures.TimeoutError:
@@ -125,19 +129,44 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     record()
 
 
+async def _start_within(workflow_id: str, agent_input: AgentInput, wait: float) -> None:
+    """The start, given at most `wait` + START_LIFETIME_SECONDS: one the submitter stopped waiting
+    for goes on that long, then the delivery loop takes over (never both at once)."""
+    async with asyncio.timeout(wait + START_LIFETIME_SECONDS):
+        await run_start(workflow_id, agent_input)
+
+
 def _confirm_when_started(workflow_id: str, starting: concurrent.futures.Future[None]) -> None:
     """A kept submission's start finished (on the client loop, where the ORM may not run)."""
-    if not starting.cancelled() and starting.exception() is None:
-        _confirmations.submit(_confirm, workflow_id)
+    if starting.cancelled():
+        return
+    if (error := starting.exception()) is not None:
+        log.warning("Kept submission %s not started yet (%r); the delivery loop will", workflow_id, error)
+        return
+    try:
+        _confirmations().submit(_confirm, workflow_id)
+    except RuntimeError:  # the process is shutting down: the delivery loop confirms it
+        log.warning("Start of %s not confirmed here; the delivery loop will", workflow_id)
 
 
 def _confirm(workflow_id: str) -> None:
     try:
         submission_started(workflow_id=workflow_id)
-    except DatabaseError:
-        log.warning("Start of %s not confirmed here; the delivery loop will", workflow_id, exc_info=True)
+    except Exception:
+        log.exception("Start of %s not confirmed here; the delivery loop will", workflow_id)
     finally:
         connection.close()
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _confirmations() -> ThreadPoolExecutor:
+    """One thread per process (a forked child makes its own) confirming kept submissions."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="start-confirmations"))
+    return _pool[1]
 
 
 def input_to_keep(agent_input: AgentInput, workflow_id: str) -> dict[str, Any]:
