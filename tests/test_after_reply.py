@@ -1,0 +1,146 @@
+"""A decision's reply goes before the writes the run makes anyway (issue 12, decision latency;
+reviewer_portal/after_reply.py): through Django's ASGI handler, as daphne and uvicorn run it, the
+reply's last byte is sent before the answer is kept and the projection takes the change, all
+within the request; a reviewer who goes away meanwhile still has the answer kept; a write that
+fails after the reply is logged, and the run's publish brings the row and the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from urllib.parse import urlencode
+
+from asgiref.sync import async_to_sync
+from django.core.handlers.asgi import ASGIHandler
+from django.db import OperationalError
+from django.test import Client
+
+from reviewer_portal.inbox import decide_views
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.sending import Answer
+from tests import test_decision_latency
+from tests.conftest import logged_in, projected_gate
+from tests.test_decision_latency import HTMX, claimed, form, workflow_gate
+
+officer = test_decision_latency.officer  # the fixture, shared with the fast path's tests
+
+
+def asgi_post(
+    client: Client, path: str, data: dict[str, str], happened: list[str], gone: threading.Event | None = None
+) -> None:
+    """POST `data` as htmx does through Django's ASGI handler (what daphne and uvicorn run), as
+    `client`'s signed-in browser; adds "reply sent (<status>)" to `happened` once its last byte
+    went out. The browser goes away (closes the connection) once `gone` is set."""
+    cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"cookie", cookies.encode()),
+            (b"x-csrftoken", client.cookies["csrftoken"].value.encode()),
+            (b"hx-request", b"true"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    body = urlencode(data).encode()
+    status: list[int] = []
+
+    requests = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        if requests:
+            return requests.pop()
+        if gone is not None:
+            await asyncio.to_thread(gone.wait, 30)
+            return {"type": "http.disconnect"}
+        await asyncio.Event().wait()  # the client stays connected; the handler cancels this
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(int(message["status"]))  # type: ignore[call-overload]
+        elif not message.get("more_body"):
+            happened.append(f"reply sent ({status[0]})")
+
+    async_to_sync(ASGIHandler())(scope, receive, send)
+
+
+def test_the_reply_goes_before_the_answer_and_projection_are_written_which_is_done_when_the_request_ends(
+    temporal, portal, officer, loan_gate, monkeypatch
+):
+    _handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+    client.get(f"/gates/{gate.gate_id}/")  # the CSRF cookie, as the browser holds it
+    happened: list[str] = []
+    keep = decide_views.action_answer
+
+    def kept(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
+        happened.append(f"answer kept ({attempt.status} until now)")
+        return keep(attempt, answer)
+
+    monkeypatch.setattr(decide_views, "action_answer", kept)
+    asgi_post(client, f"/gates/{gate.gate_id}/decide/", form(gate), happened)
+
+    assert happened == ["reply sent (200)", "answer kept (sending until now)"]
+    # (The run's own publish may have brought the row first: the second write is then a no-op.)
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
+
+
+def test_a_reviewer_who_goes_away_before_the_reply_still_has_the_runs_answer_kept_by_the_request(
+    temporal, portal, officer, loan_gate, monkeypatch
+):
+    """Django cancels the view of a client that went away and never closes its reply: the answer
+    is kept by the view itself (attacker's review of issue 12), not left to the run's publish."""
+    _handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+    client.get(f"/gates/{gate.gate_id}/")
+    happened: list[str] = []
+    gone = threading.Event()
+    keep, context = decide_views.action_answer, decide_views.panel_context
+
+    def kept(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
+        happened.append(f"answer kept ({answer.status})")
+        return keep(attempt, answer)
+
+    def slow_context(*args: object, **kwargs: object) -> dict[str, object]:
+        gone.set()  # the browser closes the tab while the panel is being made
+        time.sleep(0.5)
+        return context(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decide_views, "action_answer", kept)
+    monkeypatch.setattr(decide_views, "panel_context", slow_context)
+    asgi_post(client, f"/gates/{gate.gate_id}/decide/", form(gate), happened, gone)
+
+    assert happened == ["answer kept (accepted)"]  # and no reply sent
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
+
+
+def test_a_write_failing_after_the_reply_is_logged_and_the_runs_publish_brings_the_row_and_the_answer(
+    temporal, portal, officer, loan_gate, monkeypatch, caplog
+):
+    handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+
+    def database_gone(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(decide_views, "action_answer", database_gone)
+    response = client.post(f"/gates/{gate.gate_id}/decide/", form(gate), headers=HTMX)
+
+    # The reply already said what the run answered, from the Update's own answer and change.
+    assert response.status_code == 200 and "Approval recorded by the agent." in response.content.decode()
+    assert "Work after the reply failed" in caplog.text
+    assert workflow_gate(temporal, handle).status == "approved"
+    assert projected_gate(handle, version=gate.version + 1).status == "approved"
+    # The gate names the action that decided it: the publish accepts the record left `sending`.
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"

@@ -1,0 +1,161 @@
+"""What a kept submission's run trusts (issue 12, attacker's review of the kept starts): its input
+is sealed with the portal's secret and bound to its workflow id, so a changed, unsealed or copied
+input is never started; the submitter, trusted keys and carried state are set afresh at the
+start; an inactive submitter's run is not started; a submission Temporal refuses for good is
+given up without holding up the rest; another user's form id is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from io import StringIO
+
+import pytest
+from django.core import signing
+from django.core.management import call_command
+from temporalio.service import RPCError, RPCStatusCode
+
+from agents.framework.types import AgentInput
+from reviewer_portal.history.models import Submission
+from reviewer_portal.inbox.management.commands import deliver_decisions
+from reviewer_portal.intake import pending_starts, services
+from reviewer_portal.intake.pending_starts import pending_starts_run
+from reviewer_portal.intake.services import RunNotStarted, RunQueued, input_to_keep, kept_input
+from reviewer_portal.trust.keys import trusted_keys
+from tests import test_pending_starts
+from tests.conftest import logged_in, make_user
+from tests.test_pending_starts import due_now, submit
+
+# The fixtures, shared with the kept starts' own tests.
+busy, submitter = test_pending_starts.busy, test_pending_starts.submitter
+
+
+def test_a_kept_input_changed_or_copied_in_the_database_is_never_started_and_the_rest_still_are(
+    temporal, submitter, busy, caplog
+):
+    """Someone able to write to the database must not choose a run's policy, nor start one
+    submission's run under another's id; the submitter reads that it was not started."""
+    for _ in range(4):
+        with pytest.raises(RunQueued):
+            submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    changed, unsealed, copied, good = Submission.objects.order_by("submitted_at")
+    forged = kept_input(changed.start_input, changed.workflow_id)
+    forged.spec.approvals, forged.spec.gate = [], None
+    resealed = input_to_keep(forged, changed.workflow_id)["sealed"]
+    tampered = changed.start_input["sealed"].rsplit(":", 1)[0] + ":" + resealed.rsplit(":", 1)[1]
+    Submission.objects.filter(pk=changed.pk).update(start_input={"sealed": tampered})
+    Submission.objects.filter(pk=unsealed.pk).update(start_input=dataclasses.asdict(forged) | {"spec": "any"})
+    Submission.objects.filter(pk=copied.pk).update(start_input=good.start_input)
+    due_now()
+
+    started = pending_starts_run()
+
+    assert started == [good.workflow_id]
+    for refused in (changed, unsealed, copied):
+        refused.refresh_from_db()
+        assert (refused.started, refused.start_input) == (False, None)  # its case data dropped
+        assert refused.start_error == "Its kept input was changed or damaged in the portal's database."
+    page = logged_in(submitter).get("/history/submissions/").content.decode()
+    assert page.count("Not started: Its kept input was changed or damaged") == 3
+    assert caplog.text.count("its kept input is refused") == 3
+
+
+def test_what_the_run_trusts_comes_from_the_portal_not_the_kept_input(temporal, submitter, busy):
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    due_now()
+
+    [workflow_id] = pending_starts_run()
+
+    started = temporal.run(temporal.client.get_workflow_handle(workflow_id).fetch_history()).events[0]
+    payload = started.workflow_execution_started_event_attributes.input.payloads[0]
+    run_input = temporal.run(temporal.client.data_converter.decode([payload], [AgentInput]))[0]
+    assert (run_input.submitted_by, run_input.submitted_by_id) == (submitter.username, str(submitter.pk))
+    assert [k.key_id for k in run_input.trusted_keys] == [k.key_id for k in trusted_keys()]
+    assert run_input.carry is None
+
+
+def test_an_inactive_submitter_s_kept_submission_is_not_started(temporal, submitter, busy):
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    submitter.is_active = False
+    submitter.save()
+    due_now()
+
+    assert pending_starts_run() == []
+    assert Submission.objects.get().start_error == "The account that submitted it is no longer active."
+
+
+def test_a_submission_temporal_refuses_for_good_does_not_hold_up_the_others_and_is_given_up(
+    settings, temporal, submitter, busy, monkeypatch
+):
+    for _ in range(2):
+        with pytest.raises(RunQueued):
+            submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    refused, good = Submission.objects.order_by("submitted_at")
+    start = pending_starts.run_start
+
+    async def namespace_gone(workflow_id: str, agent_input: AgentInput) -> None:
+        if workflow_id == refused.workflow_id:
+            raise RPCError("Namespace nowhere is not found.", RPCStatusCode.NOT_FOUND, b"")
+        await start(workflow_id, agent_input)
+
+    monkeypatch.setattr(pending_starts, "run_start", namespace_gone)
+    monkeypatch.setattr(pending_starts, "MAX_ATTEMPTS", 2)
+    due_now()
+
+    assert pending_starts_run() == [good.workflow_id]  # the one behind it is not held up
+    assert pending_starts_run() == []
+    refused.refresh_from_db()
+    assert (refused.start_attempts, refused.start_input) == (2, None)
+    assert refused.start_error == "Temporal refused it: Namespace nowhere is not found."
+
+
+def test_the_delivery_loop_delivers_decisions_whatever_the_kept_starts_do(monkeypatch, transactional_db):
+    def broken() -> list[str]:
+        raise RuntimeError("a bug in the kept starts")
+
+    monkeypatch.setattr(deliver_decisions, "pending_starts_run", broken)
+
+    call_command("deliver_decisions", stdout=StringIO())  # no exception: the pass completes
+
+
+def test_another_users_form_id_never_starts_confirms_or_takes_over_their_submission(
+    temporal, submitter, busy
+):
+    submission_id = str(uuid.uuid4())
+    with pytest.raises(RunQueued):
+        submit(submitter, submission_id)
+    busy.undo()
+    other = make_user("other-officer", "credit_officer")
+
+    with pytest.raises(RunNotStarted, match="already sent by someone else"):
+        submit(other, submission_id)
+
+    kept = Submission.objects.get()
+    assert (kept.submitted_by_id, kept.started) == (submitter.pk, False) and kept.start_input
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        None,
+        "text",
+        {"sealed": 3},
+        {"sealed": signing.dumps({"workflow_id": "loan-x"}, salt=services.KEPT_INPUT_SALT)},
+        {
+            "sealed": signing.dumps(
+                {"workflow_id": "loan-x", "input": {"spec": 1}}, salt=services.KEPT_INPUT_SALT
+            )
+        },
+        {"sealed": signing.dumps(["loan-x"], salt=services.KEPT_INPUT_SALT)},
+    ],
+    ids=["none", "text", "not-a-seal", "no-input", "not-an-input", "not-a-record"],
+)
+def test_whatever_a_kept_input_holds_that_is_not_a_sealed_run_input_is_refused_as_such(kept):
+    with pytest.raises(ValueError):
+        kept_input(kept, "loan-x")
