@@ -1,9 +1,10 @@
 """The decide view, async: the checks and the recorded-first write in one trip to a thread for the
-database, the Update awaited on the server's own event loop, then one more trip to keep the answer
-and render the decision panel (reviewer_portal.inbox.deciding has the fast write). The htmx reply
-is the panel alone; a decision that changed the case (edits, a change request) adds the case
-column, out of band. Nothing of the workspace around them (queue neighbours, the actions list) is
-read."""
+database, the Update awaited on the server's own event loop, then one more trip to render the
+decision panel (reviewer_portal.inbox.deciding has the fast write). An acceptance is shown from
+the Update's own answer and change, and kept (the answer, then the projection) once the reply has
+gone (reviewer_portal.after_reply). The htmx reply is the panel alone; a decision that changed the
+case (edits, a change request) adds the case column, out of band. Nothing of the workspace around
+them (queue neighbours, the actions list) is read."""
 
 from __future__ import annotations
 
