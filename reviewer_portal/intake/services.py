@@ -55,9 +55,10 @@ class RunNotStarted(Exception):
 
 
 class RunQueued(RunNotStarted):
-    """Temporal did not answer in time (the run may have started): the submission is kept with the
-    run's input, and the delivery loop starts the run, or finds it started
-    (reviewer_portal.intake.pending_starts). Sending the same form again is harmless."""
+    """Temporal did not confirm the start within the wait (the run may have started): the
+    submission is kept with the run's input, the start goes on and confirms it, or else the
+    delivery loop starts the run, or finds it started (reviewer_portal.intake.pending_starts).
+    Sending the same form again is harmless."""
 
     def __init__(self, message: str, workflow_id: str) -> None:
         super().__init__(message)
