@@ -34,6 +34,8 @@ T = TypeVar("T")
 
 # How long sync code waits for a call on the client loop before it gives up (and cancels it).
 CALL_TIMEOUT_SECONDS = 120.0
+# How long a start may take before a caller gives up on it (the conversation's, the delivery loop's).
+START_TIMEOUT_SECONDS = 15.0
 # Starts in flight at once per process: a burst queues here instead of piling onto the server
 # (the dev server writes through one SQLite connection), and a queued start waits its turn.
 START_CONCURRENCY = 32

@@ -25,6 +25,7 @@ from reviewer_portal.trust.keys import trusted_keys
 from tests import test_pending_starts
 from tests.conftest import logged_in, make_user
 from tests.test_pending_starts import due_now, submit
+from tests.test_start_path import LOAN
 
 # The fixtures, shared with the kept starts' own tests.
 busy, submitter = test_pending_starts.busy, test_pending_starts.submitter
@@ -159,3 +160,25 @@ def test_another_users_form_id_never_starts_confirms_or_takes_over_their_submiss
 def test_whatever_a_kept_input_holds_that_is_not_a_sealed_run_input_is_refused_as_such(kept):
     with pytest.raises(ValueError):
         kept_input(kept, "loan-x")
+
+
+def test_odd_unicode_in_a_kept_case_reaches_the_run_unchanged(temporal, submitter, busy):
+    """Through the seal (JSON, compressed, signed) and back: a name with emoji, combining marks,
+    a 4-byte character and right-to-left text starts the run with exactly that name."""
+    odd = "Zoë \u05e9\u05dc\u05d5\u05dd e\u0301 \U00020000 \U0001f600"
+    with pytest.raises(RunQueued):
+        services.intake_submit(
+            agent="loans",
+            values={**LOAN, "applicant_name": odd},
+            submitted_by=submitter,
+            submission_id=str(uuid.uuid4()),
+        )
+    busy.undo()
+    due_now()
+
+    [workflow_id] = pending_starts_run()
+
+    started = temporal.run(temporal.client.get_workflow_handle(workflow_id).fetch_history()).events[0]
+    payload = started.workflow_execution_started_event_attributes.input.payloads[0]
+    run_input = temporal.run(temporal.client.data_converter.decode([payload], [AgentInput]))[0]
+    assert odd in run_input.subject and odd in str(run_input.case.values())

@@ -33,6 +33,7 @@ from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.domains import domain_of
 from reviewer_portal.intake.services import pinned_spec
 from reviewer_portal.temporal_client import (
+    START_TIMEOUT_SECONDS,
     TemporalBusy,
     TemporalUnreachable,
     client_for_agent,
@@ -43,8 +44,6 @@ from reviewer_portal.trust.keys import signing_key, trusted_keys
 
 # A customer's turn runs the model and tools: give it longer than a reviewer's action.
 TURN_TIMEOUT = timedelta(seconds=60)
-# How long a customer waits for their conversation to start before they are asked to try again.
-START_TIMEOUT_SECONDS = 15.0
 
 ACCEPTED = "accepted"
 REFUSED = "refused"

@@ -24,15 +24,13 @@ from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_started
 from reviewer_portal.intake.services import START_LIFETIME_SECONDS, kept_input, run_start
-from reviewer_portal.temporal_client import TemporalUnreachable, run_on_client_loop
+from reviewer_portal.temporal_client import START_TIMEOUT_SECONDS, TemporalUnreachable, run_on_client_loop
 from reviewer_portal.trust.keys import trusted_keys
 
 log = logging.getLogger(__name__)
 
 # A pass starts at most this many, oldest first; the next pass takes the rest.
 BATCH = 100
-# How long the loop waits for one start before it leaves the rest for the next pass.
-START_TIMEOUT_SECONDS = 15.0
 # Passes a submission may be refused (30 s apart under `make dev`) before it is given up.
 MAX_ATTEMPTS = 20
 # Temporal is busy or down: every submission would fail alike, so the pass ends.

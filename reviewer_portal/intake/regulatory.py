@@ -118,11 +118,12 @@ def regulatory_document_submit(
         "filename": agent_input.case["filename"],
         "uploaded_by": submitted_by,
     }
+    kept = None
     try:
         agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
-    except RunQueued:
-        # Kept for the delivery loop to start: the uploader follows it like any other upload.
-        DocumentUpload.objects.get_or_create(workflow_id=workflow_id, defaults=upload)
-        raise
+    except RunQueued as queued:
+        kept = queued  # started later: the uploader follows it like any other upload meanwhile
     DocumentUpload.objects.get_or_create(workflow_id=workflow_id, defaults=upload)
+    if kept is not None:
+        raise kept
     return workflow_id
