@@ -142,5 +142,17 @@ def test_a_write_failing_after_the_reply_is_logged_and_the_runs_publish_brings_t
     assert "Work after the reply failed" in caplog.text
     assert workflow_gate(temporal, handle).status == "approved"
     assert projected_gate(handle, version=gate.version + 1).status == "approved"
-    # The gate names the action that decided it: the publish accepts the record left `sending`.
-    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
+    # The gate names the action that decided it: the publish accepts the record left `sending`,
+    # just after its commit of the gate's row (on_commit), so the row may be read first.
+    assert decide_status_once_settled(gate) == "accepted"
+
+
+def decide_status_once_settled(gate: Gate, timeout: float = 10) -> str:
+    """The gate's decide action's status once it has left `sending`, or still `sending` after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status
+        if status != "sending" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
