@@ -53,8 +53,9 @@ def test_a_long_review_finds_what_the_rulebook_does_and_carries_a_bounded_state(
     assert len(sections) == 65 and len(expected) >= 20
     claims_before = claim_files()
 
-    # Two turns per run: the review continues as new about 75 times.
-    handle, first_run = start_review(temporal, worker, LONG_DOCUMENT, turns_per_run=2)
+    # Two turns per run: the review continues as new about 75 times, carrying at most four
+    # results (of about 20 findings) in history.
+    handle, first_run = start_review(temporal, worker, LONG_DOCUMENT, turns_per_run=2, carried_results_max=4)
     [gate] = wait_for_gates(temporal, handle, 1, timeout=300)
     decide(temporal, handle, gate.gate_id, reason="No MLRO referral for cash deposits.")
     result = temporal.run(handle.result(), timeout=300)
@@ -74,9 +75,17 @@ def test_a_long_review_finds_what_the_rulebook_does_and_carries_a_bounded_state(
     assert max(sizes) < CARRY_BOUND_BYTES, sizes
     digests = [agent_input["carry"]["messages"][1]["content"] for _, agent_input in carried]
     assert max(len(d) for d in digests) < DIGEST_BOUND_CHARS
-    # The findings are carried by reference, the section text not at all.
+    # The findings are carried by reference, the section text not at all; past four, the oldest
+    # are sealed beside history in chunks, and the carry holds the chunks' references.
     last = carried[-1][1]["carry"]
     assert {r["name"] for r in last["results"]} == {"regulatory.record_finding"}
+    assert max(len(agent_input["carry"]["results"]) for _, agent_input in carried) <= 4
+    sealed = last["sealed_results"]
+    assert len(sealed) >= 5 and len(set(sealed)) == len(sealed)
+    assert {p.stem for p in (document_store.directory / "results").glob("*.json")} == set(sealed)
+    # Each chunk is written once and sealed: the findings' references do not show in the file.
+    chunk = (document_store.directory / "results" / f"{sealed[0]}.json").read_bytes()
+    assert b"record_finding" not in chunk and b"finding_ref" not in chunk
     # (the digest quotes the start of the latest result or two, bounded; nothing older).
     carried_text = json.dumps(carried[-1][1])
     assert not any(section.text[:80] in carried_text for section in sections[:60])
@@ -87,15 +96,17 @@ def test_a_long_review_finds_what_the_rulebook_does_and_carries_a_bounded_state(
     findings = list((document_store.directory / "findings").glob("*.json"))
     assert len(findings) == len(expected)
 
+    # The run that sealed first, and the last, which opened every chunk for the report.
+    sealing = next(k for k, (_, agent_input) in enumerate(carried) if agent_input["carry"]["sealed_results"])
     record_history(
         temporal,
-        temporal.client.get_workflow_handle(handle.id, run_id=first_run),
-        "regulatory_bounded_carry_first_run",
+        temporal.client.get_workflow_handle(handle.id, run_id=runs[sealing]),
+        "regulatory_sealed_results_sealing_run",
     )
     record_history(
         temporal,
         temporal.client.get_workflow_handle(handle.id, run_id=runs[-1]),
-        "regulatory_bounded_carry_last_run",
+        "regulatory_sealed_results_last_run",
     )
 
 

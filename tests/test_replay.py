@@ -78,6 +78,10 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # Issue 12: a long review that carries a bounded state (patch bounded-carry).
         "regulatory_bounded_carry_first_run",
         "regulatory_bounded_carry_last_run",
+        # ... and since patch sealed-results: the run that sealed its oldest findings beside history,
+        # and the last run, which opened them all again for the report.
+        "regulatory_sealed_results_sealing_run",
+        "regulatory_sealed_results_last_run",
     } <= names
 
 

@@ -20,6 +20,9 @@ PUBLISH_ACTIVITY = "publish_gate"
 # ... or, since then, the first snapshot of a gate and a patch per change after it.
 PUBLISH_CHANGE_ACTIVITY = "publish_gate_change"
 NOTIFY_ACTIVITY = "notify_reviewers"
+# A long loop's oldest results, sealed beside history, and opened again when all are needed.
+SEAL_RESULTS_ACTIVITY = "seal_results"
+OPEN_RESULTS_ACTIVITY = "open_sealed_results"
 
 # Reviewer actions: the workflow's Updates.
 DECIDE = "decide"

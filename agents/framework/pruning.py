@@ -5,6 +5,9 @@ What a continuation carries stays bounded however long the loop: the summary is 
 the previous one and the new turns (never appended to), and a spec that names its
 `carried_results` carries only those tools' results (a review's findings), not every result of the
 chain (the text of every section it read, which the tools read again by index when they need it).
+Of those, at most the spec's `carried_results_max` travel in history; older ones are sealed beside
+it in chunks and carried by reference (agents/framework/result_store.py), opened again once when
+the run needs them all.
 """
 
 from __future__ import annotations
@@ -13,13 +16,24 @@ from dataclasses import replace
 
 from temporalio import workflow
 
-from agents.framework.contract import SUMMARISE_ACTIVITY
-from agents.framework.policies import LLM_HEARTBEAT, LLM_RETRY, LLM_SCHEDULE_TO_CLOSE, LLM_START_TO_CLOSE
+from agents.framework.contract import OPEN_RESULTS_ACTIVITY, SEAL_RESULTS_ACTIVITY, SUMMARISE_ACTIVITY
+from agents.framework.policies import (
+    LLM_HEARTBEAT,
+    LLM_RETRY,
+    LLM_SCHEDULE_TO_CLOSE,
+    LLM_START_TO_CLOSE,
+    SEALED_RESULTS_RETRY,
+    SEALED_RESULTS_SCHEDULE_TO_CLOSE,
+    SEALED_RESULTS_START_TO_CLOSE,
+)
 from agents.framework.run_state import AgentRunState
 
 # Continue-as-new carries only the results of the spec's `carried_results` tools. Patched: runs
 # recorded before carried every result.
 PATCH_BOUNDED_CARRY = "bounded-carry"
+# Past `carried_results_max`, the oldest carried results are sealed beside history. Patched: runs
+# recorded before carried them all.
+PATCH_SEALED_RESULTS = "sealed-results"
 
 with workflow.unsafe.imports_passed_through():
     from agents.framework.llm_types import SummariseRequest, SummariseResponse
@@ -59,13 +73,51 @@ class PruningMixin(AgentRunState):
             )
             note = ChatMessage(role="user", content=f"Summary of the earlier turns:\n{summary.summary}")
             state.messages = [state.messages[0], note, *state.messages[len(state.messages) - keep_tail :]]
-        await workflow.wait_condition(workflow.all_handlers_finished)
         if spec.carried_results is not None and workflow.patched(PATCH_BOUNDED_CARRY):
             state.results = carried_results(spec, state.results)
+        await self._seal_oldest_results()
+        # Last, after every await: the carry takes what the handlers left.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         state.gates = list(self._gates.values())
         state.published = dict(self._published)
         state.previous_runs = [*state.previous_runs, workflow.info().run_id]
         workflow.continue_as_new(replace(self._input, carry=state))
+
+    async def _seal_oldest_results(self) -> None:
+        """Past the spec's `carried_results_max`, seal all but the latest half beside history and
+        carry their reference (the latest stay: a tool gate shows them as evidence)."""
+        assert self._input is not None
+        state, most = self._state, self._input.spec.carried_results_max
+        if len(state.results) <= most or not workflow.patched(PATCH_SEALED_RESULTS):
+            return
+        keep = len(state.results) - most // 2
+        oldest, latest = state.results[:keep], state.results[keep:]
+        ref = await workflow.execute_activity(
+            SEAL_RESULTS_ACTIVITY,
+            oldest,
+            result_type=str,
+            start_to_close_timeout=SEALED_RESULTS_START_TO_CLOSE,
+            schedule_to_close_timeout=SEALED_RESULTS_SCHEDULE_TO_CLOSE,
+            retry_policy=SEALED_RESULTS_RETRY,
+        )
+        state.sealed_results = [*state.sealed_results, ref]
+        state.results = latest
+
+    async def _open_sealed_results(self) -> None:
+        """Bring every sealed result back before the ones carried, once, for a step that needs
+        them all (the outcome, the final gate's evidence)."""
+        state = self._state
+        if not state.sealed_results:
+            return
+        opened = await workflow.execute_activity(
+            OPEN_RESULTS_ACTIVITY,
+            state.sealed_results,
+            result_type=list[ToolResult],
+            start_to_close_timeout=SEALED_RESULTS_START_TO_CLOSE,
+            schedule_to_close_timeout=SEALED_RESULTS_SCHEDULE_TO_CLOSE,
+            retry_policy=SEALED_RESULTS_RETRY,
+        )
+        state.results, state.sealed_results = [*opened, *state.results], []
 
 
 def carried_results(spec: AgentRunSpec, results: list[ToolResult]) -> list[ToolResult]:

@@ -4,6 +4,9 @@ keys as the namespace's payloads.
 A sealed file is `MAGIC`, the key id and a newline, then nonce and AES-256-GCM ciphertext. The
 namespace and the file's name are bound in, so a file copied under another name, or into another
 domain's store, does not open. Files written before encryption (no magic) still read.
+
+They live under DOCUMENT_STORE_DIR (default var/documents in the project), one folder per
+namespace: a volume the portal and every worker replica share in production.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from pathlib import Path
 from agents.framework.codec import NamespaceKeys
 
 MAGIC = b"sealed-file/v1\n"
+STORE_DIR_ENV = "DOCUMENT_STORE_DIR"
+DEFAULT_STORE_DIR = Path(__file__).resolve().parents[2] / "var" / "documents"
+
+
+def store_root() -> Path:
+    """Where the files beside history live, as configured."""
+    return Path(os.environ.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR)
 
 
 def seal(keys: NamespaceKeys, namespace: str, name: str, plaintext: bytes) -> bytes:

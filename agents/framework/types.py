@@ -124,6 +124,9 @@ class AgentRunSpec:
     # The tools whose results continue-as-new carries (what `on_complete` needs, e.g. a review's
     # findings); the others' results stay in the run that got them. None: every result.
     carried_results: list[str] | None = None
+    # At most this many of them are carried in history; more, and all but the latest half are
+    # sealed beside it, carried by reference (agents/framework/result_store.py).
+    carried_results_max: int = 40
     # The tools declared `local=True` (agents.framework.tools): they run as local activities.
     local_tools: list[str] = field(default_factory=list)
 
@@ -260,6 +263,9 @@ class AgentState:
     model: str = ""
     offline: bool = False
     previous_runs: list[str] = field(default_factory=list)
+    # The references of the chain's oldest results, sealed beside history in chunks (in order,
+    # before `results`).
+    sealed_results: list[str] = field(default_factory=list)
     # The portal's ids of the reviewer actions applied lately (the last APPLIED_ACTIONS_KEPT): a
     # redelivery is applied once, also after continue-as-new. An action is redelivered only
     # within minutes of being sent, so the recent ones are all that is needed.

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
+from agents.framework.result_store import open_sealed_results, seal_results
 from agents.framework.summarise import SummariseActivities
 from agents.framework.workflow import AgentWorkflow
 
@@ -41,6 +42,8 @@ def build_worker(
     activities: list[Callable[..., Any]] = [
         LlmActivities(llm).complete,
         SummariseActivities(llm).summarise,
+        seal_results,
+        open_sealed_results,
         *portal_activities,
     ]
     workflows: list[type] = [AgentWorkflow]

@@ -98,6 +98,7 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
             answer, attention = await self._plan()
             if spec.gate is None:
                 return await self._complete(answer)
+            await self._open_sealed_results()  # the final gate shows every result as evidence
             gate = self._open_gate(spec.gate, answer, spec.editable, input.subject, attention=attention)
             await self._publish(gate.gate_id)
             await self._announce([gate.gate_id])
@@ -114,6 +115,7 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
         """Without a final gate: act on the answer with every gate and its decision."""
         assert self._input is not None
         spec, input = self._input.spec, self._input
+        await self._open_sealed_results()
         outcome = AgentOutcome(
             workflow_id=workflow.info().workflow_id,
             subject=input.subject,

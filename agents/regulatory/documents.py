@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from agents.framework.codec import KeyNotFound, NamespaceKeys, PayloadKeys
-from agents.framework.sealed_files import read_sealed, write_sealed
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STORE_DIR_ENV = "DOCUMENT_STORE_DIR"
-DEFAULT_STORE_DIR = PROJECT_ROOT / "var" / "documents"
+from agents.framework.sealed_files import STORE_DIR_ENV as STORE_DIR_ENV  # where the tests point it
+from agents.framework.sealed_files import read_sealed, store_root, write_sealed
 
 # Sections longer than this are cut into parts, so one tool result stays a readable size.
 MAX_SECTION_CHARS = 6000
@@ -72,7 +68,7 @@ class DocumentStore:
     def from_env(cls, namespace: str) -> DocumentStore:
         """The store of the domain running in `namespace`, with that namespace's keys."""
         keys = PayloadKeys.from_env().of(namespace)
-        return cls(Path(os.environ.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR), keys, namespace)
+        return cls(store_root(), keys, namespace)
 
     def put(self, text: str) -> StoredDocument:
         """Store `text` (idempotent: the same text has the same id and is written once)."""
