@@ -6,6 +6,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    # The sandbox resolves a dataclass's type hints in its own module, which it must hold too:
+    # AgentInput's spec is a run_spec.AgentRunSpec.
+    import agents.framework.run_spec  # noqa: F401
     from agents.framework.types import AgentInput, AgentState, GateSnapshot
 
 

@@ -23,9 +23,10 @@ from agents.framework.contract import ALL_GATES_QUERY
 from agents.support.turn import AgentTurnMixin, carried_summary
 
 with workflow.unsafe.imports_passed_through():
-    # Imported here so the sandbox knows the module: the converter resolves RepAction.signature's
-    # own field types (Signature's endorsements) through it.
-    import agents.framework.reviewer_actions  # noqa: F401
+    # Imported here so the sandbox knows the modules: the converter resolves RepAction.signature's
+    # own field types (Signature's endorsements) and SupportInput's spec through them.
+    import agents.framework.reviewer_actions
+    import agents.framework.run_spec  # noqa: F401
     import agents.support.handoff as handoff
     import agents.support.rep_actions as rep_actions
     from agents.framework.types import GateSnapshot
