@@ -10,10 +10,11 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.db import connection
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
@@ -27,6 +28,7 @@ from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
 from reviewer_portal.inbox.services import gates_decide_in_bulk
 
 FILTER_FIELDS_SECONDS = 600
+BULK_FIELDS_KEY = "inbox-bulk-fields"
 
 
 @require_GET
@@ -44,9 +46,9 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
         return HttpResponse(status=204, headers={"ETag": tag})
     context, status = _inbox_context(request, freshness, inbox_version=tag)
     if request.htmx:
-        return render(request, "inbox/inbox.html#gate-table", context, status=status)
+        return HttpResponse(context["gate_table"], status=status)
     context["filter_fields"] = _filter_fields(request, context["filter_form"])
-    return render(request, "inbox/inbox.html", context, status=status)
+    return render(request, "inbox/inbox.html", _with_page_parts(request, context), status=status)
 
 
 @require_POST
@@ -75,11 +77,11 @@ def gates_bulk_decide_view(request: HtmxHttpRequest) -> HttpResponse:
         results["selected"] = set(request.POST.getlist("gate_ids"))
     freshness = freshness_for(user=request.user, roles=reviewer_roles_of(request.user))
     context, _ = _inbox_context(request, freshness, **results)
-    return render(request, "inbox/inbox.html", context, status=status)
+    return render(request, "inbox/inbox.html", _with_page_parts(request, context), status=status)
 
 
 def _inbox_context(
-    request: HtmxHttpRequest, freshness: Freshness, **extra: Any
+    request: HtmxHttpRequest, freshness: Freshness, inbox_version: str = "", **extra: Any
 ) -> tuple[dict[str, Any], int]:
     """The inbox for the filters in the query string, and the HTTP status they earn. The counts
     are read again only after the projection changed (see reviewer_portal.inbox.freshness)."""
@@ -88,23 +90,72 @@ def _inbox_context(
     filters = form.filters()
     queues = freshness.cached("queues", lambda: inbox_queues_for(user=request.user))
     forbidden = bool(filters.queue) and filters.queue not in {q.key for q in queues}
-    gates = gate_rows_for(user=request.user, filters=filters)
-    # The SLA filters move with the clock: their count is kept for a minute at most.
-    clock = f"@{int(time.time() // CLOCK_SECONDS)}" if filters.sla else ""
-    count = freshness.cached(f"count:{filters!r}{clock}", gates.count)
-    page = CountedPaginator(gates, PAGE_SIZE, count=count).get_page(form.cleaned_data.get("page"))
     context = {
         "filter_form": form,
         "filters": filters,
         "queues": queues,
         "forbidden_queue": forbidden,
-        "page": page,
-        "rows": rendered_rows(page.object_list, extra.get("selected", set())),
-        "bulk_form": BulkDecisionForm(initial={"submission_id": uuid.uuid4()}),
-        "awaiting_others": own_cases_for(user=request.user),
+        "inbox_version": inbox_version,
         **extra,
     }
+    context["gate_table"], context["has_rows"] = _gate_table(request, freshness, context)
     return context, 403 if forbidden else 200 if valid else 400
+
+
+def _gate_table(
+    request: HtmxHttpRequest, freshness: Freshness, context: dict[str, Any]
+) -> tuple[SafeString, bool]:
+    """The gate table's HTML, and whether it lists a gate. Its tag (the ETag a poll sends back)
+    stands for all it shows: the user, their roles' versions, the projection's newest write, the
+    query string and the minute (reviewer_portal.inbox.freshness). So the table made for a tag is
+    kept, and a page or poll of the same tag gets it without reading a row again: no fresher than
+    the "nothing changed" answer a poll of that tag gets, and never after a change."""
+    selected = context.get("selected", set())
+    key = ""
+    if context["inbox_version"] and not selected:
+        parts = [str(connection.settings_dict["NAME"]), context["inbox_version"], str(bool(request.htmx))]
+        # An auditor's empty inbox points to the audit pages: words the tag's roles do not decide.
+        parts.append(str(can_audit(request.user)))
+        key = "inbox-table:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+        if (held := cache.get(key)) is not None:
+            return mark_safe(held[0]), held[1]
+    filters = context["filters"]
+    gates = gate_rows_for(user=request.user, filters=filters)
+    # The SLA filters move with the clock: their count is kept for a minute at most.
+    clock = f"@{int(time.time() // CLOCK_SECONDS)}" if filters.sla else ""
+    count = freshness.cached(f"count:{filters!r}{clock}", gates.count)
+    page_number = context["filter_form"].cleaned_data.get("page")
+    page = CountedPaginator(gates, PAGE_SIZE, count=count).get_page(page_number)
+    rows = rendered_rows(page.object_list, selected)
+    table = {**context, "page": page, "rows": rows}
+    html = render_to_string("inbox/inbox.html#gate-table", table, request=request)
+    if key:
+        cache.set(key, (html, bool(rows)), timeout=CLOCK_SECONDS)
+    return mark_safe(html), bool(rows)
+
+
+def _with_page_parts(request: HtmxHttpRequest, context: dict[str, Any]) -> dict[str, Any]:
+    """What the whole page shows around the gate table."""
+    bulk_form = (
+        context["bulk_form"]
+        if "bulk_form" in context
+        else BulkDecisionForm(initial={"submission_id": uuid.uuid4()})
+    )
+    return {
+        **context,
+        "bulk_form": bulk_form,
+        "bulk_fields": None if bulk_form.is_bound else _bulk_fields(bulk_form),
+        "awaiting_others": own_cases_for(user=request.user),
+    }
+
+
+def _bulk_fields(form: BulkDecisionForm) -> SafeString:
+    """The unbound bulk form's fields but its submission id: the same HTML on every page."""
+    fields = cache.get(BULK_FIELDS_KEY)
+    if fields is None:
+        fields = render_to_string("inbox/inbox.html#bulk-fields", {"bulk_form": form})
+        cache.set(BULK_FIELDS_KEY, fields, timeout=FILTER_FIELDS_SECONDS)
+    return mark_safe(fields)
 
 
 def _filter_fields(request: HtmxHttpRequest, form: InboxFilterForm) -> str:
