@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
 from tests.actions import person_id
 from tests.conftest import logged_in, make_user
@@ -206,3 +207,21 @@ def test_the_bulk_form_reads_the_same_kept_or_made(officer):
     assert 'id="id_reason_preset"' in form(made) and 'name="against_ai"' in form(made)
     submission_ids = re.findall(r'name="submission_id" value="([^"]+)"', made + kept)
     assert len(set(submission_ids)) == 2  # each page its own, so a double submit applies once
+
+
+def test_an_own_case_waits_for_others_and_leaves_once_decided(officer):
+    """The user's own pending gates are kept until the projection changes, like the counts."""
+    Submission.objects.create(
+        workflow_id="loan-cost-0000", agent="loans", subject="Mine", submitted_by=officer
+    )
+    (own,) = gates(1, submitted_by="officer", submitted_by_id=str(officer.pk))
+    (other,) = gates(1, start=1)
+    client = logged_in(officer)
+    page = client.get("/").content.decode()
+    assert 'class="card awaiting-others"' in page and f'data-gate-id="{own.gate_id}"' in page
+    assert ROW.findall(page) == [other.gate_id]  # four eyes: their own case is not in their queue
+
+    own.status = Gate.Status.APPROVED
+    own.save()
+
+    assert 'class="card awaiting-others"' not in client.get("/").content.decode()

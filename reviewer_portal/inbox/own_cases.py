@@ -73,9 +73,12 @@ class OwnCase:
         return f"No other {self.role_label} can decide this: ask your admin"
 
 
-def own_cases_for(*, user: AbstractBaseUser, limit: int = AWAITING_LIMIT) -> list[OwnCase]:
-    """The user's own pending cases in their roles' queues, most urgent first."""
-    ids = own_pending_ids(user)
+def own_cases_for(
+    *, user: AbstractBaseUser, limit: int = AWAITING_LIMIT, pending: list[OwnPending] | None = None
+) -> list[OwnCase]:
+    """The user's own pending cases in their roles' queues, most urgent first; from `pending`
+    when the caller kept what `own_pending` read (the inbox keeps it until the projection changes)."""
+    ids = [case.gate_id for case in (own_pending(user) if pending is None else pending)]
     if not ids:
         return []
     gates = Gate.objects.filter(gate_id__in=ids, role__in=reviewer_roles_of(user))

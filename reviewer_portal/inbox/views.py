@@ -22,7 +22,7 @@ from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.bulk import BulkDecisionForm
 from reviewer_portal.inbox.filters import PAGE_SIZE, CountedPaginator, InboxFilterForm, without_empty_params
 from reviewer_portal.inbox.freshness import CLOCK_SECONDS, Freshness, freshness_for
-from reviewer_portal.inbox.own_cases import own_cases_for
+from reviewer_portal.inbox.own_cases import own_cases_for, own_pending
 from reviewer_portal.inbox.rows import rendered_rows
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
 from reviewer_portal.inbox.services import gates_decide_in_bulk
@@ -48,7 +48,7 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx:
         return HttpResponse(context["gate_table"], status=status)
     context["filter_fields"] = _filter_fields(request, context["filter_form"])
-    return render(request, "inbox/inbox.html", _with_page_parts(request, context), status=status)
+    return render(request, "inbox/inbox.html", _with_page_parts(request, freshness, context), status=status)
 
 
 @require_POST
@@ -77,7 +77,7 @@ def gates_bulk_decide_view(request: HtmxHttpRequest) -> HttpResponse:
         results["selected"] = set(request.POST.getlist("gate_ids"))
     freshness = freshness_for(user=request.user, roles=reviewer_roles_of(request.user))
     context, _ = _inbox_context(request, freshness, **results)
-    return render(request, "inbox/inbox.html", _with_page_parts(request, context), status=status)
+    return render(request, "inbox/inbox.html", _with_page_parts(request, freshness, context), status=status)
 
 
 def _inbox_context(
@@ -134,8 +134,12 @@ def _gate_table(
     return mark_safe(html), bool(rows)
 
 
-def _with_page_parts(request: HtmxHttpRequest, context: dict[str, Any]) -> dict[str, Any]:
+def _with_page_parts(
+    request: HtmxHttpRequest, freshness: Freshness, context: dict[str, Any]
+) -> dict[str, Any]:
     """What the whole page shows around the gate table."""
+    # Which pending gates are the user's own changes only with the projection: kept like the counts.
+    pending = freshness.cached("own-pending", lambda: own_pending(request.user))
     bulk_form = (
         context["bulk_form"]
         if "bulk_form" in context
@@ -145,7 +149,7 @@ def _with_page_parts(request: HtmxHttpRequest, context: dict[str, Any]) -> dict[
         **context,
         "bulk_form": bulk_form,
         "bulk_fields": None if bulk_form.is_bound else _bulk_fields(bulk_form),
-        "awaiting_others": own_cases_for(user=request.user),
+        "awaiting_others": own_cases_for(user=request.user, pending=pending),
     }
 
 
