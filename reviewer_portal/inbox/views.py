@@ -137,27 +137,22 @@ def _gate_table(
 def _with_page_parts(
     request: HtmxHttpRequest, freshness: Freshness, context: dict[str, Any]
 ) -> dict[str, Any]:
-    """What the whole page shows around the gate table."""
+    """What the whole page shows around the gate table. A bulk decision's own page shows its
+    form as posted (with its errors); any other shows the kept fields and a new submission id."""
     # Which pending gates are the user's own changes only with the projection: kept like the counts.
     pending = freshness.cached("own-pending", lambda: own_pending(request.user))
-    bulk_form = (
-        context["bulk_form"]
-        if "bulk_form" in context
-        else BulkDecisionForm(initial={"submission_id": uuid.uuid4()})
-    )
-    return {
-        **context,
-        "bulk_form": bulk_form,
-        "bulk_fields": None if bulk_form.is_bound else _bulk_fields(bulk_form),
-        "awaiting_others": own_cases_for(user=request.user, pending=pending),
-    }
+    parts = {**context, "awaiting_others": own_cases_for(user=request.user, pending=pending)}
+    if "bulk_form" not in context:
+        parts["bulk_fields"], parts["submission_id"] = _bulk_fields(), str(uuid.uuid4())
+    return parts
 
 
-def _bulk_fields(form: BulkDecisionForm) -> SafeString:
-    """The unbound bulk form's fields but its submission id: the same HTML on every page."""
+def _bulk_fields() -> SafeString:
+    """The bulk form's fields but its submission id, before anything is posted: the same HTML on
+    every page."""
     fields = cache.get(BULK_FIELDS_KEY)
     if fields is None:
-        fields = render_to_string("inbox/inbox.html#bulk-fields", {"bulk_form": form})
+        fields = render_to_string("inbox/inbox.html#bulk-fields", {"bulk_form": BulkDecisionForm()})
         cache.set(BULK_FIELDS_KEY, fields, timeout=FILTER_FIELDS_SECONDS)
     return mark_safe(fields)
 
