@@ -20,9 +20,11 @@ gate table's rows. Why this is safe:
 - the minute in the tag re-reads once a minute whatever happens, so what depends on the clock
   (at risk and overdue badges, the SLA filter) is never staler than that.
 
-The queue counts and the table's count (`Freshness.cached`) are kept in the process's own cache
-under a key made of the same versions and the newest write's time (and the minute, for the SLA
-filters): a change of the projection changes the key, so a count is never read after a change.
+The queue counts, the table's count and the user's own pending gates (`Freshness.cached`) are
+kept in the process's own cache under a key made of the same versions and the newest write's time
+(and the minute, for the SLA filters): a change of the projection changes the key, so a count is
+never read after a change. The table itself is kept under its tag (reviewer_portal.inbox.views):
+a page or poll of an unchanged tag gets the table the tag stands for without reading a row.
 """
 
 from __future__ import annotations
