@@ -13,10 +13,12 @@ reviewer.
 
 Once the review has finished, every run of its continue-as-new chain is read back: the sum of the
 runs' history sizes (serialised protobuf, as the server keeps them), how many runs, and the
-largest workflow-started event of a continued run (what continue-as-new carried). The claim-check
-directory's bytes are summed. It checks the report found what the document holds, and ends with
-one row per size: `per section  <sections>  <history bytes>  <claim-check bytes>` (bytes per
-section, whole numbers). Figures only: it never fails on them.
+largest workflow-started event of a continued run (what continue-as-new carried). The bytes kept
+beside history are summed: the claim-check directory, and the chunks of older findings the chain
+sealed in the document store (agents/framework/result_store.py). It checks the report found what
+the document holds, and ends with one row per size: `per section  <sections>  <history bytes>
+<claim-check bytes>` (bytes per section, whole numbers; the claim-check figure counts both).
+Figures only: it never fails on them.
 
 It needs only a Temporal server: if nothing listens at `--temporal`, it starts the dev server
 from this virtualenv's `temporal` on a free port. No database.
@@ -92,6 +94,8 @@ class Figures:
     largest_carry: int
     claim_files: int
     claim_bytes: int
+    sealed_files: int
+    sealed_bytes: int
     findings: int
 
 
@@ -156,6 +160,7 @@ async def chain_sizes(client: Client, workflow_id: str, first_run: str) -> tuple
 async def review(address: str, scratch: Path, sections: int, threshold: int, timeout: float) -> Figures:
     from temporalio.client import Client
 
+    from agents.framework.result_store import ResultStore
     from agents.framework.workflow import AgentWorkflow
     from agents.regulatory import REGULATORY_AGENT, review_input
     from agents.regulatory.documents import DocumentStore
@@ -165,6 +170,7 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
     client = await Client.connect(address, data_converter=converter(claims, threshold))
     document = DocumentStore.from_env("default").put(synthetic_document(sections))
     assert document.sections == sections, document
+    sealed_before = set(ResultStore.from_env("default").directory.glob("*.json"))
     agent_input = review_input(
         document=document, title=f"Branch guide ({sections} sections)", uploaded_by="bench"
     )
@@ -185,6 +191,7 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
         )
     runs, history_bytes, largest = await chain_sizes(client, workflow_id, handle.result_run_id or "")
     files = [p for p in claims.rglob("*") if p.is_file()]
+    sealed = set(ResultStore.from_env("default").directory.glob("*.json")) - sealed_before
     return Figures(
         sections=sections,
         seconds=seconds,
@@ -193,6 +200,8 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
         largest_carry=largest,
         claim_files=len(files),
         claim_bytes=sum(p.stat().st_size for p in files),
+        sealed_files=len(sealed),
+        sealed_bytes=sum(p.stat().st_size for p in sealed),
         findings=len(report.get("findings", [])),
     )
 
@@ -212,6 +221,8 @@ def report_lines(figures: list[Figures], server: str) -> list[str]:
         "largest carry",
         "claim files",
         "claim bytes",
+        "sealed files",
+        "sealed bytes",
         "findings",
     )
     lines.append("".join(f"{h:>14}" for h in header))
@@ -225,12 +236,14 @@ def report_lines(figures: list[Figures], server: str) -> list[str]:
             f.largest_carry,
             f.claim_files,
             f.claim_bytes,
+            f.sealed_files,
+            f.sealed_bytes,
             found,
         )
         lines.append("".join(f"{c:>14}" for c in cells))
     lines += ["", f"command: {command_line('benchmarks/history_growth.py')}"]
     lines += [
-        f"per section  {f.sections}  {f.history_bytes // f.sections}  {f.claim_bytes // f.sections}"
+        f"per section  {f.sections}  {f.history_bytes // f.sections}  {(f.claim_bytes + f.sealed_bytes) // f.sections}"
         for f in figures
     ]
     return lines

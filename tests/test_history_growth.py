@@ -14,13 +14,16 @@ from temporalio.converter import StorageDriverClaim
 
 from agents.framework.claim_check import FileClaimCheck
 from agents.framework.offline_model import _digest
+from agents.framework.result_store import ResultStore
 from agents.framework.summarise import transcript
 from agents.framework.types import ChatMessage, ToolCall
 from agents.regulatory.documents import STORE_DIR_ENV, DocumentNotFound, DocumentStore
 from agents.regulatory.rulebook import rules_matching
 from agents.regulatory.tools import section_text
 from benchmarks.history_growth import synthetic_document
-from tests.conftest import record_history
+from reviewer_portal.audit.timeline import run_audit
+from tests import actions
+from tests.conftest import loan_input, record_history, start_loan, wait_for_gate
 from tests.test_regulatory import decide, scheduled, sections_read, start_review, wait_for_gates
 
 pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
@@ -85,7 +88,13 @@ def test_a_long_review_finds_what_the_rulebook_does_and_carries_a_bounded_state(
     assert {p.stem for p in (document_store.directory / "results").glob("*.json")} == set(sealed)
     # Each chunk is written once and sealed: the findings' references do not show in the file.
     chunk = (document_store.directory / "results" / f"{sealed[0]}.json").read_bytes()
-    assert b"record_finding" not in chunk and b"finding_ref" not in chunk
+    assert b"record_finding" not in chunk and b'"stored"' not in chunk
+    # The audit trail tells sealing and opening apart from the model's tool calls.
+    audit = temporal.run(run_audit(client=temporal.client, workflow_id=handle.id))
+    titles = [e.title for e in audit.entries]
+    assert sum(t.endswith("older results sealed beside history") for t in titles) == len(sealed)
+    assert sum(t.endswith("sealed results opened again") for t in titles) == 1  # once, for the report
+    assert not any(t.startswith("Tool call: seal_results") or "open_sealed_results" in t for t in titles)
     # (the digest quotes the start of the latest result or two, bounded; nothing older).
     carried_text = json.dumps(carried[-1][1])
     assert not any(section.text[:80] in carried_text for section in sections[:60])
@@ -108,6 +117,34 @@ def test_a_long_review_finds_what_the_rulebook_does_and_carries_a_bounded_state(
         temporal.client.get_workflow_handle(handle.id, run_id=runs[-1]),
         "regulatory_sealed_results_last_run",
     )
+
+
+def test_a_final_gate_shows_every_result_as_evidence_the_sealed_ones_too(temporal, worker, document_store):
+    """A loan run continuing as new after every turn, carrying at most two results: by its gate
+    its first results are sealed beside history, and the gate still shows every result, in order.
+    (The offline loan model, seeing a summary where the tool results were, calls them again.)"""
+    agent_input = loan_input()
+    agent_input.spec.turns_per_run, agent_input.spec.carried_results_max = 1, 2
+    handle = start_loan(temporal, worker, agent_input)
+    gate = wait_for_gate(temporal, handle, timeout=60)
+
+    started = temporal.run(handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    [carried] = temporal.run(temporal.client.data_converter.decode(started.input.payloads))
+    sealed = carried["carry"]["sealed_results"]
+    assert len(carried["carry"]["results"]) <= 2 and sealed
+    assert {p.stem for p in (document_store.root / "default" / "results").glob("*.json")} == set(sealed)
+    # Every result: the sealed ones first (the first turn's bureau report), then those carried,
+    # then this run's own.
+    opened = [r for ref in sealed for r in ResultStore.from_env("default").open(ref, handle.id)]
+    carried_ids = [r["call_id"] for r in carried["carry"]["results"]]
+    ids = [r.call_id for r in gate.tool_results]
+    assert gate.tool_results[: len(opened)] == opened and opened[0].name == "loans.credit_bureau"
+    assert ids[len(opened) : len(opened) + len(carried_ids)] == carried_ids
+    assert len(set(ids)) == len(ids)
+    actions.decide(temporal, handle, gate.gate_id, "approve", "Affordable.", "officer", ["credit_officer"])
+    result = temporal.run(handle.result())
+    assert result.outcome == "approved" and len(result.gate.tool_results) == len(ids)
+    record_history(temporal, handle, "loan_sealed_results_final_gate")
 
 
 def _started_input(temporal, handle, run_id: str) -> tuple[int, dict]:

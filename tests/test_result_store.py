@@ -1,33 +1,41 @@
 """A long loop's oldest results, sealed beside history (agents/framework/result_store.py): kept
-once, encrypted, opened only as the chunk the run sealed; anything else fails loudly and is never
-read as part of a report. The run that seals and opens them is tests/test_history_growth.py."""
+once, encrypted, opened only by the chain that sealed them and only as they were sealed; anything
+else fails loudly and is never read as part of a report. The run that seals and opens them is
+tests/test_history_growth.py."""
 
 from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from agents.framework.codec import PayloadKeys
+from agents.framework.codec import KeyNotFound, PayloadKeys
 from agents.framework.result_store import (
     SEALED_RESULTS_UNREADABLE,
     ResultStore,
     open_sealed_results,
     seal_results,
 )
-from agents.framework.sealed_files import STORE_DIR_ENV
+from agents.framework.sealed_files import STORE_DIR_ENV, write_sealed
 from agents.framework.types import ToolResult
 from tests.conftest import TEST_PAYLOAD_KEYS
 
 pytestmark = pytest.mark.once  # no database: one CI pass
 
+RUN = "regulatory-test-1"
 RESULTS = [
-    ToolResult(call_id="call_1", name="regulatory.record_finding", ok=True, result={"finding_ref": "a" * 64}),
+    ToolResult(call_id="call_1", name="regulatory.record_finding", ok=True, result={"stored": "a" * 64}),
     ToolResult(call_id="call_2", name="regulatory.record_finding", ok=False, error="Refused: no such rule."),
-    # Odd Unicode comes back as it went: right-to-left, a zero-width joiner, an astral symbol.
+    # Odd Unicode comes back as it went: right-to-left, a zero-width joiner, an astral symbol, and
+    # a lone surrogate (the model's JSON may hold one; Temporal's converter carries it).
     ToolResult(
         call_id="call_3", name="x", ok=True, result={"note": "\u05e9\u05dc\u05d5\u05dd \u200d \U0001f4b8"}
     ),
+    ToolResult(call_id="call_4", name="x", ok=False, error="Unknown rule '\ud800'"),
 ]
 
 
@@ -39,52 +47,75 @@ def store(tmp_path, monkeypatch) -> ResultStore:
 
 
 def test_results_are_sealed_once_and_open_as_they_were(store):
-    ref = store.seal(RESULTS)
+    ref = store.seal(RESULTS, RUN)
     [path] = list(store.directory.glob("*.json"))
     written = path.stat().st_mtime_ns
 
-    assert store.seal([*RESULTS]) == ref and path.stat().st_mtime_ns == written  # a retried step
-    assert store.open(ref) == RESULTS
+    assert store.seal([*RESULTS], RUN) == ref and path.stat().st_mtime_ns == written  # a retried step
+    assert store.open(ref, RUN) == RESULTS
     assert b"record_finding" not in path.read_bytes() and b"call_1" not in path.read_bytes()
-    assert store.seal(RESULTS[:1]) != ref and len(list(store.directory.glob("*.json"))) == 2
+    assert store.seal(RESULTS[:1], RUN) != ref and len(list(store.directory.glob("*.json"))) == 2
+
+
+def test_a_chunk_is_its_chains_own(store):
+    """Another workflow that learns a chunk's name (the files are listed by it) cannot open it,
+    and the same results of two runs are two chunks."""
+    ref = store.seal(RESULTS, RUN)
+    with pytest.raises(ValueError, match="not the ones workflow other-run sealed"):
+        store.open(ref, "other-run")
+    assert store.seal(RESULTS, "other-run") != ref
 
 
 def test_a_chunk_altered_swapped_missing_or_misnamed_is_never_opened(store, tmp_path):
-    ref, other = store.seal(RESULTS), store.seal(RESULTS[:1])
+    ref, other = store.seal(RESULTS, RUN), store.seal(RESULTS[:1], RUN)
     path = store.directory / f"{ref}.json"
 
     # Sealed: flipping a byte of the ciphertext fails authentication.
     body = path.read_bytes()
     path.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))
     with pytest.raises(ValueError):
-        store.open(ref)
+        store.open(ref, RUN)
     # Another chunk copied under this one's name: the file's name is bound into its seal.
     path.write_bytes((store.directory / f"{other}.json").read_bytes())
     with pytest.raises(ValueError):
-        store.open(ref)
-    # Another namespace's store has its own folder, and cannot open this one's chunks copied in.
+        store.open(ref, RUN)
+    # Another namespace's store has its own folder, and lacks the keys of this one's chunks.
     loans = ResultStore(tmp_path, PayloadKeys.from_json(TEST_PAYLOAD_KEYS).of("loans"), "loans")
     with pytest.raises(LookupError):
-        loans.open(other)
+        loans.open(other, RUN)
     loans.directory.mkdir(parents=True)
     (loans.directory / f"{other}.json").write_bytes((store.directory / f"{other}.json").read_bytes())
-    with pytest.raises(LookupError, match="another namespace"):
-        loans.open(other)
+    with pytest.raises(KeyNotFound, match="another namespace"):
+        loans.open(other, RUN)
     path.unlink()
     with pytest.raises(LookupError, match="No sealed results"):
-        store.open(ref)
+        store.open(ref, RUN)
     for forged in ("../../etc/passwd", "A" * 64, ref[:-1], ""):
         with pytest.raises(ValueError, match="64 hex"):
-            store.open(forged)
+            store.open(forged, RUN)
 
 
-def test_the_activities_seal_and_open_in_order_and_an_altered_chunk_fails_for_good(store):
+def test_the_activities_seal_and_open_in_order_and_what_cannot_heal_fails_for_good(store):
     env = ActivityEnvironment()  # the SDK's activity context: namespace "default"
+    env.info = dataclasses.replace(env.info, workflow_id=RUN)
     first = env.run(seal_results, RESULTS[:2])
     second = env.run(seal_results, RESULTS[2:])
 
     assert env.run(open_sealed_results, [first, second]) == RESULTS
     assert env.run(open_sealed_results, []) == []
+
+    # Sealed right but not tool results (a chunk of another shape): for good.
+    body = json.dumps([{"not": "a result"}]).encode()
+    odd = hashlib.sha256(RUN.encode() + b"\n" + body).hexdigest()
+    write_sealed(
+        store.directory / f"{odd}.json",
+        PayloadKeys.from_json(TEST_PAYLOAD_KEYS).of("default"),
+        "default",
+        body,
+    )
+    with pytest.raises(ApplicationError) as refused:
+        env.run(open_sealed_results, [first, odd])
+    assert refused.value.type == SEALED_RESULTS_UNREADABLE and refused.value.non_retryable
 
     path = store.directory / f"{second}.json"
     path.write_bytes(path.read_bytes()[:-2])
@@ -95,3 +126,11 @@ def test_the_activities_seal_and_open_in_order_and_an_altered_chunk_fails_for_go
     path.unlink()
     with pytest.raises(LookupError):
         env.run(open_sealed_results, [first, second])
+
+
+def test_results_that_cannot_be_written_fail_the_seal_for_good_and_the_run_carries_them(store):
+    env = ActivityEnvironment()
+    unwritable = [ToolResult(call_id="c", name="x", ok=True, result={"s": {1, 2}})]  # no JSON for a set
+    with pytest.raises(ApplicationError) as refused:
+        env.run(seal_results, unwritable)
+    assert refused.value.non_retryable and not list(store.directory.glob("*.json"))

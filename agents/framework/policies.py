@@ -46,10 +46,11 @@ ACTION_SCHEDULE_TO_CLOSE = timedelta(days=1)
 PREPARE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 PREPARE_START_TO_CLOSE = timedelta(minutes=2)
 
-# Sealing or opening a long loop's results beside history: a store not reachable yet (a volume
-# still mounting) is retried for up to an hour; an altered chunk fails at once (result_store).
+# Sealing a long loop's oldest results beside history: tried for ten minutes, then the run carries
+# them unsealed. Opening them: a store or key not reachable yet (a volume still mounting) is
+# retried until it is; an altered chunk fails at once (result_store).
 SEALED_RESULTS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 SEALED_RESULTS_START_TO_CLOSE = timedelta(seconds=30)
-SEALED_RESULTS_SCHEDULE_TO_CLOSE = timedelta(hours=1)
+SEAL_RESULTS_SCHEDULE_TO_CLOSE = timedelta(minutes=10)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 from agents.framework.contract import OPEN_RESULTS_ACTIVITY, SEAL_RESULTS_ACTIVITY, SUMMARISE_ACTIVITY
 from agents.framework.policies import (
@@ -22,8 +23,8 @@ from agents.framework.policies import (
     LLM_RETRY,
     LLM_SCHEDULE_TO_CLOSE,
     LLM_START_TO_CLOSE,
+    SEAL_RESULTS_SCHEDULE_TO_CLOSE,
     SEALED_RESULTS_RETRY,
-    SEALED_RESULTS_SCHEDULE_TO_CLOSE,
     SEALED_RESULTS_START_TO_CLOSE,
 )
 from agents.framework.run_state import AgentRunState
@@ -37,6 +38,7 @@ PATCH_SEALED_RESULTS = "sealed-results"
 
 with workflow.unsafe.imports_passed_through():
     from agents.framework.llm_types import SummariseRequest, SummariseResponse
+    from agents.framework.run_spec import MIN_CARRIED_RESULTS
     from agents.framework.types import AgentRunSpec, ChatMessage, ToolResult
 
 
@@ -85,21 +87,28 @@ class PruningMixin(AgentRunState):
 
     async def _seal_oldest_results(self) -> None:
         """Past the spec's `carried_results_max`, seal all but the latest half beside history and
-        carry their reference (the latest stay: a tool gate shows them as evidence)."""
+        carry their reference (the latest stay: a tool gate shows them as evidence). If the store
+        cannot take them, they are carried as before: the run never stops for it."""
         assert self._input is not None
         state, most = self._state, self._input.spec.carried_results_max
-        if len(state.results) <= most or not workflow.patched(PATCH_SEALED_RESULTS):
+        if most < MIN_CARRIED_RESULTS or len(state.results) <= most:
+            return
+        if not workflow.patched(PATCH_SEALED_RESULTS):
             return
         keep = len(state.results) - most // 2
         oldest, latest = state.results[:keep], state.results[keep:]
-        ref = await workflow.execute_activity(
-            SEAL_RESULTS_ACTIVITY,
-            oldest,
-            result_type=str,
-            start_to_close_timeout=SEALED_RESULTS_START_TO_CLOSE,
-            schedule_to_close_timeout=SEALED_RESULTS_SCHEDULE_TO_CLOSE,
-            retry_policy=SEALED_RESULTS_RETRY,
-        )
+        try:
+            ref = await workflow.execute_activity(
+                SEAL_RESULTS_ACTIVITY,
+                oldest,
+                result_type=str,
+                start_to_close_timeout=SEALED_RESULTS_START_TO_CLOSE,
+                schedule_to_close_timeout=SEAL_RESULTS_SCHEDULE_TO_CLOSE,
+                retry_policy=SEALED_RESULTS_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("Results carried unsealed: the store refused them (%s)", err.cause)
+            return
         state.sealed_results = [*state.sealed_results, ref]
         state.results = latest
 
@@ -113,8 +122,8 @@ class PruningMixin(AgentRunState):
             OPEN_RESULTS_ACTIVITY,
             state.sealed_results,
             result_type=list[ToolResult],
+            # No deadline: a store or key still missing is retried until it is back.
             start_to_close_timeout=SEALED_RESULTS_START_TO_CLOSE,
-            schedule_to_close_timeout=SEALED_RESULTS_SCHEDULE_TO_CLOSE,
             retry_policy=SEALED_RESULTS_RETRY,
         )
         state.results, state.sealed_results = [*opened, *state.results], []

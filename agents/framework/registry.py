@@ -13,6 +13,7 @@ from agents.framework.intake import Intake
 from agents.framework.presentation import AfterReview, CaseField, Flags, PassageOf, Shown, Workspace
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.roles import ReviewerRole
+from agents.framework.run_spec import MIN_CARRIED_RESULTS
 from agents.framework.tools import TOOLS
 from agents.framework.types import LOAN_OUTCOMES, AgentRunSpec, ApprovalRule, EscalationStep, GatePolicy
 
@@ -126,7 +127,10 @@ class AgentSpec:
             prepare=self.prepare,
             local_tools=[name for name in spec_tools if name in TOOLS and TOOLS[name].local],
         )
-        return replace(spec, **overrides)
+        pinned = replace(spec, **overrides)
+        if pinned.carried_results_max < MIN_CARRIED_RESULTS:
+            raise ValueError(f"carried_results_max is at least {MIN_CARRIED_RESULTS}.")
+        return pinned
 
 
 def _tool_name(tool: str | Callable[..., Any]) -> str:

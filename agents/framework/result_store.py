@@ -5,10 +5,13 @@ more, the oldest are sealed here in one chunk and the carry keeps the chunk's re
 (agents/framework/pruning.py). The run opens the chunks again once, when it needs every result:
 for the outcome `on_complete` acts on, or the evidence of its final gate.
 
-A chunk is the results as JSON, named by the SHA-256 of that JSON (the same chunk is written
-once), sealed with the namespace's payload keys in `<DOCUMENT_STORE_DIR>/<namespace>/results/`.
-A chunk that is missing, altered or not the one named fails the run's step loudly: a report is
-never made from part of the results.
+A chunk is the results as JSON (ASCII: a lone surrogate the model wrote is escaped, not an
+error), named by the SHA-256 of the workflow id and that JSON, so a run opens only its own chain's
+chunks and a retried step writes nothing new; sealed with the namespace's payload keys in
+`<DOCUMENT_STORE_DIR>/<namespace>/results/`. Opening never guesses: a missing chunk, or one sealed
+with a key this replica lacks, is retried (a volume or a key still being rolled out); one altered,
+another run's, or not the one named fails the step for good. A report is never made from part of
+the results.
 """
 
 from __future__ import annotations
@@ -42,27 +45,30 @@ class ResultStore:
     def from_env(cls, namespace: str) -> ResultStore:
         return cls(store_root(), PayloadKeys.from_env().of(namespace), namespace)
 
-    def seal(self, results: list[ToolResult]) -> str:
-        """Keep `results`; returns the reference the carry keeps (idempotent: a retried step
-        writes nothing new)."""
-        body = json.dumps([asdict(r) for r in results], sort_keys=True, ensure_ascii=False).encode()
-        ref = hashlib.sha256(body).hexdigest()
+    def seal(self, results: list[ToolResult], owner: str) -> str:
+        """Keep `results` of the workflow `owner`; returns the reference the carry keeps."""
+        body = json.dumps([asdict(r) for r in results], sort_keys=True).encode()
+        ref = _ref(owner, body)
         path = self._path(ref)
         if not path.exists():
             write_sealed(path, self._keys, self._namespace, body)
         return ref
 
-    def open(self, ref: str) -> list[ToolResult]:
-        """The results sealed as `ref`. Raises LookupError if there is no such chunk, ValueError
-        if the reference is malformed or the file is not the chunk it names."""
+    def open(self, ref: str, owner: str) -> list[ToolResult]:
+        """The results the workflow `owner` sealed as `ref`. Raises LookupError if there is no
+        such chunk or its key is not here; ValueError if the reference is malformed, or the file
+        is altered, another workflow's, or not the chunk named."""
         path = self._path(ref)
         try:
             body = read_sealed(path, self._keys, self._namespace)
         except FileNotFoundError as err:
             raise LookupError(f"No sealed results {ref} in {self.directory}.") from err
-        if hashlib.sha256(body).hexdigest() != ref:
-            raise ValueError(f"Sealed results {ref} are not the ones the run sealed.")
-        return [ToolResult(**r) for r in json.loads(body)]
+        if _ref(owner, body) != ref:
+            raise ValueError(f"Sealed results {ref} are not the ones workflow {owner} sealed.")
+        try:
+            return [ToolResult(**r) for r in json.loads(body)]
+        except (TypeError, KeyError) as err:
+            raise ValueError(f"Sealed results {ref} do not read as tool results: {err}") from err
 
     def _path(self, ref: str) -> Path:
         # References come back from history: never let one name another path.
@@ -71,18 +77,28 @@ class ResultStore:
         return self.directory / f"{ref}.json"
 
 
+def _ref(owner: str, body: bytes) -> str:
+    return hashlib.sha256(owner.encode() + b"\n" + body).hexdigest()
+
+
 @activity.defn(name=SEAL_RESULTS_ACTIVITY)
 def seal_results(results: list[ToolResult]) -> str:
-    """Activity: seal a continuation's oldest results beside history; returns their reference."""
-    return ResultStore.from_env(activity.info().namespace).seal(results)
+    """Activity: seal a continuation's oldest results beside history; returns their reference.
+    Results that cannot be written as JSON fail for good (the run then carries them unsealed)."""
+    info = activity.info()
+    try:
+        return ResultStore.from_env(info.namespace).seal(results, info.workflow_id)
+    except (TypeError, ValueError) as err:
+        raise ApplicationError(str(err), type=SEALED_RESULTS_UNREADABLE, non_retryable=True) from err
 
 
 @activity.defn(name=OPEN_RESULTS_ACTIVITY)
 def open_sealed_results(refs: list[str]) -> list[ToolResult]:
-    """Activity: every result sealed as `refs`, in order. An altered chunk fails for good; a
-    missing one is retried (a volume not yet mounted on this replica), then fails the step."""
-    store = ResultStore.from_env(activity.info().namespace)
+    """Activity: every result the run's chain sealed as `refs`, in order. A chunk missing, or
+    sealed with a key not here, is retried; any other that does not open fails for good."""
+    info = activity.info()
+    store = ResultStore.from_env(info.namespace)
     try:
-        return [result for ref in refs for result in store.open(ref)]
-    except ValueError as err:
+        return [result for ref in refs for result in store.open(ref, info.workflow_id)]
+    except ValueError as err:  # (a LookupError, KeyNotFound among them, is retried)
         raise ApplicationError(str(err), type=SEALED_RESULTS_UNREADABLE, non_retryable=True) from err

@@ -89,6 +89,11 @@ class ApprovalRule:
         return value in self.values
 
 
+# The least `carried_results_max` a spec may pin: below it, a chunk sealed at every continuation
+# would grow the carry's references instead (AgentSpec.pin refuses it; a run never seals then).
+MIN_CARRIED_RESULTS = 2
+
+
 @dataclass
 class AgentRunSpec:
     """The spec snapshot a run pins when it starts, so config changes reach new runs only."""

@@ -20,9 +20,11 @@ from temporalio.converter import DataConverter
 
 from agents.framework.contract import (
     LLM_ACTIVITY,
+    OPEN_RESULTS_ACTIVITY,
     OPERATOR,
     PUBLISH_ACTIVITY,
     PUBLISH_CHANGE_ACTIVITY,
+    SEAL_RESULTS_ACTIVITY,
     SUMMARISE_ACTIVITY,
     SYSTEM_DECIDER,
 )
@@ -170,6 +172,14 @@ class _HistoryReader:
             summary = result.get("summary", "") if isinstance(result, dict) else ""
             title = f"Earlier turns summarised by {result.get('model') if isinstance(result, dict) else '?'}"
             return [TimelineEntry(when, "llm", title, {"summary": summary, "input": arg})]
+        if name == SEAL_RESULTS_ACTIVITY:
+            count = len(arg) if isinstance(arg, list) else "?"
+            return [
+                TimelineEntry(when, "run", f"{count} older results sealed beside history", {"results": arg})
+            ]
+        if name == OPEN_RESULTS_ACTIVITY:
+            count = len(result) if isinstance(result, list) else "?"
+            return [TimelineEntry(when, "run", f"{count} sealed results opened again", {"chunks": arg})]
         if isinstance(arg, dict) and "gate_id" in arg and "recommendation" in arg:
             return [TimelineEntry(when, "action", f"Downstream action {name}", {"result": result})]
         return [TimelineEntry(when, "tool", f"Tool call: {name}", {"arguments": arg, "result": result})]
