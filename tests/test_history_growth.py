@@ -5,6 +5,7 @@ for the figures)."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import StorageDriverClaim
 
 from agents.framework.claim_check import FileClaimCheck
+from agents.framework.contract import SEAL_RESULTS_ACTIVITY
 from agents.framework.offline_model import _digest
-from agents.framework.result_store import ResultStore
 from agents.framework.summarise import transcript
 from agents.framework.types import ChatMessage, ToolCall
 from agents.regulatory.documents import STORE_DIR_ENV, DocumentNotFound, DocumentStore
@@ -85,15 +86,14 @@ def test_a_long_review_finds_what_the_rulebook_does_and_carries_a_bounded_state(
     assert max(len(agent_input["carry"]["results"]) for _, agent_input in carried) <= 4
     sealed = last["sealed_results"]
     assert len(sealed) >= 5 and len(set(sealed)) == len(sealed)
-    assert {p.stem for p in (document_store.directory / "results").glob("*.json")} == set(sealed)
-    # Each chunk is written once and sealed: the findings' references do not show in the file.
-    chunk = (document_store.directory / "results" / f"{sealed[0]}.json").read_bytes()
-    assert b"record_finding" not in chunk and b'"stored"' not in chunk
+    # Each chunk was written once, sealed, and deleted once the last run had opened them all.
+    assert not list((document_store.directory / "results").glob("*.json"))
     # The audit trail tells sealing and opening apart from the model's tool calls.
     audit = temporal.run(run_audit(client=temporal.client, workflow_id=handle.id))
     titles = [e.title for e in audit.entries]
     assert sum(t.endswith("older results sealed beside history") for t in titles) == len(sealed)
     assert sum(t.endswith("sealed results opened again") for t in titles) == 1  # once, for the report
+    assert f"{len(sealed)} opened chunks deleted" in titles
     assert not any(t.startswith("Tool call: seal_results") or "open_sealed_results" in t for t in titles)
     # (the digest quotes the start of the latest result or two, bounded; nothing older).
     carried_text = json.dumps(carried[-1][1])
@@ -132,19 +132,41 @@ def test_a_final_gate_shows_every_result_as_evidence_the_sealed_ones_too(tempora
     [carried] = temporal.run(temporal.client.data_converter.decode(started.input.payloads))
     sealed = carried["carry"]["sealed_results"]
     assert len(carried["carry"]["results"]) <= 2 and sealed
-    assert {p.stem for p in (document_store.root / "default" / "results").glob("*.json")} == set(sealed)
+    # Deleted once opened: their results are in this run's history now.
+    assert not list((document_store.root / "default" / "results").glob("*.json"))
     # Every result: the sealed ones first (the first turn's bureau report), then those carried,
     # then this run's own.
-    opened = [r for ref in sealed for r in ResultStore.from_env("default").open(ref, handle.id)]
+    opened = sealed_in(temporal, handle, carried["carry"]["previous_runs"])
     carried_ids = [r["call_id"] for r in carried["carry"]["results"]]
     ids = [r.call_id for r in gate.tool_results]
-    assert gate.tool_results[: len(opened)] == opened and opened[0].name == "loans.credit_bureau"
+    assert [asdict(r) for r in gate.tool_results[: len(opened)]] == opened
+    assert opened[0]["name"] == "loans.credit_bureau"
     assert ids[len(opened) : len(opened) + len(carried_ids)] == carried_ids
     assert len(set(ids)) == len(ids)
     actions.decide(temporal, handle, gate.gate_id, "approve", "Affordable.", "officer", ["credit_officer"])
     result = temporal.run(handle.result())
     assert result.outcome == "approved" and len(result.gate.tool_results) == len(ids)
     record_history(temporal, handle, "loan_sealed_results_final_gate")
+
+
+def sealed_in(temporal, handle, run_ids: list[str]) -> list[dict]:
+    """What the runs sealed, in order: the seal_results activities' inputs in their histories
+    (where the archive finds them too; the chunks themselves are deleted once opened)."""
+
+    async def read() -> list[dict]:
+        sealed: list[dict] = []
+        for run_id in run_ids:
+            history = await temporal.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+            for event in history.events:
+                scheduled = event.activity_task_scheduled_event_attributes
+                if event.HasField("activity_task_scheduled_event_attributes") and (
+                    scheduled.activity_type.name == SEAL_RESULTS_ACTIVITY
+                ):
+                    [results] = await temporal.client.data_converter.decode(scheduled.input.payloads)
+                    sealed.extend(results)
+        return sealed
+
+    return temporal.run(read())
 
 
 def _started_input(temporal, handle, run_id: str) -> tuple[int, dict]:

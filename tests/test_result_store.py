@@ -17,6 +17,7 @@ from agents.framework.codec import KeyNotFound, PayloadKeys
 from agents.framework.result_store import (
     SEALED_RESULTS_UNREADABLE,
     ResultStore,
+    forget_sealed_results,
     open_sealed_results,
     seal_results,
 )
@@ -134,3 +135,16 @@ def test_results_that_cannot_be_written_fail_the_seal_for_good_and_the_run_carri
     with pytest.raises(ApplicationError) as refused:
         env.run(seal_results, unwritable)
     assert refused.value.non_retryable and not list(store.directory.glob("*.json"))
+
+
+def test_a_run_deletes_only_its_own_chunks_once_opened(store):
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=RUN)
+    mine = env.run(seal_results, RESULTS[:1])
+    theirs = store.seal(RESULTS[1:], "other-run")
+
+    # Another run's chunk named by a forged list is left alone; a missing one is no error.
+    assert env.run(forget_sealed_results, [mine, theirs, "b" * 64]) == 1
+    assert {p.stem for p in store.directory.glob("*.json")} == {theirs}
+    assert store.open(theirs, "other-run") == RESULTS[1:]
+    assert env.run(forget_sealed_results, [mine]) == 0  # a retried step deletes nothing more

@@ -23,6 +23,7 @@ NOTIFY_ACTIVITY = "notify_reviewers"
 # A long loop's oldest results, sealed beside history, and opened again when all are needed.
 SEAL_RESULTS_ACTIVITY = "seal_results"
 OPEN_RESULTS_ACTIVITY = "open_sealed_results"
+FORGET_RESULTS_ACTIVITY = "forget_sealed_results"
 
 # Reviewer actions: the workflow's Updates.
 DECIDE = "decide"

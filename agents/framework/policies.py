@@ -54,3 +54,5 @@ SEALED_RESULTS_RETRY = RetryPolicy(
 )
 SEALED_RESULTS_START_TO_CLOSE = timedelta(seconds=30)
 SEAL_RESULTS_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
+# Deleting them once opened: a few tries, then they stay (the run goes on; the store keeps them).
+FORGET_RESULTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)

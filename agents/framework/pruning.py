@@ -17,8 +17,14 @@ from dataclasses import replace
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from agents.framework.contract import OPEN_RESULTS_ACTIVITY, SEAL_RESULTS_ACTIVITY, SUMMARISE_ACTIVITY
+from agents.framework.contract import (
+    FORGET_RESULTS_ACTIVITY,
+    OPEN_RESULTS_ACTIVITY,
+    SEAL_RESULTS_ACTIVITY,
+    SUMMARISE_ACTIVITY,
+)
 from agents.framework.policies import (
+    FORGET_RESULTS_RETRY,
     LLM_HEARTBEAT,
     LLM_RETRY,
     LLM_SCHEDULE_TO_CLOSE,
@@ -114,7 +120,8 @@ class PruningMixin(AgentRunState):
 
     async def _open_sealed_results(self) -> None:
         """Bring every sealed result back before the ones carried, once, for a step that needs
-        them all (the outcome, the final gate's evidence)."""
+        them all (the outcome, the final gate's evidence); then delete the chunks, whose results
+        are in this run's history now."""
         state = self._state
         if not state.sealed_results:
             return
@@ -126,7 +133,18 @@ class PruningMixin(AgentRunState):
             start_to_close_timeout=SEALED_RESULTS_START_TO_CLOSE,
             retry_policy=SEALED_RESULTS_RETRY,
         )
+        refs = state.sealed_results
         state.results, state.sealed_results = [*opened, *state.results], []
+        try:
+            await workflow.execute_activity(
+                FORGET_RESULTS_ACTIVITY,
+                refs,
+                result_type=int,
+                start_to_close_timeout=SEALED_RESULTS_START_TO_CLOSE,
+                retry_policy=FORGET_RESULTS_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("Sealed results kept: they could not be deleted (%s)", err.cause)
 
 
 def carried_results(spec: AgentRunSpec, results: list[ToolResult]) -> list[ToolResult]:

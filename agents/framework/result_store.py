@@ -3,7 +3,8 @@
 A continuation carries at most its spec's `carried_results_max` results in history; when it has
 more, the oldest are sealed here in one chunk and the carry keeps the chunk's reference instead
 (agents/framework/pruning.py). The run opens the chunks again once, when it needs every result:
-for the outcome `on_complete` acts on, or the evidence of its final gate.
+for the outcome `on_complete` acts on, or the evidence of its final gate; then, the results back
+in its history, it deletes them (the archive keeps that history, so no copy outlives it here).
 
 A chunk is the results as JSON (ASCII: a lone surrogate the model wrote is escaped, not an
 error), named by the SHA-256 of the workflow id and that JSON, so a run opens only its own chain's
@@ -26,7 +27,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.framework.codec import NamespaceKeys, PayloadKeys
-from agents.framework.contract import OPEN_RESULTS_ACTIVITY, SEAL_RESULTS_ACTIVITY
+from agents.framework.contract import FORGET_RESULTS_ACTIVITY, OPEN_RESULTS_ACTIVITY, SEAL_RESULTS_ACTIVITY
 from agents.framework.sealed_files import read_sealed, store_root, write_sealed
 from agents.framework.types import ToolResult
 
@@ -70,6 +71,16 @@ class ResultStore:
         except (TypeError, KeyError) as err:
             raise ValueError(f"Sealed results {ref} do not read as tool results: {err}") from err
 
+    def forget(self, ref: str, owner: str) -> bool:
+        """Delete the chunk `owner` sealed as `ref`; False (nothing deleted) if there is none, or
+        the file there is not that workflow's chunk."""
+        try:
+            self.open(ref, owner)
+        except (LookupError, ValueError):
+            return False
+        self._path(ref).unlink(missing_ok=True)
+        return True
+
     def _path(self, ref: str) -> Path:
         # References come back from history: never let one name another path.
         if not _REF.fullmatch(ref):
@@ -102,3 +113,11 @@ def open_sealed_results(refs: list[str]) -> list[ToolResult]:
         return [result for ref in refs for result in store.open(ref, info.workflow_id)]
     except ValueError as err:  # (a LookupError, KeyNotFound among them, is retried)
         raise ApplicationError(str(err), type=SEALED_RESULTS_UNREADABLE, non_retryable=True) from err
+
+
+@activity.defn(name=FORGET_RESULTS_ACTIVITY)
+def forget_sealed_results(refs: list[str]) -> int:
+    """Activity: delete the run's chunks once their results are back in its history; how many."""
+    info = activity.info()
+    store = ResultStore.from_env(info.namespace)
+    return sum(store.forget(ref, info.workflow_id) for ref in refs)

@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
-from agents.framework.result_store import open_sealed_results, seal_results
+from agents.framework.result_store import forget_sealed_results, open_sealed_results, seal_results
 from agents.framework.summarise import SummariseActivities
 from agents.framework.workflow import AgentWorkflow
 
@@ -44,6 +44,7 @@ def build_worker(
         SummariseActivities(llm).summarise,
         seal_results,
         open_sealed_results,
+        forget_sealed_results,
         *portal_activities,
     ]
     workflows: list[type] = [AgentWorkflow]

@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 
 from agents.framework.contract import (
+    FORGET_RESULTS_ACTIVITY,
     LLM_ACTIVITY,
     OPEN_RESULTS_ACTIVITY,
     OPERATOR,
@@ -180,6 +181,8 @@ class _HistoryReader:
         if name == OPEN_RESULTS_ACTIVITY:
             count = len(result) if isinstance(result, list) else "?"
             return [TimelineEntry(when, "run", f"{count} sealed results opened again", {"chunks": arg})]
+        if name == FORGET_RESULTS_ACTIVITY:
+            return [TimelineEntry(when, "run", f"{result} opened chunks deleted", {"chunks": arg})]
         if isinstance(arg, dict) and "gate_id" in arg and "recommendation" in arg:
             return [TimelineEntry(when, "action", f"Downstream action {name}", {"result": result})]
         return [TimelineEntry(when, "tool", f"Tool call: {name}", {"arguments": arg, "result": result})]
