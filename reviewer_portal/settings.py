@@ -360,6 +360,13 @@ SUPPORT_MESSAGES_PER_MINUTE = env.int("SUPPORT_MESSAGES_PER_MINUTE", default=10)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+    # The inbox's gate tables kept per tag (inbox/views.py), apart: query strings a reviewer makes
+    # up fill this one, never evict the counts and rows in "default".
+    "inbox-tables": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "inbox-tables",
+        "OPTIONS": {"MAX_ENTRIES": 1000},
+    },
     # The inbox's versions (reviewer_portal/inbox/freshness.py), shared by the portal's processes
     # and the worker sidecar: Redis when there is one, else files on this machine.
     # Never pickled: what Redis hands back is only ever decoded as text (reviewer_portal/cache_text.py).

@@ -73,8 +73,10 @@ def portal_signing_key() -> Iterator[SigningKey]:
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> None:
-    """Each test starts with no chat counted against anyone's rate limit (an in-memory cache)."""
+    """Each test starts with no chat counted against anyone's rate limit (an in-memory cache),
+    and no inbox table kept by another test (users' ids repeat from test to test)."""
     caches["throttle"].clear()
+    caches["inbox-tables"].clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

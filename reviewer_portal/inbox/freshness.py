@@ -24,7 +24,12 @@ The queue counts, the table's count and the user's own pending gates (`Freshness
 kept in the process's own cache under a key made of the same versions and the newest write's time
 (and the minute, for the SLA filters): a change of the projection changes the key, so a count is
 never read after a change. The table itself is kept under its tag (reviewer_portal.inbox.views):
-a page or poll of an unchanged tag gets the table the tag stands for without reading a row.
+a page or poll of an unchanged tag gets the table the tag stands for without reading a row. So a
+page load, like a poll, may show a badge that turned "at risk" within the minute up to 60 s late;
+and if a version's bump is lost (the cache failed after a commit) while the write left the newest
+write's time where it was (a writer's clock behind), a page shows the older table until the
+minute turns. Neither can decide anything: every decision is checked again by the service and by
+the run.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -117,7 +117,7 @@ def _gate_table(
         # An auditor's empty inbox points to the audit pages: words the tag's roles do not decide.
         parts.append(str(can_audit(request.user)))
         key = "inbox-table:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-        if (held := cache.get(key)) is not None:
+        if (held := caches["inbox-tables"].get(key)) is not None:
             return mark_safe(held[0]), held[1]
     filters = context["filters"]
     gates = gate_rows_for(user=request.user, filters=filters)
@@ -130,7 +130,7 @@ def _gate_table(
     table = {**context, "page": page, "rows": rows}
     html = render_to_string("inbox/inbox.html#gate-table", table, request=request)
     if key:
-        cache.set(key, (html, bool(rows)), timeout=CLOCK_SECONDS)
+        caches["inbox-tables"].set(key, (html, bool(rows)), timeout=CLOCK_SECONDS)
     return mark_safe(html), bool(rows)
 
 
