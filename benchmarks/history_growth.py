@@ -15,7 +15,8 @@ Once the review has finished, every run of its continue-as-new chain is read bac
 runs' history sizes (serialised protobuf, as the server keeps them), how many runs, and the
 largest workflow-started event of a continued run (what continue-as-new carried). The bytes kept
 beside history are summed: the claim-check directory, and the chunks of older findings the chain
-sealed in the document store (agents/framework/result_store.py). It checks the report found what
+sealed in the document store (agents/framework/result_store.py) that remain after it (a run
+deletes its chunks once it has opened them). It checks the report found what
 the document holds, and ends with one row per size: `per section  <sections>  <history bytes>
 <claim-check bytes>` (bytes per section, whole numbers; the claim-check figure counts both).
 Figures only: it never fails on them.
@@ -170,7 +171,7 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
     client = await Client.connect(address, data_converter=converter(claims, threshold))
     document = DocumentStore.from_env("default").put(synthetic_document(sections))
     assert document.sections == sections, document
-    sealed_before = set(ResultStore.from_env("default").directory.glob("*.json"))
+    sealed_before = set(ResultStore.from_env("default").directory.rglob("*.json"))
     agent_input = review_input(
         document=document, title=f"Branch guide ({sections} sections)", uploaded_by="bench"
     )
@@ -191,7 +192,7 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
         )
     runs, history_bytes, largest = await chain_sizes(client, workflow_id, handle.result_run_id or "")
     files = [p for p in claims.rglob("*") if p.is_file()]
-    sealed = set(ResultStore.from_env("default").directory.glob("*.json")) - sealed_before
+    sealed = set(ResultStore.from_env("default").directory.rglob("*.json")) - sealed_before
     return Figures(
         sections=sections,
         seconds=seconds,

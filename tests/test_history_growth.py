@@ -87,7 +87,7 @@ def test_a_long_review_finds_what_the_rulebook_does_and_carries_a_bounded_state(
     sealed = last["sealed_results"]
     assert len(sealed) >= 5 and len(set(sealed)) == len(sealed)
     # Each chunk was written once, sealed, and deleted once the last run had opened them all.
-    assert not list((document_store.directory / "results").glob("*.json"))
+    assert not list((document_store.directory / "results").rglob("*.json"))
     # The audit trail tells sealing and opening apart from the model's tool calls.
     audit = temporal.run(run_audit(client=temporal.client, workflow_id=handle.id))
     titles = [e.title for e in audit.entries]
@@ -133,7 +133,7 @@ def test_a_final_gate_shows_every_result_as_evidence_the_sealed_ones_too(tempora
     sealed = carried["carry"]["sealed_results"]
     assert len(carried["carry"]["results"]) <= 2 and sealed
     # Deleted once opened: their results are in this run's history now.
-    assert not list((document_store.root / "default" / "results").glob("*.json"))
+    assert not list((document_store.root / "default" / "results").rglob("*.json"))
     # Every result: the sealed ones first (the first turn's bureau report), then those carried,
     # then this run's own.
     opened = sealed_in(temporal, handle, carried["carry"]["previous_runs"])

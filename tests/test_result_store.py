@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -17,6 +18,8 @@ from agents.framework.codec import KeyNotFound, PayloadKeys
 from agents.framework.result_store import (
     SEALED_RESULTS_UNREADABLE,
     ResultStore,
+    chain_folder,
+    forget_chain,
     forget_sealed_results,
     open_sealed_results,
     seal_results,
@@ -47,21 +50,30 @@ def store(tmp_path, monkeypatch) -> ResultStore:
     return ResultStore.from_env("default")
 
 
+def chunk(store: ResultStore, ref: str, owner: str = RUN) -> Path:
+    return chain_folder(store.directory, owner) / f"{ref}.json"
+
+
 def test_results_are_sealed_once_and_open_as_they_were(store):
     ref = store.seal(RESULTS, RUN)
-    [path] = list(store.directory.glob("*.json"))
+    [path] = list(store.directory.rglob("*.json"))
     written = path.stat().st_mtime_ns
 
     assert store.seal([*RESULTS], RUN) == ref and path.stat().st_mtime_ns == written  # a retried step
     assert store.open(ref, RUN) == RESULTS
     assert b"record_finding" not in path.read_bytes() and b"call_1" not in path.read_bytes()
-    assert store.seal(RESULTS[:1], RUN) != ref and len(list(store.directory.glob("*.json"))) == 2
+    assert store.seal(RESULTS[:1], RUN) != ref and len(list(store.directory.rglob("*.json"))) == 2
 
 
 def test_a_chunk_is_its_chains_own(store):
-    """Another workflow that learns a chunk's name (the files are listed by it) cannot open it,
-    and the same results of two runs are two chunks."""
+    """Another workflow that learns a chunk's name (the files are listed by it) cannot open it:
+    it looks in its own folder, and a copy put there is not its own; the same results of two runs
+    are two chunks."""
     ref = store.seal(RESULTS, RUN)
+    with pytest.raises(LookupError, match="No sealed results"):
+        store.open(ref, "other-run")
+    chunk(store, ref, "other-run").parent.mkdir(parents=True)
+    chunk(store, ref, "other-run").write_bytes(chunk(store, ref).read_bytes())
     with pytest.raises(ValueError, match="not the ones workflow other-run sealed"):
         store.open(ref, "other-run")
     assert store.seal(RESULTS, "other-run") != ref
@@ -69,7 +81,7 @@ def test_a_chunk_is_its_chains_own(store):
 
 def test_a_chunk_altered_swapped_missing_or_misnamed_is_never_opened(store, tmp_path):
     ref, other = store.seal(RESULTS, RUN), store.seal(RESULTS[:1], RUN)
-    path = store.directory / f"{ref}.json"
+    path = chunk(store, ref)
 
     # Sealed: flipping a byte of the ciphertext fails authentication.
     body = path.read_bytes()
@@ -77,15 +89,15 @@ def test_a_chunk_altered_swapped_missing_or_misnamed_is_never_opened(store, tmp_
     with pytest.raises(ValueError):
         store.open(ref, RUN)
     # Another chunk copied under this one's name: the file's name is bound into its seal.
-    path.write_bytes((store.directory / f"{other}.json").read_bytes())
+    path.write_bytes(chunk(store, other).read_bytes())
     with pytest.raises(ValueError):
         store.open(ref, RUN)
     # Another namespace's store has its own folder, and lacks the keys of this one's chunks.
     loans = ResultStore(tmp_path, PayloadKeys.from_json(TEST_PAYLOAD_KEYS).of("loans"), "loans")
     with pytest.raises(LookupError):
         loans.open(other, RUN)
-    loans.directory.mkdir(parents=True)
-    (loans.directory / f"{other}.json").write_bytes((store.directory / f"{other}.json").read_bytes())
+    chunk(loans, other).parent.mkdir(parents=True)
+    chunk(loans, other).write_bytes(chunk(store, other).read_bytes())
     with pytest.raises(KeyNotFound, match="another namespace"):
         loans.open(other, RUN)
     path.unlink()
@@ -109,7 +121,7 @@ def test_the_activities_seal_and_open_in_order_and_what_cannot_heal_fails_for_go
     body = json.dumps([{"not": "a result"}]).encode()
     odd = hashlib.sha256(RUN.encode() + b"\n" + body).hexdigest()
     write_sealed(
-        store.directory / f"{odd}.json",
+        chunk(store, odd),
         PayloadKeys.from_json(TEST_PAYLOAD_KEYS).of("default"),
         "default",
         body,
@@ -118,7 +130,7 @@ def test_the_activities_seal_and_open_in_order_and_what_cannot_heal_fails_for_go
         env.run(open_sealed_results, [first, odd])
     assert refused.value.type == SEALED_RESULTS_UNREADABLE and refused.value.non_retryable
 
-    path = store.directory / f"{second}.json"
+    path = chunk(store, second)
     path.write_bytes(path.read_bytes()[:-2])
     with pytest.raises(ApplicationError) as refused:
         env.run(open_sealed_results, [first, second])
@@ -134,7 +146,7 @@ def test_results_that_cannot_be_written_fail_the_seal_for_good_and_the_run_carri
     unwritable = [ToolResult(call_id="c", name="x", ok=True, result={"s": {1, 2}})]  # no JSON for a set
     with pytest.raises(ApplicationError) as refused:
         env.run(seal_results, unwritable)
-    assert refused.value.non_retryable and not list(store.directory.glob("*.json"))
+    assert refused.value.non_retryable and not list(store.directory.rglob("*.json"))
 
 
 def test_a_run_deletes_only_its_own_chunks_once_opened(store):
@@ -145,6 +157,17 @@ def test_a_run_deletes_only_its_own_chunks_once_opened(store):
 
     # Another run's chunk named by a forged list is left alone; a missing one is no error.
     assert env.run(forget_sealed_results, [mine, theirs, "b" * 64]) == 1
-    assert {p.stem for p in store.directory.glob("*.json")} == {theirs}
+    assert {p.stem for p in store.directory.rglob("*.json")} == {theirs}
     assert store.open(theirs, "other-run") == RESULTS[1:]
     assert env.run(forget_sealed_results, [mine]) == 0  # a retried step deletes nothing more
+
+
+def test_an_archived_chains_chunks_are_deleted_and_no_one_elses(store):
+    """What the archiver does once it holds a closed chain's histories (they hold the results)."""
+    store.seal(RESULTS[:1], RUN)
+    store.seal(RESULTS[1:], RUN)
+    running = store.seal(RESULTS, "still-running")
+
+    assert forget_chain("default", RUN) == 2 and not chain_folder(store.directory, RUN).exists()
+    assert forget_chain("default", RUN) == 0  # archived again, or never sealed: nothing to do
+    assert store.open(running, "still-running") == RESULTS

@@ -9,7 +9,9 @@ in its history, it deletes them (the archive keeps that history, so no copy outl
 A chunk is the results as JSON (ASCII: a lone surrogate the model wrote is escaped, not an
 error), named by the SHA-256 of the workflow id and that JSON, so a run opens only its own chain's
 chunks and a retried step writes nothing new; sealed with the namespace's payload keys in
-`<DOCUMENT_STORE_DIR>/<namespace>/results/`. Opening never guesses: a missing chunk, or one sealed
+`<DOCUMENT_STORE_DIR>/<namespace>/results/<workflow's folder>/`. A chain's folder is deleted when
+the archive has its histories (`forget_chain`), so even a run that failed before opening its
+chunks leaves none behind. Opening never guesses: a missing chunk, or one sealed
 with a key this replica lacks, is retried (a volume or a key still being rolled out); one altered,
 another run's, or not the one named fails the step for good. A report is never made from part of
 the results.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -50,7 +53,7 @@ class ResultStore:
         """Keep `results` of the workflow `owner`; returns the reference the carry keeps."""
         body = json.dumps([asdict(r) for r in results], sort_keys=True).encode()
         ref = _ref(owner, body)
-        path = self._path(ref)
+        path = self._path(ref, owner)
         if not path.exists():
             write_sealed(path, self._keys, self._namespace, body)
         return ref
@@ -59,7 +62,7 @@ class ResultStore:
         """The results the workflow `owner` sealed as `ref`. Raises LookupError if there is no
         such chunk or its key is not here; ValueError if the reference is malformed, or the file
         is altered, another workflow's, or not the chunk named."""
-        path = self._path(ref)
+        path = self._path(ref, owner)
         try:
             body = read_sealed(path, self._keys, self._namespace)
         except FileNotFoundError as err:
@@ -78,18 +81,43 @@ class ResultStore:
             self.open(ref, owner)
         except (LookupError, ValueError):
             return False
-        self._path(ref).unlink(missing_ok=True)
+        self._path(ref, owner).unlink(missing_ok=True)
         return True
 
-    def _path(self, ref: str) -> Path:
+    def _path(self, ref: str, owner: str) -> Path:
         # References come back from history: never let one name another path.
         if not _REF.fullmatch(ref):
             raise ValueError("A sealed-results reference is 64 hex digits.")
-        return self.directory / f"{ref}.json"
+        return chain_folder(self.directory, owner) / f"{ref}.json"
+
+
+def chain_folder(directory: Path, owner: str) -> Path:
+    """The folder of the workflow `owner`'s chunks (named by a digest: ids may hold any text)."""
+    return directory / hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+
+def forget_chain(namespace: str, owner: str) -> int:
+    """Delete every chunk the workflow `owner` sealed (its histories are archived: they hold the
+    results too); how many. Needs no keys: the archiver calls it."""
+    folder = chain_folder(store_root() / namespace / "results", owner)
+    chunks = list(folder.glob("*.json"))
+    for chunk in chunks:
+        chunk.unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    return len(chunks)
 
 
 def _ref(owner: str, body: bytes) -> str:
     return hashlib.sha256(owner.encode() + b"\n" + body).hexdigest()
+
+
+def _owner(info: activity.Info) -> str:
+    """The workflow whose chunks these are: only a workflow's step has any."""
+    if not info.workflow_id:
+        raise ApplicationError(
+            "Sealed results belong to a workflow.", type=SEALED_RESULTS_UNREADABLE, non_retryable=True
+        )
+    return info.workflow_id
 
 
 @activity.defn(name=SEAL_RESULTS_ACTIVITY)
@@ -98,7 +126,7 @@ def seal_results(results: list[ToolResult]) -> str:
     Results that cannot be written as JSON fail for good (the run then carries them unsealed)."""
     info = activity.info()
     try:
-        return ResultStore.from_env(info.namespace).seal(results, info.workflow_id)
+        return ResultStore.from_env(info.namespace).seal(results, _owner(info))
     except (TypeError, ValueError) as err:
         raise ApplicationError(str(err), type=SEALED_RESULTS_UNREADABLE, non_retryable=True) from err
 
@@ -110,7 +138,7 @@ def open_sealed_results(refs: list[str]) -> list[ToolResult]:
     info = activity.info()
     store = ResultStore.from_env(info.namespace)
     try:
-        return [result for ref in refs for result in store.open(ref, info.workflow_id)]
+        return [result for ref in refs for result in store.open(ref, _owner(info))]
     except ValueError as err:  # (a LookupError, KeyNotFound among them, is retried)
         raise ApplicationError(str(err), type=SEALED_RESULTS_UNREADABLE, non_retryable=True) from err
 
@@ -120,4 +148,4 @@ def forget_sealed_results(refs: list[str]) -> int:
     """Activity: delete the run's chunks once their results are back in its history; how many."""
     info = activity.info()
     store = ResultStore.from_env(info.namespace)
-    return sum(store.forget(ref, info.workflow_id) for ref in refs)
+    return sum(store.forget(ref, _owner(info)) for ref in refs)

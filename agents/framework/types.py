@@ -12,16 +12,14 @@ from typing import Any
 
 # The run spec and its policies live in run_spec.py; they cross the boundary with the rest. (A
 # workflow that decodes them imports run_spec through the sandbox too: see run_state.py.)
-from agents.framework.run_spec import (  # noqa: F401
-    ADMIN_ROLE,
-    LOAN_OUTCOMES,
-    AgentRunSpec,
-    ApprovalRule,
-    EscalationStep,
-    GatePolicy,
-    PreparedCase,
-    PromptRef,
-)
+from agents.framework.run_spec import ADMIN_ROLE as ADMIN_ROLE
+from agents.framework.run_spec import LOAN_OUTCOMES as LOAN_OUTCOMES
+from agents.framework.run_spec import AgentRunSpec as AgentRunSpec
+from agents.framework.run_spec import ApprovalRule as ApprovalRule
+from agents.framework.run_spec import EscalationStep as EscalationStep
+from agents.framework.run_spec import GatePolicy as GatePolicy
+from agents.framework.run_spec import PreparedCase as PreparedCase
+from agents.framework.run_spec import PromptRef as PromptRef
 
 
 @dataclass

@@ -25,6 +25,7 @@ from temporalio.client import Client, WorkflowExecution
 
 from agents.framework.contract import AGENT_WORKFLOW
 from agents.framework.registry import AGENTS
+from agents.framework.result_store import forget_chain
 from reviewer_portal.archive import chain
 from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.archive.models import ArchiveRecord, ArchiveWatermark
@@ -124,7 +125,7 @@ def archive_run(run: Due) -> ArchiveRecord | None:
     }
     try:
         with transaction.atomic():
-            return chain.append(
+            record = chain.append(
                 namespace=run.namespace,
                 kind=ArchiveRecord.Kind.RUN,
                 content=content,
@@ -146,6 +147,14 @@ def archive_run(run: Due) -> ArchiveRecord | None:
             return None
         # Another append took the same position (SQLite does not lock the head): try again later.
         raise ArchiveConflict(f"{run.workflow_id} lost a race for its chain position") from None
+    # The histories hold every result the chain sealed beside them: the chunks can go.
+    try:
+        forget_chain(run.namespace, run.workflow_id)
+    except OSError:
+        log.warning(
+            "sealed results of %s not deleted; the archive holds them", run.workflow_id, exc_info=True
+        )
+    return record
 
 
 def purge_expired(*, now: datetime | None = None) -> int:
