@@ -299,6 +299,14 @@ def projected_gate(handle, *, version: int = 1, timeout: float = 30) -> Gate:
     raise AssertionError(f"gate of {handle.id} never reached the projection")
 
 
+def same_minute_for(seconds: float) -> None:
+    """Wait, if need be, until the current minute has `seconds` left: an inbox tag carries the
+    minute (reviewer_portal.inbox.freshness), so a test that expects a tag to hold must not
+    straddle the minute's turn."""
+    while 60 - time.time() % 60 < seconds:
+        time.sleep(0.5)
+
+
 def in_threads(work: Callable[[T], R], items: list[T], *, threads: int = 2) -> list[R]:
     """`work` on each item at once from `threads` threads, each closing its own database
     connection after (PostgreSQL would keep it open past the test)."""

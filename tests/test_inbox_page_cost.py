@@ -5,7 +5,6 @@ showing the same rows, counts and countdowns whether its table was kept or made 
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,7 +21,7 @@ from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.models import Gate
 from tests.actions import person_id
-from tests.conftest import logged_in, make_user
+from tests.conftest import logged_in, make_user, same_minute_for
 
 POLL = {"HX-Request": "true", "HX-Target": "gate-table", "X-Portal-Background": "1"}
 ROW = re.compile(r'<tr data-gate-url="[^"]+" data-gate-id="([^"]+)"')
@@ -104,9 +103,7 @@ def test_the_page_reads_as_much_at_500_gates_as_at_50(officer):
 def test_a_kept_table_reads_no_gate_row(officer):
     client = logged_in(officer)
     gates(30)
-    # A table is kept for its minute: start where the two requests share one.
-    while time.time() % 60 > 55:
-        time.sleep(0.5)
+    same_minute_for(5)  # a table is kept for its minute: the two requests share one
     assert len(ROW.findall(fresh_page(client).content.decode())) == 25
 
     with CaptureQueriesContext(connection) as again:

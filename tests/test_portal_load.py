@@ -20,7 +20,7 @@ from reviewer_portal.inbox.freshness import VERSIONS_CACHE, bump_roles, role_ver
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from tests import actions
-from tests.conftest import logged_in, make_user
+from tests.conftest import logged_in, make_user, same_minute_for
 from tests.test_gate_rules import gate
 
 POLL = {"HX-Request": "true", "HX-Target": "gate-table", "X-Portal-Background": "1"}
@@ -69,6 +69,7 @@ def officer(db):
 
 
 def test_an_unchanged_poll_is_a_204_that_reads_no_gate_row(officer, django_capture_on_commit_callbacks):
+    same_minute_for(5)  # a tag holds for its minute
     publish(loan(1), django_capture_on_commit_callbacks)
     client = logged_in(officer)
     tag = tag_of(client.get("/"))
@@ -87,6 +88,7 @@ def test_an_unchanged_poll_is_a_204_that_reads_no_gate_row(officer, django_captu
 def test_a_projection_change_makes_the_next_poll_return_the_new_rows(
     officer, django_capture_on_commit_callbacks
 ):
+    same_minute_for(5)  # a tag holds for its minute
     publish(loan(1), django_capture_on_commit_callbacks)
     client = logged_in(officer)
     tag = tag_of(client.get("/"))
@@ -210,6 +212,7 @@ def test_a_bump_alone_makes_the_poll_re_read_and_only_for_its_roles(
 ):
     """What the newest write's time misses (a write that commits after a later-stamped one) the
     version catches: a bump with no new row time still re-reads."""
+    same_minute_for(5)  # a tag holds for its minute
     publish(loan(1), django_capture_on_commit_callbacks)
     client = logged_in(officer)
     tag = tag_of(client.get("/"))
