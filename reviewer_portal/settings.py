@@ -14,6 +14,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+from reviewer_portal import backends
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -117,39 +119,14 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {
-    "default": environ.Env.db_url_config(
-        secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
-    ),
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The worker's projection writes and the portal share one file: wait for locks, don't fail.
-    # IMMEDIATE: a writing transaction takes the lock up front and waits for it, instead of
-    # failing with "database is locked" when two writers upgrade their read locks at once.
-    # WAL lets the portal read while the worker writes, and commits without a full fsync each.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=20,
-        transaction_mode="IMMEDIATE",
-        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    )
-    # A file (threads of one test run share it), named per process so parallel runs don't collide.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+DATABASES = backends.databases(
+    secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"), VAR_DIR
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = secret("REDIS_URL")
-if REDIS_URL:
-    # redis-py 8 reads with a 5 s socket timeout, as long as channels-redis's blocking receive
-    # waits (BZPOPMIN, 5 s): with it, a WebSocket that hears nothing for 5 s fails. Longer here.
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
-        }
-    }
-else:
-    # The worker sidecar is another process, which an in-memory layer cannot reach: without
-    # Redis, messages go through the shared database (see reviewer_portal.live.layers).
-    CHANNEL_LAYERS = {"default": {"BACKEND": "reviewer_portal.live.layers.DatabaseChannelLayer"}}
+CHANNEL_LAYERS = backends.channel_layers(REDIS_URL)
+CACHES = backends.caches(REDIS_URL, VAR_DIR)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -357,31 +334,6 @@ SUPPORT_ASSERTION_SECONDS = env.int("SUPPORT_ASSERTION_SECONDS", default=300)
 # Rate limits on the customer chat (reviewer_portal/conversations/throttle.py), per portal process.
 SUPPORT_CHATS_PER_HOUR = env.int("SUPPORT_CHATS_PER_HOUR", default=5)
 SUPPORT_MESSAGES_PER_MINUTE = env.int("SUPPORT_MESSAGES_PER_MINUTE", default=10)
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
-    # The inbox's gate tables kept per tag (inbox/views.py), apart: query strings a reviewer makes
-    # up fill this one, never evict the counts and rows in "default".
-    "inbox-tables": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "inbox-tables",
-        "OPTIONS": {"MAX_ENTRIES": 1000},
-    },
-    # The inbox's versions (reviewer_portal/inbox/freshness.py), shared by the portal's processes
-    # and the worker sidecar: Redis when there is one, else files on this machine.
-    # Never pickled: what Redis hands back is only ever decoded as text (reviewer_portal/cache_text.py).
-    "projection": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "reviewer-portal",
-        "OPTIONS": {"serializer": "reviewer_portal.cache_text.TextSerializer"},
-    }
-    if REDIS_URL
-    else {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "cache" / "projection"),
-    },
-}
 
 # The demo users' password: only with DEBUG (seed_demo refuses to create demo users otherwise).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo" if DEBUG else "")
