@@ -15,8 +15,8 @@ Once the review has finished, every run of its continue-as-new chain is read bac
 runs' history sizes (serialised protobuf, as the server keeps them), how many runs, and the
 largest workflow-started event of a continued run (what continue-as-new carried). The bytes kept
 beside history are summed: the claim-check directory, and the chunks of older findings the chain
-sealed in the document store (agents/framework/result_store.py) that remain after it (a run
-deletes its chunks once it has opened them). It checks the report found what
+sealed in the document store (agents/framework/result_store.py), as the seal steps' inputs in
+history (the run deletes the files once it has opened them, so this is the most the store held). It checks the report found what
 the document holds, and ends with one row per size: `per section  <sections>  <history bytes>
 <claim-check bytes>` (bytes per section, whole numbers; the claim-check figure counts both).
 Figures only: it never fails on them.
@@ -95,7 +95,7 @@ class Figures:
     largest_carry: int
     claim_files: int
     claim_bytes: int
-    sealed_files: int
+    sealed_chunks: int
     sealed_bytes: int
     findings: int
 
@@ -135,18 +135,25 @@ def converter(claims: Path, threshold: int) -> DataConverter:
     return with_claim_check(encrypted, claims, threshold)
 
 
-async def chain_sizes(client: Client, workflow_id: str, first_run: str) -> tuple[int, int, int]:
-    """(runs, sum of history bytes, largest started event of a continued run) of the chain."""
+async def chain_sizes(client: Client, workflow_id: str, first_run: str) -> tuple[int, int, int, int, int]:
+    """(runs, sum of history bytes, largest started event of a continued run, chunks sealed,
+    their bytes) of the chain."""
     from temporalio.api.history.v1 import History
 
+    from agents.framework.contract import SEAL_RESULTS_ACTIVITY
+
     run_id: str | None = first_run
-    runs = total = largest = 0
+    runs = total = largest = chunks = sealed = 0
     while run_id:
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         runs += 1
         total += History(events=history.events).ByteSize()
         if runs > 1:
             largest = max(largest, history.events[0].ByteSize())
+        for event in history.events:
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == SEAL_RESULTS_ACTIVITY:
+                chunks, sealed = chunks + 1, sealed + scheduled.input.ByteSize()
         run_id = next(
             (
                 e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
@@ -155,13 +162,12 @@ async def chain_sizes(client: Client, workflow_id: str, first_run: str) -> tuple
             ),
             None,
         )
-    return runs, total, largest
+    return runs, total, largest, chunks, sealed
 
 
 async def review(address: str, scratch: Path, sections: int, threshold: int, timeout: float) -> Figures:
     from temporalio.client import Client
 
-    from agents.framework.result_store import ResultStore
     from agents.framework.workflow import AgentWorkflow
     from agents.regulatory import REGULATORY_AGENT, review_input
     from agents.regulatory.documents import DocumentStore
@@ -171,7 +177,6 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
     client = await Client.connect(address, data_converter=converter(claims, threshold))
     document = DocumentStore.from_env("default").put(synthetic_document(sections))
     assert document.sections == sections, document
-    sealed_before = set(ResultStore.from_env("default").directory.rglob("*.json"))
     agent_input = review_input(
         document=document, title=f"Branch guide ({sections} sections)", uploaded_by="bench"
     )
@@ -190,9 +195,10 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
         print(
             f"  {sections}: the review did not finish as expected: {report.get('summary')}", file=sys.stderr
         )
-    runs, history_bytes, largest = await chain_sizes(client, workflow_id, handle.result_run_id or "")
+    runs, history_bytes, largest, chunks, sealed = await chain_sizes(
+        client, workflow_id, handle.result_run_id or ""
+    )
     files = [p for p in claims.rglob("*") if p.is_file()]
-    sealed = set(ResultStore.from_env("default").directory.rglob("*.json")) - sealed_before
     return Figures(
         sections=sections,
         seconds=seconds,
@@ -201,8 +207,8 @@ async def review(address: str, scratch: Path, sections: int, threshold: int, tim
         largest_carry=largest,
         claim_files=len(files),
         claim_bytes=sum(p.stat().st_size for p in files),
-        sealed_files=len(sealed),
-        sealed_bytes=sum(p.stat().st_size for p in sealed),
+        sealed_chunks=chunks,
+        sealed_bytes=sealed,
         findings=len(report.get("findings", [])),
     )
 
@@ -222,7 +228,7 @@ def report_lines(figures: list[Figures], server: str) -> list[str]:
         "largest carry",
         "claim files",
         "claim bytes",
-        "sealed files",
+        "sealed chunks",
         "sealed bytes",
         "findings",
     )
@@ -237,7 +243,7 @@ def report_lines(figures: list[Figures], server: str) -> list[str]:
             f.largest_carry,
             f.claim_files,
             f.claim_bytes,
-            f.sealed_files,
+            f.sealed_chunks,
             f.sealed_bytes,
             found,
         )

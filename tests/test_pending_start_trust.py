@@ -70,9 +70,7 @@ def test_what_the_run_trusts_comes_from_the_portal_not_the_kept_input(temporal, 
 
     [workflow_id] = pending_starts_run()
 
-    started = temporal.run(temporal.client.get_workflow_handle(workflow_id).fetch_history()).events[0]
-    payload = started.workflow_execution_started_event_attributes.input.payloads[0]
-    run_input = temporal.run(temporal.client.data_converter.decode([payload], [AgentInput]))[0]
+    run_input = started_input(temporal, workflow_id)
     assert (run_input.submitted_by, run_input.submitted_by_id) == (submitter.username, str(submitter.pk))
     assert [k.key_id for k in run_input.trusted_keys] == [k.key_id for k in trusted_keys()]
     assert run_input.carry is None
@@ -178,7 +176,12 @@ def test_odd_unicode_in_a_kept_case_reaches_the_run_unchanged(temporal, submitte
 
     [workflow_id] = pending_starts_run()
 
-    started = temporal.run(temporal.client.get_workflow_handle(workflow_id).fetch_history()).events[0]
-    payload = started.workflow_execution_started_event_attributes.input.payloads[0]
-    run_input = temporal.run(temporal.client.data_converter.decode([payload], [AgentInput]))[0]
+    run_input = started_input(temporal, workflow_id)
     assert odd in run_input.subject and odd in str(run_input.case.values())
+
+
+def started_input(temporal, workflow_id: str) -> AgentInput:
+    """The input the kept submission's run was started with, as its history holds it."""
+    history = temporal.run(temporal.client.get_workflow_handle(workflow_id).fetch_history())
+    payload = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    return temporal.run(temporal.client.data_converter.decode([payload], [AgentInput]))[0]

@@ -75,13 +75,12 @@ class ResultStore:
             raise ValueError(f"Sealed results {ref} do not read as tool results: {err}") from err
 
     def forget(self, ref: str, owner: str) -> bool:
-        """Delete the chunk `owner` sealed as `ref`; False (nothing deleted) if there is none, or
-        the file there is not that workflow's chunk."""
-        try:
-            self.open(ref, owner)
-        except (LookupError, ValueError):
+        """Delete the chunk `owner` sealed as `ref` (only ever in its own folder); False if there
+        is none."""
+        path = self._path(ref, owner)
+        if not path.exists():
             return False
-        self._path(ref, owner).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         return True
 
     def _path(self, ref: str, owner: str) -> Path:
@@ -100,11 +99,11 @@ def forget_chain(namespace: str, owner: str) -> int:
     """Delete every chunk the workflow `owner` sealed (its histories are archived: they hold the
     results too); how many. Needs no keys: the archiver calls it."""
     folder = chain_folder(store_root() / namespace / "results", owner)
-    chunks = list(folder.glob("*.json"))
-    for chunk in chunks:
-        chunk.unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    return len(chunks)
+    if not folder.exists():
+        return 0
+    chunks = len(list(folder.glob("*.json")))
+    shutil.rmtree(folder)  # an OSError is the caller's to report
+    return chunks
 
 
 def _ref(owner: str, body: bytes) -> str:
