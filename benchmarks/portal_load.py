@@ -50,6 +50,10 @@ from benchmarks.processes import cpu_seconds
 from benchmarks.scratch import scratch_database
 
 REVIEWERS = 50
+# The HTTP handlers --handlers compares: the portal's (long-lived request threads keeping their
+# connections, one hop for a sync view's whole middleware chain: reviewer_portal/http_handler.py)
+# and Django's stock one (a thread and a connection per request, a hop per middleware).
+HANDLERS = {"portal": "reviewer_portal.asgi:application", "django": "benchmarks.stock_asgi:application"}
 ROLES = ("credit_officer", "senior_credit_officer")
 VERSION = re.compile(rb'data-inbox-version="([^"]*)"')
 POLL_HEADERS = {
@@ -175,13 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default=",".join(KINDS), help="what the reviewers request")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured per row")
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured first, per row")
+    parser.add_argument("--handlers", default="portal", help=f"among {', '.join(HANDLERS)}, taking turns")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args(argv)
     processes = [int(p) for p in args.processes.split(",")]
     concurrency = [int(c) for c in args.concurrency.split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
-    if max(concurrency) > REVIEWERS or set(kinds) - set(KINDS):
-        parser.error(f"at most {REVIEWERS} reviewers; kinds among {', '.join(KINDS)}")
+    handlers = [h.strip() for h in args.handlers.split(",")]
+    if max(concurrency) > REVIEWERS or set(kinds) - set(KINDS) or set(handlers) - set(HANDLERS):
+        parser.error(
+            f"at most {REVIEWERS} reviewers; kinds among {', '.join(KINDS)}; handlers among {', '.join(HANDLERS)}"
+        )
 
     server = os.environ.get("DATABASE_URL", "")
     on_postgresql = server.startswith(("postgres://", "postgresql://"))
@@ -208,14 +216,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             collect_static(env)
             for count in processes:
-                with uvicorn_portal(env, count, log) as (base, pid):
-                    for kind in kinds:
-                        for n in concurrency:
-                            print(f"{count} process(es), {kind}, {n} reviewers...", file=sys.stderr)
-                            cell = asyncio.run(
-                                run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup)
-                            )
-                            rows.append((count, kind, n, cell))
+                for handler in handlers:
+                    with uvicorn_portal(env, count, log, HANDLERS[handler]) as (base, pid):
+                        for kind in kinds:
+                            for n in concurrency:
+                                print(
+                                    f"{count} process(es), {handler}, {kind}, {n} reviewers...",
+                                    file=sys.stderr,
+                                )
+                                cell = asyncio.run(
+                                    run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup)
+                                )
+                                rows.append((count, handler, kind, n, cell))
         finally:
             shutil.rmtree(static_root, ignore_errors=True)
     print(report(rows, args.gates, load_before, "PostgreSQL" if on_postgresql else "SQLite"))
@@ -224,21 +236,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(
-    rows: list[tuple[int, str, int, dict[str, float]]], gates: int, load_before: str, backend: str
+    rows: list[tuple[int, str, str, int, dict[str, float]]], gates: int, load_before: str, backend: str
 ) -> str:
     load_after = load_average()
-    baseline = {kind: cell["rps"] for count, kind, n, cell in rows if count == rows[0][0] and n == rows[0][2]}
+    first = rows[0]
+    baseline = {
+        (handler, kind): cell["rps"]
+        for count, handler, kind, n, cell in rows
+        if count == first[0] and n == first[3]
+    }
     lines = [
         f"Portal under a team: inbox at {gates:,} pending gates, uvicorn --workers N, {backend}, DEBUG off.",
         f"Load average (1/5/15 min) before and after: {load_before} and {load_after} on {os.cpu_count()} CPUs",
         "",
-        f"{'processes':>9} {'kind':14} {'reviewers':>9} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
+        f"{'processes':>9} {'handler':7} {'kind':14} {'reviewers':>9} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
         f" {'CPU ms/req':>10} {'req/s ratio':>11}",
     ]
-    for count, kind, n, cell in rows:
+    for count, handler, kind, n, cell in rows:
         lines.append(
-            f"{count:>9} {kind:14} {n:>9} {cell['n']:>6.0f} {cell['rps']:>8.1f} {cell['p50']:>8.1f}"
-            f" {cell['p95']:>8.1f} {cell['cpu_ms']:>10.2f} {cell['rps'] / baseline[kind]:>11.2f}"
+            f"{count:>9} {handler:7} {kind:14} {n:>9} {cell['n']:>6.0f} {cell['rps']:>8.1f} {cell['p50']:>8.1f}"
+            f" {cell['p95']:>8.1f} {cell['cpu_ms']:>10.2f} {cell['rps'] / baseline[handler, kind]:>11.2f}"
         )
     lines += ["", f"command: {command_line('benchmarks/portal_load.py')}"]
     return "\n".join(lines)

@@ -56,14 +56,16 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log_pat
 
 
 @contextmanager
-def uvicorn_portal(env: dict[str, str], processes: int, log: Path) -> Iterator[tuple[str, int]]:
-    """uvicorn serving the portal with `processes` workers; yields (base URL, supervisor pid)."""
+def uvicorn_portal(
+    env: dict[str, str], processes: int, log: Path, app: str = PORTAL_APP
+) -> Iterator[tuple[str, int]]:
+    """uvicorn serving the portal (`app`) with `processes` workers; yields (base URL, supervisor pid)."""
     port = free_port()
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        PORTAL_APP,
+        app,
         "--host",
         "127.0.0.1",
         "--port",

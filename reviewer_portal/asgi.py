@@ -1,4 +1,5 @@
-"""ASGI entry point: Django over HTTP, and the live-updates WebSocket through Channels.
+"""ASGI entry point: Django over HTTP (reviewer_portal.http_handler), and the live-updates
+WebSocket through Channels.
 
 WebSockets are accepted only from the portal's own pages (the same origin, port included, on one
 of ALLOWED_HOSTS) and carry the Django session, so the consumer knows who is connected; an
@@ -7,23 +8,28 @@ anonymous handshake is refused before it (reviewer_portal.live.handshake).
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
 
 # Set up Django (apps, models) before importing anything that touches the ORM.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from reviewer_portal.http_handler import PortalHTTPHandler  # noqa: E402
 from reviewer_portal.live.handshake import SignedInOnly  # noqa: E402
 from reviewer_portal.live.origin import SameOriginValidator  # noqa: E402
 from reviewer_portal.live.routing import websocket_urlpatterns  # noqa: E402
+from reviewer_portal.request_threads import RequestThreads  # noqa: E402
+
+threads = settings.PORTAL_REQUEST_THREADS
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": PortalHTTPHandler(RequestThreads(threads) if threads > 0 else None),
         "websocket": SameOriginValidator(AuthMiddlewareStack(SignedInOnly(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -1,5 +1,5 @@
 """A decision's reply goes before the writes the run makes anyway (issue 12, decision latency;
-reviewer_portal/after_reply.py): through Django's ASGI handler, as daphne and uvicorn run it, the
+reviewer_portal/after_reply.py): through the portal's ASGI handler, as daphne and uvicorn run it, the
 reply's last byte is sent before the answer is kept and the projection takes the change, all
 within the request; a reviewer who goes away meanwhile still has the answer kept; a write that
 fails after the reply is logged, and the run's publish brings the row and the answer."""
@@ -12,13 +12,14 @@ import time
 from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
-from django.core.handlers.asgi import ASGIHandler
 from django.db import OperationalError
 from django.test import Client
 
+from reviewer_portal.http_handler import PortalHTTPHandler
 from reviewer_portal.inbox import decide_views
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.sending import Answer
+from reviewer_portal.request_threads import RequestThreads
 from tests import test_decision_latency
 from tests.conftest import logged_in, projected_gate
 from tests.test_decision_latency import HTMX, claimed, form, workflow_gate
@@ -29,7 +30,7 @@ officer = test_decision_latency.officer  # the fixture, shared with the fast pat
 def asgi_post(
     client: Client, path: str, data: dict[str, str], happened: list[str], gone: threading.Event | None = None
 ) -> None:
-    """POST `data` as htmx does through Django's ASGI handler (what daphne and uvicorn run), as
+    """POST `data` as htmx does through the portal's ASGI handler (what daphne and uvicorn run), as
     `client`'s signed-in browser; adds "reply sent (<status>)" to `happened` once its last byte
     went out. The browser goes away (closes the connection) once `gone` is set."""
     cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
@@ -68,7 +69,11 @@ def asgi_post(
         elif not message.get("more_body"):
             happened.append(f"reply sent ({status[0]})")
 
-    async_to_sync(ASGIHandler())(scope, receive, send)
+    threads = RequestThreads(1)
+    try:
+        async_to_sync(PortalHTTPHandler(threads))(scope, receive, send)
+    finally:
+        threads.close()
 
 
 def test_the_reply_goes_before_the_answer_and_projection_are_written_which_is_done_when_the_request_ends(

@@ -1,0 +1,64 @@
+"""Views the request-thread tests serve through the portal's HTTP handler (ROOT_URLCONF there).
+
+Each says where it ran: its thread's name, and which database connection it used (an index into
+`used`, and on PostgreSQL the server's process id for it)."""
+
+from __future__ import annotations
+
+import threading
+
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+
+# Set by a test: a slow view holds its thread until this is set.
+release = threading.Event()
+# Every database connection a view used, in order: held here, so an id is never reused.
+used: list[object] = []
+
+
+def _where() -> dict[str, object]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT 0")
+        (backend,) = cursor.fetchone()
+    used.append(connection.connection)
+    return {
+        "thread": threading.current_thread().name,
+        "connection": len(used) - 1,
+        "autocommit": transaction.get_autocommit(),
+        "backend": backend,
+    }
+
+
+def where(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(_where())
+
+
+async def where_async(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(await sync_to_async(_where)())
+
+
+def slow(request: HttpRequest) -> JsonResponse:
+    release.wait(30)
+    return JsonResponse(_where())
+
+
+def fails(request: HttpRequest) -> JsonResponse:
+    raise RuntimeError("a view that fails")
+
+
+def leaves_a_transaction_open(request: HttpRequest) -> JsonResponse:
+    """A faulty view: it opens a transaction and never ends it."""
+    transaction.set_autocommit(False)
+    return JsonResponse(_where())
+
+
+urlpatterns = [
+    path("where/", where),
+    path("where-async/", where_async),
+    path("slow/", slow),
+    path("fails/", fails),
+    path("open-transaction/", leaves_a_transaction_open),
+    path("", include("reviewer_portal.urls")),  # what the portal's pages (its 500 page) link to
+]
