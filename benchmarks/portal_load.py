@@ -8,7 +8,8 @@ It seeds a throwaway database with `--gates` pending gates (and as many decided)
 benchmarks/inbox_scale.py does (SQLite under var/, or a new PostgreSQL database beside
 DATABASE_URL's when it points at PostgreSQL), signs in 50 reviewers (credit officer and senior
 credit officer, each a session of its own), runs `collectstatic` and serves the real portal
-(`reviewer_portal.asgi:application`, DEBUG off, as in production) with uvicorn and `--workers N`.
+(`reviewer_portal.asgi:application`, DEBUG off, as in production) with `manage.py serve_portal
+--processes N` (N uvicorn processes on one port).
 
 Simulated reviewers (httpx, one keep-alive connection each, back to back, no think time) then
 request, for `--seconds` after `--warmup`, one kind at a time:
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gates", type=int, default=10_000, help="pending gates")
-    parser.add_argument("--processes", default="1,2", help="uvicorn worker processes, comma-separated")
+    parser.add_argument("--processes", default="1,2", help="portal processes, comma-separated")
     parser.add_argument("--concurrency", default="1,20,50", help="reviewers at once, comma-separated")
     parser.add_argument("--kinds", default=",".join(KINDS), help="what the reviewers request")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured per row")
@@ -246,7 +247,7 @@ def report(
         if count == first[0] and n == first[3]
     }
     lines = [
-        f"Portal under a team: inbox at {gates:,} pending gates, uvicorn --workers N, {backend}, DEBUG off.",
+        f"Portal under a team: inbox at {gates:,} pending gates, serve_portal --processes N, {backend}, DEBUG off.",
         f"Load average (1/5/15 min) before and after: {load_before} and {load_after} on {os.cpu_count()} CPUs",
         "",
         f"{'processes':>9} {'handler':7} {'kind':14} {'reviewers':>9} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"

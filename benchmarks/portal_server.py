@@ -59,25 +59,19 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log_pat
 def uvicorn_portal(
     env: dict[str, str], processes: int, log: Path, app: str = PORTAL_APP
 ) -> Iterator[tuple[str, int]]:
-    """uvicorn serving the portal (`app`) with `processes` workers; yields (base URL, supervisor pid)."""
+    """The portal (`app`) served as in production, by `manage.py serve_portal` with `processes`
+    uvicorn processes; yields (base URL, supervisor pid)."""
     port = free_port()
     command = [
         sys.executable,
-        "-m",
-        "uvicorn",
+        "manage.py",
+        "serve_portal",
+        "--app",
         app,
-        "--host",
-        "127.0.0.1",
         "--port",
         str(port),
-        "--workers",
+        "--processes",
         str(processes),
-        "--no-access-log",
-        # Reviewers' connections stay open between requests (uvicorn closes them after 5 s idle).
-        "--timeout-keep-alive",
-        "120",
-        "--lifespan",
-        "off",
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
