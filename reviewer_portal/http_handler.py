@@ -1,26 +1,32 @@
-"""The portal's ASGI handler for HTTP: Django's, with two costs of its request cycle taken out.
+"""The portal's ASGI handler for HTTP: Django's, with two costs of its request cycle taken out for
+sync views.
 
 1. The thread. Django makes each request a thread and a database connection of its own. Here a
-   request borrows a long-lived one that keeps its connections (reviewer_portal.request_threads):
-   everything thread-sensitive in the request still runs on that one thread, in order, as before.
+   request to a sync view, once its body has arrived, borrows a long-lived thread that keeps its
+   connections (reviewer_portal.request_threads): everything thread-sensitive in the request
+   still runs on that one thread, in order, as before. A client sending its body slowly holds no
+   thread meanwhile.
 2. The crossings. Django's ASGI handler runs the middleware in async mode: the first ones on the
    event loop, then (WhiteNoise and our session limits are sync only) the rest on the thread, back
-   to the loop for django-axes, and to the thread again for a sync view. For a sync view this
-   handler runs the whole middleware chain and the view as one sync call on the request's thread,
-   as a WSGI server would: 3 crossings a request instead of 5, and each crossing costs more than
-   its share (an unchanged inbox poll 4.8 -> 3.1 ms of CPU, the README's figures). A view written
-   as a coroutine (the decision view, which must notice a reviewer who goes away) keeps Django's
-   async chain, unchanged.
+   to the loop for django-axes, and to the thread again for a sync view. This handler runs the
+   whole middleware chain and a sync view as one sync call on the request's thread, as a WSGI
+   server would: 3 crossings a request instead of 5, and each crossing costs more than its share
+   (an unchanged inbox poll 4.8 -> 3.1 ms of CPU, README).
 
-Everything else is Django's: reading the body, the request's signals, a client that goes away,
-sending the reply and closing it afterwards on the request's thread.
+A view written as a coroutine (the decision view, which awaits Temporal and must notice a reviewer
+who goes away) is served by Django's handler unchanged: awaiting, it would hold a thread others
+could use. Everything else is Django's: reading the body, the request's signals, a client that
+goes away, sending the reply and closing it afterwards on the request's thread.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import IO, Any
 
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponseBase
@@ -28,36 +34,62 @@ from django.urls import Resolver404, get_resolver
 
 from reviewer_portal.request_threads import RequestThreads
 
+# Set in the scope of a request this handler serves with its sync chain.
+SYNC_CHAIN = "reviewer_portal.sync_chain"
+
+
+@dataclass(frozen=True)
+class _BodyRead:
+    """The server's `receive`, for a request whose body was read before it got its thread."""
+
+    body: IO[bytes]
+    receive: Callable[[], Awaitable[dict[str, Any]]]
+
+    async def __call__(self) -> dict[str, Any]:
+        return await self.receive()  # what comes after the body: a client that goes away
+
 
 class PortalHTTPHandler(ASGIHandler):
     def __init__(self, threads: RequestThreads | None) -> None:
-        """`threads`: the request threads to lend; None gives each request a thread of its own,
-        as Django does."""
+        """`threads`: the request threads to lend. None serves every request as Django does."""
         super().__init__()  # loads the async chain, for async views
+        self.threads = threads
         self._sync = BaseHandler()
         self._sync.load_middleware(is_async=False)
-        self.threads = threads
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self.threads is None:
+        if scope["type"] != "http" or self.threads is None or _to_async_view(scope):
             return await super().__call__(scope, receive, send)
+        try:
+            body = await self.read_body(receive)
+        except RequestAborted:
+            return
+        scope = {**scope, SYNC_CHAIN: True}
         async with self.threads.lend() as thread:
-            if thread is None:  # every thread busy: one of its own, as Django gives
-                return await super().__call__(scope, receive, send)
-            async with ThreadSensitiveContext(executor=thread):
-                await self.handle(scope, receive, send)
+            # No thread free in time: one of its own, as Django gives.
+            context = ThreadSensitiveContext() if thread is None else ThreadSensitiveContext(executor=thread)
+            async with context:
+                await self.handle(scope, _BodyRead(body, receive), send)
+
+    async def read_body(self, receive: Any) -> IO[bytes]:
+        if isinstance(receive, _BodyRead):
+            return receive.body
+        return await super().read_body(receive)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        if _view_is_async(request):
+        if not getattr(request, "scope", {}).get(SYNC_CHAIN):
             return await super().get_response_async(request)
         return await sync_to_async(self._sync.get_response, thread_sensitive=True)(request)
 
 
-def _view_is_async(request: HttpRequest) -> bool:
-    """Whether the path's view is a coroutine function. A path that resolves to nothing takes the
-    sync chain (its 404, or CommonMiddleware's redirect to the path with a slash)."""
+def _to_async_view(scope: dict[str, Any]) -> bool:
+    """Whether the request's path resolves to a view that is a coroutine function. A path that
+    resolves to nothing is not (its 404, or CommonMiddleware's redirect to the path with a slash)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
     try:
-        match = get_resolver().resolve(request.path_info)
+        match = get_resolver().resolve(path)
     except Resolver404:
         return False
     return iscoroutinefunction(match.func)

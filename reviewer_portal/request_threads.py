@@ -7,79 +7,124 @@ thread, so Django's advice under ASGI is to turn them off). On this portal that 
 of the CPU an inbox poll cost: the thread, the connection, and SQLite reading the schema afresh on
 every new connection.
 
-Here a request borrows one of a few long-lived threads instead (reviewer_portal.http_handler).
-All of its thread-sensitive work runs there, in order, as it would on a thread of its own: the
-request's started and finished signals, the middleware and the view, Django's closing of the
-reply. Each of these threads keeps its connections for `KEEP_CONNECTION_SECONDS`, checked at the
-start of every request (CONN_HEALTH_CHECKS), and closed by Django's request-finished signal when
-they are broken, in a transaction left open, or too old; connections made anywhere else keep the
-configured CONN_MAX_AGE. A request that finds every thread busy for `WAIT_SECONDS` (a burst, or
-threads held by Temporal calls during an outage) gets a thread of its own as before, so a few slow
-requests never hold up the rest.
+Here a request to a sync view borrows one of a few long-lived threads instead, once its body has
+arrived (reviewer_portal.http_handler). All of its thread-sensitive work runs there, in order, as
+it would on a thread of its own: the request's started and finished signals, the middleware and
+the view, Django's closing of the reply. Each thread keeps its connections for
+`KEEP_CONNECTION_SECONDS`, checks them at the start of every request (CONN_HEALTH_CHECKS) and
+closes them, through Django's request-finished signal, when they are broken, in a transaction left
+open, or too old, and after `IDLE_SECONDS` without a request. Connections made anywhere else keep
+the configured CONN_MAX_AGE.
+
+A thread goes back to be lent again only once it has finished what the request gave it (a server
+may give up on a request whose view still runs). A request that finds no thread free within
+`WAIT_SECONDS` (a burst; threads held by a slow Temporal or a locked database) gets one of its own,
+as Django gives, so slow requests never hold up the rest by more than that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import ChainMap
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
 
 from django.db import connections
 from django.db.utils import load_backend
 
+log = logging.getLogger(__name__)
+
 KEEP_CONNECTION_SECONDS = 300
-# Longer than a busy process keeps a request waiting for a thread (the figures in the README), far
-# shorter than a Temporal call held by an outage (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
-WAIT_SECONDS = 1.0
+IDLE_SECONDS = 60
+# A busy process's requests wait about this long for the CPU anyway (README, portal_load figures);
+# far shorter than a Temporal call an outage holds (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
+WAIT_SECONDS = 0.1
 
 
 class RequestThreads:
-    """`size` single-thread executors, lent to one request at a time."""
+    """`size` single-thread executors, lent to one request at a time, the last returned first."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._threads = [
             ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="portal-request", initializer=_keep_connections
+                max_workers=1, thread_name_prefix=f"portal-request-{n}", initializer=_keep_connections
             )
-            for _ in range(size)
+            for n in range(size)
         ]
-        self._idle: asyncio.Queue[ThreadPoolExecutor] | None = None
+        self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list[ThreadPoolExecutor] = []
+        self._free: asyncio.Semaphore | None = None
+        self._lendings: dict[ThreadPoolExecutor, int] = {}
 
     @asynccontextmanager
-    async def lend(self) -> AsyncIterator[Executor | None]:
-        """One idle thread for the block, or None when none came free within WAIT_SECONDS."""
-        idle = self._idle_threads()
+    async def lend(self) -> AsyncIterator[ThreadPoolExecutor | None]:
+        """A thread for the block, or None when none came free within WAIT_SECONDS."""
+        free = self._free_threads()
         try:
             async with asyncio.timeout(WAIT_SECONDS):
-                thread = await idle.get()
+                await free.acquire()
         except TimeoutError:
             yield None
             return
+        if self._closed:
+            free.release()
+            yield None
+            return
+        thread = self._idle.pop()
+        self._lendings[thread] += 1
         try:
             yield thread
         finally:
-            idle.put_nowait(thread)
+            # Back once the thread has done all it was given: a request the server gave up on
+            # may have left its view running there.
+            loop = asyncio.get_running_loop()
+            with suppress(RuntimeError):  # closed meanwhile: nothing to give back to
+                thread.submit(int).add_done_callback(lambda _: self._give_back_from_thread(loop, thread))
 
     def close(self) -> None:
-        """Close every thread's connections, then end the threads (tests, an orderly stop)."""
+        """Close every thread's connections and end the threads; requests then get threads of
+        their own (tests, an orderly stop)."""
+        self._closed = True
         for thread in self._threads:
-            thread.submit(connections.close_all).result()
+            with suppress(RuntimeError):  # already shut down
+                thread.submit(connections.close_all).result()
             thread.shutdown()
 
-    def _idle_threads(self) -> asyncio.Queue[ThreadPoolExecutor]:
-        # Made on the serving loop: an asyncio.Queue belongs to the loop it is first used on, and a
-        # test may serve the same handler from more than one loop in turn.
+    def _give_back_from_thread(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
+        with suppress(RuntimeError):  # the loop has closed (a test's)
+            loop.call_soon_threadsafe(self._give_back, loop, thread)
+
+    def _give_back(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
+        if loop is not self._loop or self._free is None:
+            return  # lent on a loop the threads have since left (tests)
+        self._idle.append(thread)
+        self._free.release()
+        loop.call_later(IDLE_SECONDS, self._close_if_idle, thread, self._lendings[thread])
+
+    def _close_if_idle(self, thread: ThreadPoolExecutor, lending: int) -> None:
+        if self._lendings[thread] == lending and thread in self._idle and not self._closed:
+            thread.submit(connections.close_all).add_done_callback(_log_failure)
+
+    def _free_threads(self) -> asyncio.Semaphore:
+        # Made on the serving loop: asyncio's primitives belong to the loop they are first used on,
+        # and tests serve the same handler from one loop after another.
         loop = asyncio.get_running_loop()
-        if self._idle is None or self._loop is not loop:
-            self._idle, self._loop = asyncio.Queue(), loop
-            for thread in self._threads:
-                self._idle.put_nowait(thread)
-        return self._idle
+        if self._free is None or self._loop is not loop:
+            self._loop = loop
+            self._idle = list(self._threads)
+            self._free = asyncio.Semaphore(len(self._idle))
+            self._lendings = {thread: 0 for thread in self._threads}
+        return self._free
+
+
+def _log_failure(done: Future[Any]) -> None:
+    if (error := done.exception()) is not None:
+        log.warning("Closing an idle request thread's connections failed: %s", error)
 
 
 def _keep_connections() -> None:

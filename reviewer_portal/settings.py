@@ -100,8 +100,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "reviewer_portal.urls"
 ASGI_APPLICATION = "reviewer_portal.asgi.application"
-# Long-lived threads each portal process lends its HTTP requests, keeping their database
-# connections (reviewer_portal/request_threads.py); 0: a thread and a connection per request.
+# Long-lived threads each portal process lends its requests to sync views, keeping their database
+# connections (reviewer_portal/request_threads.py); 0: Django's own ASGI handler.
 PORTAL_REQUEST_THREADS = env.int("PORTAL_REQUEST_THREADS", default=8)
 WSGI_APPLICATION = None
 

@@ -5,6 +5,7 @@ Each says where it ran: its thread's name, and which database connection it used
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from asgiref.sync import sync_to_async
@@ -44,6 +45,12 @@ def slow(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_where())
 
 
+async def slow_async(request: HttpRequest) -> JsonResponse:
+    """An async view awaiting something slow, as the decision view awaits Temporal."""
+    await asyncio.to_thread(release.wait, 30)
+    return JsonResponse(await sync_to_async(_where)())
+
+
 def fails(request: HttpRequest) -> JsonResponse:
     raise RuntimeError("a view that fails")
 
@@ -58,6 +65,7 @@ urlpatterns = [
     path("where/", where),
     path("where-async/", where_async),
     path("slow/", slow),
+    path("slow-async/", slow_async),
     path("fails/", fails),
     path("open-transaction/", leaves_a_transaction_open),
     path("", include("reviewer_portal.urls")),  # what the portal's pages (its 500 page) link to
