@@ -192,16 +192,20 @@ async def ignore(message: dict[str, Any]) -> None:
     pass
 
 
+def http_scope(method: str, path: str, *headers: tuple[bytes, bytes]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+    }
+
+
 def test_a_client_sending_its_body_slowly_holds_no_thread(threads):
     """Anyone, signed in or not, can send a POST's body slowly: the thread is lent once it came."""
     handler = PortalHTTPHandler(threads)
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/where/",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-length", b"1000000")],
-    }
+    scope = http_scope("POST", "/where/", (b"content-length", b"1000000"))
 
     async def scenario() -> dict[str, Any]:
         gone = asyncio.Event()
@@ -240,14 +244,9 @@ def test_a_thread_whose_request_the_server_gave_up_on_is_lent_again_only_once_it
 ):
     """Daphne cancels a request some seconds after its client went away, and the sync view goes on
     running: the next request must not queue behind it on that thread."""
+    monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.3)
     handler = PortalHTTPHandler(threads)
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/slow/",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-    }
+    scope = http_scope("GET", "/slow/")
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         sent = [{"type": "http.request", "body": b"", "more_body": False}]
