@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import ChainMap
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +43,9 @@ IDLE_SECONDS = 60
 # A busy process's requests wait about this long for the CPU anyway (README, portal_load figures);
 # far shorter than a Temporal call an outage holds (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
+# Requests served on threads of their own are logged at most this often, with their count: the
+# operator's sign that PORTAL_REQUEST_THREADS is small for the load, or that threads are held.
+REPORT_SECONDS = 60
 
 
 class RequestThreads:
@@ -60,6 +64,8 @@ class RequestThreads:
         self._idle: list[ThreadPoolExecutor] = []
         self._free: asyncio.Semaphore | None = None
         self._lendings: dict[ThreadPoolExecutor, int] = {}
+        self._unlent = 0
+        self._reported_at = -REPORT_SECONDS
 
     @asynccontextmanager
     async def lend(self) -> AsyncIterator[ThreadPoolExecutor | None]:
@@ -69,6 +75,7 @@ class RequestThreads:
             async with asyncio.timeout(WAIT_SECONDS):
                 await free.acquire()
         except TimeoutError:
+            self._count_unlent()
             yield None
             return
         if self._closed:
@@ -94,6 +101,19 @@ class RequestThreads:
             with suppress(RuntimeError):  # already shut down
                 thread.submit(connections.close_all).result()
             thread.shutdown()
+
+    def _count_unlent(self) -> None:
+        self._unlent += 1
+        now = time.monotonic()
+        if now - self._reported_at >= REPORT_SECONDS:
+            log.warning(
+                "%d request(s) found all %d request threads busy for %.1f s and got threads of their own"
+                " (PORTAL_REQUEST_THREADS)",
+                self._unlent,
+                self.size,
+                WAIT_SECONDS,
+            )
+            self._unlent, self._reported_at = 0, now
 
     def _give_back_from_thread(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
         with suppress(RuntimeError):  # the loop has closed (a test's)

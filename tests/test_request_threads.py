@@ -142,7 +142,7 @@ def test_a_view_that_fails_answers_500_and_its_thread_serves_the_next_request(th
     assert after["thread"].startswith(LENT)
 
 
-def test_requests_finding_every_thread_held_get_their_own_and_are_not_held_up(threads, monkeypatch):
+def test_requests_finding_every_thread_held_get_their_own_and_are_not_held_up(threads, monkeypatch, caplog):
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.3)
     handler = PortalHTTPHandler(threads)
 
@@ -163,6 +163,11 @@ def test_requests_finding_every_thread_held_get_their_own_and_are_not_held_up(th
     assert held.status_code == 200 and held.json()["thread"].startswith(LENT)
     (after,) = in_turn(handler, "/where/")
     assert after["thread"] == held.json()["thread"]  # the thread came back to be lent again
+    # The operator learns of it, once a minute at most.
+    busy = [r.getMessage() for r in caplog.records if "request threads busy" in r.getMessage()]
+    assert busy == [
+        "1 request(s) found all 1 request threads busy for 0.3 s and got threads of their own (PORTAL_REQUEST_THREADS)"
+    ]
 
 
 def test_a_request_that_stops_waiting_for_a_thread_leaves_every_thread_to_lend(threads):
