@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import ChainMap
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,8 +42,9 @@ IDLE_SECONDS = 60
 # A busy process's requests wait about this long for the CPU anyway (README, portal_load figures);
 # far shorter than a Temporal call an outage holds (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
-# Requests served on threads of their own are logged at most this often, with their count: the
-# operator's sign that PORTAL_REQUEST_THREADS is small for the load, or that threads are held.
+# Requests served on threads of their own are logged, the first at once and then their count at
+# most this often: the operator's sign that PORTAL_REQUEST_THREADS is small for the load, or that
+# threads are held.
 REPORT_SECONDS = 60
 
 
@@ -63,9 +63,9 @@ class RequestThreads:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[ThreadPoolExecutor] = []
         self._free: asyncio.Semaphore | None = None
-        self._lendings: dict[ThreadPoolExecutor, int] = {}
+        self._idle_timers: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}
         self._unlent = 0
-        self._reported_at = -REPORT_SECONDS
+        self._report: asyncio.TimerHandle | None = None
 
     @asynccontextmanager
     async def lend(self) -> AsyncIterator[ThreadPoolExecutor | None]:
@@ -83,7 +83,8 @@ class RequestThreads:
             yield None
             return
         thread = self._idle.pop()
-        self._lendings[thread] += 1
+        if (idle_timer := self._idle_timers.pop(thread, None)) is not None:
+            idle_timer.cancel()
         try:
             yield thread
         finally:
@@ -103,17 +104,24 @@ class RequestThreads:
             thread.shutdown()
 
     def _count_unlent(self) -> None:
+        """Counted, and reported at once, then every REPORT_SECONDS while there are more."""
         self._unlent += 1
-        now = time.monotonic()
-        if now - self._reported_at >= REPORT_SECONDS:
-            log.warning(
-                "%d request(s) found all %d request threads busy for %.1f s and got threads of their own"
-                " (PORTAL_REQUEST_THREADS)",
-                self._unlent,
-                self.size,
-                WAIT_SECONDS,
-            )
-            self._unlent, self._reported_at = 0, now
+        if self._report is None:
+            self._report_unlent()
+
+    def _report_unlent(self) -> None:
+        if not self._unlent or self._loop is None:
+            self._report = None
+            return
+        log.warning(
+            "%d request(s) found all %d request threads busy for %.1f s and got threads of their own"
+            " (PORTAL_REQUEST_THREADS)",
+            self._unlent,
+            self.size,
+            WAIT_SECONDS,
+        )
+        self._unlent = 0
+        self._report = self._loop.call_later(REPORT_SECONDS, self._report_unlent)
 
     def _give_back_from_thread(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
         with suppress(RuntimeError):  # the loop has closed (a test's)
@@ -124,10 +132,11 @@ class RequestThreads:
             return  # lent on a loop the threads have since left (tests)
         self._idle.append(thread)
         self._free.release()
-        loop.call_later(IDLE_SECONDS, self._close_if_idle, thread, self._lendings[thread])
+        self._idle_timers[thread] = loop.call_later(IDLE_SECONDS, self._close_idle, thread)
 
-    def _close_if_idle(self, thread: ThreadPoolExecutor, lending: int) -> None:
-        if self._lendings[thread] == lending and thread in self._idle and not self._closed:
+    def _close_idle(self, thread: ThreadPoolExecutor) -> None:
+        self._idle_timers.pop(thread, None)
+        if thread in self._idle and not self._closed:
             thread.submit(connections.close_all).add_done_callback(_log_failure)
 
     def _free_threads(self) -> asyncio.Semaphore:
@@ -138,7 +147,7 @@ class RequestThreads:
             self._loop = loop
             self._idle = list(self._threads)
             self._free = asyncio.Semaphore(len(self._idle))
-            self._lendings = {thread: 0 for thread in self._threads}
+            self._idle_timers, self._report = {}, None
         return self._free
 
 

@@ -297,3 +297,25 @@ def test_after_the_threads_are_closed_requests_get_threads_of_their_own(threads)
     threads.close()
     (after,) = in_turn(PortalHTTPHandler(threads), "/where/")
     assert not after["thread"].startswith(LENT)
+
+
+def test_every_request_that_got_a_thread_of_its_own_is_reported(threads, monkeypatch, caplog):
+    """The first at once, the rest counted in one line a while later: an operator sizing
+    PORTAL_REQUEST_THREADS sees the whole burst, not its first request."""
+    monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(request_threads, "REPORT_SECONDS", 0.3)
+    handler = PortalHTTPHandler(threads)
+
+    async def scenario() -> None:
+        held = asyncio.create_task(get_json(handler, "/slow/"))
+        await asyncio.sleep(0.2)
+        await asyncio.gather(*(get_json(handler, "/where/") for _ in range(4)))
+        await asyncio.sleep(0.5)
+        views.release.set()
+        await held
+
+    asyncio.run(scenario())
+    counts = [
+        int(r.getMessage().split()[0]) for r in caplog.records if "request threads busy" in r.getMessage()
+    ]
+    assert counts == [1, 3]

@@ -12,13 +12,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 
-from reviewer_portal.operations.listener import tcp_listener
+from reviewer_portal.operations.listener import tcp_listener, url_of
 from tests.conftest import ROOT, logged_in, make_user
 from tests.processes import HOST, answers, free_port, test_database_url
 
@@ -56,23 +58,34 @@ def test_the_portals_listener_turns_nagle_off_on_every_connection_and_uvicorns_o
     assert not nagle_off_on_accepted(uvicorn.Config("x:y", host=HOST, port=0).bind_socket())
 
 
-def children(pid: int) -> list[int]:
+def workers(pid: int) -> list[int]:
+    """The serving processes the supervisor `pid` started (not multiprocessing's helpers)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
+        for child in (task / "children").read_text().split():
+            with suppress(OSError):
+                if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
+                    found.append(int(child))
     return found
 
 
-@pytest.mark.django_db(transaction=True)
-def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them_all(tmp_path):
-    officer = make_user("served-officer", "credit_officer")
-    session = logged_in(officer).cookies["sessionid"].value
+def alive(pid: int) -> bool:
+    with suppress(OSError):
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    return False
+
+
+@contextmanager
+def served(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int, list[int]]]:
+    """`manage.py serve_portal --processes 2 *args` on the test database: (supervisor, port, the
+    serving processes), once they answer. Stopped afterwards if still running."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": test_database_url()}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    with (tmp_path / "serve.log").open("wb") as log:
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "manage.py", "serve_portal", "--port", str(port), "--processes", "2"],
+            [sys.executable, "manage.py", "serve_portal", "--port", str(port), "--processes", "2", *args],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -80,30 +93,77 @@ def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them
         )
     try:
         deadline = time.monotonic() + 60
-        while not answers(port) or len(children(server.pid)) < 2:
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+        while not answers(port) or len(workers(server.pid)) < 2:
+            assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
-        workers = children(server.pid)
+        yield server, port, workers(server.pid)
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them_all(tmp_path):
+    officer = make_user("served-officer", "credit_officer")
+    session = logged_in(officer).cookies["sessionid"].value
+    with served(tmp_path) as (server, port, serving):
+        assert len(serving) == 2
         with httpx.Client(base_url=f"http://{HOST}:{port}", cookies={"sessionid": session}) as client:
             pages = [client.get("/") for _ in range(5)]  # one kept-alive connection
         assert [page.status_code for page in pages] == [200] * 5
         assert all(b'id="gate-table"' in page.content for page in pages)
-        assert "with 2 process(es)" in (tmp_path / "serve.log").read_text()
-    finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    assert server.returncode == 0
-    for pid in workers:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        assert server.wait(timeout=60) == 0
+    assert not any(alive(pid) for pid in serving)
 
 
-def test_serve_portal_refuses_no_processes():
-    refused = subprocess.run(
-        [sys.executable, "manage.py", "serve_portal", "--processes", "0"],
+@pytest.mark.django_db(transaction=True)
+def test_the_serving_processes_end_with_a_supervisor_killed_outright(tmp_path):
+    """SIGKILL or the OOM killer: the processes must not go on holding the port."""
+    with served(tmp_path) as (server, port, serving):
+        server.kill()
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in serving) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in serving)
+    tcp_listener(HOST, port).close()  # the port is free again
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "serve_portal", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
-    assert refused.returncode != 0
-    assert "--processes must be at least 1" in refused.stderr
+
+
+def test_serve_portal_refuses_what_it_cannot_serve_safely():
+    assert "--processes must be at least 1" in manage("--processes", "0").stderr
+    trusting_everyone = manage("--forwarded-allow-ips", "10.0.0.1,*")
+    assert trusting_everyone.returncode != 0
+    assert "would believe the X-Forwarded-For any client writes" in trusting_everyone.stderr
+    with tcp_listener(HOST, 0) as taken:
+        taken.listen()
+        in_use = manage("--port", str(taken.getsockname()[1]))
+    assert in_use.returncode != 0
+    assert "Cannot listen on 127.0.0.1" in in_use.stderr and "Traceback" not in in_use.stderr
+
+
+def test_an_application_that_cannot_load_stops_the_supervisor_with_code_3():
+    """Not started again and again: a supervisor (systemd's Restart=on-failure) sees a failure."""
+    broken = manage("--port", str(free_port()), "--app", "no_such_module:application")
+    assert broken.returncode == 3
+
+
+def test_an_ipv6_listener_takes_ipv6_only():
+    """Dual-stack, an IPv4 proxy would show as ::ffff:127.0.0.1, which no IPv4 entry of
+    --forwarded-allow-ips matches: every client would get the proxy's address and lockouts."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    with tcp_listener("::1", 0) as listener:
+        assert listener.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
+        assert url_of(listener).startswith("http://[::1]:")

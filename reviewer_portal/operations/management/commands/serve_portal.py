@@ -2,62 +2,84 @@
 [--processes N] [--forwarded-allow-ips IPS]`, N uvicorn processes on one port, each serving HTTP
 and the WebSocket.
 
-What `uvicorn --workers N` does, with one difference: uvicorn makes the shared listening socket
-without naming its protocol, so asyncio, which turns Nagle's algorithm off only on sockets that say
-they are TCP, leaves it on, and every request after the first on a kept-alive connection waits for
-the client's delayed ACK, about 40 ms on Linux (uvicorn issue 3149; daphne and a single uvicorn
-process are not affected). The socket here says it is TCP (reviewer_portal/operations/listener.py).
+What `uvicorn --workers N` does, with three differences:
+- uvicorn makes the shared listening socket without naming its protocol, so asyncio, which turns
+  Nagle's algorithm off only on sockets that say they are TCP, leaves it on, and every request
+  after the first on a kept-alive connection waits for the client's delayed ACK, about 40 ms on
+  Linux (uvicorn issue 3149). The socket here says it is TCP (reviewer_portal/operations/listener.py).
+- The processes end with the supervisor, even one killed outright (operations/served_app.py).
+- A stop lets requests finish for at most GRACEFUL_SECONDS: a client that never finishes sending
+  its request cannot hold a deploy, and a supervisor that could not start its processes exits 3.
 """
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandParser
+import os
+import sys
 
-from reviewer_portal.operations.listener import tcp_listener
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-APP = "reviewer_portal.asgi:application"
+from reviewer_portal.operations import served_app
+from reviewer_portal.operations.listener import tcp_listener, url_of
+
+PORTAL_APP = "reviewer_portal.asgi:application"
+# Within the 30 s most supervisors (systemd, Kubernetes) wait after SIGTERM before SIGKILL.
+GRACEFUL_SECONDS = 20
+# Longer than a load balancer's usual idle timeout (60 s), so the balancer closes first, never us.
+KEEP_ALIVE_SECONDS = 75
 
 
 class Command(BaseCommand):
     help = "Serve the portal (HTTP and WebSocket) with N uvicorn processes on one port."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+        parser.add_argument("--host", default="127.0.0.1", help="the address the TLS proxy reaches")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--processes", type=int, default=2, help="one or two per core")
-        parser.add_argument("--app", default=APP, help="the ASGI application (benchmarks compare others)")
         parser.add_argument(
             "--forwarded-allow-ips",
             default="127.0.0.1",
-            help="the TLS proxies whose X-Forwarded-Proto and -For are believed (comma-separated, or *)",
+            help="the TLS proxies whose X-Forwarded-For and -Proto are believed, comma-separated",
+        )
+        parser.add_argument(
+            "--app", default=PORTAL_APP, help="the ASGI application (benchmarks compare others)"
         )
 
     def handle(self, *args: object, **options: object) -> None:
         import uvicorn
+        from uvicorn.config import STARTUP_FAILURE
         from uvicorn.supervisors import Multiprocess
 
         processes = int(str(options["processes"]))
         if processes < 1:
-            raise SystemExit("--processes must be at least 1")
+            raise CommandError("--processes must be at least 1")
+        proxies = str(options["forwarded_allow_ips"])
+        if "*" in proxies.split(","):
+            raise CommandError(
+                "--forwarded-allow-ips '*' would believe the X-Forwarded-For any client writes"
+                " (and lock out whom it names): name the proxies' addresses"
+            )
         config = uvicorn.Config(
-            str(options["app"]),
+            served_app.__name__ + ":application",
             host=str(options["host"]),
             port=int(str(options["port"])),
             workers=processes,
-            # Longer than a load balancer's idle timeout, so the balancer closes first, never us.
-            timeout_keep_alive=75,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
             access_log=False,
             proxy_headers=True,
-            forwarded_allow_ips=str(options["forwarded_allow_ips"]),
+            forwarded_allow_ips=proxies,
             lifespan="off",
         )
-        listener = tcp_listener(config.host, config.port)
-        host, port = listener.getsockname()[:2]
-        self.stdout.write(
-            f"Serving the portal on http://{host}:{port} with {processes} process(es)", ending="\n"
-        )
+        try:
+            listener = tcp_listener(config.host, config.port)
+        except OSError as error:
+            raise CommandError(f"Cannot listen on {config.host}:{config.port}: {error.strerror}") from error
+        os.environ[served_app.SUPERVISOR] = str(os.getpid())
+        os.environ[served_app.APP] = str(options["app"])
+        self.stdout.write(f"Serving the portal on {url_of(listener)} with {processes} process(es)")
         self.stdout.flush()
-        if processes == 1:
-            uvicorn.Server(config).run(sockets=[listener])
-        else:
-            Multiprocess(config, sockets=[listener]).run()
+        supervisor = Multiprocess(config, sockets=[listener])
+        supervisor.run()
+        if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+            sys.exit(STARTUP_FAILURE)

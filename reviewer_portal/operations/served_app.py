@@ -1,0 +1,46 @@
+"""What each `serve_portal` process serves: the application SERVE_PORTAL_APP names (the portal's by
+default), in a process that ends with its supervisor.
+
+The supervisor makes the processes, and without this they would outlive a supervisor killed
+outright (SIGKILL, the OOM killer), still holding the port, so the next start fails with "address
+already in use". Linux sends each one SIGTERM when its parent dies (PR_SET_PDEATHSIG); the process
+then stops as on any SIGTERM, letting its requests finish.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from django.utils.module_loading import import_string
+
+PR_SET_PDEATHSIG = 1
+SUPERVISOR = "SERVE_PORTAL_SUPERVISOR"  # the supervisor's pid, set by serve_portal
+APP = "SERVE_PORTAL_APP"
+
+
+def end_with_supervisor() -> None:
+    supervisor = os.environ.get(SUPERVISOR)
+    if not supervisor:
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def load() -> Any:
+    """The application; a process that cannot load it exits with uvicorn's startup-failure code,
+    so the supervisor stops (and exits 3) instead of starting it again and again."""
+    try:
+        return import_string(os.environ.get(APP, "reviewer_portal.asgi:application").replace(":", "."))
+    except Exception:  # a missing setting or key, a broken import: all the same to the operator
+        traceback.print_exc()
+        sys.exit(3)  # uvicorn.config.STARTUP_FAILURE
+
+
+end_with_supervisor()
+application = load()
