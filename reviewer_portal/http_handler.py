@@ -11,7 +11,7 @@ sync views.
    to the loop for django-axes, and to the thread again for a sync view. This handler runs the
    whole middleware chain and a sync view as one sync call on the request's thread, as a WSGI
    server would: 3 crossings a request instead of 5, and each crossing costs more than its share
-   (an unchanged inbox poll 4.8 -> 3.1 ms of CPU, README).
+   (measured with the request threads either way: an unchanged inbox poll 4.8 -> 3.1 ms of CPU).
 
 A view written as a coroutine (the decision view, which awaits Temporal and must notice a reviewer
 who goes away) is served by Django's handler unchanged: awaiting, it would hold a thread others

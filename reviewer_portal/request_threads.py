@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 KEEP_CONNECTION_SECONDS = 300
 IDLE_SECONDS = 60
-# A busy process's requests wait about this long for the CPU anyway (README, portal_load figures);
+# Requests at 50 reviewers a process wait longer than this for the CPU anyway (portal_load p50s);
 # far shorter than a Temporal call an outage holds (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
 # Requests served on threads of their own are logged, the first at once and then their count at

@@ -27,7 +27,10 @@ def end_with_supervisor() -> None:
     supervisor = os.environ.get(SUPERVISOR)
     if not supervisor:
         return
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None:  # not Linux: the processes are left to the service manager to end
+        return
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != int(supervisor):  # it died before the signal was asked for
         os.kill(os.getpid(), signal.SIGTERM)
 
