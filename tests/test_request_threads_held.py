@@ -1,0 +1,159 @@
+"""Request threads that are held (issue 12; reviewer_portal/request_threads.py): what happens to
+each hazard. Requests that find every thread held (a slow Temporal call) get a thread of their own
+after WAIT_SECONDS, and the operator is told; a client sending its body slowly, or an async view
+awaiting Temporal, holds no thread; a thread whose request the server gave up on while its view
+still ran is lent again only once the view is done; a request that stops waiting loses no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import suppress
+from typing import Any
+
+import httpx
+import pytest
+
+from reviewer_portal import request_threads
+from reviewer_portal.http_handler import PortalHTTPHandler
+from tests import request_thread_urls as views
+from tests.request_threads_support import LENT, get_json, http_scope, ignore, in_turn, threads
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the request threads have connections of their own
+__all__ = ["threads"]  # the fixture
+
+
+def test_requests_finding_every_thread_held_get_their_own_and_are_not_held_up(threads, monkeypatch, caplog):
+    monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.3)
+    handler = PortalHTTPHandler(threads)
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, float]:
+        transport = httpx.ASGITransport(app=handler)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            held = asyncio.create_task(client.get("/slow/"))  # holds the one thread, as an outage would
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            meanwhile = await client.get("/where/")
+            waited = time.monotonic() - started
+            views.release.set()
+            return await held, meanwhile, waited
+
+    held, meanwhile, waited = asyncio.run(scenario())
+    assert meanwhile.status_code == 200 and not meanwhile.json()["thread"].startswith(LENT)
+    assert waited < 5  # not the slow view's 30 s: WAIT_SECONDS, and the request's own work
+    assert held.status_code == 200 and held.json()["thread"].startswith(LENT)
+    (after,) = in_turn(handler, "/where/")
+    assert after["thread"] == held.json()["thread"]  # the thread came back to be lent again
+    # The operator learns of it, once a minute at most.
+    busy = [r.getMessage() for r in caplog.records if "request threads busy" in r.getMessage()]
+    assert busy == [
+        "1 request(s) found all 1 request threads busy for 0.3 s and got threads of their own (PORTAL_REQUEST_THREADS)"
+    ]
+
+
+def test_a_request_that_stops_waiting_for_a_thread_leaves_every_thread_to_lend(threads):
+    async def scenario() -> bool:
+        async with threads.lend() as held:
+            assert held is not None
+            waiting = asyncio.create_task(threads.lend().__aenter__())
+            await asyncio.sleep(0.05)
+            waiting.cancel()  # the client went away while it waited
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        async with threads.lend() as again:
+            return again is held
+
+    assert asyncio.run(scenario())
+
+
+def test_a_client_sending_its_body_slowly_holds_no_thread(threads):
+    """Anyone, signed in or not, can send a POST's body slowly: the thread is lent once it came."""
+    handler = PortalHTTPHandler(threads)
+    scope = http_scope("POST", "/where/", (b"content-length", b"1000000"))
+
+    async def scenario() -> dict[str, Any]:
+        gone = asyncio.Event()
+
+        async def dribbling() -> dict[str, Any]:
+            await gone.wait()  # the rest of the body never comes; then the client goes
+            return {"type": "http.disconnect"}
+
+        dribbler = asyncio.create_task(handler(scope, dribbling, ignore))
+        await asyncio.sleep(0.1)
+        meanwhile = await get_json(handler, "/where/")
+        gone.set()
+        await dribbler
+        return meanwhile
+
+    assert asyncio.run(scenario())["thread"].startswith(LENT)  # the one thread was free
+
+
+def test_an_async_view_awaiting_temporal_holds_no_thread(threads):
+    handler = PortalHTTPHandler(threads)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        awaiting = asyncio.create_task(get_json(handler, "/slow-async/"))
+        await asyncio.sleep(0.2)
+        meanwhile = await get_json(handler, "/where/")
+        views.release.set()
+        return meanwhile, await awaiting
+
+    meanwhile, awaited = asyncio.run(scenario())
+    assert meanwhile["thread"].startswith(LENT)
+    assert not awaited["thread"].startswith(LENT)  # Django's own thread for the async view
+
+
+def test_a_thread_whose_request_the_server_gave_up_on_is_lent_again_only_once_its_view_is_done(
+    threads, monkeypatch
+):
+    """Daphne cancels a request some seconds after its client went away, and the sync view goes on
+    running: the next request must not queue behind it on that thread."""
+    monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.3)
+    handler = PortalHTTPHandler(threads)
+    scope = http_scope("GET", "/slow/")
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        sent = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if sent:
+                return sent.pop()
+            await asyncio.Event().wait()  # connected until cancelled
+            raise AssertionError("unreachable")
+
+        given_up = asyncio.create_task(handler(scope, receive, ignore))
+        await asyncio.sleep(0.2)
+        given_up.cancel()
+        with suppress(asyncio.CancelledError):
+            await given_up
+        meanwhile = await get_json(handler, "/where/")  # the view still runs on the one thread
+        views.release.set()
+        monkeypatch.setattr(request_threads, "WAIT_SECONDS", 10.0)
+        return meanwhile, await get_json(handler, "/where/")
+
+    meanwhile, after = asyncio.run(scenario())
+    assert not meanwhile["thread"].startswith(LENT)
+    assert after["thread"].startswith(LENT)  # and back once the view was done
+
+
+def test_every_request_that_got_a_thread_of_its_own_is_reported(threads, monkeypatch, caplog):
+    """The first at once, the rest counted in one line a while later: an operator sizing
+    PORTAL_REQUEST_THREADS sees the whole burst, not its first request."""
+    monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(request_threads, "REPORT_SECONDS", 0.3)
+    handler = PortalHTTPHandler(threads)
+
+    async def scenario() -> None:
+        held = asyncio.create_task(get_json(handler, "/slow/"))
+        await asyncio.sleep(0.2)
+        await asyncio.gather(*(get_json(handler, "/where/") for _ in range(4)))
+        await asyncio.sleep(0.5)
+        views.release.set()
+        await held
+
+    asyncio.run(scenario())
+    counts = [
+        int(r.getMessage().split()[0]) for r in caplog.records if "request threads busy" in r.getMessage()
+    ]
+    assert counts == [1, 3]
