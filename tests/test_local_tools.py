@@ -46,11 +46,15 @@ def patched(temporal, handle) -> bool:
     return any(PATCH_LOCAL_TOOLS.encode() in m for m in markers)
 
 
-def counts(temporal, handle) -> tuple[int, int]:
-    """(history events, workflow tasks completed) so far."""
+def activities_scheduled(temporal, handle) -> int:
+    """Activity tasks the server dispatched to the worker so far: its round trips for tools.
+
+    Not workflow tasks or history events: how many workflow tasks a run takes depends on timing
+    (a loaded worker may finish two activities before the next task, or a local activity may
+    outlast part of a task's timeout and take a heartbeat task), and CI once saw both runs take 6."""
     history = temporal.run(handle.fetch_history())
-    completed = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    return len(history.events), sum(e.event_type == completed for e in history.events)
+    scheduled = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    return sum(e.event_type == scheduled for e in history.events)
 
 
 def test_the_loan_agent_declares_its_calculator_and_policy_check_local():
@@ -79,11 +83,7 @@ def test_a_loan_run_reaches_the_same_gate_in_fewer_round_trips(temporal, worker)
     assert not set(LOCAL) & set(activity_names(temporal, local))
     assert set(LOCAL) <= set(activity_names(temporal, remote))
     assert "loans.credit_bureau" in activity_names(temporal, local)  # it stays a remote call
-    (local_events, local_tasks), (remote_events, remote_tasks) = (
-        counts(temporal, local),
-        counts(temporal, remote),
-    )
-    assert local_events < remote_events and local_tasks < remote_tasks
+    assert activities_scheduled(temporal, local) == activities_scheduled(temporal, remote) - len(LOCAL)
 
     actions.decide(
         temporal, local, local_gate.gate_id, "approve", "Affordable", "officer", ["credit_officer"]
