@@ -8,9 +8,14 @@ ours: the real AgentWorkflow running the loan agent's first demo case with the o
 (its tools, the LLM activity) on a worker built by `build_worker`; a run has reached its gate
 when the portal's publish activity is called for it (a stand-in that notes the time; notices are
 dropped). bare: a minimal workflow whose one no-op activity is the same kind of stand-in, on a
-bare worker (with the same workflow-task settings as build_worker gives ours, where it sets any). Each worker is a process of its own (`--workers 2` runs ours on two, to show
-scale-out; bare always runs on one, and with `--workers 2` ours also runs on one in the same
-run). This process only starts the runs, N at once, and reads the gate times the workers note.
+bare worker (with the same workflow-task settings as build_worker gives ours, where it sets any).
+same steps: a workflow that takes a loan run's steps to its gate with nothing in them (three
+no-op "model" activities, a no-op "bureau" beside a local no-op, a local no-op, the stand-in, a
+durable wait), on a bare worker: what Temporal alone costs a run of that shape, so that
+ours/same steps is what the framework adds. Each worker is a process of its own (`--workers 2`
+runs ours on two, to show scale-out; the baselines always run on one, and with `--workers 2` ours
+also runs on one in the same run). This process only starts the runs, N at once, and reads the
+gate times the workers note.
 
 Per round and kind: gates/s = N / (first start call to last gate), time to gate p95 (each run's
 start call to its gate), errors (failed start calls, runs that reached no gate within
@@ -19,8 +24,9 @@ workflow tasks, and activity retries), sticky workflow-task timeouts (schedule-t
 moved to the normal queue; recovered, counted apart), and history events per run. Kinds
 alternate within each repetition (bare first, then the other way round), after a warm-up round.
 
-It ends with one row per N, the median over repetitions of ours/bare gates/s (ours on
-`--workers` processes): `ratio ours/bare  <N>  <median ratio>`. Figures only: it never fails on them.
+Before the command line it prints, per N, `ratio ours/same steps` and `ratio same steps/bare`. It
+ends with one row per N, the median over repetitions of ours/bare gates/s (ours on `--workers`
+processes): `ratio ours/bare  <N>  <median ratio>`. Figures only: it never fails on them.
 
 It needs only a Temporal server: if nothing listens at `--temporal`, it starts the dev server
 from this virtualenv's `temporal` on a free port (in-memory SQLite). No database; payloads go
@@ -89,6 +95,10 @@ async def run_round(
                     from benchmarks.gate_throughput_workers import BareWorkflow
 
                     await client.start_workflow(BareWorkflow.run, {}, id=workflow_id, task_queue=queue)
+                elif kind == "steps":
+                    from benchmarks.gate_throughput_workers import StepsWorkflow
+
+                    await client.start_workflow(StepsWorkflow.run, {}, id=workflow_id, task_queue=queue)
                 else:
                     await client.start_workflow(
                         "AgentWorkflow", loan_input(), id=workflow_id, task_queue=queue
@@ -151,12 +161,17 @@ async def measure(address: str, options: Options, scratch: Path) -> list[Round]:
     gate_log.touch()
     log = GateLog(gate_log)
     tag = uuid.uuid4().hex[:8]
-    kinds = {"bare": (f"gt-bare-{tag}", 1), "ours": (f"gt-ours-{tag}", options.workers)}
+    kinds = {
+        "bare": (f"gt-bare-{tag}", 1),
+        "steps": (f"gt-steps-{tag}", 1),
+        "ours": (f"gt-ours-{tag}", options.workers),
+    }
     if options.workers > 1:
         kinds["ours1"] = (f"gt-ours1-{tag}", 1)
     rounds: list[Round] = []
     with (
         worker_processes(address, "bare", kinds["bare"][0], 1, gate_log),
+        worker_processes(address, "steps", kinds["steps"][0], 1, gate_log),
         worker_processes(address, "ours", kinds["ours"][0], options.workers, gate_log),
         worker_processes(
             address, "ours", kinds.get("ours1", ("", 0))[0], kinds.get("ours1", ("", 0))[1], gate_log
@@ -184,7 +199,12 @@ async def measure(address: str, options: Options, scratch: Path) -> list[Round]:
 
 
 def label(kind: str, workers: int) -> str:
-    return {"bare": "bare, 1 worker", "ours": f"ours, {workers} worker(s)", "ours1": "ours, 1 worker"}[kind]
+    return {
+        "bare": "bare, 1 worker",
+        "steps": "same steps, 1 worker",
+        "ours": f"ours, {workers} worker(s)",
+        "ours1": "ours, 1 worker",
+    }[kind]
 
 
 def report(rounds: list[Round], options: Options, server: str) -> str:
@@ -215,18 +235,22 @@ def report(rounds: list[Round], options: Options, server: str) -> str:
             )
     lines.append("")
 
-    def ratios(kind: str, n: int) -> float:
+    def ratios(kind: str, n: int, baseline: str = "bare") -> float:
         by_rep = zip(
             [r for r in rounds if r.n == n and r.kind == kind],
-            [r for r in rounds if r.n == n and r.kind == "bare"],
+            [r for r in rounds if r.n == n and r.kind == baseline],
             strict=True,
         )
-        return statistics.median(ours.rate / bare.rate for ours, bare in by_rep if bare.rate)
+        return statistics.median(ours.rate / base.rate for ours, base in by_rep if base.rate)
 
     if "ours1" in kinds:
         for n in options.ns:
             lines.append(f"ratio ours(1 worker)/bare  {n}  {ratios('ours1', n):.2f}")
         lines.append("")
+    for n in options.ns:  # what the framework costs over Temporal doing the same steps
+        lines.append(f"ratio ours/same steps  {n}  {ratios('ours', n, 'steps'):.2f}")
+        lines.append(f"ratio same steps/bare  {n}  {ratios('steps', n):.2f}")
+    lines.append("")
     lines.append(f"command: {command_line('benchmarks/gate_throughput.py')}")
     lines += [f"ratio ours/bare  {n}  {ratios('ours', n):.2f}" for n in options.ns]
     return "\n".join(lines)

@@ -20,6 +20,11 @@ from temporalio.common import RetryPolicy
 
 GATE_LOG_ENV = "GATE_THROUGHPUT_LOG"
 BARE_GATE_ACTIVITY = "bench.bare_gate"
+STEP_ACTIVITY = "bench.step"
+STEP_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=1),
+}
 
 
 # --- the bare baseline and the gate stand-ins ---------------------------------------------------
@@ -40,6 +45,27 @@ class BareWorkflow:
         return reached
 
 
+@workflow.defn(name="GateThroughputSteps")
+class StepsWorkflow:
+    """A loan run's steps to its gate with nothing in them: what Temporal alone costs a run of
+    that shape. Model, then the bureau beside the local calculator, model, the local policy
+    check, model, the gate (noted), then a durable wait like the gate's SLA timer."""
+
+    @workflow.run
+    async def run(self, payload: dict[str, Any]) -> bool:
+        await workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
+        await asyncio.gather(
+            workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS),
+            workflow.execute_local_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS),
+        )
+        await workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
+        await workflow.execute_local_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
+        await workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
+        reached: bool = await workflow.execute_activity(BARE_GATE_ACTIVITY, payload, **STEP_OPTIONS)
+        await workflow.wait_condition(lambda: False, timeout=timedelta(hours=1))
+        return reached
+
+
 def _note_gate() -> bool:
     """Append `<workflow id> <wall time>` to the gate log: one short O_APPEND write, atomic."""
     line = f"{activity.info().workflow_id} {time.time():.6f}\n".encode()
@@ -54,6 +80,11 @@ def _note_gate() -> bool:
 @activity.defn(name=BARE_GATE_ACTIVITY)
 async def bare_gate(payload: dict[str, Any]) -> bool:
     return _note_gate()
+
+
+@activity.defn(name=STEP_ACTIVITY)
+async def step(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload
 
 
 async def gate_published(snapshot: dict[str, Any]) -> bool:
@@ -102,8 +133,9 @@ async def serve(address: str, kind: str, queue: str) -> None:
     from temporalio.worker import Worker
 
     client = await Client.connect(address)
-    if kind == "bare":
+    if kind in ("bare", "steps"):
         from agents.framework import worker as ours
+        from agents.framework.bytecode import compile_workflow_modules
 
         # The same workflow-task settings as ours (build_worker's), where it sets them.
         tuned = {
@@ -114,7 +146,9 @@ async def serve(address: str, kind: str, queue: str) -> None:
             )
             if hasattr(ours, name)
         }
-        worker = Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_gate], **tuned)
+        workflows = [BareWorkflow] if kind == "bare" else [StepsWorkflow]
+        compile_workflow_modules(workflows)  # as build_worker does for ours
+        worker = Worker(client, task_queue=queue, workflows=workflows, activities=[bare_gate, step], **tuned)
     else:
         from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
         from agents.framework.llm import LlmSettings

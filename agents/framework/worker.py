@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from agents.framework.bytecode import compile_workflow_modules
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
 from agents.framework.result_store import forget_sealed_results, open_sealed_results, seal_results
@@ -37,7 +38,8 @@ def build_worker(
     own `workflows` (AgentSpec.workflows).
 
     `portal_activities` are the sync activities that write the portal's projection; they run on
-    `executor`, a thread pool, because they use the Django ORM.
+    `executor`, a thread pool, because they use the Django ORM. The workflows' modules get their
+    bytecode first (agents.framework.bytecode).
     """
     activities: list[Callable[..., Any]] = [
         LlmActivities(llm).complete,
@@ -51,6 +53,7 @@ def build_worker(
     for spec in agents:
         activities.extend(spec.activities)
         workflows.extend(w for w in spec.workflows if w not in workflows)
+    compile_workflow_modules(workflows)
     return Worker(
         client,
         task_queue=task_queue,
