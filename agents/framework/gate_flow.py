@@ -12,6 +12,14 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.patches import (
+    PATCH_GATE_PATCHES,
+    PATCH_KEEP_SLA_ON_REVISION,
+    PATCH_NOTIFY_ESCALATION,
+    PATCH_PUBLISH_LATE_DECISION,
+    PATCH_REVIEWER_NOTICES,
+    patched,
+)
 from agents.framework.policies import (
     ACTION_RETRY,
     ACTION_SCHEDULE_TO_CLOSE,
@@ -34,12 +42,6 @@ with workflow.unsafe.imports_passed_through():
         Recommendation,
         ToolCall,
     )
-
-PATCH_PUBLISH_LATE_DECISION = "publish-late-decision"
-PATCH_REVIEWER_NOTICES = "reviewer-notices"
-PATCH_GATE_PATCHES = "gate-patches"
-PATCH_NOTIFY_ESCALATION = "notify-escalation"
-PATCH_KEEP_SLA_ON_REVISION = "keep-sla-on-revision"
 
 
 # Gates wait across continue-as-new: the gate flow builds on pruning.
@@ -115,7 +117,7 @@ class GateFlowMixin(PruningMixin):
         def decided() -> bool:
             return all(self._gates[g].status != "pending" for g in gate_ids)
 
-        warnings = False if decided() else workflow.patched(PATCH_REVIEWER_NOTICES)
+        warnings = False if decided() else patched(PATCH_REVIEWER_NOTICES)
         while not decided():
             if self._should_continue_as_new(turn_boundary=False):
                 await self._continue_as_new()
@@ -146,12 +148,12 @@ class GateFlowMixin(PruningMixin):
                 await self._notify("sla_warning", warned)
                 # The new role hears at once, not from the next SLA warning. Patched: runs
                 # recorded before escalated silently.
-                if escalated and workflow.patched(PATCH_NOTIFY_ESCALATION):
+                if escalated and patched(PATCH_NOTIFY_ESCALATION):
                     await self._notify("escalated", escalated)
             await self._publish_changes(gate_ids)
         # A decision that arrived while the opening publish was in flight skipped the loop; the
         # projection must still learn it. Patched: runs recorded before this fix took no such step.
-        if self._unpublished(gate_ids) and workflow.patched(PATCH_PUBLISH_LATE_DECISION):
+        if self._unpublished(gate_ids) and patched(PATCH_PUBLISH_LATE_DECISION):
             await self._publish_changes(gate_ids)
 
     async def _notify(self, kind: str, gate_ids: list[str]) -> None:
@@ -170,13 +172,13 @@ class GateFlowMixin(PruningMixin):
     async def _announce(self, gate_ids: list[str]) -> None:
         """Notify the role of each new high-priority gate."""
         urgent = [g for g in gate_ids if self._gates[g].priority == "high"]
-        if urgent and workflow.patched(PATCH_REVIEWER_NOTICES):
+        if urgent and patched(PATCH_REVIEWER_NOTICES):
             await self._notify("opened", urgent)
 
     def _reopen(self, gate: GateSnapshot, recommendation: Recommendation) -> GateSnapshot:
         """The agent's revision reopens the gate, with the SLA time that was left. Patched: runs
         recorded before reopened with a full SLA."""
-        keep_clock = workflow.patched(PATCH_KEEP_SLA_ON_REVISION)
+        keep_clock = patched(PATCH_KEEP_SLA_ON_REVISION)
         return gates.reopen(gate, recommendation, workflow.now(), keep_clock=keep_clock)
 
     def _policy_of(self, gate: GateSnapshot) -> GatePolicy:
@@ -197,7 +199,7 @@ class GateFlowMixin(PruningMixin):
         """Bring the portal's projection to the gate's current version. Patched: runs recorded
         before gate patches sent the whole gate every time."""
         snapshot = self._gates[gate_id]
-        if workflow.patched(PATCH_GATE_PATCHES):
+        if patched(PATCH_GATE_PATCHES):
             await self._publish_change(snapshot)
         else:
             await workflow.execute_activity(

@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from agents.framework.contract import LLM_ACTIVITY
 from agents.framework.gate_flow import GateFlowMixin
+from agents.framework.patches import PATCH_LOCAL_TOOLS, patched
 from agents.framework.policies import (
     LLM_HEARTBEAT,
     LLM_RETRY,
@@ -39,10 +40,6 @@ with workflow.unsafe.imports_passed_through():
         ToolCall,
         ToolResult,
     )
-
-# Tools declared `local=True` run as local activities: a marker in history instead of a task of
-# their own. Patched: runs recorded before ran every tool as an activity.
-PATCH_LOCAL_TOOLS = "local-tools"
 
 
 # The loop opens, publishes and waits on tool gates, and prunes between turns: it builds on both.
@@ -159,7 +156,7 @@ class PlanningMixin(GateFlowMixin):
         assert self._input is not None
         if call.name not in self._input.spec.tools:
             return ToolResult(call.id, call.name, ok=False, error=f"Unknown tool '{call.name}'.")
-        local = call.name in self._input.spec.local_tools and workflow.patched(PATCH_LOCAL_TOOLS)
+        local = call.name in self._input.spec.local_tools and patched(PATCH_LOCAL_TOOLS)
         try:
             result = await _tool_activity(call, local=local)
         except ActivityError as err:

@@ -23,6 +23,7 @@ from agents.framework.contract import (
     SEAL_RESULTS_ACTIVITY,
     SUMMARISE_ACTIVITY,
 )
+from agents.framework.patches import PATCH_BOUNDED_CARRY, PATCH_SEALED_RESULTS, patched
 from agents.framework.policies import (
     FORGET_RESULTS_RETRY,
     LLM_HEARTBEAT,
@@ -34,13 +35,6 @@ from agents.framework.policies import (
     SEALED_RESULTS_START_TO_CLOSE,
 )
 from agents.framework.run_state import AgentRunState
-
-# Continue-as-new carries only the results of the spec's `carried_results` tools. Patched: runs
-# recorded before carried every result.
-PATCH_BOUNDED_CARRY = "bounded-carry"
-# Past `carried_results_max`, the oldest carried results are sealed beside history. Patched: runs
-# recorded before carried them all.
-PATCH_SEALED_RESULTS = "sealed-results"
 
 with workflow.unsafe.imports_passed_through():
     from agents.framework.llm_types import SummariseRequest, SummariseResponse
@@ -81,7 +75,7 @@ class PruningMixin(AgentRunState):
             )
             note = ChatMessage(role="user", content=f"Summary of the earlier turns:\n{summary.summary}")
             state.messages = [state.messages[0], note, *state.messages[len(state.messages) - keep_tail :]]
-        if spec.carried_results is not None and workflow.patched(PATCH_BOUNDED_CARRY):
+        if spec.carried_results is not None and patched(PATCH_BOUNDED_CARRY):
             state.results = carried_results(spec, state.results)
         await self._seal_oldest_results()
         # Last, after every await: the carry takes what the handlers left.
@@ -99,7 +93,7 @@ class PruningMixin(AgentRunState):
         state, most = self._state, self._input.spec.carried_results_max
         if most < MIN_CARRIED_RESULTS or len(state.results) <= most:
             return
-        if not workflow.patched(PATCH_SEALED_RESULTS):
+        if not patched(PATCH_SEALED_RESULTS):
             return
         keep = len(state.results) - most // 2
         oldest, latest = state.results[:keep], state.results[keep:]

@@ -38,6 +38,7 @@ from agents.framework.contract import (
     UNPROCESSABLE,
 )
 from agents.framework.gate_flow import GateFlowMixin
+from agents.framework.patches import PATCH_RESUME_AT_FINAL_GATE, patched
 from agents.framework.planning import PlanningMixin
 from agents.framework.pruning import PruningMixin
 
@@ -62,8 +63,6 @@ with workflow.unsafe.imports_passed_through():
         Recommendation,
     )
 
-# A continued run whose final gate is already open waits on it: it never plans again.
-PATCH_RESUME_AT_FINAL_GATE = "resume-at-final-gate"
 # How many applied action ids a run remembers (agents.framework.types.AgentState.applied).
 APPLIED_ACTIONS_KEPT = 200
 
@@ -136,7 +135,7 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
         if self._input.carry is None or self._input.spec.gate is None:
             return None
         final = next((g.gate_id for g in self._gates.values() if g.tool_call is None), None)
-        if final is not None and workflow.patched(PATCH_RESUME_AT_FINAL_GATE):
+        if final is not None and patched(PATCH_RESUME_AT_FINAL_GATE):
             return final
         return None
 

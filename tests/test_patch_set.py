@@ -1,0 +1,47 @@
+"""A run started now records one marker for every patch of the agent workflow
+(agents/framework/patches.py), not one marker and one search-attribute upsert per patch; it
+still takes every patched path. Runs recorded patch by patch replay as they ran
+(tests/test_replay.py, over tests/histories and tests/histories/patch_set)."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import EventType
+
+from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.patches import IN_PATCH_SET, PATCH_SET
+from tests import actions
+from tests.conftest import activity_names, patch_markers, start_loan, wait_for_gate
+
+
+def upserts(temporal, handle) -> int:
+    history = temporal.run(handle.fetch_history())
+    kind = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    return sum(e.event_type == kind for e in history.events)
+
+
+def test_a_new_loan_run_records_one_marker_and_takes_every_patched_path(temporal, worker):
+    handle = start_loan(temporal, worker)
+    gate = wait_for_gate(temporal, handle)
+
+    assert patch_markers(temporal, handle) == [PATCH_SET]
+    assert upserts(temporal, handle) == 1  # TemporalChangeVersion, once
+    names = activity_names(temporal, handle)
+    assert "loans.affordability" not in names  # local-tools: a local activity, not a task
+    assert PUBLISH_CHANGE_ACTIVITY in names and PUBLISH_ACTIVITY not in names  # gate-patches
+
+    actions.decide(temporal, handle, gate.gate_id, "approve", "Affordable", "officer", ["credit_officer"])
+    result = temporal.run(handle.result())
+
+    assert result.outcome == "approved"
+    assert patch_markers(temporal, handle) == [PATCH_SET]  # the later patches asked the set too
+    assert upserts(temporal, handle) == 1
+
+
+def test_the_set_stands_for_every_patch_of_the_framework_and_none_of_the_support_agents():
+    from agents.framework import patches
+    from agents.support import workflow as support
+
+    framework = {value for name, value in vars(patches).items() if name.startswith("PATCH_")}
+    assert framework - {PATCH_SET} == IN_PATCH_SET
+    # The support conversation patches its own workflow apart, marker by marker.
+    assert not {support.HANDOFF_EXPIRY, support.RECHECK_IN_TURN} & IN_PATCH_SET
