@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.figures import command_line, load_average, percentile
-from benchmarks.portal_server import uvicorn_portal
+from benchmarks.portal_server import served_portal
 from benchmarks.processes import cpu_seconds
 from benchmarks.scratch import scratch_database
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             collect_static(env)
             for count in processes:
                 for handler in handlers:
-                    with uvicorn_portal(env, count, log, HANDLERS[handler]) as (base, pid):
+                    with served_portal(env, count, log, HANDLERS[handler]) as (base, pid):
                         for kind in kinds:
                             for n in concurrency:
                                 print(

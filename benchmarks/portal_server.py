@@ -56,7 +56,7 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log_pat
 
 
 @contextmanager
-def uvicorn_portal(
+def served_portal(
     env: dict[str, str], processes: int, log: Path, app: str = PORTAL_APP
 ) -> Iterator[tuple[str, int]]:
     """The portal (`app`) served as in production, by `manage.py serve_portal` with `processes`

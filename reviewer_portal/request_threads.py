@@ -110,9 +110,10 @@ class RequestThreads:
             self._report_unlent()
 
     def _report_unlent(self) -> None:
-        if not self._unlent or self._loop is None:
+        if not self._unlent:
             self._report = None
             return
+        assert self._loop is not None  # counted only once a request has met the threads
         log.warning(
             "%d request(s) found all %d request threads busy for %.1f s and got threads of their own"
             " (PORTAL_REQUEST_THREADS)",

@@ -75,6 +75,31 @@ def alive(pid: int) -> bool:
     return False
 
 
+ODD_TARGETS = [
+    b"/%00",
+    b"/gates/%00/decide/",
+    b"/gates/%ED%A0%80/decide/",  # a lone surrogate, percent-encoded
+    b"/gates/%E2%80%AE/decide/",  # right-to-left override
+    b"/gates/%FF%FE/decide/",  # not UTF-8
+    b"/gates/" + b"g" * 4000 + b"/decide/",
+    b"/gates/../admin/",
+    b"//gates//decide//",
+    b"/%",
+]
+
+
+def raw_status(port: int, method: bytes, target: bytes, session: str) -> int:
+    """The status line's code for `method target` sent as raw bytes, signed in, no body."""
+    request = (
+        method + b" " + target + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n"
+        b"Cookie: sessionid=" + session.encode() + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((HOST, port), timeout=30) as connection:
+        connection.sendall(request)
+        head = connection.recv(64)
+    return int(head.split(b" ", 2)[1])
+
+
 @contextmanager
 def served(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int, list[int]]]:
     """`manage.py serve_portal --processes 2 *args` on the test database: (supervisor, port, the
@@ -113,6 +138,10 @@ def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them
             pages = [client.get("/") for _ in range(5)]  # one kept-alive connection
         assert [page.status_code for page in pages] == [200] * 5
         assert all(b'id="gate-table"' in page.content for page in pages)
+        for method in (b"GET", b"POST"):  # odd paths as raw bytes: answered, never a 5xx
+            for target in ODD_TARGETS:
+                status = raw_status(port, method, target, session)
+                assert 200 <= status < 500, (method, target[:40], status)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
     assert not any(alive(pid) for pid in serving)
