@@ -2,9 +2,8 @@
 
 Update results and the projection's publish activity carry these (agents.framework.gates.patch
 makes them); the portal applies a patch to the gate it holds (reviewer_portal.inbox.projection).
+Evaluated annotations, not strings: see agents/framework/types.py.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any

@@ -1,9 +1,8 @@
 """What the model activities take and return: the agent's messages in, the model's answer out.
 
 Plain data (no openai): the workflow sends these through history.
+Evaluated annotations, not strings: see agents/framework/types.py.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 

@@ -3,9 +3,8 @@ rules that put a tool call before a human), so config changes reach new runs onl
 
 Plain data that crosses the Workflow boundary (agents/framework/types.py re-exports it with the
 rest). Fields added later always have defaults, so histories recorded before them still replay.
+Evaluated annotations, not strings: see agents/framework/types.py.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,7 +77,7 @@ class ApprovalRule:
     subject_field: str = ""
     skip_values: list[str] = field(default_factory=list)
 
-    def applies(self, call: ToolCall) -> bool:
+    def applies(self, call: "ToolCall") -> bool:
         if call.name != self.tool:
             return False
         if not self.when:
