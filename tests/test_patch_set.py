@@ -37,11 +37,37 @@ def test_a_new_loan_run_records_one_marker_and_takes_every_patched_path(temporal
     assert upserts(temporal, handle) == 1
 
 
-def test_the_set_stands_for_every_patch_of_the_framework_and_none_of_the_support_agents():
-    from agents.framework import patches
+def test_the_set_is_frozen_at_the_patches_it_was_recorded_with():
+    """Runs recorded with the set took exactly these: a patch added later stays out of it (else
+    they would take its path on replay), and none may leave it (else they would lose one)."""
+    assert {
+        "resume-at-final-gate",
+        "publish-late-decision",
+        "reviewer-notices",
+        "gate-patches",
+        "notify-escalation",
+        "keep-sla-on-revision",
+        "local-tools",
+        "bounded-carry",
+        "sealed-results",
+    } == IN_PATCH_SET
+    assert PATCH_SET == "patch-set-2026-11"
+
+
+def test_the_set_is_asked_first_thing_in_every_run(temporal, worker):
+    """Its marker comes before any command of the run, so removing where a patch is used later
+    never moves it."""
+    handle = start_loan(temporal, worker)
+    wait_for_gate(temporal, handle)
+    events = list(temporal.run(handle.fetch_history()).events)
+    completed = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    first_command = events[next(i for i, e in enumerate(events) if e.event_type == completed) + 1]
+    assert first_command.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    assert patch_markers(temporal, handle) == [PATCH_SET]
+    temporal.run(handle.terminate("test done"))
+
+
+def test_the_support_agents_patches_stay_its_own():
     from agents.support import workflow as support
 
-    framework = {value for name, value in vars(patches).items() if name.startswith("PATCH_")}
-    assert framework - {PATCH_SET} == IN_PATCH_SET
-    # The support conversation patches its own workflow apart, marker by marker.
     assert not {support.HANDOFF_EXPIRY, support.RECHECK_IN_TURN} & IN_PATCH_SET

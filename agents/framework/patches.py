@@ -3,12 +3,20 @@
 Each patch keeps the runs recorded before a fix replaying the way they ran. A run started now
 takes every one of them, yet asking for each recorded a marker and a search-attribute upsert of
 its own in history: three before a loan run reaches its gate, about 2.7 ms of the server's CPU
-each. `patched(...)` asks for PATCH_SET first: a run started now records that one marker; a run
-recorded before it, which has none, is answered patch by patch as it was recorded.
+each. So every run asks for PATCH_SET first thing (`take_patch_set`, at the start of
+AgentWorkflow.run): a run started now records that one marker there, and `patched(...)` answers
+yes to every patch in the set; a run recorded before the set, which has no such marker, is
+answered patch by patch as it was recorded.
 
-A new patch gets a name of its own below and stays out of PATCH_SET's list: runs recorded with
-the set did not take it. Once no run from before a patch is open (retention has passed), its
-branch and its name can go.
+Rules, each kept by a test (tests/test_patch_set.py, tests/test_replay.py):
+- A new patch gets a name of its own below and stays out of IN_PATCH_SET: runs recorded with the
+  set did not take it. A later set may take it in, under a new name.
+- The set is asked at the start of the run, never where a patch is used: a patch's branch can go
+  once no run from before that patch is open, without moving the set's marker in any history.
+  The set itself goes with `workflow.deprecate_patch(PATCH_SET)` first, then its removal.
+- Like any patch, the set cannot be rolled back once runs have recorded it: a worker of the code
+  before it fails their workflow tasks ("patch marker encountered ... no corresponding change
+  command") until a worker with it picks them up. Deploy every worker first, and do not revert.
 """
 
 from __future__ import annotations
@@ -49,6 +57,12 @@ IN_PATCH_SET = frozenset(
         PATCH_SEALED_RESULTS,
     }
 )
+
+
+def take_patch_set() -> None:
+    """Record (or, replaying, read) whether this run takes every patch in the set: once, at the
+    start of the run, so that where a patch is asked can change without moving the marker."""
+    workflow.patched(PATCH_SET)
 
 
 def patched(patch_id: str) -> bool:

@@ -38,7 +38,7 @@ from agents.framework.contract import (
     UNPROCESSABLE,
 )
 from agents.framework.gate_flow import GateFlowMixin
-from agents.framework.patches import PATCH_RESUME_AT_FINAL_GATE, patched
+from agents.framework.patches import PATCH_RESUME_AT_FINAL_GATE, patched, take_patch_set
 from agents.framework.planning import PlanningMixin
 from agents.framework.pruning import PruningMixin
 
@@ -87,6 +87,7 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
+        take_patch_set()
         spec = input.spec
         if spec.prepare and input.carry is None:
             refusal = await self._prepare()
