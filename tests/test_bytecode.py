@@ -14,6 +14,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import py_compile
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,8 @@ from agents.framework.workflow import AgentWorkflow
 
 PROBE = """
 from temporalio import workflow
+
+ANSWER = "ran"
 
 
 @workflow.defn(name="BytecodeProbe")
@@ -93,16 +96,23 @@ def test_once_compiled_no_run_compiles_it_again(probe: type, monkeypatch: pytest
         assert compiles_per_run(patch, probe) == 0
 
 
-def test_an_edited_module_is_compiled_again_at_the_next_start(probe: type) -> None:
+def test_a_module_edited_in_place_never_runs_its_old_bytecode(probe: type) -> None:
+    """Same mtime, same size, other content (a deploy that keeps times, within one second): the
+    bytecode is checked against the source's content, so the new code runs."""
     module_file = Path(inspect.getfile(probe))
+    # Bytecode Python itself wrote earlier (timestamp-checked), as a previous deploy left it.
+    py_compile.compile(str(module_file), cfile=importlib.util.cache_from_source(str(module_file)))
     compile_workflow_modules([probe])
-    cached = Path(importlib.util.cache_from_source(str(module_file)))
-    before = cached.read_bytes()
-    module_file.write_text(PROBE.replace('"ran"', '"ran again"'))
-    later = module_file.stat().st_mtime + 10  # a deploy lands seconds later, not within the second
-    os.utime(module_file, (later, later))
-    compile_workflow_modules([probe])
-    assert cached.read_bytes() != before
+    stat = module_file.stat()
+    module_file.write_text(PROBE.replace('ANSWER = "ran"', 'ANSWER = "new"'))
+    os.utime(module_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert module_file.stat().st_size == stat.st_size
+
+    spec = importlib.util.spec_from_file_location("probe_again", module_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.ANSWER == "new"
 
 
 def test_a_folder_it_cannot_write_is_named_and_the_worker_starts_anyway(
@@ -112,7 +122,7 @@ def test_a_folder_it_cannot_write_is_named_and_the_worker_starts_anyway(
     (folder / "__pycache__").write_text("not a folder")  # fails for root too, unlike chmod
     with caplog.at_level(logging.WARNING, logger="agents.framework.bytecode"):
         assert compile_workflow_modules([probe]) == [folder.resolve()]
-    assert f"could not write the bytecode of {folder.resolve()}" in caplog.text
+    assert f"could not write the bytecode of every module in {folder.resolve()}" in caplog.text
 
 
 def test_build_worker_writes_the_framework_workflow_bytecode(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import compileall
 import inspect
 import logging
+import py_compile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,13 +21,27 @@ log = logging.getLogger(__name__)
 
 
 def compile_workflow_modules(workflows: Iterable[type]) -> list[Path]:
-    """Write any missing or stale bytecode of the folders that hold `workflows`' modules (not
-    their subfolders). Returns the folders it could not write to."""
+    """Write the bytecode of the folders that hold `workflows`' modules (not their subfolders).
+    Returns the folders it could not write all of."""
     folders = dict.fromkeys(Path(inspect.getfile(w)).resolve().parent for w in workflows)
-    unwritable = [folder for folder in folders if not compileall.compile_dir(folder, maxlevels=0, quiet=2)]
+    unwritable = [folder for folder in folders if not _compiled(folder)]
     for folder in unwritable:
         log.warning(
-            "could not write the bytecode of %s: the sandbox compiles its modules again for every run",
+            "could not write the bytecode of every module in %s: the sandbox compiles those again"
+            " for every run",
             folder,
         )
     return unwritable
+
+
+def _compiled(folder: Path) -> bool:
+    """Hash-checked bytecode: an import compares it with the source's content, not its time and
+    size, so a deploy that keeps a file's mtime (an archive, a copy with -p) never runs old code.
+    compileall writes it again at each start (well under a second for the framework's folder)."""
+    return compileall.compile_dir(
+        folder,
+        maxlevels=0,
+        quiet=2,
+        force=True,
+        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+    )
