@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.framework.heartbeat import heartbeating
-from agents.framework.llm import LlmSettings, build_client, provider_failure
+from agents.framework.llm import LlmSettings, build_client, chat_completion, provider_failure
 from agents.framework.llm_types import SummariseRequest, SummariseResponse
 from agents.framework.offline_model import OFFLINE_MODEL_NAME, TASK_HEADER
 from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt, pinned_prompt
@@ -40,14 +40,12 @@ class SummariseActivities:
         prompt = pinned_prompt(request.prompt) if request.prompt else latest_prompt(SUMMARISE_PROMPT)
         try:
             async with heartbeating():
-                completion = await self._client.chat.completions.create(
-                    model=request.model,
-                    messages=[
-                        {"role": "system", "content": prompt.text},
-                        {"role": "user", "content": transcript(request.messages)},
-                    ],
-                    extra_headers={TASK_HEADER: "summarise"},
-                )
+                messages = [
+                    {"role": "system", "content": prompt.text},
+                    {"role": "user", "content": transcript(request.messages)},
+                ]
+                body = {"model": request.model, "messages": messages}
+                completion = await chat_completion(self._client, body, {TASK_HEADER: "summarise"})
         except (openai.APIError, json.JSONDecodeError) as err:
             raise provider_failure(err, self._settings) from None  # its message may hold the key
         summary = (completion.choices[0].message.content or "").strip() if completion.choices else ""
