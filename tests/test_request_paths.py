@@ -14,6 +14,7 @@ from django.core.handlers.asgi import ASGIHandler
 
 from reviewer_portal.http_handler import PortalHTTPHandler
 from reviewer_portal.request_threads import RequestThreads
+from tests.request_threads_support import http_scope
 
 ODD_PATHS = [
     "/\x00",  # a NUL, as a server hands over a decoded %00
@@ -48,13 +49,9 @@ async def answer(handler: Any, method: str, path: str) -> tuple[int, bytes]:
         messages.append(message)
 
     scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
+        **http_scope(method, path),
         "raw_path": path.encode("utf-8", "surrogatepass"),
         "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
         "client": ("127.0.0.1", 5000),
         "server": ("testserver", 80),
     }

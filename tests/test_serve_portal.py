@@ -196,3 +196,18 @@ def test_an_ipv6_listener_takes_ipv6_only():
     with tcp_listener("::1", 0) as listener:
         assert listener.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
         assert url_of(listener).startswith("http://[::1]:")
+
+
+def test_the_supervisor_does_not_load_the_application_it_never_serves():
+    """Only the serving processes load the portal (its request threads, its connections)."""
+    probe = (
+        "import sys, django; django.setup();"
+        "import reviewer_portal.operations.management.commands.serve_portal;"
+        "print(sorted(m for m in ('reviewer_portal.asgi', 'reviewer_portal.operations.served_app')"
+        " if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reviewer_portal.settings"}
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -17,10 +17,11 @@ import traceback
 from typing import Any
 
 from django.utils.module_loading import import_string
+from uvicorn.config import STARTUP_FAILURE
+
+from reviewer_portal.operations.management.commands.serve_portal import APP, PORTAL_APP, SUPERVISOR
 
 PR_SET_PDEATHSIG = 1
-SUPERVISOR = "SERVE_PORTAL_SUPERVISOR"  # the supervisor's pid, set by serve_portal
-APP = "SERVE_PORTAL_APP"
 
 
 def end_with_supervisor() -> None:
@@ -39,10 +40,10 @@ def load() -> Any:
     """The application; a process that cannot load it exits with uvicorn's startup-failure code,
     so the supervisor stops (and exits 3) instead of starting it again and again."""
     try:
-        return import_string(os.environ.get(APP, "reviewer_portal.asgi:application").replace(":", "."))
+        return import_string(os.environ.get(APP, PORTAL_APP).replace(":", "."))
     except Exception:  # a missing setting or key, a broken import: all the same to the operator
         traceback.print_exc()
-        sys.exit(3)  # uvicorn.config.STARTUP_FAILURE
+        sys.exit(STARTUP_FAILURE)
 
 
 end_with_supervisor()

@@ -19,10 +19,16 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reviewer_portal.operations import served_app
 from reviewer_portal.operations.listener import tcp_listener, url_of
 
 PORTAL_APP = "reviewer_portal.asgi:application"
+# What each serving process runs (operations/served_app.py: not imported here, since importing it
+# loads the application, which the supervisor never serves), and what it reads from the
+# environment: the application to load and the supervisor's pid.
+SERVED_APP = "reviewer_portal.operations.served_app:application"
+APP = "SERVE_PORTAL_APP"
+SUPERVISOR = "SERVE_PORTAL_SUPERVISOR"
+
 # Within the 30 s most supervisors (systemd, Kubernetes) wait after SIGTERM before SIGKILL.
 GRACEFUL_SECONDS = 20
 # Longer than a load balancer's usual idle timeout (60 s), so the balancer closes first, never us.
@@ -60,7 +66,7 @@ class Command(BaseCommand):
                 " (and lock out whom it names): name the proxies' addresses"
             )
         config = uvicorn.Config(
-            served_app.__name__ + ":application",
+            SERVED_APP,
             host=str(options["host"]),
             port=int(str(options["port"])),
             workers=processes,
@@ -75,8 +81,8 @@ class Command(BaseCommand):
             listener = tcp_listener(config.host, config.port)
         except OSError as error:
             raise CommandError(f"Cannot listen on {config.host}:{config.port}: {error.strerror}") from error
-        os.environ[served_app.SUPERVISOR] = str(os.getpid())
-        os.environ[served_app.APP] = str(options["app"])
+        os.environ[SUPERVISOR] = str(os.getpid())
+        os.environ[APP] = str(options["app"])
         self.stdout.write(f"Serving the portal on {url_of(listener)} with {processes} process(es)")
         self.stdout.flush()
         supervisor = Multiprocess(config, sockets=[listener])
