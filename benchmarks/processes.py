@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from reviewer_portal.operations.dev_server import store_args
+
 
 class BenchmarkError(RuntimeError):
     """Something in the setup or a sample went wrong; the message says what."""
@@ -102,8 +104,8 @@ def dev_server_command(port: int, db_filename: Path | None = None) -> list[str]:
     """`temporal server start-dev`, headless, on 127.0.0.1:`port`; in memory unless `db_filename`."""
     command = [str(temporal_binary()), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
     command += ["--port", str(port)]
-    if db_filename is not None:
-        command += ["--db-filename", str(db_filename)]
+    if db_filename is not None:  # as `make dev` keeps it
+        command += store_args(db_filename)
     return [*command, "--log-level", "error"]
 
 

@@ -37,6 +37,7 @@ from django.core.management.base import BaseCommand, CommandError
 from agents.framework.registry import AGENTS
 from reviewer_portal.codec.keys import ensure_dev_keys
 from reviewer_portal.domains import all_domains, namespaces
+from reviewer_portal.operations.dev_server import store_args
 from reviewer_portal.operations.management.commands.seed_demo import demo_users
 from reviewer_portal.trust.keys import ensure_dev_key
 
@@ -163,8 +164,7 @@ class Command(BaseCommand):
             db = Path(STATE_DIR or Path(settings.BASE_DIR) / "var") / "temporal.db"
             db.parent.mkdir(parents=True, exist_ok=True)
             command = [
-                str(BIN_DIR / "temporal"), "server", "start-dev",
-                "--db-filename", str(db),
+                str(BIN_DIR / "temporal"), "server", "start-dev", *store_args(db),
                 "--ip", HOST, "--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT),
                 "--log-level", "error",
                 # The Web UI decodes payloads through the portal (for those allowed to read them);
