@@ -16,6 +16,10 @@ noisy machine slows both alike:
           a start not confirmed by then goes on, its submission kept and confirmed by the start
           (reviewer_portal/intake/services.py), counted as "kept".
 
+Each round also starts --n runs at once straight from the process's Client on its loop, with no
+portal and no queue, of a workflow type no worker runs ("bare starts"): what the server alone
+takes for a burst of starts, the bound under any path that waits for Temporal.
+
 Meanwhile another thread reads the inbox page (Django's test client, logged in) over and over: its
 latency during each burst, against the same page read while idle, says whether a burst holds up
 the portal's other requests. Prints p50/p95 per path (median over rounds) of the start call (the
@@ -31,6 +35,7 @@ subprocess on a fresh task queue, so the started runs go on to their gates as th
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import signal
@@ -126,6 +131,22 @@ def burst(n: int, submit: Callable[[str], None]) -> tuple[list[float], int]:
         return list(pool.map(one, range(n))), errors
 
 
+async def bare_starts(n: int, task_queue: str) -> list[float]:
+    """`n` starts at once from the process's Client, each timed: the server's own pace."""
+    from reviewer_portal.temporal_client import get_client
+
+    client = await get_client()
+    took: list[float] = []
+
+    async def one() -> None:
+        began = time.perf_counter()
+        await client.start_workflow("StartBurstBare", id=f"bare-{uuid.uuid4()}", task_queue=task_queue)
+        took.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100, help="submissions started at once")
@@ -167,6 +188,7 @@ def main() -> None:
 
         from reviewer_portal.inbox.models import Gate
         from reviewer_portal.intake import services
+        from reviewer_portal.temporal_client import run_on_client_loop
 
         call_command("migrate", verbosity=0)
         officer = User.objects.create_user(f"burst-{uuid.uuid4().hex[:6]}", password="x")
@@ -205,7 +227,14 @@ def main() -> None:
         time.sleep(3)
         idle = probe.take()
         results: dict[str, list[tuple[float, float, float, float, int]]] = {name: [] for name in paths}
+        bare: list[tuple[float, float]] = []
         for round_ in range(args.rounds):
+            drain(Gate, timeout=120)
+            took = run_on_client_loop(bare_starts(args.n, f"{queue}-unpolled"), timeout=120)
+            bare.append((nearest_rank(took, 0.5), nearest_rank(took, 0.95)))
+            print(
+                f"round {round_ + 1} {'bare':10}  start p50 {bare[-1][0]:7.1f} ms  p95 {bare[-1][1]:7.1f} ms"
+            )
             for name in paths if round_ % 2 == 0 else reversed(list(paths)):
                 services.start_on_client_loop = paths[name]  # type: ignore[assignment]
                 settings.START_WAIT_SECONDS = waits[name]
@@ -225,7 +254,7 @@ def main() -> None:
                       f"kept {len(kept)}", flush=True)  # fmt: skip
         probe.stopped.set()
         services.start_on_client_loop = fast_path  # type: ignore[assignment]
-        report(args.n, args.rounds, idle, results)
+        report(args.n, args.rounds, idle, results, bare)
     finally:
         for process in (worker, temporal):
             if process is not None:
@@ -233,7 +262,13 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(n: int, rounds: int, idle: list[float], results: dict[str, list[tuple[float, ...]]]) -> None:
+def report(
+    n: int,
+    rounds: int,
+    idle: list[float],
+    results: dict[str, list[tuple[float, ...]]],
+    bare: list[tuple[float, float]],
+) -> None:
     def median(name: str, column: int) -> float:
         return statistics.median(row[column] for row in results[name])
 
@@ -251,6 +286,13 @@ def report(n: int, rounds: int, idle: list[float], results: dict[str, list[tuple
             f"  {label:32} start p50 {median(name, 0):7.1f} ms  p95 {median(name, 1):7.1f} ms  errors {errors}"
         )
         print(f"  {'':32} whole submit p50 {median(name, 5):7.1f} ms  p95 {median(name, 6):7.1f} ms")
+    bare_p50, bare_p95 = (statistics.median(row[i] for row in bare) for i in (0, 1))
+    print(
+        f"  {'bare starts (one Client, no portal)':32} start p50 {bare_p50:7.1f} ms  p95 {bare_p95:7.1f} ms"
+    )
+    print(
+        f"  ratio {'after/bare starts':24}p50 {median('after', 0) / bare_p50:.2f}  p95 {median('after', 1) / bare_p95:.2f}"
+    )
     for name in ("after", "short wait"):
         print(
             f"  ratio {name + '/before':24}p50 {median(name, 0) / median('before', 0):.2f}  p95 {median(name, 1) / median('before', 1):.2f}"
