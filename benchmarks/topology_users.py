@@ -23,6 +23,7 @@ PASSWORD = "load-test-password"  # throwaway users in a throwaway database
 GATE_LINK = re.compile(r'href="/gates/([^/"?]+)/"')
 HIDDEN = re.compile(r'name="(submission_id|revision|confirm_token)"[^>]*?value="([^"]*)"')
 CONFIRM = re.compile(r'name="confirm_token" value="([^"]+)"')
+DECIDED_BY = re.compile(r"(?:Approved|Rejected|Sent back to the agent)\s+by\s+(\S+)")
 
 
 class Stats:
@@ -48,6 +49,7 @@ class Browser:
     """A logged-in session on one portal process, posting as the page's htmx does."""
 
     def __init__(self, base: str, username: str) -> None:
+        self.username = username
         self.http = signed_in(base, username, PASSWORD, timeout=120)
 
     def post(self, path: str, data: dict[str, str], *, htmx: bool = True) -> httpx.Response:
@@ -131,5 +133,15 @@ def review(browser: Browser, gate_id: str, stats: Stats, rng: random.Random) -> 
         stats.took("decide", time.perf_counter() - began)
         with stats.lock:
             stats.decided.append(gate_id.split("--")[0])
+    elif response.status_code == 409 and _decided_by(response) not in (None, browser.username):
+        # A colleague's decision reached the run first (the page was read before the projection
+        # showed their claim): the portal refuses ours and shows theirs, which counts once.
+        stats.retries["decided by another"] += 1
     else:
         stats.error("decide", f"{response.status_code}: {re.sub(r'<[^>]+>', ' ', response.text)[:300]}")
+
+
+def _decided_by(response: httpx.Response) -> str | None:
+    """Who the gate's panel in `response` says decided it, if anyone."""
+    found = DECIDED_BY.search(re.sub(r"<[^>]+>", " ", response.text))
+    return found.group(1) if found else None
