@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -18,9 +19,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.management.commands import deliver_decisions
-from reviewer_portal.intake import pending_starts, services
+from reviewer_portal.intake import kept_inputs, pending_starts, services
+from reviewer_portal.intake.kept_inputs import KEPT_INPUT_SALT, input_to_keep, kept_input
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import RunNotStarted, RunQueued, input_to_keep, kept_input
+from reviewer_portal.intake.services import RunNotStarted, RunQueued
 from reviewer_portal.trust.keys import trusted_keys
 from tests import test_pending_starts
 from tests.conftest import logged_in, make_user
@@ -98,12 +100,12 @@ def test_a_submission_temporal_refuses_for_good_does_not_hold_up_the_others_and_
     refused, good = Submission.objects.order_by("submitted_at")
     start = pending_starts.run_start
 
-    async def namespace_gone(workflow_id: str, agent_input: AgentInput) -> None:
+    async def too_large(workflow_id: str, agent_input: AgentInput) -> bool:
         if workflow_id == refused.workflow_id:
-            raise RPCError("Namespace nowhere is not found.", RPCStatusCode.NOT_FOUND, b"")
-        await start(workflow_id, agent_input)
+            raise RPCError("Blob data size exceeds limit.", RPCStatusCode.INVALID_ARGUMENT, b"")
+        return await start(workflow_id, agent_input)
 
-    monkeypatch.setattr(pending_starts, "run_start", namespace_gone)
+    monkeypatch.setattr(pending_starts, "run_start", too_large)
     monkeypatch.setattr(pending_starts, "MAX_ATTEMPTS", 2)
     due_now()
 
@@ -111,7 +113,7 @@ def test_a_submission_temporal_refuses_for_good_does_not_hold_up_the_others_and_
     assert pending_starts_run() == []
     refused.refresh_from_db()
     assert (refused.start_attempts, refused.start_input) == (2, None)
-    assert refused.start_error == "Temporal refused it: Namespace nowhere is not found."
+    assert refused.start_error == "Temporal refused it: Blob data size exceeds limit."
 
 
 def test_the_delivery_loop_delivers_decisions_whatever_the_kept_starts_do(monkeypatch, transactional_db):
@@ -145,15 +147,13 @@ def test_another_users_form_id_never_starts_confirms_or_takes_over_their_submiss
         None,
         "text",
         {"sealed": 3},
-        {"sealed": signing.dumps({"workflow_id": "loan-x"}, salt=services.KEPT_INPUT_SALT)},
-        {
-            "sealed": signing.dumps(
-                {"workflow_id": "loan-x", "input": {"spec": 1}}, salt=services.KEPT_INPUT_SALT
-            )
-        },
-        {"sealed": signing.dumps(["loan-x"], salt=services.KEPT_INPUT_SALT)},
+        {"sealed": signing.dumps({"workflow_id": "loan-x"}, salt=KEPT_INPUT_SALT)},
+        {"sealed": signing.dumps({"workflow_id": "loan-x", "input": {"spec": 1}}, salt=KEPT_INPUT_SALT)},
+        {"sealed": signing.dumps(["loan-x"], salt=KEPT_INPUT_SALT)},
+        {"sealed": [":"]},
+        {"sealed": {":": 1}},
     ],
-    ids=["none", "text", "not-a-seal", "no-input", "not-an-input", "not-a-record"],
+    ids=["none", "text", "not-a-seal", "no-input", "not-an-input", "not-a-record", "a-list", "a-dict"],
 )
 def test_whatever_a_kept_input_holds_that_is_not_a_sealed_run_input_is_refused_as_such(kept):
     with pytest.raises(ValueError):
@@ -178,6 +178,94 @@ def test_odd_unicode_in_a_kept_case_reaches_the_run_unchanged(temporal, submitte
 
     run_input = started_input(temporal, workflow_id)
     assert odd in run_input.subject and odd in str(run_input.case.values())
+
+
+def test_a_kept_submission_moved_to_another_user_in_the_database_is_not_started_as_theirs(
+    temporal, submitter, busy
+):
+    """The submitter sealed with the input is the one the run is started for: a row's user
+    changed in the database would otherwise decide who may not approve the case (four eyes)."""
+    other = make_user("other-officer", "credit_officer")
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    Submission.objects.update(submitted_by=other)
+    due_now()
+
+    assert pending_starts_run() == []
+
+    refused = Submission.objects.get()
+    assert (refused.started, refused.start_input) == (False, None)
+    assert refused.start_error == "Its kept input was changed or damaged in the portal's database."
+
+
+@pytest.mark.parametrize("kept", [{"sealed": [":"]}, {"sealed": {":": 1}}], ids=["a-list", "a-dict"])
+def test_a_kept_input_of_an_odd_shape_is_given_up_and_the_submissions_behind_it_start(
+    temporal, submitter, busy, kept
+):
+    for _ in range(2):
+        with pytest.raises(RunQueued):
+            submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    odd, good = Submission.objects.order_by("submitted_at")
+    Submission.objects.filter(pk=odd.pk).update(start_input=kept)
+    due_now()
+
+    assert pending_starts_run() == [good.workflow_id]
+    odd.refresh_from_db()
+    assert odd.start_error == "Its kept input was changed or damaged in the portal's database."
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RPCError("Request unauthorized.", RPCStatusCode.UNAUTHENTICATED, b""),
+        RPCError("Forbidden.", RPCStatusCode.PERMISSION_DENIED, b""),
+        RPCError("Namespace loans is not found.", RPCStatusCode.NOT_FOUND, b""),
+        KeyError("no payload key for the namespace"),
+    ],
+    ids=["unauthenticated", "permission-denied", "namespace-not-found", "not-temporal"],
+)
+def test_a_refusal_of_the_portal_not_of_one_submission_gives_up_none_of_them(
+    temporal, submitter, busy, monkeypatch, failure
+):
+    """An expired API key, a namespace not there yet, a key missing from the portal's files: every
+    submission would be refused alike, so none counts it, and all start once it is mended."""
+    for _ in range(2):
+        with pytest.raises(RunQueued):
+            submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    start = pending_starts.run_start
+
+    async def refused(workflow_id: str, agent_input: AgentInput) -> bool:
+        raise failure
+
+    monkeypatch.setattr(pending_starts, "run_start", refused)
+    due_now()
+    for _ in range(pending_starts.MAX_ATTEMPTS + 1):
+        assert pending_starts_run() == []
+
+    assert {(s.start_attempts, s.start_error) for s in Submission.objects.all()} == {(0, "")}
+    monkeypatch.setattr(pending_starts, "run_start", start)
+    assert len(pending_starts_run()) == 2
+
+
+def test_a_kept_input_older_than_its_age_limit_is_given_up_not_started_on_an_old_policy(
+    temporal, submitter, busy, monkeypatch
+):
+    """A seal carries its time: an input kept past KEPT_INPUT_MAX_AGE (through a long outage, or
+    put back from a backup) is not started with the policy pinned when it was sent."""
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    busy.undo()
+    monkeypatch.setattr(kept_inputs, "KEPT_INPUT_MAX_AGE", timedelta(seconds=-1))
+    due_now()
+
+    assert pending_starts_run() == []
+
+    expired = Submission.objects.get()
+    assert (expired.started, expired.start_input) == (False, None)
+    assert expired.start_error == "It was kept too long without starting: send the form again."
 
 
 def started_input(temporal, workflow_id: str) -> AgentInput:

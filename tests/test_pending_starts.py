@@ -25,14 +25,10 @@ from reviewer_portal import temporal_client
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.selectors import STARTING
 from reviewer_portal.intake import services
+from reviewer_portal.intake.kept_inputs import kept_input
 from reviewer_portal.intake.models import DocumentUpload
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import (
-    QUEUED,
-    RunQueued,
-    intake_submit,
-    kept_input,
-)
+from reviewer_portal.intake.services import QUEUED, RunQueued, intake_submit
 from tests.conftest import logged_in, make_user
 from tests.test_sidecar import poll_until
 from tests.test_start_path import LOAN
@@ -48,7 +44,7 @@ def busy(monkeypatch):
     """Temporal too busy to answer a start within the submitter's wait (the loop's own starts are
     the real ones); `busy.undo()` and it answers again."""
 
-    async def unanswered(workflow_id: str, agent_input: AgentInput) -> None:
+    async def unanswered(workflow_id: str, agent_input: AgentInput) -> bool:
         await asyncio.sleep(60)
         raise temporal_client.TemporalUnreachable("never answered")
 
@@ -103,9 +99,9 @@ def test_a_start_confirmed_after_the_submitter_stopped_waiting_confirms_its_subm
     start = services.run_start
     temporal_answers = threading.Event()
 
-    async def slow(workflow_id: str, agent_input: AgentInput) -> None:
+    async def slow(workflow_id: str, agent_input: AgentInput) -> bool:
         await asyncio.to_thread(temporal_answers.wait, 30)
-        await start(workflow_id, agent_input)
+        return await start(workflow_id, agent_input)
 
     monkeypatch.setattr(services, "run_start", slow)
     monkeypatch.setattr(django_settings, "START_WAIT_SECONDS", 0.05)
@@ -126,7 +122,7 @@ def test_a_start_that_reached_temporal_but_answered_late_is_found_started_not_st
 ):
     start = services.run_start
 
-    async def late(workflow_id: str, agent_input: AgentInput) -> None:
+    async def late(workflow_id: str, agent_input: AgentInput) -> bool:
         await start(workflow_id, agent_input)
         await asyncio.sleep(60)  # the answer never comes back in time
         raise temporal_client.TemporalUnreachable("never answered")

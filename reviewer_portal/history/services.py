@@ -5,35 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
 from reviewer_portal.history.models import Submission
 
 
 def submission_record(
-    *,
-    workflow_id: str,
-    agent: str,
-    subject: str,
-    submitted_by: AbstractBaseUser,
-    start_input: dict[str, Any] | None = None,
-) -> None:
-    """Remember who started the run; a resubmitted form (the same workflow id) keeps the first.
-
-    With `start_input` (the run's input as JSON) Temporal has not confirmed the start: the record
-    keeps it for the delivery loop (reviewer_portal.intake.pending_starts). Without, the start is
-    confirmed, also for a record kept so earlier."""
+    *, workflow_id: str, agent: str, subject: str, submitted_by: AbstractBaseUser, start_input: dict[str, Any]
+) -> tuple[Submission, bool]:
+    """Keep the submission, with its run's input (sealed), before the run is started; the record
+    and whether this call made it. A resubmitted form (the same workflow id) keeps the first
+    record; while its run is not confirmed, the same user's sends keep their input afresh (also
+    after the delivery loop gave it up), and the loop waits for their own start's lifetime."""
     submission, created = Submission.objects.get_or_create(
         workflow_id=workflow_id,
         defaults={
             "agent": agent,
             "subject": subject[:300],
             "submitted_by_id": submitted_by.pk,
-            "started": start_input is None,
+            "started": False,
             "start_input": start_input,
         },
     )
-    if not created and start_input is None and not submission.started:  # the same form sent again
-        submission_started(workflow_id=workflow_id)
+    if not created and not submission.started and submission.submitted_by_id == submitted_by.pk:
+        Submission.objects.filter(pk=submission.pk, started=False).update(
+            start_input=start_input, start_error="", start_attempts=0, submitted_at=timezone.now()
+        )
+    return submission, created
 
 
 def submission_started(*, workflow_id: str) -> None:

@@ -1,13 +1,15 @@
-"""Runs whose start Temporal did not confirm in time (it was too busy): their submissions keep the
-run's input, sealed with the portal's secret and bound to the workflow id, and the delivery loop
-(`manage.py deliver_decisions`) starts each, or finds it already started (the workflow id is the
-form's, and is never started twice), then marks it started.
+"""Runs whose start Temporal did not confirm in time (it was too busy, or its answer was lost):
+their submissions keep the run's input, sealed with the portal's secret, bound to the workflow id
+and dated, and the delivery loop (`manage.py deliver_decisions`) starts each, or finds it already
+started (the workflow id is the form's, and is never started twice), then marks it started.
 
-What the run trusts is not taken from the database: the submitter comes from the submission's
-user (who must still be active), the keys from the portal's settings now, and a run starts
-without carried state. A submission Temporal keeps refusing for reasons of its own (not that it
-is busy or down) is given up after MAX_ATTEMPTS passes: its input is dropped and its submitter
-reads why, while the others go on.
+What the run trusts is not taken from the database: the submitter is the one sealed with the
+input, who must still be the submission's user and active; the keys come from the portal's
+settings now, and a run starts without carried state. A run found started is confirmed only if
+it was started for that submitter. A submission Temporal refuses for reasons of its own (its
+input, not the portal's credentials, namespace or keys, nor that it is busy or down) is given up
+after MAX_ATTEMPTS passes, and any kept longer than KEPT_INPUT_MAX_AGE: its input is dropped and
+its submitter reads why, while the others go on.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_started
-from reviewer_portal.intake.services import START_LIFETIME_SECONDS, kept_input, run_start
+from reviewer_portal.intake.kept_inputs import KeptTooLong, kept_input
+from reviewer_portal.intake.services import START_LIFETIME_SECONDS, UNCONFIRMED, run_start, run_submitter_id
 from reviewer_portal.temporal_client import START_TIMEOUT_SECONDS, TemporalUnreachable, run_on_client_loop
 from reviewer_portal.trust.keys import trusted_keys
 
@@ -33,13 +36,17 @@ log = logging.getLogger(__name__)
 BATCH = 100
 # Passes a submission may be refused (30 s apart under `make dev`) before it is given up.
 MAX_ATTEMPTS = 20
-# Temporal is busy or down: every submission would fail alike, so the pass ends.
-PASS_LATER = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.CANCELLED,
+# Refusals of the submission itself (its input), which count towards MAX_ATTEMPTS. Any other
+# (an expired API key, a namespace not there yet, a key missing from the portal's files) would
+# refuse every submission alike: it is logged and counts for none.
+REFUSED_FOR_ITSELF = {
+    RPCStatusCode.INVALID_ARGUMENT,
+    RPCStatusCode.FAILED_PRECONDITION,
+    RPCStatusCode.OUT_OF_RANGE,
 }
+DAMAGED = "Its kept input was changed or damaged in the portal's database."
+TOO_OLD = "It was kept too long without starting: send the form again."
+ANOTHERS_RUN = "Its form's id belongs to a run someone else started."
 
 
 class Refused(Exception):
@@ -61,32 +68,60 @@ def pending_starts_run(*, older_than: timedelta = timedelta(seconds=START_LIFETI
             _give_up(submission, str(err))
             continue
         try:
-            run_on_client_loop(run_start(submission.workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS)
+            if not _start(submission, agent_input):
+                continue
         except TemporalUnreachable:
             log.warning("Kept submissions not started yet: Temporal is unreachable or busy")
             break
         except RPCError as err:
-            if err.status in PASS_LATER:
+            if err.status in UNCONFIRMED:
                 log.warning("Kept submissions not started yet: %s", err)
                 break
-            _refused_once(submission, f"Temporal refused it: {err.message}")
+            if err.status in REFUSED_FOR_ITSELF:
+                _refused_once(submission, f"Temporal refused it: {err.message}")
+            else:
+                log.error(
+                    "Kept submission %s not started: Temporal refused the portal: %s",
+                    submission.workflow_id,
+                    err,
+                )
             continue
-        except Exception as err:  # whatever it is, the other submissions (and the decisions) go on
+        except Exception:  # whatever it is, the other submissions (and the decisions) go on
             log.exception("Kept submission %s could not be started", submission.workflow_id)
-            _refused_once(submission, f"It could not be started ({type(err).__name__}).")
             continue
         submission_started(workflow_id=submission.workflow_id)
         started.append(submission.workflow_id)
     return started
 
 
+def _start(submission: Submission, agent_input: AgentInput) -> bool:
+    """Start the kept submission's run; False if the run found started is not its own."""
+    workflow_id = submission.workflow_id
+    if run_on_client_loop(run_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS):
+        return True
+    owner = run_on_client_loop(
+        run_submitter_id(workflow_id, agent_input.spec.agent), timeout=START_TIMEOUT_SECONDS
+    )
+    if owner == str(submission.submitted_by_id):
+        return True  # its own start, confirmed late
+    _give_up(submission, ANOTHERS_RUN)
+    return False
+
+
 def _input_of(submission: Submission) -> AgentInput:
-    """The kept input, with what the run trusts set by the portal, not read from the row."""
+    """The kept input, sealed for this submission's user, with what the run trusts set afresh."""
     try:
         agent_input = kept_input(submission.start_input, submission.workflow_id)
-    except (TypeError, ValueError) as err:
+    except KeptTooLong as err:
+        raise Refused(TOO_OLD) from err
+    except Exception as err:  # not a sealed input of this run, whatever else it holds
         log.error("Submission %s: its kept input is refused (%s)", submission.workflow_id, err)
-        raise Refused("Its kept input was changed or damaged in the portal's database.") from err
+        raise Refused(DAMAGED) from err
+    if agent_input.submitted_by_id != str(submission.submitted_by_id):
+        log.error(
+            "Submission %s: its kept input is refused (sealed for another user)", submission.workflow_id
+        )
+        raise Refused(DAMAGED)
     user = submission.submitted_by
     if not user.is_active:
         raise Refused("The account that submitted it is no longer active.")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -16,12 +14,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core import signing
-from django.db import connection
+from django.db import DatabaseError, connection
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from agents.framework.contract import AGENT_WORKFLOW
 from agents.framework.registry import AGENTS
@@ -29,9 +25,12 @@ from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_record, submission_started
+from reviewer_portal.intake.kept_inputs import input_to_keep
 from reviewer_portal.temporal_client import (
+    START_TIMEOUT_SECONDS,
     TemporalUnreachable,
     get_client,
+    run_on_client_loop,
     start_on_client_loop,
     start_slot,
 )
@@ -41,17 +40,33 @@ from reviewer_portal.trust.keys import trusted_keys
 # the delivery loop, which takes only submissions older than that, starts it.
 START_LIFETIME_SECONDS = 60.0
 log = logging.getLogger(__name__)
-KEPT_INPUT_SALT = "reviewer_portal.intake.kept-run-input"
 QUEUED = (
     "Temporal is busy right now, so the run may not have started yet. Your submission is kept: the"
     " portal starts it as soon as Temporal answers, and you need not send it again."
 )
 FORM_OF_ANOTHER = "This form was already sent by someone else; reload the page to submit your own."
+NOT_RECORDED = "The portal could not record your submission right now, so nothing was submitted. Try again."
+UNREACHABLE = "Temporal is not reachable right now, so nothing was submitted. Try again."
+# Answers after which Temporal may have started the run all the same (its answer was lost, or it
+# was too busy to say): the submission stays kept, as a start not confirmed in time does.
+UNCONFIRMED = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+}
 
 
 class RunNotStarted(Exception):
-    """Temporal could not be reached: nothing was started or kept; the submitter may simply send
-    the same form again."""
+    """Nothing was started or kept: the submitter may simply send the same form again."""
+
+
+class RunOfAnother(RunNotStarted):
+    """The form's id is another user's submission, or names a run someone else started."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(FORM_OF_ANOTHER)
+        self.workflow_id = workflow_id
 
 
 class RunQueued(RunNotStarted):
@@ -60,8 +75,8 @@ class RunQueued(RunNotStarted):
     delivery loop starts the run, or finds it started (reviewer_portal.intake.pending_starts).
     Sending the same form again is harmless."""
 
-    def __init__(self, message: str, workflow_id: str) -> None:
-        super().__init__(message)
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(QUEUED)
         self.workflow_id = workflow_id
 
 
@@ -92,11 +107,14 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     """Start an agent run on the configured task queue; starting the same id again is a no-op,
     so every intake page can key its runs by the form's submission id.
 
-    The run records its submitter by username and immutable user id (four eyes), and pins the key
-    the portal signs reviewer actions with. Raises RunNotStarted if Temporal cannot be reached
-    within the wait (nothing kept), and RunQueued if it does not confirm the start within
-    START_WAIT_SECONDS (a burst of starts queues on the client loop; a connection that hangs counts
-    too): the submission is kept, and the start goes on for START_LIFETIME_SECONDS.
+    The submission is recorded first, its input kept sealed, then the run is started and the
+    record confirmed: a run the portal starts always has its submission, and a record that fails
+    starts nothing. The run records its submitter by username and immutable user id (four eyes),
+    and pins the key the portal signs reviewer actions with. Raises RunNotStarted if the
+    submission cannot be recorded or Temporal cannot be reached (nothing kept), RunOfAnother for
+    another's form id, and RunQueued if Temporal does not confirm the start within
+    START_WAIT_SECONDS (a burst queues on the client loop; a hung connection or a lost answer
+    counts too): the submission stays kept, and the start goes on for START_LIFETIME_SECONDS.
     """
     agent_input = replace(
         agent_input,
@@ -104,48 +122,86 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         submitted_by_id=str(submitted_by.pk),
         trusted_keys=trusted_keys(),
     )
-    if Submission.objects.filter(workflow_id=workflow_id).exclude(submitted_by_id=submitted_by.pk).exists():
-        # Another user's form id: never start, confirm or take over their submission.
-        raise RunNotStarted(FORM_OF_ANOTHER)
-    record = partial(
-        submission_record,
-        workflow_id=workflow_id,
-        agent=agent_input.spec.agent,
-        subject=agent_input.subject,
-        submitted_by=submitted_by,
-    )
+    try:
+        submission, created = submission_record(
+            workflow_id=workflow_id,
+            agent=agent_input.spec.agent,
+            subject=agent_input.subject,
+            submitted_by=submitted_by,
+            start_input=input_to_keep(agent_input, workflow_id),
+        )
+    except DatabaseError as err:
+        log.exception("Submission %s not recorded", workflow_id)
+        raise RunNotStarted(NOT_RECORDED) from err
+    if submission.submitted_by_id != submitted_by.pk:
+        raise RunOfAnother(workflow_id)  # never start, confirm or take over another's submission
+    if submission.started:
+        return  # the same form again, its run long confirmed
     starting = start_on_client_loop(_start_within(workflow_id, agent_input, settings.START_WAIT_SECONDS))
     try:
-        starting.result(timeout=settings.START_WAIT_SECONDS)
+        started = starting.result(timeout=settings.START_WAIT_SECONDS)
     except concurrent.futures.TimeoutError:
-        # Not confirmed yet, and not given up: the start goes on. Kept meanwhile, the submission is
-        # confirmed by the start when it succeeds, or else by the delivery loop.
-        record(start_input=input_to_keep(agent_input, workflow_id))
+        # Not confirmed yet, and not given up: the start goes on and confirms the kept
+        # submission when it succeeds, or else the delivery loop does.
         starting.add_done_callback(partial(_confirm_when_started, workflow_id))
-        raise RunQueued(QUEUED, workflow_id) from None
+        raise RunQueued(workflow_id) from None
     except (TemporalUnreachable, RPCError) as err:
-        raise RunNotStarted(
-            "Temporal is not reachable right now, so nothing was submitted. Try again."
-        ) from err
-    record()
+        unconfirmed = isinstance(err, RPCError) and err.status in UNCONFIRMED
+        if unconfirmed or not created:
+            raise RunQueued(workflow_id) from err  # it may have started, or was kept before
+        _forget(submission)  # no start was made, or Temporal refused it
+        if isinstance(err, RPCError):
+            raise RunNotStarted(f"Temporal refused it ({err.message}), so nothing was submitted.") from err
+        raise RunNotStarted(UNREACHABLE) from err
+    if not started and not _started_for(workflow_id, agent_input.spec.agent, submitted_by.pk):
+        if created:
+            _forget(submission)
+        raise RunOfAnother(workflow_id)
+    _confirm(workflow_id)
 
 
-async def _start_within(workflow_id: str, agent_input: AgentInput, wait: float) -> None:
+async def _start_within(workflow_id: str, agent_input: AgentInput, wait: float) -> bool:
     """The start, given at most `wait` + START_LIFETIME_SECONDS: one the submitter stopped waiting
-    for goes on that long, then the delivery loop takes over (never both at once)."""
+    for goes on that long, then the delivery loop takes over."""
     async with asyncio.timeout(wait + START_LIFETIME_SECONDS):
-        await run_start(workflow_id, agent_input)
+        return await run_start(workflow_id, agent_input)
 
 
-def _confirm_when_started(workflow_id: str, starting: concurrent.futures.Future[None]) -> None:
+def _started_for(workflow_id: str, agent: str, user_pk: Any) -> bool:
+    """A start found its run already there: whether that run was started for this user (the same
+    form sent twice at once) or by someone else, outside the portal."""
+    try:
+        return run_on_client_loop(run_submitter_id(workflow_id, agent), timeout=START_TIMEOUT_SECONDS) == str(
+            user_pk
+        )
+    except (TemporalUnreachable, RPCError) as err:
+        raise RunQueued(workflow_id) from err  # the delivery loop finds out
+
+
+def _forget(submission: Submission) -> None:
+    """Nothing was started for the submission this call recorded: it is not kept (unless the same
+    form, sent again meanwhile, kept it afresh)."""
+    kept = Submission.objects.filter(pk=submission.pk, started=False, submitted_at=submission.submitted_at)
+    try:
+        kept.delete()
+    except DatabaseError:
+        log.exception(
+            "Submission %s not started, and not forgotten: the delivery loop will start it",
+            submission.workflow_id,
+        )
+
+
+def _confirm_when_started(workflow_id: str, starting: concurrent.futures.Future[bool]) -> None:
     """A kept submission's start finished (on the client loop, where the ORM may not run)."""
     if starting.cancelled():
         return
     if (error := starting.exception()) is not None:
         log.warning("Kept submission %s not started yet (%r); the delivery loop will", workflow_id, error)
         return
+    if not starting.result():
+        return  # found started: the delivery loop checks whose run it is
     try:
-        _confirmations().submit(_confirm, workflow_id)
+        _confirmations().submit(_confirm_apart, workflow_id)
     except RuntimeError:  # the process is shutting down: the delivery loop confirms it
         log.warning("Start of %s not confirmed here; the delivery loop will", workflow_id)
 
@@ -153,8 +209,14 @@ def _confirm_when_started(workflow_id: str, starting: concurrent.futures.Future[
 def _confirm(workflow_id: str) -> None:
     try:
         submission_started(workflow_id=workflow_id)
-    except Exception:
+    except DatabaseError:
         log.exception("Start of %s not confirmed here; the delivery loop will", workflow_id)
+
+
+def _confirm_apart(workflow_id: str) -> None:
+    """_confirm on the confirmations' own thread, whose connection is closed after each."""
+    try:
+        _confirm(workflow_id)
     finally:
         connection.close()
 
@@ -170,38 +232,12 @@ def _confirmations() -> ThreadPoolExecutor:
     return _pool[1]
 
 
-def input_to_keep(agent_input: AgentInput, workflow_id: str) -> dict[str, Any]:
-    """The run's input as Temporal's JSON, sealed with the portal's secret and bound to its
-    workflow id, to keep in the database until the run starts: it holds the run's policy, which
-    someone able to write to the database must not choose, nor copy to another submission."""
-    data = json.loads(json.dumps(agent_input, cls=AdvancedJSONEncoder))
-    sealed = signing.dumps({"workflow_id": workflow_id, "input": data}, salt=KEPT_INPUT_SALT, compress=True)
-    return {"sealed": sealed}
-
-
-def kept_input(kept: Any, workflow_id: str) -> AgentInput:
-    """The input `input_to_keep` sealed for `workflow_id`. Raises ValueError if it is not one, was
-    changed, or was sealed for another run."""
-    try:
-        data = signing.loads(kept["sealed"], salt=KEPT_INPUT_SALT)
-    except (TypeError, KeyError, signing.BadSignature) as err:
-        raise ValueError("not a sealed run input, or changed since it was kept") from err
-    if not isinstance(data, dict) or data.get("workflow_id") != workflow_id:
-        raise ValueError("sealed for another run")
-    try:
-        agent_input: AgentInput = value_to_type(AgentInput, data["input"])
-    except (KeyError, TypeError) as err:
-        raise ValueError("not a run's input") from err
-    return agent_input
-
-
-async def run_start(workflow_id: str, agent_input: AgentInput) -> None:
-    """Start the run, or find it started: the same workflow id is never started twice."""
+async def run_start(workflow_id: str, agent_input: AgentInput) -> bool:
+    """Start the run, or find it started (False): the same workflow id is never started twice."""
     domain = domain_of(agent_input.spec.agent)
     client = await get_client(domain.namespace)
-    # A resubmitted form: the run it started the first time is the answer.
     async with start_slot():
-        with contextlib.suppress(WorkflowAlreadyStartedError):
+        try:
             await client.start_workflow(
                 AGENT_WORKFLOW,
                 agent_input,
@@ -211,3 +247,16 @@ async def run_start(workflow_id: str, agent_input: AgentInput) -> None:
                 # A form submitted again, even after its run closed, never starts a second run.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
+        except WorkflowAlreadyStartedError:
+            return False
+    return True
+
+
+async def run_submitter_id(workflow_id: str, agent: str) -> str:
+    """The immutable id of the user the run under `workflow_id` was started for (its input's)."""
+    client = await get_client(domain_of(agent).namespace)
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [started] = await client.data_converter.decode(payloads[:1], [AgentInput])
+        return str(started.submitted_by_id)
+    return ""

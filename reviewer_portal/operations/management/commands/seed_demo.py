@@ -19,7 +19,7 @@ from agents.framework.types import AgentInput
 from agents.regulatory.demo import submit_demo_documents
 from reviewer_portal.accounts import roles
 from reviewer_portal.intake.regulatory import regulatory_document_submit
-from reviewer_portal.intake.services import RunQueued, agent_run_start, pinned_spec
+from reviewer_portal.intake.services import RunOfAnother, RunQueued, agent_run_start, pinned_spec
 
 # The portal's own demo user; each agent names the demo users of its roles (ReviewerRole.demo_user).
 DEMO_USERS = {"auditor": [roles.AUDITOR]}
@@ -60,7 +60,9 @@ class Command(BaseCommand):
                     spec=pinned_spec(name), subject=demo.subject, case=demo.case, submitted_by=""
                 )
                 workflow_id = _demo_workflow_id(spec, demo.key)
-                with contextlib.suppress(RunQueued):  # kept: deliver_decisions starts it
+                # Kept: deliver_decisions starts it. Another's: a demo run this database has no
+                # record of (a database made afresh beside Temporal's state), left as it is.
+                with contextlib.suppress(RunQueued, RunOfAnother):
                     agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=admin)
                 self.stdout.write(f"Demo {_demo_noun(spec)}: {workflow_id} ({demo.subject})")
         if "regulatory" in AGENTS:
@@ -97,8 +99,9 @@ def _stable_id(name: str) -> str:
 
 
 def _kept_if_busy(submit: Callable[..., str], /, **kwargs: Any) -> str:
-    """A document submitted, or kept while Temporal is busy (deliver_decisions starts it)."""
+    """A document submitted, or kept while Temporal is busy (deliver_decisions starts it), or a
+    demo run this database has no record of, left as it is."""
     try:
         return submit(**kwargs)
-    except RunQueued as kept:
-        return kept.workflow_id
+    except (RunQueued, RunOfAnother) as not_started_here:
+        return not_started_here.workflow_id
