@@ -105,12 +105,18 @@ def announce(gate: Gate) -> None:
 
 
 def communicator_for(
-    user=None, *, origin: bytes = b"http://testserver", host: bytes = b"testserver"
+    user=None,
+    *,
+    origin: bytes = b"http://testserver",
+    host: bytes = b"testserver",
+    client: Client | None = None,
 ) -> WebsocketCommunicator:
+    """A socket of `user`'s (signed in afresh, or in `client`'s session), from `origin`."""
     headers = [(b"origin", origin), (b"host", host)]
     if user is not None:
-        client = Client()
-        client.force_login(user)
+        if client is None:
+            client = Client()
+            client.force_login(user)
         session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
         headers.append((b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={session}".encode()))
     return WebsocketCommunicator(application, "/ws/gates/", headers=headers)

@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from reviewer_portal.operations.listener import tcp_listener, url_of
+from reviewer_portal.operations.management.commands.serve_portal import trusts_everyone
 from tests.conftest import ROOT, logged_in, make_user
 from tests.processes import HOST, answers, free_port, test_database_url
 
@@ -172,14 +173,21 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_serve_portal_refuses_what_it_cannot_serve_safely():
     assert "--processes must be at least 1" in manage("--processes", "0").stderr
-    trusting_everyone = manage("--forwarded-allow-ips", "10.0.0.1,*")
-    assert trusting_everyone.returncode != 0
-    assert "would believe the X-Forwarded-For any client writes" in trusting_everyone.stderr
+    for everyone in ("10.0.0.1,*", "0.0.0.0/0", "10.0.0.1, ::/0", "0.0.0.0/4"):
+        trusting_everyone = manage("--forwarded-allow-ips", everyone)
+        assert trusting_everyone.returncode != 0, everyone
+        assert "would believe the X-Forwarded-For any client" in trusting_everyone.stderr
     with tcp_listener(HOST, 0) as taken:
         taken.listen()
         in_use = manage("--port", str(taken.getsockname()[1]))
     assert in_use.returncode != 0
     assert "Cannot listen on 127.0.0.1" in in_use.stderr and "Traceback" not in in_use.stderr
+
+
+def test_proxies_named_by_address_or_a_private_network_are_trusted_and_the_whole_internet_is_not():
+    assert not trusts_everyone("127.0.0.1")
+    assert not trusts_everyone("10.0.0.1, 192.168.0.0/16, fd00::/48, proxy.internal")
+    assert trusts_everyone("::/0") and trusts_everyone("128.0.0.0/1") and trusts_everyone(" * ")
 
 
 def test_an_application_that_cannot_load_stops_the_supervisor_with_code_3():

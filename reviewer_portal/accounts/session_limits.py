@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.backends.base import SessionBase
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -36,16 +37,24 @@ class SessionLimitsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             now = time.time()
-            idle = now - request.session.get(LAST_ACTIVE, now) > settings.SESSION_IDLE_SECONDS
-            # A session from before the login time was kept starts its clock now.
-            old = now - request.session.setdefault(LOGGED_IN_AT, now) > settings.SESSION_COOKIE_AGE
-            if idle or old:
-                return _sign_out(request, "after a while without activity" if idle else "after 12 hours")
+            request.session.setdefault(LOGGED_IN_AT, now)  # one from before it was kept: from now
+            if why := limit_passed(request.session, now):
+                return _sign_out(request, why)
             active = not request.headers.get(BACKGROUND) and not request.path.startswith(NOT_ACTIVITY_PATHS)
             step = min(ACTIVITY_STEP, settings.SESSION_IDLE_SECONDS / 10)  # for a short idle limit too
             if active and now - request.session.get(LAST_ACTIVE, 0) >= step:
                 request.session[LAST_ACTIVE] = now
         return self.get_response(request)
+
+
+def limit_passed(session: SessionBase, now: float) -> str | None:
+    """Why `session` is signed out at `now`, if it is: idle too long, or logged in too long ago.
+    The live-updates WebSocket asks too (reviewer_portal.live.access)."""
+    if now - session.get(LAST_ACTIVE, now) > settings.SESSION_IDLE_SECONDS:
+        return "after a while without activity"
+    if now - session.get(LOGGED_IN_AT, now) > settings.SESSION_COOKIE_AGE:
+        return "after 12 hours"
+    return None
 
 
 def _sign_out(request: HttpRequest, why: str) -> HttpResponse:

@@ -42,26 +42,30 @@ def gate_changed_event(gate: Gate) -> dict[str, Any]:
 
 def announce_gate_change(sender: type[Gate], *, gate: Gate, **kwargs: Any) -> None:
     """Receiver of `inbox.signals.gate_changed`."""
+    push(groups_concerned(gate), gate_changed_event(gate), what=f"gate {gate.gate_id}")
+
+
+def push(groups: list[str], event: dict[str, Any], *, what: str) -> None:
+    """Send `event` to `groups` on the process's push loop, without waiting: the writer (a
+    reviewer's request, a worker's activity) never waits for it, and a failure is only logged."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not groups:
         return
-    groups = groups_concerned(gate)
     # In a context of its own: the caller's (e.g. a view's asgiref thread-sensitive executor, now
     # blocked on this push) must not be where the push's sync parts are sent to run.
-    push = asyncio.wait_for(_send(layer, groups, gate_changed_event(gate)), PUSH_TIMEOUT_SECONDS)
-    future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, push, push_loop())
-    # Fire and forget: the writer (a reviewer's request, a worker's activity) never waits for it.
-    future.add_done_callback(lambda done: _log_failure(done, gate.gate_id, groups))
+    sending = asyncio.wait_for(_send(layer, groups, event), PUSH_TIMEOUT_SECONDS)
+    future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, sending, push_loop())
+    future.add_done_callback(lambda done: _log_failure(done, what, groups))
 
 
-def _log_failure(done: Future[None], gate_id: str, groups: list[str]) -> None:
+def _log_failure(done: Future[None], what: str, groups: list[str]) -> None:
     if not done.cancelled() and done.exception() is not None:
-        logger.warning("Live update of gate %s not pushed to %s", gate_id, groups, exc_info=done.exception())
+        logger.warning("Live update of %s not pushed to %s", what, groups, exc_info=done.exception())
 
 
 async def _send(layer: BaseChannelLayer, groups: list[str], event: dict[str, Any]) -> None:
-    for group in groups:
-        await layer.group_send(group, event)
+    for group in groups:  # named, so that a socket that has just left the group drops it
+        await layer.group_send(group, {**event, "group": group})
 
 
 def push_loop() -> asyncio.AbstractEventLoop:

@@ -76,6 +76,8 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
         self.prune_interval = prune_interval
         self._next_prune = 0.0
         self._poller: asyncio.Task[None] | None = None
+        self._started: asyncio.Future[None] | None = None  # the poller has read the high-water mark
+        self._stopping = False  # the poller has stopped reading and is closing its connections
         self._wake = asyncio.Event()  # set by a NOTIFY for a local group: read now
         self._last_id = 0
         self._seen: set[int] = set()  # ids delivered that a lookback read may return again
@@ -111,23 +113,33 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
     async def group_add(self, group: str, channel: str) -> None:
         await super().group_add(group, channel)
         loop = asyncio.get_running_loop()
-        if self._poller is None or self._poller.done() or self._poller.get_loop() is not loop:
-            # Read the high-water mark before returning, so a message sent from now on arrives.
-            await loop.run_in_executor(self._reader, self._start_reading)
-            self._poller = loop.create_task(self._poll(), name="live-layer-poller")
+        poller = self._poller
+        if poller is None or poller.done() or poller.get_loop() is not loop or self._stopping:
+            # One poller however many join at once: it is made before anything is awaited.
+            self._stopping = False
+            self._started = loop.create_future()
+            self._poller = loop.create_task(self._poll(self._started), name="live-layer-poller")
+        # The high-water mark is read before this returns, so a message sent from now on arrives.
+        await asyncio.shield(self._started)
 
     @property
     def polling(self) -> bool:
         return self._poller is not None and not self._poller.done()
 
-    async def _poll(self) -> None:
+    async def _poll(self, started: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._reader, self._start_reading)
+        except Exception as err:
+            started.set_exception(err)
+            raise
+        started.set_result(None)
         self._wake = asyncio.Event()
         listener = None
         if connection.vendor == "postgresql":
             listener = loop.create_task(pg_notify.listen(self._woken, retry_after=self.listen_retry))
         try:
-            while self.groups:
+            while any(self.groups.values()):  # a group whose members all expired is empty
                 self._wake.clear()  # a NOTIFY from now on calls for another read
                 try:
                     rows = await loop.run_in_executor(self._reader, self._read, list(self.groups))
@@ -139,6 +151,7 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
                     await super().group_send(group, payload)
                 await self._until_next_read(loop)
         finally:
+            self._stopping = True  # a member joining from now on starts a poller of its own
             if listener is not None:
                 listener.cancel()
                 await asyncio.wait([listener])  # its connection is closed before the loop may end
@@ -159,7 +172,7 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             return
         deadline = loop.time() + self.poll_interval
-        while loop.time() < deadline and self.groups:
+        while loop.time() < deadline and any(self.groups.values()):
             await asyncio.sleep(self.check_interval)
             try:
                 if await loop.run_in_executor(self._reader, self._has_unread):

@@ -35,5 +35,10 @@ def same_origin(headers: dict[bytes, bytes], *, secure: bool) -> bool:
     domain, port = split_domain_port(host)
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
         return False
-    origin_port = str(origin.port) if origin.port else DEFAULT_PORTS[origin.scheme]
-    return origin.hostname == domain and origin_port == (port or DEFAULT_PORTS[origin.scheme])
+    try:
+        origin_port = str(origin.port) if origin.port else DEFAULT_PORTS[origin.scheme]
+    except ValueError:  # a port that is not one ("http://host:abc", ":99999")
+        return False
+    # An IPv6 host keeps its brackets in Host ("[::1]:8000"); the Origin's hostname loses them.
+    same_host = origin.hostname == domain.removeprefix("[").removesuffix("]")
+    return same_host and origin_port == (port or DEFAULT_PORTS[origin.scheme])

@@ -14,6 +14,7 @@ What `uvicorn --workers N` does, with three differences:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 
@@ -33,6 +34,10 @@ SUPERVISOR = "SERVE_PORTAL_SUPERVISOR"
 GRACEFUL_SECONDS = 20
 # Longer than a load balancer's usual idle timeout (60 s), so the balancer closes first, never us.
 KEEP_ALIVE_SECONDS = 75
+# The live-updates socket's browsers send nothing: a frame larger than this closes the socket.
+WS_MAX_BYTES = 4096
+# Proxies named by a network wider than this (a /8 of IPv4, a /32 of IPv6) are everyone's.
+WIDEST_PROXY_NETWORK = {4: 8, 6: 32}
 
 
 class Command(BaseCommand):
@@ -60,10 +65,10 @@ class Command(BaseCommand):
         if processes < 1:
             raise CommandError("--processes must be at least 1")
         proxies = str(options["forwarded_allow_ips"])
-        if "*" in proxies.split(","):
+        if trusts_everyone(proxies):
             raise CommandError(
-                "--forwarded-allow-ips '*' would believe the X-Forwarded-For any client writes"
-                " (and lock out whom it names): name the proxies' addresses"
+                f"--forwarded-allow-ips {proxies!r} would believe the X-Forwarded-For any client"
+                " writes (and lock out whom it names): name the proxies' addresses"
             )
         config = uvicorn.Config(
             SERVED_APP,
@@ -76,6 +81,7 @@ class Command(BaseCommand):
             proxy_headers=True,
             forwarded_allow_ips=proxies,
             lifespan="off",
+            ws_max_size=WS_MAX_BYTES,
         )
         try:
             listener = tcp_listener(config.host, config.port)
@@ -89,3 +95,18 @@ class Command(BaseCommand):
         supervisor.run()
         if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
             sys.exit(STARTUP_FAILURE)
+
+
+def trusts_everyone(proxies: str) -> bool:
+    """Whether --forwarded-allow-ips names no proxies but whole swathes of the internet: '*', or a
+    network as wide as 0.0.0.0/0 (uvicorn takes networks too)."""
+    for entry in (part.strip() for part in proxies.split(",")):
+        if entry == "*":
+            return True
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue  # a host name or a socket path: not a network
+        if network.prefixlen < WIDEST_PROXY_NETWORK[network.version]:
+            return True
+    return False

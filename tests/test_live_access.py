@@ -1,0 +1,230 @@
+"""An open /ws/gates/ socket speaks for its session only while the session may still hear (issue
+12, the attacker's review of live push). Before, a socket was authorised once, at the handshake:
+a reviewer moved off a role, deactivated, signed out or with a changed password kept hearing that
+role's gate changes for as long as the tab stayed open; a session the HTTP side had signed out for
+idleness or age still opened one; a frame that was not JSON crashed the consumer and left it in
+its groups, where every push then wrote to it; and reviewers connecting at the same moment started
+a poller (and on PostgreSQL a LISTEN connection) each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, User
+from django.contrib.sessions.models import Session
+from django.test import Client
+
+from reviewer_portal.accounts.session_limits import LAST_ACTIVE, LOGGED_IN_AT
+from reviewer_portal.live import consumers
+from reviewer_portal.live.groups import role_group
+from reviewer_portal.live.layers import DatabaseChannelLayer
+from tests.conftest import make_user
+from tests.test_live import WAIT, announce, communicator_for, compliance_gate, gate_row, layer_config
+
+__all__ = ["layer_config"]  # the fixture, shared with tests/test_live.py
+
+SIGNED_OUT = 4001
+
+
+async def closed(ws: WebsocketCommunicator) -> bool:
+    """The server closed the socket (with SIGNED_OUT) within WAIT."""
+    output = await ws.receive_output(timeout=WAIT)
+    return output == {"type": "websocket.close", "code": SIGNED_OUT}
+
+
+async def hears(ws: WebsocketCommunicator, gate_id: str) -> bool:
+    try:
+        return (await ws.receive_json_from(timeout=WAIT))["gate_id"] == gate_id
+    except TimeoutError:
+        return False
+
+
+def deactivate(user: User) -> None:
+    user.is_active = False
+    user.save()
+
+
+def change_password(user: User) -> None:
+    user.set_password("another-long-password-456")
+    user.save()
+
+
+@pytest.mark.parametrize("change", [deactivate, change_password])
+def test_a_socket_is_closed_as_soon_as_its_user_may_no_longer_hear(layer_config, change):
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await sync_to_async(change)(officer)
+        assert await closed(ws)
+        await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
+        assert await ws.receive_nothing(timeout=0.5)
+
+    async_to_sync(scenario)()
+
+
+def test_a_role_taken_away_is_not_heard_from_the_next_push_on(layer_config):
+    officer = make_user("officer", "credit_officer", "licensed_adviser")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await sync_to_async(officer.groups.remove)(
+            await sync_to_async(Group.objects.get)(name="credit_officer")
+        )
+        await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
+        kept = await sync_to_async(gate_row)("licensed_adviser", agent="advice", kind="advice_signoff")
+        await sync_to_async(announce)(kept)
+        assert await hears(ws, kept.gate_id)  # the loan gate never came: only the adviser's
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_signing_out_closes_that_sessions_socket_and_not_another_sessions(layer_config):
+    officer = make_user("officer", "credit_officer")
+    leaving, staying = Client(), Client()
+    leaving.force_login(officer)
+    staying.force_login(officer)
+    left, kept = communicator_for(officer, client=leaving), communicator_for(officer, client=staying)
+
+    async def scenario() -> None:
+        assert (await left.connect())[0] and (await kept.connect())[0]
+        await sync_to_async(leaving.post)("/accounts/logout/")
+        assert await closed(left)
+        gate = await sync_to_async(gate_row)("credit_officer")
+        await sync_to_async(announce)(gate)
+        assert await hears(kept, gate.gate_id)
+        await kept.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_role_added_is_heard_on_the_open_socket(layer_config):
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        group = await sync_to_async(Group.objects.get_or_create)(name="compliance_reviewer")
+        await sync_to_async(officer.groups.add)(group[0])
+        await asyncio.sleep(0.5)  # the socket re-reads the user's roles
+        gate = await sync_to_async(compliance_gate)()
+        await sync_to_async(announce)(gate)
+        assert await hears(ws, gate.gate_id)
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def end_every_session(user: User) -> None:
+    Session.objects.all().delete()  # no signal names the user
+
+
+def deactivate_in_bulk(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(is_active=False)  # no signal at all
+
+
+@pytest.mark.parametrize("change", [end_every_session, deactivate_in_bulk])
+def test_a_change_no_signal_tells_is_found_when_the_next_push_comes(transactional_db, monkeypatch, change):
+    """The socket checks its session again when a push arrives, at most every RECHECK_SECONDS."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await sync_to_async(change)(officer)
+        await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
+        assert await closed(ws)
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("limit", [LAST_ACTIVE, LOGGED_IN_AT], ids=["idle", "too-old"])
+def test_a_session_signed_out_for_idleness_or_age_opens_no_socket(transactional_db, settings, limit):
+    officer = make_user("officer", "credit_officer")
+    client = Client()
+    client.force_login(officer)
+    session = client.session
+    session[limit] = time.time() - max(settings.SESSION_IDLE_SECONDS, settings.SESSION_COOKIE_AGE) - 60
+    session.save()
+    ws = communicator_for(officer, client=client)
+
+    async def scenario() -> bool:
+        connected, _ = await ws.connect()
+        return connected
+
+    assert not async_to_sync(scenario)()
+    assert client.get("/").status_code == 302  # as the HTTP side signs it out
+
+
+@pytest.mark.parametrize(
+    "frame", [{"text_data": "not json"}, {"bytes_data": b"\x00\xff"}], ids=["text", "bytes"]
+)
+def test_a_frame_from_the_browser_is_dropped_unread_and_the_socket_goes_on(
+    layer_config, frame: dict[str, Any]
+):
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await ws.send_to(**frame)
+        gate = await sync_to_async(gate_row)("credit_officer")
+        await sync_to_async(announce)(gate)
+        assert await hears(ws, gate.gate_id)
+        await ws.disconnect()
+        layer = get_channel_layer()
+        if isinstance(layer, DatabaseChannelLayer):
+            assert not layer.groups.get(role_group("credit_officer"))  # it left its groups
+
+    async_to_sync(scenario)()
+
+
+def test_reviewers_connecting_at_the_same_moment_share_one_poller(transactional_db):
+    layer = DatabaseChannelLayer(poll_interval=0.05)
+
+    async def scenario() -> int:
+        channels = [await layer.new_channel() for _ in range(20)]
+        await asyncio.gather(*(layer.group_add(role_group("credit_officer"), c) for c in channels))
+        pollers = [t for t in asyncio.all_tasks() if t.get_name() == "live-layer-poller" and not t.done()]
+        for channel in channels:
+            await layer.group_discard(role_group("credit_officer"), channel)
+        return len(pollers)
+
+    assert async_to_sync(scenario)() == 1
+
+
+@pytest.mark.parametrize(
+    "origin", [b"http://testserver:abc", b"http://testserver:99999"], ids=["abc", "99999"]
+)
+def test_an_origin_whose_port_is_not_one_is_refused_not_an_error(transactional_db, origin):
+    ws = communicator_for(make_user("officer", "credit_officer"), origin=origin)
+
+    async def scenario() -> bool:
+        connected, _ = await ws.connect()
+        return connected
+
+    assert not async_to_sync(scenario)()
+
+
+def test_a_page_on_an_ipv6_address_connects(transactional_db, settings):
+    settings.ALLOWED_HOSTS = ["[::1]"]
+    ws = communicator_for(
+        make_user("officer", "credit_officer"), origin=b"http://[::1]:8000", host=b"[::1]:8000"
+    )
+
+    async def scenario() -> bool:
+        connected, _ = await ws.connect()
+        await ws.disconnect()
+        return connected
+
+    assert async_to_sync(scenario)()
