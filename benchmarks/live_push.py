@@ -87,7 +87,7 @@ def send(count: int, seed: int) -> None:
     django_setup()
     from channels.layers import get_channel_layer
 
-    from reviewer_portal.live.broadcast import EVENT_TYPE, push_loop
+    from reviewer_portal.live.broadcast import EVENT_TYPE, push_loop, send_to_groups
     from reviewer_portal.live.groups import ALL_GATES, role_group
 
     layer = get_channel_layer()
@@ -95,8 +95,7 @@ def send(count: int, seed: int) -> None:
     groups = [ALL_GATES, role_group(ROLE)]
 
     async def push(event: dict[str, object]) -> None:
-        for group in groups:
-            await layer.group_send(group, event)
+        await send_to_groups(layer, groups, event)
 
     pace = random.Random(seed)
     for i in range(count):

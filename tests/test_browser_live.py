@@ -8,11 +8,12 @@ REDIS_URL is set) -> portal -> browsers, across processes as in production.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
@@ -121,3 +122,46 @@ def test_a_gate_opened_while_the_portal_was_down_appears_after_the_browser_recon
     assert pushes_for(officer, gate.gate_id) == []
     assert [p for p in officer.evaluate("window.__pushes") if p.get("reconnected")]
     temporal.run(handle.terminate("test done"))
+
+
+def test_a_change_pushed_while_the_table_is_being_read_is_read_after_that_read(
+    asgi_portal, temporal, worker, browser
+):
+    """The trailing re-read of a burst came while the leading one was under way: htmx queued it,
+    then dropped it when the first answer replaced the table, which had been read before the
+    second change. The table stayed a change behind until the minute's re-read."""
+    make_user("officer", "credit_officer")
+    officer = reviewer_page(browser, asgi_portal.url, "officer")
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_the_first_read(route: Route) -> None:
+        request = route.request
+        if held or request.method != "GET" or not request.headers.get("hx-request"):
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # read now, answered when the test lets it
+
+    officer.route(f"{asgi_portal.url}/?*", hold_the_first_read)
+    officer.route(f"{asgi_portal.url}/", hold_the_first_read)
+    first = start_loan(temporal, worker, loan_input(APPROVABLE, submitted_by="intake"))
+    wait_until(lambda: held, officer)  # the first push's read has read the table
+    second = start_loan(temporal, worker, loan_input(APPROVABLE, submitted_by="intake"))
+    (_, gate) = wait_for_projected_gates(first, second)
+    wait_until(lambda: pushes_for(officer, gate.gate_id), officer)
+    officer.wait_for_timeout(2_500)  # the burst's trailing re-read is due while the first is held
+
+    route, response = held[0]
+    route.fulfill(response=response)
+
+    expect(officer.locator("table.gates tbody tr")).to_have_count(2, timeout=LIVE_TIMEOUT_MS)
+    assert_same_document(officer)
+    for handle in (first, second):
+        temporal.run(handle.terminate("test done"))
+
+
+def wait_until(done: Callable[[], object], page: Page, timeout: float = 30) -> None:
+    """Let the page run until `done()` is true."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(100)

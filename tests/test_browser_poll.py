@@ -18,7 +18,7 @@ import pytest
 from channels.layers import get_channel_layer
 from playwright.sync_api import Browser, Page, Request, expect
 
-from reviewer_portal.live.broadcast import push_loop
+from reviewer_portal.live.broadcast import push_loop, send_to_groups
 from reviewer_portal.live.groups import role_group
 from tests.browser import signed_in_page
 from tests.conftest import make_user, same_minute_for
@@ -55,7 +55,7 @@ def table_reads(page: Page) -> list[Request]:
 def push(gate_id: str, version: int) -> None:
     """A push as the projection's writer sends it, through the channel layer."""
     event = {"type": "gate.changed", "gate_id": gate_id, "status": "pending", "role": "credit_officer"}
-    send = get_channel_layer().group_send(role_group("credit_officer"), {**event, "version": version})
+    send = send_to_groups(get_channel_layer(), [role_group("credit_officer")], {**event, "version": version})
     asyncio.run_coroutine_threadsafe(send, push_loop()).result(10)
 
 

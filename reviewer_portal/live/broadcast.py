@@ -53,7 +53,7 @@ def push(groups: list[str], event: dict[str, Any], *, what: str) -> None:
         return
     # In a context of its own: the caller's (e.g. a view's asgiref thread-sensitive executor, now
     # blocked on this push) must not be where the push's sync parts are sent to run.
-    sending = asyncio.wait_for(_send(layer, groups, event), PUSH_TIMEOUT_SECONDS)
+    sending = asyncio.wait_for(send_to_groups(layer, groups, event), PUSH_TIMEOUT_SECONDS)
     future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, sending, push_loop())
     future.add_done_callback(lambda done: _log_failure(done, what, groups))
 
@@ -63,8 +63,10 @@ def _log_failure(done: Future[None], what: str, groups: list[str]) -> None:
         logger.warning("Live update of %s not pushed to %s", what, groups, exc_info=done.exception())
 
 
-async def _send(layer: BaseChannelLayer, groups: list[str], event: dict[str, Any]) -> None:
-    for group in groups:  # named, so that a socket that has just left the group drops it
+async def send_to_groups(layer: BaseChannelLayer, groups: list[str], event: dict[str, Any]) -> None:
+    """Send `event` to each of `groups`, naming the group in it: a socket that has just left it
+    (its roles changed) drops it (reviewer_portal.live.consumers)."""
+    for group in groups:
         await layer.group_send(group, {**event, "group": group})
 
 

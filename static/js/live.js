@@ -9,7 +9,9 @@
 // minute all the same (a push lost on a live socket, an SLA badge the clock changed); never while
 // gates are selected in it, but once they are cleared, if a re-read was held back meanwhile. A burst of pushes re-reads the table once per COALESCE_MS (leading and trailing
 // edge), and each re-read sends the version its table carries (If-None-Match): the portal answers
-// "204 No Content", which htmx leaves alone, when nothing the table shows has changed.
+// "204 No Content", which htmx leaves alone, when nothing the table shows has changed. A re-read
+// asked for while the same part's read is under way is made once that read is done (htmx would
+// queue it, then drop it when the answer replaces the part, read perhaps before the change).
 (function () {
   "use strict";
 
@@ -30,6 +32,8 @@
   let lastTableRead = Date.now(); // the page itself is the first read
   let heldBack = false; // a re-read skipped while gates were selected
   let tableRefreshDue = null;
+  let tableAfterRead = false; // a re-read asked for while the table's last read was under way
+  const panelsAfterRead = new Map(); // gate id -> version pushed while its panel's read was under way
 
   function announce(detail) {
     document.body.dispatchEvent(new CustomEvent("gate-changed", { detail: detail }));
@@ -60,9 +64,33 @@
     if (!table) return;
     heldBack = document.querySelector(".bulk-select:checked") !== null;
     if (heldBack) return;
+    // A read already under way may have read before this change: htmx would queue this one and
+    // then drop it when that read's answer replaces the table, so it is asked for again after.
+    if (table.classList.contains("htmx-request")) {
+      tableAfterRead = true;
+      return;
+    }
     lastTableRead = Date.now();
     table.dispatchEvent(new CustomEvent(REFRESH));
   }
+
+  // A read of the table or of a gate's panel finished (its answer swapped in, or a 204): what was
+  // asked for while it was under way is read now.
+  function afterRead() {
+    if (tableAfterRead && !document.querySelector("#gate-table.htmx-request")) {
+      tableAfterRead = false;
+      refreshGateTable();
+    }
+    panelsAfterRead.forEach(function (version, gateId) {
+      const el = document.querySelector('[data-live-gate][data-gate-id="' + CSS.escape(gateId) + '"]');
+      if (!el || el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return;
+      panelsAfterRead.delete(gateId);
+      // Its answer (a new panel: swapped whole) may have read the change already.
+      if (version > Number(el.dataset.version) && !hasEdits(el)) el.dispatchEvent(new CustomEvent(REFRESH));
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", afterRead);
+  document.body.addEventListener("htmx:afterRequest", afterRead);
 
   // The last selected gate cleared: the re-read held back while it was selected happens now.
   document.body.addEventListener("change", function (event) {
@@ -141,7 +169,13 @@
       const confirming = el.querySelector(".confirm-decision");
       if (confirming && detail.status === "pending" && detail.role === el.dataset.role) return false;
     }
-    if (el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return false;
+    // The reviewer's own request (a form in the panel) answers with the fresh state.
+    if (el.querySelector(".htmx-request")) return false;
+    // The panel's own background read may have read before this change: it reads again after.
+    if (el.classList.contains("htmx-request")) {
+      if (detail && detail.gate_id) panelsAfterRead.set(detail.gate_id, Number(detail.version));
+      return false;
+    }
     return !hasEdits(el);
   }
 
