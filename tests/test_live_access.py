@@ -18,12 +18,14 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
 
 from reviewer_portal.accounts.session_limits import LAST_ACTIVE, LOGGED_IN_AT
 from reviewer_portal.live import consumers
 from reviewer_portal.live.groups import role_group
 from reviewer_portal.live.layers import DatabaseChannelLayer
+from reviewer_portal.live.models import LiveMessage
 from tests.conftest import make_user
 from tests.test_live import WAIT, announce, communicator_for, compliance_gate, gate_row, layer_config
 
@@ -228,3 +230,19 @@ def test_a_page_on_an_ipv6_address_connects(transactional_db, settings):
         return connected
 
     assert async_to_sync(scenario)()
+
+
+def test_the_first_push_after_the_senders_connection_broke_is_sent_on_a_new_one(transactional_db):
+    """The database restarted or dropped the sending thread's kept connection: that push was lost."""
+    layer = DatabaseChannelLayer()
+
+    def break_the_connection() -> None:
+        connection.ensure_connection()
+        connection.connection.close()  # under Django's feet, as a restart leaves it
+
+    async def scenario() -> None:
+        await layer._sender.run(break_the_connection)
+        await layer.group_send(role_group("credit_officer"), {"type": "gate.changed", "n": 1})
+
+    async_to_sync(scenario)()
+    assert list(LiveMessage.objects.values_list("payload", flat=True)) == [{"type": "gate.changed", "n": 1}]

@@ -160,3 +160,20 @@ def test_a_given_up_submission_sent_again_while_temporal_is_busy_is_kept_again(t
     busy.undo()
     due_now()
     assert pending_starts_run() == [kept.workflow_id]
+
+
+def test_another_users_form_id_is_a_conflict_and_the_form_comes_back_with_an_id_of_ones_own(
+    temporal, submitter, busy
+):
+    submission_id = str(uuid.uuid4())
+    with pytest.raises(RunQueued):
+        submit(submitter, submission_id)
+    other = make_user("other-officer", "credit_officer")
+
+    response = logged_in(other).post("/intake/loans/new/", form(submission_id))
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "already sent by someone else" in page and LOAN["applicant_name"] in page
+    assert submission_id not in page  # sent again, it is the other user's own submission
+    assert Submission.objects.get().submitted_by_id == submitter.pk

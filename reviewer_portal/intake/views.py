@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import ALL_ROLES, can_submit_to
 from reviewer_portal.intake.declared_forms import IntakeForm
-from reviewer_portal.intake.services import RunNotStarted, RunQueued, intake_submit
+from reviewer_portal.intake.services import RunNotStarted, RunOfAnother, RunQueued, intake_submit
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,6 +39,14 @@ def intake_new(request: HttpRequest, agent: str) -> HttpResponse:
         except RunQueued as err:
             messages.warning(request, str(err))  # kept: it starts without being sent again
             return redirect("inbox:list")
+        except RunOfAnother as err:
+            # The same values under a form id of the user's own: sending it again submits theirs.
+            own = request.POST.copy()
+            own["submission_id"] = str(uuid.uuid4())
+            form = IntakeForm(intake, own)
+            form.is_valid()
+            form.add_error(None, str(err))
+            return render(request, "intake/new.html", {"form": form, "intake": intake}, status=409)
         except RunNotStarted as err:
             form.add_error(None, str(err))
         else:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, connection
 
 
 class SendingThread:
@@ -50,11 +50,22 @@ class SendingThread:
                     continue
                 if done.set_running_or_notify_cancel():
                     try:
-                        done.set_result(function(*args))
-                    except DatabaseError as err:
-                        connection.close()  # e.g. the database restarted: the next send reconnects
-                        done.set_exception(err)
+                        done.set_result(_once_more_if_disconnected(function, args))
                     except BaseException as err:
                         done.set_exception(err)
         finally:
             connection.close()
+
+
+def _once_more_if_disconnected(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """`function(*args)`, again on a new connection if the kept one was broken (the database
+    restarted, or dropped it): otherwise the first push after that would be lost."""
+    try:
+        return function(*args)
+    except (DatabaseError, InterfaceError):
+        connection.close()
+    try:
+        return function(*args)
+    except (DatabaseError, InterfaceError):
+        connection.close()  # the next send reconnects
+        raise
