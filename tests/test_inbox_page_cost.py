@@ -5,6 +5,8 @@ showing the same rows, counts and countdowns whether its table was kept or made 
 from __future__ import annotations
 
 import re
+import time as real_time
+import types
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +20,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from reviewer_portal.history.models import Submission
+from reviewer_portal.inbox import freshness
+from reviewer_portal.inbox import rows as inbox_rows
+from reviewer_portal.inbox import views as inbox_views
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.models import Gate
 from tests.actions import person_id
@@ -27,6 +32,8 @@ POLL = {"HX-Request": "true", "HX-Target": "gate-table", "X-Portal-Background": 
 ROW = re.compile(r'<tr data-gate-url="[^"]+" data-gate-id="([^"]+)"')
 TAG = re.compile(r' data-inbox-version="[^"]*"')
 TABLE = re.compile(r'<div id="gate-table".*?\n</div>\n', re.DOTALL)
+COUNT = re.compile(r'<p class="muted list-summary">(\d+) gate')
+QUEUE_TAB = re.compile(r'All my queues <span class="count">(\d+)')
 # What the inbox page may read, whatever the number of gates: the session, the user and their
 # groups, the projection's newest write, the user's own pending cases, the queue counts, the
 # table's count and its rows, and the unread notices.
@@ -183,6 +190,23 @@ def test_a_write_that_leaves_the_newest_write_where_it_was_shows_once_its_role_m
 
     bump_roles({"credit_officer"})  # what the projection does after its commit
     assert len(ROW.findall(client.get("/").content.decode())) == 2
+
+
+def test_a_lost_bump_shows_in_the_rows_and_the_counts_once_the_minute_turns(officer, monkeypatch):
+    """A write stamped older than the newest, whose role's bump was lost (the cache failed after
+    the commit): the rows came back when the minute turned, the counts were kept for 5 minutes."""
+    client = logged_in(officer)
+    (first, *_) = gates(3)
+    assert len(ROW.findall(fresh_page(client).content.decode())) == 3
+    Gate.objects.filter(pk=first.pk).update(status="approved", updated_at=timezone.now() - timedelta(hours=1))
+    a_minute_on = types.SimpleNamespace(time=lambda: real_time.time() + 61)
+    for module in (freshness, inbox_views, inbox_rows):
+        monkeypatch.setattr(module, "time", a_minute_on)
+
+    page = client.get("/").content.decode()
+
+    assert len(ROW.findall(page)) == 2
+    assert COUNT.findall(page) == ["2"] and QUEUE_TAB.findall(page) == ["2"]
 
 
 def test_a_kept_table_is_one_users(officer):

@@ -21,9 +21,9 @@ gate table's rows. Why this is safe:
   (at risk and overdue badges, the SLA filter) is never staler than that.
 
 The queue counts, the table's count and the user's own pending gates (`Freshness.cached`) are
-kept in the process's own cache under a key made of the same versions and the newest write's time
-(and the minute, for the SLA filters): a change of the projection changes the key, so a count is
-never read after a change. The table itself is kept under its tag (reviewer_portal.inbox.views):
+kept in the process's own cache under a key made of the same versions, the newest write's time
+and the minute: a change of the projection changes the key, so a count is never read after a
+change, and a lost bump shows in the counts when the minute turns, as in the table. The table itself is kept under its tag (reviewer_portal.inbox.views):
 a page or poll of an unchanged tag gets the table the tag stands for without reading a row. So a
 page load, like a poll, may show a badge that turned "at risk" within the minute up to 60 s late;
 and if a version's bump is lost (the cache failed after a commit) while the write left the newest
@@ -55,7 +55,7 @@ VERSIONS_CACHE = "projection"
 COUNTS_CACHE = "default"
 # What depends on the clock is re-read at least this often (see the module's docstring).
 CLOCK_SECONDS = 60
-COUNT_SECONDS = 300  # only bounds memory: a count's key changes with its roles' versions
+COUNT_SECONDS = 300  # only bounds memory: a count's key changes with its roles' versions and the minute
 T = TypeVar("T")
 
 
@@ -104,8 +104,12 @@ class Freshness:
         return '"' + _digest(self.user_pk, self.stamp, query, str(minute))[:24] + '"'
 
     def cached(self, what: str, compute: Callable[[], T]) -> T:
-        """`compute()`, kept while nothing it depends on changed (`what` names the value)."""
-        key = "inbox-count:" + _digest(connection.settings_dict["NAME"], self.user_pk, self.stamp, what)
+        """`compute()`, kept while nothing it depends on changed (`what` names the value), and
+        for the minute at most, as the table is (a lost bump shows when the minute turns)."""
+        minute = str(int(time.time() // CLOCK_SECONDS))
+        key = "inbox-count:" + _digest(
+            connection.settings_dict["NAME"], self.user_pk, self.stamp, what, minute
+        )
         cache = caches[COUNTS_CACHE]
         if (value := cache.get(key)) is None:
             value = compute()
