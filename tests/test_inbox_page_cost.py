@@ -23,7 +23,7 @@ from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox import freshness
 from reviewer_portal.inbox import rows as inbox_rows
 from reviewer_portal.inbox import views as inbox_views
-from reviewer_portal.inbox.freshness import bump_roles
+from reviewer_portal.inbox.freshness import QUERY_CACHE, bump_roles
 from reviewer_portal.inbox.models import Gate
 from tests.actions import person_id
 from tests.conftest import logged_in, make_user, same_minute_for
@@ -79,9 +79,14 @@ def table_of(response) -> str:
 
 
 def fresh_page(client: Client, url: str = "/", **headers: str):
-    """The page with nothing kept in the process's cache: its table made from the rows."""
-    caches["default"].clear()
+    """The page with nothing kept in the process's caches: its table made from the rows."""
+    forget_kept_pages()
     return client.get(url, headers=headers)
+
+
+def forget_kept_pages() -> None:
+    caches["default"].clear()
+    caches[QUERY_CACHE].clear()
 
 
 @pytest.fixture
@@ -91,7 +96,7 @@ def officer(db):
 
 def queries_of_a_fresh_page(client: Client) -> list[str]:
     client.get("/")  # the session's first touch is not the page's cost
-    caches["default"].clear()
+    forget_kept_pages()
     with CaptureQueriesContext(connection) as page:
         assert client.get("/").status_code == 200
     return [query["sql"] for query in page.captured_queries]
@@ -207,6 +212,19 @@ def test_a_lost_bump_shows_in_the_rows_and_the_counts_once_the_minute_turns(offi
 
     assert len(ROW.findall(page)) == 2
     assert COUNT.findall(page) == ["2"] and QUEUE_TAB.findall(page) == ["2"]
+
+
+def test_query_strings_a_reviewer_makes_up_keep_nothing_beside_the_shared_rows_and_counts(officer):
+    client = logged_in(officer)
+    gates(3)
+    shared = caches["default"]
+    client.get("/")
+    before = len(shared._cache)  # type: ignore[attr-defined]
+
+    for n in range(50):
+        assert client.get(f"/?q=made-up-{n}").status_code == 200
+
+    assert len(shared._cache) == before  # type: ignore[attr-defined]
 
 
 def test_a_kept_table_is_one_users(officer):

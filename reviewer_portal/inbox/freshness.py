@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 VERSIONS_CACHE = "projection"
 COUNTS_CACHE = "default"
+QUERY_CACHE = "inbox-tables"  # what each query string has: its table, its count, its filter fields
 # What depends on the clock is re-read at least this often (see the module's docstring).
 CLOCK_SECONDS = 60
 COUNT_SECONDS = 300  # only bounds memory: a count's key changes with its roles' versions and the minute
@@ -103,14 +104,16 @@ class Freshness:
         minute = int(time.time() // CLOCK_SECONDS)
         return '"' + _digest(self.user_pk, self.stamp, query, str(minute))[:24] + '"'
 
-    def cached(self, what: str, compute: Callable[[], T]) -> T:
+    def cached(self, what: str, compute: Callable[[], T], *, per_query: bool = False) -> T:
         """`compute()`, kept while nothing it depends on changed (`what` names the value), and
-        for the minute at most, as the table is (a lost bump shows when the minute turns)."""
+        for the minute at most, as the table is (a lost bump shows when the minute turns). A
+        value of one query string (`per_query`) is kept apart: query strings a reviewer makes up
+        never evict the counts everyone reads."""
         minute = str(int(time.time() // CLOCK_SECONDS))
         key = "inbox-count:" + _digest(
             connection.settings_dict["NAME"], self.user_pk, self.stamp, what, minute
         )
-        cache = caches[COUNTS_CACHE]
+        cache = caches[QUERY_CACHE if per_query else COUNTS_CACHE]
         if (value := cache.get(key)) is None:
             value = compute()
             cache.set(key, value, timeout=COUNT_SECONDS)

@@ -21,7 +21,7 @@ from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.bulk import BulkDecisionForm
 from reviewer_portal.inbox.filters import PAGE_SIZE, CountedPaginator, InboxFilterForm, without_empty_params
-from reviewer_portal.inbox.freshness import CLOCK_SECONDS, Freshness, freshness_for
+from reviewer_portal.inbox.freshness import CLOCK_SECONDS, QUERY_CACHE, Freshness, freshness_for
 from reviewer_portal.inbox.own_cases import own_cases_for, own_pending
 from reviewer_portal.inbox.rows import rendered_rows
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
@@ -117,20 +117,20 @@ def _gate_table(
         # An auditor's empty inbox points to the audit pages: words the tag's roles do not decide.
         parts.append(str(can_audit(request.user)))
         key = "inbox-table:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-        if (held := caches["inbox-tables"].get(key)) is not None:
+        if (held := caches[QUERY_CACHE].get(key)) is not None:
             return mark_safe(held[0]), held[1]
     filters = context["filters"]
     gates = gate_rows_for(user=request.user, filters=filters)
     # The SLA filters move with the clock: their count is kept for a minute at most.
     clock = f"@{int(time.time() // CLOCK_SECONDS)}" if filters.sla else ""
-    count = freshness.cached(f"count:{filters!r}{clock}", gates.count)
+    count = freshness.cached(f"count:{filters!r}{clock}", gates.count, per_query=True)
     page_number = context["filter_form"].cleaned_data.get("page")
     page = CountedPaginator(gates, PAGE_SIZE, count=count).get_page(page_number)
     rows = rendered_rows(page.object_list, selected)
     table = {**context, "page": page, "rows": rows}
     html = render_to_string("inbox/inbox.html#gate-table", table, request=request)
     if key:
-        caches["inbox-tables"].set(key, (html, bool(rows)), timeout=CLOCK_SECONDS)
+        caches[QUERY_CACHE].set(key, (html, bool(rows)), timeout=CLOCK_SECONDS)
     return mark_safe(html), bool(rows)
 
 
@@ -162,8 +162,9 @@ def _filter_fields(request: HtmxHttpRequest, form: InboxFilterForm) -> str:
     same query string (its values and errors; the choices come from code), so each process keeps
     it a while."""
     key = "inbox-filter-fields:" + hashlib.sha256(request.GET.urlencode().encode()).hexdigest()
-    fields = cache.get(key)
+    per_query = caches[QUERY_CACHE]  # made-up query strings never evict the shared rows and counts
+    fields = per_query.get(key)
     if fields is None:
         fields = render_to_string("inbox/inbox.html#filter-fields", {"filter_form": form})
-        cache.set(key, fields, timeout=FILTER_FIELDS_SECONDS)
+        per_query.set(key, fields, timeout=FILTER_FIELDS_SECONDS)
     return mark_safe(fields)
