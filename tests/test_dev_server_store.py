@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
 from reviewer_portal.operations.management.commands import devstack
 from tests.processes import free_port
+
+pytestmark = pytest.mark.once  # Temporal's store, not the portal's database
 
 WAL = 2  # the file format version SQLite writes at bytes 18 and 19 of a database in WAL mode
 

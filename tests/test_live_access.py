@@ -18,7 +18,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.contrib.sessions.models import Session
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 
 from reviewer_portal.accounts.session_limits import LAST_ACTIVE, LOGGED_IN_AT
@@ -41,8 +41,11 @@ async def closed(ws: WebsocketCommunicator) -> bool:
 
 
 async def hears(ws: WebsocketCommunicator, gate_id: str) -> bool:
+    """The next push of a gate to `ws` is of `gate_id` (told meanwhile that its access changed)."""
     try:
-        return (await ws.receive_json_from(timeout=WAIT))["gate_id"] == gate_id
+        while "gate_id" not in (pushed := await ws.receive_json_from(timeout=WAIT)):
+            assert pushed == {"access": "changed"}, pushed
+        return bool(pushed["gate_id"] == gate_id)
     except TimeoutError:
         return False
 
@@ -246,3 +249,70 @@ def test_the_first_push_after_the_senders_connection_broke_is_sent_on_a_new_one(
 
     async_to_sync(scenario)()
     assert list(LiveMessage.objects.values_list("payload", flat=True)) == [{"type": "gate.changed", "n": 1}]
+
+
+def test_a_check_the_database_cannot_answer_closes_the_socket_and_leaves_its_groups(
+    transactional_db, monkeypatch
+):
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+    layer = get_channel_layer()
+
+    async def down(*args: object) -> None:
+        raise OperationalError("the database is down")
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        monkeypatch.setattr(consumers, "_groups_allowed", down)
+        await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
+        assert await closed(ws)
+        if isinstance(layer, DatabaseChannelLayer):  # on Redis: the group has no other member
+            assert not layer.groups.get(role_group("credit_officer"))
+
+    async_to_sync(scenario)()
+
+
+def test_a_check_that_finds_a_role_gone_still_passes_on_a_push_of_a_role_kept(transactional_db, monkeypatch):
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
+    officer = make_user("officer", "credit_officer", "licensed_adviser")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        group = await sync_to_async(Group.objects.get)(name="credit_officer")
+        await sync_to_async(group.user_set.through.objects.filter(group=group).delete)()  # no signal
+        kept = await sync_to_async(gate_row)("licensed_adviser", agent="advice", kind="advice_signoff")
+        await sync_to_async(announce)(kept)
+        assert await ws.receive_json_from(timeout=WAIT) == {"access": "changed"}  # the page re-reads
+        assert await hears(ws, kept.gate_id)
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_push_from_a_writer_of_the_release_before_names_no_group_and_is_passed_on(transactional_db):
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+    layer = get_channel_layer()
+    event = {"type": "gate.changed", "gate_id": "old-1--g1", "status": "pending", "role": "credit_officer"}
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await layer.group_send(role_group("credit_officer"), {**event, "version": 1})
+        assert await hears(ws, "old-1--g1")
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_message_sent_is_not_sent_again_when_pruning_after_it_fails(transactional_db, monkeypatch):
+    layer = DatabaseChannelLayer(prune_interval=0)
+
+    def locked() -> int:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(layer, "prune", locked)
+    async_to_sync(layer.group_send)(role_group("credit_officer"), {"type": "gate.changed", "n": 1})
+
+    assert LiveMessage.objects.count() == 1

@@ -8,14 +8,18 @@ portal could be recorded as anyone's who sent its id; a given-up submission sent
 
 from __future__ import annotations
 
+import io
 import uuid
+from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from agents.framework.types import AgentInput
+from reviewer_portal.history import services as history_services
 from reviewer_portal.history.models import Submission
 from reviewer_portal.intake import pending_starts, services
 from reviewer_portal.intake.pending_starts import pending_starts_run
@@ -177,3 +181,88 @@ def test_another_users_form_id_is_a_conflict_and_the_form_comes_back_with_an_id_
     assert "already sent by someone else" in page and LOAN["applicant_name"] in page
     assert submission_id not in page  # sent again, it is the other user's own submission
     assert Submission.objects.get().submitted_by_id == submitter.pk
+
+
+def test_a_form_sent_twice_whose_first_send_forgot_its_record_meanwhile_is_kept_by_the_second(
+    temporal, submitter, monkeypatch
+):
+    """A double click while Temporal is down: the first send, which made the record, forgets it as
+    the second finds it. The second must keep a record of its own before it says "kept"."""
+    submission_id = str(uuid.uuid4())
+
+    async def refused(workflow_id: str, agent_input: AgentInput) -> bool:
+        raise RPCError("connection reset", RPCStatusCode.UNAVAILABLE, b"")
+
+    monkeypatch.setattr(services, "run_start", refused)
+    with pytest.raises(RunQueued):
+        submit(submitter, submission_id)  # the first send: kept
+    monkeypatch.setattr(history_services.Submission.objects, "filter", _deleting_before_update(submission_id))
+
+    with pytest.raises(RunQueued, match="Your submission is kept"):
+        submit(submitter, submission_id)
+
+    assert Submission.objects.filter(workflow_id=f"loan-{submission_id}", started=False).exists()
+
+
+def _deleting_before_update(submission_id: str):
+    """Submission.objects.filter, whose first update (the record kept afresh) finds the row gone:
+    the first send forgot it between the second's read and its update."""
+    real = Submission.objects.filter
+    state = {"deleted": False}
+
+    def filter(*args: object, **kwargs: object):
+        queryset = real(*args, **kwargs)
+        if not state["deleted"] and "started" in kwargs and "pk" in kwargs:
+            state["deleted"] = True
+            real(workflow_id=f"loan-{submission_id}").delete()
+        return queryset
+
+    return filter
+
+
+def test_a_start_that_fails_in_the_portal_before_reaching_temporal_starts_nothing_and_keeps_nothing(
+    temporal, submitter, monkeypatch
+):
+    async def no_payload_key(workflow_id: str, agent_input: AgentInput) -> bool:
+        raise ImproperlyConfigured("No payload key for namespace loans")
+
+    monkeypatch.setattr(services, "run_start", no_payload_key)
+    submission_id = str(uuid.uuid4())
+
+    response = logged_in(submitter).post("/intake/loans/new/", form(submission_id))
+
+    assert response.status_code == 503
+    assert "The run could not be started, so nothing was submitted." in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_a_form_id_naming_a_run_started_outside_the_portal_with_no_input_is_another_s(temporal, portal):
+    submission_id = str(uuid.uuid4())
+    temporal.run(
+        temporal.client.start_workflow("AgentWorkflow", id=f"loan-{submission_id}", task_queue="nobody")
+    )
+
+    with pytest.raises(RunOfAnother):
+        submit(make_user("mallory", "credit_officer"), submission_id)
+
+    assert not Submission.objects.exists()
+
+
+def test_another_users_upload_id_is_a_conflict_and_the_upload_form_comes_back_with_an_id_of_ones_own(
+    temporal, portal, busy
+):
+    submission_id = str(uuid.uuid4())
+
+    def upload(user: object) -> Any:
+        file = io.BytesIO(b"1. Complaints\nYou can complain to us by phone.\n")
+        file.name = "leaflet.txt"
+        return logged_in(user).post(
+            "/documents/new/", {"title": "Leaflet", "document": file, "submission_id": submission_id}
+        )
+
+    assert upload(make_user("alex", "compliance_reviewer")).status_code == 302  # kept
+    response = upload(make_user("blake", "compliance_reviewer"))
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "already sent by someone else" in page and submission_id not in page

@@ -17,21 +17,25 @@ def submission_record(
     and whether this call made it. A resubmitted form (the same workflow id) keeps the first
     record; while its run is not confirmed, the same user's sends keep their input afresh (also
     after the delivery loop gave it up), and the loop waits for their own start's lifetime."""
-    submission, created = Submission.objects.get_or_create(
-        workflow_id=workflow_id,
-        defaults={
-            "agent": agent,
-            "subject": subject[:300],
-            "submitted_by_id": submitted_by.pk,
-            "started": False,
-            "start_input": start_input,
-        },
-    )
-    if not created and not submission.started and submission.submitted_by_id == submitted_by.pk:
-        Submission.objects.filter(pk=submission.pk, started=False).update(
+    while True:
+        submission, created = Submission.objects.get_or_create(
+            workflow_id=workflow_id,
+            defaults={
+                "agent": agent,
+                "subject": subject[:300],
+                "submitted_by_id": submitted_by.pk,
+                "started": False,
+                "start_input": start_input,
+            },
+        )
+        if created or submission.started or submission.submitted_by_id != submitted_by.pk:
+            return submission, created
+        kept_afresh = Submission.objects.filter(pk=submission.pk, started=False).update(
             start_input=start_input, start_error="", start_attempts=0, submitted_at=timezone.now()
         )
-    return submission, created
+        if kept_afresh:
+            return submission, created
+        # Started or forgotten meanwhile (by the same form's other send): read it again.
 
 
 def submission_started(*, workflow_id: str) -> None:

@@ -18,6 +18,7 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from temporalio.service import RPCError, RPCStatusCode
@@ -53,10 +54,13 @@ class Refused(Exception):
     """This kept submission must not be started; the message says why, to its submitter."""
 
 
-def pending_starts_run(*, older_than: timedelta = timedelta(seconds=START_LIFETIME_SECONDS + 5)) -> list[str]:
+def pending_starts_run(*, older_than: timedelta | None = None) -> list[str]:
     """Start the runs of kept submissions older than `older_than`; the workflow ids now started
-    (or found started). A kept submission is older than its own start's lifetime by then: the loop
-    never starts it while that start may still succeed with what was checked at submission."""
+    (or found started). A kept submission is older than its own start's lifetime by then (the
+    submitter's wait, START_LIFETIME_SECONDS more, and a few seconds): the loop does not start it
+    while that start may still succeed with what was checked at submission."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.START_WAIT_SECONDS + START_LIFETIME_SECONDS + 5)
     due = Submission.objects.filter(
         started=False, start_error="", submitted_at__lt=timezone.now() - older_than
     ).select_related("submitted_by")

@@ -25,7 +25,7 @@ from reviewer_portal.domains import domain_of
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.intake.document_reviews import document_review
 from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
-from reviewer_portal.intake.services import RunNotStarted, RunQueued, agent_run_start
+from reviewer_portal.intake.services import RunNotStarted, RunOfAnother, RunQueued, agent_run_start
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
@@ -72,6 +72,15 @@ def document_new(request: HtmxHttpRequest) -> HttpResponse:
         except RunQueued as err:
             messages.warning(request, str(err))  # kept: it starts without being sent again
             return redirect("intake:document_status", submission_id=form.cleaned_data["submission_id"])
+        except RunOfAnother as err:
+            # The form comes back under an id of the user's own (the file is chosen again).
+            own = request.POST.copy()
+            own["submission_id"] = str(uuid.uuid4())
+            form = DocumentUploadForm(own)
+            form.is_valid()
+            form.add_error(None, str(err))
+            recent = DocumentUpload.objects.filter(uploaded_by=request.user)[:10]
+            return render(request, "intake/document.html", {"form": form, "recent": recent}, status=409)
         except RunNotStarted as err:
             form.add_error(None, str(err))
         else:

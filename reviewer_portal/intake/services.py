@@ -54,7 +54,13 @@ UNCONFIRMED = {
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,  # e.g. a stream reset after the request went out
+    RPCStatusCode.INTERNAL,
 }
+NOT_STARTED = (
+    "The run could not be started, so nothing was submitted. Try again; if it happens again, tell"
+    " an administrator."
+)
 
 
 class RunNotStarted(Exception):
@@ -153,6 +159,12 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         if isinstance(err, RPCError):
             raise RunNotStarted(f"Temporal refused it ({err.message}), so nothing was submitted.") from err
         raise RunNotStarted(UNREACHABLE) from err
+    except Exception as err:  # before anything was sent: the portal's keys, its claim-check store
+        log.exception("Run %s not started", workflow_id)
+        if not created:
+            raise RunQueued(workflow_id) from err  # kept before: the delivery loop tries again
+        _forget(submission)
+        raise RunNotStarted(NOT_STARTED) from err
     if not started and not _started_for(workflow_id, agent_input.spec.agent, submitted_by.pk):
         if created:
             _forget(submission)
@@ -174,7 +186,7 @@ def _started_for(workflow_id: str, agent: str, user_pk: Any) -> bool:
         return run_on_client_loop(run_submitter_id(workflow_id, agent), timeout=START_TIMEOUT_SECONDS) == str(
             user_pk
         )
-    except (TemporalUnreachable, RPCError) as err:
+    except Exception as err:  # Temporal unreachable, or its answer unreadable
         raise RunQueued(workflow_id) from err  # the delivery loop finds out
 
 
@@ -257,6 +269,9 @@ async def run_submitter_id(workflow_id: str, agent: str) -> str:
     client = await get_client(domain_of(agent).namespace)
     async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
         payloads = event.workflow_execution_started_event_attributes.input.payloads
-        [started] = await client.data_converter.decode(payloads[:1], [AgentInput])
+        try:
+            [started] = await client.data_converter.decode(payloads[:1], [AgentInput])
+        except Exception:  # no input, or not an agent run's: started by no one here
+            return ""
         return str(started.submitted_by_id)
     return ""

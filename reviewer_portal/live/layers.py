@@ -44,7 +44,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -100,7 +100,10 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
                 pg_notify.notify(group)  # goes out at commit, when the row is there to read
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + self.prune_interval
-            self.prune()
+            try:
+                self.prune()
+            except DatabaseError:  # the message is sent: a failed prune must not send it again
+                logger.warning("Live updates: pruning old messages failed", exc_info=True)
 
     def prune(self) -> int:
         """Delete messages older than `expiry` seconds; returns how many."""
@@ -130,9 +133,12 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._reader, self._start_reading)
-        except Exception as err:
-            started.set_exception(err)
+        except asyncio.CancelledError:
+            started.cancel()  # the layer flushed, or the loop ends: the joiners are told so
             raise
+        except Exception as err:  # the joiners get it; a later join starts another poller
+            started.set_exception(err)
+            return
         started.set_result(None)
         self._wake = asyncio.Event()
         listener = None
