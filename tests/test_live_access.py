@@ -9,6 +9,7 @@ a poller (and on PostgreSQL a LISTEN connection) each."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -316,3 +317,24 @@ def test_a_message_sent_is_not_sent_again_when_pruning_after_it_fails(transactio
     async_to_sync(layer.group_send)(role_group("credit_officer"), {"type": "gate.changed", "n": 1})
 
     assert LiveMessage.objects.count() == 1
+
+
+def test_members_joining_a_poller_cancelled_while_it_starts_are_not_left_waiting(
+    transactional_db, monkeypatch
+):
+    layer = DatabaseChannelLayer()
+    reading = threading.Event()
+    monkeypatch.setattr(layer, "_start_reading", lambda: reading.wait(5))
+
+    async def scenario() -> int:
+        joins = [
+            asyncio.ensure_future(layer.group_add(role_group("credit_officer"), f"c{n}")) for n in (1, 2)
+        ]
+        await asyncio.sleep(0.2)
+        assert layer._poller is not None
+        layer._poller.cancel()  # the layer flushed, or its loop ends
+        _, waiting = await asyncio.wait(joins, timeout=2)
+        reading.set()
+        return len(waiting)
+
+    assert async_to_sync(scenario)() == 0

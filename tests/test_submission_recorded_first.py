@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
+from django.utils import timezone
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -88,7 +90,14 @@ def test_a_database_that_fails_after_the_start_still_tells_the_submitter_and_the
 
 
 @pytest.mark.parametrize(
-    "status", [RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED]
+    "status",
+    [
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.UNKNOWN,
+        RPCStatusCode.INTERNAL,
+    ],
 )
 def test_an_answer_lost_after_temporal_started_the_run_keeps_the_submission(
     temporal, submitter, monkeypatch, status
@@ -266,3 +275,14 @@ def test_another_users_upload_id_is_a_conflict_and_the_upload_form_comes_back_wi
     assert response.status_code == 409
     page = response.content.decode()
     assert "already sent by someone else" in page and submission_id not in page
+
+
+def test_the_delivery_loop_leaves_a_kept_submission_alone_while_its_own_start_may_still_succeed(
+    temporal, submitter, busy, settings
+):
+    with pytest.raises(RunQueued):
+        submit(submitter, str(uuid.uuid4()))
+    settings.START_WAIT_SECONDS = 15.0  # the submitter's wait, then START_LIFETIME_SECONDS more
+    Submission.objects.update(submitted_at=timezone.now() - timedelta(seconds=70))
+
+    assert pending_starts_run() == []
