@@ -130,6 +130,37 @@ def test_a_role_added_is_heard_on_the_open_socket(layer_config):
     async_to_sync(scenario)()
 
 
+def cleared_from_the_group(officer: User) -> None:
+    Group.objects.get(name="credit_officer").user_set.clear()
+
+
+def group_renamed(officer: User) -> None:
+    group = Group.objects.get(name="credit_officer")
+    group.name = "former_credit_officer"
+    group.save()
+
+
+def group_deleted(officer: User) -> None:
+    Group.objects.get(name="credit_officer").delete()
+
+
+@pytest.mark.parametrize("change", [cleared_from_the_group, group_renamed, group_deleted])
+def test_a_role_taken_away_from_the_groups_side_is_not_heard_from_the_next_push_on(layer_config, change):
+    officer = make_user("officer", "credit_officer", "licensed_adviser")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await sync_to_async(change)(officer)
+        await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
+        kept = await sync_to_async(gate_row)("licensed_adviser", agent="advice", kind="advice_signoff")
+        await sync_to_async(announce)(kept)
+        assert await hears(ws, kept.gate_id)  # the loan gate never came
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def end_every_session(user: User) -> None:
     Session.objects.all().delete()  # no signal names the user
 

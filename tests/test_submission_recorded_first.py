@@ -35,6 +35,10 @@ busy, submitter = test_pending_starts.busy, test_pending_starts.submitter
 LOCKED = OperationalError("database is locked")
 
 
+def locked(**kwargs: object) -> None:
+    raise LOCKED
+
+
 def form(submission_id: str) -> dict[str, str]:
     return {**{k: str(v) for k, v in LOAN.items()}, "submission_id": submission_id}
 
@@ -52,9 +56,6 @@ def runs(temporal, workflow_id: str) -> list[WorkflowExecutionStatus | None]:
 def test_a_database_that_cannot_record_the_submission_starts_nothing_and_keeps_the_form(
     temporal, submitter, monkeypatch
 ):
-    def locked(**kwargs: object) -> None:
-        raise LOCKED
-
     monkeypatch.setattr(services, "submission_record", locked)
     submission_id = str(uuid.uuid4())
 
@@ -71,9 +72,6 @@ def test_a_database_that_cannot_record_the_submission_starts_nothing_and_keeps_t
 def test_a_database_that_fails_after_the_start_still_tells_the_submitter_and_the_loop_confirms_it(
     temporal, submitter, monkeypatch
 ):
-    def locked(**kwargs: object) -> None:
-        raise LOCKED
-
     monkeypatch.setattr(services, "submission_started", locked)
     submission_id = str(uuid.uuid4())
 

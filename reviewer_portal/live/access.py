@@ -2,11 +2,11 @@
 the handshake.
 
 A socket is told to check at once when its user's access changes through the portal (roles added
-or removed, the account saved: deactivated, a new password, and a sign-out), by an event to the
-user's own group; and it checks itself when a push arrives, at most every RECHECK_SECONDS
-(reviewer_portal.live.consumers), for what no signal tells: sessions ended in the database, an
-update in bulk, the session limits passing. A socket whose session may no longer hear is closed;
-one whose roles changed joins and leaves groups to match.
+or removed from either side, a group renamed or deleted, the account saved: deactivated, a new
+password, and a sign-out), by an event to the user's own group; and it checks itself when a push
+arrives, about every RECHECK_SECONDS (reviewer_portal.live.consumers), for what no signal tells:
+sessions ended in the database, an update in bulk, the session limits passing. A socket whose
+session may no longer hear is closed; one whose roles changed joins and leaves groups to match.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import m2m_changed, post_save, pre_delete
 
 from reviewer_portal.accounts.session_limits import limit_passed
 from reviewer_portal.live.broadcast import push
@@ -54,9 +55,19 @@ def tell_sockets_of(*user_pks: Any, ended_session: str | None = None) -> None:
 def _roles_changed(
     sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any
 ) -> None:
-    if action in ("post_add", "post_remove", "post_clear"):
-        # From a user (user.groups.add), or from a group (group.user_set.add: pk_set are users).
-        tell_sockets_of(*(pk_set or ()) if reverse else [instance.pk])
+    """From a user (user.groups.add: `instance` is the user), or from a group (group.user_set.add:
+    `pk_set` are its users; on a clear, its members are known only before it)."""
+    if reverse and action == "pre_clear":
+        instance._live_members = list(instance.user_set.values_list("pk", flat=True))
+    elif action in ("post_add", "post_remove", "post_clear"):
+        told = (pk_set or getattr(instance, "_live_members", ())) if reverse else [instance.pk]
+        tell_sockets_of(*told)
+
+
+def _group_changed(sender: Any, instance: Group, **kwargs: Any) -> None:
+    """A group renamed or deleted: a role is a group's name, so its members' roles changed."""
+    if instance.pk is not None:
+        tell_sockets_of(*instance.user_set.values_list("pk", flat=True))
 
 
 def _account_saved(sender: Any, instance: Any, created: bool, update_fields: Any, **kwargs: Any) -> None:
@@ -76,3 +87,5 @@ def connect_signals() -> None:
     m2m_changed.connect(_roles_changed, sender=user_model.groups.through, dispatch_uid="live.roles_changed")
     post_save.connect(_account_saved, sender=user_model, dispatch_uid="live.account_saved")
     user_logged_out.connect(_signed_out, dispatch_uid="live.signed_out")
+    post_save.connect(_group_changed, sender=Group, dispatch_uid="live.group_saved")
+    pre_delete.connect(_group_changed, sender=Group, dispatch_uid="live.group_deleted")
