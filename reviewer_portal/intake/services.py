@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, connection
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -265,13 +267,20 @@ async def run_start(workflow_id: str, agent_input: AgentInput) -> bool:
 
 
 async def run_submitter_id(workflow_id: str, agent: str) -> str:
-    """The immutable id of the user the run under `workflow_id` was started for (its input's)."""
+    """The immutable id of the user the run under `workflow_id` was started for (its input's).
+    One call for the history's first event, no iterator left open to fetch more."""
     client = await get_client(domain_of(agent).namespace)
-    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
-        payloads = event.workflow_execution_started_event_attributes.input.payloads
-        try:
-            [started] = await client.data_converter.decode(payloads[:1], [AgentInput])
-        except Exception:  # no input, or not an agent run's: started by no one here
-            return ""
-        return str(started.submitted_by_id)
-    return ""
+    answer = await client.workflow_service.get_workflow_execution_history(
+        GetWorkflowExecutionHistoryRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id),
+            maximum_page_size=1,
+        )
+    )
+    events = answer.history.events
+    try:
+        payloads = events[0].workflow_execution_started_event_attributes.input.payloads
+        [started] = await client.data_converter.decode(payloads[:1], [AgentInput])
+    except Exception:  # no input, or not an agent run's: started by no one here
+        return ""
+    return str(started.submitted_by_id)
