@@ -148,13 +148,14 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
             while any(self.groups.values()):  # a group whose members all expired is empty
                 self._wake.clear()  # a NOTIFY from now on calls for another read
                 try:
-                    rows = await loop.run_in_executor(self._reader, self._read, list(self.groups))
+                    rows = await loop.run_in_executor(self._reader, self._read)
                 except Exception:  # e.g. the database restarting: keep polling, on a new connection
                     logger.warning("Live updates: reading messages failed; retrying", exc_info=True)
                     await loop.run_in_executor(self._reader, _close_connection)
                     rows = []
                 for group, payload in rows:
-                    await super().group_send(group, payload)
+                    if self.groups.get(group):  # members now, not when the read was asked for
+                        await super().group_send(group, payload)
                 await self._until_next_read(loop)
         finally:
             self._stopping = True  # a member joining from now on starts a poller of its own
@@ -198,19 +199,17 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
         self._seen = set(recent)
         self._last_id = LiveMessage.objects.aggregate(last=Max("pk"))["last"] or 0
 
-    def _read(self, groups: list[str]) -> list[tuple[str, dict[str, Any]]]:
-        """Messages for `groups` not delivered yet (all groups are read, so that a group joined
-        later does not get messages from before it joined)."""
-        local = set(groups)
+    def _read(self) -> list[tuple[str, dict[str, Any]]]:
+        """Messages not read yet, of every group: the poller hands on those of the groups that
+        have members once the read is done (a group joined later does not get messages from
+        before it joined; one joined while the read was under way gets those the read found)."""
         since = timezone.now() - self.lookback
         rows = list(
             LiveMessage.objects.filter(Q(pk__gt=self._last_id) | Q(created_at__gte=since))
             .order_by("pk")
             .values_list("pk", "group", "payload", "created_at")
         )
-        fresh = [
-            (group, payload) for pk, group, payload, _ in rows if pk not in self._seen and group in local
-        ]
+        fresh = [(group, payload) for pk, group, payload, _ in rows if pk not in self._seen]
         self._seen = {pk for pk, _, _, created_at in rows if created_at >= since}
         self._last_id = max([self._last_id, *(pk for pk, *_ in rows)])
         return fresh
