@@ -35,7 +35,6 @@ subprocess on a fresh task queue, so the started runs go on to their gates as th
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import signal
@@ -57,7 +56,7 @@ from benchmarks.cases import intake_values, small_car_loan
 from benchmarks.figures import nearest_rank
 from benchmarks.processes import dev_server_command, free_port, stop, wait_for_port
 from benchmarks.scratch import recreate_postgresql, throwaway_keys
-from benchmarks.start_paths import before_path, timed
+from benchmarks.start_paths import bare_starts, before_path, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 100.0
@@ -129,22 +128,6 @@ def burst(n: int, submit: Callable[[str], None]) -> tuple[list[float], int]:
 
     with ThreadPoolExecutor(n) as pool:
         return list(pool.map(one, range(n))), errors
-
-
-async def bare_starts(n: int, task_queue: str) -> list[float]:
-    """`n` starts at once from the process's Client, each timed: the server's own pace."""
-    from reviewer_portal.temporal_client import get_client
-
-    client = await get_client()
-    took: list[float] = []
-
-    async def one() -> None:
-        began = time.perf_counter()
-        await client.start_workflow("StartBurstBare", id=f"bare-{uuid.uuid4()}", task_queue=task_queue)
-        took.append((time.perf_counter() - began) * 1000)
-
-    await asyncio.gather(*(one() for _ in range(n)))
-    return took
 
 
 def main() -> None:

@@ -1,10 +1,12 @@
 """The ways a run's start is made, as benchmarks/start_burst.py swaps them into the intake service
 (`services.start_on_client_loop`): the old per-call `async_to_sync`, or the client loop, each
-timed as the service waits on it."""
+timed as the service waits on it; and, as the bound on both, starts straight from the Client."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
@@ -51,3 +53,19 @@ def timed(start_on: Callable[..., Future[Any]], into: list[float]) -> Callable[.
         return TimedStart(start_on(coroutine), into, began)
 
     return start
+
+
+async def bare_starts(n: int, task_queue: str) -> list[float]:
+    """`n` starts at once from the process's Client, each timed: the server's own pace."""
+    from reviewer_portal.temporal_client import get_client
+
+    client = await get_client()
+    took: list[float] = []
+
+    async def one() -> None:
+        began = time.perf_counter()
+        await client.start_workflow("StartBurstBare", id=f"bare-{uuid.uuid4()}", task_queue=task_queue)
+        took.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return took

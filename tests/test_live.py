@@ -99,6 +99,10 @@ def compliance_gate() -> Gate:
     return gate_row("compliance_reviewer", agent="regulatory", kind="compliance_finding")
 
 
+def adviser_gate() -> Gate:
+    return gate_row("licensed_adviser", agent="advice", kind="advice_signoff")
+
+
 def announce(gate: Gate) -> None:
     """What the projection does after committing a change of the row."""
     gate_changed.send(sender=Gate, gate=gate, created=True)

@@ -28,7 +28,15 @@ from reviewer_portal.live.groups import role_group
 from reviewer_portal.live.layers import DatabaseChannelLayer
 from reviewer_portal.live.models import LiveMessage
 from tests.conftest import make_user
-from tests.test_live import WAIT, announce, communicator_for, compliance_gate, gate_row, layer_config
+from tests.test_live import (
+    WAIT,
+    adviser_gate,
+    announce,
+    communicator_for,
+    compliance_gate,
+    gate_row,
+    layer_config,
+)
 
 __all__ = ["layer_config"]  # the fixture, shared with tests/test_live.py
 
@@ -86,7 +94,7 @@ def test_a_role_taken_away_is_not_heard_from_the_next_push_on(layer_config):
             await sync_to_async(Group.objects.get)(name="credit_officer")
         )
         await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
-        kept = await sync_to_async(gate_row)("licensed_adviser", agent="advice", kind="advice_signoff")
+        kept = await sync_to_async(adviser_gate)()
         await sync_to_async(announce)(kept)
         assert await hears(ws, kept.gate_id)  # the loan gate never came: only the adviser's
         await ws.disconnect()
@@ -153,7 +161,7 @@ def test_a_role_taken_away_from_the_groups_side_is_not_heard_from_the_next_push_
         assert (await ws.connect())[0]
         await sync_to_async(change)(officer)
         await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
-        kept = await sync_to_async(gate_row)("licensed_adviser", agent="advice", kind="advice_signoff")
+        kept = await sync_to_async(adviser_gate)()
         await sync_to_async(announce)(kept)
         assert await hears(ws, kept.gate_id)  # the loan gate never came
         await ws.disconnect()
@@ -314,7 +322,7 @@ def test_a_check_that_finds_a_role_gone_still_passes_on_a_push_of_a_role_kept(tr
         assert (await ws.connect())[0]
         group = await sync_to_async(Group.objects.get)(name="credit_officer")
         await sync_to_async(group.user_set.through.objects.filter(group=group).delete)()  # no signal
-        kept = await sync_to_async(gate_row)("licensed_adviser", agent="advice", kind="advice_signoff")
+        kept = await sync_to_async(adviser_gate)()
         await sync_to_async(announce)(kept)
         assert await ws.receive_json_from(timeout=WAIT) == {"access": "changed"}  # the page re-reads
         assert await hears(ws, kept.gate_id)

@@ -27,7 +27,7 @@ from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_started
 from reviewer_portal.intake.kept_inputs import KeptTooLong, kept_input
-from reviewer_portal.intake.services import START_LIFETIME_SECONDS, UNCONFIRMED, run_start, run_submitter_id
+from reviewer_portal.intake.services import START_LIFETIME_SECONDS, UNCONFIRMED, run_start, run_started_for
 from reviewer_portal.temporal_client import START_TIMEOUT_SECONDS, TemporalUnreachable, run_on_client_loop
 from reviewer_portal.trust.keys import trusted_keys
 
@@ -103,10 +103,7 @@ def _start(submission: Submission, agent_input: AgentInput) -> bool:
     workflow_id = submission.workflow_id
     if run_on_client_loop(run_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS):
         return True
-    owner = run_on_client_loop(
-        run_submitter_id(workflow_id, agent_input.spec.agent), timeout=START_TIMEOUT_SECONDS
-    )
-    if owner == str(submission.submitted_by_id):
+    if run_started_for(workflow_id, agent_input.spec.agent, submission.submitted_by_id):
         return True  # its own start, confirmed late
     _give_up(submission, ANOTHERS_RUN)
     return False

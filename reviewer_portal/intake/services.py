@@ -185,11 +185,15 @@ def _started_for(workflow_id: str, agent: str, user_pk: Any) -> bool:
     """A start found its run already there: whether that run was started for this user (the same
     form sent twice at once) or by someone else, outside the portal."""
     try:
-        return run_on_client_loop(run_submitter_id(workflow_id, agent), timeout=START_TIMEOUT_SECONDS) == str(
-            user_pk
-        )
+        return run_started_for(workflow_id, agent, user_pk)
     except Exception as err:  # Temporal unreachable, or its answer unreadable
         raise RunQueued(workflow_id) from err  # the delivery loop finds out
+
+
+def run_started_for(workflow_id: str, agent: str, user_pk: Any) -> bool:
+    """Whether the run under `workflow_id` was started for the user `user_pk` (from sync code)."""
+    submitter = run_on_client_loop(run_submitter_id(workflow_id, agent), timeout=START_TIMEOUT_SECONDS)
+    return submitter == str(user_pk)
 
 
 def _forget(submission: Submission) -> None:
