@@ -146,7 +146,14 @@ def test_a_conversation_start_that_outlasts_its_wait_never_says_none_started(tem
     no conversation started (found by the attacker's review of issue 12)."""
     from reviewer_portal.conversations import services as conversations
 
-    monkeypatch.setattr(conversations, "START_TIMEOUT_SECONDS", 1e-9)
+    real_client_for_agent = conversations.client_for_agent
+
+    async def slow_client_for_agent(agent: str):  # the start outlasts the wait however busy the machine
+        await asyncio.sleep(1.0)
+        return await real_client_for_agent(agent)
+
+    monkeypatch.setattr(conversations, "client_for_agent", slow_client_for_agent)
+    monkeypatch.setattr(conversations, "START_TIMEOUT_SECONDS", 0.05)
     with pytest.raises(conversations.ConversationUnavailable) as refused:
         conversations.conversation_start(customer_id="cust-1")
 
