@@ -20,10 +20,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.contrib.sessions.models import Session
 from django.db import OperationalError, connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from reviewer_portal.accounts.session_limits import LAST_ACTIVE, LOGGED_IN_AT
 from reviewer_portal.live import consumers
+from reviewer_portal.live.broadcast import push_loop
 from reviewer_portal.live.groups import role_group
 from reviewer_portal.live.layers import DatabaseChannelLayer
 from reviewer_portal.live.models import LiveMessage
@@ -405,3 +406,48 @@ def test_a_message_for_a_group_joined_while_a_read_was_under_way_is_delivered(tr
             await receiver.group_discard("notices.user.1", second)
 
     assert async_to_sync(scenario)() == {"type": "access.changed"}
+
+
+def test_a_quiet_socket_stays_in_its_groups_past_the_layers_group_expiry(layer_config, monkeypatch):
+    """A layer forgets a group's member after its group expiry (a day by default, on both
+    layers): a socket that heard no push for that long heard none after either. It now joins its
+    groups afresh at each periodic check, which comes whether or not a push does."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.8)
+    config = {**layer_config.get("CONFIG", {}), "group_expiry": 2}
+    if "hosts" in config:  # as the settings have it: a quiet socket's read outlasts redis-py's 5 s
+        config["hosts"] = [{"address": host, "socket_timeout": 15} for host in config["hosts"]]
+    forgetful = {**layer_config, "CONFIG": config}
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await asyncio.sleep(3.5)  # no push meanwhile: past the expiry of the handshake's joins
+        gate = await sync_to_async(gate_row)("credit_officer")
+        await sync_to_async(announce)(gate)
+        assert await hears(ws, gate.gate_id)
+        await ws.disconnect()
+
+    with override_settings(CHANNEL_LAYERS={"default": forgetful}):
+        try:
+            async_to_sync(scenario)()
+        finally:
+            layer = get_channel_layer()
+            if hasattr(layer, "close_pools"):
+                asyncio.run_coroutine_threadsafe(layer.close_pools(), push_loop()).result(10)
+
+
+def test_a_quiet_socket_whose_user_was_deactivated_behind_the_portals_back_closes_without_a_push(
+    transactional_db, monkeypatch
+):
+    """No signal told (a bulk UPDATE) and no push came: the periodic check closes it all the same."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.8)
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+
+    async def scenario() -> None:
+        assert (await ws.connect())[0]
+        await sync_to_async(User.objects.filter(pk=officer.pk).update)(is_active=False)
+        assert await closed(ws)
+
+    async_to_sync(scenario)()

@@ -3,6 +3,7 @@ long as its session may hear it (reviewer_portal.live.access)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -17,8 +18,8 @@ logger = logging.getLogger(__name__)
 
 # What a browser learns: enough to know whether to re-read, never the gate's content.
 PUSHED_FIELDS = ("gate_id", "status", "role", "version")
-# A socket checks its session again when a push comes this long after its last check (less a
-# random part of it, so that the sockets of one group do not all check on the same push).
+# A socket checks its session again this long after its last check (less a random part of it, so
+# that the sockets of one group do not all check at once), or at the first push after that.
 RECHECK_SECONDS = 60.0
 # The close code of a socket whose session may no longer hear (the page reconnects, and the
 # handshake or its next read signs it out).
@@ -28,9 +29,18 @@ _groups_allowed = database_sync_to_async(groups_allowed, thread_sensitive=False)
 
 
 class GateChangesConsumer(AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.keeper: asyncio.Task[None] | None = None
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # however the socket ended (a close, a cancelled application)
+            if self.keeper is not None:
+                self.keeper.cancel()
+
     async def connect(self) -> None:
         self.gate_groups: list[str] = []
         self.ended = False
+        self.checking = asyncio.Lock()  # the periodic check and a push's are made one at a time
         user = self.scope.get("user")
         groups = await self._allowed() if user is not None and user.is_authenticated else None
         if groups is None:
@@ -38,9 +48,28 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._join(groups)
         await self.accept()
+        self.keeper = asyncio.create_task(self._keep_checking(), name="live-socket-checks")
 
     async def disconnect(self, code: int) -> None:
+        self.ended = True
+        if self.keeper is not None and self.keeper is not asyncio.current_task():
+            self.keeper.cancel()
         await self._join([])
+
+    async def _keep_checking(self) -> None:
+        """Check the session when it is due even if no push comes (a quiet socket of a user
+        deactivated behind the portal's back closes too), and join the groups afresh: a channel
+        layer forgets a member after its group expiry, a day by default."""
+        while not self.ended:
+            await asyncio.sleep(max(self.next_check - time.monotonic(), 0.0))
+            if time.monotonic() < self.next_check:
+                continue  # a push checked meanwhile
+            try:
+                if await self._check():
+                    for group in self.gate_groups:
+                        await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:  # the layer is down: the socket stays, and the next check tries again
+                logger.warning("Live updates: a socket could not join its groups afresh", exc_info=True)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -78,6 +107,12 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
     async def _check(self) -> bool:
         """Check the session again; close the socket if it may no longer hear, and follow its
         roles if they changed (the page is told to re-read: what it shows may have changed)."""
+        async with self.checking:
+            return await self._check_now()
+
+    async def _check_now(self) -> bool:
+        if self.ended:
+            return False
         try:
             groups = await self._allowed()
         except Exception:  # the database is down: the socket ends, and the page reconnects later
