@@ -451,3 +451,28 @@ def test_a_quiet_socket_whose_user_was_deactivated_behind_the_portals_back_close
         assert await closed(ws)
 
     async_to_sync(scenario)()
+
+
+def test_one_user_holds_at_most_so_many_sockets_in_a_process_and_a_closed_one_frees_its_place(
+    transactional_db, monkeypatch
+):
+    """A script with one session opened sockets without end, each checked once a minute."""
+    monkeypatch.setattr(consumers, "MAX_SOCKETS_PER_USER", 2)
+    officer, colleague = make_user("officer", "credit_officer"), make_user("colleague", "credit_officer")
+    first, second, third, fourth = (communicator_for(officer) for _ in range(4))
+    theirs = communicator_for(colleague)
+
+    async def scenario() -> None:
+        assert (await first.connect())[0] and (await second.connect())[0]
+        assert not (await third.connect())[0]  # refused at the handshake
+        assert (await theirs.connect())[0]  # another user's are their own
+        await first.disconnect()
+        assert (await fourth.connect())[0]
+        gate = await sync_to_async(gate_row)("credit_officer")
+        await sync_to_async(announce)(gate)
+        assert await hears(second, gate.gate_id) and await hears(fourth, gate.gate_id)
+        for ws in (second, fourth, theirs):
+            await ws.disconnect()
+        assert consumers._open_sockets[officer.pk] == 0
+
+    async_to_sync(scenario)()

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -24,6 +25,10 @@ RECHECK_SECONDS = 60.0
 # The close code of a socket whose session may no longer hear (the page reconnects, and the
 # handshake or its next read signs it out).
 SIGNED_OUT = 4001
+# Sockets one user may hold open in one serving process: a tab each is plenty; a script opening
+# thousands with a stolen or a scripted session would make each a check a minute.
+MAX_SOCKETS_PER_USER = 20
+_open_sockets: Counter[Any] = Counter()  # user pk -> sockets open in this process
 # Checks run on a thread pool, not on the one thread every consumer of the process shares.
 _groups_allowed = database_sync_to_async(groups_allowed, thread_sensitive=False)
 
@@ -31,11 +36,13 @@ _groups_allowed = database_sync_to_async(groups_allowed, thread_sensitive=False)
 class GateChangesConsumer(AsyncJsonWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.keeper: asyncio.Task[None] | None = None
+        self.counted: Any = None  # the user pk this socket counts for, once accepted
         try:
             await super().__call__(scope, receive, send)
         finally:  # however the socket ended (a close, a cancelled application)
             if self.keeper is not None:
                 self.keeper.cancel()
+            self._uncount()
 
     async def connect(self) -> None:
         self.gate_groups: list[str] = []
@@ -43,18 +50,34 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         self.checking = asyncio.Lock()  # the periodic check and a push's are made one at a time
         user = self.scope.get("user")
         groups = await self._allowed() if user is not None and user.is_authenticated else None
-        if groups is None:
+        if groups is None or _open_sockets[user.pk] >= MAX_SOCKETS_PER_USER:
+            if groups is not None:
+                logger.warning(
+                    "Live updates: user %s already holds %d sockets here; one more refused",
+                    user.pk,
+                    MAX_SOCKETS_PER_USER,
+                )
             await self.close()  # before accept: the handshake is refused
             return
+        self.counted = user.pk
+        _open_sockets[user.pk] += 1
         await self._join(groups)
         await self.accept()
         self.keeper = asyncio.create_task(self._keep_checking(), name="live-socket-checks")
 
     async def disconnect(self, code: int) -> None:
         self.ended = True
+        self._uncount()
         if self.keeper is not None and self.keeper is not asyncio.current_task():
             self.keeper.cancel()
         await self._join([])
+
+    def _uncount(self) -> None:
+        if self.counted is not None:
+            _open_sockets[self.counted] -= 1
+            if _open_sockets[self.counted] <= 0:
+                del _open_sockets[self.counted]
+            self.counted = None
 
     async def _keep_checking(self) -> None:
         """Check the session when it is due even if no push comes (a quiet socket of a user
