@@ -19,6 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
 from reviewer_portal.operations.listener import tcp_listener, url_of
 from reviewer_portal.operations.management.commands.serve_portal import trusts_everyone
@@ -143,9 +146,30 @@ def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them
             for target in ODD_TARGETS:
                 status = raw_status(port, method, target, session)
                 assert 200 <= status < 500, (method, target[:40], status)
+        small, large = frames_answered(port, session)
+        assert small is None  # dropped unread, the socket goes on
+        assert large == 1009  # over WS_MAX_BYTES: closed, "message too big"
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
     assert not any(alive(pid) for pid in serving)
+
+
+def frames_answered(port: int, session: str) -> tuple[int | None, int | None]:
+    """Send /ws/gates/ a frame under 4 KB, then one over: the close code after each (None: open)."""
+    url = f"ws://{HOST}:{port}/ws/gates/"
+    headers = {"Cookie": f"sessionid={session}"}
+    codes: list[int | None] = []
+    with ws_connect(url, origin=Origin(f"http://{HOST}:{port}"), additional_headers=headers) as ws:
+        for size in (1000, 5000):
+            ws.send("x" * size)
+            try:
+                ws.recv(timeout=1.0)
+                codes.append(None)  # a push: not expected, but the socket is open
+            except TimeoutError:
+                codes.append(None)
+            except ConnectionClosed as closed:
+                codes.append(closed.rcvd.code if closed.rcvd else -1)
+    return codes[0], codes[1]
 
 
 @pytest.mark.django_db(transaction=True)
