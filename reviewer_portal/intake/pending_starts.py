@@ -14,6 +14,7 @@ its submitter reads why, while the others go on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -58,55 +59,80 @@ def pending_starts_run(*, older_than: timedelta | None = None) -> list[str]:
     """Start the runs of kept submissions older than `older_than`; the workflow ids now started
     (or found started). A kept submission is older than its own start's lifetime by then (the
     submitter's wait, START_LIFETIME_SECONDS more, and a few seconds): the loop does not start it
-    while that start may still succeed with what was checked at submission."""
+    while that start may still succeed with what was checked at submission.
+
+    The oldest is started alone: if Temporal is down or too busy to answer it, the pass ends there.
+    Otherwise the rest are started together, at most START_CONCURRENCY at a time (the client
+    loop's queue), so that a backlog left by an outage drains at the rate Temporal takes starts."""
     if older_than is None:
         older_than = timedelta(seconds=settings.START_WAIT_SECONDS + START_LIFETIME_SECONDS + 5)
     due = Submission.objects.filter(
         started=False, start_error="", submitted_at__lt=timezone.now() - older_than
     ).select_related("submitted_by")
-    started = []
+    ready: list[tuple[Submission, AgentInput]] = []
     for submission in due.order_by("submitted_at")[:BATCH]:
         try:
-            agent_input = _input_of(submission)
+            ready.append((submission, _input_of(submission)))
         except Refused as err:
             _give_up(submission, str(err))
+    started: list[str] = []
+    for part in (ready[:1], ready[1:]):
+        if not part:
             continue
-        try:
-            if not _start(submission, agent_input):
-                continue
+        try:  # each start has its deadline; this one is for the loop itself
+            outcomes = run_on_client_loop(_start_all(part), timeout=START_TIMEOUT_SECONDS + 5)
         except TemporalUnreachable:
-            log.warning("Kept submissions not started yet: Temporal is unreachable or busy")
+            outcomes = [TimeoutError()] * len(part)
+        settled = [_settled(*each, outcome, started) for each, outcome in zip(part, outcomes, strict=True)]
+        if not all(settled):
+            log.warning(
+                "Kept submissions not started yet: Temporal is unreachable or busy (%d of %d unanswered)",
+                settled.count(False),
+                len(part),
+            )
             break
-        except RPCError as err:
-            if err.status in UNCONFIRMED:
-                log.warning("Kept submissions not started yet: %s", err)
-                break
-            if err.status in REFUSED_FOR_ITSELF:
-                _refused_once(submission, f"Temporal refused it: {err.message}")
-            else:
-                log.error(
-                    "Kept submission %s not started: Temporal refused the portal: %s",
-                    submission.workflow_id,
-                    err,
-                )
-            continue
-        except Exception:  # whatever it is, the other submissions (and the decisions) go on
-            log.exception("Kept submission %s could not be started", submission.workflow_id)
-            continue
-        submission_started(workflow_id=submission.workflow_id)
-        started.append(submission.workflow_id)
     return started
 
 
-def _start(submission: Submission, agent_input: AgentInput) -> bool:
-    """Start the kept submission's run; False if the run found started is not its own."""
+async def _start_all(part: list[tuple[Submission, AgentInput]]) -> list[bool | BaseException]:
+    """Each start's outcome, in order: True (started), False (found started) or what it raised."""
+
+    async def one(submission: Submission, agent_input: AgentInput) -> bool:
+        return await asyncio.wait_for(run_start(submission.workflow_id, agent_input), START_TIMEOUT_SECONDS)
+
+    return await asyncio.gather(*(one(*each) for each in part), return_exceptions=True)
+
+
+def _settled(
+    submission: Submission, agent_input: AgentInput, outcome: bool | BaseException, started: list[str]
+) -> bool:
+    """Record one start's outcome; False if Temporal could not be reached or did not answer (the
+    submission waits for the next pass)."""
     workflow_id = submission.workflow_id
-    if run_on_client_loop(run_start(workflow_id, agent_input), timeout=START_TIMEOUT_SECONDS):
+    if isinstance(outcome, RPCError) and outcome.status not in UNCONFIRMED:
+        if outcome.status in REFUSED_FOR_ITSELF:
+            _refused_once(submission, f"Temporal refused it: {outcome.message}")
+        else:
+            log.error("Kept submission %s not started: Temporal refused the portal: %s", workflow_id, outcome)
         return True
-    if run_started_for(workflow_id, agent_input.spec.agent, submission.submitted_by_id):
-        return True  # its own start, confirmed late
-    _give_up(submission, ANOTHERS_RUN)
-    return False
+    if isinstance(outcome, (RPCError, TemporalUnreachable, TimeoutError)) or not isinstance(
+        outcome, (bool, Exception)
+    ):
+        return False  # no answer: the next pass tries again
+    try:
+        if isinstance(outcome, Exception):
+            raise outcome
+        if not outcome and not run_started_for(
+            workflow_id, agent_input.spec.agent, submission.submitted_by_id
+        ):
+            _give_up(submission, ANOTHERS_RUN)  # the run found under its id is not its own
+            return True
+        submission_started(workflow_id=workflow_id)
+    except Exception:  # whatever it is, the other submissions (and the decisions) go on
+        log.exception("Kept submission %s could not be started", workflow_id)
+        return True
+    started.append(workflow_id)
+    return True
 
 
 def _input_of(submission: Submission) -> AgentInput:
