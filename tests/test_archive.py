@@ -317,6 +317,10 @@ def _timeline(page: str) -> str:
 def test_the_schedule_runs_the_archiving_workflow_and_the_cli_lists_it(temporal, archive_from_now, settings):
     settings.ARCHIVE_TASK_QUEUE = f"archive-{uuid.uuid4().hex[:8]}"
     handle = decided_loan(temporal, archive_from_now)
+    deadline = time.monotonic() + 30  # visibility lists a closed run a moment after it closes
+    while handle.id not in [due.workflow_id for due in archiver.due_runs("default")]:
+        assert time.monotonic() < deadline, "the decided run was never listed as due"
+        time.sleep(0.3)
     out = StringIO()
     call_command("archive_schedule", stdout=out)
     call_command("archive_schedule", stdout=out)  # a deploy runs it again: updated, not doubled

@@ -109,10 +109,10 @@ def test_an_escalated_gate_loses_its_buttons_on_the_open_page_and_stays_readable
 ):
     make_user("officer", "credit_officer")
     make_user("senior", "senior_credit_officer")
+    page = reviewer(browser, asgi_portal.url, "officer", size)  # signed in before the SLA runs
     # Long enough to open and claim the gate on a loaded machine (CI saw 6 s run out first).
     handle = start_loan(temporal, worker, loan_input(sla_seconds=15, escalation_sla_seconds=3600))
     (gate,) = projected(handle)
-    page = reviewer(browser, asgi_portal.url, "officer", size)
     page.goto(f"{asgi_portal.url}/gates/{gate.gate_id}/")
     expect(page.locator("#live-status")).to_have_text("Live")
     page.keyboard.press("c")

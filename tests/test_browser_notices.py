@@ -24,6 +24,7 @@ from tests.browser import (
     wait_for_projected_gates,
 )
 from tests.conftest import loan_input, make_user, start_loan
+from tests.test_sidecar import poll_until
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +48,12 @@ def bell_page(
     expect(page.locator("#live-status")).to_have_text("Live")
     mark_document(page)
     return page
+
+
+def stored(**notice: str) -> None:
+    """Wait (up to 30 s) until such a notification is stored, before timing its push."""
+    poll_until(lambda: Notification.objects.filter(**notice).exists(), timeout=30)
+    assert Notification.objects.filter(**notice).exists(), notice
 
 
 def expect_count(page: Page, count: int) -> None:
@@ -82,6 +89,7 @@ def test_the_bell_counts_an_assignment_live_and_marking_read_drops_it(
     handle = start_loan(temporal, worker, loan_input())
     (gate,) = wait_for_projected_gates(handle)
     actions.assign(temporal, handle, gate.gate_id, "officer", actions.OFFICER, "colleague")
+    stored(recipient__username="colleague")  # the live budget is the push's, not the run's
 
     expect_count(colleague, 1)
     assert_same_document(colleague)  # a push brought it, not a reload
@@ -124,6 +132,7 @@ def test_the_bell_counts_an_escalation_live_and_mark_all_clears_it(
     expect_count(senior, 0)
 
     handle = start_loan(temporal, worker, loan_input(sla_seconds=3, escalation_sla_seconds=3600))
+    stored(recipient__username="senior")  # the run, its SLA and the notice: not the push's budget
 
     expect_count(senior, 1)
     assert_same_document(senior)

@@ -116,7 +116,8 @@ def test_after_escalation_the_officer_keeps_the_page_read_only_and_the_senior_is
     temporal, portal, people
 ):
     officer, senior = people
-    handle = start_loan(temporal, portal, loan_input(sla_seconds=3, escalation_sla_seconds=3600))
+    # Long enough for the page before to be read before the escalation on a loaded machine.
+    handle = start_loan(temporal, portal, loan_input(sla_seconds=10, escalation_sla_seconds=3600))
     gate = projected_gate(handle)
     before = officer.get(f"/gates/{gate.gate_id}/").content.decode()
 

@@ -130,7 +130,8 @@ def test_a_role_added_is_heard_on_the_open_socket(layer_config):
         assert (await ws.connect())[0]
         group = await sync_to_async(Group.objects.get_or_create)(name="compliance_reviewer")
         await sync_to_async(officer.groups.add)(group[0])
-        await asyncio.sleep(0.5)  # the socket re-reads the user's roles
+        # Told once the socket has joined the new role's group, and not before.
+        assert await ws.receive_json_from(timeout=WAIT) == {"access": "changed"}
         gate = await sync_to_async(compliance_gate)()
         await sync_to_async(announce)(gate)
         assert await hears(ws, gate.gate_id)

@@ -27,7 +27,10 @@ def reviewers():
 
 def test_the_role_is_warned_before_the_sla_runs_out(temporal, worker):
     reviewers()
-    handle = start_loan(temporal, worker, loan_input(sla_seconds=4, escalation_sla_seconds=3600))
+    # Warned 2 s in, escalated (and the warning reset) at 8 s: a window the query's polls see.
+    agent_input = loan_input(sla_seconds=8, escalation_sla_seconds=3600)
+    agent_input.spec.gate.warn_at = 0.75
+    handle = start_loan(temporal, worker, agent_input)
 
     warned = wait_for_gate(temporal, handle, until=lambda g: g.warned)
     outbox = wait_for_mail(1)

@@ -84,6 +84,7 @@ def test_a_reject_after_an_undelivered_approve_is_its_own_decision_only_after_a_
 ):
     queue, handle, gate = claimed_stopped_worker_loan
     # Signatures go stale in seconds here, not minutes, so the test need not wait.
+    max_age, max_skew = signing.MAX_AGE, signing.MAX_SKEW
     monkeypatch.setattr(signing, "MAX_AGE", timedelta(seconds=3))
     monkeypatch.setattr(signing, "MAX_SKEW", timedelta(seconds=1))
     for module in ("reviewer_portal.inbox.delivery", "reviewer_portal.inbox.sending"):
@@ -111,6 +112,12 @@ def test_a_reject_after_an_undelivered_approve_is_its_own_decision_only_after_a_
     settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15
     with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):
         settled = actions_redeliver()  # the run confirms it never applied the approval
+        # The queued copy is judged: the fresh reject need not beat a replay on a loaded machine.
+        monkeypatch.setattr(signing, "MAX_AGE", max_age)
+        monkeypatch.setattr(signing, "MAX_SKEW", max_skew)
+        for module in ("reviewer_portal.inbox.delivery", "reviewer_portal.inbox.sending"):
+            monkeypatch.setattr(f"{module}.MAX_AGE", max_age)
+        monkeypatch.setattr("reviewer_portal.inbox.delivery.MAX_SKEW", max_skew)
         page = client.get(f"/gates/{gate.gate_id}/").content.decode()
         rejected = decide(
             client, Gate.objects.get(pk=gate.pk), decision="reject", reason="Income not verified"

@@ -121,17 +121,20 @@ def test_a_start_that_reached_temporal_but_answered_late_is_found_started_not_st
     temporal, submitter, monkeypatch
 ):
     start = services.run_start
+    reached = threading.Event()
 
     async def late(workflow_id: str, agent_input: AgentInput) -> bool:
         await start(workflow_id, agent_input)
+        reached.set()
         await asyncio.sleep(60)  # the answer never comes back in time
         raise temporal_client.TemporalUnreachable("never answered")
 
     monkeypatch.setattr(services, "run_start", late)
-    monkeypatch.setattr(django_settings, "START_WAIT_SECONDS", 2)
+    monkeypatch.setattr(django_settings, "START_WAIT_SECONDS", 0.05)
     with pytest.raises(RunQueued):
         submit(submitter, str(uuid.uuid4()))
     kept = Submission.objects.get()
+    assert reached.wait(30)  # Temporal started it; its answer is what is lost
     assert status(temporal, kept.workflow_id) == WorkflowExecutionStatus.RUNNING
     due_now()
 

@@ -319,6 +319,7 @@ def test_a_long_review_continues_as_new_with_a_gate_open_across_runs(temporal, w
         annotate(temporal, handle, gate.gate_id, f"Note {n}: checking the branch cash procedures.")
         if _run_changes(temporal, handle, run_with_gate, within=1.0):
             break
+    assert _run_changes(temporal, handle, run_with_gate, within=30)  # the last note's, however slow
     carried_to = temporal.run(handle.describe()).run_id
     assert carried_to != run_with_gate  # the gate is still open in the continued run
     [carried] = wait_for_gates(temporal, handle, 1)

@@ -6,6 +6,7 @@ and continues as new with its whole transcript in the chain's histories."""
 from __future__ import annotations
 
 import dataclasses
+import types
 import uuid
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -31,6 +32,7 @@ from agents.support.contract import (
 )
 from agents.support.rep_actions import rep_action_message, rep_action_refusal
 from agents.support.tools import TICKETS_DIR_ENV, TicketArgs, raise_ticket, tickets_for
+from reviewer_portal.conversations import throttle
 from reviewer_portal.conversations.customers import customer_assertion
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -471,9 +473,13 @@ def test_a_temporal_outage_when_a_chat_starts_is_a_clear_503(portal_settings, cl
     assert response.status_code == 503 and "no conversation started" in response.json()["error"]
 
 
-def test_a_customer_who_floods_the_chat_is_asked_to_wait_and_nothing_is_sent(portal, client, settings):
+def test_a_customer_who_floods_the_chat_is_asked_to_wait_and_nothing_is_sent(
+    portal, client, settings, monkeypatch
+):
     settings.SUPPORT_CHATS_PER_HOUR = 2
     settings.SUPPORT_MESSAGES_PER_MINUTE = 2
+    # Every request in the same window, however long the turns take: half a minute into one.
+    monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
     conversation = start(client)
     start(client)
     third = client.post(

@@ -259,7 +259,7 @@ def test_a_handoff_nobody_takes_in_time_expires_with_one_ticket_and_closes_the_c
 def test_a_rep_reply_before_the_deadline_stops_the_handoff_expiring(temporal, portal, client):
     rep = logged_in(make_user("support", "support_rep"))
     # Long enough for the rep to find and answer it on a loaded machine; the test waits it out.
-    conversation = start_pinned(temporal, portal, sla_seconds=10)
+    conversation = start_pinned(temporal, portal, sla_seconds=20)
     conversation_id = conversation[0]
     handle = temporal.client.get_workflow_handle(conversation_id)
 
@@ -280,7 +280,8 @@ def test_a_rep_reply_before_the_deadline_stops_the_handoff_expiring(temporal, po
 
 
 def test_a_handoff_carried_across_continue_as_new_expires_at_its_first_deadline(temporal, portal, client):
-    conversation = start_pinned(temporal, portal, sla_seconds=5, messages_per_run=2)
+    # Long enough for the second message to reach the run before the first one's deadline.
+    conversation = start_pinned(temporal, portal, sla_seconds=10, messages_per_run=2)
     conversation_id = conversation[0]
 
     say(client, conversation, "Please put me through to a person.")
@@ -293,7 +294,7 @@ def test_a_handoff_carried_across_continue_as_new_expires_at_its_first_deadline(
     assert len(tickets_for(conversation_id)) == 1 and seen["status"] == "closed"
     # The new run waited on what was left of the carried deadline, not on a fresh SLA.
     [timer, *_] = runs[1]
-    assert timer < timedelta(seconds=5)
+    assert timer < timedelta(seconds=10)
 
 
 def test_a_handoff_expires_on_its_durable_timer_though_the_worker_was_down_at_the_deadline(

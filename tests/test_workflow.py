@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import time
+import itertools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -159,7 +160,8 @@ def test_a_second_decision_is_refused_but_the_same_update_id_is_applied_once(tem
 
 
 def test_sla_expiry_escalates_then_rejects_with_the_recorded_reason(temporal, worker):
-    handle = start_loan(temporal, worker, loan_input(sla_seconds=2, escalation_sla_seconds=2))
+    # Each state lasts long enough for the query's polls to see it on a loaded machine.
+    handle = start_loan(temporal, worker, loan_input(sla_seconds=5, escalation_sla_seconds=5))
     gate = wait_for_gate(temporal, handle)
     assert gate.role == "credit_officer"
 
@@ -212,15 +214,19 @@ def test_a_tool_that_keeps_failing_is_retried_then_shown_to_the_reviewer(tempora
 def test_a_decision_arriving_while_the_gate_is_being_published_still_reaches_the_projection(
     temporal, transactional_db
 ):
+    decided, calls = threading.Event(), itertools.count()
+
     @activity.defn(name=PUBLISH_CHANGE_ACTIVITY)
     def slow_publish(publication: GatePublication) -> bool:
-        time.sleep(1.5)  # the reviewer is faster than the projection
+        if next(calls) == 0:  # the opening publish: the reviewer is faster than the projection
+            decided.wait(10)
         return publish_gate_change(publication)
 
     with temporal.worker(portal_activities=[slow_publish]) as queue:
         handle = start_loan(temporal, queue)
         gate = wait_for_gate(temporal, handle)  # visible to the query before the publish ends
         decide(temporal, handle, gate.gate_id, reason="quick")
+        decided.set()
         result = temporal.run(handle.result())
 
     assert result.outcome == "approved"
