@@ -116,6 +116,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reviewer_portal.accounts.context_processors.reviewer",
+                "reviewer_portal.live.context_processors.live",
                 "reviewer_portal.team.context_processors.team",
             ],
         },

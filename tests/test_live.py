@@ -114,6 +114,7 @@ def communicator_for(
     origin: bytes = b"http://testserver",
     host: bytes = b"testserver",
     client: Client | None = None,
+    query: str = "",
 ) -> WebsocketCommunicator:
     """A socket of `user`'s (signed in afresh, or in `client`'s session), from `origin`."""
     headers = [(b"origin", origin), (b"host", host)]
@@ -123,7 +124,7 @@ def communicator_for(
             client.force_login(user)
         session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
         headers.append((b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={session}".encode()))
-    return WebsocketCommunicator(application, "/ws/gates/", headers=headers)
+    return WebsocketCommunicator(application, f"/ws/gates/{query}", headers=headers)
 
 
 # --- the consumer -------------------------------------------------------------------------------

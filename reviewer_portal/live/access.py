@@ -3,8 +3,8 @@ the handshake.
 
 A socket is told to check at once when its user's access changes through the portal (roles added
 or removed from either side, a group renamed or deleted, the account saved: deactivated, a new
-password, and a sign-out), by an event to the user's own group; and it checks itself when a push
-arrives, about every RECHECK_SECONDS (reviewer_portal.live.consumers), for what no signal tells:
+password, and a sign-out), by an event to the user's own group; and it checks itself about every
+RECHECK_SECONDS, or at the first push after that (reviewer_portal.live.consumers), for what no signal tells:
 sessions ended in the database, an update in bulk, the session limits passing. A socket whose
 session may no longer hear is closed; one whose roles changed joins and leaves groups to match.
 """

@@ -9,11 +9,14 @@ import random
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 
 from reviewer_portal.live.access import groups_allowed
+from reviewer_portal.live.catch_up import EVERYTHING, missed_since
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ MAX_SOCKETS_PER_USER = 20
 _open_sockets: Counter[Any] = Counter()  # user pk -> sockets open in this process
 # Checks run on a thread pool, not on the one thread every consumer of the process shares.
 _groups_allowed = database_sync_to_async(groups_allowed, thread_sensitive=False)
+_missed_since = database_sync_to_async(missed_since, thread_sensitive=False)
 
 
 class GateChangesConsumer(AsyncJsonWebsocketConsumer):
@@ -63,6 +67,7 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         _open_sockets[user.pk] += 1
         await self._join(groups)
         await self.accept()
+        await self._catch_up()
         self.keeper = asyncio.create_task(self._keep_checking(), name="live-socket-checks")
 
     async def disconnect(self, code: int) -> None:
@@ -71,6 +76,17 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         if self.keeper is not None and self.keeper is not asyncio.current_task():
             self.keeper.cancel()
         await self._join([])
+
+    async def _catch_up(self) -> None:
+        """What the page missed before this socket opened (reviewer_portal.live.catch_up)."""
+        since = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since", [""])[0]
+        try:
+            missed = await _missed_since(since, self.gate_groups, timezone.now())
+        except Exception:  # the database is down: the page re-reads everything instead
+            logger.warning("Live updates: what a page missed could not be read", exc_info=True)
+            missed = [EVERYTHING] if since else []
+        for hint in missed:
+            await self.send_json(hint)
 
     def _uncount(self) -> None:
         if self.counted is not None:

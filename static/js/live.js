@@ -4,7 +4,8 @@
 // event when they should (hx-trigger="portal:refresh"), so no trigger filter needs eval and the
 // page runs under a strict Content-Security-Policy. Such refreshes carry X-Portal-Background:
 // they are not the user's activity, and do not keep an idle session alive.
-// Pushes are hints and may be lost while disconnected, so after a reconnect every part re-reads,
+// Pushes are hints and may be lost while disconnected, so after a reconnect every part re-reads
+// (and the first socket is told what changed between the page's rendering and its opening),
 // and while the socket is down the inbox's table re-reads every 20 s; while it is live, once a
 // minute all the same (a push lost on a live socket, an SLA badge the clock changed); never while
 // gates are selected in it, but once they are cleared, if a re-read was held back meanwhile. A burst of pushes re-reads the table once per COALESCE_MS (leading and trailing
@@ -112,7 +113,11 @@
   function connect() {
     retry = null;
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + URL_PATH);
+    // The first socket says when the page was rendered: its first messages are the changes the
+    // page missed before it opened. A later one re-reads everything when it opens instead.
+    const stamp = !everOpened && badge ? badge.dataset.since : "";
+    const since = stamp ? "?since=" + encodeURIComponent(stamp) : "";
+    socket = new WebSocket(scheme + window.location.host + URL_PATH + since);
     socket.addEventListener("open", function () {
       delay = FIRST_DELAY_MS;
       show(true);
