@@ -25,7 +25,7 @@ from reviewer_portal.history import services as history_services
 from reviewer_portal.history.models import Submission
 from reviewer_portal.intake import pending_starts, services
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import RunOfAnother, RunQueued
+from reviewer_portal.intake.services import RunNotStarted, RunOfAnother, RunQueued
 from tests import test_pending_starts
 from tests.conftest import loan_input, logged_in, make_user
 from tests.test_pending_starts import due_now, submit
@@ -171,6 +171,29 @@ def test_a_given_up_submission_sent_again_while_temporal_is_busy_is_kept_again(t
     busy.undo()
     due_now()
     assert pending_starts_run() == [kept.workflow_id]
+
+
+def test_a_kept_submission_sent_again_that_temporal_refuses_for_itself_is_told_so_and_given_up(
+    temporal, submitter, busy
+):
+    """Before, a resent form was told "kept" whatever Temporal answered: one it refused for its
+    input went on being tried, and refused, for 20 passes of the delivery loop."""
+    submission_id = str(uuid.uuid4())
+    with pytest.raises(RunQueued):
+        submit(submitter, submission_id)
+
+    async def refused(workflow_id: str, agent_input: AgentInput) -> bool:
+        raise RPCError("Blob data size exceeds limit.", RPCStatusCode.INVALID_ARGUMENT, b"")
+
+    busy.setattr(services, "run_start", refused)
+    with pytest.raises(RunNotStarted, match=r"Temporal refused it \(Blob data size exceeds limit.\)"):
+        submit(submitter, submission_id)
+
+    given_up = Submission.objects.get()
+    assert (given_up.started, given_up.start_input) == (False, None)
+    assert given_up.start_error == "Temporal refused it: Blob data size exceeds limit."
+    due_now()
+    assert pending_starts_run() == []  # not tried again
 
 
 def test_another_users_form_id_is_a_conflict_and_the_form_comes_back_with_an_id_of_ones_own(

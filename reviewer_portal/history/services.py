@@ -43,3 +43,11 @@ def submission_started(*, workflow_id: str) -> None:
     Submission.objects.filter(workflow_id=workflow_id, started=False).update(
         started=True, start_input=None, start_error=""
     )
+
+
+def submission_given_up(*, workflow_id: str, why: str) -> None:
+    """A kept submission will not be started: its input (the case's data) goes, and why stays, for
+    its submitter."""
+    Submission.objects.filter(workflow_id=workflow_id, started=False).update(
+        start_input=None, start_error=why[:300]
+    )

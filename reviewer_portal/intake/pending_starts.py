@@ -22,13 +22,19 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
-from reviewer_portal.history.services import submission_started
+from reviewer_portal.history.services import submission_given_up, submission_started
 from reviewer_portal.intake.kept_inputs import KeptTooLong, kept_input
-from reviewer_portal.intake.services import START_LIFETIME_SECONDS, UNCONFIRMED, run_start, run_started_for
+from reviewer_portal.intake.services import (
+    REFUSED_FOR_ITSELF,
+    START_LIFETIME_SECONDS,
+    UNCONFIRMED,
+    run_start,
+    run_started_for,
+)
 from reviewer_portal.temporal_client import START_TIMEOUT_SECONDS, TemporalUnreachable, run_on_client_loop
 from reviewer_portal.trust.keys import trusted_keys
 
@@ -36,16 +42,9 @@ log = logging.getLogger(__name__)
 
 # A pass starts at most this many, oldest first; the next pass takes the rest.
 BATCH = 100
-# Passes a submission may be refused (30 s apart under `make dev`) before it is given up.
+# Passes a submission may be refused for itself (REFUSED_FOR_ITSELF; 30 s apart under `make dev`)
+# before it is given up: the refusal may be a moment's (a limit the server lowered and raised again).
 MAX_ATTEMPTS = 20
-# Refusals of the submission itself (its input), which count towards MAX_ATTEMPTS. Any other
-# (an expired API key, a namespace not there yet, a key missing from the portal's files) would
-# refuse every submission alike: it is logged and counts for none.
-REFUSED_FOR_ITSELF = {
-    RPCStatusCode.INVALID_ARGUMENT,
-    RPCStatusCode.FAILED_PRECONDITION,
-    RPCStatusCode.OUT_OF_RANGE,
-}
 DAMAGED = "Its kept input was changed or damaged in the portal's database."
 TOO_OLD = "It was kept too long without starting: send the form again."
 ANOTHERS_RUN = "Its form's id belongs to a run someone else started."
@@ -171,4 +170,4 @@ def _refused_once(submission: Submission, why: str) -> None:
 def _give_up(submission: Submission, why: str) -> None:
     """Drop the kept input (the case's data goes with it) and keep why, for the submitter."""
     log.error("Kept submission %s given up: %s", submission.workflow_id, why)
-    Submission.objects.filter(pk=submission.pk, started=False).update(start_input=None, start_error=why[:300])
+    submission_given_up(workflow_id=submission.workflow_id, why=why)

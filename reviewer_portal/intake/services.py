@@ -26,7 +26,7 @@ from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
 from reviewer_portal.history.models import Submission
-from reviewer_portal.history.services import submission_record, submission_started
+from reviewer_portal.history.services import submission_given_up, submission_record, submission_started
 from reviewer_portal.intake.kept_inputs import input_to_keep
 from reviewer_portal.temporal_client import (
     START_TIMEOUT_SECONDS,
@@ -58,6 +58,14 @@ UNCONFIRMED = {
     RPCStatusCode.CANCELLED,
     RPCStatusCode.UNKNOWN,  # e.g. a stream reset after the request went out
     RPCStatusCode.INTERNAL,
+}
+# Refusals of the submission itself (its input), never to be tried again as it is. Any other
+# (an expired API key, a namespace not there yet, a key missing from the portal's files) would
+# refuse every submission alike, and says nothing about this one.
+REFUSED_FOR_ITSELF = {
+    RPCStatusCode.INVALID_ARGUMENT,
+    RPCStatusCode.FAILED_PRECONDITION,
+    RPCStatusCode.OUT_OF_RANGE,
 }
 NOT_STARTED = (
     "The run could not be started, so nothing was submitted. Try again; if it happens again, tell"
@@ -155,9 +163,13 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         raise RunQueued(workflow_id) from None
     except (TemporalUnreachable, RPCError) as err:
         unconfirmed = isinstance(err, RPCError) and err.status in UNCONFIRMED
-        if unconfirmed or not created:
+        for_itself = isinstance(err, RPCError) and err.status in REFUSED_FOR_ITSELF
+        if unconfirmed or not (created or for_itself):
             raise RunQueued(workflow_id) from err  # it may have started, or was kept before
-        _forget(submission)  # no start was made, or Temporal refused it
+        if created:
+            _forget(submission)  # no start was made, or Temporal refused it
+        else:  # kept by an earlier send: refused as it is, it is not tried again
+            submission_given_up(workflow_id=workflow_id, why=f"Temporal refused it: {err.message}")
         if isinstance(err, RPCError):
             raise RunNotStarted(f"Temporal refused it ({err.message}), so nothing was submitted.") from err
         raise RunNotStarted(UNREACHABLE) from err
