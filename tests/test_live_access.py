@@ -293,10 +293,12 @@ def test_the_first_push_after_the_senders_connection_broke_is_sent_on_a_new_one(
     assert list(LiveMessage.objects.values_list("payload", flat=True)) == [{"type": "gate.changed", "n": 1}]
 
 
-def test_a_check_the_database_cannot_answer_closes_the_socket_and_leaves_its_groups(
+def test_checks_the_database_cannot_answer_pass_nothing_on_then_close_the_socket_and_leave_its_groups(
     transactional_db, monkeypatch
 ):
+    """A check that fails passes no push on; after MAX_FAILED_CHECKS in a row the socket closes."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
+    monkeypatch.setattr(consumers, "RETRY_SECONDS", 0.2)
     officer = make_user("officer", "credit_officer")
     ws = communicator_for(officer)
     layer = get_channel_layer()
@@ -308,9 +310,45 @@ def test_a_check_the_database_cannot_answer_closes_the_socket_and_leaves_its_gro
         assert (await ws.connect())[0]
         monkeypatch.setattr(consumers, "_groups_allowed", down)
         await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
-        assert await closed(ws)
+        assert await closed(ws)  # the push never came: the socket waited, then closed
         if isinstance(layer, DatabaseChannelLayer):  # on Redis: the group has no other member
             assert not layer.groups.get(role_group("credit_officer"))
+
+    async_to_sync(scenario)()
+
+
+def test_a_moments_failover_keeps_the_socket_and_holds_back_pushes_until_a_check_is_made(
+    transactional_db, monkeypatch
+):
+    """Before, one check the database could not answer closed the socket: a failover of a few
+    seconds closed a share of every open page, which all reconnected and re-read at once. Now the
+    pushes meanwhile are held back, and once a check is made the page re-reads what it missed."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
+    monkeypatch.setattr(consumers, "RETRY_SECONDS", 0.3)
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer)
+    answers = consumers._groups_allowed
+    down, answered = True, threading.Event()
+
+    async def failing_over(*args: Any) -> Any:
+        if down:
+            raise OperationalError("the database is failing over")
+        answered.set()
+        return await answers(*args)
+
+    async def scenario() -> None:
+        nonlocal down
+        assert (await ws.connect())[0]
+        monkeypatch.setattr(consumers, "_groups_allowed", failing_over)
+        await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
+        await asyncio.sleep(0.1)
+        down = False
+        assert await asyncio.to_thread(answered.wait, WAIT)  # the retry's check was made
+        assert await ws.receive_json_from(timeout=WAIT) == {"catch_up": "all"}  # what it held back
+        passed = await sync_to_async(gate_row)("credit_officer")
+        await sync_to_async(announce)(passed)
+        assert (await ws.receive_json_from(timeout=WAIT))["gate_id"] == passed.gate_id
+        await ws.disconnect()
 
     async_to_sync(scenario)()
 
@@ -414,6 +452,7 @@ def test_a_quiet_socket_stays_in_its_groups_past_the_layers_group_expiry(layer_c
     layers): a socket that heard no push for that long heard none after either. It now joins its
     groups afresh at each periodic check, which comes whether or not a push does."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.8)
+    monkeypatch.setattr(consumers, "REJOIN_SECONDS", 0.5)
     config = {**layer_config.get("CONFIG", {}), "group_expiry": 2}
     if "hosts" in config:  # as the settings have it: a quiet socket's read outlasts redis-py's 5 s
         config["hosts"] = [{"address": host, "socket_timeout": 15} for host in config["hosts"]]
@@ -465,15 +504,40 @@ def test_one_user_holds_at_most_so_many_sockets_in_a_process_and_a_closed_one_fr
 
     async def scenario() -> None:
         assert (await first.connect())[0] and (await second.connect())[0]
-        assert not (await third.connect())[0]  # refused at the handshake
+        assert not (await third.connect())[0]  # refused at the handshake, before any query
+        assert consumers._open_sockets[officer.pk] == 2  # the refused one never counted
         assert (await theirs.connect())[0]  # another user's are their own
         await first.disconnect()
+        assert consumers._open_sockets[officer.pk] == 1
         assert (await fourth.connect())[0]
         gate = await sync_to_async(gate_row)("credit_officer")
         await sync_to_async(announce)(gate)
         assert await hears(second, gate.gate_id) and await hears(fourth, gate.gate_id)
         for ws in (second, fourth, theirs):
             await ws.disconnect()
-        assert consumers._open_sockets[officer.pk] == 0
+        await third.wait()
+        assert officer.pk not in consumers._open_sockets and colleague.pk not in consumers._open_sockets
+
+    async_to_sync(scenario)()
+
+
+def test_a_socket_that_ends_by_an_error_after_joining_still_leaves_its_groups(transactional_db, monkeypatch):
+    """A send to a browser already gone (the catch-up's, a push's) ended the consumer without its
+    disconnect: its groups stayed joined for a day (found by the attacker's review)."""
+    officer = make_user("officer", "credit_officer")
+    ws = communicator_for(officer, query="?since=1")
+    layer = get_channel_layer()
+
+    async def gone(*args: object) -> None:
+        raise RuntimeError("Unexpected ASGI message 'websocket.send', after sending 'websocket.close'")
+
+    monkeypatch.setattr(consumers, "_missed_since", gone)
+
+    async def scenario() -> None:
+        await ws.connect()
+        with pytest.raises(RuntimeError):
+            await ws.wait(WAIT)
+        assert not layer.groups.get(role_group("credit_officer"))
+        assert officer.pk not in consumers._open_sockets
 
     async_to_sync(scenario)()

@@ -24,7 +24,7 @@ from agents.framework.types import AgentInput
 from reviewer_portal import temporal_client
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.selectors import STARTING
-from reviewer_portal.intake import pending_starts, services
+from reviewer_portal.intake import services
 from reviewer_portal.intake.kept_inputs import kept_input
 from reviewer_portal.intake.models import DocumentUpload
 from reviewer_portal.intake.pending_starts import pending_starts_run
@@ -230,53 +230,3 @@ def test_a_start_the_submitter_stopped_waiting_for_is_given_up_after_its_lifetim
     assert pending_starts_run() == []  # not due before the start's lifetime is surely over
     due_now()
     assert pending_starts_run() == [kept.workflow_id]
-
-
-def test_a_backlog_of_kept_submissions_is_started_together_after_the_oldest_and_in_order(
-    temporal, submitter, busy
-):
-    """Before, the loop started them one after another: a backlog an outage left drained at one
-    start's round trip each. The later three here start only once all three are in flight."""
-    for _ in range(4):
-        with pytest.raises(RunQueued):
-            submit(submitter, str(uuid.uuid4()))
-    busy.undo()
-    due_now()
-    in_flight: list[str] = []
-
-    async def together(workflow_id: str, agent_input: AgentInput) -> bool:
-        in_flight.append(workflow_id)
-        if len(in_flight) > 1:  # the oldest goes alone; the rest must be under way at once
-            async with asyncio.timeout(10):
-                while len(in_flight) < 4:
-                    await asyncio.sleep(0.01)
-        return await services.run_start(workflow_id, agent_input)
-
-    busy.setattr(pending_starts, "run_start", together)
-
-    started = pending_starts_run()
-
-    oldest_first = list(Submission.objects.order_by("submitted_at").values_list("workflow_id", flat=True))
-    assert started == oldest_first == in_flight[:1] + sorted(in_flight[1:], key=oldest_first.index)
-    assert all(status(temporal, workflow_id) == WorkflowExecutionStatus.RUNNING for workflow_id in started)
-
-
-def test_temporal_down_for_the_oldest_kept_submission_ends_the_pass_before_the_others_are_tried(
-    settings, temporal, submitter, busy
-):
-    for _ in range(3):
-        with pytest.raises(RunQueued):
-            submit(submitter, str(uuid.uuid4()))
-    busy.undo()
-    due_now()
-    tried: list[str] = []
-
-    async def counted(workflow_id: str, agent_input: AgentInput) -> bool:
-        tried.append(workflow_id)
-        raise temporal_client.TemporalUnreachable("down")
-
-    busy.setattr(pending_starts, "run_start", counted)
-
-    assert pending_starts_run() == []
-    assert tried == [Submission.objects.order_by("submitted_at").first().workflow_id]
-    assert not Submission.objects.filter(started=True).exists()

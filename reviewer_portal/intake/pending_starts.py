@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
 from temporalio.service import RPCError
@@ -33,9 +34,14 @@ from reviewer_portal.intake.services import (
     START_LIFETIME_SECONDS,
     UNCONFIRMED,
     run_start,
-    run_started_for,
+    run_submitter_id,
 )
-from reviewer_portal.temporal_client import START_TIMEOUT_SECONDS, TemporalUnreachable, run_on_client_loop
+from reviewer_portal.temporal_client import (
+    START_CONCURRENCY,
+    START_TIMEOUT_SECONDS,
+    TemporalUnreachable,
+    run_on_client_loop,
+)
 from reviewer_portal.trust.keys import trusted_keys
 
 log = logging.getLogger(__name__)
@@ -78,14 +84,15 @@ def pending_starts_run(*, older_than: timedelta | None = None) -> list[str]:
     for part in (ready[:1], ready[1:]):
         if not part:
             continue
-        try:  # each start has its deadline; this one is for the loop itself
-            outcomes = run_on_client_loop(_start_all(part), timeout=START_TIMEOUT_SECONDS + 5)
-        except TemporalUnreachable:
+        waited = START_TIMEOUT_SECONDS * -(-len(part) // START_CONCURRENCY)  # a deadline a wave
+        try:
+            outcomes = run_on_client_loop(_start_all(part, waited), timeout=waited + 5)
+        except TemporalUnreachable:  # the client loop itself did not answer
             outcomes = [TimeoutError()] * len(part)
         settled = [_settled(*each, outcome, started) for each, outcome in zip(part, outcomes, strict=True)]
         if not all(settled):
             log.warning(
-                "Kept submissions not started yet: Temporal is unreachable or busy (%d of %d unanswered)",
+                "Kept submissions not started yet: %d of %d not answered, or refused for the portal's reasons",
                 settled.count(False),
                 len(part),
             )
@@ -93,43 +100,56 @@ def pending_starts_run(*, older_than: timedelta | None = None) -> list[str]:
     return started
 
 
-async def _start_all(part: list[tuple[Submission, AgentInput]]) -> list[bool | BaseException]:
-    """Each start's outcome, in order: True (started), False (found started) or what it raised."""
+# What a start found: its run started now, or already started for its own submitter, or for another.
+STARTED, OWN, ANOTHERS = "started", "own", "another's"
 
-    async def one(submission: Submission, agent_input: AgentInput) -> bool:
-        return await asyncio.wait_for(run_start(submission.workflow_id, agent_input), START_TIMEOUT_SECONDS)
 
-    return await asyncio.gather(*(one(*each) for each in part), return_exceptions=True)
+async def _start_all(part: list[tuple[Submission, AgentInput]], waited: float) -> list[str | BaseException]:
+    """Each start's outcome, in order (STARTED, OWN, ANOTHERS, or what it raised; a TimeoutError
+    for one not done within `waited` seconds, queue included). One found started asks Temporal whose
+    it is there and then, so that the settling after makes no call."""
+
+    async def one(submission: Submission, agent_input: AgentInput) -> str:
+        if await run_start(submission.workflow_id, agent_input):
+            return STARTED
+        submitter = await run_submitter_id(submission.workflow_id, agent_input.spec.agent)
+        return OWN if submitter == str(submission.submitted_by_id) else ANOTHERS
+
+    tasks = [asyncio.ensure_future(one(*each)) for each in part]
+    done, pending = await asyncio.wait(tasks, timeout=waited)
+    for task in pending:
+        task.cancel()  # a start already sent may still have reached Temporal: the next pass finds it
+    return [(task.exception() or task.result()) if task in done else TimeoutError() for task in tasks]
 
 
 def _settled(
-    submission: Submission, agent_input: AgentInput, outcome: bool | BaseException, started: list[str]
+    submission: Submission, agent_input: AgentInput, outcome: str | BaseException, started: list[str]
 ) -> bool:
-    """Record one start's outcome; False if Temporal could not be reached or did not answer (the
-    submission waits for the next pass)."""
+    """Record one start's outcome; False if Temporal could not be reached, did not answer, or
+    refused the portal itself (an expired key, a missing namespace): the pass ends, and the
+    submission waits for the next."""
     workflow_id = submission.workflow_id
     if isinstance(outcome, RPCError) and outcome.status not in UNCONFIRMED:
         if outcome.status in REFUSED_FOR_ITSELF:
             _refused_once(submission, f"Temporal refused it: {outcome.message}")
-        else:
-            log.error("Kept submission %s not started: Temporal refused the portal: %s", workflow_id, outcome)
-        return True
+            return True
+        log.error("Kept submission %s not started: Temporal refused the portal: %s", workflow_id, outcome)
+        return False  # it would refuse the others alike
     if isinstance(outcome, (RPCError, TemporalUnreachable, TimeoutError)) or not isinstance(
-        outcome, (bool, Exception)
+        outcome, (str, Exception)
     ):
         return False  # no answer: the next pass tries again
+    if isinstance(outcome, Exception):  # whatever it is, the other submissions (and the decisions) go on
+        log.error("Kept submission %s could not be started: %r", workflow_id, outcome)
+        return True
     try:
-        if isinstance(outcome, Exception):
-            raise outcome
-        if not outcome and not run_started_for(
-            workflow_id, agent_input.spec.agent, submission.submitted_by_id
-        ):
+        if outcome == ANOTHERS:
             _give_up(submission, ANOTHERS_RUN)  # the run found under its id is not its own
             return True
         submission_started(workflow_id=workflow_id)
-    except Exception:  # whatever it is, the other submissions (and the decisions) go on
-        log.exception("Kept submission %s could not be started", workflow_id)
-        return True
+    except DatabaseError:
+        log.exception("Kept submission %s: its start could not be recorded", workflow_id)
+        return True  # found started and confirmed by the next pass
     started.append(workflow_id)
     return True
 

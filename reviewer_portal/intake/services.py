@@ -168,7 +168,7 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
             raise RunQueued(workflow_id) from err  # it may have started, or was kept before
         if created:
             _forget(submission)  # no start was made, or Temporal refused it
-        else:  # kept by an earlier send: refused as it is, it is not tried again
+        elif isinstance(err, RPCError):  # kept by an earlier send: refused as it is, not tried again
             submission_given_up(workflow_id=workflow_id, why=f"Temporal refused it: {err.message}")
         if isinstance(err, RPCError):
             raise RunNotStarted(f"Temporal refused it ({err.message}), so nothing was submitted.") from err

@@ -4,6 +4,7 @@ long as its session may hear it (reviewer_portal.live.access)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import DatabaseError
 from django.utils import timezone
 
 from reviewer_portal.live.access import groups_allowed
@@ -25,46 +27,78 @@ PUSHED_FIELDS = ("gate_id", "status", "role", "version")
 # A socket checks its session again this long after its last check (less a random part of it, so
 # that the sockets of one group do not all check at once), or at the first push after that.
 RECHECK_SECONDS = 60.0
+# A check the database could not answer: the socket passes nothing on and tries again this many
+# seconds later (times the failures so far); after MAX_FAILED_CHECKS in a row it is closed. A
+# moment's failover does not close every socket; an outage does, in a few minutes.
+RETRY_SECONDS = 10.0
+MAX_FAILED_CHECKS = 3
+# A channel layer forgets a group's member after its group expiry (a day by default): an open
+# socket joins its groups afresh, at a check, once this long has passed since it last did.
+REJOIN_SECONDS = 3600.0
 # The close code of a socket whose session may no longer hear (the page reconnects, and the
 # handshake or its next read signs it out).
 SIGNED_OUT = 4001
 # Sockets one user may hold open in one serving process: a tab each is plenty; a script opening
 # thousands with a stolen or a scripted session would make each a check a minute.
 MAX_SOCKETS_PER_USER = 20
-_open_sockets: Counter[Any] = Counter()  # user pk -> sockets open in this process
+_open_sockets: Counter[Any] = Counter()  # user pk -> sockets open (or opening) in this process
 # Checks run on a thread pool, not on the one thread every consumer of the process shares.
 _groups_allowed = database_sync_to_async(groups_allowed, thread_sensitive=False)
 _missed_since = database_sync_to_async(missed_since, thread_sensitive=False)
+_last_warned: dict[str, float] = {}
+
+
+def _warn(what: str, *args: Any, exc_info: bool = False) -> None:
+    """Log `what` at most once a minute per process: a thousand sockets failing alike are one line."""
+    now = time.monotonic()
+    if now - _last_warned.get(what, -60.0) >= 60.0:
+        _last_warned[what] = now
+        logger.warning(what, *args, exc_info=exc_info)
 
 
 class GateChangesConsumer(AsyncJsonWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.keeper: asyncio.Task[None] | None = None
-        self.counted: Any = None  # the user pk this socket counts for, once accepted
+        self.counted: Any = None  # the user pk this socket counts for
+        self.gate_groups: list[str] = []
+        self.ended = False
         try:
             await super().__call__(scope, receive, send)
-        finally:  # however the socket ended (a close, a cancelled application)
+        finally:  # however the socket ended: closed, cancelled, or a send to a browser gone
+            self.ended = True
             if self.keeper is not None:
                 self.keeper.cancel()
             self._uncount()
+            if self.gate_groups:  # disconnect did not run: leave them all the same
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._join([]), 5)
 
     async def connect(self) -> None:
-        self.gate_groups: list[str] = []
-        self.ended = False
         self.checking = asyncio.Lock()  # the periodic check and a push's are made one at a time
+        self.failed_checks = 0
+        self.held_back = False  # a push was not passed on while the session could not be checked
+        self.joined_at = time.monotonic()
         user = self.scope.get("user")
-        groups = await self._allowed() if user is not None and user.is_authenticated else None
-        if groups is None or _open_sockets[user.pk] >= MAX_SOCKETS_PER_USER:
-            if groups is not None:
-                logger.warning(
-                    "Live updates: user %s already holds %d sockets here; one more refused",
-                    user.pk,
-                    MAX_SOCKETS_PER_USER,
-                )
+        if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused
+            return
+        if _open_sockets[user.pk] >= MAX_SOCKETS_PER_USER:  # before any query: refusing is cheap
+            _warn(
+                "Live updates: a user already holds %d sockets here; more are refused", MAX_SOCKETS_PER_USER
+            )
+            await self.close()
             return
         self.counted = user.pk
         _open_sockets[user.pk] += 1
+        try:
+            groups = await self._allowed()
+        except Exception:  # the database is down: the page tries again later
+            _warn("Live updates: a socket's session could not be checked; refused", exc_info=True)
+            groups = None
+        if groups is None:
+            self._uncount()
+            await self.close()
+            return
         await self._join(groups)
         await self.accept()
         await self._catch_up()
@@ -81,9 +115,9 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         """What the page missed before this socket opened (reviewer_portal.live.catch_up)."""
         since = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since", [""])[0]
         try:
-            missed = await _missed_since(since, self.gate_groups, timezone.now())
-        except Exception:  # the database is down: the page re-reads everything instead
-            logger.warning("Live updates: what a page missed could not be read", exc_info=True)
+            missed = await _missed_since(since, self.gate_groups, timezone.now(), self.scope["user"].pk)
+        except DatabaseError:  # the page re-reads everything instead
+            _warn("Live updates: what a page missed could not be read", exc_info=True)
             missed = [EVERYTHING] if since else []
         for hint in missed:
             await self.send_json(hint)
@@ -97,18 +131,13 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
 
     async def _keep_checking(self) -> None:
         """Check the session when it is due even if no push comes (a quiet socket of a user
-        deactivated behind the portal's back closes too), and join the groups afresh: a channel
-        layer forgets a member after its group expiry, a day by default."""
+        deactivated behind the portal's back closes too), and now and then join the groups afresh."""
         while not self.ended:
             await asyncio.sleep(max(self.next_check - time.monotonic(), 0.0))
-            if time.monotonic() < self.next_check:
-                continue  # a push checked meanwhile
             try:
-                if await self._check():
-                    for group in self.gate_groups:
-                        await self.channel_layer.group_add(group, self.channel_name)
+                await self._check(only_if_due=True, rejoin=True)
             except Exception:  # the layer is down: the socket stays, and the next check tries again
-                logger.warning("Live updates: a socket could not join its groups afresh", exc_info=True)
+                _warn("Live updates: a socket could not join its groups afresh", exc_info=True)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -131,39 +160,70 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         if self.ended:
             return
         if event.get("ended_session") and event["ended_session"] == self.scope["session"].session_key:
-            await self._signed_out()
+            self.ended = True  # a check under way stops at its next step
+            async with self.checking:
+                await self._signed_out()
             return
         await self._check()
 
     async def _still_allowed(self) -> bool:
-        """Whether to pass on a push: checked again first if the last check is old."""
+        """Whether to pass on a push: checked again first if the last check is old; nothing while
+        the last check could not be made."""
         if self.ended:
             return False
-        if time.monotonic() < self.next_check:
-            return True
-        return await self._check()
+        allowed = self.failed_checks == 0 if time.monotonic() < self.next_check else await self._check()
+        self.held_back = self.held_back or (not allowed and not self.ended)
+        return allowed
 
-    async def _check(self) -> bool:
+    async def _check(self, *, only_if_due: bool = False, rejoin: bool = False) -> bool:
         """Check the session again; close the socket if it may no longer hear, and follow its
         roles if they changed (the page is told to re-read: what it shows may have changed)."""
         async with self.checking:
-            return await self._check_now()
+            if only_if_due and time.monotonic() < self.next_check:
+                return self.failed_checks == 0  # a push's check came first
+            return await self._check_now(rejoin=rejoin)
 
-    async def _check_now(self) -> bool:
+    async def _check_now(self, *, rejoin: bool) -> bool:
         if self.ended:
             return False
         try:
             groups = await self._allowed()
-        except Exception:  # the database is down: the socket ends, and the page reconnects later
-            logger.warning("Live updates: a socket's session could not be checked; closing it", exc_info=True)
-            groups = None
+        except Exception:
+            return await self._check_failed()
+        self.failed_checks = 0
+        if self.ended:  # signed out or gone while the check was made
+            return False
+        if self.held_back and groups is not None:  # pushes dropped while no check could be made
+            self.held_back = False
+            await self.send_json(EVERYTHING)
         if groups is None:
             await self._signed_out()
             return False
         if groups != self.gate_groups:
             await self._join(groups)
             await self.send_json({"access": "changed"})  # no gate_id: every part re-reads
+        elif rejoin and time.monotonic() - self.joined_at >= REJOIN_SECONDS:
+            for group in list(self.gate_groups):
+                if self.ended:
+                    return False
+                await self.channel_layer.group_add(group, self.channel_name)
+            self.joined_at = time.monotonic()
         return True
+
+    async def _check_failed(self) -> bool:
+        """The database could not answer: pass nothing on until a check can be made, and close
+        the socket after MAX_FAILED_CHECKS in a row (the page reconnects later)."""
+        self.failed_checks += 1
+        if self.failed_checks >= MAX_FAILED_CHECKS:
+            _warn(
+                "Live updates: sockets whose session could not be checked %d times are closed",
+                MAX_FAILED_CHECKS,
+            )
+            await self._signed_out()
+            return False
+        _warn("Live updates: a socket's session could not be checked; it waits", exc_info=True)
+        self.next_check = time.monotonic() + RETRY_SECONDS * self.failed_checks
+        return False
 
     async def _allowed(self) -> list[str] | None:
         self.next_check = time.monotonic() + RECHECK_SECONDS * random.uniform(0.5, 1.0)
@@ -181,6 +241,7 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         for group in before - set(groups):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.gate_groups = [*groups]
+        self.joined_at = time.monotonic()
 
     async def _signed_out(self) -> None:
         self.ended = True

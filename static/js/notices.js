@@ -1,6 +1,7 @@
 // The header's bell (templates/notices/_bell.html). Its count re-reads itself through its own view
 // when the live socket says this user's notifications changed, when a mark-read on this page says
-// so, and after a reconnect (pushes sent while disconnected are lost). While the socket is down it
+// so, and after a reconnect or when told to re-read everything (pushes sent while disconnected are
+// lost; a page whose first socket opened late is told what it missed). While the socket is down it
 // polls instead. Re-reads carry X-Portal-Background (static/js/live.js): they are not the user's
 // activity, and do not keep an idle session alive.
 (function () {
@@ -16,7 +17,7 @@
 
   document.body.addEventListener("notices-changed", refresh);
   document.body.addEventListener("gate-changed", function (event) {
-    if (event.detail && event.detail.reconnected) refresh();
+    if (event.detail && (event.detail.reconnected || event.detail.catch_up)) refresh();
   });
   window.setInterval(function () {
     const status = document.getElementById("live-status");
