@@ -15,6 +15,8 @@ from django.urls import include, path
 
 # Set by a test: a slow view holds its thread until this is set.
 release = threading.Event()
+# Set by a slow view as it starts (cleared by the tests that wait for it).
+entered = threading.Event()
 # Every database connection a view used, in order: held here, so an id is never reused.
 used: list[object] = []
 
@@ -41,12 +43,14 @@ async def where_async(request: HttpRequest) -> JsonResponse:
 
 
 def slow(request: HttpRequest) -> JsonResponse:
+    entered.set()
     release.wait(30)
     return JsonResponse(_where())
 
 
 async def slow_async(request: HttpRequest) -> JsonResponse:
     """An async view awaiting something slow, as the decision view awaits Temporal."""
+    entered.set()
     await asyncio.to_thread(release.wait, 30)
     return JsonResponse(await sync_to_async(_where)())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
@@ -110,18 +111,26 @@ def test_a_reviewer_who_goes_away_before_the_reply_still_has_the_runs_answer_kep
     client.get(f"/gates/{gate.gate_id}/")
     happened: list[str] = []
     gone = threading.Event()
-    keep, context = decide_views.action_answer, decide_views.panel_context
+    views: list[asyncio.Task[Any]] = []  # the task that runs the view, seen as it sends the decision
+    keep, context, send = decide_views.action_answer, decide_views.panel_context, decide_views.send_async
 
     def kept(attempt: ActionAttempt, answer: Answer) -> ActionAttempt:
         happened.append(f"answer kept ({answer.status})")
         return keep(attempt, answer)
 
+    async def sending(*args: Any, **kwargs: Any) -> Answer:
+        view = asyncio.current_task()
+        assert view is not None
+        views.append(view)
+        return await send(*args, **kwargs)
+
     def slow_context(*args: object, **kwargs: object) -> dict[str, object]:
-        gone.set()  # the browser closes the tab while the panel is being made
-        time.sleep(0.5)
+        gone.set()  # the browser closes the tab while the panel is being made,
+        until_cancelled(views[0])  # and Django's handler cancels the view once it has seen it go
         return context(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(decide_views, "action_answer", kept)
+    monkeypatch.setattr(decide_views, "send_async", sending)
     monkeypatch.setattr(decide_views, "panel_context", slow_context)
     asgi_post(client, f"/gates/{gate.gate_id}/decide/", form(gate), happened, gone)
 
@@ -150,6 +159,15 @@ def test_a_write_failing_after_the_reply_is_logged_and_the_runs_publish_brings_t
     # The gate names the action that decided it: the publish accepts the record left `sending`,
     # just after its commit of the gate's row (on_commit), so the row may be read first.
     assert decide_status_once_settled(gate) == "accepted"
+
+
+def until_cancelled(task: asyncio.Task[Any], timeout: float = 10) -> None:
+    """Wait, in another thread than the one running `task`'s event loop, until something has asked
+    to cancel `task` (read from here: a counter, which that thread raises as it cancels the task)."""
+    deadline = time.monotonic() + timeout
+    while not task.cancelling():
+        assert time.monotonic() < deadline, f"{task} was not cancelled within {timeout} s"
+        time.sleep(0.01)
 
 
 def decide_status_once_settled(gate: Gate, timeout: float = 10) -> str:

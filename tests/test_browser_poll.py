@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from channels.layers import get_channel_layer
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, Request, expect
 
+from reviewer_portal.inbox.models import Gate
 from reviewer_portal.live.broadcast import push_loop, send_to_groups
+from reviewer_portal.live.catch_up import MARGIN
 from reviewer_portal.live.groups import role_group
 from tests.browser import signed_in_page
 from tests.conftest import make_user, same_minute_for
@@ -52,6 +56,35 @@ def table_reads(page: Page) -> list[Request]:
     return reads
 
 
+# Counts, in the page, the table's re-reads from now on, each with the version it sends, as htmx
+# starts them (Playwright reports a request a moment after the page made it).
+RECORD_TABLE_READS = """() => {
+  window.__tableReads = [];
+  document.addEventListener("htmx:beforeRequest", (e) => {
+    const headers = e.detail.requestConfig.headers;
+    if (e.target.id === "gate-table" && headers["X-Portal-Background"]) {
+      window.__tableReads.push(headers["If-None-Match"] || null);
+    }
+  });
+}"""
+
+
+def table_reads_in_page(page: Page) -> list[str | None]:
+    """The table's re-reads the page has started since RECORD_TABLE_READS: the version each sent."""
+    return page.evaluate("window.__tableReads")
+
+
+def quiet_gate() -> Gate:
+    """A pending gate last changed before what a page's socket catches up on as it opens
+    (reviewer_portal.live.catch_up): the page makes no re-read of its own at load, which the tests
+    would count as theirs, and which would move the live poll's minute."""
+    gate = make_gate()
+    Gate.objects.filter(gate_id=gate.gate_id).update(
+        updated_at=timezone.now() - MARGIN - timedelta(minutes=1)
+    )
+    return gate
+
+
 def push(gate_id: str, version: int) -> None:
     """A push as the projection's writer sends it, through the channel layer."""
     event = {"type": "gate.changed", "gate_id": gate_id, "status": "pending", "role": "credit_officer"}
@@ -60,9 +93,12 @@ def push(gate_id: str, version: int) -> None:
 
 
 def test_a_burst_of_pushes_re_reads_the_table_once_per_interval(daphne, browser: Browser):
-    gate = make_gate()
+    gate = quiet_gate()
     make_user("officer", "credit_officer")
-    same_minute_for(20)  # the table's tag holds for its minute: a re-read after its turn is a 200
+    # The table's tag holds for its minute: a re-read after its turn is a 200 (allowed below, and
+    # made rare by starting early in a minute).
+    same_minute_for(20)
+    minute = time.time() // 60
     page = signed_in_page(browser, daphne.url, "officer")
     expect(page.locator("#live-status")).to_have_text("Live")
     page.evaluate(RECORD_PUSHES)
@@ -79,56 +115,64 @@ def test_a_burst_of_pushes_re_reads_the_table_once_per_interval(daphne, browser:
     # One at the first push, then at most one per interval for the rest of the burst.
     allowed = 1 + int(burst_s * 1000 // COALESCE_MS) + 1
     assert 1 <= len(reads) <= allowed < PUSHES, (len(reads), burst_s)
-    # Each re-read sends the version its table carries: nothing changed, so "204", table kept.
+    # Each re-read sends the version its table carries: nothing changed, so "204", table kept; but
+    # the first after a turn of the minute (which a slow machine may reach) gets the table afresh.
     assert all(r.headers.get("if-none-match") for r in reads)
-    assert all(r.response().status == 204 for r in reads)
+    statuses = [r.response().status for r in reads]
+    turns = int(time.time() // 60 - minute)
+    assert set(statuses) <= {200, 204} and statuses.count(200) <= turns, (statuses, turns)
     expect(page.locator("table.gates tbody tr")).to_have_count(1)
 
 
 def test_the_poll_waits_while_the_socket_is_live_and_comes_back_when_it_drops(daphne, browser: Browser):
-    make_gate()
+    quiet_gate()
     make_user("officer", "credit_officer")
     page = signed_in_page(browser, daphne.url, "officer")
-    page.clock.install()  # the page's timers, the 20 s poll's among them, run on this clock
+    # The page's timers, the 20 s poll's among them, run on this clock, which stands still until the
+    # socket is down: they fire as the test runs it, however long the page takes to load.
+    start = datetime.now(UTC)
+    page.clock.install(time=start)
+    page.clock.pause_at(start + timedelta(minutes=1))
     page.reload()
     expect(page.locator("#live-status")).to_have_text("Live")
-    reads = table_reads(page)
+    page.evaluate(RECORD_TABLE_READS)
 
-    page.clock.run_for(2 * POLL_MS)
-    assert reads == []  # live: the pushes stand in for the 20 s poll
+    page.clock.run_for(2 * POLL_MS)  # fires the timers due meanwhile, and returns once they ran
+    assert table_reads_in_page(page) == []  # live: the pushes stand in for the 20 s poll
     page.clock.run_for(POLL_MS)
     # ... but not for good: once a minute it re-reads all the same (a push lost on a live socket,
     # an SLA badge the clock changed), sending its version (a 204 when nothing changed).
-    assert len(reads) == 1 and reads[0].headers.get("if-none-match")
+    (version,) = table_reads_in_page(page)
+    assert version
 
+    # From here the clock runs on its own as well: a poll that finds the last read still under way
+    # (the stopped portal refuses it in real time) re-reads once it has failed, after a timer's wait.
+    page.clock.resume()
     daphne.stop()
     expect(page.locator("#live-status")).to_have_text("Reconnecting…")
     page.clock.run_for(3 * POLL_MS)
-    for _ in range(50):  # the page reports its requests a moment after the clock fired them
-        if len(reads) >= 3:
-            break
+    deadline = time.monotonic() + 30
+    while len(table_reads_in_page(page)) < 3 and time.monotonic() < deadline:
         page.wait_for_timeout(100)
-    assert len(reads) >= 3  # down: the poll re-reads every 20 s again
+    assert len(table_reads_in_page(page)) >= 3  # down: the poll re-reads every 20 s again
 
 
 def test_a_re_read_held_back_while_gates_are_selected_happens_once_they_are_cleared(daphne, browser: Browser):
-    gate = make_gate()
+    gate = quiet_gate()
     make_user("officer", "credit_officer")
     page = signed_in_page(browser, daphne.url, "officer")
     expect(page.locator("#live-status")).to_have_text("Live")
     page.evaluate(RECORD_PUSHES)
-    reads = table_reads(page)
+    page.evaluate(RECORD_TABLE_READS)
     page.locator(".bulk-select").check()
 
     push(gate.gate_id, 2)
     page.wait_for_function("() => window.__pushes.length >= 1")
     page.wait_for_timeout(COALESCE_MS + 500)
-    assert reads == []  # a re-read would drop the reviewer's selection
+    assert table_reads_in_page(page) == []  # a re-read would drop the reviewer's selection
 
     page.locator(".bulk-select").uncheck()
-    for _ in range(50):  # up to 5 s: at once, or after the rest of the 2 s interval
-        if reads:
-            break
-        page.wait_for_timeout(100)
+    # At once, or after the rest of the 2 s interval.
+    page.wait_for_function("() => window.__tableReads.length >= 1", timeout=30_000)
     page.wait_for_timeout(500)
-    assert len(reads) == 1
+    assert len(table_reads_in_page(page)) == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from contextlib import suppress
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,6 @@ from agents.framework.sealed_files import MAGIC
 from agents.framework.workflow import AgentWorkflow
 from agents.regulatory import upload_input
 from agents.regulatory.documents import STORE_DIR_ENV, DocumentStore
-from agents.regulatory.extract import DocumentRejected
 from agents.regulatory.reader_process import READER_OPEN_FILES
 from agents.regulatory.reading import ReadLimits, read_text
 from tests.conftest import logged_in, make_user, record_history
@@ -32,6 +31,8 @@ from tests.test_regulatory import COMPLIANCE, text_pdf, upload
 
 pytestmark = pytest.mark.once  # an agent on Temporal, not the portal's database: one CI pass
 
+# How long the reader test waits to see the reader process, then for its limits to be set.
+WATCH_SECONDS = 30
 LEAFLET = "1. Complaints\nYou can complain to us by phone. We reply within 8 weeks.\n"
 
 
@@ -184,35 +185,44 @@ def test_a_file_sealed_with_lost_keys_is_replaced_when_the_same_content_is_store
 def test_the_reader_process_gets_no_secrets_and_few_resources(monkeypatch):
     """The parser runs on files anyone with an upload form sends: its child process sees none of
     the worker's environment (API keys, payload keys, the database password), may not open many
-    files, and its own limits are set before it reads a byte."""
+    files, and its own limits are set before it reads a byte.
+
+    The child is watched while it reads a file that costs it tens of seconds of CPU, within a
+    wall-clock limit of two minutes, so that a loaded machine cannot end it before it was seen; the
+    reading is then cancelled, as when its activity is, which kills the child. (A file stopped at
+    its time limit: test_a_pdf_bomb_is_stopped_at_the_time_limit_and_the_uploader_is_told_why.)"""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-the-reader-must-not-see")
     monkeypatch.setenv("PAYLOAD_KEYS", '{"default": "not-for-the-reader"}')
     seen: dict[str, str] = {}
 
     async def read_while_watching() -> None:
-        reading = asyncio.create_task(read_text(costly_pdf(pages=100), "bomb.pdf", ReadLimits(seconds=3)))
-        for _ in range(200):
-            if pid := _reader_pid():
-                seen["environ"] = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-                # Its limits are set once its imports are done (slow on a loaded machine or a cold
-                # bytecode cache): read them until they are, or until it has gone.
-                for _ in range(60):
-                    with suppress(OSError):
-                        seen["limits"] = Path(f"/proc/{pid}/limits").read_text()
-                    if _open_files_limit(seen.get("limits", "")) == str(READER_OPEN_FILES):
-                        break
-                    await asyncio.sleep(0.05)
-                break
+        bomb = costly_pdf(pages=300)  # the most pages read: the child reads until cancelled
+        reading = asyncio.create_task(read_text(bomb, "bomb.pdf", ReadLimits(seconds=2 * WATCH_SECONDS + 60)))
+        deadline = time.monotonic() + WATCH_SECONDS
+        while (pid := _reader_pid()) is None:
+            assert not reading.done(), "the reading ended before its process was seen"
+            assert time.monotonic() < deadline, "the reader process was never seen"
             await asyncio.sleep(0.01)
-        with pytest.raises(DocumentRejected):
+        seen["environ"] = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+        # Its limits are set once its imports are done (slow on a loaded machine or a cold bytecode
+        # cache): read them until they are.
+        deadline = time.monotonic() + WATCH_SECONDS
+        while _open_files_limit(seen.get("limits", "")) != str(READER_OPEN_FILES):
+            assert not reading.done(), "the reading ended before its limits were read"
+            if time.monotonic() > deadline:
+                break  # the assertion below says what was read last
+            seen["limits"] = Path(f"/proc/{pid}/limits").read_text()
+            await asyncio.sleep(0.05)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
             await reading
 
     asyncio.run(read_while_watching())
 
-    assert "environ" in seen, "the reader process was never seen"
     assert "sk-secret" not in seen["environ"] and "not-for-the-reader" not in seen["environ"]
     assert "PAYLOAD_KEYS" not in seen["environ"] and "DATABASE_URL" not in seen["environ"]
-    assert _open_files_limit(seen.get("limits", "")) == str(READER_OPEN_FILES)
+    assert _open_files_limit(seen.get("limits", "")) == str(READER_OPEN_FILES), seen.get("limits")
+    assert _reader_pid() is None  # the cancelled reading killed its process, and reaped it
 
 
 def _open_files_limit(limits: str) -> str | None:

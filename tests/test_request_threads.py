@@ -12,6 +12,7 @@ closed. Threads that are held: tests/test_request_threads_held.py.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from django.db import connection
 
 from reviewer_portal import request_threads
 from reviewer_portal.http_handler import PortalHTTPHandler
+from reviewer_portal.request_threads import RequestThreads
 from tests import request_thread_urls as views
 from tests.request_threads_support import LENT, get_json, in_turn, serve, threads
 
@@ -95,19 +97,28 @@ def test_a_view_that_fails_answers_500_and_its_thread_serves_the_next_request(th
 
 
 def test_an_idle_threads_connection_is_closed(threads, monkeypatch):
-    monkeypatch.setattr(request_threads, "IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(request_threads, "IDLE_SECONDS", 2.0)
     handler = PortalHTTPHandler(threads)
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         first = await get_json(handler, "/where/")
         soon = await get_json(handler, "/where/")
-        await asyncio.sleep(0.6)
+        await until_idle_timer_fired(threads)
         return first, soon, await get_json(handler, "/where/")
 
     first, soon, after_idle = asyncio.run(scenario())
     assert after_idle["thread"] == first["thread"]
     assert views.used[soon["connection"]] is views.used[first["connection"]]
     assert views.used[after_idle["connection"]] is not views.used[first["connection"]]
+
+
+async def until_idle_timer_fired(threads: RequestThreads, timeout: float = 10) -> None:
+    """Wait until every thread is back and idle, its idle timer run: it has been given its
+    connections' closing, which it does before any request lent it next."""
+    deadline = time.monotonic() + timeout
+    while len(threads._idle) < threads.size or threads._idle_timers:
+        assert time.monotonic() < deadline, "the idle threads' connections were never closed"
+        await asyncio.sleep(0.05)
 
 
 def test_after_the_threads_are_closed_requests_get_threads_of_their_own(threads):
