@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.cases import intake_values, small_car_loan
 from benchmarks.processes import dev_server_command, free_port, stop, wait_for_port
-from benchmarks.scratch import throwaway_keys
+from benchmarks.scratch import throwaway_keys, throwaway_officer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,17 +109,9 @@ def main() -> None:
     os.environ.update(throwaway_keys("bench-kept-starts"))
     try:
         wait_for_port(port, timeout=60)
-        import django
-
-        django.setup()
-        from django.contrib.auth.models import Group, User
-        from django.core.management import call_command
-
+        officer = throwaway_officer("kept")  # Django is set up from here on
         from reviewer_portal.intake.pending_starts import pending_starts_run
 
-        call_command("migrate", verbosity=0)
-        officer = User.objects.create_user(f"kept-{uuid.uuid4().hex[:6]}", password="x")
-        officer.groups.add(Group.objects.get_or_create(name="credit_officer")[0])
         ways: dict[str, Callable[[], list[str]]] = {
             "one after another (before)": one_after_another,
             "pending_starts_run (now)": pending_starts_run,

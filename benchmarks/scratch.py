@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 VAR = Path(__file__).resolve().parent.parent / "var"
@@ -99,3 +100,20 @@ def throwaway_keys(
         "PORTAL_SIGNING_KEY": generate_signing_key(key_id=key_id, dev=dev).to_json(),
         "PAYLOAD_KEYS": generate_payload_keys(list(namespaces), dev=dev).to_json(),
     }
+
+
+def throwaway_officer(prefix: str) -> Any:
+    """Set Django up on the environment's database, migrate it and make a credit officer of its
+    own (named `<prefix>-<random>`): the submitter a start benchmark acts as."""
+    import uuid
+
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    officer = User.objects.create_user(f"{prefix}-{uuid.uuid4().hex[:6]}", password="x")
+    officer.groups.add(Group.objects.get_or_create(name="credit_officer")[0])
+    return officer

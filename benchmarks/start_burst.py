@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.cases import intake_values, small_car_loan
 from benchmarks.figures import nearest_rank
 from benchmarks.processes import dev_server_command, free_port, stop, wait_for_port
-from benchmarks.scratch import recreate_postgresql, throwaway_keys
+from benchmarks.scratch import recreate_postgresql, throwaway_keys, throwaway_officer
 from benchmarks.start_paths import bare_starts, before_path, timed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,19 +163,11 @@ def main() -> None:
     worker = None
     try:
         wait_for_port(port, timeout=60)
-        import django
-
-        django.setup()
-        from django.contrib.auth.models import Group, User
-        from django.core.management import call_command
-
+        officer = throwaway_officer("burst")  # Django is set up from here on
         from reviewer_portal.inbox.models import Gate
         from reviewer_portal.intake import services
         from reviewer_portal.temporal_client import run_on_client_loop
 
-        call_command("migrate", verbosity=0)
-        officer = User.objects.create_user(f"burst-{uuid.uuid4().hex[:6]}", password="x")
-        officer.groups.add(Group.objects.get_or_create(name="credit_officer")[0])
         worker = subprocess.Popen(
             [sys.executable, "manage.py", "run_worker"], cwd=ROOT, stdout=subprocess.DEVNULL
         )

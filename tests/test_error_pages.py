@@ -27,9 +27,12 @@ urlpatterns = [path("fails/", fails), path("", include("reviewer_portal.urls"))]
 
 
 def text_of(response) -> str:
-    """The page's text, without the per-request CSRF token and whitespace runs."""
+    """The page's text, without the per-request CSRF token, the stamp of its rendering (for the
+    live socket's catch-up) and whitespace runs."""
     html = response.content.decode()
-    html = re.sub(r'"X-CSRFToken": "[^"]*"|name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+    html = re.sub(
+        r'"X-CSRFToken": "[^"]*"|name="csrfmiddlewaretoken" value="[^"]*"|data-since="\d+"', "", html
+    )
     return re.sub(r"\s+", " ", html)
 
 

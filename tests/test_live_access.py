@@ -30,6 +30,7 @@ from reviewer_portal.live.layers import DatabaseChannelLayer
 from reviewer_portal.live.models import LiveMessage
 from tests.conftest import make_user
 from tests.test_live import (
+    DATABASE_LAYER,
     WAIT,
     adviser_gate,
     announce,
@@ -521,6 +522,7 @@ def test_one_user_holds_at_most_so_many_sockets_in_a_process_and_a_closed_one_fr
     async_to_sync(scenario)()
 
 
+@override_settings(CHANNEL_LAYERS={"default": DATABASE_LAYER})  # whose members the test can read
 def test_a_socket_that_ends_by_an_error_after_joining_still_leaves_its_groups(transactional_db, monkeypatch):
     """A send to a browser already gone (the catch-up's, a push's) ended the consumer without its
     disconnect: its groups stayed joined for a day (found by the attacker's review)."""
