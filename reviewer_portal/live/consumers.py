@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import DatabaseError
 from django.utils import timezone
 
+from reviewer_portal.conversations.throttle import retry_after
 from reviewer_portal.live.access import groups_allowed
 from reviewer_portal.live.catch_up import EVERYTHING, missed_since
 
@@ -41,6 +42,9 @@ SIGNED_OUT = 4001
 # Sockets one user may hold open in one serving process: a tab each is plenty; a script opening
 # thousands with a stolen or a scripted session would make each a check a minute.
 MAX_SOCKETS_PER_USER = 20
+# Handshakes one user may make a minute in one serving process (a page load or a reconnect each):
+# a script opening and closing sockets without end would make each a query or two.
+HANDSHAKES_PER_MINUTE = 60
 _open_sockets: Counter[Any] = Counter()  # user pk -> sockets open (or opening) in this process
 # Checks run on a thread pool, not on the one thread every consumer of the process shares.
 _groups_allowed = database_sync_to_async(groups_allowed, thread_sensitive=False)
@@ -81,6 +85,13 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused
+            return
+        if retry_after(f"live-handshake:{user.pk}", limit=HANDSHAKES_PER_MINUTE, window_seconds=60):
+            _warn(
+                "Live updates: a user opened over %d sockets in a minute here; more are refused",
+                HANDSHAKES_PER_MINUTE,
+            )
+            await self.close()
             return
         if _open_sockets[user.pk] >= MAX_SOCKETS_PER_USER:  # before any query: refusing is cheap
             _warn(
