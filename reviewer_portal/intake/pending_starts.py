@@ -119,7 +119,10 @@ async def _start_all(part: list[tuple[Submission, AgentInput]], waited: float) -
     done, pending = await asyncio.wait(tasks, timeout=waited)
     for task in pending:
         task.cancel()  # a start already sent may still have reached Temporal: the next pass finds it
-    return [(task.exception() or task.result()) if task in done else TimeoutError() for task in tasks]
+    return [
+        (task.exception() or task.result()) if task in done and not task.cancelled() else TimeoutError()
+        for task in tasks
+    ]
 
 
 def _settled(
