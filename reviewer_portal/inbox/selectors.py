@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -251,11 +252,17 @@ def open_decision_of(*, user: User, gate: Gate) -> ActionAttempt | None:
 
 def _supervised_by(roles: set[str]) -> QuerySet[Gate]:
     """Gates these roles may reassign (e.g. a senior credit officer covering an absence)."""
+    matches = supervised_by_any(roles)
+    return Gate.objects.filter(matches) if matches else Gate.objects.none()
+
+
+def supervised_by_any(roles: Iterable[str]) -> Q:
+    """The gates whose supervisors include one of `roles` (an empty Q for none)."""
     # `supervisors` is a JSON list; matching a quoted element works on SQLite and PostgreSQL alike.
     matches = Q()
     for role in roles:
         matches |= Q(supervisors__icontains=json.dumps(role))
-    return Gate.objects.filter(matches) if matches else Gate.objects.none()
+    return matches
 
 
 def gate_assignees_for(*, gate: Gate) -> QuerySet[User]:

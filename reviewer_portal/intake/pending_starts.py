@@ -28,14 +28,9 @@ from temporalio.service import RPCError
 from agents.framework.types import AgentInput
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_given_up, submission_started
+from reviewer_portal.intake.answers import REFUSED_FOR_ITSELF, UNCONFIRMED
 from reviewer_portal.intake.kept_inputs import KeptTooLong, kept_input
-from reviewer_portal.intake.services import (
-    REFUSED_FOR_ITSELF,
-    START_LIFETIME_SECONDS,
-    UNCONFIRMED,
-    run_start,
-    run_submitter_id,
-)
+from reviewer_portal.intake.services import START_LIFETIME_SECONDS, run_start, run_submitter_id
 from reviewer_portal.temporal_client import (
     START_CONCURRENCY,
     START_TIMEOUT_SECONDS,

@@ -19,7 +19,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW
 from agents.framework.registry import AGENTS
@@ -27,6 +27,7 @@ from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
 from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_given_up, submission_record, submission_started
+from reviewer_portal.intake.answers import REFUSED_FOR_ITSELF, UNCONFIRMED
 from reviewer_portal.intake.kept_inputs import input_to_keep
 from reviewer_portal.temporal_client import (
     START_TIMEOUT_SECONDS,
@@ -49,24 +50,6 @@ QUEUED = (
 FORM_OF_ANOTHER = "This form was already sent by someone else; reload the page to submit your own."
 NOT_RECORDED = "The portal could not record your submission right now, so nothing was submitted. Try again."
 UNREACHABLE = "Temporal is not reachable right now, so nothing was submitted. Try again."
-# Answers after which Temporal may have started the run all the same (its answer was lost, or it
-# was too busy to say): the submission stays kept, as a start not confirmed in time does.
-UNCONFIRMED = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.UNKNOWN,  # e.g. a stream reset after the request went out
-    RPCStatusCode.INTERNAL,
-}
-# Refusals of the submission itself (its input), never to be tried again as it is. Any other
-# (an expired API key, a namespace not there yet, a key missing from the portal's files) would
-# refuse every submission alike, and says nothing about this one.
-REFUSED_FOR_ITSELF = {
-    RPCStatusCode.INVALID_ARGUMENT,
-    RPCStatusCode.FAILED_PRECONDITION,
-    RPCStatusCode.OUT_OF_RANGE,
-}
 NOT_STARTED = (
     "The run could not be started, so nothing was submitted. Try again; if it happens again, tell"
     " an administrator."

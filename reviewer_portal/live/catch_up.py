@@ -8,7 +8,6 @@ are the hints of the gates changed since then that its groups would have heard, 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.db.models import Q
 
 from agents.framework.registry import AGENTS
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.selectors import supervised_by_any
 from reviewer_portal.live.groups import ALL_GATES, groups_concerned, role_group
 from reviewer_portal.notices.models import Notification
 
@@ -76,9 +76,7 @@ def _heard_by(groups: list[str]) -> Q | None:
     roles = {group.removeprefix(ROLE_GROUP) for group in groups if group.startswith(ROLE_GROUP)}
     if not roles:
         return None
-    heard = Q(role__in=roles)
-    for role in roles:  # supervisors is a JSON list of roles
-        heard |= Q(supervisors__icontains=json.dumps(role))
+    heard = Q(role__in=roles) | supervised_by_any(roles)
     for agent, kind in _escalating_through(roles):  # escalated gates tell the roles they moved through
         heard |= Q(agent=agent, kind=kind, escalation_level__gt=0)
     return heard
