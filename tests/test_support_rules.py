@@ -310,6 +310,8 @@ def test_a_handoff_expires_on_its_durable_timer_though_the_worker_was_down_at_th
     time.sleep(3)  # the deadline passes with no worker running
     with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):  # a new worker: replays history
         gate = expired_gate(temporal, conversation[0])
+        # The gate is published rejected before the conversation closes: wait for the run's end.
+        temporal.run(temporal.client.get_workflow_handle(conversation[0]).result(), timeout=30)
         seen = transcript(client, conversation)
 
     assert (gate.status, seen["status"]) == ("rejected", "closed")
