@@ -19,7 +19,7 @@ from django.db import OperationalError
 from django.test import override_settings
 
 from reviewer_portal.conversations import throttle
-from reviewer_portal.live import consumers
+from reviewer_portal.live import consumers, session_checks
 from reviewer_portal.live.broadcast import push_loop
 from reviewer_portal.live.groups import role_group
 from reviewer_portal.live.layers import DatabaseChannelLayer
@@ -36,6 +36,7 @@ def test_checks_the_database_cannot_answer_pass_nothing_on_then_close_the_socket
     """A check that fails passes no push on; after MAX_FAILED_CHECKS in a row the socket closes."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
     monkeypatch.setattr(consumers, "RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(session_checks, "SWEEP_SECONDS", 0.1)
     officer = make_user("officer", "credit_officer")
     ws = communicator_for(officer)
     layer = get_channel_layer()
@@ -45,7 +46,7 @@ def test_checks_the_database_cannot_answer_pass_nothing_on_then_close_the_socket
 
     async def scenario() -> None:
         assert (await ws.connect())[0]
-        monkeypatch.setattr(consumers, "_groups_allowed", down)
+        monkeypatch.setattr(session_checks, "_check_many", down)
         await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
         assert await closed(ws)  # the push never came: the socket waited, then closed
         if isinstance(layer, DatabaseChannelLayer):  # on Redis: the group has no other member
@@ -62,9 +63,10 @@ def test_a_moments_failover_keeps_the_socket_and_holds_back_pushes_until_a_check
     pushes meanwhile are held back, and once a check is made the page re-reads what it missed."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
     monkeypatch.setattr(consumers, "RETRY_SECONDS", 0.3)
+    monkeypatch.setattr(session_checks, "SWEEP_SECONDS", 0.1)
     officer = make_user("officer", "credit_officer")
     ws = communicator_for(officer)
-    answers = consumers._groups_allowed
+    answers = session_checks._check_many
     down, answered = True, threading.Event()
 
     async def failing_over(*args: Any) -> Any:
@@ -76,7 +78,7 @@ def test_a_moments_failover_keeps_the_socket_and_holds_back_pushes_until_a_check
     async def scenario() -> None:
         nonlocal down
         assert (await ws.connect())[0]
-        monkeypatch.setattr(consumers, "_groups_allowed", failing_over)
+        monkeypatch.setattr(session_checks, "_check_many", failing_over)
         await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
         await asyncio.sleep(0.1)
         down = False
@@ -96,6 +98,7 @@ def test_a_quiet_socket_stays_in_its_groups_past_the_layers_group_expiry(layer_c
     groups afresh at each periodic check, which comes whether or not a push does."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.8)
     monkeypatch.setattr(consumers, "REJOIN_SECONDS", 0.5)
+    monkeypatch.setattr(session_checks, "SWEEP_SECONDS", 0.2)
     config = {**layer_config.get("CONFIG", {}), "group_expiry": 2}
     if "hosts" in config:  # as the settings have it: a quiet socket's read outlasts redis-py's 5 s
         config["hosts"] = [{"address": host, "socket_timeout": 15} for host in config["hosts"]]
@@ -125,6 +128,7 @@ def test_a_quiet_socket_whose_user_was_deactivated_behind_the_portals_back_close
 ):
     """No signal told (a bulk UPDATE) and no push came: the periodic check closes it all the same."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.8)
+    monkeypatch.setattr(session_checks, "SWEEP_SECONDS", 0.2)
     officer = make_user("officer", "credit_officer")
     ws = communicator_for(officer)
 

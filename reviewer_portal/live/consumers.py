@@ -18,15 +18,16 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from reviewer_portal.conversations.throttle import retry_after
-from reviewer_portal.live.access import groups_allowed
 from reviewer_portal.live.catch_up import EVERYTHING, missed_since
+from reviewer_portal.live.session_checks import session_checks
 
 logger = logging.getLogger(__name__)
 
 # What a browser learns: enough to know whether to re-read, never the gate's content.
 PUSHED_FIELDS = ("gate_id", "status", "role", "version")
 # A socket checks its session again this long after its last check (less a random part of it, so
-# that the sockets of one group do not all check at once), or at the first push after that.
+# that sockets opened together spread over the sweeps of reviewer_portal.live.session_checks),
+# at the first sweep after that or at the first push, whichever comes first.
 RECHECK_SECONDS = 60.0
 # A check the database could not answer: the socket passes nothing on and tries again this many
 # seconds later (times the failures so far); after MAX_FAILED_CHECKS in a row it is closed. A
@@ -46,8 +47,7 @@ MAX_SOCKETS_PER_USER = 20
 # a script opening and closing sockets without end would make each a query or two.
 HANDSHAKES_PER_MINUTE = 60
 _open_sockets: Counter[Any] = Counter()  # user pk -> sockets open (or opening) in this process
-# Checks run on a thread pool, not on the one thread every consumer of the process shares.
-_groups_allowed = database_sync_to_async(groups_allowed, thread_sensitive=False)
+# On a thread pool, not on the one thread every consumer of the process shares.
 _missed_since = database_sync_to_async(missed_since, thread_sensitive=False)
 _last_warned: dict[str, float] = {}
 
@@ -144,9 +144,10 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         """Check the session when it is due even if no push comes (a quiet socket of a user
         deactivated behind the portal's back closes too), and now and then join the groups afresh."""
         while not self.ended:
-            await asyncio.sleep(max(self.next_check - time.monotonic(), 0.0))
+            # Due sockets wake at the process's next sweep together: their checks go in one call.
+            await session_checks().sweep_after(max(self.next_check - time.monotonic(), 0.0))
             try:
-                await self._check(only_if_due=True, rejoin=True)
+                await self._check(periodic=True)
             except Exception:  # the layer is down: the socket stays, and the next check tries again
                 _warn("Live updates: a socket could not join its groups afresh", exc_info=True)
 
@@ -186,19 +187,21 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         self.held_back = self.held_back or (not allowed and not self.ended)
         return allowed
 
-    async def _check(self, *, only_if_due: bool = False, rejoin: bool = False) -> bool:
+    async def _check(self, *, periodic: bool = False) -> bool:
         """Check the session again; close the socket if it may no longer hear, and follow its
         roles if they changed (the page is told to re-read: what it shows may have changed)."""
         async with self.checking:
-            if only_if_due and time.monotonic() < self.next_check:
+            if periodic and time.monotonic() < self.next_check:
                 return self.failed_checks == 0  # a push's check came first
-            return await self._check_now(rejoin=rejoin)
+            return await self._check_now(periodic=periodic)
 
-    async def _check_now(self, *, rejoin: bool) -> bool:
+    async def _check_now(self, *, periodic: bool) -> bool:
+        """A periodic check waits for a call to the database under way; it also joins the
+        groups afresh when that is due."""
         if self.ended:
             return False
         try:
-            groups = await self._allowed()
+            groups = await self._allowed(urgent=not periodic)
         except Exception:
             return await self._check_failed()
         self.failed_checks = 0
@@ -213,7 +216,7 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         if groups != self.gate_groups:
             await self._join(groups)
             await self.send_json({"access": "changed"})  # no gate_id: every part re-reads
-        elif rejoin and time.monotonic() - self.joined_at >= REJOIN_SECONDS:
+        elif periodic and time.monotonic() - self.joined_at >= REJOIN_SECONDS:
             for group in list(self.gate_groups):
                 if self.ended:
                     return False
@@ -236,11 +239,10 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         self.next_check = time.monotonic() + RETRY_SECONDS * self.failed_checks
         return False
 
-    async def _allowed(self) -> list[str] | None:
+    async def _allowed(self, *, urgent: bool = True) -> list[str] | None:
         self.next_check = time.monotonic() + RECHECK_SECONDS * random.uniform(0.5, 1.0)
         session_key = self.scope["session"].session_key
-        groups: list[str] | None = await _groups_allowed(session_key, self.scope["user"].pk)
-        return groups
+        return await session_checks().allowed(session_key, self.scope["user"].pk, urgent=urgent)
 
     async def _join(self, groups: list[str]) -> None:
         """Be in exactly `groups`. Meanwhile every group it may be in is recorded, so that a
