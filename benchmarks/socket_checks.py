@@ -104,7 +104,9 @@ def each_alone() -> Any:
     one = database_sync_to_async(check, thread_sensitive=False)
 
     class EachAlone(SessionChecks):
-        async def allowed(self, session_key: str | None, user_pk: Any) -> list[str] | None:
+        async def allowed(
+            self, session_key: str | None, user_pk: Any, *, urgent: bool = True
+        ) -> list[str] | None:
             answer: list[str] | None = await one(session_key, user_pk)
             return answer
 

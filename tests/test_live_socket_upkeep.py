@@ -62,7 +62,7 @@ def test_a_moments_failover_keeps_the_socket_and_holds_back_pushes_until_a_check
     seconds closed a share of every open page, which all reconnected and re-read at once. Now the
     pushes meanwhile are held back, and once a check is made the page re-reads what it missed."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
-    monkeypatch.setattr(consumers, "RETRY_SECONDS", 0.3)
+    monkeypatch.setattr(consumers, "RETRY_SECONDS", 2)  # three failures outlast the test's 0.1 s outage
     monkeypatch.setattr(session_checks, "SWEEP_SECONDS", 0.1)
     officer = make_user("officer", "credit_officer")
     ws = communicator_for(officer)

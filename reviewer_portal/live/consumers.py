@@ -80,6 +80,7 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.checking = asyncio.Lock()  # the periodic check and a push's are made one at a time
         self.failed_checks = 0
+        self.next_check = 0.0  # set by each check answered
         self.held_back = False  # a push was not passed on while the session could not be checked
         self.joined_at = time.monotonic()
         user = self.scope.get("user")
@@ -183,21 +184,25 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         the last check could not be made."""
         if self.ended:
             return False
-        allowed = self.failed_checks == 0 if time.monotonic() < self.next_check else await self._check()
+        due = time.monotonic() >= self.next_check
+        allowed = await self._check(if_due=True) if due else self.failed_checks == 0
         self.held_back = self.held_back or (not allowed and not self.ended)
         return allowed
 
-    async def _check(self, *, periodic: bool = False) -> bool:
+    async def _check(self, *, periodic: bool = False, if_due: bool = False) -> bool:
         """Check the session again; close the socket if it may no longer hear, and follow its
-        roles if they changed (the page is told to re-read: what it shows may have changed)."""
+        roles if they changed (the page is told to re-read: what it shows may have changed).
+        `if_due` (a push's) and `periodic`: not if a check was answered while this one waited."""
         async with self.checking:
-            if periodic and time.monotonic() < self.next_check:
-                return self.failed_checks == 0  # a push's check came first
+            if self.ended:  # signed out by the check this one waited for
+                return False
+            if (periodic or if_due) and time.monotonic() < self.next_check:
+                return self.failed_checks == 0  # another check came first
             return await self._check_now(periodic=periodic)
 
     async def _check_now(self, *, periodic: bool) -> bool:
-        """A periodic check waits for a call to the database under way; it also joins the
-        groups afresh when that is due."""
+        """A periodic check goes in the periodic checks' calls (session_checks); it also joins
+        the groups afresh when that is due."""
         if self.ended:
             return False
         try:
@@ -240,9 +245,11 @@ class GateChangesConsumer(AsyncJsonWebsocketConsumer):
         return False
 
     async def _allowed(self, *, urgent: bool = True) -> list[str] | None:
-        self.next_check = time.monotonic() + RECHECK_SECONDS * random.uniform(0.5, 1.0)
         session_key = self.scope["session"].session_key
-        return await session_checks().allowed(session_key, self.scope["user"].pk, urgent=urgent)
+        groups = await session_checks().allowed(session_key, self.scope["user"].pk, urgent=urgent)
+        # Once answered: until then a push is due, and waits for this answer rather than the last.
+        self.next_check = time.monotonic() + RECHECK_SECONDS * random.uniform(0.5, 1.0)
+        return groups
 
     async def _join(self, groups: list[str]) -> None:
         """Be in exactly `groups`. Meanwhile every group it may be in is recorded, so that a
