@@ -15,7 +15,7 @@ import channels.db
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth.models import User
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 from django.test import Client
 
 from reviewer_portal.live import consumers, session_checks
@@ -139,6 +139,11 @@ def test_a_check_that_fails_fails_alone_unless_the_database_did(transactional_db
     monkeypatch.setattr(session_checks, "groups_allowed", odd_one(OperationalError("connection lost")))
     first, middle, last = groups_allowed_each([sessions[0], odd, sessions[1]])
     assert isinstance(middle, OperationalError) and first and last and closes == [1]
+
+    # Two errors of single queries running (a value the database refuses, say) are no outage.
+    monkeypatch.setattr(session_checks, "groups_allowed", odd_one(DataError("a value refused")))
+    answers = groups_allowed_each([sessions[0], odd, odd, sessions[1]])
+    assert answers[0] and answers[3] and all(isinstance(a, DataError) for a in answers[1:3])
 
     asked = []
 

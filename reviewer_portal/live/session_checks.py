@@ -20,7 +20,7 @@ import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from reviewer_portal.live.access import groups_allowed
 
@@ -32,6 +32,7 @@ PERIODIC_CALLS = 4
 # Urgent checks in one call: a push to many sockets due at once is spread over several calls.
 URGENT_BATCH = 10
 
+CONNECTION_FAILED = (OperationalError, InterfaceError)  # not one query's error: the database's
 Request = tuple[str | None, Any]  # (session key, user pk)
 Answer = list[str] | None
 
@@ -43,7 +44,8 @@ class NotAnswered(Exception):
 def groups_allowed_each(requests: list[Request]) -> list[Answer | Exception]:
     """`groups_allowed` for each request, on one connection: a request that fails fails alone.
     After a database error the connection is closed and the next request opens a fresh one; if
-    that fails too, the database is down, and every request left is told so rather than tried."""
+    the connection fails twice running (OperationalError, InterfaceError), the database is down,
+    and every request left is told so rather than tried."""
     answers: list[Answer | Exception] = []
     failed_running = 0
     for session_key, user_pk in requests:
@@ -52,7 +54,7 @@ def groups_allowed_each(requests: list[Request]) -> list[Answer | Exception]:
             failed_running = 0
         except DatabaseError as error:
             answers.append(error)
-            failed_running += 1
+            failed_running = failed_running + 1 if isinstance(error, CONNECTION_FAILED) else 0
             if failed_running == 2:
                 return answers + [error] * (len(requests) - len(answers))
             with contextlib.suppress(Exception):
