@@ -14,10 +14,13 @@ from typing import Any
 import channels.db
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.db import DataError, OperationalError
 from django.test import Client
 
+from reviewer_portal.asgi import application
 from reviewer_portal.live import consumers, session_checks
 from reviewer_portal.live.groups import role_group, user_group
 from reviewer_portal.live.session_checks import NotAnswered, SessionChecks, groups_allowed_each
@@ -254,3 +257,37 @@ def test_sockets_due_at_different_times_wake_at_the_same_sweep_and_one_gone_leav
             await gone
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "ünïcode\u202e\u200b-session",
+        "x" * 10_000,
+        "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"),
+    ],
+    ids=["odd-unicode", "oversize", "lone-surrogate"],
+)
+def test_a_forged_session_cookie_opens_no_socket_and_an_honest_one_is_still_checked(
+    transactional_db, monkeypatch, forged
+):
+    """A cookie naming no session (odd Unicode, 10,000 characters, bytes no text has) is refused at
+    the handshake, as an anonymous one is; an honest socket beside it goes on being checked."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.4)
+    monkeypatch.setattr(session_checks, "SWEEP_SECONDS", 0.1)
+    officer = make_user("officer", "credit_officer")
+    honest = communicator_for(officer)
+    cookie = f"{django_settings.SESSION_COOKIE_NAME}={forged}".encode("utf-8", "surrogatepass")
+    attempt = WebsocketCommunicator(
+        application,
+        "/ws/gates/",
+        headers=[(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", cookie)],
+    )
+
+    async def scenario() -> None:
+        assert (await honest.connect())[0]
+        assert not (await attempt.connect())[0]
+        await sync_to_async(User.objects.filter(pk=officer.pk).update)(is_active=False)  # no signal
+        assert await closed(honest)  # the periodic check still came, and found the change
+
+    async_to_sync(scenario)()
