@@ -9,9 +9,9 @@ ours: the real AgentWorkflow running the loan agent's first demo case with the o
 when the portal's publish activity is called for it (a stand-in that notes the time; notices are
 dropped). bare: a minimal workflow whose one no-op activity is the same kind of stand-in, on a
 bare worker (with the same workflow-task settings as build_worker gives ours, where it sets any).
-same steps: a workflow that takes a loan run's steps to its gate with nothing in them (three
-no-op "model" activities, a no-op "bureau" beside a local no-op, a local no-op, the stand-in, a
-durable wait), on a bare worker: what Temporal alone costs a run of that shape, so that
+same steps: a workflow that takes a loan run's steps to its gate with nothing in them (a no-op
+"bureau" beside a local no-op, as the opening calls run, two no-op "model" activities with a
+local no-op between them, the stand-in, a durable wait), on a bare worker: what Temporal alone costs a run of that shape, so that
 ours/same steps is what the framework adds. Each worker is a process of its own (`--workers 2`
 runs ours on two, to show scale-out; the baselines always run on one, and with `--workers 2` ours
 also runs on one in the same run). This process only starts the runs, N at once, and reads the

@@ -48,12 +48,11 @@ class BareWorkflow:
 @workflow.defn(name="GateThroughputSteps")
 class StepsWorkflow:
     """A loan run's steps to its gate with nothing in them: what Temporal alone costs a run of
-    that shape. Model, then the bureau beside the local calculator, model, the local policy
-    check, model, the gate (noted), then a durable wait like the gate's SLA timer."""
+    that shape. The bureau beside the local calculator (the opening calls), model, the local
+    policy check, model, the gate (noted), then a durable wait like the gate's SLA timer."""
 
     @workflow.run
     async def run(self, payload: dict[str, Any]) -> bool:
-        await workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
         await asyncio.gather(
             workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS),
             workflow.execute_local_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS),

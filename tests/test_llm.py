@@ -59,6 +59,11 @@ def http_date_seconds_ahead(seconds: int) -> str:
     return formatdate(math.ceil(time.time()) + seconds, usegmt=True)
 
 
+# The loan agent's model turns to its gate: the policy check, then the answer (the credit file
+# and affordability come before the first turn, as opening calls).
+LOAN_TURNS = 2
+
+
 def run_against(temporal, fake: FakeOpenAI, **settings):
     """Run a loan case on a worker whose provider is `fake`; stop at the gate and return it."""
     llm = LlmSettings(api_key=API_KEY, base_url=fake.base_url, **settings)
@@ -96,7 +101,7 @@ def test_the_retry_waits_as_long_as_the_provider_asked(
 
     [wait] = fake.waits()[:1]
     assert asked <= wait < asked_at_most + SLACK, wait  # not the policy's 2 s backoff, nor both
-    assert len(fake.request_times) == 4  # the retried call, then the loan agent's three turns
+    assert len(fake.request_times) == 1 + LOAN_TURNS  # the retried call, then the loan agent's turns
     assert_recommended_by_the_provider(gate)
 
 
@@ -117,7 +122,7 @@ def test_server_errors_are_retried_with_backoff_until_one_succeeds(temporal, tra
     first, second = fake.waits()[:2]
     assert 2.0 <= first < 2.0 + SLACK, first  # LLM_RETRY's initial interval
     assert 4.0 <= second < 4.0 + SLACK, second  # doubled by its backoff coefficient
-    assert len(fake.request_times) == 5
+    assert len(fake.request_times) == 2 + LOAN_TURNS
     assert_recommended_by_the_provider(gate)
 
 
@@ -127,7 +132,7 @@ def test_a_response_slower_than_the_client_timeout_is_retried(temporal, transact
 
     wait = fake.waits()[0]
     assert 1.0 + 2.0 <= wait < 3.0 + SLACK, wait  # the client's timeout, then the 2 s backoff
-    assert len(fake.request_times) == 4
+    assert len(fake.request_times) == 1 + LOAN_TURNS
     assert_recommended_by_the_provider(gate)
 
 
@@ -137,7 +142,7 @@ def test_a_200_whose_body_is_not_json_is_retried_with_backoff(temporal, transact
 
     wait = fake.waits()[0]
     assert 2.0 <= wait < 2.0 + SLACK, wait
-    assert len(fake.request_times) == 4
+    assert len(fake.request_times) == 1 + LOAN_TURNS
     assert_recommended_by_the_provider(gate)
 
 
@@ -147,7 +152,7 @@ def test_x_should_retry_true_retries_a_status_that_is_otherwise_final(temporal, 
 
     wait = fake.waits()[0]
     assert 2.0 <= wait < 2.0 + SLACK, wait
-    assert len(fake.request_times) == 4
+    assert len(fake.request_times) == 1 + LOAN_TURNS
     assert_recommended_by_the_provider(gate)
 
 

@@ -125,13 +125,14 @@ def loan_pinning(prompt_id: str, application: LoanApplication) -> AgentInput:
 # --- the registry and pinning --------------------------------------------------------------------
 
 
-def test_the_loans_agent_pins_its_latest_prompt_version_two():
-    text = (Path("agents/loans/prompts") / "loans.prescreen.v2.md").read_text()
+def test_the_loans_agent_pins_its_latest_prompt_version_three():
+    """Version 3 says the credit file and affordability come before the first turn (opening calls)."""
+    text = (Path("agents/loans/prompts") / "loans.prescreen.v3.md").read_text()
 
     ref = AGENTS["loans"].pin().prompt
 
     assert ref == latest_prompt(LOAN_PROMPT).ref
-    assert (ref.id, ref.version) == (LOAN_PROMPT, 2)
+    assert (ref.id, ref.version) == (LOAN_PROMPT, 3)
     assert ref.sha256 == Prompt(LOAN_PROMPT, 2, text).sha256
 
 
@@ -196,11 +197,11 @@ def test_a_run_keeps_the_prompt_it_started_with_and_new_runs_get_the_latest(
         early_gate, late_gate = projected_gate(early), projected_gate(late)
 
     early_prompts, late_prompts = run_prompts(temporal, early), run_prompts(temporal, late)
-    assert len(early_prompts) == 3 and len(late_prompts) == 3
+    assert len(early_prompts) == 2 and len(late_prompts) == 2  # the evidence came first (opening calls)
     assert all(PromptRef(**p) == v1.ref for p in early_prompts)
     assert all(PromptRef(**p) == v2.ref for p in late_prompts)
-    assert system_texts[APPROVABLE.applicant_name] == [v1.text] * 3
-    assert system_texts[DECLINABLE.applicant_name] == [v2.text] * 3
+    assert system_texts[APPROVABLE.applicant_name] == [v1.text] * 2
+    assert system_texts[DECLINABLE.applicant_name] == [v2.text] * 2
     assert (early_gate.prompt_version, early_gate.prompt_sha256) == (1, v1.sha256)
     assert (late_gate.prompt_version, late_gate.prompt_sha256) == (2, v2.sha256)
 
@@ -210,12 +211,12 @@ def test_every_llm_call_in_history_names_prompt_id_version_and_hash(temporal, lo
 
     prompts = run_prompts(temporal, handle)
 
-    assert len(prompts) == 3  # evidence, policy check, answer
+    assert len(prompts) == 2  # policy check, answer (the evidence came first: opening calls)
     for prompt in prompts:
-        assert (prompt["id"], prompt["version"]) == (LOAN_PROMPT, 2)
+        assert (prompt["id"], prompt["version"]) == (LOAN_PROMPT, 3)
         assert SHA256.fullmatch(prompt["sha256"])
-        assert prompt["sha256"] == PROMPTS[(LOAN_PROMPT, 2)].sha256
-    assert (gate.prompt_id, gate.prompt_version, gate.prompt_sha256) == (LOAN_PROMPT, 2, prompts[0]["sha256"])
+        assert prompt["sha256"] == PROMPTS[(LOAN_PROMPT, 3)].sha256
+    assert (gate.prompt_id, gate.prompt_version, gate.prompt_sha256) == (LOAN_PROMPT, 3, prompts[0]["sha256"])
 
 
 # --- the governance pages ------------------------------------------------------------------------
@@ -329,10 +330,11 @@ def test_a_decided_real_run_counts_against_the_loan_prompt_it_pinned(temporal, l
         time.sleep(0.1)
     auditor = logged_in(make_user("auditor", "auditor"))
 
-    response = auditor.get(f"/audit/prompts/{LOAN_PROMPT}/v2/")
+    response = auditor.get(f"/audit/prompts/{LOAN_PROMPT}/v3/")
 
     usage = response.context["detail"].version.usage
     assert (usage.runs, usage.decisions) == (1, 1)
     assert f'href="/audit/{handle.id}/"' in response.content.decode()
-    v1 = auditor.get(f"/audit/prompts/{LOAN_PROMPT}/v1/").context["detail"].version.usage
-    assert (v1.runs, v1.decisions) == (0, 0)
+    for older in ("v1", "v2"):
+        earlier = auditor.get(f"/audit/prompts/{LOAN_PROMPT}/{older}/").context["detail"].version.usage
+        assert (earlier.runs, earlier.decisions) == (0, 0)

@@ -41,8 +41,12 @@ PATCH_LOCAL_TOOLS = "local-tools"
 PATCH_BOUNDED_CARRY = "bounded-carry"
 # Past `carried_results_max`, the oldest carried results are sealed beside history.
 PATCH_SEALED_RESULTS = "sealed-results"
+# A spec's opening calls are made before the model's first turn. Outside the set: asked only by
+# a run whose pinned spec has opening calls, so a run an older worker began without them (it
+# drops the field) replays without them on a newer one.
+PATCH_OPENING_CALLS = "opening-calls"
 
-# Every patch above, taken at once by the runs that record this marker.
+# Every patch above but the last, taken at once by the runs that record this marker.
 PATCH_SET = "patch-set-2026-11"
 IN_PATCH_SET = frozenset(
     {

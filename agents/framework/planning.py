@@ -14,7 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from agents.framework.contract import LLM_ACTIVITY
 from agents.framework.gate_flow import GateFlowMixin
-from agents.framework.patches import PATCH_LOCAL_TOOLS, patched
+from agents.framework.patches import PATCH_LOCAL_TOOLS, PATCH_OPENING_CALLS, patched
 from agents.framework.policies import (
     LLM_HEARTBEAT,
     LLM_RETRY,
@@ -30,6 +30,7 @@ from agents.framework.policies import (
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
     from agents.framework.llm_types import LlmRequest, LlmResponse
+    from agents.framework.opening_calls import opening_turn
     from agents.framework.types import (
         AgentRunSpec,
         ApprovalRule,
@@ -68,9 +69,16 @@ class PlanningMixin(GateFlowMixin):
         return ""
 
     async def _plan(self) -> tuple[Recommendation, str]:
-        """Run the model/tool loop until the model answers; failures become a 'refer'."""
+        """Run the model/tool loop until the model answers; failures become a 'refer'. The first
+        run of a chain makes the spec's opening calls first, as a turn of the framework's own."""
         assert self._input is not None
         spec, state = self._input.spec, self._state
+        first_turn = self._input.carry is None and state.turn == 0 and len(state.messages) == 1
+        if spec.opening_calls and first_turn and patched(PATCH_OPENING_CALLS):
+            opening = opening_turn(spec.opening_calls, self._input.case)
+            if opening is not None:
+                state.messages.append(opening)
+                state.pending = list(opening.tool_calls)
         while True:
             if state.pending:
                 await self._resolve_turn()

@@ -15,7 +15,14 @@ from agents.framework.prompts import SUMMARISE_PROMPT, latest_prompt
 from agents.framework.roles import ReviewerRole
 from agents.framework.run_spec import MIN_CARRIED_RESULTS
 from agents.framework.tools import TOOLS
-from agents.framework.types import LOAN_OUTCOMES, AgentRunSpec, ApprovalRule, EscalationStep, GatePolicy
+from agents.framework.types import (
+    LOAN_OUTCOMES,
+    AgentRunSpec,
+    ApprovalRule,
+    EscalationStep,
+    GatePolicy,
+    OpeningCall,
+)
 
 # The offline model's behaviour for one agent: OpenAI-style messages in, an assistant message out
 # ({"content": ...} or {"tool_calls": [{"name": ..., "arguments": {...}}]}).
@@ -32,8 +39,10 @@ class AgentSpec:
 
     `gate` is the final human gate on the agent's answer (approve runs `on_approve`, reject runs
     `on_reject`); without one, `on_complete` acts on the answer. `prepare` names an activity run
-    before the first turn that turns the submitted case into the one the agent plans from. `approvals` name tool calls that
-    need a human before they run, decided under `approval_gate`.
+    before the first turn that turns the submitted case into the one the agent plans from.
+    `opening_calls` are tool calls made before the model's first turn, their arguments read from
+    the case, so the model starts from their results (one model turn fewer). `approvals` name
+    tool calls that need a human before they run, decided under `approval_gate`.
     """
 
     name: str
@@ -52,6 +61,7 @@ class AgentSpec:
     outcomes: Sequence[str] = tuple(LOAN_OUTCOMES)
     editable: Sequence[str] = ()
     approvals: Sequence[ApprovalRule] = ()
+    opening_calls: Sequence[OpeningCall] = ()
     approval_gate: GatePolicy | None = None
     turns_per_run: int = 0
     max_history_events: int = 0
@@ -126,10 +136,14 @@ class AgentSpec:
             summary_prompt=latest_prompt(SUMMARISE_PROMPT).ref,
             prepare=self.prepare,
             local_tools=[name for name in spec_tools if name in TOOLS and TOOLS[name].local],
+            opening_calls=[replace(call, arguments=dict(call.arguments)) for call in self.opening_calls],
         )
         pinned = replace(spec, **overrides)
         if pinned.carried_results_max < MIN_CARRIED_RESULTS:
             raise ValueError(f"carried_results_max is at least {MIN_CARRIED_RESULTS}.")
+        strangers = [c.tool for c in pinned.opening_calls if c.tool not in pinned.tools]
+        if strangers:
+            raise ValueError(f"An opening call names a tool the agent does not have: {', '.join(strangers)}.")
         return pinned
 
 

@@ -88,6 +88,17 @@ class ApprovalRule:
         return value in self.values
 
 
+@dataclass
+class OpeningCall:
+    """A tool call the run makes before the model's first turn, so the model starts from its
+    result: `arguments` maps each of the tool's arguments to the case field it is read from. A
+    case without one of those fields leaves the call to the model. Data in the pinned spec, like
+    ApprovalRule: what a run fetches first is decided in code, never by the model."""
+
+    tool: str
+    arguments: dict[str, str] = field(default_factory=dict)
+
+
 # The least `carried_results_max` a spec may pin: below it, a chunk sealed at every continuation
 # would grow the carry's references instead (AgentSpec.pin refuses it; a run never seals then).
 MIN_CARRIED_RESULTS = 2
@@ -130,6 +141,8 @@ class AgentRunSpec:
     carried_results_max: int = 40
     # The tools declared `local=True` (agents.framework.tools): they run as local activities.
     local_tools: list[str] = field(default_factory=list)
+    # Tool calls made before the model's first turn (OpeningCall), in the first run of a chain.
+    opening_calls: list[OpeningCall] = field(default_factory=list)
 
 
 @dataclass

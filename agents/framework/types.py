@@ -21,6 +21,7 @@ from agents.framework.run_spec import AgentRunSpec as AgentRunSpec
 from agents.framework.run_spec import ApprovalRule as ApprovalRule
 from agents.framework.run_spec import EscalationStep as EscalationStep
 from agents.framework.run_spec import GatePolicy as GatePolicy
+from agents.framework.run_spec import OpeningCall as OpeningCall
 from agents.framework.run_spec import PreparedCase as PreparedCase
 from agents.framework.run_spec import PromptRef as PromptRef
 

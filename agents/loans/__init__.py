@@ -8,7 +8,7 @@ from agents.framework.ai_act import AiActClass
 from agents.framework.prompts import register_prompts
 from agents.framework.registry import AgentSpec, register
 from agents.framework.roles import ReviewerRole
-from agents.framework.types import ADMIN_ROLE, EscalationStep, GatePolicy
+from agents.framework.types import ADMIN_ROLE, EscalationStep, GatePolicy, OpeningCall
 from agents.loans import tools
 from agents.loans.demo import demo_cases
 from agents.loans.intake import LOAN_INTAKE
@@ -27,6 +27,22 @@ LOAN_AGENT = register(
         prompt_id="loans.prescreen",
         model="gpt-4o-mini",
         tools=(tools.credit_bureau, tools.affordability, tools.lending_policy_check),
+        # Every application needs its credit file and affordability: fetched before the model's
+        # first turn, so the model starts from them (one model call fewer a run).
+        opening_calls=(
+            OpeningCall(
+                "loans.credit_bureau", {"applicant_name": "applicant_name", "declared_score": "credit_score"}
+            ),
+            OpeningCall(
+                "loans.affordability",
+                {
+                    "amount": "amount",
+                    "term_months": "term_months",
+                    "annual_income": "annual_income",
+                    "monthly_debts": "monthly_debts",
+                },
+            ),
+        ),
         gate=GatePolicy(
             kind="loan_decision",
             role=CREDIT_OFFICER,
