@@ -10,7 +10,7 @@ import json
 
 from temporalio.api.enums.v1 import EventType
 
-from agents.framework.patches import PATCH_OPENING_CALLS, PATCH_SET
+from agents.framework.patches import PATCH_SET
 from agents.framework.registry import AGENTS
 from agents.framework.tools import TOOLS
 from reviewer_portal.audit.timeline import read_timeline
@@ -76,7 +76,7 @@ def test_a_loan_run_reaches_the_same_gate_in_fewer_round_trips(temporal, worker)
     ]
     assert local_calls(temporal, local) == [(name, 1) for name in LOCAL]
     assert local_calls(temporal, remote) == []
-    assert patch_markers(temporal, local) == [PATCH_SET, PATCH_OPENING_CALLS]  # local-tools among the set
+    assert patch_markers(temporal, local) == [PATCH_SET]  # the local-tools patch among the set
     assert not set(LOCAL) & set(activity_names(temporal, local))
     assert set(LOCAL) <= set(activity_names(temporal, remote))
     assert "loans.credit_bureau" in activity_names(temporal, local)  # it stays a remote call

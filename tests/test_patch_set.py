@@ -8,7 +8,7 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 
 from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
-from agents.framework.patches import IN_PATCH_SET, PATCH_OPENING_CALLS, PATCH_SET
+from agents.framework.patches import IN_PATCH_SET, PATCH_SET, PATCH_SETS
 from tests import actions
 from tests.conftest import activity_names, patch_markers, start_loan, wait_for_gate
 
@@ -19,14 +19,12 @@ def upserts(temporal, handle) -> int:
     return sum(e.event_type == kind for e in history.events)
 
 
-def test_a_new_loan_run_records_the_set_and_takes_every_patched_path(temporal, worker):
-    """One marker for the set; the one patch since (opening-calls) records its own, as the rules
-    in agents/framework/patches.py say, until a later set takes it in."""
+def test_a_new_loan_run_records_one_marker_and_takes_every_patched_path(temporal, worker):
     handle = start_loan(temporal, worker)
     gate = wait_for_gate(temporal, handle)
 
-    assert patch_markers(temporal, handle) == [PATCH_SET, PATCH_OPENING_CALLS]
-    assert upserts(temporal, handle) == 2  # TemporalChangeVersion, once per marker
+    assert patch_markers(temporal, handle) == [PATCH_SET]
+    assert upserts(temporal, handle) == 1  # TemporalChangeVersion, once
     names = activity_names(temporal, handle)
     assert "loans.affordability" not in names  # local-tools: a local activity, not a task
     assert PUBLISH_CHANGE_ACTIVITY in names and PUBLISH_ACTIVITY not in names  # gate-patches
@@ -35,14 +33,14 @@ def test_a_new_loan_run_records_the_set_and_takes_every_patched_path(temporal, w
     result = temporal.run(handle.result())
 
     assert result.outcome == "approved"
-    assert patch_markers(temporal, handle) == [PATCH_SET, PATCH_OPENING_CALLS]  # later patches asked the set
-    assert upserts(temporal, handle) == 2
+    assert patch_markers(temporal, handle) == [PATCH_SET]  # the later patches asked the set too
+    assert upserts(temporal, handle) == 1
 
 
-def test_the_set_is_frozen_at_the_patches_it_was_recorded_with():
-    """Runs recorded with the set took exactly these: a patch added later stays out of it (else
-    they would take its path on replay), and none may leave it (else they would lose one)."""
-    assert {
+def test_each_set_is_frozen_at_the_patches_it_was_recorded_with():
+    """Runs recorded with a set took exactly its patches: a patch added later joins a new set
+    (else they would take its path on replay), and none may leave a set (else they would lose it)."""
+    first = {
         "resume-at-final-gate",
         "publish-late-decision",
         "reviewer-notices",
@@ -52,8 +50,17 @@ def test_the_set_is_frozen_at_the_patches_it_was_recorded_with():
         "local-tools",
         "bounded-carry",
         "sealed-results",
-    } == IN_PATCH_SET
-    assert PATCH_SET == "patch-set-2026-11"
+    }
+    assert [(name, set(members)) for name, members in PATCH_SETS] == [
+        ("patch-set-2026-11b", first | {"opening-calls"}),
+        ("patch-set-2026-11", first),
+    ]
+    assert PATCH_SETS[0] == (PATCH_SET, IN_PATCH_SET)
+
+
+def test_a_newer_set_holds_every_patch_of_the_one_before():
+    for (_, newer), (_, older) in zip(PATCH_SETS, PATCH_SETS[1:]):
+        assert older < newer
 
 
 def test_the_set_is_asked_first_thing_in_every_run(temporal, worker):
@@ -65,7 +72,7 @@ def test_the_set_is_asked_first_thing_in_every_run(temporal, worker):
     completed = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
     first_command = events[next(i for i, e in enumerate(events) if e.event_type == completed) + 1]
     assert first_command.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-    assert patch_markers(temporal, handle)[0] == PATCH_SET
+    assert patch_markers(temporal, handle) == [PATCH_SET]
     temporal.run(handle.terminate("test done"))
 
 

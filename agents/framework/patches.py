@@ -3,18 +3,19 @@
 Each patch keeps the runs recorded before a fix replaying the way they ran. A run started now
 takes every one of them, yet asking for each recorded a marker and a search-attribute upsert of
 its own in history: three before a loan run reaches its gate, about 2.7 ms of the server's CPU
-each. So every run asks for PATCH_SET first thing (`take_patch_set`, at the start of
+each. So every run asks for the newest set first thing (`take_patch_set`, at the start of
 AgentWorkflow.run): a run started now records that one marker there, and `patched(...)` answers
-yes to every patch in the set; a run recorded before the set, which has no such marker, is
-answered patch by patch as it was recorded.
+yes to every patch in it. A run recorded with an older set (no marker of the newest) is answered
+by the set it recorded; a run recorded before any set, patch by patch as it was recorded.
 
 Rules, each kept by a test (tests/test_patch_set.py, tests/test_replay.py):
-- A new patch gets a name of its own below and stays out of IN_PATCH_SET: runs recorded with the
-  set did not take it. A later set may take it in, under a new name.
-- The set is asked at the start of the run, never where a patch is used: a patch's branch can go
-  once no run from before that patch is open, without moving the set's marker in any history.
-  The set itself goes with `workflow.deprecate_patch(PATCH_SET)` first, then its removal.
-- Like any patch, the set cannot be rolled back once runs have recorded it: a worker of the code
+- A new patch gets a name of its own below. A set is frozen once runs have recorded it: the new
+  patch joins a new set, under a new name, put first in PATCH_SETS with every patch of the set
+  before it (runs recorded with the older set did not take the new patch, and never will).
+- The sets are asked at the start of the run, newest first, never where a patch is used: a
+  patch's branch can go once no run from before that patch is open, without moving a set's marker
+  in any history. A set goes with `workflow.deprecate_patch(<its name>)` first, then its removal.
+- Like any patch, a set cannot be rolled back once runs have recorded it: a worker of the code
   before it fails their workflow tasks ("patch marker encountered ... no corresponding change
   command") until a worker with it picks them up. Deploy every worker first, and do not revert.
 """
@@ -41,14 +42,13 @@ PATCH_LOCAL_TOOLS = "local-tools"
 PATCH_BOUNDED_CARRY = "bounded-carry"
 # Past `carried_results_max`, the oldest carried results are sealed beside history.
 PATCH_SEALED_RESULTS = "sealed-results"
-# A spec's opening calls are made before the model's first turn. Outside the set: asked only by
-# a run whose pinned spec has opening calls, so a run an older worker began without them (it
-# drops the field) replays without them on a newer one.
+# A spec's opening calls are made before the model's first turn. A run an older worker began
+# (it drops the field and records an older set) replays without them on a newer one.
 PATCH_OPENING_CALLS = "opening-calls"
 
-# Every patch above but the last, taken at once by the runs that record this marker.
-PATCH_SET = "patch-set-2026-11"
-IN_PATCH_SET = frozenset(
+# The patches of each set, frozen once recorded: the first set, and each later one with every
+# patch of the one before it and the patches since.
+FIRST_SET = frozenset(
     {
         PATCH_RESUME_AT_FINAL_GATE,
         PATCH_PUBLISH_LATE_DECISION,
@@ -61,17 +61,27 @@ IN_PATCH_SET = frozenset(
         PATCH_SEALED_RESULTS,
     }
 )
+# Newest first: the one a run started now records, then the ones runs in flight may have.
+PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("patch-set-2026-11b", FIRST_SET | {PATCH_OPENING_CALLS}),
+    ("patch-set-2026-11", FIRST_SET),
+)
+PATCH_SET, IN_PATCH_SET = PATCH_SETS[0]
 
 
 def take_patch_set() -> None:
-    """Record (or, replaying, read) whether this run takes every patch in the set: once, at the
-    start of the run, so that where a patch is asked can change without moving the marker."""
-    workflow.patched(PATCH_SET)
+    """Record (or, replaying, read) which set this run takes: once, at the start of the run, so
+    that where a patch is asked can change without moving the marker. A run started now takes
+    the newest; one replayed asks the older sets in turn until one was recorded (or none)."""
+    for name, _ in PATCH_SETS:
+        if workflow.patched(name):
+            return
 
 
 def patched(patch_id: str) -> bool:
-    """Whether this run takes the patch: yes for a run that records (or recorded) PATCH_SET;
+    """Whether this run takes the patch: yes for a run that records (or recorded) a set with it;
     otherwise as `workflow.patched` answers for the patch alone."""
-    if patch_id in IN_PATCH_SET and workflow.patched(PATCH_SET):
-        return True
+    for name, members in PATCH_SETS:
+        if patch_id in members and workflow.patched(name):
+            return True
     return workflow.patched(patch_id)
