@@ -5,6 +5,8 @@ still takes every patched path. Runs recorded patch by patch replay as they ran
 
 from __future__ import annotations
 
+import itertools
+
 from temporalio.api.enums.v1 import EventType
 
 from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
@@ -59,7 +61,7 @@ def test_each_set_is_frozen_at_the_patches_it_was_recorded_with():
 
 
 def test_a_newer_set_holds_every_patch_of_the_one_before():
-    for (_, newer), (_, older) in zip(PATCH_SETS, PATCH_SETS[1:]):
+    for (_, newer), (_, older) in itertools.pairwise(PATCH_SETS):
         assert older < newer
 
 
