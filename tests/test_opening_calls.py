@@ -2,7 +2,9 @@
 arguments read from the case. The loan agent fetches the credit file and the affordability
 figures that way, so the model starts from the evidence and a run reaches the same gate with one
 model call fewer. The calls are data in the pinned spec, so what a run fetches first is decided
-in code, never by the model or by whoever starts the run."""
+in code, never by the model. (Whoever can start a workflow on Temporal directly chooses its whole
+input, spec included, for opening calls as for every other field: the portal's own starts pin
+the registered spec.)"""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from agents.framework.opening_calls import opening_turn
 from agents.framework.registry import AGENTS
-from agents.framework.types import AgentState, ChatMessage, OpeningCall
+from agents.framework.types import AgentState, ApprovalRule, ChatMessage, OpeningCall
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.audit.timeline import read_timeline
 from reviewer_portal.temporal_client import data_converter
@@ -74,7 +77,7 @@ def test_a_loan_run_reaches_the_same_gate_with_one_model_call_fewer(temporal, wo
     assert [m["role"] for m in first] == ["user", "assistant", "tool", "tool"]
     assert [c["name"] for c in first[1]["tool_calls"]] == OPENING
     assert "before your first turn" in first[1]["content"]  # the model is told who asked
-    assert [m["tool_call_id"] for m in first[2:]] == ["opening-1", "opening-2"]
+    assert [m["tool_call_id"] for m in first[2:]] == ["opening01", "opening02"]
     assert first[1]["tool_calls"][0]["arguments"] == {"applicant_name": "Amira Haddad", "declared_score": 742}
 
     actions.decide(temporal, opened, gate.gate_id, "approve", "Affordable", "officer", ["credit_officer"])
@@ -85,10 +88,13 @@ def test_a_loan_run_reaches_the_same_gate_with_one_model_call_fewer(temporal, wo
 
 
 def test_a_declined_case_reads_the_same_with_opening_calls(temporal, worker):
-    gate = wait_for_gate(temporal, start_loan(temporal, worker, loan_input(DECLINABLE)))
-    plain = wait_for_gate(temporal, start_loan(temporal, worker, with_opening(loan_input(DECLINABLE), [])))
+    opened = start_loan(temporal, worker, loan_input(DECLINABLE))
+    without = start_loan(temporal, worker, with_opening(loan_input(DECLINABLE), []))
+    gate, plain = wait_for_gate(temporal, opened), wait_for_gate(temporal, without)
     assert gate.recommendation == plain.recommendation
     assert gate.recommendation.outcome == "decline"
+    for handle in (opened, without):
+        temporal.run(handle.terminate("test done"))
 
 
 def test_a_case_without_a_field_an_opening_call_reads_leaves_that_call_to_the_model(temporal, worker):
@@ -101,8 +107,11 @@ def test_a_case_without_a_field_an_opening_call_reads_leaves_that_call_to_the_mo
 
     first = model_inputs(temporal, handle)[0]
     assert [c["name"] for c in first[1]["tool_calls"]] == ["loans.affordability"]
-    # The model then called the bureau itself, in a turn of its own.
+    # The model then called the bureau itself, in a turn of its own, and (the offline model
+    # asks for both together) the calculator a second time: the same figures, shown twice.
     assert activity_names(temporal, handle).count("loans.credit_bureau") == 1
+    last = model_inputs(temporal, handle)[-1]
+    assert sum(c["name"] == "loans.affordability" for m in last for c in m.get("tool_calls") or []) == 2
     assert activity_names(temporal, handle).count(LLM) == 3
     assert gate.recommendation.outcome == "approve"
     temporal.run(handle.terminate("test done"))
@@ -132,9 +141,34 @@ def test_an_opening_call_to_a_tool_outside_the_spec_runs_nothing(temporal, worke
     temporal.run(handle.terminate("test done"))
 
 
-def test_opening_calls_must_name_tools_of_the_agent():
-    with pytest.raises(ValueError, match="opening call"):
-        AGENTS["loans"].pin(opening_calls=[OpeningCall("loans.issue_offer", {})])
+BUREAU_ARGUMENTS = {"applicant_name": "applicant_name", "declared_score": "credit_score"}
+
+
+@pytest.mark.parametrize(
+    ("call", "approvals", "refusal"),
+    [
+        (OpeningCall("loans.issue_offer", {}), [], "does not have: loans.issue_offer"),
+        (OpeningCall("loans.credit_bureau", {"applicant_name": "applicant_name"}), [], "must map exactly"),
+        (OpeningCall("loans.credit_bureau", {**BUREAU_ARGUMENTS, "x": "amount"}), [], "must map exactly"),
+        (
+            OpeningCall("loans.credit_bureau", BUREAU_ARGUMENTS),
+            [ApprovalRule(tool="loans.credit_bureau")],
+            "needs approval first",
+        ),
+    ],
+    ids=["not-its-tool", "argument-missing", "argument-unknown", "needs-approval"],
+)
+def test_pin_refuses_an_opening_call_that_could_never_run_as_meant(call, approvals, refusal):
+    with pytest.raises(ValueError, match=refusal):
+        AGENTS["loans"].pin(opening_calls=[call], approvals=approvals)
+
+
+@pytest.mark.parametrize("value", [None, "absent"], ids=["null", "absent"])
+def test_a_case_field_that_is_null_or_absent_leaves_its_call_to_the_model(value):
+    case = {"applicant_name": "Amira Haddad"} | ({"credit_score": None} if value is None else {})
+    assert opening_turn([OpeningCall("loans.credit_bureau", BUREAU_ARGUMENTS)], case) is None
+    made = opening_turn([OpeningCall("loans.credit_bureau", BUREAU_ARGUMENTS)], case | {"credit_score": 0})
+    assert made is not None and made.tool_calls[0].arguments["declared_score"] == 0  # zero is a value
 
 
 def test_a_continued_run_does_not_make_its_opening_calls_again(temporal, worker):

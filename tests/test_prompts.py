@@ -133,7 +133,7 @@ def test_the_loans_agent_pins_its_latest_prompt_version_three():
 
     assert ref == latest_prompt(LOAN_PROMPT).ref
     assert (ref.id, ref.version) == (LOAN_PROMPT, 3)
-    assert ref.sha256 == Prompt(LOAN_PROMPT, 2, text).sha256
+    assert ref.sha256 == Prompt(LOAN_PROMPT, 3, text).sha256
 
 
 # Every recorded run that called the model (a run continued at its open gate never does).

@@ -20,11 +20,12 @@ OPENING_NOTE = (
 def opening_turn(calls: list[OpeningCall], case: dict[str, Any]) -> ChatMessage | None:
     """The assistant turn that makes the calls whose fields the case has, or None if none has.
 
-    A call is made only with every argument it maps present in the case; otherwise it is left to
-    the model, which the prompt tells which tools to call (a partial call would only fail)."""
+    A call is made only with every argument it maps present in the case (and not null);
+    otherwise it is left to the model, which the prompt tells which tools to call (a partial call
+    would only fail). Ids are nine letters and digits, which every OpenAI-compatible API takes."""
     made = [
-        ToolCall(f"opening-{number}", call.tool, {arg: case[name] for arg, name in call.arguments.items()})
+        ToolCall(f"opening{number:02d}", call.tool, {arg: case[name] for arg, name in call.arguments.items()})
         for number, call in enumerate(calls, start=1)
-        if all(name in case for name in call.arguments.values())
+        if all(case.get(name) is not None for name in call.arguments.values())
     ]
     return ChatMessage(role="assistant", content=OPENING_NOTE, tool_calls=made) if made else None

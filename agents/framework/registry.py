@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from agents.framework.ai_act import UNDECLARED, AiActClass
@@ -141,10 +141,26 @@ class AgentSpec:
         pinned = replace(spec, **overrides)
         if pinned.carried_results_max < MIN_CARRIED_RESULTS:
             raise ValueError(f"carried_results_max is at least {MIN_CARRIED_RESULTS}.")
-        strangers = [c.tool for c in pinned.opening_calls if c.tool not in pinned.tools]
-        if strangers:
-            raise ValueError(f"An opening call names a tool the agent does not have: {', '.join(strangers)}.")
+        for call in pinned.opening_calls:
+            _check_opening_call(call, pinned)
         return pinned
+
+
+def _check_opening_call(call: OpeningCall, spec: AgentRunSpec) -> None:
+    """Refuse an opening call that could never run as meant: a tool the agent does not have, one
+    a reviewer must approve first (its gate would be credited to a model that has not run), or
+    arguments other than the tool's own (it would fail on every case)."""
+    if call.tool not in spec.tools:
+        raise ValueError(f"An opening call names a tool the agent does not have: {call.tool}.")
+    if any(rule.tool == call.tool for rule in spec.approvals):
+        raise ValueError(f"An opening call names a tool that needs approval first: {call.tool}.")
+    if call.tool in TOOLS:
+        wanted = {f.name for f in fields(TOOLS[call.tool].args_type)}
+        if set(call.arguments) != wanted:
+            raise ValueError(
+                f"The opening call of {call.tool} must map exactly its arguments "
+                f"({', '.join(sorted(wanted))}), not {', '.join(sorted(call.arguments)) or 'none'}."
+            )
 
 
 def _tool_name(tool: str | Callable[..., Any]) -> str:
