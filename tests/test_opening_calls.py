@@ -28,6 +28,9 @@ from tests.conftest import (
     HISTORIES,
     activity_names,
     loan_input,
+    logged_in,
+    make_user,
+    projected_gate,
     record_history,
     start_loan,
     wait_for_gate,
@@ -85,6 +88,13 @@ def test_a_loan_run_reaches_the_same_gate_with_one_model_call_fewer(temporal, wo
     assert (result.outcome, result.action["action"]) == ("approved", "offer issued")
     temporal.run(without.terminate("test done"))
     record_history(temporal, opened, "loan_opening_calls_approved")
+
+    # The AI Act record says which evidence the framework fetched, not the AI.
+    projected = projected_gate(opened, version=gate.version + 1)
+    assert [r.get("requested_by") for r in projected.tool_results] == ["framework", "framework", None]
+    auditor = logged_in(make_user("auditor", "auditor"))
+    page = auditor.get(f"/audit/decisions/{gate.gate_id}/").content.decode()
+    assert page.count("fetched by the framework before the AI's first turn") == 2
 
 
 def test_a_declined_case_reads_the_same_with_opening_calls(temporal, worker):

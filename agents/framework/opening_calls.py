@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.framework.types import ChatMessage, OpeningCall, ToolCall
+from agents.framework.types import BY_FRAMEWORK, ChatMessage, OpeningCall, ToolCall
 
 OPENING_NOTE = (
     "The framework made these tool calls before your first turn, as this agent's specification "
@@ -24,7 +24,12 @@ def opening_turn(calls: list[OpeningCall], case: dict[str, Any]) -> ChatMessage 
     otherwise it is left to the model, which the prompt tells which tools to call (a partial call
     would only fail). Ids are nine letters and digits, which every OpenAI-compatible API takes."""
     made = [
-        ToolCall(f"opening{number:02d}", call.tool, {arg: case[name] for arg, name in call.arguments.items()})
+        ToolCall(
+            f"opening{number:02d}",
+            call.tool,
+            {arg: case[name] for arg, name in call.arguments.items()},
+            requested_by=BY_FRAMEWORK,
+        )
         for number, call in enumerate(calls, start=1)
         if all(case.get(name) is not None for name in call.arguments.values())
     ]

@@ -162,16 +162,19 @@ class PlanningMixin(GateFlowMixin):
 
     async def _call_tool(self, call: ToolCall) -> ToolResult:
         assert self._input is not None
+        by = call.requested_by
         if call.name not in self._input.spec.tools:
-            return ToolResult(call.id, call.name, ok=False, error=f"Unknown tool '{call.name}'.")
+            return ToolResult(
+                call.id, call.name, ok=False, error=f"Unknown tool '{call.name}'.", requested_by=by
+            )
         local = call.name in self._input.spec.local_tools and patched(PATCH_LOCAL_TOOLS)
         try:
             result = await _tool_activity(call, local=local)
         except ActivityError as err:
-            return ToolResult(call.id, call.name, ok=False, error=_failure_message(err))
+            return ToolResult(call.id, call.name, ok=False, error=_failure_message(err), requested_by=by)
         except ApplicationError as err:  # a local activity's own error, once its retries are spent
-            return ToolResult(call.id, call.name, ok=False, error=err.message)
-        return ToolResult(call.id, call.name, ok=True, result=result)
+            return ToolResult(call.id, call.name, ok=False, error=err.message, requested_by=by)
+        return ToolResult(call.id, call.name, ok=True, result=result, requested_by=by)
 
     async def _after_review(self, gate: GateSnapshot) -> ToolResult:
         """Run an approved tool call with the reviewer's edits; tell the model about a rejection."""

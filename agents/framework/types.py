@@ -25,12 +25,16 @@ from agents.framework.run_spec import OpeningCall as OpeningCall
 from agents.framework.run_spec import PreparedCase as PreparedCase
 from agents.framework.run_spec import PromptRef as PromptRef
 
+# Who asked for a tool call: the model, or the framework (a spec's opening calls).
+BY_MODEL, BY_FRAMEWORK = "model", "framework"
+
 
 @dataclass
 class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+    requested_by: str = BY_MODEL
 
 
 @dataclass
@@ -58,6 +62,7 @@ class ToolResult:
     ok: bool
     result: dict[str, Any] | None = None
     error: str | None = None
+    requested_by: str = BY_MODEL
 
 
 @dataclass

@@ -29,7 +29,7 @@ from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.gate_changes import GatePatch, GatePublication
 from agents.framework.gates import HOLD_DAYS
 from agents.framework.registry import AGENTS
-from agents.framework.types import GateSnapshot
+from agents.framework.types import BY_FRAMEWORK, GateSnapshot, ToolResult
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -236,9 +236,7 @@ def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
         "recommendation": s.recommendation.outcome,
         "rationale": s.recommendation.rationale,
         "risk_factors": s.recommendation.risk_factors,
-        "tool_results": [
-            {"name": r.name, "ok": r.ok, "result": r.result, "error": r.error} for r in s.tool_results
-        ],
+        "tool_results": [_evidence(r) for r in s.tool_results],
         "model": s.model,
         "offline_model": s.offline_model,
         "needs_attention": s.needs_attention,
@@ -286,3 +284,12 @@ def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
         "snapshot": data,
         "updated_at": timezone.now(),
     }
+
+
+def _evidence(result: ToolResult) -> dict[str, Any]:
+    """A tool result as the gate's evidence; a call the framework made (an opening call, not the
+    model's) says so, for the AI Act record."""
+    evidence = {"name": result.name, "ok": result.ok, "result": result.result, "error": result.error}
+    if result.requested_by == BY_FRAMEWORK:
+        evidence["requested_by"] = BY_FRAMEWORK
+    return evidence
