@@ -36,7 +36,7 @@ from tests.conftest import (
     wait_for_gate,
 )
 
-pytestmark = pytest.mark.once  # the framework's workflow on Temporal, not the portal's database
+pytestmark = pytest.mark.once  # mostly the framework on Temporal: one CI pass (SQLite)
 
 LLM = "llm_complete"
 OPENING = ["loans.credit_bureau", "loans.affordability"]
