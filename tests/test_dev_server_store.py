@@ -40,5 +40,19 @@ def test_the_dev_server_that_make_dev_starts_keeps_its_state_in_wal_mode(tmp_pat
 
 
 async def _start_a_run(address: str) -> None:
-    client = await Client.connect(address)
+    client = await _connect_once_healthy(address)
     await client.start_workflow("AnyWorkflow", id="wal-check", task_queue="nobody-polls")
+
+
+async def _connect_once_healthy(address: str, timeout: float = 60.0) -> Client:
+    """The server's port answers a little before its frontend does ("Frontend is not healthy
+    yet"): `make dev` waits for it in ensure_namespace, which this test leaves out, so it waits
+    here (CI saw the connect fail once on a loaded machine)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await Client.connect(address)
+        except RuntimeError as err:
+            if "not healthy yet" not in str(err) or asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.2)
