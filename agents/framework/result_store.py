@@ -23,8 +23,9 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -32,7 +33,7 @@ from temporalio.exceptions import ApplicationError
 from agents.framework.codec import NamespaceKeys, PayloadKeys
 from agents.framework.contract import FORGET_RESULTS_ACTIVITY, OPEN_RESULTS_ACTIVITY, SEAL_RESULTS_ACTIVITY
 from agents.framework.sealed_files import read_sealed, store_root, write_sealed
-from agents.framework.types import ToolResult
+from agents.framework.types import BY_MODEL, ToolResult
 
 _REF = re.compile(r"[0-9a-f]{64}")
 # An ApplicationError type: the chunk cannot be opened as named (retrying will not change that).
@@ -51,7 +52,7 @@ class ResultStore:
 
     def seal(self, results: list[ToolResult], owner: str) -> str:
         """Keep `results` of the workflow `owner`; returns the reference the carry keeps."""
-        body = json.dumps([asdict(r) for r in results], sort_keys=True).encode()
+        body = json.dumps([_as_sealed(r) for r in results], sort_keys=True).encode()
         ref = _ref(owner, body)
         path = self._path(ref, owner)
         if not path.exists():
@@ -70,7 +71,8 @@ class ResultStore:
         if _ref(owner, body) != ref:
             raise ValueError(f"Sealed results {ref} are not the ones workflow {owner} sealed.")
         try:
-            return [ToolResult(**r) for r in json.loads(body)]
+            known = {f.name for f in fields(ToolResult)}
+            return [ToolResult(**{k: v for k, v in r.items() if k in known}) for r in json.loads(body)]
         except (TypeError, KeyError) as err:
             raise ValueError(f"Sealed results {ref} do not read as tool results: {err}") from err
 
@@ -148,3 +150,12 @@ def forget_sealed_results(refs: list[str]) -> int:
     info = activity.info()
     store = ResultStore.from_env(info.namespace)
     return sum(store.forget(ref, _owner(info)) for ref in refs)
+
+
+def _as_sealed(result: ToolResult) -> dict[str, Any]:
+    """A result as a chunk keeps it: `requested_by` only when not the model's, so a chunk of the
+    model's results reads the same to a worker from before that field (a rolling deploy)."""
+    sealed = asdict(result)
+    if result.requested_by == BY_MODEL:
+        del sealed["requested_by"]
+    return sealed
