@@ -162,19 +162,16 @@ class PlanningMixin(GateFlowMixin):
 
     async def _call_tool(self, call: ToolCall) -> ToolResult:
         assert self._input is not None
-        by = call.requested_by
         if call.name not in self._input.spec.tools:
-            return ToolResult(
-                call.id, call.name, ok=False, error=f"Unknown tool '{call.name}'.", requested_by=by
-            )
+            return _failed(call, f"Unknown tool '{call.name}'.")
         local = call.name in self._input.spec.local_tools and patched(PATCH_LOCAL_TOOLS)
         try:
             result = await _tool_activity(call, local=local)
         except ActivityError as err:
-            return ToolResult(call.id, call.name, ok=False, error=_failure_message(err), requested_by=by)
+            return _failed(call, _failure_message(err))
         except ApplicationError as err:  # a local activity's own error, once its retries are spent
-            return ToolResult(call.id, call.name, ok=False, error=err.message, requested_by=by)
-        return ToolResult(call.id, call.name, ok=True, result=result, requested_by=by)
+            return _failed(call, err.message)
+        return ToolResult(call.id, call.name, ok=True, result=result, requested_by=call.requested_by)
 
     async def _after_review(self, gate: GateSnapshot) -> ToolResult:
         """Run an approved tool call with the reviewer's edits; tell the model about a rejection."""
@@ -182,9 +179,13 @@ class PlanningMixin(GateFlowMixin):
         call = gate.tool_call
         if gate.status != "approved":
             verb = "asked for changes to" if gate.status == "changes_requested" else "rejected"
-            error = f"A reviewer {verb} this call ({gate.decided_by}): {gate.reason}"
-            return ToolResult(call.id, call.name, ok=False, error=error)
+            return _failed(call, f"A reviewer {verb} this call ({gate.decided_by}): {gate.reason}")
         return await self._call_tool(replace(call, arguments=gates.proposal_after_review(gate)))
+
+
+def _failed(call: ToolCall, error: str) -> ToolResult:
+    """The result the model hears of a call that did not run or failed; it keeps who asked."""
+    return ToolResult(call.id, call.name, ok=False, error=error, requested_by=call.requested_by)
 
 
 def _tool_activity(call: ToolCall, *, local: bool) -> Awaitable[dict[str, Any]]:
