@@ -18,13 +18,14 @@ from agents.framework.codec import KeyNotFound, PayloadKeys
 from agents.framework.result_store import (
     SEALED_RESULTS_UNREADABLE,
     ResultStore,
+    _ref,
     chain_folder,
     forget_chain,
     forget_sealed_results,
     open_sealed_results,
     seal_results,
 )
-from agents.framework.sealed_files import STORE_DIR_ENV, write_sealed
+from agents.framework.sealed_files import STORE_DIR_ENV, read_sealed, write_sealed
 from agents.framework.types import ToolResult
 from tests.conftest import TEST_PAYLOAD_KEYS
 
@@ -171,3 +172,19 @@ def test_an_archived_chains_chunks_are_deleted_and_no_one_elses(store):
     assert forget_chain("default", RUN) == 2 and not chain_folder(store.directory, RUN).exists()
     assert forget_chain("default", RUN) == 0  # archived again, or never sealed: nothing to do
     assert store.open(running, "still-running") == RESULTS
+
+
+def test_who_asked_is_kept_and_a_chunk_reads_across_a_rolling_deploy(store):
+    """A framework's call keeps `requested_by`; the model's results seal as they did before that
+    field (a worker from before it can open them), and a key this worker does not know is ignored
+    rather than failing the run."""
+    framework = ToolResult(call_id="opening01", name="x", ok=True, result={}, requested_by="framework")
+    ref = store.seal([RESULTS[0], framework], RUN)
+    assert store.open(ref, RUN) == [RESULTS[0], framework]
+    sealed = json.loads(read_sealed(chunk(store, ref), store._keys, "default"))
+    assert "requested_by" not in sealed[0] and sealed[1]["requested_by"] == "framework"
+
+    body = json.dumps([{**dataclasses.asdict(RESULTS[0]), "field_of_a_later_worker": 1}]).encode()
+    ref = _ref(RUN, body)
+    write_sealed(chunk(store, ref), store._keys, "default", body)
+    assert store.open(ref, RUN) == [RESULTS[0]]
