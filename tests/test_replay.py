@@ -91,6 +91,8 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "loan_sealed_results_final_gate",
         # Patch opening-calls: the credit file and affordability fetched before the first turn.
         "loan_opening_calls_approved",
+        # Patch unique-call-ids: a model repeated an approved call's id; the new call got a gate.
+        "finops_repeated_call_id",
     } <= names
 
 
@@ -109,6 +111,9 @@ def test_the_patch_set_recordings_cover_every_patch_it_stands_for():
         "regulatory_sealed_results_sealing_run",  # sealed-results, and bounded-carry before it
         "regulatory_sealed_results_last_run",
         "loan_sealed_results_final_gate",
+        # Recorded with patch-set-2026-11b, before unique-call-ids: the repeated id re-ran the
+        # approved call (the bug), and replays so.
+        "finops_repeated_call_id_before_fix",
     } <= names
 
 

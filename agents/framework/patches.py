@@ -45,6 +45,9 @@ PATCH_SEALED_RESULTS = "sealed-results"
 # A spec's opening calls are made before the model's first turn. A run an older worker began
 # (it drops the field and records an older set) replays without them on a newer one.
 PATCH_OPENING_CALLS = "opening-calls"
+# A reply's repeated, shared or empty tool call ids are replaced with ids unique in the chain, so
+# a repeated id cannot find an earlier call's gate.
+PATCH_UNIQUE_CALL_IDS = "unique-call-ids"
 
 # The patches of each set, frozen once recorded: the first set, and each later one with every
 # patch of the one before it and the patches since.
@@ -63,6 +66,7 @@ FIRST_SET = frozenset(
 )
 # Newest first: the one a run started now records, then the ones runs in flight may have.
 PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("patch-set-2026-11c", FIRST_SET | {PATCH_OPENING_CALLS, PATCH_UNIQUE_CALL_IDS}),
     ("patch-set-2026-11b", FIRST_SET | {PATCH_OPENING_CALLS}),
     ("patch-set-2026-11", FIRST_SET),
 )

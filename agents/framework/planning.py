@@ -14,7 +14,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from agents.framework.contract import LLM_ACTIVITY
 from agents.framework.gate_flow import GateFlowMixin
-from agents.framework.patches import PATCH_LOCAL_TOOLS, PATCH_OPENING_CALLS, patched
+from agents.framework.patches import (
+    PATCH_LOCAL_TOOLS,
+    PATCH_OPENING_CALLS,
+    PATCH_UNIQUE_CALL_IDS,
+    patched,
+)
 from agents.framework.policies import (
     LLM_HEARTBEAT,
     LLM_RETRY,
@@ -29,6 +34,7 @@ from agents.framework.policies import (
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
+    from agents.framework.call_ids import taken_ids, unique_call_ids
     from agents.framework.llm_types import LlmRequest, LlmResponse
     from agents.framework.opening_calls import opening_turn
     from agents.framework.types import (
@@ -106,10 +112,19 @@ class PlanningMixin(GateFlowMixin):
             state.turn += 1
             self._runs_turns += 1
             state.model, state.offline = response.model, response.offline
-            state.messages.append(response.message)
+            message = self._with_unique_call_ids(response.message)
+            state.messages.append(message)
             if response.recommendation is not None:
                 return response.recommendation, ""
-            state.pending = list(response.message.tool_calls)
+            state.pending = list(message.tool_calls)
+
+    def _with_unique_call_ids(self, message: ChatMessage) -> ChatMessage:
+        """The model's reply, its calls' ids made unique in the chain (a repeated id would find an
+        earlier call's gate). Patched: runs recorded before kept the provider's ids as they came."""
+        renamed = unique_call_ids(message, taken_ids(self._state.messages, self._gates.values()))
+        if renamed is None or not patched(PATCH_UNIQUE_CALL_IDS):
+            return message
+        return renamed
 
     async def _revise(self, gate_id: str) -> None:
         """A reviewer sent the answer back: the agent re-plans with their instructions, and the

@@ -1,0 +1,207 @@
+"""A model that repeats a tool call's id cannot re-run an approved call or bypass its reviewer.
+
+The workflow finds the gate of a gated call by the call's id. The id comes from the provider, and
+nothing in the API promises it is unique: some OpenAI-compatible servers number calls from
+`call_0` in every reply, some send "", and a prompt-injected model can repeat one on purpose.
+Before the fix a gated call that repeated an earlier call's id was matched to that call's gate,
+already approved: the earlier call ran again with the old arguments (a doubled action), and the
+new arguments reached no reviewer. Two gated calls sharing an id in one turn left one gate
+pending for ever while the other call ran twice.
+
+Now the workflow gives each call of a reply an id that no earlier call of the chain has (and no
+other call of the reply): a repeated, shared or empty id is replaced with a fresh one, before
+the reply is kept, so the provider is sent the same ids back.
+
+Through the real dev server and worker, the model being a real loopback OpenAI-compatible
+server scripted to repeat ids; the rest of the run is the offline model's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
+
+import agents.framework.planning as planning
+from agents.finops import BUDGET_APPROVER, FINOPS_AGENT
+from agents.finops.offline import INCREASE
+from agents.framework.call_ids import unique_call_ids
+from agents.framework.llm import LlmSettings
+from agents.framework.patches import PATCH_UNIQUE_CALL_IDS
+from agents.framework.types import ChatMessage, ToolCall
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from reviewer_portal.temporal_client import data_converter
+from tests.actions import decide
+from tests.conftest import (
+    HISTORIES,
+    activity_names,
+    agent_input_for,
+    record_history,
+    start_run,
+    wait_for_gate,
+)
+from tests.fake_openai import FakeOpenAI, Fault
+
+CASE = {"team": "search", "month": "2026-11", "budget": 100_000}
+
+
+def increase(call_id: str, amount: int) -> dict:
+    arguments = {**{k: CASE[k] for k in ("team", "month")}, "amount": amount, "justification": "peak"}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": INCREASE, "arguments": json.dumps(arguments)},
+    }
+
+
+def reply(*calls: dict) -> Fault:
+    message = {"role": "assistant", "content": None, "tool_calls": list(calls)}
+    body = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake-gpt",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+    }
+    return Fault(200, json.dumps(body))
+
+
+def all_gates(temporal, handle):
+    return temporal.run(handle.query(AgentWorkflow.all_gates))
+
+
+def wait_for_gates(temporal, handle, count: int, timeout: float = 20):
+    """The run's gates once it has `count` (polled from this thread: the harness loop runs the
+    queries)."""
+    deadline = time.monotonic() + timeout
+    while len(gates := all_gates(temporal, handle)) < count:
+        assert time.monotonic() < deadline, f"{len(gates)} gates, not {count}"
+        time.sleep(0.1)
+    return gates
+
+
+def approver_decides(temporal, handle, gate, decision: str) -> None:
+    reason = "Seasonal peak." if decision == "approve" else "Not this month."
+    decide(temporal, handle, gate.gate_id, decision, reason, reviewer="budget", roles=[BUDGET_APPROVER])
+
+
+def run_with(temporal, script: list[Fault]):
+    fake = FakeOpenAI(script)
+    llm = LlmSettings(api_key="sk-test", base_url=fake.base_url)
+    agent_input = agent_input_for(FINOPS_AGENT, "Cloud costs: search, 2026-11", CASE, submitted_by="lead")
+    return fake, llm, agent_input
+
+
+@pytest.mark.once
+def test_a_gated_call_repeating_an_approved_calls_id_gets_a_gate_of_its_own(temporal, transactional_db):
+    fake, llm, agent_input = run_with(
+        temporal, [reply(increase("call_1", 100)), reply(increase("call_1", 5000))]
+    )
+    with fake, temporal.worker(llm=llm, portal_activities=PORTAL_ACTIVITIES) as queue:
+        handle = start_run(temporal, queue, agent_input, prefix="finops")
+        first = wait_for_gate(temporal, handle)
+        assert (first.tool_call.id, first.tool_call.arguments["amount"]) == ("call_1", 100)
+        approver_decides(temporal, handle, first, "approve")
+
+        # Before the fix: no second gate; the approved call ran again, for 100.
+        second = wait_for_gate(temporal, handle, until=lambda g: g.gate_id != first.gate_id, timeout=20)
+        assert second.tool_call.arguments["amount"] == 5000 and second.status == "pending"
+        assert second.tool_call.id not in ("call_1", "")
+        approver_decides(temporal, handle, second, "reject")
+        result = temporal.run(handle.result(), timeout=60)
+
+    assert result.outcome == "completed"
+    # The budget was raised once, by the approved 100: the rejected 5,000 never ran.
+    assert activity_names(temporal, handle).count(INCREASE) == 1
+    assert [g.status for g in result.gates] == ["approved", "rejected"]
+    record_history(temporal, handle, "finops_repeated_call_id")
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("call_id", ["call_0", ""], ids=["shared-id", "empty-id"])
+def test_two_gated_calls_sharing_an_id_in_one_reply_each_wait_for_their_own_decision(
+    temporal, transactional_db, call_id
+):
+    fake, llm, agent_input = run_with(temporal, [reply(increase(call_id, 100), increase(call_id, 200))])
+    with fake, temporal.worker(llm=llm, portal_activities=PORTAL_ACTIVITIES) as queue:
+        handle = start_run(temporal, queue, agent_input, prefix="finops")
+        gates = wait_for_gates(temporal, handle, 2)
+        assert [g.tool_call.arguments["amount"] for g in gates] == [100, 200]
+        # Before the fix both gates kept the shared id: the run waited on the second twice and
+        # left the first pending for ever.
+        assert len({g.tool_call.id for g in gates}) == 2 and "" not in {g.tool_call.id for g in gates}
+        approver_decides(temporal, handle, gates[0], "approve")
+        approver_decides(temporal, handle, gates[1], "reject")
+        result = temporal.run(handle.result(), timeout=60)
+
+    assert result.outcome == "completed"
+    assert activity_names(temporal, handle).count(INCREASE) == 1
+    assert [g.status for g in result.gates] == ["approved", "rejected"]
+
+
+# --- the renaming itself ---------------------------------------------------------------------
+
+
+def calls_of(*ids: str) -> ChatMessage:
+    return ChatMessage(role="assistant", tool_calls=[ToolCall(i, "t", {"n": n}) for n, i in enumerate(ids)])
+
+
+def test_a_reply_whose_ids_are_new_and_distinct_is_kept_as_it_came():
+    assert unique_call_ids(calls_of("call_a", "call_b"), taken={"call_c"}) is None
+    assert unique_call_ids(ChatMessage(role="assistant", content="{}"), taken={"x"}) is None
+
+
+def test_repeated_shared_and_empty_ids_are_replaced_and_the_rest_kept_in_order():
+    renamed = unique_call_ids(calls_of("call_1", "call_2", "call_2", "", "call_3"), taken={"call_1"})
+
+    assert renamed is not None
+    ids = [c.id for c in renamed.tool_calls]
+    assert ids[1] == "call_2" and ids[4] == "call_3"
+    assert len(set(ids)) == 5 and "call_1" not in ids and "" not in ids
+    # Nine letters and digits, which every OpenAI-compatible API accepts.
+    assert all(len(i) == 9 and i.isalnum() for i in (ids[0], ids[2], ids[3]))
+    assert [c.arguments["n"] for c in renamed.tool_calls] == [0, 1, 2, 3, 4]
+
+
+def test_a_fresh_id_skips_one_already_taken():
+    taken = {"call_1", "rid000001", "rid000002"}
+    renamed = unique_call_ids(calls_of("call_1"), taken=taken)
+    assert renamed is not None and renamed.tool_calls[0].id not in taken
+
+
+# --- runs recorded before the fix --------------------------------------------------------------
+
+
+def replay(path: Path, **options) -> Exception | None:
+    recorded = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
+    replayer = Replayer(workflows=[AgentWorkflow], data_converter=data_converter(), **options)
+    return asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
+
+
+def test_a_run_recorded_before_the_fix_replays_the_way_it_ran_only_through_the_patch(monkeypatch):
+    """Recorded with patch-set-2026-11b: the model repeated `call_1`, the approved call ran twice
+    and no second gate opened. It replays as it ran; taking the renaming on it would open the
+    gate it never opened."""
+    before = HISTORIES / "patch_set" / "finops_repeated_call_id_before_fix.json"
+    events = json.loads(before.read_text())["history"]["events"]
+    scheduled = [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in events
+        if "activityTaskScheduledEventAttributes" in e
+    ]
+    assert scheduled.count(INCREASE) == 2
+
+    assert replay(before) is None
+
+    asked = planning.patched
+    monkeypatch.setattr(planning, "patched", lambda patch: patch == PATCH_UNIQUE_CALL_IDS or asked(patch))
+    failure = replay(before, workflow_runner=UnsandboxedWorkflowRunner())
+    assert isinstance(failure, NondeterminismError), failure
