@@ -29,7 +29,12 @@ from agents.framework.contract import (
     SUMMARISE_ACTIVITY,
     SYSTEM_DECIDER,
 )
+from agents.framework.types import BY_FRAMEWORK
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
+
+# How the trail marks a tool call the framework made before the model's first turn (an opening
+# call, agents/framework/opening_calls.py): evidence every case gets, not the AI's choice.
+FRAMEWORK_CALL = ", made by the framework before the AI's first turn"
 
 # The marker the SDK records for a local activity (agents.framework.tools, `local=True`).
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -97,6 +102,9 @@ class _HistoryReader:
         self._scheduled: dict[int, tuple[str, Any]] = {}
         self._updates: dict[int, Any] = {}
         self._last_gate: dict[str, dict[str, Any]] = {}
+        # The tool calls of a chain's first run before its first LLM call (None once it came, and
+        # in a continued run): the framework's opening calls, as that call's input tells.
+        self._before_first_llm: list[TimelineEntry] | None = None
 
     async def _decode(self, payloads: Payloads) -> list[Any]:
         return await self._converter.decode(payloads.payloads) if payloads.payloads else []
@@ -112,6 +120,8 @@ class _HistoryReader:
             attrs = event.workflow_execution_started_event_attributes
             run_input = await self._first(attrs.input)
             run_input = run_input if isinstance(run_input, dict) else {}
+            # Only a chain's first run makes opening calls; a continued one resumes the model's.
+            self._before_first_llm = None if run_input.get("carry") else []
             if run_input.get("carry"):
                 title = f"Run continued with pruned history (turn {run_input['carry'].get('turn', '?')})"
                 return [TimelineEntry(when, "run", title, {"carry": run_input["carry"]})]
@@ -163,6 +173,7 @@ class _HistoryReader:
         if name == LLM_ACTIVITY:
             prompt = arg.get("prompt", {}) if isinstance(arg, dict) else {}
             title = f"LLM call: {result.get('model')} with prompt {prompt.get('id')} v{prompt.get('version')}"
+            self._credit_opening_calls(arg)
             return [TimelineEntry(when, "llm", title, {"input": arg, "output": result})]
         if name == PUBLISH_ACTIVITY:
             return self._gate_entries(when, arg)
@@ -185,7 +196,30 @@ class _HistoryReader:
             return [TimelineEntry(when, "run", f"{result} opened chunks deleted", {"chunks": arg})]
         if isinstance(arg, dict) and "gate_id" in arg and "recommendation" in arg:
             return [TimelineEntry(when, "action", f"Downstream action {name}", {"result": result})]
-        return [TimelineEntry(when, "tool", f"Tool call: {name}", {"arguments": arg, "result": result})]
+        return [self._tool_entry(when, name, {"arguments": arg, "result": result})]
+
+    def _tool_entry(self, when: datetime, name: str, data: dict[str, Any]) -> TimelineEntry:
+        entry = TimelineEntry(when, "tool", f"Tool call: {name}", {**data, "tool": name})
+        if self._before_first_llm is not None:
+            self._before_first_llm.append(entry)
+        return entry
+
+    def _credit_opening_calls(self, request: Any) -> None:
+        """At a run's first LLM call: the tool calls before it that the framework made (its
+        assistant turn in the call's input says so) are marked as the framework's, not the AI's."""
+        earlier, self._before_first_llm = self._before_first_llm or [], None
+        messages = request.get("messages", []) if isinstance(request, dict) else []
+        framework = {
+            call.get("name")
+            for message in messages
+            if isinstance(message, dict) and message.get("role") == "assistant"
+            for call in message.get("tool_calls") or []
+            if isinstance(call, dict) and call.get("requested_by") == BY_FRAMEWORK
+        }
+        for entry in earlier:
+            if entry.data["tool"] in framework:
+                entry.title += FRAMEWORK_CALL
+                entry.data["requested_by"] = BY_FRAMEWORK
 
     async def _local_activity(
         self, when: datetime, marker: MarkerRecordedEventAttributes
@@ -203,7 +237,7 @@ class _HistoryReader:
                 )
             ]
         result = await self._first(marker.details["result"]) if "result" in marker.details else None
-        return [TimelineEntry(when, "tool", f"Tool call: {name}", {"result": result, "local": True})]
+        return [self._tool_entry(when, name, {"result": result, "local": True})]
 
     def _published_gate(self, publication: Any) -> dict[str, Any] | None:
         """The gate a publication describes: a whole snapshot, or a patch on the last one seen."""
