@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 from django.test import Client
 
 from agents.framework.prompts import latest_prompt
-from tests.conftest import DECLINABLE, decide, loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.conftest import (
+    DECLINABLE,
+    decide,
+    event_types,
+    loan_input,
+    logged_in,
+    make_user,
+    projected_gate,
+    start_loan,
+)
 
 
 def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gate):
@@ -43,7 +53,13 @@ def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gat
 
 
 def test_the_export_is_the_same_timeline_as_json(temporal, portal, loan_gate):
-    _, gate = loan_gate
+    handle, gate = loan_gate
+    # The projection has the gate as soon as the publish wrote it; history has the publish once
+    # the server recorded its completion, a moment later (the run then waits on its SLA timer).
+    waiting = time.monotonic() + 30
+    while "EVENT_TYPE_TIMER_STARTED" not in event_types(temporal, handle):
+        assert time.monotonic() < waiting, "the run never waited on its gate"
+        time.sleep(0.1)
     admin = logged_in(make_user("root", superuser=True))
 
     response = admin.get(f"/audit/{gate.workflow_id}/export.json")
