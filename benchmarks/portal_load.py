@@ -2,7 +2,7 @@
 and 50 reviewers at once, served by 1 and 2 ASGI worker processes.
 
     python benchmarks/portal_load.py [--gates 10000] [--processes 1,2] [--concurrency 1,20,50]
-        [--seconds 6] [--warmup 1.5] [--keep]
+        [--seconds 6] [--warmup 1.5] [--handlers portal,django] [--clients httpx,raw] [--keep]
 
 It seeds a throwaway database with `--gates` pending gates (and as many decided) the way
 benchmarks/inbox_scale.py does (SQLite under var/, or a new PostgreSQL database beside
@@ -23,7 +23,11 @@ request, for `--seconds` after `--warmup`, one kind at a time:
 
 Each row prints requests/s, p50 and p95 of the wall-clock time per request, and the server's CPU
 time per request: utime + stime of the uvicorn processes (from /proc/<pid>/stat, the supervisor
-and its workers) after minus before, divided by the requests served. The machine is shared:
+and its workers) after minus before, divided by the requests served. Beside it, the CPU the
+simulated reviewers' client (this process) spent per request: on one machine it shares the
+cores with the server, so its cost is in every latency printed. `--clients httpx,raw` measures
+with httpx and with a raw keep-alive client (benchmarks/raw_http.py) in turn, against the same
+server. The machine is shared:
 compare rows of one run (the ratio column is against 1 process at concurrency 1, same kind).
 Figures only: it never fails on them.
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import os
 import random
 import re
@@ -41,6 +46,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,6 +60,9 @@ REVIEWERS = 50
 # The HTTP handlers --handlers compares: the portal's (long-lived request threads keeping their
 # connections, one hop for a sync view's whole middleware chain: reviewer_portal/http_handler.py)
 # and Django's stock one (a thread and a connection per request, a hop per middleware).
+# The simulated reviewers' HTTP client: httpx, or a raw keep-alive client on asyncio streams
+# (benchmarks/raw_http.py) spending less of the cores the server shares with it.
+CLIENTS = ("httpx", "raw")
 HANDLERS = {"portal": "reviewer_portal.asgi:application", "django": "benchmarks.stock_asgi:application"}
 ROLES = ("credit_officer", "senior_credit_officer")
 VERSION = re.compile(rb'data-inbox-version="([^"]*)"')
@@ -99,11 +108,8 @@ def throwaway_payload_keys() -> str:
     return generate(list(known.namespaces), dev=False).to_json()
 
 
-async def reviewer(client: object, kind: str, version: str, window: tuple[float, float]) -> list[float]:
+async def reviewer(client: Any, kind: str, version: str, window: tuple[float, float]) -> list[float]:
     """Back-to-back requests until the window's end; the times of those that ended inside it."""
-    import httpx
-
-    assert isinstance(client, httpx.AsyncClient)
     record_from, stop_at = window
     samples = []
     while (started := time.perf_counter()) < stop_at:
@@ -125,16 +131,32 @@ async def reviewer(client: object, kind: str, version: str, window: tuple[float,
     return samples
 
 
-async def run_cell(
-    base: str, pid: int, sessions: list[str], kind: str, concurrency: int, seconds: float, warmup: float
-) -> dict[str, float]:
-    """Requests and server CPU over one window: requests that ended in it, CPU spent in it."""
+def make_client(kind: str, base: str, session: str) -> Any:
+    """One reviewer's connection: httpx (what a Python client would use), or the raw client
+    (benchmarks/raw_http.py), which leaves more of the shared cores to the server."""
+    cookie = {"Cookie": f"sessionid={session}"}
+    if kind == "raw":
+        from benchmarks.raw_http import RawClient
+
+        return RawClient(base, cookie)
     import httpx
 
-    clients = [
-        httpx.AsyncClient(base_url=base, headers={"Cookie": f"sessionid={key}"}, timeout=120)
-        for key in sessions[:concurrency]
-    ]
+    return httpx.AsyncClient(base_url=base, headers=cookie, timeout=120)
+
+
+async def run_cell(
+    base: str,
+    pid: int,
+    sessions: list[str],
+    kind: str,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    client_kind: str = "httpx",
+) -> dict[str, float]:
+    """Requests and CPU over one window: requests that ended in it, and the CPU the server and
+    the simulated reviewers' client (this process) spent in it."""
+    clients = [make_client(client_kind, base, key) for key in sessions[:concurrency]]
     # Each reviewer has its page open (its connection made, the table's version read) first.
     pages = await asyncio.gather(*(client.get("/") for client in clients))
     versions = [
@@ -146,9 +168,9 @@ async def run_cell(
         asyncio.create_task(reviewer(c, kind, v, window)) for c, v in zip(clients, versions, strict=True)
     ]
     await asyncio.sleep(window[0] - time.perf_counter())
-    cpu_before = cpu_seconds(pid)
+    cpu_before, client_before = cpu_seconds(pid), time.process_time()
     await asyncio.sleep(window[1] - time.perf_counter())
-    cpu_after = cpu_seconds(pid)
+    cpu_after, client_after = cpu_seconds(pid), time.process_time()
     samples = [s for each in await asyncio.gather(*tasks) for s in each]
     for client in clients:
         await client.aclose()
@@ -157,6 +179,7 @@ async def run_cell(
         "p50": percentile(samples, 50) * 1000,
         "p95": percentile(samples, 95) * 1000,
         "cpu_ms": (cpu_after - cpu_before) * 1000 / max(len(samples), 1),
+        "client_cpu_ms": (client_after - client_before) * 1000 / max(len(samples), 1),
         "n": len(samples),
     }
 
@@ -181,15 +204,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="measured per row")
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured first, per row")
     parser.add_argument("--handlers", default="portal", help=f"among {', '.join(HANDLERS)}, taking turns")
+    parser.add_argument("--clients", default="httpx", help=f"among {', '.join(CLIENTS)}, taking turns")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args(argv)
     processes = [int(p) for p in args.processes.split(",")]
     concurrency = [int(c) for c in args.concurrency.split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
     handlers = [h.strip() for h in args.handlers.split(",")]
-    if max(concurrency) > REVIEWERS or set(kinds) - set(KINDS) or set(handlers) - set(HANDLERS):
+    client_kinds = [c.strip() for c in args.clients.split(",")]
+    if (
+        max(concurrency) > REVIEWERS
+        or set(kinds) - set(KINDS)
+        or set(handlers) - set(HANDLERS)
+        or set(client_kinds) - set(CLIENTS)
+    ):
         parser.error(
-            f"at most {REVIEWERS} reviewers; kinds among {', '.join(KINDS)}; handlers among {', '.join(HANDLERS)}"
+            f"at most {REVIEWERS} reviewers; kinds among {', '.join(KINDS)}; handlers among "
+            f"{', '.join(HANDLERS)}; clients among {', '.join(CLIENTS)}"
         )
 
     server = os.environ.get("DATABASE_URL", "")
@@ -219,16 +250,15 @@ def main(argv: list[str] | None = None) -> int:
             for count in processes:
                 for handler in handlers:
                     with served_portal(env, count, log, HANDLERS[handler]) as (base, pid):
-                        for kind in kinds:
-                            for n in concurrency:
-                                print(
-                                    f"{count} process(es), {handler}, {kind}, {n} reviewers...",
-                                    file=sys.stderr,
-                                )
-                                cell = asyncio.run(
-                                    run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup)
-                                )
-                                rows.append((count, handler, kind, n, cell))
+                        for kind, client, n in itertools.product(kinds, client_kinds, concurrency):
+                            print(
+                                f"{count} process(es), {handler}, {kind}, {client}, {n} reviewers...",
+                                file=sys.stderr,
+                            )
+                            cell = asyncio.run(
+                                run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup, client)
+                            )
+                            rows.append((count, f"{handler}/{client}", kind, n, cell))
         finally:
             shutil.rmtree(static_root, ignore_errors=True)
     print(report(rows, args.gates, load_before, "PostgreSQL" if on_postgresql else "SQLite"))
@@ -250,13 +280,14 @@ def report(
         f"Portal under a team: inbox at {gates:,} pending gates, serve_portal --processes N, {backend}, DEBUG off.",
         f"Load average (1/5/15 min) before and after: {load_before} and {load_after} on {os.cpu_count()} CPUs",
         "",
-        f"{'processes':>9} {'handler':7} {'kind':14} {'reviewers':>9} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
-        f" {'CPU ms/req':>10} {'req/s ratio':>11}",
+        f"{'processes':>9} {'handler/client':14} {'kind':14} {'reviewers':>9} {'n':>6} {'req/s':>8} {'p50 ms':>8}"
+        f" {'p95 ms':>8} {'CPU ms/req':>10} {'client CPU ms':>13} {'req/s ratio':>11}",
     ]
     for count, handler, kind, n, cell in rows:
         lines.append(
-            f"{count:>9} {handler:7} {kind:14} {n:>9} {cell['n']:>6.0f} {cell['rps']:>8.1f} {cell['p50']:>8.1f}"
-            f" {cell['p95']:>8.1f} {cell['cpu_ms']:>10.2f} {cell['rps'] / baseline[handler, kind]:>11.2f}"
+            f"{count:>9} {handler:14} {kind:14} {n:>9} {cell['n']:>6.0f} {cell['rps']:>8.1f} {cell['p50']:>8.1f}"
+            f" {cell['p95']:>8.1f} {cell['cpu_ms']:>10.2f} {cell['client_cpu_ms']:>13.2f}"
+            f" {cell['rps'] / baseline[handler, kind]:>11.2f}"
         )
     lines += ["", f"command: {command_line('benchmarks/portal_load.py')}"]
     return "\n".join(lines)
