@@ -61,6 +61,17 @@ def test_the_loan_agent_pins_its_opening_calls():
     assert bureau.arguments == {"applicant_name": "applicant_name", "declared_score": "credit_score"}
 
 
+@pytest.mark.parametrize("spec", [s for s in AGENTS.values() if s.opening_calls], ids=lambda s: s.name)
+def test_every_demo_case_of_an_agent_gets_all_its_opening_calls(spec):
+    """`pin()` cannot know a case's fields, and a misnamed one only leaves its call to the model
+    (slower, and the evidence no longer fetched by code): every agent's own cases catch it here."""
+    assert spec.demo_cases is not None, f"{spec.name} has opening calls but no demo cases to check them"
+    for demo in spec.demo_cases():
+        turn = opening_turn(list(spec.opening_calls), demo.case)
+        made = [c.name for c in turn.tool_calls] if turn is not None else []
+        assert made == [c.tool for c in spec.opening_calls], (demo.key, sorted(demo.case))
+
+
 def test_a_loan_run_reaches_the_same_gate_with_one_model_call_fewer(temporal, worker):
     without = start_loan(temporal, worker, with_opening(loan_input(), []))
     opened = start_loan(temporal, worker)
