@@ -1,7 +1,8 @@
 """A real loopback HTTP server that speaks the OpenAI chat-completions API, with scripted faults.
 
 Each scripted fault answers one request, in order; after the script runs out, the server answers
-like the offline model would (so a run can complete). Request arrival times are kept for
+like the offline model would (so a run can complete). A request to summarise earlier turns (at a
+continue-as-new) is answered as the offline model does, outside the script. Request arrival times are kept for
 asserting the waits between attempts.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 
-from agents.framework.offline_model import AGENT_HEADER, _completion
+from agents.framework.offline_model import AGENT_HEADER, TASK_HEADER, _completion, _digest
 from agents.framework.registry import AGENTS
 
 
@@ -80,7 +81,11 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fault = fake._arrived(self.headers.get("Authorization", ""))
+                if self.headers.get(TASK_HEADER) == "summarise":  # outside the script
+                    reply = _completion(body, {"content": _digest(body)})
+                    fault = Fault(200, json.dumps(reply))
+                else:
+                    fault = fake._arrived(self.headers.get("Authorization", ""))
                 if fault is None:
                     spec = AGENTS[self.headers[AGENT_HEADER]]
                     reply = _completion(body, spec.offline_policy(body["messages"]))

@@ -19,6 +19,7 @@ server scripted to repeat ids; the rest of the run is the offline model's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -31,11 +32,12 @@ from temporalio.workflow import NondeterminismError
 import agents.framework.planning as planning
 from agents.finops import BUDGET_APPROVER, FINOPS_AGENT
 from agents.finops.offline import INCREASE
-from agents.framework.call_ids import unique_call_ids
+from agents.framework.call_ids import numbered, unique_call_ids
 from agents.framework.llm import LlmSettings
 from agents.framework.patches import PATCH_UNIQUE_CALL_IDS
 from agents.framework.types import ChatMessage, ToolCall
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.audit.timeline import read_timeline
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import data_converter
 from tests.actions import decide
@@ -107,13 +109,14 @@ def test_a_gated_call_repeating_an_approved_calls_id_gets_a_gate_of_its_own(temp
     with fake, temporal.worker(llm=llm, portal_activities=PORTAL_ACTIVITIES) as queue:
         handle = start_run(temporal, queue, agent_input, prefix="finops")
         first = wait_for_gate(temporal, handle)
-        assert (first.tool_call.id, first.tool_call.arguments["amount"]) == ("call_1", 100)
+        call = first.tool_call
+        assert (call.id, call.provider_id, call.arguments["amount"]) == ("rid000001", "call_1", 100)
         approver_decides(temporal, handle, first, "approve")
 
         # Before the fix: no second gate; the approved call ran again, for 100.
         second = wait_for_gate(temporal, handle, until=lambda g: g.gate_id != first.gate_id, timeout=20)
         assert second.tool_call.arguments["amount"] == 5000 and second.status == "pending"
-        assert second.tool_call.id not in ("call_1", "")
+        assert (second.tool_call.id, second.tool_call.provider_id) == ("rid000002", "call_1")
         approver_decides(temporal, handle, second, "reject")
         result = temporal.run(handle.result(), timeout=60)
 
@@ -146,6 +149,46 @@ def test_two_gated_calls_sharing_an_id_in_one_reply_each_wait_for_their_own_deci
     assert [g.status for g in result.gates] == ["approved", "rejected"]
 
 
+@pytest.mark.once
+def test_call_ids_stay_unique_over_a_continue_as_new_chain(temporal, transactional_db):
+    """Found by a review: a provider numbering calls from `call_0` in every reply gave, after a
+    continue-as-new (which drops the earlier turns' messages, not their results), a gated call
+    the id of an earlier ungated one, and the regulatory report matches results to gates by id:
+    a finding no reviewer saw was reported approved by another's reviewer. The workflow now
+    numbers the calls over the chain."""
+    lookups = [
+        {**increase(f"call_{n}", 0), "function": {"name": name, "arguments": json.dumps(arguments)}}
+        for n, (name, arguments) in enumerate(
+            [
+                ("finops.cost_lookup", {"team": "search", "month": "2026-11"}),
+                ("finops.budget_check", {"team": "search", "month": "2026-11", "budget": 100_000}),
+                ("finops.forecast", {"team": "search", "month": "2026-11"}),
+            ]
+        )
+    ]
+    fake, llm, agent_input = run_with(temporal, [reply(*lookups), reply(increase("call_0", 5000))])
+    spec = dataclasses.replace(agent_input.spec, turns_per_run=1)
+    with fake, temporal.worker(llm=llm, portal_activities=PORTAL_ACTIVITIES) as queue:
+        handle = start_run(temporal, queue, dataclasses.replace(agent_input, spec=spec), prefix="finops")
+        gate = wait_for_gate(temporal, handle, until=lambda g: g.tool_call is not None)
+        approver_decides(temporal, handle, gate, "reject")
+        result = temporal.run(handle.result(), timeout=60)
+        outcome = next(
+            e.data["arguments"]
+            for e in temporal.run(
+                read_timeline(temporal.client.data_converter, [temporal.run(handle.fetch_history())])
+            )
+            if e.data.get("tool") == "finops.publish_summary"
+        )
+
+    assert len(result.gates) == 1 and temporal.run(handle.describe()).run_id != handle.first_execution_run_id
+    ids = [r["call_id"] for r in outcome["results"]]
+    # Before the fix: call_0 for the cost lookup and again for the increase.
+    assert len(ids) == len(set(ids)) >= 5, ids
+    assert gate.tool_call.id in ids and gate.tool_call.provider_id == "call_0"
+    record_history(temporal, handle, "finops_chain_call_ids")
+
+
 # --- the renaming itself ---------------------------------------------------------------------
 
 
@@ -168,6 +211,23 @@ def test_repeated_shared_and_empty_ids_are_replaced_and_the_rest_kept_in_order()
     # Nine letters and digits, which every OpenAI-compatible API accepts.
     assert all(len(i) == 9 and i.isalnum() for i in (ids[0], ids[2], ids[3]))
     assert [c.arguments["n"] for c in renamed.tool_calls] == [0, 1, 2, 3, 4]
+
+
+def test_the_workflow_numbers_every_call_on_from_the_chains_count_keeping_the_providers_id():
+    message, count = numbered(calls_of("call_0", "call_0", ""), last=7)
+    assert [(c.id, c.provider_id) for c in message.tool_calls] == [
+        ("rid000008", "call_0"),
+        ("rid000009", "call_0"),
+        ("rid000010", ""),
+    ]
+    assert [c.arguments["n"] for c in message.tool_calls] == [0, 1, 2] and count == 10
+
+
+def test_numbering_skips_an_id_a_chain_begun_before_it_gave_a_replaced_call():
+    """A chain that continued across the deploy carries gates whose repeated ids were replaced
+    by the same `rid` form (patch unique-call-ids); a new call never takes one of them."""
+    message, count = numbered(calls_of("call_0", "call_1"), last=0, taken={"rid000001", "rid000003"})
+    assert [c.id for c in message.tool_calls] == ["rid000002", "rid000004"] and count == 4
 
 
 def test_a_fresh_id_skips_one_already_taken():

@@ -91,8 +91,10 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "loan_sealed_results_final_gate",
         # Patch opening-calls: the credit file and affordability fetched before the first turn.
         "loan_opening_calls_approved",
-        # Patch unique-call-ids: a model repeated an approved call's id; the new call got a gate.
+        # Patch chain-call-ids: the workflow numbers the model's calls; a model that repeated an
+        # approved call's id got a gate for the new call, and ids stay unique over a chain.
         "finops_repeated_call_id",
+        "finops_chain_call_ids",
     } <= names
 
 
@@ -114,6 +116,8 @@ def test_the_patch_set_recordings_cover_every_patch_it_stands_for():
         # Recorded with patch-set-2026-11b, before unique-call-ids: the repeated id re-ran the
         # approved call (the bug), and replays so.
         "finops_repeated_call_id_before_fix",
+        # Recorded with patch-set-2026-11c (unique-call-ids): the repeated id alone replaced.
+        "finops_unique_call_ids_11c",
     } <= names
 
 

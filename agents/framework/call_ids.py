@@ -1,22 +1,42 @@
-"""Tool call ids the workflow can trust: unique across the run's chain.
+"""Tool call ids the workflow can trust: its own, unique across the run's chain.
 
-The workflow finds a gated call's gate, and a call's result, by the call's id. The id comes from
-the provider, and no OpenAI-compatible API promises it is unique: some servers number calls from
-`call_0` in every reply, some send "", and a prompt-injected model can repeat one on purpose. A
-repeated id would match an earlier call's gate (approved already), re-running that call and
-keeping the new one from any reviewer. So each reply's repeated, shared or empty ids are replaced
-before the reply is kept, and the provider is sent the new ids back. Pure and deterministic.
+The workflow finds a gated call's gate, and a call's result, by the call's id, and so does what
+reads the run afterwards (the regulatory report matches findings to their reviewers' gates). The
+id comes from the provider, and no OpenAI-compatible API promises it is unique: some servers
+number calls from `call_0` in every reply, some send "", and a prompt-injected model can repeat
+one on purpose. A repeated id matched an earlier call's gate (approved already), re-running that
+call and keeping the new one from any reviewer; after a continue-as-new it could credit one
+finding with another's reviewer.
+
+So the workflow numbers every call of the model's replies itself, `rid000001` on, counting over
+the chain (`AgentState.call_seq`), and keeps the provider's id beside it (`provider_id`); the
+provider is sent the workflow's ids back. Runs begun before the numbering (patch
+`chain-call-ids`) replace only an empty, repeated or taken id (`unique_call_ids`, patch
+`unique-call-ids`). Pure and deterministic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import replace
 
 from agents.framework.types import ChatMessage, GateSnapshot
 
 # Nine letters and digits, which every OpenAI-compatible API takes (`rid000001`).
 FRESH_ID = "rid{:06d}"
+
+
+def numbered(message: ChatMessage, last: int, taken: Set[str] = frozenset()) -> tuple[ChatMessage, int]:
+    """The reply with its calls numbered on from `last` (the chain's count so far), each keeping
+    the provider's id as `provider_id`, and the count after them. A number whose id is `taken`
+    (a chain begun before the numbering, whose replaced ids were numbered too) is skipped."""
+    calls = []
+    for call in message.tool_calls:
+        last += 1
+        while FRESH_ID.format(last) in taken:
+            last += 1
+        calls.append(replace(call, id=FRESH_ID.format(last), provider_id=call.id))
+    return replace(message, tool_calls=calls), last
 
 
 def taken_ids(messages: Iterable[ChatMessage], gates: Iterable[GateSnapshot]) -> set[str]:

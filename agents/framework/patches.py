@@ -15,6 +15,9 @@ Rules, each kept by a test (tests/test_patch_set.py, tests/test_replay.py):
 - The sets are asked at the start of the run, newest first, never where a patch is used: a
   patch's branch can go once no run from before that patch is open, without moving a set's marker
   in any history. A set goes with `workflow.deprecate_patch(<its name>)` first, then its removal.
+- A patch asked in the middle of a run is asked with `in_set`, which answers from the sets alone:
+  `patched` would, for a run begun with an older set, take the patch alone at that point and
+  record its own marker there (`unique-call-ids` still does, asked only for a repeated id).
 - Like any patch, a set cannot be rolled back once runs have recorded it: a worker of the code
   before it fails their workflow tasks ("patch marker encountered ... no corresponding change
   command") until a worker with it picks them up. Deploy every worker first, and do not revert.
@@ -48,6 +51,9 @@ PATCH_OPENING_CALLS = "opening-calls"
 # A reply's repeated, shared or empty tool call ids are replaced with ids unique in the chain, so
 # a repeated id cannot find an earlier call's gate.
 PATCH_UNIQUE_CALL_IDS = "unique-call-ids"
+# The workflow numbers every tool call of the model's replies itself, over the chain. Asked
+# through its set only (`in_set`): runs begun before it never take it.
+PATCH_CHAIN_CALL_IDS = "chain-call-ids"
 
 # The patches of each set, frozen once recorded: the first set, and each later one with every
 # patch of the one before it and the patches since.
@@ -66,6 +72,7 @@ FIRST_SET = frozenset(
 )
 # Newest first: the one a run started now records, then the ones runs in flight may have.
 PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("patch-set-2026-11d", FIRST_SET | {PATCH_OPENING_CALLS, PATCH_UNIQUE_CALL_IDS, PATCH_CHAIN_CALL_IDS}),
     ("patch-set-2026-11c", FIRST_SET | {PATCH_OPENING_CALLS, PATCH_UNIQUE_CALL_IDS}),
     ("patch-set-2026-11b", FIRST_SET | {PATCH_OPENING_CALLS}),
     ("patch-set-2026-11", FIRST_SET),
@@ -89,3 +96,11 @@ def patched(patch_id: str) -> bool:
         if patch_id in members and workflow.patched(name):
             return True
     return workflow.patched(patch_id)
+
+
+def in_set(patch_id: str) -> bool:
+    """Whether this run took a set with the patch, never asking for the patch alone: for a patch
+    asked in the middle of a run, which a run begun before it must not take there (a marker of
+    its own recorded mid-run, which a worker from before the patch could not replay). Every set
+    was asked at the start of the run, so this records nothing."""
+    return any(patch_id in members and workflow.patched(name) for name, members in PATCH_SETS)

@@ -15,9 +15,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from agents.framework.contract import LLM_ACTIVITY
 from agents.framework.gate_flow import GateFlowMixin
 from agents.framework.patches import (
+    PATCH_CHAIN_CALL_IDS,
     PATCH_LOCAL_TOOLS,
     PATCH_OPENING_CALLS,
     PATCH_UNIQUE_CALL_IDS,
+    in_set,
     patched,
 )
 from agents.framework.policies import (
@@ -34,7 +36,7 @@ from agents.framework.policies import (
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
-    from agents.framework.call_ids import taken_ids, unique_call_ids
+    from agents.framework.call_ids import numbered, taken_ids, unique_call_ids
     from agents.framework.llm_types import LlmRequest, LlmResponse
     from agents.framework.opening_calls import opening_turn
     from agents.framework.types import (
@@ -119,9 +121,15 @@ class PlanningMixin(GateFlowMixin):
             state.pending = list(message.tool_calls)
 
     def _with_unique_call_ids(self, message: ChatMessage) -> ChatMessage:
-        """The model's reply, its calls' ids made unique in the chain (a repeated id would find an
-        earlier call's gate). Patched: runs recorded before kept the provider's ids as they came."""
-        renamed = unique_call_ids(message, taken_ids(self._state.messages, self._gates.values()))
+        """The model's reply, its calls numbered by the workflow over the chain (a repeated id
+        would find an earlier call's gate). Runs begun before: only a repeated id replaced, and
+        before that, the provider's ids kept as they came."""
+        state = self._state
+        taken = taken_ids(state.messages, self._gates.values())
+        if message.tool_calls and in_set(PATCH_CHAIN_CALL_IDS):
+            message, state.call_seq = numbered(message, state.call_seq, taken)
+            return message
+        renamed = unique_call_ids(message, taken)
         if renamed is None or not patched(PATCH_UNIQUE_CALL_IDS):
             return message
         return renamed

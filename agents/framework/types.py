@@ -35,6 +35,8 @@ class ToolCall:
     name: str
     arguments: dict[str, Any]
     requested_by: str = BY_MODEL
+    # The id the provider gave the call, where the workflow numbered it (agents/framework/call_ids.py).
+    provider_id: str = ""
 
 
 @dataclass
@@ -172,6 +174,8 @@ class AgentState:
     # The version of each gate the projection has been sent, so a change made while the run was
     # continuing as new is still published (None in runs continued before this was carried).
     published: dict[str, int] | None = None
+    # The model's tool calls numbered so far in the chain (agents/framework/call_ids.py).
+    call_seq: int = 0
 
 
 @dataclass
