@@ -2,8 +2,7 @@
 and 50 reviewers at once, served by 1 and 2 ASGI worker processes.
 
     python benchmarks/portal_load.py [--gates 10000] [--processes 1,2] [--concurrency 1,20,50]
-        [--seconds 6] [--warmup 1.5] [--handlers portal,django] [--clients httpx,raw]
-        [--listeners shared,reuse-port] [--keep]
+        [--seconds 6] [--warmup 1.5] [--handlers portal,django] [--clients httpx,raw] [--keep]
 
 It seeds a throwaway database with `--gates` pending gates (and as many decided) the way
 benchmarks/inbox_scale.py does (SQLite under var/, or a new PostgreSQL database beside
@@ -28,8 +27,7 @@ and its workers) after minus before, divided by the requests served. Beside it, 
 simulated reviewers' client (this process) spent per request: on one machine it shares the
 cores with the server, so its cost is in every latency printed. `--clients httpx,raw` measures
 with httpx and with a raw keep-alive client (benchmarks/raw_http.py) in turn, against the same
-server; `--listeners shared,reuse-port` serves with one listening socket and with one per process
-(`serve_portal --reuse-port`) in turn. The machine is shared:
+server. The machine is shared:
 compare rows of one run (the ratio column is against 1 process at concurrency 1, same kind).
 Figures only: it never fails on them.
 """
@@ -65,9 +63,6 @@ REVIEWERS = 50
 # The simulated reviewers' HTTP client: httpx, or a raw keep-alive client on asyncio streams
 # (benchmarks/raw_http.py) spending less of the cores the server shares with it.
 CLIENTS = ("httpx", "raw")
-# How the processes listen: one socket they share, or one each (`serve_portal --reuse-port`,
-# rows marked /rp).
-LISTENERS = {"shared": (), "reuse-port": ("--reuse-port",)}
 HANDLERS = {"portal": "reviewer_portal.asgi:application", "django": "benchmarks.stock_asgi:application"}
 ROLES = ("credit_officer", "senior_credit_officer")
 VERSION = re.compile(rb'data-inbox-version="([^"]*)"')
@@ -210,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured first, per row")
     parser.add_argument("--handlers", default="portal", help=f"among {', '.join(HANDLERS)}, taking turns")
     parser.add_argument("--clients", default="httpx", help=f"among {', '.join(CLIENTS)}, taking turns")
-    parser.add_argument("--listeners", default="shared", help=f"among {', '.join(LISTENERS)}, taking turns")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args(argv)
     processes = [int(p) for p in args.processes.split(",")]
@@ -218,9 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k.strip() for k in args.kinds.split(",")]
     handlers = [h.strip() for h in args.handlers.split(",")]
     client_kinds = [c.strip() for c in args.clients.split(",")]
-    listeners = [name.strip() for name in args.listeners.split(",")]
-    if set(listeners) - set(LISTENERS):
-        parser.error(f"listeners among {', '.join(LISTENERS)}")
     if (
         max(concurrency) > REVIEWERS
         or set(kinds) - set(KINDS)
@@ -257,9 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             collect_static(env)
             for count in processes:
-                for handler, listener in itertools.product(handlers, listeners):
-                    options = LISTENERS[listener]
-                    with served_portal(env, count, log, HANDLERS[handler], *options) as (base, pid):
+                for handler in handlers:
+                    with served_portal(env, count, log, HANDLERS[handler]) as (base, pid):
                         for kind, client, n in itertools.product(kinds, client_kinds, concurrency):
                             print(
                                 f"{count} process(es), {handler}, {kind}, {client}, {n} reviewers...",
@@ -268,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                             cell = asyncio.run(
                                 run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup, client)
                             )
-                            label = f"{handler}/{client}" + ("/rp" if options else "")
-                            rows.append((count, label, kind, n, cell))
+                            rows.append((count, f"{handler}/{client}", kind, n, cell))
         finally:
             shutil.rmtree(static_root, ignore_errors=True)
     print(report(rows, args.gates, load_before, "PostgreSQL" if on_postgresql else "SQLite"))

@@ -57,10 +57,10 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log_pat
 
 @contextmanager
 def served_portal(
-    env: dict[str, str], processes: int, log: Path, app: str = PORTAL_APP, *options: str
+    env: dict[str, str], processes: int, log: Path, app: str = PORTAL_APP
 ) -> Iterator[tuple[str, int]]:
     """The portal (`app`) served as in production, by `manage.py serve_portal` with `processes`
-    uvicorn processes and `options`; yields (base URL, supervisor pid)."""
+    uvicorn processes; yields (base URL, supervisor pid)."""
     port = free_port()
     command = [
         sys.executable,
@@ -72,7 +72,6 @@ def served_portal(
         str(port),
         "--processes",
         str(processes),
-        *options,
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)

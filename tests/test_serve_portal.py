@@ -125,9 +125,6 @@ def served(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes]
         while not answers(port) or len(workers(server.pid)) < 2:
             assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
-        while not all(sockets_on(pid, port)["listening"] for pid in workers(server.pid)):
-            assert time.monotonic() < deadline, "a serving process never listened"
-            time.sleep(0.1)
         yield server, port, workers(server.pid)
     finally:
         if server.poll() is None:
@@ -135,15 +132,11 @@ def served(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes]
             server.wait(timeout=60)
 
 
-LISTENING = pytest.mark.parametrize("listening", [(), ("--reuse-port",)], ids=["shared", "reuse-port"])
-
-
-@LISTENING
 @pytest.mark.django_db(transaction=True)
-def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them_all(tmp_path, listening):
+def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them_all(tmp_path):
     officer = make_user("served-officer", "credit_officer")
     session = logged_in(officer).cookies["sessionid"].value
-    with served(tmp_path, *listening) as (server, port, serving):
+    with served(tmp_path) as (server, port, serving):
         assert len(serving) == 2
         with httpx.Client(base_url=f"http://{HOST}:{port}", cookies={"sessionid": session}) as client:
             pages = [client.get("/") for _ in range(5)]  # one kept-alive connection
@@ -179,11 +172,10 @@ def frames_answered(port: int, session: str) -> tuple[int | None, int | None]:
     return codes[0], codes[1]
 
 
-@LISTENING
 @pytest.mark.django_db(transaction=True)
-def test_the_serving_processes_end_with_a_supervisor_killed_outright(tmp_path, listening):
+def test_the_serving_processes_end_with_a_supervisor_killed_outright(tmp_path):
     """SIGKILL or the OOM killer: the processes must not go on holding the port."""
-    with served(tmp_path, *listening) as (server, port, serving):
+    with served(tmp_path) as (server, port, serving):
         server.kill()
         server.wait(timeout=10)
         deadline = time.monotonic() + 30
@@ -191,80 +183,6 @@ def test_the_serving_processes_end_with_a_supervisor_killed_outright(tmp_path, l
             time.sleep(0.2)
         assert not any(alive(pid) for pid in serving)
     tcp_listener(HOST, port).close()  # the port is free again
-
-
-TCP_STATES = {"01": "established", "0A": "listening"}
-
-
-def sockets_on(pid: int, port: int) -> dict[str, int]:
-    """How many sockets of `port` the process holds, by state (from /proc: its descriptors'
-    inodes, looked up in the kernel's TCP tables)."""
-    inodes = set()
-    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
-        with suppress(OSError):
-            target = os.readlink(descriptor)
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:[") : -1])
-    held = {state: 0 for state in TCP_STATES.values()}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if (
-                int(fields[1].rsplit(":", 1)[1], 16) == port
-                and fields[9] in inodes
-                and fields[3] in TCP_STATES
-            ):
-                held[TCP_STATES[fields[3]]] += 1
-    return held
-
-
-def listening_sockets(port: int) -> int:
-    """Listening sockets on `port`, whoever holds them (the kernel's TCP tables)."""
-    return sum(
-        int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A"
-        for table in ("/proc/net/tcp", "/proc/net/tcp6")
-        for fields in (line.split() for line in Path(table).read_text().splitlines()[1:])
-    )
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_burst_of_connections_is_spread_over_the_serving_processes(tmp_path):
-    """On one shared socket, 50 reviewers' connections opened at once all went to one of two
-    processes (measured with benchmarks/portal_load.py: one core served them while the other
-    idled, and kept-alive connections never move); so did 40 here, in two runs of three. With
-    --reuse-port each process listens on a socket of its own on the port (SO_REUSEPORT), and
-    the kernel spreads new connections over them."""
-    with served(tmp_path, "--reuse-port") as (_server, port, serving):
-        deadline = time.monotonic() + 30
-        burst = [socket.socket() for _ in range(40)]
-        for connection in burst:  # every SYN sent before any process wakes to accept
-            connection.setblocking(False)
-            connection.connect_ex((HOST, port))
-        try:
-            while sum(held := [sockets_on(pid, port)["established"] for pid in serving]) < 40:
-                assert time.monotonic() < deadline + 30, held
-                time.sleep(0.1)
-            # Spread at random, each gets 20 of 40 on average; under 8 is a 1-in-50,000 chance.
-            assert min(held) >= 8, held
-        finally:
-            for connection in burst:
-                connection.close()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_connections_made_while_a_serving_process_is_dead_are_served_by_the_others(tmp_path):
-    """With --reuse-port, a process killed outright takes its listening socket with it: no
-    connection made afterwards waits in a queue nobody accepts from (the supervisor holds the
-    port without listening on it). One waiting in the dead process's queue as it died is reset
-    (see ProcessListeners)."""
-    with served(tmp_path, "--reuse-port") as (server, port, serving):
-        os.kill(serving[0], signal.SIGKILL)
-        while listening_sockets(port) > 1:  # its socket gone with it
-            time.sleep(0.01)
-        # Before the supervisor starts its replacement (it looks every 0.5 s), and after.
-        statuses = [raw_status(port, b"GET", b"/", "none") for _ in range(20)]
-        assert all(200 <= status < 500 for status in statuses), statuses
-        assert server.poll() is None
 
 
 def manage(*args: str) -> subprocess.CompletedProcess[str]:

@@ -2,15 +2,12 @@
 [--processes N] [--forwarded-allow-ips IPS]`, N uvicorn processes on one port, each serving HTTP
 and the WebSocket.
 
-What `uvicorn --workers N` does, with these differences:
+What `uvicorn --workers N` does, with three differences:
 - uvicorn makes the shared listening socket without naming its protocol, so asyncio, which turns
   Nagle's algorithm off only on sockets that say they are TCP, leaves it on, and every request
   after the first on a kept-alive connection waits for the client's delayed ACK, about 40 ms on
   Linux (uvicorn issue 3149). The socket here says it is TCP (reviewer_portal/operations/listener.py).
 - The processes end with the supervisor, even one killed outright (operations/served_app.py).
-- `--reuse-port` gives each process a listening socket of its own on the port (SO_REUSEPORT), so
-  the kernel spreads new connections over them; on one shared socket, the first process to wake
-  takes a whole burst (operations/listener.py, ProcessListeners, which says what it costs).
 - A stop lets requests finish for at most GRACEFUL_SECONDS: a client that never finishes sending
   its request cannot hold a deploy, and a supervisor that could not start its processes exits 3.
 """
@@ -56,11 +53,6 @@ class Command(BaseCommand):
             help="the TLS proxies whose X-Forwarded-For and -Proto are believed, comma-separated",
         )
         parser.add_argument(
-            "--reuse-port",
-            action="store_true",
-            help="a listening socket per process, the kernel spreading connections over them",
-        )
-        parser.add_argument(
             "--app", default=PORTAL_APP, help="the ASGI application (benchmarks compare others)"
         )
 
@@ -92,7 +84,7 @@ class Command(BaseCommand):
             ws_max_size=WS_MAX_BYTES,
         )
         try:
-            listener = tcp_listener(config.host, config.port, reuse_port=bool(options["reuse_port"]))
+            listener = tcp_listener(config.host, config.port)
         except OSError as error:
             raise CommandError(f"Cannot listen on {config.host}:{config.port}: {error.strerror}") from error
         os.environ[SUPERVISOR] = str(os.getpid())
