@@ -32,10 +32,10 @@ from temporalio.workflow import NondeterminismError
 import agents.framework.planning as planning
 from agents.finops import BUDGET_APPROVER, FINOPS_AGENT
 from agents.finops.offline import INCREASE
-from agents.framework.call_ids import numbered, unique_call_ids
+from agents.framework.call_ids import numbered, taken_ids, unique_call_ids
 from agents.framework.llm import LlmSettings
 from agents.framework.patches import PATCH_UNIQUE_CALL_IDS
-from agents.framework.types import ChatMessage, ToolCall
+from agents.framework.types import AgentState, ChatMessage, ToolCall, ToolResult
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.audit.timeline import read_timeline
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
@@ -110,13 +110,13 @@ def test_a_gated_call_repeating_an_approved_calls_id_gets_a_gate_of_its_own(temp
         handle = start_run(temporal, queue, agent_input, prefix="finops")
         first = wait_for_gate(temporal, handle)
         call = first.tool_call
-        assert (call.id, call.provider_id, call.arguments["amount"]) == ("rid000001", "call_1", 100)
+        assert (call.id, call.provider_id, call.arguments["amount"]) == ("wf0000001", "call_1", 100)
         approver_decides(temporal, handle, first, "approve")
 
         # Before the fix: no second gate; the approved call ran again, for 100.
         second = wait_for_gate(temporal, handle, until=lambda g: g.gate_id != first.gate_id, timeout=20)
         assert second.tool_call.arguments["amount"] == 5000 and second.status == "pending"
-        assert (second.tool_call.id, second.tool_call.provider_id) == ("rid000002", "call_1")
+        assert (second.tool_call.id, second.tool_call.provider_id) == ("wf0000002", "call_1")
         approver_decides(temporal, handle, second, "reject")
         result = temporal.run(handle.result(), timeout=60)
 
@@ -216,18 +216,46 @@ def test_repeated_shared_and_empty_ids_are_replaced_and_the_rest_kept_in_order()
 def test_the_workflow_numbers_every_call_on_from_the_chains_count_keeping_the_providers_id():
     message, count = numbered(calls_of("call_0", "call_0", ""), last=7)
     assert [(c.id, c.provider_id) for c in message.tool_calls] == [
-        ("rid000008", "call_0"),
-        ("rid000009", "call_0"),
-        ("rid000010", ""),
+        ("wf0000008", "call_0"),
+        ("wf0000009", "call_0"),
+        ("wf0000010", ""),
     ]
     assert [c.arguments["n"] for c in message.tool_calls] == [0, 1, 2] and count == 10
 
 
-def test_numbering_skips_an_id_a_chain_begun_before_it_gave_a_replaced_call():
-    """A chain that continued across the deploy carries gates whose repeated ids were replaced
-    by the same `rid` form (patch unique-call-ids); a new call never takes one of them."""
-    message, count = numbered(calls_of("call_0", "call_1"), last=0, taken={"rid000001", "rid000003"})
-    assert [c.id for c in message.tool_calls] == ["rid000002", "rid000004"] and count == 4
+def test_numbering_skips_an_id_a_chain_begun_before_it_used():
+    """A chain that continued across the deploy carries results whose ids the provider chose
+    (or unique-call-ids gave, `rid...`, a form numbering never takes); a new call never takes one
+    of them, whatever the provider chose."""
+    message, count = numbered(calls_of("call_0", "call_1"), last=0, taken={"wf0000001", "wf0000003"})
+    assert [c.id for c in message.tool_calls] == ["wf0000002", "wf0000004"] and count == 4
+
+
+def test_the_ids_taken_include_the_carried_results():
+    carried = [
+        ToolResult("call_0", "regulatory.record_finding", ok=True),
+        ToolResult("rid000001", "x", ok=True),
+    ]
+    assert taken_ids([], [], carried) == {"call_0", "rid000001"}
+
+
+@pytest.mark.once
+def test_a_chain_continued_from_a_carry_an_older_worker_wrote_numbers_past_its_carried_ids(
+    temporal, transactional_db
+):
+    """The second review's case: a chain begun before the numbering continues as new on a worker
+    with it; its carry has no count (0), and carried results whose ids its provider chose. The
+    new run's calls take none of them (before: `wf0000001` again, beside the carried one)."""
+    fake, llm, agent_input = run_with(temporal, [reply(increase("call_0", 5000))])
+    case = ChatMessage(role="user", content=json.dumps(CASE, sort_keys=True))
+    carried = [ToolResult("wf0000001", "finops.cost_lookup", ok=True, result={"spend_to_date": 1})]
+    carry = AgentState(messages=[case], results=carried, turn=1)
+    with fake, temporal.worker(llm=llm, portal_activities=PORTAL_ACTIVITIES) as queue:
+        handle = start_run(temporal, queue, dataclasses.replace(agent_input, carry=carry), prefix="finops")
+        gate = wait_for_gate(temporal, handle, until=lambda g: g.tool_call is not None)
+        temporal.run(handle.terminate("test done"))
+
+    assert (gate.tool_call.id, gate.tool_call.provider_id) == ("wf0000002", "call_0")
 
 
 def test_a_fresh_id_skips_one_already_taken():

@@ -8,7 +8,7 @@ one on purpose. A repeated id matched an earlier call's gate (approved already),
 call and keeping the new one from any reviewer; after a continue-as-new it could credit one
 finding with another's reviewer.
 
-So the workflow numbers every call of the model's replies itself, `rid000001` on, counting over
+So the workflow numbers every call of the model's replies itself, `wf0000001` on, counting over
 the chain (`AgentState.call_seq`), and keeps the provider's id beside it (`provider_id`); the
 provider is sent the workflow's ids back. Runs begun before the numbering (patch
 `chain-call-ids`) replace only an empty, repeated or taken id (`unique_call_ids`, patch
@@ -20,30 +20,37 @@ from __future__ import annotations
 from collections.abc import Iterable, Set
 from dataclasses import replace
 
-from agents.framework.types import ChatMessage, GateSnapshot
+from agents.framework.types import ChatMessage, GateSnapshot, ToolResult
 
-# Nine letters and digits, which every OpenAI-compatible API takes (`rid000001`).
+# Nine letters and digits, which every OpenAI-compatible API takes: what `unique_call_ids` gives
+# a repeated id (`rid000001`), and, in a form of its own that it never gave, what the workflow
+# numbers calls with (`wf0000001`).
 FRESH_ID = "rid{:06d}"
+NUMBERED_ID = "wf{:07d}"
 
 
 def numbered(message: ChatMessage, last: int, taken: Set[str] = frozenset()) -> tuple[ChatMessage, int]:
     """The reply with its calls numbered on from `last` (the chain's count so far), each keeping
     the provider's id as `provider_id`, and the count after them. A number whose id is `taken`
-    (a chain begun before the numbering, whose replaced ids were numbered too) is skipped."""
+    (in a chain begun before the numbering, an id the provider chose) is skipped."""
     calls = []
     for call in message.tool_calls:
         last += 1
-        while FRESH_ID.format(last) in taken:
+        while NUMBERED_ID.format(last) in taken:
             last += 1
-        calls.append(replace(call, id=FRESH_ID.format(last), provider_id=call.id))
+        calls.append(replace(call, id=NUMBERED_ID.format(last), provider_id=call.id))
     return replace(message, tool_calls=calls), last
 
 
-def taken_ids(messages: Iterable[ChatMessage], gates: Iterable[GateSnapshot]) -> set[str]:
-    """The ids earlier calls of the chain used: in the conversation kept, and on every gate (a
-    gate outlives the turns pruning or a continue-as-new drops)."""
+def taken_ids(
+    messages: Iterable[ChatMessage], gates: Iterable[GateSnapshot], results: Iterable[ToolResult] = ()
+) -> set[str]:
+    """The ids earlier calls of the chain used: in the conversation kept, on every gate, and on
+    the results carried (gates and results outlive the turns a continue-as-new drops; sealed
+    results cannot be read here, which is why numbered ids have a form of their own)."""
     ids = {call.id for message in messages for call in message.tool_calls}
     ids.update(gate.tool_call.id for gate in gates if gate.tool_call is not None)
+    ids.update(result.call_id for result in results)
     return ids
 
 

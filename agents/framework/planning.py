@@ -125,7 +125,7 @@ class PlanningMixin(GateFlowMixin):
         would find an earlier call's gate). Runs begun before: only a repeated id replaced, and
         before that, the provider's ids kept as they came."""
         state = self._state
-        taken = taken_ids(state.messages, self._gates.values())
+        taken = taken_ids(state.messages, self._gates.values(), [*state.results, *state.turn_results])
         if message.tool_calls and in_set(PATCH_CHAIN_CALL_IDS):
             message, state.call_seq = numbered(message, state.call_seq, taken)
             return message
