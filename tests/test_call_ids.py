@@ -231,6 +231,21 @@ def test_numbering_skips_an_id_a_chain_begun_before_it_used():
     assert [c.id for c in message.tool_calls] == ["wf0000002", "wf0000004"] and count == 4
 
 
+def test_an_oversize_odd_unicode_id_reaches_the_provider_again_as_the_workflows_own():
+    """A 10,000-character id of bidi overrides, a lone surrogate and a NUL: the provider is sent
+    `wf0000001` back; what it sent is kept, unchanged, for the audit trail."""
+    odd = "\u202e\ud800\x00" + "\u05e9" * 9_997
+    message, _ = numbered(calls_of(odd, odd), last=0)
+    assert [c.id for c in message.tool_calls] == ["wf0000001", "wf0000002"]
+    assert [c.provider_id for c in message.tool_calls] == [odd, odd]
+
+
+def test_a_forged_negative_count_numbers_from_zero():
+    """Only a carry forged through a raw Temporal client holds one; the ids keep their form."""
+    message, count = numbered(calls_of("call_0"), last=-5)
+    assert [c.id for c in message.tool_calls] == ["wf0000001"] and count == 1
+
+
 def test_the_ids_taken_include_the_carried_results():
     carried = [
         ToolResult("call_0", "regulatory.record_finding", ok=True),

@@ -32,8 +32,9 @@ NUMBERED_ID = "wf{:07d}"
 def numbered(message: ChatMessage, last: int, taken: Set[str] = frozenset()) -> tuple[ChatMessage, int]:
     """The reply with its calls numbered on from `last` (the chain's count so far), each keeping
     the provider's id as `provider_id`, and the count after them. A number whose id is `taken`
-    (in a chain begun before the numbering, an id the provider chose) is skipped."""
-    calls = []
+    (in a chain begun before the numbering, an id the provider chose) is skipped. A count below 0
+    (only a carry forged through Temporal could hold one) counts from 0."""
+    calls, last = [], max(last, 0)
     for call in message.tool_calls:
         last += 1
         while NUMBERED_ID.format(last) in taken:

@@ -124,9 +124,11 @@ class PlanningMixin(GateFlowMixin):
         """The model's reply, its calls numbered by the workflow over the chain (a repeated id
         would find an earlier call's gate). Runs begun before: only a repeated id replaced, and
         before that, the provider's ids kept as they came."""
+        if not message.tool_calls:  # an answer: nothing to number, nothing to read
+            return message
         state = self._state
         taken = taken_ids(state.messages, self._gates.values(), [*state.results, *state.turn_results])
-        if message.tool_calls and in_set(PATCH_CHAIN_CALL_IDS):
+        if in_set(PATCH_CHAIN_CALL_IDS):
             message, state.call_seq = numbered(message, state.call_seq, taken)
             return message
         renamed = unique_call_ids(message, taken)
