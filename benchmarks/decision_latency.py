@@ -1,6 +1,7 @@
 """Decision latency: a bare Temporal Update round trip against a reviewer's decision in the portal.
 
     python benchmarks/decision_latency.py [--temporal 127.0.0.1:7233] [--n 50] [--warmup 5]
+        [--server daphne|serve_portal]
 
 Prints p50/p95 of, in the same run:
 
@@ -18,7 +19,8 @@ Everything it needs it sets up and tears down itself, given only a Temporal serv
 listens at `--temporal`, it starts the dev server from this virtualenv's `temporal` on a free port.
 It uses a throwaway SQLite database under var/, an in-process worker on a fresh task queue (the
 real loan agent with the real projection activity, plus the minimal workflow) and the real portal
-served by `daphne` as a subprocess with the same environment. To see where the portal's time
+served by `daphne` as a subprocess with the same environment (`--server serve_portal`: one uvicorn
+process of `manage.py serve_portal`, as production serves it). To see where the portal's time
 goes, `--portal-app module:app` serves a wrapper of the portal's ASGI app (on PYTHONPATH) instead.
 """
 
@@ -44,7 +46,7 @@ from benchmarks.cases import intake_values, loan_application
 from benchmarks.figures import command_line, percentile
 from benchmarks.loan_runs import loan_worker
 from benchmarks.minimal_update import MinimalUpdateWorkflow, start_minimal_workflows, time_sdk_update
-from benchmarks.portal_server import PORTAL_APP, portal_server
+from benchmarks.portal_server import PORTAL_APP, portal_server, served_portal
 from benchmarks.processes import BenchmarkError, temporal_server
 from benchmarks.reviewer_session import Portal
 from benchmarks.scratch import scratch_files, throwaway_keys
@@ -246,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         default=PORTAL_APP,
         help="ASGI app for daphne to serve; a wrapper on PYTHONPATH can time the portal's steps",
     )
+    parser.add_argument(
+        "--server",
+        choices=("daphne", "serve_portal"),
+        default="daphne",
+        help="serve the portal with daphne (make dev's) or manage.py serve_portal (production's, uvicorn)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch DB and portal log in var/")
     args = parser.parse_args(argv)
     if args.n < 2 or args.warmup < 0:
@@ -271,9 +279,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Preparing {count} loan gates and minimal workflows on {address}...", file=sys.stderr)
             gate_ids = start_loan_gates(client, count, started)
             minimal_ids = start_minimal_workflows(bg, client, minimal_queue, count, started)
-            base_url = stack.enter_context(
-                portal_server(scratch.with_name(f"{scratch.name}-portal.log"), args.portal_app)
-            )
+            portal_log = scratch.with_name(f"{scratch.name}-portal.log")
+            if args.server == "daphne":
+                base_url = stack.enter_context(portal_server(portal_log, args.portal_app))
+            else:  # one uvicorn process, as production runs each of its N
+                base_url, _ = stack.enter_context(
+                    served_portal(os.environ.copy(), 1, portal_log, args.portal_app)
+                )
             portal = Portal.login(base_url, OFFICER, PASSWORD)
             stack.callback(portal.close)
             print("Measuring...", file=sys.stderr)
