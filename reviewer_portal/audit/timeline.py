@@ -29,12 +29,8 @@ from agents.framework.contract import (
     SUMMARISE_ACTIVITY,
     SYSTEM_DECIDER,
 )
-from agents.framework.types import BY_FRAMEWORK
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
-
-# How the trail marks a tool call the framework made before the model's first turn (an opening
-# call, agents/framework/opening_calls.py): evidence every case gets, not the AI's choice.
-FRAMEWORK_CALL = ", made by the framework before the AI's first turn"
+from reviewer_portal.audit.framework_calls import credit_framework, made_by_framework
 
 # The marker the SDK records for a local activity (agents.framework.tools, `local=True`).
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -129,11 +125,19 @@ class _HistoryReader:
             return [TimelineEntry(when, "run", f"Run started by {who}", {"input": run_input})]
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
             attrs = event.workflow_execution_continued_as_new_event_attributes
+            if self._before_first_llm is not None:  # continued before the model's first call
+                carried = await self._first(attrs.input)
+                carry = carried.get("carry") if isinstance(carried, dict) else None
+                self._credit_opening_calls(carry if isinstance(carry, dict) else {}, carried=True)
             title = f"Continued as new run {attrs.new_execution_run_id} to keep history short"
             return [TimelineEntry(when, "run", title)]
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
-            self._scheduled[event.event_id] = (attrs.activity_type.name, await self._first(attrs.input))
+            name, arg = attrs.activity_type.name, await self._first(attrs.input)
+            self._scheduled[event.event_id] = (name, arg)
+            if name == LLM_ACTIVITY and self._before_first_llm is not None:
+                # Credited as the call is made: its input says who asked, whether or not it ends.
+                self._credit_opening_calls(arg)
             return []
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attrs = event.activity_task_completed_event_attributes
@@ -173,7 +177,6 @@ class _HistoryReader:
         if name == LLM_ACTIVITY:
             prompt = arg.get("prompt", {}) if isinstance(arg, dict) else {}
             title = f"LLM call: {result.get('model')} with prompt {prompt.get('id')} v{prompt.get('version')}"
-            self._credit_opening_calls(arg)
             return [TimelineEntry(when, "llm", title, {"input": arg, "output": result})]
         if name == PUBLISH_ACTIVITY:
             return self._gate_entries(when, arg)
@@ -204,28 +207,20 @@ class _HistoryReader:
             self._before_first_llm.append(entry)
         return entry
 
-    def _credit_opening_calls(self, request: Any) -> None:
-        """At a run's first LLM call: the tool calls before it that the framework made (its
-        assistant turn in the call's input says so) are marked as the framework's, not the AI's."""
+    def _credit_opening_calls(self, request: Any, *, carried: bool = False) -> None:
+        """At a run's first LLM call, as it is made (or a continue-as-new before it): the calls
+        before it that the framework made are marked so (reviewer_portal.audit.framework_calls)."""
         earlier, self._before_first_llm = self._before_first_llm or [], None
-        messages = request.get("messages", []) if isinstance(request, dict) else []
-        framework = {
-            call.get("name")
-            for message in messages
-            if isinstance(message, dict) and message.get("role") == "assistant"
-            for call in message.get("tool_calls") or []
-            if isinstance(call, dict) and call.get("requested_by") == BY_FRAMEWORK
-        }
-        for entry in earlier:
-            if entry.data["tool"] in framework:
-                entry.title += FRAMEWORK_CALL
-                entry.data["requested_by"] = BY_FRAMEWORK
+        credit_framework(
+            earlier, made_by_framework(request if isinstance(request, dict) else {}, carried=carried)
+        )
 
     async def _local_activity(
         self, when: datetime, marker: MarkerRecordedEventAttributes
     ) -> list[TimelineEntry]:
         """A tool run as a local activity (`local=True`): its marker holds its name and result
-        (or failure); its arguments are the model's call to it."""
+        (or failure); its arguments are in the call that asked for it (the model's reply, or the
+        framework's turn, which `_credit_opening_calls` adds)."""
         if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
             return []
         name = json.loads(marker.details["data"].payloads[0].data).get("activity_type", "?")
