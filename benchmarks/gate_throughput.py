@@ -10,8 +10,9 @@ when the portal's publish activity is called for it (a stand-in that notes the t
 dropped). bare: a minimal workflow whose one no-op activity is the same kind of stand-in, on a
 bare worker (with the same workflow-task settings as build_worker gives ours, where it sets any).
 same steps: a workflow that takes a loan run's steps to its gate with nothing in them (a no-op
-"bureau" beside a local no-op, as the opening calls run, two no-op "model" activities with a
-local no-op between them, the stand-in, a durable wait), on a bare worker: what Temporal alone costs a run of that shape, so that
+"bureau" beside a local no-op, as the opening calls run, then a local no-op as the policy check
+of the framework's second turn, one no-op "model" activity, the stand-in, a durable wait), on a
+bare worker: what Temporal alone costs a run of that shape, so that
 ours/same steps is what the framework adds. Each worker is a process of its own (`--workers 2`
 runs ours on two, to show scale-out; the baselines always run on one, and with `--workers 2` ours
 also runs on one in the same run). This process only starts the runs, N at once, and reads the

@@ -48,8 +48,9 @@ class BareWorkflow:
 @workflow.defn(name="GateThroughputSteps")
 class StepsWorkflow:
     """A loan run's steps to its gate with nothing in them: what Temporal alone costs a run of
-    that shape. The bureau beside the local calculator (the opening calls), model, the local
-    policy check, model, the gate (noted), then a durable wait like the gate's SLA timer."""
+    that shape. The bureau beside the local calculator (the opening calls), the local policy check
+    (the framework's second turn), the model, the gate (noted), then a durable wait like the
+    gate's SLA timer."""
 
     @workflow.run
     async def run(self, payload: dict[str, Any]) -> bool:
@@ -57,7 +58,6 @@ class StepsWorkflow:
             workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS),
             workflow.execute_local_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS),
         )
-        await workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
         await workflow.execute_local_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
         await workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
         reached: bool = await workflow.execute_activity(BARE_GATE_ACTIVITY, payload, **STEP_OPTIONS)

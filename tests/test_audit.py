@@ -33,12 +33,12 @@ def test_the_auditor_sees_every_step_of_a_decided_run(temporal, portal, loan_gat
     pinned = latest_prompt("loans.prescreen").version
     assert f"LLM call: offline model with prompt loans.prescreen v{pinned}" in page
     assert "Tool call: loans.credit_bureau" in page and "Tool call: loans.lending_policy_check" in page
-    # The credit file and affordability are the framework's opening calls, not the AI's choice;
-    # the policy check is the model's.
+    # The credit file, affordability and the policy check are the framework's opening calls, not
+    # the AI's choice (a call the model makes is not labelled: tests/test_opening_calls.py).
     framework = ", made by the framework before the AI&#x27;s first turn"
     assert f"Tool call: loans.credit_bureau{framework}" in page
     assert f"Tool call: loans.affordability{framework}" in page
-    assert f"Tool call: loans.lending_policy_check{framework}" not in page
+    assert f"Tool call: loans.lending_policy_check{framework}" in page
     assert "Gate opened for Credit officer (recommendation: approve)" in page
     assert "decide: approve by officer: Clean file, affordable" in page
     assert "Downstream action loans.issue_offer" in page
@@ -82,7 +82,7 @@ def test_the_export_is_the_same_timeline_as_json(temporal, portal, loan_gate):
     assert asked == {
         "loans.credit_bureau": "framework",
         "loans.affordability": "framework",
-        "loans.lending_policy_check": "model",
+        "loans.lending_policy_check": "framework",
     }
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from agents.framework.registry import AGENTS
+from agents.loans.presentation import NO_POLICY_CHECK
 from reviewer_portal.inbox.presentation import case_facts, details_of, evidence_of, flags_of, formatted
 from reviewer_portal.inbox.templatetags.gate_format import display, label, tone
 
@@ -98,8 +99,14 @@ def test_loan_case_and_evidence_read_with_the_loan_agents_labels_and_formats(set
         ("Credit utilisation", "50 %"),
     ]
     assert (broken.ok, broken.error) == (False, "term must be positive")
-    assert flags_of("loans", case, [bureau]) == ["Declared credit score 668; the bureau reports 658."]
-    assert flags_of("loans", {**case, "credit_score": 660}, [bureau]) == []
+    policy = {"name": "loans.lending_policy_check", "ok": True, "result": {"passed": True}}
+    assert flags_of("loans", case, [bureau, policy]) == ["Declared credit score 668; the bureau reports 658."]
+    assert flags_of("loans", {**case, "credit_score": 660}, [bureau, policy]) == []
+    # A policy check that failed, or that the model never made, is said: the framework makes it
+    # only with the bureau's and the calculator's figures.
+    failed_check = {**policy, "ok": False, "error": "down"}
+    assert flags_of("loans", {**case, "credit_score": 660}, [bureau, failed_check]) == [NO_POLICY_CHECK]
+    assert flags_of("loans", {**case, "credit_score": 660}, [bureau]) == [NO_POLICY_CHECK]
 
 
 def test_a_flag_rule_that_fails_on_odd_data_shows_no_flag_not_an_error(monkeypatch):

@@ -125,6 +125,7 @@ def test_a_final_gate_shows_every_result_as_evidence_the_sealed_ones_too(tempora
     (The offline loan model, seeing a summary where the tool results were, calls them again.)"""
     agent_input = loan_input()
     agent_input.spec.turns_per_run, agent_input.spec.carried_results_max = 1, 2
+    agent_input.spec.opening_calls_after = []  # the model asks for the policy check: two turns
     handle = start_loan(temporal, worker, agent_input)
     gate = wait_for_gate(temporal, handle, timeout=60)
 

@@ -59,9 +59,9 @@ def http_date_seconds_ahead(seconds: int) -> str:
     return formatdate(math.ceil(time.time()) + seconds, usegmt=True)
 
 
-# The loan agent's model turns to its gate: the policy check, then the answer (the credit file
-# and affordability come before the first turn, as opening calls).
-LOAN_TURNS = 2
+# The loan agent's model turns to its gate: the answer alone (the credit file, affordability and
+# the policy check come before the first turn, as opening calls).
+LOAN_TURNS = 1
 
 
 def run_against(temporal, fake: FakeOpenAI, **settings):

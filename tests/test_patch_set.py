@@ -54,6 +54,10 @@ def test_each_set_is_frozen_at_the_patches_it_was_recorded_with():
         "sealed-results",
     }
     assert [(name, set(members)) for name, members in PATCH_SETS] == [
+        (
+            "patch-set-2026-11e",
+            first | {"opening-calls", "unique-call-ids", "chain-call-ids", "opening-calls-after"},
+        ),
         ("patch-set-2026-11d", first | {"opening-calls", "unique-call-ids", "chain-call-ids"}),
         ("patch-set-2026-11c", first | {"opening-calls", "unique-call-ids"}),
         ("patch-set-2026-11b", first | {"opening-calls"}),

@@ -125,15 +125,17 @@ def loan_pinning(prompt_id: str, application: LoanApplication) -> AgentInput:
 # --- the registry and pinning --------------------------------------------------------------------
 
 
-def test_the_loans_agent_pins_its_latest_prompt_version_three():
-    """Version 3 says the credit file and affordability come before the first turn (opening calls)."""
-    text = (Path("agents/loans/prompts") / "loans.prescreen.v3.md").read_text()
+def test_the_loans_agent_pins_its_latest_prompt_version_four():
+    """Version 3 says the credit file and affordability come before the first turn (opening
+    calls); version 4 that the policy check follows them there too."""
+    text = (Path("agents/loans/prompts") / "loans.prescreen.v4.md").read_text()
 
     ref = AGENTS["loans"].pin().prompt
 
     assert ref == latest_prompt(LOAN_PROMPT).ref
-    assert (ref.id, ref.version) == (LOAN_PROMPT, 3)
-    assert ref.sha256 == Prompt(LOAN_PROMPT, 3, text).sha256
+    assert (ref.id, ref.version) == (LOAN_PROMPT, 4)
+    assert ref.sha256 == Prompt(LOAN_PROMPT, 4, text).sha256
+    assert "loans.lending_policy_check` with the bureau score" in text
 
 
 # Every recorded run that called the model (a run continued at its open gate never does).
@@ -185,11 +187,16 @@ def test_a_run_keeps_the_prompt_it_started_with_and_new_runs_get_the_latest(
     monkeypatch.setitem(AGENTS, "loans", replace(loans, offline_policy=recording_policy))
     v1 = add_prompt(prompt_folder, "test.pinning", 1, "Pre-screen the loan.\n")
     queue = f"test-{uuid.uuid4().hex[:10]}"
+
+    def two_turns(agent_input: AgentInput) -> AgentInput:
+        agent_input.spec.opening_calls_after = []  # the model asks for the policy check: two calls
+        return agent_input
+
     # Both runs start before any worker serves the queue, so every LLM call of the early run
     # happens after v2 is registered.
-    early = start_loan(temporal, queue, loan_pinning("test.pinning", APPROVABLE))
+    early = start_loan(temporal, queue, two_turns(loan_pinning("test.pinning", APPROVABLE)))
     v2 = add_prompt(prompt_folder, "test.pinning", 2, "Pre-screen the loan; cite the policy rule.\n")
-    late = start_loan(temporal, queue, loan_pinning("test.pinning", DECLINABLE))
+    late = start_loan(temporal, queue, two_turns(loan_pinning("test.pinning", DECLINABLE)))
 
     with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):
         wait_for_gate(temporal, early)
@@ -211,12 +218,12 @@ def test_every_llm_call_in_history_names_prompt_id_version_and_hash(temporal, lo
 
     prompts = run_prompts(temporal, handle)
 
-    assert len(prompts) == 2  # policy check, answer (the evidence came first: opening calls)
+    assert len(prompts) == 1  # the answer (the evidence and the policy check came first: opening calls)
     for prompt in prompts:
-        assert (prompt["id"], prompt["version"]) == (LOAN_PROMPT, 3)
+        assert (prompt["id"], prompt["version"]) == (LOAN_PROMPT, 4)
         assert SHA256.fullmatch(prompt["sha256"])
-        assert prompt["sha256"] == PROMPTS[(LOAN_PROMPT, 3)].sha256
-    assert (gate.prompt_id, gate.prompt_version, gate.prompt_sha256) == (LOAN_PROMPT, 3, prompts[0]["sha256"])
+        assert prompt["sha256"] == PROMPTS[(LOAN_PROMPT, 4)].sha256
+    assert (gate.prompt_id, gate.prompt_version, gate.prompt_sha256) == (LOAN_PROMPT, 4, prompts[0]["sha256"])
 
 
 # --- the governance pages ------------------------------------------------------------------------
@@ -330,11 +337,11 @@ def test_a_decided_real_run_counts_against_the_loan_prompt_it_pinned(temporal, l
         time.sleep(0.1)
     auditor = logged_in(make_user("auditor", "auditor"))
 
-    response = auditor.get(f"/audit/prompts/{LOAN_PROMPT}/v3/")
+    response = auditor.get(f"/audit/prompts/{LOAN_PROMPT}/v4/")
 
     usage = response.context["detail"].version.usage
     assert (usage.runs, usage.decisions) == (1, 1)
     assert f'href="/audit/{handle.id}/"' in response.content.decode()
-    for older in ("v1", "v2"):
+    for older in ("v1", "v2", "v3"):
         earlier = auditor.get(f"/audit/prompts/{LOAN_PROMPT}/{older}/").context["detail"].version.usage
         assert (earlier.runs, earlier.decisions) == (0, 0)

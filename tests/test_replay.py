@@ -95,6 +95,9 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # approved call's id got a gate for the new call, and ids stay unique over a chain.
         "finops_repeated_call_id",
         "finops_chain_call_ids",
+        # Patch opening-calls-after: the policy check made with the first turn's figures, in a
+        # second turn of the framework's, before the model's only call.
+        "loan_opening_calls_after_approved",
     } <= names
 
 
@@ -118,6 +121,8 @@ def test_the_patch_set_recordings_cover_every_patch_it_stands_for():
         "finops_repeated_call_id_before_fix",
         # Recorded with patch-set-2026-11c (unique-call-ids): the repeated id alone replaced.
         "finops_unique_call_ids_11c",
+        # Recorded with patch-set-2026-11d: a loan run whose model called the policy check itself.
+        "loan_opening_calls_11d",
     } <= names
 
 

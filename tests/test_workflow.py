@@ -316,7 +316,7 @@ def test_request_changes_replans_and_the_same_gate_returns_with_a_new_recommenda
     decide(temporal, handle, gate.gate_id, reason="Referred case approved after checks")
     result = temporal.run(handle.result())
     assert result.outcome == "approved" and len(result.gate.revisions) == 1
-    assert activity_names(temporal, handle).count("llm_complete") == 3  # two to plan, one to revise
+    assert activity_names(temporal, handle).count("llm_complete") == 2  # one to plan, one to revise
     assert Gate.objects.get(gate_id=gate.gate_id).recommendation == "refer"
     record_history(temporal, handle, "loan_changes_requested_then_approved")
 

@@ -54,6 +54,9 @@ PATCH_UNIQUE_CALL_IDS = "unique-call-ids"
 # The workflow numbers every tool call of the model's replies itself, over the chain. Asked
 # through its set only (`in_set`): runs begun before it never take it.
 PATCH_CHAIN_CALL_IDS = "chain-call-ids"
+# Opening calls that read earlier opening calls' results are made in a second turn of the
+# framework's (`AgentRunSpec.opening_calls_after`). Asked through its set only (`in_set`).
+PATCH_OPENING_CALLS_AFTER = "opening-calls-after"
 
 # The patches of each set, frozen once recorded: the first set, and each later one with every
 # patch of the one before it and the patches since.
@@ -72,6 +75,11 @@ FIRST_SET = frozenset(
 )
 # Newest first: the one a run started now records, then the ones runs in flight may have.
 PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "patch-set-2026-11e",
+        FIRST_SET
+        | {PATCH_OPENING_CALLS, PATCH_UNIQUE_CALL_IDS, PATCH_CHAIN_CALL_IDS, PATCH_OPENING_CALLS_AFTER},
+    ),
     ("patch-set-2026-11d", FIRST_SET | {PATCH_OPENING_CALLS, PATCH_UNIQUE_CALL_IDS, PATCH_CHAIN_CALL_IDS}),
     ("patch-set-2026-11c", FIRST_SET | {PATCH_OPENING_CALLS, PATCH_UNIQUE_CALL_IDS}),
     ("patch-set-2026-11b", FIRST_SET | {PATCH_OPENING_CALLS}),

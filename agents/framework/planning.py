@@ -18,6 +18,7 @@ from agents.framework.patches import (
     PATCH_CHAIN_CALL_IDS,
     PATCH_LOCAL_TOOLS,
     PATCH_OPENING_CALLS,
+    PATCH_OPENING_CALLS_AFTER,
     PATCH_UNIQUE_CALL_IDS,
     in_set,
     patched,
@@ -83,10 +84,15 @@ class PlanningMixin(GateFlowMixin):
         spec, state = self._input.spec, self._state
         first_turn = self._input.carry is None and state.turn == 0 and len(state.messages) == 1
         if spec.opening_calls and first_turn and patched(PATCH_OPENING_CALLS):
-            opening = opening_turn(spec.opening_calls, self._input.case)
-            if opening is not None:
-                state.messages.append(opening)
-                state.pending = list(opening.tool_calls)
+            await self._opening_turn(opening_turn(spec.opening_calls, self._input.case))
+            if spec.opening_calls_after and in_set(PATCH_OPENING_CALLS_AFTER):
+                after = opening_turn(
+                    spec.opening_calls_after,
+                    self._input.case,
+                    state.results,
+                    start=len(spec.opening_calls) + 1,
+                )
+                await self._opening_turn(after)
         while True:
             if state.pending:
                 await self._resolve_turn()
@@ -119,6 +125,13 @@ class PlanningMixin(GateFlowMixin):
             if response.recommendation is not None:
                 return response.recommendation, ""
             state.pending = list(message.tool_calls)
+
+    async def _opening_turn(self, turn: ChatMessage | None) -> None:
+        """The framework's turn of opening calls, and their results (none: nothing to make)."""
+        if turn is not None:
+            self._state.messages.append(turn)
+            self._state.pending = list(turn.tool_calls)
+            await self._resolve_turn()
 
     def _with_unique_call_ids(self, message: ChatMessage) -> ChatMessage:
         """The model's reply, its calls numbered by the workflow over the chain (a repeated id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -41,7 +42,8 @@ class AgentSpec:
     `on_reject`); without one, `on_complete` acts on the answer. `prepare` names an activity run
     before the first turn that turns the submitted case into the one the agent plans from.
     `opening_calls` are tool calls made before the model's first turn, their arguments read from
-    the case, so the model starts from their results (one model turn fewer). `approvals` name
+    the case (or from an earlier opening call's result: `OpeningCall.results`), so the model
+    starts from their results (a model turn fewer for each turn of calls). `approvals` name
     tool calls that need a human before they run, decided under `approval_gate`.
     """
 
@@ -136,14 +138,44 @@ class AgentSpec:
             summary_prompt=latest_prompt(SUMMARISE_PROMPT).ref,
             prepare=self.prepare,
             local_tools=[name for name in spec_tools if name in TOOLS and TOOLS[name].local],
-            opening_calls=[replace(call, arguments=dict(call.arguments)) for call in self.opening_calls],
+            opening_calls=[_copy(call) for call in self.opening_calls if not call.results],
+            opening_calls_after=[_copy(call) for call in self.opening_calls if call.results],
         )
         pinned = replace(spec, **overrides)
         if pinned.carried_results_max < MIN_CARRIED_RESULTS:
             raise ValueError(f"carried_results_max is at least {MIN_CARRIED_RESULTS}.")
-        for call in pinned.opening_calls:
-            _check_opening_call(call, pinned)
+        _check_opening_calls(pinned)
         return pinned
+
+
+def _check_opening_calls(spec: AgentRunSpec) -> None:
+    """Each call as `_check_opening_call` asks; a call that reads results goes in the second turn,
+    and reads fields of results of the first, each made once (with two, which would it read?)."""
+    calls = [*spec.opening_calls, *spec.opening_calls_after]
+    if len(calls) > MAX_OPENING_CALLS:  # their ids number them in two digits
+        raise ValueError(f"At most {MAX_OPENING_CALLS} opening calls.")
+    for call in calls:
+        _check_opening_call(call, spec)
+    if any(call.results for call in spec.opening_calls):
+        raise ValueError("An opening call that reads results goes after the others (opening_calls_after).")
+    once = [tool for tool, n in Counter(c.tool for c in spec.opening_calls).items() if n == 1]
+    for call in spec.opening_calls_after:
+        if not call.results:
+            raise ValueError(f"The opening call of {call.tool} reads no result: it goes with the others.")
+        for reference in call.results.values():
+            tool, _, name = reference.rpartition(".")
+            if tool not in once or not name:
+                raise ValueError(
+                    f"The opening call of {call.tool} reads {reference!r}: name a field of the result "
+                    "of an opening call that reads only the case and is made once, as '<tool>.<field>'."
+                )
+
+
+MAX_OPENING_CALLS = 99
+
+
+def _copy(call: OpeningCall) -> OpeningCall:
+    return replace(call, arguments=dict(call.arguments), results=dict(call.results))
 
 
 def _check_opening_call(call: OpeningCall, spec: AgentRunSpec) -> None:
@@ -154,12 +186,13 @@ def _check_opening_call(call: OpeningCall, spec: AgentRunSpec) -> None:
         raise ValueError(f"An opening call names a tool the agent does not have: {call.tool}.")
     if any(rule.tool == call.tool for rule in spec.approvals):
         raise ValueError(f"An opening call names a tool that needs approval first: {call.tool}.")
+    mapped = [*call.arguments, *call.results]
     if call.tool in TOOLS:
         wanted = {f.name for f in fields(TOOLS[call.tool].args_type)}
-        if set(call.arguments) != wanted:
+        if set(mapped) != wanted or len(mapped) != len(wanted):
             raise ValueError(
-                f"The opening call of {call.tool} must map exactly its arguments "
-                f"({', '.join(sorted(wanted))}), not {', '.join(sorted(call.arguments)) or 'none'}."
+                f"The opening call of {call.tool} must map exactly its arguments, each once "
+                f"({', '.join(sorted(wanted))}), not {', '.join(sorted(mapped)) or 'none'}."
             )
 
 

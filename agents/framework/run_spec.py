@@ -93,10 +93,16 @@ class OpeningCall:
     """A tool call the run makes before the model's first turn, so the model starts from its
     result: `arguments` maps each of the tool's arguments to the case field it is read from. A
     case without one of those fields leaves the call to the model. Data in the pinned spec, like
-    ApprovalRule: what a run fetches first is decided in code, never by the model."""
+    ApprovalRule: what a run fetches first is decided in code, never by the model.
+
+    `results` maps arguments to fields of earlier opening calls' results instead, as
+    "<tool>.<field>" (the loan policy check reads the bureau's score): such a call is made in a
+    second turn of the framework's, once those results are in, and left to the model if one of
+    them failed or lacks the field."""
 
     tool: str
     arguments: dict[str, str] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)
 
 
 # The least `carried_results_max` a spec may pin: below it, a chunk sealed at every continuation
@@ -143,6 +149,9 @@ class AgentRunSpec:
     local_tools: list[str] = field(default_factory=list)
     # Tool calls made before the model's first turn (OpeningCall), in the first run of a chain.
     opening_calls: list[OpeningCall] = field(default_factory=list)
+    # Those that read earlier opening calls' results (`OpeningCall.results`), made in a second
+    # turn. A field of their own: a worker from before them drops it and leaves them to the model.
+    opening_calls_after: list[OpeningCall] = field(default_factory=list)
 
 
 @dataclass

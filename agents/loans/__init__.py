@@ -27,8 +27,11 @@ LOAN_AGENT = register(
         prompt_id="loans.prescreen",
         model="gpt-4o-mini",
         tools=(tools.credit_bureau, tools.affordability, tools.lending_policy_check),
-        # Every application needs its credit file and affordability: fetched before the model's
-        # first turn, so the model starts from them (one model call fewer a run).
+        # Every application needs its credit file, affordability and the policy check: made before
+        # the model's first turn, so the model starts from all three (two model calls fewer a
+        # run) and the policy check is run by code, not at the model's choice. The check reads the
+        # first two's results, so it follows them in a second turn of the framework's; should one
+        # of them fail, the check is the model's to make, and the gate flags it if it was not.
         opening_calls=(
             OpeningCall(
                 "loans.credit_bureau", {"applicant_name": "applicant_name", "declared_score": "credit_score"}
@@ -40,6 +43,15 @@ LOAN_AGENT = register(
                     "term_months": "term_months",
                     "annual_income": "annual_income",
                     "monthly_debts": "monthly_debts",
+                },
+            ),
+            OpeningCall(
+                "loans.lending_policy_check",
+                {"amount": "amount"},
+                results={
+                    "bureau_score": "loans.credit_bureau.bureau_score",
+                    "defaults": "loans.credit_bureau.defaults",
+                    "debt_to_income": "loans.affordability.debt_to_income",
                 },
             ),
         ),

@@ -35,7 +35,13 @@ EVIDENCE = {
 SCORE_GAP = 5
 
 
+# The framework makes the policy check before the model's first turn, but only with the bureau's
+# and the calculator's figures; without them it is the model's to make, and a model may not.
+NO_POLICY_CHECK = "No lending policy check in the evidence: check the policy before deciding."
+
+
 def loan_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    flags = []
     declared = case.get("credit_score")
     bureau = results.get("loans.credit_bureau", {}).get("bureau_score")
     if (
@@ -43,5 +49,7 @@ def loan_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]
         and isinstance(bureau, int | float)
         and abs(declared - bureau) >= SCORE_GAP
     ):
-        return [f"Declared credit score {declared:.0f}; the bureau reports {bureau:.0f}."]
-    return []
+        flags.append(f"Declared credit score {declared:.0f}; the bureau reports {bureau:.0f}.")
+    if "loans.lending_policy_check" not in results:
+        flags.append(NO_POLICY_CHECK)
+    return flags
