@@ -148,6 +148,10 @@ def test_a_loan_run_reaches_the_same_gate_with_two_model_calls_fewer(temporal, w
     auditor = logged_in(make_user("auditor", "auditor"))
     page = auditor.get(f"/audit/decisions/{gate.gate_id}/").content.decode()
     assert page.count("fetched by the framework before the AI's first turn") == 3
+    # ... and so does the gate page, to the credit officer.
+    officer = logged_in(make_user("officer-2", "credit_officer"))
+    evidence = officer.get(f"/gates/{gate.gate_id}/").content.decode()
+    assert evidence.count("Fetched by the framework before the AI&rsquo;s first turn.") == 3
 
 
 def test_a_declined_case_reads_the_same_with_opening_calls(temporal, worker):
@@ -202,6 +206,11 @@ def test_a_later_opening_call_whose_result_field_never_came_is_left_to_the_model
     assert gate.recommendation.outcome == "approve"
     assert [r.name for r in gate.tool_results][-1] == "loans.lending_policy_check"
     assert gate.tool_results[-1].requested_by == "model"
+    projected_gate(handle)
+    officer = logged_in(make_user("officer-2", "credit_officer"))
+    evidence = officer.get(f"/gates/{gate.gate_id}/").content.decode()
+    assert evidence.count("Fetched by the framework before the AI&rsquo;s first turn.") == 2
+    assert "No lending policy check" not in evidence
     # ... and the audit trail says the model asked for it, the framework for the other two.
     asked = {
         e.data["tool"]: e.data.get("requested_by", "model")

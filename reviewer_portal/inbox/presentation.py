@@ -16,6 +16,7 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 
 from agents.framework.presentation import CaseField, Format, Shown
 from agents.framework.registry import AGENTS, AgentSpec
+from agents.framework.types import BY_FRAMEWORK
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Evidence:
     ok: bool
     facts: list[Fact]
     error: str = ""
+    # Fetched by the framework before the AI's first turn (an opening call), not at its choice.
+    by_framework: bool = False
 
 
 def label_of(key: str) -> str:
@@ -131,12 +134,14 @@ def evidence_of(agent: str, tool_results: Iterable[Mapping[str, Any]]) -> list[E
     for result in tool_results:
         title = tool_label(str(result.get("name", "")))
         values = result.get("result")
+        by_framework = result.get("requested_by") == BY_FRAMEWORK
         if result.get("ok") and isinstance(values, Mapping):
-            evidence.append(Evidence(title, True, _facts(values, shown)))
+            evidence.append(Evidence(title, True, _facts(values, shown), by_framework=by_framework))
         elif result.get("ok"):
-            evidence.append(Evidence(title, True, [Fact("Result", plain(values))]))
+            evidence.append(Evidence(title, True, [Fact("Result", plain(values))], by_framework=by_framework))
         else:
-            evidence.append(Evidence(title, False, [], str(result.get("error") or "failed")))
+            error = str(result.get("error") or "failed")
+            evidence.append(Evidence(title, False, [], error, by_framework=by_framework))
     return evidence
 
 
