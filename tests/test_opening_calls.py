@@ -265,15 +265,8 @@ def test_a_forged_later_opening_call_to_an_action_runs_nothing(temporal, worker)
 
 
 BUREAU_ARGUMENTS = {"applicant_name": "applicant_name", "declared_score": "credit_score"}
-POLICY = OpeningCall(
-    "loans.lending_policy_check",
-    {"amount": "amount"},
-    results={
-        "bureau_score": "loans.credit_bureau.bureau_score",
-        "defaults": "loans.credit_bureau.defaults",
-        "debt_to_income": "loans.affordability.debt_to_income",
-    },
-)
+# The loan agent's policy check, which reads the bureau's and the calculator's results.
+POLICY = next(call for call in AGENTS["loans"].opening_calls if call.results)
 
 
 @pytest.mark.parametrize(
