@@ -151,7 +151,7 @@ def test_a_loan_run_reaches_the_same_gate_with_two_model_calls_fewer(temporal, w
     # ... and so does the gate page, to the credit officer.
     officer = logged_in(make_user("officer-2", "credit_officer"))
     evidence = officer.get(f"/gates/{gate.gate_id}/").content.decode()
-    assert evidence.count("Fetched by the framework before the AI&rsquo;s first turn.") == 3
+    assert evidence.count("Made by the framework before the AI&rsquo;s first turn.") == 3
 
 
 def test_a_declined_case_reads_the_same_with_opening_calls(temporal, worker):
@@ -209,7 +209,7 @@ def test_a_later_opening_call_whose_result_field_never_came_is_left_to_the_model
     projected_gate(handle)
     officer = logged_in(make_user("officer-2", "credit_officer"))
     evidence = officer.get(f"/gates/{gate.gate_id}/").content.decode()
-    assert evidence.count("Fetched by the framework before the AI&rsquo;s first turn.") == 2
+    assert evidence.count("Made by the framework before the AI&rsquo;s first turn.") == 2
     assert "No lending policy check" not in evidence
     # ... and the audit trail says the model asked for it, the framework for the other two.
     asked = {
@@ -475,4 +475,31 @@ def test_a_run_continued_before_its_first_model_call_still_credits_the_framework
     asked = {e.data["tool"]: e.data.get("requested_by") for e in entries if e.kind == "tool"}
     assert asked == dict.fromkeys([*OPENING, *AFTER], "framework")
     assert gate.status == "pending"  # (the later runs, summarised at every turn, refer it)
+    temporal.run(handle.terminate("test done"))
+
+
+def test_a_failed_opening_call_is_the_framework_s_in_the_trail_and_the_check_is_left_to_the_model(
+    temporal, worker
+):
+    """The calculator refuses a zero term: the framework's call failed (the trail says whose it
+    was, and the next call of the same tool would not be given its arguments), so the policy
+    check, which reads its result, is not made by the framework; the offline model refers the
+    case for the missing evidence, and the gate says no policy check is in it."""
+    agent_input = loan_input()
+    agent_input.case["term_months"] = 0
+    handle = start_loan(temporal, worker, agent_input)
+    gate = wait_for_gate(temporal, handle, timeout=60)
+
+    first = model_inputs(temporal, handle)[0]
+    assert [m["role"] for m in first] == ["user", "assistant", "tool", "tool"]  # no second turn
+    failed = [e for e in trail(temporal, handle) if e.kind == "failure"]
+    assert [(e.data["tool"], e.data.get("requested_by")) for e in failed] == [
+        ("loans.affordability", "framework")
+    ]
+    assert gate.recommendation.outcome == "refer"
+    projected_gate(handle)
+    officer = logged_in(make_user("officer-2", "credit_officer"))
+    assert (
+        "No lending policy check in the evidence" in officer.get(f"/gates/{gate.gate_id}/").content.decode()
+    )
     temporal.run(handle.terminate("test done"))

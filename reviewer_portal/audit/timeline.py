@@ -151,7 +151,7 @@ class _HistoryReader:
             )
             name, arg = self._scheduled.get(attrs.scheduled_event_id, ("?", None))
             data = {"activity": name, "input": arg, "failure": attrs.failure.message}
-            return [TimelineEntry(when, "failure", f"{name} failed: {attrs.failure.message}", data)]
+            return [self._failure_entry(when, name, attrs.failure.message, data)]
         if kind == EventType.EVENT_TYPE_MARKER_RECORDED:
             return await self._local_activity(when, event.marker_recorded_event_attributes)
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
@@ -207,6 +207,14 @@ class _HistoryReader:
             self._before_first_llm.append(entry)
         return entry
 
+    def _failure_entry(self, when: datetime, name: str, message: str, data: dict[str, Any]) -> TimelineEntry:
+        """A failed activity; before the first LLM call it may be a failed opening call, which is
+        credited to the framework like the others (and keeps their order for their arguments)."""
+        entry = TimelineEntry(when, "failure", f"{name} failed: {message}", {**data, "tool": name})
+        if self._before_first_llm is not None:
+            self._before_first_llm.append(entry)
+        return entry
+
     def _credit_opening_calls(self, request: Any, *, carried: bool = False) -> None:
         """At a run's first LLM call, as it is made (or a continue-as-new before it): the calls
         before it that the framework made are marked so (reviewer_portal.audit.framework_calls)."""
@@ -226,11 +234,7 @@ class _HistoryReader:
         name = json.loads(marker.details["data"].payloads[0].data).get("activity_type", "?")
         if marker.HasField("failure"):
             message = str(await self._converter.decode_failure(marker.failure))
-            return [
-                TimelineEntry(
-                    when, "failure", f"{name} failed: {message}", {"activity": name, "failure": message}
-                )
-            ]
+            return [self._failure_entry(when, name, message, {"activity": name, "failure": message})]
         result = await self._first(marker.details["result"]) if "result" in marker.details else None
         return [self._tool_entry(when, name, {"result": result, "local": True})]
 
