@@ -443,8 +443,19 @@ def test_a_bulk_rejection_needs_a_reason_and_sends_nothing_without_one(officer):
     assert not ActionAttempt.objects.exists()
 
 
+# A policy check the framework made, which a loan gate decided in bulk carries (no flag).
+POLICY_CHECKED = [
+    {
+        "name": "loans.lending_policy_check",
+        "ok": True,
+        "result": {"passed": True, "breaches": [], "referrals": []},
+        "requested_by": "framework",
+    }
+]
+
+
 def test_a_bulk_rejection_is_confirmed_as_against_the_ai_or_nothing_is_sent(officer):
-    gate = make_gate()  # a bulk-eligible gate: the AI recommends approving it
+    gate = make_gate(tool_results=POLICY_CHECKED)  # bulk-eligible: the AI recommends approving it
 
     response = bulk(logged_in(officer), [gate.gate_id], "reject", reason_preset="Policy breach")
     confirmed = bulk(
@@ -559,6 +570,28 @@ def test_two_low_risk_gates_are_approved_in_bulk_each_by_its_own_update(temporal
     assert temporal.run(risky.query(AgentWorkflow.gate)).status == "pending"
     assert Gate.objects.get(gate_id=gates[2].gate_id).status == "pending"
     temporal.run(risky.terminate("test done"))
+
+
+def test_a_gate_its_agent_flags_is_refused_in_bulk_and_left_for_its_own_page(officer):
+    """A loan gate with no policy check in its evidence (the bureau failed, say, and the model
+    recommended approval without one) is flagged, so no bulk decision reaches it: the flag is a
+    question for a reviewer looking at that gate."""
+    unchecked = make_gate()
+    checked = make_gate(tool_results=POLICY_CHECKED)
+
+    response = bulk(
+        logged_in(officer),
+        [unchecked.gate_id, checked.gate_id],
+        "reject",
+        reason_preset="Policy breach",
+        against_ai="on",
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Flagged (No lending policy check in the evidence" in html
+    assert "decide it on its own page." in html
+    assert [a.gate_id for a in ActionAttempt.objects.all()] == [checked.gate_id]
 
 
 def test_bulk_without_javascript_shows_the_results_on_the_inbox_page(officer):

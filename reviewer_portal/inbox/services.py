@@ -20,6 +20,7 @@ from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.delivery import ActionConflict, action_deliver, action_record
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.permissions import is_person
+from reviewer_portal.inbox.presentation import flags_of
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.selectors import gate_bulk_eligible_for, gate_visible_to
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
@@ -126,7 +127,8 @@ def gates_decide_in_bulk(
 ) -> list[BulkOutcome]:
     """Decide each selected gate with `gate_decide`: one Update per gate, each with its own ID.
 
-    Every id is checked again first (pending, the user's role, eligible for bulk); any other is
+    Every id is checked again first (pending, the user's role, eligible for bulk, and no flag of
+    its agent's: a flagged gate is a question for a reviewer's own look at it); any other is
     refused here, without a call to its workflow. The workflow still has the last word on the
     rest (four eyes, claims, expiry), and its refusal comes back in the gate's attempt.
     """
@@ -140,6 +142,10 @@ def gates_decide_in_bulk(
             refusal = _bulk_refusal(visible.get(gate_id), user)
             log.warning("bulk %s of %s by %s refused: %s", decision, gate_id, user.get_username(), refusal)
             outcomes.append(BulkOutcome(gate_id, visible.get(gate_id), None, refusal))
+            continue
+        if flags := flags_of(gate.agent, gate.case, gate.tool_results):
+            refusal = f"Flagged ({flags[0]}): decide it on its own page."
+            outcomes.append(BulkOutcome(gate_id, gate, None, refusal))
             continue
         # Derived, not random: resubmitting the same form reuses each gate's action id.
         gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), gate_id))
