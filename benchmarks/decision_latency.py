@@ -46,7 +46,7 @@ from benchmarks.cases import intake_values, loan_application
 from benchmarks.figures import command_line, percentile
 from benchmarks.loan_runs import loan_worker
 from benchmarks.minimal_update import MinimalUpdateWorkflow, start_minimal_workflows, time_sdk_update
-from benchmarks.portal_server import PORTAL_APP, portal_server, served_portal
+from benchmarks.portal_server import PORTAL_APP, SERVERS, portal_served_by
 from benchmarks.processes import BenchmarkError, temporal_server
 from benchmarks.reviewer_session import Portal
 from benchmarks.scratch import scratch_files, throwaway_keys
@@ -244,15 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50, help="samples of each measurement (after warm-up)")
     parser.add_argument("--warmup", type=int, default=5, help="samples of each to take first and drop")
     parser.add_argument(
-        "--portal-app",
-        default=PORTAL_APP,
-        help="ASGI app for daphne to serve; a wrapper on PYTHONPATH can time the portal's steps",
+        "--portal-app", default=PORTAL_APP, help="ASGI app to serve (a wrapper can time steps)"
     )
     parser.add_argument(
-        "--server",
-        choices=("daphne", "serve_portal"),
-        default="daphne",
-        help="serve the portal with daphne (make dev's) or manage.py serve_portal (production's, uvicorn)",
+        "--server", choices=SERVERS, default="daphne", help="daphne (make dev's) or uvicorn's"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch DB and portal log in var/")
     args = parser.parse_args(argv)
@@ -280,12 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             gate_ids = start_loan_gates(client, count, started)
             minimal_ids = start_minimal_workflows(bg, client, minimal_queue, count, started)
             portal_log = scratch.with_name(f"{scratch.name}-portal.log")
-            if args.server == "daphne":
-                base_url = stack.enter_context(portal_server(portal_log, args.portal_app))
-            else:  # one uvicorn process, as production runs each of its N
-                base_url, _ = stack.enter_context(
-                    served_portal(os.environ.copy(), 1, portal_log, args.portal_app)
-                )
+            base_url = stack.enter_context(portal_served_by(args.server, portal_log, args.portal_app))
             portal = Portal.login(base_url, OFFICER, PASSWORD)
             stack.callback(portal.close)
             print("Measuring...", file=sys.stderr)

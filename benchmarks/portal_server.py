@@ -86,3 +86,18 @@ def served_portal(
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
         stop(process)
+
+
+SERVERS = ("daphne", "serve_portal")
+
+
+@contextmanager
+def portal_served_by(server: str, log_path: Path, app: str = PORTAL_APP) -> Iterator[str]:
+    """The portal served by daphne (make dev's) or by one `serve_portal` process (production's
+    uvicorn, as each of its N runs), with this process's environment; yields its base URL."""
+    if server == "daphne":
+        with portal_server(log_path, app) as base_url:
+            yield base_url
+    else:
+        with served_portal(os.environ.copy(), 1, log_path, app) as (base_url, _):
+            yield base_url

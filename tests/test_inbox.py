@@ -592,6 +592,20 @@ def test_a_gate_its_agent_flags_is_refused_in_bulk_and_left_for_its_own_page(off
     assert "Flagged (No lending policy check in the evidence" in html
     assert "decide it on its own page." in html
     assert [a.gate_id for a in ActionAttempt.objects.all()] == [checked.gate_id]
+    # The same form sent again (its submission id replayed): the flagged gate is still refused,
+    # and the other keeps its one decision.
+    client = logged_in(officer)
+    form = {
+        "gate_ids": [unchecked.gate_id, checked.gate_id],
+        "decision": "reject",
+        "submission_id": str(uuid.uuid4()),
+        "reason_preset": "Policy breach",
+        "against_ai": "on",
+    }
+    first, again = client.post("/bulk/", form, headers=HTMX), client.post("/bulk/", form, headers=HTMX)
+    assert "Flagged (No lending policy check" in first.content.decode()
+    assert "Flagged (No lending policy check" in again.content.decode()
+    assert ActionAttempt.objects.filter(gate_id=unchecked.gate_id).count() == 0
 
 
 def test_bulk_without_javascript_shows_the_results_on_the_inbox_page(officer):

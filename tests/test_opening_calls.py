@@ -503,3 +503,26 @@ def test_a_failed_opening_call_is_the_framework_s_in_the_trail_and_the_check_is_
         "No lending policy check in the evidence" in officer.get(f"/gates/{gate.gate_id}/").content.decode()
     )
     temporal.run(handle.terminate("test done"))
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "",
+        ".",
+        "loans.credit_bureau.",
+        "x" * 100_000,
+        "loans.credit_bureau\u202e.bureau_score",
+        "loans.credit_bureau.bureau_score\u0000",
+    ],
+    ids=["empty", "dot", "no-field", "oversize", "bidi", "nul"],
+)
+def test_a_forged_reference_in_a_raw_client_s_spec_makes_no_call_and_raises_nothing(reference):
+    """A spec started through Temporal directly skips pin(): a reference that names no result
+    (empty, oversize, a look-alike tool, a NUL) finds no value, so the call is left to the model;
+    nothing is read from the case or from a result the reference does not name exactly."""
+    bureau = ToolResult(
+        "opening01", "loans.credit_bureau", True, {"bureau_score": 700}, requested_by=BY_FRAMEWORK
+    )
+    forged = OpeningCall("loans.lending_policy_check", {}, results={"bureau_score": reference})
+    assert opening_turn([forged], {"bureau_score": 1, reference: 1}, [bureau], start=3) is None

@@ -148,11 +148,14 @@ class AgentSpec:
         return pinned
 
 
+MAX_OPENING_CALLS = 99  # their ids number them in two digits (opening_calls.py)
+
+
 def _check_opening_calls(spec: AgentRunSpec) -> None:
     """Each call as `_check_opening_call` asks; a call that reads results goes in the second turn,
     and reads fields of results of the first, each made once (with two, which would it read?)."""
     calls = [*spec.opening_calls, *spec.opening_calls_after]
-    if len(calls) > MAX_OPENING_CALLS:  # their ids number them in two digits
+    if len(calls) > MAX_OPENING_CALLS:
         raise ValueError(f"At most {MAX_OPENING_CALLS} opening calls.")
     for call in calls:
         _check_opening_call(call, spec)
@@ -169,9 +172,6 @@ def _check_opening_calls(spec: AgentRunSpec) -> None:
                     f"The opening call of {call.tool} reads {reference!r}: name a field of the result "
                     "of an opening call that reads only the case and is made once, as '<tool>.<field>'."
                 )
-
-
-MAX_OPENING_CALLS = 99
 
 
 def _copy(call: OpeningCall) -> OpeningCall:

@@ -138,14 +138,10 @@ def gates_decide_in_bulk(
     outcomes = []
     for gate_id in ids:
         gate = eligible.get(gate_id)
-        if gate is None:
-            refusal = _bulk_refusal(visible.get(gate_id), user)
+        refusal = _bulk_refusal(visible.get(gate_id), user) if gate is None else _flagged(gate)
+        if refusal or gate is None:
             log.warning("bulk %s of %s by %s refused: %s", decision, gate_id, user.get_username(), refusal)
-            outcomes.append(BulkOutcome(gate_id, visible.get(gate_id), None, refusal))
-            continue
-        if flags := flags_of(gate.agent, gate.case, gate.tool_results):
-            refusal = f"Flagged ({flags[0]}): decide it on its own page."
-            outcomes.append(BulkOutcome(gate_id, gate, None, refusal))
+            outcomes.append(BulkOutcome(gate_id, gate or visible.get(gate_id), None, refusal))
             continue
         # Derived, not random: resubmitting the same form reuses each gate's action id.
         gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), gate_id))
@@ -171,6 +167,13 @@ def gates_decide_in_bulk(
         else:
             outcomes.append(BulkOutcome(gate_id, gate, attempt))
     return outcomes
+
+
+def _flagged(gate: Gate) -> str:
+    """Why an eligible gate is still refused: its agent flags it (a question for a reviewer's own
+    look at it), or "" if not."""
+    flags = flags_of(gate.agent, gate.case, gate.tool_results)
+    return f"Flagged ({flags[0]}): decide it on its own page." if flags else ""
 
 
 def _bulk_refusal(gate: Gate | None, user: AbstractBaseUser) -> str:
