@@ -6,6 +6,7 @@ runs real loan agents on the dev server and checks each gate got its own Update.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import uuid
@@ -19,11 +20,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from agents.framework.types import ToolResult
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.own_cases import own_pending
 from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.selectors import inbox_queues_for
 from tests.actions import person_id
 from tests.conftest import (
@@ -36,6 +39,7 @@ from tests.conftest import (
     projected_gate,
     start_loan,
 )
+from tests.test_gate_rules import gate as gate_snapshot
 
 _numbers = itertools.count(1)
 HTMX = {"HX-Request": "true"}
@@ -606,6 +610,34 @@ def test_a_gate_its_agent_flags_is_refused_in_bulk_and_left_for_its_own_page(off
     assert "Flagged (No lending policy check" in first.content.decode()
     assert "Flagged (No lending policy check" in again.content.decode()
     assert ActionAttempt.objects.filter(gate_id=unchecked.gate_id).count() == 0
+
+
+def test_the_projection_keeps_a_gates_flags_and_the_inbox_offers_no_bulk_box_for_a_flagged_one(officer):
+    """The agent's flags are worked out as the gate is written, so the inbox neither offers a
+    flagged gate for a bulk decision nor hides why: its row says "flagged" and names the flag."""
+    policy_check = ToolResult("c1", "loans.lending_policy_check", True, POLICY_CHECKED[0]["result"])
+    unchecked = gate_snapshot(gate_id="loan-flag-1--g1", workflow_id="loan-flag-1", subject="Unchecked")
+    checked = gate_snapshot(
+        gate_id="loan-flag-2--g1", workflow_id="loan-flag-2", subject="Checked", tool_results=[policy_check]
+    )
+    for snapshot in (unchecked, checked):
+        gate_apply_snapshot(snapshot=dataclasses.replace(snapshot, bulk_allowed=True))
+
+    assert Gate.objects.get(gate_id=unchecked.gate_id).flags == [
+        "No lending policy check in the evidence: check the policy before deciding."
+    ]
+    assert Gate.objects.get(gate_id=checked.gate_id).flags == []
+    html = logged_in(officer).get("/").content.decode()
+    boxes = re.findall(r'<input type="checkbox" class="bulk-select" name="gate_ids" value="([^"]+)"', html)
+    assert boxes == [checked.gate_id]
+    row = html[html.index('data-gate-id="loan-flag-1--g1"') :]
+    row = row[: row.index("</tr>")]
+    assert 'class="badge attention flagged"' in row and "No lending policy check in the evidence" in row
+    assert "flagged" not in html[html.index('data-gate-id="loan-flag-2--g1"') :].split("</tr>")[0]
+    # Sent all the same (a form from before, or written by hand): refused, and says why.
+    response = bulk(logged_in(officer), [unchecked.gate_id], "approve")
+    assert "Flagged (No lending policy check in the evidence" in response.content.decode()
+    assert not ActionAttempt.objects.exists()
 
 
 def test_bulk_without_javascript_shows_the_results_on_the_inbox_page(officer):

@@ -76,3 +76,36 @@ def test_gates_escalated_before_past_roles_were_kept_get_them_from_their_policy(
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pending_gates_written_before_flags_were_kept_get_their_agents_flags():
+    before, after = [("inbox", "0011_gate_past_roles_backfill")], [("inbox", "0012_gate_flags")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    try:
+        now = timezone.now()
+        common = dict(
+            agent="loans", kind="loan_decision", subject="x", submitted_by="intake", recommendation="approve",
+            rationale="", model="m", opened_at=now, version=1, role="credit_officer", sla_seconds=600,
+            deadline=now, bulk_allowed=True,
+        )  # fmt: skip
+        checked = [{"name": "loans.lending_policy_check", "ok": True, "result": {"passed": True}}]
+        gates = old.get_model("inbox", "Gate").objects
+        gates.create(gate_id="loan-u--g1", workflow_id="loan-u", **common)
+        gates.create(gate_id="loan-c--g1", workflow_id="loan-c", tool_results=checked, **common)
+        gates.create(gate_id="loan-d--g1", workflow_id="loan-d", status="approved", **common)
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+
+        new = executor.loader.project_state(after).apps.get_model("inbox", "Gate").objects
+        assert new.get(pk="loan-u--g1").flags == [
+            "No lending policy check in the evidence: check the policy before deciding."
+        ]
+        assert new.get(pk="loan-c--g1").flags == []
+        assert new.get(pk="loan-d--g1").flags == []  # decided: nothing is offered for it any more
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

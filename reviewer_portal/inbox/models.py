@@ -58,6 +58,9 @@ class Gate(models.Model):
     # Roles that may reassign the gate while someone else holds it (e.g. on absence).
     supervisors = models.JSONField(default=list)
     bulk_allowed = models.BooleanField(default=False)
+    # The agent's flags on the case and evidence (AgentSpec.flags), worked out at each write: a
+    # flagged gate is never decided in bulk, and its inbox row says why.
+    flags = models.JSONField(default=list)
     priority = models.CharField(max_length=20, default="normal")
     # Recommendations reviewers sent back, with their instructions (oldest first).
     revisions = models.JSONField(default=list)

@@ -33,7 +33,7 @@ from agents.framework.types import BY_FRAMEWORK, GateSnapshot, ToolResult
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.presentation import amount_field
+from reviewer_portal.inbox.presentation import amount_field, flags_of
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
 from reviewer_portal.safe_text import storable
@@ -224,6 +224,7 @@ def _as_json(value: object) -> Any:
 
 
 def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
+    evidence = [_evidence(r) for r in s.tool_results]
     return {
         "workflow_id": s.workflow_id,
         "agent": s.agent,
@@ -236,7 +237,8 @@ def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
         "recommendation": s.recommendation.outcome,
         "rationale": s.recommendation.rationale,
         "risk_factors": s.recommendation.risk_factors,
-        "tool_results": [_evidence(r) for r in s.tool_results],
+        "tool_results": evidence,
+        "flags": flags_of(s.agent, s.case, evidence),
         "model": s.model,
         "offline_model": s.offline_model,
         "needs_attention": s.needs_attention,

@@ -64,11 +64,12 @@ INBOX_ROW_FIELDS = (
     "assignee",
     "priority",
     "tool_call",  # the recommendation reads as the tool's action (one small JSON value, often null)
+    "flags",  # the agent's flags, named in the row (a short list, most often empty)
     "version",  # with updated_at, the key of the row's rendered HTML (reviewer_portal.inbox.rows)
     "updated_at",
 )
 # Low-risk gates a reviewer may decide several at a time, where the gate's policy allows it.
-BULK_ELIGIBLE = Q(bulk_allowed=True, recommendation="approve", risk_factors=[], needs_attention="")
+BULK_ELIGIBLE = Q(bulk_allowed=True, recommendation="approve", risk_factors=[], needs_attention="", flags=[])
 
 
 def _bulk_for(user: AbstractBaseUser) -> Q:

@@ -186,6 +186,8 @@ def _bulk_refusal(gate: Gate | None, user: AbstractBaseUser) -> str:
         return f"Only a reviewer with the role '{gate.role_label}' may decide this gate."
     if gate.assignee and not is_person(user, gate.assignee, gate.assignee_id):
         return f"Held by {gate.assignee}: only they decide it (a supervisor reassigns it on the team page)."
+    if gate.flags:
+        return f"Flagged ({gate.flags[0]}): decide it on its own page."
     return "Not eligible for a bulk decision (risk factors, a warning or its policy): open it to decide."
 
 
