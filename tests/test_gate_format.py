@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from agents.framework.registry import AGENTS
-from agents.loans.presentation import NO_POLICY_CHECK
+from agents.loans.presentation import CHECK_WITHOUT_FIGURES, NO_POLICY_CHECK
 from reviewer_portal.inbox.presentation import case_facts, details_of, evidence_of, flags_of, formatted
 from reviewer_portal.inbox.templatetags.gate_format import display, label, tone
 
@@ -100,8 +100,14 @@ def test_loan_case_and_evidence_read_with_the_loan_agents_labels_and_formats(set
     ]
     assert (broken.ok, broken.error) == (False, "term must be positive")
     policy = {"name": "loans.lending_policy_check", "ok": True, "result": {"passed": True}}
-    assert flags_of("loans", case, [bureau, policy]) == ["Declared credit score 668; the bureau reports 658."]
-    assert flags_of("loans", {**case, "credit_score": 660}, [bureau, policy]) == []
+    affordable = {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.2}}
+    evidence = [bureau, affordable, policy]
+    assert flags_of("loans", case, evidence) == ["Declared credit score 668; the bureau reports 658."]
+    assert flags_of("loans", {**case, "credit_score": 660}, evidence) == []
+    # A check made without the bureau's file or the calculator's figures (the bureau was down, and
+    # the model made the check with figures of its own) is said too.
+    assert flags_of("loans", {**case, "credit_score": 660}, [affordable, policy]) == [CHECK_WITHOUT_FIGURES]
+    assert flags_of("loans", {**case, "credit_score": 660}, [bureau, policy]) == [CHECK_WITHOUT_FIGURES]
     # A policy check that failed, or that the model never made, is said: the framework makes it
     # only with the bureau's and the calculator's figures.
     failed_check = {**policy, "ok": False, "error": "down"}

@@ -447,14 +447,17 @@ def test_a_bulk_rejection_needs_a_reason_and_sends_nothing_without_one(officer):
     assert not ActionAttempt.objects.exists()
 
 
-# A policy check the framework made, which a loan gate decided in bulk carries (no flag).
+# The evidence a loan gate decided in bulk carries (no flag): the bureau's file, the calculator's
+# figures, and the policy check the framework made with them.
 POLICY_CHECKED = [
+    {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 720, "defaults": 0}},
+    {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.2}},
     {
         "name": "loans.lending_policy_check",
         "ok": True,
         "result": {"passed": True, "breaches": [], "referrals": []},
         "requested_by": "framework",
-    }
+    },
 ]
 
 
@@ -615,10 +618,12 @@ def test_a_gate_its_agent_flags_is_refused_in_bulk_and_left_for_its_own_page(off
 def test_the_projection_keeps_a_gates_flags_and_the_inbox_offers_no_bulk_box_for_a_flagged_one(officer):
     """The agent's flags are worked out as the gate is written, so the inbox neither offers a
     flagged gate for a bulk decision nor hides why: its row says "flagged" and names the flag."""
-    policy_check = ToolResult("c1", "loans.lending_policy_check", True, POLICY_CHECKED[0]["result"])
-    unchecked = gate_snapshot(gate_id="loan-flag-1--g1", workflow_id="loan-flag-1", subject="Unchecked")
+    evidence = [ToolResult(f"c{n}", r["name"], True, r["result"]) for n, r in enumerate(POLICY_CHECKED)]
+    unchecked = gate_snapshot(
+        gate_id="loan-flag-1--g1", workflow_id="loan-flag-1", subject="Unchecked", tool_results=evidence[:2]
+    )
     checked = gate_snapshot(
-        gate_id="loan-flag-2--g1", workflow_id="loan-flag-2", subject="Checked", tool_results=[policy_check]
+        gate_id="loan-flag-2--g1", workflow_id="loan-flag-2", subject="Checked", tool_results=evidence
     )
     for snapshot in (unchecked, checked):
         gate_apply_snapshot(snapshot=dataclasses.replace(snapshot, bulk_allowed=True))

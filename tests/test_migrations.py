@@ -91,7 +91,11 @@ def test_pending_gates_written_before_flags_were_kept_get_their_agents_flags():
             rationale="", model="m", opened_at=now, version=1, role="credit_officer", sla_seconds=600,
             deadline=now, bulk_allowed=True,
         )  # fmt: skip
-        checked = [{"name": "loans.lending_policy_check", "ok": True, "result": {"passed": True}}]
+        checked = [
+            {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 720}},
+            {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.2}},
+            {"name": "loans.lending_policy_check", "ok": True, "result": {"passed": True}},
+        ]
         gates = old.get_model("inbox", "Gate").objects
         gates.create(gate_id="loan-u--g1", workflow_id="loan-u", **common)
         gates.create(gate_id="loan-c--g1", workflow_id="loan-c", tool_results=checked, **common)

@@ -38,6 +38,12 @@ SCORE_GAP = 5
 # The framework makes the policy check before the model's first turn, but only with the bureau's
 # and the calculator's figures; without them it is the model's to make, and a model may not.
 NO_POLICY_CHECK = "No lending policy check in the evidence: check the policy before deciding."
+# The framework makes the check with the bureau's and the calculator's figures; with either
+# missing, the model made it, with figures of its own choosing.
+CHECK_WITHOUT_FIGURES = (
+    "The lending policy check ran without the bureau's file or the affordability figures: "
+    "check what it was given."
+)
 
 
 def loan_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -52,4 +58,6 @@ def loan_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]
         flags.append(f"Declared credit score {declared:.0f}; the bureau reports {bureau:.0f}.")
     if "loans.lending_policy_check" not in results:
         flags.append(NO_POLICY_CHECK)
+    elif "loans.credit_bureau" not in results or "loans.affordability" not in results:
+        flags.append(CHECK_WITHOUT_FIGURES)
     return flags
