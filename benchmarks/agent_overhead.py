@@ -65,6 +65,7 @@ NOOP_RETRY = RetryPolicy(maximum_attempts=1)  # a no-op that fails is a broken b
 class BaselineInput:
     steps: list[int]  # activities per step; a step's run concurrently
     gate_activity: str  # the last activity, when the agent's run stopped at a gate; else ""
+    gate_local: bool = False  # the gate's a local activity after the steps, as the agent's is
 
 
 @workflow.defn(name="AgentOverheadBaseline")
@@ -75,9 +76,13 @@ class BaselineWorkflow:
     async def run(self, input: BaselineInput) -> int:
         for number, size in enumerate(input.steps, start=1):
             names = [NOOP_ACTIVITY] * size
-            if number == len(input.steps) and input.gate_activity:
+            if number == len(input.steps) and input.gate_activity and not input.gate_local:
                 names[-1] = input.gate_activity
             await asyncio.gather(*(self._execute(name) for name in names))
+        if input.gate_local:
+            await workflow.execute_local_activity(
+                input.gate_activity, {}, start_to_close_timeout=NOOP_START_TO_CLOSE, retry_policy=NOOP_RETRY
+            )
         return sum(input.steps)
 
     async def _execute(self, name: str) -> None:
@@ -121,7 +126,7 @@ async def measure_agent(
             else:
                 assert shape is not None
                 steps = [1] * shape.activities if kind == "sequential" else list(shape.steps)
-                baseline = BaselineInput(steps, shape.gate_activity)
+                baseline = BaselineInput(steps, shape.gate_activity, shape.gate_local)
                 seconds, _ = await timed_run(
                     client, BaselineWorkflow.run, baseline, task_queue=baseline_queue
                 )

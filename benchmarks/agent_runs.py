@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import sys
 import time
 import uuid
@@ -61,12 +62,18 @@ async def notice_dropped(notice: dict[str, Any]) -> int:
 def portal_stand_ins() -> tuple[Callable[..., Any], ...]:
     """The portal's activities under their names: publishing notes the gate (parallel_tools.py's
     stand-ins), notices are dropped."""
-    from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
-    from benchmarks.parallel_tools import gate_change_reached, gate_reached
+    from agents.framework.contract import (
+        NOTIFY_ACTIVITY,
+        PUBLISH_ACTIVITY,
+        PUBLISH_CHANGE_ACTIVITY,
+        PUBLISH_LOCAL_ACTIVITY,
+    )
+    from benchmarks.parallel_tools import gate_change_reached, gate_change_reached_locally, gate_reached
 
     return (
         activity.defn(name=PUBLISH_ACTIVITY)(gate_reached),
         activity.defn(name=PUBLISH_CHANGE_ACTIVITY)(gate_change_reached),
+        activity.defn(name=PUBLISH_LOCAL_ACTIVITY)(gate_change_reached_locally),
         activity.defn(name=NOTIFY_ACTIVITY)(notice_dropped),
     )
 
@@ -123,6 +130,7 @@ class Shape:
 
     steps: tuple[int, ...]
     gate_activity: str  # the publish that opened the gate; "" if the run ended first
+    gate_local: bool = False  # published by a local activity after the steps (local publish)
 
     @property
     def activities(self) -> int:
@@ -130,10 +138,16 @@ class Shape:
 
 
 def shape_of(history: History) -> Shape:
-    from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+    from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY, PUBLISH_LOCAL_ACTIVITY
 
     steps: dict[int, int] = {}  # by the WorkflowTaskCompleted event that scheduled them, in order
     for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == "core_local_activity" and "data" in marker.details:
+                local = json.loads(marker.details["data"].payloads[0].data).get("activity_type")
+                if local == PUBLISH_LOCAL_ACTIVITY:
+                    return Shape(tuple(steps.values()), local, gate_local=True)
         if event.HasField("activity_task_scheduled_event_attributes"):
             scheduled = event.activity_task_scheduled_event_attributes
             step = scheduled.workflow_task_completed_event_id

@@ -49,8 +49,8 @@ class BareWorkflow:
 class StepsWorkflow:
     """A loan run's steps to its gate with nothing in them: what Temporal alone costs a run of
     that shape. The bureau beside the local calculator (the opening calls), the local policy check
-    (the framework's second turn), the model, the gate (noted), then a durable wait like the
-    gate's SLA timer."""
+    (the framework's second turn), the model, the gate (noted by a local activity, as the gate is
+    published), then a durable wait like the gate's SLA timer."""
 
     @workflow.run
     async def run(self, payload: dict[str, Any]) -> bool:
@@ -60,7 +60,7 @@ class StepsWorkflow:
         )
         await workflow.execute_local_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
         await workflow.execute_activity(STEP_ACTIVITY, payload, **STEP_OPTIONS)
-        reached: bool = await workflow.execute_activity(BARE_GATE_ACTIVITY, payload, **STEP_OPTIONS)
+        reached: bool = await workflow.execute_local_activity(BARE_GATE_ACTIVITY, payload, **STEP_OPTIONS)
         await workflow.wait_condition(lambda: False, timeout=timedelta(hours=1))
         return reached
 
@@ -94,6 +94,11 @@ async def gate_published(snapshot: dict[str, Any]) -> bool:
 async def gate_change_published(publication: dict[str, Any]) -> bool:
     """The same for `publish_gate_change`; True tells the workflow the change was applied."""
     return _note_gate()
+
+
+async def gate_change_published_locally(publication: dict[str, Any]) -> dict[str, Any]:
+    """The same for `publish_gate_change_local`, answered as the portal's is."""
+    return {"in_sync": _note_gate(), "publication": publication}
 
 
 async def notice_dropped(notice: dict[str, Any]) -> int:
@@ -149,7 +154,12 @@ async def serve(address: str, kind: str, queue: str) -> None:
         compile_workflow_modules(workflows)  # as build_worker does for ours
         worker = Worker(client, task_queue=queue, workflows=workflows, activities=[bare_gate, step], **tuned)
     else:
-        from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+        from agents.framework.contract import (
+            NOTIFY_ACTIVITY,
+            PUBLISH_ACTIVITY,
+            PUBLISH_CHANGE_ACTIVITY,
+            PUBLISH_LOCAL_ACTIVITY,
+        )
         from agents.framework.llm import LlmSettings
         from agents.framework.worker import build_worker
         from agents.loans import LOAN_AGENT
@@ -157,6 +167,7 @@ async def serve(address: str, kind: str, queue: str) -> None:
         stand_ins = (
             activity.defn(name=PUBLISH_ACTIVITY)(gate_published),
             activity.defn(name=PUBLISH_CHANGE_ACTIVITY)(gate_change_published),
+            activity.defn(name=PUBLISH_LOCAL_ACTIVITY)(gate_change_published_locally),
             activity.defn(name=NOTIFY_ACTIVITY)(notice_dropped),
         )
         executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-activity")

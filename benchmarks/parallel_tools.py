@@ -73,6 +73,13 @@ async def gate_change_reached(publication: dict[str, Any]) -> bool:
     return True
 
 
+async def gate_change_reached_locally(publication: dict[str, Any]) -> dict[str, Any]:
+    """The same for `publish_gate_change_local` (run as a local activity since local publish),
+    answered as the portal's is."""
+    gates_reached[activity.info().workflow_id].set()
+    return {"in_sync": True, "publication": publication}
+
+
 # --- one run and its timings -----------------------------------------------------------------
 
 
@@ -157,7 +164,7 @@ class Samples:
 async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_ms: int) -> Samples:
     from temporalio.client import Client
 
-    from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+    from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY, PUBLISH_LOCAL_ACTIVITY
     from agents.framework.llm import LlmSettings
     from agents.framework.worker import build_worker
 
@@ -174,6 +181,7 @@ async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_m
             portal_activities=[
                 activity.defn(name=PUBLISH_ACTIVITY)(gate_reached),
                 activity.defn(name=PUBLISH_CHANGE_ACTIVITY)(gate_change_reached),
+                activity.defn(name=PUBLISH_LOCAL_ACTIVITY)(gate_change_reached_locally),
             ],
             executor=executor,
         )

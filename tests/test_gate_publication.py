@@ -20,16 +20,25 @@ from tests.conftest import logged_in, make_user, submit_loan_application
 from tests.test_namespaces import split_domains, wait_for_projected  # noqa: F401 (fixture)
 
 
-def forge(temporal, namespace: str, publish_queue: str, snapshot: GateSnapshot, workflow_id: str) -> str:
-    """Run GateForger in `namespace` with `snapshot`; what it was answered."""
-    publication = {"snapshot": json.loads(json.dumps(dataclasses.asdict(snapshot), cls=AdvancedJSONEncoder))}
+def forge(
+    temporal,
+    namespace: str,
+    publish_queue: str,
+    snapshot: GateSnapshot | dict,
+    workflow_id: str,
+    activity: str = "publish_gate_change",
+) -> str:
+    """Run GateForger in `namespace` with `snapshot`, calling `activity` on the portal's queue;
+    what it was answered."""
+    fields = snapshot if isinstance(snapshot, dict) else dataclasses.asdict(snapshot)
+    publication = {"snapshot": json.loads(json.dumps(fields, cls=AdvancedJSONEncoder))}
 
     async def run() -> str:
         client = await temporal.client_of(namespace)
         queue = f"forger-{uuid.uuid4().hex[:8]}"
         async with Worker(client, task_queue=queue, workflows=[GateForger]):
             return await client.execute_workflow(
-                GateForger.run, args=[publication, publish_queue], id=workflow_id, task_queue=queue
+                GateForger.run, args=[publication, publish_queue, activity], id=workflow_id, task_queue=queue
             )
 
     return temporal.run(run())

@@ -10,6 +10,7 @@ import json
 
 from temporalio.api.enums.v1 import EventType
 
+from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.patches import PATCH_SET
 from agents.framework.registry import AGENTS
 from agents.framework.tools import TOOLS
@@ -43,6 +44,11 @@ def local_calls(temporal, handle) -> list[tuple[str, int]]:
     return calls
 
 
+def local_tool_calls(temporal, handle) -> list[tuple[str, int]]:
+    """The same for the run's tools: not the gate's publish (tests/test_local_publish.py)."""
+    return [call for call in local_calls(temporal, handle) if call[0] != PUBLISH_LOCAL_ACTIVITY]
+
+
 def activities_scheduled(temporal, handle) -> int:
     """Activity tasks the server dispatched to the worker so far: its round trips for tools.
 
@@ -74,8 +80,8 @@ def test_a_loan_run_reaches_the_same_gate_in_fewer_round_trips(temporal, worker)
     assert [(r.name, r.ok, r.result) for r in local_gate.tool_results] == [
         (r.name, r.ok, r.result) for r in remote_gate.tool_results
     ]
-    assert local_calls(temporal, local) == [(name, 1) for name in LOCAL]
-    assert local_calls(temporal, remote) == []
+    assert local_tool_calls(temporal, local) == [(name, 1) for name in LOCAL]
+    assert local_tool_calls(temporal, remote) == []
     assert patch_markers(temporal, local) == [PATCH_SET]  # the local-tools patch among the set
     assert not set(LOCAL) & set(activity_names(temporal, local))
     assert set(LOCAL) <= set(activity_names(temporal, remote))
@@ -98,7 +104,7 @@ def test_a_local_tool_that_keeps_failing_is_retried_then_shown_to_the_reviewer(t
 
     affordability = next(r for r in gate.tool_results if r.name == "loans.affordability")
     assert not affordability.ok and "term and income must be positive" in affordability.error
-    assert ("loans.affordability", 3) in local_calls(temporal, handle)  # one call, three attempts
+    assert ("loans.affordability", 3) in local_tool_calls(temporal, handle)  # one call, three attempts
     trail = temporal.run(
         read_timeline(temporal.client.data_converter, [temporal.run(handle.fetch_history())])
     )
@@ -121,7 +127,7 @@ def test_a_run_resumed_on_another_worker_keeps_the_local_results(temporal, trans
 
     assert result.outcome == "approved"
     assert [r.name for r in result.gate.tool_results] == ["loans.credit_bureau", *LOCAL]
-    assert local_calls(temporal, handle) == [(name, 1) for name in LOCAL]  # never called again
+    assert local_tool_calls(temporal, handle) == [(name, 1) for name in LOCAL]  # never called again
 
 
 def test_runs_pinned_before_local_tools_still_call_them_as_activities(temporal, worker):

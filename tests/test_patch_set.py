@@ -9,10 +9,11 @@ import itertools
 
 from temporalio.api.enums.v1 import EventType
 
-from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY, PUBLISH_LOCAL_ACTIVITY
 from agents.framework.patches import IN_PATCH_SET, PATCH_SET, PATCH_SETS
 from tests import actions
 from tests.conftest import activity_names, patch_markers, start_loan, wait_for_gate
+from tests.test_local_tools import local_calls
 
 
 def upserts(temporal, handle) -> int:
@@ -29,7 +30,9 @@ def test_a_new_loan_run_records_one_marker_and_takes_every_patched_path(temporal
     assert upserts(temporal, handle) == 1  # TemporalChangeVersion, once
     names = activity_names(temporal, handle)
     assert "loans.affordability" not in names  # local-tools: a local activity, not a task
-    assert PUBLISH_CHANGE_ACTIVITY in names and PUBLISH_ACTIVITY not in names  # gate-patches
+    assert PUBLISH_ACTIVITY not in names  # gate-patches: a change at a time ...
+    assert PUBLISH_CHANGE_ACTIVITY not in names  # ... published locally (local-publish)
+    assert (PUBLISH_LOCAL_ACTIVITY, 1) in local_calls(temporal, handle)
 
     actions.decide(temporal, handle, gate.gate_id, "approve", "Affordable", "officer", ["credit_officer"])
     result = temporal.run(handle.result())
@@ -54,6 +57,11 @@ def test_each_set_is_frozen_at_the_patches_it_was_recorded_with():
         "sealed-results",
     }
     assert [(name, set(members)) for name, members in PATCH_SETS] == [
+        (
+            "patch-set-2026-11f",
+            first
+            | {"opening-calls", "unique-call-ids", "chain-call-ids", "opening-calls-after", "local-publish"},
+        ),
         (
             "patch-set-2026-11e",
             first | {"opening-calls", "unique-call-ids", "chain-call-ids", "opening-calls-after"},

@@ -98,6 +98,9 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         # Patch opening-calls-after: the policy check made with the first turn's figures, in a
         # second turn of the framework's, before the model's only call.
         "loan_opening_calls_after_approved",
+        # Patch local-publish: the gate's opening published by a local activity (its marker), the
+        # claim and the decision by tasks.
+        "loan_local_publish_approved",
     } <= names
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import time
 from datetime import timedelta
 
@@ -13,7 +14,12 @@ from django.utils import timezone
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from agents.framework.contract import ALREADY_APPLIED, OPERATOR, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.contract import (
+    ALREADY_APPLIED,
+    OPERATOR,
+    PUBLISH_CHANGE_ACTIVITY,
+    PUBLISH_LOCAL_ACTIVITY,
+)
 from agents.framework.reviewer_actions import KeyEndorsement
 from agents.framework.types import AgentState
 from agents.framework.workflow import AgentWorkflow
@@ -240,11 +246,31 @@ def test_notes_and_a_change_request_travel_as_patches_and_the_revised_gate_is_de
     projected = Gate.objects.get(gate_id=gate.gate_id)
     assert projected.status == "approved" and len(projected.annotations) == 2 and projected.revisions
     # Every publish after the first sent a patch, never the whole gate again.
-    publications = [
-        arg for name, arg in scheduled_inputs(temporal, handle) if name == PUBLISH_CHANGE_ACTIVITY
-    ]
+    publications = published(temporal, handle)
+    assert len(publications) >= 5  # opened, noted, changes asked, revised, noted, decided
     assert publications[0]["snapshot"] and all(p["patch"] and not p["snapshot"] for p in publications[1:])
     record_history(temporal, handle, "loan_signed_revised_with_notes")
+
+
+def published(temporal, handle) -> list[dict]:
+    """Each publication of the run's gate, as history keeps it: the result of a local publish
+    (its marker), or the input of a publish task."""
+    history = temporal.run(handle.fetch_history())
+    converter = temporal.client.data_converter
+    publications = []
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == PUBLISH_CHANGE_ACTIVITY:
+                publications.append(temporal.run(converter.decode(scheduled.input.payloads))[0])
+        elif event.HasField("marker_recorded_event_attributes"):
+            details = event.marker_recorded_event_attributes.details
+            data = json.loads(details["data"].payloads[0].data) if "data" in details else {}
+            if data.get("activity_type") == PUBLISH_LOCAL_ACTIVITY and "result" in details:
+                publications.append(
+                    temporal.run(converter.decode(details["result"].payloads))[0]["publication"]
+                )
+    return publications
 
 
 def scheduled_inputs(temporal, handle) -> list[tuple[str, object]]:

@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from agents.framework.contract import PUBLISH_CHANGE_ACTIVITY
+from agents.framework.contract import PUBLISH_CHANGE_ACTIVITY, PUBLISH_LOCAL_ACTIVITY
 from agents.framework.gate_changes import GatePublication
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
@@ -216,13 +217,19 @@ def test_a_decision_arriving_while_the_gate_is_being_published_still_reaches_the
 ):
     decided, calls = threading.Event(), itertools.count()
 
+    @activity.defn(name=PUBLISH_LOCAL_ACTIVITY)
+    def local_publish_fails(publication: GatePublication) -> bool:
+        # A decision cannot arrive during a local publish (its workflow task is still running):
+        # only during the task a failed one leaves (tests/test_local_publish.py).
+        raise ApplicationError("the projection's database is locked")
+
     @activity.defn(name=PUBLISH_CHANGE_ACTIVITY)
     def slow_publish(publication: GatePublication) -> bool:
         if next(calls) == 0:  # the opening publish: the reviewer is faster than the projection
             decided.wait(10)
         return publish_gate_change(publication)
 
-    with temporal.worker(portal_activities=[slow_publish]) as queue:
+    with temporal.worker(portal_activities=[local_publish_fails, slow_publish]) as queue:
         handle = start_loan(temporal, queue)
         gate = wait_for_gate(temporal, handle)  # visible to the query before the publish ends
         decide(temporal, handle, gate.gate_id, reason="quick")

@@ -19,6 +19,9 @@ SUMMARISE_ACTIVITY = "llm_summarise"
 PUBLISH_ACTIVITY = "publish_gate"
 # ... or, since then, the first snapshot of a gate and a patch per change after it.
 PUBLISH_CHANGE_ACTIVITY = "publish_gate_change"
+# ... and, since local publish, a gate's opening first as a local activity in the workflow task
+# that opened it, which answers with the publication for its marker to keep.
+PUBLISH_LOCAL_ACTIVITY = "publish_gate_change_local"
 NOTIFY_ACTIVITY = "notify_reviewers"
 # A long loop's oldest results, sealed beside history, and opened again when all are needed.
 SEAL_RESULTS_ACTIVITY = "seal_results"

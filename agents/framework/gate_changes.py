@@ -30,3 +30,13 @@ class GatePublication:
 
     snapshot: GateSnapshot | None = None
     patch: GatePatch | None = None
+
+
+@dataclass
+class LocalPublication:
+    """What the local publish answers: the projection's answer, and the publication itself. A
+    local activity's marker keeps its result, never its input, so this is how the gate stands in
+    history for the audit trail, as an activity task's input did."""
+
+    in_sync: bool
+    publication: GatePublication

@@ -9,21 +9,31 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
-from agents.framework.contract import NOTIFY_ACTIVITY, PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.contract import (
+    NOTIFY_ACTIVITY,
+    PUBLISH_ACTIVITY,
+    PUBLISH_CHANGE_ACTIVITY,
+    PUBLISH_LOCAL_ACTIVITY,
+)
 from agents.framework.patches import (
     PATCH_GATE_PATCHES,
     PATCH_KEEP_SLA_ON_REVISION,
+    PATCH_LOCAL_PUBLISH,
     PATCH_NOTIFY_ESCALATION,
     PATCH_PUBLISH_LATE_DECISION,
     PATCH_REVIEWER_NOTICES,
+    in_set,
     patched,
 )
 from agents.framework.policies import (
     ACTION_RETRY,
     ACTION_SCHEDULE_TO_CLOSE,
     ACTION_START_TO_CLOSE,
+    LOCAL_PUBLISH_RETRY,
+    LOCAL_PUBLISH_SCHEDULE_TO_CLOSE,
+    LOCAL_PUBLISH_START_TO_CLOSE,
     NOTIFY_RETRY,
     NOTIFY_START_TO_CLOSE,
     PUBLISH_RETRY,
@@ -33,7 +43,7 @@ from agents.framework.pruning import PruningMixin
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
-    from agents.framework.gate_changes import GatePublication
+    from agents.framework.gate_changes import GatePublication, LocalPublication
     from agents.framework.types import (
         ApprovalRule,
         GatePolicy,
@@ -220,11 +230,30 @@ class GateFlowMixin(PruningMixin):
             if last is None
             else GatePublication(patch=gates.patch(last, snapshot))
         )
-        in_sync = await self._send_publication(publication)
+        in_sync = await self._send_publication(publication, opening=last is None)
         if not in_sync and last is not None:
             await self._send_publication(GatePublication(snapshot=snapshot))
 
-    async def _send_publication(self, publication: GatePublication) -> bool:
+    async def _send_publication(self, publication: GatePublication, *, opening: bool = False) -> bool:
+        """A gate's opening is published in the workflow task that opened it (a local activity:
+        no round trip through the server, and the run is at its gate a task sooner); should the
+        projection not take it within seconds, as a task the server retries, which holds no
+        workflow task open and adds no history while it waits. A change after that is a task: most
+        follow a reviewer's Update, whose answer goes with the workflow task and so would wait on
+        a local publish. Asked through the set: a run begun before local publish publishes by tasks."""
+        if opening and in_set(PATCH_LOCAL_PUBLISH):
+            try:
+                published = await workflow.execute_local_activity(
+                    PUBLISH_LOCAL_ACTIVITY,
+                    publication,
+                    result_type=LocalPublication,
+                    start_to_close_timeout=LOCAL_PUBLISH_START_TO_CLOSE,
+                    schedule_to_close_timeout=LOCAL_PUBLISH_SCHEDULE_TO_CLOSE,
+                    retry_policy=LOCAL_PUBLISH_RETRY,
+                )
+                return published.in_sync
+            except (ActivityError, ApplicationError) as err:  # a local activity raises its own error
+                workflow.logger.warning("publishing as a task, the local publish failed: %s", err)
         in_sync: bool = await workflow.execute_activity(
             PUBLISH_CHANGE_ACTIVITY,
             publication,

@@ -57,6 +57,9 @@ PATCH_CHAIN_CALL_IDS = "chain-call-ids"
 # Opening calls that read earlier opening calls' results are made in a second turn of the
 # framework's (`AgentRunSpec.opening_calls_after`). Asked through its set only (`in_set`).
 PATCH_OPENING_CALLS_AFTER = "opening-calls-after"
+# A gate's opening is published by a local activity in the workflow task that opened it, and by
+# an activity task only when that fails. Asked through its set only (`in_set`).
+PATCH_LOCAL_PUBLISH = "local-publish"
 
 # The patches of each set, frozen once recorded: the first set, and each later one with every
 # patch of the one before it and the patches since.
@@ -75,6 +78,17 @@ FIRST_SET = frozenset(
 )
 # Newest first: the one a run started now records, then the ones runs in flight may have.
 PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "patch-set-2026-11f",
+        FIRST_SET
+        | {
+            PATCH_OPENING_CALLS,
+            PATCH_UNIQUE_CALL_IDS,
+            PATCH_CHAIN_CALL_IDS,
+            PATCH_OPENING_CALLS_AFTER,
+            PATCH_LOCAL_PUBLISH,
+        },
+    ),
     (
         "patch-set-2026-11e",
         FIRST_SET

@@ -31,6 +31,11 @@ TOOL_HEARTBEAT = timedelta(seconds=10)
 # The projection must catch up eventually, so publishing retries without an attempt limit.
 PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 PUBLISH_START_TO_CLOSE = timedelta(seconds=15)
+# The same publish first as a local activity: a few quick tries within the workflow task, then
+# the task above, which waits out a long outage without holding the workflow task open.
+LOCAL_PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
+LOCAL_PUBLISH_START_TO_CLOSE = timedelta(seconds=5)
+LOCAL_PUBLISH_SCHEDULE_TO_CLOSE = timedelta(seconds=8)
 
 # Notices are helpful, not essential: a few tries, then the run goes on without.
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=4)

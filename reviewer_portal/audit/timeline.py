@@ -22,26 +22,19 @@ from agents.framework.contract import (
     FORGET_RESULTS_ACTIVITY,
     LLM_ACTIVITY,
     OPEN_RESULTS_ACTIVITY,
-    OPERATOR,
     PUBLISH_ACTIVITY,
     PUBLISH_CHANGE_ACTIVITY,
+    PUBLISH_LOCAL_ACTIVITY,
     SEAL_RESULTS_ACTIVITY,
     SUMMARISE_ACTIVITY,
     SYSTEM_DECIDER,
 )
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
+from reviewer_portal.audit.entries import TimelineEntry, update_entry
 from reviewer_portal.audit.framework_calls import credit_framework, made_by_framework
 
 # The marker the SDK records for a local activity (agents.framework.tools, `local=True`).
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
-
-
-@dataclass
-class TimelineEntry:
-    time: datetime
-    kind: str  # run | llm | tool | gate | decision | action | timer | failure
-    title: str
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,7 +154,7 @@ class _HistoryReader:
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             attrs = event.workflow_execution_update_completed_event_attributes
             name, arg = self._updates.get(attrs.accepted_event_id, ("?", None))
-            return [self._update_entry(when, name, arg, attrs.meta.update_id)]
+            return [update_entry(when, name, arg, attrs.meta.update_id)]
         if kind == EventType.EVENT_TYPE_TIMER_FIRED:
             return [TimelineEntry(when, "timer", "SLA timer fired")]
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
@@ -232,11 +225,25 @@ class _HistoryReader:
         if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
             return []
         name = json.loads(marker.details["data"].payloads[0].data).get("activity_type", "?")
+        if name == PUBLISH_LOCAL_ACTIVITY:
+            return await self._published_locally(when, marker)
         if marker.HasField("failure"):
             message = str(await self._converter.decode_failure(marker.failure))
             return [self._failure_entry(when, name, message, {"activity": name, "failure": message})]
         result = await self._first(marker.details["result"]) if "result" in marker.details else None
         return [self._tool_entry(when, name, {"result": result, "local": True})]
+
+    async def _published_locally(
+        self, when: datetime, marker: MarkerRecordedEventAttributes
+    ) -> list[TimelineEntry]:
+        """A gate published in the workflow task that opened it: its marker's result holds the
+        publication (agents.framework.gate_changes.LocalPublication). A failed try is followed
+        by the same publication as a task, which the trail reads like any publish."""
+        if marker.HasField("failure") or "result" not in marker.details:
+            return []
+        published = await self._first(marker.details["result"])
+        publication = published.get("publication") if isinstance(published, dict) else None
+        return self._activity_entry(when, PUBLISH_CHANGE_ACTIVITY, publication, None)
 
     def _published_gate(self, publication: Any) -> dict[str, Any] | None:
         """The gate a publication describes: a whole snapshot, or a patch on the last one seen."""
@@ -266,33 +273,6 @@ class _HistoryReader:
             return []  # the decision itself is shown from the Update event
         data = {k: gate[k] for k in ("gate_id", "role", "status", "deadline", "version")}
         return [TimelineEntry(when, "gate", title, data)]
-
-    def _update_entry(self, when: datetime, name: str, arg: Any, update_id: str) -> TimelineEntry:
-        arg = arg if isinstance(arg, dict) else {}
-        reviewer = str(arg.get("reviewer", "?"))
-        by = f"{reviewer} (operator override)" if arg.get("origin") == OPERATOR else reviewer
-        if name == "annotate":
-            data = {"action": name, "update": arg, "update_id": update_id}
-            return TimelineEntry(when, "note", f"Note by {by}: {arg.get('text', '')}", data)
-        if name == "assign":
-            assignee = arg.get("assignee", "")
-            if not assignee:
-                title = f"Unclaimed by {by}"
-            elif assignee == reviewer:
-                title = f"Claimed by {by}"
-            else:
-                title = f"Assigned to {assignee} by {by}"
-            if arg.get("reason"):
-                title += f": {arg['reason']}"
-            return TimelineEntry(
-                when, "assignment", title, {"action": name, "update": arg, "update_id": update_id}
-            )
-        title = f"{name}: {arg.get('decision', '?')} by {by}"
-        if arg.get("edits"):
-            title += f" with edits to {', '.join(sorted(arg['edits']))}"
-        if arg.get("reason"):
-            title += f": {arg['reason']}"
-        return TimelineEntry(when, "decision", title, {"action": name, "update": arg, "update_id": update_id})
 
 
 def _role(gate: dict[str, Any]) -> str:

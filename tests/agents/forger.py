@@ -1,4 +1,4 @@
-"""A workflow that is not an agent and calls the portal's publish activity with a gate of its
+"""A workflow that is not an agent and calls one of the portal's publish activities with a gate of its
 choosing: what anyone who may start workflows in a namespace the portal's worker serves can do."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from temporalio.exceptions import ActivityError
 @workflow.defn(name="GateForger")
 class GateForger:
     @workflow.run
-    async def run(self, publication: dict[str, Any], task_queue: str) -> str:
+    async def run(
+        self, publication: dict[str, Any], task_queue: str, activity: str = "publish_gate_change"
+    ) -> str:
         try:
             published = await workflow.execute_activity(
-                "publish_gate_change",
+                activity,
                 publication,
                 task_queue=task_queue,
                 start_to_close_timeout=timedelta(seconds=30),
