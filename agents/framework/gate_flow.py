@@ -243,7 +243,7 @@ class GateFlowMixin(PruningMixin):
         a local publish. Asked through the set: a run begun before local publish publishes by tasks."""
         if opening and in_set(PATCH_LOCAL_PUBLISH):
             try:
-                published = await workflow.execute_local_activity(
+                published: LocalPublication = await workflow.execute_local_activity(
                     PUBLISH_LOCAL_ACTIVITY,
                     publication,
                     result_type=LocalPublication,
