@@ -131,7 +131,9 @@ def test_a_response_slower_than_the_client_timeout_is_retried(temporal, transact
         _, gate = run_against(temporal, fake, request_timeout_seconds=1.0)
 
     wait = fake.waits()[0]
-    assert 1.0 + 2.0 <= wait < 3.0 + SLACK, wait  # the client's timeout, then the 2 s backoff
+    # The client's timeout, then the 2 s backoff. The client's clock starts as it sends, the
+    # server's as the request has arrived: under load (CI saw 2.970 s) that is up to 0.1 s later.
+    assert 1.0 + 2.0 - 0.1 <= wait < 3.0 + SLACK, wait
     assert len(fake.request_times) == 1 + LOAN_TURNS
     assert_recommended_by_the_provider(gate)
 
