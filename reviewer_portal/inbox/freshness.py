@@ -45,7 +45,6 @@ from typing import TypeVar
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import caches
 from django.db import connection
-from django.db.models import Max
 
 from reviewer_portal.inbox.models import Gate
 
@@ -122,11 +121,20 @@ class Freshness:
 
 def freshness_for(*, user: AbstractBaseUser, roles: Iterable[str]) -> Freshness:
     versions = role_versions(roles)
-    # Also the newest write (one step down an index): a row written without a bump (a test's, an
-    # administrator's) changes it too. Never alone: writers' clocks and commits need not agree.
-    last = Gate.objects.aggregate(last=Max("updated_at"))["last"]
-    stamp = "|".join([*(f"{role}={version}" for role, version in versions.items()), str(last)])
+    # Also the newest write: a row written without a bump (a test's, an administrator's) changes
+    # it too. Never alone: writers' clocks and commits need not agree.
+    stamp = "|".join([*(f"{role}={version}" for role, version in versions.items()), _newest_write()])
     return Freshness(str(user.pk), stamp)
+
+
+def _newest_write() -> str:
+    """The projection's newest `updated_at`, one step down its index, as the database writes it.
+    Plain SQL: on the poll that reads nothing else, the ORM's aggregate cost 166 us against the
+    query's own 15 us (issue 12)."""
+    table = connection.ops.quote_name(Gate._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(updated_at) FROM {table}")  # the model's own table, quoted
+        return str(cursor.fetchone()[0])
 
 
 def _digest(*parts: str) -> str:
