@@ -92,7 +92,7 @@ def test_a_deteriorating_borrower_waits_for_an_analyst_then_the_outlook_is_publi
     assert gate.subject == "Credit outlook: Tomasz Nowak: watchlist at 86 % default risk in 3 years"
     # The analyst reads features, not the raw history, and the flags come from them.
     assert "income_history" not in gate.case and gate.case["missed_payments"] == 2
-    assert any("Income is falling" in flag for flag in outlook_flags(gate.case, {}))
+    assert any("Income is falling" in flag for flag in outlook_flags(gate.case, {}, {}))
     proposed = gate.tool_call.arguments
     assert proposed["default_probability_36m"] >= 0.15
     assert f"{proposed['default_probability_36m']:.1%}" in gate.recommendation.rationale

@@ -8,7 +8,14 @@ import pytest
 
 from agents.framework.registry import AGENTS
 from agents.loans.presentation import CHECK_WITHOUT_FIGURES, NO_POLICY_CHECK
-from reviewer_portal.inbox.presentation import case_facts, details_of, evidence_of, flags_of, formatted
+from reviewer_portal.inbox.presentation import (
+    UNCHECKED,
+    case_facts,
+    details_of,
+    evidence_of,
+    flags_of,
+    formatted,
+)
 from reviewer_portal.inbox.templatetags.gate_format import display, label, tone
 
 
@@ -99,28 +106,52 @@ def test_loan_case_and_evidence_read_with_the_loan_agents_labels_and_formats(set
         ("Credit utilisation", "50 %"),
     ]
     assert (broken.ok, broken.error) == (False, "term must be positive")
-    policy = {"name": "loans.lending_policy_check", "ok": True, "result": {"passed": True}}
+    policy = {
+        "name": "loans.lending_policy_check",
+        "ok": True,
+        "result": {"passed": True, "breaches": [], "referrals": []},
+        "requested_by": "framework",
+    }
     affordable = {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.2}}
     evidence = [bureau, affordable, policy]
+    fair = {**case, "credit_score": 660}
     assert flags_of("loans", case, evidence) == ["Declared credit score 668; the bureau reports 658."]
-    assert flags_of("loans", {**case, "credit_score": 660}, evidence) == []
-    # A check made without the bureau's file or the calculator's figures (the bureau was down, and
-    # the model made the check with figures of its own) is said too.
-    assert flags_of("loans", {**case, "credit_score": 660}, [affordable, policy]) == [CHECK_WITHOUT_FIGURES]
-    assert flags_of("loans", {**case, "credit_score": 660}, [bureau, policy]) == [CHECK_WITHOUT_FIGURES]
-    # A policy check that failed, or that the model never made, is said: the framework makes it
-    # only with the bureau's and the calculator's figures.
+    assert flags_of("loans", fair, evidence) == []
+    # A check the model made (the framework's figures were missing, or it asked again after the
+    # framework's) had figures of the model's choosing: said, even with the bureau's file beside
+    # it, as when the bureau failed for the framework and the model fetched it again itself.
+    models_check = {**policy, "requested_by": "model"}
+    assert flags_of("loans", fair, [affordable, models_check]) == [CHECK_WITHOUT_FIGURES]
+    down = {"name": "loans.credit_bureau", "ok": False, "error": "bureau down", "requested_by": "framework"}
+    refetched = [down, affordable, bureau, {k: v for k, v in models_check.items() if k != "requested_by"}]
+    assert flags_of("loans", fair, refetched) == [CHECK_WITHOUT_FIGURES]
+    assert flags_of("loans", fair, [*evidence, models_check]) == [CHECK_WITHOUT_FIGURES]  # the last counts
+    # A check that found breaches or asks for a referral is said whatever the AI recommends.
+    breached = {**policy, "result": {"passed": False, "breaches": ["1 default(s) on file"], "referrals": []}}
+    referred = {**policy, "result": {"passed": True, "breaches": [], "referrals": ["amount above 25,000"]}}
+    assert flags_of("loans", fair, [bureau, affordable, breached]) == [
+        "The lending policy check did not pass (1 default(s) on file)."
+    ]
+    assert flags_of("loans", fair, [bureau, affordable, referred]) == [
+        "The lending policy check asks for a referral (amount above 25,000)."
+    ]
+    # A policy check that failed, or that nobody made, is said: the framework makes it only with
+    # the bureau's and the calculator's figures.
     failed_check = {**policy, "ok": False, "error": "down"}
-    assert flags_of("loans", {**case, "credit_score": 660}, [bureau, failed_check]) == [NO_POLICY_CHECK]
-    assert flags_of("loans", {**case, "credit_score": 660}, [bureau]) == [NO_POLICY_CHECK]
+    assert flags_of("loans", fair, [bureau, failed_check]) == [NO_POLICY_CHECK]
+    assert flags_of("loans", fair, [bureau]) == [NO_POLICY_CHECK]
 
 
-def test_a_flag_rule_that_fails_on_odd_data_shows_no_flag_not_an_error(monkeypatch):
-    def broken(case, results):
+def test_a_flag_rule_that_fails_on_odd_data_flags_the_gate_as_unchecked_not_an_error(monkeypatch):
+    """A rule that cannot judge a gate's data must not take the page down, nor leave the gate open
+    to a bulk decision: the gate is flagged as unchecked."""
+
+    def broken(case, results, made_by):
         raise KeyError("bureau_score")
 
     monkeypatch.setitem(AGENTS, "loans", dataclasses.replace(AGENTS["loans"], flags=broken))
-    assert flags_of("loans", {"credit_score": "not a number"}, []) == []
+    assert flags_of("loans", {"credit_score": "not a number"}, []) == [UNCHECKED]
+    assert flags_of("loans", {}, [{"name": None, "ok": True, "result": "not a mapping"}, 7]) == [UNCHECKED]
 
 
 def test_records_read_as_a_table_not_joined_strings():

@@ -618,7 +618,10 @@ def test_a_gate_its_agent_flags_is_refused_in_bulk_and_left_for_its_own_page(off
 def test_the_projection_keeps_a_gates_flags_and_the_inbox_offers_no_bulk_box_for_a_flagged_one(officer):
     """The agent's flags are worked out as the gate is written, so the inbox neither offers a
     flagged gate for a bulk decision nor hides why: its row says "flagged" and names the flag."""
-    evidence = [ToolResult(f"c{n}", r["name"], True, r["result"]) for n, r in enumerate(POLICY_CHECKED)]
+    evidence = [
+        ToolResult(f"c{n}", r["name"], True, r["result"], requested_by=r.get("requested_by", "model"))
+        for n, r in enumerate(POLICY_CHECKED)
+    ]
     unchecked = gate_snapshot(
         gate_id="loan-flag-1--g1", workflow_id="loan-flag-1", subject="Unchecked", tool_results=evidence[:2]
     )

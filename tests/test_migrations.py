@@ -94,7 +94,12 @@ def test_pending_gates_written_before_flags_were_kept_get_their_agents_flags():
         checked = [
             {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 720}},
             {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.2}},
-            {"name": "loans.lending_policy_check", "ok": True, "result": {"passed": True}},
+            {
+                "name": "loans.lending_policy_check",
+                "ok": True,
+                "result": {"passed": True},
+                "requested_by": "framework",
+            },
         ]
         gates = old.get_model("inbox", "Gate").objects
         gates.create(gate_id="loan-u--g1", workflow_id="loan-u", **common)

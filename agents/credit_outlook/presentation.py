@@ -47,7 +47,9 @@ MISSED_FLAG = 2
 STRESS_FLAG = 0.5
 
 
-def outlook_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def outlook_flags(
+    case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]], made_by: Mapping[str, str]
+) -> list[str]:
     """From the prepared features (on every gate) and, where a gate has them, the inferences."""
     flags = []
     income, balance = _number(case.get("income_trend")), _number(case.get("exposure_trend"))

@@ -54,9 +54,11 @@ PassageOf = Callable[[Mapping[str, Any], Mapping[str, Any], Sequence[Mapping[str
 AfterReview = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 
-# The flags an agent raises for a reviewer, from the case and its tools' results by tool name:
-# plain sentences ("Declared credit score 668; the bureau reports 658."). Pure and fast.
-Flags = Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]]], list[str]]
+# The flags an agent raises for a reviewer, from the case, its tools' results by tool name (the
+# last successful one of each) and who asked for each of those results ("framework" for an opening
+# call, else "model"): plain sentences ("Declared credit score 668; the bureau reports 658.").
+# Pure and fast.
+Flags = Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]], Mapping[str, str]], list[str]]
 
 
 @dataclass(frozen=True)

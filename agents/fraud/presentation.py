@@ -35,7 +35,9 @@ EVIDENCE = {
 }
 
 
-def fraud_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def fraud_flags(
+    case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]], made_by: Mapping[str, str]
+) -> list[str]:
     flags = []
     if case.get("merchant_cleaned") is True:
         flags.append("The merchant name held invisible or control characters; they were removed.")

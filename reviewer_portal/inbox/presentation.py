@@ -16,7 +16,7 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 
 from agents.framework.presentation import CaseField, Format, Shown
 from agents.framework.registry import AGENTS, AgentSpec
-from agents.framework.types import BY_FRAMEWORK
+from agents.framework.types import BY_FRAMEWORK, BY_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -145,21 +145,25 @@ def evidence_of(agent: str, tool_results: Iterable[Mapping[str, Any]]) -> list[E
     return evidence
 
 
+# Said when an agent's rule fails on a gate's data: the gate is then flagged, never offered in bulk.
+UNCHECKED = "The agent's checks could not be run on this gate's data: read it in full before deciding."
+
+
 def flags_of(agent: str, case: Mapping[str, Any], tool_results: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The flags the agent raises from its case and evidence; none if its rule fails on odd data."""
+    """The flags the agent raises from its case and evidence (AgentSpec.flags). A rule that fails
+    on odd data flags the gate with UNCHECKED: it must never take the gate page down, nor leave a
+    gate it could not judge open to a bulk decision."""
     spec = AGENTS.get(agent)
     if spec is None or spec.flags is None:
         return []
-    results = {
-        str(r.get("name")): r["result"]
-        for r in tool_results
-        if r.get("ok") and isinstance(r.get("result"), Mapping)
-    }
     try:
-        return [str(flag) for flag in spec.flags(case, results)]
-    except Exception:  # an agent's rule must never take the gate page down
+        usable = [r for r in tool_results if r.get("ok") and isinstance(r.get("result"), Mapping)]
+        results = {str(r.get("name")): r["result"] for r in usable}
+        made_by = {str(r.get("name")): str(r.get("requested_by") or BY_MODEL) for r in usable}
+        return [str(flag) for flag in spec.flags(case, results, made_by)]
+    except Exception:
         logger.exception("The flags of agent %s failed on gate data", agent)
-        return []
+        return [UNCHECKED]
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,9 @@ def claim_run(values: Mapping[str, Any]) -> RunRequest:
     return RunRequest(subject=subject, case=dict(values))
 
 
-def cover_flags(case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def cover_flags(
+    case: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]], made_by: Mapping[str, str]
+) -> list[str]:
     limit = results.get("claims.policy_check", {}).get("cover_limit")
     if isinstance(limit, int | float) and case.get("amount", 0) > 0.8 * limit:
         return [f"The claim is over 80 % of the policy's cover ({limit:,.0f})."]
