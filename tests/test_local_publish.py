@@ -8,6 +8,7 @@ workflow task open or growing history while it waits."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -24,8 +25,10 @@ from agents.framework.gate_changes import GatePublication
 from agents.framework.patches import PATCH_LOCAL_PUBLISH
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.audit.timeline import read_timeline
+from reviewer_portal.inbox import projection
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import publish_gate_change
+from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import data_converter
 from tests import actions
@@ -137,7 +140,47 @@ def test_a_projection_that_cannot_take_the_write_is_left_to_an_activity_task(tem
         "Gate opened for Credit officer (recommendation: approve)"
     ]
     assert not [e for e in trail if e.kind == "failure"]
+    record_history(temporal, handle, "loan_local_publish_fell_back")
     temporal.run(handle.terminate("test done"))
+
+
+def test_a_local_publish_slower_than_its_limit_is_not_cut_off_and_still_announces_the_gate(
+    temporal, transactional_db, monkeypatch
+):
+    """The database is slow right after the row commits (6 s, past the local publish's 5 s): the
+    try is left to finish, as a task would be, so the gate is announced (live push, role bump) once
+    it has. Cut off there, its retry would find the row at its version and announce nothing."""
+    heard, cut_off, calls = [], [], itertools.count()
+    slow_notices = projection.notices_for_gate_change
+
+    def slow_after_the_commit(**kwargs):
+        if next(calls) == 0:
+            try:
+                time.sleep(6)
+            except BaseException as err:  # what the SDK would raise in the thread at its limit
+                cut_off.append(type(err).__name__)
+                raise
+        return slow_notices(**kwargs)
+
+    def listener(sender, gate, created, **kwargs):
+        heard.append((gate.gate_id, created))
+
+    monkeypatch.setattr(projection, "notices_for_gate_change", slow_after_the_commit)
+    gate_changed.connect(listener, weak=False)
+    try:
+        with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
+            handle = start_loan(temporal, queue)
+            gate = wait_for_gate(temporal, handle, timeout=40)
+            deadline = time.monotonic() + 15
+            while (gate.gate_id, True) not in heard:
+                assert time.monotonic() < deadline, f"never announced: {heard}, cut off: {cut_off}"
+                time.sleep(0.1)
+            temporal.run(handle.terminate("test done"))
+    finally:
+        gate_changed.disconnect(listener)
+
+    assert cut_off == []
+    assert Gate.objects.get(gate_id=gate.gate_id).version == 1
 
 
 def test_the_local_publish_refuses_another_runs_gate_like_the_task(temporal, worker):

@@ -239,10 +239,12 @@ class _HistoryReader:
         """A gate published in the workflow task that opened it: its marker's result holds the
         publication (agents.framework.gate_changes.LocalPublication). A failed try is followed
         by the same publication as a task, which the trail reads like any publish."""
-        if marker.HasField("failure") or "result" not in marker.details:
+        if marker.HasField("failure"):
             return []
-        published = await self._first(marker.details["result"])
+        published = await self._first(marker.details["result"]) if "result" in marker.details else None
         publication = published.get("publication") if isinstance(published, dict) else None
+        if not isinstance(publication, dict):  # never hidden: said, with what there is
+            return [TimelineEntry(when, "gate", "Gate published (its publication could not be read)")]
         return self._activity_entry(when, PUBLISH_CHANGE_ACTIVITY, publication, None)
 
     def _published_gate(self, publication: Any) -> dict[str, Any] | None:
