@@ -50,6 +50,13 @@ def test_a_child_gets_sigterm_when_devstack_is_killed_outright():
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
         assert _alive(child)
+        # setpriv sets the parent-death signal, then runs the command: killed before it has (within
+        # a few milliseconds of the spawn; CI once was), the child would hear nothing. devstack is
+        # not killed that early in earnest, so wait for the command to be running.
+        deadline = time.monotonic() + 10
+        while Path(_argv0(child)).name == "setpriv":
+            assert time.monotonic() < deadline, "setpriv never ran the command"
+            time.sleep(0.01)
 
         parent.kill()  # SIGKILL: no handler runs, nothing is stopped in order
         parent.wait()
@@ -60,6 +67,14 @@ def test_a_child_gets_sigterm_when_devstack_is_killed_outright():
             time.sleep(0.1)
     finally:
         parent.kill()
+
+
+def _argv0(pid: int) -> str:
+    """The program a process runs now ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except FileNotFoundError:
+        return ""
 
 
 def _alive(pid: int) -> bool:

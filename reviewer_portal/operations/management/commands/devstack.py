@@ -280,7 +280,8 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 def dying_with_parent(command: list[str]) -> list[str]:
     """`command` run so that it gets SIGTERM if devstack dies without stopping it (SIGKILL, a
     supervisor giving up): util-linux's setpriv sets the child's parent-death signal, which
-    outlives its exec. Where there is no setpriv (not Linux), the command as it is."""
+    outlives its exec. (devstack killed in the milliseconds before setpriv has set it leaves the
+    child running.) Where there is no setpriv (not Linux), the command as it is."""
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
