@@ -53,6 +53,15 @@ def wait_for_row(gate_id: str, status: str = "pending", timeout: float = 15) -> 
     raise AssertionError(f"{gate_id} never reached the projection as {status}")
 
 
+def wait_for_event(temporal, handle, kind: str, timeout: float = 15) -> list[str]:
+    """The run's event kinds, once `kind` is among them."""
+    deadline = time.monotonic() + timeout
+    while kind not in (kinds := events(temporal, handle)):
+        assert time.monotonic() < deadline, f"no {kind} in {kinds}"
+        time.sleep(0.05)
+    return kinds
+
+
 def trail_of(temporal, handle):
     history = temporal.run(handle.fetch_history())
     return temporal.run(read_timeline(temporal.client.data_converter, [history]))
@@ -62,21 +71,20 @@ def test_a_loan_run_publishes_its_gate_in_the_task_that_opens_it(temporal, worke
     handle = start_loan(temporal, worker)
     gate = wait_for_gate(temporal, handle)
     row = wait_for_row(gate.gate_id)
+    # The row commits inside the workflow task; its marker is history once that task completes.
+    kinds = wait_for_event(temporal, handle, "TIMER_STARTED")
 
     assert row.version == gate.version == 1
     assert PUBLISH_CHANGE_ACTIVITY not in activity_names(temporal, handle)
     assert (PUBLISH_LOCAL_ACTIVITY, 1) in local_calls(temporal, handle)
-    # The model's answer, then one workflow task that publishes (a marker) and starts the SLA timer.
-    kinds = events(temporal, handle)
-    after_model = kinds[kinds.index("ACTIVITY_TASK_COMPLETED", kinds.index("ACTIVITY_TASK_SCHEDULED", 10)) :]
-    assert after_model[:6] == [
-        "ACTIVITY_TASK_COMPLETED",
-        "WORKFLOW_TASK_SCHEDULED",
-        "WORKFLOW_TASK_STARTED",
-        "WORKFLOW_TASK_COMPLETED",
-        "MARKER_RECORDED",
-        "TIMER_STARTED",
-    ]
+    # The model's answer, then the workflow task that publishes (a marker) and starts the SLA timer.
+    model_done = kinds.index("ACTIVITY_TASK_COMPLETED", kinds.index("ACTIVITY_TASK_SCHEDULED", 10))
+    after_model = kinds[model_done : kinds.index("TIMER_STARTED") + 1]
+    assert after_model[:3] == ["ACTIVITY_TASK_COMPLETED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED"]
+    assert after_model[-3:] == ["WORKFLOW_TASK_COMPLETED", "MARKER_RECORDED", "TIMER_STARTED"]
+    # Between them only workflow tasks completed empty: the SDK's heartbeat of a task whose local
+    # activity is still running at 80 % of the task's timeout (seen once on a loaded CI machine).
+    assert set(after_model[1:-2]) == {"WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED", "WORKFLOW_TASK_COMPLETED"}
     # Two activity tasks to the gate (the bureau, the model); three when the publish was one.
     assert kinds.count("ACTIVITY_TASK_SCHEDULED") == 2
     opened = [e for e in trail_of(temporal, handle) if e.kind == "gate"]
