@@ -214,10 +214,13 @@ def test_a_lost_bump_shows_in_the_rows_and_the_counts_once_the_minute_turns(offi
     assert COUNT.findall(page) == ["2"] and QUEUE_TAB.findall(page) == ["2"]
 
 
-def test_query_strings_a_reviewer_makes_up_keep_nothing_beside_the_shared_rows_and_counts(officer, monkeypatch):
+def test_query_strings_a_reviewer_makes_up_keep_nothing_beside_the_shared_rows_and_counts(
+    officer, monkeypatch
+):
     # The shared counts are kept per minute: a minute that turned mid-test (a loaded CI machine)
     # added its own, which says nothing about the query strings. The clock stands still here.
-    still = types.SimpleNamespace(time=lambda now=real_time.time(): now)
+    now = real_time.time()
+    still = types.SimpleNamespace(time=lambda: now)
     for module in (freshness, inbox_views, inbox_rows):
         monkeypatch.setattr(module, "time", still)
     client = logged_in(officer)

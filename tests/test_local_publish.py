@@ -84,7 +84,11 @@ def test_a_loan_run_publishes_its_gate_in_the_task_that_opens_it(temporal, worke
     assert after_model[-3:] == ["WORKFLOW_TASK_COMPLETED", "MARKER_RECORDED", "TIMER_STARTED"]
     # Between them only workflow tasks completed empty: the SDK's heartbeat of a task whose local
     # activity is still running at 80 % of the task's timeout (seen once on a loaded CI machine).
-    assert set(after_model[1:-2]) == {"WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED", "WORKFLOW_TASK_COMPLETED"}
+    assert set(after_model[1:-2]) == {
+        "WORKFLOW_TASK_SCHEDULED",
+        "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_COMPLETED",
+    }
     # Two activity tasks to the gate (the bureau, the model); three when the publish was one.
     assert kinds.count("ACTIVITY_TASK_SCHEDULED") == 2
     opened = [e for e in trail_of(temporal, handle) if e.kind == "gate"]
