@@ -28,6 +28,7 @@ from agents.framework.bytecode import compile_workflow_modules
 from agents.framework.llm import LlmSettings
 from agents.framework.worker import build_worker
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 
 PROBE = """
 from temporalio import workflow
@@ -141,10 +142,32 @@ def test_build_worker_writes_the_framework_workflow_bytecode(
                 task_queue=f"bytecode-{uuid.uuid4().hex[:8]}",
                 agents=[],
                 llm=LlmSettings(),
-                portal_activities=[],
+                portal_activities=PORTAL_ACTIVITIES,
                 executor=executor,
             )
 
     temporal.run(build())
     assert cached.exists()
     assert compiles_per_run(monkeypatch, AgentWorkflow, runs=1) == 0
+
+
+def test_a_worker_without_the_local_publish_is_refused_before_it_serves_a_run(temporal, raw_client) -> None:
+    """A gate's opening is a local activity, which runs on the worker whose workflow task asks
+    for it: a worker built without it would fail that task at every gate, again and again, with
+    each run stuck at its gate unseen. It is refused when built, naming what is missing."""
+    others = [a for a in PORTAL_ACTIVITIES if a.__name__ != "publish_gate_change_local"]
+
+    async def build(portal_activities) -> None:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            build_worker(
+                raw_client,
+                task_queue=f"local-{uuid.uuid4().hex[:8]}",
+                agents=[],
+                llm=LlmSettings(),
+                portal_activities=portal_activities,
+                executor=executor,
+            )
+
+    with pytest.raises(ValueError, match="publish_gate_change_local"):
+        temporal.run(build(others))
+    temporal.run(build(PORTAL_ACTIVITIES))  # the portal's own list builds

@@ -9,10 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agents.framework.bytecode import compile_workflow_modules
+from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
 from agents.framework.result_store import forget_sealed_results, open_sealed_results, seal_results
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # In-flight activities get this long to finish after SIGTERM before they are cancelled.
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+# Local activities run on the worker whose workflow task schedules them, never on another worker
+# of the queue: the shared workflow's must be on every worker that runs it.
+LOCAL_ACTIVITIES = (PUBLISH_LOCAL_ACTIVITY,)
 
 
 def build_worker(
@@ -53,6 +58,7 @@ def build_worker(
     for spec in agents:
         activities.extend(spec.activities)
         workflows.extend(w for w in spec.workflows if w not in workflows)
+    _require_local_activities(activities)
     compile_workflow_modules(workflows)
     return Worker(
         client,
@@ -62,6 +68,18 @@ def build_worker(
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+def _require_local_activities(activities: Sequence[Callable[..., Any]]) -> None:
+    """Refuse a worker without the shared workflow's local activities: the SDK fails, as a
+    workflow task, each local activity it cannot find, so every gate's opening would fail and be
+    retried without end, each run stuck unseen before its gate."""
+    names = {activity._Definition.must_from_callable(fn).name for fn in activities}
+    if missing := [name for name in LOCAL_ACTIVITIES if name not in names]:
+        raise ValueError(
+            f"a worker of the shared workflow needs the local activities {missing}: "
+            "pass the portal's PORTAL_ACTIVITIES (or stand-ins of those names) as portal_activities"
+        )
 
 
 async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
