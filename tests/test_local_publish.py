@@ -12,6 +12,8 @@ import itertools
 import json
 import threading
 import time
+from dataclasses import replace
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -27,12 +29,13 @@ from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.audit.timeline import read_timeline
 from reviewer_portal.inbox import projection
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import publish_gate_change
+from reviewer_portal.inbox.projection import gate_apply_snapshot, publish_gate_change
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import data_converter
 from tests import actions
 from tests.conftest import HISTORIES, activity_names, record_history, start_loan, wait_for_gate
+from tests.test_decision_safety import snapshot
 from tests.test_local_tools import local_calls
 
 OFFICER = ["credit_officer"]
@@ -238,3 +241,28 @@ def test_runs_begun_before_local_publish_replay_with_tasks_and_the_patch_is_what
     (newest, members), *older = patches.PATCH_SETS
     monkeypatch.setattr(patches, "PATCH_SETS", ((newest, members - {PATCH_LOCAL_PUBLISH}), *older))
     assert replay("loan_local_publish_approved.json").replay_failure is not None
+
+
+def test_a_workflow_task_retried_after_its_local_publish_committed_leaves_the_row_at_the_runs_times(
+    transactional_db,
+):
+    """A worker that dies after the local publish committed and before its workflow task completed:
+    the retried task opens the gate again at the same version but at its own time (workflow.now()
+    of the new task, about 10 s on), and its SLA timer starts from there. The row follows it, so
+    the inbox's SLA badge and the AI Act record keep the run's times; a late write of the
+    abandoned try (a worker that was slow rather than dead) changes nothing back."""
+    first = snapshot(gate_id="loan-f4--g1", workflow_id="loan-f4", status="pending", version=1)
+    retried = replace(
+        first,
+        opened_at=first.opened_at + timedelta(seconds=10),
+        deadline=first.deadline + timedelta(seconds=10),
+    )
+
+    assert gate_apply_snapshot(snapshot=first)
+    assert gate_apply_snapshot(snapshot=retried)
+    assert not gate_apply_snapshot(snapshot=first)
+    assert not gate_apply_snapshot(snapshot=retried)  # the same write again: nothing to announce
+
+    row = Gate.objects.get(gate_id="loan-f4--g1")
+    assert (row.version, row.opened_at, row.deadline) == (1, retried.opened_at, retried.deadline)
+    assert row.snapshot["opened_at"] == retried.opened_at.isoformat()

@@ -118,3 +118,27 @@ def test_pending_gates_written_before_flags_were_kept_get_their_agents_flags():
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gate_an_older_portal_inserts_during_a_rolling_deploy_is_flagged_not_refused():
+    """A worker or portal still on code from before flags writes a gate after the migration: its
+    insert names no flags column. It is taken (a refused insert would fail that worker's every
+    publish until it was replaced), and the row is flagged as not checked, so it is never offered
+    for a bulk decision before the run's next write works its flags out."""
+    from reviewer_portal.inbox.models import FLAGS_NOT_WORKED_OUT, Gate
+    from reviewer_portal.inbox.selectors import BULK_ELIGIBLE
+
+    executor = MigrationExecutor(connection)
+    older = executor.loader.project_state([("inbox", "0011_gate_past_roles_backfill")]).apps
+    now = timezone.now()
+    older.get_model("inbox", "Gate").objects.create(
+        gate_id="loan-o--g1", workflow_id="loan-o", agent="loans", kind="loan_decision", subject="x",
+        submitted_by="intake", recommendation="approve", rationale="", model="m", opened_at=now,
+        version=1, role="credit_officer", sla_seconds=600, deadline=now, bulk_allowed=True,
+    )  # fmt: skip
+
+    row = Gate.objects.get(pk="loan-o--g1")
+    assert row.flags == [FLAGS_NOT_WORKED_OUT]
+    assert not Gate.objects.filter(BULK_ELIGIBLE, pk=row.pk).exists()
+    assert Gate.objects.filter(BULK_ELIGIBLE).count() == 0

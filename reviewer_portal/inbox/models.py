@@ -7,6 +7,12 @@ from django.db import models
 
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 
+# The flag of a gate row whose writer did not work its flags out (see Gate.flags).
+FLAGS_NOT_WORKED_OUT = (
+    "Written by an older version of the portal, which did not check it against the agent's rules: "
+    "read it in full before deciding."
+)
+
 
 class Gate(models.Model):
     class Status(models.TextChoices):
@@ -59,8 +65,10 @@ class Gate(models.Model):
     supervisors = models.JSONField(default=list)
     bulk_allowed = models.BooleanField(default=False)
     # The agent's flags on the case and evidence (AgentSpec.flags), worked out at each write: a
-    # flagged gate is never decided in bulk, and its inbox row says why.
-    flags = models.JSONField(default=list)
+    # flagged gate is never decided in bulk, and its inbox row says why. A row inserted by an older
+    # portal or worker (a rolling deploy), which does not know the column, is flagged until its
+    # run's next write works them out, rather than refused or offered in bulk unchecked.
+    flags = models.JSONField(default=list, db_default=[FLAGS_NOT_WORKED_OUT])
     priority = models.CharField(max_length=20, default="normal")
     # Recommendations reviewers sent back, with their instructions (oldest first).
     revisions = models.JSONField(default=list)
