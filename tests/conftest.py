@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +38,7 @@ from reviewer_portal import temporal_client
 from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from reviewer_portal.live import broadcast
 from reviewer_portal.trust.keys import SigningKey, generate, trusted_keys
 from tests.actions import person_id
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
@@ -397,6 +399,14 @@ def submit_loan_application(client: Client, submission_id: str | None = None):
 def loan_gate(temporal, portal):
     handle = start_loan(temporal, portal, loan_input(submitted_by="intake"))
     return handle, projected_gate(handle)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Before the test's fixtures end (its database flushed, its settings restored): wait for the
+    live pushes it set off, which would otherwise be sent into the next test's tables."""
+    if not broadcast.wait_for_pushes():
+        warnings.warn(f"{item.nodeid} left a live push unsent", stacklevel=1)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -23,7 +23,7 @@ from django.db import OperationalError, connection
 from django.test import Client
 
 from reviewer_portal.accounts.session_limits import LAST_ACTIVE, LOGGED_IN_AT
-from reviewer_portal.live import consumers
+from reviewer_portal.live import broadcast, consumers
 from reviewer_portal.live.groups import role_group
 from reviewer_portal.live.layers import DatabaseChannelLayer
 from reviewer_portal.live.models import LiveMessage
@@ -387,3 +387,22 @@ def test_a_message_for_a_group_joined_while_a_read_was_under_way_is_delivered(tr
             await receiver.group_discard("notices.user.1", second)
 
     assert async_to_sync(scenario)() == {"type": "access.changed"}
+
+
+def test_a_push_still_on_its_way_is_waited_for_before_the_process_or_test_ends(monkeypatch):
+    """A push is sent without the writer waiting; one still queued when a test ended landed in
+    the next test's table (CI). `wait_for_pushes`, which the suite calls as each test ends,
+    returns only once it is sent; a push stuck past its timeout is reported, not waited on forever."""
+    released, sent = threading.Event(), []
+
+    class SlowLayer:
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, released.wait, 5)
+            sent.append(group)
+
+    monkeypatch.setattr(broadcast, "get_channel_layer", SlowLayer)
+    broadcast.push(["some-group"], {"type": "gate.changed"}, what="a test's gate")
+
+    assert not broadcast.wait_for_pushes(timeout=0.2) and sent == []
+    released.set()
+    assert broadcast.wait_for_pushes(timeout=5) and sent == ["some-group"]

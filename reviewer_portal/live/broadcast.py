@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+from concurrent import futures
 from concurrent.futures import Future
 from typing import Any
 
@@ -28,6 +29,8 @@ PUSH_TIMEOUT_SECONDS = 5.0
 
 _push_loop: asyncio.AbstractEventLoop | None = None
 _push_loop_lock = threading.Lock()
+# Pushes sent and not yet ended (sent, failed or timed out): what `wait_for_pushes` waits on.
+_in_flight: set[Future[None]] = set()
 
 
 def gate_changed_event(gate: Gate) -> dict[str, Any]:
@@ -55,7 +58,17 @@ def push(groups: list[str], event: dict[str, Any], *, what: str) -> None:
     # blocked on this push) must not be where the push's sync parts are sent to run.
     sending = asyncio.wait_for(send_to_groups(layer, groups, event), PUSH_TIMEOUT_SECONDS)
     future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, sending, push_loop())
+    _in_flight.add(future)
+    future.add_done_callback(_in_flight.discard)
     future.add_done_callback(lambda done: _log_failure(done, what, groups))
+
+
+def wait_for_pushes(timeout: float = PUSH_TIMEOUT_SECONDS + 1) -> bool:
+    """Wait until every push sent so far has ended; True if all did within `timeout`. The test
+    suite calls it as each test ends: a push still queued would otherwise be sent after that,
+    into the next test's table."""
+    _, pending = futures.wait(list(_in_flight), timeout)
+    return not pending
 
 
 def _log_failure(done: Future[None], what: str, groups: list[str]) -> None:
