@@ -142,3 +142,46 @@ def test_a_gate_an_older_portal_inserts_during_a_rolling_deploy_is_flagged_not_r
     assert row.flags == [FLAGS_NOT_WORKED_OUT]
     assert not Gate.objects.filter(BULK_ELIGIBLE, pk=row.pk).exists()
     assert Gate.objects.filter(BULK_ELIGIBLE).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_works_the_flags_of_pending_gates_out_again_under_the_rules_deployed():
+    """A release that changes an agent's rules: its `migrate` leaves no pending row with the old
+    rules' flags, so the inbox neither offers a gate the new rules flag for a bulk decision nor
+    withholds one they no longer flag. A decided gate keeps what it was decided with."""
+    from django.core.management import call_command
+
+    from reviewer_portal.inbox.models import Gate
+    from reviewer_portal.inbox.selectors import BULK_ELIGIBLE
+
+    now = timezone.now()
+    common = dict(
+        agent="loans", kind="loan_decision", subject="x", submitted_by="intake", recommendation="approve",
+        rationale="", model="m", opened_at=now, version=1, role="credit_officer", sla_seconds=600,
+        deadline=now, bulk_allowed=True,
+    )  # fmt: skip
+    checked = [
+        {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 720}},
+        {
+            "name": "loans.lending_policy_check",
+            "ok": True,
+            "result": {"passed": True},
+            "requested_by": "framework",
+        },
+    ]
+    Gate.objects.create(gate_id="loan-n--g1", workflow_id="loan-n", flags=[], **common)  # now flagged
+    Gate.objects.create(
+        gate_id="loan-k--g1", workflow_id="loan-k", tool_results=checked, flags=["old"], **common
+    )
+    Gate.objects.create(gate_id="loan-a--g1", workflow_id="loan-a", status="approved", flags=[], **common)
+
+    call_command("migrate", verbosity=0)
+
+    flags = dict(Gate.objects.values_list("gate_id", "flags"))
+    assert flags == {
+        "loan-n--g1": ["No lending policy check in the evidence: check the policy before deciding."],
+        "loan-k--g1": [],
+        "loan-a--g1": [],
+    }
+    eligible = Gate.objects.filter(BULK_ELIGIBLE, status="pending").values_list("gate_id", flat=True)
+    assert list(eligible) == ["loan-k--g1"]
