@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
 
+from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.reviewer_actions import Signature
 from agents.framework.sealed_files import MAGIC
 from agents.framework.signing import signed_at_text
@@ -131,8 +134,9 @@ def test_updates_queued_behind_a_close_are_refused_after_it_and_change_nothing(
         ]
         return held, closing, late
 
-    # The portal's projection is down (a worker without its activities): the reply's turn is held.
-    with temporal.worker(queue):
+    # The portal's projection is down (a worker without its activities but a local publish that
+    # fails at once, which a worker must have): the reply's turn is held.
+    with temporal.worker(queue, portal_activities=[projection_down]):
         held, closing, late = temporal.run(queue_behind_the_reply())
     with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):
         outcomes = temporal.run(_outcomes([held, closing, *late]))
@@ -149,6 +153,11 @@ def test_updates_queued_behind_a_close_are_refused_after_it_and_change_nothing(
         ("rep", "Sam here."),
         ("rep", "All sorted, goodbye."),
     ]
+
+
+@activity.defn(name=PUBLISH_LOCAL_ACTIVITY)
+async def projection_down(publication: object) -> None:
+    raise ApplicationError("the projection's database is down", non_retryable=True)
 
 
 async def _outcomes(handles):

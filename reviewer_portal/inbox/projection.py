@@ -20,7 +20,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, close_old_connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 from temporalio import activity
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
@@ -49,11 +48,11 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     """
     snapshot, data = _storable(snapshot)
     fields = _fields(snapshot, data)
-    # Newer: a later version, or the same one opened later. The run opens a gate at workflow.now()
-    # of the task that opens it; a task retried after its local publish committed (its worker
-    # died before completing it) opens it again later, and the run's SLA timer is the retry's.
-    reopened = Q(version=snapshot.version, opened_at__lt=snapshot.opened_at)
-    newer = Gate.objects.filter(Q(version__lt=snapshot.version) | reopened, gate_id=snapshot.gate_id)
+    # Only a later version replaces a row. A task retried after its local publish committed (its
+    # worker died first) opens the gate again at the same version, at its own later time: the row
+    # keeps the first, so the SLA badge may run a few seconds ahead of the run's timer, and a run
+    # whose opening task keeps failing keeps the time it was first seen, and shows overdue.
+    newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
     created = False
     with transaction.atomic():
         fields.update(_moves(newer.select_for_update(no_key=True), snapshot))
