@@ -185,3 +185,21 @@ def test_migrate_works_the_flags_of_pending_gates_out_again_under_the_rules_depl
     }
     eligible = Gate.objects.filter(BULK_ELIGIBLE, status="pending").values_list("gate_id", flat=True)
     assert list(eligible) == ["loan-k--g1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_back_to_before_flags_and_forward_again_works_out_the_flags_only_forward():
+    """A release rolled back: `migrate inbox 0011` leaves a table without flags, which the refresh
+    that ends each migrate must then leave alone, not fail on; forward again, it works them out."""
+    from django.core.management import call_command
+
+    from reviewer_portal.inbox.models import Gate
+
+    try:
+        call_command("migrate", "inbox", "0011_gate_past_roles_backfill", verbosity=0)
+        with connection.cursor() as cursor:
+            columns = [c.name for c in connection.introspection.get_table_description(cursor, "inbox_gate")]
+        assert "flags" not in columns
+    finally:
+        call_command("migrate", verbosity=0)
+    assert Gate.objects.filter(status="pending").count() == 0  # and the table is usable again

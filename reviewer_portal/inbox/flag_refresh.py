@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
+from django.db import DEFAULT_DB_ALIAS
+
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.presentation import flags_of
@@ -19,10 +23,10 @@ from reviewer_portal.inbox.presentation import flags_of
 CHUNK = 500
 
 
-def refresh_pending_flags() -> int:
+def refresh_pending_flags(using: str = DEFAULT_DB_ALIAS) -> int:
     """Work out the flags of every pending gate again; the number of rows whose flags changed."""
     changed, roles = 0, set()
-    pending = Gate.objects.filter(status=Gate.Status.PENDING)
+    pending = Gate.objects.using(using).filter(status=Gate.Status.PENDING)
     for gate in pending.only("agent", "case", "tool_results", "version", "flags", "role").iterator(CHUNK):
         flags = flags_of(gate.agent, gate.case or {}, gate.tool_results or [])
         if flags != gate.flags and pending.filter(pk=gate.pk, version=gate.version).update(flags=flags):
@@ -33,6 +37,10 @@ def refresh_pending_flags() -> int:
     return changed
 
 
-def refresh_after_migrate(sender: Any, **kwargs: Any) -> None:
-    """post_migrate receiver (InboxConfig.ready): once per `migrate`, after the inbox's own."""
-    refresh_pending_flags()
+def refresh_after_migrate(
+    sender: Any, *, apps: Apps = global_apps, using: str = DEFAULT_DB_ALIAS, **kwargs: Any
+) -> None:
+    """post_migrate receiver (InboxConfig.ready): once per `migrate`, after the inbox's own. Not
+    after a `migrate` back to before flags were kept (`apps` is the state migrated to)."""
+    if any(field.name == "flags" for field in apps.get_model("inbox", "Gate")._meta.get_fields()):
+        refresh_pending_flags(using)
