@@ -135,18 +135,7 @@ def test_build_worker_writes_the_framework_workflow_bytecode(
     cached = Path(importlib.util.cache_from_source(inspect.getfile(AgentWorkflow)))
     cached.unlink(missing_ok=True)
 
-    async def build() -> None:  # a worker validates its workflows on the event loop
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            build_worker(
-                raw_client,
-                task_queue=f"bytecode-{uuid.uuid4().hex[:8]}",
-                agents=[],
-                llm=LlmSettings(),
-                portal_activities=PORTAL_ACTIVITIES,
-                executor=executor,
-            )
-
-    temporal.run(build())
+    temporal.run(build(raw_client, PORTAL_ACTIVITIES))
     assert cached.exists()
     assert compiles_per_run(monkeypatch, AgentWorkflow, runs=1) == 0
 
@@ -157,17 +146,20 @@ def test_a_worker_without_the_local_publish_is_refused_before_it_serves_a_run(te
     each run stuck at its gate unseen. It is refused when built, naming what is missing."""
     others = [a for a in PORTAL_ACTIVITIES if a.__name__ != "publish_gate_change_local"]
 
-    async def build(portal_activities) -> None:
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            build_worker(
-                raw_client,
-                task_queue=f"local-{uuid.uuid4().hex[:8]}",
-                agents=[],
-                llm=LlmSettings(),
-                portal_activities=portal_activities,
-                executor=executor,
-            )
-
     with pytest.raises(ValueError, match="publish_gate_change_local"):
-        temporal.run(build(others))
-    temporal.run(build(PORTAL_ACTIVITIES))  # the portal's own list builds
+        temporal.run(build(raw_client, others))
+    temporal.run(build(raw_client, PORTAL_ACTIVITIES))  # the portal's own list builds
+
+
+async def build(client, portal_activities) -> None:
+    """Build a worker of the shared workflow, on the event loop, as a worker validates its
+    workflows there; it is never run."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        build_worker(
+            client,
+            task_queue=f"build-{uuid.uuid4().hex[:8]}",
+            agents=[],
+            llm=LlmSettings(),
+            portal_activities=portal_activities,
+            executor=executor,
+        )

@@ -11,6 +11,16 @@ BEFORE = [("inbox", "0008_gate_status_changes_requested")]
 AFTER = [("inbox", "0009_signed_actions")]
 
 
+def loan_gate_fields() -> dict[str, object]:
+    """A pending loan gate's columns as every migration since 0011 has them, flags aside."""
+    now = timezone.now()
+    return dict(
+        agent="loans", kind="loan_decision", subject="x", submitted_by="intake", recommendation="approve",
+        rationale="", model="m", opened_at=now, version=1, role="credit_officer", sla_seconds=600,
+        deadline=now, bulk_allowed=True,
+    )  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_queued_decisions_a_reviewer_left_twice_on_one_gate_keep_only_the_newest():
     # The old code let a reviewer queue a second decision on a gate; the new constraint forbids it.
@@ -85,12 +95,7 @@ def test_pending_gates_written_before_flags_were_kept_get_their_agents_flags():
     executor.migrate(before)
     old = executor.loader.project_state(before).apps
     try:
-        now = timezone.now()
-        common = dict(
-            agent="loans", kind="loan_decision", subject="x", submitted_by="intake", recommendation="approve",
-            rationale="", model="m", opened_at=now, version=1, role="credit_officer", sla_seconds=600,
-            deadline=now, bulk_allowed=True,
-        )  # fmt: skip
+        common = loan_gate_fields()
         checked = [
             {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 720}},
             {"name": "loans.affordability", "ok": True, "result": {"debt_to_income": 0.2}},
@@ -131,12 +136,9 @@ def test_a_gate_an_older_portal_inserts_during_a_rolling_deploy_is_flagged_not_r
 
     executor = MigrationExecutor(connection)
     older = executor.loader.project_state([("inbox", "0011_gate_past_roles_backfill")]).apps
-    now = timezone.now()
     older.get_model("inbox", "Gate").objects.create(
-        gate_id="loan-o--g1", workflow_id="loan-o", agent="loans", kind="loan_decision", subject="x",
-        submitted_by="intake", recommendation="approve", rationale="", model="m", opened_at=now,
-        version=1, role="credit_officer", sla_seconds=600, deadline=now, bulk_allowed=True,
-    )  # fmt: skip
+        gate_id="loan-o--g1", workflow_id="loan-o", **loan_gate_fields()
+    )
 
     row = Gate.objects.get(pk="loan-o--g1")
     assert row.flags == [FLAGS_NOT_WORKED_OUT]
@@ -154,12 +156,7 @@ def test_migrate_works_the_flags_of_pending_gates_out_again_under_the_rules_depl
     from reviewer_portal.inbox.models import Gate
     from reviewer_portal.inbox.selectors import BULK_ELIGIBLE
 
-    now = timezone.now()
-    common = dict(
-        agent="loans", kind="loan_decision", subject="x", submitted_by="intake", recommendation="approve",
-        rationale="", model="m", opened_at=now, version=1, role="credit_officer", sla_seconds=600,
-        deadline=now, bulk_allowed=True,
-    )  # fmt: skip
+    common = loan_gate_fields()
     checked = [
         {"name": "loans.credit_bureau", "ok": True, "result": {"bureau_score": 720}},
         {
