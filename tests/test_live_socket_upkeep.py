@@ -62,15 +62,16 @@ def test_a_moments_failover_keeps_the_socket_and_holds_back_pushes_until_a_check
     seconds closed a share of every open page, which all reconnected and re-read at once. Now the
     pushes meanwhile are held back, and once a check is made the page re-reads what it missed."""
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
-    monkeypatch.setattr(consumers, "RETRY_SECONDS", 2)  # three failures outlast the test's 0.1 s outage
+    monkeypatch.setattr(consumers, "RETRY_SECONDS", 2)  # the retry comes within the test's wait
     monkeypatch.setattr(session_checks, "SWEEP_SECONDS", 0.1)
     officer = make_user("officer", "credit_officer")
     ws = communicator_for(officer)
     answers = session_checks._check_many
-    down, answered = True, threading.Event()
+    down, failed, answered = True, threading.Event(), threading.Event()
 
     async def failing_over(*args: Any) -> Any:
         if down:
+            failed.set()
             raise OperationalError("the database is failing over")
         answered.set()
         return await answers(*args)
@@ -80,7 +81,10 @@ def test_a_moments_failover_keeps_the_socket_and_holds_back_pushes_until_a_check
         assert (await ws.connect())[0]
         monkeypatch.setattr(session_checks, "_check_many", failing_over)
         await sync_to_async(announce)(await sync_to_async(gate_row)("credit_officer"))
-        await asyncio.sleep(0.1)
+        # Down until a check has failed (the push's own, or a sweep's just before it): from then on
+        # the socket holds pushes back until one is made. A fixed 0.1 s outage was once over before
+        # the push reached the socket on a loaded CI machine, which then passed it on unheld.
+        assert await asyncio.to_thread(failed.wait, WAIT)
         down = False
         assert await asyncio.to_thread(answered.wait, WAIT)  # the retry's check was made
         assert await ws.receive_json_from(timeout=WAIT) == {"catch_up": "all"}  # what it held back
