@@ -198,6 +198,29 @@ def test_a_local_publish_slower_than_its_limit_is_not_cut_off_and_still_announce
     assert Gate.objects.get(gate_id=gate.gate_id).version == 1
 
 
+def test_an_opening_is_published_locally_while_every_shared_activity_thread_is_busy(
+    temporal, transactional_db
+):
+    """The worker's 8 shared activity threads all taken for longer than the local publish's 8 s
+    (a slow mailer, the archive): the opening is still written at once, locally, on threads of its
+    own. Queued behind them, it ran out of time and went to the task path, which waited too."""
+    release = threading.Event()
+    for _ in range(8):
+        temporal.executor.submit(release.wait, 12)
+    try:
+        with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
+            handle = start_loan(temporal, queue)
+            gate = wait_for_gate(temporal, handle, timeout=30)
+            wait_for_row(gate.gate_id, timeout=6)
+            wait_for_event(temporal, handle, "TIMER_STARTED")
+            assert (PUBLISH_LOCAL_ACTIVITY, 1) in local_calls(temporal, handle)
+            assert PUBLISH_CHANGE_ACTIVITY not in activity_names(temporal, handle)
+            assert not release.is_set()
+            temporal.run(handle.terminate("test done"))
+    finally:
+        release.set()
+
+
 def test_the_local_publish_refuses_another_runs_gate_like_the_task(temporal, worker):
     """The local publish is an activity like any other on the portal's queue: a workflow that is
     not the gate's run and schedules it as a task is refused, and the projection is unchanged."""
