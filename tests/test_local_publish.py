@@ -27,7 +27,7 @@ from agents.framework.gate_changes import GatePublication
 from agents.framework.patches import PATCH_LOCAL_PUBLISH
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.audit.timeline import read_timeline
-from reviewer_portal.inbox import projection
+from reviewer_portal.inbox import projection, worker_activities
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot, publish_gate_change
 from reviewer_portal.inbox.signals import gate_changed
@@ -219,6 +219,36 @@ def test_an_opening_is_published_locally_while_every_shared_activity_thread_is_b
             temporal.run(handle.terminate("test done"))
     finally:
         release.set()
+
+
+def test_tries_given_up_before_an_opening_thread_took_them_are_never_written(
+    temporal, transactional_db, monkeypatch
+):
+    """The opening threads all held past the local publish's 8 s (a database that hangs): its
+    tries, given up while they waited in the pool's queue, are dropped from it, not written one
+    after another once the threads are free; the opening goes by the task path."""
+    release, written_by = threading.Event(), []
+    for _ in range(worker_activities.OPENING_THREADS):
+        worker_activities._openings.submit(release.wait, 30)
+    write = worker_activities.publish_gate_change
+
+    def noting_the_thread(publication):
+        written_by.append(threading.current_thread().name)
+        return write(publication)
+
+    monkeypatch.setattr(worker_activities, "publish_gate_change", noting_the_thread)
+    try:
+        with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
+            handle = start_loan(temporal, queue)
+            gate = wait_for_gate(temporal, handle, timeout=30)
+            wait_for_row(gate.gate_id, timeout=20)
+            assert PUBLISH_CHANGE_ACTIVITY in activity_names(temporal, handle)
+            temporal.run(handle.terminate("test done"))
+    finally:
+        release.set()
+    worker_activities._openings.submit(lambda: None).result(10)  # behind whatever was queued
+
+    assert written_by == []
 
 
 def test_the_local_publish_refuses_another_runs_gate_like_the_task(temporal, worker):

@@ -18,7 +18,8 @@ from reviewer_portal.inbox.projection import publish_gate, publish_gate_change
 # seconds and sent openings to the task path. At its limit the SDK cancels the await, never the
 # thread: a write that is slow to commit still makes its announcement (live push, role bump), which
 # a retry that finds the row at its version would not make again; a retry meanwhile is harmless
-# (the version check).
+# (the version check). A try cancelled while still queued (every thread held by a database that
+# hangs) is dropped from the queue, so tries never pile up to be written late.
 OPENING_THREADS = 4
 _openings = ThreadPoolExecutor(max_workers=OPENING_THREADS, thread_name_prefix="local-publish")
 
