@@ -9,5 +9,6 @@ class InboxConfig(AppConfig):
     def ready(self) -> None:
         from reviewer_portal.inbox.flag_refresh import refresh_after_migrate
 
-        # Sent once per app migrated: only the inbox's, when its tables are all there.
+        # Sent after every migrate, even one of another app or with the inbox unapplied: this
+        # receiver hears the inbox's and looks for the gates itself.
         post_migrate.connect(refresh_after_migrate, sender=self)

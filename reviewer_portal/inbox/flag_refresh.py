@@ -14,7 +14,7 @@ from typing import Any
 
 from django.apps import apps as global_apps
 from django.apps.registry import Apps
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.models import Gate
@@ -40,7 +40,15 @@ def refresh_pending_flags(using: str = DEFAULT_DB_ALIAS) -> int:
 def refresh_after_migrate(
     sender: Any, *, apps: Apps = global_apps, using: str = DEFAULT_DB_ALIAS, **kwargs: Any
 ) -> None:
-    """post_migrate receiver (InboxConfig.ready): once per `migrate`, after the inbox's own. Not
-    after a `migrate` back to before flags were kept (`apps` is the state migrated to)."""
-    if any(field.name == "flags" for field in apps.get_model("inbox", "Gate")._meta.get_fields()):
-        refresh_pending_flags(using)
+    """post_migrate receiver (InboxConfig.ready), which Django sends after every `migrate`, of any
+    app. Only where the state migrated to (`apps`) keeps the inbox's gates with their flags: not
+    after `migrate inbox zero`, a `migrate` back to before flags, or on a database without them."""
+    try:
+        gate = apps.get_model("inbox", "Gate")
+    except LookupError:
+        return
+    if not any(field.name == "flags" for field in gate._meta.get_fields()):
+        return
+    if Gate._meta.db_table not in connections[using].introspection.table_names():
+        return
+    refresh_pending_flags(using)
