@@ -317,3 +317,26 @@ def test_a_gate_opened_again_at_its_version_keeps_the_time_it_was_first_seen(tra
 
     row = Gate.objects.get(gate_id="loan-f4--g1")
     assert (row.version, row.opened_at, row.deadline) == (1, first.opened_at, first.deadline)
+
+
+def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
+    """`run_worker` ends with os._exit once its workers stopped: an opening whose try the SDK gave
+    up (at its limit, or as the worker shut down) while the write was under way is let finish, its
+    announcement with it, before the process goes."""
+    finished = threading.Event()
+
+    def slow_write(publication):
+        time.sleep(0.5)
+        finished.set()
+        return True
+
+    monkeypatch.setattr(worker_activities, "publish_gate_change", slow_write)
+
+    async def begin_then_give_up() -> None:
+        trying = asyncio.ensure_future(worker_activities.publish_gate_change_local(None))
+        await asyncio.sleep(0.1)
+        trying.cancel()
+
+    asyncio.run(begin_then_give_up())
+    assert not finished.is_set()
+    assert worker_activities.wait_for_openings(5) and finished.is_set()

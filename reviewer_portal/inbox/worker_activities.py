@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio import activity
@@ -22,6 +23,7 @@ from reviewer_portal.inbox.projection import publish_gate, publish_gate_change
 # hangs) is dropped from the queue, so tries never pile up to be written late.
 OPENING_THREADS = 4
 _openings = ThreadPoolExecutor(max_workers=OPENING_THREADS, thread_name_prefix="local-publish")
+_in_flight: set[futures.Future[bool]] = set()
 
 
 @activity.defn(name=PUBLISH_LOCAL_ACTIVITY)
@@ -29,11 +31,18 @@ async def publish_gate_change_local(publication: GatePublication) -> LocalPublic
     """Activity, run local to the workflow task that opened the gate: `publish_gate_change`
     (the same checks of who may publish what, in this activity's context), answering with the
     publication too, for the marker that records this call in history to keep it."""
-    in_this_activity = contextvars.copy_context()
-    in_sync: bool = await asyncio.get_running_loop().run_in_executor(
-        _openings, in_this_activity.run, publish_gate_change, publication
-    )
+    writing = _openings.submit(contextvars.copy_context().run, publish_gate_change, publication)
+    _in_flight.add(writing)
+    writing.add_done_callback(_in_flight.discard)
+    in_sync: bool = await asyncio.wrap_future(writing)  # cancelled while queued: never started
     return LocalPublication(in_sync=in_sync, publication=publication)
+
+
+def wait_for_openings(timeout: float) -> bool:
+    """Let the openings being written finish, announcements and all, before the process exits
+    (`run_worker` ends with os._exit); True if they did within `timeout`."""
+    _, pending = futures.wait(list(_in_flight), timeout)
+    return not pending
 
 
 PORTAL_ACTIVITIES = [publish_gate, publish_gate_change, publish_gate_change_local, notify_reviewers]

@@ -21,10 +21,11 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
-from agents.framework.worker import build_worker, run_worker
+from agents.framework.worker import GRACEFUL_SHUTDOWN, build_worker, run_worker
 from reviewer_portal.archive.worker import archive_worker
 from reviewer_portal.domains import Domain, domain_of
-from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES, wait_for_openings
+from reviewer_portal.live.broadcast import wait_for_pushes
 from reviewer_portal.temporal_client import connect
 
 
@@ -107,6 +108,10 @@ class Command(BaseCommand):
             if archive:
                 workers.append(archive_worker(await connect(), executor=executor))
             await asyncio.gather(*(run_worker(worker, stop) for worker in workers))
+        # The process ends with os._exit: openings still being written, and the live pushes they
+        # set off, get the graceful shutdown's time to finish first.
+        await asyncio.to_thread(wait_for_openings, GRACEFUL_SHUTDOWN.total_seconds())
+        await asyncio.to_thread(wait_for_pushes)
         self.stdout.write("Worker stopped cleanly.")
 
 
