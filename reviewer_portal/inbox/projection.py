@@ -48,10 +48,8 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     """
     snapshot, data = _storable(snapshot)
     fields = _fields(snapshot, data)
-    # Only a later version replaces a row. A task retried after its local publish committed (its
-    # worker died first) opens the gate again at the same version, at its own later time: the row
-    # keeps the first, so the SLA badge may run a few seconds ahead of the run's timer, and a run
-    # whose opening task keeps failing keeps the time it was first seen, and shows overdue.
+    # Only a later version: a gate opened again at its version by a retried task keeps the time it
+    # was first seen, so a run whose opening task keeps failing still shows overdue.
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
     created = False
     with transaction.atomic():
