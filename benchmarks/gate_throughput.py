@@ -3,6 +3,7 @@ against a bare workflow with one no-op activity, in the same run.
 
     python benchmarks/gate_throughput.py [--temporal HOST:PORT] [--n 100 300 1000] [--repeat 3]
                                          [--workers 1] [--history-sample 50]
+                                         [--sandbox shared] [--baseline-sandbox strict]
 
 ours: the real AgentWorkflow running the loan agent's first demo case with the offline model
 (its tools, the LLM activity) on a worker built by `build_worker`; a run has reached its gate
@@ -13,7 +14,10 @@ same steps: a workflow that takes a loan run's steps to its gate with nothing in
 "bureau" beside a local no-op, as the opening calls run, then a local no-op as the policy check
 of the framework's second turn, one no-op "model" activity, the stand-in, a durable wait), on a
 bare worker: what Temporal alone costs a run of that shape, so that
-ours/same steps is what the framework adds. Each worker is a process of its own (`--workers 2`
+ours/same steps is what the framework adds. `--sandbox` is how ours' worker sandboxes its
+workflow modules (agents/framework/sandbox.py; default `shared`, production's), and
+`--baseline-sandbox` the same for the bare and same-steps workers (default `strict`, the SDK's
+own default, so the baselines are Temporal as it comes). Each worker is a process of its own (`--workers 2`
 runs ours on two, to show scale-out; the baselines always run on one, and with `--workers 2` ours
 also runs on one in the same run). This process only starts the runs, N at once, and reads the
 gate times the workers note.
@@ -150,6 +154,8 @@ class Options:
     timeout: float
     sample: int
     warmup: int
+    sandbox: str = "shared"
+    baseline_sandbox: str = "strict"
 
 
 async def measure(address: str, options: Options, scratch: Path) -> list[Round]:
@@ -171,11 +177,16 @@ async def measure(address: str, options: Options, scratch: Path) -> list[Round]:
         kinds["ours1"] = (f"gt-ours1-{tag}", 1)
     rounds: list[Round] = []
     with (
-        worker_processes(address, "bare", kinds["bare"][0], 1, gate_log),
-        worker_processes(address, "steps", kinds["steps"][0], 1, gate_log),
-        worker_processes(address, "ours", kinds["ours"][0], options.workers, gate_log),
+        worker_processes(address, "bare", kinds["bare"][0], 1, gate_log, options.baseline_sandbox),
+        worker_processes(address, "steps", kinds["steps"][0], 1, gate_log, options.baseline_sandbox),
+        worker_processes(address, "ours", kinds["ours"][0], options.workers, gate_log, options.sandbox),
         worker_processes(
-            address, "ours", kinds.get("ours1", ("", 0))[0], kinds.get("ours1", ("", 0))[1], gate_log
+            address,
+            "ours",
+            kinds.get("ours1", ("", 0))[0],
+            kinds.get("ours1", ("", 0))[1],
+            gate_log,
+            options.sandbox,
         ),
     ):
         names = list(kinds)
@@ -212,6 +223,7 @@ def report(rounds: list[Round], options: Options, server: str) -> str:
     lines = [
         f"Gate throughput: loan runs (offline model) vs a one-activity bare workflow, N started at once, "
         f"{options.repeat} repetitions; Temporal {server}",
+        f"workflow sandbox: ours {options.sandbox}, bare and same steps {options.baseline_sandbox}",
         "",
         f"{'kind':24}{'N':>6}{'gates/s':>10}{'p95 s':>8}{'errors':>8}{'sticky':>8}{'events':>8}",
     ]
@@ -268,16 +280,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds a round may take")
     parser.add_argument("--history-sample", type=int, default=50, help="histories checked per round")
     parser.add_argument("--warmup", type=int, default=20, help="runs of each kind first, dropped")
+    parser.add_argument(
+        "--sandbox",
+        choices=["strict", "shared"],
+        default="shared",
+        help="how ours' worker sandboxes the workflow modules (production's default: shared)",
+    )
+    parser.add_argument(
+        "--baseline-sandbox",
+        choices=["strict", "shared"],
+        default="strict",
+        help="the same for the bare and same-steps workers (the SDK's default: strict)",
+    )
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "QUEUE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         from benchmarks.gate_throughput_workers import serve
 
-        asyncio.run(serve(args.temporal, *args.serve))
+        asyncio.run(serve(args.temporal, *args.serve, args.sandbox))
         return 0
     if args.repeat < 1 or args.workers < 1 or min(args.n) < 1:
         parser.error("--repeat, --workers and every --n must be at least 1")
-    options = Options(args.n, args.repeat, args.workers, args.timeout, args.history_sample, args.warmup)
+    options = Options(
+        args.n,
+        args.repeat,
+        args.workers,
+        args.timeout,
+        args.history_sample,
+        args.warmup,
+        args.sandbox,
+        args.baseline_sandbox,
+    )
 
     try:
         with (

@@ -129,12 +129,15 @@ class GateLog:
 # --- worker processes ---------------------------------------------------------------------------
 
 
-async def serve(address: str, kind: str, queue: str) -> None:
-    """A worker process: serve `queue` until stdin closes."""
+async def serve(address: str, kind: str, queue: str, sandbox: str) -> None:
+    """A worker process: serve `queue` until stdin closes, its workflows' modules treated by the
+    sandbox as `sandbox` says (agents.framework.sandbox)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from temporalio.client import Client
     from temporalio.worker import Worker
+
+    from agents.framework.sandbox import sandbox_named, workflow_runner
 
     client = await Client.connect(address)
     if kind in ("bare", "steps"):
@@ -152,7 +155,14 @@ async def serve(address: str, kind: str, queue: str) -> None:
         }
         workflows = [BareWorkflow] if kind == "bare" else [StepsWorkflow]
         compile_workflow_modules(workflows)  # as build_worker does for ours
-        worker = Worker(client, task_queue=queue, workflows=workflows, activities=[bare_gate, step], **tuned)
+        worker = Worker(
+            client,
+            task_queue=queue,
+            workflows=workflows,
+            activities=[bare_gate, step],
+            workflow_runner=workflow_runner(sandbox_named(sandbox), workflows),
+            **tuned,
+        )
     else:
         from agents.framework.contract import (
             NOTIFY_ACTIVITY,
@@ -178,6 +188,7 @@ async def serve(address: str, kind: str, queue: str) -> None:
             llm=LlmSettings(),  # the offline model
             portal_activities=stand_ins,
             executor=executor,
+            sandbox=sandbox_named(sandbox),
         )
     async with worker:
         print("ready", flush=True)
@@ -185,7 +196,9 @@ async def serve(address: str, kind: str, queue: str) -> None:
 
 
 @contextmanager
-def worker_processes(address: str, kind: str, queue: str, count: int, gate_log: Path) -> Iterator[None]:
+def worker_processes(
+    address: str, kind: str, queue: str, count: int, gate_log: Path, sandbox: str
+) -> Iterator[None]:
     env = {**os.environ, GATE_LOG_ENV: str(gate_log), "OPENAI_API_KEY": ""}
     command = [
         sys.executable,
@@ -195,6 +208,8 @@ def worker_processes(address: str, kind: str, queue: str, count: int, gate_log: 
         queue,
         "--temporal",
         address,
+        "--sandbox",
+        sandbox,
     ]
     processes = [
         subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)

@@ -249,6 +249,13 @@ ARCHIVE_TASK_QUEUE = env.str("ARCHIVE_TASK_QUEUE", default="audit-archive")
 # Each pass lists runs closed since the last one less this much (visibility lists a run a moment
 # after it closes).
 ARCHIVE_VISIBILITY_LAG_SECONDS = env.int("ARCHIVE_VISIBILITY_LAG_SECONDS", default=3600)
+# How the worker's Temporal sandbox treats the workflow modules (agents/framework/sandbox.py):
+# `strict` checks them in every run (development and tests, where code is written), `shared`
+# imports them once for all runs (production: a worker reaches gates at a higher rate).
+WORKFLOW_SANDBOX = env.str("WORKFLOW_SANDBOX", default="strict" if DEBUG else "shared")
+# Threads each worker process writes gates' openings on (the local publish), apart from the
+# shared activity threads; each may hold a database connection.
+GATE_OPENING_THREADS = env.int("GATE_OPENING_THREADS", default=4)
 # How long the portal waits for the workflow to accept or refuse a decision before telling the
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)

@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
+from agents.framework.sandbox import WorkflowSandbox
 from agents.framework.worker import build_worker
 from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
 from reviewer_portal.temporal_client import data_converter
@@ -70,9 +71,11 @@ class TemporalHarness:
         llm: LlmSettings | None = None,
         portal_activities: Sequence[Callable[..., Any]] = (),
         namespace: str | None = None,
+        sandbox: WorkflowSandbox = "strict",
     ) -> Iterator[str]:
         """Run a worker for every registered agent on a fresh task queue (of `namespace`, with its
-        keys; default: the server's default namespace); yields the queue."""
+        keys; default: the server's default namespace), its workflow modules in the `sandbox`
+        mode (tests check them strictly unless they test the shared mode); yields the queue."""
         queue = task_queue or f"test-{uuid.uuid4().hex[:10]}"
 
         async def build() -> Worker:  # a Worker must be created on the loop that runs it
@@ -83,6 +86,7 @@ class TemporalHarness:
                 llm=llm or LlmSettings(),
                 portal_activities=portal_activities,
                 executor=self.executor,
+                sandbox=sandbox,
             )
 
         worker = self.run(build())

@@ -12,6 +12,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from agents.framework import patches
@@ -251,24 +253,41 @@ def test_tries_given_up_before_an_opening_thread_took_them_are_never_written(
     assert written_by == []
 
 
-def test_the_local_publish_refuses_another_runs_gate_like_the_task(temporal, worker):
-    """The local publish is an activity like any other on the portal's queue: a workflow that is
-    not the gate's run and schedules it as a task is refused, and the projection is unchanged."""
+def test_the_local_publish_scheduled_as_a_task_is_refused_before_it_takes_an_opening_thread(
+    temporal, worker, monkeypatch
+):
+    """Anyone who may start a workflow in the namespace can schedule the local publish as an
+    activity task on the portal's queue: it is refused as not local, before it takes one of the
+    worker's opening threads, whether the gate is another run's or the forger's own, and the
+    projection is unchanged."""
     from tests.agents.forger import GateForger  # noqa: F401 (the forger's workflow)
     from tests.test_gate_publication import forge
 
     handle = start_loan(temporal, worker)
     gate = wait_for_gate(temporal, handle)
     row = wait_for_row(gate.gate_id)
-    forged = {**json.loads(json.dumps(row.snapshot)), "status": "approved", "version": 9}
-
-    answer = forge(
-        temporal, "default", worker, forged, workflow_id="forger-local", activity=PUBLISH_LOCAL_ACTIVITY
+    written: list[str] = []
+    publish = worker_activities.publish_gate_change
+    monkeypatch.setattr(
+        worker_activities,
+        "publish_gate_change",
+        lambda publication: written.append(publication.snapshot.gate_id) or publish(publication),
     )
+    forged = {**json.loads(json.dumps(row.snapshot)), "status": "approved", "version": 9}
+    own_id = f"forger-{uuid.uuid4().hex[:8]}"
+    own = {**forged, "workflow_id": own_id, "gate_id": f"{own_id}--g1", "version": 1, "status": "pending"}
 
-    assert answer.startswith("refused") and "another run" in answer
+    answers = [
+        forge(temporal, "default", worker, snapshot, workflow_id=workflow_id, activity=PUBLISH_LOCAL_ACTIVITY)
+        for snapshot, workflow_id in ((forged, f"forger-{uuid.uuid4().hex[:8]}"), (own, own_id))
+    ]
+
+    for answer in answers:
+        assert answer.startswith("refused") and "runs only as a local activity" in answer, answer
+    assert written == []
     row.refresh_from_db()
     assert (row.status, row.version) == ("pending", 1)
+    assert not Gate.objects.filter(gate_id=f"{own_id}--g1").exists()
     temporal.run(handle.terminate("test done"))
 
 
@@ -332,8 +351,11 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
 
     monkeypatch.setattr(worker_activities, "publish_gate_change", slow_write)
 
+    local = ActivityEnvironment()
+    local.info = replace(local.info, is_local=True)
+
     async def begin_then_give_up() -> None:
-        trying = asyncio.ensure_future(worker_activities.publish_gate_change_local(None))
+        trying = asyncio.ensure_future(local.run(worker_activities.publish_gate_change_local, None))
         await asyncio.sleep(0.1)
         trying.cancel()
 

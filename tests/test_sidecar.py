@@ -48,6 +48,8 @@ def test_run_worker_serves_its_queue_keeps_the_key_out_of_logs_and_stops_on_sigt
             "TEMPORAL_ADDRESS": temporal.address,
             "OPENAI_API_KEY": "sk-sidecar-secret",
             "OPENAI_BASE_URL": provider.base_url,
+            # production's mode (DEBUG off): the workflow modules imported once for all runs
+            "WORKFLOW_SANDBOX": "shared",
         }
         assert manage("migrate", "-v0", env=env).wait(60) == 0
         worker = manage("run_worker", "--task-queue", queue, env=env)
@@ -72,6 +74,7 @@ def test_run_worker_serves_its_queue_keeps_the_key_out_of_logs_and_stops_on_sigt
 
     assert worker.returncode == 0, output
     assert f"task queue {queue}" in output and "Worker stopped cleanly." in output
+    assert "Worker: workflow sandbox shared (WORKFLOW_SANDBOX)" in output
     assert "sk-sidecar-secret" not in output
     assert gate.model == "fake-gpt" and gate.recommendation.outcome == "approve"
     assert provider.auth_headers[0] == "Bearer sk-sidecar-secret"
@@ -82,6 +85,14 @@ def test_run_worker_refuses_an_unknown_domain(temporal):
     worker = manage("run_worker", "--domain", "crypto", env=env)
     output, _ = worker.communicate(timeout=60)
     assert worker.returncode != 0 and "Unknown domain(s): crypto. Known:" in output and "loans" in output
+
+
+def test_run_worker_refuses_an_unknown_sandbox_mode_before_it_connects():
+    env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:9", "WORKFLOW_SANDBOX": "off"}
+    worker = manage("run_worker", env=env)
+    output, _ = worker.communicate(timeout=60)
+    assert worker.returncode != 0
+    assert "WORKFLOW_SANDBOX: unknown workflow sandbox 'off': use one of strict, shared" in output
 
 
 # Every agent's demo runs start at once on the test's one worker: on a loaded CI machine the

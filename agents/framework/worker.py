@@ -18,6 +18,7 @@ from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
 from agents.framework.result_store import forget_sealed_results, open_sealed_results, seal_results
+from agents.framework.sandbox import WorkflowSandbox, workflow_runner
 from agents.framework.summarise import SummariseActivities
 from agents.framework.workflow import AgentWorkflow
 
@@ -38,13 +39,15 @@ def build_worker(
     llm: LlmSettings,
     portal_activities: Sequence[Callable[..., Any]],
     executor: ThreadPoolExecutor,
+    sandbox: WorkflowSandbox = "strict",
 ) -> Worker:
     """A worker serving the shared workflow, the LLM activity and every listed agent's tools and
     own `workflows` (AgentSpec.workflows).
 
     `portal_activities` are the sync activities that write the portal's projection; they run on
     `executor`, a thread pool, because they use the Django ORM. The workflows' modules get their
-    bytecode first (agents.framework.bytecode).
+    bytecode first (agents.framework.bytecode). `sandbox` is how the sandbox treats those modules
+    (agents.framework.sandbox): strict unless the caller says otherwise.
     """
     activities: list[Callable[..., Any]] = [
         LlmActivities(llm).complete,
@@ -67,6 +70,7 @@ def build_worker(
         activities=activities,
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_runner=workflow_runner(sandbox, workflows),
     )
 
 

@@ -7,7 +7,9 @@ import contextvars
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.gate_changes import GatePublication, LocalPublication
@@ -21,7 +23,7 @@ from reviewer_portal.inbox.projection import publish_gate, publish_gate_change
 # a retry that finds the row at its version would not make again; a retry meanwhile is harmless
 # (the version check). A try cancelled while still queued (every thread held by a database that
 # hangs) is dropped from the queue, so tries never pile up to be written late.
-OPENING_THREADS = 4
+OPENING_THREADS: int = settings.GATE_OPENING_THREADS
 _openings = ThreadPoolExecutor(max_workers=OPENING_THREADS, thread_name_prefix="local-publish")
 _in_flight: set[futures.Future[bool]] = set()
 
@@ -30,7 +32,17 @@ _in_flight: set[futures.Future[bool]] = set()
 async def publish_gate_change_local(publication: GatePublication) -> LocalPublication:
     """Activity, run local to the workflow task that opened the gate: `publish_gate_change`
     (the same checks of who may publish what, in this activity's context), answering with the
-    publication too, for the marker that records this call in history to keep it."""
+    publication too, for the marker that records this call in history to keep it.
+
+    Scheduled as an activity task instead (by a workflow of anyone who may start one in the
+    namespace), it is refused before it takes an opening thread: those are for the openings of
+    the worker's own runs, and the task path has an activity of its own."""
+    if not activity.info().is_local:
+        raise ApplicationError(
+            f"{PUBLISH_LOCAL_ACTIVITY} runs only as a local activity of the run that opens the gate",
+            type="NotLocal",
+            non_retryable=True,
+        )
     writing = _openings.submit(contextvars.copy_context().run, publish_gate_change, publication)
     _in_flight.add(writing)
     writing.add_done_callback(_in_flight.discard)

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
+from agents.framework.sandbox import WorkflowSandbox, sandbox_named
 from agents.framework.worker import GRACEFUL_SHUTDOWN, build_worker, run_worker
 from reviewer_portal.archive.worker import archive_worker
 from reviewer_portal.domains import Domain, domain_of
@@ -58,6 +59,10 @@ class Command(BaseCommand):
             raise SystemExit(
                 f"Unknown domain(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(AGENTS))}."
             )
+        try:
+            sandbox = sandbox_named(settings.WORKFLOW_SANDBOX)
+        except ValueError as error:
+            raise SystemExit(f"WORKFLOW_SANDBOX: {error}") from None
         served = [domain_of(name) for name in (domains or sorted(AGENTS))]
         if task_queue:
             served = [replace(domain, task_queue=task_queue) for domain in served]
@@ -75,20 +80,27 @@ class Command(BaseCommand):
                 f"Worker: Temporal {settings.TEMPORAL_ADDRESS} namespace {namespace}, task queue {queue}, "
                 f"agents {', '.join(d.agent for d in group)}, LLM {provider}"
             )
+        self.stdout.write(f"Worker: workflow sandbox {sandbox} (WORKFLOW_SANDBOX)")
         archive = not (no_archive or domains or task_queue)
         if archive:
             self.stdout.write(
                 f"Worker: namespace {settings.TEMPORAL_NAMESPACE}, task queue {settings.ARCHIVE_TASK_QUEUE}, "
                 "the archiving workflow"
             )
-        asyncio.run(self._run(groups, threads, archive))
+        asyncio.run(self._run(groups, threads, archive, sandbox))
         # Everything is shut down; the Temporal runtime's threads can still abort the interpreter's
         # own teardown (temporalio/sdk-python#300), so leave without one.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
 
-    async def _run(self, groups: dict[tuple[str, str], list[Domain]], threads: int, archive: bool) -> None:
+    async def _run(
+        self,
+        groups: dict[tuple[str, str], list[Domain]],
+        threads: int,
+        archive: bool,
+        sandbox: WorkflowSandbox,
+    ) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,6 +114,7 @@ class Command(BaseCommand):
                     llm=_llm_settings(group[0].agent),
                     portal_activities=PORTAL_ACTIVITIES,
                     executor=executor,
+                    sandbox=sandbox,
                 )
                 for (namespace, queue), group in groups.items()
             ]

@@ -1,0 +1,184 @@
+"""The workflow sandbox's two modes (agents/framework/sandbox.py).
+
+strict (development, tests, every replay) re-imports the workflow modules for every run and fails
+a clock in them; shared (production) imports them once and passes them to every run, so what it
+gives up is that check, and what it must never rely on is module state a run changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+import uuid
+from dataclasses import replace
+from types import ModuleType
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from agents.framework.llm import LlmSettings
+from agents.framework.registry import AGENTS
+from agents.framework.sandbox import sandbox_named, shared_packages, workflow_modules
+from agents.framework.worker import build_worker
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from tests import actions
+from tests.conftest import DECLINABLE, loan_input, manage_py, production_env, start_loan, wait_for_gate
+
+PROBE = """
+from datetime import datetime
+
+from temporalio import workflow
+
+
+@workflow.defn(name="ClockProbe")
+class ClockProbe:
+    @workflow.run
+    async def run(self) -> str:
+        return datetime.now().isoformat()
+"""
+
+
+@pytest.fixture
+def clock_probe(tmp_path, monkeypatch) -> type:
+    """A workflow that reads the wall clock, in a module of its own on the path."""
+    name = f"clock_probe_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(PROBE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield importlib.import_module(name).ClockProbe
+    sys.modules.pop(name, None)
+
+
+def run_probe(temporal, probe: type, sandbox: str | None) -> tuple[str | None, list[str]]:
+    """Run the probe on a worker built as the sidecar builds one (with `sandbox`, or the
+    default): its result if it completes within 5 s, and the failures of its workflow tasks."""
+    queue = f"sandbox-{uuid.uuid4().hex[:8]}"
+    spec = replace(AGENTS["loans"], workflows=(probe,))
+    options = {} if sandbox is None else {"sandbox": sandbox_named(sandbox)}
+
+    async def go() -> tuple[str | None, list[str]]:
+        worker = build_worker(
+            temporal.client,
+            task_queue=queue,
+            agents=[spec],
+            llm=LlmSettings(),
+            portal_activities=PORTAL_ACTIVITIES,
+            executor=temporal.executor,
+            **options,
+        )
+        async with worker:
+            handle = await temporal.client.start_workflow(
+                "ClockProbe", id=f"probe-{uuid.uuid4().hex[:8]}", task_queue=queue
+            )
+            result = None
+            try:
+                result = await asyncio.wait_for(handle.result(), 5)
+            except TimeoutError:
+                await handle.terminate("the probe's task keeps failing")
+            failures = []
+            async for event in handle.fetch_history_events():
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    failure = event.workflow_task_failed_event_attributes.failure
+                    error = await temporal.client.data_converter.decode_failure(failure)
+                    failures.append(str(error))
+            return result, failures
+
+    return temporal.run(go())
+
+
+def test_a_clock_in_workflow_code_fails_its_task_in_the_strict_sandbox_which_workers_use_unless_told(
+    temporal, clock_probe
+):
+    for sandbox in (None, "strict"):
+        result, failures = run_probe(temporal, clock_probe, sandbox)
+        assert result is None, sandbox
+        assert failures and "Cannot access datetime.datetime.now" in failures[0], (sandbox, failures)
+
+
+def test_the_shared_sandbox_runs_the_same_clock_unchecked(temporal, clock_probe):
+    """What production gives up for its rate: the check is the strict mode's, in development
+    and in the tests, before the code reaches a history."""
+    result, failures = run_probe(temporal, clock_probe, "shared")
+    assert result is not None and failures == []
+
+
+def test_an_unknown_sandbox_mode_is_refused_with_the_modes_there_are():
+    with pytest.raises(ValueError, match="unknown workflow sandbox 'lenient': use one of strict, shared"):
+        sandbox_named("lenient")
+
+
+def test_the_shared_mode_passes_the_packages_that_hold_the_workflows_and_their_mixins():
+    modules = workflow_modules([AgentWorkflow])
+    assert "agents.framework.workflow" in modules and "agents.framework.gate_flow" in modules
+    assert not any(m.startswith("temporalio") or m == "builtins" for m in modules)
+    assert shared_packages(served_workflows()) == ["agents"]
+
+
+def fingerprint(modules: list[str]) -> dict[str, tuple[int, str | None]]:
+    """Each global of `modules`, and each attribute of the classes they define: its identity, and
+    for a container its contents (a run that appends to a module's list changes the second)."""
+    seen: dict[str, tuple[int, str | None]] = {}
+
+    def note(name: str, value: object) -> None:
+        contents = repr(value) if isinstance(value, dict | list | set | bytearray) else None
+        seen[name] = (id(value), contents)
+
+    for module_name in modules:
+        module: ModuleType = sys.modules[module_name]
+        for name, value in vars(module).items():
+            note(f"{module_name}.{name}", value)
+            if isinstance(value, type) and value.__module__ == module_name:
+                for attribute, inner in vars(value).items():
+                    note(f"{module_name}.{name}.{attribute}", inner)
+    return seen
+
+
+def served_workflows() -> list[type]:
+    return [AgentWorkflow, *(w for spec in AGENTS.values() for w in spec.workflows)]
+
+
+def served_workflows_modules() -> list[str]:
+    return workflow_modules(served_workflows())
+
+
+def test_the_modules_every_agent_shares_hold_no_list_dict_or_set_a_run_could_change():
+    """Every agent's workflows, including those no test below runs through the shared mode."""
+    modules = served_workflows_modules()
+    assert "agents.support.workflow" in modules  # an agent's own workflow is shared too
+    containers = [
+        name
+        for name, (_, contents) in fingerprint(modules).items()
+        if contents is not None and not name.rpartition(".")[2].startswith("__")
+    ]
+    assert containers == []
+
+
+def test_runs_in_the_shared_sandbox_leave_the_modules_they_share_as_they_found_them(
+    temporal, transactional_db
+):
+    """Two loan runs through their gates to their ends, one approved and one declined, with a
+    worker in the shared mode: every global of the workflows' modules, and of their classes, is
+    the same object with the same contents afterwards, so no run can see another's state."""
+    modules = served_workflows_modules()
+    with temporal.worker(portal_activities=PORTAL_ACTIVITIES, sandbox="shared") as queue:
+        before = fingerprint(modules)
+        handles = [start_loan(temporal, queue), start_loan(temporal, queue, loan_input(DECLINABLE))]
+        for handle, decision in zip(handles, ("approve", "reject"), strict=True):
+            gate = wait_for_gate(temporal, handle)
+            actions.decide(temporal, handle, gate.gate_id, decision, reason="checked")
+        results = [temporal.run(handle.result(), timeout=60) for handle in handles]
+        after = fingerprint(modules)
+
+    assert [r.outcome for r in results] == ["approved", "rejected"], results
+    changed = sorted(name for name in before if after.get(name) != before[name])
+    assert changed == [] and set(after) == set(before)
+
+
+def test_production_shares_the_modules_and_development_checks_them():
+    show = "from django.conf import settings; print(settings.WORKFLOW_SANDBOX)"
+    assert manage_py("shell", "-v0", "-c", show, env=production_env()).stdout.strip() == "shared"
+    development = {**os.environ, "DEBUG": "true"}
+    development.pop("WORKFLOW_SANDBOX", None)
+    assert manage_py("shell", "-v0", "-c", show, env=development).stdout.strip() == "strict"
