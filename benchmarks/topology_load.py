@@ -117,6 +117,7 @@ def main() -> int:
         CLAIM_CHECK_DIR=str(work / "claims"),
         DOCUMENT_STORE_DIR=str(work / "documents"),
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        WORKFLOW_SANDBOX="shared",  # production's (DEBUG off); the rest stays development's here
     )
     os.environ.update(throwaway_keys(f"load-{uuid.uuid4().hex[:6]}", dev=False))
     processes: list[subprocess.Popen[bytes]] = []
@@ -147,7 +148,7 @@ def main() -> int:
         spawn(sys.executable, "manage.py", "deliver_decisions", "--every", "10")
         bases = [portals.enter_context(portal_server(None)) for _ in range(2)]
         print(f"Topology: Temporal 127.0.0.1:{temporal_port}, 2 workers, portals {', '.join(bases)}, "
-              f"PostgreSQL {database}, Redis {args.redis_url}", flush=True)  # fmt: skip
+              f"PostgreSQL {database}, Redis {args.redis_url}, workflow sandbox shared", flush=True)  # fmt: skip
 
         stats, submitted, reached = Stats(), {}, {}
         stop, done = threading.Event(), threading.Event()
