@@ -102,8 +102,15 @@ def review(browser: Browser, gate_id: str, stats: Stats, rng: random.Random) -> 
     if claim_form:
         began = time.perf_counter()
         claimed = browser.post(f"/gates/{gate_id}/claim/", {"submission_id": claim_form.group(1)})
+        notice = NOTICE.search(claimed.text)
+        if claimed.status_code == 409 and (_decided_by(claimed) or (notice and TAKEN.search(notice[1]))):
+            # A colleague claimed or decided it between our read and our claim: the portal refuses
+            # ours and says so, as it should.
+            stats.retries["taken before our claim"] += 1
+            return
         if claimed.status_code != 200:
-            stats.error("claim", f"{claimed.status_code}: {claimed.text[:200]}")
+            said = html.unescape(notice[1]) if notice else claimed.text[:200]
+            stats.error("claim", f"{claimed.status_code}: {said}")
             return
         stats.took("claim", time.perf_counter() - began)
         page = browser.http.get(f"/gates/{gate_id}/")
@@ -139,6 +146,10 @@ def review(browser: Browser, gate_id: str, stats: Stats, rng: random.Random) -> 
         stats.retries["decided by another"] += 1
     else:
         stats.error("decide", f"{response.status_code}: {re.sub(r'<[^>]+>', ' ', response.text)[:300]}")
+
+
+NOTICE = re.compile(r'class="msg[^"]*"[^>]*>(.*?)</', re.S)
+TAKEN = re.compile(r"no longer open to claiming|is claimed by|already (?:claimed|decided)", re.I)
 
 
 def _decided_by(response: httpx.Response) -> str | None:
