@@ -13,6 +13,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from agents.framework.sandbox import SANDBOXES, sandbox_named, workflow_runner
 from agents.framework.workflow import AgentWorkflow
 from agents.support.workflow import SupportConversationWorkflow
 from reviewer_portal.archive.workflow import AuditArchiveWorkflow
@@ -131,15 +132,20 @@ def test_the_patch_set_recordings_cover_every_patch_it_stands_for():
     } <= names
 
 
+@pytest.mark.parametrize("sandbox", SANDBOXES)
 @pytest.mark.parametrize("path", RECORDED, ids=[history_id(p) for p in RECORDED])
-def test_recorded_history_replays_without_nondeterminism(path):
+def test_recorded_history_replays_without_nondeterminism(path, sandbox):
+    """In both sandbox modes: strict, as the tests run workflows, and shared, as a production
+    worker replays a run it took over (agents/framework/sandbox.py)."""
     recorded = json.loads(path.read_text())
     history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
     # The portal's converter: histories recorded since payload encryption decode with the fixed
     # test keys (tests/keys); older, plaintext ones pass through the codec unchanged.
+    workflows = [AgentWorkflow, AuditArchiveWorkflow, SupportConversationWorkflow]
     replayer = Replayer(
-        workflows=[AgentWorkflow, AuditArchiveWorkflow, SupportConversationWorkflow],
+        workflows=workflows,
         data_converter=data_converter(),
+        workflow_runner=workflow_runner(sandbox_named(sandbox), workflows),
     )
 
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
