@@ -57,9 +57,13 @@ def approval(workflow_id: str, gate_id: str, update_id: str) -> DecideInput:
 
 
 def loan_worker(client: Client, task_queue: str, executor: ThreadPoolExecutor) -> Worker:
-    """The loan agent's worker with the real projection activities and the offline model."""
+    """The loan agent's worker with the real projection activities and the offline model, in the
+    sandbox mode `run_worker` would use (WORKFLOW_SANDBOX: strict unless set or DEBUG is off)."""
+    from django.conf import settings
+
     from agents.framework.llm import LlmSettings
     from agents.framework.registry import AGENTS
+    from agents.framework.sandbox import sandbox_named
     from agents.framework.worker import build_worker
     from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 
@@ -70,6 +74,7 @@ def loan_worker(client: Client, task_queue: str, executor: ThreadPoolExecutor) -
         llm=LlmSettings(),  # the offline model
         portal_activities=PORTAL_ACTIVITIES,
         executor=executor,
+        sandbox=sandbox_named(settings.WORKFLOW_SANDBOX),
     )
 
 
