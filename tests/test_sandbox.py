@@ -7,12 +7,15 @@ gives up is that check, and what it must never rely on is module state a run cha
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
+import importlib.util
 import os
 import sys
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -182,3 +185,67 @@ def test_production_shares_the_modules_and_development_checks_them():
     development = {**os.environ, "DEBUG": "true"}
     development.pop("WORKFLOW_SANDBOX", None)
     assert manage_py("shell", "-v0", "-c", show, env=development).stdout.strip() == "strict"
+
+
+# What a shared module may not import: the sandbox no longer refuses their clocks, randomness and
+# environment there. The modules below import some of them for the host's side only (the codec's
+# keys, the sealed files' and tickets' directories, a ticket draft's name), never in code a
+# workflow calls; the test keeps the list honest by requiring each to be among those imported.
+NOT_FOR_WORKFLOWS = {
+    "time", "random", "uuid", "os", "secrets", "threading", "socket", "subprocess", "httpx",
+    "openai", "django", "requests", "urllib", "http",
+}  # fmt: skip
+HOST_SIDE = {"agents.framework.codec", "agents.framework.sealed_files", "agents.support.tools"}
+CLOCKS = {"now", "utcnow", "today"}
+
+
+def imported_agents_modules(start: list[str]) -> dict[str, ast.Module]:
+    """`start` and every module of ours they import, directly or through each other, parsed."""
+    found: dict[str, ast.Module] = {}
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:  # a name imported from a module, not a module
+            continue
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        tree = ast.parse(Path(spec.origin).read_text())
+        found[name] = tree
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names if alias.name.startswith("agents.")]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("agents."):
+                todo += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return found
+
+
+def offences(name: str, tree: ast.Module) -> list[str]:
+    """What in the module `tree` a shared worker's sandbox would not refuse and should."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported = [node.module or ""]
+        else:
+            imported = []
+        found += [f"{name} imports {i}" for i in imported if i.split(".")[0] in NOT_FOR_WORKFLOWS]
+        clock = (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLOCKS
+        )
+        if clock and ast.unparse(node.func) != "workflow.now":  # type: ignore[attr-defined]
+            found.append(f"{name} calls {ast.unparse(node.func)}()")  # type: ignore[attr-defined]
+    return found
+
+
+def test_the_shared_modules_import_no_clock_randomness_or_environment_on_any_path():
+    """The strict sandbox checks the paths the tests run; this checks every line of the modules a
+    shared worker passes through, those a workflow's code runs in, tested or not."""
+    modules = imported_agents_modules(served_workflows_modules())
+    assert set(modules) >= HOST_SIDE
+    found = [o for name, tree in modules.items() if name not in HOST_SIDE for o in offences(name, tree)]
+    assert found == []
