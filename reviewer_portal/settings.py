@@ -256,6 +256,8 @@ WORKFLOW_SANDBOX = env.str("WORKFLOW_SANDBOX", default="strict" if DEBUG else "s
 # Threads each worker process writes gates' openings on (the local publish), apart from the
 # shared activity threads; each may hold a database connection.
 GATE_OPENING_THREADS = env.int("GATE_OPENING_THREADS", default=4)
+if GATE_OPENING_THREADS < 1:
+    raise environ.ImproperlyConfigured("GATE_OPENING_THREADS must be at least 1.")
 # How long the portal waits for the workflow to accept or refuse a decision before telling the
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)

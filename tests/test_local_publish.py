@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import threading
 import time
 import uuid
@@ -36,7 +37,7 @@ from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import data_converter
 from tests import actions
-from tests.conftest import HISTORIES, activity_names, record_history, start_loan, wait_for_gate
+from tests.conftest import HISTORIES, activity_names, manage_py, record_history, start_loan, wait_for_gate
 from tests.test_decision_safety import snapshot
 from tests.test_local_tools import local_calls
 
@@ -363,3 +364,11 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
     asyncio.run(begin_then_give_up())
     assert not finished.is_set()
     assert worker_activities.wait_for_openings(5) and finished.is_set()
+
+
+def test_no_threads_for_openings_is_refused_when_the_settings_are_read():
+    """Zero threads would leave every opening to time out into the task path: refused at start,
+    in every process, with the setting's name."""
+    checked = manage_py("check", env={**os.environ, "GATE_OPENING_THREADS": "0"})
+    assert checked.returncode != 0
+    assert "GATE_OPENING_THREADS must be at least 1." in checked.stderr
