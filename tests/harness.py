@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from django.conf import settings
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
@@ -26,7 +27,7 @@ from temporalio.worker import Worker
 
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
-from agents.framework.sandbox import WorkflowSandbox
+from agents.framework.sandbox import WorkflowSandbox, sandbox_named
 from agents.framework.worker import build_worker
 from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
 from reviewer_portal.temporal_client import data_converter
@@ -71,11 +72,12 @@ class TemporalHarness:
         llm: LlmSettings | None = None,
         portal_activities: Sequence[Callable[..., Any]] = (),
         namespace: str | None = None,
-        sandbox: WorkflowSandbox = "strict",
+        sandbox: WorkflowSandbox | None = None,
     ) -> Iterator[str]:
         """Run a worker for every registered agent on a fresh task queue (of `namespace`, with its
         keys; default: the server's default namespace), its workflow modules in the `sandbox`
-        mode (tests check them strictly unless they test the shared mode); yields the queue."""
+        mode (default: WORKFLOW_SANDBOX, strict in development; CI's production pass runs them
+        shared, as production does); yields the queue."""
         queue = task_queue or f"test-{uuid.uuid4().hex[:10]}"
 
         async def build() -> Worker:  # a Worker must be created on the loop that runs it
@@ -86,7 +88,7 @@ class TemporalHarness:
                 llm=llm or LlmSettings(),
                 portal_activities=portal_activities,
                 executor=self.executor,
-                sandbox=sandbox,
+                sandbox=sandbox or sandbox_named(settings.WORKFLOW_SANDBOX),
             )
 
         worker = self.run(build())

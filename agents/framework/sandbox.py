@@ -1,12 +1,16 @@
 """How Temporal's sandbox treats the workflows' own modules: checked for every run, or shared.
 
-`strict` (the default, and what `make dev`, `make test` and every replay use): the sandbox
-imports each workflow's module, and the modules it imports that are not passed through, afresh
-for every run, and fails the run's workflow task on a clock, randomness, the environment or a
-file read in that code (RestrictedWorkflowAccessError). That is where an engineer adding an agent
-meets a mistake, before it reaches a history.
+`strict` (the default: `make dev`, the tests' workers but in CI's production pass, the replay
+tests): the sandbox imports each workflow's module, and the modules it imports that are not
+passed through (`workflow.unsafe.imports_passed_through`), afresh for every run, and fails the
+run's workflow task on a clock, randomness, the environment or a file read in that code
+(RestrictedWorkflowAccessError). That is where an engineer adding an agent meets a mistake,
+before it reaches a history. Modules already passed through (gates, signing, the types) were
+never checked by it; tests/test_sandbox.py reads those, and every module a shared worker passes
+through, for a clock, randomness or the environment on any path.
 
-`shared` (production's default, DEBUG off): the packages that hold the served workflows (for the
+`shared` (production's default, DEBUG off, so also how a production worker replays a run it
+takes over): the packages that hold the served workflows (for the
 framework's and the agents' own, `agents`) are imported once by the worker and passed through to
 every run's sandbox. The sandbox still runs each run in its own instance and refuses builtins
 such as `open`, but no longer refuses a clock or randomness in those modules, and their module

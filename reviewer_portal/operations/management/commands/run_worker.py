@@ -80,8 +80,9 @@ class Command(BaseCommand):
                 f"Worker: Temporal {settings.TEMPORAL_ADDRESS} namespace {namespace}, task queue {queue}, "
                 f"agents {', '.join(d.agent for d in group)}, LLM {provider}"
             )
-        self.stdout.write(f"Worker: workflow sandbox {sandbox} (WORKFLOW_SANDBOX)")
         archive = not (no_archive or domains or task_queue)
+        strict_archive = "; the archiving workflow's strict" if archive and sandbox != "strict" else ""
+        self.stdout.write(f"Worker: workflow sandbox {sandbox} (WORKFLOW_SANDBOX{strict_archive})")
         if archive:
             self.stdout.write(
                 f"Worker: namespace {settings.TEMPORAL_NAMESPACE}, task queue {settings.ARCHIVE_TASK_QUEUE}, "
