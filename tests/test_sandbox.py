@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextlib
 import dataclasses
 import importlib
 import importlib.util
@@ -92,14 +91,17 @@ def run_probe(temporal, probe: type, sandbox: str | None) -> tuple[str | None, l
                 "ClockProbe", id=f"probe-{uuid.uuid4().hex[:8]}", task_queue=queue
             )
             # Until it completes, or its first workflow task has failed (retried every ~10 s).
-            result = None
+            completing = asyncio.ensure_future(handle.result())
+            failures: list[str] = []
             async with asyncio.timeout(PROBE_WAIT):
-                while result is None and not (failures := await task_failures(temporal, handle)):
-                    with contextlib.suppress(TimeoutError):
-                        result = await asyncio.wait_for(asyncio.shield(handle.result()), 0.2)
-            if result is None:
+                while not completing.done() and not failures:
+                    await asyncio.wait({completing}, timeout=0.2)
+                    failures = await task_failures(temporal, handle)
+            if not completing.done():
+                completing.cancel()
                 await handle.terminate("the probe's task keeps failing")
-            return result, failures
+                return None, failures
+            return completing.result(), failures
 
     return temporal.run(go())
 
