@@ -25,7 +25,7 @@ from temporalio.api.enums.v1 import EventType
 
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
-from agents.framework.sandbox import sandbox_named, shared_packages, workflow_modules
+from agents.framework.sandbox import SANDBOXES, sandbox_named, shared_packages, workflow_modules
 from agents.framework.worker import build_worker
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
@@ -125,6 +125,7 @@ def test_the_shared_sandbox_runs_the_same_clock_unchecked(temporal, clock_probe)
 def test_an_unknown_sandbox_mode_is_refused_with_the_modes_there_are():
     with pytest.raises(ValueError, match="unknown workflow sandbox 'lenient': use one of strict, shared"):
         sandbox_named("lenient")
+    assert SANDBOXES == ("strict", "shared")  # as reviewer_portal/settings.py checks WORKFLOW_SANDBOX
 
 
 def test_the_shared_mode_passes_the_packages_that_hold_the_workflows_and_their_mixins():

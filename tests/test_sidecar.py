@@ -87,12 +87,12 @@ def test_run_worker_refuses_an_unknown_domain(temporal):
     assert worker.returncode != 0 and "Unknown domain(s): crypto. Known:" in output and "loans" in output
 
 
-def test_run_worker_refuses_an_unknown_sandbox_mode_before_it_connects():
+def test_an_unknown_sandbox_mode_is_refused_when_the_settings_are_read_before_a_worker_connects():
     env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:9", "WORKFLOW_SANDBOX": "off"}
     worker = manage("run_worker", env=env)
     output, _ = worker.communicate(timeout=60)
     assert worker.returncode != 0
-    assert "WORKFLOW_SANDBOX: unknown workflow sandbox 'off': use one of strict, shared" in output
+    assert "WORKFLOW_SANDBOX must be strict or shared, not 'off'." in output
 
 
 # Every agent's demo runs start at once on the test's one worker: on a loaded CI machine the

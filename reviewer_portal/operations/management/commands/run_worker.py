@@ -59,10 +59,7 @@ class Command(BaseCommand):
             raise SystemExit(
                 f"Unknown domain(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(AGENTS))}."
             )
-        try:
-            sandbox = sandbox_named(settings.WORKFLOW_SANDBOX)
-        except ValueError as error:
-            raise SystemExit(f"WORKFLOW_SANDBOX: {error}") from None
+        sandbox = sandbox_named(settings.WORKFLOW_SANDBOX)  # checked when the settings were read
         served = [domain_of(name) for name in (domains or sorted(AGENTS))]
         if task_queue:
             served = [replace(domain, task_queue=task_queue) for domain in served]
