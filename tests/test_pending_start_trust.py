@@ -231,7 +231,7 @@ def test_a_kept_input_of_an_odd_shape_is_given_up_and_the_submissions_behind_it_
     ids=["unauthenticated", "permission-denied", "namespace-not-found", "not-temporal"],
 )
 def test_a_refusal_of_the_portal_not_of_one_submission_gives_up_none_of_them(
-    temporal, submitter, busy, monkeypatch, failure
+    temporal, submitter, busy, monkeypatch, failure, caplog
 ):
     """An expired API key, a namespace not there yet, a key missing from the portal's files: every
     submission would be refused alike, so none counts it, and all start once it is mended."""
@@ -251,7 +251,12 @@ def test_a_refusal_of_the_portal_not_of_one_submission_gives_up_none_of_them(
 
     assert {(s.start_attempts, s.start_error) for s in Submission.objects.all()} == {(0, "")}
     monkeypatch.setattr(pending_starts, "run_start", start)
-    assert len(pending_starts_run()) == 2
+    caplog.set_level(logging.WARNING, logger=pending_starts.__name__)
+    started = pending_starts_run()
+    if len(started) < 2:  # CI once saw a start unanswered in its wave: left for the next pass
+        started += pending_starts_run()
+    assert len(started) == 2, caplog.text
+    assert Submission.objects.filter(started=True).count() == 2
 
 
 def test_a_kept_input_older_than_its_age_limit_is_given_up_not_started_on_an_old_policy(
