@@ -14,6 +14,7 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+from agents.framework.contract import SANDBOX_MODES
 from reviewer_portal import backends
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -253,9 +254,9 @@ ARCHIVE_VISIBILITY_LAG_SECONDS = env.int("ARCHIVE_VISIBILITY_LAG_SECONDS", defau
 # `strict` checks them in every run (development and tests, where code is written), `shared`
 # imports them once for all runs (production: a worker reaches gates at a higher rate).
 WORKFLOW_SANDBOX = env.str("WORKFLOW_SANDBOX", default="strict" if DEBUG else "shared")
-if WORKFLOW_SANDBOX not in ("strict", "shared"):  # agents.framework.sandbox.SANDBOXES
+if WORKFLOW_SANDBOX not in SANDBOX_MODES:
     raise environ.ImproperlyConfigured(
-        f"WORKFLOW_SANDBOX must be strict or shared, not {WORKFLOW_SANDBOX!r}."
+        f"WORKFLOW_SANDBOX must be {' or '.join(SANDBOX_MODES)}, not {WORKFLOW_SANDBOX!r}."
     )
 # Threads each worker process writes gates' openings on (the local publish), apart from the
 # shared activity threads; each may hold a database connection.

@@ -23,6 +23,7 @@ from types import ModuleType
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from agents.framework.contract import SANDBOX_MODES
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.sandbox import SANDBOXES, sandbox_named, shared_packages, workflow_modules
@@ -125,7 +126,7 @@ def test_the_shared_sandbox_runs_the_same_clock_unchecked(temporal, clock_probe)
 def test_an_unknown_sandbox_mode_is_refused_with_the_modes_there_are():
     with pytest.raises(ValueError, match="unknown workflow sandbox 'lenient': use one of strict, shared"):
         sandbox_named("lenient")
-    assert SANDBOXES == ("strict", "shared")  # as reviewer_portal/settings.py checks WORKFLOW_SANDBOX
+    assert SANDBOXES == SANDBOX_MODES  # the type's modes are those the settings accept
 
 
 def test_the_shared_mode_passes_the_packages_that_hold_the_workflows_and_their_mixins():
@@ -290,3 +291,18 @@ def test_the_shared_modules_import_no_clock_randomness_or_environment_on_any_pat
     assert set(modules) >= HOST_SIDE  # each exception still imported, or it goes from the list
     found = [o for name, tree in modules.items() if name not in HOST_SIDE for o in offences(name, tree)]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["off", "Shared", "shared\u200b", "\uff53\uff48\uff41\uff52\uff45\uff44", "strict;shared", "x" * 10_000],
+    ids=["unknown", "capitalised", "zero-width-space", "fullwidth", "two", "oversize"],
+)
+def test_an_odd_sandbox_mode_is_refused_when_the_settings_are_read_and_nothing_runs(value):
+    """A mode that only looks like one (another case, a hidden or full-width letter) is neither
+    taken for it nor quietly read as the default: every process refuses to start, naming the
+    setting, before it could serve a run."""
+    checked = manage_py("check", env={**os.environ, "WORKFLOW_SANDBOX": value})
+    assert checked.returncode != 0
+    assert "WORKFLOW_SANDBOX must be strict or shared, not " in checked.stderr
+    assert len(checked.stderr) < 20_000 + 5_000  # the value once, not echoed without end

@@ -62,3 +62,7 @@ ALREADY_APPLIED = "ActionAlreadyApplied"  # the same action reached the run befo
 DECISION_REFUSED = "DecisionRefused"
 ANNOTATION_REFUSED = "AnnotationRefused"
 ASSIGNMENT_REFUSED = "AssignmentRefused"
+
+# How a worker's sandbox treats the workflow modules (agents/framework/sandbox.py): the settings
+# check WORKFLOW_SANDBOX against these without importing the SDK's sandbox.
+SANDBOX_MODES = ("strict", "shared")

@@ -32,7 +32,7 @@ from typing import Literal, cast, get_args
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 WorkflowSandbox = Literal["strict", "shared"]
-SANDBOXES: tuple[str, ...] = get_args(WorkflowSandbox)
+SANDBOXES: tuple[str, ...] = get_args(WorkflowSandbox)  # = contract.SANDBOX_MODES, a test says
 
 
 def sandbox_named(name: str) -> WorkflowSandbox:
