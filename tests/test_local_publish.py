@@ -297,8 +297,8 @@ def test_runs_begun_before_local_publish_replay_with_tasks_and_the_patch_is_what
     monkeypatch,
 ):
     """A run recorded with patch-set-2026-11e published its gate by a task, and replays so on
-    today's code; the run recorded since, replayed by code whose newest set lacked the patch, does
-    not: the replay checks the local publish."""
+    today's code; the run recorded since (with patch-set-2026-11f), replayed by code whose set lacked
+    the patch, does not: the replay checks the local publish."""
 
     def replay(name: str):
         recorded = json.loads((HISTORIES / name).read_text())
@@ -312,8 +312,11 @@ def test_runs_begun_before_local_publish_replay_with_tasks_and_the_patch_is_what
 
     assert replay("loan_opening_calls_after_approved.json").replay_failure is None  # 11e: a task
     assert replay("loan_local_publish_approved.json").replay_failure is None
-    (newest, members), *older = patches.PATCH_SETS
-    monkeypatch.setattr(patches, "PATCH_SETS", ((newest, members - {PATCH_LOCAL_PUBLISH}), *older))
+    without = tuple(
+        (name, members - {PATCH_LOCAL_PUBLISH} if name == "patch-set-2026-11f" else members)
+        for name, members in patches.PATCH_SETS
+    )
+    monkeypatch.setattr(patches, "PATCH_SETS", without)  # the set that history recorded
     assert replay("loan_local_publish_approved.json").replay_failure is not None
 
 
@@ -322,7 +325,7 @@ def test_a_gate_opened_again_at_its_version_keeps_the_time_it_was_first_seen(tra
     the task, a timeout) opens the gate again at the same version, at the retry's own later time.
     The row keeps the first: a run whose opening task fails again and again would otherwise push
     its deadline on with every try, and its SLA badge would never show the stuck run overdue. The
-    price, after a single retry: the badge runs a few seconds ahead of the run's own timer."""
+    run takes the row's time for its own (tests/test_opening_retried.py)."""
     first = snapshot(gate_id="loan-f4--g1", workflow_id="loan-f4", status="pending", version=1)
     retries = [
         replace(

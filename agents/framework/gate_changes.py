@@ -6,6 +6,7 @@ Evaluated annotations, not strings: see agents/framework/types.py.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from agents.framework.types import Annotation, GateSnapshot, Revision
@@ -40,3 +41,7 @@ class LocalPublication:
 
     in_sync: bool
     publication: GatePublication
+    # When an earlier try of the same workflow task wrote this opening and failed before its task
+    # completed: the time the projection has shown the gate since, which the run takes for its
+    # own (patch first-seen-opening). None when this try wrote it, or the row says nothing new.
+    first_seen: datetime | None = None

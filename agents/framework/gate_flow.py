@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -18,6 +18,7 @@ from agents.framework.contract import (
     PUBLISH_LOCAL_ACTIVITY,
 )
 from agents.framework.patches import (
+    PATCH_FIRST_SEEN_OPENING,
     PATCH_GATE_PATCHES,
     PATCH_KEEP_SLA_ON_REVISION,
     PATCH_LOCAL_PUBLISH,
@@ -43,6 +44,7 @@ from agents.framework.pruning import PruningMixin
 
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
+    import agents.framework.sla as sla
     from agents.framework.gate_changes import GatePublication, LocalPublication
     from agents.framework.types import (
         ApprovalRule,
@@ -210,7 +212,7 @@ class GateFlowMixin(PruningMixin):
         before gate patches sent the whole gate every time."""
         snapshot = self._gates[gate_id]
         if patched(PATCH_GATE_PATCHES):
-            await self._publish_change(snapshot)
+            snapshot = await self._publish_change(snapshot)
         else:
             await workflow.execute_activity(
                 PUBLISH_ACTIVITY,
@@ -221,20 +223,41 @@ class GateFlowMixin(PruningMixin):
         self._published[gate_id] = max(snapshot.version, self._published.get(gate_id, 0))
         self._published_gates[gate_id] = snapshot
 
-    async def _publish_change(self, snapshot: GateSnapshot) -> None:
+    async def _publish_change(self, snapshot: GateSnapshot) -> GateSnapshot:
         """Send what changed since the last publish, so history grows by each change once; the
-        whole gate the first time, or when the projection says it missed a change."""
+        whole gate the first time, or when the projection says it missed a change. Answers the
+        gate as published: opened when reviewers first saw it, should that be earlier."""
         last = self._published_gates.get(snapshot.gate_id)
         publication = (
             GatePublication(snapshot=snapshot)
             if last is None
             else GatePublication(patch=gates.patch(last, snapshot))
         )
-        in_sync = await self._send_publication(publication, opening=last is None)
+        in_sync, first_seen = await self._send_publication(publication, opening=last is None)
+        if first_seen is not None:
+            snapshot = self._opened_when_first_seen(snapshot, first_seen)
         if not in_sync and last is not None:
             await self._send_publication(GatePublication(snapshot=snapshot))
+        return snapshot
 
-    async def _send_publication(self, publication: GatePublication, *, opening: bool = False) -> bool:
+    def _opened_when_first_seen(self, snapshot: GateSnapshot, first_seen: datetime) -> GateSnapshot:
+        """An earlier try of this workflow task wrote the gate's opening at `first_seen` and failed
+        before its task completed (its worker died): reviewers have seen the gate since, so the
+        run takes that time for the gate and the SLA timer it sets next, unless no earlier try can
+        have written it. Asked through the set: a run begun before keeps the retry's own time."""
+        adopted = sla.first_seen_opening(snapshot, first_seen) if in_set(PATCH_FIRST_SEEN_OPENING) else None
+        if adopted is None:
+            workflow.logger.warning("%s: opening time %s not taken", snapshot.gate_id, first_seen)
+            return snapshot
+        current = self._gates[snapshot.gate_id]  # an Update may have changed it meanwhile
+        self._gates[snapshot.gate_id] = replace(
+            current, opened_at=adopted.opened_at, deadline=adopted.deadline
+        )
+        return adopted
+
+    async def _send_publication(
+        self, publication: GatePublication, *, opening: bool = False
+    ) -> tuple[bool, datetime | None]:
         """A gate's opening is published in the workflow task that opened it (a local activity:
         no round trip through the server, and the run is at its gate a task sooner); should the
         projection not take it within seconds, as a task the server retries, which holds no
@@ -251,7 +274,7 @@ class GateFlowMixin(PruningMixin):
                     schedule_to_close_timeout=LOCAL_PUBLISH_SCHEDULE_TO_CLOSE,
                     retry_policy=LOCAL_PUBLISH_RETRY,
                 )
-                return published.in_sync
+                return published.in_sync, published.first_seen
             except (ActivityError, ApplicationError) as err:  # a local activity raises its own error
                 workflow.logger.warning("publishing as a task, the local publish failed: %s", err)
         in_sync: bool = await workflow.execute_activity(
@@ -261,7 +284,7 @@ class GateFlowMixin(PruningMixin):
             start_to_close_timeout=PUBLISH_START_TO_CLOSE,
             retry_policy=PUBLISH_RETRY,
         )
-        return in_sync
+        return in_sync, None
 
     async def _act(self, activity_name: str, argument: object) -> dict[str, Any]:
         action: dict[str, Any] = await workflow.execute_activity(

@@ -60,6 +60,9 @@ PATCH_OPENING_CALLS_AFTER = "opening-calls-after"
 # A gate's opening is published by a local activity in the workflow task that opened it, and by
 # an activity task only when that fails. Asked through its set only (`in_set`).
 PATCH_LOCAL_PUBLISH = "local-publish"
+# A gate whose opening task was retried after its local publish wrote the row takes the time the
+# row was first written, for the gate and its SLA timer. Asked through its set only (`in_set`).
+PATCH_FIRST_SEEN_OPENING = "first-seen-opening"
 
 # The patches of each set, frozen once recorded: the first set, and each later one with every
 # patch of the one before it and the patches since.
@@ -78,6 +81,18 @@ FIRST_SET = frozenset(
 )
 # Newest first: the one a run started now records, then the ones runs in flight may have.
 PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "patch-set-2026-11g",
+        FIRST_SET
+        | {
+            PATCH_OPENING_CALLS,
+            PATCH_UNIQUE_CALL_IDS,
+            PATCH_CHAIN_CALL_IDS,
+            PATCH_OPENING_CALLS_AFTER,
+            PATCH_LOCAL_PUBLISH,
+            PATCH_FIRST_SEEN_OPENING,
+        },
+    ),
     (
         "patch-set-2026-11f",
         FIRST_SET

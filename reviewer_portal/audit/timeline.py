@@ -31,6 +31,7 @@ from agents.framework.contract import (
 )
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 from reviewer_portal.audit.entries import TimelineEntry, update_entry
+from reviewer_portal.audit.first_seen import opened_when_first_seen, patch_of
 from reviewer_portal.audit.framework_calls import credit_framework, made_by_framework
 
 # The marker the SDK records for a local activity (agents.framework.tools, `local=True`).
@@ -91,6 +92,7 @@ class _HistoryReader:
         self._scheduled: dict[int, tuple[str, Any]] = {}
         self._updates: dict[int, Any] = {}
         self._last_gate: dict[str, dict[str, Any]] = {}
+        self._patches: set[str] = set()  # the patch markers of the run being read
         # The tool calls of a chain's first run before its first LLM call (None once it came, and
         # in a continued run): the framework's opening calls, as that call's input tells.
         self._before_first_llm: list[TimelineEntry] | None = None
@@ -106,6 +108,7 @@ class _HistoryReader:
         when = event.event_time.ToDatetime(tzinfo=UTC)
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            self._patches = set()
             attrs = event.workflow_execution_started_event_attributes
             run_input = await self._first(attrs.input)
             run_input = run_input if isinstance(run_input, dict) else {}
@@ -222,6 +225,8 @@ class _HistoryReader:
         """A tool run as a local activity (`local=True`): its marker holds its name and result
         (or failure); its arguments are in the call that asked for it (the model's reply, or the
         framework's turn, which `_credit_opening_calls` adds)."""
+        if (patch := patch_of(marker)) is not None:
+            self._patches.add(patch)
         if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
             return []
         name = json.loads(marker.details["data"].payloads[0].data).get("activity_type", "?")
@@ -245,6 +250,8 @@ class _HistoryReader:
         publication = published.get("publication") if isinstance(published, dict) else None
         if not isinstance(publication, dict):  # never hidden: said, with what there is
             return [TimelineEntry(when, "gate", "Gate published (its publication could not be read)")]
+        # A retried opening: the time reviewers first saw the gate, as the run took it.
+        publication = opened_when_first_seen(publication, published.get("first_seen"), self._patches)
         return self._activity_entry(when, PUBLISH_CHANGE_ACTIVITY, publication, None)
 
     def _published_gate(self, publication: Any) -> dict[str, Any] | None:
@@ -273,7 +280,7 @@ class _HistoryReader:
             title = f"Gate closed by SLA policy: {gate['reason']}"
         else:
             return []  # the decision itself is shown from the Update event
-        data = {k: gate[k] for k in ("gate_id", "role", "status", "deadline", "version")}
+        data = {k: gate.get(k) for k in ("gate_id", "role", "status", "opened_at", "deadline", "version")}
         return [TimelineEntry(when, "gate", title, data)]
 
 

@@ -1,0 +1,248 @@
+"""A gate's opening task retried after its local publish committed (the worker died, or a bug later
+in the same task failed it): the projection's row keeps the time reviewers first saw the gate, and
+the run takes that time for its gate and its SLA timer (patch `first-seen-opening`), so the
+inbox's badge, the run's timer, the audit trail and the AI Act record all say one opening time.
+
+The fault is real: a worker whose workflow task fails once, just after the local publish wrote
+the row (a function of the shared framework raising once, which reaches the workflow because the
+worker runs the shared sandbox), and a retried task that publishes again at its own later time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import ActivityEnvironment
+
+import agents.framework.gates as gates
+from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
+from agents.framework.gate_changes import GatePublication, LocalPublication
+from agents.framework.patches import IN_PATCH_SET, PATCH_FIRST_SEEN_OPENING, PATCH_SET
+from agents.framework.sla import first_seen_opening, first_seen_shift
+from agents.framework.types import GateSnapshot
+from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.audit.first_seen import opened_when_first_seen
+from reviewer_portal.inbox import worker_activities
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from tests import actions
+from tests.conftest import loan_input, record_history, start_loan, wait_for_gate
+from tests.test_gate_rules import gate
+from tests.test_local_publish import trail_of, wait_for_event, wait_for_row
+
+OFFICER = ["credit_officer"]
+RETRY_LATER = timedelta(seconds=1)
+
+
+class TaskFailsOnceAfterTheWrite:
+    """The local publish as the worker runs it, noting its write; and `gates.warning_time`, which
+    the run asks just after the publish in the same workflow task, raising once after that write:
+    the task fails and the server retries it, as after a worker killed at that moment."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.written = threading.Event()
+        self.failed = threading.Event()
+        real_warning_time = gates.warning_time
+
+        def warning_time(gate: GateSnapshot, policy):  # type: ignore[no-untyped-def]
+            if self.written.is_set() and not self.failed.is_set():
+                self.failed.set()
+                time.sleep(RETRY_LATER.total_seconds())  # so the retry's clock is well apart
+                raise RuntimeError("the worker died after the local publish committed")
+            return real_warning_time(gate, policy)
+
+        monkeypatch.setattr(gates, "warning_time", warning_time)
+
+    def activities(self) -> list:
+        written = self.written
+
+        @activity.defn(name=PUBLISH_LOCAL_ACTIVITY)
+        async def publish_locally(publication: GatePublication) -> LocalPublication:
+            answer = await worker_activities.publish_gate_change_local(publication)
+            written.set()
+            return answer
+
+        others = [a for a in PORTAL_ACTIVITIES if a.__name__ != "publish_gate_change_local"]
+        return [publish_locally, *others]
+
+
+def test_a_run_whose_opening_task_is_retried_keeps_the_time_reviewers_first_saw_its_gate(
+    temporal, transactional_db, monkeypatch
+):
+    fault = TaskFailsOnceAfterTheWrite(monkeypatch)
+    with temporal.worker(portal_activities=fault.activities(), sandbox="shared") as queue:
+        handle = start_loan(temporal, queue)
+        kinds = wait_for_event(temporal, handle, "TIMER_STARTED", timeout=30)
+        gate = wait_for_gate(temporal, handle)
+        row = wait_for_row(gate.gate_id)
+
+        assert fault.failed.is_set() and "WORKFLOW_TASK_FAILED" in kinds
+        history = temporal.run(handle.fetch_history())
+        retried = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED][
+            -1
+        ]
+        # The retry opened the gate again, later than the row was written...
+        assert retried.event_time.ToDatetime(tzinfo=row.opened_at.tzinfo) - row.opened_at >= RETRY_LATER
+        # ...and the run took the row's time for its gate and its SLA clock: one opening time.
+        assert (gate.opened_at, gate.deadline) == (row.opened_at, row.deadline)
+        assert gate.deadline - gate.opened_at == timedelta(seconds=gate.sla_seconds)
+        timer = next(e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED)
+        fires_at = retried.event_time.ToDatetime(tzinfo=row.opened_at.tzinfo) + (
+            timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        )
+        policy_warns_at = gates.warning_time(gate, _loan_policy())
+        assert abs(fires_at - min(t for t in (gate.deadline, policy_warns_at) if t)) < RETRY_LATER / 4
+        # The trail shows the gate opened once, at that time.
+        opened = [e for e in trail_of(temporal, handle) if e.kind == "gate"]
+        assert [e.title for e in opened] == ["Gate opened for Credit officer (recommendation: approve)"]
+        shown = {k: datetime.fromisoformat(opened[0].data[k]) for k in ("opened_at", "deadline")}
+        assert shown == {"opened_at": row.opened_at, "deadline": row.deadline}
+
+        actions.decide(temporal, handle, gate.gate_id, "approve", "Affordable", "officer", OFFICER)
+        result = temporal.run(handle.result())
+
+    assert result.outcome == "approved"
+    assert result.gate.opened_at == row.opened_at
+    decided = Gate.objects.get(gate_id=gate.gate_id)
+    assert (decided.status, decided.opened_at, decided.deadline) == ("approved", row.opened_at, row.deadline)
+    record_history(temporal, handle, "loan_opening_retried_first_seen")
+
+
+def _loan_policy():
+    from agents.framework.registry import AGENTS
+
+    policy = AGENTS["loans"].pin().gate
+    assert policy is not None
+    return policy
+
+
+def test_a_row_opened_longer_ago_than_the_sla_does_not_move_the_run_clock(temporal, worker):
+    """A row the run cannot have written, waiting at its gate's id and version (written by hand in
+    the projection's database, or left by an earlier run of a reused id), opened more than one SLA
+    before the run opens the gate: the run keeps its own time, and its trail says so. The row is
+    left as it was (the first write of a version wins)."""
+    workflow_id = f"loan-test-{uuid.uuid4().hex[:12]}"
+    planted = gate(
+        gate_id=f"{workflow_id}--g1",
+        workflow_id=workflow_id,
+        opened_at=timezone.now() - timedelta(days=3),
+        deadline=timezone.now() - timedelta(days=2),
+        sla_seconds=86400,
+    )
+    assert gate_apply_snapshot(snapshot=planted)
+    handle = temporal.run(
+        temporal.client.start_workflow(AgentWorkflow.run, loan_input(), id=workflow_id, task_queue=worker)
+    )
+    opened = wait_for_gate(temporal, handle)
+    wait_for_event(temporal, handle, "TIMER_STARTED")
+    row = Gate.objects.get(gate_id=opened.gate_id)
+
+    assert (row.opened_at, row.deadline) == (planted.opened_at, planted.deadline)
+    assert opened.opened_at > timezone.now() - timedelta(minutes=1)
+    assert opened.deadline - opened.opened_at == timedelta(seconds=opened.sla_seconds)
+    shown = [e.data for e in trail_of(temporal, handle) if e.kind == "gate"]
+    assert [datetime.fromisoformat(d["opened_at"]) for d in shown] == [opened.opened_at]
+    temporal.run(handle.terminate("test done"))
+
+
+def test_only_a_time_within_one_sla_before_the_runs_own_is_taken():
+    opened = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    sla_seconds = 3600
+
+    def taken(earlier: timedelta) -> timedelta | None:
+        return first_seen_shift(opened, opened - earlier, sla_seconds)
+
+    assert taken(timedelta(seconds=10)) == timedelta(seconds=10)
+    assert taken(timedelta(seconds=sla_seconds)) == timedelta(seconds=sla_seconds)  # due at once
+    assert taken(timedelta(seconds=sla_seconds, microseconds=1)) is None
+    assert taken(timedelta(0)) is None  # the run's own write
+    assert taken(timedelta(seconds=-10)) is None  # later than the run's own: not an earlier try
+    moved = first_seen_opening(
+        gate(opened_at=opened, deadline=opened + timedelta(hours=1)), opened - timedelta(seconds=10)
+    )
+    assert moved is not None
+    assert (moved.opened_at, moved.deadline) == (
+        opened - timedelta(seconds=10),
+        opened + timedelta(minutes=59, seconds=50),
+    )
+
+
+def test_the_local_publish_answers_the_time_its_version_was_first_written(transactional_db):
+    """First try: written, nothing to add. A retry at a later time: the first try's time. A row at
+    a later version (decided meanwhile): nothing, since that is not this opening's row."""
+    local = ActivityEnvironment()
+    local.info = replace(local.info, is_local=True, workflow_id="loan-f4", namespace="default")
+    first = gate(gate_id="loan-f4--g1", workflow_id="loan-f4")
+    retry = replace(
+        first,
+        opened_at=first.opened_at + timedelta(seconds=9),
+        deadline=first.deadline + timedelta(seconds=9),
+    )
+
+    def publish(snapshot: GateSnapshot) -> LocalPublication:
+        return asyncio.run(
+            local.run(worker_activities.publish_gate_change_local, GatePublication(snapshot=snapshot))
+        )
+
+    assert publish(first).first_seen is None
+    answer = publish(retry)
+    assert (answer.in_sync, answer.first_seen, answer.publication.snapshot) == (True, first.opened_at, retry)
+    Gate.objects.filter(gate_id="loan-f4--g1").update(version=3)
+    assert publish(replace(retry, opened_at=retry.opened_at + timedelta(seconds=9))).first_seen is None
+
+
+@pytest.mark.parametrize(
+    "first_seen",
+    [
+        "",
+        None,
+        12,
+        "not a time",
+        "2026-11-28T11:00:00+00:00",
+        "2026-11-28T12:00:05+00:00",
+        "2026-11-28T12:00:00+00:00",
+    ],
+)
+def test_the_trail_takes_no_time_the_run_would_not_take(first_seen):
+    """Out of the bound, later than the run's own, the same, or not a time at all: the trail shows
+    the publication as it is, as the run kept it."""
+    publication = {
+        "snapshot": {
+            "opened_at": "2026-11-28T12:00:00+00:00",
+            "deadline": "2026-11-28T12:30:00+00:00",
+            "sla_seconds": 1800,
+        }
+    }
+    assert opened_when_first_seen(publication, first_seen, {PATCH_SET}) == publication
+
+
+def test_the_trail_takes_the_first_seen_time_only_for_a_run_of_a_set_with_the_patch():
+    publication = {
+        "snapshot": {
+            "opened_at": "2026-11-28T12:00:00+00:00",
+            "deadline": "2026-11-28T12:30:00+00:00",
+            "sla_seconds": 1800,
+        }
+    }
+    first_seen = "2026-11-28T11:59:50+00:00"
+    assert PATCH_FIRST_SEEN_OPENING in IN_PATCH_SET
+
+    moved = opened_when_first_seen(publication, first_seen, {PATCH_SET})
+    kept = opened_when_first_seen(publication, first_seen, {"patch-set-2026-11f"})
+
+    assert moved["snapshot"] == {
+        **publication["snapshot"],
+        "opened_at": first_seen,
+        "deadline": "2026-11-28T12:29:50+00:00",
+    }
+    assert kept == publication
