@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.conf import settings
+from temporalio import workflow
+
 from agents.framework.redaction import redact
 
 # Shorter than this, a configured "secret" would redact ordinary words (e.g. a dev password).
@@ -36,7 +39,6 @@ class SecretSources:
 
 def configured_secrets() -> list[str]:
     """The secret values in the settings now, longest first (a secret inside another goes whole)."""
-    from django.conf import settings
 
     def value(name: str) -> str:
         return str(getattr(settings, name, "") or "")
@@ -121,7 +123,14 @@ class RedactSecrets(logging.Filter):
 
 
 def _known_secrets() -> list[str]:
+    """The configured secrets, wherever the record is logged. The SDK logs a failed workflow task
+    from inside the workflow sandbox: the settings are the process's own (imported with this
+    module, never inside the sandbox, which would give it a fresh, unconfigured Django), read
+    without the sandbox's checks (a key file read the first time)."""
     try:
+        if workflow.unsafe.in_sandbox():
+            with workflow.unsafe.sandbox_unrestricted():
+                return configured_secrets()
         return configured_secrets()
     except Exception:  # settings not ready yet (a record logged while they load): shapes only
         return []

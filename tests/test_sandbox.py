@@ -16,6 +16,7 @@ import importlib.util
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -48,12 +49,17 @@ class ClockProbe:
 
 
 @pytest.fixture
-def clock_probe(tmp_path, monkeypatch) -> type:
+def clock_probe(tmp_path, monkeypatch) -> Iterator[type]:
     """A workflow that reads the wall clock, in a module of its own on the path."""
-    name = f"clock_probe_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(PROBE)
+    yield from probe_module(tmp_path, monkeypatch, PROBE, "ClockProbe")
+
+
+def probe_module(tmp_path, monkeypatch, source: str, workflow: str) -> Iterator[type]:
+    """The `workflow` class of `source`, imported as a module of its own on the path."""
+    name = f"probe_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield importlib.import_module(name).ClockProbe
+    yield getattr(importlib.import_module(name), workflow)
     sys.modules.pop(name, None)
 
 
@@ -70,9 +76,9 @@ async def task_failures(temporal, handle) -> list[str]:
     return failures
 
 
-def run_probe(temporal, probe: type, sandbox: str | None) -> tuple[str | None, list[str]]:
-    """Run the probe on a worker built as the sidecar builds one (with `sandbox`, or the
-    default): its result, or the failures of its workflow tasks once one has failed."""
+def run_probe(temporal, probe: type, sandbox: str | None, *args: object) -> tuple[str | None, list[str]]:
+    """Run the probe (with `args`) on a worker built as the sidecar builds one (with `sandbox`, or
+    the default): its result, or the failures of its workflow tasks once one has failed."""
     queue = f"sandbox-{uuid.uuid4().hex[:8]}"
     spec = replace(AGENTS["loans"], workflows=(probe,))
     options = {} if sandbox is None else {"sandbox": sandbox_named(sandbox)}
@@ -89,7 +95,10 @@ def run_probe(temporal, probe: type, sandbox: str | None) -> tuple[str | None, l
         )
         async with worker:
             handle = await temporal.client.start_workflow(
-                "ClockProbe", id=f"probe-{uuid.uuid4().hex[:8]}", task_queue=queue
+                probe.__temporal_workflow_definition.name,  # type: ignore[attr-defined]
+                args=args,
+                id=f"probe-{uuid.uuid4().hex[:8]}",
+                task_queue=queue,
             )
             # Until it completes, or its first workflow task has failed (retried every ~10 s).
             completing = asyncio.ensure_future(handle.result())

@@ -25,6 +25,7 @@ from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.log_redaction import RedactSecrets
 from tests.conftest import TEST_PAYLOAD_KEYS, logged_in, make_user, start_loan, wait_for_gate
 from tests.fake_openai import FakeOpenAI, Fault
+from tests.test_sandbox import probe_module, run_probe
 
 PROVIDER_KEY = "sk-proj-" + "Zq4Lw8Hn2Vt6" * 4
 
@@ -157,3 +158,42 @@ def test_a_provider_echoing_the_key_leaves_no_key_in_history_logs_or_pages(
     ]:
         for secret in secrets:
             assert secret not in text, f"a secret in the {place}"
+
+
+FAILING_PROBE = """
+from temporalio import workflow
+
+
+@workflow.defn(name="FailingProbe")
+class FailingProbe:
+    @workflow.run
+    async def run(self, message: str) -> str:
+        raise RuntimeError(message)
+"""
+
+
+@pytest.fixture
+def failing_probe(tmp_path, monkeypatch) -> Iterator[type]:
+    """A workflow whose task fails with the message it is given."""
+    yield from probe_module(tmp_path, monkeypatch, FAILING_PROBE, "FailingProbe")
+
+
+@pytest.mark.parametrize("sandbox", ["strict", "shared"])
+def test_a_failed_workflow_task_is_logged_from_inside_the_sandbox_with_its_secrets_redacted(
+    temporal, failing_probe, settings, sandbox, recwarn
+):
+    """The SDK logs a failed workflow task from inside the sandbox. The redacting filter read the
+    settings there through an import of its own, which gave the sandbox a fresh, unconfigured
+    copy of Django: no configured secret was known, and one that is not key-shaped was logged."""
+    settings.EMAIL_HOST_PASSWORD = "a plain sentence used as the mail password"
+    with configured_log_output(logging.WARNING) as output:
+        result, failures = run_probe(
+            temporal, failing_probe, sandbox, f"could not send with {settings.EMAIL_HOST_PASSWORD}"
+        )
+
+    text = output.getvalue()
+    assert result is None and failures  # the task failed, and the SDK logged it
+    assert "RuntimeError: could not send with [redacted]" in text
+    assert "a plain sentence" not in text
+    # Nothing was imported inside the sandbox to log it (the SDK warns of each such import).
+    assert not [w for w in recwarn if "imported after initial workflow load" in str(w.message)]
