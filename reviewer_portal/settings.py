@@ -259,10 +259,13 @@ if WORKFLOW_SANDBOX not in SANDBOX_MODES:
         f"WORKFLOW_SANDBOX must be {' or '.join(SANDBOX_MODES)}, not {WORKFLOW_SANDBOX!r}."
     )
 # Threads each worker process writes gates' openings on (the local publish), apart from the
-# shared activity threads; each may hold a database connection.
+# shared activity threads; each may hold a database connection, so a worker may not take more
+# than a third of PostgreSQL's default 100 on its own.
 GATE_OPENING_THREADS = env.int("GATE_OPENING_THREADS", default=4)
-if GATE_OPENING_THREADS < 1:
-    raise environ.ImproperlyConfigured("GATE_OPENING_THREADS must be at least 1.")
+if not 1 <= GATE_OPENING_THREADS <= 32:
+    raise environ.ImproperlyConfigured(
+        "GATE_OPENING_THREADS must be from 1 to 32: each thread may hold a database connection."
+    )
 # How long the portal waits for the workflow to accept or refuse a decision before telling the
 # reviewer it is recorded and will be delivered.
 TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", default=10.0)

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
@@ -369,9 +370,16 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
     assert worker_activities.wait_for_openings(5) and finished.is_set()
 
 
-def test_no_threads_for_openings_is_refused_when_the_settings_are_read():
-    """Zero threads would leave every opening to time out into the task path: refused at start,
-    in every process, with the setting's name."""
-    checked = manage_py("check", env={**os.environ, "GATE_OPENING_THREADS": "0"})
+@pytest.mark.parametrize("threads", ["0", "-1", "33", "100000"])
+def test_no_threads_or_too_many_for_openings_are_refused_when_the_settings_are_read(threads):
+    """Zero threads would leave every opening to time out into the task path; each thread may hold
+    a database connection, so thousands would take PostgreSQL's connections from the portal.
+    Refused at start, in every process, with the setting's name."""
+    checked = manage_py("check", env={**os.environ, "GATE_OPENING_THREADS": threads})
     assert checked.returncode != 0
-    assert "GATE_OPENING_THREADS must be at least 1." in checked.stderr
+    assert "GATE_OPENING_THREADS must be from 1 to 32" in checked.stderr
+
+
+def test_the_most_threads_for_openings_are_taken():
+    checked = manage_py("check", env={**os.environ, "GATE_OPENING_THREADS": "32"})
+    assert checked.returncode == 0, checked.stderr
