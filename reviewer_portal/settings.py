@@ -171,6 +171,7 @@ CONTENT_SECURITY_POLICY = {
 # Sessions: signed out after SESSION_IDLE_MINUTES without a request of the user's own (pages'
 # background refreshes do not count), and SESSION_MAX_HOURS after logging in whatever happens.
 SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_ENGINE = "reviewer_portal.accounts.session_store"  # Django's database sessions, read lean
 SESSION_COOKIE_AGE = env.int("SESSION_MAX_HOURS", default=12) * 3600
 LOGIN_URL = "login"
 LOGIN_URL_PATH = "/accounts/login/"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+from django.db import connections, router
 
 from agents.framework.registry import AGENTS
 
@@ -63,9 +64,24 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
     cached = getattr(user, "_reviewer_roles", None)
     if cached is None:
         # `admin` comes from is_superuser only, never from a group of that name.
-        cached = set(user.groups.values_list("name", flat=True)) & (set(ALL_ROLES) - {ADMIN_ROLE})
+        cached = _group_names(user) & (set(ALL_ROLES) - {ADMIN_ROLE})
         user._reviewer_roles = cached
     return cached
+
+
+def _group_names(user: AbstractBaseUser) -> set[str]:
+    """The names of the user's groups, read with one plain statement: asked on every request (the
+    inbox's poll too), where the ORM's building of the query cost ten times the query."""
+    membership = User.groups.through
+    connection = connections[router.db_for_read(Group)]
+    quote = connection.ops.quote_name
+    groups, members = quote(Group._meta.db_table), quote(membership._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT g.name FROM {groups} g INNER JOIN {members} m ON m.group_id = g.id WHERE m.user_id = %s",
+            [user.pk],
+        )
+        return {name for (name,) in cursor.fetchall()}
 
 
 def reviewer_roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
