@@ -79,31 +79,18 @@ FIRST_SET = frozenset(
         PATCH_SEALED_RESULTS,
     }
 )
+# The set local publish joined: recorded by runs, so frozen.
+SET_2026_11F = FIRST_SET | {
+    PATCH_OPENING_CALLS,
+    PATCH_UNIQUE_CALL_IDS,
+    PATCH_CHAIN_CALL_IDS,
+    PATCH_OPENING_CALLS_AFTER,
+    PATCH_LOCAL_PUBLISH,
+}
 # Newest first: the one a run started now records, then the ones runs in flight may have.
 PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
-    (
-        "patch-set-2026-11g",
-        FIRST_SET
-        | {
-            PATCH_OPENING_CALLS,
-            PATCH_UNIQUE_CALL_IDS,
-            PATCH_CHAIN_CALL_IDS,
-            PATCH_OPENING_CALLS_AFTER,
-            PATCH_LOCAL_PUBLISH,
-            PATCH_FIRST_SEEN_OPENING,
-        },
-    ),
-    (
-        "patch-set-2026-11f",
-        FIRST_SET
-        | {
-            PATCH_OPENING_CALLS,
-            PATCH_UNIQUE_CALL_IDS,
-            PATCH_CHAIN_CALL_IDS,
-            PATCH_OPENING_CALLS_AFTER,
-            PATCH_LOCAL_PUBLISH,
-        },
-    ),
+    ("patch-set-2026-11g", SET_2026_11F | {PATCH_FIRST_SEEN_OPENING}),
+    ("patch-set-2026-11f", SET_2026_11F),
     (
         "patch-set-2026-11e",
         FIRST_SET
