@@ -235,13 +235,13 @@ def test_tries_given_up_before_an_opening_thread_took_them_are_never_written(
     release, written_by = threading.Event(), []
     for _ in range(worker_activities.OPENING_THREADS):
         worker_activities._openings.submit(release.wait, 30)
-    write = worker_activities.publish_gate_change
+    write = worker_activities.publish_opening
 
     def noting_the_thread(publication):
         written_by.append(threading.current_thread().name)
         return write(publication)
 
-    monkeypatch.setattr(worker_activities, "publish_gate_change", noting_the_thread)
+    monkeypatch.setattr(worker_activities, "publish_opening", noting_the_thread)
     try:
         with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
             handle = start_loan(temporal, queue)
@@ -270,10 +270,10 @@ def test_the_local_publish_scheduled_as_a_task_is_refused_before_it_takes_an_ope
     gate = wait_for_gate(temporal, handle)
     row = wait_for_row(gate.gate_id)
     written: list[str] = []
-    publish = worker_activities.publish_gate_change
+    publish = worker_activities.publish_opening
     monkeypatch.setattr(
         worker_activities,
-        "publish_gate_change",
+        "publish_opening",
         lambda publication: written.append(publication.snapshot.gate_id) or publish(publication),
     )
     forged = {**json.loads(json.dumps(row.snapshot)), "status": "approved", "version": 9}
@@ -353,9 +353,9 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
     def slow_write(publication):
         time.sleep(0.5)
         finished.set()
-        return True
+        return True, None
 
-    monkeypatch.setattr(worker_activities, "publish_gate_change", slow_write)
+    monkeypatch.setattr(worker_activities, "publish_opening", slow_write)
 
     local = ActivityEnvironment()
     local.info = replace(local.info, is_local=True)

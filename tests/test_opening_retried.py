@@ -30,7 +30,7 @@ from agents.framework.patches import IN_PATCH_SET, PATCH_FIRST_SEEN_OPENING, PAT
 from agents.framework.sla import first_seen_opening, first_seen_shift
 from agents.framework.types import GateSnapshot
 from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.audit.first_seen import opened_when_first_seen
+from reviewer_portal.audit.first_seen import Retried, opened_when_first_seen
 from reviewer_portal.inbox import worker_activities
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
@@ -107,6 +107,11 @@ def test_a_run_whose_opening_task_is_retried_keeps_the_time_reviewers_first_saw_
         assert [e.title for e in opened] == ["Gate opened for Credit officer (recommendation: approve)"]
         shown = {k: datetime.fromisoformat(opened[0].data[k]) for k in ("opened_at", "deadline")}
         assert shown == {"opened_at": row.opened_at, "deadline": row.deadline}
+        said = [e.title for e in trail_of(temporal, handle) if e.title.startswith("Opening task retried")]
+        assert said == [
+            "Opening task retried: the gate keeps the time reviewers first saw it, "
+            f"{row.opened_at.isoformat()} (the retry opened it again at {retried_opening(temporal, history)})"
+        ]
 
         actions.decide(temporal, handle, gate.gate_id, "approve", "Affordable", "officer", OFFICER)
         result = temporal.run(handle.result())
@@ -126,18 +131,29 @@ def _loan_policy():
     return policy
 
 
-def test_a_row_opened_longer_ago_than_the_sla_does_not_move_the_run_clock(temporal, worker):
-    """A row the run cannot have written, waiting at its gate's id and version (written by hand in
-    the projection's database, or left by an earlier run of a reused id), opened more than one SLA
-    before the run opens the gate: the run keeps its own time, and its trail says so. The row is
-    left as it was (the first write of a version wins)."""
+def retried_opening(temporal, history) -> str:
+    """The opening time the retry's publication carried, as the local publish's marker keeps it."""
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and "result" in marker.details:
+            [answer] = temporal.run(temporal.client.data_converter.decode(marker.details["result"].payloads))
+            if isinstance(answer, dict) and "publication" in answer:
+                return answer["publication"]["snapshot"]["opened_at"]
+    raise AssertionError("no local publish in the history")
+
+
+def test_a_row_planted_under_the_gate_id_is_not_this_opening_and_moves_no_clock(temporal, worker):
+    """A row waiting at the gate's id and version 1 that the run did not write (a workflow of
+    another namespace planting it, a hand-written row), opened a little earlier: its content is
+    not this opening's, so the run keeps its own time and its trail says nothing of a retry. The
+    row is left as it was (the first write of a version wins), as before."""
     workflow_id = f"loan-test-{uuid.uuid4().hex[:12]}"
     planted = gate(
         gate_id=f"{workflow_id}--g1",
         workflow_id=workflow_id,
-        opened_at=timezone.now() - timedelta(days=3),
-        deadline=timezone.now() - timedelta(days=2),
-        sla_seconds=86400,
+        opened_at=timezone.now() - timedelta(seconds=10),
+        deadline=timezone.now() + timedelta(minutes=5),
+        sla_seconds=310,
     )
     assert gate_apply_snapshot(snapshot=planted)
     handle = temporal.run(
@@ -148,46 +164,61 @@ def test_a_row_opened_longer_ago_than_the_sla_does_not_move_the_run_clock(tempor
     row = Gate.objects.get(gate_id=opened.gate_id)
 
     assert (row.opened_at, row.deadline) == (planted.opened_at, planted.deadline)
-    assert opened.opened_at > timezone.now() - timedelta(minutes=1)
+    assert opened.opened_at > planted.opened_at + timedelta(seconds=5)
     assert opened.deadline - opened.opened_at == timedelta(seconds=opened.sla_seconds)
-    shown = [e.data for e in trail_of(temporal, handle) if e.kind == "gate"]
+    trail = trail_of(temporal, handle)
+    shown = [e.data for e in trail if e.kind == "gate"]
     assert [datetime.fromisoformat(d["opened_at"]) for d in shown] == [opened.opened_at]
+    assert not [e for e in trail if e.title.startswith("Opening task retried")]
     temporal.run(handle.terminate("test done"))
 
 
-def test_only_a_time_within_one_sla_before_the_runs_own_is_taken():
+def test_any_earlier_time_of_the_same_opening_is_taken_and_a_long_outage_leaves_it_due_at_once():
     opened = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    sla_seconds = 3600
+    hour = gate(opened_at=opened, deadline=opened + timedelta(hours=1), sla_seconds=3600)
 
-    def taken(earlier: timedelta) -> timedelta | None:
-        return first_seen_shift(opened, opened - earlier, sla_seconds)
+    def taken(earlier: timedelta) -> GateSnapshot | None:
+        return first_seen_opening(hour, opened - earlier)
 
-    assert taken(timedelta(seconds=10)) == timedelta(seconds=10)
-    assert taken(timedelta(seconds=sla_seconds)) == timedelta(seconds=sla_seconds)  # due at once
-    assert taken(timedelta(seconds=sla_seconds, microseconds=1)) is None
+    seconds = taken(timedelta(seconds=10))
+    assert seconds is not None
+    assert (seconds.opened_at, seconds.deadline) == (
+        opened - timedelta(seconds=10),
+        hour.deadline - timedelta(seconds=10),
+    )
+    # The opening task failed for five hours (workers down): the gate was overdue four hours ago,
+    # as the inbox showed it; the run's timer fires at once, as it would have for the first try.
+    outage = taken(timedelta(hours=5))
+    assert outage is not None and outage.deadline == opened - timedelta(hours=4)
     assert taken(timedelta(0)) is None  # the run's own write
     assert taken(timedelta(seconds=-10)) is None  # later than the run's own: not an earlier try
-    moved = first_seen_opening(
-        gate(opened_at=opened, deadline=opened + timedelta(hours=1)), opened - timedelta(seconds=10)
-    )
-    assert moved is not None
-    assert (moved.opened_at, moved.deadline) == (
-        opened - timedelta(seconds=10),
-        opened + timedelta(minutes=59, seconds=50),
+    assert first_seen_shift(opened, opened - timedelta(seconds=1)) == timedelta(seconds=1)
+    # Not an opening: a gate carried across a continue-as-new and published whole.
+    for carried in (
+        replace(hour, version=3),
+        replace(hour, escalation_level=1),
+        replace(hour, revisions=[revision()]),
+    ):
+        assert first_seen_opening(carried, opened - timedelta(seconds=10)) is None
+
+
+def revision():
+    from agents.framework.types import Recommendation, Revision
+
+    return Revision(
+        Recommendation("refer", "check"), "officer", "look again", datetime(2026, 11, 28, tzinfo=UTC)
     )
 
 
-def test_the_local_publish_answers_the_time_its_version_was_first_written(transactional_db):
-    """First try: written, nothing to add. A retry at a later time: the first try's time. A row at
-    a later version (decided meanwhile): nothing, since that is not this opening's row."""
+def test_the_local_publish_answers_the_time_the_same_opening_was_first_written(transactional_db):
+    """First try: written, nothing to add. A retry at a later time: the first try's time. The
+    same gate id with other content (planted, or another run's), or a row at a later version (a
+    claim or decision applied since): nothing, since that is not this opening's row."""
     local = ActivityEnvironment()
     local.info = replace(local.info, is_local=True, workflow_id="loan-f4", namespace="default")
     first = gate(gate_id="loan-f4--g1", workflow_id="loan-f4")
-    retry = replace(
-        first,
-        opened_at=first.opened_at + timedelta(seconds=9),
-        deadline=first.deadline + timedelta(seconds=9),
-    )
+    later = timedelta(seconds=9)
+    retry = replace(first, opened_at=first.opened_at + later, deadline=first.deadline + later)
 
     def publish(snapshot: GateSnapshot) -> LocalPublication:
         return asyncio.run(
@@ -197,52 +228,51 @@ def test_the_local_publish_answers_the_time_its_version_was_first_written(transa
     assert publish(first).first_seen is None
     answer = publish(retry)
     assert (answer.in_sync, answer.first_seen, answer.publication.snapshot) == (True, first.opened_at, retry)
+    other = replace(retry, recommendation=replace(retry.recommendation, outcome="decline"))
+    assert publish(other).first_seen is None
+    assert publish(replace(retry, subject="another case")).first_seen is None
     Gate.objects.filter(gate_id="loan-f4--g1").update(version=3)
-    assert publish(replace(retry, opened_at=retry.opened_at + timedelta(seconds=9))).first_seen is None
+    assert publish(retry).first_seen is None
+
+
+SNAPSHOT = {
+    "opened_at": "2026-11-28T12:00:00+00:00",
+    "deadline": "2026-11-28T12:30:00+00:00",
+    "sla_seconds": 1800,
+    "version": 1,
+    "escalation_level": 0,
+    "revisions": [],
+}
 
 
 @pytest.mark.parametrize(
     "first_seen",
-    [
-        "",
-        None,
-        12,
-        "not a time",
-        "2026-11-28T11:00:00+00:00",
-        "2026-11-28T12:00:05+00:00",
-        "2026-11-28T12:00:00+00:00",
-    ],
+    ["", None, 12, "not a time", "2026-11-28T12:00:05+00:00", "2026-11-28T12:00:00+00:00", "\u202e2026"],
 )
 def test_the_trail_takes_no_time_the_run_would_not_take(first_seen):
-    """Out of the bound, later than the run's own, the same, or not a time at all: the trail shows
-    the publication as it is, as the run kept it."""
-    publication = {
-        "snapshot": {
-            "opened_at": "2026-11-28T12:00:00+00:00",
-            "deadline": "2026-11-28T12:30:00+00:00",
-            "sla_seconds": 1800,
-        }
-    }
-    assert opened_when_first_seen(publication, first_seen, {PATCH_SET}) == publication
+    """Later than the run's own, the same, or not a time at all: the trail shows the publication
+    as it is, as the run kept it, and says nothing of a retry."""
+    publication = {"snapshot": SNAPSHOT}
+    assert opened_when_first_seen(publication, first_seen, {PATCH_SET}) == Retried(publication)
 
 
-def test_the_trail_takes_the_first_seen_time_only_for_a_run_of_a_set_with_the_patch():
-    publication = {
-        "snapshot": {
-            "opened_at": "2026-11-28T12:00:00+00:00",
-            "deadline": "2026-11-28T12:30:00+00:00",
-            "sla_seconds": 1800,
-        }
-    }
+def test_the_trail_takes_the_first_seen_time_only_for_an_opening_of_a_run_of_a_set_with_the_patch():
+    publication = {"snapshot": SNAPSHOT}
     first_seen = "2026-11-28T11:59:50+00:00"
     assert PATCH_FIRST_SEEN_OPENING in IN_PATCH_SET
 
     moved = opened_when_first_seen(publication, first_seen, {PATCH_SET})
     kept = opened_when_first_seen(publication, first_seen, {"patch-set-2026-11f"})
+    carried = {"snapshot": {**SNAPSHOT, "version": 4}}
 
-    assert moved["snapshot"] == {
-        **publication["snapshot"],
+    assert moved.publication["snapshot"] == {
+        **SNAPSHOT,
         "opened_at": first_seen,
         "deadline": "2026-11-28T12:29:50+00:00",
     }
-    assert kept == publication
+    assert moved.note.startswith(
+        "Opening task retried: the gate keeps the time reviewers first saw it, 2026-11-28T11:59:50"
+    )
+    assert kept.publication == publication
+    assert "this run, begun before that was taken, keeps 2026-11-28T12:00:00+00:00" in kept.note
+    assert opened_when_first_seen(carried, first_seen, {PATCH_SET}) == Retried(carried)

@@ -28,19 +28,21 @@ def reopened_deadline(gate: GateSnapshot, now: datetime, *, keep_clock: bool) ->
     return min(now + max(gate.deadline - gate.decided_at, revision_floor(gate.sla_seconds)), full)
 
 
-def first_seen_shift(opened_at: datetime, first_seen: datetime, sla_seconds: int) -> timedelta | None:
+def first_seen_shift(opened_at: datetime, first_seen: datetime) -> timedelta | None:
     """How much earlier than `opened_at` reviewers first saw a gate, when an earlier try of the
-    workflow task that opened it wrote it to the projection at `first_seen` (that try's clock) and
-    the try failed before its task completed. None unless within one SLA before: no earlier try
-    of the run can have written another time (a tampered row, or a gate id reused)."""
+    workflow task that opened it wrote the same opening to the projection at `first_seen` (that
+    try's clock) and failed before its task completed; None unless earlier. However much earlier:
+    a task that kept failing past the SLA leaves a gate that is due at once, as it would be had
+    the first try completed. Runs recorded with this rule keep it: change it under a new patch."""
     shift = opened_at - first_seen
-    return shift if timedelta(0) < shift <= timedelta(seconds=sla_seconds) else None
+    return shift if shift > timedelta(0) else None
 
 
 def first_seen_opening(gate: GateSnapshot, first_seen: datetime) -> GateSnapshot | None:
     """The gate as reviewers first saw it (`first_seen_shift`): opened then, its deadline as much
-    earlier; None when that time is not taken."""
-    shift = first_seen_shift(gate.opened_at, first_seen, gate.sla_seconds)
-    if shift is None:
+    earlier; None when that time is not taken, or the gate is not at its opening (a gate carried
+    across a continue-as-new and published whole is not opened again)."""
+    shift = first_seen_shift(gate.opened_at, first_seen)
+    if shift is None or gate.version != 1 or gate.escalation_level or gate.revisions:
         return None
     return replace(gate, opened_at=first_seen, deadline=gate.deadline - shift)

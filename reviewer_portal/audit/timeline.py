@@ -251,8 +251,9 @@ class _HistoryReader:
         if not isinstance(publication, dict):  # never hidden: said, with what there is
             return [TimelineEntry(when, "gate", "Gate published (its publication could not be read)")]
         # A retried opening: the time reviewers first saw the gate, as the run took it.
-        publication = opened_when_first_seen(publication, published.get("first_seen"), self._patches)
-        return self._activity_entry(when, PUBLISH_CHANGE_ACTIVITY, publication, None)
+        retried = opened_when_first_seen(publication, published.get("first_seen"), self._patches)
+        entries = self._activity_entry(when, PUBLISH_CHANGE_ACTIVITY, retried.publication, None)
+        return [*entries, TimelineEntry(when, "run", retried.note)] if retried.note else entries
 
     def _published_gate(self, publication: Any) -> dict[str, Any] | None:
         """The gate a publication describes: a whole snapshot, or a patch on the last one seen."""

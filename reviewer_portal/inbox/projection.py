@@ -15,7 +15,6 @@ refuses, and which no page can render) becomes U+FFFD.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,11 +26,10 @@ from temporalio.exceptions import ApplicationError
 
 from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.gate_changes import GatePatch, GatePublication
-from agents.framework.gates import HOLD_DAYS
-from agents.framework.registry import AGENTS
 from agents.framework.types import BY_FRAMEWORK, GateSnapshot, ToolResult
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.freshness import bump_roles
+from reviewer_portal.inbox.gate_moves import gate_moves
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.presentation import amount_field, flags_of
 from reviewer_portal.inbox.signals import gate_changed
@@ -46,14 +44,14 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
 
     Listeners of `gate_changed` hear about every change once it is committed.
     """
-    snapshot, data = _storable(snapshot)
+    snapshot, data = storable_snapshot(snapshot)
     fields = _fields(snapshot, data)
     # Only a later version: a gate opened again at its version by a retried task keeps the time it
     # was first seen, so a run whose opening task keeps failing still shows overdue.
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
     created = False
     with transaction.atomic():
-        fields.update(_moves(newer.select_for_update(no_key=True), snapshot))
+        fields.update(gate_moves(newer.select_for_update(no_key=True), snapshot))
         before = gate_state_before(newer)
         updated = newer.update(**fields)
     if not updated:
@@ -97,7 +95,7 @@ def gate_as_patched(gate: Gate, patch: GatePatch) -> bool:
     from it."""
     if gate.version != patch.base_version or not gate.snapshot:
         return False
-    snapshot, data = _storable(_patched(gate.snapshot, patch))
+    snapshot, data = storable_snapshot(_patched(gate.snapshot, patch))
     for name, value in _fields(snapshot, data).items():
         setattr(gate, name, value)
     return True
@@ -108,17 +106,22 @@ def publish_gate_change(publication: GatePublication) -> bool:
     """Activity: a gate's first snapshot or a change to it; False asks for the whole gate."""
     close_old_connections()
     try:
-        if publication.snapshot is not None:
-            _check_publisher(publication.snapshot.gate_id, publication.snapshot.agent)
-            gate_apply_snapshot(snapshot=publication.snapshot)
-            return True
-        if publication.patch is None:
-            return False
-        agent = Gate.objects.filter(gate_id=publication.patch.gate_id).values_list("agent", flat=True).first()
-        _check_publisher(publication.patch.gate_id, agent)
-        return gate_apply_patch(patch=publication.patch)
+        return apply_publication(publication)
     finally:
         close_old_connections()
+
+
+def apply_publication(publication: GatePublication) -> bool:
+    """`publish_gate_change` on the caller's connection (the activity's checks of who may publish)."""
+    if publication.snapshot is not None:
+        _check_publisher(publication.snapshot.gate_id, publication.snapshot.agent)
+        gate_apply_snapshot(snapshot=publication.snapshot)
+        return True
+    if publication.patch is None:
+        return False
+    agent = Gate.objects.filter(gate_id=publication.patch.gate_id).values_list("agent", flat=True).first()
+    _check_publisher(publication.patch.gate_id, agent)
+    return gate_apply_patch(patch=publication.patch)
 
 
 @activity.defn(name=PUBLISH_ACTIVITY)
@@ -161,33 +164,6 @@ def _accept_deciding_action(decision_id: str) -> None:
         )
 
 
-def _moves(older: Any, s: GateSnapshot) -> dict[str, object]:
-    """The roles the gate has left and when it last moved, if this version moves it (an
-    escalation, or a hold for an admin). It moved when its SLA ran out: at the older deadline."""
-    row = older.values("role", "past_roles", "deadline").first()
-    if row is None:
-        # First seen here already escalated (the portal was down, or the row predates past_roles).
-        return moves_from_policy(s)
-    if row["role"] == s.role:
-        return {}
-    past = list(row["past_roles"])
-    return {"past_roles": past if row["role"] in past else [*past, row["role"]], "moved_at": row["deadline"]}
-
-
-def moves_from_policy(s: GateSnapshot) -> dict[str, object]:
-    """The roles an escalated gate has left and when it moved, read off its agent's policy (the
-    framework escalates along it, and holds for an admin after it): for a row first seen escalated."""
-    spec = AGENTS.get(s.agent)
-    policy = None if spec is None else spec.approval_gate if s.tool_call is not None else spec.gate
-    if not s.escalation_level or policy is None:
-        return {}
-    chain = [policy.role, *(step.role for step in policy.escalations)]
-    left = [role for role in dict.fromkeys(chain[: s.escalation_level]) if role != s.role]
-    held = s.escalation_level > len(policy.escalations)
-    moved_at = s.deadline - (timedelta(days=HOLD_DAYS) if held else timedelta(seconds=s.sla_seconds))
-    return {"past_roles": left, "moved_at": moved_at}
-
-
 def _announce(gate_id: str, created: bool) -> None:
     gate = Gate.objects.filter(gate_id=gate_id).first()
     if gate is not None:
@@ -203,7 +179,7 @@ def _patched(data: dict[str, Any], patch: GatePatch) -> GateSnapshot:
     return value_to_type(GateSnapshot, merged)
 
 
-def _storable(snapshot: GateSnapshot) -> tuple[GateSnapshot, dict[str, Any]]:
+def storable_snapshot(snapshot: GateSnapshot) -> tuple[GateSnapshot, dict[str, Any]]:
     """The snapshot with unstorable characters replaced, and as JSON (converted back only when
     something was replaced: the conversion is most of the cost of a projection write)."""
     data = _as_json(snapshot)

@@ -14,8 +14,8 @@ from temporalio.exceptions import ApplicationError
 
 from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.gate_changes import GatePublication, LocalPublication
-from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.notifications import notify_reviewers
+from reviewer_portal.inbox.openings import publish_opening
 from reviewer_portal.inbox.projection import publish_gate, publish_gate_change
 
 # Openings are written on threads of their own, not on the worker's shared activity threads: queued
@@ -45,28 +45,12 @@ async def publish_gate_change_local(publication: GatePublication) -> LocalPublic
             type="NotLocal",
             non_retryable=True,
         )
-    writing = _openings.submit(contextvars.copy_context().run, _publish_opening, publication)
+    writing = _openings.submit(contextvars.copy_context().run, publish_opening, publication)
     _in_flight.add(writing)
     writing.add_done_callback(_in_flight.discard)
     # Cancelled while queued: never started.
     in_sync, first_seen = await asyncio.wrap_future(writing)
     return LocalPublication(in_sync=in_sync, publication=publication, first_seen=first_seen)
-
-
-def _publish_opening(publication: GatePublication) -> tuple[bool, datetime | None]:
-    """`publish_gate_change`, then, for a gate's opening, when the row holds this version opened
-    at another time: that time. The row keeps the time its version was first written, so an
-    earlier try of the same workflow task (failed after this write, before its task completed)
-    wrote it, and reviewers have seen the gate since."""
-    in_sync = publish_gate_change(publication)
-    opening = publication.snapshot
-    if opening is None:
-        return in_sync, None
-    stored = Gate.objects.filter(gate_id=opening.gate_id, version=opening.version).values_list(
-        "opened_at", flat=True
-    )
-    first_seen = stored.first()
-    return in_sync, (first_seen if first_seen is not None and first_seen != opening.opened_at else None)
 
 
 def wait_for_openings(timeout: float) -> bool:

@@ -5,7 +5,7 @@ from django.db import migrations
 
 
 def backfill(apps, schema_editor):
-    from reviewer_portal.inbox.projection import moves_from_policy
+    from reviewer_portal.inbox.gate_moves import moves_from_policy
 
     Gate = apps.get_model("inbox", "Gate")
     for gate in Gate.objects.filter(escalation_level__gt=0, past_roles=[]).iterator():
