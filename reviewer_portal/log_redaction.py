@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from temporalio import workflow
 
 from agents.framework.redaction import redact
 
@@ -124,13 +123,9 @@ class RedactSecrets(logging.Filter):
 
 def _known_secrets() -> list[str]:
     """The configured secrets, wherever the record is logged. The SDK logs a failed workflow task
-    from inside the workflow sandbox: the settings are the process's own (imported with this
-    module, never inside the sandbox, which would give it a fresh, unconfigured Django), read
-    without the sandbox's checks (a key file read the first time)."""
+    from inside the workflow sandbox: the settings are the process's own, imported with this
+    module (an import inside the sandbox would give it a fresh, unconfigured Django)."""
     try:
-        if workflow.unsafe.in_sandbox():
-            with workflow.unsafe.sandbox_unrestricted():
-                return configured_secrets()
         return configured_secrets()
     except Exception:  # settings not ready yet (a record logged while they load): shapes only
         return []

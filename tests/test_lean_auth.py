@@ -63,6 +63,8 @@ def test_a_session_deleted_elsewhere_signs_the_next_request_out(officer):
         "a" * 10_000,
         "ke\u200by\u202e" * 8,
         "nul\x00" * 4,
+        "aaaaaaa\x00",
+        "A" * 32,
         "\udcff" * 10,
     ],
 )
@@ -111,3 +113,45 @@ def test_an_unchanged_poll_reads_its_session_and_roles_with_one_plain_statement_
     assert sum(s.startswith("SELECT session_data FROM") for s in statements) == 1
     assert sum(s.startswith("SELECT g.name FROM") for s in statements) == 1
     assert not [s for s in statements if '"django_session"."session_key"' in s]  # not the ORM's
+
+
+@pytest.mark.parametrize(
+    "key", ["aaaaaaa\x00", "aaaaaaaa\x00", "A" * 32, "a" * 41, "aaaaaaa", "abc-defgh", "abcdefgh\n", " " * 10]
+)
+def test_a_key_django_could_not_have_made_is_no_session_and_never_reaches_the_database(officer, key):
+    """Django makes keys of lowercase letters and digits, at most the column's 40. Anything else
+    is not looked up: a NUL in it made PostgreSQL refuse the statement (a 500, with Django's own
+    store too)."""
+    store = SessionStore(key)
+    with CaptureQueriesContext(connection) as reads:
+        loaded = store.load()
+
+    assert store.session_key is None and loaded == {}
+    assert reads.captured_queries == []
+
+
+@pytest.mark.parametrize(
+    "expires_in",
+    [
+        timedelta(hours=-4),
+        timedelta(microseconds=-1),
+        timedelta(0),
+        timedelta(microseconds=1),
+        timedelta(hours=4),
+    ],
+)
+def test_a_session_expires_as_djangos_store_says_at_every_offset_in_another_time_zone(
+    officer, settings, monkeypatch, expires_in
+):
+    """The clock stopped, the portal's zone five hours from UTC: the lean read and Django's agree
+    on whether a session has expired, to the microsecond, on either database."""
+    settings.TIME_ZONE = "America/New_York"
+    key = logged_in(officer).cookies["sessionid"].value
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    Session.objects.filter(session_key=key).update(expire_date=now + expires_in)
+
+    lean, django = SessionStore(key).load(), DjangoSessionStore(key).load()
+
+    assert lean == django
+    assert bool(lean) is (expires_in > timedelta(0))

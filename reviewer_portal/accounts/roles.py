@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.db import connections, router
 
 from agents.framework.registry import AGENTS
@@ -72,13 +72,16 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
 def _group_names(user: AbstractBaseUser) -> set[str]:
     """The names of the user's groups, read with one plain statement: asked on every request (the
     inbox's poll too), where the ORM's building of the query cost ten times the query."""
-    membership = User.groups.through
-    connection = connections[router.db_for_read(Group)]
+    if user.pk is None:
+        return set()
+    groups = user._meta.get_field("groups")  # user may be a lazy object: its attributes, not its type
+    connection = connections[router.db_for_read(Group, instance=user)]
     quote = connection.ops.quote_name
-    groups, members = quote(Group._meta.db_table), quote(membership._meta.db_table)
+    group_table, members = quote(Group._meta.db_table), quote(groups.remote_field.through._meta.db_table)
+    member, group = quote(groups.m2m_column_name()), quote(groups.m2m_reverse_name())
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT g.name FROM {groups} g INNER JOIN {members} m ON m.group_id = g.id WHERE m.user_id = %s",
+            f"SELECT g.name FROM {group_table} g INNER JOIN {members} m ON m.{group} = g.id WHERE m.{member} = %s",
             [user.pk],
         )
         return {name for (name,) in cursor.fetchall()}
