@@ -79,9 +79,11 @@ def _group_names(user: AbstractBaseUser) -> set[str]:
     quote = connection.ops.quote_name
     group_table, members = quote(Group._meta.db_table), quote(groups.remote_field.through._meta.db_table)
     member, group = quote(groups.m2m_column_name()), quote(groups.m2m_reverse_name())
+    group_id = quote(Group._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT g.name FROM {group_table} g INNER JOIN {members} m ON m.{group} = g.id WHERE m.{member} = %s",
+            f"SELECT g.name FROM {group_table} g INNER JOIN {members} m ON m.{group} = g.{group_id}"
+            f" WHERE m.{member} = %s",
             [user.pk],
         )
         return {name for (name,) in cursor.fetchall()}
