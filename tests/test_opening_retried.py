@@ -11,6 +11,7 @@ worker runs the shared sandbox), and a retried task that publishes again at its 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -96,9 +97,11 @@ def test_a_run_whose_opening_task_is_retried_keeps_the_time_reviewers_first_saw_
         # ...and the run took the row's time for its gate and its SLA clock: one opening time.
         assert (gate.opened_at, gate.deadline) == (row.opened_at, row.deadline)
         assert gate.deadline - gate.opened_at == timedelta(seconds=gate.sla_seconds)
+        # The timer was set from the run's clock when the local publish answered (the SDK moves the
+        # clock to the local activity's completion, which its marker records).
         timer = next(e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED)
-        fires_at = retried.event_time.ToDatetime(tzinfo=row.opened_at.tzinfo) + (
-            timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        fires_at = (
+            published_at(history) + timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
         )
         policy_warns_at = gates.warning_time(gate, _loan_policy())
         assert abs(fires_at - min(t for t in (gate.deadline, policy_warns_at) if t)) < RETRY_LATER / 4
@@ -129,6 +132,18 @@ def _loan_policy():
     policy = AGENTS["loans"].pin().gate
     assert policy is not None
     return policy
+
+
+def published_at(history) -> datetime:
+    """When the local publish's answer reached the run, as its marker records it."""
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and "data" in marker.details:
+            data = json.loads(marker.details["data"].payloads[0].data)
+            if data.get("activity_type") == PUBLISH_LOCAL_ACTIVITY:
+                done = data["complete_time"]
+                return datetime.fromtimestamp(done["seconds"] + done.get("nanos", 0) / 1e9, tz=UTC)
+    raise AssertionError("no local publish in the history")
 
 
 def retried_opening(temporal, history) -> str:
