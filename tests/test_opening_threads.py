@@ -121,9 +121,10 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
     """`run_worker` ends with os._exit once its workers stopped: an opening whose try the SDK gave
     up (at its limit, or as the worker shut down) while the write was under way is let finish, its
     announcement with it, before the process goes."""
-    finished = threading.Event()
+    started, finished = threading.Event(), threading.Event()
 
     def slow_write(publication):
+        started.set()
         time.sleep(0.5)
         finished.set()
         return True, None
@@ -135,7 +136,9 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
 
     async def begin_then_give_up() -> None:
         trying = asyncio.ensure_future(local.run(worker_activities.publish_gate_change_local, None))
-        await asyncio.sleep(0.1)
+        # Given up once the write is under way: a try cancelled while still queued is dropped
+        # (the test above), and on a loaded machine a thread can take longer than any fixed pause.
+        assert await asyncio.to_thread(started.wait, 10)
         trying.cancel()
 
     asyncio.run(begin_then_give_up())
