@@ -27,12 +27,10 @@ from temporalio.testing import ActivityEnvironment
 import agents.framework.gates as gates
 from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.gate_changes import GatePublication, LocalPublication
-from agents.framework.patches import IN_PATCH_SET, PATCH_FIRST_SEEN_OPENING, PATCH_SET
 from agents.framework.sla import first_seen_opening, first_seen_shift
 from agents.framework.types import GateSnapshot
 from agents.framework.workflow import AgentWorkflow
-from reviewer_portal.audit.first_seen import Retried, opened_when_first_seen
-from reviewer_portal.inbox import worker_activities
+from reviewer_portal.inbox import openings, worker_activities
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
@@ -225,7 +223,7 @@ def revision():
     )
 
 
-def test_the_local_publish_answers_the_time_the_same_opening_was_first_written(transactional_db):
+def test_the_local_publish_answers_the_time_the_same_opening_was_first_written(transactional_db, monkeypatch):
     """First try: written, nothing to add. A retry at a later time: the first try's time. The
     same gate id with other content (planted, or another run's), or a row at a later version (a
     claim or decision applied since): nothing, since that is not this opening's row."""
@@ -235,59 +233,24 @@ def test_the_local_publish_answers_the_time_the_same_opening_was_first_written(t
     later = timedelta(seconds=9)
     retry = replace(first, opened_at=first.opened_at + later, deadline=first.deadline + later)
 
+    looked: list[str] = []
+    look = openings.first_seen_of
+    monkeypatch.setattr(
+        openings, "first_seen_of", lambda opening: looked.append(opening.gate_id) or look(opening)
+    )
+
     def publish(snapshot: GateSnapshot) -> LocalPublication:
         return asyncio.run(
             local.run(worker_activities.publish_gate_change_local, GatePublication(snapshot=snapshot))
         )
 
     assert publish(first).first_seen is None
+    assert looked == []  # written by this try: no earlier time to read back
     answer = publish(retry)
+    assert looked == ["loan-f4--g1"]
     assert (answer.in_sync, answer.first_seen, answer.publication.snapshot) == (True, first.opened_at, retry)
     other = replace(retry, recommendation=replace(retry.recommendation, outcome="decline"))
     assert publish(other).first_seen is None
     assert publish(replace(retry, subject="another case")).first_seen is None
     Gate.objects.filter(gate_id="loan-f4--g1").update(version=3)
     assert publish(retry).first_seen is None
-
-
-SNAPSHOT = {
-    "opened_at": "2026-11-28T12:00:00+00:00",
-    "deadline": "2026-11-28T12:30:00+00:00",
-    "sla_seconds": 1800,
-    "version": 1,
-    "escalation_level": 0,
-    "revisions": [],
-}
-
-
-@pytest.mark.parametrize(
-    "first_seen",
-    ["", None, 12, "not a time", "2026-11-28T12:00:05+00:00", "2026-11-28T12:00:00+00:00", "\u202e2026"],
-)
-def test_the_trail_takes_no_time_the_run_would_not_take(first_seen):
-    """Later than the run's own, the same, or not a time at all: the trail shows the publication
-    as it is, as the run kept it, and says nothing of a retry."""
-    publication = {"snapshot": SNAPSHOT}
-    assert opened_when_first_seen(publication, first_seen, {PATCH_SET}) == Retried(publication)
-
-
-def test_the_trail_takes_the_first_seen_time_only_for_an_opening_of_a_run_of_a_set_with_the_patch():
-    publication = {"snapshot": SNAPSHOT}
-    first_seen = "2026-11-28T11:59:50+00:00"
-    assert PATCH_FIRST_SEEN_OPENING in IN_PATCH_SET
-
-    moved = opened_when_first_seen(publication, first_seen, {PATCH_SET})
-    kept = opened_when_first_seen(publication, first_seen, {"patch-set-2026-11f"})
-    carried = {"snapshot": {**SNAPSHOT, "version": 4}}
-
-    assert moved.publication["snapshot"] == {
-        **SNAPSHOT,
-        "opened_at": first_seen,
-        "deadline": "2026-11-28T12:29:50+00:00",
-    }
-    assert moved.note.startswith(
-        "Opening task retried: the gate keeps the time reviewers first saw it, 2026-11-28T11:59:50"
-    )
-    assert kept.publication == publication
-    assert "this run, begun before that was taken, keeps 2026-11-28T12:00:00+00:00" in kept.note
-    assert opened_when_first_seen(carried, first_seen, {PATCH_SET}) == Retried(carried)

@@ -17,6 +17,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from agents.framework.contract import PUBLISH_CHANGE_ACTIVITY, PUBLISH_LOCAL_ACTIVITY
+from agents.framework.gate_changes import GatePublication
 from reviewer_portal.inbox import worker_activities
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
@@ -77,6 +78,11 @@ def test_tries_given_up_before_an_opening_thread_took_them_are_never_written(
     worker_activities._openings.submit(lambda: None).result(10)  # behind whatever was queued
 
     assert written_by == []
+    # Not vacuous: a try the threads take now goes through the function watched above.
+    local = ActivityEnvironment()
+    local.info = replace(local.info, is_local=True)
+    asyncio.run(local.run(worker_activities.publish_gate_change_local, GatePublication()))
+    assert len(written_by) == 1 and written_by[0].startswith("local-publish")
 
 
 def test_the_local_publish_scheduled_as_a_task_is_refused_before_it_takes_an_opening_thread(

@@ -38,11 +38,16 @@ def first_seen_shift(opened_at: datetime, first_seen: datetime) -> timedelta | N
     return shift if shift > timedelta(0) else None
 
 
+def at_opening(gate: GateSnapshot) -> bool:
+    """Whether `gate` is as it was opened: its first version, never escalated or revised. A gate
+    carried across a continue-as-new and published whole is not opened again."""
+    return gate.version == 1 and not gate.escalation_level and not gate.revisions
+
+
 def first_seen_opening(gate: GateSnapshot, first_seen: datetime) -> GateSnapshot | None:
     """The gate as reviewers first saw it (`first_seen_shift`): opened then, its deadline as much
-    earlier; None when that time is not taken, or the gate is not at its opening (a gate carried
-    across a continue-as-new and published whole is not opened again)."""
+    earlier; None when that time is not taken, or the gate is not `at_opening`."""
     shift = first_seen_shift(gate.opened_at, first_seen)
-    if shift is None or gate.version != 1 or gate.escalation_level or gate.revisions:
+    if shift is None or not at_opening(gate):
         return None
     return replace(gate, opened_at=first_seen, deadline=gate.deadline - shift)

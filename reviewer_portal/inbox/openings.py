@@ -20,9 +20,10 @@ from typing import Any
 from django.db import close_old_connections
 
 from agents.framework.gate_changes import GatePublication
+from agents.framework.sla import at_opening
 from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import apply_publication, storable_snapshot
+from reviewer_portal.inbox.projection import apply_publication, apply_snapshot, storable_snapshot
 
 TIMES = ("opened_at", "deadline")  # what a retried task takes afresh
 
@@ -32,17 +33,20 @@ def publish_opening(publication: GatePublication) -> tuple[bool, datetime | None
     earlier try of the same workflow task, if it was; on one database connection."""
     close_old_connections()
     try:
-        in_sync = apply_publication(publication)
         opening = publication.snapshot
-        return in_sync, (None if opening is None else first_seen_of(opening))
+        if opening is None:
+            return apply_publication(publication), None
+        # Written just now: no earlier try wrote it, so there is no earlier time to look for.
+        wrote = apply_snapshot(opening)
+        return True, (None if wrote else first_seen_of(opening))
     finally:
         close_old_connections()
 
 
 def first_seen_of(opening: GateSnapshot) -> datetime | None:
     """When the projection first showed this same opening, if before `opening.opened_at`."""
-    if opening.version != 1 or opening.escalation_level or opening.revisions:
-        return None  # not an opening: a gate carried across a continue-as-new, published whole
+    if not at_opening(opening):
+        return None
     row = Gate.objects.filter(gate_id=opening.gate_id, version=1).values_list("opened_at", "snapshot").first()
     if row is None:
         return None

@@ -114,8 +114,7 @@ def publish_gate_change(publication: GatePublication) -> bool:
 def apply_publication(publication: GatePublication) -> bool:
     """`publish_gate_change` on the caller's connection (the activity's checks of who may publish)."""
     if publication.snapshot is not None:
-        _check_publisher(publication.snapshot.gate_id, publication.snapshot.agent)
-        gate_apply_snapshot(snapshot=publication.snapshot)
+        apply_snapshot(publication.snapshot)
         return True
     if publication.patch is None:
         return False
@@ -124,13 +123,19 @@ def apply_publication(publication: GatePublication) -> bool:
     return gate_apply_patch(patch=publication.patch)
 
 
+def apply_snapshot(snapshot: GateSnapshot) -> bool:
+    """`gate_apply_snapshot` once the calling run may publish the gate; True if the row changed
+    (False: it was already at this version or newer)."""
+    _check_publisher(snapshot.gate_id, snapshot.agent)
+    return gate_apply_snapshot(snapshot=snapshot)
+
+
 @activity.defn(name=PUBLISH_ACTIVITY)
 def publish_gate(snapshot: GateSnapshot) -> bool:
     """Activity: the whole gate, as runs recorded before gate patches publish it."""
     close_old_connections()
     try:
-        _check_publisher(snapshot.gate_id, snapshot.agent)
-        return gate_apply_snapshot(snapshot=snapshot)
+        return apply_snapshot(snapshot)
     finally:
         close_old_connections()
 
