@@ -2,14 +2,16 @@
 and 50 reviewers at once, served by 1 and 2 ASGI worker processes.
 
     python benchmarks/portal_load.py [--gates 10000] [--processes 1,2] [--concurrency 1,20,50]
-        [--seconds 6] [--warmup 1.5] [--handlers portal,django] [--clients httpx,raw] [--keep]
+        [--seconds 6] [--warmup 1.5] [--handlers portal,django] [--clients httpx,raw]
+        [--loops uvloop,asyncio] [--keep]
 
 It seeds a throwaway database with `--gates` pending gates (and as many decided) the way
 benchmarks/inbox_scale.py does (SQLite under var/, or a new PostgreSQL database beside
 DATABASE_URL's when it points at PostgreSQL), signs in 50 reviewers (credit officer and senior
 credit officer, each a session of its own), runs `collectstatic` and serves the real portal
 (`reviewer_portal.asgi:application`, DEBUG off, as in production) with `manage.py serve_portal
---processes N` (N uvicorn processes on one port).
+--processes N` (N uvicorn processes on one port, each on uvloop's event loop as in production;
+`--loops uvloop,asyncio` serves with each in turn, the loop then named beside the handler).
 
 Simulated reviewers (httpx, one keep-alive connection each, back to back, no think time) then
 request, for `--seconds` after `--warmup`, one kind at a time:
@@ -55,6 +57,7 @@ from benchmarks.figures import command_line, load_average, percentile
 from benchmarks.portal_server import served_portal
 from benchmarks.processes import cpu_seconds
 from benchmarks.scratch import scratch_database
+from reviewer_portal.operations.management.commands.serve_portal import LOOPS
 
 REVIEWERS = 50
 # The HTTP handlers --handlers compares: the portal's (long-lived request threads keeping their
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured first, per row")
     parser.add_argument("--handlers", default="portal", help=f"among {', '.join(HANDLERS)}, taking turns")
     parser.add_argument("--clients", default="httpx", help=f"among {', '.join(CLIENTS)}, taking turns")
+    parser.add_argument("--loops", default="uvloop", help=f"among {', '.join(LOOPS)}, taking turns")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args(argv)
     processes = [int(p) for p in args.processes.split(",")]
@@ -212,15 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k.strip() for k in args.kinds.split(",")]
     handlers = [h.strip() for h in args.handlers.split(",")]
     client_kinds = [c.strip() for c in args.clients.split(",")]
+    loops = [loop.strip() for loop in args.loops.split(",")]
     if (
         max(concurrency) > REVIEWERS
         or set(kinds) - set(KINDS)
         or set(handlers) - set(HANDLERS)
         or set(client_kinds) - set(CLIENTS)
+        or set(loops) - set(LOOPS)
     ):
         parser.error(
             f"at most {REVIEWERS} reviewers; kinds among {', '.join(KINDS)}; handlers among "
-            f"{', '.join(HANDLERS)}; clients among {', '.join(CLIENTS)}"
+            f"{', '.join(HANDLERS)}; clients among {', '.join(CLIENTS)}; loops among {', '.join(LOOPS)}"
         )
 
     server = os.environ.get("DATABASE_URL", "")
@@ -247,18 +253,19 @@ def main(argv: list[str] | None = None) -> int:
         env["PAYLOAD_KEYS"] = throwaway_payload_keys()  # production refuses development keys
         try:
             collect_static(env)
-            for count in processes:
-                for handler in handlers:
-                    with served_portal(env, count, log, HANDLERS[handler]) as (base, pid):
-                        for kind, client, n in itertools.product(kinds, client_kinds, concurrency):
-                            print(
-                                f"{count} process(es), {handler}, {kind}, {client}, {n} reviewers...",
-                                file=sys.stderr,
-                            )
-                            cell = asyncio.run(
-                                run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup, client)
-                            )
-                            rows.append((count, f"{handler}/{client}", kind, n, cell))
+            for count, handler, loop in itertools.product(processes, handlers, loops):
+                # The loop is named where several take turns: a lone one keeps the rows' shape.
+                served = handler if len(loops) == 1 else f"{handler}:{loop}"
+                with served_portal(env, count, log, HANDLERS[handler], loop) as (base, pid):
+                    for kind, client, n in itertools.product(kinds, client_kinds, concurrency):
+                        print(
+                            f"{count} process(es), {served}, {kind}, {client}, {n} reviewers...",
+                            file=sys.stderr,
+                        )
+                        cell = asyncio.run(
+                            run_cell(base, pid, sessions, kind, n, args.seconds, args.warmup, client)
+                        )
+                        rows.append((count, f"{served}/{client}", kind, n, cell))
         finally:
             shutil.rmtree(static_root, ignore_errors=True)
     print(report(rows, args.gates, load_before, "PostgreSQL" if on_postgresql else "SQLite"))

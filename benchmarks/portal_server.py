@@ -57,10 +57,10 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log_pat
 
 @contextmanager
 def served_portal(
-    env: dict[str, str], processes: int, log: Path, app: str = PORTAL_APP
+    env: dict[str, str], processes: int, log: Path, app: str = PORTAL_APP, loop: str = "uvloop"
 ) -> Iterator[tuple[str, int]]:
     """The portal (`app`) served as in production, by `manage.py serve_portal` with `processes`
-    uvicorn processes; yields (base URL, supervisor pid)."""
+    uvicorn processes on `loop`; yields (base URL, supervisor pid)."""
     port = free_port()
     command = [
         sys.executable,
@@ -72,6 +72,8 @@ def served_portal(
         str(port),
         "--processes",
         str(processes),
+        "--loop",
+        loop,
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)

@@ -12,6 +12,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+import uvloop
 from asgiref.sync import async_to_sync
 from django.db import OperationalError
 from django.test import Client
@@ -29,11 +30,18 @@ officer = test_decision_latency.officer  # the fixture, shared with the fast pat
 
 
 def asgi_post(
-    client: Client, path: str, data: dict[str, str], happened: list[str], gone: threading.Event | None = None
+    client: Client,
+    path: str,
+    data: dict[str, str],
+    happened: list[str],
+    gone: threading.Event | None = None,
+    *,
+    on_uvloop: bool = False,
 ) -> None:
     """POST `data` as htmx does through the portal's ASGI handler (what daphne and uvicorn run), as
     `client`'s signed-in browser; adds "reply sent (<status>)" to `happened` once its last byte
-    went out. The browser goes away (closes the connection) once `gone` is set."""
+    went out. The browser goes away (closes the connection) once `gone` is set. On an asyncio
+    event loop, or with `on_uvloop` on uvloop's, as each `serve_portal` process runs."""
     cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
     scope = {
         "type": "http",
@@ -71,8 +79,12 @@ def asgi_post(
             happened.append(f"reply sent ({status[0]})")
 
     threads = RequestThreads(1)
+    handler = PortalHTTPHandler(threads)
     try:
-        async_to_sync(PortalHTTPHandler(threads))(scope, receive, send)
+        if on_uvloop:
+            uvloop.run(handler(scope, receive, send))
+        else:
+            async_to_sync(handler)(scope, receive, send)
     finally:
         threads.close()
 
@@ -96,6 +108,32 @@ def test_the_reply_goes_before_the_answer_and_projection_are_written_which_is_do
 
     assert happened == ["reply sent (200)", "answer kept (sending until now)"]
     # (The run's own publish may have brought the row first: the second write is then a no-op.)
+    assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
+    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
+
+
+def test_a_decision_served_on_uvloop_as_serve_portal_serves_it_reaches_the_run_and_is_kept(
+    temporal, portal, officer, loan_gate, monkeypatch
+):
+    """Each `serve_portal` process runs uvloop's event loop: the decide view awaits the run's
+    Update there, with the Client connected on the portal's own client loop."""
+    _handle, gate = loan_gate
+    client = logged_in(officer)
+    gate = claimed(client, gate)
+    client.get(f"/gates/{gate.gate_id}/")
+    loops: list[str] = []
+    send = decide_views.send_async
+
+    async def sending(*args: Any, **kwargs: Any) -> Answer:
+        loops.append(type(asyncio.get_running_loop()).__module__)
+        return await send(*args, **kwargs)
+
+    monkeypatch.setattr(decide_views, "send_async", sending)
+    happened: list[str] = []
+    asgi_post(client, f"/gates/{gate.gate_id}/decide/", form(gate), happened, on_uvloop=True)
+
+    assert loops == ["uvloop"]
+    assert happened == ["reply sent (200)"]
     assert Gate.objects.get(gate_id=gate.gate_id).status == "approved"
     assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "accepted"
 

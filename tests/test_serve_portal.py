@@ -197,6 +197,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_serve_portal_refuses_what_it_cannot_serve_safely():
     assert "--processes must be at least 1" in manage("--processes", "0").stderr
+    assert "argument --loop: invalid choice: 'trio'" in manage("--loop", "trio").stderr
     for everyone in ("10.0.0.1,*", "0.0.0.0/0", "10.0.0.1, ::/0", "0.0.0.0/4"):
         trusting_everyone = manage("--forwarded-allow-ips", everyone)
         assert trusting_everyone.returncode != 0, everyone
