@@ -31,6 +31,13 @@ from typing import Literal, cast, get_args
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+# Never workflow code's, yet reached on a workflow's thread: the garbage collector runs whatever
+# finalizer is due on the thread that allocates, and redis-py's async pool (channels-redis leaves
+# one per event loop) imports part of redis in its `__del__`. Passed through, that import finds
+# the host's modules, not a fresh copy of the package in the run's sandbox
+# (tests/test_sandbox_finalizers.py).
+HOST_ONLY = ("redis",)
+
 WorkflowSandbox = Literal["strict", "shared"]
 SANDBOXES: tuple[str, ...] = get_args(WorkflowSandbox)  # = contract.SANDBOX_MODES, a test says
 
@@ -44,7 +51,7 @@ def sandbox_named(name: str) -> WorkflowSandbox:
 
 def workflow_runner(sandbox: WorkflowSandbox, workflows: Iterable[type]) -> SandboxedWorkflowRunner:
     """The sandboxed runner for `workflows` in the given mode."""
-    restrictions = SandboxRestrictions.default
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*HOST_ONLY)
     if sandbox == "shared":
         restrictions = restrictions.with_passthrough_modules(*shared_packages(workflows))
     return SandboxedWorkflowRunner(restrictions=restrictions)
