@@ -1,7 +1,7 @@
 """Decision latency: a bare Temporal Update round trip against a reviewer's decision in the portal.
 
     python benchmarks/decision_latency.py [--temporal 127.0.0.1:7233] [--n 50] [--warmup 5]
-        [--server daphne|serve_portal]
+        [--server daphne|serve_portal] [--parts]
 
 Prints p50/p95 of, in the same run:
 
@@ -21,7 +21,9 @@ It uses a throwaway SQLite database under var/, an in-process worker on a fresh 
 real loan agent with the real projection activity, plus the minimal workflow) and the real portal
 served by `daphne` as a subprocess with the same environment (`--server serve_portal`: one uvicorn
 process of `manage.py serve_portal`, as production serves it). To see where the portal's time
-goes, `--portal-app module:app` serves a wrapper of the portal's ASGI app (on PYTHONPATH) instead.
+goes, `--portal-app module:app` serves a wrapper of the portal's ASGI app (on PYTHONPATH) instead;
+`--parts` serves benchmarks/decision_parts_app.py and prints, after the table, the median of each
+part of (b) as the portal's process timed it, and what the target leaves beside the Update.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from benchmarks.background_loop import BackgroundLoop
 from benchmarks.cases import intake_values, loan_application
+from benchmarks.decision_parts import FILE_VARIABLE as PARTS_FILE_VARIABLE
+from benchmarks.decision_parts import parts_report, read_parts
 from benchmarks.figures import command_line, percentile
 from benchmarks.loan_runs import loan_worker
 from benchmarks.minimal_update import MinimalUpdateWorkflow, start_minimal_workflows, time_sdk_update
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
     from benchmarks.signing_cost import SigningCost
 
 TARGET_RATIO = 1.3
+PARTS_APP = "benchmarks.decision_parts_app:application"
 OFFICER = "bench-officer"
 SUBMITTER = "bench-intake"  # four eyes: the case is submitted by someone other than the reviewer
 PASSWORD = "bench-password"  # a throwaway user in a throwaway database
@@ -210,8 +215,10 @@ def measure(
 # --- report ---------------------------------------------------------------------------------
 
 
-def report(samples: Samples, warmup: int, temporal: str, started_server: bool, signing: SigningCost) -> str:
-    """The figures as a small table, with the command that produced them."""
+def report(
+    samples: Samples, warmup: int, temporal: str, started_server: bool, signing: SigningCost, parts: str = ""
+) -> str:
+    """The figures as a small table, then `parts` (--parts), with the command that produced them."""
     a50, a95 = (percentile(samples.sdk, p) * 1000 for p in (50, 95))
     b50, b95 = (percentile(samples.portal, p) * 1000 for p in (50, 95))
     server = "dev server started by the benchmark" if started_server else "existing server"
@@ -230,6 +237,7 @@ def report(samples: Samples, warmup: int, temporal: str, started_server: bool, s
             "Of (b): signing the decision in the portal and verifying it in the workflow's validator,",
             "timed apart in this process (benchmarks/signing_cost.py):",
             *signing.lines(),
+            *([parts] if parts else []),
             "",
             f"command: {command}",
         ]
@@ -249,10 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server", choices=SERVERS, default="daphne", help="daphne (make dev's) or uvicorn's"
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="serve benchmarks/decision_parts.py and print where (b)'s time goes",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch DB and portal log in var/")
     args = parser.parse_args(argv)
     if args.n < 2 or args.warmup < 0:
         parser.error("--n must be at least 2 and --warmup at least 0")
+    if args.parts and args.portal_app != PORTAL_APP:
+        parser.error("--parts serves a wrapper of its own: leave --portal-app out")
     count = args.n + args.warmup
     task_queue = f"bench-decision-{uuid.uuid4().hex[:10]}"
 
@@ -275,7 +290,13 @@ def main(argv: list[str] | None = None) -> int:
             gate_ids = start_loan_gates(client, count, started)
             minimal_ids = start_minimal_workflows(bg, client, minimal_queue, count, started)
             portal_log = scratch.with_name(f"{scratch.name}-portal.log")
-            base_url = stack.enter_context(portal_served_by(args.server, portal_log, args.portal_app))
+            parts_file = scratch.with_name(f"{scratch.name}-parts.jsonl")
+            app = args.portal_app
+            if args.parts:
+                os.environ[PARTS_FILE_VARIABLE] = str(parts_file)  # the portal's, from this environment
+                stack.callback(parts_file.unlink, missing_ok=True)
+                app = PARTS_APP
+            base_url = stack.enter_context(portal_served_by(args.server, portal_log, app))
             portal = Portal.login(base_url, OFFICER, PASSWORD)
             stack.callback(portal.close)
             print("Measuring...", file=sys.stderr)
@@ -283,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.signing_cost import measure_signing
 
             signing = measure_signing()
-        print(report(samples, args.warmup, address, started_server, signing))
+            parts = ""
+            if args.parts:
+                timed = read_parts(parts_file, args.warmup)
+                parts = parts_report(timed, samples.sdk, samples.portal, TARGET_RATIO)
+        print(report(samples, args.warmup, address, started_server, signing, parts))
     except BenchmarkError as err:
         print(f"benchmark failed: {err}", file=sys.stderr)
         return 1
