@@ -35,7 +35,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 # finalizer is due on the thread that allocates, and redis-py's async pool (channels-redis leaves
 # one per event loop) imports part of redis in its `__del__`. Passed through, that import finds
 # the host's modules, not a fresh copy of the package in the run's sandbox
-# (tests/test_sandbox_finalizers.py).
+# (tests/test_sandbox_finalizers.py). So the sandbox never checks redis, even strict: workflow code
+# must not import it (tests/test_sandbox.py reads every workflow module for that).
 HOST_ONLY = ("redis",)
 
 WorkflowSandbox = Literal["strict", "shared"]

@@ -9,6 +9,7 @@ from django.conf import settings
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from agents.framework.sandbox import workflow_runner
 from reviewer_portal.archive.activities import ARCHIVE_ACTIVITIES
 from reviewer_portal.archive.workflow import AuditArchiveWorkflow
 
@@ -18,6 +19,8 @@ def archive_worker(client: Client, *, executor: ThreadPoolExecutor, task_queue: 
         client,
         task_queue=task_queue or settings.ARCHIVE_TASK_QUEUE,
         workflows=[AuditArchiveWorkflow],
+        # Strict, always (one small workflow), with what every worker passes through.
+        workflow_runner=workflow_runner("strict", [AuditArchiveWorkflow]),
         activities=ARCHIVE_ACTIVITIES,
         activity_executor=executor,
     )
