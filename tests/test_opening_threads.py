@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import threading
-import time
 import uuid
 from dataclasses import replace
 
@@ -127,11 +126,11 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
     """`run_worker` ends with os._exit once its workers stopped: an opening whose try the SDK gave
     up (at its limit, or as the worker shut down) while the write was under way is let finish, its
     announcement with it, before the process goes."""
-    started, finished = threading.Event(), threading.Event()
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
 
     def slow_write(publication):
         started.set()
-        time.sleep(0.5)
+        release.wait(10)  # until the try has been given up
         finished.set()
         return True, None
 
@@ -149,6 +148,7 @@ def test_a_worker_stopping_waits_for_the_openings_being_written(monkeypatch):
 
     asyncio.run(begin_then_give_up())
     assert not finished.is_set()
+    release.set()
     assert worker_activities.wait_for_openings(5) and finished.is_set()
 
 
