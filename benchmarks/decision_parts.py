@@ -36,10 +36,11 @@ def parts_report(parts: dict[str, list[float]], sdk: list[float], portal: list[f
     """Medians of the parts, and what `target` times (a) leaves beside the Update. `sdk` and
     `portal` are (a)'s and (b)'s samples, in seconds."""
     a50, b50 = (percentile(samples, 50) * 1000 for samples in (sdk, portal))
-    update = statistics.median(parts["update"])
     lines = ["", "Of (b), the median of each part, timed in the portal's process (decision_parts_app.py):"]
+    if not all(parts.values()):  # every decision refused before its Update, or all warm-up
+        return "\nOf (b): no decision was timed in every part (see the portal's log)."
     lines += [f"  {part:36} {len(parts[part]):>4} {statistics.median(parts[part]):>9.2f}" for part in PARTS]
-    last_byte = statistics.median(parts["last byte"])
+    update, last_byte = (statistics.median(parts[part]) for part in ("update", "last byte"))
     lines += [
         f"  {'HTTP exchange: (b) p50 - last byte':36} {'':>4} {b50 - last_byte:>9.2f}",
         "",
