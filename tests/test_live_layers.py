@@ -16,11 +16,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+import uvloop
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
 
@@ -89,7 +91,17 @@ async def nothing_more(layer: DatabaseChannelLayer, channel: str) -> bool:
     pytest.fail(f"Delivered again or wrongly: {extra}")
 
 
-def test_a_message_from_another_process_wakes_the_reader_and_arrives_once(transactional_db):
+def run_on(loop: str, scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """`scenario` on asyncio's event loop (daphne's, `make dev`) or on uvloop's (each serve_portal
+    process's): the LISTEN connection waits on the loop's reader, whichever loop it is."""
+    if loop == "uvloop":
+        uvloop.run(scenario())
+    else:
+        async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_message_from_another_process_wakes_the_reader_and_arrives_once(transactional_db, loop):
     receiver = DatabaseChannelLayer(poll_interval=FAR)
     sent = [(OFFICERS if n % 2 else COMPLIANCE, {"type": "gate.changed", "n": n}) for n in range(20)]
 
@@ -104,7 +116,7 @@ def test_a_message_from_another_process_wakes_the_reader_and_arrives_once(transa
         finally:
             await receiver.group_discard(OFFICERS, channel)
 
-    async_to_sync(scenario)()
+    run_on(loop, scenario)
 
 
 def test_messages_from_another_thread_arrive_without_waiting_for_a_poll_each_once(transactional_db):

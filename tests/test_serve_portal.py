@@ -132,12 +132,19 @@ def served(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes]
             server.wait(timeout=60)
 
 
+def runs_uvloop(pid: int) -> bool:
+    """Whether the process has uvloop's extension loaded (its memory maps name the file)."""
+    return "/uvloop/loop." in Path(f"/proc/{pid}/maps").read_text()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them_all(tmp_path):
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_serve_portal_serves_signed_in_reviewers_from_n_processes_and_stops_them_all(tmp_path, loop):
     officer = make_user("served-officer", "credit_officer")
     session = logged_in(officer).cookies["sessionid"].value
-    with served(tmp_path) as (server, port, serving):
+    with served(tmp_path, *(("--loop", loop) if loop == "asyncio" else ())) as (server, port, serving):
         assert len(serving) == 2
+        assert [runs_uvloop(pid) for pid in serving] == [loop == "uvloop"] * 2  # uvloop by default
         with httpx.Client(base_url=f"http://{HOST}:{port}", cookies={"sessionid": session}) as client:
             pages = [client.get("/") for _ in range(5)]  # one kept-alive connection
         assert [page.status_code for page in pages] == [200] * 5
