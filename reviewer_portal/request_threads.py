@@ -17,9 +17,11 @@ open, or too old, and after `IDLE_SECONDS` without a request. Connections made a
 the configured CONN_MAX_AGE.
 
 A thread goes back to be lent again only once it has finished what the request gave it (a server
-may give up on a request whose view still runs). A request that finds no thread free within
-`WAIT_SECONDS` (a burst; threads held by a slow Temporal or a locked database) gets one of its own,
-as Django gives, so slow requests never hold up the rest by more than that.
+may give up on a request whose view still runs). A request waits its turn while threads keep
+coming back (a burst: more threads would only share the same CPU, each with a new connection);
+one that sees no thread come back for `WAIT_SECONDS` (every thread held by a slow Temporal or a
+locked database) gets a thread of its own, as Django gives, so held threads never hold up the rest
+by more than that.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ log = logging.getLogger(__name__)
 
 KEEP_CONNECTION_SECONDS = 300
 IDLE_SECONDS = 60
-# Requests at 50 reviewers a process wait longer than this for the CPU anyway (portal_load p50s);
-# far shorter than a Temporal call an outage holds (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
+# No thread back for this long: they are held, not busy. Far longer than a request takes (a few
+# milliseconds; an inbox page under load, tens), far shorter than a Temporal call an outage holds
+# (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
 # Requests served on threads of their own are logged, the first at once and then their count at
 # most this often: the operator's sign that PORTAL_REQUEST_THREADS is small for the load, or that
@@ -66,15 +69,13 @@ class RequestThreads:
         self._idle_timers: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}
         self._unlent = 0
         self._report: asyncio.TimerHandle | None = None
+        self._came_back = 0.0  # when a thread last came back to be lent, on the loop's clock
 
     @asynccontextmanager
     async def lend(self) -> AsyncIterator[ThreadPoolExecutor | None]:
-        """A thread for the block, or None when none came free within WAIT_SECONDS."""
+        """A thread for the block, or None when none came back for WAIT_SECONDS meanwhile."""
         free = self._free_threads()
-        try:
-            async with asyncio.timeout(WAIT_SECONDS):
-                await free.acquire()
-        except TimeoutError:
+        if not await self._turn(free):
             self._count_unlent()
             yield None
             return
@@ -93,6 +94,26 @@ class RequestThreads:
             loop = asyncio.get_running_loop()
             with suppress(RuntimeError):  # closed meanwhile: nothing to give back to
                 thread.submit(int).add_done_callback(lambda _: self._give_back_from_thread(loop, thread))
+
+    async def _turn(self, free: asyncio.Semaphore) -> bool:
+        """Wait in line for a thread (True), for as long as threads keep coming back; False, out of
+        the line, once none has for WAIT_SECONDS."""
+        if not free.locked():
+            return await free.acquire()  # a thread is idle and nobody waits: at once
+        acquiring = asyncio.ensure_future(free.acquire())
+        try:
+            while not (await asyncio.wait({acquiring}, timeout=WAIT_SECONDS))[0]:
+                if self._came_back_within(WAIT_SECONDS):
+                    continue  # busy, not held: the line moves
+                _leave_line(free, acquiring)
+                return False
+        except asyncio.CancelledError:  # the request went away while it waited
+            _leave_line(free, acquiring)
+            raise
+        return True
+
+    def _came_back_within(self, seconds: float) -> bool:
+        return self._loop is not None and self._loop.time() - self._came_back < seconds
 
     def close(self) -> None:
         """Close every thread's connections and end the threads; requests then get threads of
@@ -132,6 +153,7 @@ class RequestThreads:
         if loop is not self._loop or self._free is None:
             return  # lent on a loop the threads have since left (tests)
         self._idle.append(thread)
+        self._came_back = loop.time()
         self._free.release()
         self._idle_timers[thread] = loop.call_later(IDLE_SECONDS, self._close_idle, thread)
 
@@ -149,7 +171,17 @@ class RequestThreads:
             self._idle = list(self._threads)
             self._free = asyncio.Semaphore(len(self._idle))
             self._idle_timers, self._report = {}, None
+            self._came_back = loop.time()
         return self._free
+
+
+def _leave_line(free: asyncio.Semaphore, acquiring: asyncio.Future[bool]) -> None:
+    """Give up a place in line: a thread already taken goes back; one given but not yet taken up
+    the semaphore passes on to the next in line as the wait is cancelled."""
+    if acquiring.done() and not acquiring.cancelled():
+        free.release()
+    else:
+        acquiring.cancel()
 
 
 def _log_failure(done: Future[Any]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
@@ -59,6 +60,15 @@ def fails(request: HttpRequest) -> JsonResponse:
     raise RuntimeError("a view that fails")
 
 
+BUSY_SECONDS = 0.2
+
+
+def busy(request: HttpRequest) -> JsonResponse:
+    """A view that keeps its thread a while and gives it back, as a burst of inbox pages does."""
+    time.sleep(BUSY_SECONDS)
+    return JsonResponse(_where())
+
+
 def leaves_a_transaction_open(request: HttpRequest) -> JsonResponse:
     """A faulty view: it opens a transaction and never ends it."""
     transaction.set_autocommit(False)
@@ -69,6 +79,7 @@ urlpatterns = [
     path("where/", where),
     path("where-async/", where_async),
     path("slow/", slow),
+    path("busy/", busy),
     path("slow-async/", slow_async),
     path("fails/", fails),
     path("open-transaction/", leaves_a_transaction_open),

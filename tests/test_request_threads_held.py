@@ -62,6 +62,25 @@ def test_requests_finding_every_thread_held_get_their_own_and_are_not_held_up(th
     ]
 
 
+def test_requests_in_a_burst_wait_for_threads_that_keep_coming_back_rather_than_make_their_own(
+    threads, monkeypatch, caplog
+):
+    """Five requests at once for the one thread, each keeping it 0.2 s: the last waits 0.8 s, more
+    than WAIT_SECONDS, but a thread came back every 0.2 s, so the line moved and each got the lent
+    thread. A thread of its own would only have shared the same CPU, with a new connection."""
+    monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.6)
+    handler = PortalHTTPHandler(threads)
+
+    async def scenario() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(get_json(handler, "/busy/") for _ in range(5))))
+
+    started = time.monotonic()
+    served = asyncio.run(scenario())
+    assert time.monotonic() - started >= 5 * views.BUSY_SECONDS  # one after another
+    assert [answer["thread"].startswith(LENT) for answer in served] == [True] * 5
+    assert not [r for r in caplog.records if "request threads busy" in r.getMessage()]
+
+
 def test_a_request_that_stops_waiting_for_a_thread_leaves_every_thread_to_lend(threads):
     async def scenario() -> bool:
         async with threads.lend() as held:
