@@ -24,7 +24,9 @@ Meanwhile another thread reads the inbox page (Django's test client, logged in) 
 latency during each burst, against the same page read while idle, says whether a burst holds up
 the portal's other requests. Prints p50/p95 per path (median over rounds) of the start call (the
 Temporal start through the path, queue included) and of the whole service call (with its Submission
-row), errors, and the ratios.
+row), errors, and the ratios. Last, the CPU this process spends per submission made one at a time
+(before the bursts, on the short wait's path): the floor under a burst's whole calls, since one
+interpreter makes them all.
 Target: start p95 <= 100 ms at 100 concurrent. Figures only: it never fails on them.
 
 It sets up what it needs: a Temporal dev server on a free port (SQLite file, as `make dev` runs
@@ -56,7 +58,7 @@ from benchmarks.cases import intake_values, small_car_loan
 from benchmarks.figures import nearest_rank
 from benchmarks.processes import dev_server_command, free_port, stop, wait_for_port
 from benchmarks.scratch import recreate_postgresql, throwaway_keys, throwaway_officer
-from benchmarks.start_paths import bare_starts, before_path, timed
+from benchmarks.start_paths import bare_starts, before_path, cpu_per_submission, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 100.0
@@ -197,6 +199,7 @@ def main() -> None:
             settings.START_WAIT_SECONDS = waits[name]
             for _ in range(3):
                 submit(str(uuid.uuid4()))
+        cpu_ms = cpu_per_submission(submit, args.n)  # the short wait's path, set last above
         probe = Probe(officer)
         probe.recording.set()
         time.sleep(3)
@@ -229,7 +232,7 @@ def main() -> None:
                       f"kept {len(kept)}", flush=True)  # fmt: skip
         probe.stopped.set()
         services.start_on_client_loop = fast_path  # type: ignore[assignment]
-        report(args.n, args.rounds, idle, results, bare)
+        report(args.n, args.rounds, idle, results, bare, cpu_ms)
     finally:
         for process in (worker, temporal):
             if process is not None:
@@ -243,6 +246,7 @@ def report(
     idle: list[float],
     results: dict[str, list[tuple[float, ...]]],
     bare: list[tuple[float, float]],
+    cpu_ms: float,
 ) -> None:
     def median(name: str, column: int) -> float:
         return statistics.median(row[column] for row in results[name])
@@ -280,6 +284,10 @@ def report(
             f"  during a {name:10} burst         p50 {median(name, 2):7.1f} ms  p95 {median(name, 3):7.1f} ms"
         )
     print(f"  ratio during/idle at p95       before {median('before', 3) / nearest_rank(idle, 0.95):.1f}  after {median('after', 3) / nearest_rank(idle, 0.95):.1f}")  # fmt: skip
+    print(
+        f"\none at a time (short wait): {cpu_ms:.2f} ms of this process's CPU per submission; {n} at once"
+        f" need at least {n * cpu_ms:.0f} ms of it, however they are scheduled"
+    )
 
 
 if __name__ == "__main__":
