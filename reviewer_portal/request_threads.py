@@ -18,10 +18,11 @@ the configured CONN_MAX_AGE.
 
 A thread goes back to be lent again only once it has finished what the request gave it (a server
 may give up on a request whose view still runs). A request waits its turn while threads keep
-coming back (a burst: more threads would only share the same CPU, each with a new connection);
-one that sees no thread come back for `WAIT_SECONDS` (every thread held by a slow Temporal or a
-locked database) gets a thread of its own, as Django gives, so held threads never hold up the rest
-by more than that.
+coming back (a burst of requests that use the CPU: more threads would only share it, each with a
+new connection). It gets a thread of its own, as Django gives, once no thread has come back for
+`WAIT_SECONDS` (every thread held by a slow Temporal or a locked database), or once it has waited
+`MAX_WAIT_SECONDS` in all (some threads held and the rest too few for the load), so held threads
+never hold up the rest by more than that.
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ IDLE_SECONDS = 60
 # milliseconds; an inbox page under load, tens), far shorter than a Temporal call an outage holds
 # (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
+# The longest a request waits in line however the line moves: above the p95 of a poll at 50
+# reviewers a process (benchmarks/portal_load.py, about 0.2 s), where waiting beats a new thread.
+MAX_WAIT_SECONDS = 0.5
 # Requests served on threads of their own are logged, the first at once and then their count at
-# most this often: the operator's sign that PORTAL_REQUEST_THREADS is small for the load, or that
-# threads are held.
+# most this often: the operator's sign that threads are held, or that PORTAL_REQUEST_THREADS is
+# small for the load.
 REPORT_SECONDS = 60
 
 
@@ -96,24 +100,27 @@ class RequestThreads:
                 thread.submit(int).add_done_callback(lambda _: self._give_back_from_thread(loop, thread))
 
     async def _turn(self, free: asyncio.Semaphore) -> bool:
-        """Wait in line for a thread (True), for as long as threads keep coming back; False, out of
-        the line, once none has for WAIT_SECONDS."""
+        """Wait in line for a thread (True); False, out of the line, once no thread has come back
+        for WAIT_SECONDS since it joined, or once it has waited MAX_WAIT_SECONDS."""
         if not free.locked():
             return await free.acquire()  # a thread is idle and nobody waits: at once
+        loop = asyncio.get_running_loop()
+        joined = loop.time()
         acquiring = asyncio.ensure_future(free.acquire())
         try:
-            while not (await asyncio.wait({acquiring}, timeout=WAIT_SECONDS))[0]:
-                if self._came_back_within(WAIT_SECONDS):
-                    continue  # busy, not held: the line moves
-                _leave_line(free, acquiring)
-                return False
+            while not acquiring.done():
+                due = min(max(self._came_back, joined) + WAIT_SECONDS, joined + MAX_WAIT_SECONDS)
+                if loop.time() < due:
+                    await asyncio.wait({acquiring}, timeout=due - loop.time())
+                    continue
+                await asyncio.sleep(0)  # a place handed on in this very step is taken up first
+                if not acquiring.done():
+                    _leave_line(free, acquiring)
+                    return False
         except asyncio.CancelledError:  # the request went away while it waited
             _leave_line(free, acquiring)
             raise
         return True
-
-    def _came_back_within(self, seconds: float) -> bool:
-        return self._loop is not None and self._loop.time() - self._came_back < seconds
 
     def close(self) -> None:
         """Close every thread's connections and end the threads; requests then get threads of

@@ -23,6 +23,7 @@ def threads(settings, monkeypatch) -> Iterator[RequestThreads]:
     # A thread comes back a moment after its request: a loaded machine must not make the next
     # request fall back to a thread of its own where a test expects the lent one.
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 10.0)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 10.0)
     views.release.clear()
     views.used.clear()
     threads = RequestThreads(1)

@@ -17,6 +17,7 @@ import pytest
 
 from reviewer_portal import request_threads
 from reviewer_portal.http_handler import PortalHTTPHandler
+from reviewer_portal.request_threads import RequestThreads
 from tests import request_thread_urls as views
 from tests.request_threads_support import LENT, get_json, http_scope, ignore, in_turn, threads
 
@@ -69,6 +70,7 @@ def test_requests_in_a_burst_wait_for_threads_that_keep_coming_back_rather_than_
     than WAIT_SECONDS, but a thread came back every 0.2 s, so the line moved and each got the lent
     thread. A thread of its own would only have shared the same CPU, with a new connection."""
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.6)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 10.0)
     handler = PortalHTTPHandler(threads)
 
     async def scenario() -> list[dict[str, Any]]:
@@ -79,6 +81,33 @@ def test_requests_in_a_burst_wait_for_threads_that_keep_coming_back_rather_than_
     assert time.monotonic() - started >= 5 * views.BUSY_SECONDS  # one after another
     assert [answer["thread"].startswith(LENT) for answer in served] == [True] * 5
     assert not [r for r in caplog.records if "request threads busy" in r.getMessage()]
+
+
+def test_a_request_waits_in_line_no_longer_than_max_wait_however_the_line_moves(threads, monkeypatch, caplog):
+    """Two threads: one held (Temporal hung), the other coming back every 0.2 s, more often than
+    WAIT_SECONDS. Of six requests for it at once, those whose turn would come after MAX_WAIT_SECONDS
+    get threads of their own then, and the operator is told."""
+    monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.45)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 0.5)
+    two = RequestThreads(2)
+    handler = PortalHTTPHandler(two)
+
+    async def scenario() -> list[dict[str, Any]]:
+        held = asyncio.create_task(get_json(handler, "/slow/"))
+        await slow_view_started()
+        served = list(await asyncio.gather(*(get_json(handler, "/busy/") for _ in range(6))))
+        views.release.set()
+        await held
+        return served
+
+    try:
+        served = asyncio.run(scenario())
+    finally:
+        two.close()
+    # One after another on the one free thread, the last three would have waited 0.6-1.0 s.
+    own = [answer for answer in served if not answer["thread"].startswith(LENT)]
+    assert len(own) >= 2
+    assert [r for r in caplog.records if "request threads busy" in r.getMessage()]
 
 
 def test_a_request_that_stops_waiting_for_a_thread_leaves_every_thread_to_lend(threads):
@@ -159,6 +188,7 @@ def test_a_thread_whose_request_the_server_gave_up_on_is_lent_again_only_once_it
         meanwhile = await get_json(handler, "/where/")  # the view still runs on the one thread
         views.release.set()
         monkeypatch.setattr(request_threads, "WAIT_SECONDS", 10.0)
+        monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 10.0)
         return meanwhile, await get_json(handler, "/where/")
 
     meanwhile, after = asyncio.run(scenario())
