@@ -1,19 +1,10 @@
 """The portal's ASGI application with its decisions timed in parts, for
-`python benchmarks/decision_latency.py --parts` (benchmarks/decision_parts.py reads them).
+`python benchmarks/decision_latency.py --parts`.
 
 Served in the portal's own process instead of `reviewer_portal.asgi:application`, it times every
-POST to /gates/<id>/decide/ and appends one JSON object per decision to the file named by
-DECISION_PARTS_FILE, in milliseconds:
-
-  arrival to view   the request's arrival to the view's checks: Django's handler, the middleware
-                    (session, user, roles, CSRF, security headers), the hop to a thread
-  checks            who may decide, the form, the recorded-first write (`_check_and_record`)
-  update            the run's Update, awaited on the server's loop (`send_async`)
-  reply             the answer taken in and the decision panel rendered (`_answered`)
-  last byte         the request's arrival to the reply's last byte sent
-
-What (b) measures beyond `last byte` is the HTTP exchange itself: the client and the server's
-own protocol handling. The writes made after the reply (`AfterReply`) are not in any part.
+POST to /gates/<id>/decide/ and appends one JSON object per decision, the parts that
+benchmarks/decision_parts.py describes and reads, in milliseconds, to the file named by
+DECISION_PARTS_FILE.
 """
 
 from __future__ import annotations
