@@ -242,18 +242,13 @@ class GateFlowMixin(PruningMixin):
 
     def _opened_when_first_seen(self, snapshot: GateSnapshot, first_seen: datetime) -> GateSnapshot:
         """An earlier try of this workflow task wrote the gate's opening at `first_seen` and failed
-        before its task completed (its worker died): reviewers have seen the gate since, so the
-        run takes that time for the gate and the SLA timer it sets next, if the gate is at its
-        opening and the time is earlier (agents.framework.sla). Asked through the set: a run begun
-        before keeps the retry's own time."""
+        before its task completed (its worker died): reviewers have seen the gate since, so the run
+        takes that time for its gate and SLA timer, if earlier and the gate is at its opening
+        (`sla.at_opening`). Asked through the set: a run begun before keeps the retry's own time."""
         taken = in_set(PATCH_FIRST_SEEN_OPENING)
         adopted = sla.first_seen_opening(snapshot, first_seen) if taken else None
         if adopted is None:
-            why = (
-                "not earlier, or the gate is not at its opening"
-                if taken
-                else "the run began before the patch"
-            )
+            why = "not earlier, or not at its opening" if taken else "the run began before the patch"
             workflow.logger.warning("%s: opening time %s not taken: %s", snapshot.gate_id, first_seen, why)
             return snapshot
         current = self._gates[snapshot.gate_id]  # an Update may have changed it meanwhile
