@@ -21,8 +21,9 @@ may give up on a request whose view still runs). A request waits its turn while 
 coming back (a burst of requests that use the CPU: more threads would only share it, each with a
 new connection). It gets a thread of its own, as Django gives, once no thread has come back for
 `WAIT_SECONDS` (every thread held by a slow Temporal or a locked database), or once it has waited
-`MAX_WAIT_SECONDS` in all (some threads held and the rest too few for the load), so held threads
-never hold up the rest by more than that.
+`MAX_WAIT_SECONDS` in all while some thread has been lent that long (some held, the rest too few
+for the load), so held threads never hold up the rest by more than that. With no thread held, the
+line is the CPU's: a thread of its own would only add a connection's work to it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ IDLE_SECONDS = 60
 # milliseconds; an inbox page under load, tens), far shorter than a Temporal call an outage holds
 # (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
-# The longest a request waits in line however the line moves: above the p95 of a poll at 50
-# reviewers a process (benchmarks/portal_load.py, about 0.2 s), where waiting beats a new thread.
+# The longest a request waits in line while a thread is held (lent this long or more), however the
+# line moves: above the p95 of a poll at 50 reviewers a process (benchmarks/portal_load.py, about
+# 0.2 s), where waiting beats a new thread.
 MAX_WAIT_SECONDS = 0.5
 # Requests served on threads of their own are logged, the first at once and then their count at
 # most this often: the operator's sign that threads are held, or that PORTAL_REQUEST_THREADS is
@@ -74,6 +76,7 @@ class RequestThreads:
         self._unlent = 0
         self._report: asyncio.TimerHandle | None = None
         self._came_back = 0.0  # when a thread last came back to be lent, on the loop's clock
+        self._lent_at: dict[ThreadPoolExecutor, float] = {}  # the threads out, since when
 
     @asynccontextmanager
     async def lend(self) -> AsyncIterator[ThreadPoolExecutor | None]:
@@ -90,6 +93,7 @@ class RequestThreads:
         thread = self._idle.pop()
         if (idle_timer := self._idle_timers.pop(thread, None)) is not None:
             idle_timer.cancel()
+        self._lent_at[thread] = asyncio.get_running_loop().time()
         try:
             yield thread
         finally:
@@ -101,7 +105,8 @@ class RequestThreads:
 
     async def _turn(self, free: asyncio.Semaphore) -> bool:
         """Wait in line for a thread (True); False, out of the line, once no thread has come back
-        for WAIT_SECONDS since it joined, or once it has waited MAX_WAIT_SECONDS."""
+        for WAIT_SECONDS since it joined, or once it has waited MAX_WAIT_SECONDS while a thread is
+        held. The wait wakes at least every WAIT_SECONDS to look again."""
         if not free.locked():
             return await free.acquire()  # a thread is idle and nobody waits: at once
         loop = asyncio.get_running_loop()
@@ -109,7 +114,9 @@ class RequestThreads:
         acquiring = asyncio.ensure_future(free.acquire())
         try:
             while not acquiring.done():
-                due = min(max(self._came_back, joined) + WAIT_SECONDS, joined + MAX_WAIT_SECONDS)
+                due = max(self._came_back, joined) + WAIT_SECONDS
+                if self._some_held(loop.time()):
+                    due = min(due, joined + MAX_WAIT_SECONDS)
                 if loop.time() < due:
                     await asyncio.wait({acquiring}, timeout=due - loop.time())
                     continue
@@ -121,6 +128,11 @@ class RequestThreads:
             _leave_line(free, acquiring)
             raise
         return True
+
+    def _some_held(self, now: float) -> bool:
+        """Whether a thread has been lent for MAX_WAIT_SECONDS or more (a request that long is
+        waiting on something, not using the CPU)."""
+        return any(now - since >= MAX_WAIT_SECONDS for since in self._lent_at.values())
 
     def close(self) -> None:
         """Close every thread's connections and end the threads; requests then get threads of
@@ -160,6 +172,7 @@ class RequestThreads:
         if loop is not self._loop or self._free is None:
             return  # lent on a loop the threads have since left (tests)
         self._idle.append(thread)
+        self._lent_at.pop(thread, None)
         self._came_back = loop.time()
         self._free.release()
         self._idle_timers[thread] = loop.call_later(IDLE_SECONDS, self._close_idle, thread)
@@ -177,7 +190,7 @@ class RequestThreads:
             self._loop = loop
             self._idle = list(self._threads)
             self._free = asyncio.Semaphore(len(self._idle))
-            self._idle_timers, self._report = {}, None
+            self._idle_timers, self._report, self._lent_at = {}, None, {}
             self._came_back = loop.time()
         return self._free
 

@@ -67,10 +67,11 @@ def test_requests_in_a_burst_wait_for_threads_that_keep_coming_back_rather_than_
     threads, monkeypatch, caplog
 ):
     """Five requests at once for the one thread, each keeping it 0.2 s: the last waits 0.8 s, more
-    than WAIT_SECONDS, but a thread came back every 0.2 s, so the line moved and each got the lent
-    thread. A thread of its own would only have shared the same CPU, with a new connection."""
+    than WAIT_SECONDS and MAX_WAIT_SECONDS, but a thread came back every 0.2 s and none was held
+    (lent MAX_WAIT_SECONDS or more), so the line moved and each got the lent thread. A thread of
+    its own would only have shared the same CPU, with a new connection."""
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.6)
-    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 10.0)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 0.5)
     handler = PortalHTTPHandler(threads)
 
     async def scenario() -> list[dict[str, Any]]:
@@ -86,7 +87,7 @@ def test_requests_in_a_burst_wait_for_threads_that_keep_coming_back_rather_than_
 def test_a_request_waits_in_line_no_longer_than_max_wait_however_the_line_moves(threads, monkeypatch, caplog):
     """Two threads: one held (Temporal hung), the other coming back every 0.2 s, more often than
     WAIT_SECONDS. Of six requests for it at once, those whose turn would come after MAX_WAIT_SECONDS
-    get threads of their own then, and the operator is told."""
+    get threads of their own then, since a thread is held, and the operator is told."""
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.45)
     monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 0.5)
     two = RequestThreads(2)
@@ -95,6 +96,7 @@ def test_a_request_waits_in_line_no_longer_than_max_wait_however_the_line_moves(
     async def scenario() -> list[dict[str, Any]]:
         held = asyncio.create_task(get_json(handler, "/slow/"))
         await slow_view_started()
+        await asyncio.sleep(request_threads.MAX_WAIT_SECONDS)  # lent that long: held
         served = list(await asyncio.gather(*(get_json(handler, "/busy/") for _ in range(6))))
         views.release.set()
         await held
