@@ -1,0 +1,44 @@
+"""Pushes from one process reach the channel layer in the order they were made
+(reviewer_portal.live.broadcast): sent side by side on the push loop, a gate's push could overtake
+the access change made just before it, and reach a socket that had not left the role's group yet
+(seen once in CI: tests/test_live_access.py, a role taken away by renaming its group)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.test import override_settings
+
+from reviewer_portal.live import broadcast
+
+IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def test_a_push_slow_to_send_is_not_overtaken_by_the_next(monkeypatch):
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY):
+        layer = get_channel_layer()
+        send = layer.group_send
+
+        async def first_one_slow(group: str, message: dict[str, Any]) -> None:
+            if message["n"] == 1:
+                await asyncio.sleep(0.3)  # a round trip to Redis under load
+            await send(group, message)
+
+        async def listen() -> str:
+            channel = await layer.new_channel()
+            for group in ("user.1", "gates.role.credit_officer"):
+                await layer.group_add(group, channel)
+            return channel
+
+        channel = asyncio.run_coroutine_threadsafe(listen(), broadcast.push_loop()).result(10)
+        monkeypatch.setattr(layer, "group_send", first_one_slow)
+        broadcast.push(["user.1"], {"type": "access.changed", "n": 1}, what="access change")
+        broadcast.push(["gates.role.credit_officer"], {"type": "gate.changed", "n": 2}, what="gate")
+        assert broadcast.wait_for_pushes(10)
+
+        async def heard() -> list[int]:
+            return [(await layer.receive(channel))["n"] for _ in range(2)]
+
+        assert asyncio.run_coroutine_threadsafe(heard(), broadcast.push_loop()).result(10) == [1, 2]
