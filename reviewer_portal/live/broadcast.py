@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Coroutine
 from concurrent import futures
 from concurrent.futures import Future
 from typing import Any
@@ -58,7 +57,7 @@ def push(groups: list[str], event: dict[str, Any], *, what: str) -> None:
         return
     # In a context of its own: the caller's (e.g. a view's asgiref thread-sensitive executor, now
     # blocked on this push) must not be where the push's sync parts are sent to run.
-    sending = asyncio.wait_for(_in_order(send_to_groups(layer, groups, event)), PUSH_TIMEOUT_SECONDS)
+    sending = asyncio.wait_for(_in_order(layer, groups, event), PUSH_TIMEOUT_SECONDS)
     future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, sending, push_loop())
     _in_flight.add(future)
     future.add_done_callback(_in_flight.discard)
@@ -85,15 +84,16 @@ async def send_to_groups(layer: BaseChannelLayer, groups: list[str], event: dict
         await layer.group_send(group, {**event, "group": group})
 
 
-async def _in_order(sending: Coroutine[Any, Any, None]) -> None:
-    """On the push loop: one push at a time, in the order they were made. Sent side by side, a
-    gate's push could overtake the access change made just before it (a role taken away), and
-    reach a socket that had not yet left the role's group. A push's timeout counts its wait."""
+async def _in_order(layer: BaseChannelLayer, groups: list[str], event: dict[str, Any]) -> None:
+    """On the push loop: `send_to_groups`, one push at a time, in the order they were made. Sent
+    side by side, a gate's push could overtake the access change made just before it (a role taken
+    away), and reach a socket that had not yet left the role's group. A push's timeout counts its
+    wait."""
     global _order
     if _order is None:
         _order = asyncio.Lock()  # first used on the push loop, which lives as long as the process
     async with _order:
-        await sending
+        await send_to_groups(layer, groups, event)
 
 
 def push_loop() -> asyncio.AbstractEventLoop:
