@@ -28,6 +28,14 @@ TAG = re.compile(r'<div id="gate-table"[^>]* data-inbox-version="([^"]+)"')
 ROW = re.compile(r'<tr data-gate-url="[^"]+" data-gate-id="([^"]+)"')
 
 
+@pytest.fixture(autouse=True)
+def pushes_in_memory(settings) -> None:
+    """The pushes these changes make go to a channel layer in memory. On the database layer they
+    waited on this test's open transaction (SQLite's one writer) for their 5 s timeout, and the
+    suite for each of them as a test ended."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
 def publish(snapshot: GateSnapshot, on_commit) -> None:
     """Write the projection as the worker does, and run what follows its commit (bump, push)."""
     with on_commit(execute=True):
