@@ -53,7 +53,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.figures import command_line, load_average, percentile
+from benchmarks.figures import load_average, percentile
+from benchmarks.portal_load_report import report
 from benchmarks.portal_server import served_portal
 from benchmarks.processes import cpu_seconds
 from benchmarks.scratch import scratch_database
@@ -271,33 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     print(report(rows, args.gates, load_before, "PostgreSQL" if on_postgresql else "SQLite"))
     log.unlink(missing_ok=True)
     return 0
-
-
-def report(
-    rows: list[tuple[int, str, str, int, dict[str, float]]], gates: int, load_before: str, backend: str
-) -> str:
-    load_after = load_average()
-    first = rows[0]
-    baseline = {
-        (handler, kind): cell["rps"]
-        for count, handler, kind, n, cell in rows
-        if count == first[0] and n == first[3]
-    }
-    lines = [
-        f"Portal under a team: inbox at {gates:,} pending gates, serve_portal --processes N, {backend}, DEBUG off.",
-        f"Load average (1/5/15 min) before and after: {load_before} and {load_after} on {os.cpu_count()} CPUs",
-        "",
-        f"{'processes':>9} {'handler/client':14} {'kind':14} {'reviewers':>9} {'n':>6} {'req/s':>8} {'p50 ms':>8}"
-        f" {'p95 ms':>8} {'CPU ms/req':>10} {'client CPU ms':>13} {'req/s ratio':>11}",
-    ]
-    for count, handler, kind, n, cell in rows:
-        lines.append(
-            f"{count:>9} {handler:14} {kind:14} {n:>9} {cell['n']:>6.0f} {cell['rps']:>8.1f} {cell['p50']:>8.1f}"
-            f" {cell['p95']:>8.1f} {cell['cpu_ms']:>10.2f} {cell['client_cpu_ms']:>13.2f}"
-            f" {cell['rps'] / baseline[handler, kind]:>11.2f}"
-        )
-    lines += ["", f"command: {command_line('benchmarks/portal_load.py')}"]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
