@@ -42,3 +42,37 @@ def test_a_push_slow_to_send_is_not_overtaken_by_the_next(monkeypatch):
             return [(await layer.receive(channel))["n"] for _ in range(2)]
 
         assert asyncio.run_coroutine_threadsafe(heard(), broadcast.push_loop()).result(10) == [1, 2]
+
+
+def test_pushes_given_up_while_the_layer_hangs_leave_the_line_free_for_the_next(monkeypatch, caplog):
+    """A layer that hangs on a push (a Redis outage): it and the push behind it are given up at
+    their timeout and logged; the line is not left held, and the next push goes."""
+    monkeypatch.setattr(broadcast, "PUSH_TIMEOUT_SECONDS", 0.3)
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY):
+        layer = get_channel_layer()
+        send = layer.group_send
+
+        async def first_one_hangs(group: str, message: dict[str, Any]) -> None:
+            if message["n"] == 1:
+                await asyncio.sleep(60)
+            await send(group, message)
+
+        async def listen() -> str:
+            channel = await layer.new_channel()
+            await layer.group_add("gates.all", channel)
+            return channel
+
+        channel = asyncio.run_coroutine_threadsafe(listen(), broadcast.push_loop()).result(10)
+        monkeypatch.setattr(layer, "group_send", first_one_hangs)
+        for n in (1, 2):
+            broadcast.push(["gates.all"], {"type": "gate.changed", "n": n}, what=f"gate {n}")
+        assert broadcast.wait_for_pushes(10)
+        broadcast.push(["gates.all"], {"type": "gate.changed", "n": 3}, what="gate 3")
+        assert broadcast.wait_for_pushes(10)
+
+        async def heard() -> int:
+            return (await asyncio.wait_for(layer.receive(channel), 5))["n"]
+
+        assert asyncio.run_coroutine_threadsafe(heard(), broadcast.push_loop()).result(10) == 3
+    lost = [r.getMessage() for r in caplog.records if "not pushed" in r.getMessage()]
+    assert any("gate 1" in message for message in lost)
