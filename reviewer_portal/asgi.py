@@ -26,10 +26,11 @@ from reviewer_portal.live.routing import websocket_urlpatterns  # noqa: E402
 from reviewer_portal.request_threads import RequestThreads  # noqa: E402
 
 threads = settings.PORTAL_REQUEST_THREADS
+running = settings.PORTAL_RUNNING_REQUESTS
 
 application = ProtocolTypeRouter(
     {
-        "http": PortalHTTPHandler(RequestThreads(threads) if threads > 0 else None),
+        "http": PortalHTTPHandler(RequestThreads(threads, running) if threads > 0 else None),
         "websocket": SameOriginValidator(AuthMiddlewareStack(SignedInOnly(URLRouter(websocket_urlpatterns)))),
     }
 )

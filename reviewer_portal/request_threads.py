@@ -1,5 +1,5 @@
 """The threads the portal's HTTP requests run their sync code on, each keeping its database
-connections between requests.
+connections between requests, and how many of them run at once.
 
 Django's ASGI handler gives every request a thread of its own, made for it and ended after it,
 with a database connection opened and closed each time (persistent connections cannot outlive a
@@ -16,21 +16,26 @@ closes them, through Django's request-finished signal, when they are broken, in 
 open, or too old, and after `IDLE_SECONDS` without a request. Connections made anywhere else keep
 the configured CONN_MAX_AGE.
 
+At most `running` of the lent threads (PORTAL_RUNNING_REQUESTS, 1) run a request at once; the
+rest of the requests wait in line, first come first served. Python runs one thread at a time, and
+requests that used the CPU side by side each cost more of it than one after another: one process
+at 50 reviewers spent 3.3 ms of CPU per unchanged poll with 8 at once, 2.1 ms with one
+(benchmarks/portal_load.py). A thread that waits on something else gives its place up so the CPU
+is not left idle: at once when it says so (`step_aside`, before a wait on Temporal), and otherwise
+once it has been lent `RUNNING_SECONDS` (a slow query, a lock); it then finishes beside the next.
+
 A thread goes back to be lent again only once it has finished what the request gave it (a server
-may give up on a request whose view still runs). A request waits its turn while threads keep
-coming back (a burst of requests that use the CPU: more threads would only share it, each with a
-new connection). It gets a thread of its own, as Django gives, once no thread has come back for
-`WAIT_SECONDS` (every thread held by a slow Temporal or a locked database), or once it has waited
-`MAX_WAIT_SECONDS` in all while some thread has been lent that long (some held, the rest too few
-for the load), so held threads never hold up the rest by more than that. With no thread held, the
-line is the CPU's: a thread of its own would only add a connection's work to it.
+may give up on a request whose view still runs). A request gets a thread of its own, as Django
+gives, only when every thread is lent and none has come back for `WAIT_SECONDS` since it joined the
+line (all of them held, by a slow Temporal or a locked database).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import ChainMap
+import threading
+from collections import ChainMap, deque
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -43,57 +48,59 @@ log = logging.getLogger(__name__)
 
 KEEP_CONNECTION_SECONDS = 300
 IDLE_SECONDS = 60
-# No thread back for this long: they are held, not busy. Far longer than a request takes (a few
-# milliseconds; an inbox page under load, tens), far shorter than a Temporal call an outage holds
-# (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
+# A thread lent this long is taken to be waiting, not running: the next in line may run beside it.
+# Longer than a request's own CPU (an unchanged poll 2 ms, the inbox page 6), much shorter than a
+# wait that would leave the process idle for long.
+RUNNING_SECONDS = 0.05
+# Every thread lent and none back for this long: they are held, not busy. Far longer than a
+# request takes, far shorter than a Temporal call an outage holds (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
-# The longest a request waits in line while a thread is held (lent this long or more), however the
-# line moves: above the p95 of a poll at 50 reviewers a process (benchmarks/portal_load.py, about
-# 0.2 s), where waiting beats a new thread.
-MAX_WAIT_SECONDS = 0.5
 # Requests served on threads of their own are logged, the first at once and then their count at
 # most this often: the operator's sign that threads are held, or that PORTAL_REQUEST_THREADS is
 # small for the load.
 REPORT_SECONDS = 60
 
+# On each request thread: the RequestThreads it belongs to, and its place among them.
+_here = threading.local()
+
 
 class RequestThreads:
-    """`size` single-thread executors, lent to one request at a time, the last returned first."""
+    """`size` single-thread executors, lent to one request at a time (the last returned first), at
+    most `running` of them taken to be running."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, size: int, running: int = 1) -> None:
+        self.size, self.running = size, max(1, running)
         self._threads = [
             ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"portal-request-{n}", initializer=_keep_connections
+                max_workers=1,
+                thread_name_prefix=f"portal-request-{n}",
+                initializer=self._thread_started,
+                initargs=(n,),
             )
             for n in range(size)
         ]
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[ThreadPoolExecutor] = []
-        self._free: asyncio.Semaphore | None = None
+        self._line: deque[asyncio.Future[ThreadPoolExecutor]] = deque()
+        self._running: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}  # each with its timer
         self._idle_timers: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}
         self._unlent = 0
         self._report: asyncio.TimerHandle | None = None
         self._came_back = 0.0  # when a thread last came back to be lent, on the loop's clock
-        self._lent_at: dict[ThreadPoolExecutor, float] = {}  # the threads out, since when
 
     @asynccontextmanager
     async def lend(self) -> AsyncIterator[ThreadPoolExecutor | None]:
-        """A thread for the block, or None when none came back for WAIT_SECONDS meanwhile."""
-        free = self._free_threads()
-        if not await self._turn(free):
-            self._count_unlent()
+        """A thread for the block, or None when every thread was held meanwhile."""
+        thread = None if self._closed else await self._turn()
+        if thread is not None and self._closed:
+            self._give_back(asyncio.get_running_loop(), thread)
+            thread = None
+        if thread is None:
+            if not self._closed:
+                self._count_unlent()
             yield None
             return
-        if self._closed:
-            free.release()
-            yield None
-            return
-        thread = self._idle.pop()
-        if (idle_timer := self._idle_timers.pop(thread, None)) is not None:
-            idle_timer.cancel()
-        self._lent_at[thread] = asyncio.get_running_loop().time()
         try:
             yield thread
         finally:
@@ -103,36 +110,39 @@ class RequestThreads:
             with suppress(RuntimeError):  # closed meanwhile: nothing to give back to
                 thread.submit(int).add_done_callback(lambda _: self._give_back_from_thread(loop, thread))
 
-    async def _turn(self, free: asyncio.Semaphore) -> bool:
-        """Wait in line for a thread (True); False, out of the line, once no thread has come back
-        for WAIT_SECONDS since it joined, or once it has waited MAX_WAIT_SECONDS while a thread is
-        held. The wait wakes at least every WAIT_SECONDS to look again."""
-        if not free.locked():
-            return await free.acquire()  # a thread is idle and nobody waits: at once
-        loop = asyncio.get_running_loop()
+    async def _turn(self) -> ThreadPoolExecutor | None:
+        """Wait in line for a thread that may run; None, out of the line, once every thread is lent
+        and none has come back for WAIT_SECONDS since it joined."""
+        loop = self._serving_loop()
+        if not self._line and self._may_lend():
+            return self._take()  # nobody waits and a thread may run: at once
         joined = loop.time()
-        acquiring = asyncio.ensure_future(free.acquire())
+        waiter: asyncio.Future[ThreadPoolExecutor] = loop.create_future()
+        self._line.append(waiter)
         try:
-            while not acquiring.done():
+            while not waiter.done():
                 due = max(self._came_back, joined) + WAIT_SECONDS
-                if self._some_held(loop.time()):
-                    due = min(due, joined + MAX_WAIT_SECONDS)
-                if loop.time() < due:
-                    await asyncio.wait({acquiring}, timeout=due - loop.time())
-                    continue
-                await asyncio.sleep(0)  # a place handed on in this very step is taken up first
-                if not acquiring.done():
-                    _leave_line(free, acquiring)
-                    return False
+                if not self._idle and loop.time() >= due:
+                    self._line.remove(waiter)
+                    return None
+                # With a thread idle, the line waits only for a running one to finish or step
+                # aside; it looks again every WAIT_SECONDS, in case the idle ones are taken.
+                now = loop.time()
+                await asyncio.wait({waiter}, timeout=due - now if due > now else WAIT_SECONDS)
         except asyncio.CancelledError:  # the request went away while it waited
-            _leave_line(free, acquiring)
+            if waiter.done():
+                self._give_back(loop, waiter.result())  # taken for it, never used
+            else:
+                waiter.cancel()
+                self._line.remove(waiter)
             raise
-        return True
+        return waiter.result()
 
-    def _some_held(self, now: float) -> bool:
-        """Whether a thread has been lent for MAX_WAIT_SECONDS or more (a request that long is
-        waiting on something, not using the CPU)."""
-        return any(now - since >= MAX_WAIT_SECONDS for since in self._lent_at.values())
+    def step_aside_from_thread(self, index: int) -> None:
+        """The request thread `index` is about to wait on something else: the next may run."""
+        with suppress(RuntimeError):  # no loop, or closed: nobody waits
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._step_aside, self._threads[index])
 
     def close(self) -> None:
         """Close every thread's connections and end the threads; requests then get threads of
@@ -142,6 +152,32 @@ class RequestThreads:
             with suppress(RuntimeError):  # already shut down
                 thread.submit(connections.close_all).result()
             thread.shutdown()
+
+    def _may_lend(self) -> bool:
+        return bool(self._idle) and len(self._running) < self.running
+
+    def _take(self) -> ThreadPoolExecutor:
+        assert self._loop is not None
+        thread = self._idle.pop()
+        if (idle_timer := self._idle_timers.pop(thread, None)) is not None:
+            idle_timer.cancel()
+        self._running[thread] = self._loop.call_later(RUNNING_SECONDS, self._step_aside, thread)
+        return thread
+
+    def _lend_next(self) -> None:
+        """Hand threads to the line, first come first served, while they may run."""
+        while self._line and self._may_lend():
+            self._line.popleft().set_result(self._take())
+
+    def _step_aside(self, thread: ThreadPoolExecutor) -> None:
+        if (timer := self._running.pop(thread, None)) is not None:
+            timer.cancel()
+            self._lend_next()
+
+    def _thread_started(self, index: int) -> None:
+        """Run first on each request thread."""
+        _here.threads, _here.index = self, index
+        _keep_connections()
 
     def _count_unlent(self) -> None:
         """Counted, and reported at once, then every REPORT_SECONDS while there are more."""
@@ -169,39 +205,39 @@ class RequestThreads:
             loop.call_soon_threadsafe(self._give_back, loop, thread)
 
     def _give_back(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
-        if loop is not self._loop or self._free is None:
+        if loop is not self._loop:
             return  # lent on a loop the threads have since left (tests)
+        if (timer := self._running.pop(thread, None)) is not None:
+            timer.cancel()
         self._idle.append(thread)
-        self._lent_at.pop(thread, None)
         self._came_back = loop.time()
-        self._free.release()
         self._idle_timers[thread] = loop.call_later(IDLE_SECONDS, self._close_idle, thread)
+        self._lend_next()
 
     def _close_idle(self, thread: ThreadPoolExecutor) -> None:
         self._idle_timers.pop(thread, None)
         if thread in self._idle and not self._closed:
             thread.submit(connections.close_all).add_done_callback(_log_failure)
 
-    def _free_threads(self) -> asyncio.Semaphore:
-        # Made on the serving loop: asyncio's primitives belong to the loop they are first used on,
-        # and tests serve the same handler from one loop after another.
+    def _serving_loop(self) -> asyncio.AbstractEventLoop:
+        # The state belongs to the loop serving the requests: tests serve the same handler from
+        # one loop after another.
         loop = asyncio.get_running_loop()
-        if self._free is None or self._loop is not loop:
+        if self._loop is not loop:
             self._loop = loop
             self._idle = list(self._threads)
-            self._free = asyncio.Semaphore(len(self._idle))
-            self._idle_timers, self._report, self._lent_at = {}, None, {}
+            self._line, self._running = deque(), {}
+            self._idle_timers, self._report = {}, None
             self._came_back = loop.time()
-        return self._free
+        return loop
 
 
-def _leave_line(free: asyncio.Semaphore, acquiring: asyncio.Future[bool]) -> None:
-    """Give up a place in line: a thread already taken goes back; one given but not yet taken up
-    the semaphore passes on to the next in line as the wait is cancelled."""
-    if acquiring.done() and not acquiring.cancelled():
-        free.release()
-    else:
-        acquiring.cancel()
+def step_aside() -> None:
+    """Called on a request thread before it waits on something outside this process (Temporal):
+    the next request in line may run meanwhile. Anywhere else it does nothing."""
+    threads: RequestThreads | None = getattr(_here, "threads", None)
+    if threads is not None:
+        threads.step_aside_from_thread(_here.index)
 
 
 def _log_failure(done: Future[Any]) -> None:
@@ -210,7 +246,7 @@ def _log_failure(done: Future[Any]) -> None:
 
 
 def _keep_connections() -> None:
-    """Run first on each request thread: its connections are kept between requests.
+    """The thread's connections are kept between requests.
 
     The thread's connection objects read the configured settings through an overlay (a test run's
     database name, set later, still reaches them) that only says how long to keep a connection and

@@ -29,6 +29,7 @@ from agents.framework.claim_check import with_claim_check
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.domains import domain_of
+from reviewer_portal.request_threads import step_aside
 
 T = TypeVar("T")
 
@@ -90,6 +91,7 @@ def run_on_client_loop(
     raised. The loop carries on either way.
     """
     future = start_on_client_loop(coroutine)
+    step_aside()  # on a request thread, the next request may run while this one waits
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError as err:

@@ -69,6 +69,28 @@ def busy(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_where())
 
 
+# What each `span` view did and when: (thread, began, ended), on the perf_counter clock.
+spans: list[tuple[str, float, float]] = []
+SPAN_SECONDS = 0.15
+
+
+def span(request: HttpRequest) -> JsonResponse:
+    """A view that keeps its thread a while, saying when: whether requests ran side by side."""
+    began = time.perf_counter()
+    time.sleep(SPAN_SECONDS)
+    spans.append((threading.current_thread().name, began, time.perf_counter()))
+    return JsonResponse(_where())
+
+
+def waits_on_temporal(request: HttpRequest) -> JsonResponse:
+    """A view waiting on the client loop, as the audit trail waits for a run's history."""
+    from reviewer_portal.temporal_client import run_on_client_loop
+
+    entered.set()
+    run_on_client_loop(asyncio.to_thread(release.wait, 30), timeout=60)
+    return JsonResponse(_where())
+
+
 def leaves_a_transaction_open(request: HttpRequest) -> JsonResponse:
     """A faulty view: it opens a transaction and never ends it."""
     transaction.set_autocommit(False)
@@ -80,6 +102,8 @@ urlpatterns = [
     path("where-async/", where_async),
     path("slow/", slow),
     path("busy/", busy),
+    path("span/", span),
+    path("waits-on-temporal/", waits_on_temporal),
     path("slow-async/", slow_async),
     path("fails/", fails),
     path("open-transaction/", leaves_a_transaction_open),

@@ -29,6 +29,7 @@ from reviewer_portal.history.models import Submission
 from reviewer_portal.history.services import submission_given_up, submission_record, submission_started
 from reviewer_portal.intake.answers import REFUSED_FOR_ITSELF, UNCONFIRMED
 from reviewer_portal.intake.kept_inputs import input_to_keep
+from reviewer_portal.request_threads import step_aside
 from reviewer_portal.temporal_client import (
     START_TIMEOUT_SECONDS,
     TemporalUnreachable,
@@ -137,6 +138,7 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     if submission.started:
         return  # the same form again, its run long confirmed
     starting = start_on_client_loop(_start_within(workflow_id, agent_input, settings.START_WAIT_SECONDS))
+    step_aside()  # on a request thread, the next request may run while this one waits
     try:
         started = starting.result(timeout=settings.START_WAIT_SECONDS)
     except concurrent.futures.TimeoutError:

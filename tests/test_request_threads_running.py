@@ -1,0 +1,120 @@
+"""How many request threads run at once (issue 12, the portal under a team;
+reviewer_portal/request_threads.py): at most PORTAL_RUNNING_REQUESTS of them, one by default, since
+Python runs one thread at a time and requests sharing the CPU each cost more of it. A thread that
+waits on something else gives its place up: at once before a wait on Temporal, otherwise after
+RUNNING_SECONDS. Served in process through the real handler; the views are
+tests/request_thread_urls.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import pytest
+
+from reviewer_portal import request_threads
+from reviewer_portal.http_handler import PortalHTTPHandler
+from reviewer_portal.request_threads import RequestThreads
+from tests import request_thread_urls as views
+from tests.request_threads_support import LENT, get_json, serve, threads
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the request threads have connections of their own
+__all__ = ["threads"]  # the fixture
+
+
+def overlapping(spans: list[tuple[str, float, float]]) -> int:
+    """How many of the views' spans began before the one before them had ended."""
+    ordered = sorted(spans, key=lambda span: span[1])
+    return sum(1 for before, after in itertools.pairwise(ordered) if after[1] < before[2])
+
+
+@pytest.mark.parametrize("running", [1, 2])
+def test_requests_run_at_most_running_at_once_though_threads_are_idle(threads, running):
+    """Three requests at once, three threads: one at a time by default, each on a lent thread; with
+    PORTAL_RUNNING_REQUESTS 2, side by side (which says the test can see an overlap)."""
+    three = RequestThreads(3, running)
+    try:
+        answers = serve(PortalHTTPHandler(three), "/span/", "/span/", "/span/")
+    finally:
+        three.close()
+    assert all(answer.json()["thread"].startswith(LENT) for answer in answers)
+    assert len(views.spans) == 3
+    assert (overlapping(views.spans) == 0) is (running == 1)
+
+
+def test_a_thread_that_runs_long_steps_aside_for_the_next_after_running_seconds(threads, monkeypatch):
+    """A view held on something the portal does not know of (a locked row): the next request waits
+    RUNNING_SECONDS for it, not the view's whole wait, then runs on another lent thread."""
+    monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 0.3)
+    two = RequestThreads(2)
+    handler = PortalHTTPHandler(two)
+
+    async def scenario() -> tuple[dict[str, Any], float, dict[str, Any]]:
+        held = asyncio.create_task(get_json(handler, "/slow/"))
+        await asyncio.to_thread(views.entered.wait, 10)
+        began = time.monotonic()
+        meanwhile = await get_json(handler, "/where/")
+        waited = time.monotonic() - began
+        views.release.set()
+        return meanwhile, waited, await held
+
+    try:
+        meanwhile, waited, held = asyncio.run(scenario())
+    finally:
+        two.close()
+    assert meanwhile["thread"].startswith(LENT) and meanwhile["thread"] != held["thread"]
+    assert waited >= 0.25  # its turn came when the slow view was taken to be waiting
+    assert waited < 5  # not the slow view's 30 s
+
+
+def test_a_thread_waiting_on_temporal_steps_aside_at_once(threads):
+    """A view waiting on the client loop says so (reviewer_portal.temporal_client): the next
+    request runs at once on another lent thread, though RUNNING_SECONDS (10 s here) has not passed."""
+    two = RequestThreads(2)
+    handler = PortalHTTPHandler(two)
+
+    async def scenario() -> tuple[dict[str, Any], float, dict[str, Any]]:
+        waiting = asyncio.create_task(get_json(handler, "/waits-on-temporal/"))
+        await asyncio.to_thread(views.entered.wait, 10)
+        began = time.monotonic()
+        meanwhile = await get_json(handler, "/where/")
+        waited = time.monotonic() - began
+        views.release.set()
+        return meanwhile, waited, await waiting
+
+    try:
+        meanwhile, waited, waited_on_temporal = asyncio.run(scenario())
+    finally:
+        two.close()
+    assert meanwhile["thread"].startswith(LENT) and meanwhile["thread"] != waited_on_temporal["thread"]
+    assert waited < 5
+
+
+def test_a_request_handed_its_thread_as_it_went_away_gives_it_back(threads):
+    """A request that stops waiting in the very step its thread is handed to it (the thread counted
+    as running for it): the place is given back, and the next request runs at once rather than
+    after RUNNING_SECONDS (10 s here)."""
+    two = RequestThreads(2)
+
+    async def scenario() -> float:
+        async with two.lend() as first:
+            assert first is not None
+            waiting = asyncio.create_task(two.lend().__aenter__())
+            await asyncio.sleep(0.05)
+            assert not waiting.done()  # in line: a thread is idle, but one already runs
+            (place,) = two._line
+            place.add_done_callback(lambda _: waiting.cancel())  # gone as its turn comes
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        began = time.monotonic()
+        async with two.lend() as again:
+            assert again is not None
+        return time.monotonic() - began
+
+    try:
+        assert asyncio.run(scenario()) < 1
+    finally:
+        two.close()
