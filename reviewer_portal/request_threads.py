@@ -36,15 +36,18 @@ import asyncio
 import logging
 import threading
 from collections import ChainMap, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
+from asgiref.sync import async_to_sync
 from django.db import connections
 from django.db.utils import load_backend
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 KEEP_CONNECTION_SECONDS = 300
 IDLE_SECONDS = 60
@@ -238,6 +241,17 @@ def step_aside() -> None:
     threads: RequestThreads | None = getattr(_here, "threads", None)
     if threads is not None:
         threads.step_aside_from_thread(_here.index)
+
+
+def async_to_sync_aside(function: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    """`async_to_sync(function)` for a call that waits on Temporal, stepping aside first."""
+    waited = async_to_sync(function)
+
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        step_aside()
+        return waited(*args, **kwargs)
+
+    return call
 
 
 def _log_failure(done: Future[Any]) -> None:

@@ -83,11 +83,20 @@ def span(request: HttpRequest) -> JsonResponse:
 
 
 def waits_on_temporal(request: HttpRequest) -> JsonResponse:
-    """A view waiting on the client loop, as the audit trail waits for a run's history."""
+    """A view waiting on the client loop, as an intake waits for its start."""
     from reviewer_portal.temporal_client import run_on_client_loop
 
     entered.set()
     run_on_client_loop(asyncio.to_thread(release.wait, 30), timeout=60)
+    return JsonResponse(_where())
+
+
+def waits_on_temporal_from_the_server_loop(request: HttpRequest) -> JsonResponse:
+    """A view waiting on a coroutine on the server's loop, as the audit trail reads a history."""
+    from reviewer_portal.request_threads import async_to_sync_aside
+
+    entered.set()
+    async_to_sync_aside(asyncio.to_thread)(release.wait, 30)
     return JsonResponse(_where())
 
 
@@ -104,6 +113,7 @@ urlpatterns = [
     path("busy/", busy),
     path("span/", span),
     path("waits-on-temporal/", waits_on_temporal),
+    path("waits-on-temporal-from-the-server-loop/", waits_on_temporal_from_the_server_loop),
     path("slow-async/", slow_async),
     path("fails/", fails),
     path("open-transaction/", leaves_a_transaction_open),

@@ -70,14 +70,16 @@ def test_a_thread_that_runs_long_steps_aside_for_the_next_after_running_seconds(
     assert waited < 5  # not the slow view's 30 s
 
 
-def test_a_thread_waiting_on_temporal_steps_aside_at_once(threads):
-    """A view waiting on the client loop says so (reviewer_portal.temporal_client): the next
-    request runs at once on another lent thread, though RUNNING_SECONDS (10 s here) has not passed."""
+@pytest.mark.parametrize("path", ["/waits-on-temporal/", "/waits-on-temporal-from-the-server-loop/"])
+def test_a_thread_waiting_on_temporal_steps_aside_at_once(threads, path):
+    """A view waiting on the client loop (reviewer_portal.temporal_client) or through
+    `async_to_sync_aside` says so: the next request runs at once on another lent thread, though
+    RUNNING_SECONDS (10 s here) has not passed."""
     two = RequestThreads(2)
     handler = PortalHTTPHandler(two)
 
     async def scenario() -> tuple[dict[str, Any], float, dict[str, Any]]:
-        waiting = asyncio.create_task(get_json(handler, "/waits-on-temporal/"))
+        waiting = asyncio.create_task(get_json(handler, path))
         await asyncio.to_thread(views.entered.wait, 10)
         began = time.monotonic()
         meanwhile = await get_json(handler, "/where/")

@@ -23,6 +23,7 @@ from reviewer_portal.archive.integrity import purge_recorded
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
+from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.run_location import client_for_run
 from reviewer_portal.safe_text import storable
 from reviewer_portal.temporal_client import TemporalUnreachable
@@ -82,7 +83,7 @@ def live_trail(workflow_id: str, *, client: Client | None = None, run_id: str = 
         return histories, status, reading.data_converter
 
     try:
-        histories, status, converter = async_to_sync(load)()
+        histories, status, converter = async_to_sync_aside(load)()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotInTemporal(workflow_id) from err

@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.service import RPCError, RPCStatusCode
 
+from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import get_client
 
 # A page of the CLI's `workflow show` sends several requests in a row: fetch the history once.
@@ -31,7 +31,7 @@ def of_run(namespace: str, workflow_id: str, wanted: Iterable[Payload]) -> set[s
     key = f"codec:run-payloads:{namespace}:{workflow_id}"
     known: set[str] | None = cache.get(key)
     if known is None or not {digest(p) for p in wanted} <= known:
-        known = async_to_sync(_fetch)(namespace, workflow_id)
+        known = async_to_sync_aside(_fetch)(namespace, workflow_id)
         cache.set(key, known, CACHE_SECONDS)
     return known
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from temporalio.client import WorkflowQueryFailedError
@@ -16,6 +15,7 @@ from agents.support.contract import AGENT, TRANSCRIPT_QUERY, Transcript
 from reviewer_portal.accounts.roles import ADMIN_ROLE, reviewer_roles_of
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 
@@ -31,7 +31,7 @@ def conversation_transcript(*, conversation_id: str) -> Transcript | None:
         return transcript
 
     try:
-        return async_to_sync(query)()
+        return async_to_sync_aside(query)()
     except (RPCError, WorkflowQueryFailedError, TemporalUnreachable):
         return None
 

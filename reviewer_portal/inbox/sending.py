@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 from temporalio.client import (
@@ -33,6 +33,7 @@ from agents.framework.reviewer_actions import (
 from agents.framework.signing import MAX_AGE
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 from reviewer_portal.trust.signer import sign_action
 
@@ -133,7 +134,7 @@ def local_refusal(attempt: ActionAttempt) -> str:
 
 def send(attempt: ActionAttempt, envelope: Envelope) -> Answer:
     """Send the envelope as the action's Update and say how the run answered."""
-    return async_to_sync(send_async)(attempt, attempt.gate, envelope)
+    return async_to_sync_aside(send_async)(attempt, attempt.gate, envelope)
 
 
 async def send_async(attempt: ActionAttempt, gate: Gate, envelope: Envelope) -> Answer:
@@ -169,7 +170,7 @@ def applied_actions(attempt: ActionAttempt) -> set[str] | None:
         return await handle.query(APPLIED_ACTIONS_QUERY, result_type=list[str], rpc_timeout=timeout)
 
     try:
-        return set(async_to_sync(query)())
+        return set(async_to_sync_aside(query)())
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             # The run's history is gone: its projection is the record of who decided.

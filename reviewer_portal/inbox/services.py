@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 from typing import NamedTuple
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from temporalio.client import WorkflowQueryFailedError
@@ -23,6 +22,7 @@ from reviewer_portal.inbox.permissions import is_person
 from reviewer_portal.inbox.presentation import flags_of
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.selectors import gate_bulk_eligible_for, gate_visible_to
+from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def _current_snapshot(gate: Gate) -> GateSnapshot | None:
         return snapshots
 
     try:
-        snapshots = async_to_sync(query)()
+        snapshots = async_to_sync_aside(query)()
     except (RPCError, WorkflowQueryFailedError, TemporalUnreachable):
         return None  # the workflow's publish activity catches the projection up later
     return next((s for s in snapshots if s.gate_id == gate.gate_id), None)
