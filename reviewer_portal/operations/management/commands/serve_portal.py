@@ -2,11 +2,13 @@
 [--processes N] [--forwarded-allow-ips IPS]`, N uvicorn processes on one port, each serving HTTP
 and the WebSocket.
 
-What `uvicorn --workers N` does, with three differences:
+What `uvicorn --workers N` does, with four differences:
 - uvicorn makes the shared listening socket without naming its protocol, so asyncio, which turns
   Nagle's algorithm off only on sockets that say they are TCP, leaves it on, and every request
   after the first on a kept-alive connection waits for the client's delayed ACK, about 40 ms on
   Linux (uvicorn issue 3149). The socket here says it is TCP (reviewer_portal/operations/listener.py).
+- Each process accepts on a socket of its own, all on the one port (SO_REUSEPORT), so the kernel
+  spreads connections across the processes (reviewer_portal/operations/supervisor.py).
 - The processes end with the supervisor, even one killed outright (operations/served_app.py).
 - A stop lets requests finish for at most GRACEFUL_SECONDS: a client that never finishes sending
   its request cannot hold a deploy, and a supervisor that could not start its processes exits 3.
@@ -20,7 +22,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reviewer_portal.operations.listener import tcp_listener, url_of
+from reviewer_portal.operations.listener import tcp_listeners, url_of
 
 PORTAL_APP = "reviewer_portal.asgi:application"
 # What each serving process runs (operations/served_app.py: not imported here, since importing it
@@ -68,7 +70,8 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         import uvicorn
         from uvicorn.config import STARTUP_FAILURE
-        from uvicorn.supervisors import Multiprocess
+
+        from reviewer_portal.operations.supervisor import Supervisor
 
         processes = int(str(options["processes"]))
         if processes < 1:
@@ -94,14 +97,14 @@ class Command(BaseCommand):
             loop=str(options["loop"]),
         )
         try:
-            listener = tcp_listener(config.host, config.port)
+            listeners = tcp_listeners(config.host, config.port, processes)
         except OSError as error:
             raise CommandError(f"Cannot listen on {config.host}:{config.port}: {error.strerror}") from error
         os.environ[SUPERVISOR] = str(os.getpid())
         os.environ[APP] = str(options["app"])
-        self.stdout.write(f"Serving the portal on {url_of(listener)} with {processes} process(es)")
+        self.stdout.write(f"Serving the portal on {url_of(listeners[0])} with {processes} process(es)")
         self.stdout.flush()
-        supervisor = Multiprocess(config, sockets=[listener])
+        supervisor = Supervisor(config, listeners)
         supervisor.run()
         if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
             sys.exit(STARTUP_FAILURE)

@@ -1,0 +1,83 @@
+"""The supervisor of `serve_portal`'s processes: uvicorn's, but each process accepts connections
+on a listening socket of its own.
+
+With one socket shared by every process, whichever process wakes first accepts a whole burst of
+connections: 20 connections opened one after another went 19 to one process and 1 to the other,
+and kept-alive connections stay where they were accepted, so one process could serve a team while
+the other idled. Here the sockets are bound to the one port with SO_REUSEPORT, and the kernel
+spreads new connections across them by a hash of their addresses. The supervisor keeps every
+socket open: a connection that reaches the socket of a process being restarted waits for its
+successor rather than being refused.
+
+Only sockets of the same user may join the port (Linux), and the number of processes is fixed
+for the supervisor's life: SIGTTIN and SIGTTOU, which would add or remove one, are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+log = logging.getLogger("uvicorn.error")
+
+
+class Supervisor(Multiprocess):
+    """`config.workers` processes, the process of slot n serving `listeners[n]` alone."""
+
+    def __init__(self, config: Config, listeners: list[socket.socket]) -> None:
+        super().__init__(config, sockets=listeners)
+        self.listeners = listeners
+
+    def init_processes(self) -> None:
+        self.processes = [self._started(slot) for slot in range(len(self.listeners))]
+
+    def _started(self, slot: int) -> Process:
+        process = Process(self.config, [self.listeners[slot]])
+        process.start()
+        return process
+
+    def keep_subprocess_alive(self) -> None:
+        """A process that died or stopped answering is replaced on its slot's socket; one that
+        could not load the portal stops the supervisor instead (it would fail again)."""
+        for slot, process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                log.error("Child process [%s] failed to start, stopping the parent process.", process.pid)
+                self.should_exit.set()
+                return
+            log.info("Child process [%s] died; starting another on its socket", process.pid)
+            self.processes[slot] = self._started(slot)
+
+    def restart_all(self) -> None:
+        """SIGHUP: each slot's successor starts and answers before its process is stopped, so
+        every socket is served throughout."""
+        for slot, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self._started(slot)
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                log.error("Process [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
+                return
+            old.terminate()
+            old.join()
+            self.processes[slot] = new
+
+    def handle_ttin(self) -> None:
+        _refuse("SIGTTIN")
+
+    def handle_ttou(self) -> None:
+        _refuse("SIGTTOU")
+
+
+def _refuse(signal_name: str) -> None:
+    log.warning("Received %s: serve_portal keeps its --processes; restart it to change them", signal_name)
