@@ -103,7 +103,7 @@ ROOT_URLCONF = "reviewer_portal.urls"
 ASGI_APPLICATION = "reviewer_portal.asgi.application"
 # Long-lived threads each portal process lends its requests to sync views, keeping their database
 # connections (reviewer_portal/request_threads.py); 0: Django's own ASGI handler.
-PORTAL_REQUEST_THREADS = env.int("PORTAL_REQUEST_THREADS", default=8)
+PORTAL_REQUEST_THREADS = env.int("PORTAL_REQUEST_THREADS", default=16)
 # How many of them run a request at once; more when the database is far (each query's round trip
 # then leaves the CPU idle).
 PORTAL_RUNNING_REQUESTS = env.int("PORTAL_RUNNING_REQUESTS", default=1)
