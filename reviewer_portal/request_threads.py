@@ -21,8 +21,11 @@ rest of the requests wait in line, first come first served. Python runs one thre
 requests that used the CPU side by side each cost more of it than one after another: one process
 at 50 reviewers spent 3.3 ms of CPU per unchanged poll with 8 at once, 2.1 ms with one
 (benchmarks/portal_load.py). A thread that waits on something else gives its place up so the CPU
-is not left idle: at once when it says so (`step_aside`, before a wait on Temporal), and otherwise
-once it has been lent `RUNNING_SECONDS` (a slow query, a lock); it then finishes beside the next.
+is not left idle: at once when it says so (`step_aside`, before a wait on Temporal, and when its
+reply is ready to send), and otherwise once it has been lent `RUNNING_SECONDS` (a slow query, a
+lock); it then finishes beside the next. A request that has waited `MAX_WAIT_SECONDS` while a
+thread is idle runs beside the others (requests each holding their thread a while without saying
+so), so the line is bounded, and the operator is told.
 
 A thread goes back to be lent again only once it has finished what the request gave it (a server
 may give up on a request whose view still runs). A request gets a thread of its own, as Django
@@ -52,15 +55,18 @@ T = TypeVar("T")
 KEEP_CONNECTION_SECONDS = 300
 IDLE_SECONDS = 60
 # A thread lent this long is taken to be waiting, not running: the next in line may run beside it.
-# Longer than a request's own CPU (an unchanged poll 2 ms, the inbox page 6), much shorter than a
-# wait that would leave the process idle for long.
-RUNNING_SECONDS = 0.05
+# Longer than most requests' own CPU (an unchanged poll 2 ms, the inbox page 5), short enough that
+# requests waiting on a slow database still start 50 a second.
+RUNNING_SECONDS = 0.02
+# The longest a request waits in line while a thread is idle; then it runs beside the others.
+# Above the waits' p95 at 50 reviewers a process (benchmarks/portal_load.py, about 0.15 s).
+MAX_WAIT_SECONDS = 0.5
 # Every thread lent and none back for this long: they are held, not busy. Far longer than a
 # request takes, far shorter than a Temporal call an outage holds (TEMPORAL_UPDATE_TIMEOUT_SECONDS).
 WAIT_SECONDS = 0.1
-# Requests served on threads of their own are logged, the first at once and then their count at
-# most this often: the operator's sign that threads are held, or that PORTAL_REQUEST_THREADS is
-# small for the load.
+# Requests served on threads of their own, or beside the others after MAX_WAIT_SECONDS, are
+# logged, the first at once and then their count at most this often: the operator's sign that
+# threads are held, or that PORTAL_REQUEST_THREADS (PORTAL_RUNNING_REQUESTS) is small for the load.
 REPORT_SECONDS = 60
 
 # On each request thread: the RequestThreads it belongs to, and its place among them.
@@ -88,7 +94,7 @@ class RequestThreads:
         self._line: deque[asyncio.Future[ThreadPoolExecutor]] = deque()
         self._running: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}  # each with its timer
         self._idle_timers: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}
-        self._unlent = 0
+        self._unlent = self._beside = 0
         self._report: asyncio.TimerHandle | None = None
         self._came_back = 0.0  # when a thread last came back to be lent, on the loop's clock
 
@@ -101,7 +107,7 @@ class RequestThreads:
             thread = None
         if thread is None:
             if not self._closed:
-                self._count_unlent()
+                self._count("_unlent")
             yield None
             return
         try:
@@ -114,8 +120,9 @@ class RequestThreads:
                 thread.submit(int).add_done_callback(lambda _: self._give_back_from_thread(loop, thread))
 
     async def _turn(self) -> ThreadPoolExecutor | None:
-        """Wait in line for a thread that may run; None, out of the line, once every thread is lent
-        and none has come back for WAIT_SECONDS since it joined."""
+        """Wait in line for a thread that may run. Out of the line: with an idle thread to run
+        beside the others, once it has waited MAX_WAIT_SECONDS; with None, once every thread is
+        lent and none has come back for WAIT_SECONDS since it joined."""
         loop = self._serving_loop()
         if not self._line and self._may_lend():
             return self._take()  # nobody waits and a thread may run: at once
@@ -124,20 +131,23 @@ class RequestThreads:
         self._line.append(waiter)
         try:
             while not waiter.done():
-                due = max(self._came_back, joined) + WAIT_SECONDS
-                if not self._idle and loop.time() >= due:
+                now, due = loop.time(), max(self._came_back, joined) + WAIT_SECONDS
+                if self._idle and now >= joined + MAX_WAIT_SECONDS:
+                    self._line.remove(waiter)
+                    self._count("_beside")
+                    return self._take()
+                if not self._idle and now >= due:
                     self._line.remove(waiter)
                     return None
-                # With a thread idle, the line waits only for a running one to finish or step
-                # aside; it looks again every WAIT_SECONDS, in case the idle ones are taken.
-                now = loop.time()
-                await asyncio.wait({waiter}, timeout=due - now if due > now else WAIT_SECONDS)
-        except asyncio.CancelledError:  # the request went away while it waited
-            if waiter.done():
+                wake = joined + MAX_WAIT_SECONDS if self._idle else due
+                await asyncio.wait({waiter}, timeout=wake - now)
+        except BaseException:  # the request went away while it waited (cancelled, or ended)
+            if waiter.done() and not waiter.cancelled():
                 self._give_back(loop, waiter.result())  # taken for it, never used
             else:
                 waiter.cancel()
-                self._line.remove(waiter)
+                with suppress(ValueError):  # already out of the line
+                    self._line.remove(waiter)
             raise
         return waiter.result()
 
@@ -170,7 +180,8 @@ class RequestThreads:
     def _lend_next(self) -> None:
         """Hand threads to the line, first come first served, while they may run."""
         while self._line and self._may_lend():
-            self._line.popleft().set_result(self._take())
+            if not (waiter := self._line.popleft()).done():
+                waiter.set_result(self._take())
 
     def _step_aside(self, thread: ThreadPoolExecutor) -> None:
         if (timer := self._running.pop(thread, None)) is not None:
@@ -182,26 +193,35 @@ class RequestThreads:
         _here.threads, _here.index = self, index
         _keep_connections()
 
-    def _count_unlent(self) -> None:
-        """Counted, and reported at once, then every REPORT_SECONDS while there are more."""
-        self._unlent += 1
+    def _count(self, counter: str) -> None:
+        """Counted (`_unlent` or `_beside`), and reported at once, then every REPORT_SECONDS while
+        there are more."""
+        setattr(self, counter, getattr(self, counter) + 1)
         if self._report is None:
-            self._report_unlent()
+            self._report_counts()
 
-    def _report_unlent(self) -> None:
-        if not self._unlent:
+    def _report_counts(self) -> None:
+        if not (self._unlent or self._beside):
             self._report = None
             return
         assert self._loop is not None  # counted only once a request has met the threads
-        log.warning(
-            "%d request(s) found all %d request threads busy for %.1f s and got threads of their own"
-            " (PORTAL_REQUEST_THREADS)",
-            self._unlent,
-            self.size,
-            WAIT_SECONDS,
-        )
-        self._unlent = 0
-        self._report = self._loop.call_later(REPORT_SECONDS, self._report_unlent)
+        if self._unlent:
+            log.warning(
+                "%d request(s) found all %d request threads busy for %.1f s and got threads of their"
+                " own (PORTAL_REQUEST_THREADS)",
+                self._unlent,
+                self.size,
+                WAIT_SECONDS,
+            )
+        if self._beside:
+            log.warning(
+                "%d request(s) waited %.1f s in line and ran beside the %d running (PORTAL_RUNNING_REQUESTS)",
+                self._beside,
+                MAX_WAIT_SECONDS,
+                self.running,
+            )
+        self._unlent = self._beside = 0
+        self._report = self._loop.call_later(REPORT_SECONDS, self._report_counts)
 
     def _give_back_from_thread(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
         with suppress(RuntimeError):  # the loop has closed (a test's)

@@ -25,6 +25,7 @@ def threads(settings, monkeypatch) -> Iterator[RequestThreads]:
     # that is merely slow be taken to be waiting.
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 10.0)
     monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 10.0)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 10.0)
     views.release.clear()
     views.used.clear()
     views.spans.clear()

@@ -69,6 +69,7 @@ def test_odd_paths_are_answered_as_django_answers_them(method, caplog, monkeypat
     # request waits for one in production. Only a thread never given back should be "busy" here.
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 10.0)
     monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 10.0)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 10.0)
     threads = RequestThreads(1)
     portal, stock = PortalHTTPHandler(threads), ASGIHandler()
 
