@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -104,6 +105,49 @@ def raw_status(port: int, method: bytes, target: bytes, session: str) -> int:
     return int(head.split(b" ", 2)[1])
 
 
+def established_by_process(port: int, pids: list[int]) -> dict[int, int]:
+    """How many established connections to `port` each process holds (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # ESTABLISHED, on the server's side
+                inodes.add(fields[9])
+    held = {}
+    for pid in pids:
+        links = [link.readlink().name for link in Path(f"/proc/{pid}/fd").iterdir() if _is_socket(link)]
+        held[pid] = sum(1 for link in links if link.removeprefix("socket:[").removesuffix("]") in inodes)
+    return held
+
+
+def _is_socket(link: Path) -> bool:
+    try:
+        return link.readlink().name.startswith("socket:[")
+    except OSError:  # closed meanwhile
+        return False
+
+
+def kept_alive_after_a_get(port: int) -> tuple[int, socket.socket]:
+    """GET /accounts/login/ on a connection of its own, kept open: the status, and the connection."""
+    connection = socket.create_connection((HOST, port), timeout=60)
+    connection.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
+    return int(connection.recv(64).split(b" ", 2)[1]), connection
+
+
+def every_process_answers(port: int, supervisor: int) -> bool:
+    """Whether each serving process has answered one of 20 connections opened at once (each
+    socket's share; all 20 on one by chance: about one time in 500,000)."""
+    with ThreadPoolExecutor(20) as pool:
+        kept = list(pool.map(lambda _: kept_alive_after_a_get(port), range(20)))
+    try:
+        serving = workers(supervisor)
+        return all(established_by_process(port, serving).values())
+    finally:
+        for _, connection in kept:
+            connection.close()
+
+
 @contextmanager
 def served(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int, list[int]]]:
     """`manage.py serve_portal --processes 2 *args` on the test database: (supervisor, port, the
@@ -121,8 +165,10 @@ def served(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes]
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while not answers(port) or len(workers(server.pid)) < 2:
+        deadline = time.monotonic() + 90
+        while (
+            not answers(port) or len(workers(server.pid)) < 2 or not every_process_answers(port, server.pid)
+        ):
             assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
         yield server, port, workers(server.pid)

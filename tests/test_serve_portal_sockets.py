@@ -13,38 +13,21 @@ import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from reviewer_portal.operations.listener import tcp_listener
 from tests.processes import HOST
-from tests.test_serve_portal import alive, manage, served, workers
+from tests.test_serve_portal import (
+    alive,
+    established_by_process,
+    kept_alive_after_a_get,
+    manage,
+    served,
+    workers,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def established_by_process(port: int, pids: list[int]) -> dict[int, int]:
-    """How many established connections to `port` each process holds (from /proc)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01":  # ESTABLISHED, on the server's side
-                inodes.add(fields[9])
-    held = {}
-    for pid in pids:
-        links = [link.readlink().name for link in Path(f"/proc/{pid}/fd").iterdir() if _is_socket(link)]
-        held[pid] = sum(1 for link in links if link.removeprefix("socket:[").removesuffix("]") in inodes)
-    return held
-
-
-def _is_socket(link: Path) -> bool:
-    try:
-        return link.readlink().name.startswith("socket:[")
-    except OSError:  # closed meanwhile
-        return False
 
 
 def status_of_a_fresh_connection(port: int) -> int:
@@ -74,22 +57,30 @@ def test_connections_opened_together_are_spread_across_the_processes(tmp_path):
 
 
 def test_a_process_killed_is_replaced_on_its_socket_and_no_connection_is_refused(tmp_path):
+    """Connections opened while a process is dead: about half reach its socket, wait there for its
+    successor, and are answered by it (with the socket closed they would be refused, or all go to
+    the other process)."""
     with served(tmp_path) as (server, port, serving):
         killed = serving[0]
         os.kill(killed, signal.SIGKILL)
-        # Half of these reach the killed process's socket: they wait for its successor.
         with ThreadPoolExecutor(30) as pool:
-            statuses = list(pool.map(lambda _: status_of_a_fresh_connection(port), range(30)))
-        assert statuses == [200] * 30
-        now = workers(server.pid)
-        assert len(now) == 2 and killed not in now and not alive(killed)
+            kept = list(pool.map(lambda _: kept_alive_after_a_get(port), range(30)))
+        try:
+            assert [status for status, _ in kept] == [200] * 30
+            now = workers(server.pid)
+            assert len(now) == 2 and killed not in now and not alive(killed)
+            (successor,) = set(now) - set(serving)
+            assert established_by_process(port, [successor])[successor] >= 1
+        finally:
+            for _, connection in kept:
+                connection.close()
 
 
 def test_sighup_replaces_the_processes_one_by_one_while_every_request_is_answered(tmp_path):
     with served(tmp_path) as (server, port, serving):
         server.send_signal(signal.SIGHUP)
         statuses = []
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 150  # each successor may take HEALTHCHECK_SECONDS
         while set(workers(server.pid)) & set(serving) or len(workers(server.pid)) < 2:
             assert time.monotonic() < deadline, workers(server.pid)
             statuses.append(status_of_a_fresh_connection(port))

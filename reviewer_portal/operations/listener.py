@@ -32,17 +32,19 @@ def tcp_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.so
     return listener
 
 
-def tcp_listeners(host: str, port: int, count: int) -> list[socket.socket]:
+def tcp_listeners(host: str, port: int, count: int, backlog: int) -> list[socket.socket]:
     """`count` listening sockets on one port, each for a process of its own, the kernel spreading
     connections across them (SO_REUSEPORT); port 0: a free one. The port is first taken with a
-    plain socket, so a port another server holds, even with SO_REUSEPORT, is refused as in use
-    (an old deployment still running), never silently shared."""
+    plain socket, so a port another server listens on, even with SO_REUSEPORT, is refused as in
+    use (an old deployment still running), never silently shared. Each socket listens at once:
+    bound but not listening, it would neither take connections nor make the next probe fail."""
     with tcp_listener(host, port) as probe:
         port = probe.getsockname()[1]
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
             sockets.append(tcp_listener(host, port, reuse_port=True))
+            sockets[-1].listen(backlog)
     except OSError:
         for opened in sockets:
             opened.close()
