@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from benchmarks.processes import BenchmarkError, free_port, is_listening, process_tree, stop, tail
 
 PORTAL_APP = "reviewer_portal.asgi:application"
@@ -85,6 +87,10 @@ def served_portal(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"uvicorn did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
+        # Each process listens on a socket of its own from the start: a connection waits until
+        # its process serves. Fresh connections land on every socket; each answered, all serve.
+        for _ in range(10 * processes):
+            httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=60)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
         stop(process)

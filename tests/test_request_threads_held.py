@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reviewer_portal import request_threads
+from reviewer_portal import request_thread_reports, request_threads
 from reviewer_portal.http_handler import PortalHTTPHandler
 from reviewer_portal.request_threads import RequestThreads
 from tests import request_thread_urls as views
@@ -200,7 +200,7 @@ def test_every_request_that_got_a_thread_of_its_own_is_reported(threads, monkeyp
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.2)
     # Long enough that the burst's requests, started together, have all waited out WAIT_SECONDS
     # within it on a loaded machine too.
-    monkeypatch.setattr(request_threads, "REPORT_SECONDS", 2.0)
+    monkeypatch.setattr(request_thread_reports, "REPORT_SECONDS", 2.0)
     handler = PortalHTTPHandler(threads)
 
     def counts() -> list[int]:

@@ -46,6 +46,22 @@ def test_requests_run_at_most_running_at_once_though_threads_are_idle(threads, r
     assert (overlapping(views.spans) == 0) is (running == 1)
 
 
+@pytest.mark.parametrize(("path", "side_by_side"), [("/spin/", False), ("/span/", True)])
+def test_a_thread_using_the_cpu_keeps_its_place_and_one_waiting_steps_aside(
+    threads, monkeypatch, path, side_by_side
+):
+    """Two requests, each 0.4 s: one using the CPU all along runs before the other; one sleeping
+    (a slow query) is seen waiting at the first look, after RUNNING_SECONDS, and the next runs."""
+    monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 0.1)
+    two = RequestThreads(2)
+    try:
+        answers = serve(PortalHTTPHandler(two), path, path)
+    finally:
+        two.close()
+    assert all(answer.json()["thread"].startswith(LENT) for answer in answers)
+    assert (overlapping(views.spans) > 0) is side_by_side
+
+
 def test_a_thread_that_runs_long_steps_aside_for_the_next_after_running_seconds(threads, monkeypatch):
     """A view held on something the portal does not know of (a locked row): the next request waits
     RUNNING_SECONDS for it, not the view's whole wait, then runs on another lent thread."""
@@ -138,7 +154,7 @@ def test_a_request_that_waited_max_wait_runs_beside_the_others_and_the_operator_
     assert overlapping(views.spans) >= 1
     beside = [r.getMessage() for r in caplog.records if "ran beside" in r.getMessage()]
     assert beside and beside[0].endswith(
-        "waited 0.2 s in line and ran beside the 1 running (PORTAL_RUNNING_REQUESTS)"
+        "waited 0.2 s in line behind a request running that long and ran beside it (PORTAL_RUNNING_REQUESTS)"
     )
 
 

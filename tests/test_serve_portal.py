@@ -128,9 +128,9 @@ def _is_socket(link: Path) -> bool:
         return False
 
 
-def kept_alive_after_a_get(port: int) -> tuple[int, socket.socket]:
+def kept_alive_after_a_get(port: int, timeout: float = 60) -> tuple[int, socket.socket]:
     """GET /accounts/login/ on a connection of its own, kept open: the status, and the connection."""
-    connection = socket.create_connection((HOST, port), timeout=60)
+    connection = socket.create_connection((HOST, port), timeout=timeout)
     connection.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
     return int(connection.recv(64).split(b" ", 2)[1]), connection
 
@@ -139,10 +139,11 @@ def every_process_answers(port: int, supervisor: int) -> bool:
     """Whether each serving process has answered one of 20 connections opened at once (each
     socket's share; all 20 on one by chance: about one time in 500,000)."""
     with ThreadPoolExecutor(20) as pool:
-        kept = list(pool.map(lambda _: kept_alive_after_a_get(port), range(20)))
-    try:
+        tries = [pool.submit(kept_alive_after_a_get, port, 10) for _ in range(20)]
+    kept = [done.result() for done in tries if done.exception() is None]
+    try:  # a process still starting, or one that failed: not yet (the caller shows the log)
         serving = workers(supervisor)
-        return all(established_by_process(port, serving).values())
+        return len(kept) == 20 and all(established_by_process(port, serving).values())
     finally:
         for _, connection in kept:
             connection.close()

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from reviewer_portal.operations.listener import tcp_listener
+from reviewer_portal.operations.listener import tcp_listener, tcp_listeners
 from tests.processes import HOST
 from tests.test_serve_portal import (
     alive,
@@ -80,7 +80,7 @@ def test_sighup_replaces_the_processes_one_by_one_while_every_request_is_answere
     with served(tmp_path) as (server, port, serving):
         server.send_signal(signal.SIGHUP)
         statuses = []
-        deadline = time.monotonic() + 150  # each successor may take HEALTHCHECK_SECONDS
+        deadline = time.monotonic() + 150  # each successor may take READY_SECONDS
         while set(workers(server.pid)) & set(serving) or len(workers(server.pid)) < 2:
             assert time.monotonic() < deadline, workers(server.pid)
             statuses.append(status_of_a_fresh_connection(port))
@@ -110,3 +110,16 @@ def test_a_port_another_server_holds_with_so_reuseport_is_refused_not_shared():
         in_use = manage("--port", str(old.getsockname()[1]))
     assert in_use.returncode != 0
     assert "Cannot listen on 127.0.0.1" in in_use.stderr and "Traceback" not in in_use.stderr
+
+
+def test_the_sockets_listen_before_any_process_starts_so_a_second_server_is_refused_at_once():
+    """Bound but not listening, a socket would take no connection and would let a second
+    serve_portal's probe through (Linux lets it bind beside sockets that do not listen)."""
+    sockets = tcp_listeners(HOST, 0, 2, 128)
+    try:
+        assert [s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) for s in sockets] == [1, 1]
+        with pytest.raises(OSError):
+            tcp_listeners(HOST, sockets[0].getsockname()[1], 2, 128)
+    finally:
+        for opened in sockets:
+            opened.close()

@@ -22,6 +22,9 @@ from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 log = logging.getLogger("uvicorn.error")
+# How long a SIGHUP's new process has to answer before the old one is stopped: loading the portal
+# takes seconds on a loaded machine, and uvicorn's 5 s (still its ping's timeout) made it give up.
+READY_SECONDS = 30
 
 
 class Supervisor(Multiprocess):
@@ -63,7 +66,7 @@ class Supervisor(Multiprocess):
             if self.should_exit.is_set():
                 return
             new = self._started(slot)
-            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+            if not new.wait_until_ready(READY_SECONDS, self.should_exit):
                 new.kill()
                 new.join()
                 log.error("Process [%s] was not ready in time; keeping [%s]", new.pid, old.pid)

@@ -36,10 +36,6 @@ SUPERVISOR = "SERVE_PORTAL_SUPERVISOR"
 GRACEFUL_SECONDS = 20
 # Longer than a load balancer's usual idle timeout (60 s), so the balancer closes first, never us.
 KEEP_ALIVE_SECONDS = 75
-# A new process must answer within this (loading the portal takes seconds on a loaded machine), and
-# one that stops answering the supervisor's ping for this long is replaced: uvicorn's 5 s made a
-# SIGHUP on a busy machine give up, keeping the old processes.
-HEALTHCHECK_SECONDS = 30
 # The live-updates socket's browsers send nothing: a frame larger than this closes the socket.
 WS_MAX_BYTES = 4096
 # The event loop each serving process runs, the first by default: uvloop's (libuv, in C) spends
@@ -99,7 +95,6 @@ class Command(BaseCommand):
             lifespan="off",
             ws_max_size=WS_MAX_BYTES,
             loop=str(options["loop"]),
-            timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
         )
         try:
             listeners = tcp_listeners(config.host, config.port, processes, config.backlog)
