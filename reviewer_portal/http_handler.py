@@ -32,7 +32,7 @@ from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, get_resolver
 
-from reviewer_portal.request_threads import RequestThreads, step_aside
+from reviewer_portal.request_threads import RequestThreads
 
 # Set in the scope of a request this handler serves with its sync chain.
 SYNC_CHAIN = "reviewer_portal.sync_chain"
@@ -79,13 +79,7 @@ class PortalHTTPHandler(ASGIHandler):
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         if not getattr(request, "scope", {}).get(SYNC_CHAIN):
             return await super().get_response_async(request)
-        return await sync_to_async(self._respond, thread_sensitive=True)(request)
-
-    def _respond(self, request: HttpRequest) -> HttpResponseBase:
-        try:
-            return self._sync.get_response(request)
-        finally:
-            step_aside()  # the reply is sent from the loop: the next request may run meanwhile
+        return await sync_to_async(self._sync.get_response, thread_sensitive=True)(request)
 
 
 def _to_async_view(scope: dict[str, Any]) -> bool:

@@ -17,11 +17,6 @@ UNLENT = (
     "%d request(s) found all %d request threads busy for %.1f s and got threads of their own"
     " (PORTAL_REQUEST_THREADS)"
 )
-# Behind a long request: the line let it run beside.
-BESIDE = (
-    "%d request(s) waited %.1f s in line behind a request running that long and ran beside it"
-    " (PORTAL_RUNNING_REQUESTS)"
-)
 
 
 class LineReport:

@@ -21,25 +21,24 @@ rest of the requests wait in line, first come first served. Python runs one thre
 requests that used the CPU side by side each cost more of it than one after another: one process
 at 50 reviewers spent 3.3 ms of CPU per unchanged poll with 8 at once, 2.1 ms with one
 (benchmarks/portal_load.py). A thread that waits on something else gives its place up so the CPU
-is not left idle: at once when it says so (`step_aside`, before a wait on Temporal, and when its
-reply is ready to send), and otherwise once it is seen waiting: every `RUNNING_SECONDS` the loop
-reads each running thread's CPU clock, and one that used less than a quarter of that time is
-waiting on something (a slow query, a lock). It then finishes beside the next, uncounted. A thread
-still using the CPU keeps its place. A request that has waited `MAX_WAIT_SECONDS` while some thread
-has been lent that long (a long request, or one held) runs beside the others, on an idle thread
-or, with none idle, on a thread of its own, and the operator is told.
+is not left idle: at once when it says so (`step_aside`, before a wait on Temporal), and otherwise
+once it has been lent `RUNNING_SECONDS` (a slow query, a lock, a long request); it then finishes
+beside the next, uncounted. Requests that each hold their thread longer than that without saying
+so (a far database) thus start at most one per RUNNING_SECONDS per running place: raise
+PORTAL_RUNNING_REQUESTS for them.
 
 A thread goes back to be lent again only once it has finished what the request gave it (a server
-may give up on a request whose view still runs). A request also gets a thread of its own, as Django
-gives, when every thread is lent and none has come back for `WAIT_SECONDS` since it joined the line
-(all of them held, by a slow Temporal or a locked database).
+may give up on a request whose view still runs). A request gets a thread of its own, as Django
+gives, only when every thread is lent: once none has come back for `WAIT_SECONDS` since it joined
+the line (all of them held, by a slow Temporal or a locked database), or once it has waited
+`MAX_WAIT_SECONDS` while a thread has been lent that long (some held, the rest too few for the
+load). The operator is told.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,17 +49,17 @@ from asgiref.sync import async_to_sync
 from django.db import connections
 
 from reviewer_portal.request_connections import keep_connections, log_close_failure
-from reviewer_portal.request_thread_reports import BESIDE, UNLENT, LineReport
+from reviewer_portal.request_thread_reports import UNLENT, LineReport
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 IDLE_SECONDS = 60
-# How often the loop looks at whether a running thread still uses the CPU. Longer than most
-# requests (an unchanged poll 2 ms, the inbox page 5), short enough that requests each waiting on
-# a slow database still start 50 a second.
-RUNNING_SECONDS = 0.02
-# The longest a request waits in line behind a thread lent that long; then it runs beside it.
+# A thread lent this long is taken to be waiting, not running: the next in line may run beside it.
+# Longer than a request's own CPU (an unchanged poll 2 ms, the inbox page 5); a version that read
+# each thread's CPU clock every 20 ms measured 10-20 % slower on two processes.
+RUNNING_SECONDS = 0.05
+# With every thread lent, the longest a request waits while one has been lent this long (held).
 # Above the waits' p95 at 50 reviewers a process (benchmarks/portal_load.py, about 0.15 s).
 MAX_WAIT_SECONDS = 0.5
 # Every thread lent and none back for this long: they are held, not busy. Far longer than a
@@ -90,10 +89,8 @@ class RequestThreads:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[ThreadPoolExecutor] = []
         self._line: deque[asyncio.Future[ThreadPoolExecutor]] = deque()
-        # The threads running, each with its next look and (time, CPU clock) when last seen.
-        self._running: dict[ThreadPoolExecutor, tuple[asyncio.TimerHandle, float, float | None]] = {}
+        self._running: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}  # each with its timer
         self._lent_at: dict[ThreadPoolExecutor, float] = {}
-        self._clocks: dict[ThreadPoolExecutor, int] = {}  # each thread's CPU clock, once it runs
         self._idle_timers: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}
         self._report = LineReport()
         self._came_back = 0.0  # when a thread last came back to be lent, on the loop's clock
@@ -120,10 +117,9 @@ class RequestThreads:
                 thread.submit(int).add_done_callback(lambda _: self._give_back_from_thread(loop, thread))
 
     async def _turn(self) -> ThreadPoolExecutor | None:
-        """Wait in line for a thread that may run. Out of the line, once it has waited
-        MAX_WAIT_SECONDS while a thread has been lent that long: an idle thread to run beside the
-        others, or None; and None once every thread is lent and none has come back for
-        WAIT_SECONDS since it joined. It looks again at least every WAIT_SECONDS."""
+        """Wait in line for a thread that may run; None, out of the line, once every thread is lent
+        and none has come back for WAIT_SECONDS since it joined, or it has waited MAX_WAIT_SECONDS
+        while one has been lent that long. It looks again at least every WAIT_SECONDS."""
         loop = self._serving_loop()
         if not self._line and self._may_lend():
             return self._take()  # nobody waits and a thread may run: at once
@@ -133,19 +129,10 @@ class RequestThreads:
         try:
             while not waiter.done():
                 now, due = loop.time(), max(self._came_back, joined) + WAIT_SECONDS
-                if now >= joined + MAX_WAIT_SECONDS and self._lent_long(now):
-                    self._line.remove(waiter)
-                    if not self._idle:
-                        return None  # every thread lent: one of its own
-                    self._report.count(loop, BESIDE, MAX_WAIT_SECONDS)
-                    return self._take()
-                if not self._idle and now >= due:
+                if not self._idle and (now >= due or (now >= joined + MAX_WAIT_SECONDS and self._held(now))):
                     self._line.remove(waiter)
                     return None
-                wake = due if not self._idle else joined + MAX_WAIT_SECONDS
-                await asyncio.wait(
-                    {waiter}, timeout=min(wake - now, WAIT_SECONDS) if wake > now else WAIT_SECONDS
-                )
+                await asyncio.wait({waiter}, timeout=due - now if due > now else WAIT_SECONDS)
         except BaseException:  # the request went away while it waited (cancelled, or ended)
             if waiter.done() and not waiter.cancelled():
                 self._give_back(loop, waiter.result())  # taken for it, never used
@@ -174,11 +161,9 @@ class RequestThreads:
     def _may_lend(self) -> bool:
         return bool(self._idle) and len(self._running) < self.running
 
-    def _lent_long(self, now: float) -> bool:
-        """Whether a thread has been lent MAX_WAIT_SECONDS or more: with a thread idle, a running
-        one (a long request the line waits behind); with none idle, any (one held)."""
-        lent = self._running if self._idle else self._lent_at
-        return any(now - self._lent_at[thread] >= MAX_WAIT_SECONDS for thread in lent)
+    def _held(self, now: float) -> bool:
+        """Whether a thread has been lent MAX_WAIT_SECONDS or more (it waits on something)."""
+        return any(now - since >= MAX_WAIT_SECONDS for since in self._lent_at.values())
 
     def _take(self) -> ThreadPoolExecutor:
         assert self._loop is not None
@@ -186,35 +171,8 @@ class RequestThreads:
         if (idle_timer := self._idle_timers.pop(thread, None)) is not None:
             idle_timer.cancel()
         self._lent_at[thread] = self._loop.time()
-        self._watch(thread)
+        self._running[thread] = self._loop.call_later(RUNNING_SECONDS, self._step_aside, thread)
         return thread
-
-    def _watch(self, thread: ThreadPoolExecutor) -> None:
-        assert self._loop is not None
-        look = self._loop.call_later(RUNNING_SECONDS, self._look, thread)
-        self._running[thread] = (look, self._loop.time(), self._cpu_of(thread))
-
-    def _look(self, thread: ThreadPoolExecutor) -> None:
-        """A running thread that used less than a quarter of the time since it was last seen on
-        the CPU is waiting on something: it steps aside. One still using the CPU keeps its place."""
-        if (seen := self._running.get(thread)) is None or self._loop is None:
-            return
-        _, seen_at, cpu_then = seen
-        cpu_now = self._cpu_of(thread)
-        if cpu_now is None or (
-            cpu_then is not None and cpu_now - cpu_then < (self._loop.time() - seen_at) / 4
-        ):
-            self._step_aside(thread)  # waiting, or no clock to tell: the time lent decides
-        else:
-            self._watch(thread)  # using the CPU (or its clock only just known): look again
-
-    def _cpu_of(self, thread: ThreadPoolExecutor) -> float | None:
-        """The thread's CPU time so far, or None where it cannot be read."""
-        clock = self._clocks.get(thread)
-        try:
-            return None if clock is None else time.clock_gettime(clock)
-        except OSError:  # the thread has ended
-            return None
 
     def _lend_next(self) -> None:
         """Hand threads to the line, first come first served, while they may run."""
@@ -223,15 +181,13 @@ class RequestThreads:
                 waiter.set_result(self._take())
 
     def _step_aside(self, thread: ThreadPoolExecutor) -> None:
-        if (seen := self._running.pop(thread, None)) is not None:
-            seen[0].cancel()
+        if (timer := self._running.pop(thread, None)) is not None:
+            timer.cancel()
             self._lend_next()
 
     def _thread_started(self, index: int) -> None:
         """Run first on each request thread."""
         _here.threads, _here.index = self, index
-        with suppress(AttributeError, OSError):  # no per-thread CPU clocks here: time decides
-            self._clocks[self._threads[index]] = time.pthread_getcpuclockid(threading.get_ident())
         keep_connections()
 
     def _give_back_from_thread(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
@@ -241,8 +197,8 @@ class RequestThreads:
     def _give_back(self, loop: asyncio.AbstractEventLoop, thread: ThreadPoolExecutor) -> None:
         if loop is not self._loop:
             return  # lent on a loop the threads have since left (tests)
-        if (seen := self._running.pop(thread, None)) is not None:
-            seen[0].cancel()
+        if (timer := self._running.pop(thread, None)) is not None:
+            timer.cancel()
         self._lent_at.pop(thread, None)
         self._idle.append(thread)
         self._came_back = loop.time()

@@ -82,15 +82,6 @@ def span(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_where())
 
 
-def spin(request: HttpRequest) -> JsonResponse:
-    """A view that uses the CPU for SPAN_SECONDS, saying when, as a heavy page does."""
-    began = time.perf_counter()
-    while time.perf_counter() - began < SPAN_SECONDS:
-        pass
-    spans.append((threading.current_thread().name, began, time.perf_counter()))
-    return JsonResponse(_where())
-
-
 def waits_on_temporal(request: HttpRequest) -> JsonResponse:
     """A view waiting on the client loop, as an intake waits for its start."""
     from reviewer_portal.temporal_client import run_on_client_loop
@@ -121,7 +112,6 @@ urlpatterns = [
     path("slow/", slow),
     path("busy/", busy),
     path("span/", span),
-    path("spin/", spin),
     path("waits-on-temporal/", waits_on_temporal),
     path("waits-on-temporal-from-the-server-loop/", waits_on_temporal_from_the_server_loop),
     path("slow-async/", slow_async),

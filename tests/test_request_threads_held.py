@@ -67,9 +67,11 @@ def test_requests_in_a_burst_wait_for_threads_that_keep_coming_back_rather_than_
     threads, monkeypatch, caplog
 ):
     """Five requests at once for the one thread, each keeping it 0.2 s: the last waits 0.8 s, more
-    than WAIT_SECONDS, but a thread came back every 0.2 s, so the line moved and each got the lent
-    thread. A thread of its own would only have shared the same CPU, with a new connection."""
+    than WAIT_SECONDS and MAX_WAIT_SECONDS, but a thread came back every 0.2 s and none was held
+    (lent MAX_WAIT_SECONDS or more), so the line moved and each got the lent thread. A thread of
+    its own would only have shared the same CPU, with a new connection."""
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.6)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 0.5)
     monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 0.05)  # each steps aside: no other thread
     handler = PortalHTTPHandler(threads)
 
@@ -83,30 +85,32 @@ def test_requests_in_a_burst_wait_for_threads_that_keep_coming_back_rather_than_
     assert not [r for r in caplog.records if "request threads busy" in r.getMessage()]
 
 
-def test_a_held_thread_does_not_hold_up_the_line_the_others_serve_it(threads, monkeypatch, caplog):
-    """Two threads, one held (Temporal hung, its view not saying so): after RUNNING_SECONDS it is
-    taken to be waiting, and six requests at once are served one after another on the other lent
-    thread. None gets a thread of its own, and none waits for the held one."""
+def test_a_request_waits_in_line_no_longer_than_max_wait_however_the_line_moves(threads, monkeypatch, caplog):
+    """Two threads: one held (Temporal hung), the other coming back every 0.2 s, more often than
+    WAIT_SECONDS. Of six requests for it at once, those whose turn would come after MAX_WAIT_SECONDS
+    get threads of their own then, since a thread is held, and the operator is told."""
     monkeypatch.setattr(request_threads, "WAIT_SECONDS", 0.45)
-    monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 0.1)
+    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 0.5)
     two = RequestThreads(2)
     handler = PortalHTTPHandler(two)
 
-    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def scenario() -> list[dict[str, Any]]:
         held = asyncio.create_task(get_json(handler, "/slow/"))
         await slow_view_started()
+        await asyncio.sleep(request_threads.MAX_WAIT_SECONDS)  # lent that long: held
         served = list(await asyncio.gather(*(get_json(handler, "/busy/") for _ in range(6))))
         views.release.set()
-        return served, await held
+        await held
+        return served
 
     try:
-        served, held = asyncio.run(scenario())
+        served = asyncio.run(scenario())
     finally:
         two.close()
-    # The line took 1.2 s, far beyond WAIT_SECONDS, but a thread kept coming back.
-    assert {answer["thread"] for answer in served} == {served[0]["thread"]}
-    assert served[0]["thread"].startswith(LENT) and served[0]["thread"] != held["thread"]
-    assert not [r for r in caplog.records if "request threads busy" in r.getMessage()]
+    # One after another on the one free thread, the last three would have waited 0.6-1.0 s.
+    own = [answer for answer in served if not answer["thread"].startswith(LENT)]
+    assert len(own) >= 2
+    assert [r for r in caplog.records if "request threads busy" in r.getMessage()]
 
 
 def test_a_request_that_stops_waiting_for_a_thread_leaves_every_thread_to_lend(threads):

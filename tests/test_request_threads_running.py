@@ -1,9 +1,8 @@
 """How many request threads run at once (issue 12, the portal under a team;
 reviewer_portal/request_threads.py): at most PORTAL_RUNNING_REQUESTS of them, one by default, since
 Python runs one thread at a time and requests sharing the CPU each cost more of it. A thread that
-waits on something else gives its place up: at once before a wait on Temporal and once its reply
-is ready, otherwise after RUNNING_SECONDS; a request that waited MAX_WAIT_SECONDS while a thread was
-idle runs beside the others. Served in process through the real handler; the views are
+waits on something else gives its place up: at once before a wait on Temporal, otherwise after
+RUNNING_SECONDS. Served in process through the real handler; the views are
 tests/request_thread_urls.py.
 """
 
@@ -20,7 +19,7 @@ from reviewer_portal import request_threads
 from reviewer_portal.http_handler import PortalHTTPHandler
 from reviewer_portal.request_threads import RequestThreads
 from tests import request_thread_urls as views
-from tests.request_threads_support import LENT, get_json, http_scope, serve, threads
+from tests.request_threads_support import LENT, get_json, serve, threads
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the request threads have connections of their own
 __all__ = ["threads"]  # the fixture
@@ -44,22 +43,6 @@ def test_requests_run_at_most_running_at_once_though_threads_are_idle(threads, r
     assert all(answer.json()["thread"].startswith(LENT) for answer in answers)
     assert len(views.spans) == 3
     assert (overlapping(views.spans) == 0) is (running == 1)
-
-
-@pytest.mark.parametrize(("path", "side_by_side"), [("/spin/", False), ("/span/", True)])
-def test_a_thread_using_the_cpu_keeps_its_place_and_one_waiting_steps_aside(
-    threads, monkeypatch, path, side_by_side
-):
-    """Two requests, each 0.4 s: one using the CPU all along runs before the other; one sleeping
-    (a slow query) is seen waiting at the first look, after RUNNING_SECONDS, and the next runs."""
-    monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 0.1)
-    two = RequestThreads(2)
-    try:
-        answers = serve(PortalHTTPHandler(two), path, path)
-    finally:
-        two.close()
-    assert all(answer.json()["thread"].startswith(LENT) for answer in answers)
-    assert (overlapping(views.spans) > 0) is side_by_side
 
 
 def test_a_thread_that_runs_long_steps_aside_for_the_next_after_running_seconds(threads, monkeypatch):
@@ -135,58 +118,5 @@ def test_a_request_handed_its_thread_as_it_went_away_gives_it_back(threads):
 
     try:
         assert asyncio.run(scenario()) < 1
-    finally:
-        two.close()
-
-
-def test_a_request_that_waited_max_wait_runs_beside_the_others_and_the_operator_is_told(
-    threads, monkeypatch, caplog
-):
-    """Requests each holding their thread 0.4 s without saying why (a far database), for longer
-    than MAX_WAIT_SECONDS but under RUNNING_SECONDS: the line is bounded, not one after another."""
-    monkeypatch.setattr(request_threads, "MAX_WAIT_SECONDS", 0.2)
-    three = RequestThreads(3)
-    try:
-        answers = serve(PortalHTTPHandler(three), "/span/", "/span/", "/span/")
-    finally:
-        three.close()
-    assert all(answer.json()["thread"].startswith(LENT) for answer in answers)
-    assert overlapping(views.spans) >= 1
-    beside = [r.getMessage() for r in caplog.records if "ran beside" in r.getMessage()]
-    assert beside and beside[0].endswith(
-        "waited 0.2 s in line behind a request running that long and ran beside it (PORTAL_RUNNING_REQUESTS)"
-    )
-
-
-def test_a_request_whose_reply_is_still_being_sent_lets_the_next_run(threads):
-    """The reply goes out from the event loop (to a slow client here): the thread has stepped
-    aside by then, so the next request runs meanwhile rather than waiting for the client."""
-    two = RequestThreads(2)
-    handler = PortalHTTPHandler(two)
-
-    async def scenario() -> dict[str, Any]:
-        client_reads = asyncio.Event()
-
-        async def slow_client(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.body":
-                await client_reads.wait()
-
-        sent = [{"type": "http.request", "body": b"", "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if sent:
-                return sent.pop()
-            await client_reads.wait()  # connected until it has read the reply
-            return {"type": "http.disconnect"}
-
-        sending = asyncio.create_task(handler(http_scope("GET", "/where/"), receive, slow_client))
-        try:
-            return await asyncio.wait_for(get_json(handler, "/where/"), timeout=5)
-        finally:
-            client_reads.set()
-            await sending
-
-    try:
-        assert asyncio.run(scenario())["thread"].startswith(LENT)
     finally:
         two.close()
