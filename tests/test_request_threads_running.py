@@ -45,36 +45,9 @@ def test_requests_run_at_most_running_at_once_though_threads_are_idle(threads, r
     assert (overlapping(views.spans) == 0) is (running == 1)
 
 
-def test_a_thread_that_runs_long_steps_aside_for_the_next_after_running_seconds(threads, monkeypatch):
-    """A view held on something the portal does not know of (a locked row): the next request waits
-    RUNNING_SECONDS for it, not the view's whole wait, then runs on another lent thread."""
-    monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 1.0)
-    two = RequestThreads(2)
-    handler = PortalHTTPHandler(two)
-
-    async def scenario() -> tuple[dict[str, Any], float, dict[str, Any]]:
-        held = asyncio.create_task(get_json(handler, "/slow/"))
-        await asyncio.to_thread(views.entered.wait, 10)
-        began = time.monotonic()
-        meanwhile = await get_json(handler, "/where/")
-        waited = time.monotonic() - began
-        views.release.set()
-        return meanwhile, waited, await held
-
-    try:
-        meanwhile, waited, held = asyncio.run(scenario())
-    finally:
-        two.close()
-    assert meanwhile["thread"].startswith(LENT) and meanwhile["thread"] != held["thread"]
-    assert waited >= 0.5  # its turn came when the slow view was taken to be waiting (1 s after)
-    assert waited < 5  # not the slow view's 30 s
-
-
-@pytest.mark.parametrize("path", ["/waits-on-temporal/", "/waits-on-temporal-from-the-server-loop/"])
-def test_a_thread_waiting_on_temporal_steps_aside_at_once(threads, path):
-    """A view waiting on the client loop (reviewer_portal.temporal_client) or through
-    `async_to_sync_aside` says so: the next request runs at once on another lent thread, though
-    RUNNING_SECONDS (10 s here) has not passed."""
+def while_one_waits(path: str) -> tuple[dict[str, Any], float, dict[str, Any]]:
+    """Two threads: GET `path` (a view that waits until released), then /where/ meanwhile. The
+    answer to /where/, how long it took, and the answer to `path` once released."""
     two = RequestThreads(2)
     handler = PortalHTTPHandler(two)
 
@@ -88,9 +61,27 @@ def test_a_thread_waiting_on_temporal_steps_aside_at_once(threads, path):
         return meanwhile, waited, await waiting
 
     try:
-        meanwhile, waited, waited_on_temporal = asyncio.run(scenario())
+        return asyncio.run(scenario())
     finally:
         two.close()
+
+
+def test_a_thread_that_runs_long_steps_aside_for_the_next_after_running_seconds(threads, monkeypatch):
+    """A view held on something the portal does not know of (a locked row): the next request waits
+    RUNNING_SECONDS for it, not the view's whole wait, then runs on another lent thread."""
+    monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 1.0)
+    meanwhile, waited, held = while_one_waits("/slow/")
+    assert meanwhile["thread"].startswith(LENT) and meanwhile["thread"] != held["thread"]
+    assert waited >= 0.5  # its turn came when the slow view was taken to be waiting (1 s after)
+    assert waited < 5  # not the slow view's 30 s
+
+
+@pytest.mark.parametrize("path", ["/waits-on-temporal/", "/waits-on-temporal-from-the-server-loop/"])
+def test_a_thread_waiting_on_temporal_steps_aside_at_once(threads, path):
+    """A view waiting on the client loop (reviewer_portal.temporal_client) or through
+    `async_to_sync_aside` says so: the next request runs at once on another lent thread, though
+    RUNNING_SECONDS (10 s here) has not passed."""
+    meanwhile, waited, waited_on_temporal = while_one_waits(path)
     assert meanwhile["thread"].startswith(LENT) and meanwhile["thread"] != waited_on_temporal["thread"]
     assert waited < 5
 
