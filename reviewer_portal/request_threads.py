@@ -10,10 +10,10 @@ every new connection.
 Here a request to a sync view borrows one of a few long-lived threads instead, once its body has
 arrived (reviewer_portal.http_handler). All of its thread-sensitive work runs there, in order, as
 it would on a thread of its own: the request's started and finished signals, the middleware and
-the view, Django's closing of the reply. Each thread keeps its connections for
-`KEEP_CONNECTION_SECONDS` (reviewer_portal.request_connections), checks them at the start of every request (CONN_HEALTH_CHECKS) and
-closes them, through Django's request-finished signal, when they are broken, in a transaction left
-open, or too old, and after `IDLE_SECONDS` without a request. Connections made anywhere else keep
+the view, Django's closing of the reply. Each thread keeps its connections
+(reviewer_portal.request_connections), checks them at the start of every request and closes them,
+through Django's request-finished signal, when they are broken, in a transaction left open, or
+too old, and after `IDLE_SECONDS` without a request. Connections made anywhere else keep
 the configured CONN_MAX_AGE.
 
 At most `running` of the lent threads (PORTAL_RUNNING_REQUESTS, 1) run a request at once; the
