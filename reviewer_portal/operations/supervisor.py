@@ -5,9 +5,10 @@ With one socket shared by every process, whichever process wakes first accepts a
 connections: 20 connections opened one after another went 19 to one process and 1 to the other,
 and kept-alive connections stay where they were accepted, so one process could serve a team while
 the other idled. Here the sockets are bound to the one port with SO_REUSEPORT, and the kernel
-spreads new connections across them by a hash of their addresses. The supervisor keeps every
-socket open: a connection that reaches the socket of a process being restarted waits for its
-successor rather than being refused.
+spreads new connections across them by a hash of their addresses. The sockets listen before any
+process starts (reviewer_portal.operations.listener), and the supervisor keeps them open: a
+connection that reaches the socket of a process still starting, or being restarted, waits for it
+rather than being refused.
 
 Only sockets of the same user may join the port (Linux), and the number of processes is fixed
 for the supervisor's life: SIGTTIN and SIGTTOU, which would add or remove one, are refused.
