@@ -49,7 +49,7 @@ from asgiref.sync import async_to_sync
 from django.db import connections
 
 from reviewer_portal.request_connections import keep_connections, log_close_failure
-from reviewer_portal.request_thread_reports import UNLENT, LineReport
+from reviewer_portal.request_thread_reports import UnlentReport
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -92,7 +92,7 @@ class RequestThreads:
         self._running: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}  # each with its timer
         self._lent_at: dict[ThreadPoolExecutor, float] = {}
         self._idle_timers: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}
-        self._report = LineReport()
+        self._report = UnlentReport()
         self._came_back = 0.0  # when a thread last came back to be lent, on the loop's clock
 
     @asynccontextmanager
@@ -104,7 +104,7 @@ class RequestThreads:
             thread = None
         if thread is None:
             if not self._closed:
-                self._report.count(asyncio.get_running_loop(), UNLENT, self.size, WAIT_SECONDS)
+                self._report.count(asyncio.get_running_loop(), self.size, WAIT_SECONDS)
             yield None
             return
         try:
@@ -218,7 +218,7 @@ class RequestThreads:
             self._loop = loop
             self._idle = list(self._threads)
             self._line, self._running, self._lent_at = deque(), {}, {}
-            self._idle_timers, self._report = {}, LineReport()
+            self._idle_timers, self._report = {}, UnlentReport()
             self._came_back = loop.time()
         return loop
 
