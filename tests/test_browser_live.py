@@ -166,3 +166,46 @@ def wait_until(done: Callable[[], object], page: Page, timeout: float = 30) -> N
     while not done():
         assert time.monotonic() < deadline, "timed out"
         page.wait_for_timeout(100)
+
+
+def test_a_decision_sent_while_its_panel_is_being_re_read_keeps_its_outcome(
+    asgi_portal, temporal, worker, browser
+):
+    """Seen once in CI: a push re-read the officer's panel while their Approve was under way. The
+    re-read, read before the decision, replaced the panel; the decision's answer then had no panel
+    to land in, and the approval's push re-read a panel without the agent's word on it."""
+    make_user("officer", "credit_officer")
+    officer = reviewer_page(browser, asgi_portal.url, "officer")
+    handle = start_loan(temporal, worker, loan_input(APPROVABLE, submitted_by="intake"))
+    (gate,) = wait_for_projected_gates(handle)
+    officer.get_by_role("link", name=gate.subject).click()
+    officer.get_by_role("button", name="Claim", exact=True).click()
+    panel = officer.locator("#decision-panel")
+    expect(panel.locator(".holder")).to_contain_text("(you)")
+    officer.evaluate(RECORD_PUSHES)
+    held_read: list[tuple[Route, APIResponse]] = []
+    held_decision: list[tuple[Route, APIResponse]] = []
+
+    def hold(route: Route) -> None:
+        request = route.request
+        if request.method == "GET" and request.headers.get("x-portal-background") and not held_read:
+            held_read.append((route, route.fetch()))  # read before the decision
+        elif request.method == "POST" and request.url.endswith("/decide/"):
+            held_decision.append((route, route.fetch()))  # decided now, answered when the test lets it
+        else:
+            route.continue_()
+
+    officer.route(lambda url: "/gates/" in url, hold)
+    panel.dispatch_event("portal:refresh")  # as a push of the claim would
+    wait_until(lambda: held_read, officer)
+    officer.get_by_role("button", name="Approve").click()
+    wait_until(lambda: held_decision, officer)
+    for route, response in (held_read[0], held_decision[0]):
+        route.fulfill(response=response)
+
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+    assert held_read[0][0].request.failure == "net::ERR_ABORTED"  # the re-read was given up
+    wait_until(lambda: [p for p in pushes_for(officer, gate.gate_id) if p["status"] == "approved"], officer)
+    officer.wait_for_timeout(1_000)  # the approval's push has been handled
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+    assert temporal.run(handle.result()).outcome == "approved"

@@ -34,7 +34,7 @@
   let heldBack = false; // a re-read skipped while gates were selected
   let tableRefreshDue = null;
   let tableAfterRead = false; // a re-read asked for while the table's last read was under way
-  const panelsAfterRead = new Map(); // gate id -> version pushed while its panel's read was under way
+  const panelsAfterRead = new Map(); // gate id -> the push that came while its panel's read was under way
 
   function announce(detail) {
     document.body.dispatchEvent(new CustomEvent("gate-changed", { detail: detail }));
@@ -82,16 +82,26 @@
       tableAfterRead = false;
       refreshGateTable();
     }
-    panelsAfterRead.forEach(function (version, gateId) {
+    panelsAfterRead.forEach(function (detail, gateId) {
       const el = document.querySelector('[data-live-gate][data-gate-id="' + CSS.escape(gateId) + '"]');
       if (!el || el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return;
       panelsAfterRead.delete(gateId);
-      // Its answer (a new panel: swapped whole) may have read the change already.
-      if (version > Number(el.dataset.version) && !hasEdits(el)) el.dispatchEvent(new CustomEvent(REFRESH));
+      // Its answer (a new panel: swapped whole) may have read the change already, or be the
+      // reviewer's own decision: the same rule as for a push decides.
+      if (shouldRefresh(el, detail)) el.dispatchEvent(new CustomEvent(REFRESH));
     });
   }
   document.body.addEventListener("htmx:afterSettle", afterRead);
   document.body.addEventListener("htmx:afterRequest", afterRead);
+
+  // The reviewer sends a form of a panel (claim, decide, ...) while a push's re-read of that panel
+  // is under way: the re-read is given up. Read before the reviewer's request, its answer would
+  // replace the panel the request's answer lands in, and the reviewer would see the form again.
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    const elt = event.detail.elt;
+    const panel = elt instanceof Element ? elt.parentElement && elt.parentElement.closest("[data-live-gate]") : null;
+    if (panel && panel.classList.contains("htmx-request")) htmx.trigger(panel, "htmx:abort");
+  });
 
   // The last selected gate cleared: the re-read held back while it was selected happens now.
   document.body.addEventListener("change", function (event) {
@@ -178,7 +188,7 @@
     if (el.querySelector(".htmx-request")) return false;
     // The panel's own background read may have read before this change: it reads again after.
     if (el.classList.contains("htmx-request")) {
-      if (detail && detail.gate_id) panelsAfterRead.set(detail.gate_id, Number(detail.version));
+      if (detail && detail.gate_id) panelsAfterRead.set(detail.gate_id, detail);
       return false;
     }
     return !hasEdits(el);
