@@ -12,7 +12,8 @@
 // edge), and each re-read sends the version its table carries (If-None-Match): the portal answers
 // "204 No Content", which htmx leaves alone, when nothing the table shows has changed. A re-read
 // asked for while the same part's read is under way is made once that read is done (htmx would
-// queue it, then drop it when the answer replaces the part, read perhaps before the change).
+// queue it, then drop it when the answer replaces the part, read perhaps before the change). A
+// form the reviewer sends from a part gives up that part's re-read under way: its answer is newer.
 (function () {
   "use strict";
 
