@@ -107,6 +107,9 @@ PORTAL_REQUEST_THREADS = env.int("PORTAL_REQUEST_THREADS", default=16)
 # How many of them run a request at once; more when the database is far (each query's round trip
 # then leaves the CPU idle).
 PORTAL_RUNNING_REQUESTS = env.int("PORTAL_RUNNING_REQUESTS", default=1)
+# A serve_portal process whose event loop has not run for this long is replaced (its requests
+# are lost with it): a loop that hangs would otherwise keep its share of connections.
+PORTAL_LOOP_STALL_SECONDS = env.float("PORTAL_LOOP_STALL_SECONDS", default=10.0)
 WSGI_APPLICATION = None
 
 TEMPLATES = [

@@ -10,6 +10,10 @@ process starts (reviewer_portal.operations.listener), and the supervisor keeps t
 connection that reaches the socket of a process still starting, or being restarted, waits for it
 rather than being refused.
 
+A process whose event loop hangs stops answering the supervisor's ping and is replaced too
+(reviewer_portal/operations/watched_process.py), and a stop does not wait on one: a process still
+running GRACEFUL_MARGIN_SECONDS after its own graceful limit is killed.
+
 Only sockets of the same user may join the port (Linux), and the number of processes is fixed
 for the supervisor's life: SIGTTIN and SIGTTOU, which would add or remove one, are refused.
 """
@@ -18,28 +22,36 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 
 from uvicorn.config import STARTUP_FAILURE, Config
-from uvicorn.supervisors.multiprocess import Multiprocess, Process
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from reviewer_portal.operations.watched_process import WatchedProcess
 
 log = logging.getLogger("uvicorn.error")
 # How long a SIGHUP's new process has to answer before the old one is stopped: loading the portal
 # takes seconds on a loaded machine, and uvicorn's 5 s (still its ping's timeout) made it give up.
 READY_SECONDS = 30
+# How long past its graceful limit a stopping process may take before it is killed: a process
+# whose loop hangs never reaches that limit, and would hold the stop (and the port) for ever.
+GRACEFUL_MARGIN_SECONDS = 5
 
 
 class Supervisor(Multiprocess):
     """`config.workers` processes, the process of slot n serving `listeners[n]` alone."""
 
-    def __init__(self, config: Config, listeners: list[socket.socket]) -> None:
+    def __init__(self, config: Config, listeners: list[socket.socket], stall_seconds: float) -> None:
         super().__init__(config, sockets=listeners)
         self.listeners = listeners
+        self.stall_seconds = stall_seconds
+        self.processes: list[WatchedProcess] = []  # type: ignore[assignment]
 
     def init_processes(self) -> None:
         self.processes = [self._started(slot) for slot in range(len(self.listeners))]
 
-    def _started(self, slot: int) -> Process:
-        process = Process(self.config, [self.listeners[slot]])
+    def _started(self, slot: int) -> WatchedProcess:
+        process = WatchedProcess(self.config, [self.listeners[slot]], self.stall_seconds)
         process.start()
         return process
 
@@ -51,13 +63,15 @@ class Supervisor(Multiprocess):
                 return
             if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
                 continue
+            hung = process.process.is_alive()
             process.kill()
             process.join()
             if process.exitcode == STARTUP_FAILURE:
                 log.error("Child process [%s] failed to start, stopping the parent process.", process.pid)
                 self.should_exit.set()
                 return
-            log.info("Child process [%s] died; starting another on its socket", process.pid)
+            what = "stopped answering" if hung else "died"
+            log.info("Child process [%s] %s; starting another on its socket", process.pid, what)
             self.processes[slot] = self._started(slot)
 
     def restart_all(self) -> None:
@@ -75,6 +89,16 @@ class Supervisor(Multiprocess):
             old.terminate()
             old.join()
             self.processes[slot] = new
+
+    def join_all(self) -> None:
+        """Waits for the stopping processes, killing any still running past its graceful limit."""
+        deadline = time.monotonic() + (self.config.timeout_graceful_shutdown or 0) + GRACEFUL_MARGIN_SECONDS
+        for process in self.processes:
+            process.process.join(max(0.0, deadline - time.monotonic()))
+            if process.process.is_alive():
+                log.error("Child process [%s] did not stop in time; killing it", process.pid)
+                process.kill()
+            process.join()
 
     def handle_ttin(self) -> None:
         _refuse("SIGTTIN")

@@ -2,7 +2,7 @@
 [--processes N] [--forwarded-allow-ips IPS]`, N uvicorn processes on one port, each serving HTTP
 and the WebSocket.
 
-What `uvicorn --workers N` does, with four differences:
+What `uvicorn --workers N` does, with five differences:
 - uvicorn makes the shared listening socket without naming its protocol, so asyncio, which turns
   Nagle's algorithm off only on sockets that say they are TCP, leaves it on, and every request
   after the first on a kept-alive connection waits for the client's delayed ACK, about 40 ms on
@@ -10,6 +10,8 @@ What `uvicorn --workers N` does, with four differences:
 - Each process accepts on a socket of its own, all on the one port (SO_REUSEPORT), so the kernel
   spreads connections across the processes (reviewer_portal/operations/supervisor.py).
 - The processes end with the supervisor, even one killed outright (operations/served_app.py).
+- A process whose event loop hangs is replaced, and a stop does not wait on it
+  (operations/watched_process.py).
 - A stop lets requests finish for at most GRACEFUL_SECONDS: a client that never finishes sending
   its request cannot hold a deploy, and a supervisor that could not start its processes exits 3.
 """
@@ -20,6 +22,7 @@ import ipaddress
 import os
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reviewer_portal.operations.listener import tcp_listeners, url_of
@@ -41,6 +44,8 @@ WS_MAX_BYTES = 4096
 # The event loop each serving process runs, the first by default: uvloop's (libuv, in C) spends
 # less CPU per request than asyncio's own (benchmarks/portal_load.py --loops asyncio,uvloop).
 LOOPS = ("uvloop", "asyncio")
+# The loop ticks every 0.1 s; a shorter stall limit would replace processes paused by a busy machine.
+MIN_STALL_SECONDS = 1
 # Proxies named by a network wider than this (a /8 of IPv4, a /32 of IPv6) are everyone's.
 WIDEST_PROXY_NETWORK = {4: 8, 6: 32}
 
@@ -76,6 +81,12 @@ class Command(BaseCommand):
         processes = int(str(options["processes"]))
         if processes < 1:
             raise CommandError("--processes must be at least 1")
+        stall_seconds = settings.PORTAL_LOOP_STALL_SECONDS
+        if stall_seconds < MIN_STALL_SECONDS:
+            raise CommandError(
+                f"PORTAL_LOOP_STALL_SECONDS must be at least {MIN_STALL_SECONDS} second:"
+                " healthy processes would be replaced whenever their loop paused"
+            )
         proxies = str(options["forwarded_allow_ips"])
         if trusts_everyone(proxies):
             raise CommandError(
@@ -104,7 +115,7 @@ class Command(BaseCommand):
         os.environ[APP] = str(options["app"])
         self.stdout.write(f"Serving the portal on {url_of(listeners[0])} with {processes} process(es)")
         self.stdout.flush()
-        supervisor = Supervisor(config, listeners)
+        supervisor = Supervisor(config, listeners, stall_seconds)
         supervisor.run()
         if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
             sys.exit(STARTUP_FAILURE)
