@@ -15,7 +15,7 @@ import time
 import pytest
 
 from reviewer_portal.operations.management.commands.serve_portal import GRACEFUL_SECONDS
-from reviewer_portal.operations.supervisor import GRACEFUL_MARGIN_SECONDS
+from reviewer_portal.operations.watched_process import GRACEFUL_MARGIN_SECONDS
 from tests.loop_stalling_app import STALL_PATH
 from tests.processes import HOST, answers
 from tests.test_serve_portal import alive, established_by_process, manage, served, workers
@@ -78,3 +78,23 @@ def test_a_stall_limit_under_a_second_is_refused(monkeypatch):
     refused = manage("--port", "0")
     assert refused.returncode != 0
     assert "PORTAL_LOOP_STALL_SECONDS must be at least 1 second" in refused.stderr
+
+
+def test_a_process_whose_loop_hangs_ends_with_its_supervisor_killed_outright(tmp_path, monkeypatch):
+    """SIGKILL to the supervisor: the processes get SIGTERM from Linux (PR_SET_PDEATHSIG), which a
+    hung loop never acts on; it held the port for ever. It now ends GRACEFUL_MARGIN_SECONDS past
+    its graceful limit, while the healthy one stops at once."""
+    monkeypatch.setenv("PORTAL_LOOP_STALL_SECONDS", "600")  # not replaced first
+    with served(tmp_path, "--app", "tests.loop_stalling_app:application") as (server, port, serving):
+        stalling = socket.create_connection((HOST, port), timeout=60)
+        stalling.sendall(b"GET " + STALL_PATH.encode() + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
+        time.sleep(1)  # it has reached the loop
+        server.kill()
+        server.wait(timeout=10)
+        deadline = time.monotonic() + GRACEFUL_SECONDS + GRACEFUL_MARGIN_SECONDS + 15
+        while any(alive(pid) for pid in serving):
+            assert time.monotonic() < deadline, [pid for pid in serving if alive(pid)]
+            time.sleep(0.5)
+        stalling.close()
+    assert not answers(port)
+    assert "outlived its supervisor" in (tmp_path / "serve.log").read_text()

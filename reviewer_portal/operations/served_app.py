@@ -4,7 +4,8 @@ default), in a process that ends with its supervisor.
 The supervisor makes the processes, and without this they would outlive a supervisor killed
 outright (SIGKILL, the OOM killer), still holding the port, so the next start fails with "address
 already in use". Linux sends each one SIGTERM when its parent dies (PR_SET_PDEATHSIG); the process
-then stops as on any SIGTERM, letting its requests finish.
+then stops as on any SIGTERM, letting its requests finish (one whose loop hangs ends itself later:
+operations/watched_process.py).
 """
 
 from __future__ import annotations

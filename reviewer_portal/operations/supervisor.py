@@ -27,15 +27,12 @@ import time
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from reviewer_portal.operations.watched_process import WatchedProcess
+from reviewer_portal.operations.watched_process import GRACEFUL_MARGIN_SECONDS, WatchedProcess
 
 log = logging.getLogger("uvicorn.error")
 # How long a SIGHUP's new process has to answer before the old one is stopped: loading the portal
 # takes seconds on a loaded machine, and uvicorn's 5 s (still its ping's timeout) made it give up.
 READY_SECONDS = 30
-# How long past its graceful limit a stopping process may take before it is killed: a process
-# whose loop hangs never reaches that limit, and would hold the stop (and the port) for ever.
-GRACEFUL_MARGIN_SECONDS = 5
 
 
 class Supervisor(Multiprocess):

@@ -10,6 +10,11 @@ supervisor's ping times out, and it replaces the process on the same socket.
 
 Only a loop that has started serving is watched, and only until it is told to stop: starting and
 stopping have their own limits (the supervisor's READY_SECONDS, and its stop's GRACEFUL_SECONDS).
+
+The same thread ends a process its supervisor left behind. Linux sends each process SIGTERM when
+the supervisor dies (operations/served_app.py), but a hung loop never acts on it and would hold
+the port for ever: a process still running GRACEFUL_MARGIN_SECONDS past its graceful limit after
+the supervisor died ends itself.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Process
 
 log = logging.getLogger("uvicorn.error")
+# How long past its graceful limit a stopping process may take before it is killed (by the
+# supervisor) or ends itself (with the supervisor gone): a hung loop never reaches that limit.
+GRACEFUL_MARGIN_SECONDS = 5
+# How often the answering thread, between pings, looks whether its supervisor is still there.
+ORPHAN_CHECK_SECONDS = 1.0
 
 
 class TickingServer(Server):
@@ -51,6 +61,7 @@ class WatchedProcess(Process):
     def __init__(self, config: Config, sockets: list[socket.socket], stall_seconds: float) -> None:
         super().__init__(config, sockets)
         self.stall_seconds = stall_seconds
+        self.supervisor = os.getpid()  # made in the supervisor, run in the new process
         self.loop_thread: int | None = None
 
     @property
@@ -64,6 +75,9 @@ class WatchedProcess(Process):
         super().target(sockets)
 
     def pong(self) -> None:
+        while not self.child_conn.poll(ORPHAN_CHECK_SECONDS):
+            if os.getppid() != self.supervisor:
+                self._end_as_orphan()
         self.child_conn.recv()
         server = self.server
         stalled = server.stalled_for() if isinstance(server, TickingServer) else 0.0
@@ -82,3 +96,11 @@ class WatchedProcess(Process):
             stalled,
             where.rstrip(),
         )
+
+    def _end_as_orphan(self) -> None:
+        """The supervisor is gone, and Linux has sent this process SIGTERM: a healthy one is
+        stopping on it meanwhile. One still running past its graceful limit (a hung loop) ends."""
+        time.sleep((self.config.timeout_graceful_shutdown or 0) + GRACEFUL_MARGIN_SECONDS)
+        log.error("Process [%s] outlived its supervisor and did not stop on SIGTERM: ending it", os.getpid())
+        logging.shutdown()
+        os._exit(1)
