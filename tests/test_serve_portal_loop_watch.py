@@ -4,7 +4,8 @@ supervisor, so the process kept its socket, and the share of new connections the
 that socket, while it served nothing: those reviewers waited until their proxy gave up. What
 happens now: the process stops answering once its loop has not run for PORTAL_LOOP_STALL_SECONDS,
 logs where the loop is stuck, and the supervisor replaces it on its socket; the other process and
-its connections are left alone."""
+its connections are left alone. Such a process never acts on SIGTERM either: a stop kills it past
+its graceful limit, and with the supervisor killed outright it ends itself."""
 
 from __future__ import annotations
 
