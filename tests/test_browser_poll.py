@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from channels.layers import get_channel_layer
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.live.broadcast import push_loop, send_to_groups
@@ -176,3 +176,36 @@ def test_a_re_read_held_back_while_gates_are_selected_happens_once_they_are_clea
     page.wait_for_function("() => window.__tableReads.length >= 1", timeout=30_000)
     page.wait_for_timeout(500)
     assert len(table_reads_in_page(page)) == 1
+
+
+def test_a_gate_ticked_while_the_table_is_being_re_read_stays_ticked(daphne, browser: Browser):
+    """The re-read was under way when the reviewer ticked a gate: its answer replaced the table and
+    the tick was gone, so a bulk decision would have left that gate out. The re-read is given up
+    instead, and made once the selection is cleared, as one held back."""
+    gate = quiet_gate()
+    make_user("officer", "credit_officer")
+    page = signed_in_page(browser, daphne.url, "officer")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.evaluate(RECORD_TABLE_READS)
+    held: list[Route] = []
+
+    def hold_the_first_re_read(route: Route) -> None:
+        if held or not route.request.headers.get("x-portal-background"):
+            route.continue_()
+            return
+        held.append(route)
+
+    page.route(lambda url: urlsplit(url).path == "/", hold_the_first_re_read)
+    Gate.objects.filter(gate_id=gate.gate_id).update(
+        subject="Changed meanwhile", version=2, updated_at=timezone.now()
+    )
+    push(gate.gate_id, 2)
+    page.wait_for_function("() => window.__tableReads.length >= 1")
+    page.locator(".bulk-select").check()
+    held[0].continue_()  # answered now, if the page still wants it: a table with the change
+
+    page.wait_for_timeout(1_000)
+    expect(page.locator(".bulk-select")).to_be_checked()
+    expect(page.locator("table.gates")).not_to_contain_text("Changed meanwhile")
+    page.locator(".bulk-select").uncheck()
+    expect(page.locator("table.gates")).to_contain_text("Changed meanwhile", timeout=10_000)

@@ -104,11 +104,19 @@
     if (panel && panel.classList.contains("htmx-request")) htmx.trigger(panel, "htmx:abort");
   });
 
-  // The last selected gate cleared: the re-read held back while it was selected happens now.
+  // A gate selected while the table's re-read is under way: the read is given up (its answer would
+  // replace the table and drop the selection) and held back like one asked for meanwhile. The last
+  // selected gate cleared: the re-read held back while it was selected happens now.
   document.body.addEventListener("change", function (event) {
     const box = event.target;
-    if (!heldBack || !(box instanceof Element) || !box.matches(".bulk-select")) return;
-    if (!document.querySelector(".bulk-select:checked")) refreshGateTable();
+    if (!(box instanceof Element) || !box.matches(".bulk-select")) return;
+    const table = document.getElementById("gate-table");
+    if (box.checked && table && table.classList.contains("htmx-request")) {
+      htmx.trigger(table, "htmx:abort");
+      heldBack = true;
+      return;
+    }
+    if (heldBack && !document.querySelector(".bulk-select:checked")) refreshGateTable();
   });
 
   function live() {
