@@ -5,16 +5,20 @@ The fixtures `browser` and `page` are made available to every test by tests/conf
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from channels.layers import get_channel_layer
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
 from temporalio.client import WorkflowHandle
 
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.live.broadcast import push_loop, send_to_groups
+from reviewer_portal.live.groups import role_group
 
 CHROMIUM = "/usr/bin/chromium"
 # The machine has no internet: without these Chromium stalls on refused background connections.
@@ -183,3 +187,17 @@ def decided_in_projection(workflow_id: str, timeout: float = 15) -> Gate:
         assert time.monotonic() < deadline, f"the decision on {workflow_id} never reached the projection"
         time.sleep(0.1)
     return gate
+
+
+def push(gate_id: str, version: int, role: str = "credit_officer") -> None:
+    """A pending gate's push as the projection's writer sends it, through the channel layer."""
+    event = {
+        "type": "gate.changed",
+        "gate_id": gate_id,
+        "status": "pending",
+        "role": role,
+        "version": version,
+    }
+    asyncio.run_coroutine_threadsafe(
+        send_to_groups(get_channel_layer(), [role_group(role)], event), push_loop()
+    ).result(10)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import APIResponse, Browser, Page, Route, expect
+from temporalio.client import WorkflowHandle
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
@@ -21,6 +22,7 @@ from tests.browser import (
     SCREENSHOTS,
     assert_same_document,
     mark_document,
+    push,
     signed_in_page,
     wait_for_projected_gates,
 )
@@ -168,38 +170,65 @@ def wait_until(done: Callable[[], object], page: Page, timeout: float = 30) -> N
         page.wait_for_timeout(100)
 
 
-def test_a_decision_sent_while_its_panel_is_being_re_read_keeps_its_outcome(
-    asgi_portal, temporal, worker, browser
-):
-    """Seen once in CI: a push re-read the officer's panel while their Approve was under way. The
-    re-read, read before the decision, replaced the panel; the decision's answer then had no panel
-    to land in, and the approval's push re-read a panel without the agent's word on it."""
+# What a reviewer types, with a dash, letters outside the Basic Multilingual Plane and a tick.
+TYPED = "Income verified by phone \u2014 \U0001d530\U0001d531 \u2713"
+
+
+def claimed_gate_page(
+    browser: Browser, portal: DaphnePortal, temporal, worker
+) -> tuple[Page, Gate, WorkflowHandle]:
+    """The officer's page of a loan gate they have claimed (a loan gate is decided by its holder)."""
     make_user("officer", "credit_officer")
-    officer = reviewer_page(browser, asgi_portal.url, "officer")
+    officer = reviewer_page(browser, portal.url, "officer")
     handle = start_loan(temporal, worker, loan_input(APPROVABLE, submitted_by="intake"))
     (gate,) = wait_for_projected_gates(handle)
     officer.get_by_role("link", name=gate.subject).click()
     officer.get_by_role("button", name="Claim", exact=True).click()
-    panel = officer.locator("#decision-panel")
-    expect(panel.locator(".holder")).to_contain_text("(you)")
+    expect(officer.locator("#decision-panel .holder")).to_contain_text("(you)")
     officer.evaluate(RECORD_PUSHES)
+    return officer, gate, handle
+
+
+def panel_version(page: Page) -> int:
+    return int(page.locator("#decision-panel").get_attribute("data-version") or 0)
+
+
+@pytest.mark.parametrize("held_push", [False, True], ids=["alone", "with-a-push-held"])
+def test_a_decision_sent_while_its_panel_is_being_re_read_keeps_its_outcome(
+    asgi_portal, temporal, worker, browser, held_push
+):
+    """Seen once in CI: a push re-read the officer's panel while their Approve was under way. The
+    re-read, read before the decision, replaced the panel; the decision's answer then had no panel
+    to land in, and the approval's push re-read a panel without the agent's word on it. With a
+    colleague's push held meanwhile, giving the re-read up must not start another before the
+    decision is sent (that read would do the same)."""
+    officer, gate, handle = claimed_gate_page(browser, asgi_portal, temporal, worker)
+    panel = officer.locator("#decision-panel")
     held_read: list[tuple[Route, APIResponse]] = []
     held_decision: list[tuple[Route, APIResponse]] = []
+    reads: list[str] = []
 
     def hold(route: Route) -> None:
         request = route.request
-        if request.method == "GET" and request.headers.get("x-portal-background") and not held_read:
-            held_read.append((route, route.fetch()))  # read before the decision
+        if request.method == "GET" and request.headers.get("x-portal-background"):
+            reads.append(request.url)
+            if not held_read:
+                held_read.append((route, route.fetch()))  # read before the decision
+                return
         elif request.method == "POST" and request.url.endswith("/decide/"):
             held_decision.append((route, route.fetch()))  # decided now, answered when the test lets it
-        else:
-            route.continue_()
+            return
+        route.continue_()
 
     officer.route(lambda url: "/gates/" in url, hold)
     panel.dispatch_event("portal:refresh")  # as a push of the claim would
     wait_until(lambda: held_read, officer)
+    if held_push:  # a colleague's note: newer than the panel, older than the decision
+        push(gate.gate_id, panel_version(officer) + 1)
+        wait_until(lambda: pushes_for(officer, gate.gate_id), officer)
     officer.get_by_role("button", name="Approve").click()
     wait_until(lambda: held_decision, officer)
+    assert len(reads) == 1  # no other re-read went out before the decision
     for route, response in (held_read[0], held_decision[0]):
         route.fulfill(response=response)
 
@@ -209,3 +238,63 @@ def test_a_decision_sent_while_its_panel_is_being_re_read_keeps_its_outcome(
     officer.wait_for_timeout(1_000)  # the approval's push has been handled
     expect(panel).to_contain_text("Approval recorded by the agent.")
     assert temporal.run(handle.result()).outcome == "approved"
+
+
+def test_a_push_whose_re_read_was_given_up_is_read_after_the_reviewers_request_fails(
+    asgi_portal, temporal, worker, browser
+):
+    """The reviewer's request gave the re-read up, then failed (a 502 from a proxy whose portal
+    process was replaced): its answer replaced nothing, so the push is read after all."""
+    officer, gate, handle = claimed_gate_page(browser, asgi_portal, temporal, worker)
+    reads: list[Route] = []
+
+    def hold(route: Route) -> None:
+        request = route.request
+        if request.method == "GET" and request.headers.get("x-portal-background"):
+            reads.append(route)
+            if len(reads) == 1:
+                return  # held, never answered: given up by the decision
+        elif request.method == "POST" and request.url.endswith("/decide/"):
+            route.fulfill(status=502, body="Bad gateway")
+            return
+        route.continue_()
+
+    officer.route(lambda url: "/gates/" in url, hold)
+    push(gate.gate_id, panel_version(officer) + 1)
+    wait_until(lambda: reads, officer)
+    officer.get_by_role("button", name="Approve").click()
+
+    wait_until(lambda: len(reads) == 2, officer, timeout=10)
+    assert reads[0].request.failure == "net::ERR_ABORTED"
+    officer.wait_for_timeout(500)
+    expect(officer.locator("#decision-panel")).to_contain_text("Claimed by")
+    assert len(reads) == 2
+    temporal.run(handle.terminate("test done"))
+
+
+def test_what_a_reviewer_types_while_their_panel_is_being_re_read_stays(
+    asgi_portal, temporal, worker, browser
+):
+    """A push re-read the panel while the reviewer began typing their reason: its answer replaced
+    the panel and the words were gone. Typing now gives the read up; the decision, if sent, is
+    checked against the gate as it is then (its revision), so nothing stale is decided."""
+    officer, _gate, handle = claimed_gate_page(browser, asgi_portal, temporal, worker)
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_the_re_read(route: Route) -> None:
+        if held or not route.request.headers.get("x-portal-background"):
+            route.continue_()
+            return
+        held.append((route, route.fetch()))
+
+    officer.route(lambda url: "/gates/" in url, hold_the_re_read)
+    officer.locator("#decision-panel").dispatch_event("portal:refresh")  # as a push would
+    wait_until(lambda: held, officer)
+    officer.get_by_label("Reason or instructions").fill(TYPED)
+    route, response = held[0]
+    route.fulfill(response=response)
+
+    officer.wait_for_timeout(1_000)
+    expect(officer.get_by_label("Reason or instructions")).to_have_value(TYPED)
+    assert route.request.failure == "net::ERR_ABORTED"
+    temporal.run(handle.terminate("test done"))

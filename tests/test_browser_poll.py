@@ -8,7 +8,6 @@ this process through the real channel layer to the portal, and from there to the
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,15 +15,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from channels.layers import get_channel_layer
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.live.broadcast import push_loop, send_to_groups
 from reviewer_portal.live.catch_up import MARGIN
-from reviewer_portal.live.groups import role_group
-from tests.browser import signed_in_page
+from tests.browser import push, signed_in_page
 from tests.conftest import make_user, same_minute_for
 from tests.processes import DaphnePortal, daphne_portal
 from tests.test_browser_live import RECORD_PUSHES
@@ -83,13 +79,6 @@ def quiet_gate() -> Gate:
         updated_at=timezone.now() - MARGIN - timedelta(minutes=1)
     )
     return gate
-
-
-def push(gate_id: str, version: int) -> None:
-    """A push as the projection's writer sends it, through the channel layer."""
-    event = {"type": "gate.changed", "gate_id": gate_id, "status": "pending", "role": "credit_officer"}
-    send = send_to_groups(get_channel_layer(), [role_group("credit_officer")], {**event, "version": version})
-    asyncio.run_coroutine_threadsafe(send, push_loop()).result(10)
 
 
 def test_a_burst_of_pushes_re_reads_the_table_once_per_interval(daphne, browser: Browser):

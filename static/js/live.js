@@ -13,7 +13,8 @@
 // "204 No Content", which htmx leaves alone, when nothing the table shows has changed. A re-read
 // asked for while the same part's read is under way is made once that read is done (htmx would
 // queue it, then drop it when the answer replaces the part, read perhaps before the change). A
-// form the reviewer sends from a part gives up that part's re-read under way: its answer is newer.
+// reviewer sending or filling in a form of a part gives up that part's re-read under way, and
+// ticking a gate gives up the table's: the answer would replace what they are working on.
 (function () {
   "use strict";
 
@@ -35,14 +36,27 @@
   let heldBack = false; // a re-read skipped while gates were selected
   let tableRefreshDue = null;
   let tableAfterRead = false; // a re-read asked for while the table's last read was under way
-  const panelsAfterRead = new Map(); // gate id -> the push that came while its panel's read was under way
+  const panelsAfterRead = new Map(); // gate id -> the newest push that came while its panel was busy
+  const readsAskedBy = new WeakMap(); // a panel -> the push its re-read under way was asked for by
 
   function announce(detail) {
     document.body.dispatchEvent(new CustomEvent("gate-changed", { detail: detail }));
     refreshGateTable();
     document.querySelectorAll("[data-live-gate]").forEach(function (el) {
-      if (shouldRefresh(el, detail)) el.dispatchEvent(new CustomEvent(REFRESH));
+      if (shouldRefresh(el, detail)) rereadPanel(el, detail);
     });
+  }
+
+  function rereadPanel(el, detail) {
+    readsAskedBy.set(el, detail);
+    el.dispatchEvent(new CustomEvent(REFRESH));
+  }
+
+  // A push for a panel that is busy (its own re-read, or the reviewer's request, under way): the
+  // newest is judged again once it is done.
+  function holdForPanel(detail) {
+    const held = panelsAfterRead.get(detail.gate_id);
+    if (!held || Number(detail.version) > Number(held.version)) panelsAfterRead.set(detail.gate_id, detail);
   }
 
   // The inbox's table, unless the reviewer has selected gates in it (a refresh would drop them),
@@ -89,19 +103,30 @@
       panelsAfterRead.delete(gateId);
       // Its answer (a new panel: swapped whole) may have read the change already, or be the
       // reviewer's own decision: the same rule as for a push decides.
-      if (shouldRefresh(el, detail)) el.dispatchEvent(new CustomEvent(REFRESH));
+      if (shouldRefresh(el, detail)) rereadPanel(el, detail);
     });
   }
   document.body.addEventListener("htmx:afterSettle", afterRead);
   document.body.addEventListener("htmx:afterRequest", afterRead);
 
-  // The reviewer sends a form of a panel (claim, decide, ...) while a push's re-read of that panel
-  // is under way: the re-read is given up. Read before the reviewer's request, its answer would
-  // replace the panel the request's answer lands in, and the reviewer would see the form again.
-  document.body.addEventListener("htmx:beforeRequest", function (event) {
-    const elt = event.detail.elt;
-    const panel = elt instanceof Element ? elt.parentElement && elt.parentElement.closest("[data-live-gate]") : null;
-    if (panel && panel.classList.contains("htmx-request")) htmx.trigger(panel, "htmx:abort");
+  // The reviewer acts in a panel while a push's re-read of it is under way: sends one of its forms
+  // (claim, decide, ...) or starts filling one in. The re-read is given up: its answer, read before,
+  // would replace the panel under the reviewer, and with it their words, or the panel their own
+  // request's answer lands in (they would see the form again). The push that asked for it is held
+  // and judged once the reviewer's request is done, in case that request fails. At beforeSend the
+  // reviewer's form already shows as under way, so the held push waits for its answer.
+  function giveUpPanelRead(elt) {
+    const panel = elt instanceof Element && elt.parentElement ? elt.parentElement.closest("[data-live-gate]") : null;
+    if (!panel || !panel.classList.contains("htmx-request")) return;
+    const asked = readsAskedBy.get(panel);
+    if (asked && asked.gate_id) holdForPanel(asked);
+    htmx.trigger(panel, "htmx:abort");
+  }
+  document.body.addEventListener("htmx:beforeSend", function (event) {
+    giveUpPanelRead(event.detail.elt);
+  });
+  document.body.addEventListener("input", function (event) {
+    giveUpPanelRead(event.target);
   });
 
   // A gate selected while the table's re-read is under way: the read is given up (its answer would
@@ -193,11 +218,10 @@
       const confirming = el.querySelector(".confirm-decision");
       if (confirming && detail.status === "pending" && detail.role === el.dataset.role) return false;
     }
-    // The reviewer's own request (a form in the panel) answers with the fresh state.
-    if (el.querySelector(".htmx-request")) return false;
-    // The panel's own background read may have read before this change: it reads again after.
-    if (el.classList.contains("htmx-request")) {
-      if (detail && detail.gate_id) panelsAfterRead.set(detail.gate_id, detail);
+    // The reviewer's own request (a form in the panel) answers with the fresh state, and the panel's
+    // own background read may have read before this change: judged again once either is done.
+    if (el.querySelector(".htmx-request") || el.classList.contains("htmx-request")) {
+      if (detail && detail.gate_id) holdForPanel(detail);
       return false;
     }
     return !hasEdits(el);
