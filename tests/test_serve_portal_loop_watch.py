@@ -4,32 +4,40 @@ supervisor, so the process kept its socket, and the share of new connections the
 that socket, while it served nothing: those reviewers waited until their proxy gave up. What
 happens now: the process stops answering once its loop has not run for PORTAL_LOOP_STALL_SECONDS,
 logs where the loop is stuck, and the supervisor replaces it on its socket; the other process and
-its connections are left alone. Such a process never acts on SIGTERM either: a stop kills it past
-its graceful limit, and with the supervisor killed outright it ends itself."""
+its connections are left alone. Such a process never acts on SIGTERM either: a stop, and a SIGHUP
+restart, kill it past its graceful limit, and with the supervisor killed outright it ends itself.
+A process that never starts serving is replaced after READY_SECONDS."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
-from reviewer_portal.operations.management.commands.serve_portal import GRACEFUL_SECONDS
+from reviewer_portal.operations.supervisor import READY_SECONDS
 from reviewer_portal.operations.watched_process import GRACEFUL_MARGIN_SECONDS
+from tests.first_load_hangs_app import MARKER
 from tests.loop_stalling_app import STALL_PATH
 from tests.processes import HOST, answers
 from tests.test_serve_portal import alive, established_by_process, manage, served, workers
 from tests.test_serve_portal_sockets import status_of_a_fresh_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
-STALL_SECONDS = 2
+STALL_SECONDS = 4
+GRACEFUL_SECONDS = 3  # PORTAL_GRACEFUL_SECONDS here: 20 by default
+STALLING_APP = ("--app", "tests.loop_stalling_app:application")
 
 
-def test_a_process_whose_event_loop_hangs_is_replaced_and_says_where_it_hung(tmp_path, monkeypatch):
-    monkeypatch.setenv("PORTAL_LOOP_STALL_SECONDS", str(STALL_SECONDS))
-    with served(tmp_path, "--app", "tests.loop_stalling_app:application") as (server, port, serving):
-        stalling = socket.create_connection((HOST, port), timeout=60)
+@contextmanager
+def one_loop_stalled(port: int, serving: list[int]) -> Iterator[tuple[int, int]]:
+    """(the process whose loop a request holds, the other), with that request's connection open."""
+    stalling = socket.create_connection((HOST, port), timeout=60)
+    try:
         stalling.sendall(b"GET " + STALL_PATH.encode() + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
         deadline = time.monotonic() + 10
         while not any((held := established_by_process(port, serving)).values()):
@@ -37,13 +45,26 @@ def test_a_process_whose_event_loop_hangs_is_replaced_and_says_where_it_hung(tmp
             time.sleep(0.1)
         (hung,) = (pid for pid, count in held.items() if count)
         (healthy,) = set(serving) - {hung}
-
-        deadline = time.monotonic() + 60  # the stall, the supervisor's 5 s ping, a new process
-        while alive(hung) or len(workers(server.pid)) < 2:
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
-        assert stalling.recv(64) == b""  # its connection ended with it, unanswered
+        time.sleep(0.5)  # the request has reached the loop
+        yield hung, healthy
+        assert stalling.recv(64) == b""  # its connection ended with the process, unanswered
+    finally:
         stalling.close()
+
+
+def wait_for(done, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_a_process_whose_event_loop_hangs_is_replaced_and_says_where_it_hung(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_LOOP_STALL_SECONDS", str(STALL_SECONDS))
+    with served(tmp_path, *STALLING_APP) as (server, port, serving):
+        with one_loop_stalled(port, serving) as (hung, healthy):
+            # the stall, a sign of life asked for, the supervisor's 5 s ping, a new process
+            wait_for(lambda: not alive(hung) and len(workers(server.pid)) == 2, "replaced", 60)
         assert healthy in workers(server.pid)  # the other process was left alone
         assert [status_of_a_fresh_connection(port) for _ in range(10)] == [200] * 10
 
@@ -51,34 +72,38 @@ def test_a_process_whose_event_loop_hangs_is_replaced_and_says_where_it_hung(tmp
     assert f"Process [{hung}]'s event loop has not run for" in log
     assert "loop_stalling_app.py" in log  # where it hung: the stack of its loop's thread
     assert f"Child process [{hung}] stopped answering; starting another on its socket" in log
+    assert log.count("event loop has not run for") == 1  # said once: no old answers hid the silence
 
 
 def test_a_stop_does_not_wait_for_ever_on_a_process_whose_loop_hangs(tmp_path, monkeypatch):
     """SIGTERM: the healthy process stops gracefully; the hung one never reaches its graceful limit
-    (its loop runs it), so it is killed GRACEFUL_MARGIN_SECONDS past it, and the port is free."""
+    (its loop runs it), so the supervisor kills it GRACEFUL_MARGIN_SECONDS past it."""
     monkeypatch.setenv("PORTAL_LOOP_STALL_SECONDS", "600")  # not replaced first
-    with served(tmp_path, "--app", "tests.loop_stalling_app:application") as (server, port, serving):
-        stalling = socket.create_connection((HOST, port), timeout=60)
-        stalling.sendall(b"GET " + STALL_PATH.encode() + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
-        time.sleep(1)  # it has reached the loop
+    monkeypatch.setenv("PORTAL_GRACEFUL_SECONDS", str(GRACEFUL_SECONDS))
+    with served(tmp_path, *STALLING_APP) as (server, port, serving), one_loop_stalled(port, serving):
         server.send_signal(signal.SIGTERM)
         began = time.monotonic()
         assert server.wait(timeout=GRACEFUL_SECONDS + GRACEFUL_MARGIN_SECONDS + 15) == 0
         stopped_after = time.monotonic() - began
-        stalling.close()
-    assert stopped_after >= GRACEFUL_SECONDS  # the healthy one's requests had their time
+    assert stopped_after >= GRACEFUL_SECONDS + GRACEFUL_MARGIN_SECONDS - 1  # the hung one had its time
     assert not any(alive(pid) for pid in serving)
     assert not answers(port)
     assert "did not stop in time; killing it" in (tmp_path / "serve.log").read_text()
 
 
-def test_a_stall_limit_under_a_second_is_refused(monkeypatch):
-    """The loop ticks every 0.1 s; under a second, a pause for garbage collection or a busy machine
-    would have healthy processes replaced, dropping their requests."""
-    monkeypatch.setenv("PORTAL_LOOP_STALL_SECONDS", "0.5")
-    refused = manage("--port", "0")
-    assert refused.returncode != 0
-    assert "PORTAL_LOOP_STALL_SECONDS must be at least 1 second" in refused.stderr
+def test_sighup_replaces_a_process_whose_loop_hangs_and_goes_on_watching(tmp_path, monkeypatch):
+    """The old process's stop waited for ever on the hung one: the supervisor pinged nothing and
+    handled no signal from then on. Now it is killed past its limit, and the restart goes on."""
+    monkeypatch.setenv("PORTAL_LOOP_STALL_SECONDS", "600")  # not replaced first
+    monkeypatch.setenv("PORTAL_GRACEFUL_SECONDS", str(GRACEFUL_SECONDS))
+    with served(tmp_path, *STALLING_APP) as (server, port, serving), one_loop_stalled(port, serving):
+        server.send_signal(signal.SIGHUP)
+        wait_for(lambda: not set(workers(server.pid)) & set(serving), "both restarted", 3 * READY_SECONDS)
+        assert len(workers(server.pid)) == 2
+        assert [status_of_a_fresh_connection(port) for _ in range(10)] == [200] * 10
+        server.send_signal(signal.SIGTERM)  # handled: the supervisor is not stuck
+        assert server.wait(timeout=GRACEFUL_SECONDS + GRACEFUL_MARGIN_SECONDS + 15) == 0
+    assert "did not stop in time; killing it" in (tmp_path / "serve.log").read_text()
 
 
 def test_a_process_whose_loop_hangs_ends_with_its_supervisor_killed_outright(tmp_path, monkeypatch):
@@ -86,16 +111,39 @@ def test_a_process_whose_loop_hangs_ends_with_its_supervisor_killed_outright(tmp
     hung loop never acts on; it held the port for ever. It now ends GRACEFUL_MARGIN_SECONDS past
     its graceful limit, while the healthy one stops at once."""
     monkeypatch.setenv("PORTAL_LOOP_STALL_SECONDS", "600")  # not replaced first
-    with served(tmp_path, "--app", "tests.loop_stalling_app:application") as (server, port, serving):
-        stalling = socket.create_connection((HOST, port), timeout=60)
-        stalling.sendall(b"GET " + STALL_PATH.encode() + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
-        time.sleep(1)  # it has reached the loop
+    monkeypatch.setenv("PORTAL_GRACEFUL_SECONDS", str(GRACEFUL_SECONDS))
+    with served(tmp_path, *STALLING_APP) as (server, port, serving), one_loop_stalled(port, serving):
         server.kill()
         server.wait(timeout=10)
-        deadline = time.monotonic() + GRACEFUL_SECONDS + GRACEFUL_MARGIN_SECONDS + 15
-        while any(alive(pid) for pid in serving):
-            assert time.monotonic() < deadline, [pid for pid in serving if alive(pid)]
-            time.sleep(0.5)
-        stalling.close()
+        limit = GRACEFUL_SECONDS + GRACEFUL_MARGIN_SECONDS + 15
+        wait_for(lambda: not any(alive(pid) for pid in serving), "both ended", limit)
     assert not answers(port)
     assert "outlived its supervisor" in (tmp_path / "serve.log").read_text()
+
+
+def test_a_process_that_never_starts_serving_is_replaced(tmp_path: Path, monkeypatch):
+    """Its loading hung (an import stuck on a hung mount): it answered the supervisor "starting"
+    for ever, and its socket's share of connections waited. Replaced after READY_SECONDS."""
+    monkeypatch.setenv(MARKER, str(tmp_path / "first-load"))
+    with served(tmp_path, "--app", "tests.first_load_hangs_app:application") as (_server, port, _serving):
+        assert [status_of_a_fresh_connection(port) for _ in range(10)] == [200] * 10
+    log = (tmp_path / "serve.log").read_text()
+    assert f"did not start serving in {READY_SECONDS} s; starting another on its socket" in log
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("PORTAL_LOOP_STALL_SECONDS", "0.5", "PORTAL_LOOP_STALL_SECONDS must be at least 1 second"),
+        ("PORTAL_GRACEFUL_SECONDS", "0", "PORTAL_GRACEFUL_SECONDS must be at least 1 second"),
+    ],
+)
+def test_limits_that_would_replace_or_cut_off_healthy_processes_are_refused(
+    monkeypatch, variable, value, error
+):
+    """The loop ticks every 0.1 s: under a second, a pause for garbage collection or a busy machine
+    would have healthy processes replaced, dropping their requests."""
+    monkeypatch.setenv(variable, value)
+    refused = manage("--port", "0")
+    assert refused.returncode != 0
+    assert error in refused.stderr

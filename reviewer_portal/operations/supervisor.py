@@ -30,8 +30,9 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from reviewer_portal.operations.watched_process import GRACEFUL_MARGIN_SECONDS, WatchedProcess
 
 log = logging.getLogger("uvicorn.error")
-# How long a SIGHUP's new process has to answer before the old one is stopped: loading the portal
-# takes seconds on a loaded machine, and uvicorn's 5 s (still its ping's timeout) made it give up.
+# How long a new process has to start serving: a SIGHUP's successor before the old one is kept
+# instead, any other before it is replaced. Loading the portal takes seconds on a loaded machine,
+# and uvicorn's 5 s (still its ping's timeout) made SIGHUP give up.
 READY_SECONDS = 30
 
 
@@ -53,22 +54,29 @@ class Supervisor(Multiprocess):
         return process
 
     def keep_subprocess_alive(self) -> None:
-        """A process that died or stopped answering is replaced on its slot's socket; one that
-        could not load the portal stops the supervisor instead (it would fail again)."""
+        """A process that died, stopped answering, or has not started serving within
+        READY_SECONDS is replaced on its slot's socket; one that could not load the portal stops
+        the supervisor instead (it would fail again)."""
         for slot, process in enumerate(self.processes):
             if self.should_exit.is_set():
                 return
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            answer = process.health(self.config.timeout_worker_healthcheck)
+            if answer:
+                process.ready = True
                 continue
-            hung = process.process.is_alive()
+            if answer is False and not process.ready and process.starting_for() < READY_SECONDS:
+                continue
+            if answer is False:
+                reason = f"did not start serving in {READY_SECONDS} s"
+            else:
+                reason = "stopped answering" if process.process.is_alive() else "died"
             process.kill()
             process.join()
             if process.exitcode == STARTUP_FAILURE:
                 log.error("Child process [%s] failed to start, stopping the parent process.", process.pid)
                 self.should_exit.set()
                 return
-            what = "stopped answering" if hung else "died"
-            log.info("Child process [%s] %s; starting another on its socket", process.pid, what)
+            log.info("Child process [%s] %s; starting another on its socket", process.pid, reason)
             self.processes[slot] = self._started(slot)
 
     def restart_all(self) -> None:
@@ -83,14 +91,19 @@ class Supervisor(Multiprocess):
                 new.join()
                 log.error("Process [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
                 return
+            new.ready = True
             old.terminate()
-            old.join()
+            self._wait_stopped([old])
             self.processes[slot] = new
 
     def join_all(self) -> None:
-        """Waits for the stopping processes, killing any still running past its graceful limit."""
+        self._wait_stopped(self.processes)
+
+    def _wait_stopped(self, processes: list[WatchedProcess]) -> None:
+        """Waits for processes sent SIGTERM, killing any still running past its graceful limit
+        and GRACEFUL_MARGIN_SECONDS (a hung loop never stops on SIGTERM)."""
         deadline = time.monotonic() + (self.config.timeout_graceful_shutdown or 0) + GRACEFUL_MARGIN_SECONDS
-        for process in self.processes:
+        for process in processes:
             process.process.join(max(0.0, deadline - time.monotonic()))
             if process.process.is_alive():
                 log.error("Child process [%s] did not stop in time; killing it", process.pid)

@@ -12,8 +12,9 @@ What `uvicorn --workers N` does, with five differences:
 - The processes end with the supervisor, even one killed outright (operations/served_app.py).
 - A process whose event loop hangs is replaced, and a stop does not wait on it
   (operations/watched_process.py).
-- A stop lets requests finish for at most GRACEFUL_SECONDS: a client that never finishes sending
-  its request cannot hold a deploy, and a supervisor that could not start its processes exits 3.
+- A stop lets requests finish for at most PORTAL_GRACEFUL_SECONDS: a client that never finishes
+  sending its request cannot hold a deploy, and a supervisor that could not start its processes
+  exits 3.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ SERVED_APP = "reviewer_portal.operations.served_app:application"
 APP = "SERVE_PORTAL_APP"
 SUPERVISOR = "SERVE_PORTAL_SUPERVISOR"
 
-# Within the 30 s most supervisors (systemd, Kubernetes) wait after SIGTERM before SIGKILL.
-GRACEFUL_SECONDS = 20
 # Longer than a load balancer's usual idle timeout (60 s), so the balancer closes first, never us.
 KEEP_ALIVE_SECONDS = 75
 # The live-updates socket's browsers send nothing: a frame larger than this closes the socket.
@@ -87,6 +86,9 @@ class Command(BaseCommand):
                 f"PORTAL_LOOP_STALL_SECONDS must be at least {MIN_STALL_SECONDS} second:"
                 " healthy processes would be replaced whenever their loop paused"
             )
+        graceful_seconds = settings.PORTAL_GRACEFUL_SECONDS
+        if graceful_seconds < 1:
+            raise CommandError("PORTAL_GRACEFUL_SECONDS must be at least 1 second")
         proxies = str(options["forwarded_allow_ips"])
         if trusts_everyone(proxies):
             raise CommandError(
@@ -99,7 +101,7 @@ class Command(BaseCommand):
             port=int(str(options["port"])),
             workers=processes,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            timeout_graceful_shutdown=graceful_seconds,
             access_log=False,
             proxy_headers=True,
             forwarded_allow_ips=proxies,
