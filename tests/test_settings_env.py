@@ -24,14 +24,18 @@ def test_a_float_is_read_as_python_reads_it(monkeypatch, raw, read):
     assert env.float(NAME, default=7.0) == read
 
 
-@pytest.mark.parametrize("raw", ["ten", "1,5", "10 s", "nan", "inf", "-inf", "1e999", "１０"])
+@pytest.mark.parametrize(
+    "raw", ["ten", "1,5", "10 s", "nan", "inf", "-inf", "1e999", "\uff11\uff10"]
+)  # last: fullwidth digits
 def test_a_float_that_is_not_a_plain_finite_number_is_refused_by_name(monkeypatch, raw):
     monkeypatch.setenv(NAME, raw)
     with pytest.raises(ImproperlyConfigured, match=f"^{NAME} must be a number"):
         env.float(NAME, default=7.0)
 
 
-@pytest.mark.parametrize("raw", ["sixteen", "16.0", "1e3", "0x10", "16 threads", "١٦"])
+@pytest.mark.parametrize(
+    "raw", ["sixteen", "16.0", "1e3", "0x10", "16 threads", "\u0661\u0666"]
+)  # last: Arabic-Indic digits
 def test_an_integer_that_is_not_a_plain_whole_number_is_refused_by_name(monkeypatch, raw):
     monkeypatch.setenv(NAME, raw)
     with pytest.raises(ImproperlyConfigured, match=f"^{NAME} must be a whole number"):
