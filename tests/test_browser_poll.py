@@ -23,7 +23,7 @@ from reviewer_portal.live.catch_up import MARGIN
 from tests.browser import push, signed_in_page
 from tests.conftest import make_user, same_minute_for
 from tests.processes import DaphnePortal, daphne_portal
-from tests.test_browser_live import RECORD_PUSHES
+from tests.test_browser_live import RECORD_PUSHES, wait_until
 from tests.test_inbox import make_gate
 
 pytestmark = pytest.mark.browser
@@ -198,3 +198,36 @@ def test_a_gate_ticked_while_the_table_is_being_re_read_stays_ticked(daphne, bro
     expect(page.locator("table.gates")).not_to_contain_text("Changed meanwhile")
     page.locator(".bulk-select").uncheck()
     expect(page.locator("table.gates")).to_contain_text("Changed meanwhile", timeout=10_000)
+
+
+def test_ticking_a_gate_leaves_the_read_after_a_bulk_decision_alone(daphne, browser: Browser):
+    """That read is the reviewer's own (the bulk decision's answer asks for it): it removes the
+    decided gates and their ticks, so giving it up would leave them listed, ticked, to be sent
+    again. Only the re-reads this page asked for in the background are given up."""
+    first, _second = quiet_gate(), quiet_gate()
+    make_user("officer", "credit_officer")
+    page = signed_in_page(browser, daphne.url, "officer")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    held: list[Route] = []
+
+    def hold_the_bulk_read(route: Route) -> None:
+        if (
+            held
+            or not route.request.headers.get("hx-request")
+            or route.request.headers.get("x-portal-background")
+        ):
+            route.continue_()
+            return
+        held.append(route)
+
+    page.route(lambda url: urlsplit(url).path == "/", hold_the_bulk_read)
+    Gate.objects.filter(gate_id=first.gate_id).update(
+        subject="Decided meanwhile", version=2, updated_at=timezone.now()
+    )
+    page.evaluate("() => htmx.trigger(document.body, 'gates-changed')")  # as a bulk decision's answer does
+    wait_until(lambda: held, page)
+    page.locator(".bulk-select").last.check()
+    held[0].continue_()
+
+    expect(page.locator("table.gates")).to_contain_text("Decided meanwhile")
+    assert held[0].request.failure is None

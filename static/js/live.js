@@ -36,6 +36,7 @@
   let heldBack = false; // a re-read skipped while gates were selected
   let tableRefreshDue = null;
   let tableAfterRead = false; // a re-read asked for while the table's last read was under way
+  let tableReadInBackground = false; // the table's read under way is one this script asked for
   const panelsAfterRead = new Map(); // gate id -> the newest push that came while its panel was busy
   const readsAskedBy = new WeakMap(); // a panel -> the push its re-read under way was asked for by
 
@@ -52,11 +53,12 @@
     el.dispatchEvent(new CustomEvent(REFRESH));
   }
 
-  // A push for a panel that is busy (its own re-read, or the reviewer's request, under way): the
-  // newest is judged again once it is done.
+  // A push for a panel whose own re-read is under way: the newest is judged again once the panel is
+  // free. Such a push is never newer than what the reviewer's next request reads, so it cannot
+  // replace that request's answer (an outcome, a refusal with the reviewer's words).
   function holdForPanel(detail) {
     const held = panelsAfterRead.get(detail.gate_id);
-    if (!held || Number(detail.version) > Number(held.version)) panelsAfterRead.set(detail.gate_id, detail);
+    if (!held || !(Number(held.version) >= Number(detail.version))) panelsAfterRead.set(detail.gate_id, detail);
   }
 
   // The inbox's table, unless the reviewer has selected gates in it (a refresh would drop them),
@@ -136,7 +138,8 @@
     const box = event.target;
     if (!(box instanceof Element) || !box.matches(".bulk-select")) return;
     const table = document.getElementById("gate-table");
-    if (box.checked && table && table.classList.contains("htmx-request")) {
+    // Not the read after a bulk decision: that one clears the decided gates and their ticks.
+    if (box.checked && table && table.classList.contains("htmx-request") && tableReadInBackground) {
       htmx.trigger(table, "htmx:abort");
       heldBack = true;
       return;
@@ -218,9 +221,10 @@
       const confirming = el.querySelector(".confirm-decision");
       if (confirming && detail.status === "pending" && detail.role === el.dataset.role) return false;
     }
-    // The reviewer's own request (a form in the panel) answers with the fresh state, and the panel's
-    // own background read may have read before this change: judged again once either is done.
-    if (el.querySelector(".htmx-request") || el.classList.contains("htmx-request")) {
+    // The reviewer's own request (a form in the panel) answers with the fresh state.
+    if (el.querySelector(".htmx-request")) return false;
+    // The panel's own background read may have read before this change: judged again after it.
+    if (el.classList.contains("htmx-request")) {
       if (detail && detail.gate_id) holdForPanel(detail);
       return false;
     }
@@ -229,7 +233,9 @@
 
   document.body.addEventListener("htmx:configRequest", function (event) {
     const trigger = event.detail.triggeringEvent;
-    if (!trigger || trigger.type !== REFRESH) return;
+    const background = Boolean(trigger && trigger.type === REFRESH);
+    if (event.detail.elt && event.detail.elt.id === "gate-table") tableReadInBackground = background;
+    if (!background) return;
     event.detail.headers["X-Portal-Background"] = "1";
     const version = event.detail.elt && event.detail.elt.dataset.inboxVersion;
     if (version) event.detail.headers["If-None-Match"] = version;
