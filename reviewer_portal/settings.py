@@ -92,8 +92,9 @@ PORTAL_RUNNING_REQUESTS = env.int("PORTAL_RUNNING_REQUESTS", default=1)
 # A serve_portal process whose event loop has not run for this long is replaced (its requests
 # are lost with it): a loop that hangs would otherwise keep its share of connections.
 PORTAL_LOOP_STALL_SECONDS = env.float("PORTAL_LOOP_STALL_SECONDS", default=10.0)
-# How long a stopping serve_portal process lets its requests finish; within the 30 s most service
-# managers (systemd, Kubernetes) wait after SIGTERM, with the 5 s the supervisor adds for a hung one.
+# How long a stopping serve_portal process lets its requests finish (at least START_WAIT_SECONDS,
+# the longest a request waits on Temporal). With the 5 s the supervisor adds for a hung process,
+# keep it within what the service manager waits after SIGTERM: Kubernetes 30 s, systemd 90 s.
 PORTAL_GRACEFUL_SECONDS = env.int("PORTAL_GRACEFUL_SECONDS", default=20)
 WSGI_APPLICATION = None
 

@@ -1,6 +1,6 @@
-"""The portal's ASGI application, and one path that holds the serving process's event loop, as a
-library call that never returns would: for tests/test_serve_portal_loop_watch.py only (served with
-`serve_portal --app tests.loop_stalling_app:application`)."""
+"""The portal's ASGI application, with a path that holds the serving process's event loop, as a
+library call that never returns would: for tests/test_serve_portal_loop_watch.py only
+(`serve_portal --app tests.loop_stalling_app:application`)."""
 
 from __future__ import annotations
 

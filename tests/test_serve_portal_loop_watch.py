@@ -10,17 +10,21 @@ A process that never starts serving is replaced after READY_SECONDS."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from reviewer_portal.operations.supervisor import READY_SECONDS
-from reviewer_portal.operations.watched_process import GRACEFUL_MARGIN_SECONDS
+from reviewer_portal.operations.watched_process import GRACEFUL_MARGIN_SECONDS, TickingServer, WatchedProcess
 from tests.first_load_hangs_app import MARKER
 from tests.loop_stalling_app import STALL_PATH
 from tests.processes import HOST, answers
@@ -88,7 +92,9 @@ def test_a_stop_does_not_wait_for_ever_on_a_process_whose_loop_hangs(tmp_path, m
     assert stopped_after >= GRACEFUL_SECONDS + GRACEFUL_MARGIN_SECONDS - 1  # the hung one had its time
     assert not any(alive(pid) for pid in serving)
     assert not answers(port)
-    assert "did not stop in time; killing it" in (tmp_path / "serve.log").read_text()
+    log = (tmp_path / "serve.log").read_text()
+    assert "did not stop in time; killing it" in log
+    assert "Warning: PORTAL_GRACEFUL_SECONDS (3) is shorter than the longest a request waits" in log
 
 
 def test_sighup_replaces_a_process_whose_loop_hangs_and_goes_on_watching(tmp_path, monkeypatch):
@@ -121,6 +127,24 @@ def test_a_process_whose_loop_hangs_ends_with_its_supervisor_killed_outright(tmp
     assert "outlived its supervisor" in (tmp_path / "serve.log").read_text()
 
 
+def test_a_stop_asked_for_during_a_sighup_restart_does_not_wait_for_it(tmp_path: Path, monkeypatch):
+    """Signals wait in a queue while a restart runs: SIGTERM waited for the successor's 30 s to
+    start serving (one per slot) before the stop began. The restart now gives way to it."""
+    monkeypatch.setenv(MARKER, str(tmp_path / "first-load"))
+    monkeypatch.setenv("PORTAL_GRACEFUL_SECONDS", str(GRACEFUL_SECONDS))
+    (tmp_path / "first-load").touch()  # the processes load the portal; the successor will hang
+    with served(tmp_path, "--app", "tests.first_load_hangs_app:application") as (server, _port, serving):
+        (tmp_path / "first-load").unlink()
+        server.send_signal(signal.SIGHUP)
+        time.sleep(2)  # the successor is loading, and hangs
+        server.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        assert server.wait(timeout=READY_SECONDS + 30) == 0
+        stopped_after = time.monotonic() - began
+    assert stopped_after < READY_SECONDS / 2, stopped_after
+    assert not any(alive(pid) for pid in serving)
+
+
 def test_a_process_that_never_starts_serving_is_replaced(tmp_path: Path, monkeypatch):
     """Its loading hung (an import stuck on a hung mount): it answered the supervisor "starting"
     for ever, and its socket's share of connections waited. Replaced after READY_SECONDS."""
@@ -147,3 +171,57 @@ def test_limits_that_would_replace_or_cut_off_healthy_processes_are_refused(
     refused = manage("--port", "0")
     assert refused.returncode != 0
     assert error in refused.stderr
+
+
+@contextmanager
+def answering(stall_seconds: float, server: TickingServer) -> Iterator[Callable[[], bool | None]]:
+    """A WatchedProcess's answering thread in this process, over its real pipe: yields a ping
+    that returns the answer, or None if none came within 4 s (SIGN_OF_LIFE_SECONDS is 2)."""
+    process = WatchedProcess(
+        uvicorn.Config("x:y", timeout_graceful_shutdown=GRACEFUL_SECONDS), [], stall_seconds
+    )
+    process._server = server
+    process.supervisor = os.getppid()  # this test process's parent stands in: no orphan
+    done = threading.Event()
+
+    def answer() -> None:
+        while not done.is_set():
+            process.pong()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield lambda: process._healthcheck(4)
+    done.set()
+    server.should_exit, server.last_tick = False, None  # the last ping is answered: the thread ends
+    process._healthcheck(4)
+    thread.join(5)
+    process.parent_conn.close()
+    process.child_conn.close()
+
+
+def test_a_loop_that_shows_life_keeps_answering_though_its_ticks_stopped():
+    """The whole process was paused (SIGSTOP, a frozen container): its last tick is old when it
+    resumes, but its loop runs, so it answers and is not replaced with its requests."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    server = TickingServer(uvicorn.Config("x:y"))
+    server.started, server.loop, server.last_tick = True, loop, time.monotonic() - 60
+    with answering(1, server) as ping:
+        assert ping() is True
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def test_a_process_stopping_past_its_limits_is_silent_even_with_its_loop_running():
+    """SIGTERM to one process (an operator recycling it) whose stop then waits on something that
+    never ends, with its loop running: past its graceful limit, the margin and the stall limit
+    it stops answering, so the supervisor replaces it (it kept its socket's share before)."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    server = TickingServer(uvicorn.Config("x:y"))
+    server.started, server.loop, server.last_tick = True, loop, time.monotonic()
+    server.should_exit = True
+    with answering(1, server) as ping:
+        assert ping() is True  # just told to stop: it has its graceful limit
+        server.stopping_since = time.monotonic() - GRACEFUL_SECONDS - GRACEFUL_MARGIN_SECONDS - 2
+        assert ping() is None
+    loop.call_soon_threadsafe(loop.stop)

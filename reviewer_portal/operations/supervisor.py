@@ -21,6 +21,7 @@ for the supervisor's life: SIGTTIN and SIGTTOU, which would add or remove one, a
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import time
 
@@ -34,6 +35,7 @@ log = logging.getLogger("uvicorn.error")
 # instead, any other before it is replaced. Loading the portal takes seconds on a loaded machine,
 # and uvicorn's 5 s (still its ping's timeout) made SIGHUP give up.
 READY_SECONDS = 30
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Supervisor(Multiprocess):
@@ -62,9 +64,8 @@ class Supervisor(Multiprocess):
                 return
             answer = process.health(self.config.timeout_worker_healthcheck)
             if answer:
-                process.ready = True
                 continue
-            if answer is False and not process.ready and process.starting_for() < READY_SECONDS:
+            if answer is False and process.starting_for() < READY_SECONDS:
                 continue
             if answer is False:
                 reason = f"did not start serving in {READY_SECONDS} s"
@@ -83,18 +84,34 @@ class Supervisor(Multiprocess):
         """SIGHUP: each slot's successor starts and answers before its process is stopped, so
         every socket is served throughout."""
         for slot, old in enumerate(self.processes):
-            if self.should_exit.is_set():
+            if self._stop_asked():
                 return
             new = self._started(slot)
-            if not new.wait_until_ready(READY_SECONDS, self.should_exit):
+            if not self._serves_in_time(new):
                 new.kill()
                 new.join()
-                log.error("Process [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
+                if not self._stop_asked():
+                    log.error("Process [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
                 return
-            new.ready = True
             old.terminate()
             self._wait_stopped([old])
             self.processes[slot] = new
+
+    def _stop_asked(self) -> bool:
+        """Whether SIGINT or SIGTERM came: signals wait in a queue while a restart runs, and a
+        stop must not wait for every slot's successor (30 s each) first."""
+        return self.should_exit.is_set() or any(sig in STOP_SIGNALS for sig in self.signal_queue)
+
+    def _serves_in_time(self, process: WatchedProcess) -> bool:
+        """uvicorn's wait_until_ready, given up on a stop asked for meanwhile, each ping given
+        the health check's whole timeout (an answer later than that is dropped as stale)."""
+        while process.starting_for() < READY_SECONDS and not self._stop_asked():
+            if not process.process.is_alive():
+                return False
+            if process.health(self.config.timeout_worker_healthcheck):
+                return True
+            time.sleep(0.1)
+        return False
 
     def join_all(self) -> None:
         self._wait_stopped(self.processes)

@@ -11,7 +11,8 @@ is stuck and stays silent: the supervisor's ping times out, and it replaces the 
 same socket.
 
 A process that is stopping (SIGTERM) is given its graceful limit and GRACEFUL_MARGIN_SECONDS more
-before it counts as stalled. One that never starts serving is the supervisor's to see to
+before it counts as stalled, and then counts as stuck even with its loop running (it waits on a
+thread that does not end). One that never starts serving is the supervisor's to see to
 (operations/supervisor.py, READY_SECONDS).
 
 The same thread ends a process its supervisor left behind. Linux sends each process SIGTERM when
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
 import socket
 import sys
 import threading
@@ -94,7 +96,6 @@ class WatchedProcess(Process):
         self.stall_seconds = stall_seconds
         self.supervisor = os.getpid()  # made in the supervisor, run in the new process
         self.started_at = time.monotonic()  # the supervisor's clock, for READY_SECONDS
-        self.ready = False  # the supervisor's: has it answered that it serves
         self.loop_thread: int | None = None
 
     @property
@@ -121,7 +122,7 @@ class WatchedProcess(Process):
         try:
             while self.parent_conn.poll():
                 self.parent_conn.recv()
-        except (OSError, EOFError):
+        except (OSError, EOFError, pickle.UnpicklingError):
             return None
         return super()._healthcheck(timeout)
 
@@ -133,7 +134,8 @@ class WatchedProcess(Process):
         server = self.server
         if isinstance(server, TickingServer):
             stalled = server.stalled_for(self.config.timeout_graceful_shutdown or 0)
-            if stalled > self.stall_seconds and not server.shows_life():
+            # Stopping that long, it is stuck whether or not its loop runs (a thread it waits for).
+            if stalled > self.stall_seconds and (server.should_exit or not server.shows_life()):
                 self._report_stall(stalled)
                 return  # no answer: the supervisor replaces this process
         self.child_conn.send(server.started)

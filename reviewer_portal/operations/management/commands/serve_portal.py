@@ -89,6 +89,14 @@ class Command(BaseCommand):
         graceful_seconds = settings.PORTAL_GRACEFUL_SECONDS
         if graceful_seconds < 1:
             raise CommandError("PORTAL_GRACEFUL_SECONDS must be at least 1 second")
+        longest_wait = max(settings.START_WAIT_SECONDS, settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
+        if graceful_seconds < longest_wait:
+            self.stderr.write(
+                f"Warning: PORTAL_GRACEFUL_SECONDS ({graceful_seconds}) is shorter than the longest a"
+                f" request waits on Temporal ({longest_wait:g} s: START_WAIT_SECONDS,"
+                " TEMPORAL_UPDATE_TIMEOUT_SECONDS); a stop may cut such a request off. What it"
+                " carried is kept: the delivery loop sends the decision or starts the submission."
+            )
         proxies = str(options["forwarded_allow_ips"])
         if trusts_everyone(proxies):
             raise CommandError(
