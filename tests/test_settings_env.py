@@ -18,7 +18,9 @@ from tests.conftest import manage_py
 NAME = "PORTAL_TEST_NUMBER"
 
 
-@pytest.mark.parametrize(("raw", "read"), [("1e3", 1000.0), ("2.5", 2.5), (" 10 ", 10.0), ("-1", -1.0)])
+@pytest.mark.parametrize(
+    ("raw", "read"), [("1e3", 1000.0), ("2.5", 2.5), (" 10 ", 10.0), ("-1", -1.0), ("1_000.5", 1000.5)]
+)
 def test_a_float_is_read_as_python_reads_it(monkeypatch, raw, read):
     monkeypatch.setenv(NAME, raw)
     assert env.float(NAME, default=7.0) == read
@@ -40,6 +42,12 @@ def test_an_integer_that_is_not_a_plain_whole_number_is_refused_by_name(monkeypa
     monkeypatch.setenv(NAME, raw)
     with pytest.raises(ImproperlyConfigured, match=f"^{NAME} must be a whole number"):
         env.int(NAME, default=7)
+
+
+@pytest.mark.parametrize(("raw", "read"), [("16", 16), ("+16", 16), ("-1", -1), ("1_000", 1000), (" 8 ", 8)])
+def test_an_integer_is_read_as_python_writes_it(monkeypatch, raw, read):
+    monkeypatch.setenv(NAME, raw)
+    assert env.int(NAME, default=7) == read
 
 
 def test_an_empty_or_unset_number_takes_its_default(monkeypatch):

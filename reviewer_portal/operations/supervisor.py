@@ -60,14 +60,18 @@ class Supervisor(Multiprocess):
         READY_SECONDS is replaced on its slot's socket; one that could not load the portal stops
         the supervisor instead (it would fail again)."""
         for slot, process in enumerate(self.processes):
-            if self.should_exit.is_set():
+            if self._stop_asked():
                 return
             answer = process.health(self.config.timeout_worker_healthcheck)
+            if answer is not None:
+                process.answered = True
             if answer:
                 continue
-            if answer is False and process.starting_for() < READY_SECONDS:
+            # Starting: it says so, or, slower to spawn than a ping's timeout, has not yet answered.
+            starting = answer is False or (process.process.is_alive() and not process.answered)
+            if starting and process.starting_for() < READY_SECONDS:
                 continue
-            if answer is False:
+            if starting:
                 reason = f"did not start serving in {READY_SECONDS} s"
             else:
                 reason = "stopped answering" if process.process.is_alive() else "died"
@@ -88,10 +92,13 @@ class Supervisor(Multiprocess):
                 return
             new = self._started(slot)
             if not self._serves_in_time(new):
+                if self._stop_asked():  # it may have begun to serve: let it stop as the others
+                    new.terminate()
+                    self._wait_stopped([new])
+                    return
                 new.kill()
                 new.join()
-                if not self._stop_asked():
-                    log.error("Process [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
+                log.error("Process [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
                 return
             old.terminate()
             self._wait_stopped([old])

@@ -96,6 +96,7 @@ class WatchedProcess(Process):
         self.stall_seconds = stall_seconds
         self.supervisor = os.getpid()  # made in the supervisor, run in the new process
         self.started_at = time.monotonic()  # the supervisor's clock, for READY_SECONDS
+        self.answered = False  # the supervisor's: has it answered a ping yet
         self.loop_thread: int | None = None
 
     @property

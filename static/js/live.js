@@ -95,10 +95,13 @@
   // A read of the table or of a gate's panel finished (its answer swapped in, or a 204): what was
   // asked for while it was under way is read now.
   function afterRead() {
-    if (tableAfterRead && !document.querySelector("#gate-table.htmx-request")) {
+    const tableIdle = !document.querySelector("#gate-table.htmx-request");
+    if (tableAfterRead && tableIdle) {
       tableAfterRead = false;
       refreshGateTable();
     }
+    // Held back for a selection that a read has since cleared (the one after a bulk decision).
+    if (heldBack && tableIdle && !document.querySelector(".bulk-select:checked")) refreshGateTable();
     panelsAfterRead.forEach(function (detail, gateId) {
       const el = document.querySelector('[data-live-gate][data-gate-id="' + CSS.escape(gateId) + '"]');
       if (!el || el.classList.contains("htmx-request") || el.querySelector(".htmx-request")) return;
