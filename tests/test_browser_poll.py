@@ -167,6 +167,28 @@ def test_a_re_read_held_back_while_gates_are_selected_happens_once_they_are_clea
     assert len(table_reads_in_page(page)) == 1
 
 
+def hold_the_first_table_read(page: Page, *, background: bool) -> list[Route]:
+    """Holds the page's first htmx read of the inbox table that is (or is not) a background
+    re-read: the list gets its route, to be let through by the test."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        headers = route.request.headers
+        wanted = bool(headers.get("x-portal-background")) == background and headers.get("hx-request")
+        if held or not wanted:
+            route.continue_()
+            return
+        held.append(route)
+
+    page.route(lambda url: urlsplit(url).path == "/", hold)
+    return held
+
+
+def change_subject(gate: Gate, subject: str) -> None:
+    """A change of the gate the table will show once re-read."""
+    Gate.objects.filter(gate_id=gate.gate_id).update(subject=subject, version=2, updated_at=timezone.now())
+
+
 def test_a_gate_ticked_while_the_table_is_being_re_read_stays_ticked(daphne, browser: Browser):
     """The re-read was under way when the reviewer ticked a gate: its answer replaced the table and
     the tick was gone, so a bulk decision would have left that gate out. The re-read is given up
@@ -176,18 +198,8 @@ def test_a_gate_ticked_while_the_table_is_being_re_read_stays_ticked(daphne, bro
     page = signed_in_page(browser, daphne.url, "officer")
     expect(page.locator("#live-status")).to_have_text("Live")
     page.evaluate(RECORD_TABLE_READS)
-    held: list[Route] = []
-
-    def hold_the_first_re_read(route: Route) -> None:
-        if held or not route.request.headers.get("x-portal-background"):
-            route.continue_()
-            return
-        held.append(route)
-
-    page.route(lambda url: urlsplit(url).path == "/", hold_the_first_re_read)
-    Gate.objects.filter(gate_id=gate.gate_id).update(
-        subject="Changed meanwhile", version=2, updated_at=timezone.now()
-    )
+    held = hold_the_first_table_read(page, background=True)
+    change_subject(gate, "Changed meanwhile")
     push(gate.gate_id, 2)
     page.wait_for_function("() => window.__tableReads.length >= 1")
     page.locator(".bulk-select").check()
@@ -208,22 +220,8 @@ def test_ticking_a_gate_leaves_the_read_after_a_bulk_decision_alone(daphne, brow
     make_user("officer", "credit_officer")
     page = signed_in_page(browser, daphne.url, "officer")
     expect(page.locator("#live-status")).to_have_text("Live")
-    held: list[Route] = []
-
-    def hold_the_bulk_read(route: Route) -> None:
-        if (
-            held
-            or not route.request.headers.get("hx-request")
-            or route.request.headers.get("x-portal-background")
-        ):
-            route.continue_()
-            return
-        held.append(route)
-
-    page.route(lambda url: urlsplit(url).path == "/", hold_the_bulk_read)
-    Gate.objects.filter(gate_id=first.gate_id).update(
-        subject="Decided meanwhile", version=2, updated_at=timezone.now()
-    )
+    held = hold_the_first_table_read(page, background=False)
+    change_subject(first, "Decided meanwhile")
     page.evaluate("() => htmx.trigger(document.body, 'gates-changed')")  # as a bulk decision's answer does
     wait_until(lambda: held, page)
     page.locator(".bulk-select").last.check()
