@@ -31,7 +31,8 @@ from tests.processes import HOST, answers
 from tests.test_serve_portal import alive, established_by_process, manage, served, workers
 from tests.test_serve_portal_sockets import status_of_a_fresh_connection
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Process supervision, not the portal's database: one CI pass (`once`), which is not the longest.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.once]
 STALL_SECONDS = 4
 GRACEFUL_SECONDS = 3  # PORTAL_GRACEFUL_SECONDS here: 20 by default
 STALLING_APP = ("--app", "tests.loop_stalling_app:application")
