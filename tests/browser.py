@@ -189,12 +189,12 @@ def decided_in_projection(workflow_id: str, timeout: float = 15) -> Gate:
     return gate
 
 
-def push(gate_id: str, version: int, role: str = "credit_officer") -> None:
-    """A pending gate's push as the projection's writer sends it, through the channel layer."""
+def push(gate_id: str, version: int, role: str = "credit_officer", status: str = "pending") -> None:
+    """A gate's push as the projection's writer sends it, through the channel layer."""
     event = {
         "type": "gate.changed",
         "gate_id": gate_id,
-        "status": "pending",
+        "status": status,
         "role": role,
         "version": version,
     }

@@ -298,3 +298,28 @@ def test_what_a_reviewer_types_while_their_panel_is_being_re_read_stays(
     expect(officer.get_by_label("Reason or instructions")).to_have_value(TYPED)
     assert route.request.failure == "net::ERR_ABORTED"
     temporal.run(handle.terminate("test done"))
+
+
+def test_a_refusal_of_the_reviewers_decision_stays_while_a_colleague_adds_a_note(
+    asgi_portal, temporal, worker, browser
+):
+    """The portal refused the decision (grounds "Other" without words) and showed the form again
+    with the error. A colleague's note then bumped the gate's version: the push re-read the panel,
+    and the error went (a form filled in by the portal looks unedited to the page). A push that
+    leaves the gate waiting in the same queue now leaves such an answer alone; one that closes or
+    moves the gate replaces it, since what it answered is moot."""
+    officer, gate, handle = claimed_gate_page(browser, asgi_portal, temporal, worker)
+    panel = officer.locator("#decision-panel")
+    panel.get_by_label("Grounds for rejection").select_option(label="Other")
+    panel.get_by_role("button", name="Reject").click()
+    refusal = "With \u201cOther\u201d, say why in your own words."
+    expect(panel).to_contain_text(refusal)
+
+    push(gate.gate_id, panel_version(officer) + 1)  # a colleague's note
+    wait_until(lambda: pushes_for(officer, gate.gate_id), officer)
+    officer.wait_for_timeout(1_000)
+    expect(panel).to_contain_text(refusal)
+
+    push(gate.gate_id, panel_version(officer) + 2, status="approved")  # decided elsewhere
+    expect(panel).not_to_contain_text(refusal, timeout=LIVE_TIMEOUT_MS)
+    temporal.run(handle.terminate("test done"))

@@ -102,6 +102,14 @@ def panel_context(
         # Read only when the panel shows it (a pending gate the user may assign).
         "assign_form": assign_form or SimpleLazyObject(lambda: assign_form_for(request, gate)),
         "confirmation": confirmation,
+        # The panel gives the reviewer's own words back with why they were refused (a form bound
+        # to what they sent, the confirm step): static/js/live.js keeps it from a push that leaves
+        # the gate waiting in the same queue. An outcome or a notice is not kept from pushes.
+        "answered": bool(
+            confirm
+            or (form is not None and form.is_bound)
+            or (assign_form is not None and assign_form.is_bound)
+        ),
     }
 
 

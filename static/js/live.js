@@ -218,11 +218,12 @@
       // The reviewer's own decision was recorded here: the push that the gate closed (however late
       // the projection catches up) would only replace its outcome with the same state.
       if ("decidedHere" in el.dataset && detail.status && detail.status !== "pending") return false;
-      // An open confirm step stays while the gate waits in the same queue (a colleague's note):
-      // a refresh would throw away the question the reviewer is answering. The run still has
-      // the last word on the confirmation itself.
-      const confirming = el.querySelector(".confirm-decision");
-      if (confirming && detail.status === "pending" && detail.role === el.dataset.role) return false;
+      // The panel gives the reviewer's words back with a question or a refusal (an open confirm
+      // step, a form the portal refused): it stays while the gate waits in the same queue (a
+      // colleague's note), since a form the portal filled in looks unedited here. A push that
+      // closes or moves the gate replaces it. The run has the last word on what is then sent.
+      const answering = "answered" in el.dataset || el.querySelector(".confirm-decision");
+      if (answering && detail.status === "pending" && detail.role === el.dataset.role) return false;
     }
     // The reviewer's own request (a form in the panel) answers with the fresh state.
     if (el.querySelector(".htmx-request")) return false;
