@@ -92,7 +92,7 @@ class RequestThreads:
         self._running: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}  # each with its timer
         self._lent_at: dict[ThreadPoolExecutor, float] = {}
         self._idle_timers: dict[ThreadPoolExecutor, asyncio.TimerHandle] = {}
-        self._report = UnlentReport()
+        self._report = UnlentReport(self.size, WAIT_SECONDS)
         self._came_back = 0.0  # when a thread last came back to be lent, on the loop's clock
 
     @asynccontextmanager
@@ -104,7 +104,7 @@ class RequestThreads:
             thread = None
         if thread is None:
             if not self._closed:
-                self._report.count(asyncio.get_running_loop(), self.size, WAIT_SECONDS)
+                self._report.count(asyncio.get_running_loop())
             yield None
             return
         try:
@@ -218,7 +218,7 @@ class RequestThreads:
             self._loop = loop
             self._idle = list(self._threads)
             self._line, self._running, self._lent_at = deque(), {}, {}
-            self._idle_timers, self._report = {}, UnlentReport()
+            self._idle_timers, self._report = {}, UnlentReport(self.size, WAIT_SECONDS)
             self._came_back = loop.time()
         return loop
 

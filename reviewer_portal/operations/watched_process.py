@@ -62,7 +62,7 @@ class TickingServer(Server):
 
     async def on_tick(self, counter: int) -> bool:
         self.last_tick = time.monotonic()
-        self.loop = asyncio.get_running_loop()
+        self.loop = self.loop or asyncio.get_running_loop()
         return await super().on_tick(counter)
 
     def stalled_for(self, graceful_seconds: float) -> float:

@@ -222,8 +222,7 @@
       // step, a form the portal refused): it stays while the gate waits in the same queue (a
       // colleague's note), since a form the portal filled in looks unedited here. A push that
       // closes or moves the gate replaces it. The run has the last word on what is then sent.
-      const answering = "answered" in el.dataset || el.querySelector(".confirm-decision");
-      if (answering && detail.status === "pending" && detail.role === el.dataset.role) return false;
+      if ("answered" in el.dataset && detail.status === "pending" && detail.role === el.dataset.role) return false;
     }
     // The reviewer's own request (a form in the panel) answers with the fresh state.
     if (el.querySelector(".htmx-request")) return false;
