@@ -1,7 +1,7 @@
 """Decision latency: a bare Temporal Update round trip against a reviewer's decision in the portal.
 
     python benchmarks/decision_latency.py [--temporal 127.0.0.1:7233] [--n 50] [--warmup 5]
-        [--server daphne|serve_portal] [--parts]
+        [--server daphne|serve_portal] [--parts] [--database-url postgres://...]
 
 Prints p50/p95 of, in the same run:
 
@@ -11,13 +11,16 @@ Prints p50/p95 of, in the same run:
     timed until the rendered decision panel has been read;
 
 and the ratio b/a (target: at most 1.3). The samples are interleaved, a then b then b then a, so a
-noisy machine slows both alike; warm-up samples are dropped. Untimed between samples: the GET of
-the gate page (for a fresh form and CSRF token) and waiting for the decided loan run to finish, so
+noisy machine slows both alike; warm-up samples are dropped. Untimed between samples: the claim and
+the GET of the gate page (for a fresh form and CSRF token), then waiting until the run has done
+what the claim started (a decision arriving while a workflow task is pending waits for it, as no
+reviewer reading the case would), and after the decision waiting for the loan run to finish, so
 its follow-up activities do not overlap the next sample. Figures only: it never fails on them.
 
 Everything it needs it sets up and tears down itself, given only a Temporal server: if nothing
 listens at `--temporal`, it starts the dev server from this virtualenv's `temporal` on a free port.
-It uses a throwaway SQLite database under var/, an in-process worker on a fresh task queue (the
+It uses a throwaway SQLite database under var/ (or, with `--database-url`, a throwaway database on
+that PostgreSQL server), an in-process worker on a fresh task queue (the
 real loan agent with the real projection activity, plus the minimal workflow) and the real portal
 served by `daphne` as a subprocess with the same environment (`--server serve_portal`: one uvicorn
 process of `manage.py serve_portal`, as production serves it). To see where the portal's time
@@ -49,6 +52,7 @@ from benchmarks.decision_setup import (
     start_loan_gates,
     terminate_unfinished,
     wait_for_run,
+    wait_until_quiet,
     workers,
 )
 from benchmarks.figures import command_line, percentile
@@ -56,7 +60,7 @@ from benchmarks.minimal_update import start_minimal_workflows, time_sdk_update
 from benchmarks.portal_server import PORTAL_APP, SERVERS, portal_served_by
 from benchmarks.processes import BenchmarkError, temporal_server
 from benchmarks.reviewer_session import Portal
-from benchmarks.scratch import scratch_files
+from benchmarks.scratch import scratch_database, scratch_files
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -87,11 +91,13 @@ def measure(
     workflow_of = dict(Gate.objects.filter(gate_id__in=gate_ids).values_list("gate_id", "workflow_id"))
     samples = Samples()
     for step, (gate_id, minimal_id) in enumerate(zip(gate_ids, minimal_ids, strict=True)):
+        ready = portal.ready_to_decide(gate_id)
+        wait_until_quiet(bg, client, workflow_of[gate_id])
         if step % 2 == 0:
             sdk = time_sdk_update(bg, client, minimal_id)
-            decision = portal.time_decision(gate_id)
+            decision = portal.time_decision(ready)
         else:
-            decision = portal.time_decision(gate_id)
+            decision = portal.time_decision(ready)
             sdk = time_sdk_update(bg, client, minimal_id)
         wait_for_run(bg, client, workflow_of[gate_id])
         if step >= warmup:
@@ -150,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve benchmarks/decision_parts.py and print where (b)'s time goes",
     )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL server (postgres://...): the portal's database is a throwaway one made on it",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch DB and portal log in var/")
     args = parser.parse_args(argv)
     if args.n < 2 or args.warmup < 0:
@@ -166,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             address, started_server = stack.enter_context(
                 temporal_server(args.temporal, scratch.with_name(f"{scratch.name}-temporal.log"))
             )
-            setup_django(scratch.with_name(f"{scratch.name}.sqlite3"), address, task_queue)
+            database = stack.enter_context(
+                scratch_database("bench-decision-db", args.keep, args.database_url)
+            )
+            setup_django(database, address, task_queue)
             from reviewer_portal.temporal_client import connect
 
             client = bg.run(connect())

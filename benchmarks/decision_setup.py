@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.background_loop import BackgroundLoop
@@ -29,9 +28,9 @@ SUBMITTER = "bench-intake"  # four eyes: the case is submitted by someone other 
 PASSWORD = "bench-password"  # a throwaway user in a throwaway database
 
 
-def setup_django(db: Path, temporal_address: str, task_queue: str) -> None:
+def setup_django(database_url: str, temporal_address: str, task_queue: str) -> None:
     """Point Django (here, and the portal subprocess via the environment) at the scratch DB."""
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    os.environ["DATABASE_URL"] = database_url
     os.environ["TEMPORAL_ADDRESS"] = temporal_address
     os.environ["TEMPORAL_TASK_QUEUE"] = task_queue
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewer_portal.settings")
@@ -122,6 +121,25 @@ def wait_for_run(bg: BackgroundLoop, client: Client, workflow_id: str) -> None:
             raise BenchmarkError(f"Loan run {workflow_id} ended {outcome!r}, not approved")
 
     bg.run(result())
+
+
+def wait_until_quiet(bg: BackgroundLoop, client: Client, workflow_id: str, timeout: float = 30) -> None:
+    """Wait until the run has no workflow task and no activity pending: the claim's own follow-up
+    (its projection activity, then a workflow task) is over. A decision sent while a workflow task
+    is pending waits for that task, so timing one then would time the claim's tail with it."""
+
+    async def quiet() -> None:
+        deadline = time.monotonic() + timeout
+        handle = client.get_workflow_handle(workflow_id)
+        while True:
+            raw = (await handle.describe()).raw_description
+            if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
+                return
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"Loan run {workflow_id} still busy after {timeout:.0f} s")
+            await asyncio.sleep(0.01)
+
+    bg.run(quiet())
 
 
 def terminate_unfinished(bg: BackgroundLoop, client: Client, workflow_ids: list[str]) -> None:

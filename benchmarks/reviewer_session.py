@@ -43,6 +43,15 @@ def hidden_input(html: str, name: str) -> str:
     return match.group(1)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """An approval ready to post: the gate, the form as the page gave it, htmx's headers."""
+
+    gate_id: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
 @dataclass
 class Portal:
     """A logged-in reviewer's browser session on the portal, reduced to what a decision needs."""
@@ -53,9 +62,9 @@ class Portal:
     def login(cls, base_url: str, username: str, password: str) -> Portal:
         return cls(signed_in(base_url, username, password))
 
-    def time_decision(self, gate_id: str) -> float:
-        """(b) One approval through the decide view, in seconds (the claim and the gate page GET
-        before it are not timed: a loan gate is claimed before it is decided)."""
+    def ready_to_decide(self, gate_id: str) -> Decision:
+        """Claim the gate (a loan gate is claimed before it is decided) and read its page for a fresh
+        form, as a reviewer does before deciding; none of it is timed."""
         self._claim(gate_id)
         page = self.http.get(f"/gates/{gate_id}/")
         if page.status_code != 200:
@@ -67,12 +76,18 @@ class Portal:
             "revision": hidden_input(page.text, "revision"),
         }
         headers = {"HX-Request": "true", "X-CSRFToken": hidden_input(page.text, "csrfmiddlewaretoken")}
+        return Decision(gate_id, form, headers)
+
+    def time_decision(self, decision: Decision) -> float:
+        """(b) One approval through the decide view, as htmx posts it, in seconds."""
         started = time.perf_counter()
-        response = self.http.post(f"/gates/{gate_id}/decide/", data=form, headers=headers)
+        response = self.http.post(
+            f"/gates/{decision.gate_id}/decide/", data=decision.form, headers=decision.headers
+        )
         elapsed = time.perf_counter() - started
         if response.status_code != 200 or "recorded by the agent" not in response.text:
             raise BenchmarkError(
-                f"Decision on {gate_id} not recorded: HTTP {response.status_code}\n{response.text[:2000]}"
+                f"Decision on {decision.gate_id} not recorded: HTTP {response.status_code}\n{response.text[:2000]}"
             )
         return elapsed
 
