@@ -14,9 +14,12 @@ sync views.
    (measured with the request threads either way: an unchanged inbox poll 4.8 -> 3.1 ms of CPU).
 
 A view written as a coroutine (the decision view, which awaits Temporal and must notice a reviewer
-who goes away) is served by Django's handler unchanged: awaiting, it would hold a thread others
-could use. Everything else is Django's: reading the body, the request's signals, a client that
-goes away, sending the reply and closing it afterwards on the request's thread.
+who goes away) keeps Django's async chain, crossings and all, but its sync parts run on a lent
+thread too, with its kept connection: Django's own would open a database connection for every
+decision (on PostgreSQL, a new server process to authenticate). It holds that thread while it
+awaits Temporal, as a sync view does, and steps aside (reviewer_portal.request_threads) so the
+next request runs meanwhile. Everything else is Django's: reading the body, the request's signals,
+a client that goes away, sending the reply and closing it afterwards on the request's thread.
 """
 
 from __future__ import annotations
@@ -58,13 +61,14 @@ class PortalHTTPHandler(ASGIHandler):
         self._sync.load_middleware(is_async=False)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self.threads is None or _to_async_view(scope):
+        if scope["type"] != "http" or self.threads is None:
             return await super().__call__(scope, receive, send)
         try:
             body = await self.read_body(receive)
         except RequestAborted:
             return
-        scope = {**scope, SYNC_CHAIN: True}
+        if not _to_async_view(scope):
+            scope = {**scope, SYNC_CHAIN: True}
         async with self.threads.lend() as thread:
             # No thread free in time: one of its own, as Django gives.
             context = ThreadSensitiveContext() if thread is None else ThreadSensitiveContext(executor=thread)

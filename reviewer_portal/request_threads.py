@@ -43,6 +43,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import async_to_sync
@@ -68,6 +69,8 @@ WAIT_SECONDS = 0.1
 
 # On each request thread: the RequestThreads it belongs to, and its place among them.
 _here = threading.local()
+# In a request's task, on the serving loop: the threads and the one lent to it (an async view).
+_lent: ContextVar[tuple[RequestThreads, ThreadPoolExecutor] | None] = ContextVar("lent", default=None)
 
 
 class RequestThreads:
@@ -107,9 +110,11 @@ class RequestThreads:
                 self._report.count(asyncio.get_running_loop())
             yield None
             return
+        lent = _lent.set((self, thread))
         try:
             yield thread
         finally:
+            _lent.reset(lent)
             # Back once the thread has done all it was given: a request the server gave up on
             # may have left its view running there.
             loop = asyncio.get_running_loop()
@@ -224,11 +229,17 @@ class RequestThreads:
 
 
 def step_aside() -> None:
-    """Called on a request thread before it waits on something outside this process (Temporal):
-    the next request in line may run meanwhile. Anywhere else it does nothing."""
+    """Called before a request waits on something outside this process (Temporal), on its request
+    thread or, in an async view, on the serving loop: the next request in line may run meanwhile.
+    Anywhere else it does nothing."""
     threads: RequestThreads | None = getattr(_here, "threads", None)
     if threads is not None:
         threads.step_aside_from_thread(_here.index)
+    elif (lent := _lent.get()) is not None:
+        threads, thread = lent
+        with suppress(RuntimeError):  # not on a loop: nothing to do
+            if asyncio.get_running_loop() is threads._loop:
+                threads._step_aside(thread)
 
 
 def async_to_sync_aside(function: Callable[P, Awaitable[T]]) -> Callable[P, T]:

@@ -50,7 +50,17 @@ def slow(request: HttpRequest) -> JsonResponse:
 
 
 async def slow_async(request: HttpRequest) -> JsonResponse:
-    """An async view awaiting something slow, as the decision view awaits Temporal."""
+    """An async view awaiting something slow, as the decision view awaits Temporal: it says so."""
+    from reviewer_portal.request_threads import step_aside
+
+    entered.set()
+    step_aside()
+    await asyncio.to_thread(release.wait, 30)
+    return JsonResponse(await sync_to_async(_where)())
+
+
+async def slow_async_unannounced(request: HttpRequest) -> JsonResponse:
+    """The same, without saying it waits."""
     entered.set()
     await asyncio.to_thread(release.wait, 30)
     return JsonResponse(await sync_to_async(_where)())
@@ -115,6 +125,7 @@ urlpatterns = [
     path("waits-on-temporal/", waits_on_temporal),
     path("waits-on-temporal-from-the-server-loop/", waits_on_temporal_from_the_server_loop),
     path("slow-async/", slow_async),
+    path("slow-async-unannounced/", slow_async_unannounced),
     path("fails/", fails),
     path("open-transaction/", leaves_a_transaction_open),
     path("", include("reviewer_portal.urls")),  # what the portal's pages (its 500 page) link to

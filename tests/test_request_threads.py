@@ -38,6 +38,16 @@ def test_requests_run_on_a_lent_thread_that_keeps_its_connection(threads):
     assert views.used[second["connection"]] is views.used[first["connection"]]
 
 
+def test_an_async_views_sync_parts_run_on_a_lent_thread_that_keeps_its_connection(threads):
+    """The decision view is a coroutine: its checks and its reply run on a lent thread with its
+    kept connection, where Django's handler would open a connection for each decision."""
+    first, second = in_turn(PortalHTTPHandler(threads), "/where-async/", "/where-async/")
+    assert first["thread"].startswith(LENT) and second["thread"] == first["thread"]
+    assert views.used[second["connection"]] is views.used[first["connection"]]
+    stock = in_turn(PortalHTTPHandler(None), "/where-async/", "/where-async/")
+    assert views.used[stock[0]["connection"]] is not views.used[stock[1]["connection"]]
+
+
 def test_without_request_threads_each_request_has_a_thread_and_connection_of_its_own(threads):
     first, second = in_turn(PortalHTTPHandler(None), "/where/", "/where/")
     assert not first["thread"].startswith(LENT) and not second["thread"].startswith(LENT)

@@ -1,7 +1,6 @@
 """Request threads that are held (issue 12; reviewer_portal/request_threads.py): what happens to
 each hazard. Requests that find every thread held (a slow Temporal call) get a thread of their own
-after WAIT_SECONDS, and the operator is told; a client sending its body slowly, or an async view
-awaiting Temporal, holds no thread; a thread whose request the server gave up on while its view
+after WAIT_SECONDS, and the operator is told; a client sending its body slowly holds no thread; a thread whose request the server gave up on while its view
 still ran is lent again only once the view is done; a request that stops waiting loses no thread.
 """
 
@@ -148,21 +147,6 @@ def test_a_client_sending_its_body_slowly_holds_no_thread(threads):
         return meanwhile
 
     assert asyncio.run(scenario())["thread"].startswith(LENT)  # the one thread was free
-
-
-def test_an_async_view_awaiting_temporal_holds_no_thread(threads):
-    handler = PortalHTTPHandler(threads)
-
-    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        awaiting = asyncio.create_task(get_json(handler, "/slow-async/"))
-        await slow_view_started()
-        meanwhile = await get_json(handler, "/where/")
-        views.release.set()
-        return meanwhile, await awaiting
-
-    meanwhile, awaited = asyncio.run(scenario())
-    assert meanwhile["thread"].startswith(LENT)
-    assert not awaited["thread"].startswith(LENT)  # Django's own thread for the async view
 
 
 def test_a_thread_whose_request_the_server_gave_up_on_is_lent_again_only_once_its_view_is_done(

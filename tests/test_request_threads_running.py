@@ -86,6 +86,35 @@ def test_a_thread_waiting_on_temporal_steps_aside_at_once(threads, path):
     assert waited < 5
 
 
+@pytest.mark.parametrize(
+    ("path", "steps_aside"), [("/slow-async/", True), ("/slow-async-unannounced/", False)]
+)
+def test_an_async_view_awaiting_temporal_holds_its_thread_but_lets_the_next_request_run(
+    threads, monkeypatch, path, steps_aside
+):
+    """An async view (the decision) runs its sync parts on a lent thread and keeps it while it
+    awaits, as a sync view does. Saying it waits (`step_aside` on the serving loop), it lets the
+    next request run at once on the other thread; without saying so, the next waits until the view
+    is taken to be waiting (RUNNING_SECONDS, 1 s here): which says the test can tell the two."""
+    monkeypatch.setattr(request_threads, "RUNNING_SECONDS", 1.0)
+    meanwhile, waited, awaited = while_one_waits(path)
+    assert awaited["thread"].startswith(LENT) and meanwhile["thread"].startswith(LENT)
+    assert meanwhile["thread"] != awaited["thread"]
+    assert (waited < 0.5) is steps_aside, waited
+    assert waited < 5
+
+
+def test_step_aside_off_a_request_does_nothing(threads):
+    """Outside a request, on a thread or on a loop, there is nothing to give up."""
+    request_threads.step_aside()
+    asyncio.run(asyncio.to_thread(request_threads.step_aside))
+
+    async def on_a_loop() -> None:
+        request_threads.step_aside()
+
+    asyncio.run(on_a_loop())
+
+
 def test_a_request_handed_its_thread_as_it_went_away_gives_it_back(threads):
     """A request that stops waiting in the very step its thread is handed to it (the thread counted
     as running for it): the place is given back, and the next request runs at once rather than

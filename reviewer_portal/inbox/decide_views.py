@@ -35,6 +35,7 @@ from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
 from reviewer_portal.inbox.projection import gate_as_patched
 from reviewer_portal.inbox.sending import Answer, send_async
+from reviewer_portal.request_threads import step_aside
 
 Status = ActionAttempt.Status
 
@@ -59,6 +60,7 @@ async def gate_decide_view(request: HtmxHttpRequest, gate_id: str) -> HttpRespon
     envelope = checked.recorded.envelope
     answer = None
     if envelope is not None:
+        step_aside()  # the next request may run on the thread lent to this one while it waits
         answer = await send_async(checked.recorded.attempt, checked.gate, envelope)
     # Shielded: a reviewer who goes away meanwhile (Django then cancels this view and never closes
     # the reply) still has the run's answer kept, here, before the request ends.
