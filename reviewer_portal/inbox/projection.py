@@ -6,8 +6,9 @@ The workflow sends a gate whole the first time and then a patch per change (hist
 change once); the row keeps the workflow's snapshot, so a patch applies on top of it. A patch
 that does not follow on from the row's version is refused, and the workflow sends the whole gate.
 Only an agent's own run may publish its gates: the activity refuses a gate of another run (the
-gate id starts with the run's workflow id) or of an agent that runs in another namespace, so a
-workflow anyone starts beside the agents cannot forge or overwrite one.
+gate id starts with the run's workflow id), of an agent that runs in another namespace, or of an
+agent other than the one its row already names (a run of another namespace under the same
+workflow id), so a workflow anyone starts beside the agents cannot forge or overwrite one.
 Text from history is made storable on the way in: a lone surrogate or a NUL (which PostgreSQL
 refuses, and which no page can render) becomes U+FFFD.
 """
@@ -67,7 +68,7 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     notices_for_gate_change(before=before, after=snapshot)
     # After the commit, in their own transactions: never hold the gate's lock while waiting on an
     # action's (the portal takes them in the other order).
-    transaction.on_commit(lambda: _accept_deciding_action(snapshot.decision_id))
+    transaction.on_commit(lambda: _accept_deciding_action(snapshot.gate_id, snapshot.decision_id))
     transaction.on_commit(lambda: _announce(snapshot.gate_id, created))
     return True
 
@@ -127,6 +128,16 @@ def apply_snapshot(snapshot: GateSnapshot) -> bool:
     """`gate_apply_snapshot` once the calling run may publish the gate; True if the row changed
     (False: it was already at this version or newer)."""
     _check_publisher(snapshot.gate_id, snapshot.agent)
+    existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", flat=True).first()
+    if existing is not None and existing != snapshot.agent:
+        # Workflow ids are unique per namespace only: a run of another namespace under the same id
+        # names an agent of its own. The row says whose the gate is, and a gate keeps its agent.
+        _check_publisher(snapshot.gate_id, existing)
+        raise ApplicationError(
+            f"Gate {snapshot.gate_id} belongs to agent {existing}, not {snapshot.agent}.",
+            type=FORGED_GATE,
+            non_retryable=True,
+        )
     return gate_apply_snapshot(snapshot=snapshot)
 
 
@@ -157,11 +168,12 @@ def _check_publisher(gate_id: str, agent: str | None) -> None:
         )
 
 
-def _accept_deciding_action(decision_id: str) -> None:
+def _accept_deciding_action(gate_id: str, decision_id: str) -> None:
     """The gate names the action that decided it: that action was accepted, whatever its record
-    said (its answer was lost, or it arrived before a withdrawal could take effect)."""
+    said (its answer was lost, or it arrived before a withdrawal could take effect). Only an action
+    on this gate: a run names no other case's."""
     if decision_id:
-        late = ActionAttempt.objects.filter(action_id=decision_id).exclude(
+        late = ActionAttempt.objects.filter(action_id=decision_id, gate_id=gate_id).exclude(
             status=ActionAttempt.Status.ACCEPTED
         )
         late.update(
