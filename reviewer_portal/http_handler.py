@@ -1,5 +1,5 @@
 """The portal's ASGI handler for HTTP: Django's, with two costs of its request cycle taken out for
-sync views.
+sync views, and a bound on the request body.
 
 1. The thread. Django makes each request a thread and a database connection of its own. Here a
    request to a sync view, once its body has arrived, borrows a long-lived thread that keeps its
@@ -13,6 +13,10 @@ sync views.
    server would: 3 crossings a request instead of 5, and each crossing costs more than its share
    (measured with the request threads either way: an unchanged inbox poll 4.8 -> 3.1 ms of CPU).
 
+3. The body. Django spools any request body whole, to disk past 2.5 MB, before a view or a form
+   could refuse it: anyone, signed in or not, could fill the disk. A body declared or received
+   past PORTAL_MAX_BODY_BYTES is answered 413 and not read on.
+
 A view written as a coroutine (the decision view, which awaits Temporal and must notice a reviewer
 who goes away) keeps Django's async chain, crossings and all, but its sync parts run on a lent
 thread too, with its kept connection: Django's own would open a database connection for every
@@ -24,15 +28,18 @@ a client that goes away, sending the reply and closing it afterwards on the requ
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.defaultfilters import filesizeformat
 from django.urls import Resolver404, get_resolver
 
 from reviewer_portal.request_threads import RequestThreads
@@ -61,6 +68,14 @@ class PortalHTTPHandler(ASGIHandler):
         self._sync.load_middleware(is_async=False)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        except BodyTooLarge:
+            await self.send_response(_too_large(), send)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _declared_too_large(scope):
+            raise BodyTooLarge()
         if scope["type"] != "http" or self.threads is None:
             return await super().__call__(scope, receive, send)
         try:
@@ -76,14 +91,60 @@ class PortalHTTPHandler(ASGIHandler):
                 await self.handle(scope, _BodyRead(body, receive), send)
 
     async def read_body(self, receive: Any) -> IO[bytes]:
+        """Django's, refusing a body past PORTAL_MAX_BODY_BYTES as soon as it is known to be one:
+        Django spools any body whole to disk before a view or a form could refuse it."""
         if isinstance(receive, _BodyRead):
             return receive.body
-        return await super().read_body(receive)
+        limit = settings.PORTAL_MAX_BODY_BYTES
+        # Handed on open, as Django's is: the request closes it.
+        body = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b")  # noqa: SIM115
+        received = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise RequestAborted()
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > limit:
+                    raise BodyTooLarge()
+                body.write(chunk)
+                if not message.get("more_body", False):
+                    break
+        except BaseException:
+            body.close()
+            raise
+        body.seek(0)
+        return body
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         if not getattr(request, "scope", {}).get(SYNC_CHAIN):
             return await super().get_response_async(request)
         return await sync_to_async(self._sync.get_response, thread_sensitive=True)(request)
+
+
+class BodyTooLarge(Exception):
+    """A request's body (declared or received) passed PORTAL_MAX_BODY_BYTES."""
+
+
+def _too_large() -> HttpResponse:
+    limit = filesizeformat(settings.PORTAL_MAX_BODY_BYTES)
+    response = HttpResponse(
+        f"This request is larger than the portal accepts ({limit} at most), so it was not read."
+        " A document upload may be at most 5 MB.\n",
+        status=413,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Connection"] = "close"
+    return response
+
+
+def _declared_too_large(scope: dict[str, Any]) -> bool:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            return not value.isdigit() or int(value) > settings.PORTAL_MAX_BODY_BYTES
+    return False
 
 
 def _to_async_view(scope: dict[str, Any]) -> bool:

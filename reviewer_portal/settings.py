@@ -96,6 +96,9 @@ PORTAL_LOOP_STALL_SECONDS = env.float("PORTAL_LOOP_STALL_SECONDS", default=10.0)
 # the longest a request waits on Temporal). With the 5 s the supervisor adds for a hung process,
 # keep it within what the service manager waits after SIGTERM: Kubernetes 30 s, systemd 90 s.
 PORTAL_GRACEFUL_SECONDS = env.int("PORTAL_GRACEFUL_SECONDS", default=20)
+# The largest request body the portal reads (uploads are at most 5 MB, plus the form around them);
+# a larger one is answered 413 before it is read on, signed in or not.
+PORTAL_MAX_BODY_BYTES = env.int("PORTAL_MAX_BODY_BYTES", default=6 * 1024 * 1024)
 WSGI_APPLICATION = None
 
 TEMPLATES = [
