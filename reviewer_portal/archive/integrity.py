@@ -36,6 +36,20 @@ def verify_stored(namespace: str, *, from_seq: int = 1, to_seq: int | None = Non
         expected_seq, expected_prev = record.seq + 1, record.record_hash
 
 
+def verify_placed(record: ArchiveRecord) -> None:
+    """Raise RecordAltered unless `record` links to the record before it, the record after it (if
+    any) links to it, and it carries the portal's signature: a record someone wrote into the
+    database, hashes and all, without the portal's key, is not taken for one of the chain."""
+    verify_stored(record.namespace, from_seq=record.seq, to_seq=record.seq)
+    after = ArchiveRecord.objects.filter(namespace=record.namespace, seq=record.seq + 1)
+    prev_hash = after.values_list("prev_hash", flat=True).first()
+    if prev_hash is not None and prev_hash != record.record_hash:
+        raise RecordAltered(
+            f"Archive record #{record.seq + 1} of {record.namespace} does not link to #{record.seq}: "
+            "the chain was altered in the database."
+        )
+
+
 def purge_recorded(record: ArchiveRecord) -> bool:
     """Whether a purge record of the chain names `record` (an emptied record without one was
     emptied by someone else)."""

@@ -19,10 +19,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from reviewer_portal.archive.chain import RecordAltered, content_of
 from reviewer_portal.archive.export import latest_record
-from reviewer_portal.archive.integrity import purge_recorded
+from reviewer_portal.archive.integrity import purge_recorded, verify_placed
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
+from reviewer_portal.inbox.models import Gate
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.run_location import client_for_run
 from reviewer_portal.safe_text import storable
@@ -49,16 +50,24 @@ class FoundTrail:
 
 
 def find_trail(workflow_id: str) -> FoundTrail:
-    """The run's trail from Temporal while it has the run, else from the archive; Http404 if
-    neither knows it."""
+    """The run's trail from Temporal while it has the run, else from its archive record once that
+    record checks out in the chain; Http404 if neither knows it (and the portal never saw it)."""
     record = latest_record(workflow_id)
     try:
         return FoundTrail(live_trail(workflow_id), record)
     except NotInTemporal:
+        if record is None and Gate.objects.filter(workflow_id=workflow_id).exists():
+            raise HistoryUnavailable(
+                "Temporal no longer has this run, and the archive holds no record of it: it was not "
+                "archived in time, or its record was removed from the database."
+            ) from None
         if record is None:
             raise Http404("No such agent run, in Temporal or in the archive.") from None
     try:
         content = content_of(record)
+        # As an export checks it: in its place in the chain, signed by the portal. A record
+        # written into the database with its hashes computed, but no key, is not served.
+        verify_placed(record)
     except RecordAltered as err:
         raise HistoryUnavailable(f"Temporal no longer has this run, and {err}") from None
     if content is None and not purge_recorded(record):
