@@ -7,21 +7,28 @@ from typing import Any
 from django import forms
 
 from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
+from reviewer_portal.inbox.forms import workflow_text
+from reviewer_portal.run_ids import RUN_ID_PATTERN
 
 BULK_REASONS = ("Policy breach", "Insufficient evidence", "Outside risk appetite", "Duplicate application")
 MAX_BULK_GATES = 50
 
 
 class GateIdsField(forms.MultipleChoiceField):
-    """Gate ids as posted; which of them the reviewer may decide is the bulk service's check."""
+    """Gate ids as posted, in the shape of every gate id (its page's URL takes no other); which
+    of them the reviewer may decide is the bulk service's check."""
 
     def valid_value(self, value: str) -> bool:
-        return 0 < len(value) <= 200
+        return RUN_ID_PATTERN.fullmatch(value) is not None
 
 
 class BulkDecisionForm(forms.Form):
     gate_ids = GateIdsField(
-        label="Selected gates", error_messages={"required": "Select at least one gate in the list."}
+        label="Selected gates",
+        error_messages={
+            "required": "Select at least one gate in the list.",
+            "invalid_choice": "The selection holds a malformed gate id.",
+        },
     )
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
     reason_preset = forms.ChoiceField(
@@ -49,6 +56,10 @@ class BulkDecisionForm(forms.Form):
         if len(ids) > MAX_BULK_GATES:
             raise forms.ValidationError(f"Select at most {MAX_BULK_GATES} gates at a time.")
         return ids
+
+    def clean_reason_text(self) -> str:
+        # Sent as (part of) each gate's reason, which the workflow reads as multiline text.
+        return workflow_text("reason", self.cleaned_data["reason_text"], max_length=MAX_REASON_LENGTH)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -4,21 +4,33 @@ from typing import Any
 
 from django import forms
 
-from agents.framework.input_rules import MAX_EDIT_LENGTH
+from agents.framework.input_rules import MAX_EDIT_LENGTH, text_refusal
 from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
 from reviewer_portal.inbox.grounds import GENERIC, OTHER
+
+DECISIONS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
+
+
+def workflow_text(name: str, value: str, *, max_length: int, multiline: bool = True) -> str:
+    """`value`, if the workflow's input rules (agents.framework.input_rules) take it as the text
+    of field `name`; else their refusal, in their words, as the form's error. Refused here, it is
+    never recorded as "will be sent" while the run is out of reach, only to be refused later."""
+    refusal = text_refusal(name, value, max_length=max_length, multiline=multiline)
+    if refusal:
+        raise forms.ValidationError(refusal)
+    return value
 
 
 class DecisionForm(forms.Form):
     """A reviewer's decision, with edits of the fields the gate lets them change.
 
-    Whether a decision or an edit may apply is the workflow's call, not the form's: the form only
-    checks shapes, so a refusal always comes from one place, in the same words.
+    Whether a decision may apply is the workflow's call, not the form's: the form checks shapes,
+    and refuses only what the workflow refuses of any post, in its words (the reviewer's text by
+    its input rules, edits with other than an approval), so that nothing is recorded to be sent
+    that the run is bound to refuse.
     """
 
-    decision = forms.ChoiceField(
-        choices=[("approve", "Approve"), ("reject", "Reject"), ("request_changes", "Request changes")]
-    )
+    decision = forms.ChoiceField(choices=list(DECISIONS.items()))
     # A rejection's grounds, for consistent reporting; the reason sent is "Preset: free text".
     preset = forms.ChoiceField(
         label="Grounds for rejection",
@@ -55,16 +67,22 @@ class DecisionForm(forms.Form):
         self._proposal = proposal or {}
         self._editable = list(editable)
         for name in self._editable:
+            # Not stripped, so an untouched field reads as the proposal it shows. Its length and
+            # text are checked once changed (clean): the workflow checks only the edits it is sent.
             self.fields[f"edit_{name}"] = forms.CharField(
                 label=name.replace("_", " ").capitalize(),
                 required=False,
-                max_length=MAX_EDIT_LENGTH,
+                strip=False,
                 initial=self._original(name),
-                widget=forms.Textarea(attrs={"rows": 8}),
+                widget=forms.Textarea(attrs={"rows": 8, "maxlength": MAX_EDIT_LENGTH}),
             )
+
+    def clean_reason(self) -> str:
+        return workflow_text("reason", self.cleaned_data["reason"], max_length=MAX_REASON_LENGTH)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        self._refuse_edits(data.get("decision"))
         preset, text = data.get("preset", ""), data.get("reason", "").strip()
         self.reason_text = text  # what the reviewer wrote, before any grounds are prefixed
         if data.get("decision") == "reject" and preset:
@@ -94,21 +112,44 @@ class DecisionForm(forms.Form):
         return [self[f"edit_{name}"] for name in self._editable]
 
     def edits(self) -> dict[str, str]:
-        """The editable fields the reviewer changed (line endings normalised)."""
+        """The editable fields the reviewer changed, with line endings normalised (a browser
+        sends a textarea's as CRLF). A field the post leaves out is not changed."""
         changed = {}
         for name in self._editable:
-            value = self.cleaned_data.get(f"edit_{name}", "").replace("\r\n", "\n")
+            key = f"edit_{name}"
+            if self.add_prefix(key) not in self.data or key not in self.cleaned_data:
+                continue
+            value = _lf(self.cleaned_data[key])
             if value != self._original(name):
                 changed[name] = value
         return changed
 
+    def _refuse_edits(self, decision: str | None) -> None:
+        """Refuse, on its field, a change the workflow would refuse, in its words."""
+        for name, value in self.edits().items():
+            refusal = text_refusal(f"edited '{name}'", value, max_length=MAX_EDIT_LENGTH)
+            if refusal is None and decision not in (None, "approve"):
+                refusal = (
+                    f"You changed “{self[f'edit_{name}'].label}”, and edits go with an approval: "
+                    f"undo the change to {DECISIONS[decision].lower()}."
+                )
+            if refusal:
+                self.add_error(f"edit_{name}", refusal)
+
     def _original(self, name: str) -> str:
-        return str(self._proposal.get(name, "")).replace("\r\n", "\n")
+        return _lf(str(self._proposal.get(name, "")))
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class AnnotationForm(forms.Form):
     text = forms.CharField(max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
     submission_id = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_text(self) -> str:
+        return workflow_text("note", self.cleaned_data["text"], max_length=MAX_REASON_LENGTH)
 
 
 class ClaimForm(forms.Form):

@@ -4,6 +4,7 @@ itself (never this request: a small PDF can cost minutes of CPU)."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from pathlib import PurePath
 
@@ -17,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_GET, require_http_methods
 
+from agents.framework.input_rules import text_refusal
 from agents.regulatory import REGULATORY_AGENT, upload_input
 from agents.regulatory.documents import DocumentStore
 from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, check_upload
@@ -28,10 +30,13 @@ from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
 from reviewer_portal.intake.services import RunNotStarted, RunOfAnother, RunQueued, agent_run_start
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_TITLE_LENGTH = 200
 
 
 class DocumentUploadForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False, help_text="Defaults to the file name.")
+    title = forms.CharField(
+        max_length=MAX_TITLE_LENGTH, required=False, help_text="Defaults to the file name."
+    )
     document = forms.FileField(
         max_length=200,
         help_text=f"Plain text (.txt, .md) or PDF, at most {filesizeformat(MAX_UPLOAD_BYTES)}.",
@@ -39,6 +44,19 @@ class DocumentUploadForm(forms.Form):
     )
     # Becomes the workflow id: submitting the same form twice starts one run.
     submission_id = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_title(self) -> str:
+        # The title is the subject of colleagues' inbox rows: nothing in it may read otherwise
+        # than it says, as with the declared intake forms. (The file name it defaults to is
+        # safe already: Django drops an upload's non-printable characters.)
+        title = self.cleaned_data["title"]
+        if refusal := text_refusal("title", title, max_length=MAX_TITLE_LENGTH, multiline=False):
+            raise forms.ValidationError(refusal)
+        if title and not any(unicodedata.category(char)[0] in "LNPS" for char in title):
+            raise forms.ValidationError(
+                "The title has nothing visible in it: write one, or leave it empty for the file name."
+            )
+        return title
 
     def clean_document(self):
         upload = self.cleaned_data["document"]
