@@ -3,21 +3,30 @@ user's own, and SESSION_COOKIE_AGE after logging in however active the session h
 moves its own expiry on whenever the session is saved, so the login time is kept and checked).
 Background refreshes (the inbox's poll, the live re-reads) carry `X-Portal-Background` and do not
 count as activity; nor do the Temporal Web UI's calls to the codec endpoint, which it makes on
-its own while a page of it is open."""
+its own while a page of it is open.
+
+Signed out, the reviewer logs in again and comes back to the page they were on, never to a URL
+that answers only POST (a form sent after the limit is dropped, not replayed)."""
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.views import redirect_to_login
 from django.contrib.sessions.backends.base import SessionBase
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import resolve_url
+from django.urls import Resolver404, resolve
+from django.utils.http import url_has_allowed_host_and_scheme
 
 LAST_ACTIVE = "portal_last_active"
 LOGGED_IN_AT = "portal_logged_in_at"
@@ -60,9 +69,61 @@ def limit_passed(session: SessionBase, now: float) -> str | None:
 def _sign_out(request: HttpRequest, why: str) -> HttpResponse:
     logout(request)
     messages.info(request, f"You were signed out {why}; log in again.")
-    if request.headers.get("HX-Request"):
-        return HttpResponse(status=204, headers={"HX-Redirect": settings.LOGIN_URL_PATH})
-    return redirect(f"{settings.LOGIN_URL_PATH}?next={request.get_full_path()}")
+    login = redirect_to_login(_return_to(request), settings.LOGIN_URL_PATH)
+    if request.headers.get("HX-Request"):  # else htmx would swap the login page into the page
+        return HttpResponse(status=204, headers={"HX-Redirect": login["Location"]})
+    return login
+
+
+def _return_to(request: HttpRequest) -> str:
+    """The page to come back to after logging in: the one asked for, if it is a page (a GET
+    without htmx); otherwise the page the browser showed, if it is one of ours that answers GET,
+    else the nearest page above the request's path, else the inbox."""
+    if request.method in ("GET", "HEAD") and not request.headers.get("HX-Request"):
+        return request.get_full_path()
+    shown = request.headers.get("HX-Current-URL") or request.headers.get("Referer") or ""
+    candidates = [_own_page(request, shown), *_pages_above(request.path)]
+    return next(
+        (page for page in candidates if page and _answers_get(page)), resolve_url(settings.LOGIN_REDIRECT_URL)
+    )
+
+
+def _own_page(request: HttpRequest, url: str) -> str:
+    """`url`'s path and query, if it is the portal's own."""
+    if not url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return ""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _pages_above(path: str) -> Iterator[str]:
+    """/gates/x/decide/: /gates/x/, /gates/, /."""
+    steps = path.strip("/").split("/")
+    for end in range(len(steps) - 1, -1, -1):
+        yield "/" + "".join(f"{step}/" for step in steps[:end])
+
+
+def _answers_get(page: str) -> bool:
+    """Whether the portal's view at `page` answers GET. Function views say which methods they take
+    with Django's require_GET / require_POST / require_http_methods (STYLE.md), which keep the list
+    in their closure as `request_method_list`; one without says nothing, and takes GET."""
+    try:
+        view: Any = resolve(urlsplit(page).path).func
+    except Resolver404:
+        return False
+    if hasattr(view, "view_class"):  # a class-based view (the login page)
+        return "get" in view.view_class.http_method_names and hasattr(view.view_class, "get")
+    while view is not None:
+        try:
+            methods = inspect.getclosurevars(view).nonlocals.get("request_method_list")
+        except (TypeError, ValueError):  # not a plain function: it cannot be told, so not offered
+            return False
+        if methods is not None:
+            return "GET" in methods
+        view = getattr(view, "__wrapped__", None)
+    return True
 
 
 @receiver(user_logged_in)

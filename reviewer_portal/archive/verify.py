@@ -9,14 +9,20 @@ the first thing wrong:
    entry of the readable trail the export shows is the archived one, unaltered;
 4. the reviewer actions: each verifies against the keys the run pinned;
 5. the anchor: the chain segment ends at a record the portal signed when it appended it, with a
-   key of the auditor's keyring, so rewriting records and recomputing every hash is not enough.
+   key of the auditor's keyring, so rewriting records and recomputing every hash is not enough;
+   the chain head the export names must agree with it.
+
+Before all that, anything in the file none of these steps checks fails (the *_KEYS below): a
+reader could take it for part of what was verified. So does a file no export could be (not JSON,
+nested too deep, larger than MAX_EXPORT_BYTES).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +31,29 @@ from temporalio.converter import value_to_type
 from agents.framework import signing
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput, KeyEndorsement
 from agents.framework.types import VerifyingKey
-from reviewer_portal.archive.hashing import canonical, checkpoint_message, content_sha256, record_hash
+from reviewer_portal.archive.hashing import (
+    HEADER_FIELDS,
+    canonical,
+    checkpoint_message,
+    content_sha256,
+    record_hash,
+)
 
 ACTIONS = {"decide": DecideInput, "annotate": AnnotateInput, "assign": AssignInput}
 TRAIL_FIELDS = ("workflow_id", "run_id", "status", "runs", "entries")
+EXPORT_FORMAT = "reviewer-portal/audit-export/v1"  # the one reviewer_portal.archive.export writes
+# Every key an export may hold, each checked by a step below. A record's content (the run's
+# record only) is checked whole, against its hash.
+EXPORT_KEYS = frozenset({"format", *TRAIL_FIELDS, "archive"})
+ARCHIVE_KEYS = frozenset({"records", "signed", "head"})
+RECORD_KEYS = frozenset({"header", "record_hash"})
+SIGNED_KEYS = frozenset({"namespace", "seq", "record_hash", "key_id", "value", "endorsements"})
+ENDORSEMENT_KEYS = frozenset(field.name for field in fields(KeyEndorsement))
+HEAD_KEYS = frozenset({"namespace", "seq", "record_hash"})
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# An export carries one run's histories and trail: tens of megabytes for a long continue-as-new
+# chain (Temporal ends a run whose history reaches 50 MB). A larger file is refused unread.
+MAX_EXPORT_BYTES = 256 * 1024 * 1024
 
 
 class Tampered(Exception):
@@ -44,9 +69,16 @@ def verify_export(data: bytes, *, portal_keys: Sequence[VerifyingKey]) -> Verifi
     """`portal_keys` is the trust root: the portal's public keys as the auditor got them from the
     bank (not from the file). The run's pinned keys must be among them, and so must the key that
     signed the chain; keys written into the file prove nothing by themselves."""
-    export = _parse(data)
+    if len(data) > MAX_EXPORT_BYTES:
+        raise Tampered(
+            f"The file is not an audit export (larger than {MAX_EXPORT_BYTES} bytes, which no export reaches)."
+        )
     try:
+        export = _parse(data)
+        _refuse_unchecked(export)
         return _verify(export, list(portal_keys))
+    except RecursionError:  # the parser's, or hashing's, on a file nested thousands deep
+        raise Tampered("The file is not an audit export (nested too deeply to be one).") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise Tampered(f"The export is malformed ({type(err).__name__}: {err}).") from None
 
@@ -70,7 +102,40 @@ def _parse(data: bytes) -> dict[str, Any]:
         "reviewer-portal/audit-export/"
     ):
         raise Tampered("The file is not an audit export of the reviewer portal.")
+    if export["format"] != EXPORT_FORMAT:
+        raise Tampered(
+            f"The file is an audit export in a format this audit_verify does not know ({export['format']!r})."
+        )
     return export
+
+
+def _refuse_unchecked(export: dict[str, Any]) -> None:
+    """Fail on any key no step checks. Only where the shape is right: the steps name the rest."""
+    _only(export, EXPORT_KEYS, "The export")
+    archive = export.get("archive")
+    if not isinstance(archive, dict):
+        return
+    _only(archive, ARCHIVE_KEYS, "The export's archive")
+    records = archive.get("records")
+    for number, record in enumerate(records if isinstance(records, list) else []):
+        header = record.get("header") if isinstance(record, dict) else None
+        where = f"Record #{header.get('seq') if isinstance(header, dict) else '?'}"
+        _only(record, RECORD_KEYS | ({"content"} if number == 0 else set()), where)
+        _only(header, HEADER_FIELDS, f"{where}'s header")  # its hash covers these only
+    signed = archive.get("signed")
+    _only(signed, SIGNED_KEYS, "The portal's signature")
+    endorsements = signed.get("endorsements") if isinstance(signed, dict) else None
+    for endorsement in endorsements if isinstance(endorsements, list) else []:
+        _only(endorsement, ENDORSEMENT_KEYS, "An endorsement of the portal's signing key")
+    _only(archive.get("head"), HEAD_KEYS, "The export's chain head")
+
+
+def _only(part: Any, allowed: Collection[str], where: str) -> None:
+    if isinstance(part, dict) and (unchecked := sorted(set(part) - set(allowed))):
+        raise Tampered(
+            f"{where} carries {unchecked[0]!r}, which audit_verify does not check: "
+            "a reader could take it for verified."
+        )
 
 
 def _verify(export: dict[str, Any], portal_keys: list[VerifyingKey]) -> Verified:
@@ -102,6 +167,7 @@ def _verify(export: dict[str, Any], portal_keys: list[VerifyingKey]) -> Verified
     _require_known(pinned, portal_keys)
     actions = _verify_actions(content["trail"], pinned)
     signed = _verify_anchor(records[-1], archive.get("signed") or {}, portal_keys)
+    _verify_head(archive.get("head"), records[-1])
     return Verified(
         f"OK: {export['workflow_id']} is record #{first['seq']} of {first['namespace']}'s archive, chained to "
         f"#{signed['seq']} {signed['record_hash'][:16]}, which the portal signed ({signed['key_id']}); "
@@ -143,6 +209,11 @@ def _verify_anchor(
     last: dict[str, Any], signed: dict[str, Any], portal_keys: list[VerifyingKey]
 ) -> dict[str, Any]:
     header = last["header"]
+    if signed.get("namespace") != header["namespace"]:
+        raise Tampered(
+            f"The portal's signature names namespace {signed.get('namespace')!r}, "
+            f"not the chain's ({header['namespace']!r})."
+        )
     if (signed.get("seq"), signed.get("record_hash")) != (header["seq"], last["record_hash"]):
         raise Tampered(
             f"The chain segment ends at record #{header['seq']}, not at the point the portal signed "
@@ -158,6 +229,27 @@ def _verify_anchor(
     if refusal:
         raise Tampered(f"The chain at record #{header['seq']} is not the one the portal signed: {refusal}.")
     return signed
+
+
+def _verify_head(head: dict[str, Any] | None, last: dict[str, Any]) -> None:
+    """The head of the chain when the export was made. Nothing in the file signs a head past
+    the segment (compare it with the logged head), so it must at least agree with the segment:
+    the same namespace, not before its end, and the same hash if at its end."""
+    if head is None:
+        return
+    header, seq, hash_ = last["header"], head["seq"], head["record_hash"]
+    agrees = (
+        head["namespace"] == header["namespace"]
+        and type(seq) is int
+        and isinstance(hash_, str)
+        and SHA256_HEX.fullmatch(hash_) is not None
+        and (seq > header["seq"] or (seq == header["seq"] and hash_ == last["record_hash"]))
+    )
+    if not agrees:
+        raise Tampered(
+            f"The chain head the export names (#{seq} {str(hash_)[:16]}) does not agree with its "
+            f"records, which end at #{header['seq']} {last['record_hash'][:16]}."
+        )
 
 
 def _verify_events(content: dict[str, Any], export: dict[str, Any]) -> int:

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from temporalio.converter import value_to_type
 
 from agents.framework.types import VerifyingKey
-from reviewer_portal.archive.verify import Tampered, verify_export
+from reviewer_portal.archive.verify import MAX_EXPORT_BYTES, Tampered, verify_export
 from reviewer_portal.trust.keys import portal_keyring
 
 
@@ -31,7 +31,9 @@ class Command(BaseCommand):
     def handle(self, *args: object, file: Path, portal_keys: Path | None, **options: object) -> None:
         try:
             keys = _keyring(portal_keys) if portal_keys else portal_keyring()
-            verified = verify_export(file.read_bytes(), portal_keys=keys)
+            with file.open("rb") as exported:  # a byte past the limit is enough to refuse it
+                data = exported.read(MAX_EXPORT_BYTES + 1)
+            verified = verify_export(data, portal_keys=keys)
         except OSError as err:
             self.stderr.write(f"FAILED: cannot read {err.filename}: {err.strerror}")
             raise SystemExit(1) from None
