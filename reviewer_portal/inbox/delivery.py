@@ -19,18 +19,21 @@ command and the redelivery job alike:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from agents.framework.contract import DECIDE, PORTAL
 from agents.framework.signing import MAX_AGE, MAX_SKEW
+from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import action_noun
 from reviewer_portal.inbox.projection import gate_apply_patch
@@ -131,12 +134,36 @@ def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
 
 
 def actions_redeliver() -> list[ActionAttempt]:
-    """Send every queued action again (and any a dead portal left `sending`), oldest first; then
-    settle the withdrawals whose copies in flight have expired."""
-    due = ActionAttempt.objects.filter(_waiting())
-    delivered = [action_deliver(attempt=a) for a in _with_people(due).order_by("created_at")]
+    """Settle the withdrawals whose copies in flight have expired, then send every queued action
+    again (and any a dead portal left `sending`), oldest first.
+
+    Once an action of a namespace goes undelivered (Temporal or the domain's worker is down), the
+    rest of that namespace wait for the next pass instead of each waiting out its timeout, and no
+    other namespace is held up behind them. An action that fails unexpectedly (a key missing from
+    the files, a full disk) is logged and stays as it was: the pass goes on with the others."""
     withdrawing = _with_people(ActionAttempt.objects.filter(status=Status.WITHDRAWING)).order_by("created_at")
-    return delivered + [action_settle_withdrawal(attempt=a) for a in withdrawing]
+    handled = [_isolated(action_settle_withdrawal, attempt) or attempt for attempt in withdrawing]
+    down: set[str] = set()
+    for attempt in _with_people(ActionAttempt.objects.filter(_waiting())).order_by("created_at"):
+        namespace = domain_of(attempt.gate.agent).namespace
+        if namespace in down:
+            continue
+        answered = _isolated(action_deliver, attempt)
+        if answered is not None and answered.status == Status.UNDELIVERED:
+            down.add(namespace)
+        handled.append(answered or attempt)
+    return handled
+
+
+def _isolated(handle: Callable[..., ActionAttempt], attempt: ActionAttempt) -> ActionAttempt | None:
+    """What `handle` made of the attempt, or None (logged; the attempt read again) if it failed."""
+    try:
+        return handle(attempt=attempt)
+    except Exception:
+        log.exception("Action %s failed unexpectedly; it is tried again on the next pass", attempt.action_id)
+        with suppress(DatabaseError):  # the database is what failed: the attempt as it was read
+            attempt.refresh_from_db()
+        return None
 
 
 def action_withdraw(*, attempt: ActionAttempt, reviewer: AbstractBaseUser) -> ActionAttempt:

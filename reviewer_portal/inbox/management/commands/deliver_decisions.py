@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from reviewer_portal.inbox.delivery import actions_redeliver
+from reviewer_portal.inbox.models import ActionAttempt
 from reviewer_portal.inbox.outcomes import redelivery_report
 from reviewer_portal.intake.pending_starts import pending_starts_run
 
@@ -31,13 +32,22 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda *_: stop.set())
         while True:
             close_old_connections()
-            handled = actions_redeliver()
+            handled = _redelivered()
             if handled:
                 self.stdout.write(redelivery_report(handled))
             for workflow_id in _pending_starts():
                 self.stdout.write(f"started {workflow_id} (kept while Temporal was busy)")
             if not every or stop.wait(every):
                 return
+
+
+def _redelivered() -> list[ActionAttempt]:
+    """This pass's deliveries; whatever goes wrong (the database down), the loop goes on."""
+    try:
+        return actions_redeliver()
+    except Exception:
+        log.exception("Queued actions not delivered this pass")
+        return []
 
 
 def _pending_starts() -> list[str]:
