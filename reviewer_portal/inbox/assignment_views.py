@@ -20,7 +20,7 @@ from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.selectors import gate_assignees_for, gate_get_for
 from reviewer_portal.inbox.services import assignment_message, gate_assign
-from reviewer_portal.team.absences import absence_of
+from reviewer_portal.team.absences import absent_claim_refusal
 
 Status = ActionAttempt.Status
 
@@ -62,13 +62,12 @@ def _assignment_response(
     if not form.is_valid():
         extra = {"assign_form": form} if isinstance(form, AssignForm) else {}
         return decision_response(request, gate, status=400, notice="That form was not valid.", **extra)
-    if assignee is not None and assignee.pk == request.user.pk and (away := absence_of(request.user)):
-        # Their claims were released when they were marked absent: the team view stays true.
-        notice = (
-            f"You are marked absent (since {away.since:%Y-%m-%d %H:%M} UTC, by {away.marked_by.get_username()}): "
-            "ask a supervisor to mark you present before you claim gates."
-        )
-        return decision_response(request, gate, status=409, notice=notice)
+    if (
+        assignee is not None
+        and assignee.pk == request.user.pk
+        and (away := absent_claim_refusal(request.user))
+    ):
+        return decision_response(request, gate, status=409, notice=away)
     try:
         attempt = gate_assign(
             gate=gate,

@@ -23,6 +23,7 @@ from reviewer_portal.inbox.presentation import flags_of
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.selectors import gate_bulk_eligible_for, gate_visible_to
 from reviewer_portal.request_threads import async_to_sync_aside
+from reviewer_portal.team.absences import absent_claim_refusal
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,11 @@ def gates_decide_in_bulk(
         gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), gate_id))
         if gate.claim_required and not gate.assignee:
             # Its policy lets only the holder decide: selecting an unclaimed gate claims it (held
-            # by a colleague, it was refused above; a claim someone wins first, the run refuses).
+            # by a colleague, it was refused above; a claim someone wins first, the run refuses),
+            # unless the reviewer is marked absent, as the claim button says.
+            if away := absent_claim_refusal(user):
+                outcomes.append(BulkOutcome(gate_id, gate, None, away))
+                continue
             claim_id = str(uuid.uuid5(uuid.UUID(submission_id), f"claim:{gate_id}"))
             claim = gate_assign(gate=gate, reviewer=user, assignee=user, submission_id=claim_id)
             if claim.status != Status.ACCEPTED:

@@ -26,3 +26,15 @@ def users_present(users: QuerySet[User], *, now: datetime | None = None) -> Quer
 def absence_of(user: User) -> Absence | None:
     """The user's absence in force now, if any."""
     return absences_current().filter(user=user).select_related("marked_by").first()
+
+
+def absent_claim_refusal(user: User) -> str:
+    """Why `user` may not claim a gate now ("" if they may): their claims were released when they
+    were marked absent, so the team view stays true."""
+    away = absence_of(user)
+    if away is None:
+        return ""
+    return (
+        f"You are marked absent (since {away.since:%Y-%m-%d %H:%M} UTC, by {away.marked_by.get_username()}): "
+        "ask a supervisor to mark you present before you claim gates."
+    )
