@@ -106,6 +106,10 @@ def test_a_reject_after_an_undelivered_approve_is_its_own_decision_only_after_a_
     assert "You withdrew your approval: it is not sent again." in withdrawn.content.decode()
     assert ActionAttempt.objects.get(pk=approval.pk).status == "withdrawing"
     assert while_pending.status_code == 409 and ActionAttempt.objects.filter(action="decide").count() == 1
+    # Not "withdraw it first": it was withdrawn, and the withdrawal is being confirmed.
+    assert "You withdrew your approval on this gate, and the withdrawal is being confirmed" in (
+        while_pending.content.decode()
+    )
 
     time.sleep(4)  # the queued copy's signature expires
     settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15

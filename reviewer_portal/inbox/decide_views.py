@@ -30,7 +30,7 @@ from reviewer_portal.inbox.delivery import ActionConflict, action_answer
 from reviewer_portal.inbox.forms import DecisionForm
 from reviewer_portal.inbox.gate_context import UNREAD, decision_response, grounds_of, panel_context
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.outcomes import LEVEL, action_noun, outcome_text
+from reviewer_portal.inbox.outcomes import LEVEL, one_at_a_time_text, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
 from reviewer_portal.inbox.projection import gate_as_patched
@@ -100,11 +100,7 @@ def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | 
     if queued and not queued.action_id.endswith(f":{form.cleaned_data['submission_id']}"):
         # One decision of theirs at a time: say so before any confirm step (the same form sent
         # again goes on to be recorded, which knows it: the same decision, or other content).
-        return refuse(
-            409,
-            notice=f"Your {action_noun(queued)} on this gate is recorded and will be sent; "
-            "withdraw it first to decide differently.",
-        )
+        return refuse(409, notice=one_at_a_time_text(queued))
     # A confirmation is bound to the reviewer too: another's token confirms nothing here.
     data = {**form.cleaned_data, "reviewer": str(request.user.pk)}
     if data["confirmed"]:

@@ -35,7 +35,7 @@ from agents.framework.contract import DECIDE, PORTAL
 from agents.framework.signing import MAX_AGE, MAX_SKEW
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.outcomes import action_noun
+from reviewer_portal.inbox.outcomes import one_at_a_time_text
 from reviewer_portal.inbox.projection import gate_apply_patch
 from reviewer_portal.inbox.sending import Answer, applied_actions, envelope_for, local_refusal, send
 
@@ -239,8 +239,9 @@ def _queued_decision_text(gate: Gate, reviewer: AbstractBaseUser) -> str:
     waiting = ActionAttempt.objects.filter(
         gate=gate, reviewer=reviewer, action=DECIDE, status__in=ActionAttempt.OPEN
     ).first()
-    noun = action_noun(waiting) if waiting else "decision"
-    return f"Your {noun} on this gate is recorded and will be sent; withdraw it first to decide differently."
+    if waiting is None:
+        return "Your decision on this gate is recorded and will be sent; withdraw it first to decide differently."
+    return one_at_a_time_text(waiting)
 
 
 def _with_people(attempts: Any) -> Any:

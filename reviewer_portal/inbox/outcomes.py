@@ -43,6 +43,21 @@ def outcome_text(attempt: ActionAttempt) -> str:
     return f"Your {noun} is recorded and will be sent. {attempt.detail}".strip()
 
 
+def one_at_a_time_text(waiting: ActionAttempt) -> str:
+    """Why another decision of the reviewer's on the gate is not taken while `waiting` is open."""
+    noun = action_noun(waiting)
+    if waiting.status != Status.WITHDRAWING:
+        return (
+            f"Your {noun} on this gate is recorded and will be sent; withdraw it first to decide differently."
+        )
+    until = waiting.in_flight_until
+    when = f" (until about {until:%H:%M} UTC, and while the agent is out of reach)" if until else ""
+    return (
+        f"You withdrew your {noun} on this gate, and the withdrawal is being confirmed with the "
+        f"agent{when}: you can decide again once it is final."
+    )
+
+
 REPORT_WORDS = {
     Status.ACCEPTED: "accepted",
     Status.REFUSED: "refused",
