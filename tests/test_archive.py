@@ -622,7 +622,8 @@ def test_a_closed_support_conversation_is_archived_with_its_transcript(temporal,
     projected_gate(temporal.client.get_workflow_handle(conversation_id))
     say(client, conversation, "My card ends 4242 and it was swallowed.")
     closed = rep.post(
-        f"/conversations/{conversation_id}/reply/", {"text": "A new card is on its way.", "close": "1"}
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "A new card is on its way.", "close": "1", "submission_id": str(uuid.uuid4())},
     )
     assert closed.status_code == 200
     temporal.run(temporal.client.get_workflow_handle(conversation_id).result(), timeout=30)

@@ -141,11 +141,13 @@ def test_a_handed_off_conversation_goes_to_a_rep_who_replies_and_closes_it_in_th
     )
     page = rep.get(f"/conversations/{conversation_id}/")
     replied = rep.post(
-        f"/conversations/{conversation_id}/reply/", {"text": "Hello, I am Sam. How can I help?"}
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "Hello, I am Sam. How can I help?", "submission_id": str(uuid.uuid4())},
     )
     waiting = say(client, conversation, "Thanks Sam, my card was swallowed.")
     closed = rep.post(
-        f"/conversations/{conversation_id}/reply/", {"text": "A new card is on its way.", "close": "1"}
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "A new card is on its way.", "close": "1", "submission_id": str(uuid.uuid4())},
     )
     after = say(client, conversation, "One more thing")
 
@@ -360,7 +362,10 @@ def test_a_handoff_is_carried_across_continue_as_new_and_the_rep_replies_in_the_
     handed = say(client, conversation, "Please put me through to a person.")
     waiting = say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues
     projected_gate(temporal.client.get_workflow_handle(conversation_id))  # the rep finds it in the inbox
-    replied = rep.post(f"/conversations/{conversation_id}/reply/", {"text": "Yes, Sam here."})
+    replied = rep.post(
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "Yes, Sam here.", "submission_id": str(uuid.uuid4())},
+    )
 
     assert (handed.json()["status"], waiting.json()["status"]) == ("handed_off", "waiting")
     assert replied.status_code == 200
@@ -453,10 +458,16 @@ def test_a_rep_opens_only_handed_off_conversations_and_never_one_a_colleague_hol
     projected_gate(temporal.client.get_workflow_handle(conversation_id))
 
     assert rep_a.get(f"/conversations/{quiet[0]}/").status_code == 403  # no need to know
-    taken = rep_a.post(f"/conversations/{conversation_id}/reply/", {"text": "Hello, Ana here."})
+    taken = rep_a.post(
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "Hello, Ana here.", "submission_id": str(uuid.uuid4())},
+    )
     held = projected_gate(temporal.client.get_workflow_handle(conversation_id), version=2)
     page_b = rep_b.get(f"/conversations/{conversation_id}/").content.decode()
-    refused = rep_b.post(f"/conversations/{conversation_id}/reply/", {"text": "Bob here, I'll take it."})
+    refused = rep_b.post(
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "Bob here, I'll take it.", "submission_id": str(uuid.uuid4())},
+    )
 
     assert taken.status_code == 200 and held.assignee == "repa"
     assert "repa has this conversation; only they answer it." in page_b and 'name="text"' not in page_b

@@ -274,7 +274,10 @@ def test_a_rep_reply_before_the_deadline_stops_the_handoff_expiring(temporal, po
 
     say(client, conversation, "Can I speak to a person, please?")
     projected_gate(handle)  # the rep finds it in the inbox
-    replied = rep.post(f"/conversations/{conversation_id}/reply/", {"text": "Sam here, how can I help?"})
+    replied = rep.post(
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "Sam here, how can I help?", "submission_id": str(uuid.uuid4())},
+    )
     held = projected_gate(handle, version=2)
     time.sleep(max(0.0, (held.deadline - timezone.now()).total_seconds()) + 2)  # past the deadline
     waiting = say(client, conversation, "My card was swallowed.")

@@ -3,6 +3,8 @@ and a reply box whose replies go to the conversation as Updates the portal signs
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -24,7 +26,12 @@ def conversation(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse
     transcript = conversation_transcript(conversation_id=conversation_id)
     if transcript is None:
         raise Http404("No such conversation.")
-    context = {"conversation_id": conversation_id, "transcript": transcript, "access": access}
+    context = {
+        "conversation_id": conversation_id,
+        "transcript": transcript,
+        "access": access,
+        "submission_id": uuid.uuid4(),  # the reply form's: sent twice, it is one reply
+    }
     if request.htmx:
         return render(request, "conversations/_entries.html", context)
     return render(request, "conversations/conversation.html", context)
@@ -36,20 +43,41 @@ def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
     access = _access(request, conversation_id)
     action = REP_CLOSE if "close" in request.POST else REP_REPLY
     text = request.POST.get("text", "")
+    submission_id = _submission_id(request)
     refusal = access.refusal or message_refusal(text)
-    if refusal is None:
+    if refusal is None and submission_id is None:
+        refusal = "This form is out of date, so nothing was sent: reload the page and send it again."
+    notice = ""
+    if refusal is None and submission_id is not None:
         sent = services.conversation_rep_act(
-            conversation_id=conversation_id, rep=request.user, action=action, text=text
+            conversation_id=conversation_id,
+            rep=request.user,
+            action=action,
+            text=text,
+            submission_id=submission_id,
         )
-        refusal = sent.detail if sent.status != services.ACCEPTED else None
+        if sent.status == services.PENDING:  # sent: the transcript shows it once the run takes it
+            notice = sent.detail
+        elif sent.status != services.ACCEPTED:
+            refusal = sent.detail
     context = {
         "conversation_id": conversation_id,
         "transcript": conversation_transcript(conversation_id=conversation_id),
         "error": refusal or "",
+        "notice": notice,
+        # A refused form keeps its id, so sending it again is the same reply; a sent one starts afresh.
         "text": text if refusal else "",
+        "submission_id": submission_id if refusal and submission_id else uuid.uuid4(),
         "access": access,
     }
     return render(request, "conversations/_rep_form.html", context, status=400 if refusal else 200)
+
+
+def _submission_id(request: HtmxHttpRequest) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.POST.get("submission_id", ""))
+    except ValueError:
+        return None
 
 
 def _access(request: HtmxHttpRequest, conversation_id: str) -> RepAccess:

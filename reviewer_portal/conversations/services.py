@@ -21,6 +21,7 @@ from agents.support.contract import (
     AGENT,
     CONVERSATION_CLOSED,
     CUSTOMER_MESSAGE,
+    REP_ACTION_APPLIED,
     SUPPORT_WORKFLOW,
     CustomerMessage,
     RepAction,
@@ -105,10 +106,15 @@ def conversation_customer_message(*, conversation_id: str, text: str, message_id
     return _send(conversation_id, CUSTOMER_MESSAGE, CustomerMessage(text=text), update_id, TURN_TIMEOUT)
 
 
-def conversation_rep_act(*, conversation_id: str, rep: AbstractBaseUser, action: str, text: str) -> Sent:
-    """A rep's reply (`rep_reply`) or closing note (`rep_close`), signed for this Update only."""
+def conversation_rep_act(
+    *, conversation_id: str, rep: AbstractBaseUser, action: str, text: str, submission_id: uuid.UUID
+) -> Sent:
+    """A rep's reply (`rep_reply`) or closing note (`rep_close`), signed for this Update only.
+
+    `submission_id` is the form's: the same form sent again (a double click, or a resend after the
+    answer took too long) is the same action and the same Update, which the run applies once."""
     key = signing_key()
-    action_id = uuid.uuid4().hex
+    action_id = f"rep-{rep.pk}-{submission_id.hex}"
     update_id = f"{action_id}#1"
     unsigned = RepAction(
         text=text,
@@ -145,8 +151,10 @@ def _send(conversation_id: str, update: str, argument: object, update_id: str, t
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         detail = str(getattr(cause, "message", None) or cause or err)
-        closed = getattr(cause, "type", None) == CONVERSATION_CLOSED
-        return Sent(CLOSED if closed else REFUSED, detail)
+        kind = getattr(cause, "type", None)
+        if kind == REP_ACTION_APPLIED:  # this form, sent before, reached the customer then
+            return Sent(ACCEPTED)
+        return Sent(CLOSED if kind == CONVERSATION_CLOSED else REFUSED, detail)
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         return Sent(PENDING, "The answer is taking a while; it will appear in the conversation.")
     except RPCError as err:
