@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A signed-out form post or htmx request goes back to its page after logging in again.
+    "reviewer_portal.accounts.login_redirects.LoginRedirectsMiddleware",
     "reviewer_portal.accounts.session_limits.SessionLimitsMiddleware",
     # Last, as django-axes asks: it answers a locked-out login.
     "axes.middleware.AxesMiddleware",

@@ -135,7 +135,9 @@ def test_the_async_view_refuses_who_may_not_decide_and_a_post_without_csrf_sendi
     assert other_role.status_code == 404
     assert own_case.status_code == 409 and "Four-eyes rule" in own_case.content.decode()
     assert forged.status_code == 403
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
+    # htmx is told to load the login page whole, and to come back to the gate (not to the POST)
+    assert anonymous.status_code == 204 and anonymous["HX-Redirect"].startswith("/accounts/login/?next=")
+    assert "decide" not in anonymous["HX-Redirect"]
     assert wrong_method.status_code == 405
     assert not ActionAttempt.objects.filter(gate_id=gate.gate_id, action="decide").exists()
     assert workflow_gate(temporal, handle).status == "pending"
@@ -184,17 +186,20 @@ def test_odd_unicode_in_a_reason_reads_the_same_in_the_reply_the_row_and_the_run
     assert workflow_gate(temporal, handle).reason == ODD
 
 
-def test_a_reason_with_invisible_characters_is_refused_by_the_run_and_said_so(
+def test_a_reason_with_invisible_characters_is_refused_in_the_runs_words_before_anything_is_sent(
     temporal, portal, officer, loan_gate
 ):
+    """The form applies the run's own input rules (tests/test_form_input_rules.py): the same words,
+    and nothing recorded to be sent only to be refused."""
     handle, gate = loan_gate
     client = logged_in(officer)
     gate = claimed(client, gate)
 
     reply = client.post(f"/gates/{gate.gate_id}/decide/", form(gate, reason="Ok \u202egnp.exe"), headers=HTMX)
 
-    assert "Approval refused: The reason contains invisible characters (U+202E)." in reply.content.decode()
-    assert ActionAttempt.objects.get(gate_id=gate.gate_id, action="decide").status == "refused"
+    assert reply.status_code == 400
+    assert "The reason contains invisible characters (U+202E)." in reply.content.decode()
+    assert not ActionAttempt.objects.filter(gate_id=gate.gate_id, action="decide").exists()
     assert Gate.objects.get(gate_id=gate.gate_id).status == "pending"
     assert workflow_gate(temporal, handle).status == "pending"
 

@@ -126,3 +126,31 @@ def test_an_htmx_request_after_the_idle_limit_keeps_its_hx_redirect_back_to_the_
 
     assert signed_out.status_code == 204 and "Location" not in signed_out
     assert returns_to(signed_out["HX-Redirect"]) == f"{GATE}?tab=case&x=1"
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_a_form_posted_with_its_session_gone_returns_to_its_page_after_logging_in(db, officer, htmx):
+    """Django's own session expiry, or a sign-out in another tab: `login_required` answers the POST
+    with the login page, whose `next` was the POST-only URL (a 405 after logging in), and htmx
+    swapped the login page into the panel. Now: back to the page the form was sent from, and htmx
+    loads the login page whole. Nothing was recorded."""
+    client = Client()  # no session at all
+    headers = {"Referer": f"http://testserver{GATE}"}
+    if htmx:
+        headers |= {"HX-Request": "true", "HX-Current-URL": f"http://testserver{GATE}"}
+
+    answer = client.post(f"{GATE}annotate/", {"text": "Called the applicant."}, headers=headers)
+
+    if htmx:
+        assert answer.status_code == 204 and returns_to(answer["HX-Redirect"]) == GATE
+    else:
+        assert answer.status_code == 302 and returns_to(answer["Location"]) == GATE
+    assert not ActionAttempt.objects.exists()
+
+
+def test_signing_out_and_a_page_asked_for_signed_out_are_as_they_were(db, officer):
+    page = Client().get("/?q=Ana")
+    assert page.status_code == 302 and returns_to(page["Location"]) == "/?q=Ana"
+    client = logged_in(officer)
+    out = client.post("/accounts/logout/")
+    assert out.status_code == 302 and "next=" not in out["Location"]

@@ -69,13 +69,13 @@ def limit_passed(session: SessionBase, now: float) -> str | None:
 def _sign_out(request: HttpRequest, why: str) -> HttpResponse:
     logout(request)
     messages.info(request, f"You were signed out {why}; log in again.")
-    login = redirect_to_login(_return_to(request), settings.LOGIN_URL_PATH)
+    login = redirect_to_login(return_to(request), settings.LOGIN_URL_PATH)
     if request.headers.get("HX-Request"):  # else htmx would swap the login page into the page
         return HttpResponse(status=204, headers={"HX-Redirect": login["Location"]})
     return login
 
 
-def _return_to(request: HttpRequest) -> str:
+def return_to(request: HttpRequest) -> str:
     """The page to come back to after logging in: the one asked for, if it is a page (a GET
     without htmx); otherwise the page the browser showed, if it is one of ours that answers GET,
     else the nearest page above the request's path, else the inbox."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -23,12 +24,12 @@ def users_present(users: QuerySet[User], *, now: datetime | None = None) -> Quer
     return users.exclude(pk__in=absences_current(now=now).values("user_id"))
 
 
-def absence_of(user: User) -> Absence | None:
+def absence_of(user: AbstractBaseUser) -> Absence | None:
     """The user's absence in force now, if any."""
     return absences_current().filter(user=user).select_related("marked_by").first()
 
 
-def absent_claim_refusal(user: User) -> str:
+def absent_claim_refusal(user: AbstractBaseUser) -> str:
     """Why `user` may not claim a gate now ("" if they may): their claims were released when they
     were marked absent, so the team view stays true."""
     away = absence_of(user)
