@@ -1,15 +1,18 @@
 """The codec endpoint, Temporal's codec-server protocol: `POST /codec/<namespace>/decode` and
 `/encode` (also under `/codec/<namespace>/workflows/<workflow id>/`), for the Temporal Web UI
 (the portal session, sent with "include cross-origin credentials") and the CLI (`--codec-auth
-'Bearer <token>'` from `manage.py codec_token`). Every request is logged, allowed or not."""
+'Bearer <token>'` from `manage.py codec_token`). Every request is logged, answered or refused
+(whatever the reason: origin, namespace, caller, keys, body); only a CORS preflight is not."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from google.protobuf import json_format
@@ -32,36 +35,70 @@ ALLOWED_HEADERS = "Content-Type, X-Namespace, X-Workflow-Id, Authorization, Auth
 @csrf_exempt  # cross-origin by design: CORS admits only the Web UI, and the answer is data, not a change
 def codec_view(request: HttpRequest, namespace: str, operation: str, workflow_id: str = "") -> HttpResponse:
     origin = request.headers.get("Origin", "")
-    if request.method == "OPTIONS":
+    if request.method == "OPTIONS":  # a preflight: it carries no credentials and asks for nothing
         return _cors(HttpResponse(status=204), origin)
-    if request.method != "POST":
-        return _cors(HttpResponse(status=405, headers={"Allow": "POST, OPTIONS"}), origin)
-    if origin and origin not in _allowed_origins(request):
-        return HttpResponse("This origin may not use the codec endpoint.", status=403)
-    namespace, refusal = _namespace(request, namespace)
-    if refusal:
-        return _cors(HttpResponse(refusal, status=400), origin)
     user, via = _caller(request)
     run = workflow_named_by(request, workflow_id)
+    namespace, refusal = _namespace(request, namespace)
+    asked = _Asked(user, via, operation, namespace, run)
+    if request.method != "POST":
+        return _refused(asked, HttpResponse(status=405, headers={"Allow": "POST, OPTIONS"}), origin)
+    if origin and origin not in _allowed_origins(request):
+        return _refused(
+            asked, HttpResponse("This origin may not use the codec endpoint.", status=403), origin
+        )
+    if refusal:
+        return _refused(asked, HttpResponse(refusal, status=400), origin)
     scope = decode_scope(user, run, namespace) if operation == "decode" else encode_scope(user)
     if scope is DecodeScope.NOTHING:  # refused before the body is even read
-        _log(user, via, operation, namespace, run, allowed=False)
         status = 401 if not user.is_authenticated else 403
-        return _cors(HttpResponse("Not allowed to use the codec for this.", status=status), origin)
-    payloads = _read(request)
-    if payloads is None:
-        _log(user, via, operation, namespace, run, allowed=True)
-        return _cors(HttpResponse("The body is not a Payloads message in JSON.", status=400), origin)
+        return _refused(asked, HttpResponse("Not allowed to use the codec for this.", status=status), origin)
     try:
         codec = EncryptionCodec(payload_keys().of(namespace), namespace)
     except KeyNotFound:
-        return _cors(HttpResponse("No keys for this namespace.", status=404), origin)
+        return _refused(asked, HttpResponse("No keys for this namespace.", status=404), origin)
+    payloads = _read(request)
+    if isinstance(payloads, HttpResponse):
+        return _refused(asked, payloads, origin)
     convert = codec.decrypt if operation == "decode" else codec.encrypt
     mine = _of_the_run(scope, namespace, run, payloads)
     answer = [_or_unchanged(convert, p) if mine(p) else p for p in payloads.payloads]
     foreign = sum(not mine(p) for p in payloads.payloads)
-    _log(user, via, operation, namespace, run, allowed=True, count=len(answer), foreign=foreign)
+    asked.log(allowed=True, count=len(answer), foreign=foreign)
     return _cors(JsonResponse(json_format.MessageToDict(Payloads(payloads=answer)), safe=False), origin)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """Who asked the endpoint for what, as its log keeps it."""
+
+    user: AbstractBaseUser | AnonymousUser
+    via: str
+    operation: str
+    namespace: str
+    run: str
+
+    def log(self, *, allowed: bool, count: int = 0, foreign: int = 0) -> None:
+        CodecAccess.objects.create(
+            user=self.user if self.user.is_authenticated else None,
+            via=self.via,
+            operation=self.operation,
+            namespace=self.namespace[:200],
+            workflow_id=self.run,
+            payloads=count,
+            foreign_payloads=foreign,
+            allowed=allowed,
+        )
+        who = self.user.get_username() if self.user.is_authenticated else "anonymous"
+        log.info("codec %s by %s (%s) in %s, run %s: %d payloads (%d not of the run), %s",
+                 self.operation, who, self.via, self.namespace[:200], self.run or "-", count, foreign,
+                 "allowed" if allowed else "refused")  # fmt: skip
+
+
+def _refused(asked: _Asked, response: HttpResponse, origin: str) -> HttpResponse:
+    """Every refusal is logged; the Web UI's origin reads why (another origin reads nothing)."""
+    asked.log(allowed=False)
+    return _cors(response, origin)
 
 
 def encode_scope(user: AbstractBaseUser | AnonymousUser) -> DecodeScope:
@@ -80,13 +117,14 @@ def _of_the_run(
 
 
 def _namespace(request: HttpRequest, in_path: str) -> tuple[str, str]:
-    """(namespace, "") or ("", why not). The Web UI names the namespace it shows in `X-Namespace`;
-    an endpoint configured as `/codec/{namespace}` (one for every namespace) takes it from there."""
+    """(namespace, "") or (the namespace asked for, why not). The Web UI names the namespace it
+    shows in `X-Namespace`; an endpoint configured as `/codec/{namespace}` (one for every
+    namespace) takes it from there."""
     named = request.headers.get("X-Namespace", "")
     if in_path == NAMESPACE_PLACEHOLDER:
-        return (named, "") if RUN_ID_PATTERN.fullmatch(named) else ("", "Name the namespace in X-Namespace.")
+        return named, "" if RUN_ID_PATTERN.fullmatch(named) else "Name the namespace in X-Namespace."
     if named and named != in_path:
-        return "", f"This endpoint is for namespace {in_path}, not {named}."
+        return named, f"This endpoint is for namespace {in_path}, not {named}."
     return in_path, ""
 
 
@@ -98,11 +136,14 @@ def _caller(request: HttpRequest) -> tuple[AbstractBaseUser | AnonymousUser, str
     return request.user, "session" if request.user.is_authenticated else "none"
 
 
-def _read(request: HttpRequest) -> Payloads | None:
+def _read(request: HttpRequest) -> Payloads | HttpResponse:
+    """The body as a Payloads message, or the answer refusing it."""
     try:
         return json_format.Parse(request.body, Payloads())
+    except RequestDataTooBig:  # past DATA_UPLOAD_MAX_MEMORY_SIZE: not read on
+        return HttpResponse("The body is too large.", status=413)
     except (json_format.ParseError, DecodeError, UnicodeDecodeError, ValueError):
-        return None
+        return HttpResponse("The body is not a Payloads message in JSON.", status=400)
 
 
 def _or_unchanged(convert, payload):  # type: ignore[no-untyped-def]
@@ -127,20 +168,3 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
         response["Access-Control-Max-Age"] = "600"
     response["Vary"] = "Origin"
     return response
-
-
-def _log(user, via, operation, namespace, run, *, allowed, count=0, foreign=0) -> None:  # type: ignore[no-untyped-def]
-    CodecAccess.objects.create(
-        user=user if user.is_authenticated else None,
-        via=via,
-        operation=operation,
-        namespace=namespace[:200],
-        workflow_id=run,
-        payloads=count,
-        foreign_payloads=foreign,
-        allowed=allowed,
-    )
-    who = user.get_username() if user.is_authenticated else "anonymous"
-    log.info("codec %s by %s (%s) in %s, run %s: %d payloads (%d not of the run), %s",
-             operation, who, via, namespace, run or "-", count, foreign,
-             "allowed" if allowed else "refused")  # fmt: skip

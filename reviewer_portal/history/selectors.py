@@ -44,6 +44,7 @@ class DecisionRow:
     state: str  # what became of it
     detail: str  # why it was refused, where it was
     outcome: str  # where the gate stands now
+    case: bool  # the user may open the gate: a record of what they did is not a way back into it
     trail: bool  # the user may read the run's trail
 
 
@@ -101,15 +102,19 @@ def decisions_page_for(
     merged = _NewestFirst((sent.select_related("gate"), "created_at"), (unsent, "decided_at"))
     page: Page[Any] = Paginator(cast(Any, merged), PER_PAGE).get_page(page_number)
     rows: list[tuple[datetime, ActionAttempt | Gate]] = list(page.object_list)
-    trails = _trails_of(user, (_gate_of(row).workflow_id for _, row in rows))
-    return page, [_decision_row(at, row, trails) for at, row in rows]
+    gates = [_gate_of(row) for _, row in rows]
+    cases = set(
+        gate_visible_to(user=user).filter(gate_id__in=[g.gate_id for g in gates]).values_list("pk", flat=True)
+    )
+    trails = _trails_of(user, (gate.workflow_id for gate in gates))
+    return page, [_decision_row(at, row, cases, trails) for at, row in rows]
 
 
 def _gate_of(row: ActionAttempt | Gate) -> Gate:
     return row.gate if isinstance(row, ActionAttempt) else row
 
 
-def _decision_row(at: datetime, row: ActionAttempt | Gate, trails: set[str]) -> DecisionRow:
+def _decision_row(at: datetime, row: ActionAttempt | Gate, cases: set[str], trails: set[str]) -> DecisionRow:
     gate = _gate_of(row)
     outcome = gate_status_text(gate)[1]
     if isinstance(row, ActionAttempt):
@@ -119,7 +124,9 @@ def _decision_row(at: datetime, row: ActionAttempt | Gate, trails: set[str]) -> 
     else:
         decision = {"approved": "Approve", "rejected": "Reject"}.get(gate.status, "Request changes")
         state, detail = "Recorded by the agent", ""
-    return DecisionRow(gate, at, decision, state, detail, outcome, gate.workflow_id in trails)
+    return DecisionRow(
+        gate, at, decision, state, detail, outcome, gate.gate_id in cases, gate.workflow_id in trails
+    )
 
 
 def submissions_page_for(

@@ -202,24 +202,21 @@ def _start_of(day: date) -> datetime:
 
 
 def gate_visible_to(*, user: AbstractBaseUser) -> QuerySet[Gate]:
-    """Every gate the user may open: their roles' gates (any status), or all for auditors."""
+    """Every gate the user may open: their roles' gates (any status), or all for auditors.
+
+    Roles held now, only: an officer moved off lending keeps "My decisions" as a record, but no
+    longer opens those cases, their trails or their payloads."""
     if can_audit(user):
         return Gate.objects.all()
     roles = reviewer_roles_of(user)
-    # A reviewer also keeps sight of gates they decided after the gate moved to another role
-    # (by user id; by name for gates decided before ids were recorded).
-    decided = decided_by(user)
     # A gate that moved on (escalated, held for an admin) stays readable by the roles it left, so
     # its URL (in their e-mails and open pages) never dead-ends. `past_roles` is a JSON list.
+    # The gates the user decided are among these while they hold the roles (only a gate's role
+    # decides it), and a decision alone opens nothing.
     left = Q(pk__in=[])
     for role in roles:
         left |= Q(past_roles__icontains=json.dumps(role))
-    return (
-        Gate.objects.filter(role__in=roles)
-        | Gate.objects.filter(decided)
-        | Gate.objects.filter(left)
-        | _supervised_by(roles)
-    )
+    return Gate.objects.filter(role__in=roles) | Gate.objects.filter(left) | _supervised_by(roles)
 
 
 def decided_by(user: AbstractBaseUser) -> Q:
