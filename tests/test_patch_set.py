@@ -58,6 +58,19 @@ def test_each_set_is_frozen_at_the_patches_it_was_recorded_with():
     }
     assert [(name, set(members)) for name, members in PATCH_SETS] == [
         (
+            "patch-set-2026-11h",
+            first
+            | {
+                "opening-calls",
+                "unique-call-ids",
+                "chain-call-ids",
+                "opening-calls-after",
+                "local-publish",
+                "first-seen-opening",
+                "numeric-edits",
+            },
+        ),
+        (
             "patch-set-2026-11g",
             first
             | {

@@ -92,4 +92,6 @@ async def publish_summary(outcome: AgentOutcome) -> dict[str, Any]:
             if increase is not None
             else None
         ),
+        # What the increase did, not only what was decided: None unless the request ran.
+        "budget_raised_by": results.get("finops.request_budget_increase", {}).get("raised_by"),
     }

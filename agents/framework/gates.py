@@ -25,6 +25,7 @@ from agents.framework.contract import (
     SYSTEM_DECIDER,
 )
 from agents.framework.gate_changes import GatePatch
+from agents.framework.input_rules import edited_value, number_edit_refusal
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
 from agents.framework.types import (
     ADMIN_ROLE,
@@ -98,8 +99,12 @@ def edit_refusal(gate: GateSnapshot, update: DecideInput) -> str | None:
     unknown = sorted(set(update.edits) - set(gate.editable))
     if unknown:
         return f"These fields may not be edited: {', '.join(unknown)}."
-    # Types and lengths are agents.framework.input_rules' to check, before any rule here.
+    # Types and lengths are agents.framework.input_rules' to check, before any rule here. A field
+    # proposed as a number takes a number only, in the words the decision form uses too.
     for name, value in update.edits.items():
+        refusal = number_edit_refusal(name, gate.recommendation.proposal.get(name), value)
+        if refusal:
+            return refusal
         if not value.strip():
             return f"The edited '{name}' must be non-empty text."
     return None
@@ -133,9 +138,15 @@ def edit_diff(original: dict[str, Any], edits: dict[str, Any]) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
 
 
-def proposal_after_review(gate: GateSnapshot) -> dict[str, Any]:
-    """What was approved: the proposal with the reviewer's edits applied."""
-    return {**gate.recommendation.proposal, **gate.edits}
+def proposal_after_review(gate: GateSnapshot, *, numbers: bool) -> dict[str, Any]:
+    """What was approved: the proposal with the reviewer's edits applied. Edits arrive as text;
+    with `numbers` (patch numeric-edits), an edit of a field proposed as a number is applied as a
+    number of its kind (agents.framework.input_rules.edited_value), as the tool takes it. Runs
+    begun before that patch applied the text, and replay so."""
+    proposal = gate.recommendation.proposal
+    if not numbers:
+        return {**proposal, **gate.edits}
+    return {**proposal, **{name: edited_value(proposal.get(name), text) for name, text in gate.edits.items()}}
 
 
 def annotation_refusal(gate: GateSnapshot | None, note: AnnotateInput) -> str | None:

@@ -130,6 +130,51 @@ def edits_refusal(edits: object) -> str | None:
     return None
 
 
+# An edit of a field the agent proposed as a number is written in plain digits: an optional "-",
+# and for a decimal proposal an optional "." with decimals. Nothing a reader could take two ways
+# ("15,000" is 15 in much of Europe, "1e3"), nothing Python's int() or float() would take but a
+# reviewer would not write ("15_000", "nan", "inf", non-ASCII digits). At most 15 digits, as many
+# as a double keeps exactly, so a tool reading JSON numbers as doubles gets the number approved.
+MAX_NUMBER_DIGITS = 15
+WHOLE_NUMBER = re.compile(r"\s*-?[0-9]+\s*", re.ASCII)
+DECIMAL_NUMBER = re.compile(r"\s*-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*", re.ASCII)
+
+
+def is_number(value: object) -> bool:
+    """Whether a proposed value is a number: an int or a float, and not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def number_edit_refusal(name: str, proposed: object, text: str) -> str | None:
+    """Why `text` may not replace field `name`, which the agent proposed as the number `proposed`;
+    None if it may, or if `proposed` is no number (its edit is text). The decision form and the
+    workflow's validator both ask this, so they refuse the same edits in the same words."""
+    if not is_number(proposed):
+        return None
+    if isinstance(proposed, int):
+        if not WHOLE_NUMBER.fullmatch(text):
+            return (
+                f"The edited '{name}' must be a whole number in digits, such as 15000 or -250 "
+                "(no decimal point, no thousands separators)."
+            )
+    elif not DECIMAL_NUMBER.fullmatch(text):
+        return (
+            f"The edited '{name}' must be a number in digits, such as 15000 or -250.75 "
+            "(no thousands separators, no exponent)."
+        )
+    if sum(char.isdigit() for char in text) > MAX_NUMBER_DIGITS:
+        return f"The edited '{name}' has more than {MAX_NUMBER_DIGITS} digits."
+    return None
+
+
+def edited_value(proposed: object, text: str) -> Any:
+    """The reviewer's edit as the tool is given it: a number of the proposed kind (int or float)
+    where the agent proposed a number and `number_edit_refusal` takes the text; else the text."""
+    if not is_number(proposed) or not isinstance(text, str) or number_edit_refusal("", proposed, text):
+        return text
+    return int(text) if isinstance(proposed, int) else float(text)
+
+
 def signature_shape_refusal(signature: Any) -> str | None:
     if not isinstance(signature, Signature):
         return "The signature is malformed."

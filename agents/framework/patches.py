@@ -63,6 +63,10 @@ PATCH_LOCAL_PUBLISH = "local-publish"
 # A gate whose opening task was retried after its local publish wrote the row takes the time the
 # row was first written, for the gate and its SLA timer. Asked through its set only (`in_set`).
 PATCH_FIRST_SEEN_OPENING = "first-seen-opening"
+# An approved edit of a field the agent proposed as a number reaches the tool as a number of its
+# kind, not as the text it was sent in (which the tool failed to decode). Asked through its set
+# only (`in_set`).
+PATCH_NUMERIC_EDITS = "numeric-edits"
 
 # The patches of each set, frozen once recorded: the first set, and each later one with every
 # patch of the one before it and the patches since.
@@ -87,9 +91,12 @@ SET_2026_11F = FIRST_SET | {
     PATCH_OPENING_CALLS_AFTER,
     PATCH_LOCAL_PUBLISH,
 }
+# The set first-seen opening joined: recorded by runs, so frozen.
+SET_2026_11G = SET_2026_11F | {PATCH_FIRST_SEEN_OPENING}
 # Newest first: the one a run started now records, then the ones runs in flight may have.
 PATCH_SETS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("patch-set-2026-11g", SET_2026_11F | {PATCH_FIRST_SEEN_OPENING}),
+    ("patch-set-2026-11h", SET_2026_11G | {PATCH_NUMERIC_EDITS}),
+    ("patch-set-2026-11g", SET_2026_11G),
     ("patch-set-2026-11f", SET_2026_11F),
     (
         "patch-set-2026-11e",

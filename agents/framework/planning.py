@@ -17,6 +17,7 @@ from agents.framework.gate_flow import GateFlowMixin
 from agents.framework.patches import (
     PATCH_CHAIN_CALL_IDS,
     PATCH_LOCAL_TOOLS,
+    PATCH_NUMERIC_EDITS,
     PATCH_OPENING_CALLS,
     PATCH_OPENING_CALLS_AFTER,
     PATCH_UNIQUE_CALL_IDS,
@@ -218,7 +219,8 @@ class PlanningMixin(GateFlowMixin):
         if gate.status != "approved":
             verb = "asked for changes to" if gate.status == "changes_requested" else "rejected"
             return _failed(call, f"A reviewer {verb} this call ({gate.decided_by}): {gate.reason}")
-        return await self._call_tool(replace(call, arguments=gates.proposal_after_review(gate)))
+        arguments = gates.proposal_after_review(gate, numbers=in_set(PATCH_NUMERIC_EDITS))
+        return await self._call_tool(replace(call, arguments=arguments))
 
 
 def _failed(call: ToolCall, error: str) -> ToolResult:
