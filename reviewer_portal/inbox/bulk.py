@@ -57,6 +57,18 @@ class BulkDecisionForm(forms.Form):
             raise forms.ValidationError(f"Select at most {MAX_BULK_GATES} gates at a time.")
         return ids
 
+    def shown_versions(self, data: Any) -> dict[str, int]:
+        """The version each selected gate had when the inbox showed it (its row's `shown_<id>`);
+        a gate whose row sent none (an older page, a script) is taken as it is now."""
+        shown = {}
+        for gate_id in self.cleaned_data.get("gate_ids", []):
+            value = data.get(f"shown_{gate_id}", "")
+            if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+                shown[gate_id] = int(value)
+            elif value:
+                shown[gate_id] = -1  # not a version: no gate is at it, so the gate is refused
+        return shown
+
     def clean_reason_text(self) -> str:
         # Sent as (part of) each gate's reason, which the workflow reads as multiline text.
         return workflow_text("reason", self.cleaned_data["reason_text"], max_length=MAX_REASON_LENGTH)

@@ -124,15 +124,24 @@ class BulkOutcome(NamedTuple):
 
 
 def gates_decide_in_bulk(
-    *, user: AbstractBaseUser, gate_ids: list[str], decision: str, reason: str, submission_id: str
+    *,
+    user: AbstractBaseUser,
+    gate_ids: list[str],
+    decision: str,
+    reason: str,
+    submission_id: str,
+    shown: dict[str, int] | None = None,
 ) -> list[BulkOutcome]:
     """Decide each selected gate with `gate_decide`: one Update per gate, each with its own ID.
 
     Every id is checked again first (pending, the user's role, eligible for bulk, and no flag of
     its agent's: a flagged gate is a question for a reviewer's own look at it); any other is
-    refused here, without a call to its workflow. The workflow still has the last word on the
-    rest (four eyes, claims, expiry), and its refusal comes back in the gate's attempt.
+    refused here, without a call to its workflow, and so is one that changed since the inbox
+    showed it (`shown`: the version of each gate as the reviewer saw it; a recommendation revised
+    since was never seen). The workflow still has the last word on the rest (four eyes, claims,
+    expiry), and its refusal comes back in the gate's attempt.
     """
+    shown = shown or {}
     ids = list(dict.fromkeys(gate_ids))
     eligible = gate_bulk_eligible_for(user=user).in_bulk(ids)
     visible = gate_visible_to(user=user).in_bulk([i for i in ids if i not in eligible])
@@ -140,6 +149,8 @@ def gates_decide_in_bulk(
     for gate_id in ids:
         gate = eligible.get(gate_id)
         refusal = _bulk_refusal(visible.get(gate_id), user) if gate is None else _flagged(gate)
+        if gate is not None and not refusal and shown.get(gate_id, gate.version) != gate.version:
+            refusal = "Changed since the inbox showed it: open it, or reload the inbox, to decide it."
         if refusal or gate is None:
             log.warning("bulk %s of %s by %s refused: %s", decision, gate_id, user.get_username(), refusal)
             outcomes.append(BulkOutcome(gate_id, gate or visible.get(gate_id), None, refusal))

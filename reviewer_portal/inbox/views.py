@@ -64,6 +64,7 @@ def gates_bulk_decide_view(request: HtmxHttpRequest) -> HttpResponse:
             decision=form.cleaned_data["decision"],
             reason=form.reason(),
             submission_id=str(form.cleaned_data["submission_id"]),
+            shown=form.shown_versions(request.POST),
         )
         form = BulkDecisionForm(initial={"submission_id": uuid.uuid4()})
     status = 200 if not form.errors else 400
