@@ -347,3 +347,12 @@ def test_a_title_in_a_right_to_left_script_is_taken():
 
     assert form.is_valid(), form.errors
     assert form.cleaned_data["title"] == title
+
+
+@pytest.mark.parametrize("emptied", ["", "   ", "\r\n\r\n"], ids=["empty", "spaces", "blank-lines"])
+def test_an_edit_emptied_on_approval_is_refused_in_the_workflows_words(emptied):
+    """The run refuses an edited field with nothing in it; the form now says so first (it used to
+    record the approval, to be refused by the run, or later, after an outage)."""
+    form = decision_form("approve", PROPOSED, edit_conditions=emptied)
+    assert not form.is_valid()
+    assert form.errors["edit_conditions"] == ["The edited 'conditions' must be non-empty text."]

@@ -25,7 +25,7 @@ from agents.framework.contract import (
     SYSTEM_DECIDER,
 )
 from agents.framework.gate_changes import GatePatch
-from agents.framework.input_rules import edited_value, number_edit_refusal
+from agents.framework.input_rules import edit_value_refusal, edited_value
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
 from agents.framework.types import (
     ADMIN_ROLE,
@@ -102,11 +102,8 @@ def edit_refusal(gate: GateSnapshot, update: DecideInput) -> str | None:
     # Types and lengths are agents.framework.input_rules' to check, before any rule here. A field
     # proposed as a number takes a number only, in the words the decision form uses too.
     for name, value in update.edits.items():
-        refusal = number_edit_refusal(name, gate.recommendation.proposal.get(name), value)
-        if refusal:
+        if refusal := edit_value_refusal(name, gate.recommendation.proposal.get(name), value):
             return refusal
-        if not value.strip():
-            return f"The edited '{name}' must be non-empty text."
     return None
 
 

@@ -167,6 +167,14 @@ def number_edit_refusal(name: str, proposed: object, text: str) -> str | None:
     return None
 
 
+def edit_value_refusal(name: str, proposed: object, text: str) -> str | None:
+    """Why `text` may not replace field `name` (proposed as `proposed`): a number's rule, then
+    that it says something. Asked by the workflow's validator and the decision form alike."""
+    if refusal := number_edit_refusal(name, proposed, text):
+        return refusal
+    return None if text.strip() else f"The edited '{name}' must be non-empty text."
+
+
 def edited_value(proposed: object, text: str) -> Any:
     """The reviewer's edit as the tool is given it: a number of the proposed kind (int or float)
     where the agent proposed a number and `number_edit_refusal` takes the text; else the text."""

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from agents.framework.input_rules import MAX_EDIT_LENGTH, number_edit_refusal, text_refusal
+from agents.framework.input_rules import MAX_EDIT_LENGTH, edit_value_refusal, text_refusal
 from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
 from reviewer_portal.inbox.grounds import GENERIC, OTHER
 
@@ -133,8 +133,8 @@ class DecisionForm(forms.Form):
                     f"You changed “{self[f'edit_{name}'].label}”, and edits go with an approval: "
                     f"undo the change to {DECISIONS[decision].lower()}."
                 )
-            # A field proposed as a number: the run takes a number only (input_rules).
-            refusal = refusal or number_edit_refusal(name, self._proposal.get(name), value)
+            # A number for a number, and not emptied: as the run's validator asks (input_rules).
+            refusal = refusal or edit_value_refusal(name, self._proposal.get(name), value)
             if refusal:
                 self.add_error(f"edit_{name}", refusal)
 
