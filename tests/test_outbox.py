@@ -16,9 +16,9 @@ from django.utils import timezone
 from agents.framework import signing
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal import temporal_client
-from reviewer_portal.inbox.delivery import actions_redeliver
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.redelivery import actions_redeliver
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.conftest import (
     activity_names,

@@ -10,7 +10,8 @@ command and the redelivery job alike:
    Update id; the run applies an action once however often it arrives (it keeps applied ids).
 3. The answer is recorded: accepted (the projection takes the change at once), refused (kept:
    Temporal keeps no trace of a refused Update), or undelivered (queued, and sent again by
-   `actions_redeliver`, which `manage.py deliver_decisions` runs every 30 s).
+   `actions_redeliver` (reviewer_portal.inbox.redelivery), which `manage.py deliver_decisions`
+   runs every 30 s).
 4. `action_withdraw` takes a queued action back. A copy Temporal already holds could still be
    applied until its signature expires, so a withdrawal is final only after that, and once the
    run confirms it never applied the action.
@@ -19,25 +20,22 @@ command and the redelivery job alike:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from agents.framework.contract import DECIDE, PORTAL
 from agents.framework.signing import MAX_AGE, MAX_SKEW
-from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import one_at_a_time_text
 from reviewer_portal.inbox.projection import gate_apply_patch
-from reviewer_portal.inbox.sending import Answer, applied_actions, envelope_for, local_refusal, send
+from reviewer_portal.inbox.sending import Answer, Envelope, applied_actions, envelope_for, local_refusal, send
 
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
@@ -113,6 +111,15 @@ def action_content(
 
 def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
     """Sign and send a recorded action, and record the run's answer (or that it is queued)."""
+    ready = action_prepare(attempt=attempt)
+    if isinstance(ready, ActionAttempt):
+        return ready
+    return action_answer(attempt, send(attempt, ready))
+
+
+def action_prepare(*, attempt: ActionAttempt) -> ActionAttempt | Envelope:
+    """The envelope to send the action in, its record marked as being sent; or the record as it
+    stands when there is nothing to send (answered, withdrawn, or refused here)."""
     if attempt.status not in (Status.SENDING, Status.UNDELIVERED):
         return attempt
     refusal = local_refusal(attempt)
@@ -130,47 +137,14 @@ def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
     ):
         attempt.refresh_from_db()  # withdrawn or answered meanwhile
         return attempt
-    return action_answer(attempt, send(attempt, envelope))
-
-
-def actions_redeliver() -> list[ActionAttempt]:
-    """Settle the withdrawals whose copies in flight have expired, then send every queued action
-    again (and any a dead portal left `sending`), oldest first.
-
-    Once an action of a namespace goes undelivered (Temporal or the domain's worker is down), the
-    rest of that namespace wait for the next pass instead of each waiting out its timeout, and no
-    other namespace is held up behind them. An action that fails unexpectedly (a key missing from
-    the files, a full disk) is logged and stays as it was: the pass goes on with the others."""
-    withdrawing = _with_people(ActionAttempt.objects.filter(status=Status.WITHDRAWING)).order_by("created_at")
-    handled = [_isolated(action_settle_withdrawal, attempt) or attempt for attempt in withdrawing]
-    down: set[str] = set()
-    for attempt in _with_people(ActionAttempt.objects.filter(_waiting())).order_by("created_at"):
-        namespace = domain_of(attempt.gate.agent).namespace
-        if namespace in down:
-            continue
-        answered = _isolated(action_deliver, attempt)
-        if answered is not None and answered.status == Status.UNDELIVERED:
-            down.add(namespace)
-        handled.append(answered or attempt)
-    return handled
-
-
-def _isolated(handle: Callable[..., ActionAttempt], attempt: ActionAttempt) -> ActionAttempt | None:
-    """What `handle` made of the attempt, or None (logged; the attempt read again) if it failed."""
-    try:
-        return handle(attempt=attempt)
-    except Exception:
-        log.exception("Action %s failed unexpectedly; it is tried again on the next pass", attempt.action_id)
-        with suppress(DatabaseError):  # the database is what failed: the attempt as it was read
-            attempt.refresh_from_db()
-        return None
+    return envelope
 
 
 def action_withdraw(*, attempt: ActionAttempt, reviewer: AbstractBaseUser) -> ActionAttempt:
     """The reviewer takes back a queued action: it is never sent again."""
     if attempt.reviewer_id != reviewer.pk:
         raise PermissionError("Only the reviewer who made it may withdraw it.")
-    queued = ActionAttempt.objects.filter(_waiting(), pk=attempt.pk)
+    queued = ActionAttempt.objects.filter(waiting(), pk=attempt.pk)
     if not queued.update(status=Status.WITHDRAWING, detail="", updated_at=timezone.now()):
         attempt.refresh_from_db()
         return attempt
@@ -229,7 +203,7 @@ def _finish(
     return attempt
 
 
-def _waiting() -> Q:
+def waiting() -> Q:
     """Queued, or left `sending` by a portal that died mid-send."""
     stale = timezone.now() - timedelta(seconds=2 * settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS + 5)
     return Q(status=Status.UNDELIVERED) | Q(status=Status.SENDING, updated_at__lt=stale)
@@ -244,5 +218,5 @@ def _queued_decision_text(gate: Gate, reviewer: AbstractBaseUser) -> str:
     return one_at_a_time_text(waiting)
 
 
-def _with_people(attempts: Any) -> Any:
+def with_people(attempts: Any) -> Any:
     return attempts.select_related("gate", "reviewer", "assignee")

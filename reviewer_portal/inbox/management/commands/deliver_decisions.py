@@ -11,9 +11,9 @@ import threading
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from reviewer_portal.inbox.delivery import actions_redeliver
 from reviewer_portal.inbox.models import ActionAttempt
 from reviewer_portal.inbox.outcomes import redelivery_report
+from reviewer_portal.inbox.redelivery import actions_redeliver
 from reviewer_portal.intake.pending_starts import pending_starts_run
 
 log = logging.getLogger(__name__)
