@@ -18,6 +18,8 @@ SUPPORT_WORKFLOW = "SupportConversation"
 CUSTOMER_MESSAGE = "customer_message"
 REP_REPLY = "rep_reply"
 REP_CLOSE = "rep_close"
+# An admin or a supervisor of the reps frees a handoff its holder left, for any rep to take.
+REP_RELEASE = "rep_release"
 TRANSCRIPT_QUERY = "transcript"
 # Tool activities.
 ACCOUNT_HISTORY = "support.account_history"
@@ -94,7 +96,8 @@ class CustomerMessage:
 
 @dataclass
 class RepAction:
-    """A representative's reply (`rep_reply`) or closing note (`rep_close`), signed by the portal."""
+    """A representative's reply (`rep_reply`) or closing note (`rep_close`), or an admin's release
+    (`rep_release`, its text the reason), signed by the portal."""
 
     text: str
     rep: str
@@ -108,7 +111,7 @@ class RepAction:
 class TurnReply:
     status: str  # answered | handed_off | waiting
     reply: str
-    index: int  # the customer message's index in the transcript
+    index: int  # the entry's index in the transcript (a release adds none: the last one's)
 
 
 @dataclass

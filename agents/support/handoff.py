@@ -67,11 +67,28 @@ def holder_refusal(gate: GateSnapshot, action: RepAction) -> str | None:
     return f"{gate.assignee} holds this conversation: only they, or an admin, may reply or close it."
 
 
-def claimed(gate: GateSnapshot, action: RepAction) -> GateSnapshot:
-    """The gate held by the first rep who replied: an admin stepping in later does not take it."""
-    if gate.assignee_id:
+def claimed(gate: GateSnapshot, action: RepAction, *, admin_takes: bool = False) -> GateSnapshot:
+    """The gate held by the first rep who replied. An admin's reply never takes it: it would keep
+    every rep out, and the untaken handoff from expiring (`admin_takes`: runs recorded before)."""
+    if gate.assignee_id or (ADMIN_ROLE in action.rep_roles and not admin_takes):
         return gate
     return replace(gate, assignee=action.rep, assignee_id=action.rep_id, version=gate.version + 1)
+
+
+def release_refusal(gate: GateSnapshot, action: RepAction) -> str | None:
+    """Why `action` may not release the handoff: only an admin or a supervisor of its role frees a
+    conversation from its holder, and only one somebody holds."""
+    if ADMIN_ROLE not in action.rep_roles and not set(gate.supervisors) & set(action.rep_roles):
+        return "Only an admin or a supervisor of the support representatives may release a conversation."
+    if not gate.assignee_id:
+        return "Nobody holds this conversation: there is nothing to release."
+    return None
+
+
+def released(gate: GateSnapshot, now: datetime) -> GateSnapshot:
+    """The gate free for any rep again, with a fresh SLA: untaken, it expires that long after."""
+    deadline = now + timedelta(seconds=gate.sla_seconds)
+    return replace(gate, assignee="", assignee_id="", deadline=deadline, version=gate.version + 1)
 
 
 def closed(gate: GateSnapshot, action: RepAction, now: datetime) -> GateSnapshot:

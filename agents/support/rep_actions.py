@@ -22,7 +22,7 @@ from agents.framework.input_rules import (
 )
 from agents.framework.signing import age_refusal, signed_by_trusted_key
 from agents.framework.types import ADMIN_ROLE, VerifyingKey
-from agents.support.contract import MAX_MESSAGE_LENGTH, RepAction
+from agents.support.contract import MAX_MESSAGE_LENGTH, REP_RELEASE, RepAction
 
 REP_ACTION_PREFIX = b"reviewer-portal/support-rep-action/v1\n"
 SUPPORT_REP = "support_rep"  # the customer-service team's role (agents.customer_service)
@@ -90,6 +90,7 @@ def rep_action_refusal(
     )
     if invalid:
         return f"This action cannot be trusted: {invalid}."
-    if not ACTING_ROLES & set(update.rep_roles):
+    # Who may release is the handoff's rule (handoff.release_refusal): a supervisor need not reply.
+    if action != REP_RELEASE and not ACTING_ROLES & set(update.rep_roles):
         return "Only a support representative or an admin may reply to a customer."
     return age_refusal(signature, now)

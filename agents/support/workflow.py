@@ -4,10 +4,11 @@ Each customer message is an Update whose handler runs the turn: the model (the f
 activity) looks the account up and raises tickets (tool activities), and the reply is the
 Update's result. When the agent cannot resolve the enquiry it hands off: a gate for the support
 reps appears in the portal's inbox, and from then on a rep answers through the signed `rep_reply`
-and ends the conversation with `rep_close`; a handoff no rep has taken by its gate's deadline
-expires on a durable timer, raises a ticket and closes the chat. Every message and reply is in
-history. After `messages_per_run` customer messages the run continues as new, carrying a summary,
-the last entries and the handoff (with its deadline).
+(the first rep's reply takes the conversation; an admin's takes nothing) and ends the conversation
+with `rep_close`; an admin or a supervisor frees a taken one with `rep_release`. A handoff no rep
+has taken by its gate's deadline expires on a durable timer, raises a ticket and closes the chat.
+Every message, reply and release is in history. After `messages_per_run` customer messages the
+run continues as new, carrying a summary, the last entries and the handoff (with its deadline).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     import agents.framework.run_spec  # noqa: F401
     import agents.support.handoff as handoff
     import agents.support.rep_actions as rep_actions
-    from agents.framework.types import GateSnapshot
+    from agents.framework.types import ADMIN_ROLE, GateSnapshot
     from agents.support.contract import (
         CLOSED,
         CONVERSATION_CLOSED,
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         REP_ACTION_APPLIED,
         REP_ACTION_REFUSED,
         REP_CLOSE,
+        REP_RELEASE,
         REP_REPLY,
         SUPPORT_WORKFLOW,
         SYSTEM,
@@ -65,6 +67,9 @@ RECHECK_IN_TURN = "support-recheck-in-turn"
 # An untaken handoff expires at its gate's deadline. Histories recorded before this waited on the
 # silence timer alone, waking for no handoff, and replay that way.
 HANDOFF_EXPIRY = "support-handoff-expiry"
+# An admin's reply leaves the handoff untaken. Histories recorded before this had the first
+# replier take it, admin or not, and replay that way.
+ADMIN_REPLY_UNTAKEN = "support-admin-reply-untaken"
 
 
 @workflow.defn(name=SUPPORT_WORKFLOW)
@@ -144,7 +149,7 @@ class SupportConversationWorkflow(AgentTurnMixin):
 
     @workflow.update(name=REP_REPLY)
     async def rep_reply(self, action: RepAction) -> TurnReply:
-        """A representative's reply to the customer; the gate is theirs from now on."""
+        """A representative's reply to the customer; the first rep's takes the gate (an admin's not)."""
         async with self._turn:
             self._recheck_rep(action)
             return await self._rep_reply(action)
@@ -153,8 +158,14 @@ class SupportConversationWorkflow(AgentTurnMixin):
         entry = self._add(REP, action.text, by=action.rep)
         self._remember(action)
         assert self._handoff is not None and self._handoff.gate is not None
-        await self._publish(handoff.claimed(self._handoff.gate, action))
+        await self._publish(self._claimed(self._handoff.gate, action))
         return TurnReply(status=HANDED_OFF, reply=action.text, index=entry.index)
+
+    def _claimed(self, gate: GateSnapshot, action: RepAction) -> GateSnapshot:
+        # The patch is asked only where it decides, so other replies record no marker.
+        admin_first = ADMIN_ROLE in action.rep_roles and not gate.assignee_id
+        admin_takes = admin_first and not workflow.patched(ADMIN_REPLY_UNTAKEN)
+        return handoff.claimed(gate, action, admin_takes=admin_takes)
 
     @rep_reply.validator
     def validate_rep_reply(self, action: RepAction) -> None:
@@ -180,6 +191,29 @@ class SupportConversationWorkflow(AgentTurnMixin):
     def validate_rep_close(self, action: RepAction) -> None:
         self._refuse_unless_rep(REP_CLOSE, action)
 
+    @workflow.update(name=REP_RELEASE)
+    async def rep_release(self, action: RepAction) -> TurnReply:
+        """An admin or a supervisor frees a handoff its holder left: any rep may take it with a
+        reply, and untaken it expires again, counted from now. Who released it stays in history."""
+        async with self._turn:
+            refusal = self._release_refusal(action)  # a close or another release may have come first
+            if refusal:
+                raise ApplicationError(refusal, type=REP_ACTION_REFUSED, non_retryable=True)
+            self._remember(action)
+            assert self._handoff is not None and self._handoff.gate is not None
+            await self._publish(handoff.released(self._handoff.gate, workflow.now()))
+            return TurnReply(status=HANDED_OFF, reply="", index=self._count - 1)
+
+    @rep_release.validator
+    def validate_rep_release(self, action: RepAction) -> None:
+        self._refuse_unless_rep(REP_RELEASE, action)
+
+    def _release_refusal(self, action: RepAction) -> str | None:
+        refusal = handoff.open_refusal(self._handoff, closed=self._closed)
+        if refusal is None and self._handoff is not None and self._handoff.gate is not None:
+            refusal = handoff.release_refusal(self._handoff.gate, action)
+        return refusal
+
     def _refuse_unless_rep(self, name: str, action: RepAction) -> None:
         closed = handoff.open_refusal(self._handoff, closed=self._closed)
         if closed:
@@ -196,7 +230,9 @@ class SupportConversationWorkflow(AgentTurnMixin):
         if refusal:
             raise ApplicationError(refusal, type=REP_ACTION_REFUSED, non_retryable=True)
         assert self._handoff is not None and self._handoff.gate is not None
-        held = handoff.holder_refusal(self._handoff.gate, action)
+        gate = self._handoff.gate
+        releasing = name == REP_RELEASE
+        held = handoff.release_refusal(gate, action) if releasing else handoff.holder_refusal(gate, action)
         if held:
             raise ApplicationError(held, type=REP_ACTION_REFUSED, non_retryable=True)
         if action.action_id in self._applied:

@@ -1,5 +1,6 @@
 """A support rep's view of a conversation handed to them: the transcript, live (htmx polls it),
-and a reply box whose replies go to the conversation as Updates the portal signs."""
+and a reply box whose replies go to the conversation as Updates the portal signs; for an admin or
+a supervisor, a release of a conversation its holder left, the same way."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.support.contract import REP_CLOSE, REP_REPLY
+from agents.support.contract import REP_CLOSE, REP_RELEASE, REP_REPLY
 from agents.support.rep_actions import message_refusal
 from reviewer_portal.conversations import services
 from reviewer_portal.conversations.selectors import RepAccess, conversation_transcript, rep_access_for
 from reviewer_portal.conversations.tokens import is_conversation_id
 from reviewer_portal.htmx_request import HtmxHttpRequest
+
+# A release's reason, as the run's history keeps it with who released the conversation.
+RELEASED_ON_PAGE = "Released on the conversation page, for another representative to take over."
 
 
 @login_required
@@ -31,6 +35,7 @@ def conversation(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse
         "transcript": transcript,
         "access": access,
         "submission_id": uuid.uuid4(),  # the reply form's: sent twice, it is one reply
+        "release_submission_id": uuid.uuid4(),  # its own: a release is no reply
     }
     if request.htmx:
         return render(request, "conversations/_entries.html", context)
@@ -71,6 +76,44 @@ def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
         "access": access,
     }
     return render(request, "conversations/_rep_form.html", context, status=400 if refusal else 200)
+
+
+@login_required
+@require_POST
+def release(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
+    """An admin or a supervisor frees a conversation from a holder who cannot answer it."""
+    access = _access(request, conversation_id)
+    if not access.releases:
+        raise PermissionDenied(
+            "Only an admin or a supervisor of the representatives releases a conversation."
+        )
+    submission_id = _submission_id(request)
+    refusal = "" if access.may_release else "Nobody holds this conversation now: there is nothing to release."
+    if not refusal and submission_id is None:
+        refusal = "This form is out of date, so nothing was sent: reload the page and send it again."
+    notice = ""
+    if not refusal and submission_id is not None:
+        sent = services.conversation_rep_act(
+            conversation_id=conversation_id,
+            rep=request.user,
+            action=REP_RELEASE,
+            text=RELEASED_ON_PAGE,
+            submission_id=submission_id,
+        )
+        if sent.status == services.ACCEPTED:
+            notice = "Released: any representative may take it over by replying."
+        elif sent.status == services.PENDING:
+            notice = f"Sent. {sent.detail}"
+        else:
+            refusal = sent.detail
+    context = {
+        "conversation_id": conversation_id,
+        "access": _access(request, conversation_id),  # as the release left it
+        "release_error": refusal,
+        "release_notice": notice,
+        "release_submission_id": submission_id if refusal and submission_id else uuid.uuid4(),
+    }
+    return render(request, "conversations/_release_form.html", context, status=409 if refusal else 200)
 
 
 def _submission_id(request: HtmxHttpRequest) -> uuid.UUID | None:

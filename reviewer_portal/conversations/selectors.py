@@ -39,12 +39,19 @@ def conversation_transcript(*, conversation_id: str) -> Transcript | None:
 @dataclass(frozen=True)
 class RepAccess:
     """What a portal user may do with a conversation: only one handed to the representatives
-    (its handoff gate) opens, to that gate's role and admins; only the rep who holds it, or anyone
-    of the role while nobody does, answers it."""
+    (its handoff gate) opens, to that gate's role, its supervisors and admins; only the rep who
+    holds it, or anyone of the role while nobody does, answers it (and admins); an admin or a
+    supervisor frees it from its holder."""
 
     handoff: Gate
     may_reply: bool
     refusal: str  # why not, when they may not reply
+    releases: bool = False  # an admin or a supervisor of the role: may free it from its holder
+
+    @property
+    def may_release(self) -> bool:
+        """Someone holds the pending handoff and the user may free it for the other reps."""
+        return self.releases and self.handoff.status == Gate.Status.PENDING and bool(self.handoff.assignee)
 
 
 def rep_access_for(*, user: AbstractBaseUser, conversation_id: str) -> RepAccess | None:
@@ -54,14 +61,20 @@ def rep_access_for(*, user: AbstractBaseUser, conversation_id: str) -> RepAccess
         return None
     roles = reviewer_roles_of(user)
     admin = ADMIN_ROLE in roles
-    if handoff.role not in roles and not admin:
+    releases = admin or bool(roles & set(handoff.supervisors))
+    if handoff.role not in roles and not releases:
         return None
     may = gate_permissions_for(user=user, gate=handoff)
     if handoff.status != Gate.Status.PENDING:
-        return RepAccess(handoff, False, "This conversation is closed.")
+        return RepAccess(handoff, False, "This conversation is closed.", releases)
+    if handoff.role not in roles and not admin:
+        return RepAccess(
+            handoff, False, "Only its representatives, or an admin, answer a customer.", releases
+        )
     if may.held_by_other and not admin:
-        return RepAccess(handoff, False, f"{handoff.assignee} has this conversation; only they answer it.")
-    return RepAccess(handoff, True, "")
+        refusal = f"{handoff.assignee} has this conversation; only they answer it."
+        return RepAccess(handoff, False, refusal, releases)
+    return RepAccess(handoff, True, "", releases)
 
 
 def transcript_json(conversation_id: str, transcript: Transcript) -> dict[str, Any]:

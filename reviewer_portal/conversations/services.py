@@ -1,5 +1,5 @@
 """Conversations with customers: start one, send the customer's message, send a rep's signed
-reply or close. One path sends every Update and says how the conversation answered."""
+reply, close or release. One path sends every Update and says how the conversation answered."""
 
 from __future__ import annotations
 
@@ -109,7 +109,8 @@ def conversation_customer_message(*, conversation_id: str, text: str, message_id
 def conversation_rep_act(
     *, conversation_id: str, rep: AbstractBaseUser, action: str, text: str, submission_id: uuid.UUID
 ) -> Sent:
-    """A rep's reply (`rep_reply`) or closing note (`rep_close`), signed for this Update only.
+    """A rep's reply (`rep_reply`) or closing note (`rep_close`), or an admin's or supervisor's
+    release (`rep_release`, `text` its reason), signed for this Update only.
 
     `submission_id` is the form's: the same form sent again (a double click, or a resend after the
     answer took too long) is the same action and the same Update, which the run applies once."""

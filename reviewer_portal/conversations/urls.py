@@ -13,4 +13,5 @@ urlpatterns = [
     path("support/chat/<str:conversation_id>/messages/", chat_views.chat_message, name="chat-message"),
     path("conversations/<str:conversation_id>/", rep_views.conversation, name="conversation"),
     path("conversations/<str:conversation_id>/reply/", rep_views.reply, name="reply"),
+    path("conversations/<str:conversation_id>/release/", rep_views.release, name="release"),
 ]

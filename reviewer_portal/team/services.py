@@ -14,6 +14,11 @@ from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
 from django.utils import timezone
 
+from agents.support.contract import AGENT as SUPPORT_AGENT
+from agents.support.contract import REP_RELEASE
+from agents.support.handoff import HANDOFF_KIND
+from reviewer_portal.conversations import services as conversations
+from reviewer_portal.conversations.selectors import rep_access_for
 from reviewer_portal.inbox.delivery import ActionConflict
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.permissions import gate_permissions_for
@@ -88,8 +93,9 @@ def absence_mark(
     submission_id: str,
 ) -> tuple[Absence, list[TeamOutcome]]:
     """Record that `user` is absent from now (until `until`, or until marked present), then
-    release every pending gate they hold. A release the workflow refuses is reported, and the
-    absence stands: it already keeps them from being offered new gates."""
+    release every pending gate they hold (a support conversation through its own `rep_release`).
+    A release the workflow refuses is reported, and the absence stands: it already keeps them
+    from being offered new gates."""
     if not absence_candidates_for(user=marked_by).filter(pk=user.pk).exists():
         raise TeamRefusal(f"{user.get_username()} is not a reviewer of a team you supervise.")
     now = timezone.now()
@@ -113,6 +119,9 @@ def absence_mark(
     why = f"{user.get_username()} is absent" + (f": {reason}" if reason else "")
     outcomes = []
     for gate in held.order_by("deadline", "gate_id"):
+        if gate.agent == SUPPORT_AGENT and gate.kind == HANDOFF_KIND:
+            outcomes.append(_release_conversation(marked_by, gate, submission_id, why))
+            continue
         if not gate_permissions_for(user=marked_by, gate=gate).supervises:
             outcomes.append(
                 TeamOutcome(gate, None, "Your roles do not supervise this gate: it stays claimed.")
@@ -120,6 +129,43 @@ def absence_mark(
             continue
         outcomes.append(_send(marked_by, gate, None, submission_id, UNCLAIM, reason=why))
     return absence, outcomes
+
+
+def _release_conversation(
+    supervisor: AbstractBaseUser, gate: Gate, submission_id: str, reason: str
+) -> TeamOutcome:
+    """A support conversation has no `assign` Update: it is released as on its page, by a signed
+    `rep_release` sent once (like a rep's reply, not recorded first for redelivery), and reported
+    as the gates' releases are."""
+    access = rep_access_for(user=supervisor, conversation_id=gate.workflow_id)
+    if access is None or not access.may_release:
+        return TeamOutcome(gate, None, "Your roles do not supervise this conversation: it stays claimed.")
+    sent = conversations.conversation_rep_act(
+        conversation_id=gate.workflow_id,
+        rep=supervisor,
+        action=REP_RELEASE,
+        text=reason,
+        submission_id=uuid.uuid5(uuid.UUID(submission_id), f"release:{gate.gate_id}"),
+    )
+    if sent.status == conversations.GONE:
+        return TeamOutcome(gate, None, sent.detail)
+    answered = {
+        conversations.ACCEPTED: ActionAttempt.Status.ACCEPTED,
+        conversations.REFUSED: ActionAttempt.Status.REFUSED,
+        conversations.CLOSED: ActionAttempt.Status.REFUSED,
+    }
+    detail = (
+        sent.detail if sent.status in answered else f"{sent.detail} Still held later? Release it on its page."
+    )
+    # Unsaved: nothing redelivers it; it only says how the run answered, shown as the gates' are.
+    attempt = ActionAttempt(
+        action=ActionAttempt.Action.ASSIGN,
+        gate=gate,
+        reviewer_id=supervisor.pk,
+        status=answered.get(sent.status, ActionAttempt.Status.UNDELIVERED),
+        detail=detail,
+    )
+    return TeamOutcome(gate, attempt)
 
 
 def absence_end(*, absence: Absence, ended_by: AbstractBaseUser) -> Absence:
