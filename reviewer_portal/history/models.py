@@ -24,9 +24,20 @@ class Submission(models.Model):
     start_input = models.JSONField(null=True, blank=True)
     start_attempts = models.PositiveSmallIntegerField(default=0)
     start_error = models.CharField(max_length=300, blank=True)
+    # The sha256 of what the form submitted (content_digest_of): the same form sent again must
+    # send the same, and is refused otherwise. Empty on a record made before digests were kept, or
+    # of a run started outside the intake pages: those refuse no resend, as before.
+    content_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["submitted_by", "submitted_at"], name="submission_by_user")]
 
     def __str__(self) -> str:
         return f"{self.subject} ({self.workflow_id})"
+
+    def holds_other_content(self, content_digest: str) -> bool:
+        """Whether this submission holds other content than `content_digest`, which its form sent
+        again may not replace. One given up holds nothing (nothing was started, its input is gone):
+        its form sent again, corrected, is a new try."""
+        given_up = not self.started and bool(self.start_error)
+        return bool(self.content_digest) and self.content_digest != content_digest and not given_up

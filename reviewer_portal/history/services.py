@@ -10,13 +10,27 @@ from django.utils import timezone
 from reviewer_portal.history.models import Submission
 
 
+class SubmissionChanged(Exception):
+    """The form's id was submitted before, by the same user, with other content: nothing is recorded."""
+
+
 def submission_record(
-    *, workflow_id: str, agent: str, subject: str, submitted_by: AbstractBaseUser, start_input: dict[str, Any]
+    *,
+    workflow_id: str,
+    agent: str,
+    subject: str,
+    submitted_by: AbstractBaseUser,
+    start_input: dict[str, Any],
+    content_digest: str = "",
 ) -> tuple[Submission, bool]:
     """Keep the submission, with its run's input (sealed), before the run is started; the record
     and whether this call made it. A resubmitted form (the same workflow id) keeps the first
     record; while its run is not confirmed, the same user's sends keep their input afresh (also
-    after the delivery loop gave it up), and the loop waits for their own start's lifetime."""
+    after the delivery loop gave it up), and the loop waits for their own start's lifetime.
+
+    Raises SubmissionChanged for the same user's form sent again with another `content_digest`
+    (Submission.holds_other_content): neither the record nor its kept input is replaced. Without
+    a digest (a caller that keeps none) nothing is refused."""
     while True:
         submission, created = Submission.objects.get_or_create(
             workflow_id=workflow_id,
@@ -26,16 +40,29 @@ def submission_record(
                 "submitted_by_id": submitted_by.pk,
                 "started": False,
                 "start_input": start_input,
+                "content_digest": content_digest,
             },
         )
-        if created or submission.started or submission.submitted_by_id != submitted_by.pk:
+        if created or submission.submitted_by_id != submitted_by.pk:
             return submission, created
-        kept_afresh = Submission.objects.filter(pk=submission.pk, started=False).update(
-            start_input=start_input, start_error="", start_attempts=0, submitted_at=timezone.now()
+        if content_digest and submission.holds_other_content(content_digest):
+            raise SubmissionChanged(workflow_id)
+        if submission.started:
+            return submission, created
+        # Only over the content just read: a send with other content meanwhile is read again.
+        kept_afresh = Submission.objects.filter(
+            pk=submission.pk, started=False, content_digest=submission.content_digest
+        ).update(
+            subject=subject[:300],
+            start_input=start_input,
+            content_digest=content_digest,
+            start_error="",
+            start_attempts=0,
+            submitted_at=timezone.now(),
         )
         if kept_afresh:
             return submission, created
-        # Started or forgotten meanwhile (by the same form's other send): read it again.
+        # Started, forgotten or changed meanwhile (by the same form's other send): read it again.
 
 
 def submission_started(*, workflow_id: str) -> None:

@@ -4,6 +4,7 @@ itself (never this request: a small PDF can cost minutes of CPU)."""
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 import uuid
 from pathlib import PurePath
@@ -19,18 +20,33 @@ from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agents.framework.input_rules import text_refusal
+from agents.framework.types import AgentInput
 from agents.regulatory import REGULATORY_AGENT, upload_input
 from agents.regulatory.documents import DocumentStore
 from agents.regulatory.extract import ALLOWED_EXTENSIONS, DocumentRejected, check_upload
 from reviewer_portal.accounts.roles import can_audit, can_submit_documents
 from reviewer_portal.domains import domain_of
+from reviewer_portal.history.models import Submission
 from reviewer_portal.htmx_request import HtmxHttpRequest
+from reviewer_portal.intake.content_digests import content_digest_of
 from reviewer_portal.intake.document_reviews import document_review
 from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
-from reviewer_portal.intake.services import RunNotStarted, RunOfAnother, RunQueued, agent_run_start
+from reviewer_portal.intake.services import (
+    RunChanged,
+    RunNotStarted,
+    RunOfAnother,
+    RunQueued,
+    agent_run_start,
+    run_input_unchanged,
+)
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_TITLE_LENGTH = 200
+UPLOAD_CHANGED = (
+    "This form was already used to upload another file, or the same under another title, and that"
+    " upload stands as it was sent; nothing was uploaded now. Choose the file again to upload it as"
+    " a new document."
+)
 
 
 class DocumentUploadForm(forms.Form):
@@ -90,13 +106,13 @@ def document_new(request: HtmxHttpRequest) -> HttpResponse:
         except RunQueued as err:
             messages.warning(request, str(err))  # kept: it starts without being sent again
             return redirect("intake:document_status", submission_id=form.cleaned_data["submission_id"])
-        except RunOfAnother as err:
-            # The form comes back under an id of the user's own (the file is chosen again).
+        except (RunOfAnother, RunChanged) as err:
+            # The form comes back under a new id of the user's own (the file is chosen again).
             own = request.POST.copy()
             own["submission_id"] = str(uuid.uuid4())
             form = DocumentUploadForm(own)
             form.is_valid()
-            form.add_error(None, str(err))
+            form.add_error(None, UPLOAD_CHANGED if isinstance(err, RunChanged) else str(err))
             recent = DocumentUpload.objects.filter(uploaded_by=request.user)[:10]
             return render(request, "intake/document.html", {"form": form, "recent": recent}, status=409)
         except RunNotStarted as err:
@@ -130,16 +146,20 @@ def regulatory_document_submit(
 ) -> str:
     """Store the uploaded file and start its review; returns the workflow id (the same on a
     resubmit). Raises DocumentRejected, with a reason for the uploader, for a file plainly not
-    reviewable; the run reads the rest, and says so if it cannot."""
+    reviewable; the run reads the rest, and says so if it cannot. The same form sent again with
+    another file or title raises RunChanged, the file not stored."""
     check_upload(upload_bytes, filename)
-    store = DocumentStore.from_env(domain_of(REGULATORY_AGENT.name).namespace)
     agent_input = upload_input(
-        upload_id=store.put_upload(upload_bytes),
+        upload_id=hashlib.sha256(upload_bytes).hexdigest(),  # the store's id for it: content-addressed
         filename=PurePath(filename).name,
         title=title.strip() or PurePath(filename).stem,
         uploaded_by=submitted_by.get_username(),
     )
     workflow_id = f"{WORKFLOW_PREFIX}{submission_id}"
+    run_input_unchanged(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
+    store = DocumentStore.from_env(domain_of(REGULATORY_AGENT.name).namespace)
+    if store.put_upload(upload_bytes) != agent_input.case["upload_id"]:
+        raise RuntimeError("The document store no longer names an upload by its sha256.")
     upload = {
         "title": agent_input.case["title"],
         "filename": agent_input.case["filename"],
@@ -150,7 +170,20 @@ def regulatory_document_submit(
         agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=submitted_by)
     except RunQueued as queued:
         kept = queued  # started later: the uploader follows it like any other upload meanwhile
-    DocumentUpload.objects.get_or_create(workflow_id=workflow_id, defaults=upload)
+    record, created = DocumentUpload.objects.get_or_create(workflow_id=workflow_id, defaults=upload)
+    if not created and _names_an_earlier_file(record, agent_input):
+        # A given-up upload sent again with another file: the record names what is reviewed now.
+        DocumentUpload.objects.filter(pk=record.pk).update(title=upload["title"], filename=upload["filename"])
     if kept is not None:
         raise kept
     return workflow_id
+
+
+def _names_an_earlier_file(record: DocumentUpload, agent_input: AgentInput) -> bool:
+    """Whether the upload's record names another file than its submission now holds (this one)."""
+    if (record.title, record.filename) == (agent_input.case["title"], agent_input.case["filename"]):
+        return False
+    holds_this = Submission.objects.filter(
+        workflow_id=record.workflow_id, content_digest=content_digest_of(agent_input)
+    )
+    return holds_this.exists()  # not on a submission recorded before digests were kept, as before

@@ -26,8 +26,14 @@ from agents.framework.registry import AGENTS
 from agents.framework.types import AgentInput, AgentResult, AgentRunSpec
 from reviewer_portal.domains import domain_of
 from reviewer_portal.history.models import Submission
-from reviewer_portal.history.services import submission_given_up, submission_record, submission_started
+from reviewer_portal.history.services import (
+    SubmissionChanged,
+    submission_given_up,
+    submission_record,
+    submission_started,
+)
 from reviewer_portal.intake.answers import REFUSED_FOR_ITSELF, UNCONFIRMED
+from reviewer_portal.intake.content_digests import content_digest_of
 from reviewer_portal.intake.kept_inputs import input_to_keep
 from reviewer_portal.request_threads import step_aside
 from reviewer_portal.temporal_client import (
@@ -49,6 +55,11 @@ QUEUED = (
     " portal starts it as soon as Temporal answers, and you need not send it again."
 )
 FORM_OF_ANOTHER = "This form was already sent by someone else; reload the page to submit your own."
+FORM_CHANGED = (
+    "This form was already submitted with other values, and that submission stands as it was sent"
+    " (see My submissions); nothing was submitted now. Send this form again to submit these values"
+    " as a new submission."
+)
 NOT_RECORDED = "The portal could not record your submission right now, so nothing was submitted. Try again."
 UNREACHABLE = "Temporal is not reachable right now, so nothing was submitted. Try again."
 NOT_STARTED = (
@@ -66,6 +77,15 @@ class RunOfAnother(RunNotStarted):
 
     def __init__(self, workflow_id: str) -> None:
         super().__init__(FORM_OF_ANOTHER)
+        self.workflow_id = workflow_id
+
+
+class RunChanged(RunNotStarted):
+    """The form's id was already submitted, by the same user, with other content: that submission
+    stands, and nothing of this one was started, kept or replaced."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(FORM_CHANGED)
         self.workflow_id = workflow_id
 
 
@@ -112,9 +132,11 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
     starts nothing. The run records its submitter by username and immutable user id (four eyes),
     and pins the key the portal signs reviewer actions with. Raises RunNotStarted if the
     submission cannot be recorded or Temporal cannot be reached (nothing kept), RunOfAnother for
-    another's form id, and RunQueued if Temporal does not confirm the start within
-    START_WAIT_SECONDS (a burst queues on the client loop; a hung connection or a lost answer
-    counts too): the submission stays kept, and the start goes on for START_LIFETIME_SECONDS.
+    another's form id, RunChanged for the user's own form id sent before with other content
+    (content_digest_of; nothing started or replaced), and RunQueued if Temporal does not confirm
+    the start within START_WAIT_SECONDS (a burst queues on the client loop; a hung connection or a
+    lost answer counts too): the submission stays kept, and the start goes on for
+    START_LIFETIME_SECONDS. The same form with the same content again is the same submission.
     """
     agent_input = replace(
         agent_input,
@@ -129,7 +151,10 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
             subject=agent_input.subject,
             submitted_by=submitted_by,
             start_input=input_to_keep(agent_input, workflow_id),
+            content_digest=content_digest_of(agent_input),
         )
+    except SubmissionChanged as err:
+        raise RunChanged(workflow_id) from err
     except DatabaseError as err:
         log.exception("Submission %s not recorded", workflow_id)
         raise RunNotStarted(NOT_RECORDED) from err
@@ -169,6 +194,14 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
             _forget(submission)
         raise RunOfAnother(workflow_id)
     _confirm(workflow_id)
+
+
+def run_input_unchanged(*, workflow_id: str, agent_input: AgentInput, submitted_by: AbstractBaseUser) -> None:
+    """Raise RunChanged if `submitted_by` already submitted other content under `workflow_id`: a
+    read, for work to spare before agent_run_start (which checks again as it records)."""
+    submission = Submission.objects.filter(workflow_id=workflow_id, submitted_by_id=submitted_by.pk).first()
+    if submission is not None and submission.holds_other_content(content_digest_of(agent_input)):
+        raise RunChanged(workflow_id)
 
 
 async def _start_within(workflow_id: str, agent_input: AgentInput, wait: float) -> bool:

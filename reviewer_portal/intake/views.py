@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import ALL_ROLES, can_submit_to
 from reviewer_portal.intake.declared_forms import IntakeForm
-from reviewer_portal.intake.services import RunNotStarted, RunOfAnother, RunQueued, intake_submit
+from reviewer_portal.intake.services import RunChanged, RunNotStarted, RunOfAnother, RunQueued, intake_submit
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,8 +39,9 @@ def intake_new(request: HttpRequest, agent: str) -> HttpResponse:
         except RunQueued as err:
             messages.warning(request, str(err))  # kept: it starts without being sent again
             return redirect("inbox:list")
-        except RunOfAnother as err:
-            # The same values under a form id of the user's own: sending it again submits theirs.
+        except (RunOfAnother, RunChanged) as err:
+            # The same values under a new form id of the user's own: sending it again submits them
+            # (another's form, or the user's own already submitted with other values, is left be).
             own = request.POST.copy()
             own["submission_id"] = str(uuid.uuid4())
             form = IntakeForm(intake, own)

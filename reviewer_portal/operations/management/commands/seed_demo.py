@@ -19,7 +19,7 @@ from agents.framework.types import AgentInput
 from agents.regulatory.demo import submit_demo_documents
 from reviewer_portal.accounts import roles
 from reviewer_portal.intake.regulatory import regulatory_document_submit
-from reviewer_portal.intake.services import RunOfAnother, RunQueued, agent_run_start, pinned_spec
+from reviewer_portal.intake.services import RunChanged, RunOfAnother, RunQueued, agent_run_start, pinned_spec
 
 # The portal's own demo user; each agent names the demo users of its roles (ReviewerRole.demo_user).
 DEMO_USERS = {"auditor": [roles.AUDITOR]}
@@ -62,7 +62,9 @@ class Command(BaseCommand):
                 workflow_id = _demo_workflow_id(spec, demo.key)
                 # Kept: deliver_decisions starts it. Another's: a demo run this database has no
                 # record of (a database made afresh beside Temporal's state), left as it is.
-                with contextlib.suppress(RunQueued, RunOfAnother):
+                # Changed: a demo case edited in code since this database was seeded; the run
+                # seeded then stands.
+                with contextlib.suppress(RunQueued, RunOfAnother, RunChanged):
                     agent_run_start(workflow_id=workflow_id, agent_input=agent_input, submitted_by=admin)
                 self.stdout.write(f"Demo {_demo_noun(spec)}: {workflow_id} ({demo.subject})")
         if "regulatory" in AGENTS:
@@ -103,5 +105,5 @@ def _kept_if_busy(submit: Callable[..., str], /, **kwargs: Any) -> str:
     demo run this database has no record of, left as it is."""
     try:
         return submit(**kwargs)
-    except (RunQueued, RunOfAnother) as not_started_here:
+    except (RunQueued, RunOfAnother, RunChanged) as not_started_here:
         return not_started_here.workflow_id
