@@ -136,14 +136,16 @@ def _too_large() -> HttpResponse:
         content_type="text/plain; charset=utf-8",
     )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Connection"] = "close"
     return response
 
 
 def _declared_too_large(scope: dict[str, Any]) -> bool:
     for name, value in scope.get("headers", []):
         if name.lower() == b"content-length":
-            return not value.isdigit() or int(value) > settings.PORTAL_MAX_BODY_BYTES
+            # More digits than any limit has is too large (int() of thousands of digits raises).
+            limit = settings.PORTAL_MAX_BODY_BYTES
+            digits = value.lstrip(b"0") or b"0"
+            return not value.isdigit() or len(digits) > len(str(limit)) or int(digits) > limit
     return False
 
 

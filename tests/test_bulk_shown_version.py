@@ -56,8 +56,29 @@ def test_a_gate_revised_after_the_inbox_was_drawn_is_refused_and_the_others_are_
 
     html = response.content.decode()
     assert response.status_code == 200 and html.count(CHANGED) == 2
+    assert response.headers["HX-Trigger"] == "gates-changed"  # the table is drawn again
     assert html.count("Approved</strong>, recorded by the agent.") == 1
     assert set(ActionAttempt.objects.filter(action="decide").values_list("gate_id", flat=True)) == {
         gates[0].gate_id
     }
     assert not ActionAttempt.objects.filter(gate_id__in=[gates[1].gate_id, gates[2].gate_id]).exists()
+
+
+def test_a_bulk_decision_refused_whole_as_changed_reloads_the_table(temporal, portal):
+    """Every selected gate changed: nothing sent, and the table is drawn again, so the next try
+    sees what changed (not the same refusal again)."""
+    officer = make_user("officer", "credit_officer")
+    handle = start_loan(temporal, portal, loan_input(APPROVABLE, submitted_by="intake"))
+    gate = projected_gate(handle)
+    data = {
+        "gate_ids": [gate.gate_id],
+        "decision": "approve",
+        "reason_text": "Low risk",
+        "submission_id": str(uuid.uuid4()),
+        f"shown_{gate.gate_id}": str(gate.version - 1),
+    }
+
+    response = logged_in(officer).post("/bulk/", data, headers=HTMX)
+
+    assert CHANGED in response.content.decode() and response.headers["HX-Trigger"] == "gates-changed"
+    assert not ActionAttempt.objects.exists()

@@ -335,7 +335,10 @@ def test_assignment_needs_login_csrf_and_a_visible_gate(temporal, portal, office
     compliance = logged_in(make_user("compliance", "compliance_reviewer"))
     auditor = logged_in(make_user("auditor", "auditor"))
 
-    assert post_action(Client(), gate, "claim").status_code == 302  # to the login page
+    signed_out = post_action(Client(), gate, "claim")
+    # htmx is told to load the login page whole, and to come back to the gate, not to the POST
+    assert signed_out.status_code == 204 and signed_out["HX-Redirect"].startswith("/accounts/login/?next=")
+    assert post_action(Client(), gate, "claim", htmx=False).status_code == 302  # a form: to the login page
     assert post_action(csrf_checked, gate, "claim").status_code == 403
     assert post_action(compliance, gate, "claim").status_code == 404
     assert post_action(auditor, gate, "claim").status_code == 409  # sees the gate, may not claim it

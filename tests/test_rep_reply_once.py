@@ -1,7 +1,8 @@
 """A support rep's reply is one reply however often its form is sent (reviewer_portal.conversations):
 the form's submission id is the action's and the Update's, so a double click or a resend after
-"the answer is taking a while" reaches the customer once. That answer is no error: the reply was
-sent, the box is cleared for the next one. A form without a valid id sends nothing. Real dev
+"not confirmed yet" reaches the customer once. Until the conversation takes it, the rep keeps the
+form, text and id (nothing else records the reply); then the box starts afresh. A form without a
+valid id sends nothing. Real dev
 server; the conversation's worker stops while the rep sends."""
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def test_a_reply_sent_twice_while_the_worker_is_down_reaches_the_customer_once(
 
     for sent in (first, again):
         page = sent.content.decode()
-        assert sent.status_code == 200 and "Sent. The answer is taking a while" in page
-        assert REPLY not in page.split("<textarea")[1].split("</textarea>")[0]  # the box is cleared
-        assert form["submission_id"] not in page  # the next reply is a new one
+        assert sent.status_code == 202 and "Not confirmed yet" in page
+        assert REPLY in page.split("<textarea")[1].split("</textarea>")[0]  # kept until it is taken
+        assert form["submission_id"] in page  # sent again, it is the same reply
     assert out_of_date.status_code == 400 and "This form is out of date, so nothing was sent" in (
         out_of_date.content.decode()
     )
@@ -52,5 +53,6 @@ def test_a_reply_sent_twice_while_the_worker_is_down_reaches_the_customer_once(
             time.sleep(0.2)
         resent = rep.post(url, form)  # once more, after it reached the run: the same reply
         assert rep_texts(client, conversation) == [REPLY]
-    assert resent.status_code == 200 and "Sent." not in resent.content.decode()
+    assert resent.status_code == 200 and "Not confirmed" not in resent.content.decode()
+    assert form["submission_id"] not in resent.content.decode()  # taken: the next reply is a new one
     temporal.run(temporal.client.get_workflow_handle(conversation[0]).terminate("test done"))

@@ -62,6 +62,13 @@ def test_a_body_declared_too_large_is_refused_before_any_of_it_is_read(threads):
     assert (status, read) == (413, 0)
     status, read, _ = post(PortalHTTPHandler(threads), "/accounts/login/", 1, (b"content-length", b"-1"))
     assert (status, read) == (413, 0)  # not a length: not read either
+    # Lengths Python's int() refuses to read (over 4,300 digits): no 500 either way.
+    nines = b"9" * 5000
+    status, read, _ = post(PortalHTTPHandler(threads), "/accounts/login/", 1, (b"content-length", nines))
+    assert (status, read) == (413, 0)
+    one = b"0" * 5000 + b"1"  # 1, written long: served like any other
+    status, _, _ = post(PortalHTTPHandler(threads), "/accounts/login/", 1, (b"content-length", one))
+    assert status == 403  # the login form without its CSRF cookie
 
 
 def test_a_body_within_the_limit_reaches_the_view(threads):

@@ -42,6 +42,14 @@ def conversation(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse
     return render(request, "conversations/conversation.html", context)
 
 
+# Nothing is recorded of a rep's reply but in the conversation's history: until it is there, the
+# rep keeps the form, and the same form is one reply however often it is sent.
+PENDING_NOTICE = (
+    "Not confirmed yet: the conversation has not answered in time. It shows your reply once it "
+    "takes it; if it does not, send this form again: it never reaches the customer twice."
+)
+
+
 @login_required
 @require_POST
 def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
@@ -61,8 +69,8 @@ def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
             text=text,
             submission_id=submission_id,
         )
-        if sent.status == services.PENDING:  # sent: the transcript shows it once the run takes it
-            notice = sent.detail
+        if sent.status == services.PENDING:  # the transcript shows it once the run takes it
+            notice = PENDING_NOTICE
         elif sent.status != services.ACCEPTED:
             refusal = sent.detail
     context = {
@@ -70,12 +78,14 @@ def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
         "transcript": conversation_transcript(conversation_id=conversation_id),
         "error": refusal or "",
         "notice": notice,
-        # A refused form keeps its id, so sending it again is the same reply; a sent one starts afresh.
-        "text": text if refusal else "",
-        "submission_id": submission_id if refusal and submission_id else uuid.uuid4(),
+        # A form not taken (refused, or not confirmed yet) keeps its text and its id, so sending it
+        # again is the same reply; one the conversation took starts afresh.
+        "text": text if refusal or notice else "",
+        "submission_id": submission_id if (refusal or notice) and submission_id else uuid.uuid4(),
         "access": access,
     }
-    return render(request, "conversations/_rep_form.html", context, status=400 if refusal else 200)
+    status = 400 if refusal else 202 if notice else 200
+    return render(request, "conversations/_rep_form.html", context, status=status)
 
 
 @login_required

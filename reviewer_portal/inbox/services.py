@@ -114,6 +114,9 @@ def assignment_message(attempt: ActionAttempt) -> str:
     return f"Gate assigned to {assignee.get_username()}."
 
 
+CHANGED_SINCE_SHOWN = "Changed since the inbox showed it: open it, or reload the inbox, to decide it."
+
+
 class BulkOutcome(NamedTuple):
     """One selected gate in a bulk decision: the attempt sent, or why the portal sent nothing."""
 
@@ -150,7 +153,7 @@ def gates_decide_in_bulk(
         gate = eligible.get(gate_id)
         refusal = _bulk_refusal(visible.get(gate_id), user) if gate is None else _flagged(gate)
         if gate is not None and not refusal and shown.get(gate_id, gate.version) != gate.version:
-            refusal = "Changed since the inbox showed it: open it, or reload the inbox, to decide it."
+            refusal = CHANGED_SINCE_SHOWN
         if refusal or gate is None:
             log.warning("bulk %s of %s by %s refused: %s", decision, gate_id, user.get_username(), refusal)
             outcomes.append(BulkOutcome(gate_id, gate or visible.get(gate_id), None, refusal))

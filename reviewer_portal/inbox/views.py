@@ -25,7 +25,7 @@ from reviewer_portal.inbox.freshness import CLOCK_SECONDS, QUERY_CACHE, Freshnes
 from reviewer_portal.inbox.own_cases import own_cases_for, own_pending
 from reviewer_portal.inbox.rows import rendered_rows
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
-from reviewer_portal.inbox.services import gates_decide_in_bulk
+from reviewer_portal.inbox.services import CHANGED_SINCE_SHOWN, gates_decide_in_bulk
 
 FILTER_FIELDS_SECONDS = 600
 BULK_FIELDS_KEY = "inbox-bulk-fields"
@@ -71,7 +71,7 @@ def gates_bulk_decide_view(request: HtmxHttpRequest) -> HttpResponse:
     results = {"bulk_form": form, "bulk_outcomes": outcomes}
     if request.htmx:
         response = render(request, "inbox/inbox.html#bulk-results", results, status=status)
-        if any(outcome.attempt for outcome in outcomes):
+        if any(outcome.attempt or outcome.refusal == CHANGED_SINCE_SHOWN for outcome in outcomes):
             response["HX-Trigger"] = "gates-changed"  # the gate table and queue counts reload
         return response
     if form.errors:
