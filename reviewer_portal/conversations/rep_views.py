@@ -42,6 +42,7 @@ def conversation(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse
     return render(request, "conversations/conversation.html", context)
 
 
+OUT_OF_DATE = "This form is out of date, so nothing was sent: reload the page and send it again."
 # Nothing is recorded of a rep's reply but in the conversation's history: until it is there, the
 # rep keeps the form, and the same form is one reply however often it is sent.
 PENDING_NOTICE = (
@@ -58,17 +59,9 @@ def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
     text = request.POST.get("text", "")
     submission_id = _submission_id(request)
     refusal = access.refusal or message_refusal(text)
-    if refusal is None and submission_id is None:
-        refusal = "This form is out of date, so nothing was sent: reload the page and send it again."
     notice = ""
-    if refusal is None and submission_id is not None:
-        sent = services.conversation_rep_act(
-            conversation_id=conversation_id,
-            rep=request.user,
-            action=action,
-            text=text,
-            submission_id=submission_id,
-        )
+    if refusal is None:
+        sent = _act(request, conversation_id, action, text, submission_id)
         if sent.status == services.PENDING:  # the transcript shows it once the run takes it
             notice = PENDING_NOTICE
         elif sent.status != services.ACCEPTED:
@@ -99,21 +92,13 @@ def release(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
         )
     submission_id = _submission_id(request)
     refusal = "" if access.may_release else "Nobody holds this conversation now: there is nothing to release."
-    if not refusal and submission_id is None:
-        refusal = "This form is out of date, so nothing was sent: reload the page and send it again."
     notice = ""
-    if not refusal and submission_id is not None:
-        sent = services.conversation_rep_act(
-            conversation_id=conversation_id,
-            rep=request.user,
-            action=REP_RELEASE,
-            text=RELEASED_ON_PAGE,
-            submission_id=submission_id,
-        )
+    if not refusal:
+        sent = _act(request, conversation_id, REP_RELEASE, RELEASED_ON_PAGE, submission_id)
         if sent.status == services.ACCEPTED:
             notice = "Released: any representative may take it over by replying."
         elif sent.status == services.PENDING:
-            notice = f"Sent. {sent.detail}"
+            notice = "Not confirmed yet: the conversation shows the release once it takes it."
         else:
             refusal = sent.detail
     context = {
@@ -124,6 +109,21 @@ def release(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
         "release_submission_id": submission_id if refusal and submission_id else uuid.uuid4(),
     }
     return render(request, "conversations/_release_form.html", context, status=409 if refusal else 200)
+
+
+def _act(
+    request: HtmxHttpRequest, conversation_id: str, action: str, text: str, submission_id: uuid.UUID | None
+) -> services.Sent:
+    """The rep action sent under its form's id; refused, sending nothing, without a valid one."""
+    if submission_id is None:
+        return services.Sent(services.REFUSED, OUT_OF_DATE)
+    return services.conversation_rep_act(
+        conversation_id=conversation_id,
+        rep=request.user,
+        action=action,
+        text=text,
+        submission_id=submission_id,
+    )
 
 
 def _submission_id(request: HtmxHttpRequest) -> uuid.UUID | None:
