@@ -3,8 +3,10 @@
 One Temporal worker per namespace and task queue of the domains it serves (every domain by
 default; see reviewer_portal/domains.py), all in this process; serving every domain, it also runs
 the archiving workflow (TEMPORAL_NAMESPACE, ARCHIVE_TASK_QUEUE) that the `audit-archive`
-Schedule starts (`--no-archive` leaves that to another sidecar). Each worker's client encrypts with
-its own namespace's keys: a worker started for one domain holds no other domain's client.
+Schedule starts (`--no-archive` leaves that to another sidecar, `--archive-only` is that sidecar).
+The archiving workflow signs the chain with the portal's key: in production run it apart, with the
+key, and give the agent workers none (they run tool code). Each worker's client encrypts with its
+own namespace's keys: a worker started for one domain holds no other domain's client.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-archive", action="store_true", help="do not run the archiving workflow's worker"
         )
+        parser.add_argument(
+            "--archive-only",
+            action="store_true",
+            help="run only the archiving workflow's worker (the sidecar that holds the signing key)",
+        )
 
     def handle(
         self,
@@ -52,8 +59,13 @@ class Command(BaseCommand):
         domains: list[str] | None,
         threads: int,
         no_archive: bool,
+        archive_only: bool = False,
         **options: object,
     ) -> None:
+        if archive_only and (no_archive or domains or task_queue):
+            raise SystemExit(
+                "--archive-only serves no agent: leave out --no-archive, --domain and --task-queue."
+            )
         unknown = set(domains or []) - set(AGENTS)
         if unknown:
             raise SystemExit(
@@ -63,7 +75,7 @@ class Command(BaseCommand):
         served = [domain_of(name) for name in (domains or sorted(AGENTS))]
         if task_queue:
             served = [replace(domain, task_queue=task_queue) for domain in served]
-        groups = _grouped(served)
+        groups = {} if archive_only else _grouped(served)
         for (namespace, queue), group in groups.items():
             keys = {settings.AGENT_OPENAI_API_KEYS.get(d.agent, settings.OPENAI_API_KEY) for d in group}
             if len(keys) > 1:
@@ -78,6 +90,7 @@ class Command(BaseCommand):
                 f"agents {', '.join(d.agent for d in group)}, LLM {provider}"
             )
         archive = not (no_archive or domains or task_queue)
+        self._check_signing_key(archive=archive, runs_agents=bool(groups))
         strict_archive = "; the archiving workflow's strict" if archive and sandbox != "strict" else ""
         self.stdout.write(f"Worker: workflow sandbox {sandbox} (WORKFLOW_SANDBOX{strict_archive})")
         if archive:
@@ -91,6 +104,24 @@ class Command(BaseCommand):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+    def _check_signing_key(self, *, archive: bool, runs_agents: bool) -> None:
+        """The archiving workflow signs the archive chain with the portal's key (the one that signs
+        reviewer actions): refuse to run it without the key, rather than fail every append; and say
+        so when a production worker running agent code holds it, where any tool could use it."""
+        held = bool(settings.PORTAL_SIGNING_KEY or settings.PORTAL_SIGNING_KEY_FILE)
+        if archive and not held:
+            raise SystemExit(
+                "The archiving workflow signs the archive chain with the portal's key (PORTAL_SIGNING_KEY "
+                "or PORTAL_SIGNING_KEY_FILE), which this process does not hold. Run it apart, with the key "
+                "(`run_worker --archive-only`), and the agent workers with `--no-archive` and no key."
+            )
+        if runs_agents and held and not settings.DEBUG:
+            self.stderr.write(
+                "Warning: this worker runs agent code and holds the portal's signing key, with which any "
+                "tool could sign reviewer actions. Give agent workers `--no-archive` and no key, and run "
+                "the archiving workflow apart (`run_worker --archive-only`)."
+            )
 
     async def _run(
         self,

@@ -1,0 +1,79 @@
+"""Who holds the key that signs the archive chain (reviewer_portal/operations/management/commands/
+run_worker.py). The archiving workflow signs it with the portal's key, the one that signs reviewer
+actions. A worker asked to run it without that key used to start and fail every append, quietly,
+while runs fell out of Temporal's retention unarchived: it now refuses to start, and says how to
+run it apart (`--archive-only`). A production worker running agent code that holds the key is
+warned about: any tool there could sign reviewer actions."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from reviewer_portal.trust.keys import generate
+from tests.conftest import production_env
+
+ROOT = Path(__file__).resolve().parent.parent
+NO_TEMPORAL = "127.0.0.1:9"
+WARNING = "runs agent code and holds the portal's signing key"
+
+
+def run_worker(*args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "run_worker", *args],
+        cwd=ROOT,
+        env=production_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_archiver_without_the_signing_key_refuses_to_start(db):
+    worker = run_worker(PORTAL_SIGNING_KEY=None, TEMPORAL_ADDRESS=NO_TEMPORAL)
+    output = worker.stdout + worker.stderr
+    assert worker.returncode != 0
+    assert "The archiving workflow signs the archive chain with the portal's key" in output
+    assert "run_worker --archive-only" in output
+    assert "Worker: namespace" not in output  # refused before any worker started
+
+
+def test_agent_workers_without_the_key_start_and_the_archive_only_one_with_it(db, temporal):
+    agents = run_worker("--no-archive", PORTAL_SIGNING_KEY=None, TEMPORAL_ADDRESS=NO_TEMPORAL)
+    # Started: it gets as far as connecting (to nothing here), with no word about the key.
+    assert "The archiving workflow signs" not in agents.stdout + agents.stderr
+    assert WARNING not in agents.stdout + agents.stderr
+    assert "loans" in agents.stdout and "the archiving workflow" not in agents.stdout
+
+    env = production_env(
+        PORTAL_SIGNING_KEY=generate(key_id="archive-test").to_json(), TEMPORAL_ADDRESS=temporal.address
+    )
+    archiver = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "--archive-only"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(5)
+        archiver.send_signal(signal.SIGTERM)
+        output, _ = archiver.communicate(timeout=40)
+    finally:
+        archiver.kill()
+    assert "the archiving workflow" in output and ", LLM " not in output  # no agent worker
+    assert WARNING not in output and "Worker stopped cleanly." in output
+
+
+def test_a_production_worker_running_agents_with_the_key_is_warned_about(db):
+    worker = run_worker(PORTAL_SIGNING_KEY=generate(key_id="held").to_json(), TEMPORAL_ADDRESS=NO_TEMPORAL)
+    assert WARNING in worker.stderr
+
+
+def test_archive_only_with_agents_is_refused(db):
+    worker = run_worker("--archive-only", "--domain", "loans", TEMPORAL_ADDRESS=NO_TEMPORAL)
+    assert worker.returncode != 0 and "--archive-only serves no agent" in worker.stdout + worker.stderr
