@@ -17,7 +17,7 @@ from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from tests.conftest import loan_input, logged_in, make_user, projected_gate, start_loan
 
 HTMX = {"HX-Request": "true"}
-TIMEOUT_SECONDS = 2
+TIMEOUT_SECONDS = 3
 
 
 @pytest.fixture
@@ -52,7 +52,9 @@ def test_a_worker_that_is_down_costs_a_pass_one_timeout_not_one_an_action(queued
     took = time.monotonic() - began
 
     assert [a.status for a in handled] == ["undelivered"] * 3  # every one tried, none skipped
-    assert took < 2 * TIMEOUT_SECONDS, took  # together: not three timeouts one after another
+    # Together: one timeout and the pass's own work (a loaded CI machine took 4.1 s beside a 2 s
+    # timeout), against at least three timeouts one after another.
+    assert took < 2.5 * TIMEOUT_SECONDS, took
     assert ActionAttempt.objects.filter(status="undelivered").count() == 3  # nothing lost
 
 
