@@ -41,8 +41,10 @@ def test_a_reply_sent_twice_while_the_worker_is_down_reaches_the_customer_once(
     for sent in (first, again):
         page = sent.content.decode()
         assert sent.status_code == 202 and "Not confirmed yet" in page
-        assert REPLY in page.split("<textarea")[1].split("</textarea>")[0]  # kept until it is taken
+        box = page.split("<textarea")[1].split("</textarea>")[0]
+        assert REPLY in box and "readonly" in box  # kept as it was until it is taken: no edit is dropped
         assert form["submission_id"] in page  # sent again, it is the same reply
+        assert 'name="reply" value="1">Send it again' in page and 'name="close"' not in page
     assert out_of_date.status_code == 400 and "This form is out of date, so nothing was sent" in (
         out_of_date.content.decode()
     )

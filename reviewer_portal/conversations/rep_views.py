@@ -47,7 +47,8 @@ OUT_OF_DATE = "This form is out of date, so nothing was sent: reload the page an
 # rep keeps the form, and the same form is one reply however often it is sent.
 PENDING_NOTICE = (
     "Not confirmed yet: the conversation has not answered in time. It shows your reply once it "
-    "takes it; if it does not, send this form again: it never reaches the customer twice."
+    "takes it; if it does not, send it again: it never reaches the customer twice. To write "
+    "something else, reload the page."
 )
 
 
@@ -75,6 +76,7 @@ def reply(request: HtmxHttpRequest, conversation_id: str) -> HttpResponse:
         # again is the same reply; one the conversation took starts afresh.
         "text": text if refusal or notice else "",
         "submission_id": submission_id if (refusal or notice) and submission_id else uuid.uuid4(),
+        "pending_action": "close" if action == REP_CLOSE else "reply",
         "access": access,
     }
     status = 400 if refusal else 202 if notice else 200
