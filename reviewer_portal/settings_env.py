@@ -67,5 +67,10 @@ def secret(name: str, default: object = "") -> str:
     secret); secrets never have a production default."""
     path = os.environ.get(f"{name}_FILE")
     if path and not os.environ.get(name):
-        return Path(path).read_text().strip()
+        try:
+            return Path(path).read_text().strip()
+        except OSError as err:  # said by name, not as a traceback at start
+            raise ImproperlyConfigured(
+                f"{name}_FILE names {path}, which cannot be read ({err.strerror})."
+            ) from None
     return env.str(name, default=default)

@@ -77,3 +77,15 @@ def test_a_production_worker_running_agents_with_the_key_is_warned_about(db):
 def test_archive_only_with_agents_is_refused(db):
     worker = run_worker("--archive-only", "--domain", "loans", TEMPORAL_ADDRESS=NO_TEMPORAL)
     assert worker.returncode != 0 and "--archive-only serves no agent" in worker.stdout + worker.stderr
+
+
+def test_a_key_file_that_is_not_there_is_no_key(db, tmp_path):
+    missing = tmp_path / "portal-signing.json"
+    worker = run_worker(
+        PORTAL_SIGNING_KEY=None, PORTAL_SIGNING_KEY_FILE=str(missing), TEMPORAL_ADDRESS=NO_TEMPORAL
+    )
+    output = worker.stdout + worker.stderr
+    # Said by name at start (it was a FileNotFoundError traceback), before any worker started.
+    assert (
+        worker.returncode != 0 and f"PORTAL_SIGNING_KEY_FILE names {missing}, which cannot be read" in output
+    )

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandParser
 
 from agents.framework.llm import LlmSettings
@@ -30,6 +31,7 @@ from reviewer_portal.domains import Domain, domain_of
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES, wait_for_openings
 from reviewer_portal.live.broadcast import wait_for_pushes
 from reviewer_portal.temporal_client import connect
+from reviewer_portal.trust.keys import signing_key
 
 
 class Command(BaseCommand):
@@ -109,12 +111,16 @@ class Command(BaseCommand):
         """The archiving workflow signs the archive chain with the portal's key (the one that signs
         reviewer actions): refuse to run it without the key, rather than fail every append; and say
         so when a production worker running agent code holds it, where any tool could use it."""
-        held = bool(settings.PORTAL_SIGNING_KEY or settings.PORTAL_SIGNING_KEY_FILE)
+        try:
+            signing_key()
+            held, why = True, ""
+        except ImproperlyConfigured as err:  # none set, a file not there, a development key
+            held, why = False, f" ({err})"
         if archive and not held:
             raise SystemExit(
                 "The archiving workflow signs the archive chain with the portal's key (PORTAL_SIGNING_KEY "
-                "or PORTAL_SIGNING_KEY_FILE), which this process does not hold. Run it apart, with the key "
-                "(`run_worker --archive-only`), and the agent workers with `--no-archive` and no key."
+                f"or PORTAL_SIGNING_KEY_FILE), which this process does not hold{why}. Run it apart, with "
+                "the key (`run_worker --archive-only`), and the agent workers with `--no-archive` and no key."
             )
         if runs_agents and held and not settings.DEBUG:
             self.stderr.write(
