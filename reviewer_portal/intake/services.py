@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -162,7 +162,10 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         raise RunOfAnother(workflow_id)  # never start, confirm or take over another's submission
     if submission.started:
         return  # the same form again, its run long confirmed
-    starting = start_on_client_loop(_start_within(workflow_id, agent_input, settings.START_WAIT_SECONDS))
+    # The start's coroutine is made here, not when the client loop comes to it: this start, whatever
+    # happens meanwhile (a busy loop, a test that restores the real start).
+    start = run_start(workflow_id, agent_input)
+    starting = start_on_client_loop(_start_within(start, settings.START_WAIT_SECONDS))
     step_aside()  # on a request thread, the next request may run while this one waits
     try:
         started = starting.result(timeout=settings.START_WAIT_SECONDS)
@@ -204,11 +207,11 @@ def run_input_unchanged(*, workflow_id: str, agent_input: AgentInput, submitted_
         raise RunChanged(workflow_id)
 
 
-async def _start_within(workflow_id: str, agent_input: AgentInput, wait: float) -> bool:
+async def _start_within(start: Coroutine[Any, Any, bool], wait: float) -> bool:
     """The start, given at most `wait` + START_LIFETIME_SECONDS: one the submitter stopped waiting
     for goes on that long, then the delivery loop takes over."""
     async with asyncio.timeout(wait + START_LIFETIME_SECONDS):
-        return await run_start(workflow_id, agent_input)
+        return await start
 
 
 def _started_for(workflow_id: str, agent: str, user_pk: Any) -> bool:
