@@ -66,6 +66,7 @@ def loan_worker(client: Client, task_queue: str, executor: ThreadPoolExecutor) -
     from agents.framework.sandbox import sandbox_named
     from agents.framework.worker import build_worker
     from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+    from reviewer_portal.trust.public_keys import worker_keyring
 
     return build_worker(
         client,
@@ -74,6 +75,7 @@ def loan_worker(client: Client, task_queue: str, executor: ThreadPoolExecutor) -
         llm=LlmSettings(),  # the offline model
         portal_activities=PORTAL_ACTIVITIES,
         executor=executor,
+        keyring=worker_keyring(),
         sandbox=sandbox_named(settings.WORKFLOW_SANDBOX),
     )
 

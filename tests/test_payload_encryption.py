@@ -23,6 +23,7 @@ from agents.framework.worker import build_worker
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import data_converter
+from reviewer_portal.trust.public_keys import worker_keyring
 from tests import actions
 from tests.conftest import (
     DECLINABLE,
@@ -154,6 +155,7 @@ class _worker_with_keys:
                 llm=LlmSettings(),
                 portal_activities=PORTAL_ACTIVITIES,
                 executor=self.temporal.executor,
+                keyring=worker_keyring(),
             )
             return client, worker
 

@@ -31,6 +31,7 @@ from agents.framework.sandbox import SANDBOXES, sandbox_named, shared_packages, 
 from agents.framework.worker import build_worker
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from reviewer_portal.trust.public_keys import worker_keyring
 from tests import actions
 from tests.conftest import DECLINABLE, loan_input, manage_py, production_env, start_loan, wait_for_gate
 
@@ -91,6 +92,7 @@ def run_probe(temporal, probe: type, sandbox: str | None, *args: object) -> tupl
             llm=LlmSettings(),
             portal_activities=PORTAL_ACTIVITIES,
             executor=temporal.executor,
+            keyring=worker_keyring(),
             **options,
         )
         async with worker:

@@ -21,10 +21,11 @@ from agents.framework.contract import (
     PUBLISH_LOCAL_ACTIVITY,
 )
 from agents.framework.reviewer_actions import KeyEndorsement
-from agents.framework.types import AgentState
+from agents.framework.types import AgentState, VerifyingKey
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.trust.keys import generate, rotate
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from reviewer_portal.trust.keys import generate, portal_keyring, rotate
 from reviewer_portal.trust.signer import sign_action
 from tests import actions
 from tests.conftest import event_types, loan_input, record_history, start_loan, wait_for_gate
@@ -145,17 +146,25 @@ def test_an_untrusted_key_or_a_forged_endorsement_is_refused(temporal, loan, por
 
 
 def test_after_a_key_rotation_a_run_in_flight_accepts_the_new_key_through_its_endorsement(
-    temporal, loan, portal_signing_key, settings
+    temporal, transactional_db, portal_signing_key, settings
 ):
-    handle, gate = loan  # the run pinned the key the portal had when it started
-    settings.PORTAL_SIGNING_KEY = rotate(portal_signing_key, key_id="rotated-key").to_json()
+    # As the README orders it: the workers are given the new public key first (their keyring,
+    # agents.framework.worker_keyring), then the portal signs with it.
+    rotated = rotate(portal_signing_key, key_id="rotated-key")
+    keyring = [*portal_keyring(), VerifyingKey(rotated.key_id, rotated.public_key)]
+    with temporal.worker(portal_activities=PORTAL_ACTIVITIES, keyring=keyring) as queue:
+        handle = start_loan(temporal, queue)  # the run pins the key the portal has when it starts
+        gate = wait_for_gate(temporal, handle)
+        settings.PORTAL_SIGNING_KEY = rotated.to_json()
 
-    unendorsed = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, key=generate(key_id="stray")))
-    decided = actions.decide(temporal, handle, gate.gate_id, reason="Signed with the rotated key")
+        unendorsed = refusal(
+            lambda: actions.decide(temporal, handle, gate.gate_id, key=generate(key_id="stray"))
+        )
+        decided = actions.decide(temporal, handle, gate.gate_id, reason="Signed with the rotated key")
 
-    assert "a key this run does not trust (stray)" in unendorsed
-    assert decided.change.changes["status"] == "approved"
-    assert temporal.run(handle.result()).outcome == "approved"
+        assert "a key this run does not trust (stray)" in unendorsed
+        assert decided.change.changes["status"] == "approved"
+        assert temporal.run(handle.result()).outcome == "approved"
 
 
 def test_a_run_pinned_only_to_the_new_key_refuses_the_retired_one(

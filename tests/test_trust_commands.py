@@ -4,6 +4,7 @@ production."""
 
 from __future__ import annotations
 
+import json
 import stat
 from io import StringIO
 from pathlib import Path
@@ -15,6 +16,7 @@ from agents.framework.input_rules import MAX_ENDORSEMENTS
 from agents.framework.signing import trusted_keys
 from reviewer_portal.inbox.models import ActionAttempt
 from reviewer_portal.trust.keys import SigningKey, dropped_from_chain, generate, rotate
+from reviewer_portal.trust.public_keys import keyring_from_json
 from tests.conftest import logged_in, make_user, manage_py, production_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,3 +169,26 @@ def test_a_rotation_never_reuses_a_key_id_and_keeps_the_chain_a_run_accepts(port
         rotate(newest, key_id=keys[-MAX_ENDORSEMENTS - 1].key_id)  # the root of the kept chain
     with pytest.raises(ValueError, match="was used before"):
         rotate(newest, key_id="portal-5")
+
+
+def test_keyring_merge_keeps_every_published_key_and_refuses_a_conflicting_one(tmp_path, portal_signing_key):
+    retired = generate(key_id="retired")
+    published = tmp_path / "keyring.json"
+    published.write_text(json.dumps([{"key_id": "retired", "public_key": retired.public_key}]))
+    conflicting = tmp_path / "conflicting.json"
+    conflicting.write_text(
+        json.dumps([{"key_id": portal_signing_key.key_id, "public_key": retired.public_key}])
+    )
+
+    out = StringIO()
+    call_command("signing_key", "keyring", "--merge", str(published), stdout=out)
+
+    # What it prints is what a worker loads (PORTAL_PUBLIC_KEYS_FILE).
+    assert keyring_from_json(out.getvalue()) == {
+        "retired": retired.public_key,
+        portal_signing_key.key_id: portal_signing_key.public_key,
+    }
+    with pytest.raises(CommandError, match=f"{portal_signing_key.key_id} names two different public keys"):
+        call_command("signing_key", "keyring", "--merge", str(conflicting), stdout=StringIO())
+    with pytest.raises(CommandError, match="Cannot merge into"):
+        call_command("signing_key", "keyring", "--merge", str(tmp_path / "none.json"), stdout=StringIO())

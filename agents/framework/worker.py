@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from agents.framework.registry import AgentSpec
 from agents.framework.result_store import forget_sealed_results, open_sealed_results, seal_results
 from agents.framework.sandbox import WorkflowSandbox, workflow_runner
 from agents.framework.summarise import SummariseActivities
+from agents.framework.worker_keyring import WorkerKeyring
 from agents.framework.workflow import AgentWorkflow
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def build_worker(
     llm: LlmSettings,
     portal_activities: Sequence[Callable[..., Any]],
     executor: ThreadPoolExecutor,
+    keyring: Mapping[str, str],
     sandbox: WorkflowSandbox = "strict",
 ) -> Worker:
     """A worker serving the shared workflow, the LLM activity and every listed agent's tools and
@@ -47,7 +49,9 @@ def build_worker(
     `portal_activities` are the sync activities that write the portal's projection; they run on
     `executor`, a thread pool, because they use the Django ORM. The workflows' modules get their
     bytecode first (agents.framework.bytecode). `sandbox` is how the sandbox treats those modules
-    (agents.framework.sandbox): strict unless the caller says otherwise.
+    (agents.framework.sandbox): strict unless the caller says otherwise. `keyring` is the portal's
+    published public keys, key id to key: a signed action by any other is refused
+    (agents.framework.worker_keyring), whatever keys the run pinned.
     """
     activities: list[Callable[..., Any]] = [
         LlmActivities(llm).complete,
@@ -71,6 +75,7 @@ def build_worker(
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_runner=workflow_runner(sandbox, workflows),
+        interceptors=[WorkerKeyring(keyring)],
     )
 
 

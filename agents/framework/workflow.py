@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         ChatMessage,
         GateSnapshot,
         Recommendation,
+        VerifyingKey,
     )
 
 # How many applied action ids a run remembers (agents.framework.types.AgentState.applied).
@@ -172,6 +173,11 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
     def validate_assign(self, change: AssignInput) -> None:
         self._refuse_unless_authentic(ASSIGN, change)
         _refuse(ASSIGNMENT_REFUSED, gates.assignment_refusal(self._gates.get(change.gate_id), change))
+
+    def pinned_keys(self) -> list[VerifyingKey]:
+        """The keys this run trusts, for the worker's check of them (agents.framework.worker_keyring)."""
+        assert self._input is not None
+        return self._input.trusted_keys
 
     def _refuse_unless_authentic(self, action: str, update: ActionInput) -> None:
         """Refuse a malformed, unsigned or badly signed action before any rule reads it, and one

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     import agents.framework.run_spec  # noqa: F401
     import agents.support.handoff as handoff
     import agents.support.rep_actions as rep_actions
-    from agents.framework.types import ADMIN_ROLE, GateSnapshot
+    from agents.framework.types import ADMIN_ROLE, GateSnapshot, VerifyingKey
     from agents.support.contract import (
         CLOSED,
         CONVERSATION_CLOSED,
@@ -213,6 +213,10 @@ class SupportConversationWorkflow(AgentTurnMixin):
         if refusal is None and self._handoff is not None and self._handoff.gate is not None:
             refusal = handoff.release_refusal(self._handoff.gate, action)
         return refusal
+
+    def pinned_keys(self) -> list[VerifyingKey]:
+        """The keys this conversation trusts, for the worker's check (agents.framework.worker_keyring)."""
+        return self._input.trusted_keys
 
     def _refuse_unless_rep(self, name: str, action: RepAction) -> None:
         closed = handoff.open_refusal(self._handoff, closed=self._closed)

@@ -32,6 +32,7 @@ from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES, wait_for_
 from reviewer_portal.live.broadcast import wait_for_pushes
 from reviewer_portal.temporal_client import connect
 from reviewer_portal.trust.keys import signing_key
+from reviewer_portal.trust.public_keys import worker_keyring
 
 
 class Command(BaseCommand):
@@ -93,6 +94,7 @@ class Command(BaseCommand):
             )
         archive = not (no_archive or domains or task_queue)
         self._check_signing_key(archive=archive, runs_agents=bool(groups))
+        keyring = self._keyring() if groups else {}
         strict_archive = "; the archiving workflow's strict" if archive and sandbox != "strict" else ""
         self.stdout.write(f"Worker: workflow sandbox {sandbox} (WORKFLOW_SANDBOX{strict_archive})")
         if archive:
@@ -100,7 +102,7 @@ class Command(BaseCommand):
                 f"Worker: namespace {settings.TEMPORAL_NAMESPACE}, task queue {settings.ARCHIVE_TASK_QUEUE}, "
                 "the archiving workflow"
             )
-        asyncio.run(self._run(groups, threads, archive, sandbox))
+        asyncio.run(self._run(groups, threads, archive, sandbox, keyring))
         # Everything is shut down; the Temporal runtime's threads can still abort the interpreter's
         # own teardown (temporalio/sdk-python#300), so leave without one.
         sys.stdout.flush()
@@ -129,12 +131,23 @@ class Command(BaseCommand):
                 "the archiving workflow apart (`run_worker --archive-only`)."
             )
 
+    def _keyring(self) -> dict[str, str]:
+        """The portal's public keys, which every signed action must be signed by: loaded once, so
+        a new key reaches the workers when they restart (README, "Trust model")."""
+        try:
+            keyring = worker_keyring()
+        except ImproperlyConfigured as err:
+            raise SystemExit(str(err)) from err
+        self.stdout.write(f"Worker: reviewer actions signed by {', '.join(sorted(keyring))} only")
+        return keyring
+
     async def _run(
         self,
         groups: dict[tuple[str, str], list[Domain]],
         threads: int,
         archive: bool,
         sandbox: WorkflowSandbox,
+        keyring: dict[str, str],
     ) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -149,6 +162,7 @@ class Command(BaseCommand):
                     llm=_llm_settings(group[0].agent),
                     portal_activities=PORTAL_ACTIVITIES,
                     executor=executor,
+                    keyring=keyring,
                     sandbox=sandbox,
                 )
                 for (namespace, queue), group in groups.items()

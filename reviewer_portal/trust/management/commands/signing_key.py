@@ -3,8 +3,9 @@
 signing_key new --out FILE        a first key (a new file, mode 0600; never overwrites)
 signing_key rotate --out FILE     a new key endorsed by the configured one, for runs in flight
 signing_key show                  the configured key's id, public key and endorsement chain
-signing_key keyring               the public keys as JSON, for auditors (audit_verify --portal-keys):
-                                  publish it with every rotation and keep every key ever used
+signing_key keyring [--merge F]   the public keys as JSON, for the workers (PORTAL_PUBLIC_KEYS_FILE)
+                                  and auditors (audit_verify --portal-keys); with --merge, added to
+                                  the keyring in F, so a published keyring keeps every key ever used
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from agents.framework.types import VerifyingKey
 from reviewer_portal.trust.keys import (
     dropped_from_chain,
     generate,
@@ -23,6 +26,7 @@ from reviewer_portal.trust.keys import (
     signing_key,
     write_new,
 )
+from reviewer_portal.trust.public_keys import keyring_from_json, merged_keyring
 
 
 class Command(BaseCommand):
@@ -32,10 +36,19 @@ class Command(BaseCommand):
         parser.add_argument("operation", choices=["new", "rotate", "show", "keyring"])
         parser.add_argument("--out", type=Path, help="file to write the new key to (new, rotate)")
         parser.add_argument("--key-id", default="", help="id of the new key (default: from the time)")
+        parser.add_argument("--merge", type=Path, help="keyring: a published keyring to add this key to")
 
-    def handle(self, *args: object, operation: str, out: Path | None, key_id: str, **options: object) -> None:
+    def handle(
+        self,
+        *args: object,
+        operation: str,
+        out: Path | None,
+        key_id: str,
+        merge: Path | None = None,
+        **options: object,
+    ) -> None:
         if operation == "keyring":
-            self.stdout.write(json.dumps([asdict(k) for k in portal_keyring()], indent=1))
+            self.stdout.write(json.dumps([asdict(k) for k in self._keyring(merge)], indent=1))
             return
         if operation == "show":
             key = signing_key()
@@ -65,3 +78,12 @@ class Command(BaseCommand):
                     f"Runs that pinned {', '.join(dropped)} (more than {len(new.endorsements)} rotations ago) "
                     "can no longer be acted on."
                 )
+
+    def _keyring(self, merge: Path | None) -> list[VerifyingKey]:
+        if merge is None:
+            return portal_keyring()
+        try:
+            published = keyring_from_json(merge.read_text())
+            return merged_keyring([VerifyingKey(*item) for item in published.items()], portal_keyring())
+        except (OSError, ImproperlyConfigured, ValueError) as err:
+            raise CommandError(f"Cannot merge into {merge}: {err}") from err

@@ -1,0 +1,76 @@
+"""The worker's own word on who may act: a signed action's key must be one the portal published.
+
+A run trusts the keys pinned in its input (agents.framework.signing), and whoever starts a run
+writes its input: someone holding a Temporal credential could start a run that pins a key of their
+own, then sign "approve" as any officer with it. So every worker also holds the portal's published
+public keys (`manage.py signing_key keyring`, PORTAL_PUBLIC_KEYS) and refuses an action whose
+signature the run resolves to any other key: same id, same public key, or no action.
+
+The check is an interceptor on Update validators, after the run's own checks. A validator runs
+when an Update arrives and never on replay, so the keyring may grow (a rotation) or lose a retired
+key without touching a recorded history. Workflows that take signed actions say which keys they
+pinned through `pinned_keys()`; one that does not is taken to have pinned none, and refuses every
+signed action here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    HandleUpdateInput,
+    Interceptor,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+
+from agents.framework.contract import ACTION_REFUSED
+from agents.framework.signing import trusted_keys
+from agents.framework.types import VerifyingKey
+
+
+class WorkerKeyring(Interceptor):
+    """Give to the Worker's `interceptors`: `keys` maps each published key id to its public key."""
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self.keys = dict(keys)
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        keys = self.keys
+
+        class RefuseUnpublishedKeys(WorkflowInboundInterceptor):
+            def handle_update_validator(self, input: HandleUpdateInput) -> None:
+                super().handle_update_validator(input)  # the run's checks first: shape, signature, age
+                refusal = unpublished_key_refusal(input.args, pinned_keys_of(workflow.instance()), keys)
+                if refusal:
+                    raise ApplicationError(refusal, type=ACTION_REFUSED, non_retryable=True)
+
+        return RefuseUnpublishedKeys
+
+
+def unpublished_key_refusal(
+    args: Sequence[Any], pinned: Sequence[VerifyingKey], published: Mapping[str, str]
+) -> str | None:
+    """Why a signed argument in `args` is not signed by a published key; None if all are."""
+    for arg in args:
+        signature = getattr(arg, "signature", None)
+        if signature is None:
+            continue
+        resolved = trusted_keys(pinned, signature.endorsements).get(signature.key_id)
+        if resolved is None or published.get(signature.key_id) != resolved:
+            return (
+                f"This action is signed with a key the portal never published ({signature.key_id}): "
+                "the run was started outside the portal, or its workers were not given the portal's "
+                "new public key (README, 'Trust model')."
+            )
+    return None
+
+
+def pinned_keys_of(instance: object) -> list[VerifyingKey]:
+    pinned = getattr(instance, "pinned_keys", None)
+    return list(pinned()) if callable(pinned) else []
