@@ -70,7 +70,7 @@ PORTAL_SIGNING_KEY_FILE = env.str(
     "PORTAL_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "portal-signing.json") if DEBUG else ""
 )
 # The portal's published public keys, which workers check every signed action against
-# (reviewer_portal/trust/public_keys.py): what `manage.py signing_key keyring` prints, inline or in a
+# (reviewer_portal/trust/public_keys.py): what `manage.py signing_key public` prints, inline or in a
 # file. Not secret. A process with the signing key and neither of these uses that key's own.
 PORTAL_PUBLIC_KEYS = env.str("PORTAL_PUBLIC_KEYS", default="")
 PORTAL_PUBLIC_KEYS_FILE = env.str("PORTAL_PUBLIC_KEYS_FILE", default="")

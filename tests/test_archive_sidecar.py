@@ -108,7 +108,7 @@ def test_an_agent_worker_with_neither_key_nor_keyring_refuses_to_start(db, tmp_p
 
     # Without the portal's public keys a worker could not tell its signed actions from anyone's.
     assert bare.returncode != 0 and "set PORTAL_PUBLIC_KEYS_FILE" in bare.stderr + bare.stdout
-    assert "signing_key keyring" in bare.stderr + bare.stdout
+    assert "signing_key public" in bare.stderr + bare.stdout
     assert (
         unreadable.returncode != 0 and "keyring.json cannot be read" in unreadable.stderr + unreadable.stdout
     )

@@ -8,6 +8,8 @@ import dataclasses
 import json
 import time
 from datetime import timedelta
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -349,11 +351,16 @@ def test_a_run_continuing_as_new_publishes_a_change_it_had_not_published_yet(tem
     carry = dataclasses.replace(
         AgentState(messages=[]), gates=[decided], published={gate.gate_id: gate.version}
     )
-    continued = AgentWorkflow(dataclasses.replace(loan_input(), carry=carry))
+    # Built outside a worker, as a continued run: what workflow.info() says of one.
+    continuing = SimpleNamespace(continued_run_id="run-before", cron_schedule=None, retry_policy=None)
+    with mock.patch("temporalio.workflow.info", return_value=continuing):
+        continued = AgentWorkflow(dataclasses.replace(loan_input(), carry=carry))
+        older = AgentWorkflow(
+            dataclasses.replace(loan_input(), carry=dataclasses.replace(carry, published=None))
+        )
 
     assert continued._unpublished([gate.gate_id])
     assert gate.gate_id not in continued._published_gates  # so it goes whole, not as a patch
-    older = AgentWorkflow(dataclasses.replace(loan_input(), carry=dataclasses.replace(carry, published=None)))
     assert not older._unpublished([gate.gate_id])  # runs continued before this replay as they were
     temporal.run(handle.terminate("test done"))
 

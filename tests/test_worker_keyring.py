@@ -13,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from io import StringIO
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -24,8 +27,8 @@ from agents.framework.workflow import AgentWorkflow
 from agents.support import SUPPORT_AGENT
 from agents.support.contract import REP_REPLY, SUPPORT_WORKFLOW, SupportInput, TurnReply
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
-from reviewer_portal.trust.keys import generate, portal_keyring, rotate
-from reviewer_portal.trust.public_keys import keyring_from_json, merged_keyring
+from reviewer_portal.trust.keys import generate, rotate
+from reviewer_portal.trust.public_keys import keyring_from_json, merged_keyring, worker_keyring
 from tests import actions
 from tests.actions import OFFICER
 from tests.conftest import event_types, loan_input, start_loan, wait_for_gate
@@ -173,10 +176,40 @@ def test_a_conversation_that_pinned_its_starters_key_takes_no_rep_reply_signed_w
     assert updates == updates_before
 
 
-def test_the_keyring_document_is_what_signing_key_keyring_prints(portal_signing_key):
-    printed = json.dumps([{"key_id": k.key_id, "public_key": k.public_key} for k in portal_keyring()])
+def test_the_workers_keyring_is_what_signing_key_public_prints_and_a_rotation_adds_to_it(
+    tmp_path, settings, portal_signing_key
+):
+    printed = StringIO()
+    call_command("signing_key", "public", stdout=printed)
+    workers = tmp_path / "workers.json"
+    workers.write_text(printed.getvalue())
+    settings.PORTAL_SIGNING_KEY = rotate(portal_signing_key, key_id="next").to_json()
+    during = StringIO()
+    call_command("signing_key", "public", "--merge", str(workers), stdout=during)
+    after = StringIO()
+    call_command("signing_key", "public", stdout=after)
 
-    assert keyring_from_json(printed) == {portal_signing_key.key_id: portal_signing_key.public_key}
+    assert keyring_from_json(printed.getvalue()) == {portal_signing_key.key_id: portal_signing_key.public_key}
+    assert set(keyring_from_json(during.getvalue())) == {portal_signing_key.key_id, "next"}
+    assert set(keyring_from_json(after.getvalue())) == {
+        "next"
+    }  # the retired key signs nothing a worker takes
+
+
+def test_a_worker_given_no_keyring_takes_the_key_it_signs_with_and_no_retired_one(
+    settings, portal_signing_key
+):
+    settings.PORTAL_SIGNING_KEY = rotate(portal_signing_key, key_id="after-rotation").to_json()
+
+    assert set(worker_keyring()) == {"after-rotation"}
+
+
+def test_a_keyring_set_twice_is_refused(settings, portal_signing_key, tmp_path):
+    settings.PORTAL_PUBLIC_KEYS = json.dumps([{"key_id": "a", "public_key": portal_signing_key.public_key}])
+    settings.PORTAL_PUBLIC_KEYS_FILE = str(tmp_path / "keyring.json")
+
+    with pytest.raises(ImproperlyConfigured, match="not both"):
+        worker_keyring()
 
 
 @pytest.mark.parametrize(
@@ -184,14 +217,13 @@ def test_the_keyring_document_is_what_signing_key_keyring_prints(portal_signing_
     [
         ("", "not JSON"),
         ("{}", "a list"),
+        ("[]", "at least one key"),
         ('[{"key_id": "a"}]', "key_id and public_key"),
         ('[{"key_id": "a", "public_key": "not base64!"}]', "not an Ed25519 public key"),
         ('[{"key_id": "a", "public_key": "AAAA"}]', "not an Ed25519 public key"),
     ],
 )
 def test_a_malformed_keyring_is_refused_by_name(document, message):
-    from django.core.exceptions import ImproperlyConfigured
-
     with pytest.raises(ImproperlyConfigured, match=message):
         keyring_from_json(document)
 

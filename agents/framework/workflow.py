@@ -20,6 +20,7 @@ import json
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from agents.framework.carry_origin import CARRY_REFUSED, carry_refusal
 from agents.framework.contract import (
     ACTION_REFUSED,
     AGENT_WORKFLOW,
@@ -75,8 +76,11 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
         # From the input here, not in run(): an Update can reach a continued run before run()
         # starts, and its validator must already see the carried gates and applied actions.
         self._input = input
+        # A carry not from this run's own continue-as-new is never loaded; run() ends the run.
+        self._forged_carry = carry_refusal(input.carry is not None, workflow.info())
+        carry = None if self._forged_carry else input.carry
         first = ChatMessage(role="user", content=json.dumps(input.case, sort_keys=True))
-        self._state = input.carry if input.carry is not None else AgentState(messages=[first])
+        self._state = carry if carry is not None else AgentState(messages=[first])
         self._gates = {g.gate_id: g for g in self._state.gates}
         carried = self._state.published
         self._published = (
@@ -88,6 +92,7 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
+        _refuse(CARRY_REFUSED, self._forged_carry)
         take_patch_set()
         spec = input.spec
         if spec.prepare and input.carry is None:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from agents.framework.carry_origin import CARRY_REFUSED, carry_refusal
 from agents.framework.contract import ALL_GATES_QUERY
 from agents.support.turn import AgentTurnMixin, carried_summary
 
@@ -78,7 +79,9 @@ class SupportConversationWorkflow(AgentTurnMixin):
     def __init__(self, input: SupportInput) -> None:
         # Here, not in run(): an Update may reach a continued run before run() starts.
         self._input = input
-        carry = input.carry or ConversationCarry()
+        # A carry not from this conversation's own continue-as-new is never loaded; run() ends it.
+        self._forged_carry = carry_refusal(input.carry is not None, workflow.info())
+        carry = (None if self._forged_carry else input.carry) or ConversationCarry()
         self._summary = carry.summary
         self._entries = list(carry.recent)
         self._count = carry.count
@@ -94,6 +97,9 @@ class SupportConversationWorkflow(AgentTurnMixin):
 
     @workflow.run
     async def run(self, input: SupportInput) -> ConversationResult:
+        if self._forged_carry:
+            raise ApplicationError(self._forged_carry, type=CARRY_REFUSED, non_retryable=True)
+
         def done() -> bool:
             return self._closed or self._run_messages >= input.messages_per_run
 

@@ -1,10 +1,13 @@
 """The portal's published public keys, as workers hold them to check every signed action.
 
-A JSON list of `{"key_id", "public_key"}` (what `manage.py signing_key keyring` prints), from the
+A JSON list of `{"key_id", "public_key"}` (what `manage.py signing_key public` prints), from the
 environment (`PORTAL_PUBLIC_KEYS`) or a file (`PORTAL_PUBLIC_KEYS_FILE`). Nothing in it is secret:
 it is how a worker that holds no private key knows which keys are the portal's
-(agents.framework.worker_keyring). A process that holds the signing key and is given no keyring
-uses the keys that key vouches for (`make dev`, the tests, the archiving sidecar).
+(agents.framework.worker_keyring). The worker checks the key that signed an action, never the
+older keys a run pinned, so it needs the key the portal signs with now (and, during a rotation,
+the next one) and no retired key: a retired private key that leaked signs nothing a worker takes.
+A process that holds the signing key and is given no keyring uses that key (`make dev`, the tests,
+the archiving sidecar).
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from agents.framework.types import VerifyingKey
-from reviewer_portal.trust.keys import portal_keyring, signing_key
+from reviewer_portal.trust.keys import signing_key
 
 NOT_CONFIGURED = (
     "Workers check every reviewer action against the portal's public keys: set PORTAL_PUBLIC_KEYS_FILE "
-    "(or PORTAL_PUBLIC_KEYS) to what `manage.py signing_key keyring` prints where the portal's key is."
+    "(or PORTAL_PUBLIC_KEYS) to what `manage.py signing_key public` prints where the portal's key is."
 )
 
 
@@ -32,6 +35,8 @@ def worker_keyring() -> dict[str, str]:
     """Key id to public key: the configured keyring, else the keys this process's signing key
     vouches for. Raises ImproperlyConfigured, naming what to set, if it has neither."""
     inline, path = settings.PORTAL_PUBLIC_KEYS, str(settings.PORTAL_PUBLIC_KEYS_FILE or "")
+    if inline and path:
+        raise ImproperlyConfigured("Set PORTAL_PUBLIC_KEYS or PORTAL_PUBLIC_KEYS_FILE, not both.")
     if inline:
         return keyring_from_json(inline)
     if path:
@@ -43,7 +48,12 @@ def worker_keyring() -> dict[str, str]:
         signing_key()
     except ImproperlyConfigured as err:
         raise ImproperlyConfigured(f"{NOT_CONFIGURED} ({err})") from err
-    return {key.key_id: key.public_key for key in portal_keyring()}
+    return {key.key_id: key.public_key for key in current_key()}
+
+
+def current_key() -> list[VerifyingKey]:
+    """The key the portal signs with now, as a keyring of one."""
+    return [signing_key().verifying_key()]
 
 
 def keyring_from_json(text: str) -> dict[str, str]:
@@ -52,8 +62,8 @@ def keyring_from_json(text: str) -> dict[str, str]:
         document = json.loads(text)
     except ValueError as err:
         raise ImproperlyConfigured(f"The portal's public keyring is not JSON: {err}.") from err
-    if not isinstance(document, list):
-        raise ImproperlyConfigured("The portal's public keyring must be a list of keys.")
+    if not isinstance(document, list) or not document:
+        raise ImproperlyConfigured("The portal's public keyring must be a list of at least one key.")
     keys: list[VerifyingKey] = []
     for entry in document:
         if not isinstance(entry, dict) or not all(

@@ -3,9 +3,12 @@
 signing_key new --out FILE        a first key (a new file, mode 0600; never overwrites)
 signing_key rotate --out FILE     a new key endorsed by the configured one, for runs in flight
 signing_key show                  the configured key's id, public key and endorsement chain
-signing_key keyring [--merge F]   the public keys as JSON, for the workers (PORTAL_PUBLIC_KEYS_FILE)
-                                  and auditors (audit_verify --portal-keys); with --merge, added to
-                                  the keyring in F, so a published keyring keeps every key ever used
+signing_key public [--merge F]    the configured key's public key as a keyring of one, for the
+                                  workers (PORTAL_PUBLIC_KEYS_FILE); with --merge, added to the keys
+                                  in F (during a rotation the workers hold the current and the next)
+signing_key keyring [--merge F]   the public keys of the whole endorsement chain, for auditors
+                                  (audit_verify --portal-keys); with --merge, added to the keyring in
+                                  F, so an auditor's keyring keeps every key ever used
 """
 
 from __future__ import annotations
@@ -26,17 +29,19 @@ from reviewer_portal.trust.keys import (
     signing_key,
     write_new,
 )
-from reviewer_portal.trust.public_keys import keyring_from_json, merged_keyring
+from reviewer_portal.trust.public_keys import current_key, keyring_from_json, merged_keyring
 
 
 class Command(BaseCommand):
     help = "Create, rotate or show the portal's Ed25519 key for signing reviewer actions."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("operation", choices=["new", "rotate", "show", "keyring"])
+        parser.add_argument("operation", choices=["new", "rotate", "show", "keyring", "public"])
         parser.add_argument("--out", type=Path, help="file to write the new key to (new, rotate)")
         parser.add_argument("--key-id", default="", help="id of the new key (default: from the time)")
-        parser.add_argument("--merge", type=Path, help="keyring: a published keyring to add this key to")
+        parser.add_argument(
+            "--merge", type=Path, help="keyring, public: a published keyring to add the keys to"
+        )
 
     def handle(
         self,
@@ -47,8 +52,9 @@ class Command(BaseCommand):
         merge: Path | None = None,
         **options: object,
     ) -> None:
-        if operation == "keyring":
-            self.stdout.write(json.dumps([asdict(k) for k in self._keyring(merge)], indent=1))
+        if operation in ("keyring", "public"):
+            keys = portal_keyring() if operation == "keyring" else current_key()
+            self.stdout.write(json.dumps([asdict(k) for k in self._merged(keys, merge)], indent=1))
             return
         if operation == "show":
             key = signing_key()
@@ -79,11 +85,11 @@ class Command(BaseCommand):
                     "can no longer be acted on."
                 )
 
-    def _keyring(self, merge: Path | None) -> list[VerifyingKey]:
+    def _merged(self, keys: list[VerifyingKey], merge: Path | None) -> list[VerifyingKey]:
         if merge is None:
-            return portal_keyring()
+            return keys
         try:
             published = keyring_from_json(merge.read_text())
-            return merged_keyring([VerifyingKey(*item) for item in published.items()], portal_keyring())
+            return merged_keyring([VerifyingKey(*item) for item in published.items()], keys)
         except (OSError, ImproperlyConfigured, ValueError) as err:
             raise CommandError(f"Cannot merge into {merge}: {err}") from err
