@@ -7,7 +7,9 @@ from io import StringIO
 
 from django.core.management import call_command
 
+from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.reconcile import reconcile_refusal
 from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
 
 
@@ -36,3 +38,24 @@ def test_reconcile_rebuilds_lost_rows_and_leaves_current_ones_alone(temporal, po
     again = StringIO()
     call_command("reconcile", task_queue=portal, stdout=again)
     assert again.getvalue().rstrip().endswith("0 projection rows changed.")
+
+
+def test_reconcile_applies_a_gate_only_from_its_own_run_and_its_agents_namespace(temporal, portal):
+    run = start_loan(temporal, portal, loan_input(submitted_by="intake"))
+    gate = projected_gate(run)
+    Gate.objects.filter(gate_id=gate.gate_id).update(agent="advice")
+    snapshot = temporal.run(run.query(AgentWorkflow.gate))
+    namespace = temporal.client.namespace
+
+    # What reconcile reads is what a run says; whoever starts a run writes its input.
+    another_runs = reconcile_refusal(snapshot, workflow_id="loan-someone-else", namespace=namespace)
+    elsewhere = reconcile_refusal(snapshot, workflow_id=run.id, namespace="advice-namespace")
+    other_agent = reconcile_refusal(snapshot, workflow_id=run.id, namespace=namespace)
+    Gate.objects.filter(gate_id=gate.gate_id).update(agent="loans")
+    own = reconcile_refusal(snapshot, workflow_id=run.id, namespace=namespace)
+
+    assert another_runs == f"Run loan-someone-else may not publish gate {gate.gate_id} of another run."
+    assert elsewhere == f"Agent loans runs in namespace {namespace}, not advice-namespace."
+    assert other_agent == f"Gate {gate.gate_id} belongs to agent advice, not loans."
+    assert own is None
+    temporal.run(run.terminate("test done"))

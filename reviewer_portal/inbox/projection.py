@@ -154,18 +154,19 @@ def publish_gate(snapshot: GateSnapshot) -> bool:
 def _check_publisher(gate_id: str, agent: str | None) -> None:
     """Refuse (for good: a retry would be refused too) a gate the calling run may not publish."""
     info = activity.info()
-    if not gate_id.startswith(f"{info.workflow_id}--g"):
-        raise ApplicationError(
-            f"Run {info.workflow_id} may not publish gate {gate_id} of another run.",
-            type=FORGED_GATE,
-            non_retryable=True,
-        )
-    if agent is not None and domain_of(agent).namespace != info.namespace:
-        raise ApplicationError(
-            f"Agent {agent} runs in namespace {domain_of(agent).namespace}, not {info.namespace}.",
-            type=FORGED_GATE,
-            non_retryable=True,
-        )
+    refusal = publisher_refusal(gate_id, agent, workflow_id=info.workflow_id, namespace=info.namespace)
+    if refusal:
+        raise ApplicationError(refusal, type=FORGED_GATE, non_retryable=True)
+
+
+def publisher_refusal(gate_id: str, agent: str | None, *, workflow_id: str, namespace: str) -> str | None:
+    """Why run `workflow_id` of `namespace` may not publish gate `gate_id` of `agent`; None if it may
+    (its own gate, of an agent of its namespace). The publish activities and reconcile ask it."""
+    if not gate_id.startswith(f"{workflow_id}--g"):
+        return f"Run {workflow_id} may not publish gate {gate_id} of another run."
+    if agent is not None and domain_of(agent).namespace != namespace:
+        return f"Agent {agent} runs in namespace {domain_of(agent).namespace}, not {namespace}."
+    return None
 
 
 def _accept_deciding_action(gate_id: str, decision_id: str) -> None:

@@ -3,12 +3,14 @@
 For a portal database restored from backup, rows lost to an outage, or fields added to the
 projection later: every agent run still in Temporal is read back (running runs by query, closed
 ones from their result) and each gate is applied with the usual version check, so rows that are
-already current are left alone.
+already current are left alone. A gate is taken only from the run it belongs to, of its agent's
+namespace, and a row keeps its agent, as the publish activities check (a run's query answers what
+the run says, and whoever starts a run writes its input).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
@@ -16,7 +18,8 @@ from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW, ALL_GATES_QUERY
 from agents.framework.types import AgentResult, GateSnapshot
-from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.projection import gate_apply_snapshot, publisher_refusal
 from reviewer_portal.temporal_client import run_on_client_loop
 
 AGENT_RUNS = f"WorkflowType = '{AGENT_WORKFLOW}'"
@@ -30,29 +33,51 @@ class Reconciled:
     rows_changed: int
     # Running runs that did not answer the query (no worker serving their task queue).
     unanswered: list[str]
+    # Why a gate a run reported was not applied (another run's, another namespace's agent).
+    refused: list[str] = field(default_factory=list)
 
 
 def projection_reconcile(*, client: Client, task_queue: str = "") -> Reconciled:
     """Apply every gate Temporal knows (of one task queue, if given)."""
     query = AGENT_RUNS + (f" AND TaskQueue = '{task_queue}'" if task_queue else "")
-    snapshots, unanswered = run_on_client_loop(_gates_in_temporal(client, query), timeout=None)
-    changed = sum(gate_apply_snapshot(snapshot=s) for s in snapshots)
-    return Reconciled(len(snapshots), changed, unanswered)
+    reported, unanswered = run_on_client_loop(_gates_in_temporal(client, query), timeout=None)
+    changed, refused = 0, []
+    for workflow_id, snapshot in reported:
+        refusal = reconcile_refusal(snapshot, workflow_id=workflow_id, namespace=client.namespace)
+        if refusal:
+            refused.append(refusal)
+        else:
+            changed += gate_apply_snapshot(snapshot=snapshot)
+    return Reconciled(len(reported), changed, unanswered, refused)
 
 
-async def _gates_in_temporal(client: Client, query: str) -> tuple[list[GateSnapshot], list[str]]:
-    snapshots: list[GateSnapshot] = []
+def reconcile_refusal(snapshot: GateSnapshot, *, workflow_id: str, namespace: str) -> str | None:
+    """Why run `workflow_id`'s report of `snapshot` is not applied; None if it is."""
+    refusal = publisher_refusal(
+        snapshot.gate_id, snapshot.agent, workflow_id=workflow_id, namespace=namespace
+    )
+    existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", flat=True).first()
+    if refusal is None and existing is not None and existing != snapshot.agent:
+        refusal = f"Gate {snapshot.gate_id} belongs to agent {existing}, not {snapshot.agent}."
+    return refusal
+
+
+async def _gates_in_temporal(client: Client, query: str) -> tuple[list[tuple[str, GateSnapshot]], list[str]]:
+    """Each gate a run reports, with the id of the run that reported it; the runs that did not answer."""
+    reported: list[tuple[str, GateSnapshot]] = []
     unanswered: list[str] = []
     async for execution in client.list_workflows(query):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=AgentResult)
+        snapshots: list[GateSnapshot] = []
         if execution.status == WorkflowExecutionStatus.RUNNING:
             try:
-                snapshots += await handle.query(
+                snapshots = await handle.query(
                     ALL_GATES_QUERY, result_type=list[GateSnapshot], rpc_timeout=QUERY_TIMEOUT
                 )
             except (RPCError, WorkflowQueryFailedError):
                 unanswered.append(execution.id)
         elif execution.status == WorkflowExecutionStatus.COMPLETED:
             result = await handle.result()
-            snapshots += result.gates or ([result.gate] if result.gate else [])
-    return snapshots, unanswered
+            snapshots = result.gates or ([result.gate] if result.gate else [])
+        reported += [(execution.id, snapshot) for snapshot in snapshots]
+    return reported, unanswered

@@ -19,13 +19,13 @@ class Command(BaseCommand):
     def handle(self, *args: object, task_queue: str = "", **options: object) -> None:
         read = changed = 0
         unanswered: list[str] = []
+        refused: list[str] = []
         for namespace in namespaces():  # every domain's runs
             done = projection_reconcile(client=async_to_sync(get_client)(namespace), task_queue=task_queue)
-            read, changed, unanswered = (
-                read + done.gates_read,
-                changed + done.rows_changed,
-                unanswered + done.unanswered,
-            )
+            read, changed = read + done.gates_read, changed + done.rows_changed
+            unanswered, refused = unanswered + done.unanswered, refused + done.refused
+        for refusal in refused:
+            self.stderr.write(f"Not applied: {refusal}")
         if unanswered:
             self.stderr.write(
                 f"No worker answered for {len(unanswered)} running runs: {', '.join(unanswered)}"
