@@ -91,7 +91,7 @@ def agent_worker(
         llm=LlmSettings(),  # the offline model
         portal_activities=portal_stand_ins(),
         executor=executor,
-        keyring={},  # no reviewer acts
+        keyring=None,  # the framework alone: no portal signs its starts
     )
 
 

@@ -188,7 +188,7 @@ async def serve(address: str, kind: str, queue: str, sandbox: str) -> None:
             llm=LlmSettings(),  # the offline model
             portal_activities=stand_ins,
             executor=executor,
-            keyring={},  # no reviewer acts
+            keyring=None,  # the framework alone: no portal signs its starts
             sandbox=sandbox_named(sandbox),
         )
     async with worker:

@@ -134,9 +134,14 @@ async def one_loan_run(client: Client, task_queue: str, watcher: GateWatcher) ->
 
 
 async def connect(address: str, converter: DataConverter) -> Client:
+    """A client that signs its starts as the portal's does (the worker runs no other)."""
     from temporalio.client import Client
 
-    return await Client.connect(address, namespace=NAMESPACE, data_converter=converter)
+    from agents.framework.strict_json import STRICT_DATA_CONVERTER
+    from reviewer_portal.trust.start_signing import SignedStarts
+
+    signed = SignedStarts(STRICT_DATA_CONVERTER.payload_converter)
+    return await Client.connect(address, namespace=NAMESPACE, data_converter=converter, interceptors=[signed])
 
 
 async def start_workers(

@@ -184,7 +184,7 @@ async def measure(address: str, prompt_folder: Path, n: int, warmup: int, tool_m
                 activity.defn(name=PUBLISH_LOCAL_ACTIVITY)(gate_change_reached_locally),
             ],
             executor=executor,
-            keyring={},  # no reviewer acts
+            keyring=None,  # the framework alone: no portal signs its starts
         )
         async with worker:
             for step in range(warmup + n):

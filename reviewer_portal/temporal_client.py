@@ -30,6 +30,7 @@ from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.domains import domain_of
 from reviewer_portal.request_threads import step_aside
+from reviewer_portal.trust.start_signing import SignedStarts
 
 T = TypeVar("T")
 
@@ -166,6 +167,7 @@ async def connect(namespace: str | None = None) -> Client:
         tls=_tls(),
         api_key=settings.TEMPORAL_API_KEY or None,
         data_converter=data_converter(namespace),
+        interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],
     )
 
 

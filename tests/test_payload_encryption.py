@@ -19,11 +19,13 @@ from temporalio.worker import Worker
 from agents.framework.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeys, generate, rotate
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
+from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from agents.framework.worker import build_worker
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import data_converter
 from reviewer_portal.trust.public_keys import worker_keyring
+from reviewer_portal.trust.start_signing import SignedStarts
 from tests import actions
 from tests.conftest import (
     DECLINABLE,
@@ -147,7 +149,11 @@ class _worker_with_keys:
         )
 
         async def start() -> tuple[Client, Worker]:
-            client = await Client.connect(self.temporal.address, data_converter=converter)
+            client = await Client.connect(
+                self.temporal.address,
+                data_converter=converter,
+                interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],
+            )
             worker = build_worker(
                 client,
                 task_queue=self.queue,

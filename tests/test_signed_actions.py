@@ -170,16 +170,19 @@ def test_after_a_key_rotation_a_run_in_flight_accepts_the_new_key_through_its_en
 
 
 def test_a_run_pinned_only_to_the_new_key_refuses_the_retired_one(
-    temporal, worker, portal_signing_key, settings
+    temporal, transactional_db, portal_signing_key, settings
 ):
-    settings.PORTAL_SIGNING_KEY = rotate(portal_signing_key, key_id="rotated-key").to_json()
-    handle = start_loan(temporal, worker, loan_input())
-    gate = wait_for_gate(temporal, handle)
+    rotated = rotate(portal_signing_key, key_id="rotated-key")
+    keyring = [*portal_keyring(), VerifyingKey(rotated.key_id, rotated.public_key)]  # mid-rotation
+    with temporal.worker(portal_activities=PORTAL_ACTIVITIES, keyring=keyring) as queue:
+        settings.PORTAL_SIGNING_KEY = rotated.to_json()
+        handle = start_loan(temporal, queue, loan_input())
+        gate = wait_for_gate(temporal, handle)
 
-    message = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, key=portal_signing_key))
+        message = refusal(lambda: actions.decide(temporal, handle, gate.gate_id, key=portal_signing_key))
 
-    assert f"a key this run does not trust ({portal_signing_key.key_id})" in message
-    temporal.run(handle.terminate("test done"))
+        assert f"a key this run does not trust ({portal_signing_key.key_id})" in message
+        temporal.run(handle.terminate("test done"))
 
 
 def test_the_same_action_delivered_twice_under_two_update_ids_is_applied_once(temporal, loan):

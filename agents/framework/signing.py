@@ -119,7 +119,7 @@ def signature_refusal(
     if public_key is None:
         return f"This action is signed with a key this run does not trust ({signature.key_id})."
     message = action_message(action, update, workflow_id=workflow_id, update_id=update_id)
-    if not _verifies(public_key, signature.value, message):
+    if not verifies(public_key, signature.value, message):
         return (
             "This action's signature does not match it: it was altered, or signed for another "
             "gate, run or Update."
@@ -151,7 +151,7 @@ def trusted_keys(pinned: Sequence[VerifyingKey], endorsements: Sequence[KeyEndor
         valid = [
             e
             for e in vouched
-            if _verifies(trusted[e.endorsed_by], e.signature, endorsement_message(e.key_id, e.public_key))
+            if verifies(trusted[e.endorsed_by], e.signature, endorsement_message(e.key_id, e.public_key))
         ]
         if not valid:
             break
@@ -174,7 +174,7 @@ def signed_by_trusted_key(
     public_key = trusted_keys(pinned, endorsements).get(key_id)
     if public_key is None:
         return f"it is signed with a key the run does not trust ({key_id})"
-    if not _verifies(public_key, value, message):
+    if not verifies(public_key, value, message):
         return "its signature does not match it"
     return None
 
@@ -184,7 +184,7 @@ def signed_at_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _verifies(public_key: str, signature: str, message: bytes) -> bool:
+def verifies(public_key: str, signature: str, message: bytes) -> bool:
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
         key.verify(base64.b64decode(signature, validate=True), message)

@@ -40,7 +40,7 @@ def build_worker(
     llm: LlmSettings,
     portal_activities: Sequence[Callable[..., Any]],
     executor: ThreadPoolExecutor,
-    keyring: Mapping[str, str],
+    keyring: Mapping[str, str] | None,
     sandbox: WorkflowSandbox = "strict",
 ) -> Worker:
     """A worker serving the shared workflow, the LLM activity and every listed agent's tools and
@@ -50,8 +50,10 @@ def build_worker(
     `executor`, a thread pool, because they use the Django ORM. The workflows' modules get their
     bytecode first (agents.framework.bytecode). `sandbox` is how the sandbox treats those modules
     (agents.framework.sandbox): strict unless the caller says otherwise. `keyring` is the portal's
-    published public keys, key id to key: a signed action by any other is refused
-    (agents.framework.worker_keyring), whatever keys the run pinned.
+    published public keys, key id to key: a run whose start the portal did not sign with one of
+    them, and a signed action by any other key, are refused (agents.framework.worker_keyring).
+    None checks neither: a worker of the framework alone, for its benchmarks; every worker that
+    serves the portal's runs is given the portal's keyring (run_worker).
     """
     activities: list[Callable[..., Any]] = [
         LlmActivities(llm).complete,
@@ -75,7 +77,7 @@ def build_worker(
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_runner=workflow_runner(sandbox, workflows),
-        interceptors=[WorkerKeyring(keyring)],
+        interceptors=[WorkerKeyring(keyring)] if keyring is not None else [],
     )
 
 

@@ -11,6 +11,11 @@ when an Update arrives and never on replay, so the keyring may grow (a rotation)
 key without touching a recorded history. Workflows that take signed actions say which keys they
 pinned through `pinned_keys()`; one that does not is taken to have pinned none, and refuses every
 signed action here.
+
+The same interceptor checks each new run's start (agents.framework.start_claims): a run the portal
+did not sign the start of fails at its first step, having done nothing. Only when the run first
+executes, never on replay (a run that started was checked then), and never for a run's own
+continue-as-new (agents.framework.carry_origin says which those are).
 """
 
 from __future__ import annotations
@@ -21,15 +26,27 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ExecuteWorkflowInput,
     HandleUpdateInput,
     Interceptor,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
 
+from agents.framework.carry_origin import carry_refusal
 from agents.framework.contract import ACTION_REFUSED
 from agents.framework.signing import trusted_keys
+from agents.framework.start_claims import (
+    START_CLAIM_HEADER,
+    START_REFUSED,
+    StartClaim,
+    input_digest,
+    start_refusal,
+)
 from agents.framework.types import VerifyingKey
+
+START_REFUSED_MARKER = "start-refused"
+REFUSED_BEFORE = "This run's start was refused when it first ran: the portal did not sign it."
 
 
 class WorkerKeyring(Interceptor):
@@ -44,6 +61,12 @@ class WorkerKeyring(Interceptor):
         keys = self.keys
 
         class RefuseUnpublishedKeys(WorkflowInboundInterceptor):
+            async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+                refusal = start_verdict(input, keys)
+                if refusal:
+                    raise ApplicationError(refusal, type=START_REFUSED, non_retryable=True)
+                return await super().execute_workflow(input)
+
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
                 super().handle_update_validator(input)  # the run's checks first: shape, signature, age
                 refusal = unpublished_key_refusal(input.args, pinned_keys_of(workflow.instance()), keys)
@@ -69,6 +92,34 @@ def unpublished_key_refusal(
                 "new public key (README, 'Trust model')."
             )
     return None
+
+
+def start_verdict(input: ExecuteWorkflowInput, keyring: Mapping[str, str]) -> str | None:
+    """Why this run must not go on; None if it may. Checked when the run first executes; a refusal
+    is recorded as a marker (START_REFUSED_MARKER), so a replay (a query on the failed run) fails
+    it again, and a run that was let through, or started before signed starts, replays as it ran
+    whatever the keyring holds by then."""
+    if workflow.unsafe.is_replaying():
+        return REFUSED_BEFORE if workflow.patched(START_REFUSED_MARKER) else None
+    refusal = unsigned_start_refusal(input, keyring)
+    if refusal:
+        workflow.patched(START_REFUSED_MARKER)
+    return refusal
+
+
+def unsigned_start_refusal(input: ExecuteWorkflowInput, keyring: Mapping[str, str]) -> str | None:
+    """Why this new run must not start; None if the portal signed its start (or it continues a run)."""
+    info = workflow.info()
+    if carry_refusal(True, info) is None:  # the server made it from a run that was checked
+        return None
+    return start_refusal(
+        StartClaim.from_header(input.headers.get(START_CLAIM_HEADER)),
+        keyring=keyring,
+        workflow_type=info.workflow_type,
+        workflow_id=info.workflow_id,
+        digest=input_digest(workflow.payload_converter(), input.args),
+        started_at=info.workflow_start_time,
+    )
 
 
 def pinned_keys_of(instance: object) -> list[VerifyingKey]:

@@ -1,0 +1,70 @@
+"""The portal signs every run it starts (agents.framework.start_claims): a Temporal client
+interceptor on each of the portal's clients, so no start path can forget it.
+
+It signs with the portal's reviewer-action key when the process holds one; a process without
+(an agent worker) signs nothing, and its starts would be refused, which is as it should be: only
+the portal starts runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+from temporalio.client import Interceptor, OutboundInterceptor, StartWorkflowInput
+from temporalio.converter import PayloadConverter
+
+from agents.framework.signing import signed_at_text
+from agents.framework.start_claims import START_CLAIM_HEADER, StartClaim, input_digest, start_message
+from reviewer_portal.trust.keys import SigningKey, signing_key
+
+
+class SignedStarts(Interceptor):
+    """Sign each start with `key()` (default: the portal's key, if this process holds it)."""
+
+    def __init__(
+        self, converter: PayloadConverter, key: Callable[[], SigningKey | None] | None = None
+    ) -> None:
+        self.converter = converter
+        self.key = key or held_key
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _SignStarts(next, self)
+
+
+class _SignStarts(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, signer: SignedStarts) -> None:
+        super().__init__(next)
+        self.signer = signer
+
+    async def start_workflow(self, input: StartWorkflowInput) -> Any:
+        key = self.signer.key()
+        if key is not None:
+            claim = start_claim(key, self.signer.converter, input)
+            input.headers = {**input.headers, START_CLAIM_HEADER: claim.to_header()}
+        return await super().start_workflow(input)
+
+
+def start_claim(
+    key: SigningKey, converter: PayloadConverter, input: StartWorkflowInput, *, now: datetime | None = None
+) -> StartClaim:
+    """The portal's claim that it starts `input` (its type, id and arguments), signed now."""
+    signed_at = signed_at_text(now or timezone.now())
+    message = start_message(
+        workflow_type=input.workflow,
+        workflow_id=input.id,
+        digest=input_digest(converter, input.args),
+        key_id=key.key_id,
+        signed_at=signed_at,
+    )
+    return StartClaim(key.key_id, signed_at, key.sign(message))
+
+
+def held_key() -> SigningKey | None:
+    try:
+        return signing_key()
+    except ImproperlyConfigured:
+        return None
