@@ -168,6 +168,7 @@ def main() -> None:
         officer = throwaway_officer("burst")  # Django is set up from here on
         from reviewer_portal.inbox.models import Gate
         from reviewer_portal.intake import services
+        from reviewer_portal.intake.outcomes import RunQueued
         from reviewer_portal.temporal_client import run_on_client_loop
 
         worker = subprocess.Popen(
@@ -184,7 +185,7 @@ def main() -> None:
                 services.intake_submit(
                     agent="loans", values=loan, submitted_by=officer, submission_id=submission_id
                 )
-            except services.RunQueued as queued:  # answered at once, started in the background
+            except RunQueued as queued:  # answered at once, started in the background
                 kept.append(queued.workflow_id)
 
         starts: list[float] = []

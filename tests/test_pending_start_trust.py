@@ -22,8 +22,8 @@ from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.management.commands import deliver_decisions
 from reviewer_portal.intake import kept_inputs, pending_starts, services
 from reviewer_portal.intake.kept_inputs import KEPT_INPUT_SALT, input_to_keep, kept_input
+from reviewer_portal.intake.outcomes import RunNotStarted, RunQueued
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import RunNotStarted, RunQueued
 from reviewer_portal.trust.keys import trusted_keys
 from tests import test_pending_starts
 from tests.conftest import logged_in, make_user

@@ -27,8 +27,9 @@ from reviewer_portal.history.selectors import STARTING
 from reviewer_portal.intake import services
 from reviewer_portal.intake.kept_inputs import kept_input
 from reviewer_portal.intake.models import DocumentUpload
+from reviewer_portal.intake.outcomes import QUEUED, RunQueued
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import QUEUED, RunQueued, intake_submit
+from reviewer_portal.intake.services import intake_submit
 from tests.conftest import logged_in, make_user
 from tests.test_sidecar import poll_until
 from tests.test_start_path import LOAN

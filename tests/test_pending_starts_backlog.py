@@ -17,8 +17,8 @@ from agents.framework.types import AgentInput
 from reviewer_portal import temporal_client
 from reviewer_portal.history.models import Submission
 from reviewer_portal.intake import pending_starts, services
+from reviewer_portal.intake.outcomes import RunQueued
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import RunQueued
 from tests import test_pending_starts
 from tests.test_pending_starts import due_now, status, submit
 

@@ -24,8 +24,9 @@ from reviewer_portal.history import services as history_services
 from reviewer_portal.history.models import Submission
 from reviewer_portal.intake.kept_inputs import kept_input
 from reviewer_portal.intake.models import DocumentUpload
+from reviewer_portal.intake.outcomes import QUEUED, RunChanged, RunQueued
 from reviewer_portal.intake.pending_starts import _give_up, pending_starts_run
-from reviewer_portal.intake.services import QUEUED, RunChanged, RunQueued, intake_submit
+from reviewer_portal.intake.services import intake_submit
 from tests import test_pending_starts
 from tests.conftest import logged_in, make_user
 from tests.test_pending_starts import due_now

@@ -14,7 +14,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from reviewer_portal import temporal_client
 from reviewer_portal.history.models import Submission
-from reviewer_portal.intake.services import RunNotStarted, intake_submit
+from reviewer_portal.intake.outcomes import RunNotStarted
+from reviewer_portal.intake.services import intake_submit
 from tests.conftest import in_threads, make_user
 
 LOAN = {

@@ -24,8 +24,8 @@ from agents.framework.types import AgentInput
 from reviewer_portal.history import services as history_services
 from reviewer_portal.history.models import Submission
 from reviewer_portal.intake import pending_starts, services
+from reviewer_portal.intake.outcomes import RunNotStarted, RunOfAnother, RunQueued
 from reviewer_portal.intake.pending_starts import pending_starts_run
-from reviewer_portal.intake.services import RunNotStarted, RunOfAnother, RunQueued
 from tests import test_pending_starts
 from tests.conftest import loan_input, logged_in, make_user
 from tests.test_pending_starts import due_now, submit

@@ -31,14 +31,8 @@ from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.intake.content_digests import content_digest_of
 from reviewer_portal.intake.document_reviews import document_review
 from reviewer_portal.intake.models import WORKFLOW_PREFIX, DocumentUpload
-from reviewer_portal.intake.services import (
-    RunChanged,
-    RunNotStarted,
-    RunOfAnother,
-    RunQueued,
-    agent_run_start,
-    run_input_unchanged,
-)
+from reviewer_portal.intake.outcomes import RunChanged, RunNotStarted, RunOfAnother, RunQueued
+from reviewer_portal.intake.services import agent_run_start, run_input_unchanged
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_TITLE_LENGTH = 200

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods
 from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import ALL_ROLES, can_submit_to
 from reviewer_portal.intake.declared_forms import IntakeForm
-from reviewer_portal.intake.services import RunChanged, RunNotStarted, RunOfAnother, RunQueued, intake_submit
+from reviewer_portal.intake.outcomes import RunChanged, RunNotStarted, RunOfAnother, RunQueued
+from reviewer_portal.intake.services import intake_submit
 
 
 @require_http_methods(["GET", "POST"])

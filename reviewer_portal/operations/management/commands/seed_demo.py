@@ -18,8 +18,9 @@ from agents.framework.registry import AGENTS, AgentSpec
 from agents.framework.types import AgentInput
 from agents.regulatory.demo import submit_demo_documents
 from reviewer_portal.accounts import roles
+from reviewer_portal.intake.outcomes import RunChanged, RunOfAnother, RunQueued
 from reviewer_portal.intake.regulatory import regulatory_document_submit
-from reviewer_portal.intake.services import RunChanged, RunOfAnother, RunQueued, agent_run_start, pinned_spec
+from reviewer_portal.intake.services import agent_run_start, pinned_spec
 
 # The portal's own demo user; each agent names the demo users of its roles (ReviewerRole.demo_user).
 DEMO_USERS = {"auditor": [roles.AUDITOR]}
