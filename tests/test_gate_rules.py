@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.framework import gates, input_rules
+from agents.framework import gate_changes, gates, input_rules
 from agents.framework.gates import TOOL_GATE_EVIDENCE_BYTES, TOOL_GATE_EVIDENCE_COUNT, tool_gate_evidence
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput
 from agents.framework.types import Annotation, GateSnapshot, Recommendation, ToolResult
@@ -97,7 +97,7 @@ def test_a_patch_carries_the_changed_fields_and_only_the_new_notes():
     before = gate(annotations=[Annotation("o", "first", NOW)])
     after = gates.annotate(before, AnnotateInput("loan-x--g1", "second", "officer", [], reviewer_id="1"), NOW)
 
-    patch = gates.patch(before, after)
+    patch = gate_changes.patch(before, after)
 
     assert (patch.base_version, patch.version) == (1, 2)
     assert patch.changes == {"version": 2}

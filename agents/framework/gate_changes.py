@@ -1,11 +1,10 @@
 """A gate's changes as history carries them: each change once, never the whole gate again.
 
-Update results and the projection's publish activity carry these (agents.framework.gates.patch
-makes them); the portal applies a patch to the gate it holds (reviewer_portal.inbox.projection).
+Update results and the projection's publish activity carry these (`patch` below makes them); the portal applies a patch to the gate it holds (reviewer_portal.inbox.projection).
 Evaluated annotations, not strings: see agents/framework/types.py.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -45,3 +44,24 @@ class LocalPublication:
     # completed: the time the projection has shown the gate since, which the run takes for its
     # own (patch first-seen-opening). None when this try wrote it, or the row says nothing new.
     first_seen: datetime | None = None
+
+
+# Lists that only ever grow: a patch carries their new items, not the whole list again.
+APPENDED = ("annotations", "revisions")
+
+
+def patch(before: GateSnapshot, after: GateSnapshot) -> GatePatch:
+    """What changed from `before` to `after` (a later version of the same gate)."""
+    changes = {
+        f.name: getattr(after, f.name)
+        for f in fields(GateSnapshot)
+        if f.name not in APPENDED and getattr(after, f.name) != getattr(before, f.name)
+    }
+    return GatePatch(
+        gate_id=after.gate_id,
+        base_version=before.version,
+        version=after.version,
+        changes=changes,
+        annotations=after.annotations[len(before.annotations) :],
+        revisions=after.revisions[len(before.revisions) :],
+    )

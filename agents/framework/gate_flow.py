@@ -45,7 +45,7 @@ from agents.framework.pruning import PruningMixin
 with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
     import agents.framework.sla as sla
-    from agents.framework.gate_changes import GatePublication, LocalPublication
+    from agents.framework.gate_changes import GatePublication, LocalPublication, patch
     from agents.framework.types import (
         ApprovalRule,
         GatePolicy,
@@ -231,7 +231,7 @@ class GateFlowMixin(PruningMixin):
         publication = (
             GatePublication(snapshot=snapshot)
             if last is None
-            else GatePublication(patch=gates.patch(last, snapshot))
+            else GatePublication(patch=patch(last, snapshot))
         )
         in_sync, first_seen = await self._send_publication(publication, opening=last is None)
         if first_seen is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,6 @@ from agents.framework.contract import (
     REQUEST_CHANGES,
     SYSTEM_DECIDER,
 )
-from agents.framework.gate_changes import GatePatch
 from agents.framework.input_rules import edit_value_refusal, edited_value
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
 from agents.framework.types import (
@@ -265,27 +264,6 @@ def warning_time(gate: GateSnapshot, policy: GatePolicy) -> datetime | None:
     if policy.warn_at <= 0 or gate.warned or gate.status != PENDING:
         return None
     return gate.deadline - timedelta(seconds=gate.sla_seconds * policy.warn_at)
-
-
-# Lists that only ever grow: a patch carries their new items, not the whole list again.
-APPENDED = ("annotations", "revisions")
-
-
-def patch(before: GateSnapshot, after: GateSnapshot) -> GatePatch:
-    """What changed from `before` to `after` (a later version of the same gate)."""
-    changes = {
-        f.name: getattr(after, f.name)
-        for f in fields(GateSnapshot)
-        if f.name not in APPENDED and getattr(after, f.name) != getattr(before, f.name)
-    }
-    return GatePatch(
-        gate_id=after.gate_id,
-        base_version=before.version,
-        version=after.version,
-        changes=changes,
-        annotations=after.annotations[len(before.annotations) :],
-        revisions=after.revisions[len(before.revisions) :],
-    )
 
 
 # What a tool-call gate shows as its evidence: the run's small results (scores, lookups,

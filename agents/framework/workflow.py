@@ -44,6 +44,7 @@ from agents.framework.planning import PlanningMixin
 from agents.framework.pruning import PruningMixin
 
 with workflow.unsafe.imports_passed_through():
+    import agents.framework.gate_changes as gate_changes
     import agents.framework.gates as gates
     import agents.framework.input_rules as input_rules
     import agents.framework.signing as signing
@@ -211,7 +212,7 @@ class AgentWorkflow(PlanningMixin, GateFlowMixin, PruningMixin):
         self._gates[after.gate_id] = after
         if update.action_id:
             self._state.applied = [*self._state.applied[-(APPLIED_ACTIONS_KEPT - 1) :], update.action_id]
-        return ActionResult(change=gates.patch(before, after))
+        return ActionResult(change=gate_changes.patch(before, after))
 
     @workflow.query(name=GATE_QUERY)
     def gate(self) -> GateSnapshot | None:
