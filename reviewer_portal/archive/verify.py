@@ -12,17 +12,16 @@ the first thing wrong:
    key of the auditor's keyring, so rewriting records and recomputing every hash is not enough;
    the chain head the export names must agree with it.
 
-Before all that, anything in the file none of these steps checks fails (the *_KEYS below): a
-reader could take it for part of what was verified. So does a file no export could be (not JSON,
-nested too deep, larger than MAX_EXPORT_BYTES).
+Before all that, anything in the file none of these steps checks fails
+(reviewer_portal.archive.export_shape): a reader could take it for part of what was verified. So
+does a file no export could be (not JSON, nested too deep, larger than MAX_EXPORT_BYTES).
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +30,14 @@ from temporalio.converter import value_to_type
 from agents.framework import signing
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput, KeyEndorsement
 from agents.framework.types import VerifyingKey
+from reviewer_portal.archive.export_shape import (
+    MAX_EXPORT_BYTES,
+    TRAIL_FIELDS,
+    Tampered,
+    parsed_export,
+    refuse_unchecked,
+)
 from reviewer_portal.archive.hashing import (
-    HEADER_FIELDS,
     canonical,
     checkpoint_message,
     content_sha256,
@@ -40,24 +45,7 @@ from reviewer_portal.archive.hashing import (
 )
 
 ACTIONS = {"decide": DecideInput, "annotate": AnnotateInput, "assign": AssignInput}
-TRAIL_FIELDS = ("workflow_id", "run_id", "status", "runs", "entries")
-EXPORT_FORMAT = "reviewer-portal/audit-export/v1"  # the one reviewer_portal.archive.export writes
-# Every key an export may hold, each checked by a step below. A record's content (the run's
-# record only) is checked whole, against its hash.
-EXPORT_KEYS = frozenset({"format", *TRAIL_FIELDS, "archive"})
-ARCHIVE_KEYS = frozenset({"records", "signed", "head"})
-RECORD_KEYS = frozenset({"header", "record_hash"})
-SIGNED_KEYS = frozenset({"namespace", "seq", "record_hash", "key_id", "value", "endorsements"})
-ENDORSEMENT_KEYS = frozenset(field.name for field in fields(KeyEndorsement))
-HEAD_KEYS = frozenset({"namespace", "seq", "record_hash"})
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-# An export carries one run's histories and trail: tens of megabytes for a long continue-as-new
-# chain (Temporal ends a run whose history reaches 50 MB). A larger file is refused unread.
-MAX_EXPORT_BYTES = 256 * 1024 * 1024
-
-
-class Tampered(Exception):
-    """The first thing wrong with an export, in words."""
 
 
 @dataclass(frozen=True)
@@ -74,68 +62,13 @@ def verify_export(data: bytes, *, portal_keys: Sequence[VerifyingKey]) -> Verifi
             f"The file is not an audit export (larger than {MAX_EXPORT_BYTES} bytes, which no export reaches)."
         )
     try:
-        export = _parse(data)
-        _refuse_unchecked(export)
+        export = parsed_export(data)
+        refuse_unchecked(export)
         return _verify(export, list(portal_keys))
     except RecursionError:  # the parser's, or hashing's, on a file nested thousands deep
         raise Tampered("The file is not an audit export (nested too deeply to be one).") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise Tampered(f"The export is malformed ({type(err).__name__}: {err}).") from None
-
-
-def _parse(data: bytes) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        if len(keys) != len(set(keys)):
-            raise Tampered(f"The file repeats a key ({sorted(k for k in keys if keys.count(k) > 1)[0]!r}): "
-                           "a reader could be shown another value than the one verified.")  # fmt: skip
-        return dict(pairs)
-
-    def no_constants(name: str) -> Any:
-        raise Tampered(f"The file holds {name}, which is not JSON.")
-
-    try:
-        export = json.loads(data, object_pairs_hook=no_duplicates, parse_constant=no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise Tampered(f"The file is not an audit export (not JSON: {err}).") from None
-    if not isinstance(export, dict) or not str(export.get("format", "")).startswith(
-        "reviewer-portal/audit-export/"
-    ):
-        raise Tampered("The file is not an audit export of the reviewer portal.")
-    if export["format"] != EXPORT_FORMAT:
-        raise Tampered(
-            f"The file is an audit export in a format this audit_verify does not know ({export['format']!r})."
-        )
-    return export
-
-
-def _refuse_unchecked(export: dict[str, Any]) -> None:
-    """Fail on any key no step checks. Only where the shape is right: the steps name the rest."""
-    _only(export, EXPORT_KEYS, "The export")
-    archive = export.get("archive")
-    if not isinstance(archive, dict):
-        return
-    _only(archive, ARCHIVE_KEYS, "The export's archive")
-    records = archive.get("records")
-    for number, record in enumerate(records if isinstance(records, list) else []):
-        header = record.get("header") if isinstance(record, dict) else None
-        where = f"Record #{header.get('seq') if isinstance(header, dict) else '?'}"
-        _only(record, RECORD_KEYS | ({"content"} if number == 0 else set()), where)
-        _only(header, HEADER_FIELDS, f"{where}'s header")  # its hash covers these only
-    signed = archive.get("signed")
-    _only(signed, SIGNED_KEYS, "The portal's signature")
-    endorsements = signed.get("endorsements") if isinstance(signed, dict) else None
-    for endorsement in endorsements if isinstance(endorsements, list) else []:
-        _only(endorsement, ENDORSEMENT_KEYS, "An endorsement of the portal's signing key")
-    _only(archive.get("head"), HEAD_KEYS, "The export's chain head")
-
-
-def _only(part: Any, allowed: Collection[str], where: str) -> None:
-    if isinstance(part, dict) and (unchecked := sorted(set(part) - set(allowed))):
-        raise Tampered(
-            f"{where} carries {unchecked[0]!r}, which audit_verify does not check: "
-            "a reader could take it for verified."
-        )
 
 
 def _verify(export: dict[str, Any], portal_keys: list[VerifyingKey]) -> Verified:

@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from temporalio.converter import value_to_type
 
 from agents.framework.types import VerifyingKey
-from reviewer_portal.archive.verify import MAX_EXPORT_BYTES, Tampered, verify_export
+from reviewer_portal.archive.export_shape import MAX_EXPORT_BYTES, Tampered
+from reviewer_portal.archive.verify import verify_export
 from reviewer_portal.trust.keys import portal_keyring
 
 
