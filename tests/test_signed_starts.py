@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from temporalio.client import (
     Client,
@@ -24,6 +25,7 @@ from temporalio.client import (
     StartWorkflowInput,
     WorkflowFailureError,
 )
+from temporalio.common import RetryPolicy
 
 from agents.framework.signing import signed_at_text
 from agents.framework.start_claims import (
@@ -132,13 +134,45 @@ def test_a_signed_start_copied_and_started_again_later_is_refused(temporal, work
     assert "not within minutes of its signature" in refusal_of(temporal, handle)
 
 
-def test_the_portals_own_start_runs_to_its_gate(temporal, worker):
-    # The tests' client signs as the portal's does (SignedStarts): the run is let through.
-    handle = start_loan(temporal, worker)
+def test_the_portals_own_start_runs_to_its_gate_whole_numbers_in_float_fields_too(temporal, worker):
+    # The tests' client signs as the portal's does (SignedStarts). A warning turned off with
+    # warn_at=0 reaches the worker as 0.0, and the digest is the same.
+    agent_input = loan_input()
+    spec = dataclasses.replace(agent_input.spec, gate=dataclasses.replace(agent_input.spec.gate, warn_at=0))
+
+    handle = start_loan(temporal, worker, dataclasses.replace(agent_input, spec=spec))
 
     assert wait_for_gate(temporal, handle).status == "pending"
-    assert not SignedStarts(CONVERTER, key=lambda: None).key()  # a process without the key signs nothing
     temporal.run(handle.terminate("test done"))
+
+
+def test_a_signed_start_with_a_retry_policy_is_refused(temporal, worker):
+    # A retry policy (or a cron schedule) would run the starter's input again, later.
+    signed = Forge(
+        sign=lambda input: start_claim(signing_key(), CONVERTER, input),
+        change=lambda input: setattr(input, "retry_policy", RetryPolicy(maximum_attempts=2)),
+    )
+
+    handle = start_with(temporal, worker, signed)
+
+    assert "no run on a schedule or with a retry policy" in refusal_of(temporal, handle)
+
+
+def test_a_process_without_the_signing_key_cannot_start_a_run(temporal):
+    async def start():
+        client = await Client.connect(
+            temporal.address,
+            data_converter=data_converter(),
+            interceptors=[SignedStarts(CONVERTER, key=lambda: None)],
+        )
+        await client.start_workflow(
+            AgentWorkflow.run, loan_input(), id=f"loan-{uuid.uuid4().hex[:8]}", task_queue="none"
+        )
+
+    with pytest.raises(
+        ImproperlyConfigured, match="holds no portal signing key, so it cannot start AgentWorkflow"
+    ):
+        temporal.run(start())
 
 
 def test_a_signature_names_the_workflow_type_it_was_made_for(portal_signing_key):

@@ -56,12 +56,17 @@ class StartClaim:
 
 
 def input_digest(converter: PayloadConverter, args: Sequence[Any]) -> str:
-    """sha256 of the run's input as JSON, keys sorted: the same for the portal's objects and the
-    worker's decoded copies of them."""
+    """sha256 of the run's input as JSON, keys sorted and whole numbers written as integers: the
+    same for the portal's objects and the worker's decoded copies of them (a field typed float
+    decodes 0 as 0.0, one typed int decodes 3600.0 as 3600)."""
     parts = []
     for payload in converter.to_payloads(args):
         encoding = payload.metadata.get("encoding", b"")
-        data = _canonical(json.loads(payload.data)) if encoding == b"json/plain" else payload.data
+        data = (
+            _canonical(_whole_numbers(json.loads(payload.data)))
+            if encoding == b"json/plain"
+            else payload.data
+        )
         parts.append(encoding + b"\n" + base64.b64encode(data))
     return hashlib.sha256(b"\n".join(parts)).hexdigest()
 
@@ -108,6 +113,16 @@ def start_refusal(
     if signed_at.tzinfo is None or not (started_at - MAX_START_AGE <= signed_at <= started_at + MAX_SKEW):
         return f"This run was started at {started_at.isoformat()}, not within minutes of its signature."
     return None
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    return value
 
 
 def _canonical(value: Any) -> bytes:

@@ -42,6 +42,7 @@ def build_worker(
     executor: ThreadPoolExecutor,
     keyring: Mapping[str, str] | None,
     sandbox: WorkflowSandbox = "strict",
+    workflows: Sequence[type] = (),
 ) -> Worker:
     """A worker serving the shared workflow, the LLM activity and every listed agent's tools and
     own `workflows` (AgentSpec.workflows).
@@ -53,7 +54,8 @@ def build_worker(
     published public keys, key id to key: a run whose start the portal did not sign with one of
     them, and a signed action by any other key, are refused (agents.framework.worker_keyring).
     None checks neither: a worker of the framework alone, for its benchmarks; every worker that
-    serves the portal's runs is given the portal's keyring (run_worker).
+    serves the portal's runs is given the portal's keyring (run_worker). `workflows` are served
+    beside the agents' (the tests').
     """
     activities: list[Callable[..., Any]] = [
         LlmActivities(llm).complete,
@@ -63,20 +65,20 @@ def build_worker(
         forget_sealed_results,
         *portal_activities,
     ]
-    workflows: list[type] = [AgentWorkflow]
+    served: list[type] = [AgentWorkflow, *workflows]
     for spec in agents:
         activities.extend(spec.activities)
-        workflows.extend(w for w in spec.workflows if w not in workflows)
+        served.extend(w for w in spec.workflows if w not in served)
     _require_local_activities(activities)
-    compile_workflow_modules(workflows)
+    compile_workflow_modules(served)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=workflows,
+        workflows=served,
         activities=activities,
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_runner=workflow_runner(sandbox, workflows),
+        workflow_runner=workflow_runner(sandbox, served),
         interceptors=[WorkerKeyring(keyring)] if keyring is not None else [],
     )
 

@@ -112,6 +112,8 @@ def unsigned_start_refusal(input: ExecuteWorkflowInput, keyring: Mapping[str, st
     info = workflow.info()
     if carry_refusal(True, info) is None:  # the server made it from a run that was checked
         return None
+    if info.cron_schedule or info.retry_policy is not None:  # runs again on the starter's input
+        return "The portal starts no run on a schedule or with a retry policy: this one does nothing."
     return start_refusal(
         StartClaim.from_header(input.headers.get(START_CLAIM_HEADER)),
         keyring=keyring,

@@ -1,9 +1,9 @@
 """The portal signs every run it starts (agents.framework.start_claims): a Temporal client
 interceptor on each of the portal's clients, so no start path can forget it.
 
-It signs with the portal's reviewer-action key when the process holds one; a process without
-(an agent worker) signs nothing, and its starts would be refused, which is as it should be: only
-the portal starts runs.
+It signs with the portal's reviewer-action key. A process without one (an agent worker) starts
+nothing: a start it tries is refused here, in words, rather than sent to be refused by every
+worker after Temporal accepted it.
 """
 
 from __future__ import annotations
@@ -42,9 +42,13 @@ class _SignStarts(OutboundInterceptor):
 
     async def start_workflow(self, input: StartWorkflowInput) -> Any:
         key = self.signer.key()
-        if key is not None:
-            claim = start_claim(key, self.signer.converter, input)
-            input.headers = {**input.headers, START_CLAIM_HEADER: claim.to_header()}
+        if key is None:
+            raise ImproperlyConfigured(
+                f"This process holds no portal signing key, so it cannot start {input.workflow} runs: "
+                "workers run only the starts the portal signs (README, 'Trust model')."
+            )
+        claim = start_claim(key, self.signer.converter, input)
+        input.headers = {**input.headers, START_CLAIM_HEADER: claim.to_header()}
         return await super().start_workflow(input)
 
 
