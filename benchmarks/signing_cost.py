@@ -9,7 +9,14 @@
 
 Both on the same decision as the portal sends it (a reason, one edit, two roles), in this process,
 interleaved so a noisy machine slows both alike. `benchmarks/decision_latency.py` prints these
-figures too, beside the decision's round trip. Figures only: it never fails on them.
+figures too, beside the decision's round trip.
+
+Then the checks of agents/framework/worker_keyring.py, on the same machine, interleaved with a
+baseline each: (c) the worker's keyring check of the signed decision, beside (b); (d) a loan run's
+start as the portal signs it (the input's digest and the signature, reviewer_portal.trust.
+start_signing) and (e) as the worker checks it (the digest of the decoded input and the
+signature), beside converting the input to payloads, which every start does anyway.
+Figures only: it never fails on them.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 TARGET_MS = 2.0  # signing plus verification, p50, per decision
@@ -87,6 +95,79 @@ def measure_signing(n: int = 2000) -> SigningCost:
     return cost
 
 
+def measure_keyring_checks(n: int = 2000) -> list[str]:
+    """(c)-(e): p50 microseconds of each, and its ratio to its baseline, interleaved."""
+    from datetime import timedelta
+
+    from django.test import override_settings
+    from temporalio.client import StartWorkflowInput
+
+    from agents.framework.start_claims import input_digest, start_refusal
+    from agents.framework.strict_json import STRICT_DATA_CONVERTER
+    from agents.framework.worker_keyring import unpublished_key_refusal
+    from benchmarks.loan_runs import loan_case_input
+    from reviewer_portal.trust.keys import generate
+    from reviewer_portal.trust.signer import sign_action
+    from reviewer_portal.trust.start_signing import start_claim
+
+    key = generate(key_id="bench-key")
+    keyring = {key.key_id: key.public_key}
+    converter = STRICT_DATA_CONVERTER.payload_converter
+    with override_settings(PORTAL_SIGNING_KEY=key.to_json()):
+        agent_input = loan_case_input()
+    start = StartWorkflowInput.__new__(StartWorkflowInput)
+    start.workflow, start.id, start.args = "AgentWorkflow", "loan-bench", [agent_input]
+    decoded = converter.from_payloads(converter.to_payloads([agent_input]), [type(agent_input)])
+    decision = sign_action("decide", _decision(), workflow_id="w", update_id="u", key=key)
+    samples: dict[str, list[float]] = {
+        name: [] for name in ("convert", "keyring", "sign start", "check start")
+    }
+
+    def check_start(claim: object, now: datetime) -> str | None:
+        digest = input_digest(converter, decoded)
+        return start_refusal(
+            claim,
+            keyring=keyring,
+            workflow_type="AgentWorkflow",
+            workflow_id="loan-bench",
+            digest=digest,
+            started_at=now,
+        )
+
+    def timed(name: str, call) -> object:
+        began = time.perf_counter()
+        result = call()
+        samples[name].append((time.perf_counter() - began) * 1e6)
+        return result
+
+    for _ in range(n):
+        timed("convert", lambda: converter.to_payloads([agent_input]))
+        assert (
+            timed("keyring", lambda: unpublished_key_refusal([decision], [key.verifying_key()], keyring))
+            is None
+        )
+        claim = timed("sign start", lambda: start_claim(key, converter, start))
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        assert timed("check start", partial(check_start, claim, now)) is None
+    p50 = {name: statistics.median(values) for name, values in samples.items()}
+    return [
+        f"{'(c) keyring check of the decision':38} {n:>5} {p50['keyring']:>9.1f}",
+        f"{'(d) signing a loan start (portal)':38} {n:>5} {p50['sign start']:>9.1f}   "
+        f"{p50['sign start'] / p50['convert']:.2f}x converting its input ({p50['convert']:.1f} us)",
+        f"{'(e) checking it (worker, first task)':38} {n:>5} {p50['check start']:>9.1f}   "
+        f"{p50['check start'] / p50['convert']:.2f}x converting its input",
+    ]
+
+
+def _decision():
+    from agents.framework.reviewer_actions import DecideInput
+
+    return DecideInput(
+        gate_id="w--g1", decision="approve", reason="ok", reviewer="officer", reviewer_roles=["credit_officer"],
+        reviewer_id="1042", action_id="decide:w--g1:1", revision=0,
+    )  # fmt: skip
+
+
 def main() -> int:
     import argparse
 
@@ -98,6 +179,7 @@ def main() -> int:
 
     django.setup()
     print("\n".join(measure_signing(args.n).lines()))
+    print("\n".join(measure_keyring_checks(args.n)))
     print(f"\ncommand: python benchmarks/signing_cost.py --n {args.n}")
     return 0
 

@@ -66,9 +66,11 @@ def test_agent_workers_without_the_key_start_and_the_archive_only_one_with_it(db
         text=True,
     )
     try:
-        time.sleep(5)
+        # Stopped once it says what it serves (under CI's load that took over 5 s, a fixed wait).
+        started = _lines_until(archiver, "the archiving workflow", timeout=60)
         archiver.send_signal(signal.SIGTERM)
-        output, _ = archiver.communicate(timeout=40)
+        rest, _ = archiver.communicate(timeout=40)
+        output = "".join(started) + rest
     finally:
         archiver.kill()
     assert "the archiving workflow" in output and ", LLM " not in output  # no agent worker
@@ -113,3 +115,15 @@ def test_an_agent_worker_with_neither_key_nor_keyring_refuses_to_start(db, tmp_p
         unreadable.returncode != 0 and "keyring.json cannot be read" in unreadable.stderr + unreadable.stdout
     )
     assert "Worker: namespace" not in bare.stdout + unreadable.stdout  # refused before any worker started
+
+
+def _lines_until(process: subprocess.Popen[str], text: str, *, timeout: float) -> list[str]:
+    """The lines `process` printed up to the first holding `text` (or its exit, or `timeout`)."""
+    assert process.stdout is not None
+    deadline, lines = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if not line or text in line:
+            break
+    return lines

@@ -109,7 +109,7 @@ def _assert_all_gone(stack: Stack) -> None:
 
 def _assert_stopped_in_order(stack: Stack) -> None:
     assert stack.process.wait(STOP_TIMEOUT) == 0, stack.output()
-    assert "Traceback" not in stack.output()
+    assert "Traceback" not in stack.output(), stack.output()  # the whole log, to say whose
     stopping = re.findall(r"^Stopping (\w+) \(pid", stack.output(), re.MULTILINE)
     assert stopping == ["portal", "delivery", "worker", "temporal"], stack.output()
     _assert_all_gone(stack)
