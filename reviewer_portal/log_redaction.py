@@ -25,7 +25,11 @@ MIN_SECRET_LENGTH = 8
 KEY_MATERIAL_LENGTH = 43
 
 
-KEY_DOCUMENTS = ("PORTAL_SIGNING_KEY", "PAYLOAD_KEYS")  # JSON documents, inline or in NAME_FILE
+KEY_DOCUMENTS = (
+    "PORTAL_SIGNING_KEY",
+    "ARCHIVE_SIGNING_KEY",
+    "PAYLOAD_KEYS",
+)  # JSON documents, inline or in NAME_FILE
 
 
 @dataclass(frozen=True)

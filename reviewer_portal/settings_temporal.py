@@ -69,6 +69,13 @@ PORTAL_SIGNING_KEY = secret("PORTAL_SIGNING_KEY")
 PORTAL_SIGNING_KEY_FILE = env.str(
     "PORTAL_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "portal-signing.json") if DEBUG else ""
 )
+# The archive's own key, which signs the archive chain's checkpoints and nothing a run accepts
+# (reviewer_portal/trust/archive_key.py; `manage.py signing_key archive-key` makes one, endorsed
+# by the portal's key). Without one the archiver signs with the portal's key, as it used to.
+ARCHIVE_SIGNING_KEY = secret("ARCHIVE_SIGNING_KEY")
+ARCHIVE_SIGNING_KEY_FILE = env.str(
+    "ARCHIVE_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "archive-signing.json") if DEBUG else ""
+)
 # The portal's published public keys, which workers check every signed action against
 # (reviewer_portal/trust/public_keys.py): what `manage.py signing_key public` prints, inline or in a
 # file. Not secret. A process with the signing key and neither of these uses that key's own.

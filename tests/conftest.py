@@ -39,6 +39,7 @@ from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.live import broadcast
+from reviewer_portal.trust.archive_key import new_archive_key
 from reviewer_portal.trust.keys import SigningKey, generate, trusted_keys
 from tests.actions import person_id
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
@@ -66,12 +67,16 @@ def payload_keys() -> Iterator[str]:
 @pytest.fixture(scope="session", autouse=True)
 def portal_signing_key() -> Iterator[SigningKey]:
     """The key the portal signs reviewer actions with in tests; runs started by tests pin it.
-    In the environment too, so the portal and worker subprocesses some tests start share it."""
+    In the environment too, so the portal and worker subprocesses some tests start share it; and
+    the archive's key, which it endorses."""
     key = generate(key_id="test-portal-key")
-    os.environ["PORTAL_SIGNING_KEY"] = key.to_json()
-    with override_settings(PORTAL_SIGNING_KEY=key.to_json()):
+    # The archive's own key, endorsed by it, as `signing_key archive-key` makes one.
+    archive = new_archive_key(key, key_id="test-archive-key").to_json()
+    os.environ["PORTAL_SIGNING_KEY"], os.environ["ARCHIVE_SIGNING_KEY"] = key.to_json(), archive
+    with override_settings(PORTAL_SIGNING_KEY=key.to_json(), ARCHIVE_SIGNING_KEY=archive):
         yield key
     os.environ.pop("PORTAL_SIGNING_KEY", None)
+    os.environ.pop("ARCHIVE_SIGNING_KEY", None)
 
 
 @pytest.fixture(autouse=True)

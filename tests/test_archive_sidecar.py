@@ -14,12 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from reviewer_portal.trust.archive_key import new_archive_key
 from reviewer_portal.trust.keys import generate
 from tests.conftest import production_env
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_TEMPORAL = "127.0.0.1:9"
 WARNING = "runs agent code and holds the portal's signing key"
+ARCHIVE_WARNING = "signs the archive chain with the portal's signing key"
 
 
 def run_worker(*args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
@@ -34,10 +36,11 @@ def run_worker(*args: str, **env: str | None) -> subprocess.CompletedProcess[str
 
 
 def test_the_archiver_without_the_signing_key_refuses_to_start(db):
-    worker = run_worker(PORTAL_SIGNING_KEY=None, TEMPORAL_ADDRESS=NO_TEMPORAL)
+    worker = run_worker(PORTAL_SIGNING_KEY=None, ARCHIVE_SIGNING_KEY=None, TEMPORAL_ADDRESS=NO_TEMPORAL)
     output = worker.stdout + worker.stderr
     assert worker.returncode != 0
-    assert "The archiving workflow signs the archive chain with the portal's key" in output
+    assert "The archiving workflow signs the archive chain with the archive's key" in output
+    assert "signing_key archive-key" in output
     assert "run_worker --archive-only" in output
     assert "Worker: namespace" not in output  # refused before any worker started
 
@@ -54,8 +57,10 @@ def test_agent_workers_without_the_key_start_and_the_archive_only_one_with_it(db
     assert WARNING not in agents.stdout + agents.stderr
     assert "loans" in agents.stdout and "the archiving workflow" not in agents.stdout
 
+    # The archiving sidecar holds the archive's own key and not the portal's.
+    archive_key = new_archive_key(generate(key_id="portal-elsewhere"), key_id="archive-test").to_json()
     env = production_env(
-        PORTAL_SIGNING_KEY=generate(key_id="archive-test").to_json(), TEMPORAL_ADDRESS=temporal.address
+        PORTAL_SIGNING_KEY=None, ARCHIVE_SIGNING_KEY=archive_key, TEMPORAL_ADDRESS=temporal.address
     )
     archiver = subprocess.Popen(
         [sys.executable, "manage.py", "run_worker", "--archive-only"],
@@ -66,15 +71,24 @@ def test_agent_workers_without_the_key_start_and_the_archive_only_one_with_it(db
         text=True,
     )
     try:
-        # Stopped once it says what it serves (under CI's load that took over 5 s, a fixed wait).
-        started = _lines_until(archiver, "the archiving workflow", timeout=60)
+        # Stopped once it says what it serves (under CI's load that took over 5 s, a fixed wait),
+        # and has had a moment to set its signal handlers (just after that line).
+        started = _lines_until(archiver, "Worker: namespace", timeout=60)
+        time.sleep(3)
         archiver.send_signal(signal.SIGTERM)
         rest, _ = archiver.communicate(timeout=40)
         output = "".join(started) + rest
     finally:
         archiver.kill()
     assert "the archiving workflow" in output and ", LLM " not in output  # no agent worker
-    assert WARNING not in output and "Worker stopped cleanly." in output
+    assert WARNING not in output and ARCHIVE_WARNING not in output and "Worker stopped cleanly." in output
+
+
+def test_an_archiver_signing_with_the_portals_key_is_told_to_use_its_own(db):
+    worker = run_worker("--archive-only", ARCHIVE_SIGNING_KEY=None, TEMPORAL_ADDRESS=NO_TEMPORAL)
+
+    # It runs, as before the archive had a key (records it appended verify as they did).
+    assert ARCHIVE_WARNING in worker.stderr and "signing_key archive-key" in worker.stderr
 
 
 def test_a_production_worker_running_agents_with_the_key_is_warned_about(db):

@@ -25,7 +25,7 @@ from reviewer_portal.archive.hashing import (
 )
 from reviewer_portal.archive.models import ArchiveRecord, ChainHead
 from reviewer_portal.codec.keys import payload_keys
-from reviewer_portal.trust.keys import signing_key
+from reviewer_portal.trust.archive_key import checkpoint_key
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ class RecordAltered(Exception):
 
 
 def signed_checkpoint(namespace: str, seq: int, hash_: str) -> dict[str, Any]:
-    """The portal's signature of the chain up to record `seq` (its key id, value, endorsements)."""
-    key = signing_key()
+    """The signature of the chain up to record `seq` (key id, value, endorsements), by the archive's
+    key (reviewer_portal.trust.archive_key), or the portal's where the archive has none."""
+    key = checkpoint_key()
     return {
         "key_id": key.key_id,
         "value": key.sign(checkpoint_message(namespace, seq, hash_)),

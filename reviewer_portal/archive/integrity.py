@@ -5,11 +5,11 @@ database but holds no key cannot get a rewritten chain exported, purged or excus
 
 from __future__ import annotations
 
-from agents.framework import signing
 from agents.framework.reviewer_actions import KeyEndorsement
 from reviewer_portal.archive.chain import RecordAltered, content_of, header
 from reviewer_portal.archive.hashing import GENESIS, checkpoint_message, record_hash
 from reviewer_portal.archive.models import ArchiveRecord
+from reviewer_portal.trust.archive_key import checkpoint_refusal
 from reviewer_portal.trust.keys import portal_keyring
 
 
@@ -64,11 +64,11 @@ def purge_recorded(record: ArchiveRecord) -> bool:
 
 def _signature_holds(record: ArchiveRecord) -> bool:
     signed = record.signature or {}
-    refusal = signing.signed_by_trusted_key(
+    refusal = checkpoint_refusal(
         checkpoint_message(record.namespace, record.seq, record.record_hash),
         key_id=str(signed.get("key_id", "")),
         value=str(signed.get("value", "")),
-        pinned=portal_keyring(),
         endorsements=[KeyEndorsement(**e) for e in signed.get("endorsements", [])],
+        portal_keys=portal_keyring(),
     )
     return refusal is None

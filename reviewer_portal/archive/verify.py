@@ -43,6 +43,7 @@ from reviewer_portal.archive.hashing import (
     content_sha256,
     record_hash,
 )
+from reviewer_portal.trust.archive_key import checkpoint_refusal
 
 ACTIONS = {"decide": DecideInput, "annotate": AnnotateInput, "assign": AssignInput}
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -152,12 +153,12 @@ def _verify_anchor(
             f"The chain segment ends at record #{header['seq']}, not at the point the portal signed "
             f"(#{signed.get('seq')}): records are missing after it, or it was rewritten."
         )
-    refusal = signing.signed_by_trusted_key(
+    refusal = checkpoint_refusal(
         checkpoint_message(header["namespace"], header["seq"], last["record_hash"]),
         key_id=str(signed.get("key_id", "")),
         value=str(signed.get("value", "")),
-        pinned=portal_keys,
         endorsements=[value_to_type(KeyEndorsement, e) for e in signed.get("endorsements", [])],
+        portal_keys=portal_keys,
     )
     if refusal:
         raise Tampered(f"The chain at record #{header['seq']} is not the one the portal signed: {refusal}.")

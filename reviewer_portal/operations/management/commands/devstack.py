@@ -39,6 +39,7 @@ from reviewer_portal.codec.keys import ensure_dev_keys
 from reviewer_portal.domains import all_domains, namespaces
 from reviewer_portal.operations.dev_server import store_args
 from reviewer_portal.operations.management.commands.seed_demo import demo_users
+from reviewer_portal.trust.archive_key import ensure_dev_archive_key
 from reviewer_portal.trust.keys import ensure_dev_key
 
 BIN_DIR = Path(sys.executable).parent
@@ -134,12 +135,16 @@ class Command(BaseCommand):
             )
 
     def ensure_keys(self) -> None:
-        """Development keys, made once in var/keys/: for signing reviewer actions, and for
-        encrypting payloads in every namespace the stack uses."""
+        """Development keys, made once in var/keys/: for signing reviewer actions, for signing the
+        archive chain, and for encrypting payloads in every namespace the stack uses."""
         if settings.PORTAL_SIGNING_KEY_FILE and not settings.PORTAL_SIGNING_KEY:
             path = Path(settings.PORTAL_SIGNING_KEY_FILE)
             if ensure_dev_key(path):
                 self.stdout.write(f"Generated a development key for signing reviewer actions: {path}")
+        if settings.ARCHIVE_SIGNING_KEY_FILE and not settings.ARCHIVE_SIGNING_KEY:
+            path = Path(settings.ARCHIVE_SIGNING_KEY_FILE)
+            if ensure_dev_archive_key(path):
+                self.stdout.write(f"Generated a development key for signing the archive chain: {path}")
         if settings.PAYLOAD_KEYS_FILE and not settings.PAYLOAD_KEYS:
             path = Path(settings.PAYLOAD_KEYS_FILE)
             made = ensure_dev_keys(path, namespaces())

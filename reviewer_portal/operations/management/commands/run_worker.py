@@ -4,9 +4,10 @@ One Temporal worker per namespace and task queue of the domains it serves (every
 default; see reviewer_portal/domains.py), all in this process; serving every domain, it also runs
 the archiving workflow (TEMPORAL_NAMESPACE, ARCHIVE_TASK_QUEUE) that the `audit-archive`
 Schedule starts (`--no-archive` leaves that to another sidecar, `--archive-only` is that sidecar).
-The archiving workflow signs the chain with the portal's key: in production run it apart, with the
-key, and give the agent workers none (they run tool code). Each worker's client encrypts with its
-own namespace's keys: a worker started for one domain holds no other domain's client.
+The archiving workflow signs the chain with the archive's own key (or the portal's, where it has
+none): in production run it apart, with that key, and give the agent workers none (they run tool
+code). Each worker's client encrypts with its own namespace's keys: a worker started for one
+domain holds no other domain's client.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from reviewer_portal.domains import Domain, domain_of
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES, wait_for_openings
 from reviewer_portal.live.broadcast import wait_for_pushes
 from reviewer_portal.temporal_client import connect
+from reviewer_portal.trust.archive_key import archive_key_configured, checkpoint_key
 from reviewer_portal.trust.keys import signing_key
 from reviewer_portal.trust.public_keys import worker_keyring
 
@@ -110,20 +112,31 @@ class Command(BaseCommand):
         os._exit(0)
 
     def _check_signing_key(self, *, archive: bool, runs_agents: bool) -> None:
-        """The archiving workflow signs the archive chain with the portal's key (the one that signs
-        reviewer actions): refuse to run it without the key, rather than fail every append; and say
-        so when a production worker running agent code holds it, where any tool could use it."""
+        """The archiving workflow signs the archive chain with the archive's key, or the portal's
+        (the one that signs reviewer actions) where it has none: refuse to run it without either,
+        rather than fail every append; and say so when a production worker holds the portal's key
+        to archive, or runs agent code with it, where any tool could use it."""
         try:
             signing_key()
-            held, why = True, ""
-        except ImproperlyConfigured as err:  # none set, a file not there, a development key
-            held, why = False, f" ({err})"
-        if archive and not held:
-            raise SystemExit(
-                "The archiving workflow signs the archive chain with the portal's key (PORTAL_SIGNING_KEY "
-                f"or PORTAL_SIGNING_KEY_FILE), which this process does not hold{why}. Run it apart, with "
-                "the key (`run_worker --archive-only`), and the agent workers with `--no-archive` and no key."
-            )
+            held = True
+        except ImproperlyConfigured:  # none set, a file not there, a development key
+            held = False
+        if archive:
+            try:
+                checkpoint_key()
+            except ImproperlyConfigured as err:
+                raise SystemExit(
+                    "The archiving workflow signs the archive chain with the archive's key (ARCHIVE_SIGNING_KEY "
+                    "or ARCHIVE_SIGNING_KEY_FILE, made by `manage.py signing_key archive-key`), which this "
+                    f"process does not hold ({err}). Run it apart, with that key (`run_worker --archive-only`), "
+                    "and the agent workers with `--no-archive` and no key."
+                ) from err
+            if not archive_key_configured() and not settings.DEBUG:
+                self.stderr.write(
+                    "Warning: the archiving workflow signs the archive chain with the portal's signing key, "
+                    "which also signs reviewer actions. Give it a key of its own (`manage.py signing_key "
+                    "archive-key --out FILE`, then ARCHIVE_SIGNING_KEY_FILE) and leave the portal's key out."
+                )
         if runs_agents and held and not settings.DEBUG:
             self.stderr.write(
                 "Warning: this worker runs agent code and holds the portal's signing key, with which any "

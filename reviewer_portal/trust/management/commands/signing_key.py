@@ -6,6 +6,8 @@ signing_key show                  the configured key's id, public key and endors
 signing_key public [--merge F]    the configured key's public key as a keyring of one, for the
                                   workers (PORTAL_PUBLIC_KEYS_FILE); with --merge, added to the keys
                                   in F (during a rotation the workers hold the current and the next)
+signing_key archive-key --out F   a key for the archiving sidecar, endorsed for archiving (only)
+                                  by the configured key: ARCHIVE_SIGNING_KEY_FILE
 signing_key keyring [--merge F]   the public keys of the whole endorsement chain, for auditors
                                   (audit_verify --portal-keys); with --merge, added to the keyring in
                                   F, so an auditor's keyring keeps every key ever used
@@ -21,7 +23,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.framework.types import VerifyingKey
+from reviewer_portal.trust.archive_key import new_archive_key
 from reviewer_portal.trust.keys import (
+    SigningKey,
     dropped_from_chain,
     generate,
     portal_keyring,
@@ -36,7 +40,9 @@ class Command(BaseCommand):
     help = "Create, rotate or show the portal's Ed25519 key for signing reviewer actions."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("operation", choices=["new", "rotate", "show", "keyring", "public"])
+        parser.add_argument(
+            "operation", choices=["new", "rotate", "show", "keyring", "public", "archive-key"]
+        )
         parser.add_argument("--out", type=Path, help="file to write the new key to (new, rotate)")
         parser.add_argument("--key-id", default="", help="id of the new key (default: from the time)")
         parser.add_argument(
@@ -68,11 +74,16 @@ class Command(BaseCommand):
         if out.exists():
             raise CommandError(f"{out} exists; a key file is never overwritten.")
         try:
-            new = generate(key_id=key_id) if operation == "new" else rotate(signing_key(), key_id=key_id)
+            new = self._new_key(operation, key_id)
         except ValueError as err:
             raise CommandError(str(err)) from err
         write_new(out, new)
         self.stdout.write(f"Wrote key {new.key_id} to {out} (mode 0600).")
+        if operation == "archive-key":
+            self.stdout.write(
+                "Point the archiving sidecar's ARCHIVE_SIGNING_KEY_FILE at it and leave the portal's key out "
+                f"of that process; checkpoints it signs verify through the endorsement by {new.endorsements[0].endorsed_by}."
+            )
         if operation == "rotate":
             self.stdout.write(
                 "Point PORTAL_SIGNING_KEY_FILE at it and restart the portal processes: runs in flight "
@@ -93,3 +104,10 @@ class Command(BaseCommand):
             return merged_keyring([VerifyingKey(*item) for item in published.items()], keys)
         except (OSError, ImproperlyConfigured, ValueError) as err:
             raise CommandError(f"Cannot merge into {merge}: {err}") from err
+
+    def _new_key(self, operation: str, key_id: str) -> SigningKey:
+        if operation == "new":
+            return generate(key_id=key_id)
+        if operation == "archive-key":
+            return new_archive_key(signing_key(), key_id=key_id)
+        return rotate(signing_key(), key_id=key_id)

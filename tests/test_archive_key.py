@@ -1,0 +1,106 @@
+"""The archive's own key (reviewer_portal/trust/archive_key.py).
+
+The archiving sidecar signed the chain with the portal's key, the one that signs reviewer actions,
+so any process that archived could also sign a decision as any reviewer. It now signs with a key
+of its own, which the portal's key endorses for archiving only: verifiers still need only the
+portal's public keys, and no run takes the archive key for the portal's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from temporalio.client import WorkflowUpdateFailedError
+
+from agents.framework.reviewer_actions import KeyEndorsement
+from reviewer_portal.archive.chain import signed_checkpoint
+from reviewer_portal.archive.hashing import checkpoint_message
+from reviewer_portal.log_redaction import configured_secrets
+from reviewer_portal.trust.archive_key import checkpoint_key, checkpoint_refusal, new_archive_key
+from reviewer_portal.trust.keys import SigningKey, generate, portal_keyring
+from tests import actions
+from tests.conftest import start_loan, wait_for_gate
+
+MESSAGE = checkpoint_message("default", 7, "ab" * 32)
+
+
+def refusal_of(signed: dict, portal_keys=None) -> str | None:
+    return checkpoint_refusal(
+        MESSAGE,
+        key_id=signed["key_id"],
+        value=signed["value"],
+        endorsements=[KeyEndorsement(**e) if isinstance(e, dict) else e for e in signed["endorsements"]],
+        portal_keys=portal_keys if portal_keys is not None else portal_keyring(),
+    )
+
+
+def signed_by(key: SigningKey) -> dict:
+    return {"key_id": key.key_id, "value": key.sign(MESSAGE), "endorsements": list(key.endorsements)}
+
+
+def test_the_archiver_signs_with_the_archives_key_which_verifies_through_the_portals_endorsement():
+    signed = signed_checkpoint("default", 7, "ab" * 32)
+
+    assert signed["key_id"] == checkpoint_key().key_id == "test-archive-key"
+    assert refusal_of(signed) is None
+    # Verifiers hold the portal's public keys only: a keyring without the portal's key refuses it.
+    assert refusal_of(signed, portal_keys=[generate().verifying_key()]) is not None
+
+
+def test_a_checkpoint_the_portals_own_key_signed_still_verifies(portal_signing_key):
+    # Records appended before the archive had a key of its own.
+    assert refusal_of(signed_by(portal_signing_key)) is None
+
+
+def test_an_archive_key_endorsed_by_a_stranger_or_altered_is_refused(portal_signing_key):
+    strangers = new_archive_key(generate(key_id="stranger"), key_id="archive-stranger")
+    ours = new_archive_key(portal_signing_key, key_id="archive-ours")
+    other = generate()
+    [endorsement] = ours.endorsements
+    swapped = dataclasses.replace(
+        endorsement, public_key=other.public_key
+    )  # another key under its endorsement
+
+    assert refusal_of(signed_by(strangers)) is not None
+    assert (
+        refusal_of({"key_id": ours.key_id, "value": other.sign(MESSAGE), "endorsements": [swapped]})
+        is not None
+    )
+    assert (
+        refusal_of({**signed_by(ours), "value": ours.sign(MESSAGE + b"x")})
+        == "its signature does not match it"
+    )
+
+
+def test_no_run_takes_the_archive_key_for_the_portals(temporal, worker):
+    handle = start_loan(temporal, worker)
+    gate = wait_for_gate(temporal, handle)
+    archive = checkpoint_key()  # its signature carries the portal's endorsement for archiving
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        actions.decide(temporal, handle, gate.gate_id, key=archive, reason="signed by the archiver")
+
+    assert f"a key this run does not trust ({archive.key_id})" in refused.value.cause.message
+    temporal.run(handle.terminate("test done"))
+
+
+def test_signing_key_archive_key_writes_a_key_the_portals_endorses(tmp_path, portal_signing_key):
+    out = tmp_path / "archive.json"
+
+    call_command(
+        "signing_key", "archive-key", "--out", str(out), "--key-id", "archive-2026", stdout=StringIO()
+    )
+
+    made = SigningKey.from_json(out.read_text())
+    assert made.key_id == "archive-2026" and made.endorsements[0].endorsed_by == portal_signing_key.key_id
+    assert refusal_of(signed_by(made)) is None
+
+
+def test_the_archive_keys_private_half_is_redacted_from_logs_like_the_portals():
+    private = json.loads(checkpoint_key().to_json())["private_key"]
+
+    assert private in configured_secrets()
