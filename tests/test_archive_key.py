@@ -13,15 +13,17 @@ import json
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from temporalio.client import WorkflowUpdateFailedError
 
 from agents.framework.reviewer_actions import KeyEndorsement
-from reviewer_portal.archive.chain import signed_checkpoint
+from reviewer_portal.archive.chain import append, signed_checkpoint
 from reviewer_portal.archive.hashing import checkpoint_message
+from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.log_redaction import configured_secrets
 from reviewer_portal.trust.archive_key import checkpoint_key, checkpoint_refusal, new_archive_key
-from reviewer_portal.trust.keys import SigningKey, generate, portal_keyring
+from reviewer_portal.trust.keys import SigningKey, generate, portal_keyring, rotate, signing_key
 from tests import actions
 from tests.conftest import start_loan, wait_for_gate
 
@@ -104,3 +106,42 @@ def test_the_archive_keys_private_half_is_redacted_from_logs_like_the_portals():
     private = json.loads(checkpoint_key().to_json())["private_key"]
 
     assert private in configured_secrets()
+
+
+def test_after_a_portal_key_rotation_what_the_old_key_and_its_archive_key_signed_still_verifies(
+    settings, portal_signing_key
+):
+    # Found by the review of the archive key: the keyring dropped the oldest key of the chain,
+    # so after one rotation every record read as altered.
+    legacy = signed_by(portal_signing_key)
+    archived = signed_by(checkpoint_key())  # endorsed by the key about to be retired
+    settings.PORTAL_SIGNING_KEY = rotate(portal_signing_key, key_id="after-rotation").to_json()
+
+    assert portal_signing_key.key_id in {k.key_id for k in portal_keyring()}
+    assert refusal_of(legacy) is None
+    assert refusal_of(archived) is None
+
+
+def test_the_archiver_checks_the_chain_with_public_keys_only(db, settings, portal_signing_key):
+    # Found by the same review: a purge first checks the chain, and that asked for the portal's
+    # private key, which the archiving sidecar does not hold: every purge failed.
+    record = append(namespace="default", kind="run", content={"events": []}, workflow_id="w-1", run_id="r-1")
+    published = json.dumps([{"key_id": k.key_id, "public_key": k.public_key} for k in portal_keyring()])
+    settings.PORTAL_SIGNING_KEY, settings.PORTAL_SIGNING_KEY_FILE = "", ""
+    settings.PORTAL_PUBLIC_KEYS = published
+
+    verify_stored("default", from_seq=record.seq, to_seq=record.seq)  # raises if it cannot
+
+    settings.PORTAL_PUBLIC_KEYS = ""
+    with pytest.raises(ImproperlyConfigured, match="set PORTAL_PUBLIC_KEYS_FILE"):
+        verify_stored("default", from_seq=record.seq, to_seq=record.seq)
+
+
+def test_a_key_given_for_the_other_purpose_is_refused_by_name(settings, portal_signing_key):
+    settings.ARCHIVE_SIGNING_KEY = portal_signing_key.to_json()
+    with pytest.raises(ImproperlyConfigured, match="not an archive key"):
+        checkpoint_key()
+
+    settings.PORTAL_SIGNING_KEY = new_archive_key(portal_signing_key, key_id="archive-x").to_json()
+    with pytest.raises(ImproperlyConfigured, match="a key for archive"):
+        signing_key()

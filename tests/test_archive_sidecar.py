@@ -59,8 +59,12 @@ def test_agent_workers_without_the_key_start_and_the_archive_only_one_with_it(db
 
     # The archiving sidecar holds the archive's own key and not the portal's.
     archive_key = new_archive_key(generate(key_id="portal-elsewhere"), key_id="archive-test").to_json()
+    keyring = json.dumps([{"key_id": "portal-elsewhere", "public_key": generate().public_key}])
     env = production_env(
-        PORTAL_SIGNING_KEY=None, ARCHIVE_SIGNING_KEY=archive_key, TEMPORAL_ADDRESS=temporal.address
+        PORTAL_SIGNING_KEY=None,
+        ARCHIVE_SIGNING_KEY=archive_key,
+        PORTAL_PUBLIC_KEYS=keyring,  # to verify the chain with
+        TEMPORAL_ADDRESS=temporal.address,
     )
     archiver = subprocess.Popen(
         [sys.executable, "manage.py", "run_worker", "--archive-only"],
@@ -141,3 +145,16 @@ def _lines_until(process: subprocess.Popen[str], text: str, *, timeout: float) -
         if not line or text in line:
             break
     return lines
+
+
+def test_an_archiver_without_the_portals_public_keys_refuses_to_start(db):
+    archive_key = new_archive_key(generate(key_id="portal-elsewhere")).to_json()
+    worker = run_worker(
+        "--archive-only",
+        PORTAL_SIGNING_KEY=None,
+        ARCHIVE_SIGNING_KEY=archive_key,
+        TEMPORAL_ADDRESS=NO_TEMPORAL,
+    )
+
+    # It could sign, but not check the chain before a purge: every purge would fail.
+    assert worker.returncode != 0 and "set PORTAL_PUBLIC_KEYS_FILE" in worker.stdout + worker.stderr

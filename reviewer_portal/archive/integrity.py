@@ -10,7 +10,7 @@ from reviewer_portal.archive.chain import RecordAltered, content_of, header
 from reviewer_portal.archive.hashing import GENESIS, checkpoint_message, record_hash
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.trust.archive_key import checkpoint_refusal
-from reviewer_portal.trust.keys import portal_keyring
+from reviewer_portal.trust.public_keys import verification_keyring
 
 
 def verify_stored(namespace: str, *, from_seq: int = 1, to_seq: int | None = None) -> None:
@@ -69,6 +69,6 @@ def _signature_holds(record: ArchiveRecord) -> bool:
         key_id=str(signed.get("key_id", "")),
         value=str(signed.get("value", "")),
         endorsements=[KeyEndorsement(**e) for e in signed.get("endorsements", [])],
-        portal_keys=portal_keyring(),
+        portal_keys=verification_keyring(),
     )
     return refusal is None

@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from agents.framework import signing
 from agents.framework.reviewer_actions import KeyEndorsement
 from agents.framework.types import VerifyingKey
-from reviewer_portal.trust.keys import SigningKey, generate, signing_key, write_new
+from reviewer_portal.trust.keys import ARCHIVE, SigningKey, generate, signing_key, write_new
 
 ARCHIVE_KEY_PREFIX = b"reviewer-portal/archive-key/v1\n"
 
@@ -43,7 +43,7 @@ def new_archive_key(portal: SigningKey, *, key_id: str = "") -> SigningKey:
         endorsed_by=portal.key_id,
         signature=portal.sign(archive_key_message(new.key_id, new.public_key)),
     )
-    return SigningKey(new.key_id, new.private_key, (endorsement,), new.dev)
+    return SigningKey(new.key_id, new.private_key, (endorsement,), new.dev, purpose=ARCHIVE)
 
 
 def ensure_dev_archive_key(path: Path) -> bool:
@@ -64,6 +64,11 @@ def checkpoint_key() -> SigningKey:
     key = SigningKey.from_json(inline or Path(path).read_text())
     if key.dev and not settings.DEBUG:
         raise ImproperlyConfigured("ARCHIVE_SIGNING_KEY is a development key; production needs its own.")
+    if key.purpose != ARCHIVE:
+        raise ImproperlyConfigured(
+            f"ARCHIVE_SIGNING_KEY holds {key.key_id}, a key for {key.purpose}, not an archive key: make one "
+            "with `manage.py signing_key archive-key` and keep the portal's key out of the archiver."
+        )
     return key
 
 
@@ -84,8 +89,7 @@ def checkpoint_refusal(
     """Why `value` is not a checkpoint signature the portal vouches for; None if it is: by a key
     `portal_keys` trusts, or by the archive key the endorsements name, endorsed for archiving by
     one of those."""
-    archive = next((e for e in endorsements if e.key_id == key_id), None)
-    if archive is not None and archive.endorsed_by != key_id:
+    for archive in (e for e in endorsements if e.key_id == key_id and e.endorsed_by != key_id):
         chain = [e for e in endorsements if e is not archive]
         endorser = signing.trusted_keys(portal_keys, chain).get(archive.endorsed_by)
         if endorser is not None and signing.verifies(

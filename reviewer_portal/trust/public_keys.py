@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from agents.framework.types import VerifyingKey
-from reviewer_portal.trust.keys import signing_key
+from reviewer_portal.trust.keys import portal_keyring, signing_key
 
 NOT_CONFIGURED = (
     "Workers check every reviewer action against the portal's public keys: set PORTAL_PUBLIC_KEYS_FILE "
@@ -98,3 +98,21 @@ def _require_ed25519(key_id: str, public_key: str) -> None:
         raise ImproperlyConfigured(
             f"Key {key_id} in the portal's public keyring is not an Ed25519 public key."
         ) from err
+
+
+def verification_keyring() -> list[VerifyingKey]:
+    """The portal's public keys to verify what they signed long ago (archive records): every key
+    its signing key retired or names, where this process holds it (the portal); else the keyring
+    configured (the archiving sidecar, which holds no portal key: give it `signing_key keyring`,
+    every key ever used). Raises ImproperlyConfigured, naming what to set, if it has neither."""
+    try:
+        return portal_keyring()
+    except ImproperlyConfigured:
+        pass
+    inline, path = settings.PORTAL_PUBLIC_KEYS, str(settings.PORTAL_PUBLIC_KEYS_FILE or "")
+    if not (inline or path):
+        raise ImproperlyConfigured(
+            "Verifying the archive chain needs the portal's public keys: set PORTAL_PUBLIC_KEYS_FILE to what "
+            "`manage.py signing_key keyring` prints where the portal's key is (every key ever used)."
+        )
+    return [VerifyingKey(*item) for item in worker_keyring().items()]

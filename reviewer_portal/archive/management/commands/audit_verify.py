@@ -14,7 +14,7 @@ from temporalio.converter import value_to_type
 from agents.framework.types import VerifyingKey
 from reviewer_portal.archive.export_shape import MAX_EXPORT_BYTES, Tampered
 from reviewer_portal.archive.verify import verify_export
-from reviewer_portal.trust.keys import portal_keyring
+from reviewer_portal.trust.public_keys import verification_keyring
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, file: Path, portal_keys: Path | None, **options: object) -> None:
         try:
-            keys = _keyring(portal_keys) if portal_keys else portal_keyring()
+            keys = _keyring(portal_keys) if portal_keys else verification_keyring()
             with file.open("rb") as exported:  # a byte past the limit is enough to refuse it
                 data = exported.read(MAX_EXPORT_BYTES + 1)
             verified = verify_export(data, portal_keys=keys)

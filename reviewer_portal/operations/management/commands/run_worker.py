@@ -34,7 +34,7 @@ from reviewer_portal.live.broadcast import wait_for_pushes
 from reviewer_portal.temporal_client import connect
 from reviewer_portal.trust.archive_key import archive_key_configured, checkpoint_key
 from reviewer_portal.trust.keys import signing_key
-from reviewer_portal.trust.public_keys import worker_keyring
+from reviewer_portal.trust.public_keys import verification_keyring, worker_keyring
 
 
 class Command(BaseCommand):
@@ -131,6 +131,10 @@ class Command(BaseCommand):
                     f"process does not hold ({err}). Run it apart, with that key (`run_worker --archive-only`), "
                     "and the agent workers with `--no-archive` and no key."
                 ) from err
+            try:
+                verification_keyring()  # to check the chain before a purge, with public keys only
+            except ImproperlyConfigured as err:
+                raise SystemExit(str(err)) from err
             if not archive_key_configured() and not settings.DEBUG:
                 self.stderr.write(
                     "Warning: the archiving workflow signs the archive chain with the portal's signing key, "
