@@ -6,6 +6,7 @@ database but holds no key cannot get a rewritten chain exported, purged or excus
 from __future__ import annotations
 
 from agents.framework.reviewer_actions import KeyEndorsement
+from agents.framework.types import VerifyingKey
 from reviewer_portal.archive.chain import RecordAltered, content_of, header
 from reviewer_portal.archive.hashing import GENESIS, checkpoint_message, record_hash
 from reviewer_portal.archive.models import ArchiveRecord
@@ -23,6 +24,7 @@ def verify_stored(namespace: str, *, from_seq: int = 1, to_seq: int | None = Non
         records = records.filter(seq__lte=to_seq)
     before = ArchiveRecord.objects.filter(namespace=namespace, seq=from_seq - 1).defer("sealed").first()
     expected_seq, expected_prev = from_seq, before.record_hash if before else GENESIS
+    portal_keys = verification_keyring()  # once: on the archiver it is a file read
     for record in records.iterator():
         where = f"Archive record #{record.seq} of {namespace}"
         if record.seq != expected_seq:
@@ -31,7 +33,7 @@ def verify_stored(namespace: str, *, from_seq: int = 1, to_seq: int | None = Non
             )
         if record.prev_hash != expected_prev or record_hash(header(record)) != record.record_hash:
             raise RecordAltered(f"{where} no longer links into the chain: it was altered in the database.")
-        if not _signature_holds(record):
+        if not _signature_holds(record, portal_keys):
             raise RecordAltered(f"{where} does not carry the portal's valid signature.")
         expected_seq, expected_prev = record.seq + 1, record.record_hash
 
@@ -62,13 +64,13 @@ def purge_recorded(record: ArchiveRecord) -> bool:
     return False
 
 
-def _signature_holds(record: ArchiveRecord) -> bool:
+def _signature_holds(record: ArchiveRecord, portal_keys: list[VerifyingKey]) -> bool:
     signed = record.signature or {}
     refusal = checkpoint_refusal(
         checkpoint_message(record.namespace, record.seq, record.record_hash),
         key_id=str(signed.get("key_id", "")),
         value=str(signed.get("value", "")),
         endorsements=[KeyEndorsement(**e) for e in signed.get("endorsements", [])],
-        portal_keys=verification_keyring(),
+        portal_keys=portal_keys,
     )
     return refusal is None

@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from agents.framework import signing
 from agents.framework.reviewer_actions import KeyEndorsement
 from agents.framework.types import VerifyingKey
-from reviewer_portal.trust.keys import ARCHIVE, SigningKey, generate, signing_key, write_new
+from reviewer_portal.trust.keys import ARCHIVE, SigningKey, generate, new_key_id, signing_key, write_new
 
 ARCHIVE_KEY_PREFIX = b"reviewer-portal/archive-key/v1\n"
 
@@ -36,7 +36,7 @@ def archive_key_message(key_id: str, public_key: str) -> bytes:
 
 def new_archive_key(portal: SigningKey, *, key_id: str = "") -> SigningKey:
     """A new archive key, endorsed for archiving by the portal's key `portal`."""
-    new = generate(key_id=key_id or f"archive-{generate().key_id.removeprefix('portal-')}", dev=portal.dev)
+    new = generate(key_id=key_id or new_key_id("archive"), dev=portal.dev)
     endorsement = KeyEndorsement(
         key_id=new.key_id,
         public_key=new.public_key,

@@ -90,7 +90,7 @@ class SigningKey:
 
 
 def generate(*, key_id: str = "", dev: bool = False) -> SigningKey:
-    return SigningKey(key_id or _new_key_id(), Ed25519PrivateKey.generate(), dev=dev)
+    return SigningKey(key_id or new_key_id(), Ed25519PrivateKey.generate(), dev=dev)
 
 
 def rotate(current: SigningKey, *, key_id: str = "") -> SigningKey:
@@ -190,5 +190,5 @@ def _load(inline: str, path: str) -> SigningKey:
         raise ImproperlyConfigured(f"No portal signing key at {path}{hint}.") from err
 
 
-def _new_key_id() -> str:
-    return f"portal-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
+def new_key_id(prefix: str = "portal") -> str:
+    return f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.urandom(3).hex()}"
