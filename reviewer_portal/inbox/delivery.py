@@ -20,6 +20,7 @@ command and the redelivery job alike:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +36,15 @@ from agents.framework.signing import MAX_AGE, MAX_SKEW
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import one_at_a_time_text
 from reviewer_portal.inbox.projection import gate_apply_patch
-from reviewer_portal.inbox.sending import Answer, Envelope, applied_actions, envelope_for, local_refusal, send
+from reviewer_portal.inbox.sending import (
+    Answer,
+    Envelope,
+    applied_actions,
+    envelope_for,
+    local_refusal,
+    send,
+    send_together,
+)
 
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
@@ -115,6 +124,18 @@ def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
     if isinstance(ready, ActionAttempt):
         return ready
     return action_answer(attempt, send(attempt, ready))
+
+
+def actions_deliver_together(attempts: Sequence[ActionAttempt]) -> list[ActionAttempt]:
+    """`action_deliver` for several recorded actions (of different gates), their Updates sent at
+    once; each as it stands afterwards, in the order given."""
+    ready = [action_prepare(attempt=attempt) for attempt in attempts]
+    sending = [(a, a.gate, e) for a, e in zip(attempts, ready, strict=True) if isinstance(e, Envelope)]
+    answers = iter(send_together(sending))
+    return [
+        r if isinstance(r, ActionAttempt) else action_answer(a, next(answers))
+        for a, r in zip(attempts, ready, strict=True)
+    ]
 
 
 def action_prepare(*, attempt: ActionAttempt) -> ActionAttempt | Envelope:

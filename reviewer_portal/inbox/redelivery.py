@@ -4,7 +4,9 @@ copies in flight have expired, then send the queued actions again, several at on
 Each queued action is delivered whole (signed, sent, its answer recorded) on one of
 DELIVERY_CONCURRENCY threads, so a domain whose worker is down costs the pass one Update timeout a
 round of them, not one per action, and no action is skipped for another's sake: one run that never
-answers starves nothing. An action is signed just before its own send, never while it waits its
+answers starves nothing. One gate's actions go in the order they were made, on one thread, and one
+still waiting holds back the later ones: a decision queued behind its claim (a bulk decision made
+while the worker was down) is never sent before the claim, which the run would need to take it. An action is signed just before its own send, never while it waits its
 turn, so no signature goes stale in the queue. An action that fails unexpectedly (a key missing
 from the files, a full disk) is logged and left for a later pass: the others go on.
 """
@@ -18,6 +20,7 @@ from contextlib import suppress
 from typing import TypeVar
 
 from django.db import DatabaseError, connections
+from django.db.models import Exists, OuterRef, QuerySet
 
 from reviewer_portal.inbox.delivery import action_deliver, action_settle_withdrawal, waiting, with_people
 from reviewer_portal.inbox.models import ActionAttempt
@@ -36,17 +39,35 @@ def actions_redeliver() -> list[ActionAttempt]:
     a dead portal left `sending`), the oldest MAX_PER_PASS of them; each as it stands afterwards."""
     withdrawing = with_people(ActionAttempt.objects.filter(status=Status.WITHDRAWING)).order_by("created_at")
     handled = [_isolated(action_settle_withdrawal, attempt) or attempt for attempt in withdrawing]
-    due = list(with_people(ActionAttempt.objects.filter(waiting())).order_by("created_at")[:MAX_PER_PASS])
+    due = list(with_people(_due()).order_by("created_at", "pk")[:MAX_PER_PASS])
+    by_gate: dict[str, list[ActionAttempt]] = {}
+    for attempt in due:
+        by_gate.setdefault(attempt.gate_id, []).append(attempt)
     with ThreadPoolExecutor(max_workers=DELIVERY_CONCURRENCY, thread_name_prefix="delivery") as pool:
-        handled += pool.map(_delivered, due)
-    return handled
+        delivered = {a.pk: a for in_turn in pool.map(_delivered_in_turn, by_gate.values()) for a in in_turn}
+    return handled + [delivered[attempt.pk] for attempt in due]
 
 
-def _delivered(attempt: ActionAttempt) -> ActionAttempt:
-    """On a delivery thread: the action delivered, then the thread's connections closed (the
-    threads end with the pass)."""
+def _due() -> QuerySet[ActionAttempt]:
+    """The queued actions, but for one made after an action on its gate that is open and not due
+    itself (being sent by another process right now, or being withdrawn): it waits its turn."""
+    earlier = ActionAttempt.objects.filter(
+        gate_id=OuterRef("gate_id"), created_at__lt=OuterRef("created_at"), status__in=ActionAttempt.OPEN
+    ).exclude(waiting())
+    return ActionAttempt.objects.filter(waiting()).exclude(Exists(earlier))
+
+
+def _delivered_in_turn(attempts: list[ActionAttempt]) -> list[ActionAttempt]:
+    """On a delivery thread: one gate's actions delivered in turn until one is left waiting (the
+    rest wait with it), then the thread's connections closed (the threads end with the pass)."""
+    handled: list[ActionAttempt] = []
     try:
-        return _isolated(action_deliver, attempt) or attempt
+        for attempt in attempts:
+            if handled and handled[-1].status in ActionAttempt.OPEN:
+                handled.append(attempt)  # behind an action still waiting: not sent this pass
+            else:
+                handled.append(_isolated(action_deliver, attempt) or attempt)
+        return handled
     finally:
         connections.close_all()
 

@@ -4,7 +4,9 @@ and records what came back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,12 +139,27 @@ def send(attempt: ActionAttempt, envelope: Envelope) -> Answer:
     return async_to_sync_aside(send_async)(attempt, attempt.gate, envelope)
 
 
+def send_together(deliveries: Sequence[tuple[ActionAttempt, Gate, Envelope]]) -> list[Answer]:
+    """`send` for several actions, their Updates awaited at once: when a worker is down, the
+    caller waits one timeout for all of them, not one each. Answers in the order given."""
+
+    async def every_answer() -> list[Answer]:
+        return list(await asyncio.gather(*(send_async(*delivery) for delivery in deliveries)))
+
+    return async_to_sync_aside(every_answer)() if deliveries else []
+
+
 async def send_async(attempt: ActionAttempt, gate: Gate, envelope: Envelope) -> Answer:
     """`send` on the caller's event loop (the async decide view): the Update is awaited there,
     with no hop to another loop; only a run that has ended needs the database (in a thread).
     `gate` is the attempt's, passed loaded: the ORM does not run on the event loop."""
     try:
-        result = await _execute(gate, attempt.action, envelope)
+        # The SDK asks again when the server answers "not yet" just before the RPC's deadline, so
+        # the RPC timeout alone could hold the reviewer for twice as long: this is the whole wait.
+        async with asyncio.timeout(settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS):
+            result = await _execute(gate, attempt.action, envelope)
+    except TimeoutError:
+        return Answer(Status.UNDELIVERED, NO_ANSWER)
     except TemporalUnreachable:
         return Answer(Status.UNDELIVERED, UNREACHABLE)
     except WorkflowUpdateFailedError as err:

@@ -20,12 +20,12 @@ from django.views.decorators.http import require_GET, require_POST
 from reviewer_portal.accounts.roles import can_audit, reviewer_roles_of
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.bulk import BulkDecisionForm
+from reviewer_portal.inbox.bulk_decisions import CHANGED_SINCE_SHOWN, gates_decide_in_bulk
 from reviewer_portal.inbox.filters import PAGE_SIZE, CountedPaginator, InboxFilterForm, without_empty_params
 from reviewer_portal.inbox.freshness import CLOCK_SECONDS, QUERY_CACHE, Freshness, freshness_for
 from reviewer_portal.inbox.own_cases import own_cases_for, own_pending
 from reviewer_portal.inbox.rows import rendered_rows
 from reviewer_portal.inbox.selectors import gate_rows_for, inbox_queues_for
-from reviewer_portal.inbox.services import CHANGED_SINCE_SHOWN, gates_decide_in_bulk
 
 FILTER_FIELDS_SECONDS = 600
 BULK_FIELDS_KEY = "inbox-bulk-fields"

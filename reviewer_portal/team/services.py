@@ -1,7 +1,8 @@
 """A supervisor's writes on their team's queues: reassign or release several gates at once, and
 mark a reviewer absent (their claims released) or back present. Each gate goes through the same
 `assign` Update as the gate page (reviewer_portal.inbox.services.gate_assign): recorded first,
-signed, and refused by the workflow when it must be."""
+signed, and refused by the workflow when it must be. A request's Updates are sent at once, so a
+worker that is down costs the supervisor one timeout, not one a gate."""
 
 from __future__ import annotations
 
@@ -19,11 +20,10 @@ from agents.support.contract import REP_RELEASE
 from agents.support.handoff import HANDOFF_KIND
 from reviewer_portal.conversations import services as conversations
 from reviewer_portal.conversations.selectors import rep_access_for
-from reviewer_portal.inbox.delivery import ActionConflict
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.selectors import gate_assignees_for
-from reviewer_portal.inbox.services import gate_assign
+from reviewer_portal.inbox.services import Assignment, gates_assign_together
 from reviewer_portal.team.absences import absences_current
 from reviewer_portal.team.models import Absence
 from reviewer_portal.team.selectors import absence_candidates_for, role_members, supervised_roles_of
@@ -62,26 +62,24 @@ def gates_reassign(
         raise TeamRefusal(f"{assignee!r} is not an active reviewer with this role.")
     if absences_current().filter(user=colleague).exists():
         raise TeamRefusal(f"{colleague.get_username()} is marked absent, so cannot take gates.")
-    outcomes = []
+    planned: list[TeamOutcome | Assignment] = []
     for gate in gates:
         # The gate page's rule for whom a gate may go to: never its submitter (four eyes), nor
         # its current holder again, nor anyone absent.
         if not gate_assignees_for(gate=gate).filter(pk=colleague.pk).exists():
             why = f"{colleague.get_username()} cannot take this gate (its submitter, or already holds it)."
-            outcomes.append(TeamOutcome(gate, None, why))
+            planned.append(TeamOutcome(gate, None, why))
             continue
-        outcomes.append(_send(supervisor, gate, colleague, submission_id, REASSIGN))
-    return outcomes
+        planned.append(_assignment(gate, colleague, submission_id, REASSIGN))
+    return _sent_together(supervisor, planned)
 
 
 def gates_unclaim(
     *, supervisor: AbstractBaseUser, role: str, gate_ids: list[str], submission_id: str
 ) -> list[TeamOutcome]:
     """Release each selected gate of `role`, so anyone in the queue may claim it."""
-    return [
-        _send(supervisor, gate, None, submission_id, UNCLAIM)
-        for gate in _selected(supervisor, role, gate_ids)
-    ]
+    gates = _selected(supervisor, role, gate_ids)
+    return _sent_together(supervisor, [_assignment(gate, None, submission_id, UNCLAIM) for gate in gates])
 
 
 def absence_mark(
@@ -117,18 +115,18 @@ def absence_mark(
         status=Gate.Status.PENDING, assignee_id="", assignee=user.get_username()
     )
     why = f"{user.get_username()} is absent" + (f": {reason}" if reason else "")
-    outcomes = []
+    planned: list[TeamOutcome | Assignment] = []
     for gate in held.order_by("deadline", "gate_id"):
         if gate.agent == SUPPORT_AGENT and gate.kind == HANDOFF_KIND:
-            outcomes.append(_release_conversation(marked_by, gate, submission_id, why))
+            planned.append(_release_conversation(marked_by, gate, submission_id, why))
             continue
         if not gate_permissions_for(user=marked_by, gate=gate).supervises:
-            outcomes.append(
+            planned.append(
                 TeamOutcome(gate, None, "Your roles do not supervise this gate: it stays claimed.")
             )
             continue
-        outcomes.append(_send(marked_by, gate, None, submission_id, UNCLAIM, reason=why))
-    return absence, outcomes
+        planned.append(_assignment(gate, None, submission_id, UNCLAIM, reason=why))
+    return absence, _sent_together(marked_by, planned)
 
 
 def _release_conversation(
@@ -207,20 +205,27 @@ def _selected(supervisor: AbstractBaseUser, role: str, gate_ids: list[str]) -> l
     return [found[gate_id] for gate_id in gate_ids]
 
 
-def _send(
-    supervisor: AbstractBaseUser,
-    gate: Gate,
-    assignee: User | None,
-    submission_id: str,
-    action: str,
-    reason: str = "",
-) -> TeamOutcome:
+def _assignment(
+    gate: Gate, assignee: User | None, submission_id: str, action: str, reason: str = ""
+) -> Assignment:
     # Derived, not random: the same form sent twice reuses each gate's action id.
     gate_submission_id = str(uuid.uuid5(uuid.UUID(submission_id), f"{action}:{gate.gate_id}"))
-    try:
-        attempt = gate_assign(
-            gate=gate, reviewer=supervisor, assignee=assignee, submission_id=gate_submission_id, reason=reason
-        )
-    except (PermissionError, ActionConflict) as err:
-        return TeamOutcome(gate, None, str(err))
-    return TeamOutcome(gate, attempt)
+    return Assignment(gate, assignee, gate_submission_id, reason)
+
+
+def _sent_together(
+    supervisor: AbstractBaseUser, planned: list[TeamOutcome | Assignment]
+) -> list[TeamOutcome]:
+    """Each planned assignment sent, all at once (reviewer_portal.inbox.services
+    .gates_assign_together), beside the outcomes already known, in the order planned."""
+    assignments = [p for p in planned if isinstance(p, Assignment)]
+    sent = iter(gates_assign_together(reviewer=supervisor, assignments=assignments))
+    outcomes = []
+    for item in planned:
+        if isinstance(item, TeamOutcome):
+            outcomes.append(item)
+        elif isinstance(answer := next(sent), str):
+            outcomes.append(TeamOutcome(item.gate, None, answer))
+        else:
+            outcomes.append(TeamOutcome(item.gate, answer))
+    return outcomes
