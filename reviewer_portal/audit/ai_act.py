@@ -2,12 +2,15 @@
 decided and how (deployer record keeping, Art. 26; the explanation an applicant may ask for, Art. 86).
 
 Read from the gate projection, which keeps every gate after Temporal deletes its run; the archive
-adds the run's place in its hash chain once archived. The same dict is the readable page and the
-JSON export, so the two can never tell different stories.
+adds the run's place in its hash chain once archived. Who decided, how and why are told as the
+run's trail holds them, checked (reviewer_portal.audit.decision_check): an edit of the projection
+is shown as such, never as the truth. The same dict is the readable page and the JSON export, so
+the two can never tell different stories.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,7 @@ from agents.framework.registry import AGENTS
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
 from reviewer_portal.archive.hashing import canonical
 from reviewer_portal.archive.models import ArchiveRecord
+from reviewer_portal.audit.decision_check import NOT_CHECKED, DecisionCheck
 from reviewer_portal.audit.prompt_selectors import SYSTEM_DECIDER
 from reviewer_portal.dashboard.verdicts import verdict_of
 from reviewer_portal.inbox.models import Gate
@@ -74,10 +78,13 @@ def case_digest(case: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(case)).hexdigest()
 
 
-def decision_record(gate: Gate) -> dict[str, Any]:
-    """The AI Act record of a decided gate, as plain JSON-ready data (datetimes as datetimes)."""
+def decision_record(gate: Gate, check: DecisionCheck | None = None) -> dict[str, Any]:
+    """The AI Act record of a decided gate, as plain JSON-ready data (datetimes as datetimes):
+    who decided and why as `check` found them in the run's trail, where it could read them."""
     if gate.status not in DECIDED:
         raise NotDecided(gate)
+    check = check or DecisionCheck(NOT_CHECKED, "Not checked against the run's trail.")
+    gate = as_the_trail_tells(gate, check)
     by_policy = gate.decided_by == SYSTEM_DECIDER
     spec = AGENTS.get(gate.agent)
     return {
@@ -120,7 +127,22 @@ def decision_record(gate: Gate) -> dict[str, Any]:
             "decision_id": gate.decision_id,
         },
         "archive": _archive(gate.workflow_id),
+        "trail_check": check.as_json(),
     }
+
+
+def as_the_trail_tells(gate: Gate, check: DecisionCheck) -> Gate:
+    """The gate with its decision as the run's trail holds it (an unsaved copy)."""
+    if not check.trail:
+        return gate
+    told = copy.copy(gate)
+    for name, value in check.trail.items():
+        setattr(told, name, value)
+    if any(d.name == "edits" for d in check.differences):
+        told.edit_diff = ""  # worked out from the projection's edits, which are not the trail's
+    if told.decided_by == SYSTEM_DECIDER:
+        told.decided_by_id, told.edits, told.edit_diff, told.decided_via = "", {}, "", ""
+    return told
 
 
 def plain_words(record: dict[str, Any]) -> PlainWords:

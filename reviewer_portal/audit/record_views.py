@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from reviewer_portal.accounts.roles import can_audit
 from reviewer_portal.audit.ai_act import NotDecided, decided_gate, decision_record, plain_words
+from reviewer_portal.audit.decision_check import decision_check
 from reviewer_portal.audit.model_risk import model_risk
 
 
@@ -47,7 +48,8 @@ def _record(request: HttpRequest, gate_id: str) -> tuple[dict, NotDecided | None
     """The decided gate's record for an auditor (403 for anyone else, 404 for an unknown gate)."""
     _require_auditor(request)
     try:
-        return decision_record(decided_gate(gate_id=gate_id)), None
+        gate = decided_gate(gate_id=gate_id)
+        return decision_record(gate, decision_check(gate)), None
     except NotDecided as err:
         return {}, err
 
