@@ -19,10 +19,12 @@ import pytest
 
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.temporal_client import reset_client
+from tests import test_archive
 from tests.conftest import APPROVABLE, decide, loan_input, logged_in, make_user, projected_gate, start_loan
-from tests.test_archive import archive_from_now, archived, delete_from_temporal  # noqa: F401 (fixture)
+from tests.test_archive import archived, delete_from_temporal
 
-REASON = "Affordable, and within appetite — verified 𝟙𝟚 payslips."
+archive_from_now = test_archive.archive_from_now  # the fixture, shared with the archive's tests
+REASON = "Affordable, and within appetite — verified payslips \N{GRINNING FACE}."  # a dash, an emoji
 
 
 @pytest.fixture
@@ -110,7 +112,9 @@ def test_an_sla_closure_matches_and_a_person_written_over_it_is_refused(temporal
 
 
 def test_after_temporal_forgot_the_run_the_record_is_checked_against_the_archive(
-    temporal, archive_from_now, auditor  # noqa: F811 (the fixture imported above)
+    temporal,
+    archive_from_now,
+    auditor,
 ):
     gate = approved_by_officer(temporal, archive_from_now)
     archived(gate.workflow_id)
