@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,12 +81,14 @@ class TemporalHarness:
         namespace: str | None = None,
         sandbox: WorkflowSandbox | None = None,
         keyring: Sequence[VerifyingKey] | None = None,
+        unsealed_before: datetime | None = None,
     ) -> Iterator[str]:
         """Run a worker for every registered agent on a fresh task queue (of `namespace`, with its
         keys; default: the server's default namespace), its workflow modules in the `sandbox`
         mode (default: WORKFLOW_SANDBOX, strict in development; CI's production pass runs them
         shared, as production does), refusing actions signed by a key not in `keyring` (default: the
-        portal's, as settings say now); yields the queue."""
+        portal's, as settings say now), and continued runs without a worker's seal unless made
+        before `unsealed_before`; yields the queue."""
         queue = task_queue or f"test-{uuid.uuid4().hex[:10]}"
 
         async def build() -> Worker:  # a Worker must be created on the loop that runs it
@@ -99,6 +102,7 @@ class TemporalHarness:
                 keyring=worker_keyring() if keyring is None else {k.key_id: k.public_key for k in keyring},
                 sandbox=sandbox or sandbox_named(settings.WORKFLOW_SANDBOX),
                 workflows=[ContinueIntoAgent],
+                unsealed_before=unsealed_before,
             )
 
         worker = self.run(build())

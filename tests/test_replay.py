@@ -13,12 +13,16 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from agents.framework.codec import EncryptionCodec
+from agents.framework.continuation_seal import ContinuationKeys
 from agents.framework.sandbox import SANDBOXES, sandbox_named, workflow_runner
+from agents.framework.worker_keyring import WorkerKeyring
 from agents.framework.workflow import AgentWorkflow
 from agents.support.workflow import SupportConversationWorkflow
 from reviewer_portal.archive.workflow import AuditArchiveWorkflow
 from reviewer_portal.temporal_client import data_converter
 from tests.conftest import HISTORIES
+from tests.workflows.continued_runs import ContinueIntoAgent
 
 pytestmark = pytest.mark.once  # the database is not what it tests: one CI pass
 
@@ -104,6 +108,9 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "loan_local_publish_approved",
         # ... and one whose local publish kept failing, published by the task after it.
         "loan_local_publish_fell_back",
+        # A continue-as-new a worker sealed (the tests' relay), and the loan run it continued.
+        "relay_sealed_continuation",
+        "loan_sealed_continuation_continued",
     } <= names
 
 
@@ -141,11 +148,39 @@ def test_recorded_history_replays_without_nondeterminism(path, sandbox):
     history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
     # The portal's converter: histories recorded since payload encryption decode with the fixed
     # test keys (tests/keys); older, plaintext ones pass through the codec unchanged.
-    workflows = [AgentWorkflow, AuditArchiveWorkflow, SupportConversationWorkflow]
+    workflows = [AgentWorkflow, AuditArchiveWorkflow, SupportConversationWorkflow, ContinueIntoAgent]
     replayer = Replayer(
         workflows=workflows,
         data_converter=data_converter(),
         workflow_runner=workflow_runner(sandbox_named(sandbox), workflows),
+    )
+
+    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
+
+    assert result.replay_failure is None, result.replay_failure
+
+
+CONTINUING = [p for p in RECORDED if "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW" in p.read_text()]
+
+
+@pytest.mark.parametrize("path", CONTINUING, ids=[history_id(p) for p in CONTINUING])
+def test_a_run_that_continued_as_new_replays_with_the_workers_seal_and_checks(path):
+    """The workers' interceptor (agents/framework/worker_keyring.py) seals each continue-as-new
+    with a header the replay does not compare, and checks starts only when a run first executes:
+    runs that continued before sealing replay through it as they ran, and sealed ones too."""
+    assert CONTINUING, "no recorded history continues as new"
+    recorded = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
+    converter = data_converter()
+    codec = converter.payload_codec
+    assert isinstance(codec, EncryptionCodec)
+    seals = ContinuationKeys.derived_from(codec.keys, codec.namespace)
+    workflows = [AgentWorkflow, SupportConversationWorkflow, ContinueIntoAgent]
+    replayer = Replayer(
+        workflows=workflows,
+        data_converter=converter,
+        workflow_runner=workflow_runner(sandbox_named("strict"), workflows),
+        interceptors=[WorkerKeyring({}, seals)],
     )
 
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))

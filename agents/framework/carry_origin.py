@@ -5,7 +5,9 @@ A continued run's input carries its gates, applied actions and conversation (`Ag
 begin with a gate already "approved by" any officer: published, shown as theirs, and acted on,
 with no Update for the worker's keyring to refuse. A carry is the run's own only when the server
 says the run continues another (`continued_run_id`) and no cron schedule or retry policy would
-have handed it the starter's input again. Pure: the workflow passes its `workflow.info()`.
+have handed it the starter's input again, and the worker's interceptor checks that a worker sealed
+that continue-as-new (agents.framework.continuation_seal). Pure: the workflow passes its
+`workflow.info()`.
 """
 
 from __future__ import annotations

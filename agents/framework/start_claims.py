@@ -6,9 +6,9 @@ reviewer-action key, in a header beside the input: which workflow type and id, a
 input, and when. A worker runs a new run only if that signature is by a key of its keyring and the
 start reached Temporal within MAX_START_AGE of being signed (agents.framework.worker_keyring).
 
-A run's own continue-as-new carries no header and needs none: the server alone makes it, from a
-run that was checked (and its carry is the run's own, agents.framework.carry_origin). Pure: the
-portal's client interceptor (reviewer_portal.trust.start_signing) and the worker share it.
+A run's own continue-as-new carries no portal signature: a worker's seal instead
+(agents.framework.continuation_seal), which the same interceptor checks. Pure: the portal's
+client interceptor (reviewer_portal.trust.start_signing) and the worker share it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -14,6 +14,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agents.framework.bytecode import compile_workflow_modules
+from agents.framework.codec import EncryptionCodec
+from agents.framework.continuation_seal import ContinuationKeys
 from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
@@ -43,6 +45,7 @@ def build_worker(
     keyring: Mapping[str, str] | None,
     sandbox: WorkflowSandbox = "strict",
     workflows: Sequence[type] = (),
+    unsealed_before: datetime | None = None,
 ) -> Worker:
     """A worker serving the shared workflow, the LLM activity and every listed agent's tools and
     own `workflows` (AgentSpec.workflows).
@@ -54,8 +57,10 @@ def build_worker(
     published public keys, key id to key: a run whose start the portal did not sign with one of
     them, and a signed action by any other key, are refused (agents.framework.worker_keyring).
     None checks neither: a worker of the framework alone, for its benchmarks; every worker that
-    serves the portal's runs is given the portal's keyring (run_worker). `workflows` are served
-    beside the agents' (the tests').
+    serves the portal's runs is given the portal's keyring (run_worker). With a keyring, each
+    continue-as-new is sealed, and a continued run checked, with keys derived from the client's
+    payload keys; `unsealed_before` lets runs continued before it go on unsealed (a rollout).
+    `workflows` are served beside the agents' (the tests').
     """
     activities: list[Callable[..., Any]] = [
         LlmActivities(llm).complete,
@@ -79,8 +84,21 @@ def build_worker(
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_runner=workflow_runner(sandbox, served),
-        interceptors=[WorkerKeyring(keyring)] if keyring is not None else [],
+        interceptors=[_keyring_interceptor(client, keyring, unsealed_before)] if keyring is not None else [],
     )
+
+
+def _keyring_interceptor(
+    client: Client, keyring: Mapping[str, str], unsealed_before: datetime | None
+) -> WorkerKeyring:
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        raise ValueError(
+            "a worker of the portal's runs seals continue-as-new with keys derived from its payload keys: "
+            "connect its client with the portal's data converter (payloads encrypted)"
+        )
+    continuations = ContinuationKeys.derived_from(codec.keys, codec.namespace)
+    return WorkerKeyring(keyring, continuations, unsealed_before=unsealed_before)
 
 
 def _require_local_activities(activities: Sequence[Callable[..., Any]]) -> None:

@@ -14,26 +14,33 @@ signed action here.
 
 The same interceptor checks each new run's start (agents.framework.start_claims): a run the portal
 did not sign the start of fails at its first step, having done nothing. Only when the run first
-executes, never on replay (a run that started was checked then), and never for a run's own
-continue-as-new (agents.framework.carry_origin says which those are).
+executes, never on replay (a run that started was checked then). A run's own continue-as-new
+(agents.framework.carry_origin says which those are) needs no portal signature but a worker's
+seal, which the interceptor puts on every continue-as-new its runs make
+(agents.framework.continuation_seal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ContinueAsNewInput,
     ExecuteWorkflowInput,
     HandleUpdateInput,
     Interceptor,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
 )
 
 from agents.framework.carry_origin import carry_refusal
+from agents.framework.continuation_seal import CONTINUATION_HEADER, ContinuationKeys
 from agents.framework.contract import ACTION_REFUSED
 from agents.framework.signing import trusted_keys
 from agents.framework.start_claims import (
@@ -50,19 +57,43 @@ REFUSED_BEFORE = "This run's start was refused when it first ran: the portal did
 
 
 class WorkerKeyring(Interceptor):
-    """Give to the Worker's `interceptors`: `keys` maps each published key id to its public key."""
+    """Give to the Worker's `interceptors`: `keys` maps each published key id to its public key;
+    `continuations` seal and check continue-as-new. A continued run made before `unsealed_before`
+    goes on unsealed: set it while workers that did not seal yet may still continue runs."""
 
-    def __init__(self, keys: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, str],
+        continuations: ContinuationKeys,
+        *,
+        unsealed_before: datetime | None = None,
+    ) -> None:
         self.keys = dict(keys)
+        self.continuations = continuations
+        self.unsealed_before = unsealed_before
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor]:
-        keys = self.keys
+        keys, continuations, unsealed_before = self.keys, self.continuations, self.unsealed_before
+
+        class SealContinuations(WorkflowOutboundInterceptor):
+            def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
+                info = workflow.info()
+                seal = continuations.seal(
+                    workflow_type=input.workflow or info.workflow_type,
+                    workflow_id=info.workflow_id,
+                    continued_run_id=info.run_id,
+                )
+                input.headers = {**input.headers, CONTINUATION_HEADER: seal}
+                super().continue_as_new(input)
 
         class RefuseUnpublishedKeys(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(SealContinuations(outbound))
+
             async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
-                refusal = start_verdict(input, keys)
+                refusal = start_verdict(input, keys, Continuations(continuations, unsealed_before))
                 if refusal:
                     raise ApplicationError(refusal, type=START_REFUSED, non_retryable=True)
                 return await super().execute_workflow(input)
@@ -94,24 +125,44 @@ def unpublished_key_refusal(
     return None
 
 
-def start_verdict(input: ExecuteWorkflowInput, keyring: Mapping[str, str]) -> str | None:
+@dataclass(frozen=True)
+class Continuations:
+    keys: ContinuationKeys
+    unsealed_before: datetime | None = None
+
+
+def start_verdict(
+    input: ExecuteWorkflowInput, keyring: Mapping[str, str], continuations: Continuations
+) -> str | None:
     """Why this run must not go on; None if it may. Checked when the run first executes; a refusal
     is recorded as a marker (START_REFUSED_MARKER), so a replay (a query on the failed run) fails
     it again, and a run that was let through, or started before signed starts, replays as it ran
     whatever the keyring holds by then."""
     if workflow.unsafe.is_replaying():
         return REFUSED_BEFORE if workflow.patched(START_REFUSED_MARKER) else None
-    refusal = unsigned_start_refusal(input, keyring)
+    refusal = unsigned_start_refusal(input, keyring, continuations)
     if refusal:
         workflow.patched(START_REFUSED_MARKER)
     return refusal
 
 
-def unsigned_start_refusal(input: ExecuteWorkflowInput, keyring: Mapping[str, str]) -> str | None:
-    """Why this new run must not start; None if the portal signed its start (or it continues a run)."""
+def unsigned_start_refusal(
+    input: ExecuteWorkflowInput, keyring: Mapping[str, str], continuations: Continuations
+) -> str | None:
+    """Why this new run must not start; None if the portal signed its start, or a worker sealed
+    the continue-as-new that made it."""
     info = workflow.info()
-    if carry_refusal(True, info) is None:  # the server made it from a run that was checked
-        return None
+    if carry_refusal(True, info) is None:  # the server made it from a run's continue-as-new
+        assert info.continued_run_id is not None  # what carry_refusal found
+        unsealed_before = continuations.unsealed_before
+        if unsealed_before is not None and info.workflow_start_time < unsealed_before:
+            return None  # continued while workers that did not seal may have run (the rollout)
+        return continuations.keys.refusal(
+            input.headers.get(CONTINUATION_HEADER),
+            workflow_type=info.workflow_type,
+            workflow_id=info.workflow_id,
+            continued_run_id=info.continued_run_id,
+        )
     if info.cron_schedule or info.retry_policy is not None:  # runs again on the starter's input
         return "The portal starts no run on a schedule or with a retry policy: this one does nothing."
     return start_refusal(

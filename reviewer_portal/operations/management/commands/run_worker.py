@@ -18,6 +18,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -97,6 +98,7 @@ class Command(BaseCommand):
         archive = not (no_archive or domains or task_queue)
         self._check_signing_key(archive=archive, runs_agents=bool(groups))
         keyring = self._keyring() if groups else {}
+        unsealed_before = self._unsealed_before()
         strict_archive = "; the archiving workflow's strict" if archive and sandbox != "strict" else ""
         self.stdout.write(f"Worker: workflow sandbox {sandbox} (WORKFLOW_SANDBOX{strict_archive})")
         if archive:
@@ -104,7 +106,7 @@ class Command(BaseCommand):
                 f"Worker: namespace {settings.TEMPORAL_NAMESPACE}, task queue {settings.ARCHIVE_TASK_QUEUE}, "
                 "the archiving workflow"
             )
-        asyncio.run(self._run(groups, threads, archive, sandbox, keyring))
+        asyncio.run(self._run(groups, threads, archive, sandbox, keyring, unsealed_before))
         # Everything is shut down; the Temporal runtime's threads can still abort the interpreter's
         # own teardown (temporalio/sdk-python#300), so leave without one.
         sys.stdout.flush()
@@ -158,6 +160,22 @@ class Command(BaseCommand):
         self.stdout.write(f"Worker: reviewer actions signed by {', '.join(sorted(keyring))} only")
         return keyring
 
+    def _unsealed_before(self) -> datetime | None:
+        """WORKER_UNSEALED_CONTINUATIONS_BEFORE, read: runs continued before it need no seal."""
+        text = settings.WORKER_UNSEALED_CONTINUATIONS_BEFORE
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise SystemExit(
+                f"WORKER_UNSEALED_CONTINUATIONS_BEFORE must be an ISO 8601 time with a zone, not {text!r}."
+            )
+        self.stdout.write(f"Worker: runs continued before {moment.isoformat()} go on without a worker's seal")
+        return moment
+
     async def _run(
         self,
         groups: dict[tuple[str, str], list[Domain]],
@@ -165,6 +183,7 @@ class Command(BaseCommand):
         archive: bool,
         sandbox: WorkflowSandbox,
         keyring: dict[str, str],
+        unsealed_before: datetime | None,
     ) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -181,6 +200,7 @@ class Command(BaseCommand):
                     executor=executor,
                     keyring=keyring,
                     sandbox=sandbox,
+                    unsealed_before=unsealed_before,
                 )
                 for (namespace, queue), group in groups.items()
             ]
