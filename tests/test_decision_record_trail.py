@@ -8,20 +8,32 @@ What happens to each edit or outage:
   words; the page says the records differ, field by field, as an alert;
 - a person's decision rewritten as the SLA policy's (or the reverse): the trail's story is told;
 - Temporal has forgotten the run: the archive's record is read (checked in its chain) instead;
-- Temporal unreachable: the record says it was not checked, and shows the projection.
+- Temporal unreachable: the record says it was not checked, and shows the projection;
+- (from the review) the row's workflow id pointed at a run Temporal does not know: no trail stands
+  behind the record, an alert, never "not checked"; the case, the AI's recommendation, the role,
+  the times or the edit diff edited: each a difference (the run's last snapshot vouches for them);
+  the row edited back to "pending": the record is still served, from the trail; an action row in
+  a state the portal never writes: no 500; a support conversation's handoff: "not checked" (a rep
+  closes it with an action of its own), not a false alarm; an operator's reason with a trailing
+  space: matches (the run keeps it stripped).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
-from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.temporal_client import reset_client
 from tests import test_archive
 from tests.conftest import APPROVABLE, decide, loan_input, logged_in, make_user, projected_gate, start_loan
 from tests.test_archive import archived, delete_from_temporal
+from tests.test_support_conversation import handed_off
 
 archive_from_now = test_archive.archive_from_now  # the fixture, shared with the archive's tests
 REASON = "Affordable, and within appetite — verified payslips \N{GRINNING FACE}."  # a dash, an emoji
@@ -55,7 +67,11 @@ def test_an_untouched_record_matches_the_signed_decision(temporal, portal, audit
 
     check = record["trail_check"]
     assert check["state"] == "matches", check
-    assert check["statement"] == "Matches officer's signed decision in the run's trail, read from Temporal."
+    assert check["statement"] == (
+        "Matches officer's signed decision and the run's last snapshot of the gate in the run's trail, "
+        "read from Temporal."
+    )
+    assert {"case", "recommendation", "role", "decided_at", "edit_diff", "reason"} <= set(check["checked"])
     assert check["signed"]["reviewer"] == "officer" and check["signed"]["key_id"]
     assert record["human_decision"]["reviewer"] == "officer" and record["decision"]["reason"] == REASON
     assert 'data-state="matches"' in page and 'role="alert"' not in page
@@ -137,3 +153,100 @@ def test_with_temporal_unreachable_the_record_says_it_was_not_checked(temporal, 
     assert record["trail_check"]["state"] == "not_checked"
     assert record["trail_check"]["statement"].startswith("Not checked against the run's trail:")
     assert record["human_decision"]["reviewer"] == "officer"  # the projection, said to be unchecked
+
+
+def test_a_row_pointed_at_a_run_temporal_does_not_know_is_an_alert_not_an_outage(temporal, portal, auditor):
+    gate = approved_by_officer(temporal, portal)
+    Gate.objects.filter(pk=gate.pk).update(
+        workflow_id="loan-nothing-here", decided_by="mallory", decided_by_id="999", status="rejected"
+    )
+
+    record = record_of(auditor, gate)
+
+    assert record["trail_check"]["state"] == "differs"
+    assert record["human_decision"]["reviewer"] == "officer"  # the run the gate's id names was read
+    assert "workflow_id" in [d["name"] for d in record["trail_check"]["differences"]]
+
+
+def test_every_field_the_runs_last_snapshot_holds_is_checked(temporal, portal, auditor):
+    gate = approved_by_officer(temporal, portal)
+    Gate.objects.filter(pk=gate.pk).update(
+        role="senior_credit_officer",
+        recommendation="decline",
+        case={**gate.case, "annual_income": 1},
+        decided_at=gate.decided_at - timedelta(days=3),
+        edit_diff="- amount: 1\n+ amount: 2",
+    )
+
+    record = record_of(auditor, gate)
+
+    names = {d["name"] for d in record["trail_check"]["differences"]}
+    assert names == {"role", "recommendation", "case", "decided_at", "edit_diff"}
+    assert record["human_decision"]["role_label"] == "Credit officer"
+    assert record["ai_recommendation"]["outcome"] == "approve"
+    assert record["human_override"]["assessment"] == "The reviewer followed the AI's recommendation."
+    assert record["inputs"]["case"]["annual_income"] == APPROVABLE.annual_income
+
+
+def test_a_row_edited_back_to_pending_still_has_its_record_told_from_the_trail(temporal, portal, auditor):
+    gate = approved_by_officer(temporal, portal)
+    Gate.objects.filter(pk=gate.pk).update(status="pending", decided_by="", decided_at=None)
+
+    record = record_of(auditor, gate)
+
+    assert record["trail_check"]["state"] == "differs"
+    assert (record["decision"]["status"], record["human_decision"]["reviewer"]) == ("approved", "officer")
+
+
+def test_an_action_row_in_a_state_the_portal_never_writes_does_not_break_the_record(
+    temporal, portal, auditor
+):
+    gate = approved_by_officer(temporal, portal)
+    officer = ActionAttempt.objects.filter(gate=gate).first().reviewer
+    ActionAttempt.objects.create(
+        action_id="x:1", gate=gate, reviewer=officer, action="annotate", status="bogus"
+    )
+
+    assert record_of(auditor, gate)["trail_check"]["state"] == "matches"
+    assert auditor.get(f"/audit/{gate.workflow_id}/").status_code == 200
+
+
+def test_an_operators_reason_with_a_trailing_space_matches_as_the_run_keeps_it(temporal, portal, auditor):
+    handle = start_loan(temporal, portal, loan_input(APPROVABLE))
+    gate = projected_gate(handle)
+    make_user("root", superuser=True)
+    call_command(
+        "operator_action",
+        gate.gate_id,
+        "approve",
+        "--as",
+        "root",
+        "--reason",
+        "Committee approved. ",
+        stdout=StringIO(),
+    )
+    temporal.run(handle.result(), timeout=30)
+
+    check = record_of(auditor, Gate.objects.get(pk=gate.pk))["trail_check"]
+
+    assert check["state"] == "matches", check
+
+
+def test_a_closed_support_conversation_is_not_checked_rather_than_a_false_alarm(
+    temporal, portal, auditor, client
+):
+    rep = logged_in(make_user("support", "support_rep"))
+    conversation_id, _ = handed_off(client)
+    gate = projected_gate(temporal.client.get_workflow_handle(conversation_id))
+    closed = rep.post(
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "Done.", "close": "1", "submission_id": str(uuid.uuid4())},
+    )
+    assert closed.status_code == 200
+    gate = projected_gate(temporal.client.get_workflow_handle(conversation_id), version=gate.version + 1)
+
+    record = record_of(auditor, gate)
+    page = auditor.get(f"/audit/decisions/{gate.gate_id}/").content.decode()
+
+    assert record["trail_check"]["state"] == "not_checked"
+    assert "rep's own signed action" in record["trail_check"]["statement"] and 'role="alert"' not in page

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from agents.framework.ai_act import UNDECLARED
@@ -65,14 +64,6 @@ class PlainWords:
     classification: str
 
 
-def decided_gate(*, gate_id: str) -> Gate:
-    """The gate, if decided; 404 for an unknown id, NotDecided for an open one."""
-    gate = get_object_or_404(Gate, pk=gate_id)
-    if gate.status not in DECIDED:
-        raise NotDecided(gate)
-    return gate
-
-
 def case_digest(case: dict[str, Any]) -> str:
     """The sha256 of the case inputs as canonical JSON, so anyone can recompute it from the case."""
     return hashlib.sha256(canonical(case)).hexdigest()
@@ -81,10 +72,10 @@ def case_digest(case: dict[str, Any]) -> str:
 def decision_record(gate: Gate, check: DecisionCheck | None = None) -> dict[str, Any]:
     """The AI Act record of a decided gate, as plain JSON-ready data (datetimes as datetimes):
     who decided and why as `check` found them in the run's trail, where it could read them."""
+    check = check or DecisionCheck(NOT_CHECKED, "Not checked against the run's trail.")
+    gate = as_the_trail_tells(gate, check)  # a row edited back to "pending" still has its record
     if gate.status not in DECIDED:
         raise NotDecided(gate)
-    check = check or DecisionCheck(NOT_CHECKED, "Not checked against the run's trail.")
-    gate = as_the_trail_tells(gate, check)
     by_policy = gate.decided_by == SYSTEM_DECIDER
     spec = AGENTS.get(gate.agent)
     return {

@@ -1,14 +1,23 @@
 """Whether a decided gate, as the portal's projection records it, is what its run's trail says.
 
-The projection is an ordinary table: an edit of who decided, or why, would read as the truth on
-the AI Act record. The trail (Temporal's history while it keeps the run, the archive's chained and
-signed record afterwards) holds what the run applied: a person's decision as the Update the portal
-signed, or the SLA policy's closure. So the record is told from the signed decision, checked with
-the portal's own public keys, and says where the projection differs from it.
+The projection is an ordinary table: an edit of who decided, why, or what the AI recommended would
+read as the truth on the AI Act record. The trail (Temporal's history while it keeps the run, the
+archive's chained and signed record afterwards) holds what the run did:
+
+- a person's decision as the Update the portal signed, checked with the portal's public keys, or
+  the SLA policy's closure;
+- once the run has completed, its own last snapshot of the gate: every column the projection
+  writes from it is compared (the case, the recommendation and its rationale, the evidence, the
+  role, the times, the reason, the edits...).
+
+The record is told from the trail, and says where the projection differs, field by field. A gate
+whose trail cannot be found at all (not in Temporal, its archive record missing or altered) is a
+difference too, never "not checked": only a passing outage is that.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,13 +29,25 @@ from temporalio.converter import value_to_type
 from agents.framework import signing
 from agents.framework.contract import APPROVE, DECIDE, REJECT, SYSTEM_DECIDER
 from agents.framework.reviewer_actions import DecideInput
+from agents.framework.types import GateSnapshot
+from agents.support.handoff import HANDOFF_KIND
 from reviewer_portal.audit.entries import TimelineEntry
-from reviewer_portal.audit.trail import HistoryUnavailable, Purged, find_trail
+from reviewer_portal.audit.trail import HistoryUnavailable, Purged, TrailMissing, find_trail
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.projection import gate_fields
 from reviewer_portal.trust.public_keys import verification_keyring
 
+log = logging.getLogger(__name__)
 MATCHES, DIFFERS, NOT_CHECKED = "matches", "differs", "not_checked"
 STATUS_OF = {APPROVE: Gate.Status.APPROVED, REJECT: Gate.Status.REJECTED}
+# The columns of the record the run's last snapshot vouches for.
+SNAPSHOT_FIELDS = (
+    "workflow_id", "agent", "kind", "subject", "case", "submitted_by", "submitted_by_id",
+    "recommendation", "rationale", "risk_factors", "proposal", "tool_call", "revisions", "tool_results",
+    "model", "offline_model", "prompt_id", "prompt_version", "prompt_sha256", "role", "status",
+    "opened_at", "deadline", "escalation_level", "decided_by", "decided_by_id", "decided_via",
+    "decision_id", "decided_at", "reason", "edits", "edit_diff",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,47 +81,73 @@ class DecisionCheck:
     # The gate's fields as the trail tells them, and those the projection holds otherwise.
     trail: dict[str, Any] = field(default_factory=dict)
     differences: tuple[Difference, ...] = ()
+    checked: tuple[str, ...] = ()  # the fields compared
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def decision_check(gate: Gate) -> DecisionCheck:
-    """The decided gate checked against its run's trail, wherever that is kept now."""
+    """The gate checked against its run's trail, wherever that is kept now. The run is the one
+    the gate's id names (`<workflow id>--g<n>`), whatever the row's workflow id says."""
+    workflow_id = gate.gate_id.rsplit("--g", 1)[0]
     try:
-        found = find_trail(gate.workflow_id)
-    except (HistoryUnavailable, Purged, Http404) as err:
+        found = find_trail(workflow_id)
+    except (TrailMissing, Http404) as err:
+        return DecisionCheck(DIFFERS, f"No trail of this run stands behind the record: {_text(err)}")
+    except (HistoryUnavailable, Purged) as err:
         return DecisionCheck(NOT_CHECKED, f"Not checked against the run's trail: {err}")
-    return checked_against(gate, found.audit.entries, "the archive" if found.from_archive else "Temporal")
+    except Exception as err:  # a page that says so beats a 500, for an auditor
+        log.exception("The AI Act record of %s could not be checked", gate.gate_id)
+        return DecisionCheck(
+            NOT_CHECKED, f"Not checked against the run's trail: it could not be read ({type(err).__name__})."
+        )
+    entries = [e for e in found.audit.entries if e.kind != "portal"]  # the run's own, not the portal's
+    return checked_against(gate, entries, "the archive" if found.from_archive else "Temporal", workflow_id)
 
 
-def checked_against(gate: Gate, entries: list[TimelineEntry], source: str) -> DecisionCheck:
+def checked_against(gate: Gate, entries: list[TimelineEntry], source: str, workflow_id: str) -> DecisionCheck:
     """The gate against these trail entries (its run's, oldest first)."""
     decisions = [e for e in entries if _final_decision_of(e, gate.gate_id)]
     closed = [e for e in entries if e.kind == "gate" and e.data.get("gate_id") == gate.gate_id]
     closed = [e for e in closed if e.data.get("status") in STATUS_OF.values()]  # only the policy's
-    if not decisions:
-        if not closed:
-            return DecisionCheck(DIFFERS, "The run's trail holds no decision on this gate.", source)
-        trail = {"decided_by": SYSTEM_DECIDER, "status": closed[-1].data["status"]}
-        return _verdict(gate, trail, source, None, "the SLA policy's closure")
-    applied = next(
-        (e for e in reversed(decisions) if e.data["update"].get("action_id") == gate.decision_id),
-        decisions[-1],
-    )
-    signed = _signed(applied, gate.workflow_id)
-    if isinstance(signed, str):
-        return DecisionCheck(DIFFERS, f"The decision in the run's trail does not verify: {signed}", source)
-    trail = {
-        "decided_by": signed.reviewer,
-        "decided_by_id": signed.reviewer_id,
-        "status": signed.status,
-        "reason": signed.reason,
-        "edits": signed.edits,
-        "decision_id": signed.action_id,
-        "decided_via": signed.via,
-    }
-    return _verdict(gate, trail, source, signed, f"{signed.reviewer}'s signed decision")
+    trail: dict[str, Any] = {"workflow_id": workflow_id}
+    signed = None
+    if decisions:
+        applied = next(
+            (e for e in reversed(decisions) if e.data["update"].get("action_id") == gate.decision_id),
+            decisions[-1],
+        )
+        signed = _signed(applied, workflow_id)
+        if isinstance(signed, str):
+            return DecisionCheck(
+                DIFFERS, f"The decision in the run's trail does not verify: {signed}", source
+            )
+        trail |= {
+            "decided_by": signed.reviewer,
+            "decided_by_id": signed.reviewer_id,
+            "status": signed.status,
+            "reason": signed.reason,
+            "decision_id": signed.action_id,
+            "decided_via": signed.via,
+        }
+        what = f"{signed.reviewer}'s signed decision"
+    elif closed:
+        trail |= {"decided_by": SYSTEM_DECIDER, "status": closed[-1].data["status"]}
+        what = "the SLA policy's closure"
+    elif gate.kind == HANDOFF_KIND:
+        statement = (
+            "Not checked: a conversation's handoff is closed by its rep's own signed action, which this "
+            "check does not read yet. The run's audit trail shows it."
+        )
+        return DecisionCheck(NOT_CHECKED, statement, source)
+    else:
+        return DecisionCheck(DIFFERS, "The run's trail holds no decision on this gate.", source, trail=trail)
+    final = _final_snapshot(entries, gate.gate_id)
+    if final is not None:  # the completed run's own word on every field; the signature's stands
+        trail = {**{name: final[name] for name in SNAPSHOT_FIELDS}, **trail}
+        what += " and the run's last snapshot of the gate"
+    return _verdict(gate, trail, source, signed, what)
 
 
 def _final_decision_of(entry: TimelineEntry, gate_id: str) -> bool:
@@ -112,6 +159,20 @@ def _final_decision_of(entry: TimelineEntry, gate_id: str) -> bool:
         and update.get("gate_id") == gate_id
         and update.get("decision") in STATUS_OF
     )
+
+
+def _final_snapshot(entries: list[TimelineEntry], gate_id: str) -> dict[str, object] | None:
+    """The gate as the completed run returned it, in the projection's columns; None if the run
+    has not completed (or returned no such gate)."""
+    completed = [e for e in entries if e.kind == "run" and isinstance(e.data.get("result"), dict)]
+    gates = completed[-1].data["result"].get("gates") if completed else None
+    for data in gates if isinstance(gates, list) else []:
+        if isinstance(data, dict) and data.get("gate_id") == gate_id:
+            try:
+                return gate_fields(value_to_type(GateSnapshot, data))
+            except (TypeError, ValueError, KeyError):
+                return None
+    return None
 
 
 def _signed(entry: TimelineEntry, workflow_id: str) -> SignedDecision | str:
@@ -127,13 +188,9 @@ def _signed(entry: TimelineEntry, workflow_id: str) -> SignedDecision | str:
         signed_at = datetime.fromisoformat(update.signature.signed_at)
     except (ImproperlyConfigured, ValueError) as err:
         return str(err)
+    update_id = entry.data.get("update_id", "")
     refusal = signing.signature_refusal(
-        DECIDE,
-        update,
-        pinned=keys,
-        workflow_id=workflow_id,
-        update_id=entry.data.get("update_id", ""),
-        now=signed_at,
+        DECIDE, update, pinned=keys, workflow_id=workflow_id, update_id=update_id, now=signed_at
     )
     if refusal:
         return refusal
@@ -141,7 +198,7 @@ def _signed(entry: TimelineEntry, workflow_id: str) -> SignedDecision | str:
         reviewer=update.reviewer,
         reviewer_id=update.reviewer_id,
         status=STATUS_OF[update.decision],
-        reason=update.reason,
+        reason=update.reason.strip(),  # as the run keeps it
         edits=dict(update.edits),
         action_id=update.action_id,
         via=update.origin,
@@ -158,12 +215,17 @@ def _verdict(
         for name, value in trail.items()
         if getattr(gate, name) != value
     )
+    checked = tuple(trail)
     if not differences:
         statement = f"Matches {what} in the run's trail, read from {source}."
-        return DecisionCheck(MATCHES, statement, source, signed, trail)
+        return DecisionCheck(MATCHES, statement, source, signed, trail, checked=checked)
     fields = ", ".join(d.name for d in differences)
     statement = (
         f"The portal's records differ from {what} in the run's trail, read from {source} ({fields}): "
         "this record tells the trail's version. The portal's database may have been edited."
     )
-    return DecisionCheck(DIFFERS, statement, source, signed, trail, differences)
+    return DecisionCheck(DIFFERS, statement, source, signed, trail, differences, checked)
+
+
+def _text(err: Exception) -> str:
+    return "the run is not in Temporal or in the archive." if isinstance(err, Http404) else str(err)

@@ -25,7 +25,8 @@ def unapplied_actions(*, workflow_id: str) -> list[TimelineEntry]:
 def _entry(attempt: ActionAttempt) -> TimelineEntry:
     who = attempt.reviewer.get_username()
     via = " (operator command)" if attempt.origin == "operator" else ""
-    title = f"{action_noun(attempt).capitalize()} by {who}{via} {REPORT_WORDS[attempt.status]}"
+    state = REPORT_WORDS.get(attempt.status, f"in an unknown state ({attempt.status!r})")
+    title = f"{action_noun(attempt).capitalize()} by {who}{via} {state}"
     if attempt.detail:
         title += f": {attempt.detail}"
     data = {

@@ -7,13 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from reviewer_portal.accounts.roles import can_audit
-from reviewer_portal.audit.ai_act import NotDecided, decided_gate, decision_record, plain_words
+from reviewer_portal.audit.ai_act import NotDecided, decision_record, plain_words
 from reviewer_portal.audit.decision_check import decision_check
 from reviewer_portal.audit.model_risk import model_risk
+from reviewer_portal.inbox.models import Gate
 
 
 @require_GET
@@ -47,8 +48,9 @@ def model_risk_page(request: HttpRequest) -> HttpResponse:
 def _record(request: HttpRequest, gate_id: str) -> tuple[dict, NotDecided | None]:
     """The decided gate's record for an auditor (403 for anyone else, 404 for an unknown gate)."""
     _require_auditor(request)
+    gate = get_object_or_404(Gate, pk=gate_id)
     try:
-        gate = decided_gate(gate_id=gate_id)
+        # Checked whatever the row says: one edited to "pending" must not hide a signed decision.
         return decision_record(gate, decision_check(gate)), None
     except NotDecided as err:
         return {}, err

@@ -34,6 +34,11 @@ class HistoryUnavailable(Exception):
     """Temporal cannot be read right now; the message says so in plain words."""
 
 
+class TrailMissing(HistoryUnavailable):
+    """No trail stands behind a run the portal knows: Temporal no longer has it and its archive
+    record is missing, altered or emptied without a recorded purge. Not a passing outage."""
+
+
 class NotInTemporal(Exception):
     """Temporal does not know the run (never did, or its retention has deleted it)."""
 
@@ -57,7 +62,7 @@ def find_trail(workflow_id: str) -> FoundTrail:
         return FoundTrail(live_trail(workflow_id), record)
     except NotInTemporal:
         if record is None and Gate.objects.filter(workflow_id=workflow_id).exists():
-            raise HistoryUnavailable(
+            raise TrailMissing(
                 "Temporal no longer has this run, and the archive holds no record of it: it was not "
                 "archived in time, or its record was removed from the database."
             ) from None
@@ -69,9 +74,9 @@ def find_trail(workflow_id: str) -> FoundTrail:
         # written into the database with its hashes computed, but no key, is not served.
         verify_placed(record)
     except RecordAltered as err:
-        raise HistoryUnavailable(f"Temporal no longer has this run, and {err}") from None
+        raise TrailMissing(f"Temporal no longer has this run, and {err}") from None
     if content is None and not purge_recorded(record):
-        raise HistoryUnavailable(
+        raise TrailMissing(
             f"Temporal no longer has this run, and its archive record (#{record.seq} of {record.namespace}) "
             "was emptied without a recorded purge: it was altered in the database."
         )

@@ -205,6 +205,13 @@ def storable_snapshot(snapshot: GateSnapshot) -> tuple[GateSnapshot, dict[str, A
     return (snapshot if safe == data else value_to_type(GateSnapshot, safe)), safe
 
 
+def gate_fields(snapshot: GateSnapshot) -> dict[str, object]:
+    """The columns the projection writes from `snapshot` (the AI Act record checks a gate row
+    against the run's own last snapshot with it)."""
+    safe, data = storable_snapshot(snapshot)
+    return _fields(safe, data)
+
+
 def _amount(value: object) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
