@@ -27,8 +27,9 @@ from django.utils import timezone
 from temporalio.service import RPCError
 
 from agents.framework.contract import ASSIGN
-from reviewer_portal.inbox import delivery, redelivery
+from reviewer_portal.inbox import delivery, redelivery, sending
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.sending import Answer
 from reviewer_portal.inbox.services import gate_assign
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.team.services import absence_mark
@@ -158,10 +159,8 @@ def test_a_decision_waits_while_its_claim_is_still_queued(
     handled = redelivery.actions_redeliver()  # the worker is still down
 
     assert sent == ["assign"]
-    assert sorted((a.action, a.status) for a in handled) == [
-        ("assign", "undelivered"),
-        ("decide", "undelivered"),
-    ]
+    assert [(a.action, a.status) for a in handled] == [("assign", "undelivered")]  # only what was sent
+    assert ActionAttempt.objects.get(action="decide").status == "undelivered"  # kept, behind its claim
 
 
 def test_a_decision_waits_while_another_process_is_sending_its_claim(
@@ -217,3 +216,58 @@ def test_marking_a_reviewer_absent_while_the_worker_is_down_queues_each_release_
     ) == {""}
     for handle in handles:
         temporal.run(handle.terminate("test done"))
+
+
+def test_decisions_held_behind_their_claims_take_no_place_in_a_pass(
+    temporal, officer, gates_without_worker, monkeypatch
+):
+    """A pass takes the actions of its oldest gates, not its oldest rows: a decision held behind its
+    claim used one of a pass's places and was never sent, and a colleague's later note on another
+    gate waited behind it for the whole outage (from the review)."""
+    _, _, gates = gates_without_worker
+    client = logged_in(officer)
+    client.post("/bulk/", bulk_form(gates[:1], str(uuid.uuid4())), headers=HTMX)
+    note = client.post(
+        f"/gates/{gates[1].gate_id}/annotate/",
+        {"text": "Called.", "submission_id": str(uuid.uuid4())},
+        headers=HTMX,
+    )
+    assert "Your note is recorded and will be sent." in note.content.decode()
+    monkeypatch.setattr(redelivery, "MAX_PER_PASS", 2)
+    sent: list[str] = []
+    monkeypatch.setattr(
+        delivery, "send", lambda attempt, envelope: sent.append(attempt.action) or Answer("undelivered")
+    )
+
+    handled = redelivery.actions_redeliver()
+
+    assert sorted(sent) == ["annotate", "assign"]
+    assert sorted(a.action for a in handled) == ["annotate", "assign"]
+
+
+def test_one_send_that_fails_unexpectedly_leaves_the_rest_of_the_bulk_decided_and_reported(
+    settings, temporal, portal, officer, monkeypatch
+):
+    """Say the claim-check store is full for one gate's decision: the reviewer gets every other
+    gate's answer, and that gate's decision is queued (before: a 500, the others' answers lost)."""
+    gates = [projected_gate(start_loan(temporal, portal, loan_input(APPROVABLE))) for _ in range(3)]
+    for gate in gates:
+        gate_assign(gate=gate, reviewer=officer, assignee=officer, submission_id=str(uuid.uuid4()))
+    failing = gates[1].workflow_id
+    execute = sending._execute
+
+    async def full_disk_for_one(gate, action, envelope):
+        if gate.workflow_id == failing and action == "decide":
+            raise OSError("No space left on device")
+        return await execute(gate, action, envelope)
+
+    monkeypatch.setattr(sending, "_execute", full_disk_for_one)
+    fresh = [Gate.objects.get(pk=g.pk) for g in gates]
+
+    response = logged_in(officer).post("/bulk/", bulk_form(fresh, str(uuid.uuid4())), headers=HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count("Approved</strong>, recorded by the agent.") == 2
+    assert "It could not be sent just now; it is tried again shortly." in html
+    assert ActionAttempt.objects.get(gate_id=gates[1].gate_id, action="decide").status == "undelivered"

@@ -29,23 +29,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Status = ActionAttempt.Status
-# Actions delivered at once, and actions a pass takes (the oldest; the rest wait for the next).
+# Actions delivered at once, and the gates a pass takes the actions of (the oldest; the rest wait
+# for the next); of one gate a pass reads at most ROWS_PER_GATE actions on average.
 DELIVERY_CONCURRENCY = 8
 MAX_PER_PASS = 100
+ROWS_PER_GATE = 4
 
 
 def actions_redeliver() -> list[ActionAttempt]:
     """Settle the withdrawals that may be settled, then deliver every queued action again (and any
-    a dead portal left `sending`), the oldest MAX_PER_PASS of them; each as it stands afterwards."""
+    a dead portal left `sending`), those of the oldest MAX_PER_PASS gates; each action settled or
+    sent, as it stands afterwards (one held behind another of its gate is left for a later pass)."""
     withdrawing = with_people(ActionAttempt.objects.filter(status=Status.WITHDRAWING)).order_by("created_at")
     handled = [_isolated(action_settle_withdrawal, attempt) or attempt for attempt in withdrawing]
-    due = list(with_people(_due()).order_by("created_at", "pk")[:MAX_PER_PASS])
     by_gate: dict[str, list[ActionAttempt]] = {}
-    for attempt in due:
-        by_gate.setdefault(attempt.gate_id, []).append(attempt)
+    for attempt in with_people(_due()).order_by("created_at", "pk")[: MAX_PER_PASS * ROWS_PER_GATE]:
+        if attempt.gate_id in by_gate or len(by_gate) < MAX_PER_PASS:
+            by_gate.setdefault(attempt.gate_id, []).append(attempt)
     with ThreadPoolExecutor(max_workers=DELIVERY_CONCURRENCY, thread_name_prefix="delivery") as pool:
         delivered = {a.pk: a for in_turn in pool.map(_delivered_in_turn, by_gate.values()) for a in in_turn}
-    return handled + [delivered[attempt.pk] for attempt in due]
+    due = [attempt for in_turn in by_gate.values() for attempt in in_turn]
+    return handled + sorted(
+        (delivered[a.pk] for a in due if a.pk in delivered), key=lambda a: (a.created_at, a.pk)
+    )
 
 
 def _due() -> QuerySet[ActionAttempt]:
@@ -64,9 +70,8 @@ def _delivered_in_turn(attempts: list[ActionAttempt]) -> list[ActionAttempt]:
     try:
         for attempt in attempts:
             if handled and handled[-1].status in ActionAttempt.OPEN:
-                handled.append(attempt)  # behind an action still waiting: not sent this pass
-            else:
-                handled.append(_isolated(action_deliver, attempt) or attempt)
+                break  # the rest wait behind an action still waiting: not sent, nor reported, this pass
+            handled.append(_isolated(action_deliver, attempt) or attempt)
         return handled
     finally:
         connections.close_all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 from reviewer_portal.trust.signer import sign_action
 
+log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
 INPUTS: dict[str, type[ActionInput]] = {DECIDE: DecideInput, ANNOTATE: AnnotateInput, ASSIGN: AssignInput}
 # Far below Temporal's own limits (2 MB a payload, 512 KiB of Updates in flight per run in the
@@ -144,7 +146,13 @@ def send_together(deliveries: Sequence[tuple[ActionAttempt, Gate, Envelope]]) ->
     caller waits one timeout for all of them, not one each. Answers in the order given."""
 
     async def every_answer() -> list[Answer]:
-        return list(await asyncio.gather(*(send_async(*delivery) for delivery in deliveries)))
+        answers = await asyncio.gather(
+            *(send_async(*delivery) for delivery in deliveries), return_exceptions=True
+        )
+        return [
+            _undelivered_if_failed(answer, delivery[0])
+            for answer, delivery in zip(answers, deliveries, strict=True)
+        ]
 
     return async_to_sync_aside(every_answer)() if deliveries else []
 
@@ -154,10 +162,7 @@ async def send_async(attempt: ActionAttempt, gate: Gate, envelope: Envelope) -> 
     with no hop to another loop; only a run that has ended needs the database (in a thread).
     `gate` is the attempt's, passed loaded: the ORM does not run on the event loop."""
     try:
-        # The SDK asks again when the server answers "not yet" just before the RPC's deadline, so
-        # the RPC timeout alone could hold the reviewer for twice as long: this is the whole wait.
-        async with asyncio.timeout(settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS):
-            result = await _execute(gate, attempt.action, envelope)
+        result = await _execute(gate, attempt.action, envelope)
     except TimeoutError:
         return Answer(Status.UNDELIVERED, NO_ANSWER)
     except TemporalUnreachable:
@@ -214,13 +219,28 @@ def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
 
 async def _execute(gate: Gate, action: str, envelope: Envelope) -> ActionResult:
     client: Client = await client_for_agent(gate.agent)
-    return await client.get_workflow_handle(gate.workflow_id).execute_update(
-        action,  # the Update is named for the action
-        envelope.signed,
-        id=envelope.update_id,
-        result_type=ActionResult,
-        rpc_timeout=timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS),
-    )
+    timeout = settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS
+    # The SDK asks again when the server answers "not yet" just before the RPC's deadline, so the
+    # RPC timeout alone could hold the reviewer twice as long: this bounds the whole wait.
+    async with asyncio.timeout(timeout):
+        return await client.get_workflow_handle(gate.workflow_id).execute_update(
+            action,  # the Update is named for the action
+            envelope.signed,
+            id=envelope.update_id,
+            result_type=ActionResult,
+            rpc_timeout=timedelta(seconds=timeout),
+        )
+
+
+def _undelivered_if_failed(answer: Answer | BaseException, attempt: ActionAttempt) -> Answer:
+    """One send of several that failed unexpectedly (a full disk for its claim-check file, say):
+    logged, and left queued for the delivery loop; the others' answers stand."""
+    if isinstance(answer, Answer):
+        return answer
+    if not isinstance(answer, Exception):  # cancelled: the request itself is going away
+        raise answer
+    log.error("Sending %s failed unexpectedly; it is tried again later", attempt.action_id, exc_info=answer)
+    return Answer(Status.UNDELIVERED, "It could not be sent just now; it is tried again shortly.")
 
 
 def _stored(attempt: ActionAttempt) -> Envelope:
