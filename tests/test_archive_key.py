@@ -78,6 +78,18 @@ def test_an_archive_key_endorsed_by_a_stranger_or_altered_is_refused(portal_sign
     )
 
 
+@pytest.mark.parametrize("field", ["public_key", "signature", "key_id", "endorsed_by"])
+def test_a_stored_endorsement_with_a_field_that_is_not_text_is_refused_not_a_500(portal_signing_key, field):
+    """A record or export edited by hand: a number, a list or null where text belongs is refused
+    like any altered endorsement (it raised TypeError, a 500 on the audit page)."""
+    ours = new_archive_key(portal_signing_key, key_id="archive-ours")
+    [endorsement] = ours.endorsements
+    for odd in (12345, ["x"], None):
+        bent = dataclasses.replace(endorsement, **{field: odd})
+        assert refusal_of({**signed_by(ours), "endorsements": [bent]}) is not None
+    assert refusal_of({**signed_by(ours), "value": 12345}) is not None
+
+
 def test_no_run_takes_the_archive_key_for_the_portals(temporal, worker):
     handle = start_loan(temporal, worker)
     gate = wait_for_gate(temporal, handle)

@@ -185,10 +185,12 @@ def signed_at_text(moment: datetime) -> str:
 
 
 def verifies(public_key: str, signature: str, message: bytes) -> bool:
+    """Whether `signature` is `public_key`'s over `message`; False for anything else, a key or
+    signature that is not text included (a stored record or a file edited by hand)."""
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
         key.verify(base64.b64decode(signature, validate=True), message)
-    except (InvalidSignature, ValueError, binascii.Error):
+    except (InvalidSignature, ValueError, TypeError, binascii.Error):
         return False
     return True
 

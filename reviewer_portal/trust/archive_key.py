@@ -26,6 +26,7 @@ from agents.framework.types import VerifyingKey
 from reviewer_portal.trust.keys import ARCHIVE, SigningKey, generate, new_key_id, signing_key, write_new
 
 ARCHIVE_KEY_PREFIX = b"reviewer-portal/archive-key/v1\n"
+ENDORSEMENT_FIELDS = ("key_id", "public_key", "signature", "endorsed_by")
 
 
 def archive_key_message(key_id: str, public_key: str) -> bytes:
@@ -89,6 +90,9 @@ def checkpoint_refusal(
     """Why `value` is not a checkpoint signature the portal vouches for; None if it is: by a key
     `portal_keys` trusts, or by the archive key the endorsements name, endorsed for archiving by
     one of those."""
+    texts = [key_id, value, *(getattr(e, name) for e in endorsements for name in ENDORSEMENT_FIELDS)]
+    if not all(isinstance(text, str) for text in texts):  # a record or file edited by hand
+        return "its signature or endorsements are malformed"
     for archive in (e for e in endorsements if e.key_id == key_id and e.endorsed_by != key_id):
         chain = [e for e in endorsements if e is not archive]
         endorser = signing.trusted_keys(portal_keys, chain).get(archive.endorsed_by)
