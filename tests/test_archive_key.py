@@ -22,8 +22,15 @@ from reviewer_portal.archive.chain import append, signed_checkpoint
 from reviewer_portal.archive.hashing import checkpoint_message
 from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.log_redaction import configured_secrets
-from reviewer_portal.trust.archive_key import checkpoint_key, checkpoint_refusal, new_archive_key
-from reviewer_portal.trust.keys import SigningKey, generate, portal_keyring, rotate, signing_key
+from reviewer_portal.trust.archive_key import (
+    archive_key_refusal,
+    checkpoint_key,
+    checkpoint_refusal,
+    ensure_dev_archive_key,
+    new_archive_key,
+)
+from reviewer_portal.trust.checks import signing_key_check
+from reviewer_portal.trust.keys import SigningKey, generate, portal_keyring, rotate, signing_key, write_new
 from tests import actions
 from tests.conftest import start_loan, wait_for_gate
 
@@ -157,3 +164,30 @@ def test_a_key_given_for_the_other_purpose_is_refused_by_name(settings, portal_s
     settings.PORTAL_SIGNING_KEY = new_archive_key(portal_signing_key, key_id="archive-x").to_json()
     with pytest.raises(ImproperlyConfigured, match="a key for archive"):
         signing_key()
+
+
+def test_check_deploy_names_an_archive_key_the_portals_keys_do_not_endorse(settings, portal_signing_key):
+    assert signing_key_check() == []
+    settings.ARCHIVE_SIGNING_KEY = new_archive_key(
+        generate(key_id="stranger"), key_id="archive-stranger"
+    ).to_json()
+
+    [error] = signing_key_check()
+
+    assert error.id == "trust.E002" and "archive-stranger is not endorsed by a portal key" in error.msg
+
+
+def test_make_dev_replaces_a_development_archive_key_the_portals_key_no_longer_endorses(
+    tmp_path, portal_signing_key
+):
+    """The development portal key was made again (var/keys emptied in part): the archive key it
+    once endorsed would sign checkpoints nothing verifies. A production key is never touched."""
+    stale, kept = tmp_path / "stale.json", tmp_path / "production.json"
+    write_new(stale, new_archive_key(generate(key_id="old-dev", dev=True), key_id="archive-old"))
+    write_new(kept, new_archive_key(generate(key_id="old-prod"), key_id="archive-prod"))
+
+    assert ensure_dev_archive_key(stale) is True and ensure_dev_archive_key(kept) is False
+    fresh = SigningKey.from_json(stale.read_text())
+    assert fresh.key_id != "archive-old" and archive_key_refusal(fresh) is None
+    assert ensure_dev_archive_key(stale) is False  # a good one stays
+    assert SigningKey.from_json(kept.read_text()).key_id == "archive-prod"

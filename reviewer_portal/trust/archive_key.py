@@ -24,6 +24,7 @@ from agents.framework import signing
 from agents.framework.reviewer_actions import KeyEndorsement
 from agents.framework.types import VerifyingKey
 from reviewer_portal.trust.keys import ARCHIVE, SigningKey, generate, new_key_id, signing_key, write_new
+from reviewer_portal.trust.public_keys import verification_keyring
 
 ARCHIVE_KEY_PREFIX = b"reviewer-portal/archive-key/v1\n"
 ENDORSEMENT_FIELDS = ("key_id", "public_key", "signature", "endorsed_by")
@@ -49,11 +50,39 @@ def new_archive_key(portal: SigningKey, *, key_id: str = "") -> SigningKey:
 
 def ensure_dev_archive_key(path: Path) -> bool:
     """Make a development archive key at `path`, endorsed by the development portal key, if there
-    is none; True if one was made."""
+    is none, or if the one there is a development key the portal's key no longer endorses (the
+    portal's development key was made again since); True if one was made."""
     if path.exists():
-        return False
+        held = SigningKey.from_json(path.read_text())
+        if not held.dev or archive_key_refusal(held) is None:
+            return False
+        path.unlink()
     write_new(path, new_archive_key(signing_key()))
     return True
+
+
+def archive_key_refusal(key: SigningKey | None = None) -> str | None:
+    """Why what the archive key (`key`, default: this process's) signs would not verify with the
+    portal's public keys; None if it would, or if no archive key is configured (the archiver then
+    signs with the portal's)."""
+    if key is None and not archive_key_configured():
+        return None
+    try:
+        key = key or checkpoint_key()
+        portal_keys = verification_keyring()
+    except ImproperlyConfigured as err:
+        return str(err)
+    probe = b"reviewer-portal/archive-key-probe"
+    refusal = checkpoint_refusal(
+        probe,
+        key_id=key.key_id,
+        value=key.sign(probe),
+        endorsements=key.endorsements,
+        portal_keys=portal_keys,
+    )
+    if refusal:
+        return f"The archive key {key.key_id} is not endorsed by a portal key the verifiers hold: {refusal}."
+    return None
 
 
 def checkpoint_key() -> SigningKey:

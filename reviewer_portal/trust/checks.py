@@ -1,4 +1,5 @@
-"""`manage.py check --deploy`: the portal cannot sign reviewer actions without a production key."""
+"""`manage.py check --deploy`: the portal cannot sign reviewer actions without a production key, and
+an archive key given must sign what verifiers take."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
+from reviewer_portal.trust.archive_key import archive_key_refusal
 from reviewer_portal.trust.keys import signing_key
 
 
@@ -16,4 +18,9 @@ def signing_key_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         signing_key()
     except ImproperlyConfigured as err:
         return [Error(str(err), hint="See README, 'Trust model'.", id="trust.E001")]
+    refusal = archive_key_refusal()
+    if refusal:
+        return [
+            Error(refusal, hint="`manage.py signing_key archive-key --out FILE` makes one.", id="trust.E002")
+        ]
     return []
