@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from agents.framework.carry_origin import CARRY_REFUSED, carry_refusal
 from agents.framework.contract import ALL_GATES_QUERY
+from agents.support.rep_checks import RECHECK_IN_TURN, RepChecksMixin
 from agents.support.turn import AgentTurnMixin, carried_summary
 
 with workflow.unsafe.imports_passed_through():
@@ -42,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         MESSAGE_REFUSED,
         OPEN,
         REP,
-        REP_ACTION_APPLIED,
         REP_ACTION_REFUSED,
         REP_CLOSE,
         REP_RELEASE,
@@ -62,9 +62,6 @@ with workflow.unsafe.imports_passed_through():
 
 # How many rep action ids a conversation remembers, to apply a redelivered one once.
 APPLIED_KEPT = 50
-# Handlers check again, in their turn, what their validators checked: an Update queued behind a
-# close is refused. Histories recorded before this applied such Updates, and replay that way.
-RECHECK_IN_TURN = "support-recheck-in-turn"
 # An untaken handoff expires at its gate's deadline. Histories recorded before this waited on the
 # silence timer alone, waking for no handoff, and replay that way.
 HANDOFF_EXPIRY = "support-handoff-expiry"
@@ -74,7 +71,7 @@ ADMIN_REPLY_UNTAKEN = "support-admin-reply-untaken"
 
 
 @workflow.defn(name=SUPPORT_WORKFLOW)
-class SupportConversationWorkflow(AgentTurnMixin):
+class SupportConversationWorkflow(AgentTurnMixin, RepChecksMixin):
     @workflow.init
     def __init__(self, input: SupportInput) -> None:
         # Here, not in run(): an Update may reach a continued run before run() starts.
@@ -214,50 +211,9 @@ class SupportConversationWorkflow(AgentTurnMixin):
     def validate_rep_release(self, action: RepAction) -> None:
         self._refuse_unless_rep(REP_RELEASE, action)
 
-    def _release_refusal(self, action: RepAction) -> str | None:
-        refusal = handoff.open_refusal(self._handoff, closed=self._closed)
-        if refusal is None and self._handoff is not None and self._handoff.gate is not None:
-            refusal = handoff.release_refusal(self._handoff.gate, action)
-        return refusal
-
     def pinned_keys(self) -> list[VerifyingKey]:
         """The keys this conversation trusts, for the worker's check (agents.framework.worker_keyring)."""
         return self._input.trusted_keys
-
-    def _refuse_unless_rep(self, name: str, action: RepAction) -> None:
-        closed = handoff.open_refusal(self._handoff, closed=self._closed)
-        if closed:
-            raise ApplicationError(closed, type=REP_ACTION_REFUSED, non_retryable=True)
-        update = workflow.current_update_info()
-        refusal = rep_actions.rep_action_refusal(
-            name,
-            action,
-            pinned=self._input.trusted_keys,
-            workflow_id=workflow.info().workflow_id,
-            update_id=update.id if update else "",
-            now=workflow.now(),
-        )
-        if refusal:
-            raise ApplicationError(refusal, type=REP_ACTION_REFUSED, non_retryable=True)
-        assert self._handoff is not None and self._handoff.gate is not None
-        gate = self._handoff.gate
-        releasing = name == REP_RELEASE
-        held = handoff.release_refusal(gate, action) if releasing else handoff.holder_refusal(gate, action)
-        if held:
-            raise ApplicationError(held, type=REP_ACTION_REFUSED, non_retryable=True)
-        if action.action_id in self._applied:
-            raise ApplicationError(
-                "This action was applied before.", type=REP_ACTION_APPLIED, non_retryable=True
-            )
-
-    def _recheck_rep(self, action: RepAction) -> None:
-        """Refuse, in its turn, a rep's action the turns before it made wrong (a close, another
-        rep's claim); its signature was checked by its validator."""
-        refusal = handoff.open_refusal(self._handoff, closed=self._closed)
-        if refusal is None and self._handoff is not None and self._handoff.gate is not None:
-            refusal = handoff.holder_refusal(self._handoff.gate, action)
-        if refusal and workflow.patched(RECHECK_IN_TURN):
-            raise ApplicationError(refusal, type=REP_ACTION_REFUSED, non_retryable=True)
 
     def _closed_to_customer(self) -> bool:
         return self._closed or (self._handoff is not None and self._handoff.closed)
