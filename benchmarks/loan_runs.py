@@ -138,9 +138,10 @@ async def connect(address: str, converter: DataConverter) -> Client:
     from temporalio.client import Client
 
     from agents.framework.strict_json import STRICT_DATA_CONVERTER
+    from reviewer_portal.temporal_client import seal_keys
     from reviewer_portal.trust.start_signing import SignedStarts
 
-    signed = SignedStarts(STRICT_DATA_CONVERTER.payload_converter)
+    signed = SignedStarts(STRICT_DATA_CONVERTER.payload_converter, seal_keys(NAMESPACE))
     return await Client.connect(address, namespace=NAMESPACE, data_converter=converter, interceptors=[signed])
 
 

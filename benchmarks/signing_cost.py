@@ -16,7 +16,7 @@ baseline each: (c) the worker's keyring check of the signed decision, beside (b)
 start as the portal signs it (the input's digest and the signature, reviewer_portal.trust.
 start_signing) and (e) as the worker checks it (the digest of the decoded input and the
 signature), beside converting the input to payloads, which every start does anyway; (f) sealing
-a continue-as-new and checking the seal (agents/framework/continuation_seal.py), beside the same.
+a continue-as-new and checking the seal (agents/framework/seals.py), beside the same.
 Figures only: it never fails on them.
 """
 
@@ -104,7 +104,7 @@ def measure_keyring_checks(n: int = 2000) -> list[str]:
     from temporalio.client import StartWorkflowInput
 
     from agents.framework.codec import NamespaceKeys, new_key
-    from agents.framework.continuation_seal import ContinuationKeys
+    from agents.framework.seals import CONTINUATION, SealKeys
     from agents.framework.start_claims import input_digest, start_refusal
     from agents.framework.strict_json import STRICT_DATA_CONVERTER
     from agents.framework.worker_keyring import unpublished_key_refusal
@@ -125,7 +125,7 @@ def measure_keyring_checks(n: int = 2000) -> list[str]:
     samples: dict[str, list[float]] = {
         name: [] for name in ("convert", "keyring", "sign start", "check start", "seal")
     }
-    seals = ContinuationKeys.derived_from(NamespaceKeys("k1", {"k1": new_key()}), "default")
+    seals = SealKeys.derived_from(NamespaceKeys("k1", {"k1": new_key()}), "default")
     run = {"workflow_type": "AgentWorkflow", "workflow_id": "loan-bench", "continued_run_id": "run-1"}
 
     def check_start(claim: object, now: datetime) -> str | None:
@@ -154,7 +154,7 @@ def measure_keyring_checks(n: int = 2000) -> list[str]:
         claim = timed("sign start", lambda: start_claim(key, converter, start))
         now = datetime.now(UTC) + timedelta(seconds=1)
         assert timed("check start", partial(check_start, claim, now)) is None
-        assert timed("seal", lambda: seals.refusal(seals.seal(**run), **run)) is None
+        assert timed("seal", lambda: seals.refusal(seals.seal(CONTINUATION, run), CONTINUATION, run)) is None
     p50 = {name: statistics.median(values) for name, values in samples.items()}
     return [
         f"{'(c) keyring check of the decision':38} {n:>5} {p50['keyring']:>9.1f}",

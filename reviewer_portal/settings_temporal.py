@@ -81,11 +81,11 @@ ARCHIVE_SIGNING_KEY_FILE = env.str(
 # file. Not secret. A process with the signing key and neither of these uses that key's own.
 PORTAL_PUBLIC_KEYS = env.str("PORTAL_PUBLIC_KEYS", default="")
 PORTAL_PUBLIC_KEYS_FILE = env.str("PORTAL_PUBLIC_KEYS_FILE", default="")
-# Workers seal each continue-as-new and run a continued run only with a worker's seal
-# (agents/framework/continuation_seal.py). While workers from before sealing may still continue
-# runs (the first rollout of it), set this to a time after the last of them stopped: runs
-# continued before it go on unsealed. ISO 8601 with a zone, e.g. 2026-12-01T09:00:00+00:00.
-WORKER_UNSEALED_CONTINUATIONS_BEFORE = env.str("WORKER_UNSEALED_CONTINUATIONS_BEFORE", default="")
+# Starts, continue-as-new and activities carry seals made with the payload keys, which workers
+# check (agents/framework/seals.py). While portals and workers from before seals may still make
+# them (the first rollout), set this to a time after the last of them stopped: runs created and
+# activities scheduled before it go on unsealed. ISO 8601 with a zone, e.g. 2026-12-01T09:00:00+00:00.
+WORKER_UNSEALED_BEFORE = env.str("WORKER_UNSEALED_BEFORE", default="")
 
 # --- Payload encryption -----------------------------------------------------------------------
 # AES-256 keys per Temporal namespace (agents/framework/codec.py): the JSON document, or a secret

@@ -26,6 +26,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.service import TLSConfig
 
 from agents.framework.claim_check import with_claim_check
+from agents.framework.seals import SealKeys
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from reviewer_portal.codec.keys import codec_for
 from reviewer_portal.domains import domain_of
@@ -158,6 +159,12 @@ def data_converter(namespace: str | None = None) -> DataConverter:
     return with_claim_check(encrypted, Path(settings.CLAIM_CHECK_DIR), settings.CLAIM_CHECK_THRESHOLD_BYTES)
 
 
+def seal_keys(namespace: str) -> SealKeys:
+    """The keys the portal seals its starts with in `namespace` (agents.framework.seals)."""
+    codec = codec_for(namespace)
+    return SealKeys.derived_from(codec.keys, namespace)
+
+
 async def connect(namespace: str | None = None) -> Client:
     """A new Client for `namespace` (default: TEMPORAL_NAMESPACE) of the configured cluster."""
     namespace = namespace or settings.TEMPORAL_NAMESPACE
@@ -167,7 +174,7 @@ async def connect(namespace: str | None = None) -> Client:
         tls=_tls(),
         api_key=settings.TEMPORAL_API_KEY or None,
         data_converter=data_converter(namespace),
-        interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],
+        interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter, seal_keys(namespace))],
     )
 
 

@@ -33,7 +33,7 @@ from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from agents.framework.types import VerifyingKey
 from agents.framework.worker import build_worker
 from reviewer_portal.operations.management.commands.devstack import TEMPORAL_DYNAMIC_CONFIG
-from reviewer_portal.temporal_client import data_converter
+from reviewer_portal.temporal_client import data_converter, seal_keys
 from reviewer_portal.trust.public_keys import worker_keyring
 from reviewer_portal.trust.start_signing import SignedStarts
 from tests.workflows.continued_runs import ContinueIntoAgent
@@ -53,7 +53,9 @@ class TemporalHarness:
         self.env = self.run(
             WorkflowEnvironment.start_local(
                 data_converter=data_converter(),
-                interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],  # as the portal's
+                interceptors=[
+                    SignedStarts(STRICT_DATA_CONVERTER.payload_converter, seal_keys("default"))
+                ],  # as the portal's
                 dev_server_existing_path=str(TEMPORAL_BIN),
                 dev_server_log_level="error",
                 ui=ui_port is not None,
@@ -126,7 +128,7 @@ class TemporalHarness:
             self.address,
             namespace=namespace,
             data_converter=data_converter(namespace),
-            interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],
+            interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter, seal_keys(namespace))],
         )
 
     def close(self) -> None:

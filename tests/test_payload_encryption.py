@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from agents.framework.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeys, generate, rotate
 from agents.framework.llm import LlmSettings
 from agents.framework.registry import AGENTS
+from agents.framework.seals import SealKeys
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from agents.framework.worker import build_worker
 from agents.framework.workflow import AgentWorkflow
@@ -152,7 +153,12 @@ class _worker_with_keys:
             client = await Client.connect(
                 self.temporal.address,
                 data_converter=converter,
-                interceptors=[SignedStarts(STRICT_DATA_CONVERTER.payload_converter)],
+                interceptors=[
+                    SignedStarts(
+                        STRICT_DATA_CONVERTER.payload_converter,
+                        SealKeys.derived_from(self.keys.of("default"), "default"),
+                    )
+                ],
             )
             worker = build_worker(
                 client,

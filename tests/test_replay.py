@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from agents.framework.codec import EncryptionCodec
-from agents.framework.continuation_seal import ContinuationKeys
+from agents.framework.run_checks import RunChecks
 from agents.framework.sandbox import SANDBOXES, sandbox_named, workflow_runner
+from agents.framework.seals import SealKeys
 from agents.framework.worker_keyring import WorkerKeyring
 from agents.framework.workflow import AgentWorkflow
 from agents.support.workflow import SupportConversationWorkflow
@@ -174,13 +176,15 @@ def test_a_run_that_continued_as_new_replays_with_the_workers_seal_and_checks(pa
     converter = data_converter()
     codec = converter.payload_codec
     assert isinstance(codec, EncryptionCodec)
-    seals = ContinuationKeys.derived_from(codec.keys, codec.namespace)
+    seals = SealKeys.derived_from(codec.keys, codec.namespace)
+    # Recorded before seals, most of them: made before now, as a rollout lets through.
+    checks = RunChecks({}, seals, unsealed_before=datetime.now(UTC))
     workflows = [AgentWorkflow, SupportConversationWorkflow, ContinueIntoAgent]
     replayer = Replayer(
         workflows=workflows,
         data_converter=converter,
         workflow_runner=workflow_runner(sandbox_named("strict"), workflows),
-        interceptors=[WorkerKeyring({}, seals)],
+        interceptors=[WorkerKeyring(checks)],
     )
 
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))

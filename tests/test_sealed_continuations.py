@@ -1,4 +1,4 @@
-"""A continued run goes on only if a worker continued it (agents/framework/continuation_seal.py).
+"""A continued run goes on only if a worker continued it (agents/framework/seals.py).
 
 Found by the attacker's review of signed starts, and reproduced here on the real dev server: a
 client whose Temporal credential may poll starts a loan run on a queue of its own (no worker
@@ -35,8 +35,8 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from agents.framework.codec import NamespaceKeys, new_key
-from agents.framework.continuation_seal import CONTINUATION_HEADER, ContinuationKeys, UnknownSealKey
 from agents.framework.contract import AGENT_WORKFLOW
+from agents.framework.seals import CONTINUATION, HEADERS, SealKeys, UnknownSealKey
 from agents.framework.start_claims import START_REFUSED
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from agents.framework.types import AgentState, ChatMessage
@@ -111,7 +111,7 @@ def test_a_continue_as_new_made_by_a_client_completing_a_task_itself_does_nothin
 
     handle = continued_by_a_raw_client(temporal, worker, workflow_id, forged)
 
-    assert "no worker of this namespace continued it" in refusal_of(temporal, handle)
+    assert "no worker continued it. It carries no continuation seal" in refusal_of(temporal, handle)
 
 
 def test_a_workers_continuation_is_sealed_and_goes_on_and_its_seal_is_good_for_nothing_else(temporal, worker):
@@ -127,7 +127,7 @@ def test_a_workers_continuation_is_sealed_and_goes_on_and_its_seal_is_good_for_n
     started = temporal.run(real.fetch_history()).events[0].workflow_execution_started_event_attributes
     relay = temporal.client.get_workflow_handle(real.id, run_id=started.continued_execution_run_id)
     ended = temporal.run(relay.fetch_history()).events[-1]
-    seal = ended.workflow_execution_continued_as_new_event_attributes.header.fields[CONTINUATION_HEADER]
+    seal = ended.workflow_execution_continued_as_new_event_attributes.header.fields[HEADERS[CONTINUATION]]
     record_history(temporal, relay, "relay_sealed_continuation")
     record_history(temporal, real, "loan_sealed_continuation_continued")
     workflow_id = f"loan-rogue-{uuid.uuid4().hex[:8]}"
@@ -137,7 +137,7 @@ def test_a_workers_continuation_is_sealed_and_goes_on_and_its_seal_is_good_for_n
         worker,
         workflow_id,
         forged_input(temporal, worker, workflow_id),
-        {CONTINUATION_HEADER: seal},
+        {HEADERS[CONTINUATION]: seal},
     )
 
     assert "seal does not match it" in refusal_of(temporal, handle)
@@ -158,26 +158,31 @@ def test_a_run_continued_before_the_rollout_time_goes_on_unsealed(temporal, port
 # --- the seal itself --------------------------------------------------------------------------
 
 KEYS = NamespaceKeys("k1", {"k1": new_key()})
-SEALS = ContinuationKeys.derived_from(KEYS, "default")
+SEALS = SealKeys.derived_from(KEYS, "default")
 CLAIMS = {"workflow_type": AGENT_WORKFLOW, "workflow_id": "loan-1", "continued_run_id": "run-1"}
 
 
 def test_a_seal_verifies_for_what_it_sealed_only():
-    seal = SEALS.seal(**CLAIMS)
+    seal = SEALS.seal(CONTINUATION, CLAIMS)
 
-    assert SEALS.refusal(seal, **CLAIMS) is None
+    assert SEALS.refusal(seal, CONTINUATION, CLAIMS) is None
+    assert "does not match" in (SEALS.refusal(seal, "start", CLAIMS) or "")  # a seal is for one kind
     for name in CLAIMS:
-        assert "does not match" in (SEALS.refusal(seal, **{**CLAIMS, name: CLAIMS[name] + "x"}) or "")
+        assert "does not match" in (
+            SEALS.refusal(seal, CONTINUATION, {**CLAIMS, name: CLAIMS[name] + "x"}) or ""
+        )
 
 
 def test_seals_rotate_with_the_payload_keys_and_stay_in_their_namespace():
-    old_seal = SEALS.seal(**CLAIMS)
-    rotated = ContinuationKeys.derived_from(NamespaceKeys("k2", {**KEYS.keys, "k2": new_key()}), "default")
-    elsewhere = ContinuationKeys.derived_from(KEYS, "payments")
+    old_seal = SEALS.seal(CONTINUATION, CLAIMS)
+    rotated = SealKeys.derived_from(NamespaceKeys("k2", {**KEYS.keys, "k2": new_key()}), "default")
+    elsewhere = SealKeys.derived_from(KEYS, "payments")
 
-    assert rotated.refusal(old_seal, **CLAIMS) is None  # the older key still verifies
-    assert b'"k2"' in rotated.seal(**CLAIMS).data  # the new one seals
-    assert "does not match" in (elsewhere.refusal(old_seal, **CLAIMS) or "")  # another namespace's
+    assert rotated.refusal(old_seal, CONTINUATION, CLAIMS) is None  # the older key still verifies
+    assert b'"k2"' in rotated.seal(CONTINUATION, CLAIMS).data  # the new one seals
+    assert "does not match" in (
+        elsewhere.refusal(old_seal, CONTINUATION, CLAIMS) or ""
+    )  # another namespace's
 
 
 MALFORMED = {
@@ -193,7 +198,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("data", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_or_foreign_seal_is_refused_with_words(data):
-    refusal = SEALS.refusal(Payload(metadata={"encoding": b"json/plain"}, data=data), **CLAIMS)
+    refusal = SEALS.refusal(Payload(metadata={"encoding": b"json/plain"}, data=data), CONTINUATION, CLAIMS)
 
     assert refusal and refusal.endswith(".")
 
@@ -201,7 +206,7 @@ def test_a_malformed_or_foreign_seal_is_refused_with_words(data):
 def test_a_seal_under_a_key_this_worker_lacks_fails_the_task_not_the_run():
     """A worker left out of a payload key rotation: its task is tried again (by a worker that has
     the key), never a run failed for good."""
-    rotated = ContinuationKeys.derived_from(NamespaceKeys("k2", {**KEYS.keys, "k2": new_key()}), "default")
+    rotated = SealKeys.derived_from(NamespaceKeys("k2", {**KEYS.keys, "k2": new_key()}), "default")
 
     with pytest.raises(UnknownSealKey, match="'k2', which this worker does not hold"):
-        SEALS.refusal(rotated.seal(**CLAIMS), **CLAIMS)
+        SEALS.refusal(rotated.seal(CONTINUATION, CLAIMS), CONTINUATION, CLAIMS)

@@ -24,6 +24,7 @@ from temporalio.client import (
     OutboundInterceptor,
     StartWorkflowInput,
     WorkflowFailureError,
+    WorkflowQueryFailedError,
 )
 from temporalio.common import RetryPolicy
 
@@ -38,7 +39,7 @@ from agents.framework.start_claims import (
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.temporal_client import data_converter
+from reviewer_portal.temporal_client import data_converter, seal_keys
 from reviewer_portal.trust.keys import generate, signing_key
 from reviewer_portal.trust.start_signing import SignedStarts, start_claim
 from tests.conftest import event_types, loan_input, start_loan, wait_for_gate
@@ -87,8 +88,9 @@ def refusal_of(temporal, handle) -> str:
     assert failed.value.cause.type == START_REFUSED
     assert not DONE_NOTHING & set(event_types(temporal, handle))  # no publish, no tool, no SLA timer
     assert not Gate.objects.filter(workflow_id=handle.id).exists()
-    # A query replays the failed run: the recorded refusal fails it again, the same way.
-    assert temporal.run(handle.query(AgentWorkflow.all_gates)) == []
+    # A query replays the failed run: the recorded refusal fails it again, and it answers nothing.
+    with pytest.raises(WorkflowQueryFailedError):
+        temporal.run(handle.query(AgentWorkflow.all_gates))
     return failed.value.cause.message
 
 
@@ -163,7 +165,7 @@ def test_a_process_without_the_signing_key_cannot_start_a_run(temporal):
         client = await Client.connect(
             temporal.address,
             data_converter=data_converter(),
-            interceptors=[SignedStarts(CONVERTER, key=lambda: None)],
+            interceptors=[SignedStarts(CONVERTER, seal_keys("default"), key=lambda: None)],
         )
         await client.start_workflow(
             AgentWorkflow.run, loan_input(), id=f"loan-{uuid.uuid4().hex[:8]}", task_queue="none"

@@ -6,7 +6,7 @@ begin with a gate already "approved by" any officer: published, shown as theirs,
 with no Update for the worker's keyring to refuse. A carry is the run's own only when the server
 says the run continues another (`continued_run_id`) and no cron schedule or retry policy would
 have handed it the starter's input again, and the worker's interceptor checks that a worker sealed
-that continue-as-new (agents.framework.continuation_seal). Pure: the workflow passes its
+that continue-as-new (agents.framework.seals). Pure: the workflow passes its
 `workflow.info()`.
 """
 

@@ -7,7 +7,7 @@ input, and when. A worker runs a new run only if that signature is by a key of i
 start reached Temporal within MAX_START_AGE of being signed (agents.framework.worker_keyring).
 
 A run's own continue-as-new carries no portal signature: a worker's seal instead
-(agents.framework.continuation_seal), which the same interceptor checks. Pure: the portal's
+(agents.framework.seals), which the same interceptor checks. Pure: the portal's
 client interceptor (reviewer_portal.trust.start_signing) and the worker share it.
 """
 

@@ -15,12 +15,13 @@ from temporalio.worker import Worker
 
 from agents.framework.bytecode import compile_workflow_modules
 from agents.framework.codec import EncryptionCodec
-from agents.framework.continuation_seal import ContinuationKeys
 from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.llm import LlmActivities, LlmSettings
 from agents.framework.registry import AgentSpec
 from agents.framework.result_store import forget_sealed_results, open_sealed_results, seal_results
+from agents.framework.run_checks import RunChecks
 from agents.framework.sandbox import WorkflowSandbox, workflow_runner
+from agents.framework.seals import SealKeys
 from agents.framework.summarise import SummariseActivities
 from agents.framework.worker_keyring import WorkerKeyring
 from agents.framework.workflow import AgentWorkflow
@@ -57,9 +58,10 @@ def build_worker(
     published public keys, key id to key: a run whose start the portal did not sign with one of
     them, and a signed action by any other key, are refused (agents.framework.worker_keyring).
     None checks neither: a worker of the framework alone, for its benchmarks; every worker that
-    serves the portal's runs is given the portal's keyring (run_worker). With a keyring, each
-    continue-as-new is sealed, and a continued run checked, with keys derived from the client's
-    payload keys; `unsealed_before` lets runs continued before it go on unsealed (a rollout).
+    serves the portal's runs is given the portal's keyring (run_worker). With a keyring, runs,
+    continuations and activities are also sealed and checked with keys derived from the client's
+    payload keys (agents.framework.seals); `unsealed_before` lets what was made before it go on
+    unsealed (a rollout).
     `workflows` are served beside the agents' (the tests').
     """
     activities: list[Callable[..., Any]] = [
@@ -94,11 +96,11 @@ def _keyring_interceptor(
     codec = client.data_converter.payload_codec
     if not isinstance(codec, EncryptionCodec):
         raise ValueError(
-            "a worker of the portal's runs seals continue-as-new with keys derived from its payload keys: "
+            "a worker of the portal's runs checks seals made with keys derived from its payload keys: "
             "connect its client with the portal's data converter (payloads encrypted)"
         )
-    continuations = ContinuationKeys.derived_from(codec.keys, codec.namespace)
-    return WorkerKeyring(keyring, continuations, unsealed_before=unsealed_before)
+    seals = SealKeys.derived_from(codec.keys, codec.namespace)
+    return WorkerKeyring(RunChecks(keyring, seals, unsealed_before))
 
 
 def _require_local_activities(activities: Sequence[Callable[..., Any]]) -> None:

@@ -161,8 +161,8 @@ class Command(BaseCommand):
         return keyring
 
     def _unsealed_before(self) -> datetime | None:
-        """WORKER_UNSEALED_CONTINUATIONS_BEFORE, read: runs continued before it need no seal."""
-        text = settings.WORKER_UNSEALED_CONTINUATIONS_BEFORE
+        """WORKER_UNSEALED_BEFORE, read: what was made before it needs no seal."""
+        text = settings.WORKER_UNSEALED_BEFORE
         if not text:
             return None
         try:
@@ -170,10 +170,10 @@ class Command(BaseCommand):
         except ValueError:
             moment = None
         if moment is None or moment.tzinfo is None:
-            raise SystemExit(
-                f"WORKER_UNSEALED_CONTINUATIONS_BEFORE must be an ISO 8601 time with a zone, not {text!r}."
-            )
-        self.stdout.write(f"Worker: runs continued before {moment.isoformat()} go on without a worker's seal")
+            raise SystemExit(f"WORKER_UNSEALED_BEFORE must be an ISO 8601 time with a zone, not {text!r}.")
+        self.stdout.write(
+            f"Worker: runs created and activities scheduled before {moment.isoformat()} need no seal"
+        )
         return moment
 
     async def _run(
