@@ -12,9 +12,13 @@ import uuid
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.worker import Worker
 
+from agents.framework.run_checks import RunChecks
 from agents.framework.types import GateSnapshot
+from agents.framework.worker_keyring import WorkerKeyring
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.temporal_client import seal_keys
+from reviewer_portal.trust.public_keys import worker_keyring
 from tests.agents.forger import GateForger
 from tests.conftest import logged_in, make_user, submit_loan_application
 from tests.test_namespaces import split_domains, wait_for_projected  # noqa: F401 (fixture)
@@ -29,14 +33,19 @@ def forge(
     activity: str = "publish_gate_change",
 ) -> str:
     """Run GateForger in `namespace` with `snapshot`, calling `activity` on the portal's queue;
-    what it was answered."""
+    what it was answered. Its worker holds the namespace's keys, as a compromised worker of
+    another domain would, so its activities carry a worker's seal and reach the publish
+    activity's own checks (without them, the seal alone refuses them: tests/test_poller_attacks.py)."""
     fields = snapshot if isinstance(snapshot, dict) else dataclasses.asdict(snapshot)
     publication = {"snapshot": json.loads(json.dumps(fields, cls=AdvancedJSONEncoder))}
 
     async def run() -> str:
         client = await temporal.client_of(namespace)
         queue = f"forger-{uuid.uuid4().hex[:8]}"
-        async with Worker(client, task_queue=queue, workflows=[GateForger]):
+        checks = RunChecks(worker_keyring(), seal_keys(namespace))
+        async with Worker(
+            client, task_queue=queue, workflows=[GateForger], interceptors=[WorkerKeyring(checks)]
+        ):
             return await client.execute_workflow(
                 GateForger.run, args=[publication, publish_queue, activity], id=workflow_id, task_queue=queue
             )
