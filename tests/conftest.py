@@ -32,6 +32,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 
 from agents.framework.codec import generate as generate_payload_keys
 from agents.framework.registry import AGENTS, AgentSpec
+from agents.framework.run_checks import VOUCHED_PREFIX
 from agents.framework.types import AgentInput, AgentState, ChatMessage, GateSnapshot
 from agents.framework.workflow import AgentWorkflow
 from agents.loans.intake import LoanApplication
@@ -301,14 +302,16 @@ def record_history(temporal: TemporalHarness, handle: WorkflowHandle, name: str)
 
 
 def patch_markers(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:
-    """The ids of the patches whose markers the run recorded, in order."""
+    """The ids of the code patches whose markers the run recorded, in order (not the marker a
+    worker records to vouch for a run's first task: agents/framework/run_checks.py)."""
     history = temporal.run(handle.fetch_history())
-    return [
+    ids = [
         json.loads(marker.details["patch-data"].payloads[0].data)["id"]
         for event in history.events
         if event.HasField("marker_recorded_event_attributes")
         and (marker := event.marker_recorded_event_attributes).marker_name == "core_patch"
     ]
+    return [patch for patch in ids if not patch.startswith(VOUCHED_PREFIX)]
 
 
 def wait_for_gate(
@@ -336,6 +339,21 @@ def wait_for_gate(
 def event_types(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:
     history = temporal.run(handle.fetch_history())
     return [EventType.Name(e.event_type) for e in history.events]
+
+
+def work_done(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:
+    """What the run did beyond deciding: activities scheduled and local activities run (their
+    markers), but not patch markers (a worker's vouching marker among them)."""
+    history = temporal.run(handle.fetch_history())
+    return [
+        EventType.Name(e.event_type)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        or (
+            e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name != "core_patch"
+        )
+    ]
 
 
 def activity_names(temporal: TemporalHarness, handle: WorkflowHandle) -> list[str]:

@@ -22,11 +22,9 @@ from agents.support import SUPPORT_AGENT
 from agents.support.contract import REP, SUPPORT_WORKFLOW, ConversationCarry, Entry, SupportInput
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.trust.keys import trusted_keys
-from tests.conftest import event_types, forged_approval, start_loan, wait_for_gate
+from tests.conftest import forged_approval, start_loan, wait_for_gate, work_done
 
 pytestmark = pytest.mark.once  # the agents on Temporal: one CI pass
-
-SCHEDULED = {"EVENT_TYPE_ACTIVITY_TASK_SCHEDULED", "EVENT_TYPE_MARKER_RECORDED"}
 
 
 def failure_of(temporal, handle) -> str:
@@ -48,7 +46,7 @@ def test_a_run_started_with_an_approved_gate_in_its_carry_does_nothing_and_says_
     )
 
     assert "only a run's own continue-as-new may pass on" in failure_of(temporal, handle)
-    assert not SCHEDULED & set(event_types(temporal, handle))  # no publish, no offer, no tool
+    assert work_done(temporal, handle) == []  # no publish, no offer, no tool
     assert temporal.run(handle.query(AgentWorkflow.all_gates)) == []
     assert not Gate.objects.filter(workflow_id=workflow_id).exists()
 
@@ -70,7 +68,7 @@ def test_a_conversation_started_with_a_reps_reply_in_its_carry_is_refused(tempor
     )
 
     assert "nothing was done" in failure_of(temporal, handle)
-    assert not SCHEDULED & set(event_types(temporal, handle))
+    assert work_done(temporal, handle) == []
 
 
 @pytest.mark.parametrize(

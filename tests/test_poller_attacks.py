@@ -7,8 +7,9 @@ review of sealed continuations, each reproduced here on the real dev server with
   with the seal of the worker's run that scheduled it; it fails, non-retryably, having done nothing;
 - start a run with eager execution, which hands the run's first task to the starter, and complete
   it: the worker only replayed that task, and a replay checked nothing, so it ran the unsigned
-  run's model and tools. Now a replay checks the run's seal again: the task fails, again and again,
-  and the run does nothing;
+  run's model and tools. Now a replay checks the run's seal again, and (second review: a portal
+  start copied from history carries a good seal) the marker a worker records when it executes a
+  run's first task: the task fails, again and again, and the run does nothing;
 - answer queries from a refused run's forged carry (the portal's catch-up wrote that gate into its
   records): a refused run now answers no query.
 """
@@ -40,7 +41,7 @@ from agents.framework.start_claims import START_REFUSED
 from agents.framework.strict_json import STRICT_DATA_CONVERTER
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from tests.conftest import loan_input
+from tests.conftest import loan_input, start_loan
 from tests.test_sealed_continuations import continued_by_a_raw_client, forged_input
 
 pytestmark = pytest.mark.once  # the agents on Temporal: one CI pass
@@ -118,11 +119,21 @@ def test_the_agents_activities_scheduled_by_a_clients_own_run_do_not_run(tempora
     temporal.run(temporal.client.get_workflow_handle(workflow_id).terminate("test done"))
 
 
-def test_a_run_whose_first_task_its_starter_completed_does_nothing_on_the_workers(temporal, worker):
+@pytest.mark.parametrize("start", ["its own", "a portal start copied"])
+def test_a_run_whose_first_task_its_starter_completed_does_nothing_on_the_workers(temporal, worker, start):
     """Eager start on the agents' queue: the server hands the first task to the starter, which
     completes it (planting a patch marker, as a worker's first task would); the workers only ever
-    replay that task."""
+    replay that task. With its own input, the start's seal is missing. With a start the portal
+    made, copied from history with its input, signature and seal (the real run terminated first,
+    from the second review), every header checks out: what refuses it is that no worker recorded
+    its vouching marker in the first task."""
     workflow_id = f"loan-eager-{uuid.uuid4().hex[:8]}"
+    payloads, header = Payloads(payloads=CONVERTER.to_payloads([loan_input()])), None
+    if start == "a portal start copied":
+        real = start_loan(temporal, worker)
+        started = temporal.run(real.fetch_history()).events[0].workflow_execution_started_event_attributes
+        payloads, header, workflow_id = started.input, started.header, real.id
+        temporal.run(real.terminate("the attacker ends it"))
     marker = Command(
         command_type=CommandType.COMMAND_TYPE_RECORD_MARKER,
         record_marker_command_attributes=RecordMarkerCommandAttributes(
@@ -139,18 +150,19 @@ def test_a_run_whose_first_task_its_starter_completed_does_nothing_on_the_worker
 
     async def forge() -> bool:
         client = await Client.connect(temporal.address)
-        started = await client.workflow_service.start_workflow_execution(
-            StartWorkflowExecutionRequest(
-                namespace="default",
-                workflow_id=workflow_id,
-                workflow_type=WorkflowType(name=AGENT_WORKFLOW),
-                task_queue=TaskQueue(name=worker),
-                identity="rogue",
-                request_id=str(uuid.uuid4()),
-                input=Payloads(payloads=CONVERTER.to_payloads([loan_input()])),
-                request_eager_execution=True,
-            )
+        request = StartWorkflowExecutionRequest(
+            namespace="default",
+            workflow_id=workflow_id,
+            workflow_type=WorkflowType(name=AGENT_WORKFLOW),
+            task_queue=TaskQueue(name=worker),
+            identity="rogue",
+            request_id=str(uuid.uuid4()),
+            input=payloads,
+            request_eager_execution=True,
         )
+        if header is not None:
+            request.header.CopyFrom(header)
+        started = await client.workflow_service.start_workflow_execution(request)
         task = started.eager_workflow_task
         if not task.task_token:
             return False
@@ -170,9 +182,12 @@ def test_a_run_whose_first_task_its_starter_completed_does_nothing_on_the_worker
         for e in events
         if e.HasField("workflow_task_failed_event_attributes")
     ]
-    assert failed and "This run's start is not the portal's" in failed[0], failed
+    expected = (
+        "start is not the portal's" if start == "its own" else "No worker executed this run's first task"
+    )
+    assert failed and expected in failed[0], failed
     assert not any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in events)
-    assert not Gate.objects.filter(workflow_id=workflow_id).exists()
+    assert not Gate.objects.filter(workflow_id=workflow_id, version__gt=1).exists()
     temporal.run(temporal.client.get_workflow_handle(workflow_id).terminate("test done"))
 
 

@@ -32,6 +32,7 @@ from agents.framework.seals import ACTIVITY, CONTINUATION, HEADERS, START, SealK
 from agents.framework.start_claims import START_CLAIM_HEADER, StartClaim, input_digest, start_refusal
 
 START_REFUSED_MARKER = "start-refused"
+VOUCHED, VOUCHED_PREFIX = "vouched", "vouched-"
 REFUSED_BEFORE = "This run's start was refused when it first ran: the portal did not sign it."
 ACTIVITY_REFUSED = "ActivityRefused"
 
@@ -64,16 +65,35 @@ def start_verdict(input: ExecuteWorkflowInput, checks: RunChecks) -> str | None:
     if workflow.unsafe.is_replaying():
         if workflow.patched(START_REFUSED_MARKER):
             return REFUSED_BEFORE
-        unsealed = seal_refusal(input.headers, checks, digest)
+        unsealed = seal_refusal(input.headers, checks, digest) or unvouched_refusal(checks)
         if unsealed:
             raise RunNotVouchedFor(f"{unsealed} (run {info.run_id}, replayed)")
         return None
     refusal = (None if continued else signature_refusal(input.headers, checks, digest or "")) or seal_refusal(
         input.headers, checks, digest
     )
-    if refusal:
-        workflow.patched(START_REFUSED_MARKER)
+    workflow.patched(START_REFUSED_MARKER if refusal else _vouch_id(checks.seals, checks.seals.current))
     return refusal
+
+
+def unvouched_refusal(checks: RunChecks) -> str | None:
+    """Why this replayed run's first task is not a worker's: it holds no vouching marker, the one
+    a worker records when it executes a run's first task and finds it may go on. A copied start or
+    continuation seal vouches for input, not for who completed the first task with it."""
+    info = workflow.info()
+    if checks.unsealed_allowed(info.workflow_start_time):
+        return None
+    if any(workflow.patched(_vouch_id(checks.seals, key_id)) for key_id in checks.seals.keys):
+        return None
+    return "No worker executed this run's first task: a client completed it, so nothing it recorded is taken."
+
+
+def _vouch_id(seals: SealKeys, key_id: str) -> str:
+    """The vouching marker's id: a seal over the run's chain (its first run, which a reset keeps),
+    under `key_id`."""
+    info = workflow.info()
+    claims = {"workflow_id": info.workflow_id, "first_execution_run_id": info.first_execution_run_id}
+    return f"{VOUCHED_PREFIX}{key_id}-{seals.tag(VOUCHED, claims, key_id)[:32]}"
 
 
 def signature_refusal(headers: Mapping[str, Payload], checks: RunChecks, digest: str) -> str | None:

@@ -71,11 +71,13 @@ class SealKeys:
         }
         return cls(payload_keys.current, derived)
 
+    def tag(self, kind: str, claims: Mapping[str, str], key_id: str) -> str:
+        """The HMAC of `claims` as a `kind`, under `key_id`, in hex."""
+        return hmac.new(self.keys[key_id], _message(kind, claims, key_id), hashlib.sha256).hexdigest()
+
     def seal(self, kind: str, claims: Mapping[str, str]) -> Payload:
         """The header that vouches for `claims` as a `kind` (START, CONTINUATION, ACTIVITY)."""
-        tag = hmac.new(
-            self.keys[self.current], _message(kind, claims, self.current), hashlib.sha256
-        ).hexdigest()
+        tag = self.tag(kind, claims, self.current)
         body = json.dumps({"key_id": self.current, "tag": tag}, sort_keys=True).encode()
         return Payload(metadata={"encoding": b"json/plain"}, data=body)
 
@@ -86,14 +88,12 @@ class SealKeys:
         if seal is None:
             return f"It carries no {kind} seal: no holder of this namespace's keys made it."
         key_id, tag = seal
-        key = self.keys.get(key_id)
-        if key is None:
+        if key_id not in self.keys:
             raise UnknownSealKey(
                 f"A {kind} seal names payload key {key_id!r}, which this worker does not hold: give every "
                 "worker the namespace's current payload keys. The task is tried again."
             )
-        expected = hmac.new(key, _message(kind, claims, key_id), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(tag.encode(), expected.encode()):  # any text a forger wrote
+        if not hmac.compare_digest(tag.encode(), self.tag(kind, claims, key_id).encode()):  # any text
             return f"Its {kind} seal does not match it: it was made for another run, or altered."
         return None
 
