@@ -85,15 +85,7 @@ def gate_assign(
 ) -> ActionAttempt:
     """Claim (assignee is the reviewer), unclaim (None) or assign a gate through the `assign`
     Update; the workflow decides who may, so two reviewers claiming at once get one winner."""
-    attempt = action_record(
-        gate=gate,
-        reviewer=reviewer,
-        action=ASSIGN,
-        submission_id=submission_id,
-        origin=origin,
-        assignee=assignee,
-        reason=reason,
-    )
+    attempt = _recorded(Assignment(gate, assignee, submission_id, reason), reviewer, origin)
     attempt = action_deliver(attempt=attempt)
     if attempt.status == Status.REFUSED:
         gate_catch_up(gate)
@@ -116,19 +108,9 @@ def gates_assign_together(
     timeout, not one a gate): each gate's attempt, or why it could not be recorded (another's
     form, or one reused with other content), in the order given."""
     recorded: list[ActionAttempt | str] = []
-    for gate, assignee, submission_id, reason in assignments:
+    for assignment in assignments:
         try:
-            recorded.append(
-                action_record(
-                    gate=gate,
-                    reviewer=reviewer,
-                    action=ASSIGN,
-                    submission_id=submission_id,
-                    origin=origin,
-                    assignee=assignee,
-                    reason=reason,
-                )
-            )
+            recorded.append(_recorded(assignment, reviewer, origin))
         except (PermissionError, ActionConflict) as err:
             recorded.append(str(err))
     delivered = iter(actions_deliver_together([r for r in recorded if isinstance(r, ActionAttempt)]))
@@ -137,6 +119,18 @@ def gates_assign_together(
         if isinstance(attempt, ActionAttempt) and attempt.status == Status.REFUSED:
             gate_catch_up(assignment.gate)
     return answered
+
+
+def _recorded(assignment: Assignment, reviewer: AbstractBaseUser, origin: str) -> ActionAttempt:
+    return action_record(
+        gate=assignment.gate,
+        reviewer=reviewer,
+        action=ASSIGN,
+        submission_id=assignment.submission_id,
+        origin=origin,
+        assignee=assignment.assignee,
+        reason=assignment.reason,
+    )
 
 
 def assignment_message(attempt: ActionAttempt) -> str:
