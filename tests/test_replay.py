@@ -7,15 +7,17 @@ re-record only when a change is meant to be incompatible (and then version the w
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
 from agents.framework.codec import EncryptionCodec
-from agents.framework.run_checks import RunChecks
+from agents.framework.run_checks import VOUCHED_PREFIX, RunChecks
 from agents.framework.sandbox import SANDBOXES, sandbox_named, workflow_runner
 from agents.framework.seals import SealKeys
 from agents.framework.worker_keyring import WorkerKeyring
@@ -190,3 +192,45 @@ def test_a_run_that_continued_as_new_replays_with_the_workers_seal_and_checks(pa
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
 
     assert result.replay_failure is None, result.replay_failure
+
+
+SEALED = [HISTORIES / "relay_sealed_continuation.json", HISTORIES / "loan_sealed_continuation_continued.json"]
+
+
+def replayed_with_checks(recorded: dict, unsealed_before: datetime | None):
+    history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
+    converter = data_converter()
+    codec = converter.payload_codec
+    assert isinstance(codec, EncryptionCodec)
+    checks = RunChecks({}, SealKeys.derived_from(codec.keys, codec.namespace), unsealed_before)
+    workflows = [AgentWorkflow, ContinueIntoAgent]
+    replayer = Replayer(
+        workflows=workflows,
+        data_converter=converter,
+        workflow_runner=workflow_runner(sandbox_named("strict"), workflows),
+        interceptors=[WorkerKeyring(checks)],
+    )
+    return asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
+
+
+@pytest.mark.parametrize("path", SEALED, ids=[history_id(p) for p in SEALED])
+def test_a_sealed_and_vouched_run_replays_with_no_rollout_time_and_one_without_its_marker_does_not(path):
+    """Recorded since seals and the vouching marker (agents/framework/run_checks.py): the replay
+    checks its start or continuation seal and its marker, with nothing let through by a rollout
+    time; the same history with its marker's id changed, as a client completing the first task
+    would write it, is refused."""
+    recorded = json.loads(path.read_text())
+    assert replayed_with_checks(recorded, None).replay_failure is None
+
+    for event in recorded["history"]["events"]:
+        details = event.get("markerRecordedEventAttributes", {}).get("details", {})
+        for payload in details.get("patch-data", {}).get("payloads", []):
+            patch = json.loads(base64.b64decode(payload["data"]))
+            if patch["id"].startswith(VOUCHED_PREFIX):
+                patch["id"] = VOUCHED_PREFIX + "a-client-wrote-this"
+                payload["data"] = base64.b64encode(json.dumps(patch).encode()).decode()
+    failure = replayed_with_checks(recorded, None).replay_failure
+    # The task fails (RunNotVouchedFor, its message encrypted like every failure's): not a
+    # nondeterminism, since the marker is recorded as deprecated, which a replay may leave unasked.
+    assert failure is not None and not isinstance(failure, NondeterminismError)
+    assert "Workflow activation completion failed" in str(failure)

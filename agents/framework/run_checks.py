@@ -65,14 +65,19 @@ def start_verdict(input: ExecuteWorkflowInput, checks: RunChecks) -> str | None:
     if workflow.unsafe.is_replaying():
         if workflow.patched(START_REFUSED_MARKER):
             return REFUSED_BEFORE
-        unsealed = seal_refusal(input.headers, checks, digest) or unvouched_refusal(checks)
+        unsealed = unvouched_refusal(checks) or seal_refusal(input.headers, checks, digest)
         if unsealed:
             raise RunNotVouchedFor(f"{unsealed} (run {info.run_id}, replayed)")
         return None
     refusal = (None if continued else signature_refusal(input.headers, checks, digest or "")) or seal_refusal(
         input.headers, checks, digest
     )
-    workflow.patched(START_REFUSED_MARKER if refusal else _vouch_id(checks.seals, checks.seals.current))
+    if refusal:
+        workflow.patched(START_REFUSED_MARKER)
+    else:
+        # Deprecated: a worker without this interceptor (a rollback, the framework's benchmarks)
+        # replays the run all the same; this one still finds the marker.
+        workflow.deprecate_patch(_vouch_id(checks.seals, checks.seals.current))
     return refusal
 
 
@@ -80,10 +85,11 @@ def unvouched_refusal(checks: RunChecks) -> str | None:
     """Why this replayed run's first task is not a worker's: it holds no vouching marker, the one
     a worker records when it executes a run's first task and finds it may go on. A copied start or
     continuation seal vouches for input, not for who completed the first task with it."""
-    info = workflow.info()
-    if checks.unsealed_allowed(info.workflow_start_time):
-        return None
+    # Asked before anything else: a recorded marker must be matched on every replay, or the replay
+    # is nondeterministic (a run vouched for, then let through by the rollout time, say).
     if any(workflow.patched(_vouch_id(checks.seals, key_id)) for key_id in checks.seals.keys):
+        return None
+    if checks.unsealed_allowed(workflow.info().workflow_start_time):
         return None
     return "No worker executed this run's first task: a client completed it, so nothing it recorded is taken."
 
