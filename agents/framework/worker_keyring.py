@@ -46,7 +46,7 @@ from agents.framework.run_checks import (
     activity_seal,
     start_verdict,
 )
-from agents.framework.seals import CONTINUATION, HEADERS
+from agents.framework.seals import ACTIVITY, CONTINUATION, HEADERS
 from agents.framework.signing import trusted_keys
 from agents.framework.start_claims import START_REFUSED
 from agents.framework.types import VerifyingKey
@@ -83,7 +83,7 @@ class WorkerKeyring(Interceptor):
             def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
                 input.headers = {
                     **input.headers,
-                    HEADERS["activity"]: activity_seal(checks.seals, input.activity),
+                    HEADERS[ACTIVITY]: activity_seal(checks.seals, input.activity),
                 }
                 return super().start_activity(input)
 
