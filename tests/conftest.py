@@ -46,6 +46,7 @@ from reviewer_portal.trust.keys import SigningKey, generate, trusted_keys
 from tests.actions import person_id
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
 from tests.harness import TemporalHarness
+from tests.outage import gates_without_worker  # noqa: F401  (a fixture for the outage tests)
 from tests.workflows.continued_runs import ContinueIntoAgent
 
 HISTORIES = Path(__file__).parent / "histories"

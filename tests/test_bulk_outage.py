@@ -18,13 +18,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from contextlib import suppress
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from temporalio.service import RPCError
 
 from agents.framework.contract import ASSIGN
 from reviewer_portal.inbox import delivery, redelivery, sending
@@ -34,10 +32,7 @@ from reviewer_portal.inbox.services import gate_assign
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.team.services import absence_mark
 from tests.conftest import APPROVABLE, loan_input, logged_in, make_user, projected_gate, start_loan
-
-HTMX = {"HX-Request": "true"}
-TIMEOUT_SECONDS = 2
-GATES = 4  # one after another, they took at least 4 timeouts
+from tests.outage import GATES, TIMEOUT_SECONDS, bulk_form
 
 
 @pytest.fixture
@@ -45,28 +40,7 @@ def officer(portal_settings):
     return make_user("officer", "credit_officer")
 
 
-@pytest.fixture
-def gates_without_worker(settings, temporal, portal_settings):
-    """Loans at their (claim-first) gates, their worker stopped since."""
-    with temporal.worker(portal_activities=PORTAL_ACTIVITIES) as queue:
-        settings.TEMPORAL_TASK_QUEUE = queue
-        handles = [start_loan(temporal, queue, loan_input(APPROVABLE)) for _ in range(GATES)]
-        gates = [projected_gate(handle) for handle in handles]
-    assert all(gate.claim_required and not gate.assignee for gate in gates)
-    settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = TIMEOUT_SECONDS
-    yield queue, handles, gates
-    for handle in handles:
-        with suppress(RPCError):  # those a test decided have completed
-            temporal.run(handle.terminate("test done"))
-
-
-def bulk_form(gates: list[Gate], submission_id: str) -> dict:
-    return {
-        "gate_ids": [gate.gate_id for gate in gates],
-        "decision": "approve",
-        "reason_text": "Low risk, within policy.",
-        "submission_id": submission_id,
-    }
+HTMX = {"HX-Request": "true"}
 
 
 def test_a_bulk_approval_while_the_worker_is_down_queues_every_approval_within_one_timeout(

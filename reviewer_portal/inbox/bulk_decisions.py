@@ -109,6 +109,7 @@ def gates_decide_in_bulk(
                 decision=decision,
                 reason=reason,
                 revision=len(gate.revisions),  # the recommendation listed in the inbox
+                bulk=True,
             )
         except (PermissionError, ActionConflict) as err:
             outcomes[gate.gate_id] = BulkOutcome(gate.gate_id, gate, None, str(err))

@@ -23,6 +23,7 @@ from django.utils import timezone
 from agents.framework.contract import DECIDE, PORTAL
 from reviewer_portal.inbox import delivery
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.resend_checks import seen_of
 from reviewer_portal.inbox.selectors import gate_visible_to
 from reviewer_portal.inbox.sending import Envelope, action_input, as_json, local_refusal
 from reviewer_portal.inbox.services import gate_decide
@@ -84,6 +85,7 @@ def decision_record_signed(
         reviewer=reviewer,
         origin=PORTAL,
         **delivery.action_content(decision=decision, reason=reason, edits=edits, revision=revision),
+        seen=seen_of(gate, reviewer_id=reviewer.pk),
         status=Status.SENDING,
         deliveries=1,
         update_id=update_id,

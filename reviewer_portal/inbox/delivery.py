@@ -36,6 +36,7 @@ from agents.framework.signing import MAX_AGE, MAX_SKEW
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import one_at_a_time_text
 from reviewer_portal.inbox.projection import gate_apply_patch
+from reviewer_portal.inbox.resend_checks import resend_refusal, seen_of
 from reviewer_portal.inbox.sending import (
     Answer,
     Envelope,
@@ -68,8 +69,11 @@ def action_record(
     revision: int | None = None,
     text: str = "",
     assignee: AbstractBaseUser | None = None,
+    bulk: bool = False,
 ) -> ActionAttempt:
     """Keep a reviewer's action before it is sent; the same form again finds the same record.
+    A decision keeps what its reviewer saw of `gate` (made from the inbox's bulk form: `bulk`),
+    for the checks made again if it is queued (reviewer_portal.inbox.resend_checks).
 
     Raises PermissionError for another reviewer's form, and ActionConflict for a form reused with
     other content or a second decision while the first waits to be delivered.
@@ -77,11 +81,19 @@ def action_record(
     content = action_content(
         decision=decision, reason=reason, edits=edits, revision=revision, text=text, assignee=assignee
     )
+    seen = seen_of(gate, reviewer_id=reviewer.pk, bulk=bulk) if action == DECIDE else None
     try:
         with transaction.atomic():
             attempt, created = ActionAttempt.objects.get_or_create(
                 action_id=action_id_for(action, gate, submission_id),
-                defaults={"gate": gate, "reviewer": reviewer, "action": action, "origin": origin, **content},
+                defaults={
+                    "gate": gate,
+                    "reviewer": reviewer,
+                    "action": action,
+                    "origin": origin,
+                    "seen": seen,
+                }
+                | content,
             )
     except IntegrityError as err:
         raise ActionConflict(_queued_decision_text(gate, reviewer)) from err
@@ -146,6 +158,8 @@ def action_prepare(*, attempt: ActionAttempt) -> ActionAttempt | Envelope:
     refusal = local_refusal(attempt)
     if refusal:
         return action_answer(attempt, Answer(Status.REFUSED, refusal))
+    if held := resend_refusal(attempt):
+        return _held_back(attempt, held)
     envelope = envelope_for(attempt)
     # Before anything is sent: until when a copy could still be accepted (a withdrawal waits for
     # it). Never lowered, whichever of several senders writes last.
@@ -173,9 +187,24 @@ def action_withdraw(*, attempt: ActionAttempt, reviewer: AbstractBaseUser) -> Ac
     return action_settle_withdrawal(attempt=attempt)
 
 
+def _held_back(attempt: ActionAttempt, reason: str) -> ActionAttempt:
+    """The portal will not send a queued action again (`reason`, from resend_checks). Never handed
+    to Temporal, it is refused now; else a copy sent before could still be applied, so the portal
+    withdraws it as its reviewer would, giving the reason: refused once the withdrawal is final,
+    accepted if the copy reached the run."""
+    if attempt.in_flight_until is None:
+        return action_answer(attempt, Answer(Status.REFUSED, reason))
+    ActionAttempt.objects.filter(waiting(), pk=attempt.pk).update(
+        status=Status.WITHDRAWING, detail=reason, updated_at=timezone.now()
+    )
+    attempt.refresh_from_db()
+    return action_settle_withdrawal(attempt=attempt)
+
+
 def action_settle_withdrawal(*, attempt: ActionAttempt) -> ActionAttempt:
     """Make a withdrawal final once no copy in Temporal can still be applied and the run confirms
-    it never applied the action; if it did, the action was accepted after all, and says so."""
+    it never applied the action; if it did, the action was accepted after all, and says so. One
+    the portal made itself (its reason kept as the detail) ends refused, with that reason."""
     if attempt.status != Status.WITHDRAWING:
         return attempt
     if attempt.in_flight_until is not None:
@@ -186,6 +215,8 @@ def action_settle_withdrawal(*, attempt: ActionAttempt) -> ActionAttempt:
             return attempt
         if attempt.action_id in applied:
             return _finish(attempt, Status.ACCEPTED, LATE, expect=Status.WITHDRAWING)
+    if attempt.detail:
+        return _finish(attempt, Status.REFUSED, attempt.detail, expect=Status.WITHDRAWING)
     return _finish(attempt, Status.WITHDRAWN, "Withdrawn by its reviewer before it reached the agent.")
 
 

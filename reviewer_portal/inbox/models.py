@@ -183,6 +183,9 @@ class ActionAttempt(models.Model):
     update_id = models.CharField(max_length=300, blank=True)
     signed_at = models.DateTimeField(null=True, blank=True)
     envelope = models.JSONField(null=True, blank=True)
+    # decide: digests of the gate as its reviewer decided on it; a queued decision is not sent once
+    # they no longer match (reviewer_portal.inbox.resend_checks). None for a row from before.
+    seen = models.JSONField(null=True, blank=True)
     # Until when a copy already handed to Temporal could still be accepted (its signature's age
     # limit); None if no copy ever reached Temporal. A withdrawal is final only after it.
     in_flight_until = models.DateTimeField(null=True, blank=True)

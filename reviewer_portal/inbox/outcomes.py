@@ -33,6 +33,11 @@ def outcome_text(attempt: ActionAttempt) -> str:
         return f"{noun.capitalize()} recorded by the agent."
     if attempt.status == Status.REFUSED:
         return f"{noun.capitalize()} refused: {attempt.detail}"
+    if attempt.status == Status.WITHDRAWING and attempt.detail:  # held back by the portal
+        return (
+            f"Your {noun} is held back. {attempt.detail} A copy sent earlier could still reach "
+            "the agent, so this is final once the agent confirms it never received it."
+        )
     if attempt.status == Status.WITHDRAWING:
         return (
             f"You withdrew your {noun}: it is not sent again. The withdrawal is final once no copy "
@@ -52,8 +57,9 @@ def one_at_a_time_text(waiting: ActionAttempt) -> str:
         )
     until = waiting.in_flight_until
     when = f" (until about {until:%H:%M} UTC, and while the agent is out of reach)" if until else ""
+    who = "The portal held back" if waiting.detail else "You withdrew"
     return (
-        f"You withdrew your {noun} on this gate, and the withdrawal is being confirmed with the "
+        f"{who} your {noun} on this gate, and the withdrawal is being confirmed with the "
         f"agent{when}: you can decide again once it is final."
     )
 
