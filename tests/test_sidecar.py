@@ -95,6 +95,35 @@ def test_an_unknown_sandbox_mode_is_refused_when_the_settings_are_read_before_a_
     assert "WORKFLOW_SANDBOX must be strict or shared, not 'off'." in output
 
 
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2026-11-29T09:00:00", "2026-11-29", "2026-13-01T00:00:00+00:00"]
+)
+def test_a_malformed_rollout_time_for_seals_is_refused_before_a_worker_connects(value):
+    """Read wrongly, a rollout time would let forged runs through (too late) or fail real ones
+    (too early): a time without a zone, or not a time at all, stops the worker, naming the setting."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:9", "WORKER_UNSEALED_BEFORE": value}
+    worker = manage("run_worker", "--no-archive", env=env)
+    output, _ = worker.communicate(timeout=60)
+    assert worker.returncode != 0
+    assert f"WORKER_UNSEALED_BEFORE must be an ISO 8601 time with a zone, not {value!r}." in output
+    assert "need no seal" not in output
+
+
+def test_a_rollout_time_for_seals_with_a_zone_is_taken_and_said():
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+        "WORKER_UNSEALED_BEFORE": "2026-11-29T09:00:00+01:00",
+    }
+    worker = manage("run_worker", "--no-archive", env=env)
+    output, _ = worker.communicate(timeout=60)
+    assert (
+        "Worker: runs created and activities scheduled before 2026-11-29T09:00:00+01:00 need no seal"
+        in output
+    )
+    assert "WORKER_UNSEALED_BEFORE must be" not in output
+
+
 # Every agent's demo runs start at once on the test's one worker: on a loaded CI machine the
 # last of them reach their gates well after the first (one CI run passed 30 s).
 SEEDED_RUNS_TIMEOUT = 90
