@@ -101,9 +101,14 @@ def closed(gate: GateSnapshot, action: RepAction, now: datetime) -> GateSnapshot
         decided_at=now,
         decided_via=PORTAL,
         decision_id=action.action_id,
-        reason=f"Conversation closed: {action.text}",
+        reason=closing_reason(action),
         version=gate.version + 1,
     )
+
+
+def closing_reason(action: RepAction) -> str:
+    """The reason a closed handoff's gate keeps: the rep's closing note."""
+    return f"Conversation closed: {action.text}"
 
 
 def expiry_due(state: Handoff | None) -> datetime | None:

@@ -4,8 +4,8 @@ The projection is an ordinary table: an edit of who decided, why, or what the AI
 read as the truth on the AI Act record. The trail (Temporal's history while it keeps the run, the
 archive's chained and signed record afterwards) holds what the run did:
 
-- a person's decision as the Update the portal signed, checked with the portal's public keys, or
-  the SLA policy's closure;
+- a person's decision as the Update the portal signed (for a support conversation's handoff, its
+  rep's closing of it), checked with the portal's public keys, or the SLA policy's closure;
 - once the run has completed, its own last snapshot of the gate: every column the projection
   writes from it is compared (the case, the recommendation and its rationale, the evidence, the
   role, the times, the reason, the edits...).
@@ -27,10 +27,12 @@ from django.http import Http404
 from temporalio.converter import value_to_type
 
 from agents.framework import signing
-from agents.framework.contract import APPROVE, DECIDE, REJECT, SYSTEM_DECIDER
+from agents.framework.contract import APPROVE, APPROVED, DECIDE, PORTAL, REJECT, SYSTEM_DECIDER
 from agents.framework.reviewer_actions import DecideInput
 from agents.framework.types import GateSnapshot
-from agents.support.handoff import HANDOFF_KIND
+from agents.support.contract import REP_CLOSE, RepAction
+from agents.support.handoff import HANDOFF_KIND, closing_reason
+from agents.support.rep_actions import rep_action_refusal
 from reviewer_portal.audit.entries import TimelineEntry
 from reviewer_portal.audit.trail import HistoryUnavailable, Purged, TrailMissing, find_trail
 from reviewer_portal.inbox.models import Gate
@@ -108,7 +110,10 @@ def decision_check(gate: Gate) -> DecisionCheck:
 
 def checked_against(gate: Gate, entries: list[TimelineEntry], source: str, workflow_id: str) -> DecisionCheck:
     """The gate against these trail entries (its run's, oldest first)."""
-    decisions = [e for e in entries if _final_decision_of(e, gate.gate_id)]
+    if gate.kind == HANDOFF_KIND:  # one per conversation, closed by its rep's own action
+        decisions = [e for e in entries if e.kind == "decision" and e.data.get("action") == REP_CLOSE]
+    else:
+        decisions = [e for e in entries if _final_decision_of(e, gate.gate_id)]
     closed = [e for e in entries if e.kind == "gate" and e.data.get("gate_id") == gate.gate_id]
     closed = [e for e in closed if e.data.get("status") in STATUS_OF.values()]  # only the policy's
     trail: dict[str, Any] = {"workflow_id": workflow_id}
@@ -131,16 +136,11 @@ def checked_against(gate: Gate, entries: list[TimelineEntry], source: str, workf
             "decision_id": signed.action_id,
             "decided_via": signed.via,
         }
-        what = f"{signed.reviewer}'s signed decision"
+        closing = "closing of the conversation" if gate.kind == HANDOFF_KIND else "decision"
+        what = f"{signed.reviewer}'s signed {closing}"
     elif closed:
         trail |= {"decided_by": SYSTEM_DECIDER, "status": closed[-1].data["status"]}
         what = "the SLA policy's closure"
-    elif gate.kind == HANDOFF_KIND:
-        statement = (
-            "Not checked: a conversation's handoff is closed by its rep's own signed action, which this "
-            "check does not read yet. The run's audit trail shows it."
-        )
-        return DecisionCheck(NOT_CHECKED, statement, source)
     else:
         return DecisionCheck(DIFFERS, "The run's trail holds no decision on this gate.", source, trail=trail)
     final = _final_snapshot(entries, gate.gate_id)
@@ -177,8 +177,9 @@ def _final_snapshot(entries: list[TimelineEntry], gate_id: str) -> dict[str, obj
 
 def _signed(entry: TimelineEntry, workflow_id: str) -> SignedDecision | str:
     """The entry's decision if the portal's keys verify its signature, else why not."""
+    action = DECIDE if entry.data.get("action") == DECIDE else REP_CLOSE
     try:
-        update = value_to_type(DecideInput, entry.data["update"])
+        update = value_to_type(DecideInput if action == DECIDE else RepAction, entry.data["update"])
     except (TypeError, ValueError, KeyError) as err:
         return f"it cannot be read ({err})."
     if update.signature is None:
@@ -189,11 +190,25 @@ def _signed(entry: TimelineEntry, workflow_id: str) -> SignedDecision | str:
     except (ImproperlyConfigured, ValueError) as err:
         return str(err)
     update_id = entry.data.get("update_id", "")
-    refusal = signing.signature_refusal(
-        DECIDE, update, pinned=keys, workflow_id=workflow_id, update_id=update_id, now=signed_at
-    )
+    where = {"pinned": keys, "workflow_id": workflow_id, "update_id": update_id, "now": signed_at}
+    if isinstance(update, RepAction):
+        refusal = rep_action_refusal(REP_CLOSE, update, **where)
+    else:
+        refusal = signing.signature_refusal(DECIDE, update, **where)
     if refusal:
         return refusal
+    signature = update.signature.key_id, update.signature.signed_at
+    if isinstance(update, RepAction):  # a rep's closing of a conversation (agents.support.handoff)
+        return SignedDecision(
+            update.rep,
+            update.rep_id,
+            APPROVED,
+            closing_reason(update),
+            {},
+            update.action_id,
+            PORTAL,
+            *signature,
+        )
     return SignedDecision(
         reviewer=update.reviewer,
         reviewer_id=update.reviewer_id,
@@ -202,8 +217,8 @@ def _signed(entry: TimelineEntry, workflow_id: str) -> SignedDecision | str:
         edits=dict(update.edits),
         action_id=update.action_id,
         via=update.origin,
-        key_id=update.signature.key_id,
-        signed_at=update.signature.signed_at,
+        key_id=signature[0],
+        signed_at=signature[1],
     )
 
 
