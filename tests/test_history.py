@@ -8,6 +8,7 @@ tests run real loan agents on the dev server.
 
 from __future__ import annotations
 
+import html
 import importlib
 import re
 import uuid
@@ -129,6 +130,21 @@ def test_my_decisions_lists_only_mine_newest_first_with_refused_and_withdrawn_on
     assert "Approved by officer" in text
     assert theirs.gate_id not in text
     assert f'href="/audit/{approved.workflow_id}/"' in text
+
+
+def test_my_decisions_says_why_the_portal_held_a_queued_decision_back(officer):
+    """Held back by the delivery loop (reviewer_portal.inbox.resend_checks), not withdrawn by the
+    reviewer: the row says so, with the portal's reason."""
+    reason = (
+        "Since you decided, the gate changed (a colleague's note), so the portal did not send your decision."
+    )
+    attempt(make_gate(), officer, "withdrawing", detail=reason)
+    attempt(make_gate(), officer, "withdrawing")  # their own withdrawal
+
+    text = html.unescape(logged_in(officer).get(MY_DECISIONS).content.decode())
+
+    assert f"Held back by the portal: {reason}" in text
+    assert text.count("Being withdrawn") == 1
 
 
 def test_a_renamed_reviewer_keeps_their_decisions_and_a_namesake_gets_none(officer):
