@@ -138,7 +138,7 @@ def test_my_decisions_says_why_the_portal_held_a_queued_decision_back(officer):
     reason = (
         "Since you decided, the gate changed (a colleague's note), so the portal did not send your decision."
     )
-    attempt(make_gate(), officer, "withdrawing", detail=reason)
+    attempt(make_gate(), officer, "held", detail=reason)
     attempt(make_gate(), officer, "withdrawing")  # their own withdrawal
 
     text = html.unescape(logged_in(officer).get(MY_DECISIONS).content.decode())

@@ -5,33 +5,33 @@ worker stopped and started.
 The run checks what it can when the decision arrives (the recommendation's revision, who holds the
 gate, the role, four eyes). It cannot know what the portal showed the reviewer, so before these
 checks a queued decision went out after a colleague's note, or (made in bulk) after the agent's
-rules flagged the gate, and a queued claim made an absent reviewer the holder again.
+rules flagged the gate. Absences: tests/test_queued_absences.py.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from django.utils import timezone
 
-from agents.framework.contract import ALL_GATES_QUERY
-from agents.framework.types import GateSnapshot
-from reviewer_portal.inbox import delivery, flag_refresh, redelivery, sending
+from agents.framework.registry import AGENTS
+from reviewer_portal.inbox import delivery, flag_refresh, redelivery
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.outcomes import outcome_text
 from reviewer_portal.inbox.services import gate_annotate, gate_assign
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
-from reviewer_portal.team.services import absence_mark
 from tests.conftest import decide, logged_in, make_user, projected_gate, start_loan
-from tests.outage import TIMEOUT_SECONDS, bulk_form
+from tests.outage import TIMEOUT_SECONDS, delivery_pass, queued_in_bulk, run_gate, wait_until, worker_back
 
-HTMX = {"HX-Request": "true"}
-QUEUED = "Your approval is recorded and will be sent"
 NEW_RULE = "Income not verified by a payslip"
+
+
+def released_with_a_new_rule(monkeypatch) -> None:
+    """A release of the loans agent whose rules flag every gate (AgentSpec.flags), everywhere the
+    portal works flags out (a projection write too)."""
+    flagging = dataclasses.replace(AGENTS["loans"], flags=lambda case, results, made_by: [NEW_RULE])
+    monkeypatch.setitem(AGENTS, "loans", flagging)
 
 
 @pytest.fixture
@@ -42,44 +42,6 @@ def officer(portal_settings):
 @pytest.fixture
 def colleague(portal_settings):
     return make_user("colleague", "credit_officer")
-
-
-def a_supervisor():
-    """A supervisor of the credit officers, who marks absences."""
-    return make_user("senior", "senior_credit_officer")
-
-
-def wait_until(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not in time"
-        time.sleep(0.2)
-
-
-def queued_in_bulk(officer, gate: Gate) -> None:
-    """The officer approves `gate` from the inbox's bulk form while the worker is down."""
-    response = logged_in(officer).post("/bulk/", bulk_form([gate], str(uuid.uuid4())), headers=HTMX)
-    assert QUEUED in response.content.decode()
-    assert set(ActionAttempt.objects.filter(gate=gate).values_list("status", flat=True)) == {"undelivered"}
-
-
-@contextmanager
-def worker_back(settings, temporal, queue: str) -> Iterator[None]:
-    """The agents' worker runs again."""
-    settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15  # a new worker first waits out the old sticky queue
-    with temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES):
-        yield
-
-
-def delivery_pass() -> dict[str, ActionAttempt]:
-    """One pass of the delivery loop: what it made of each action, by action."""
-    return {attempt.action: attempt for attempt in redelivery.actions_redeliver()}
-
-
-def run_gate(temporal, handle) -> dict:
-    """The gate as the run itself holds it."""
-    [gate] = temporal.run(handle.query(ALL_GATES_QUERY, result_type=list[GateSnapshot]))
-    return {"status": gate.status, "assignee": gate.assignee}
 
 
 def test_a_queued_bulk_approval_is_not_sent_after_a_colleagues_note(
@@ -103,7 +65,7 @@ def test_a_queued_bulk_approval_is_not_sent_after_a_colleagues_note(
     decision = handled["decide"]
     assert decision.status == "refused"
     assert decision.detail == (
-        "Since you decided, the gate changed (a colleague's note), so the portal did not send your "
+        "The gate changed since you decided (a colleague's note), so the portal stopped sending your "
         "decision: open the gate to see what changed, and decide again."
     )
     assert held == {"status": "pending", "assignee": "officer"}  # theirs to decide
@@ -132,7 +94,7 @@ def test_a_queued_bulk_approval_is_not_sent_once_a_release_of_the_agents_rules_f
 ):
     queue, handles, gates = gates_without_worker
     queued_in_bulk(officer, gates[0])
-    monkeypatch.setattr(flag_refresh, "flags_of", lambda agent, case, tool_results: [NEW_RULE])
+    released_with_a_new_rule(monkeypatch)
     assert flag_refresh.refresh_pending_flags() == len(gates)  # what `migrate` does at a release
 
     with worker_back(settings, temporal, queue):
@@ -140,7 +102,9 @@ def test_a_queued_bulk_approval_is_not_sent_once_a_release_of_the_agents_rules_f
         held = run_gate(temporal, handles[0])
 
     assert handled["decide"].status == "refused"
-    assert "the gate changed (its flags or eligibility for a bulk decision)" in handled["decide"].detail
+    assert (
+        "changed since you decided (its flags or eligibility for a bulk decision)" in handled["decide"].detail
+    )
     assert held["status"] == "pending"
 
 
@@ -159,7 +123,7 @@ def test_a_decision_from_the_gates_own_page_is_still_sent_once_the_rules_flag_it
         logged_in(officer), Gate.objects.get(pk=gate.pk), reason="Affordable on verified income."
     )
     assert "will be sent" in response.content.decode()
-    monkeypatch.setattr(flag_refresh, "flags_of", lambda agent, case, tool_results: [NEW_RULE])
+    released_with_a_new_rule(monkeypatch)
     assert flag_refresh.refresh_pending_flags() == 1
 
     with worker_back(settings, temporal, queue):
@@ -170,62 +134,66 @@ def test_a_decision_from_the_gates_own_page_is_still_sent_once_the_rules_flag_it
     assert result.gate.decided_by == "officer"
 
 
-def test_a_queued_claim_of_a_reviewer_marked_absent_since_is_refused_once_no_copy_can_arrive(
-    settings, temporal, officer, gates_without_worker, monkeypatch
+def test_a_note_landing_while_the_pass_sends_the_claim_still_stops_the_decision(
+    settings, temporal, officer, colleague, gates_without_worker, monkeypatch
 ):
-    """Marking them absent released what they held; a claim queued before (Temporal out of reach,
-    so no copy of it was ever handed over) must not make them the holder again. It is withdrawn by
-    the portal, refused once the signature's time is up; the approval behind it is then refused by
-    the run (only the holder decides), and the gate waits in the queue for a colleague."""
+    """A pass reads its actions' gates when it starts, then sends a gate's claim before its
+    decision, which can take the whole Update timeout: the decision is checked against the gate
+    as it is when it is sent, not as the pass read it (from the review: it was approved)."""
     queue, handles, gates = gates_without_worker
-
-    async def unreachable(gate, action, envelope):
-        raise TimeoutError
-
-    monkeypatch.setattr(sending, "_execute", unreachable)
     queued_in_bulk(officer, gates[0])
-    monkeypatch.undo()
-    absence_mark(
-        user=officer, marked_by=a_supervisor(), reason="Leave", until=None, submission_id=str(uuid.uuid4())
-    )
+    deliver = redelivery.action_deliver
 
+    def a_colleague_notes_meanwhile(*, attempt):
+        delivered = deliver(attempt=attempt)
+        if attempt.action == "assign":
+            gate = Gate.objects.get(pk=attempt.gate_id)
+            note = gate_annotate(
+                gate=gate, reviewer=colleague, text="Income fell.", submission_id=str(uuid.uuid4())
+            )
+            assert note.status == "accepted"
+        return delivered
+
+    monkeypatch.setattr(redelivery, "action_deliver", a_colleague_notes_meanwhile)
     with worker_back(settings, temporal, queue):
-        first = delivery_pass()
-        claim = ActionAttempt.objects.get(action="assign")
-        assert first["assign"].status == "withdrawing" and "decide" not in first  # behind it
-        assert outcome_text(claim).startswith("Your claim is held back. You are marked absent (since ")
-        ActionAttempt.objects.filter(pk=claim.pk).update(in_flight_until=timezone.now())  # time is up
-        second = delivery_pass()
+        handled = delivery_pass()
         held = run_gate(temporal, handles[0])
 
-    assert second["assign"].status == "refused"
-    assert second["assign"].detail.startswith("You are marked absent (since ")
-    assert second["decide"].status == "refused"
-    assert second["decide"].detail.startswith("Claim this gate to decide it")
-    assert held == {"status": "pending", "assignee": ""}
+    assert handled["decide"].status == "refused"
+    assert "(a colleague's note)" in handled["decide"].detail
+    assert held["status"] == "pending"
 
 
-def test_a_held_back_claim_whose_earlier_copy_reached_the_agent_is_recorded_as_accepted(
-    settings, temporal, officer, gates_without_worker
+def test_a_decision_another_sender_handed_to_temporal_is_held_not_refused_on_a_stale_read(
+    settings, temporal, officer, gates_without_worker, monkeypatch
 ):
-    """The worker was down, so Temporal held the claim's first copy and gave it to the worker on
-    its return: the portal cannot take it back, and its record says what the run did."""
+    """Two senders (two delivery loops, or a loop and the same form again): one read the queued
+    decision before the other sent it. Refused on that stale read, the reviewer was told "not
+    sent" while Temporal held a copy, which the run then applied (from the review). The choice is
+    made in the database: held, and recorded as accepted once the copy is known to have arrived."""
     queue, handles, gates = gates_without_worker
     queued_in_bulk(officer, gates[0])
-    absence_mark(
-        user=officer, marked_by=a_supervisor(), reason="Leave", until=None, submission_id=str(uuid.uuid4())
-    )
+    stale = ActionAttempt.objects.select_related("gate", "reviewer").get(action="decide")
+    assert stale.in_flight_until is None  # queued behind its claim, never sent
+    for action in ("assign", "decide"):  # the other sender: both copies admitted, the worker down
+        assert (
+            delivery.action_deliver(attempt=ActionAttempt.objects.get(action=action)).status == "undelivered"
+        )
+    released_with_a_new_rule(monkeypatch)
+    flag_refresh.refresh_pending_flags()
 
+    assert delivery.action_deliver(attempt=stale).status == "held"
     with worker_back(settings, temporal, queue):
-        assert delivery_pass()["assign"].status == "withdrawing"
-        wait_until(lambda: run_gate(temporal, handles[0])["assignee"] == "officer")  # the copy, applied
-        ActionAttempt.objects.filter(action="assign").update(in_flight_until=timezone.now())
-        handled = delivery_pass()
-        result = temporal.run(handles[0].result())
+        wait_until(lambda: run_gate(temporal, handles[0])["status"] == "approved", timeout=40)
+        ActionAttempt.objects.filter(pk=stale.pk).update(in_flight_until=timezone.now())  # time is up
+        delivery_pass()
 
-    assert (handled["assign"].status, handled["assign"].detail) == ("accepted", delivery.LATE)
-    assert handled["decide"].status == "accepted"  # made before the absence, by the holder
-    assert result.gate.decided_by == "officer"
+    decision = ActionAttempt.objects.get(pk=stale.pk)
+    # What the run did: kept by this pass, or already by the run's publish of the change.
+    assert (decision.status, decision.detail) in {
+        ("accepted", delivery.ARRIVED),
+        ("accepted", "The agent applied it."),
+    }
 
 
 def test_a_decision_queued_before_these_checks_is_sent_as_it_was(

@@ -29,10 +29,9 @@ ATTEMPT_STATES: dict[str, str] = {
     ActionAttempt.Status.REFUSED: "Refused",
     ActionAttempt.Status.WITHDRAWN: "Withdrawn",
     ActionAttempt.Status.WITHDRAWING: "Being withdrawn",
+    # The portal stopped sending it (reviewer_portal.inbox.resend_checks); the detail says why.
+    ActionAttempt.Status.HELD: "Held back by the portal",
 }
-
-# A queued decision the portal itself withdraws (reviewer_portal.inbox.resend_checks), with why.
-HELD_BACK = "Held back by the portal"
 
 # A submission kept while Temporal was too busy to confirm its start (reviewer_portal.intake.pending_starts).
 STARTING = "Kept; the portal starts it as soon as Temporal answers"
@@ -122,9 +121,7 @@ def _decision_row(at: datetime, row: ActionAttempt | Gate, cases: set[str], trai
     if isinstance(row, ActionAttempt):
         decision = DECISIONS.get(row.decision, row.decision)
         state = ATTEMPT_STATES.get(row.status, row.status)
-        detail = row.detail if row.status == ActionAttempt.Status.REFUSED else ""
-        if row.status == ActionAttempt.Status.WITHDRAWING and row.detail:  # not by the reviewer
-            state, detail = HELD_BACK, row.detail
+        detail = row.detail if row.status in (ActionAttempt.Status.REFUSED, ActionAttempt.Status.HELD) else ""
     else:
         decision = {"approved": "Approve", "rejected": "Reject"}.get(gate.status, "Request changes")
         state, detail = "Recorded by the agent", ""

@@ -15,6 +15,9 @@ command and the redelivery job alike:
 4. `action_withdraw` takes a queued action back. A copy Temporal already holds could still be
    applied until its signature expires, so a withdrawal is final only after that, and once the
    run confirms it never applied the action.
+5. A queued action is checked again before it is sent again (reviewer_portal.inbox.resend_checks):
+   the gate changed since its reviewer decided, or its assignee is absent now. The portal then
+   stops sending it: refused, or held and settled as a withdrawal is while a copy could arrive.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from reviewer_portal.inbox.sending import (
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
 LATE = "It reached the agent before the withdrawal could take effect, so it stands."
+ARRIVED = "A copy sent before the portal stopped sending it reached the agent, so it stands."
 
 
 class ActionConflict(Exception):
@@ -158,8 +162,8 @@ def action_prepare(*, attempt: ActionAttempt) -> ActionAttempt | Envelope:
     refusal = local_refusal(attempt)
     if refusal:
         return action_answer(attempt, Answer(Status.REFUSED, refusal))
-    if held := resend_refusal(attempt):
-        return _held_back(attempt, held)
+    if (attempt.status == Status.UNDELIVERED or attempt.deliveries) and (held := resend_refusal(attempt)):
+        return _held_back(attempt, held)  # sent again (or at last): what was checked then still holds?
     envelope = envelope_for(attempt)
     # Before anything is sent: until when a copy could still be accepted (a withdrawal waits for
     # it). Never lowered, whichever of several senders writes last.
@@ -188,24 +192,26 @@ def action_withdraw(*, attempt: ActionAttempt, reviewer: AbstractBaseUser) -> Ac
 
 
 def _held_back(attempt: ActionAttempt, reason: str) -> ActionAttempt:
-    """The portal will not send a queued action again (`reason`, from resend_checks). Never handed
-    to Temporal, it is refused now; else a copy sent before could still be applied, so the portal
-    withdraws it as its reviewer would, giving the reason: refused once the withdrawal is final,
-    accepted if the copy reached the run."""
-    if attempt.in_flight_until is None:
-        return action_answer(attempt, Answer(Status.REFUSED, reason))
-    ActionAttempt.objects.filter(waiting(), pk=attempt.pk).update(
-        status=Status.WITHDRAWING, detail=reason, updated_at=timezone.now()
-    )
+    """The portal stops sending a queued action (`reason`, from resend_checks). Never handed to
+    Temporal by any sender, it is refused now; else a copy sent before could still be applied, so
+    it is held, and settled as a withdrawal is: refused, or accepted if the copy reached the run.
+    Each in one conditional write: another sender may be handing it over right now."""
+    sendable = ActionAttempt.objects.filter(pk=attempt.pk, status__in=[Status.SENDING, Status.UNDELIVERED])
+    now = timezone.now()
+    if not sendable.filter(in_flight_until__isnull=True).update(
+        status=Status.REFUSED, detail=reason, updated_at=now
+    ):
+        sendable.update(status=Status.HELD, detail=reason, updated_at=now)
     attempt.refresh_from_db()
+    log.warning("%s %s not sent again: %s %s", attempt.action, attempt.action_id, attempt.status, reason)
     return action_settle_withdrawal(attempt=attempt)
 
 
 def action_settle_withdrawal(*, attempt: ActionAttempt) -> ActionAttempt:
-    """Make a withdrawal final once no copy in Temporal can still be applied and the run confirms
-    it never applied the action; if it did, the action was accepted after all, and says so. One
-    the portal made itself (its reason kept as the detail) ends refused, with that reason."""
-    if attempt.status != Status.WITHDRAWING:
+    """Make a withdrawal (or a hold, the portal's own) final once no copy in Temporal can still be
+    applied and the run confirms it never applied the action: withdrawn (a hold: refused, with its
+    reason). If the run did apply it, the action was accepted after all, and says so."""
+    if attempt.status not in (Status.WITHDRAWING, Status.HELD):
         return attempt
     if attempt.in_flight_until is not None:
         if timezone.now() < attempt.in_flight_until:
@@ -214,9 +220,10 @@ def action_settle_withdrawal(*, attempt: ActionAttempt) -> ActionAttempt:
         if applied is None:
             return attempt
         if attempt.action_id in applied:
-            return _finish(attempt, Status.ACCEPTED, LATE, expect=Status.WITHDRAWING)
-    if attempt.detail:
-        return _finish(attempt, Status.REFUSED, attempt.detail, expect=Status.WITHDRAWING)
+            late = LATE if attempt.status == Status.WITHDRAWING else ARRIVED
+            return _finish(attempt, Status.ACCEPTED, late, expect=attempt.status)
+    if attempt.status == Status.HELD:
+        return _finish(attempt, Status.REFUSED, attempt.detail, expect=Status.HELD)
     return _finish(attempt, Status.WITHDRAWN, "Withdrawn by its reviewer before it reached the agent.")
 
 

@@ -157,8 +157,13 @@ class ActionAttempt(models.Model):
         # run confirms it never applied it.
         WITHDRAWING = "withdrawing"
         WITHDRAWN = "withdrawn"
+        # Queued, and no longer sent by the portal (`detail` says why: the gate changed since its
+        # reviewer decided, an absence; reviewer_portal.inbox.resend_checks), while a copy sent
+        # before could still reach the run. Settled like a withdrawal: refused, or accepted if the
+        # copy arrived.
+        HELD = "held"
 
-    OPEN = (Status.SENDING, Status.UNDELIVERED, Status.WITHDRAWING)
+    OPEN = (Status.SENDING, Status.UNDELIVERED, Status.WITHDRAWING, Status.HELD)
 
     action = models.CharField(max_length=20, choices=Action.choices, default=Action.DECIDE)
     action_id = models.CharField(max_length=250, unique=True)
@@ -199,7 +204,9 @@ class ActionAttempt(models.Model):
             # never be silently resolved to the first.
             models.UniqueConstraint(
                 fields=["gate", "reviewer"],
-                condition=models.Q(action="decide", status__in=["sending", "undelivered", "withdrawing"]),
+                condition=models.Q(
+                    action="decide", status__in=["sending", "undelivered", "withdrawing", "held"]
+                ),
                 name="one_open_decision_per_reviewer_and_gate",
             )
         ]

@@ -13,6 +13,7 @@ LEVEL = {
     Status.REFUSED: messages.ERROR,
     Status.UNDELIVERED: messages.WARNING,
     Status.SENDING: messages.WARNING,
+    Status.HELD: messages.WARNING,
 }
 
 
@@ -33,10 +34,10 @@ def outcome_text(attempt: ActionAttempt) -> str:
         return f"{noun.capitalize()} recorded by the agent."
     if attempt.status == Status.REFUSED:
         return f"{noun.capitalize()} refused: {attempt.detail}"
-    if attempt.status == Status.WITHDRAWING and attempt.detail:  # held back by the portal
+    if attempt.status == Status.HELD:
         return (
-            f"Your {noun} is held back. {attempt.detail} A copy sent earlier could still reach "
-            "the agent, so this is final once the agent confirms it never received it."
+            f"{attempt.detail} A copy sent earlier could still reach the agent: this is settled once the "
+            f"agent confirms it did not{_until(attempt)}."
         )
     if attempt.status == Status.WITHDRAWING:
         return (
@@ -51,17 +52,24 @@ def outcome_text(attempt: ActionAttempt) -> str:
 def one_at_a_time_text(waiting: ActionAttempt) -> str:
     """Why another decision of the reviewer's on the gate is not taken while `waiting` is open."""
     noun = action_noun(waiting)
+    if waiting.status == Status.HELD:
+        return (
+            f"The portal stopped sending your {noun} on this gate, and is confirming with the agent that no "
+            f"earlier copy reached it{_until(waiting)}: you can decide again once that is settled."
+        )
     if waiting.status != Status.WITHDRAWING:
         return (
             f"Your {noun} on this gate is recorded and will be sent; withdraw it first to decide differently."
         )
-    until = waiting.in_flight_until
-    when = f" (until about {until:%H:%M} UTC, and while the agent is out of reach)" if until else ""
-    who = "The portal held back" if waiting.detail else "You withdrew"
     return (
-        f"{who} your {noun} on this gate, and the withdrawal is being confirmed with the "
-        f"agent{when}: you can decide again once it is final."
+        f"You withdrew your {noun} on this gate, and the withdrawal is being confirmed with the "
+        f"agent{_until(waiting)}: you can decide again once it is final."
     )
+
+
+def _until(attempt: ActionAttempt) -> str:
+    until = attempt.in_flight_until
+    return f" (until about {until:%H:%M} UTC, and while the agent is out of reach)" if until else ""
 
 
 REPORT_WORDS = {
@@ -70,6 +78,7 @@ REPORT_WORDS = {
     Status.UNDELIVERED: "still queued",
     Status.SENDING: "still queued",
     Status.WITHDRAWING: "withdrawal pending",
+    Status.HELD: "held back",
     Status.WITHDRAWN: "withdrawn",
 }
 

@@ -1,5 +1,6 @@
-"""One pass of the delivery loop (`manage.py deliver_decisions`): settle the withdrawals whose
-copies in flight have expired, then send the queued actions again, several at once.
+"""One pass of the delivery loop (`manage.py deliver_decisions`): settle the withdrawals (and the
+portal's holds) whose copies in flight have expired, then send the queued actions again, several at
+once.
 
 Each queued action is delivered whole (signed, sent, its answer recorded) on one of
 DELIVERY_CONCURRENCY threads, so a domain whose worker is down costs the pass one Update timeout a
@@ -40,7 +41,8 @@ def actions_redeliver() -> list[ActionAttempt]:
     """Settle the withdrawals that may be settled, then deliver every queued action again (and any
     a dead portal left `sending`), those of the oldest MAX_PER_PASS gates; each action settled or
     sent, as it stands afterwards (one held behind another of its gate is left for a later pass)."""
-    withdrawing = with_people(ActionAttempt.objects.filter(status=Status.WITHDRAWING)).order_by("created_at")
+    settling = ActionAttempt.objects.filter(status__in=[Status.WITHDRAWING, Status.HELD])
+    withdrawing = with_people(settling).order_by("created_at")
     handled = [_isolated(action_settle_withdrawal, attempt) or attempt for attempt in withdrawing]
     by_gate: dict[str, list[ActionAttempt]] = {}
     for attempt in with_people(_due()).order_by("created_at", "pk")[: MAX_PER_PASS * ROWS_PER_GATE]:

@@ -10,11 +10,15 @@ and its eligibility for a bulk decision, which a release of the agent's rules ca
 made on the gate's own page was the reviewer's own look, which a flag asks for.
 
 What the reviewer's own actions change is left out: their claim (a bulk decision queued behind
-it), their own notes, the SLA's clock and warnings. A queued claim is not sent once its
-reviewer has been marked absent: marking them absent released what they held.
+it), their own notes, the SLA's clock and warnings. "Decided on" is the gate as the portal held it
+when the decision was recorded; the gate page's form names the recommendation's revision only.
+
+Absences: marking someone absent released what they held, so a queued claim or assignment is not
+sent to them, nor their decision on a gate they do not hold (the run would refuse it, in words an
+absent reviewer cannot act on).
 
 What "not sent" means is delivery's (`_held_back`): refused, or, when a copy sent before could
-still reach the run, withdrawn by the portal with the reason, as the record of what the run did.
+still reach the run, held until that is settled, as the record of what the run did.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import hashlib
 import json
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+
 from agents.framework.contract import ASSIGN, DECIDE
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.team.absences import absent_claim_refusal
+from reviewer_portal.team.absences import absence_of
 
 # Bumped when a part's fields change: a digest kept under another version is not compared.
 VERSION = 1
@@ -54,26 +60,46 @@ def seen_of(gate: Gate, *, reviewer_id: object, bulk: bool = False) -> dict[str,
 
 
 def resend_refusal(attempt: ActionAttempt) -> str:
-    """Why the portal will not send this action (again) now, "" if it will. On its first send
-    nothing has changed since it was recorded, so it says "" but for a race with an absence."""
-    if (
-        attempt.action == ASSIGN
-        and attempt.assignee_id is not None
-        and attempt.assignee_id == attempt.reviewer_id
-    ):
-        return absent_claim_refusal(attempt.reviewer)
+    """Why the portal stops sending this queued action, "" if it goes on: checked against the gate
+    and the absences as they are now, read just before the send (a delivery pass may have read
+    the gate long before, while sending the claim ahead of a decision)."""
+    if attempt.action == ASSIGN and attempt.assignee is not None:
+        return _absent_assignee(attempt, attempt.assignee)
     seen = attempt.seen
     if attempt.action != DECIDE or not seen or seen.get("v") != VERSION:
         return ""  # recorded before these checks: the run's own checks alone, as then
-    now = seen_of(
-        attempt.gate, reviewer_id=attempt.reviewer_id, bulk=any(part in seen for part in BULK_PARTS)
-    )
+    gate = Gate.objects.get(pk=attempt.gate_id)
+    now = seen_of(gate, reviewer_id=attempt.reviewer_id, bulk=any(part in seen for part in BULK_PARTS))
     changed = [label for part, label in LABELS.items() if part in seen and seen[part] != now.get(part)]
-    if not changed:
+    if changed:
+        return (
+            f"The gate changed since you decided ({', '.join(changed)}), so the portal stopped sending "
+            "your decision: open the gate to see what changed, and decide again."
+        )
+    away = absence_of(attempt.reviewer)
+    if away and gate.claim_required and str(attempt.reviewer_id) != gate.assignee_id:
+        return (
+            f"You are marked absent (since {away.since:%Y-%m-%d %H:%M} UTC) and do not hold this gate, so the "
+            "portal stopped sending your decision: a colleague in the queue decides it."
+        )
+    return ""
+
+
+def _absent_assignee(attempt: ActionAttempt, assignee: AbstractBaseUser) -> str:
+    """A claim or assignment is not sent to someone marked absent since: marking them absent
+    released what they held, and the team view offers only those present."""
+    away = absence_of(assignee)
+    if away is None:
         return ""
+    since = f"since {away.since:%Y-%m-%d %H:%M} UTC, by {away.marked_by.get_username()}"
+    if attempt.assignee_id == attempt.reviewer_id:
+        return (
+            f"You are marked absent ({since}), so the portal stopped sending your claim: ask a supervisor "
+            "to mark you present before you claim gates."
+        )
     return (
-        f"Since you decided, the gate changed ({', '.join(changed)}), so the portal did not send "
-        "your decision: open the gate to see what changed, and decide again."
+        f"{assignee.get_username()} is marked absent ({since}), so the portal stopped sending this "
+        "assignment: assign the gate to someone present."
     )
 
 
