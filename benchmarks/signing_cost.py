@@ -16,7 +16,8 @@ baseline each: (c) the worker's keyring check of the signed decision, beside (b)
 start as the portal signs it (the input's digest and the signature, reviewer_portal.trust.
 start_signing) and (e) as the worker checks it (the digest of the decoded input and the
 signature), beside converting the input to payloads, which every start does anyway; (f) sealing
-a continue-as-new and checking the seal (agents/framework/seals.py), beside the same.
+a continue-as-new and checking the seal (agents/framework/seals.py), beside the same; (g) what a
+decision keeps of its gate (reviewer_portal/inbox/resend_checks.py), beside signing it.
 Figures only: it never fails on them.
 """
 
@@ -167,6 +168,33 @@ def measure_keyring_checks(n: int = 2000) -> list[str]:
     ]
 
 
+def measure_decision_digests(n: int = 2000) -> str:
+    """(g): what a decision keeps of its gate, to check it again if it is queued
+    (reviewer_portal.inbox.resend_checks.seen_of), beside signing the same decision, interleaved."""
+    import random
+
+    from benchmarks.gate_rows import gate_rows
+    from reviewer_portal.inbox.resend_checks import seen_of
+    from reviewer_portal.trust.keys import generate
+    from reviewer_portal.trust.signer import sign_action
+
+    gate = next(row for row in gate_rows(0, 50, random.Random(1)) if row.agent == "loans")
+    key, decision = generate(key_id="bench-key"), _decision()
+    signing_us, seen_us = [], []
+    for _ in range(n):
+        began = time.perf_counter()
+        sign_action("decide", decision, workflow_id="w", update_id="u", key=key)
+        signing_us.append((time.perf_counter() - began) * 1e6)
+        began = time.perf_counter()
+        seen_of(gate, reviewer_id="1042", bulk=True)
+        seen_us.append((time.perf_counter() - began) * 1e6)
+    seen, signing = statistics.median(seen_us), statistics.median(signing_us)
+    return (
+        f"{'(g) what a decision keeps of its gate':38} {n:>5} {seen:>9.1f}   "
+        f"{seen / signing:.2f}x signing the decision ({signing:.1f} us)"
+    )
+
+
 def _decision():
     from agents.framework.reviewer_actions import DecideInput
 
@@ -188,6 +216,7 @@ def main() -> int:
     django.setup()
     print("\n".join(measure_signing(args.n).lines()))
     print("\n".join(measure_keyring_checks(args.n)))
+    print(measure_decision_digests(args.n))
     print(f"\ncommand: python benchmarks/signing_cost.py --n {args.n}")
     return 0
 
