@@ -174,7 +174,7 @@ def measure_decision_digests(n: int = 2000) -> str:
     import random
 
     from benchmarks.gate_rows import gate_rows
-    from reviewer_portal.inbox.resend_checks import seen_of
+    from reviewer_portal.inbox.seen import seen_of
     from reviewer_portal.trust.keys import generate
     from reviewer_portal.trust.signer import sign_action
 

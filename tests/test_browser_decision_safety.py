@@ -138,7 +138,7 @@ def test_an_escalated_gate_loses_its_buttons_on_the_open_page_and_stays_readable
     temporal.run(handle.terminate("test done"))
 
 
-def test_a_colleagues_note_does_not_throw_away_an_open_confirm_step(
+def test_a_colleagues_note_keeps_an_open_confirm_step_and_is_shown_before_the_decision_goes(
     asgi_portal,  # noqa: F811
     portal_settings,  # the colleague's note is sent from this process
     temporal,
@@ -178,5 +178,50 @@ def test_a_colleagues_note_does_not_throw_away_an_open_confirm_step(
     expect(panel.get_by_role("button", name="Confirm approval")).to_be_visible()
     panel.get_by_label("Your reason").fill("Referral checked with the payslips.")
     panel.get_by_role("button", name="Confirm approval").click()
+    # Not decided over a note the page did not show (reviewer_portal.inbox.seen): nothing is
+    # recorded, the note comes in beside the panel, the reason stays, and the next try goes.
+    expect(panel).to_contain_text("The gate changed since the page showed it (a colleague's note)")
+    expect(page.locator("#notes-list")).to_contain_text("Payslips are in the file.")
+    assert not ActionAttempt.objects.filter(action="decide").exists()
+    expect(panel.get_by_label("Reason or instructions")).to_have_value("Referral checked with the payslips.")
+    page.keyboard.press("a")
+    expect(panel).to_contain_text("Approve anyway?")
+    panel.get_by_role("button", name="Confirm approval").click()
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+    assert temporal.run(handle.result()).outcome == "approved"
+
+
+def test_a_colleagues_note_comes_in_beside_the_panel_when_it_rereads_itself(
+    asgi_portal,  # noqa: F811
+    portal_settings,
+    temporal,
+    worker,
+    browser,
+):
+    """The push re-reads the decision panel, which then carries what the page shows now: the note
+    comes along beside it, so the decision that follows is made on a page that shows it."""
+    make_user("officer", "credit_officer")
+    colleague = make_user("colleague", "credit_officer")
+    handle = start_loan(temporal, worker, loan_input())
+    (gate,) = projected(handle)
+    page = reviewer(browser, asgi_portal.url, "officer", VIEWPORTS[0])
+    page.goto(f"{asgi_portal.url}/gates/{gate.gate_id}/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.keyboard.press("c")
+    panel = page.locator("#decision-panel")
+    expect(panel.locator(".holder")).to_have_text("Claimed by officer (you)")
+
+    [note] = in_threads(
+        lambda text: gate_annotate(
+            gate=Gate.objects.get(pk=gate.pk), reviewer=colleague, text=text, submission_id=str(uuid.uuid4())
+        ),
+        ["Applicant called: income fell."],
+        threads=1,
+    )
+
+    assert note.status == "accepted"
+    expect(page.locator("#notes-list")).to_contain_text("Applicant called: income fell.")
+    panel.get_by_label("Reason or instructions").fill("Income still covers the repayments.")
+    panel.get_by_role("button", name="Approve").click()
     expect(panel).to_contain_text("Approval recorded by the agent.")
     assert temporal.run(handle.result()).outcome == "approved"

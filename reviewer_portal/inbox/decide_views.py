@@ -28,12 +28,19 @@ from reviewer_portal.inbox.confirmation import NO_REASON, confirm_step, confirma
 from reviewer_portal.inbox.deciding import RecordedDecision, decision_gate_for, decision_record_signed
 from reviewer_portal.inbox.delivery import ActionConflict, action_answer
 from reviewer_portal.inbox.forms import DecisionForm
-from reviewer_portal.inbox.gate_context import UNREAD, decision_response, grounds_of, panel_context
+from reviewer_portal.inbox.gate_context import (
+    UNREAD,
+    changed_since_shown_response,
+    decision_response,
+    grounds_of,
+    panel_context,
+)
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, one_at_a_time_text, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
 from reviewer_portal.inbox.projection import gate_as_patched
+from reviewer_portal.inbox.seen import changed_since_shown
 from reviewer_portal.inbox.sending import Answer, send_async
 from reviewer_portal.request_threads import step_aside
 
@@ -95,6 +102,8 @@ def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | 
     )
     if not form.is_valid():
         return refuse(400, form=form)
+    if changed := changed_since_shown(gate, reviewer_id=request.user.pk, token=form.cleaned_data["shown"]):
+        return changed_since_shown_response(request, gate, changed=changed, queued=queued)
     if may.claim_first and may.claim:  # a submitter is told the four-eyes rule by the workflow instead
         return refuse(409, notice="Claim this gate to decide it.")
     if queued and not queued.action_id.endswith(f":{form.cleaned_data['submission_id']}"):

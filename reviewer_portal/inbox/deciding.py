@@ -23,7 +23,7 @@ from django.utils import timezone
 from agents.framework.contract import DECIDE, PORTAL
 from reviewer_portal.inbox import delivery
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.resend_checks import seen_of
+from reviewer_portal.inbox.seen import seen_of
 from reviewer_portal.inbox.selectors import gate_visible_to
 from reviewer_portal.inbox.sending import Envelope, action_input, as_json, local_refusal
 from reviewer_portal.inbox.services import gate_decide

@@ -39,7 +39,8 @@ from agents.framework.signing import MAX_AGE, MAX_SKEW
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import one_at_a_time_text
 from reviewer_portal.inbox.projection import gate_apply_patch
-from reviewer_portal.inbox.resend_checks import resend_refusal, seen_of
+from reviewer_portal.inbox.resend_checks import resend_refusal
+from reviewer_portal.inbox.seen import seen_of
 from reviewer_portal.inbox.sending import (
     Answer,
     Envelope,

@@ -7,6 +7,7 @@ from django import forms
 from agents.framework.input_rules import MAX_EDIT_LENGTH, edit_value_refusal, text_refusal
 from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
 from reviewer_portal.inbox.grounds import GENERIC, OTHER
+from reviewer_portal.inbox.seen import SHOWN_MAX_LENGTH
 
 DECISIONS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
 
@@ -47,6 +48,9 @@ class DecisionForm(forms.Form):
     # Which recommendation the reviewer is deciding on (how many revisions came before it): the run
     # refuses the decision if the agent has revised it since.
     revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=10_000)
+    # What the page showed of the gate (reviewer_portal.inbox.seen.shown_token): a decision on a
+    # gate changed since in a way the reviewer has not seen is refused, nothing recorded.
+    shown = forms.CharField(required=False, max_length=SHOWN_MAX_LENGTH, widget=forms.HiddenInput)
     # Sent by a keyboard shortcut (static/js/shortcuts.js): such a decision is confirmed first.
     keyboard = forms.BooleanField(required=False, widget=forms.HiddenInput)
     # The confirm step's answer (reviewer_portal.inbox.confirmation): set, with the step's token.

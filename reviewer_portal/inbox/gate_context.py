@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
@@ -18,6 +19,7 @@ from reviewer_portal.inbox.grounds import rejection_grounds
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import action_noun, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.seen import LABELS, NOTES, shown_token
 from reviewer_portal.inbox.selectors import (
     action_attempts_for,
     gate_assignees_for,
@@ -28,6 +30,8 @@ from reviewer_portal.inbox.selectors import (
 Status = ActionAttempt.Status
 
 
+# The parts of what a reviewer saw (reviewer_portal.inbox.seen) that the case column shows.
+CASE_PARTS = {"case", "recommendation", "evidence"}
 # `queued` not given: read the user's open decision on the gate.
 UNREAD: Any = object()
 
@@ -79,7 +83,7 @@ def panel_context(
         attempt = None  # the queued panel below says it all
     return {
         "gate": gate,
-        "form": form or _next_form(gate, attempt),
+        "form": form or _next_form(gate, attempt, request.user.pk),
         "may_decide": may.decide,
         "may_annotate": may.annotate,
         "may_take_over": may.take_over,
@@ -113,6 +117,34 @@ def panel_context(
     }
 
 
+def changed_since_shown_response(
+    request: HtmxHttpRequest, gate: Gate, *, changed: list[str], queued: ActionAttempt | None
+) -> HttpResponse:
+    """A decision refused, nothing recorded, because the gate changed since the page showed it
+    (`changed`: reviewer_portal.inbox.seen's parts): the panel keeps the reviewer's words and now
+    carries what the page shows, and what changed comes along out of band, as it is now."""
+    data = request.POST.copy()
+    data["shown"] = shown_token(gate, reviewer_id=request.user.pk)
+    form = DecisionForm(data, editable=gate.editable, proposal=gate.proposal, grounds=grounds_of(gate))
+    words = ", ".join(LABELS[part] for part in changed)
+    notice = f"The gate changed since the page showed it ({words}): read what changed, then decide."
+    response = decision_response(request, gate, status=409, form=form, notice=notice, queued=queued)
+    if request.htmx:
+        response.content += changed_out_of_band(request, gate, changed).encode()
+    return response
+
+
+def changed_out_of_band(request: HtmxHttpRequest, gate: Gate, changed: list[str]) -> str:
+    """The parts of the gate page beside the decision panel that show what changed (the case
+    column, the list of notes), as they are now, to swap in out of band; "" if none did. The
+    notes' own form is left alone: a note being written is kept."""
+    parts = {"gate": gate, "case_out_of_band": True, "notes_out_of_band": True}
+    names = (["case-column"] if set(changed) & CASE_PARTS else []) + (
+        ["notes-list"] if NOTES in changed else []
+    )
+    return "".join(render_to_string(f"inbox/gate.html#{name}", parts, request) for name in names)
+
+
 def sla_note(gate: Gate) -> str:
     """What the SLA clock did when the agent revised, in words ("" before any revision)."""
     if not gate.revisions or gate.status != Gate.Status.PENDING:
@@ -136,10 +168,15 @@ def duration_words(seconds: float) -> str:
     return f"{minutes}m" if minutes else f"{secs}s"
 
 
-def _next_form(gate: Gate, attempt: ActionAttempt | None) -> DecisionForm:
-    """A fresh form with a new submission id (a new decision is a new action); a refused one keeps
-    the reviewer's reason and edits, so nothing they typed is lost."""
-    initial: dict[str, Any] = {"submission_id": uuid.uuid4(), "revision": len(gate.revisions)}
+def _next_form(gate: Gate, attempt: ActionAttempt | None, reviewer_id: object) -> DecisionForm:
+    """A fresh form with a new submission id (a new decision is a new action) and what the page
+    shows of the gate; a refused one keeps the reviewer's reason and edits, so nothing they typed
+    is lost."""
+    initial: dict[str, Any] = {
+        "submission_id": uuid.uuid4(),
+        "revision": len(gate.revisions),
+        "shown": shown_token(gate, reviewer_id=reviewer_id),
+    }
     if (
         attempt is not None
         and attempt.action == ActionAttempt.Action.DECIDE

@@ -16,10 +16,16 @@ from django.views.decorators.http import require_GET, require_POST
 from reviewer_portal.htmx_request import HtmxHttpRequest
 from reviewer_portal.inbox.delivery import ActionConflict, action_withdraw
 from reviewer_portal.inbox.forms import AnnotationForm
-from reviewer_portal.inbox.gate_context import decision_response, gate_context, panel_context
+from reviewer_portal.inbox.gate_context import (
+    changed_out_of_band,
+    decision_response,
+    gate_context,
+    panel_context,
+)
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.seen import SHOWN_MAX_LENGTH, changed_since_shown
 from reviewer_portal.inbox.selectors import gate_get_for
 from reviewer_portal.inbox.services import gate_annotate
 
@@ -39,8 +45,13 @@ def gate_detail(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
         context = gate_context(request, gate, confirmation="The agent is back with a revised recommendation.")
         return render(request, "inbox/gate.html#workspace", context)
     if request.htmx and request.GET.get("panel") == "decision":
-        # A live update said the gate changed: the panel re-reads itself.
-        return render(request, "inbox/gate.html#decision-panel", panel_context(request, gate))
+        # A live update said the gate changed: the panel re-reads itself, with what the page
+        # showed (its form's `shown`), and what changed beside it comes along.
+        response = render(request, "inbox/gate.html#decision-panel", panel_context(request, gate))
+        shown = request.GET.get("shown", "")[:SHOWN_MAX_LENGTH]
+        changed = changed_since_shown(gate, reviewer_id=request.user.pk, token=shown)
+        response.content += changed_out_of_band(request, gate, changed).encode()
+        return response
     return render(request, "inbox/gate.html", gate_context(request, gate))
 
 
