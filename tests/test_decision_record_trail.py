@@ -15,14 +15,12 @@ What happens to each edit or outage:
   the row edited back to "pending": the record is still served, from the trail; an action row in
   a state the portal never writes: no 500; an operator's reason with a trailing space: matches (the
   run keeps it stripped);
-- a support conversation's handoff, closed by its rep's own signed action (rep_close): checked
-  against that action, and an edit shown as such (it used to be "not checked").
+- a support conversation's handoff: tests/test_handoff_trail_check.py.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -34,7 +32,6 @@ from reviewer_portal.temporal_client import reset_client
 from tests import test_archive
 from tests.conftest import APPROVABLE, decide, loan_input, logged_in, make_user, projected_gate, start_loan
 from tests.test_archive import archived, delete_from_temporal
-from tests.test_support_conversation import handed_off
 
 archive_from_now = test_archive.archive_from_now  # the fixture, shared with the archive's tests
 REASON = "Affordable, and within appetite — verified payslips \N{GRINNING FACE}."  # a dash, an emoji
@@ -231,46 +228,3 @@ def test_an_operators_reason_with_a_trailing_space_matches_as_the_run_keeps_it(t
     check = record_of(auditor, Gate.objects.get(pk=gate.pk))["trail_check"]
 
     assert check["state"] == "matches", check
-
-
-def closed_by_a_rep(temporal, client) -> Gate:
-    rep = logged_in(make_user("support", "support_rep"))
-    conversation_id, _ = handed_off(client)
-    gate = projected_gate(temporal.client.get_workflow_handle(conversation_id))
-    closed = rep.post(
-        f"/conversations/{conversation_id}/reply/",
-        {
-            "text": "Refund sent — 12,50 € \N{GRINNING FACE}.",
-            "close": "1",
-            "submission_id": str(uuid.uuid4()),
-        },
-    )
-    assert closed.status_code == 200
-    return projected_gate(temporal.client.get_workflow_handle(conversation_id), version=gate.version + 1)
-
-
-def test_a_closed_support_conversation_matches_its_reps_signed_closing(temporal, portal, auditor, client):
-    """A rep closes a handoff with an action of their own (rep_close), signed like a decision:
-    checked, not a false alarm and not "not checked"."""
-    gate = closed_by_a_rep(temporal, client)
-
-    check = record_of(auditor, gate)["trail_check"]
-    page = auditor.get(f"/audit/decisions/{gate.gate_id}/").content.decode()
-
-    assert check["state"] == "matches", check
-    assert check["signed"]["reviewer"] == "support" and check["signed"]["status"] == "approved"
-    assert {"decided_by", "decided_by_id", "status", "reason", "decision_id"} <= set(check["checked"])
-    assert 'role="alert"' not in page
-
-
-def test_a_support_closing_edited_in_the_database_is_shown_as_such(temporal, portal, auditor, client):
-    gate = closed_by_a_rep(temporal, client)
-    make_user("manager", "support_rep")
-    Gate.objects.filter(pk=gate.pk).update(decided_by="manager", reason="Conversation closed: all fine.")
-
-    record = record_of(auditor, Gate.objects.get(pk=gate.pk))
-
-    check = record["trail_check"]
-    assert check["state"] == "differs"
-    assert {d["name"] for d in check["differences"]} == {"decided_by", "reason"}
-    assert record["human_decision"]["reviewer"] == "support"  # the trail's version is told

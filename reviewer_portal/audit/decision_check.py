@@ -119,11 +119,9 @@ def checked_against(gate: Gate, entries: list[TimelineEntry], source: str, workf
     trail: dict[str, Any] = {"workflow_id": workflow_id}
     signed = None
     if decisions:
-        applied = next(
-            (e for e in reversed(decisions) if e.data["update"].get("action_id") == gate.decision_id),
-            decisions[-1],
-        )
-        signed = _signed(applied, workflow_id)
+        # The last one the run applied (one it refused in its turn is not a decision: timeline),
+        # never one a column of the projection points at.
+        signed = _signed(decisions[-1], workflow_id)
         if isinstance(signed, str):
             return DecisionCheck(
                 DIFFERS, f"The decision in the run's trail does not verify: {signed}", source

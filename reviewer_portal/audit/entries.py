@@ -13,7 +13,7 @@ from agents.framework.contract import OPERATOR
 @dataclass
 class TimelineEntry:
     time: datetime
-    kind: str  # run | llm | tool | gate | decision | action | timer | failure
+    kind: str  # run | llm | tool | gate | decision | note | assignment | refused | timer | failure
     title: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -44,3 +44,12 @@ def update_entry(when: datetime, name: str, arg: Any, update_id: str) -> Timelin
     if arg.get("reason"):
         title += f": {arg['reason']}"
     return TimelineEntry(when, "decision", title, {"action": name, "update": arg, "update_id": update_id})
+
+
+def refused_update_entry(when: datetime, name: str, arg: Any, update_id: str, message: str) -> TimelineEntry:
+    """An Update its validator took and its handler refused (a rep's close behind another's): in
+    the trail, never read as a decision, a closing or a note."""
+    arg = arg if isinstance(arg, dict) else {}
+    by = str(arg.get("reviewer") or arg.get("rep") or "?")
+    data = {"action": name, "update": arg, "update_id": update_id, "refused": message}
+    return TimelineEntry(when, "refused", f"{name} by {by} refused by the run: {message}", data)

@@ -30,7 +30,7 @@ from agents.framework.contract import (
     SYSTEM_DECIDER,
 )
 from reviewer_portal.accounts.roles import REVIEWER_ROLES
-from reviewer_portal.audit.entries import TimelineEntry, update_entry
+from reviewer_portal.audit.entries import TimelineEntry, refused_update_entry, update_entry
 from reviewer_portal.audit.first_seen import opened_when_first_seen, patch_of
 from reviewer_portal.audit.framework_calls import credit_framework, made_by_framework
 
@@ -157,6 +157,9 @@ class _HistoryReader:
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             attrs = event.workflow_execution_update_completed_event_attributes
             name, arg = self._updates.get(attrs.accepted_event_id, ("?", None))
+            if attrs.outcome.HasField("failure"):  # taken by its validator, refused in its turn
+                message = str(await self._converter.decode_failure(attrs.outcome.failure))
+                return [refused_update_entry(when, name, arg, attrs.meta.update_id, message)]
             return [update_entry(when, name, arg, attrs.meta.update_id)]
         if kind == EventType.EVENT_TYPE_TIMER_FIRED:
             return [TimelineEntry(when, "timer", "SLA timer fired")]
