@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.outcomes import ARRIVED
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.selectors import gate_list_for, inbox_queues_for
 from tests.actions import person_id
@@ -140,11 +141,13 @@ def test_my_decisions_says_why_the_portal_held_a_queued_decision_back(officer):
     )
     attempt(make_gate(), officer, "held", detail=reason)
     attempt(make_gate(), officer, "withdrawing")  # their own withdrawal
+    attempt(make_gate(), officer, "accepted", detail=ARRIVED)  # a hold an earlier copy overtook
 
     text = html.unescape(logged_in(officer).get(MY_DECISIONS).content.decode())
 
     assert f"Held back by the portal: {reason}" in text
     assert text.count("Being withdrawn") == 1
+    assert f"Recorded by the agent: {ARRIVED}" in text
 
 
 def test_a_renamed_reviewer_keeps_their_decisions_and_a_namesake_gets_none(officer):

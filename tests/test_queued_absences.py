@@ -11,18 +11,27 @@ a copy the worker took on its return, recorded as accepted, which is what the ru
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from django.utils import timezone
 
-from reviewer_portal.inbox import delivery, sending
+from reviewer_portal.inbox import delivery, redelivery, sending
 from reviewer_portal.inbox.models import ActionAttempt
 from reviewer_portal.inbox.outcomes import outcome_text
 from reviewer_portal.inbox.services import gate_assign
 from reviewer_portal.team.services import absence_mark
 from tests.conftest import make_user
-from tests.outage import delivery_pass, queued_in_bulk, run_gate, wait_until, worker_back
+from tests.outage import (
+    GATES,
+    TIMEOUT_SECONDS,
+    delivery_pass,
+    queued_in_bulk,
+    run_gate,
+    wait_until,
+    worker_back,
+)
 
 
 @pytest.fixture
@@ -85,12 +94,14 @@ def test_a_queued_claim_of_a_reviewer_marked_absent_since_is_refused_once_no_cop
     assert held == {"status": "pending", "assignee": ""}
 
 
-def test_a_held_claim_whose_earlier_copy_reached_the_agent_is_recorded_as_accepted(
+def test_a_held_claim_whose_earlier_copy_reached_the_agent_is_recorded_so_and_released(
     settings, temporal, officer, senior, gates_without_worker
 ):
     """The worker was down, so Temporal held the claim's first copy and gave it to the worker on
-    its return: the portal cannot take it back, and its record says what the run did. The officer
-    holds the gate, so the approval they made before the absence goes on."""
+    its return: the portal cannot take it back, and its record says what the run did. The absent
+    officer then held the gate, which marking them absent was to release, and their approval went
+    on (from the review): the gate is released in the supervisor's name, and the approval, on a
+    gate its absent reviewer no longer holds, is not sent."""
     queue, handles, gates = gates_without_worker
     queued_in_bulk(officer, gates[0])
     absent(officer, senior)
@@ -100,11 +111,18 @@ def test_a_held_claim_whose_earlier_copy_reached_the_agent_is_recorded_as_accept
         wait_until(lambda: run_gate(temporal, handles[0])["assignee"] == "officer")  # the copy, applied
         time_is_up("assign")
         handled = delivery_pass()
-        result = temporal.run(handles[0].result())
+        held = run_gate(temporal, handles[0])
 
     assert (handled["assign"].status, handled["assign"].detail) == ("accepted", delivery.ARRIVED)
-    assert handled["decide"].status == "accepted"
-    assert result.gate.decided_by == "officer"
+    release = ActionAttempt.objects.get(action="assign", reviewer=senior)
+    assert (release.status, release.assignee_id, release.reason) == (
+        "accepted",
+        None,
+        "officer is absent: Leave",
+    )
+    assert handled["decide"].status == "refused"
+    assert "and do not hold this gate" in handled["decide"].detail
+    assert held == {"status": "pending", "assignee": ""}
 
 
 def test_a_queued_assignment_to_a_reviewer_marked_absent_since_is_not_sent(
@@ -129,3 +147,26 @@ def test_a_queued_assignment_to_a_reviewer_marked_absent_since_is_not_sent(
     assert handled["assign"].detail.startswith("officer is marked absent (since ")
     assert handled["assign"].detail.endswith("assign the gate to someone present.")
     assert held == {"status": "pending", "assignee": ""}
+
+
+def test_holds_are_settled_at_once_so_a_worker_still_down_costs_a_pass_one_timeout(
+    settings, temporal, officer, senior, gates_without_worker
+):
+    """Each hold past its time asks the run which actions it applied; with the worker still down
+    each question waits out the timeout. They were settled one after another: four holds took
+    four timeouts of every pass, before any other agent's queued action was sent (from the
+    review). Still held (the run could not say), they are settled on a later pass."""
+    _, _, gates = gates_without_worker
+    for gate in gates:
+        queued_in_bulk(officer, gate)
+    absent(officer, senior)
+    first = redelivery.actions_redeliver()
+    assert sorted(a.status for a in first if a.action == "assign") == ["held"] * GATES
+    time_is_up("assign")
+
+    began = time.monotonic()
+    settled = redelivery.actions_redeliver()
+    took = time.monotonic() - began
+
+    assert took < 3 * TIMEOUT_SECONDS, took  # one round of questions, not GATES of them in turn
+    assert sorted(a.status for a in settled) == ["held"] * GATES

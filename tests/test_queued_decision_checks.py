@@ -16,8 +16,9 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from agents.framework.contract import ALL_GATES_QUERY
 from agents.framework.registry import AGENTS
-from reviewer_portal.inbox import delivery, flag_refresh, redelivery
+from reviewer_portal.inbox import delivery, flag_refresh, projection, redelivery
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.services import gate_annotate, gate_assign
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
@@ -144,8 +145,8 @@ def test_a_note_landing_while_the_pass_sends_the_claim_still_stops_the_decision(
     queued_in_bulk(officer, gates[0])
     deliver = redelivery.action_deliver
 
-    def a_colleague_notes_meanwhile(*, attempt):
-        delivered = deliver(attempt=attempt)
+    def a_colleague_notes_meanwhile(*, attempt, **how):
+        delivered = deliver(attempt=attempt, **how)
         if attempt.action == "assign":
             gate = Gate.objects.get(pk=attempt.gate_id)
             note = gate_annotate(
@@ -164,36 +165,59 @@ def test_a_note_landing_while_the_pass_sends_the_claim_still_stops_the_decision(
     assert held["status"] == "pending"
 
 
-def test_a_decision_another_sender_handed_to_temporal_is_held_not_refused_on_a_stale_read(
+def test_a_note_the_run_applied_but_the_projection_has_not_yet_is_still_seen(
+    settings, temporal, officer, colleague, gates_without_worker, monkeypatch
+):
+    """The colleague's note was sent while the worker was down too: the run applies it on the
+    worker's return, and its publish to the projection lags (a worker catching up on a backlog).
+    The check asks the run itself, not the projection alone (from the review: it was approved)."""
+    queue, handles, gates = gates_without_worker
+    queued_in_bulk(officer, gates[0])
+    note = gate_annotate(
+        gate=gates[0], reviewer=colleague, text="Income fell.", submission_id=str(uuid.uuid4())
+    )
+    assert note.status == "undelivered"  # a copy admitted by Temporal, the worker down
+
+    def lagging(publication):
+        raise RuntimeError("the projection's write is not reached yet")
+
+    monkeypatch.setattr(projection, "apply_publication", lagging)
+    with worker_back(settings, temporal, queue):
+        wait_until(lambda: "Income fell." in str(temporal.run(handles[0].query(ALL_GATES_QUERY))))
+        assert "Income fell." not in str(Gate.objects.get(pk=gates[0].pk).annotations)
+        handled = delivery_pass()
+        monkeypatch.undo()
+        held = run_gate(temporal, handles[0])
+
+    assert handled["decide"].status == "refused"
+    assert "(a colleague's note)" in handled["decide"].detail
+    assert held["status"] == "pending"
+
+
+def test_a_decision_another_sender_is_handing_over_is_held_not_refused_on_a_stale_read(
     settings, temporal, officer, gates_without_worker, monkeypatch
 ):
     """Two senders (two delivery loops, or a loop and the same form again): one read the queued
-    decision before the other sent it. Refused on that stale read, the reviewer was told "not
-    sent" while Temporal held a copy, which the run then applied (from the review). The choice is
-    made in the database: held, and recorded as accepted once the copy is known to have arrived."""
-    queue, handles, gates = gates_without_worker
+    decision before the other marked it in flight. Refused on that stale read, the reviewer was
+    told "not sent" while Temporal held a copy (from the review). The choice is made in the
+    database: held, and settled once no copy can arrive."""
+    queue, _, gates = gates_without_worker
     queued_in_bulk(officer, gates[0])
     stale = ActionAttempt.objects.select_related("gate", "reviewer").get(action="decide")
     assert stale.in_flight_until is None  # queued behind its claim, never sent
-    for action in ("assign", "decide"):  # the other sender: both copies admitted, the worker down
-        assert (
-            delivery.action_deliver(attempt=ActionAttempt.objects.get(action=action)).status == "undelivered"
-        )
+    in_flight = timezone.now() + delivery.MAX_AGE  # the other sender, about to hand a copy over
+    ActionAttempt.objects.filter(pk=stale.pk).update(in_flight_until=in_flight)
     released_with_a_new_rule(monkeypatch)
     flag_refresh.refresh_pending_flags()
 
-    assert delivery.action_deliver(attempt=stale).status == "held"
     with worker_back(settings, temporal, queue):
-        wait_until(lambda: run_gate(temporal, handles[0])["status"] == "approved", timeout=40)
+        held = delivery.action_deliver(attempt=stale, recheck=True)
         ActionAttempt.objects.filter(pk=stale.pk).update(in_flight_until=timezone.now())  # time is up
-        delivery_pass()
+        settled = delivery_pass()["decide"]
 
-    decision = ActionAttempt.objects.get(pk=stale.pk)
-    # What the run did: kept by this pass, or already by the run's publish of the change.
-    assert (decision.status, decision.detail) in {
-        ("accepted", delivery.ARRIVED),
-        ("accepted", "The agent applied it."),
-    }
+    assert held.status == "held"
+    assert "changed since you decided (its flags" in held.detail
+    assert (settled.status, settled.detail) == ("refused", held.detail)  # no copy ever arrived
 
 
 def test_a_decision_queued_before_these_checks_is_sent_as_it_was(

@@ -18,6 +18,7 @@ from agents.framework.registry import AGENTS
 from reviewer_portal.audit.trail_access import readable_runs
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.outcomes import ARRIVED, LATE
 from reviewer_portal.inbox.own_cases import own_case
 from reviewer_portal.inbox.selectors import decided_by, gate_visible_to
 from reviewer_portal.intake.models import DocumentUpload
@@ -121,7 +122,11 @@ def _decision_row(at: datetime, row: ActionAttempt | Gate, cases: set[str], trai
     if isinstance(row, ActionAttempt):
         decision = DECISIONS.get(row.decision, row.decision)
         state = ATTEMPT_STATES.get(row.status, row.status)
-        detail = row.detail if row.status in (ActionAttempt.Status.REFUSED, ActionAttempt.Status.HELD) else ""
+        told = row.status in (ActionAttempt.Status.REFUSED, ActionAttempt.Status.HELD) or row.detail in (
+            LATE,
+            ARRIVED,
+        )
+        detail = row.detail if told else ""
     else:
         decision = {"approved": "Approve", "rejected": "Reject"}.get(gate.status, "Request changes")
         state, detail = "Recorded by the agent", ""

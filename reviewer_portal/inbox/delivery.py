@@ -37,13 +37,15 @@ from django.utils import timezone
 from agents.framework.contract import DECIDE, PORTAL
 from agents.framework.signing import MAX_AGE, MAX_SKEW
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.outcomes import one_at_a_time_text
+from reviewer_portal.inbox.outcomes import ARRIVED, LATE, one_at_a_time_text
 from reviewer_portal.inbox.projection import gate_apply_patch
 from reviewer_portal.inbox.resend_checks import resend_refusal
 from reviewer_portal.inbox.seen import seen_of
 from reviewer_portal.inbox.sending import (
+    NO_ANSWER,
     Answer,
     Envelope,
+    RunOutOfReach,
     applied_actions,
     envelope_for,
     local_refusal,
@@ -53,8 +55,6 @@ from reviewer_portal.inbox.sending import (
 
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
-LATE = "It reached the agent before the withdrawal could take effect, so it stands."
-ARRIVED = "A copy sent before the portal stopped sending it reached the agent, so it stands."
 
 
 class ActionConflict(Exception):
@@ -135,9 +135,9 @@ def action_content(
     }
 
 
-def action_deliver(*, attempt: ActionAttempt) -> ActionAttempt:
+def action_deliver(*, attempt: ActionAttempt, recheck: bool = False) -> ActionAttempt:
     """Sign and send a recorded action, and record the run's answer (or that it is queued)."""
-    ready = action_prepare(attempt=attempt)
+    ready = action_prepare(attempt=attempt, recheck=recheck)
     if isinstance(ready, ActionAttempt):
         return ready
     return action_answer(attempt, send(attempt, ready))
@@ -155,16 +155,22 @@ def actions_deliver_together(attempts: Sequence[ActionAttempt]) -> list[ActionAt
     ]
 
 
-def action_prepare(*, attempt: ActionAttempt) -> ActionAttempt | Envelope:
+def action_prepare(*, attempt: ActionAttempt, recheck: bool = False) -> ActionAttempt | Envelope:
     """The envelope to send the action in, its record marked as being sent; or the record as it
-    stands when there is nothing to send (answered, withdrawn, or refused here)."""
+    stands when there is nothing to send (answered, withdrawn, or refused here). A queued action
+    (or any the delivery loop sends: `recheck`) is checked again first (resend_checks)."""
     if attempt.status not in (Status.SENDING, Status.UNDELIVERED):
         return attempt
     refusal = local_refusal(attempt)
     if refusal:
         return action_answer(attempt, Answer(Status.REFUSED, refusal))
-    if (attempt.status == Status.UNDELIVERED or attempt.deliveries) and (held := resend_refusal(attempt)):
-        return _held_back(attempt, held)  # sent again (or at last): what was checked then still holds?
+    if recheck or attempt.status == Status.UNDELIVERED:  # sent late: does what was checked still hold?
+        try:
+            held = resend_refusal(attempt)
+        except RunOutOfReach:
+            return action_answer(attempt, Answer(Status.UNDELIVERED, NO_ANSWER))
+        if held:
+            return _held_back(attempt, held)
     envelope = envelope_for(attempt)
     # Before anything is sent: until when a copy could still be accepted (a withdrawal waits for
     # it). Never lowered, whichever of several senders writes last.

@@ -17,6 +17,12 @@ LEVEL = {
 }
 
 
+# Accepted after all: a copy sent before reached the run while the action was being withdrawn
+# by its reviewer (LATE) or held back by the portal (ARRIVED).
+LATE = "It reached the agent before the withdrawal could take effect, so it stands."
+ARRIVED = "A copy sent before the portal stopped sending it reached the agent, so it stands."
+
+
 def action_noun(attempt: ActionAttempt) -> str:
     """ "approval", "note", "claim"...: what the reviewer did, lower case."""
     if attempt.action == ActionAttempt.Action.DECIDE:
@@ -31,7 +37,8 @@ def action_noun(attempt: ActionAttempt) -> str:
 def outcome_text(attempt: ActionAttempt) -> str:
     noun = action_noun(attempt)
     if attempt.status == Status.ACCEPTED:
-        return f"{noun.capitalize()} recorded by the agent."
+        after_all = f" {attempt.detail}" if attempt.detail in (LATE, ARRIVED) else ""
+        return f"{noun.capitalize()} recorded by the agent.{after_all}"
     if attempt.status == Status.REFUSED:
         return f"{noun.capitalize()} refused: {attempt.detail}"
     if attempt.status == Status.HELD:

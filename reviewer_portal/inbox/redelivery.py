@@ -15,16 +15,27 @@ from the files, a full disk) is logged and left for a later pass: the others go 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from functools import partial
 from typing import TypeVar
 
 from django.db import DatabaseError, connections
 from django.db.models import Exists, OuterRef, QuerySet
 
-from reviewer_portal.inbox.delivery import action_deliver, action_settle_withdrawal, waiting, with_people
+from agents.framework.contract import ASSIGN
+from reviewer_portal.inbox.delivery import (
+    ARRIVED,
+    action_deliver,
+    action_settle_withdrawal,
+    waiting,
+    with_people,
+)
 from reviewer_portal.inbox.models import ActionAttempt
+from reviewer_portal.inbox.services import gate_assign
+from reviewer_portal.team.absences import absence_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,17 +49,22 @@ ROWS_PER_GATE = 4
 
 
 def actions_redeliver() -> list[ActionAttempt]:
-    """Settle the withdrawals that may be settled, then deliver every queued action again (and any
-    a dead portal left `sending`), those of the oldest MAX_PER_PASS gates; each action settled or
-    sent, as it stands afterwards (one held behind another of its gate is left for a later pass)."""
-    settling = ActionAttempt.objects.filter(status__in=[Status.WITHDRAWING, Status.HELD])
-    withdrawing = with_people(settling).order_by("created_at")
-    handled = [_isolated(action_settle_withdrawal, attempt) or attempt for attempt in withdrawing]
-    by_gate: dict[str, list[ActionAttempt]] = {}
-    for attempt in with_people(_due()).order_by("created_at", "pk")[: MAX_PER_PASS * ROWS_PER_GATE]:
-        if attempt.gate_id in by_gate or len(by_gate) < MAX_PER_PASS:
-            by_gate.setdefault(attempt.gate_id, []).append(attempt)
+    """Settle the withdrawals and holds that may be settled (the oldest MAX_PER_PASS), then deliver
+    every queued action again (and any a dead portal left `sending`), those of the oldest
+    MAX_PER_PASS gates; each action settled or sent, as it stands afterwards (one held behind
+    another of its gate is left for a later pass)."""
+    open_ended = ActionAttempt.objects.filter(status__in=[Status.WITHDRAWING, Status.HELD])
+    settling = list(with_people(open_ended).order_by("created_at")[:MAX_PER_PASS])
     with ThreadPoolExecutor(max_workers=DELIVERY_CONCURRENCY, thread_name_prefix="delivery") as pool:
+        # At once, as sends are: each may wait on a query to a run whose worker is down.
+        settled = pool.map(_settled, settling)
+        handled = [done or attempt for attempt, done in zip(settling, settled, strict=True)]
+        for attempt in handled:
+            _isolated(_released_if_absent, attempt)
+        by_gate: dict[str, list[ActionAttempt]] = {}
+        for attempt in with_people(_due()).order_by("created_at", "pk")[: MAX_PER_PASS * ROWS_PER_GATE]:
+            if attempt.gate_id in by_gate or len(by_gate) < MAX_PER_PASS:
+                by_gate.setdefault(attempt.gate_id, []).append(attempt)
         delivered = {a.pk: a for in_turn in pool.map(_delivered_in_turn, by_gate.values()) for a in in_turn}
     due = [attempt for in_turn in by_gate.values() for attempt in in_turn]
     return handled + sorted(
@@ -65,6 +81,32 @@ def _due() -> QuerySet[ActionAttempt]:
     return ActionAttempt.objects.filter(waiting()).exclude(Exists(earlier))
 
 
+def _released_if_absent(*, attempt: ActionAttempt) -> None:
+    """A claim or assignment held for an absence whose earlier copy reached the run anyway: the
+    absent reviewer holds the gate, which marking them absent was to release. It is released
+    now, in the name of whoever marked the absence (the run checks that they supervise it)."""
+    if attempt.action != ASSIGN or attempt.status != Status.ACCEPTED or attempt.detail != ARRIVED:
+        return
+    away = absence_of(attempt.assignee) if attempt.assignee is not None else None
+    if away is None:
+        return
+    gate_assign(
+        gate=attempt.gate,
+        reviewer=away.marked_by,
+        assignee=None,
+        submission_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"absent:{attempt.action_id}")),
+        reason=f"{away.user.get_username()} is absent" + (f": {away.reason}" if away.reason else ""),
+    )
+
+
+def _settled(attempt: ActionAttempt) -> ActionAttempt | None:
+    """On a delivery thread: a withdrawal or hold settled if it may be (None if that failed)."""
+    try:
+        return _isolated(action_settle_withdrawal, attempt)
+    finally:
+        connections.close_all()
+
+
 def _delivered_in_turn(attempts: list[ActionAttempt]) -> list[ActionAttempt]:
     """On a delivery thread: one gate's actions delivered in turn until one is left waiting (the
     rest wait with it), then the thread's connections closed (the threads end with the pass)."""
@@ -73,7 +115,7 @@ def _delivered_in_turn(attempts: list[ActionAttempt]) -> list[ActionAttempt]:
         for attempt in attempts:
             if handled and handled[-1].status in ActionAttempt.OPEN:
                 break  # the rest wait behind an action still waiting: not sent, nor reported, this pass
-            handled.append(_isolated(action_deliver, attempt) or attempt)
+            handled.append(_isolated(partial(action_deliver, recheck=True), attempt) or attempt)
         return handled
     finally:
         connections.close_all()

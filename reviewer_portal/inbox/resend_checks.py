@@ -23,19 +23,25 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from agents.framework.contract import ASSIGN, DECIDE
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.seen import BULK_PARTS, changed_parts, seen_of
+from reviewer_portal.inbox.sending import run_gate_view
 from reviewer_portal.team.absences import absence_of
 
 
 def resend_refusal(attempt: ActionAttempt) -> str:
     """Why the portal stops sending this queued action, "" if it goes on: checked against the gate
     and the absences as they are now, read just before the send (a delivery pass may have read
-    the gate long before, while sending the claim ahead of a decision)."""
+    the gate long before, while sending the claim ahead of a decision), the gate as the run holds
+    it (the projection can lag the run: a colleague's note applied, its publish still pending).
+    Raises RunOutOfReach when the run cannot be asked: the action waits for a later pass."""
     if attempt.action == ASSIGN and attempt.assignee is not None:
         return _absent_assignee(attempt, attempt.assignee)
     seen = attempt.seen
     if attempt.action != DECIDE or not seen:
         return ""  # recorded before these checks: the run's own checks alone, as then
+    if current := run_gate_view(attempt.gate):  # RunOutOfReach: not sent, nor checked, now
+        gate_apply_snapshot(snapshot=current)  # the projection can lag the run after an outage
     gate = Gate.objects.get(pk=attempt.gate_id)
     now = seen_of(gate, reviewer_id=attempt.reviewer_id, bulk=any(part in seen for part in BULK_PARTS))
     if changed := changed_parts(seen, now):

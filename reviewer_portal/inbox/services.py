@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import NamedTuple
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from temporalio.client import WorkflowQueryFailedError
-from temporalio.service import RPCError
 
-from agents.framework.contract import ALL_GATES_QUERY, ANNOTATE, ASSIGN, DECIDE, PORTAL
-from agents.framework.types import GateSnapshot
+from agents.framework.contract import ANNOTATE, ASSIGN, DECIDE, PORTAL
 from reviewer_portal.inbox.delivery import (
     ActionConflict,
     action_deliver,
@@ -23,9 +18,7 @@ from reviewer_portal.inbox.delivery import (
     actions_deliver_together,
 )
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.projection import gate_apply_snapshot
-from reviewer_portal.request_threads import async_to_sync_aside
-from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
+from reviewer_portal.inbox.sending import gate_catch_up
 
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
@@ -142,29 +135,3 @@ def assignment_message(attempt: ActionAttempt) -> str:
     assignee = attempt.assignee
     assert assignee is not None  # assignee_id is set
     return f"Gate assigned to {assignee.get_username()}."
-
-
-def gate_catch_up(gate: Gate) -> None:
-    """The reviewer's view of the gate was stale (someone else claimed it first): catch the
-    projection up with the workflow's own view."""
-    current = _current_snapshot(gate)
-    if current is not None:
-        gate_apply_snapshot(snapshot=current)
-
-
-def _current_snapshot(gate: Gate) -> GateSnapshot | None:
-    """The workflow's own view of the gate, or None if it cannot answer right now."""
-
-    async def query() -> list[GateSnapshot]:
-        handle = (await client_for_agent(gate.agent)).get_workflow_handle(gate.workflow_id)
-        timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        snapshots: list[GateSnapshot] = await handle.query(
-            ALL_GATES_QUERY, result_type=list[GateSnapshot], rpc_timeout=timeout
-        )
-        return snapshots
-
-    try:
-        snapshots = async_to_sync_aside(query)()
-    except (RPCError, WorkflowQueryFailedError, TemporalUnreachable):
-        return None  # the workflow's publish activity catches the projection up later
-    return next((s for s in snapshots if s.gate_id == gate.gate_id), None)
