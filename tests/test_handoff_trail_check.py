@@ -14,6 +14,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connections
@@ -83,6 +84,34 @@ def test_a_support_closing_edited_in_the_database_is_shown_as_such(temporal, por
     assert check["state"] == "differs"
     assert {d["name"] for d in check["differences"]} == {"decided_by", "reason"}
     assert record["human_decision"]["reviewer"] == "support"  # the trail's version is told
+
+
+def test_every_column_of_a_closed_handoff_is_checked_against_the_run_s_own_record_of_it(
+    temporal, portal, auditor, client
+):
+    """A conversation's result holds no gate, so only the signed closing's fields were compared:
+    the subject, the AI's reason for the handoff, the times and the role could be edited under a
+    "matches" (from the review). The run's own record of the closed gate, in the trail, is now."""
+    gate = closed_by_a_rep(temporal, client)
+    Gate.objects.filter(pk=gate.pk).update(
+        subject="Customer asked to close their account",
+        rationale="The customer threatened legal action.",
+        decided_at=gate.decided_at + timedelta(hours=5),
+        opened_at=gate.opened_at - timedelta(days=2),
+        role="admin",
+    )
+
+    check = record_of(auditor, Gate.objects.get(pk=gate.pk))["trail_check"]
+
+    assert check["state"] == "differs"
+    assert {d["name"] for d in check["differences"]} == {
+        "subject",
+        "rationale",
+        "decided_at",
+        "opened_at",
+        "role",
+    }
+    assert "the run's last snapshot of the gate" in check["statement"]
 
 
 def test_a_close_the_run_refused_in_its_turn_is_not_a_closing_and_a_row_pointed_at_it_differs(

@@ -114,8 +114,13 @@ def checked_against(gate: Gate, entries: list[TimelineEntry], source: str, workf
         decisions = [e for e in entries if e.kind == "decision" and e.data.get("action") == REP_CLOSE]
     else:
         decisions = [e for e in entries if _final_decision_of(e, gate.gate_id)]
-    closed = [e for e in entries if e.kind == "gate" and e.data.get("gate_id") == gate.gate_id]
-    closed = [e for e in closed if e.data.get("status") in STATUS_OF.values()]  # only the policy's
+    published = [e for e in entries if e.kind == "gate" and e.data.get("gate_id") == gate.gate_id]
+    closed = [  # only the SLA policy's (a trail from before entries named who decided: all closures)
+        e
+        for e in published
+        if e.data.get("status") in STATUS_OF.values()
+        and e.data.get("decided_by", SYSTEM_DECIDER) == SYSTEM_DECIDER
+    ]
     trail: dict[str, Any] = {"workflow_id": workflow_id}
     signed = None
     if decisions:
@@ -141,8 +146,8 @@ def checked_against(gate: Gate, entries: list[TimelineEntry], source: str, workf
         what = "the SLA policy's closure"
     else:
         return DecisionCheck(DIFFERS, "The run's trail holds no decision on this gate.", source, trail=trail)
-    final = _final_snapshot(entries, gate.gate_id)
-    if final is not None:  # the completed run's own word on every field; the signature's stands
+    final = _final_snapshot(entries, gate.gate_id) or _last_published(published)
+    if final is not None:  # the run's own word on every field; the signature's stands
         trail = {**{name: final[name] for name in SNAPSHOT_FIELDS}, **trail}
         what += " and the run's last snapshot of the gate"
     return _verdict(gate, trail, source, signed, what)
@@ -166,11 +171,22 @@ def _final_snapshot(entries: list[TimelineEntry], gate_id: str) -> dict[str, obj
     gates = completed[-1].data["result"].get("gates") if completed else None
     for data in gates if isinstance(gates, list) else []:
         if isinstance(data, dict) and data.get("gate_id") == gate_id:
-            try:
-                return gate_fields(value_to_type(GateSnapshot, data))
-            except (TypeError, ValueError, KeyError):
-                return None
+            return _as_columns(data)
     return None
+
+
+def _last_published(published: list[TimelineEntry]) -> dict[str, object] | None:
+    """The gate as the run last recorded a decision on it (a conversation's result holds no
+    gate, nor does a run still going), in the projection's columns; None if there is none."""
+    snapshots = [e.data["snapshot"] for e in published if isinstance(e.data.get("snapshot"), dict)]
+    return _as_columns(snapshots[-1]) if snapshots else None
+
+
+def _as_columns(data: dict[str, Any]) -> dict[str, object] | None:
+    try:
+        return gate_fields(value_to_type(GateSnapshot, data))
+    except (TypeError, ValueError, KeyError):
+        return None
 
 
 def _signed(entry: TimelineEntry, workflow_id: str) -> SignedDecision | str:

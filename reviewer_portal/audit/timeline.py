@@ -282,10 +282,19 @@ class _HistoryReader:
             title = f"Gate escalated to {_role(gate)} (new deadline {gate['deadline']})"
         elif gate["decided_by"] == SYSTEM_DECIDER:
             title = f"Gate closed by SLA policy: {gate['reason']}"
+        elif gate["status"] != "pending" and previous["status"] == "pending":
+            # The run's own record of a person's decision (the Update entry is the request):
+            # the whole gate as it stands, for the AI Act record's check of every column.
+            title = f"Gate recorded as {gate['status'].replace('_', ' ')} by {gate['decided_by']}"
+            return [TimelineEntry(when, "gate", title, {**self._gate_data(gate), "snapshot": gate})]
         else:
-            return []  # the decision itself is shown from the Update event
-        data = {k: gate.get(k) for k in ("gate_id", "role", "status", "opened_at", "deadline", "version")}
-        return [TimelineEntry(when, "gate", title, data)]
+            return []
+        return [TimelineEntry(when, "gate", title, self._gate_data(gate))]
+
+    @staticmethod
+    def _gate_data(gate: dict[str, Any]) -> dict[str, Any]:
+        keys = ("gate_id", "role", "status", "decided_by", "opened_at", "deadline", "version")
+        return {k: gate.get(k) for k in keys}
 
 
 def _role(gate: dict[str, Any]) -> str:
