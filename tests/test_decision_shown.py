@@ -145,3 +145,17 @@ def test_an_oversize_token_is_a_form_error_with_nothing_recorded(loan_gate, offi
     response = decide(logged_in(officer), gate, reason=REASON, shown="v1." + "case-0" * 200)
 
     assert response.status_code == 400 and decisions() == []
+
+
+def test_a_changed_case_or_evidence_brings_the_case_column_along_and_nothing_else(loan_gate, officer):
+    """What changed decides what comes along: the case column for the case, the recommendation
+    or the evidence (here as if the page had shown other evidence), the notes for a note."""
+    _, gate = loan_gate
+    client = logged_in(officer)
+    shown = re.sub(r"evidence-[0-9a-f]+", "evidence-000000000000", shown_on(client, gate))
+
+    reread = client.get(f"/gates/{gate.gate_id}/", {"panel": "decision", "shown": shown}, headers=HTMX)
+
+    text = reread.content.decode()
+    assert 'id="gate-case" hx-swap-oob="true"' in text and "AI recommendation" in text
+    assert 'id="notes-list"' not in text

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from agents.framework.contract import ASSIGN, DECIDE
+from agents.framework.contract import ASSIGN, DECIDE, OPERATOR
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.permissions import is_person
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.seen import BULK_PARTS, changed_parts, seen_of
 from reviewer_portal.inbox.sending import run_gate_view
@@ -49,8 +50,14 @@ def resend_refusal(attempt: ActionAttempt) -> str:
             f"The gate changed since you decided ({', '.join(changed)}), so the portal stopped sending "
             "your decision: open the gate to see what changed, and decide again."
         )
+    if (
+        attempt.origin == OPERATOR
+        or not gate.claim_required
+        or is_person(attempt.reviewer, gate.assignee, gate.assignee_id)
+    ):
+        return ""  # an operator's override needs no claim; a holder's decision stands
     away = absence_of(attempt.reviewer)
-    if away and gate.claim_required and str(attempt.reviewer_id) != gate.assignee_id:
+    if away:
         return (
             f"You are marked absent (since {away.since:%Y-%m-%d %H:%M} UTC) and do not hold this gate, so the "
             "portal stopped sending your decision: a colleague in the queue decides it."
