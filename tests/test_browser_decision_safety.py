@@ -138,6 +138,18 @@ def test_an_escalated_gate_loses_its_buttons_on_the_open_page_and_stays_readable
     temporal.run(handle.terminate("test done"))
 
 
+def notes(gate: Gate, colleague, text: str) -> ActionAttempt:
+    """The colleague adds a note, sent from a thread of its own: Playwright's loop runs in this
+    one, and the service is sync."""
+
+    def annotate(text: str) -> ActionAttempt:
+        fresh = Gate.objects.get(pk=gate.pk)
+        return gate_annotate(gate=fresh, reviewer=colleague, text=text, submission_id=str(uuid.uuid4()))
+
+    [note] = in_threads(annotate, [text], threads=1)
+    return note
+
+
 def test_a_colleagues_note_keeps_an_open_confirm_step_and_is_shown_before_the_decision_goes(
     asgi_portal,  # noqa: F811
     portal_settings,  # the colleague's note is sent from this process
@@ -159,15 +171,7 @@ def test_a_colleagues_note_keeps_an_open_confirm_step_and_is_shown_before_the_de
     expect(panel).to_contain_text("Approve anyway?")
     version = Gate.objects.get(pk=gate.pk).version
 
-    # Sent from a thread of its own: Playwright's loop runs in this one, and the service is sync.
-    [note] = in_threads(
-        lambda text: gate_annotate(
-            gate=Gate.objects.get(pk=gate.pk), reviewer=colleague, text=text, submission_id=str(uuid.uuid4())
-        ),
-        ["Payslips are in the file."],
-        threads=1,
-    )
-    assert note.status == "accepted"
+    assert notes(gate, colleague, "Payslips are in the file.").status == "accepted"
     deadline = time.monotonic() + 15
     while Gate.objects.get(pk=gate.pk).version == version:  # the note reached the projection: pushed
         assert time.monotonic() < deadline
@@ -211,13 +215,7 @@ def test_a_colleagues_note_comes_in_beside_the_panel_when_it_rereads_itself(
     panel = page.locator("#decision-panel")
     expect(panel.locator(".holder")).to_have_text("Claimed by officer (you)")
 
-    [note] = in_threads(
-        lambda text: gate_annotate(
-            gate=Gate.objects.get(pk=gate.pk), reviewer=colleague, text=text, submission_id=str(uuid.uuid4())
-        ),
-        ["Applicant called: income fell."],
-        threads=1,
-    )
+    note = notes(gate, colleague, "Applicant called: income fell.")
 
     assert note.status == "accepted"
     expect(page.locator("#notes-list")).to_contain_text("Applicant called: income fell.")
