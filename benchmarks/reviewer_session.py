@@ -74,6 +74,7 @@ class Portal:
             "reason": "Affordable, clean credit file.",
             "submission_id": str(uuid.uuid4()),
             "revision": hidden_input(page.text, "revision"),
+            "shown": hidden_input(page.text, "shown"),  # what the page showed, as a browser sends it
         }
         headers = {"HX-Request": "true", "X-CSRFToken": hidden_input(page.text, "csrfmiddlewaretoken")}
         return Decision(gate_id, form, headers)
