@@ -83,7 +83,10 @@ def test_a_queued_claim_of_a_reviewer_marked_absent_since_is_refused_once_no_cop
         assert outcome_text(claim).startswith("You are marked absent (since ")
         assert "so the portal stopped sending your claim" in outcome_text(claim)
         assert "A copy sent earlier could still reach the agent" in outcome_text(claim)
+        assert "(until about " in outcome_text(claim)
         time_is_up("assign")
+        claim.refresh_from_db()
+        assert "did not (while the agent is out of reach)." in outcome_text(claim)  # no time gone by
         second = delivery_pass()
         held = run_gate(temporal, handles[0])
 

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from agents.framework.input_rules import MAX_ENDORSEMENTS
 from agents.framework.signing import trusted_keys
 from reviewer_portal.inbox.models import ActionAttempt
+from reviewer_portal.team.models import Absence
 from reviewer_portal.trust.keys import SigningKey, dropped_from_chain, generate, rotate
 from reviewer_portal.trust.public_keys import keyring_from_json
 from tests.conftest import logged_in, make_user, manage_py, production_env
@@ -128,6 +130,31 @@ def test_operator_action_refuses_before_sending_anything(temporal, portal, loan_
 
     with pytest.raises(CommandError, match=message):
         call_command("operator_action", gate.gate_id, *options, stdout=StringIO())
+    assert not ActionAttempt.objects.exists()
+
+
+def test_operator_action_refuses_to_hand_a_gate_to_someone_marked_absent(temporal, portal, loan_gate):
+    """As the team page offers only those present, and as a queued assignment is held for the
+    absence (reviewer_portal.inbox.resend_checks): refused before anything is recorded or sent."""
+    _, gate = loan_gate
+    root = make_user("root", superuser=True)
+    officer = make_user("officer", "credit_officer")
+    Absence.objects.create(user=officer, since=timezone.now(), marked_by=root, reason="Leave")
+
+    with pytest.raises(
+        CommandError, match=r"officer is marked absent \(since .*\): assign the gate to someone"
+    ):
+        call_command(
+            "operator_action",
+            gate.gate_id,
+            "assign",
+            "--as",
+            "root",
+            "--assignee",
+            "officer",
+            "--reason",
+            "x",
+        )
     assert not ActionAttempt.objects.exists()
 
 

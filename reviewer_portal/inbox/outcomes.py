@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.utils import timezone
 
 from reviewer_portal.inbox.models import ActionAttempt
 
@@ -76,7 +77,9 @@ def one_at_a_time_text(waiting: ActionAttempt) -> str:
 
 def _until(attempt: ActionAttempt) -> str:
     until = attempt.in_flight_until
-    return f" (until about {until:%H:%M} UTC, and while the agent is out of reach)" if until else ""
+    if until is None or until <= timezone.now():
+        return " (while the agent is out of reach)" if until else ""
+    return f" (until about {until:%H:%M} UTC, and while the agent is out of reach)"
 
 
 REPORT_WORDS = {

@@ -22,6 +22,7 @@ from reviewer_portal.inbox.delivery import ActionConflict
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import outcome_text
 from reviewer_portal.inbox.services import gate_annotate, gate_assign, gate_decide
+from reviewer_portal.team.absences import absence_of
 
 DECISIONS = {"approve": "approve", "reject": "reject", "request-changes": "request_changes"}
 ACTIONS = [*DECISIONS, "annotate", "claim", "unclaim", "assign"]
@@ -73,4 +74,10 @@ class Command(BaseCommand):
             target = get_user_model().objects.filter(username=assignee, is_active=True).first()
             if target is None:
                 raise CommandError(f"No active user {assignee!r} to assign the gate to.")
+        if target is not None and (away := absence_of(target)):
+            # As the team page offers only those present, and a queued assignment is held for it.
+            raise CommandError(
+                f"{target.get_username()} is marked absent (since {away.since:%Y-%m-%d %H:%M} UTC): assign the "
+                "gate to someone present, or mark them present on the team page first."
+            )
         return gate_assign(assignee=target, reason=reason, **common)
