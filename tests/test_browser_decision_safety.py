@@ -9,7 +9,7 @@ import time
 import uuid
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -138,6 +138,17 @@ def test_an_escalated_gate_loses_its_buttons_on_the_open_page_and_stays_readable
     temporal.run(handle.terminate("test done"))
 
 
+def claimed_live(browser: Browser, base_url: str, gate: Gate) -> tuple[Page, Locator]:
+    """The officer's page of the gate, live, the gate claimed with `c`: the page and its panel."""
+    page = reviewer(browser, base_url, "officer", VIEWPORTS[0])
+    page.goto(f"{base_url}/gates/{gate.gate_id}/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.keyboard.press("c")
+    panel = page.locator("#decision-panel")
+    expect(panel.locator(".holder")).to_have_text("Claimed by officer (you)")
+    return page, panel
+
+
 def notes(gate: Gate, colleague, text: str) -> ActionAttempt:
     """The colleague adds a note, sent from a thread of its own: Playwright's loop runs in this
     one, and the service is sync."""
@@ -161,12 +172,7 @@ def test_a_colleagues_note_keeps_an_open_confirm_step_and_is_shown_before_the_de
     colleague = make_user("colleague", "credit_officer")
     handle = start_loan(temporal, worker, loan_input(REFERRABLE))
     (gate,) = projected(handle)
-    page = reviewer(browser, asgi_portal.url, "officer", VIEWPORTS[0])
-    page.goto(f"{asgi_portal.url}/gates/{gate.gate_id}/")
-    expect(page.locator("#live-status")).to_have_text("Live")
-    page.keyboard.press("c")
-    panel = page.locator("#decision-panel")
-    expect(panel.locator(".holder")).to_have_text("Claimed by officer (you)")
+    page, panel = claimed_live(browser, asgi_portal.url, gate)
     page.keyboard.press("a")
     expect(panel).to_contain_text("Approve anyway?")
     version = Gate.objects.get(pk=gate.pk).version
@@ -208,12 +214,7 @@ def test_a_colleagues_note_comes_in_beside_the_panel_when_it_rereads_itself(
     colleague = make_user("colleague", "credit_officer")
     handle = start_loan(temporal, worker, loan_input())
     (gate,) = projected(handle)
-    page = reviewer(browser, asgi_portal.url, "officer", VIEWPORTS[0])
-    page.goto(f"{asgi_portal.url}/gates/{gate.gate_id}/")
-    expect(page.locator("#live-status")).to_have_text("Live")
-    page.keyboard.press("c")
-    panel = page.locator("#decision-panel")
-    expect(panel.locator(".holder")).to_have_text("Claimed by officer (you)")
+    page, panel = claimed_live(browser, asgi_portal.url, gate)
 
     note = notes(gate, colleague, "Applicant called: income fell.")
 

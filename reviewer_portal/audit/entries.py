@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from agents.framework.contract import OPERATOR
+from reviewer_portal.accounts.roles import REVIEWER_ROLES
 
 
 @dataclass
@@ -53,3 +54,12 @@ def refused_update_entry(when: datetime, name: str, arg: Any, update_id: str, me
     by = str(arg.get("reviewer") or arg.get("rep") or "?")
     data = {"action": name, "update": arg, "update_id": update_id, "refused": message}
     return TimelineEntry(when, "refused", f"{name} by {by} refused by the run: {message}", data)
+
+
+# What a gate entry keeps of the gate it is about (reviewer_portal.audit.timeline).
+GATE_KEYS = ("gate_id", "role", "status", "decided_by", "opened_at", "deadline", "version")
+
+
+def gate_role(gate: dict[str, Any]) -> str:
+    """The gate's role, as reviewers know it."""
+    return REVIEWER_ROLES.get(gate["role"], gate["role"])

@@ -29,8 +29,13 @@ from agents.framework.contract import (
     SUMMARISE_ACTIVITY,
     SYSTEM_DECIDER,
 )
-from reviewer_portal.accounts.roles import REVIEWER_ROLES
-from reviewer_portal.audit.entries import TimelineEntry, refused_update_entry, update_entry
+from reviewer_portal.audit.entries import (
+    GATE_KEYS,
+    TimelineEntry,
+    gate_role,
+    refused_update_entry,
+    update_entry,
+)
 from reviewer_portal.audit.first_seen import opened_when_first_seen, patch_of
 from reviewer_portal.audit.framework_calls import credit_framework, made_by_framework
 
@@ -276,26 +281,18 @@ class _HistoryReader:
     def _gate_entries(self, when: datetime, gate: dict[str, Any]) -> list[TimelineEntry]:
         previous = self._last_gate.get(gate["gate_id"])
         self._last_gate[gate["gate_id"]] = gate
+        data = {key: gate.get(key) for key in GATE_KEYS}
         if previous is None:
-            title = f"Gate opened for {_role(gate)} (recommendation: {gate['recommendation']['outcome']})"
+            title = f"Gate opened for {gate_role(gate)} (recommendation: {gate['recommendation']['outcome']})"
         elif gate["status"] == "pending" and gate["escalation_level"] > previous["escalation_level"]:
-            title = f"Gate escalated to {_role(gate)} (new deadline {gate['deadline']})"
+            title = f"Gate escalated to {gate_role(gate)} (new deadline {gate['deadline']})"
         elif gate["decided_by"] == SYSTEM_DECIDER:
             title = f"Gate closed by SLA policy: {gate['reason']}"
         elif gate["status"] != "pending" and previous["status"] == "pending":
             # The run's own record of a person's decision (the Update entry is the request):
             # the whole gate as it stands, for the AI Act record's check of every column.
             title = f"Gate recorded as {gate['status'].replace('_', ' ')} by {gate['decided_by']}"
-            return [TimelineEntry(when, "gate", title, {**self._gate_data(gate), "snapshot": gate})]
+            data["snapshot"] = gate
         else:
             return []
-        return [TimelineEntry(when, "gate", title, self._gate_data(gate))]
-
-    @staticmethod
-    def _gate_data(gate: dict[str, Any]) -> dict[str, Any]:
-        keys = ("gate_id", "role", "status", "decided_by", "opened_at", "deadline", "version")
-        return {k: gate.get(k) for k in keys}
-
-
-def _role(gate: dict[str, Any]) -> str:
-    return REVIEWER_ROLES.get(gate["role"], gate["role"])
+        return [TimelineEntry(when, "gate", title, data)]

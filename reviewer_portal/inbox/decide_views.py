@@ -40,7 +40,7 @@ from reviewer_portal.inbox.outcomes import LEVEL, one_at_a_time_text, outcome_te
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.presentation import workspace_of
 from reviewer_portal.inbox.projection import gate_as_patched
-from reviewer_portal.inbox.seen import changed_since_shown
+from reviewer_portal.inbox.seen import changed_since_shown, seen_of
 from reviewer_portal.inbox.sending import Answer, send_async
 from reviewer_portal.request_threads import step_aside
 
@@ -102,7 +102,8 @@ def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | 
     )
     if not form.is_valid():
         return refuse(400, form=form)
-    if changed := changed_since_shown(gate, reviewer_id=request.user.pk, token=form.cleaned_data["shown"]):
+    seen = seen_of(gate, reviewer_id=request.user.pk)  # kept with the decision, if it is recorded
+    if changed := changed_since_shown(seen, form.cleaned_data["shown"]):
         return changed_since_shown_response(request, gate, changed=changed, queued=queued)
     if may.claim_first and may.claim:  # a submitter is told the four-eyes rule by the workflow instead
         return refuse(409, notice="Claim this gate to decide it.")
@@ -128,6 +129,7 @@ def _check_and_record(request: HtmxHttpRequest, gate_id: str) -> HttpResponse | 
             submission_id=str(data["submission_id"]),
             revision=data["revision"],
             edits=form.edits(),
+            seen=seen,
         )
     except PermissionError as err:
         return refuse(403, notice=str(err))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
@@ -23,7 +24,6 @@ from django.utils import timezone
 from agents.framework.contract import DECIDE, PORTAL
 from reviewer_portal.inbox import delivery
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.seen import seen_of
 from reviewer_portal.inbox.selectors import gate_visible_to
 from reviewer_portal.inbox.sending import Envelope, action_input, as_json, local_refusal
 from reviewer_portal.inbox.services import gate_decide
@@ -70,8 +70,10 @@ def decision_record_signed(
     submission_id: str,
     revision: int,
     edits: dict[str, str],
+    seen: dict[str, Any],
 ) -> RecordedDecision:
     """Record the decision signed for its first delivery (one INSERT), or hand it to `gate_decide`.
+    `seen`: what the reviewer saw of the gate (reviewer_portal.inbox.seen.seen_of), kept with it.
 
     Raises PermissionError or ActionConflict as `gate_decide` does.
     """
@@ -85,7 +87,7 @@ def decision_record_signed(
         reviewer=reviewer,
         origin=PORTAL,
         **delivery.action_content(decision=decision, reason=reason, edits=edits, revision=revision),
-        seen=seen_of(gate, reviewer_id=reviewer.pk),
+        seen=seen,
         status=Status.SENDING,
         deliveries=1,
         update_id=update_id,

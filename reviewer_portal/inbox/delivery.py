@@ -40,13 +40,12 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import ARRIVED, LATE, one_at_a_time_text
 from reviewer_portal.inbox.projection import gate_apply_patch
 from reviewer_portal.inbox.resend_checks import resend_refusal
+from reviewer_portal.inbox.run_queries import RunOutOfReach, applied_actions
 from reviewer_portal.inbox.seen import seen_of
 from reviewer_portal.inbox.sending import (
     NO_ANSWER,
     Answer,
     Envelope,
-    RunOutOfReach,
-    applied_actions,
     envelope_for,
     local_refusal,
     send,

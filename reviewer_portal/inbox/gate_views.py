@@ -25,7 +25,7 @@ from reviewer_portal.inbox.gate_context import (
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.outcomes import LEVEL, outcome_text
 from reviewer_portal.inbox.permissions import gate_permissions_for
-from reviewer_portal.inbox.seen import SHOWN_MAX_LENGTH, changed_since_shown
+from reviewer_portal.inbox.seen import SHOWN_MAX_LENGTH, changed_since_shown, seen_of
 from reviewer_portal.inbox.selectors import gate_get_for
 from reviewer_portal.inbox.services import gate_annotate
 
@@ -49,7 +49,7 @@ def gate_detail(request: HtmxHttpRequest, gate_id: str) -> HttpResponse:
         # showed (its form's `shown`), and what changed beside it comes along.
         response = render(request, "inbox/gate.html#decision-panel", panel_context(request, gate))
         shown = request.GET.get("shown", "")[:SHOWN_MAX_LENGTH]
-        changed = changed_since_shown(gate, reviewer_id=request.user.pk, token=shown)
+        changed = changed_since_shown(seen_of(gate, reviewer_id=request.user.pk), shown)
         response.content += changed_out_of_band(request, gate, changed).encode()
         return response
     return render(request, "inbox/gate.html", gate_context(request, gate))

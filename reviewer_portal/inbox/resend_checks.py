@@ -24,9 +24,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from agents.framework.contract import ASSIGN, DECIDE, OPERATOR
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.permissions import is_person
-from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.run_queries import gate_catch_up
 from reviewer_portal.inbox.seen import BULK_PARTS, changed_parts, seen_of
-from reviewer_portal.inbox.sending import run_gate_view
 from reviewer_portal.team.absences import absence_of
 
 
@@ -41,8 +40,7 @@ def resend_refusal(attempt: ActionAttempt) -> str:
     seen = attempt.seen
     if attempt.action != DECIDE or not seen:
         return ""  # recorded before these checks: the run's own checks alone, as then
-    if current := run_gate_view(attempt.gate):  # RunOutOfReach: not sent, nor checked, now
-        gate_apply_snapshot(snapshot=current)  # the projection can lag the run after an outage
+    gate_catch_up(attempt.gate)  # the projection can lag the run; RunOutOfReach: not sent now
     gate = Gate.objects.get(pk=attempt.gate_id)
     now = seen_of(gate, reviewer_id=attempt.reviewer_id, bulk=any(part in seen for part in BULK_PARTS))
     if changed := changed_parts(seen, now):

@@ -59,15 +59,14 @@ def shown_token(gate: Gate, *, reviewer_id: object) -> str:
     return ".".join([f"v{VERSION}", *(f"{part}-{seen[part][:SHOWN_DIGITS]}" for part in [*PARTS, NOTES])])
 
 
-def changed_since_shown(gate: Gate, *, reviewer_id: object, token: str) -> list[str]:
-    """The parts (their keys; LABELS has their words) that changed since the page showed `token`;
-    none for a form without one, or with one this portal did not write (an older page: the
-    revision alone is checked)."""
+def changed_since_shown(now: dict[str, Any], token: str) -> list[str]:
+    """The parts (their keys; LABELS has their words) whose digests in `now` (a `seen_of` of the
+    gate as it is) differ from what the page showed, `token`; none for a form without one, or
+    with one this portal did not write (an older page: the revision alone is checked)."""
     fields = token.split(".")
     if fields[0] != f"v{VERSION}":
         return []
     shown = dict(field.partition("-")[::2] for field in fields[1:])
-    now = seen_of(gate, reviewer_id=reviewer_id)
     return [part for part in [*PARTS, NOTES] if part in shown and shown[part] != now[part][:SHOWN_DIGITS]]
 
 

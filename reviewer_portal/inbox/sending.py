@@ -17,7 +17,6 @@ from django.conf import settings
 from django.utils import timezone
 from temporalio.client import (
     Client,
-    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -25,10 +24,8 @@ from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.service import RPCError, RPCStatusCode
 
 from agents.framework.contract import (
-    ALL_GATES_QUERY,
     ALREADY_APPLIED,
     ANNOTATE,
-    APPLIED_ACTIONS_QUERY,
     ASSIGN,
     DECIDE,
 )
@@ -41,10 +38,9 @@ from agents.framework.reviewer_actions import (
     DecideInput,
 )
 from agents.framework.signing import MAX_AGE
-from agents.framework.types import GateSnapshot
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.run_queries import applied_actions
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 from reviewer_portal.trust.signer import sign_action
@@ -190,68 +186,6 @@ async def send_async(attempt: ActionAttempt, gate: Gate, envelope: Envelope) -> 
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         return Answer(Status.UNDELIVERED, NO_ANSWER)
     return Answer(Status.ACCEPTED, change=result.change)
-
-
-def applied_actions(attempt: ActionAttempt) -> set[str] | None:
-    """The ids of the actions the run applied lately, or None if it cannot say right now."""
-
-    async def query() -> list[str]:
-        handle = (await client_for_agent(attempt.gate.agent)).get_workflow_handle(attempt.gate.workflow_id)
-        timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        return await handle.query(APPLIED_ACTIONS_QUERY, result_type=list[str], rpc_timeout=timeout)
-
-    try:
-        return set(async_to_sync_aside(query)())
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            # The run's history is gone: its projection is the record of who decided.
-            gate = Gate.objects.get(pk=attempt.gate_id)
-            return {gate.decision_id} if gate.decision_id else set()
-        return None
-    except (TemporalUnreachable, WorkflowQueryFailedError):
-        return None
-
-
-class RunOutOfReach(Exception):
-    """The run cannot be asked right now: Temporal, or the run's worker, does not answer."""
-
-
-def gate_catch_up(gate: Gate) -> bool:
-    """Catch the projection up with the run's own view of the gate (a reviewer's view was stale:
-    someone else claimed it first). False if the run cannot answer right now (its publish
-    catches the projection up later)."""
-    try:
-        current = run_gate_view(gate)
-    except RunOutOfReach:
-        return False
-    if current is not None:
-        gate_apply_snapshot(snapshot=current)
-    return current is not None
-
-
-def run_gate_view(gate: Gate) -> GateSnapshot | None:
-    """The run's own view of the gate (its gates query); None if the run is gone or does not
-    answer the query (a refused run). Raises RunOutOfReach while Temporal or its worker is down."""
-
-    async def query() -> list[GateSnapshot]:
-        handle = (await client_for_agent(gate.agent)).get_workflow_handle(gate.workflow_id)
-        timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        snapshots: list[GateSnapshot] = await handle.query(
-            ALL_GATES_QUERY, result_type=list[GateSnapshot], rpc_timeout=timeout
-        )
-        return snapshots
-
-    try:
-        snapshots = async_to_sync_aside(query)()
-    except WorkflowQueryFailedError:
-        return None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise RunOutOfReach(str(err)) from err
-    except TemporalUnreachable as err:
-        raise RunOutOfReach(str(err)) from err
-    return next((s for s in snapshots if s.gate_id == gate.gate_id), None)
 
 
 def as_json(value: object) -> Any:

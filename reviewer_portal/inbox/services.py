@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -18,7 +19,7 @@ from reviewer_portal.inbox.delivery import (
     actions_deliver_together,
 )
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.sending import gate_catch_up
+from reviewer_portal.inbox.run_queries import RunOutOfReach, gate_catch_up
 
 log = logging.getLogger(__name__)
 Status = ActionAttempt.Status
@@ -81,7 +82,8 @@ def gate_assign(
     attempt = _recorded(Assignment(gate, assignee, submission_id, reason), reviewer, origin)
     attempt = action_deliver(attempt=attempt)
     if attempt.status == Status.REFUSED:
-        gate_catch_up(gate)
+        with suppress(RunOutOfReach):  # the run's publish catches the projection up later
+            gate_catch_up(gate)
     return attempt
 
 
@@ -110,7 +112,8 @@ def gates_assign_together(
     answered = [next(delivered) if isinstance(r, ActionAttempt) else r for r in recorded]
     for assignment, attempt in zip(assignments, answered, strict=True):
         if isinstance(attempt, ActionAttempt) and attempt.status == Status.REFUSED:
-            gate_catch_up(assignment.gate)
+            with suppress(RunOutOfReach):
+                gate_catch_up(assignment.gate)
     return answered
 
 
