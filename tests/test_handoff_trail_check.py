@@ -23,7 +23,7 @@ from agents.support.contract import REP_CLOSE, REP_REPLY
 from agents.support.tools import TICKETS_DIR_ENV
 from reviewer_portal.audit.trail import find_trail
 from reviewer_portal.conversations.services import conversation_rep_act
-from reviewer_portal.inbox import projection
+from reviewer_portal.inbox import publishing
 from reviewer_portal.inbox.models import Gate
 from tests.conftest import logged_in, make_user, projected_gate
 from tests.test_support_conversation import handed_off
@@ -121,13 +121,13 @@ def test_a_close_the_run_refused_in_its_turn_is_not_a_closing_and_a_row_pointed_
     conversation_id, _ = handed_off(client)
     gate = projected_gate(temporal.client.get_workflow_handle(conversation_id))
     settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS = 15
-    publish = projection.apply_snapshot
+    publish = publishing.apply_snapshot
 
-    def slow_publish(snapshot):  # Alice's reply holds the conversation's turn meanwhile
+    def slow_publish(snapshot, chain=""):  # Alice's reply holds the conversation's turn meanwhile
         time.sleep(4)
-        return publish(snapshot)
+        return publish(snapshot, chain)
 
-    monkeypatch.setattr(projection, "apply_snapshot", slow_publish)
+    monkeypatch.setattr(publishing, "apply_snapshot", slow_publish)
     answers = {}
 
     def act(key, rep, action, text):

@@ -29,7 +29,8 @@ from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.audit.timeline import read_timeline
 from reviewer_portal.inbox import projection
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import gate_apply_snapshot, publish_gate_change
+from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.publishing import publish_gate_change
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 from reviewer_portal.temporal_client import data_converter

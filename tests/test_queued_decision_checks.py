@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from agents.framework.contract import ALL_GATES_QUERY
 from agents.framework.registry import AGENTS
-from reviewer_portal.inbox import delivery, flag_refresh, projection, redelivery
+from reviewer_portal.inbox import delivery, flag_refresh, publishing, redelivery
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.services import gate_annotate, gate_assign
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
@@ -181,7 +181,7 @@ def test_a_note_the_run_applied_but_the_projection_has_not_yet_is_still_seen(
     def lagging(publication):
         raise RuntimeError("the projection's write is not reached yet")
 
-    monkeypatch.setattr(projection, "apply_publication", lagging)
+    monkeypatch.setattr(publishing, "apply_publication", lagging)
     with worker_back(settings, temporal, queue):
         wait_until(lambda: "Income fell." in str(temporal.run(handles[0].query(ALL_GATES_QUERY))))
         assert "Income fell." not in str(Gate.objects.get(pk=gates[0].pk).annotations)

@@ -48,14 +48,19 @@ def test_reconcile_applies_a_gate_only_from_its_own_run_and_its_agents_namespace
     namespace = temporal.client.namespace
 
     # What reconcile reads is what a run says; whoever starts a run writes its input.
-    another_runs = reconcile_refusal(snapshot, workflow_id="loan-someone-else", namespace=namespace)
-    elsewhere = reconcile_refusal(snapshot, workflow_id=run.id, namespace="advice-namespace")
-    other_agent = reconcile_refusal(snapshot, workflow_id=run.id, namespace=namespace)
+    chain = run.result_run_id
+    asked = {"namespace": namespace, "chain": chain}
+    another_runs = reconcile_refusal(snapshot, workflow_id="loan-someone-else", **asked)
+    elsewhere = reconcile_refusal(snapshot, workflow_id=run.id, namespace="advice-namespace", chain=chain)
+    other_agent = reconcile_refusal(snapshot, workflow_id=run.id, **asked)
     Gate.objects.filter(gate_id=gate.gate_id).update(agent="loans")
-    own = reconcile_refusal(snapshot, workflow_id=run.id, namespace=namespace)
+    own = reconcile_refusal(snapshot, workflow_id=run.id, **asked)
+    # A run started again under the same id (tests/test_run_chain.py) is of another chain.
+    another_chain = reconcile_refusal(snapshot, workflow_id=run.id, namespace=namespace, chain="copied")
 
     assert another_runs == f"Run loan-someone-else may not publish gate {gate.gate_id} of another run."
     assert elsewhere == f"Agent loans runs in namespace {namespace}, not advice-namespace."
     assert other_agent == f"Gate {gate.gate_id} belongs to agent advice, not loans."
     assert own is None
+    assert another_chain is not None and f"(chain {chain}), not this one's (chain copied)" in another_chain
     temporal.run(run.terminate("test done"))

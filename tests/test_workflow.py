@@ -17,7 +17,7 @@ from agents.framework.contract import PUBLISH_CHANGE_ACTIVITY, PUBLISH_LOCAL_ACT
 from agents.framework.gate_changes import GatePublication
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import publish_gate_change
+from reviewer_portal.inbox.publishing import publish_gate_change
 from tests import actions
 from tests.conftest import (
     DECLINABLE,

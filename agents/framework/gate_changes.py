@@ -30,6 +30,9 @@ class GatePublication:
 
     snapshot: GateSnapshot | None = None
     patch: GatePatch | None = None
+    # The run's chain (its first run's id, kept by continue-as-new and reset): the projection takes
+    # a gate's changes from the chain that opened it only. Empty from runs recorded before it.
+    chain: str = ""
 
 
 @dataclass

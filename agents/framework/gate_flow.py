@@ -260,12 +260,12 @@ class GateFlowMixin(PruningMixin):
     async def _send_publication(
         self, publication: GatePublication, *, opening: bool = False
     ) -> tuple[bool, datetime | None]:
-        """A gate's opening is published in the workflow task that opened it (a local activity:
-        no round trip through the server, and the run is at its gate a task sooner); should the
-        projection not take it within seconds, as a task the server retries, which holds no
-        workflow task open and adds no history while it waits. A change after that is a task: most
-        follow a reviewer's Update, whose answer goes with the workflow task and so would wait on
-        a local publish. Asked through the set: a run begun before local publish publishes by tasks."""
+        """A gate's opening is published in the task that opened it (a local activity: no round trip,
+        the run at its gate a task sooner); if the projection does not take it within seconds, as a
+        task the server retries. A change after that is a task: most follow an Update, whose answer
+        would wait on a local publish. Asked through the set: a run begun before local publish
+        publishes by tasks. Each names the run's chain (GatePublication.chain)."""
+        publication = replace(publication, chain=workflow.info().first_execution_run_id)
         if opening and in_set(PATCH_LOCAL_PUBLISH):
             try:
                 published: LocalPublication = await workflow.execute_local_activity(

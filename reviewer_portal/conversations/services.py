@@ -32,6 +32,7 @@ from agents.support.rep_actions import rep_action_message
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.domains import domain_of
+from reviewer_portal.inbox.models import Gate
 from reviewer_portal.intake.services import pinned_spec
 from reviewer_portal.temporal_client import (
     START_TIMEOUT_SECONDS,
@@ -138,9 +139,13 @@ def conversation_rep_act(
 
 
 def _send(conversation_id: str, update: str, argument: object, update_id: str, timeout: timedelta) -> Sent:
+    # Named by its handoff gate's chain, as the inbox's actions are (reviewer_portal.inbox.publishing):
+    # a run started again under the conversation's id is not handed a rep's words.
+    chain = Gate.objects.filter(workflow_id=conversation_id).values_list("chain_id", flat=True).first()
+
     async def execute() -> TurnReply:
         client = await client_for_agent(AGENT)
-        handle = client.get_workflow_handle(conversation_id)
+        handle = client.get_workflow_handle(conversation_id, first_execution_run_id=chain or None)
         reply: TurnReply = await handle.execute_update(
             update, argument, id=update_id, result_type=TurnReply, rpc_timeout=timeout
         )

@@ -24,6 +24,12 @@ class Gate(models.Model):
 
     gate_id = models.CharField(primary_key=True, max_length=200)
     workflow_id = models.CharField(max_length=200, db_index=True)
+    # The chain of runs that opened the gate: its first run's id, which continue-as-new and reset
+    # keep. Only that chain publishes to the row, and the portal's Updates name it, so a run started
+    # again under the same workflow id (a copied start) neither changes the gate nor is sent its
+    # actions (reviewer_portal.inbox.publishing). Empty for a row no chain has published to since;
+    # a default in the database too, for rows an older process inserts during a rolling deploy.
+    chain_id = models.CharField(max_length=100, blank=True, default="", db_default="")
     agent = models.CharField(max_length=50)
     kind = models.CharField(max_length=50)
     subject = models.CharField(max_length=300)

@@ -23,7 +23,8 @@ from agents.framework.gate_changes import GatePublication
 from agents.framework.sla import at_opening
 from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import apply_publication, apply_snapshot, storable_snapshot
+from reviewer_portal.inbox.projection import storable_snapshot
+from reviewer_portal.inbox.publishing import apply_publication, apply_snapshot
 
 TIMES = ("opened_at", "deadline")  # what a retried task takes afresh
 
@@ -37,7 +38,7 @@ def publish_opening(publication: GatePublication) -> tuple[bool, datetime | None
         if opening is None:
             return apply_publication(publication), None
         # Written just now: no earlier try wrote it, so there is no earlier time to look for.
-        wrote = apply_snapshot(opening)
+        wrote = apply_snapshot(opening, publication.chain)
         return True, (None if wrote else first_seen_of(opening))
     finally:
         close_old_connections()

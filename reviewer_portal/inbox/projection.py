@@ -5,10 +5,7 @@ whichever arrives second and is older changes nothing.
 The workflow sends a gate whole the first time and then a patch per change (history carries each
 change once); the row keeps the workflow's snapshot, so a patch applies on top of it. A patch
 that does not follow on from the row's version is refused, and the workflow sends the whole gate.
-Only an agent's own run may publish its gates: the activity refuses a gate of another run (the
-gate id starts with the run's workflow id), of an agent that runs in another namespace, or of an
-agent other than the one its row already names (a run of another namespace under the same
-workflow id), so a workflow anyone starts beside the agents cannot forge or overwrite one.
+Who may publish what, the publish activities check (reviewer_portal.inbox.publishing).
 Text from history is made storable on the way in: a lone surrogate or a NUL (which PostgreSQL
 refuses, and which no page can render) becomes U+FFFD.
 """
@@ -19,16 +16,12 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
-from temporalio import activity
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
-from temporalio.exceptions import ApplicationError
 
-from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
-from agents.framework.gate_changes import GatePatch, GatePublication
+from agents.framework.gate_changes import GatePatch
 from agents.framework.types import BY_FRAMEWORK, GateSnapshot, ToolResult
-from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.gate_moves import gate_moves
 from reviewer_portal.inbox.models import ActionAttempt, Gate
@@ -37,11 +30,10 @@ from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
 from reviewer_portal.safe_text import storable
 
-FORGED_GATE = "GateNotOfThisRun"
 
-
-def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
-    """Insert or update the projection row if `snapshot` is newer; True if it changed.
+def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "") -> bool:
+    """Insert or update the projection row if `snapshot` is newer; True if it changed. From a
+    run's publication, `chain` is the run's chain: a row of another chain is not changed.
 
     Listeners of `gate_changed` hear about every change once it is committed.
     """
@@ -50,6 +42,9 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     # Only a later version: a gate opened again at its version by a retried task keeps the time it
     # was first seen, so a run whose opening task keeps failing still shows overdue.
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
+    if chain:
+        newer = newer.filter(chain_id__in=("", chain))
+        fields["chain_id"] = chain
     created = False
     with transaction.atomic():
         fields.update(gate_moves(newer.select_for_update(no_key=True), snapshot))
@@ -73,7 +68,7 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot) -> bool:
     return True
 
 
-def gate_apply_patch(*, patch: GatePatch) -> bool:
+def gate_apply_patch(*, patch: GatePatch, chain: str = "") -> bool:
     """Apply `patch` to the row at its base version. True if the row is now at the patch's
     version or newer; False if it cannot follow on (no row, or a change missed): send it whole."""
     with transaction.atomic():
@@ -86,7 +81,7 @@ def gate_apply_patch(*, patch: GatePatch) -> bool:
             return True
         if row.version != patch.base_version:
             return False
-        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch))
+        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch), chain=chain)
     return True
 
 
@@ -100,73 +95,6 @@ def gate_as_patched(gate: Gate, patch: GatePatch) -> bool:
     for name, value in _fields(snapshot, data).items():
         setattr(gate, name, value)
     return True
-
-
-@activity.defn(name=PUBLISH_CHANGE_ACTIVITY)
-def publish_gate_change(publication: GatePublication) -> bool:
-    """Activity: a gate's first snapshot or a change to it; False asks for the whole gate."""
-    close_old_connections()
-    try:
-        return apply_publication(publication)
-    finally:
-        close_old_connections()
-
-
-def apply_publication(publication: GatePublication) -> bool:
-    """`publish_gate_change` on the caller's connection (the activity's checks of who may publish)."""
-    if publication.snapshot is not None:
-        apply_snapshot(publication.snapshot)
-        return True
-    if publication.patch is None:
-        return False
-    agent = Gate.objects.filter(gate_id=publication.patch.gate_id).values_list("agent", flat=True).first()
-    _check_publisher(publication.patch.gate_id, agent)
-    return gate_apply_patch(patch=publication.patch)
-
-
-def apply_snapshot(snapshot: GateSnapshot) -> bool:
-    """`gate_apply_snapshot` once the calling run may publish the gate; True if the row changed
-    (False: it was already at this version or newer)."""
-    _check_publisher(snapshot.gate_id, snapshot.agent)
-    existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", flat=True).first()
-    if existing is not None and existing != snapshot.agent:
-        # Workflow ids are unique per namespace only: a run of another namespace under the same id
-        # names an agent of its own. The row says whose the gate is, and a gate keeps its agent.
-        _check_publisher(snapshot.gate_id, existing)
-        raise ApplicationError(
-            f"Gate {snapshot.gate_id} belongs to agent {existing}, not {snapshot.agent}.",
-            type=FORGED_GATE,
-            non_retryable=True,
-        )
-    return gate_apply_snapshot(snapshot=snapshot)
-
-
-@activity.defn(name=PUBLISH_ACTIVITY)
-def publish_gate(snapshot: GateSnapshot) -> bool:
-    """Activity: the whole gate, as runs recorded before gate patches publish it."""
-    close_old_connections()
-    try:
-        return apply_snapshot(snapshot)
-    finally:
-        close_old_connections()
-
-
-def _check_publisher(gate_id: str, agent: str | None) -> None:
-    """Refuse (for good: a retry would be refused too) a gate the calling run may not publish."""
-    info = activity.info()
-    refusal = publisher_refusal(gate_id, agent, workflow_id=info.workflow_id, namespace=info.namespace)
-    if refusal:
-        raise ApplicationError(refusal, type=FORGED_GATE, non_retryable=True)
-
-
-def publisher_refusal(gate_id: str, agent: str | None, *, workflow_id: str, namespace: str) -> str | None:
-    """Why run `workflow_id` of `namespace` may not publish gate `gate_id` of `agent`; None if it may
-    (its own gate, of an agent of its namespace). The publish activities and reconcile ask it."""
-    if not gate_id.startswith(f"{workflow_id}--g"):
-        return f"Run {workflow_id} may not publish gate {gate_id} of another run."
-    if agent is not None and domain_of(agent).namespace != namespace:
-        return f"Agent {agent} runs in namespace {domain_of(agent).namespace}, not {namespace}."
-    return None
 
 
 def _accept_deciding_action(gate_id: str, decision_id: str) -> None:

@@ -4,7 +4,7 @@ For a portal database restored from backup, rows lost to an outage, or fields ad
 projection later: every agent run still in Temporal is read back (running runs by query, closed
 ones from their result) and each gate is applied with the usual version check, so rows that are
 already current are left alone. A gate is taken only from the run it belongs to, of its agent's
-namespace, and a row keeps its agent, as the publish activities check (a run's query answers what
+namespace, and a row keeps its agent and its chain of runs, as the publish activities check (a run's query answers what
 the run says, and whoever starts a run writes its input).
 """
 
@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW, ALL_GATES_QUERY
 from agents.framework.types import AgentResult, GateSnapshot
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import gate_apply_snapshot, publisher_refusal
+from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.publishing import chain_refusal, publisher_refusal
 from reviewer_portal.temporal_client import run_on_client_loop
 
 AGENT_RUNS = f"WorkflowType = '{AGENT_WORKFLOW}'"
@@ -42,29 +43,36 @@ def projection_reconcile(*, client: Client, task_queue: str = "") -> Reconciled:
     query = AGENT_RUNS + (f" AND TaskQueue = '{task_queue}'" if task_queue else "")
     reported, unanswered = run_on_client_loop(_gates_in_temporal(client, query), timeout=None)
     changed, refused = 0, []
-    for workflow_id, snapshot in reported:
-        refusal = reconcile_refusal(snapshot, workflow_id=workflow_id, namespace=client.namespace)
+    for workflow_id, chain, snapshot in reported:
+        refusal = reconcile_refusal(
+            snapshot, workflow_id=workflow_id, namespace=client.namespace, chain=chain
+        )
         if refusal:
             refused.append(refusal)
         else:
-            changed += gate_apply_snapshot(snapshot=snapshot)
+            changed += gate_apply_snapshot(snapshot=snapshot, chain=chain)
     return Reconciled(len(reported), changed, unanswered, refused)
 
 
-def reconcile_refusal(snapshot: GateSnapshot, *, workflow_id: str, namespace: str) -> str | None:
-    """Why run `workflow_id`'s report of `snapshot` is not applied; None if it is."""
+def reconcile_refusal(snapshot: GateSnapshot, *, workflow_id: str, namespace: str, chain: str) -> str | None:
+    """Why the report of `snapshot` by run `workflow_id` of chain `chain` is not applied; None if it is."""
     refusal = publisher_refusal(
         snapshot.gate_id, snapshot.agent, workflow_id=workflow_id, namespace=namespace
     )
-    existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", flat=True).first()
-    if refusal is None and existing is not None and existing != snapshot.agent:
-        refusal = f"Gate {snapshot.gate_id} belongs to agent {existing}, not {snapshot.agent}."
+    existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", "chain_id").first()
+    if refusal is None and existing is not None and existing[0] != snapshot.agent:
+        refusal = f"Gate {snapshot.gate_id} belongs to agent {existing[0]}, not {snapshot.agent}."
+    if refusal is None and existing is not None:
+        refusal = chain_refusal(snapshot.gate_id, existing[1], chain)
     return refusal
 
 
-async def _gates_in_temporal(client: Client, query: str) -> tuple[list[tuple[str, GateSnapshot]], list[str]]:
-    """Each gate a run reports, with the id of the run that reported it; the runs that did not answer."""
-    reported: list[tuple[str, GateSnapshot]] = []
+async def _gates_in_temporal(
+    client: Client, query: str
+) -> tuple[list[tuple[str, str, GateSnapshot]], list[str]]:
+    """Each gate a run reports, with the workflow id and chain of the run that reported it; the
+    runs that did not answer."""
+    reported: list[tuple[str, str, GateSnapshot]] = []
     unanswered: list[str] = []
     async for execution in client.list_workflows(query):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=AgentResult)
@@ -79,5 +87,14 @@ async def _gates_in_temporal(client: Client, query: str) -> tuple[list[tuple[str
         elif execution.status == WorkflowExecutionStatus.COMPLETED:
             result = await handle.result()
             snapshots = result.gates or ([result.gate] if result.gate else [])
-        reported += [(execution.id, snapshot) for snapshot in snapshots]
+        # The visibility store may not list a run's chain; the run's own description does.
+        chain = execution.raw_info.first_run_id or (await _chain_of(handle))
+        reported += [(execution.id, chain, snapshot) for snapshot in snapshots]
     return reported, unanswered
+
+
+async def _chain_of(handle: WorkflowHandle) -> str:
+    try:
+        return (await handle.describe()).raw_description.workflow_execution_info.first_run_id
+    except RPCError:
+        return ""  # gone since it was listed: its gates are taken as a run's that names no chain

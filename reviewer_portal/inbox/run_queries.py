@@ -1,6 +1,9 @@
 """What the portal asks a run, by its queries: which actions it applied (a withdrawal or a hold
 is settled by it), and its own view of a gate (the projection catches up with it: a reviewer's
-view was stale, or a queued decision is to be checked again, reviewer_portal.inbox.resend_checks)."""
+view was stale, or a queued decision is to be checked again, reviewer_portal.inbox.resend_checks).
+
+Only the gate's own chain of runs is asked (Gate.chain_id): a run started again under the gate's
+workflow id, one the portal did not start for it, answers for nothing here."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agents.framework.contract import ALL_GATES_QUERY, APPLIED_ACTIONS_QUERY
@@ -18,18 +21,28 @@ from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
+REPLACED = (
+    "The agent run that opened this gate was replaced by another run under the same id, one the "
+    "portal did not start for this gate, so nothing was sent to it and the gate stays as it was. "
+    "Tell the platform team."
+)
+
 
 class RunOutOfReach(Exception):
     """The run cannot be asked right now: Temporal, or the run's worker, does not answer."""
+
+
+class RunReplaced(Exception):
+    """Another chain of runs than the gate's runs under its workflow id (a copied start, say)."""
 
 
 def applied_actions(attempt: ActionAttempt) -> set[str] | None:
     """The ids of the actions the run applied lately, or None if it cannot say right now."""
     try:
         return set(_ask(attempt.gate, APPLIED_ACTIONS_QUERY, list[str]))
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            # The run's history is gone: its projection is the record of who decided.
+    except (RPCError, RunReplaced) as err:
+        if isinstance(err, RunReplaced) or err.status == RPCStatusCode.NOT_FOUND:
+            # The chain's history is gone: its projection is the record of who decided.
             gate = Gate.objects.get(pk=attempt.gate_id)
             return {gate.decision_id} if gate.decision_id else set()
         return None
@@ -42,8 +55,8 @@ def gate_catch_up(gate: Gate) -> None:
     gone or answers no query). Raises RunOutOfReach while Temporal or the run's worker is down."""
     try:
         snapshots: list[GateSnapshot] = _ask(gate, ALL_GATES_QUERY, list[GateSnapshot])
-    except WorkflowQueryFailedError:
-        return  # a run that answers no query (a refused one)
+    except (WorkflowQueryFailedError, RunReplaced):
+        return  # a run that answers no query (a refused one), or not the gate's
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return
@@ -54,12 +67,45 @@ def gate_catch_up(gate: Gate) -> None:
         gate_apply_snapshot(snapshot=current)
 
 
+def run_replaced(gate: Gate) -> bool:
+    """Whether another chain than the gate's runs under its workflow id (False if it cannot tell)."""
+
+    async def asked() -> None:
+        await _run_of(await client_for_agent(gate.agent), gate)
+
+    try:
+        async_to_sync_aside(asked)()
+    except RunReplaced:
+        return True
+    except (RPCError, TemporalUnreachable):
+        pass
+    return False
+
+
 def _ask(gate: Gate, query: str, result_type: type) -> Any:
     """The answer of the gate's run to `query`, within the Update timeout."""
 
     async def asked() -> Any:
-        handle = (await client_for_agent(gate.agent)).get_workflow_handle(gate.workflow_id)
-        timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
-        return await handle.query(query, result_type=result_type, rpc_timeout=timeout)
+        handle = await _run_of(await client_for_agent(gate.agent), gate)
+        return await handle.query(query, result_type=result_type, rpc_timeout=_timeout())
 
     return async_to_sync_aside(asked)()
+
+
+async def _run_of(client: Client, gate: Gate) -> WorkflowHandle:
+    """The latest run of the gate's chain. Raises RunReplaced if the latest run under its workflow
+    id is of another chain. A gate no chain has published to since it was recorded (an older row)
+    is asked of whichever run is there, as before."""
+    latest = client.get_workflow_handle(gate.workflow_id)
+    if not gate.chain_id:
+        return latest
+    described = await latest.describe(rpc_timeout=_timeout())
+    chain = described.raw_description.workflow_execution_info.first_run_id
+    if chain != gate.chain_id:
+        raise RunReplaced(f"{gate.workflow_id} runs chain {chain}, not the gate's {gate.chain_id}")
+    # That very run: one started again under the id between the two calls is not asked.
+    return client.get_workflow_handle(gate.workflow_id, run_id=described.run_id)
+
+
+def _timeout() -> timedelta:
+    return timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)

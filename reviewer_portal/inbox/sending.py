@@ -40,7 +40,7 @@ from agents.framework.reviewer_actions import (
 from agents.framework.signing import MAX_AGE
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.run_queries import applied_actions
+from reviewer_portal.inbox.run_queries import REPLACED, applied_actions, run_replaced
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 from reviewer_portal.trust.signer import sign_action
@@ -199,7 +199,7 @@ def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
         return Answer(Status.UNDELIVERED, "The agent run has ended; the portal checks whether it took this.")
     if attempt.action_id in applied:
         return Answer(Status.ACCEPTED)
-    return Answer(Status.REFUSED, RUN_ENDED)
+    return Answer(Status.REFUSED, REPLACED if run_replaced(attempt.gate) else RUN_ENDED)
 
 
 async def _execute(gate: Gate, action: str, envelope: Envelope) -> ActionResult:
@@ -208,7 +208,10 @@ async def _execute(gate: Gate, action: str, envelope: Envelope) -> ActionResult:
     # The SDK asks again when the server answers "not yet" just before the RPC's deadline, so the
     # RPC timeout alone could hold the reviewer twice as long: this bounds the whole wait.
     async with asyncio.timeout(timeout):
-        return await client.get_workflow_handle(gate.workflow_id).execute_update(
+        # Named by its chain: Temporal answers "not found" rather than hand the action to a run
+        # started again under the same id (reviewer_portal.inbox.publishing).
+        handle = client.get_workflow_handle(gate.workflow_id, first_execution_run_id=gate.chain_id or None)
+        return await handle.execute_update(
             action,  # the Update is named for the action
             envelope.signed,
             id=envelope.update_id,

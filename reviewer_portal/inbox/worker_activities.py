@@ -16,7 +16,7 @@ from agents.framework.contract import PUBLISH_LOCAL_ACTIVITY
 from agents.framework.gate_changes import GatePublication, LocalPublication
 from reviewer_portal.inbox.notifications import notify_reviewers
 from reviewer_portal.inbox.openings import publish_opening
-from reviewer_portal.inbox.projection import publish_gate, publish_gate_change
+from reviewer_portal.inbox.publishing import publish_gate, publish_gate_change
 
 # Openings are written on threads of their own, not on the worker's shared activity threads: queued
 # there behind a slow mailer or the archive, the wait counted against the local publish's few

@@ -1,0 +1,132 @@
+"""The publish activities: who may publish what to the gate projection (reviewer_portal.inbox.projection
+writes it).
+
+Only an agent's own run may publish its gates. The activities refuse, for good (a retry would be
+refused too), a gate:
+- of another run (the gate id starts with the run's workflow id);
+- of an agent that runs in another namespace;
+- of an agent other than the one its row already names (a run of another namespace under the same
+  workflow id);
+- of another chain of runs than the one its row is bound to (`chain_refusal`): a run started again
+  under the gate's workflow id, from a copy of the portal's signed start, say, which "terminate
+  existing" let replace the run that opened the gate.
+
+So a workflow anyone starts beside the agents cannot forge or overwrite one.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
+from agents.framework.gate_changes import GatePublication
+from agents.framework.types import GateSnapshot
+from reviewer_portal.domains import domain_of
+from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.projection import gate_apply_patch, gate_apply_snapshot
+
+FORGED_GATE = "GateNotOfThisRun"
+
+
+@activity.defn(name=PUBLISH_CHANGE_ACTIVITY)
+def publish_gate_change(publication: GatePublication) -> bool:
+    """Activity: a gate's first snapshot or a change to it; False asks for the whole gate."""
+    close_old_connections()
+    try:
+        return apply_publication(publication)
+    finally:
+        close_old_connections()
+
+
+def apply_publication(publication: GatePublication) -> bool:
+    """`publish_gate_change` on the caller's connection (the activity's checks of who may publish)."""
+    if publication.snapshot is not None:
+        apply_snapshot(publication.snapshot, publication.chain)
+        return True
+    if publication.patch is None:
+        return False
+    gate_id = publication.patch.gate_id
+    agent, chain_id = Gate.objects.filter(gate_id=gate_id).values_list("agent", "chain_id").first() or (
+        None,
+        "",
+    )
+    _check_publisher(gate_id, agent)
+    _check_chain(gate_id, chain_id, publication.chain)
+    return gate_apply_patch(patch=publication.patch, chain=publication.chain)
+
+
+def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
+    """`gate_apply_snapshot` once the calling run (of `chain`) may publish the gate; True if the
+    row changed (False: it was already at this version or newer)."""
+    _check_publisher(snapshot.gate_id, snapshot.agent)
+    existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", "chain_id").first()
+    if existing is not None and existing[0] != snapshot.agent:
+        # Workflow ids are unique per namespace only: a run of another namespace under the same id
+        # names an agent of its own. The row says whose the gate is, and a gate keeps its agent.
+        _check_publisher(snapshot.gate_id, existing[0])
+        raise ApplicationError(
+            f"Gate {snapshot.gate_id} belongs to agent {existing[0]}, not {snapshot.agent}.",
+            type=FORGED_GATE,
+            non_retryable=True,
+        )
+    if existing is not None:
+        _check_chain(snapshot.gate_id, existing[1], chain)
+    return gate_apply_snapshot(snapshot=snapshot, chain=chain)
+
+
+@activity.defn(name=PUBLISH_ACTIVITY)
+async def publish_gate(snapshot: GateSnapshot) -> bool:
+    """Activity: the whole gate, as the support conversation and runs recorded before gate patches
+    publish it. Their publications name no chain, so Temporal is asked which the calling run is of:
+    one describe, on a path that publishes a gate once or seldom."""
+    info = activity.info()
+    run = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+    chain = (await run.describe()).raw_description.workflow_execution_info.first_run_id
+    return await sync_to_async(_publish_whole, thread_sensitive=False)(snapshot, chain)
+
+
+def _publish_whole(snapshot: GateSnapshot, chain: str) -> bool:
+    close_old_connections()
+    try:
+        return apply_snapshot(snapshot, chain)
+    finally:
+        close_old_connections()
+
+
+def chain_refusal(gate_id: str, bound: str, chain: str) -> str | None:
+    """Why a run of `chain` may not change gate `gate_id`, whose row is bound to chain `bound`; None
+    if it may. A row no chain has published to since (written before chains were recorded) is
+    bound by the first that does; a run recorded before then names none, and may change only such
+    a row."""
+    if not bound or bound == chain:
+        return None
+    return (
+        f"Gate {gate_id} was opened by another run of its workflow (chain {bound}), not this one's "
+        f"(chain {chain or 'not named'}): a run started again under its id does not change it."
+    )
+
+
+def _check_chain(gate_id: str, bound: str, chain: str) -> None:
+    if refusal := chain_refusal(gate_id, bound, chain):
+        raise ApplicationError(refusal, type=FORGED_GATE, non_retryable=True)
+
+
+def _check_publisher(gate_id: str, agent: str | None) -> None:
+    """Refuse (for good: a retry would be refused too) a gate the calling run may not publish."""
+    info = activity.info()
+    refusal = publisher_refusal(gate_id, agent, workflow_id=info.workflow_id, namespace=info.namespace)
+    if refusal:
+        raise ApplicationError(refusal, type=FORGED_GATE, non_retryable=True)
+
+
+def publisher_refusal(gate_id: str, agent: str | None, *, workflow_id: str, namespace: str) -> str | None:
+    """Why run `workflow_id` of `namespace` may not publish gate `gate_id` of `agent`; None if it may
+    (its own gate, of an agent of its namespace). The publish activities and reconcile ask it."""
+    if not gate_id.startswith(f"{workflow_id}--g"):
+        return f"Run {workflow_id} may not publish gate {gate_id} of another run."
+    if agent is not None and domain_of(agent).namespace != namespace:
+        return f"Agent {agent} runs in namespace {domain_of(agent).namespace}, not {namespace}."
+    return None

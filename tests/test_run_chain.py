@@ -1,0 +1,166 @@
+"""A gate belongs to the run chain that opened it (reviewer_portal.inbox.run_chain).
+
+Found by trying the product as an attacker with a Temporal client (the planners' MEDIUM-LOW "start
+options are not signed"): the portal's start of a run is signed, and a copy of it is good for the
+signature's ten minutes. Copied from the run's history (input and headers as they stand) and
+started again under the same workflow id with "terminate existing", it replaced the portal's run
+with one the portal never started. The portal's next action went to the copy, which applied it, and
+the copy's gate changes overwrote the projection's row (an SLA escalation the reviewers never had).
+
+Now a gate's row records the chain of runs that opened it (its first run's id, which continue-as-new
+and reset keep): the portal's Updates name that chain, so Temporal refuses them to any other run,
+and the publish activities refuse a gate change from another chain, for good.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from temporalio.api.enums.v1 import WorkflowIdConflictPolicy, WorkflowIdReusePolicy
+from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+
+from agents.framework.workflow import AgentWorkflow
+from agents.support.contract import REP_REPLY
+from reviewer_portal.conversations.services import GONE, conversation_rep_act
+from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.publishing import FORGED_GATE
+from reviewer_portal.inbox.run_queries import gate_catch_up
+from tests.conftest import loan_input, logged_in, make_user, projected_gate, start_loan
+from tests.outage import wait_until
+from tests.test_support_conversation import handed_off
+
+REPLACED = "was replaced by another run under the same id"
+
+
+def copied_start(temporal, handle: WorkflowHandle) -> WorkflowHandle:
+    """What an attacker with a Temporal client can do within the start's ten minutes: start the
+    run's input and headers, as its history holds them, again under its id, ending the real run."""
+
+    async def copy() -> str:
+        history = await handle.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        client = temporal.client
+        request = StartWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_id=handle.id,
+            workflow_type=started.workflow_type,
+            task_queue=started.task_queue,
+            input=started.input,
+            header=started.header,
+            identity="attacker",
+            request_id=str(uuid.uuid4()),
+            workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
+            workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+        )
+        return (await client.workflow_service.start_workflow_execution(request)).run_id
+
+    run_id = temporal.run(copy())
+    return temporal.client.get_workflow_handle(handle.id, run_id=run_id)
+
+
+def copy_at_its_gate(temporal, copy: WorkflowHandle) -> None:
+    """Wait until the copy has opened its gate (or ended trying to publish it)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if temporal.run(copy.describe()).status.name != "RUNNING":
+            return
+        if temporal.run(copy.query(AgentWorkflow.all_gates)):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the copy never reached its gate")
+
+
+def test_a_copied_start_that_replaced_the_run_is_sent_no_action_and_the_reviewer_is_told(temporal, portal):
+    handle = start_loan(temporal, portal, loan_input())
+    gate = projected_gate(handle)
+    copy = copied_start(temporal, handle)
+    copy_at_its_gate(temporal, copy)
+
+    officer = logged_in(make_user("officer", "credit_officer"))
+    response = officer.post(
+        f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers={"HX-Request": "true"}
+    )
+
+    assert REPLACED in response.content.decode()
+    attempt = ActionAttempt.objects.get(gate_id=gate.gate_id)
+    assert attempt.status == ActionAttempt.Status.REFUSED and REPLACED in attempt.detail
+    assert Gate.objects.get(pk=gate.pk).assignee == ""  # the portal's row: nobody holds the gate
+    if temporal.run(copy.describe()).status.name == "RUNNING":  # the copy took nothing either
+        assert all(not g.assignee for g in temporal.run(copy.query(AgentWorkflow.all_gates)))
+
+
+def test_a_copied_starts_gate_changes_never_reach_the_reviewers_row(temporal, portal):
+    # A short SLA: the copy's gate escalates to senior officers within seconds (version 2), which
+    # the copy would publish over the real gate's row.
+    handle = start_loan(temporal, portal, loan_input(sla_seconds=3))
+    gate = projected_gate(handle)
+    copy = copied_start(temporal, handle)
+
+    # Its first publish is refused for good, so the copy fails there, having changed nothing.
+    with pytest.raises(WorkflowFailureError) as failed:
+        temporal.run(copy.result(), timeout=30)
+    assert FORGED_GATE in str(failed.value.cause.cause) or FORGED_GATE in repr(failed.value.cause)
+    row = Gate.objects.get(pk=gate.pk)
+    assert (row.version, row.role, row.chain_id) == (1, gate.role, handle.result_run_id)
+
+    # Nor does the portal take it from the copy when it catches up with "the run" (a decision's
+    # check, a stale page): the copy answers for another chain.
+    gate_catch_up(row)
+    assert Gate.objects.get(pk=gate.pk).version == 1
+
+
+def test_a_reset_run_keeps_its_chain_and_its_gate(temporal, portal):
+    # An operator's reset makes a new run of the same chain: it is the same run to the portal.
+    handle = start_loan(temporal, portal, loan_input())
+    gate = projected_gate(handle)
+
+    async def reset() -> str:
+        from temporalio.api.common.v1 import WorkflowExecution
+        from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+
+        history = await handle.fetch_history()
+        # To its latest completed task: the reset run holds the gate, open as it was.
+        tasks = [e.event_id for e in history.events if e.HasField("workflow_task_completed_event_attributes")]
+        request = ResetWorkflowExecutionRequest(
+            namespace=temporal.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=handle.result_run_id),
+            reason="operator's reset",
+            workflow_task_finish_event_id=tasks[-1],
+            request_id=str(uuid.uuid4()),
+        )
+        return (await temporal.client.workflow_service.reset_workflow_execution(request)).run_id
+
+    reset_run = temporal.run(reset())
+    officer = logged_in(make_user("officer", "credit_officer"))
+    response = officer.post(
+        f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200, response.content.decode()
+    attempt = ActionAttempt.objects.get(gate_id=gate.gate_id)
+    assert attempt.status == ActionAttempt.Status.ACCEPTED, attempt.detail
+    wait_until(lambda: Gate.objects.get(pk=gate.pk).assignee == "officer")  # written after the reply
+    assert Gate.objects.get(pk=gate.pk).chain_id == handle.result_run_id
+    assert reset_run != handle.result_run_id
+
+
+def test_a_copied_conversation_start_is_handed_no_reply_of_a_rep(temporal, portal, client):
+    conversation_id, _ = handed_off(client)
+    handle = temporal.client.get_workflow_handle(conversation_id)
+    projected_gate(handle)  # the handoff gate: its row names the conversation's chain
+    copy = copied_start(temporal, handle)
+    rep = make_user("alice", "support_rep")
+
+    sent = conversation_rep_act(
+        conversation_id=conversation_id,
+        rep=rep,
+        action=REP_REPLY,
+        text="Hello, Alice here.",
+        submission_id=uuid.uuid4(),
+    )
+
+    assert (sent.status, sent.detail) == (GONE, "This conversation has ended.")
+    assert "Alice here" not in str(temporal.run(copy.fetch_history()))  # the copy was sent nothing
