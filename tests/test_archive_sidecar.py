@@ -14,9 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from reviewer_portal.trust.archive_key import new_archive_key
 from reviewer_portal.trust.keys import generate
 from tests.conftest import production_env
+
+pytestmark = pytest.mark.once  # nothing here depends on the database or channel layer: CI runs it in one pass
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_TEMPORAL = "127.0.0.1:9"

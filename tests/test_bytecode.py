@@ -30,6 +30,8 @@ from agents.framework.worker import build_worker
 from agents.framework.workflow import AgentWorkflow
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
 
+pytestmark = pytest.mark.once  # nothing here depends on the database or channel layer: CI runs it in one pass
+
 PROBE = """
 from temporalio import workflow
 

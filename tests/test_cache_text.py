@@ -16,6 +16,8 @@ from reviewer_portal.cache_text import TextSerializer
 from reviewer_portal.inbox.freshness import VERSIONS_CACHE, _key, bump_roles, role_versions
 from tests.test_live import REDIS_URL
 
+pytestmark = pytest.mark.once  # nothing here depends on the database or channel layer: CI runs it in one pass
+
 RAN: list[str] = []
 
 

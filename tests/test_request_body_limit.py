@@ -13,7 +13,10 @@ import pytest
 from reviewer_portal.http_handler import PortalHTTPHandler
 from tests.request_threads_support import http_scope, threads
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.once,
+]  # nothing here depends on the database or channel layer: CI runs it in one pass
 __all__ = ["threads"]  # the fixture
 
 LIMIT = 64 * 1024

@@ -17,6 +17,8 @@ from reviewer_portal.http_handler import PortalHTTPHandler
 from reviewer_portal.request_threads import RequestThreads
 from tests.request_threads_support import http_scope
 
+pytestmark = pytest.mark.once  # nothing here depends on the database or channel layer: CI runs it in one pass
+
 ODD_PATHS = [
     "/\x00",  # a NUL, as a server hands over a decoded %00
     "/gates/\x00/decide/",

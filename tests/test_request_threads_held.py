@@ -20,7 +20,10 @@ from reviewer_portal.request_threads import RequestThreads
 from tests import request_thread_urls as views
 from tests.request_threads_support import LENT, get_json, http_scope, ignore, in_turn, threads
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the request threads have connections of their own
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.once,
+]  # the request threads have connections of their own
 __all__ = ["threads"]  # the fixture
 
 

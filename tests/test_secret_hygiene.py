@@ -27,6 +27,8 @@ from tests.conftest import TEST_PAYLOAD_KEYS, logged_in, make_user, start_loan, 
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.test_sandbox import probe_module, run_probe
 
+pytestmark = pytest.mark.once  # nothing here depends on the database or channel layer: CI runs it in one pass
+
 PROVIDER_KEY = "sk-proj-" + "Zq4Lw8Hn2Vt6" * 4
 
 

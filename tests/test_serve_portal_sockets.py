@@ -27,7 +27,10 @@ from tests.test_serve_portal import (
     workers,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.once,
+]  # nothing here depends on the database or channel layer: CI runs it in one pass
 
 
 def status_of_a_fresh_connection(port: int) -> int:
