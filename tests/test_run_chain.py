@@ -14,19 +14,25 @@ and the publish activities refuse a gate change from another chain, for good.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
 from temporalio.api.enums.v1 import WorkflowIdConflictPolicy, WorkflowIdReusePolicy
-from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest, StartWorkflowExecutionRequest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from agents.framework.gate_changes import GatePublication, patch
 from agents.framework.workflow import AgentWorkflow
 from agents.support.contract import REP_REPLY
 from reviewer_portal.conversations.services import GONE, conversation_rep_act
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.publishing import FORGED_GATE
+from reviewer_portal.inbox.publishing import FORGED_GATE, publish_gate_change
 from reviewer_portal.inbox.run_queries import gate_catch_up
 from tests.conftest import loan_input, logged_in, make_user, projected_gate, start_loan
 from tests.outage import wait_until
@@ -112,39 +118,70 @@ def test_a_copied_starts_gate_changes_never_reach_the_reviewers_row(temporal, po
     assert Gate.objects.get(pk=gate.pk).version == 1
 
 
-def test_a_reset_run_keeps_its_chain_and_its_gate(temporal, portal):
-    # An operator's reset makes a new run of the same chain: it is the same run to the portal.
+def test_a_gate_whose_run_was_ended_by_any_start_is_recovered_by_resetting_its_chain(temporal, portal):
+    # No signature needed to end a run: "terminate existing" with a workflow of any type. The
+    # reviewers are told; the operator resets the chain's last run, which ends the other one, and
+    # the reset run, of the same chain, takes the gate's actions (README, "A gate whose run was
+    # replaced").
     handle = start_loan(temporal, portal, loan_input())
     gate = projected_gate(handle)
+    unsigned_start_under(temporal, handle.id, terminate=True)
+    officer = logged_in(make_user("officer", "credit_officer"))
+
+    def claim() -> ActionAttempt:
+        submission = str(uuid.uuid4())
+        officer.post(
+            f"/gates/{gate.gate_id}/claim/", {"submission_id": submission}, headers={"HX-Request": "true"}
+        )
+        return ActionAttempt.objects.get(gate_id=gate.gate_id, action_id__endswith=f":{submission}")
+
+    refused = claim()
 
     async def reset() -> str:
-        from temporalio.api.common.v1 import WorkflowExecution
-        from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
-
-        history = await handle.fetch_history()
+        history = await temporal.client.get_workflow_handle(
+            handle.id, run_id=handle.result_run_id
+        ).fetch_history()
         # To its latest completed task: the reset run holds the gate, open as it was.
         tasks = [e.event_id for e in history.events if e.HasField("workflow_task_completed_event_attributes")]
         request = ResetWorkflowExecutionRequest(
             namespace=temporal.client.namespace,
             workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=handle.result_run_id),
-            reason="operator's reset",
+            reason="run replaced",
             workflow_task_finish_event_id=tasks[-1],
             request_id=str(uuid.uuid4()),
         )
         return (await temporal.client.workflow_service.reset_workflow_execution(request)).run_id
 
     reset_run = temporal.run(reset())
-    officer = logged_in(make_user("officer", "credit_officer"))
-    response = officer.post(
-        f"/gates/{gate.gate_id}/claim/", {"submission_id": str(uuid.uuid4())}, headers={"HX-Request": "true"}
-    )
+    accepted = claim()
 
-    assert response.status_code == 200, response.content.decode()
-    attempt = ActionAttempt.objects.get(gate_id=gate.gate_id)
-    assert attempt.status == ActionAttempt.Status.ACCEPTED, attempt.detail
+    assert refused.status == ActionAttempt.Status.REFUSED and REPLACED in refused.detail
+    assert accepted.status == ActionAttempt.Status.ACCEPTED, accepted.detail
     wait_until(lambda: Gate.objects.get(pk=gate.pk).assignee == "officer")  # written after the reply
-    assert Gate.objects.get(pk=gate.pk).chain_id == handle.result_run_id
-    assert reset_run != handle.result_run_id
+    assert Gate.objects.get(pk=gate.pk).chain_id == handle.result_run_id != reset_run
+
+
+def unsigned_start_under(temporal, workflow_id: str, *, terminate: bool = False) -> str:
+    """A workflow of no agent, on a queue nobody polls, under `workflow_id`: no signature needed;
+    ending the run there with "terminate existing", or after it closed with "allow duplicate"."""
+    conflict = WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING
+    if not terminate:
+        conflict = WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+
+    async def start() -> str:
+        request = StartWorkflowExecutionRequest(
+            namespace=temporal.client.namespace,
+            workflow_id=workflow_id,
+            workflow_type=WorkflowType(name="Nothing"),
+            task_queue=TaskQueue(name="nobody-polls-this"),
+            identity="attacker",
+            request_id=str(uuid.uuid4()),
+            workflow_id_conflict_policy=conflict,
+            workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+        )
+        return (await temporal.client.workflow_service.start_workflow_execution(request)).run_id
+
+    return temporal.run(start())
 
 
 def test_a_copied_conversation_start_is_handed_no_reply_of_a_rep(temporal, portal, client):
@@ -164,3 +201,28 @@ def test_a_copied_conversation_start_is_handed_no_reply_of_a_rep(temporal, porta
 
     assert (sent.status, sent.detail) == (GONE, "This conversation has ended.")
     assert "Alice here" not in str(temporal.run(copy.fetch_history()))  # the copy was sent nothing
+
+
+def test_a_publication_naming_no_chain_is_of_the_chain_temporal_says_its_run_is_of(temporal, portal):
+    # Found by the review: a run's next task on a worker from before chains (a rollout, a rollback)
+    # publishes naming none, and was refused for good on its own gate, failing the run.
+    handle = start_loan(temporal, portal, loan_input())
+    gate = projected_gate(handle)
+    snapshot = temporal.run(handle.query(AgentWorkflow.all_gates))[0]
+    claimed = dataclasses.replace(snapshot, assignee="officer", version=2)
+    copy = copied_start(temporal, handle)  # the copy's own, unnamed, is still refused
+
+    def published_by(run_id: str, publication: GatePublication) -> bool:
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(
+            env.info, workflow_id=handle.id, workflow_run_id=run_id, namespace=temporal.client.namespace
+        )
+        return env.run(publish_gate_change, publication)
+
+    with pytest.raises(ApplicationError) as refused:
+        published_by(copy.run_id or "", GatePublication(patch=patch(snapshot, claimed)))
+    assert published_by(handle.result_run_id or "", GatePublication(patch=patch(snapshot, claimed)))
+
+    assert refused.value.type == FORGED_GATE and "was opened by another run" in refused.value.message
+    row = Gate.objects.get(pk=gate.pk)
+    assert (row.version, row.assignee, row.chain_id) == (2, "officer", handle.result_run_id)

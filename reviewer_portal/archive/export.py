@@ -8,20 +8,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from reviewer_portal.archive.chain import content_of, header
+from reviewer_portal.archive.chain import RecordAltered, content_of, header
 from reviewer_portal.archive.hashing import CHECKPOINT_EVERY
 from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.archive.models import ArchiveRecord, ChainHead
 
 EXPORT_FORMAT = "reviewer-portal/audit-export/v1"
+# A workflow id's records looked through for its gates' chain: one run started again under it, or a few.
+MAX_RECORDS_LOOKED_AT = 20
 
 
-def latest_record(workflow_id: str) -> ArchiveRecord | None:
-    return (
-        ArchiveRecord.objects.filter(kind=ArchiveRecord.Kind.RUN, workflow_id=workflow_id)
-        .order_by("-closed_at", "-seq")
-        .first()
+def latest_record(workflow_id: str, chain: str = "") -> ArchiveRecord | None:
+    """The newest archive record of `workflow_id`'s runs; with `chain`, of that chain of runs (its
+    first run's id): another may have run under the id since (reviewer_portal.inbox.publishing). A
+    record that cannot be read (altered, purged) is answered, for the caller to report."""
+    records = ArchiveRecord.objects.filter(kind=ArchiveRecord.Kind.RUN, workflow_id=workflow_id).order_by(
+        "-closed_at", "-seq"
     )
+    if not chain:
+        return records.first()
+    return next((r for r in records[:MAX_RECORDS_LOOKED_AT] if record_chain(r) in (chain, None)), None)
+
+
+def record_chain(record: ArchiveRecord) -> str | None:
+    """The chain of the runs a record holds, from its last history's started event; None if it
+    cannot be read."""
+    try:
+        content = content_of(record)
+    except RecordAltered:
+        return None
+    if not content:
+        return None
+    try:
+        started = content["histories"][-1]["history"]["events"][0]["workflowExecutionStartedEventAttributes"]
+        return str(started.get("firstExecutionRunId", ""))
+    except (KeyError, IndexError, TypeError):
+        return None
 
 
 def archive_section(record: ArchiveRecord) -> dict[str, Any]:

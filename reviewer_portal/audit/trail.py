@@ -24,6 +24,7 @@ from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.run_chain import chain_of, latest_run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.run_location import client_for_run
 from reviewer_portal.safe_text import storable
@@ -57,9 +58,10 @@ class FoundTrail:
 def find_trail(workflow_id: str) -> FoundTrail:
     """The run's trail from Temporal while it has the run, else from its archive record once that
     record checks out in the chain; Http404 if neither knows it (and the portal never saw it)."""
-    record = latest_record(workflow_id)
+    chain = gate_chain(workflow_id)
+    record = latest_record(workflow_id, chain)
     try:
-        return FoundTrail(live_trail(workflow_id), record)
+        return FoundTrail(live_trail(workflow_id, chain=chain), record)
     except NotInTemporal:
         if record is None and Gate.objects.filter(workflow_id=workflow_id).exists():
             raise TrailMissing(
@@ -88,12 +90,22 @@ def find_trail(workflow_id: str) -> FoundTrail:
     return FoundTrail(from_json(content["trail"]), record, from_archive=True)
 
 
-def live_trail(workflow_id: str, *, client: Client | None = None, run_id: str = "") -> RunAudit:
-    """The trail from Temporal, with the reviewer actions only the portal recorded beside it."""
+def gate_chain(workflow_id: str) -> str:
+    """The chain of runs the run's gates were opened by (Gate.chain_id), "" if none names one."""
+    bound = Gate.objects.filter(workflow_id=workflow_id).exclude(chain_id="")
+    return bound.values_list("chain_id", flat=True).first() or ""
+
+
+def live_trail(
+    workflow_id: str, *, client: Client | None = None, run_id: str = "", chain: str = ""
+) -> RunAudit:
+    """The trail from Temporal, with the reviewer actions only the portal recorded beside it: of
+    `chain`'s runs if given, whatever has run under the id since."""
 
     async def load() -> tuple[list[WorkflowHistory], str, DataConverter]:
         reading = client or await client_for_run(workflow_id)
-        histories, status = await fetch_histories(reading, workflow_id, run_id)
+        own = run_id or await _own_run(reading, workflow_id, chain)
+        histories, status = await fetch_histories(reading, workflow_id, own)
         return histories, status, reading.data_converter
 
     try:
@@ -105,6 +117,20 @@ def live_trail(workflow_id: str, *, client: Client | None = None, run_id: str = 
     except TemporalUnreachable as err:
         raise HistoryUnavailable("Temporal is not reachable right now; try again shortly.") from err
     return trail_of(workflow_id, histories, status, converter)
+
+
+async def _own_run(client: Client, workflow_id: str, chain: str) -> str:
+    """The latest run of `chain` ("": the latest run under the id). Raises NotInTemporal if another
+    chain's run is the latest there and the chain's own are not listed (deleted, say)."""
+    if not chain:
+        return ""
+    run_id, latest = await chain_of(client, workflow_id)
+    if not latest or latest == chain:
+        return run_id
+    own = await latest_run_of_chain(client, workflow_id, chain)
+    if own is None:
+        raise NotInTemporal(workflow_id)
+    return own
 
 
 def trail_of(

@@ -141,7 +141,8 @@ def conversation_rep_act(
 def _send(conversation_id: str, update: str, argument: object, update_id: str, timeout: timedelta) -> Sent:
     # Named by its handoff gate's chain, as the inbox's actions are (reviewer_portal.inbox.publishing):
     # a run started again under the conversation's id is not handed a rep's words.
-    chain = Gate.objects.filter(workflow_id=conversation_id).values_list("chain_id", flat=True).first()
+    bound = Gate.objects.filter(workflow_id=conversation_id).exclude(chain_id="")
+    chain = bound.values_list("chain_id", flat=True).first()
 
     async def execute() -> TurnReply:
         client = await client_for_agent(AGENT)

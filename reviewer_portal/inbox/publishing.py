@@ -16,7 +16,8 @@ So a workflow anyone starts beside the agents cannot forge or overwrite one.
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
+from dataclasses import replace
+
 from django.db import close_old_connections
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,6 +28,7 @@ from agents.framework.types import GateSnapshot
 from reviewer_portal.domains import domain_of
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_patch, gate_apply_snapshot
+from reviewer_portal.inbox.run_chain import calling_chain
 
 FORGED_GATE = "GateNotOfThisRun"
 
@@ -42,7 +44,11 @@ def publish_gate_change(publication: GatePublication) -> bool:
 
 
 def apply_publication(publication: GatePublication) -> bool:
-    """`publish_gate_change` on the caller's connection (the activity's checks of who may publish)."""
+    """`publish_gate_change` on the caller's connection (the activity's checks of who may publish).
+    A publication that names no chain (workflow code from before chains, on an older worker during
+    a rollout or after a rollback) is of the chain Temporal says the calling run is of."""
+    if not publication.chain:
+        publication = replace(publication, chain=calling_chain())
     if publication.snapshot is not None:
         apply_snapshot(publication.snapshot, publication.chain)
         return True
@@ -78,20 +84,13 @@ def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
 
 
 @activity.defn(name=PUBLISH_ACTIVITY)
-async def publish_gate(snapshot: GateSnapshot) -> bool:
+def publish_gate(snapshot: GateSnapshot) -> bool:
     """Activity: the whole gate, as the support conversation and runs recorded before gate patches
-    publish it. Their publications name no chain, so Temporal is asked which the calling run is of:
-    one describe, on a path that publishes a gate once or seldom."""
-    info = activity.info()
-    run = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
-    chain = (await run.describe()).raw_description.workflow_execution_info.first_run_id
-    return await sync_to_async(_publish_whole, thread_sensitive=False)(snapshot, chain)
-
-
-def _publish_whole(snapshot: GateSnapshot, chain: str) -> bool:
+    publish it. These name no chain, so Temporal is asked which the calling run is of: one
+    describe, on a path that publishes a gate once or seldom."""
     close_old_connections()
     try:
-        return apply_snapshot(snapshot, chain)
+        return apply_snapshot(snapshot, calling_chain())
     finally:
         close_old_connections()
 
@@ -99,13 +98,13 @@ def _publish_whole(snapshot: GateSnapshot, chain: str) -> bool:
 def chain_refusal(gate_id: str, bound: str, chain: str) -> str | None:
     """Why a run of `chain` may not change gate `gate_id`, whose row is bound to chain `bound`; None
     if it may. A row no chain has published to since (written before chains were recorded) is
-    bound by the first that does; a run recorded before then names none, and may change only such
-    a row."""
-    if not bound or bound == chain:
+    bound by the first that does. An empty `chain` is one nobody could tell (an old server, a
+    reconcile that lost the run), never taken for another chain."""
+    if not bound or not chain or bound == chain:
         return None
     return (
         f"Gate {gate_id} was opened by another run of its workflow (chain {bound}), not this one's "
-        f"(chain {chain or 'not named'}): a run started again under its id does not change it."
+        f"(chain {chain}): a run started again under its id does not change it."
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW, ALL_GATES_QUERY
@@ -21,6 +21,7 @@ from agents.framework.types import AgentResult, GateSnapshot
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.publishing import chain_refusal, publisher_refusal
+from reviewer_portal.inbox.run_chain import chain_of
 from reviewer_portal.temporal_client import run_on_client_loop
 
 AGENT_RUNS = f"WorkflowType = '{AGENT_WORKFLOW}'"
@@ -87,14 +88,12 @@ async def _gates_in_temporal(
         elif execution.status == WorkflowExecutionStatus.COMPLETED:
             result = await handle.result()
             snapshots = result.gates or ([result.gate] if result.gate else [])
-        # The visibility store may not list a run's chain; the run's own description does.
-        chain = execution.raw_info.first_run_id or (await _chain_of(handle))
+        chain = execution.raw_info.first_run_id
+        if snapshots and not chain:  # the visibility store may not list it; the run itself says
+            try:
+                _, chain = await chain_of(client, execution.id, execution.run_id)
+            except RPCError:
+                unanswered.append(execution.id)  # gone since it was listed
+                continue
         reported += [(execution.id, chain, snapshot) for snapshot in snapshots]
     return reported, unanswered
-
-
-async def _chain_of(handle: WorkflowHandle) -> str:
-    try:
-        return (await handle.describe()).raw_description.workflow_execution_info.first_run_id
-    except RPCError:
-        return ""  # gone since it was listed: its gates are taken as a run's that names no chain

@@ -18,6 +18,7 @@ from agents.framework.contract import ALL_GATES_QUERY, APPLIED_ACTIONS_QUERY
 from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
+from reviewer_portal.inbox.run_chain import chain_of, latest_run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
@@ -33,7 +34,8 @@ class RunOutOfReach(Exception):
 
 
 class RunReplaced(Exception):
-    """Another chain of runs than the gate's runs under its workflow id (a copied start, say)."""
+    """Another chain of runs than the gate's runs under its workflow id (a copied start, say), and
+    the gate's own chain cannot be found to ask."""
 
 
 def applied_actions(attempt: ActionAttempt) -> set[str] | None:
@@ -56,7 +58,7 @@ def gate_catch_up(gate: Gate) -> None:
     try:
         snapshots: list[GateSnapshot] = _ask(gate, ALL_GATES_QUERY, list[GateSnapshot])
     except (WorkflowQueryFailedError, RunReplaced):
-        return  # a run that answers no query (a refused one), or not the gate's
+        return  # a run that answers no query (a refused one), or the gate's cannot be found
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return
@@ -70,16 +72,14 @@ def gate_catch_up(gate: Gate) -> None:
 def run_replaced(gate: Gate) -> bool:
     """Whether another chain than the gate's runs under its workflow id (False if it cannot tell)."""
 
-    async def asked() -> None:
-        await _run_of(await client_for_agent(gate.agent), gate)
+    async def asked() -> bool:
+        _, chain = await chain_of(await client_for_agent(gate.agent), gate.workflow_id, timeout=_timeout())
+        return bool(gate.chain_id and chain and chain != gate.chain_id)
 
     try:
-        async_to_sync_aside(asked)()
-    except RunReplaced:
-        return True
+        return async_to_sync_aside(asked)()
     except (RPCError, TemporalUnreachable):
-        pass
-    return False
+        return False
 
 
 def _ask(gate: Gate, query: str, result_type: type) -> Any:
@@ -93,18 +93,21 @@ def _ask(gate: Gate, query: str, result_type: type) -> Any:
 
 
 async def _run_of(client: Client, gate: Gate) -> WorkflowHandle:
-    """The latest run of the gate's chain. Raises RunReplaced if the latest run under its workflow
-    id is of another chain. A gate no chain has published to since it was recorded (an older row)
-    is asked of whichever run is there, as before."""
-    latest = client.get_workflow_handle(gate.workflow_id)
+    """The latest run of the gate's chain: the latest run under its workflow id, or, if that is of
+    another chain (a run started again under the id), the chain's own latest run, closed, which
+    still answers. Raises RunReplaced if that cannot be found (visibility lags, or it is gone). A
+    gate no chain has published to since it was recorded (an older row) is asked of whichever run
+    is there, as before."""
     if not gate.chain_id:
-        return latest
-    described = await latest.describe(rpc_timeout=_timeout())
-    chain = described.raw_description.workflow_execution_info.first_run_id
-    if chain != gate.chain_id:
-        raise RunReplaced(f"{gate.workflow_id} runs chain {chain}, not the gate's {gate.chain_id}")
-    # That very run: one started again under the id between the two calls is not asked.
-    return client.get_workflow_handle(gate.workflow_id, run_id=described.run_id)
+        return client.get_workflow_handle(gate.workflow_id)
+    run_id, chain = await chain_of(client, gate.workflow_id, timeout=_timeout())
+    if chain and chain != gate.chain_id:
+        own = await latest_run_of_chain(client, gate.workflow_id, gate.chain_id, _timeout())
+        if own is None:
+            raise RunReplaced(f"{gate.workflow_id} runs chain {chain}, not the gate's {gate.chain_id}")
+        run_id = own
+    # That very run: one started again under the id meanwhile is not asked.
+    return client.get_workflow_handle(gate.workflow_id, run_id=run_id)
 
 
 def _timeout() -> timedelta:

@@ -199,7 +199,8 @@ def _answer_from_a_closed_run(attempt: ActionAttempt) -> Answer:
         return Answer(Status.UNDELIVERED, "The agent run has ended; the portal checks whether it took this.")
     if attempt.action_id in applied:
         return Answer(Status.ACCEPTED)
-    return Answer(Status.REFUSED, REPLACED if run_replaced(attempt.gate) else RUN_ENDED)
+    replaced = bool(attempt.gate.chain_id) and run_replaced(attempt.gate)
+    return Answer(Status.REFUSED, REPLACED if replaced else RUN_ENDED)
 
 
 async def _execute(gate: Gate, action: str, envelope: Envelope) -> ActionResult:

@@ -1,0 +1,70 @@
+"""Which chain of runs a run belongs to, by Temporal's word: the chain's first run id, which
+continue-as-new and reset keep (Gate.chain_id binds a gate to the chain that opened it).
+
+A run cannot name another chain as its own here: the answer is the server's, never the run's.
+The description's `first_run_id` is a recent field; a server that leaves it empty is asked for the
+run's started event instead, which has carried `first_execution_run_id` for years. An empty
+answer means "cannot tell", never "another chain".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.client import Client
+
+from reviewer_portal.temporal_client import get_client, run_on_client_loop
+
+# Runs listed under one workflow id, newest first, looked through for a chain's own: one run
+# started again under the id, or a few, never thousands.
+MAX_RUNS_LISTED = 50
+
+
+async def chain_of(
+    client: Client, workflow_id: str, run_id: str = "", timeout: timedelta | None = None
+) -> tuple[str, str]:
+    """(run id, chain) of run `run_id` of `workflow_id`, or of its latest run."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id or None)
+    described = await handle.describe(rpc_timeout=timeout)
+    chain = described.raw_description.workflow_execution_info.first_run_id
+    if not chain:
+        run = client.get_workflow_handle(workflow_id, run_id=described.run_id)
+        async for event in run.fetch_history_events(page_size=1, rpc_timeout=timeout):
+            chain = event.workflow_execution_started_event_attributes.first_execution_run_id
+            break
+    return described.run_id, chain
+
+
+def calling_chain() -> str:
+    """The chain of the run that scheduled the current activity, from its thread (the portal's
+    client loop asks)."""
+    info = activity.info()
+
+    async def ask() -> str:
+        client = await get_client(info.namespace)
+        return (await chain_of(client, info.workflow_id or "", info.workflow_run_id or ""))[1]
+
+    return run_on_client_loop(ask())
+
+
+async def latest_run_of_chain(
+    client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None
+) -> str | None:
+    """The id of the latest run of `chain` under `workflow_id` (another chain's run is the latest
+    there now), or None if none is listed: visibility lags, or the chain's runs are gone."""
+    if not _listable(workflow_id):
+        return None
+    runs = client.list_workflows(f"WorkflowId = '{workflow_id}'", limit=MAX_RUNS_LISTED, rpc_timeout=timeout)
+    async for execution in runs:  # newest first
+        listed = execution.raw_info.first_run_id
+        if not listed:
+            _, listed = await chain_of(client, workflow_id, execution.run_id, timeout)
+        if listed == chain:
+            return execution.run_id
+    return None
+
+
+def _listable(workflow_id: str) -> bool:
+    """An id a visibility query can name literally (the portal's ids are letters, digits and dashes)."""
+    return bool(workflow_id) and not any(c in workflow_id for c in "'\"\\") and workflow_id.isprintable()

@@ -1,0 +1,91 @@
+"""A gate's audit trail and AI Act check read the chain of runs that opened the gate, in Temporal
+and in the archive, whatever has run under its workflow id since (reviewer_portal.inbox.run_chain).
+
+Found by the attacker's review of the run chains (tests/test_run_chain.py): any Temporal client
+could start a workflow under a decided gate's id, with "allow duplicate", at any time within
+retention, with no signature (a workflow of any type on a queue nobody polls). The trail then read
+that run: the AI Act record of a gate decided in order said "differs: The run's trail holds no
+decision on this gate". A copied agent start was archived as the newer record, so the flip outlived
+Temporal's retention.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.service import RPCError, RPCStatusCode
+
+from reviewer_portal.archive import archiver
+from reviewer_portal.archive.models import ArchiveRecord
+from reviewer_portal.audit.decision_check import decision_check
+from reviewer_portal.inbox.models import Gate
+from tests.test_archive import archive_from_now  # noqa: F401 (fixture)
+from tests.test_decision_record_trail import approved_by_officer, auditor  # noqa: F401 (fixture)
+from tests.test_run_chain import copied_start, unsigned_start_under
+
+pytestmark = pytest.mark.once  # the archive and Temporal's reads, the same on either database
+
+
+def test_a_run_started_later_under_a_decided_gates_id_leaves_its_check_and_trail_alone(
+    temporal,
+    portal,
+    auditor,  # noqa: F811
+):
+    gate = approved_by_officer(temporal, portal)
+    assert decision_check(gate).state == "matches"
+
+    unsigned_start_under(temporal, gate.workflow_id)
+    check = decision_check(Gate.objects.get(pk=gate.pk))
+    page = auditor.get(f"/audit/{gate.workflow_id}/")
+
+    assert (check.state, check.source) == ("matches", "Temporal"), check.statement
+    assert page.status_code == 200 and gate.chain_id in page.content.decode()
+
+
+def test_after_retention_the_archive_record_of_the_gates_chain_is_the_one_checked(
+    temporal,
+    archive_from_now,  # noqa: F811
+):
+    gate = approved_by_officer(temporal, archive_from_now)
+    handle = temporal.client.get_workflow_handle(gate.workflow_id, run_id=gate.chain_id)
+    copy = copied_start(temporal, handle)  # "allow duplicate": the real run has closed
+    deadline = time.monotonic() + 30
+    while temporal.run(copy.describe()).status.name == "RUNNING":
+        assert time.monotonic() < deadline, "the copy never ended"
+        time.sleep(0.2)
+    archived_both(gate.workflow_id)
+    delete_runs(temporal, gate.workflow_id, [gate.chain_id, copy.run_id or ""])
+
+    check = decision_check(Gate.objects.get(pk=gate.pk))
+
+    assert (check.state, check.source) == ("matches", "the archive"), check.statement
+
+
+def archived_both(workflow_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while ArchiveRecord.objects.filter(workflow_id=workflow_id).count() < 2:
+        assert time.monotonic() < deadline, "the two runs were never archived"
+        archiver.archive_due(limit=50)
+        time.sleep(0.3)
+
+
+def delete_runs(temporal, workflow_id: str, run_ids: list[str]) -> None:
+    """What retention does, now, to each run (the dev server takes a while to carry it out)."""
+    for run_id in run_ids:
+        execution = WorkflowExecution(workflow_id=workflow_id, run_id=run_id)
+        request = DeleteWorkflowExecutionRequest(namespace="default", workflow_execution=execution)
+        temporal.run(temporal.client.workflow_service.delete_workflow_execution(request))
+    deadline = time.monotonic() + 90
+    for run_id in run_ids:
+        while time.monotonic() < deadline:
+            try:
+                temporal.run(temporal.client.get_workflow_handle(workflow_id, run_id=run_id).describe())
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    break
+                raise
+            time.sleep(0.5)
+    assert time.monotonic() < deadline, "the runs are still in Temporal"
