@@ -30,6 +30,7 @@ from temporalio.testing import ActivityEnvironment
 from agents.framework.gate_changes import GatePublication, patch
 from agents.framework.workflow import AgentWorkflow
 from agents.support.contract import REP_REPLY
+from reviewer_portal.conversations.selectors import conversation_transcript
 from reviewer_portal.conversations.services import GONE, conversation_rep_act
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.publishing import FORGED_GATE, publish_gate_change
@@ -201,6 +202,9 @@ def test_a_copied_conversation_start_is_handed_no_reply_of_a_rep(temporal, porta
 
     assert (sent.status, sent.detail) == (GONE, "This conversation has ended.")
     assert "Alice here" not in str(temporal.run(copy.fetch_history()))  # the copy was sent nothing
+    # The rep still reads the conversation itself, not the copy's (found by the review).
+    transcript = conversation_transcript(conversation_id=conversation_id)
+    assert transcript is not None and "Can I speak to a person, please?" in str(transcript)
 
 
 def test_a_publication_naming_no_chain_is_of_the_chain_temporal_says_its_run_is_of(temporal, portal):

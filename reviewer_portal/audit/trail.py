@@ -24,7 +24,7 @@ from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.run_chain import chain_of, latest_run_of_chain
+from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.run_location import client_for_run
 from reviewer_portal.safe_text import storable
@@ -124,10 +124,7 @@ async def _own_run(client: Client, workflow_id: str, chain: str) -> str:
     chain's run is the latest there and the chain's own are not listed (deleted, say)."""
     if not chain:
         return ""
-    run_id, latest = await chain_of(client, workflow_id)
-    if not latest or latest == chain:
-        return run_id
-    own = await latest_run_of_chain(client, workflow_id, chain)
+    own = await run_of_chain(client, workflow_id, chain)
     if own is None:
         raise NotInTemporal(workflow_id)
     return own

@@ -15,15 +15,24 @@ from agents.support.contract import AGENT, TRANSCRIPT_QUERY, Transcript
 from reviewer_portal.accounts.roles import ADMIN_ROLE, reviewer_roles_of
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.permissions import gate_permissions_for
+from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
 
 def conversation_transcript(*, conversation_id: str) -> Transcript | None:
     """The conversation's transcript (a closed one's too), or None if there is no such run."""
+    # Its handoff gate's chain of runs once one names it: a run started again under the id is not
+    # the conversation (reviewer_portal.inbox.run_chain).
+    bound = Gate.objects.filter(workflow_id=conversation_id).exclude(chain_id="")
+    chain = bound.values_list("chain_id", flat=True).first()
 
-    async def query() -> Transcript:
-        handle = (await client_for_agent(AGENT)).get_workflow_handle(conversation_id)
+    async def query() -> Transcript | None:
+        client = await client_for_agent(AGENT)
+        run_id = await run_of_chain(client, conversation_id, chain) if chain else ""
+        if run_id is None:
+            return None
+        handle = client.get_workflow_handle(conversation_id, run_id=run_id or None)
         timeout = timedelta(seconds=settings.TEMPORAL_UPDATE_TIMEOUT_SECONDS)
         transcript: Transcript = await handle.query(
             TRANSCRIPT_QUERY, result_type=Transcript, rpc_timeout=timeout

@@ -48,6 +48,18 @@ def calling_chain() -> str:
     return run_on_client_loop(ask())
 
 
+async def run_of_chain(
+    client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None
+) -> str | None:
+    """The id of `chain`'s latest run under `workflow_id`, closed or not: the latest run under the
+    id, unless that is of another chain (a run started again under the id); None if the chain's
+    own are not listed (visibility lags, or they are gone)."""
+    run_id, latest = await chain_of(client, workflow_id, timeout=timeout)
+    if not latest or latest == chain:
+        return run_id
+    return await latest_run_of_chain(client, workflow_id, chain, timeout)
+
+
 async def latest_run_of_chain(
     client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None
 ) -> str | None:

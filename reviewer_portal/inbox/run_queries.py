@@ -18,7 +18,7 @@ from agents.framework.contract import ALL_GATES_QUERY, APPLIED_ACTIONS_QUERY
 from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
-from reviewer_portal.inbox.run_chain import chain_of, latest_run_of_chain
+from reviewer_portal.inbox.run_chain import chain_of, run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
 
@@ -93,21 +93,16 @@ def _ask(gate: Gate, query: str, result_type: type) -> Any:
 
 
 async def _run_of(client: Client, gate: Gate) -> WorkflowHandle:
-    """The latest run of the gate's chain: the latest run under its workflow id, or, if that is of
-    another chain (a run started again under the id), the chain's own latest run, closed, which
-    still answers. Raises RunReplaced if that cannot be found (visibility lags, or it is gone). A
-    gate no chain has published to since it was recorded (an older row) is asked of whichever run
-    is there, as before."""
+    """The latest run of the gate's chain, closed or not (run_chain.run_of_chain). Raises
+    RunReplaced if another chain runs under the id and the gate's own cannot be found. A gate no
+    chain has published to since it was recorded (an older row) is asked of whichever run is there."""
     if not gate.chain_id:
         return client.get_workflow_handle(gate.workflow_id)
-    run_id, chain = await chain_of(client, gate.workflow_id, timeout=_timeout())
-    if chain and chain != gate.chain_id:
-        own = await latest_run_of_chain(client, gate.workflow_id, gate.chain_id, _timeout())
-        if own is None:
-            raise RunReplaced(f"{gate.workflow_id} runs chain {chain}, not the gate's {gate.chain_id}")
-        run_id = own
+    own = await run_of_chain(client, gate.workflow_id, gate.chain_id, _timeout())
+    if own is None:
+        raise RunReplaced(f"{gate.workflow_id} runs another chain than the gate's {gate.chain_id}")
     # That very run: one started again under the id meanwhile is not asked.
-    return client.get_workflow_handle(gate.workflow_id, run_id=run_id)
+    return client.get_workflow_handle(gate.workflow_id, run_id=own)
 
 
 def _timeout() -> timedelta:

@@ -13,6 +13,7 @@ from agents.framework.types import AgentResult
 from agents.regulatory import REGULATORY_AGENT
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.intake.models import DocumentUpload
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent, run_on_client_loop
 
@@ -58,15 +59,24 @@ def document_review(*, upload: DocumentUpload) -> DocumentReview:
         state = ReviewState(UNKNOWN, "Temporal was busy: the portal starts the review as soon as it answers.")
     else:
         try:
-            state = run_on_client_loop(_state(upload.workflow_id), timeout=30)
+            chain = next((g.chain_id for g in gates if g.chain_id), "")
+            state = run_on_client_loop(_state(upload.workflow_id, chain), timeout=30)
         except (TemporalUnreachable, RPCError):
             state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
     return DocumentReview(upload=upload, state=state, gates=gates)
 
 
-async def _state(workflow_id: str) -> ReviewState:
+async def _state(workflow_id: str, chain: str) -> ReviewState:
+    """The review's state, read from its gates' chain of runs once one names it (a run started
+    again under the id is not the review: reviewer_portal.inbox.run_chain)."""
     client = await client_for_agent(REGULATORY_AGENT.name)
-    handle = client.get_workflow_handle(workflow_id, result_type=AgentResult)
+    run_id = await run_of_chain(client, workflow_id, chain) if chain else ""
+    if run_id is None:
+        return ReviewState(
+            STOPPED,
+            "Another run was started under this review's id and its own cannot be found: tell the platform team.",
+        )
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id or None, result_type=AgentResult)
     status = (await handle.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
         return ReviewState(IN_PROGRESS, "The agent is reading and reviewing the document.")
