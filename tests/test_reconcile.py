@@ -62,5 +62,7 @@ def test_reconcile_applies_a_gate_only_from_its_own_run_and_its_agents_namespace
     assert elsewhere == f"Agent loans runs in namespace {namespace}, not advice-namespace."
     assert other_agent == f"Gate {gate.gate_id} belongs to agent advice, not loans."
     assert own is None
-    assert another_chain is not None and f"(chain {chain}), not this one's (chain copied)" in another_chain
+    assert (
+        another_chain is not None and f"of its workflow ({chain}) than this run's (copied)" in another_chain
+    )
     temporal.run(run.terminate("test done"))

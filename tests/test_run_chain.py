@@ -32,10 +32,19 @@ from agents.framework.workflow import AgentWorkflow
 from agents.support.contract import REP_REPLY
 from reviewer_portal.conversations.selectors import conversation_transcript
 from reviewer_portal.conversations.services import GONE, conversation_rep_act
+from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.publishing import FORGED_GATE, publish_gate_change
 from reviewer_portal.inbox.run_queries import gate_catch_up
-from tests.conftest import loan_input, logged_in, make_user, projected_gate, start_loan
+from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from tests.conftest import (
+    loan_input,
+    logged_in,
+    make_user,
+    projected_gate,
+    start_loan,
+    submit_loan_application,
+)
 from tests.outage import wait_until
 from tests.test_support_conversation import handed_off
 
@@ -227,6 +236,31 @@ def test_a_publication_naming_no_chain_is_of_the_chain_temporal_says_its_run_is_
         published_by(copy.run_id or "", GatePublication(patch=patch(snapshot, claimed)))
     assert published_by(handle.result_run_id or "", GatePublication(patch=patch(snapshot, claimed)))
 
-    assert refused.value.type == FORGED_GATE and "was opened by another run" in refused.value.message
+    assert refused.value.type == FORGED_GATE and "belongs to another chain of runs" in refused.value.message
     row = Gate.objects.get(pk=gate.pk)
     assert (row.version, row.assignee, row.chain_id) == (2, "officer", handle.result_run_id)
+
+
+def test_a_copy_that_ends_the_run_before_its_gate_opens_does_not_open_it(temporal, portal_settings, settings):
+    # Found by the review: before its first publish, a run bound nothing, so a copy that ended it
+    # then opened the gate in its place, with a recommendation made again. The portal records the
+    # chain its start made (Submission.chain_id), and a new gate's row is of that chain only.
+    settings.TEMPORAL_TASK_QUEUE = queue = f"test-{uuid.uuid4().hex[:10]}"  # no worker yet
+    submission_id = str(uuid.uuid4())
+    assert (
+        submit_loan_application(logged_in(make_user("intake", "credit_officer")), submission_id).status_code
+        == 302
+    )
+    workflow_id = f"loan-{submission_id}"
+    real = temporal.run(temporal.client.get_workflow_handle(workflow_id).describe()).run_id
+    assert Submission.objects.get(workflow_id=workflow_id).chain_id == real
+    copy = copied_start(temporal, temporal.client.get_workflow_handle(workflow_id, run_id=real))
+
+    with (
+        temporal.worker(queue, portal_activities=PORTAL_ACTIVITIES),
+        pytest.raises(WorkflowFailureError) as failed,
+    ):
+        temporal.run(copy.result(), timeout=30)
+
+    assert "belongs to another chain of runs" in str(failed.value.cause.cause or failed.value.cause)
+    assert not Gate.objects.filter(workflow_id=workflow_id).exists()

@@ -23,6 +23,7 @@ from reviewer_portal.archive.integrity import purge_recorded, verify_placed
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
+from reviewer_portal.history.services import started_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
@@ -91,9 +92,10 @@ def find_trail(workflow_id: str) -> FoundTrail:
 
 
 def gate_chain(workflow_id: str) -> str:
-    """The chain of runs the run's gates were opened by (Gate.chain_id), "" if none names one."""
+    """The chain of runs the run's gates were opened by (Gate.chain_id), else the one the portal
+    started under the id (a run without gates); "" if neither names one."""
     bound = Gate.objects.filter(workflow_id=workflow_id).exclude(chain_id="")
-    return bound.values_list("chain_id", flat=True).first() or ""
+    return bound.values_list("chain_id", flat=True).first() or started_chain(workflow_id)
 
 
 def live_trail(

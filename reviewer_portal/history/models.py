@@ -28,6 +28,11 @@ class Submission(models.Model):
     # send the same, and is refused otherwise. Empty on a record made before digests were kept, or
     # of a run started outside the intake pages: those refuse no resend, as before.
     content_digest = models.CharField(max_length=64, blank=True)
+    # The chain of runs the portal started for it (the run's id, which continue-as-new and reset
+    # keep), from the start's own answer: a run started again under the id, before its gate opened
+    # or without one, is not this submission's (reviewer_portal.inbox.run_chain). Empty for a run
+    # found already started, or recorded before chains were.
+    chain_id = models.CharField(max_length=100, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [models.Index(fields=["submitted_by", "submitted_at"], name="submission_by_user")]

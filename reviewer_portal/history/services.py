@@ -65,11 +65,18 @@ def submission_record(
         # Started, forgotten or changed meanwhile (by the same form's other send): read it again.
 
 
-def submission_started(*, workflow_id: str) -> None:
-    """Temporal confirmed the start of this submission's run: its kept input is not needed."""
+def submission_started(*, workflow_id: str, chain: str = "") -> None:
+    """Temporal confirmed the start of this submission's run: its kept input is not needed. `chain`
+    is the run's, when this start made it (not when it found the run started)."""
     Submission.objects.filter(workflow_id=workflow_id, started=False).update(
-        started=True, start_input=None, start_error=""
+        started=True, start_input=None, start_error="", **({"chain_id": chain} if chain else {})
     )
+
+
+def started_chain(workflow_id: str) -> str:
+    """The chain of runs the portal started under `workflow_id`, "" if it did not record one."""
+    chains = Submission.objects.filter(workflow_id=workflow_id).values_list("chain_id", flat=True)
+    return chains.first() or ""
 
 
 def submission_given_up(*, workflow_id: str, why: str) -> None:

@@ -7,9 +7,10 @@ refused too), a gate:
 - of an agent that runs in another namespace;
 - of an agent other than the one its row already names (a run of another namespace under the same
   workflow id);
-- of another chain of runs than the one its row is bound to (`chain_refusal`): a run started again
-  under the gate's workflow id, from a copy of the portal's signed start, say, which "terminate
-  existing" let replace the run that opened the gate.
+- of another chain of runs than the one its row is bound to, or, for a new row, than the one the
+  portal started under the workflow id (`chain_refusal`): a run started again under the gate's
+  workflow id, from a copy of the portal's signed start, say, which "terminate existing" let
+  replace the portal's run.
 
 So a workflow anyone starts beside the agents cannot forge or overwrite one.
 """
@@ -26,6 +27,7 @@ from agents.framework.contract import PUBLISH_ACTIVITY, PUBLISH_CHANGE_ACTIVITY
 from agents.framework.gate_changes import GatePublication
 from agents.framework.types import GateSnapshot
 from reviewer_portal.domains import domain_of
+from reviewer_portal.history.services import started_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_patch, gate_apply_snapshot
 from reviewer_portal.inbox.run_chain import calling_chain
@@ -78,8 +80,9 @@ def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
             type=FORGED_GATE,
             non_retryable=True,
         )
-    if existing is not None:
-        _check_chain(snapshot.gate_id, existing[1], chain)
+    # A new gate's row is bound to the chain the portal started under the workflow id, where it
+    # recorded one: a run started again under the id before the gate opened does not open it.
+    _check_chain(snapshot.gate_id, existing[1] if existing else started_chain(snapshot.workflow_id), chain)
     return gate_apply_snapshot(snapshot=snapshot, chain=chain)
 
 
@@ -103,8 +106,8 @@ def chain_refusal(gate_id: str, bound: str, chain: str) -> str | None:
     if not bound or not chain or bound == chain:
         return None
     return (
-        f"Gate {gate_id} was opened by another run of its workflow (chain {bound}), not this one's "
-        f"(chain {chain}): a run started again under its id does not change it."
+        f"Gate {gate_id} belongs to another chain of runs of its workflow ({bound}) than this run's "
+        f"({chain}): a run started again under its id does not open or change it."
     )
 
 

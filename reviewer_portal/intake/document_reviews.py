@@ -12,6 +12,7 @@ from agents.framework.contract import UNPROCESSABLE
 from agents.framework.types import AgentResult
 from agents.regulatory import REGULATORY_AGENT
 from reviewer_portal.history.models import Submission
+from reviewer_portal.history.services import started_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.intake.models import DocumentUpload
@@ -59,7 +60,7 @@ def document_review(*, upload: DocumentUpload) -> DocumentReview:
         state = ReviewState(UNKNOWN, "Temporal was busy: the portal starts the review as soon as it answers.")
     else:
         try:
-            chain = next((g.chain_id for g in gates if g.chain_id), "")
+            chain = next((g.chain_id for g in gates if g.chain_id), "") or started_chain(upload.workflow_id)
             state = run_on_client_loop(_state(upload.workflow_id, chain), timeout=30)
         except (TemporalUnreachable, RPCError):
             state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
@@ -67,8 +68,9 @@ def document_review(*, upload: DocumentUpload) -> DocumentReview:
 
 
 async def _state(workflow_id: str, chain: str) -> ReviewState:
-    """The review's state, read from its gates' chain of runs once one names it (a run started
-    again under the id is not the review: reviewer_portal.inbox.run_chain)."""
+    """The review's state, read from its chain of runs (its gates', or the one the portal started)
+    where one is known: a run started again under the id is not the review
+    (reviewer_portal.inbox.run_chain)."""
     client = await client_for_agent(REGULATORY_AGENT.name)
     run_id = await run_of_chain(client, workflow_id, chain) if chain else ""
     if run_id is None:

@@ -95,18 +95,19 @@ def pending_starts_run(*, older_than: timedelta | None = None) -> list[str]:
     return started
 
 
-# What a start found: its run started now, or already started for its own submitter, or for another.
-STARTED, OWN, ANOTHERS = "started", "own", "another's"
+# What a start found, besides its run started now (then the run's chain, a run id): its run already
+# started for its own submitter, or for another.
+OWN, ANOTHERS = "own", "another's"
 
 
 async def _start_all(part: list[tuple[Submission, AgentInput]], waited: float) -> list[str | BaseException]:
-    """Each start's outcome, in order (STARTED, OWN, ANOTHERS, or what it raised; a TimeoutError
+    """Each start's outcome, in order (the chain it started, OWN, ANOTHERS, or what it raised; a TimeoutError
     for one not done within `waited` seconds, queue included). One found started asks Temporal whose
     it is there and then, so that the settling after makes no call."""
 
     async def one(submission: Submission, agent_input: AgentInput) -> str:
-        if await run_start(submission.workflow_id, agent_input):
-            return STARTED
+        if chain := await run_start(submission.workflow_id, agent_input):
+            return chain
         submitter = await run_submitter_id(submission.workflow_id, agent_input.spec.agent)
         return OWN if submitter == str(submission.submitted_by_id) else ANOTHERS
 
@@ -144,7 +145,7 @@ def _settled(
         if outcome == ANOTHERS:
             _give_up(submission, ANOTHERS_RUN)  # the run found under its id is not its own
             return True
-        submission_started(workflow_id=workflow_id)
+        submission_started(workflow_id=workflow_id, chain="" if outcome == OWN else outcome)
     except DatabaseError:
         log.exception("Kept submission %s: its start could not be recorded", workflow_id)
         return True  # found started and confirmed by the next pass

@@ -157,7 +157,7 @@ def agent_run_start(*, workflow_id: str, agent_input: AgentInput, submitted_by: 
         if created:
             _forget(submission)
         raise RunOfAnother(workflow_id)
-    _confirm(workflow_id)
+    _confirm(workflow_id, started)
 
 
 def run_input_unchanged(*, workflow_id: str, agent_input: AgentInput, submitted_by: AbstractBaseUser) -> None:
@@ -168,7 +168,7 @@ def run_input_unchanged(*, workflow_id: str, agent_input: AgentInput, submitted_
         raise RunChanged(workflow_id)
 
 
-async def _start_within(start: Coroutine[Any, Any, bool], wait: float) -> bool:
+async def _start_within(start: Coroutine[Any, Any, str], wait: float) -> str:
     """The start, given at most `wait` + START_LIFETIME_SECONDS: one the submitter stopped waiting
     for goes on that long, then the delivery loop takes over."""
     async with asyncio.timeout(wait + START_LIFETIME_SECONDS):
@@ -203,32 +203,32 @@ def _forget(submission: Submission) -> None:
         )
 
 
-def _confirm_when_started(workflow_id: str, starting: concurrent.futures.Future[bool]) -> None:
+def _confirm_when_started(workflow_id: str, starting: concurrent.futures.Future[str]) -> None:
     """A kept submission's start finished (on the client loop, where the ORM may not run)."""
     if starting.cancelled():
         return
     if (error := starting.exception()) is not None:
         log.warning("Kept submission %s not started yet (%r); the delivery loop will", workflow_id, error)
         return
-    if not starting.result():
+    if not (chain := starting.result()):
         return  # found started: the delivery loop checks whose run it is
     try:
-        _confirmations().submit(_confirm_apart, workflow_id)
+        _confirmations().submit(_confirm_apart, workflow_id, chain)
     except RuntimeError:  # the process is shutting down: the delivery loop confirms it
         log.warning("Start of %s not confirmed here; the delivery loop will", workflow_id)
 
 
-def _confirm(workflow_id: str) -> None:
+def _confirm(workflow_id: str, chain: str) -> None:
     try:
-        submission_started(workflow_id=workflow_id)
+        submission_started(workflow_id=workflow_id, chain=chain)
     except DatabaseError:
         log.exception("Start of %s not confirmed here; the delivery loop will", workflow_id)
 
 
-def _confirm_apart(workflow_id: str) -> None:
+def _confirm_apart(workflow_id: str, chain: str) -> None:
     """_confirm on the confirmations' own thread, whose connection is closed after each."""
     try:
-        _confirm(workflow_id)
+        _confirm(workflow_id, chain)
     finally:
         connection.close()
 
@@ -244,13 +244,14 @@ def _confirmations() -> ThreadPoolExecutor:
     return _pool[1]
 
 
-async def run_start(workflow_id: str, agent_input: AgentInput) -> bool:
-    """Start the run, or find it started (False): the same workflow id is never started twice."""
+async def run_start(workflow_id: str, agent_input: AgentInput) -> str:
+    """Start the run and answer its chain (its run id, from Temporal's answer), or find it started
+    (""): the same workflow id is never started twice."""
     domain = domain_of(agent_input.spec.agent)
     client = await get_client(domain.namespace)
     async with start_slot():
         try:
-            await client.start_workflow(
+            handle = await client.start_workflow(
                 AGENT_WORKFLOW,
                 agent_input,
                 result_type=AgentResult,
@@ -260,8 +261,8 @@ async def run_start(workflow_id: str, agent_input: AgentInput) -> bool:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
-            return False
-    return True
+            return ""
+    return handle.first_execution_run_id or handle.result_run_id or ""
 
 
 async def run_submitter_id(workflow_id: str, agent: str) -> str:
