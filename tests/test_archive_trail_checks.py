@@ -49,6 +49,7 @@ def forged_copy(genuine: ArchiveRecord) -> ArchiveRecord:
         agent=genuine.agent,
         subject=genuine.subject,
         status=genuine.status,
+        chain_id=genuine.chain_id,  # its index columns as the archiver writes them
     )
     forged.record_hash = record_hash(chain.header(forged))
     forged.signature = {"key_id": "forger", "value": "AAAA", "endorsements": []}

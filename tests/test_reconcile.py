@@ -8,6 +8,7 @@ from io import StringIO
 from django.core.management import call_command
 
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.reconcile import reconcile_refusal
 from tests.conftest import decide, loan_input, logged_in, make_user, projected_gate, start_loan
@@ -65,4 +66,16 @@ def test_reconcile_applies_a_gate_only_from_its_own_run_and_its_agents_namespace
     assert (
         another_chain is not None and f"of its workflow ({chain}) than this run's (copied)" in another_chain
     )
+    # A row lost in a restore is of the chain the portal's start recorded (found by the second
+    # review: the newest run's chain bound it first, a copy's if one was running).
+    Gate.objects.filter(gate_id=gate.gate_id).delete()
+    Submission.objects.create(
+        workflow_id=run.id,
+        agent="loans",
+        subject="s",
+        submitted_by=make_user("intake", "credit_officer"),
+        chain_id=chain,
+    )
+    assert reconcile_refusal(snapshot, workflow_id=run.id, namespace=namespace, chain="copied") is not None
+    assert reconcile_refusal(snapshot, workflow_id=run.id, **asked) is None
     temporal.run(run.terminate("test done"))

@@ -135,6 +135,9 @@ def archive_run(run: Due) -> ArchiveRecord | None:
                 agent=str((started or {}).get("spec", {}).get("agent", ""))[:100],
                 subject=str((started or {}).get("subject", ""))[:300],
                 status=status[:30],
+                chain_id=histories[-1]
+                .events[0]
+                .workflow_execution_started_event_attributes.first_execution_run_id,
             )
     except IntegrityError:
         done = ArchiveRecord.objects.filter(

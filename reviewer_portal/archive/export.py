@@ -14,20 +14,27 @@ from reviewer_portal.archive.integrity import verify_stored
 from reviewer_portal.archive.models import ArchiveRecord, ChainHead
 
 EXPORT_FORMAT = "reviewer-portal/audit-export/v1"
-# A workflow id's records looked through for its gates' chain: one run started again under it, or a few.
+# Records archived before their chain was kept, looked through by content for a gate's chain (a
+# workflow id has one, or a few: no later record lacks the column).
 MAX_RECORDS_LOOKED_AT = 20
 
 
 def latest_record(workflow_id: str, chain: str = "") -> ArchiveRecord | None:
     """The newest archive record of `workflow_id`'s runs; with `chain`, of that chain of runs (its
-    first run's id): another may have run under the id since (reviewer_portal.inbox.publishing). A
-    record that cannot be read (altered, purged) is answered, for the caller to report."""
+    first run's id): another may have run under the id since (reviewer_portal.inbox.publishing).
+    The chain's record that cannot be read (altered, purged) is answered, for the caller to report."""
     records = ArchiveRecord.objects.filter(kind=ArchiveRecord.Kind.RUN, workflow_id=workflow_id).order_by(
         "-closed_at", "-seq"
     )
     if not chain:
         return records.first()
-    return next((r for r in records[:MAX_RECORDS_LOOKED_AT] if record_chain(r) in (chain, None)), None)
+    # By its index column, checked against the content (a database writer could move the index);
+    # then among records archived before the column was kept, by their content.
+    indexed = records.filter(chain_id=chain).first()
+    if indexed is not None and record_chain(indexed) in (chain, None):
+        return indexed
+    older = records.filter(chain_id="")[:MAX_RECORDS_LOOKED_AT]
+    return next((r for r in older if record_chain(r) == chain), None)
 
 
 def record_chain(record: ArchiveRecord) -> str | None:

@@ -20,6 +20,11 @@ class ArchiveRecord(models.Model):
     agent = models.CharField(max_length=100, blank=True)
     subject = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=30, blank=True)
+    # The chain of runs the record holds (their first run's id, Gate.chain_id): a gate's trail is
+    # found by it, not among whatever else ran under the workflow id since. An index like the
+    # others: the record chosen by it is checked against its content (archive.export). Empty on
+    # records archived before it was kept.
+    chain_id = models.CharField(max_length=100, blank=True, default="", db_default="", db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     archived_at = models.DateTimeField()
     # The chain: record_hash covers every field above that verify.py checks, and content_sha256.

@@ -94,7 +94,7 @@ def decision_check(gate: Gate) -> DecisionCheck:
     the gate's id names (`<workflow id>--g<n>`), whatever the row's workflow id says."""
     workflow_id = gate.gate_id.rsplit("--g", 1)[0]
     try:
-        found = find_trail(workflow_id)
+        found = find_trail(workflow_id, gate.chain_id)
     except (TrailMissing, Http404) as err:
         return DecisionCheck(DIFFERS, f"No trail of this run stands behind the record: {_text(err)}")
     except (HistoryUnavailable, Purged) as err:

@@ -56,10 +56,11 @@ class FoundTrail:
     from_archive: bool = False  # Temporal no longer has the run
 
 
-def find_trail(workflow_id: str) -> FoundTrail:
+def find_trail(workflow_id: str, chain: str = "") -> FoundTrail:
     """The run's trail from Temporal while it has the run, else from its archive record once that
-    record checks out in the chain; Http404 if neither knows it (and the portal never saw it)."""
-    chain = gate_chain(workflow_id)
+    record checks out in the chain; Http404 if neither knows it (and the portal never saw it). Of
+    `chain`'s runs (a gate's own), else of the chain the run's gates or start name."""
+    chain = chain or gate_chain(workflow_id)
     record = latest_record(workflow_id, chain)
     try:
         return FoundTrail(live_trail(workflow_id, chain=chain), record)

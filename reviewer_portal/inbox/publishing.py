@@ -49,8 +49,7 @@ def apply_publication(publication: GatePublication) -> bool:
     """`publish_gate_change` on the caller's connection (the activity's checks of who may publish).
     A publication that names no chain (workflow code from before chains, on an older worker during
     a rollout or after a rollback) is of the chain Temporal says the calling run is of."""
-    if not publication.chain:
-        publication = replace(publication, chain=calling_chain())
+    publication = replace(publication, chain=_named(publication.chain))
     if publication.snapshot is not None:
         apply_snapshot(publication.snapshot, publication.chain)
         return True
@@ -67,9 +66,10 @@ def apply_publication(publication: GatePublication) -> bool:
 
 
 def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
-    """`gate_apply_snapshot` once the calling run (of `chain`) may publish the gate; True if the
-    row changed (False: it was already at this version or newer)."""
+    """`gate_apply_snapshot` once the calling run (of `chain`, or of the chain Temporal names) may
+    publish the gate; True if the row changed (False: it was already at this version or newer)."""
     _check_publisher(snapshot.gate_id, snapshot.agent)
+    chain = _named(chain)
     existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", "chain_id").first()
     if existing is not None and existing[0] != snapshot.agent:
         # Workflow ids are unique per namespace only: a run of another namespace under the same id
@@ -93,7 +93,7 @@ def publish_gate(snapshot: GateSnapshot) -> bool:
     describe, on a path that publishes a gate once or seldom."""
     close_old_connections()
     try:
-        return apply_snapshot(snapshot, calling_chain())
+        return apply_snapshot(snapshot)
     finally:
         close_old_connections()
 
@@ -109,6 +109,14 @@ def chain_refusal(gate_id: str, bound: str, chain: str) -> str | None:
         f"Gate {gate_id} belongs to another chain of runs of its workflow ({bound}) than this run's "
         f"({chain}): a run started again under its id does not open or change it."
     )
+
+
+def _named(chain: str) -> str:
+    """`chain` as the publication named it, else as Temporal names the calling run's; a try that
+    cannot tell yet fails, to be tried again, rather than write unchecked."""
+    if chain := chain or calling_chain():
+        return chain
+    raise ApplicationError("Temporal did not say which chain of runs this run is of; tried again.")
 
 
 def _check_chain(gate_id: str, bound: str, chain: str) -> None:

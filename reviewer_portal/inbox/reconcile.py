@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 
 from agents.framework.contract import AGENT_WORKFLOW, ALL_GATES_QUERY
 from agents.framework.types import AgentResult, GateSnapshot
+from reviewer_portal.history.services import started_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_snapshot
 from reviewer_portal.inbox.publishing import chain_refusal, publisher_refusal
@@ -63,8 +64,9 @@ def reconcile_refusal(snapshot: GateSnapshot, *, workflow_id: str, namespace: st
     existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", "chain_id").first()
     if refusal is None and existing is not None and existing[0] != snapshot.agent:
         refusal = f"Gate {snapshot.gate_id} belongs to agent {existing[0]}, not {snapshot.agent}."
-    if refusal is None and existing is not None:
-        refusal = chain_refusal(snapshot.gate_id, existing[1], chain)
+    if refusal is None:  # a missing row (a restore) is of the chain the portal started, if recorded
+        bound = existing[1] if existing is not None else started_chain(workflow_id)
+        refusal = chain_refusal(snapshot.gate_id, bound, chain)
     return refusal
 
 

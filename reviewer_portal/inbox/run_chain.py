@@ -19,6 +19,8 @@ from reviewer_portal.temporal_client import get_client, run_on_client_loop
 # Runs listed under one workflow id, newest first, looked through for a chain's own: one run
 # started again under the id, or a few, never thousands.
 MAX_RUNS_LISTED = 50
+# How long an activity waits on Temporal's answer, each call.
+ASK_TIMEOUT = timedelta(seconds=3)
 
 
 async def chain_of(
@@ -38,14 +40,15 @@ async def chain_of(
 
 def calling_chain() -> str:
     """The chain of the run that scheduled the current activity, from its thread (the portal's
-    client loop asks)."""
+    client loop asks). Within seconds, well inside the publish activities' own timeout: a slow
+    Temporal fails the try (it is retried), never holds a worker's thread for long."""
     info = activity.info()
 
     async def ask() -> str:
         client = await get_client(info.namespace)
-        return (await chain_of(client, info.workflow_id or "", info.workflow_run_id or ""))[1]
+        return (await chain_of(client, info.workflow_id or "", info.workflow_run_id or "", ASK_TIMEOUT))[1]
 
-    return run_on_client_loop(ask())
+    return run_on_client_loop(ask(), timeout=ASK_TIMEOUT.total_seconds() * 2 + 1)
 
 
 async def run_of_chain(
