@@ -29,14 +29,18 @@ from temporalio.testing import ActivityEnvironment
 
 from agents.framework.gate_changes import GatePublication, patch
 from agents.framework.workflow import AgentWorkflow
-from agents.support.contract import REP_REPLY
+from agents.support import SUPPORT_AGENT
+from agents.support.contract import REP_REPLY, SUPPORT_WORKFLOW, TRANSCRIPT_QUERY, SupportInput
 from reviewer_portal.conversations.selectors import conversation_transcript
 from reviewer_portal.conversations.services import GONE, conversation_rep_act
+from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.history.models import Submission
+from reviewer_portal.inbox import run_chain
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.publishing import FORGED_GATE, publish_gate_change
 from reviewer_portal.inbox.run_queries import gate_catch_up
 from reviewer_portal.inbox.worker_activities import PORTAL_ACTIVITIES
+from reviewer_portal.trust.keys import trusted_keys
 from tests.conftest import (
     loan_input,
     logged_in,
@@ -46,7 +50,7 @@ from tests.conftest import (
     submit_loan_application,
 )
 from tests.outage import wait_until
-from tests.test_support_conversation import handed_off
+from tests.test_support_conversation import handed_off, say
 
 REPLACED = "was replaced by another run under the same id"
 
@@ -264,3 +268,31 @@ def test_a_copy_that_ends_the_run_before_its_gate_opens_does_not_open_it(tempora
 
     assert "belongs to another chain of runs" in str(failed.value.cause.cause or failed.value.cause)
     assert not Gate.objects.filter(workflow_id=workflow_id).exists()
+
+
+def test_a_conversations_chain_is_walked_through_its_continued_runs_whatever_runs_under_its_id(
+    temporal, portal, client, monkeypatch
+):
+    # The walk from the chain's first run (found by the second review: a capped listing of the
+    # newest runs under the id could be flooded); here only the newest run is listed at all.
+    monkeypatch.setattr(run_chain, "MAX_RUNS_LISTED", 1)
+    conversation_id = new_conversation_id()
+    start_input = SupportInput(
+        customer_id="CUST-2002", spec=SUPPORT_AGENT.pin(), trusted_keys=trusted_keys(), messages_per_run=2
+    )
+    temporal.run(
+        temporal.client.start_workflow(SUPPORT_WORKFLOW, start_input, id=conversation_id, task_queue=portal)
+    )
+    conversation = (conversation_id, token_for(conversation_id))
+    say(client, conversation, "Please put me through to a person.")
+    say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues as new
+    latest = temporal.client.get_workflow_handle(conversation_id)
+    projected_gate(latest)
+    wait_until(
+        lambda: "Hello? Anyone there?" in str(temporal.run(latest.query(TRANSCRIPT_QUERY)))
+    )  # the new run's
+    unsigned_start_under(temporal, conversation_id, terminate=True)
+
+    transcript = conversation_transcript(conversation_id=conversation_id)
+
+    assert transcript is not None and "Hello? Anyone there?" in str(transcript)

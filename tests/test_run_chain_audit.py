@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from reviewer_portal.archive import archiver
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.decision_check import decision_check
+from reviewer_portal.inbox import run_chain
 from reviewer_portal.inbox.models import Gate
 from tests.test_archive import archive_from_now  # noqa: F401 (fixture)
 from tests.test_decision_record_trail import approved_by_officer, auditor  # noqa: F401 (fixture)
@@ -43,6 +44,20 @@ def test_a_run_started_later_under_a_decided_gates_id_leaves_its_check_and_trail
 
     assert (check.state, check.source) == ("matches", "Temporal"), check.statement
     assert page.status_code == 200 and gate.chain_id in page.content.decode()
+
+
+def test_runs_started_under_the_id_by_the_dozen_do_not_hide_the_gates_chain(temporal, portal, monkeypatch):
+    # Found by the second review: the chain's run was looked for among the 50 newest under the id,
+    # so 51 unsigned starts hid it, and the check said "differs". It is walked to now, from the
+    # chain's first run: here only the newest run is listed at all.
+    monkeypatch.setattr(run_chain, "MAX_RUNS_LISTED", 1)
+    gate = approved_by_officer(temporal, portal)
+    for _ in range(3):
+        unsigned_start_under(temporal, gate.workflow_id, terminate=True)
+
+    check = decision_check(Gate.objects.get(pk=gate.pk))
+
+    assert (check.state, check.source) == ("matches", "Temporal"), check.statement
 
 
 def test_after_retention_the_archive_record_of_the_gates_chain_is_the_one_checked(

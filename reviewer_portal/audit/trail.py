@@ -5,6 +5,7 @@ Temporal's retention deletes the run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -30,6 +31,9 @@ from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.run_location import client_for_run
 from reviewer_portal.safe_text import storable
 from reviewer_portal.temporal_client import TemporalUnreachable
+
+# Finding the run's own chain under its workflow id: a few calls, or one per continued run.
+LOOKUP_SECONDS = 20
 
 
 class HistoryUnavailable(Exception):
@@ -107,7 +111,8 @@ def live_trail(
 
     async def load() -> tuple[list[WorkflowHistory], str, DataConverter]:
         reading = client or await client_for_run(workflow_id)
-        own = run_id or await _own_run(reading, workflow_id, chain)
+        async with asyncio.timeout(LOOKUP_SECONDS):  # however many runs others started under the id
+            own = run_id or await _own_run(reading, workflow_id, chain)
         histories, status = await fetch_histories(reading, workflow_id, own)
         return histories, status, reading.data_converter
 
@@ -117,7 +122,7 @@ def live_trail(
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotInTemporal(workflow_id) from err
         raise HistoryUnavailable(f"Temporal did not answer ({err.status.name}); try again shortly.") from err
-    except TemporalUnreachable as err:
+    except (TemporalUnreachable, TimeoutError) as err:
         raise HistoryUnavailable("Temporal is not reachable right now; try again shortly.") from err
     return trail_of(workflow_id, histories, status, converter)
 

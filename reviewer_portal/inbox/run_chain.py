@@ -12,13 +12,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from reviewer_portal.temporal_client import get_client, run_on_client_loop
 
-# Runs listed under one workflow id, newest first, looked through for a chain's own: one run
-# started again under the id, or a few, never thousands.
+# A chain's runs walked, first to latest (a 1,000-section review continues as new about 300 times).
+MAX_RUNS_WALKED = 1_000
+# Runs listed under one workflow id, newest first, looked through for a reset run of a chain.
 MAX_RUNS_LISTED = 50
+CONTINUED = WorkflowExecutionStatus.CONTINUED_AS_NEW
 # How long an activity waits on Temporal's answer, each call.
 ASK_TIMEOUT = timedelta(seconds=3)
 
@@ -67,7 +72,49 @@ async def latest_run_of_chain(
     client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None
 ) -> str | None:
     """The id of the latest run of `chain` under `workflow_id` (another chain's run is the latest
-    there now), or None if none is listed: visibility lags, or the chain's runs are gone."""
+    there now), or None if its runs are gone. Walked forward from the chain's first run, run by
+    continued run: nobody but the chain's own workers can lengthen that walk, however many runs
+    others start under the id. A walk that ends at a terminated run (a reset ends the run it
+    resets, and links no successor) looks for a later run of the chain among the newest listed."""
+    run_id, status = chain, None
+    try:
+        for _ in range(MAX_RUNS_WALKED):
+            status = (
+                await client.get_workflow_handle(workflow_id, run_id=run_id).describe(rpc_timeout=timeout)
+            ).status
+            following = (
+                await _continued_into(client, workflow_id, run_id, timeout) if status == CONTINUED else ""
+            )
+            if not following:
+                break
+            run_id = following
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None  # the chain's first runs are deleted (retention): the archive holds them
+    if status == WorkflowExecutionStatus.TERMINATED:
+        return await _listed_run_of_chain(client, workflow_id, chain, timeout) or run_id
+    return run_id
+
+
+async def _continued_into(client: Client, workflow_id: str, run_id: str, timeout: timedelta | None) -> str:
+    """The run `run_id` continued as: its last event's, read alone."""
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+        maximum_page_size=1,
+    )
+    answer = await client.workflow_service.get_workflow_execution_history_reverse(request, timeout=timeout)
+    events = answer.history.events
+    return (
+        events[0].workflow_execution_continued_as_new_event_attributes.new_execution_run_id if events else ""
+    )
+
+
+async def _listed_run_of_chain(
+    client: Client, workflow_id: str, chain: str, timeout: timedelta | None
+) -> str | None:
+    """The newest run of `chain` among the newest runs listed under `workflow_id`."""
     if not _listable(workflow_id):
         return None
     runs = client.list_workflows(f"WorkflowId = '{workflow_id}'", limit=MAX_RUNS_LISTED, rpc_timeout=timeout)

@@ -7,6 +7,7 @@ workflow id, one the portal did not start for it, answers for nothing here."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ def applied_actions(attempt: ActionAttempt) -> set[str] | None:
             gate = Gate.objects.get(pk=attempt.gate_id)
             return {gate.decision_id} if gate.decision_id else set()
         return None
-    except (TemporalUnreachable, WorkflowQueryFailedError):
+    except (TemporalUnreachable, WorkflowQueryFailedError, TimeoutError):
         return None
 
 
@@ -63,8 +64,8 @@ def gate_catch_up(gate: Gate) -> None:
         if err.status == RPCStatusCode.NOT_FOUND:
             return
         raise RunOutOfReach(str(err)) from err
-    except TemporalUnreachable as err:
-        raise RunOutOfReach(str(err)) from err
+    except (TemporalUnreachable, TimeoutError) as err:
+        raise RunOutOfReach(str(err) or "Temporal did not answer in time.") from err
     if current := next((s for s in snapshots if s.gate_id == gate.gate_id), None):
         gate_apply_snapshot(snapshot=current)
 
@@ -78,7 +79,7 @@ def run_replaced(gate: Gate) -> bool:
 
     try:
         return async_to_sync_aside(asked)()
-    except (RPCError, TemporalUnreachable):
+    except (RPCError, TemporalUnreachable, TimeoutError):
         return False
 
 
@@ -86,8 +87,10 @@ def _ask(gate: Gate, query: str, result_type: type) -> Any:
     """The answer of the gate's run to `query`, within the Update timeout."""
 
     async def asked() -> Any:
-        handle = await _run_of(await client_for_agent(gate.agent), gate)
-        return await handle.query(query, result_type=result_type, rpc_timeout=_timeout())
+        # One deadline for the lot: finding the chain's own run may take several calls.
+        async with asyncio.timeout(2 * _timeout().total_seconds()):
+            handle = await _run_of(await client_for_agent(gate.agent), gate)
+            return await handle.query(query, result_type=result_type, rpc_timeout=_timeout())
 
     return async_to_sync_aside(asked)()
 
