@@ -12,8 +12,10 @@ Temporal's retention.
 from __future__ import annotations
 
 import time
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
@@ -104,3 +106,19 @@ def delete_runs(temporal, workflow_id: str, run_ids: list[str]) -> None:
                 raise
             time.sleep(0.5)
     assert time.monotonic() < deadline, "the runs are still in Temporal"
+
+
+def test_a_gate_decided_before_chains_is_bound_to_its_first_run_by_bind_chains(temporal, portal):
+    # Found by the second review: a row from before chains were recorded was never bound (its run,
+    # closed, never publishes again), so one start under its id turned its check to "differs".
+    gate = approved_by_officer(temporal, portal)
+    Gate.objects.filter(pk=gate.pk).update(chain_id="")  # as the upgrade found it
+    unsigned_start_under(temporal, gate.workflow_id)
+    assert decision_check(Gate.objects.get(pk=gate.pk)).state == "differs"
+
+    out = StringIO()
+    call_command("bind_chains", stdout=out)
+
+    assert "Bound 1 gate rows" in out.getvalue()
+    assert Gate.objects.get(pk=gate.pk).chain_id == gate.chain_id
+    assert decision_check(Gate.objects.get(pk=gate.pk)).state == "matches"

@@ -115,7 +115,7 @@ async def _listed_run_of_chain(
     client: Client, workflow_id: str, chain: str, timeout: timedelta | None
 ) -> str | None:
     """The newest run of `chain` among the newest runs listed under `workflow_id`."""
-    if not _listable(workflow_id):
+    if not listable(workflow_id):
         return None
     runs = client.list_workflows(f"WorkflowId = '{workflow_id}'", limit=MAX_RUNS_LISTED, rpc_timeout=timeout)
     async for execution in runs:  # newest first
@@ -127,6 +127,6 @@ async def _listed_run_of_chain(
     return None
 
 
-def _listable(workflow_id: str) -> bool:
+def listable(workflow_id: str) -> bool:
     """An id a visibility query can name literally (the portal's ids are letters, digits and dashes)."""
     return bool(workflow_id) and not any(c in workflow_id for c in "'\"\\") and workflow_id.isprintable()

@@ -1,0 +1,20 @@
+"""`python manage.py bind_chains`: once after the upgrade that records run chains, bind the gate
+rows and submissions written before it (reviewer_portal.inbox.chain_binding)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from reviewer_portal.inbox.chain_binding import bind_unbound_chains
+
+
+class Command(BaseCommand):
+    help = "Bind the gate rows and submissions recorded before run chains to the chain of their first run."
+
+    def handle(self, *args: object, **options: object) -> None:
+        bound = bind_unbound_chains()
+        for workflow_id in bound.not_found:
+            self.stderr.write(f"No run of {workflow_id} in Temporal or the archive: left unbound.")
+        self.stdout.write(
+            f"Bound {bound.gates} gate rows and {bound.submissions} submissions to their run chains."
+        )
