@@ -296,3 +296,25 @@ def test_a_conversations_chain_is_walked_through_its_continued_runs_whatever_run
     transcript = conversation_transcript(conversation_id=conversation_id)
 
     assert transcript is not None and "Hello? Anyone there?" in str(transcript)
+
+
+def test_a_server_that_leaves_the_descriptions_first_run_empty_is_asked_for_the_started_event(
+    temporal, portal, monkeypatch
+):
+    # WorkflowExecutionInfo.first_run_id is recent (found by the first review); older servers leave
+    # it empty. The answer then comes from the run's started event, and is the same.
+    handle = start_loan(temporal, portal, loan_input())
+    projected_gate(handle)
+    describe = WorkflowHandle.describe
+
+    async def as_an_older_server(self, **kwargs):
+        described = await describe(self, **kwargs)
+        described.raw_description.workflow_execution_info.first_run_id = ""
+        return described
+
+    monkeypatch.setattr(WorkflowHandle, "describe", as_an_older_server)
+
+    assert temporal.run(run_chain.chain_of(temporal.client, handle.id)) == (
+        handle.result_run_id,
+        handle.result_run_id,
+    )

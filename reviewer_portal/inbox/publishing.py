@@ -56,10 +56,8 @@ def apply_publication(publication: GatePublication) -> bool:
     if publication.patch is None:
         return False
     gate_id = publication.patch.gate_id
-    agent, chain_id = Gate.objects.filter(gate_id=gate_id).values_list("agent", "chain_id").first() or (
-        None,
-        "",
-    )
+    row = Gate.objects.filter(gate_id=gate_id).values_list("agent", "chain_id").first()
+    agent, chain_id = row if row is not None else (None, "")
     _check_publisher(gate_id, agent)
     _check_chain(gate_id, chain_id, publication.chain)
     return gate_apply_patch(patch=publication.patch, chain=publication.chain)

@@ -60,8 +60,8 @@ async def run_of_chain(
     client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None
 ) -> str | None:
     """The id of `chain`'s latest run under `workflow_id`, closed or not: the latest run under the
-    id, unless that is of another chain (a run started again under the id); None if the chain's
-    own are not listed (visibility lags, or they are gone)."""
+    id, unless that is of another chain (a run started again under the id: then the chain's own,
+    `latest_run_of_chain`); None if the chain's runs are gone."""
     run_id, latest = await chain_of(client, workflow_id, timeout=timeout)
     if not latest or latest == chain:
         return run_id
