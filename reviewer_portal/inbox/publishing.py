@@ -17,8 +17,6 @@ So a workflow anyone starts beside the agents cannot forge or overwrite one.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from django.db import close_old_connections
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -49,7 +47,6 @@ def apply_publication(publication: GatePublication) -> bool:
     """`publish_gate_change` on the caller's connection (the activity's checks of who may publish).
     A publication that names no chain (workflow code from before chains, on an older worker during
     a rollout or after a rollback) is of the chain Temporal says the calling run is of."""
-    publication = replace(publication, chain=_named(publication.chain))
     if publication.snapshot is not None:
         apply_snapshot(publication.snapshot, publication.chain)
         return True
@@ -59,8 +56,9 @@ def apply_publication(publication: GatePublication) -> bool:
     row = Gate.objects.filter(gate_id=gate_id).values_list("agent", "chain_id").first()
     agent, chain_id = row if row is not None else (None, "")
     _check_publisher(gate_id, agent)
-    _check_chain(gate_id, chain_id, publication.chain)
-    return gate_apply_patch(patch=publication.patch, chain=publication.chain)
+    chain = _named(publication.chain)
+    _check_chain(gate_id, chain_id, chain)
+    return gate_apply_patch(patch=publication.patch, chain=chain)
 
 
 def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
