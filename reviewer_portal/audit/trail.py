@@ -129,7 +129,7 @@ def live_trail(
 
 async def _own_run(client: Client, workflow_id: str, chain: str) -> str:
     """The latest run of `chain` ("": the latest run under the id). Raises NotInTemporal if another
-    chain's run is the latest there and the chain's own are not listed (deleted, say)."""
+    chain's run is the latest there and the chain's own are gone (deleted by retention, say)."""
     if not chain:
         return ""
     own = await run_of_chain(client, workflow_id, chain)

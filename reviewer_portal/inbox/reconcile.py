@@ -4,8 +4,9 @@ For a portal database restored from backup, rows lost to an outage, or fields ad
 projection later: every agent run still in Temporal is read back (running runs by query, closed
 ones from their result) and each gate is applied with the usual version check, so rows that are
 already current are left alone. A gate is taken only from the run it belongs to, of its agent's
-namespace, and a row keeps its agent and its chain of runs, as the publish activities check (a run's query answers what
-the run says, and whoever starts a run writes its input).
+namespace; a row keeps its agent and its chain of runs (a lost row: the chain the portal's start
+recorded), as the publish activities check. A run's query answers what the run says, and whoever
+starts a run writes its input.
 """
 
 from __future__ import annotations

@@ -33,6 +33,12 @@ STOPPED_BECAUSE = {
 }
 
 
+REVIEW_REPLACED = (
+    "Another run was started under this review's id, and the review's own run cannot be found: "
+    "tell the platform team."
+)
+
+
 @dataclass(frozen=True)
 class ReviewState:
     state: str
@@ -74,10 +80,7 @@ async def _state(workflow_id: str, chain: str) -> ReviewState:
     client = await client_for_agent(REGULATORY_AGENT.name)
     run_id = await run_of_chain(client, workflow_id, chain) if chain else ""
     if run_id is None:
-        return ReviewState(
-            STOPPED,
-            "Another run was started under this review's id and its own cannot be found: tell the platform team.",
-        )
+        return ReviewState(STOPPED, REVIEW_REPLACED)
     handle = client.get_workflow_handle(workflow_id, run_id=run_id or None, result_type=AgentResult)
     status = (await handle.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
