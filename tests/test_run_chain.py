@@ -35,6 +35,7 @@ from reviewer_portal.conversations.selectors import conversation_transcript
 from reviewer_portal.conversations.services import GONE, conversation_rep_act
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.history.models import Submission
+from reviewer_portal.history.services import submission_started
 from reviewer_portal.inbox import run_chain
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.publishing import FORGED_GATE, publish_gate_change
@@ -318,3 +319,21 @@ def test_a_server_that_leaves_the_descriptions_first_run_empty_is_asked_for_the_
         handle.result_run_id,
         handle.result_run_id,
     )
+
+
+def test_the_starts_chain_is_kept_when_the_delivery_loop_confirmed_the_submission_first(transactional_db):
+    # Found by the third review: the loop, finding the run started, confirms it and cannot say
+    # whose chain it is; the start's own confirmation, later, wrote nothing (it touched unconfirmed
+    # rows only). It now keeps the chain, and never writes over one kept.
+    submission = Submission.objects.create(
+        workflow_id="loan-kept",
+        agent="loans",
+        subject="s",
+        submitted_by=make_user("intake", "credit_officer"),
+    )
+    submission_started(workflow_id="loan-kept")  # the delivery loop: found started, "own"
+    submission_started(workflow_id="loan-kept", chain="the-starts-own")
+    submission_started(workflow_id="loan-kept", chain="another")
+
+    submission.refresh_from_db()
+    assert (submission.started, submission.chain_id) == (True, "the-starts-own")

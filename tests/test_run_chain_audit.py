@@ -122,3 +122,19 @@ def test_a_gate_decided_before_chains_is_bound_to_its_first_run_by_bind_chains(t
     assert "Bound 1 gate rows" in out.getvalue()
     assert Gate.objects.get(pk=gate.pk).chain_id == gate.chain_id
     assert decision_check(Gate.objects.get(pk=gate.pk)).state == "matches"
+
+
+def test_bind_chains_binds_no_row_to_a_run_started_after_its_gate_opened(temporal, portal):
+    # Found by the third review: with the first run gone past retention (and not archived), the
+    # oldest run Temporal listed was someone else's, and the row was bound to it for good.
+    gate = approved_by_officer(temporal, portal)
+    Gate.objects.filter(pk=gate.pk).update(chain_id="")
+    delete_runs(temporal, gate.workflow_id, [gate.chain_id])
+    unsigned_start_under(temporal, gate.workflow_id)
+
+    out, err = StringIO(), StringIO()
+    call_command("bind_chains", stdout=out, stderr=err)
+
+    assert "Bound 0 gate rows" in out.getvalue()
+    assert f"No run under {gate.workflow_id} started before its row" in err.getvalue()
+    assert Gate.objects.get(pk=gate.pk).chain_id == ""

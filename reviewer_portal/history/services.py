@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
 from django.utils import timezone
 
 from reviewer_portal.history.models import Submission
@@ -67,8 +68,11 @@ def submission_record(
 
 def submission_started(*, workflow_id: str, chain: str = "") -> None:
     """Temporal confirmed the start of this submission's run: its kept input is not needed. `chain`
-    is the run's, when this start made it (not when it found the run started)."""
-    Submission.objects.filter(workflow_id=workflow_id, started=False).update(
+    is the run's, when this start made it (not when it found the run started): kept even when
+    another confirmation came first (the delivery loop, which found the run started and could not
+    say whose chain it was), never over a chain already kept."""
+    unconfirmed = Q(started=False) | Q(chain_id="") if chain else Q(started=False)
+    Submission.objects.filter(unconfirmed, workflow_id=workflow_id).update(
         started=True, start_input=None, start_error="", **({"chain_id": chain} if chain else {})
     )
 

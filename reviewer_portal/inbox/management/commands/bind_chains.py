@@ -1,5 +1,6 @@
-"""`python manage.py bind_chains`: once after the upgrade that records run chains, bind the gate
-rows and submissions written before it (reviewer_portal.inbox.chain_binding)."""
+"""`python manage.py bind_chains`: once after the upgrade that records run chains (and after
+restoring a backup from before it), bind the gate rows and submissions written before it
+(reviewer_portal.inbox.chain_binding)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ class Command(BaseCommand):
         bound = bind_unbound_chains()
         for workflow_id in bound.not_found:
             self.stderr.write(f"No run of {workflow_id} in Temporal or the archive: left unbound.")
+        for workflow_id in bound.ambiguous:
+            self.stderr.write(
+                f"No run under {workflow_id} started before its row, and none archived: left unbound; "
+                "bind it by hand to the chain the portal started (its first run)."
+            )
         self.stdout.write(
             f"Bound {bound.gates} gate rows and {bound.submissions} submissions to their run chains."
         )
