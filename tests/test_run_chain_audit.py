@@ -12,6 +12,7 @@ Temporal's retention.
 from __future__ import annotations
 
 import time
+import uuid
 from io import StringIO
 
 import pytest
@@ -20,14 +21,21 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
+from agents.support import SUPPORT_AGENT
+from agents.support.contract import SUPPORT_WORKFLOW, SupportInput
 from reviewer_portal.archive import archiver
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.decision_check import decision_check
+from reviewer_portal.conversations.selectors import conversation_transcript
+from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.inbox import run_chain
 from reviewer_portal.inbox.models import Gate
+from reviewer_portal.trust.keys import trusted_keys
+from tests.conftest import logged_in, make_user, projected_gate
 from tests.test_archive import archive_from_now  # noqa: F401 (fixture)
 from tests.test_decision_record_trail import approved_by_officer, auditor  # noqa: F401 (fixture)
 from tests.test_run_chain import copied_start, unsigned_start_under
+from tests.test_support_conversation import say
 
 pytestmark = pytest.mark.once  # the archive and Temporal's reads, the same on either database
 
@@ -138,3 +146,33 @@ def test_bind_chains_binds_no_row_to_a_run_started_after_its_gate_opened(tempora
     assert "Bound 0 gate rows" in out.getvalue()
     assert f"No run under {gate.workflow_id} started before its row" in err.getvalue()
     assert Gate.objects.get(pk=gate.pk).chain_id == ""
+
+
+def test_a_chain_whose_first_run_is_gone_is_walked_from_the_run_that_last_published(temporal, portal, client):
+    # Found by the third review: the walk began at the chain's first run, so once retention took
+    # that run the whole chain counted as gone, later runs and all. It begins at the run that last
+    # published the gate (Gate.run_id), here the conversation's second run.
+    conversation_id = new_conversation_id()
+    start_input = SupportInput(
+        customer_id="CUST-2002", spec=SUPPORT_AGENT.pin(), trusted_keys=trusted_keys(), messages_per_run=2
+    )
+    temporal.run(
+        temporal.client.start_workflow(SUPPORT_WORKFLOW, start_input, id=conversation_id, task_queue=portal)
+    )
+    conversation = (conversation_id, token_for(conversation_id))
+    say(client, conversation, "Please put me through to a person.")
+    say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues as new
+    first = projected_gate(temporal.client.get_workflow_handle(conversation_id)).chain_id
+    rep = logged_in(make_user("support", "support_rep"))
+    rep.post(
+        f"/conversations/{conversation_id}/reply/",
+        {"text": "Yes, Sam here.", "submission_id": str(uuid.uuid4())},
+    )
+    row = projected_gate(temporal.client.get_workflow_handle(conversation_id), version=2)
+    assert row.run_id != first  # published by the second run
+    delete_runs(temporal, conversation_id, [first])
+    unsigned_start_under(temporal, conversation_id, terminate=True)
+
+    transcript = conversation_transcript(conversation_id=conversation_id)
+
+    assert transcript is not None and "Yes, Sam here." in str(transcript)

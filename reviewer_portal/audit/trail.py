@@ -109,10 +109,12 @@ def live_trail(
     """The trail from Temporal, with the reviewer actions only the portal recorded beside it: of
     `chain`'s runs if given, whatever has run under the id since."""
 
+    known = _known_run(workflow_id, chain) if chain and not run_id else ""
+
     async def load() -> tuple[list[WorkflowHistory], str, DataConverter]:
         reading = client or await client_for_run(workflow_id)
         async with asyncio.timeout(LOOKUP_SECONDS):  # however many runs others started under the id
-            own = run_id or await _own_run(reading, workflow_id, chain)
+            own = run_id or await _own_run(reading, workflow_id, chain, known)
         histories, status = await fetch_histories(reading, workflow_id, own)
         return histories, status, reading.data_converter
 
@@ -127,12 +129,18 @@ def live_trail(
     return trail_of(workflow_id, histories, status, converter)
 
 
-async def _own_run(client: Client, workflow_id: str, chain: str) -> str:
+def _known_run(workflow_id: str, chain: str) -> str:
+    """The run of `chain` that last published one of the run's gates, "" if none is recorded."""
+    rows = Gate.objects.filter(workflow_id=workflow_id, chain_id=chain).exclude(run_id="")
+    return rows.order_by("-updated_at").values_list("run_id", flat=True).first() or ""
+
+
+async def _own_run(client: Client, workflow_id: str, chain: str, known: str) -> str:
     """The latest run of `chain` ("": the latest run under the id). Raises NotInTemporal if another
     chain's run is the latest there and the chain's own are gone (deleted by retention, say)."""
     if not chain:
         return ""
-    own = await run_of_chain(client, workflow_id, chain)
+    own = await run_of_chain(client, workflow_id, chain, known=known)
     if own is None:
         raise NotInTemporal(workflow_id)
     return own

@@ -25,11 +25,11 @@ def conversation_transcript(*, conversation_id: str) -> Transcript | None:
     # Its handoff gate's chain of runs once one names it: a run started again under the id is not
     # the conversation (reviewer_portal.inbox.run_chain).
     bound = Gate.objects.filter(workflow_id=conversation_id).exclude(chain_id="")
-    chain = bound.values_list("chain_id", flat=True).first()
+    chain, known = bound.values_list("chain_id", "run_id").first() or ("", "")
 
     async def query() -> Transcript | None:
         client = await client_for_agent(AGENT)
-        run_id = await run_of_chain(client, conversation_id, chain) if chain else ""
+        run_id = await run_of_chain(client, conversation_id, chain, known=known) if chain else ""
         if run_id is None:
             return None
         handle = client.get_workflow_handle(conversation_id, run_id=run_id or None)

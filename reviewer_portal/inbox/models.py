@@ -30,6 +30,9 @@ class Gate(models.Model):
     # actions (reviewer_portal.inbox.publishing). Empty for a row no chain has published to since;
     # a default in the database too, for rows an older process inserts during a rolling deploy.
     chain_id = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # The run of that chain that last published to the row (Temporal's word, the publish activity's
+    # own): a lookup of the chain's latest run walks on from it, not from the chain's first run.
+    run_id = models.CharField(max_length=100, blank=True, default="", db_default="")
     agent = models.CharField(max_length=50)
     kind = models.CharField(max_length=50)
     subject = models.CharField(max_length=300)

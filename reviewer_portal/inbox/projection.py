@@ -31,7 +31,7 @@ from reviewer_portal.notices.gate_events import gate_state_before, notices_for_g
 from reviewer_portal.safe_text import storable
 
 
-def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "") -> bool:
+def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "", run: str = "") -> bool:
     """Insert or update the projection row if `snapshot` is newer; True if it changed. From a
     run's publication, `chain` is the run's chain: a row of another chain is not changed.
 
@@ -45,6 +45,8 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "") -> bool:
     if chain:
         newer = newer.filter(chain_id__in=("", chain))
         fields["chain_id"] = chain
+    if run:
+        fields["run_id"] = run
     created = False
     with transaction.atomic():
         fields.update(gate_moves(newer.select_for_update(no_key=True), snapshot))
@@ -68,7 +70,7 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "") -> bool:
     return True
 
 
-def gate_apply_patch(*, patch: GatePatch, chain: str = "") -> bool:
+def gate_apply_patch(*, patch: GatePatch, chain: str = "", run: str = "") -> bool:
     """Apply `patch` to the row at its base version. True if the row is now at the patch's
     version or newer; False if it cannot follow on (no row, or a change missed): send it whole."""
     with transaction.atomic():
@@ -81,7 +83,7 @@ def gate_apply_patch(*, patch: GatePatch, chain: str = "") -> bool:
             return True
         if row.version != patch.base_version:
             return False
-        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch), chain=chain)
+        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch), chain=chain, run=run)
     return True
 
 

@@ -58,7 +58,7 @@ def apply_publication(publication: GatePublication) -> bool:
     _check_publisher(gate_id, agent)
     chain = _named(publication.chain)
     _check_chain(gate_id, chain_id, chain)
-    return gate_apply_patch(patch=publication.patch, chain=chain)
+    return gate_apply_patch(patch=publication.patch, chain=chain, run=_calling_run())
 
 
 def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
@@ -79,7 +79,7 @@ def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
     # A new gate's row is bound to the chain the portal started under the workflow id, where it
     # recorded one: a run started again under the id before the gate opened does not open it.
     _check_chain(snapshot.gate_id, existing[1] if existing else started_chain(snapshot.workflow_id), chain)
-    return gate_apply_snapshot(snapshot=snapshot, chain=chain)
+    return gate_apply_snapshot(snapshot=snapshot, chain=chain, run=_calling_run())
 
 
 @activity.defn(name=PUBLISH_ACTIVITY)
@@ -113,6 +113,10 @@ def _named(chain: str) -> str:
     if chain := chain or calling_chain():
         return chain
     raise ApplicationError("Temporal did not say which chain of runs this run is of; tried again.")
+
+
+def _calling_run() -> str:
+    return activity.info().workflow_run_id or ""
 
 
 def _check_chain(gate_id: str, bound: str, chain: str) -> None:

@@ -13,8 +13,9 @@ from datetime import timedelta
 
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from reviewer_portal.temporal_client import get_client, run_on_client_loop
@@ -23,7 +24,6 @@ from reviewer_portal.temporal_client import get_client, run_on_client_loop
 MAX_RUNS_WALKED = 1_000
 # Runs listed under one workflow id, newest first, looked through for a reset run of a chain.
 MAX_RUNS_LISTED = 50
-CONTINUED = WorkflowExecutionStatus.CONTINUED_AS_NEW
 # How long an activity waits on Temporal's answer, each call.
 ASK_TIMEOUT = timedelta(seconds=3)
 
@@ -57,58 +57,54 @@ def calling_chain() -> str:
 
 
 async def run_of_chain(
-    client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None
+    client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None, known: str = ""
 ) -> str | None:
     """The id of `chain`'s latest run under `workflow_id`, closed or not: the latest run under the
     id, unless that is of another chain (a run started again under the id: then the chain's own,
-    `latest_run_of_chain`); None if the chain's runs are gone."""
+    `latest_run_of_chain`, walked from `known`, a run of the chain); None if the chain's runs are
+    gone."""
     run_id, latest = await chain_of(client, workflow_id, timeout=timeout)
     if not latest or latest == chain:
         return run_id
-    return await latest_run_of_chain(client, workflow_id, chain, timeout)
+    return await latest_run_of_chain(client, workflow_id, chain, timeout, known)
 
 
 async def latest_run_of_chain(
-    client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None
+    client: Client, workflow_id: str, chain: str, timeout: timedelta | None = None, known: str = ""
 ) -> str | None:
     """The id of the latest run of `chain` under `workflow_id` (another chain's run is the latest
-    there now), or None if its runs are gone. Walked forward from the chain's first run, run by
-    continued run: nobody but the chain's own workers can lengthen that walk, however many runs
-    others start under the id. A walk that ends at a terminated run (a reset ends the run it
-    resets, and links no successor) looks for a later run of the chain among the newest listed."""
-    run_id, status = chain, None
+    there now), or None if its runs are gone. Walked forward, continued run by continued run, from
+    `known` (the run that last published the gate, say), else from the chain's first run: nobody
+    but the chain's own workers can lengthen that walk, however many runs others start under the
+    id. A walk that ends at a terminated run (a reset ends the run it resets, and links no
+    successor) looks for a later run of the chain among the newest listed."""
+    run_id, last = known or chain, None
     try:
         for _ in range(MAX_RUNS_WALKED):
-            status = (
-                await client.get_workflow_handle(workflow_id, run_id=run_id).describe(rpc_timeout=timeout)
-            ).status
-            following = (
-                await _continued_into(client, workflow_id, run_id, timeout) if status == CONTINUED else ""
-            )
-            if not following:
+            last = await _last_event(client, workflow_id, run_id, timeout)
+            if last is None or not last.HasField("workflow_execution_continued_as_new_event_attributes"):
                 break
-            run_id = following
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
-        return None  # the chain's first runs are deleted (retention): the archive holds them
-    if status == WorkflowExecutionStatus.TERMINATED:
+        return None  # deleted (retention): the archive holds the chain
+    if last is not None and last.HasField("workflow_execution_terminated_event_attributes"):
         return await _listed_run_of_chain(client, workflow_id, chain, timeout) or run_id
     return run_id
 
 
-async def _continued_into(client: Client, workflow_id: str, run_id: str, timeout: timedelta | None) -> str:
-    """The run `run_id` continued as: its last event's, read alone."""
+async def _last_event(
+    client: Client, workflow_id: str, run_id: str, timeout: timedelta | None
+) -> HistoryEvent | None:
+    """The run's last event, read alone: how it closed, and as what it continued, if it did."""
     request = GetWorkflowExecutionHistoryReverseRequest(
         namespace=client.namespace,
         execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
         maximum_page_size=1,
     )
     answer = await client.workflow_service.get_workflow_execution_history_reverse(request, timeout=timeout)
-    events = answer.history.events
-    return (
-        events[0].workflow_execution_continued_as_new_event_attributes.new_execution_run_id if events else ""
-    )
+    return answer.history.events[0] if answer.history.events else None
 
 
 async def _listed_run_of_chain(

@@ -101,7 +101,7 @@ async def _run_of(client: Client, gate: Gate) -> WorkflowHandle:
     chain has published to since it was recorded (an older row) is asked of whichever run is there."""
     if not gate.chain_id:
         return client.get_workflow_handle(gate.workflow_id)
-    own = await run_of_chain(client, gate.workflow_id, gate.chain_id, _timeout())
+    own = await run_of_chain(client, gate.workflow_id, gate.chain_id, _timeout(), known=gate.run_id)
     if own is None:
         raise RunReplaced(f"{gate.workflow_id} runs another chain than the gate's {gate.chain_id}")
     # That very run: one started again under the id meanwhile is not asked.

@@ -66,19 +66,22 @@ def document_review(*, upload: DocumentUpload) -> DocumentReview:
         state = ReviewState(UNKNOWN, "Temporal was busy: the portal starts the review as soon as it answers.")
     else:
         try:
-            chain = next((g.chain_id for g in gates if g.chain_id), "") or started_chain(upload.workflow_id)
-            state = run_on_client_loop(_state(upload.workflow_id, chain), timeout=30)
+            bound = max((g for g in gates if g.chain_id), key=lambda g: g.updated_at, default=None)
+            chain, known = (
+                (bound.chain_id, bound.run_id) if bound else (started_chain(upload.workflow_id), "")
+            )
+            state = run_on_client_loop(_state(upload.workflow_id, chain, known), timeout=30)
         except (TemporalUnreachable, RPCError):
             state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
     return DocumentReview(upload=upload, state=state, gates=gates)
 
 
-async def _state(workflow_id: str, chain: str) -> ReviewState:
+async def _state(workflow_id: str, chain: str, known: str = "") -> ReviewState:
     """The review's state, read from its chain of runs (its gates', or the one the portal started)
     where one is known: a run started again under the id is not the review
     (reviewer_portal.inbox.run_chain)."""
     client = await client_for_agent(REGULATORY_AGENT.name)
-    run_id = await run_of_chain(client, workflow_id, chain) if chain else ""
+    run_id = await run_of_chain(client, workflow_id, chain, known=known) if chain else ""
     if run_id is None:
         return ReviewState(STOPPED, REVIEW_REPLACED)
     handle = client.get_workflow_handle(workflow_id, run_id=run_id or None, result_type=AgentResult)
