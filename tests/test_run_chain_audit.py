@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agents.support import SUPPORT_AGENT
 from agents.support.contract import SUPPORT_WORKFLOW, SupportInput
+from reviewer_portal import temporal_client
 from reviewer_portal.archive import archiver
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.decision_check import decision_check
@@ -176,3 +177,17 @@ def test_a_chain_whose_first_run_is_gone_is_walked_from_the_run_that_last_publis
     transcript = conversation_transcript(conversation_id=conversation_id)
 
     assert transcript is not None and "Yes, Sam here." in str(transcript)
+
+
+def test_bind_chains_with_temporal_down_names_what_it_could_not_bind_and_goes_on(temporal, portal, settings):
+    gate = approved_by_officer(temporal, portal)
+    Gate.objects.filter(pk=gate.pk).update(chain_id="")
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:9"  # nothing listens: Temporal is down
+    temporal_client.reset_client()
+
+    out, err = StringIO(), StringIO()
+    call_command("bind_chains", stdout=out, stderr=err)
+
+    assert "Bound 0 gate rows" in out.getvalue()
+    assert f"Not bound, Temporal did not answer: {gate.workflow_id}" in err.getvalue()
+    assert Gate.objects.get(pk=gate.pk).chain_id == ""

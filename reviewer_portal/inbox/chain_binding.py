@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from reviewer_portal.archive.export import record_chain
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.run_chain import MAX_RUNS_WALKED, chain_of, listable
-from reviewer_portal.temporal_client import client_for_agent, run_on_client_loop
+from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent, run_on_client_loop
 
 # Archived records of one workflow id read for their chain, oldest first.
 MAX_RECORDS_READ = 20
@@ -39,6 +40,7 @@ class Bound:
     gates: int = 0
     submissions: int = 0
     not_found: list[str] = field(default_factory=list)  # neither Temporal nor the archive knows it
+    failed: list[str] = field(default_factory=list)  # Temporal did not answer for it: run it again
     ambiguous: list[str] = field(default_factory=list)  # no run listed started before the row's
 
 
@@ -48,7 +50,11 @@ def bind_unbound_chains() -> Bound:
     for workflow_id, (agent, before) in sorted(_unbound().items()):
         chain = _first_chain_archived(workflow_id)
         if not chain:
-            chain, found = _first_chain_in_temporal(workflow_id, agent, before)
+            try:
+                chain, found = _first_chain_in_temporal(workflow_id, agent, before)
+            except (RPCError, TemporalUnreachable) as err:  # slow or down: the others go on
+                bound.failed.append(f"{workflow_id} ({err})")
+                continue
             if not chain:
                 (bound.ambiguous if found else bound.not_found).append(workflow_id)
                 continue

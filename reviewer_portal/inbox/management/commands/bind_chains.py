@@ -16,6 +16,8 @@ class Command(BaseCommand):
         bound = bind_unbound_chains()
         for workflow_id in bound.not_found:
             self.stderr.write(f"No run of {workflow_id} in Temporal or the archive: left unbound.")
+        for failure in bound.failed:
+            self.stderr.write(f"Not bound, Temporal did not answer: {failure}; run the command again.")
         for workflow_id in bound.ambiguous:
             self.stderr.write(
                 f"No run under {workflow_id} started before its row, and none archived: left unbound; "
