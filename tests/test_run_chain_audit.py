@@ -191,3 +191,31 @@ def test_bind_chains_with_temporal_down_names_what_it_could_not_bind_and_goes_on
     assert "Bound 0 gate rows" in out.getvalue()
     assert f"Not bound, Temporal did not answer: {gate.workflow_id}" in err.getvalue()
     assert Gate.objects.get(pk=gate.pk).chain_id == ""
+
+
+def test_bind_chains_takes_the_archived_first_run_and_never_a_later_runs_record(
+    temporal,
+    archive_from_now,  # noqa: F811
+):
+    gate = approved_by_officer(temporal, archive_from_now)
+    copy = copied_start(temporal, temporal.client.get_workflow_handle(gate.workflow_id, run_id=gate.chain_id))
+    deadline = time.monotonic() + 30
+    while temporal.run(copy.describe()).status.name == "RUNNING":
+        assert time.monotonic() < deadline, "the copy never ended"
+        time.sleep(0.2)
+    archived_both(gate.workflow_id)
+    delete_runs(temporal, gate.workflow_id, [gate.chain_id, copy.run_id or ""])
+    Gate.objects.filter(pk=gate.pk).update(chain_id="")
+
+    call_command("bind_chains", stdout=StringIO())
+    bound_from_archive = Gate.objects.get(pk=gate.pk).chain_id
+    # The first run's record gone too (never archived, say): the copy's, started after the gate
+    # opened, is not taken for it.
+    Gate.objects.filter(pk=gate.pk).update(chain_id="")
+    ArchiveRecord.objects.filter(workflow_id=gate.workflow_id, chain_id=gate.chain_id).delete()
+    err = StringIO()
+    call_command("bind_chains", stdout=StringIO(), stderr=err)
+
+    assert bound_from_archive == gate.chain_id
+    assert Gate.objects.get(pk=gate.pk).chain_id == ""
+    assert f"No first run of {gate.workflow_id} found in Temporal or the archive" in err.getvalue()

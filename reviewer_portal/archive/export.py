@@ -6,6 +6,7 @@ portal signs nothing at export time: the database cannot get a rewritten chain s
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from reviewer_portal.archive.chain import RecordAltered, content_of, header
@@ -40,6 +41,13 @@ def latest_record(workflow_id: str, chain: str = "") -> ArchiveRecord | None:
 def record_chain(record: ArchiveRecord) -> str | None:
     """The chain of the runs a record holds, from its last history's started event; None if it
     cannot be read."""
+    found = record_start(record)
+    return found[0] if found else None
+
+
+def record_start(record: ArchiveRecord) -> tuple[str, datetime] | None:
+    """The chain of the runs a record holds and when its first run started (its first history's
+    started event, which a reset copies); None if it cannot be read."""
     try:
         content = content_of(record)
     except RecordAltered:
@@ -47,9 +55,11 @@ def record_chain(record: ArchiveRecord) -> str | None:
     if not content:
         return None
     try:
-        started = content["histories"][-1]["history"]["events"][0]["workflowExecutionStartedEventAttributes"]
-        return str(started.get("firstExecutionRunId", ""))
-    except (KeyError, IndexError, TypeError):
+        histories = content["histories"]
+        started = histories[-1]["history"]["events"][0]["workflowExecutionStartedEventAttributes"]
+        at = datetime.fromisoformat(histories[0]["history"]["events"][0]["eventTime"])
+        return str(started.get("firstExecutionRunId", "")), at
+    except (KeyError, IndexError, TypeError, ValueError):
         return None
 
 

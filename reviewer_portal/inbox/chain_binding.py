@@ -6,8 +6,8 @@ Until then such a row is open to any run under its id: its run, closed, never pu
 nothing else binds it, and one start under the id made its trail read that start's run (found by
 the second review of run chains). The portal starts a workflow id once (it rejects duplicates), so
 its run is the first under it:
-- where that run is archived, the oldest archived record under the id names its chain (a run that
-  ended another closes after it);
+- where that run is archived, the oldest archived record under the id whose first run started
+  before the row's gate opened names its chain (a run that ended another closes after it);
 - otherwise the oldest run Temporal lists under the id, if it started before the row's gate
   opened (or within a minute of its submission): a run started later, when the first is gone past
   retention, is someone else's, and binding to it would make the row theirs (found by the third
@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from reviewer_portal.archive.export import record_chain
+from reviewer_portal.archive.export import record_start
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.history.models import Submission
 from reviewer_portal.inbox.models import Gate
@@ -48,7 +48,7 @@ def bind_unbound_chains() -> Bound:
     """Bind every gate row and submission without a chain, where its chain can be told."""
     bound = Bound()
     for workflow_id, (agent, before) in sorted(_unbound().items()):
-        chain = _first_chain_archived(workflow_id)
+        chain = _first_chain_archived(workflow_id, before)
         if not chain:
             try:
                 chain, found = _first_chain_in_temporal(workflow_id, agent, before)
@@ -77,10 +77,15 @@ def _unbound() -> dict[str, tuple[str, datetime]]:
     return ids
 
 
-def _first_chain_archived(workflow_id: str) -> str:
+def _first_chain_archived(workflow_id: str, before: datetime) -> str:
+    """The chain of the oldest archived record under `workflow_id` whose first run started by
+    `before` (a record of a run started later is someone else's)."""
     records = ArchiveRecord.objects.filter(kind=ArchiveRecord.Kind.RUN, workflow_id=workflow_id)
-    oldest = records.order_by("closed_at", "seq")[:MAX_RECORDS_READ]
-    return next((chain for record in oldest if (chain := record_chain(record))), "")
+    for record in records.order_by("closed_at", "seq")[:MAX_RECORDS_READ]:
+        found = record_start(record)
+        if found and found[0] and found[1] <= before:
+            return found[0]
+    return ""
 
 
 def _first_chain_in_temporal(workflow_id: str, agent: str, before: datetime) -> tuple[str, bool]:

@@ -15,7 +15,9 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         bound = bind_unbound_chains()
         for workflow_id in bound.not_found:
-            self.stderr.write(f"No run of {workflow_id} in Temporal or the archive: left unbound.")
+            self.stderr.write(
+                f"No first run of {workflow_id} found in Temporal or the archive: left unbound."
+            )
         for failure in bound.failed:
             self.stderr.write(f"Not bound, Temporal did not answer: {failure}; run the command again.")
         for workflow_id in bound.ambiguous:
