@@ -94,6 +94,29 @@ def copy_at_its_gate(temporal, copy: WorkflowHandle) -> None:
     raise AssertionError("the copy never reached its gate")
 
 
+def continued_conversation(temporal, queue: str, client) -> str:
+    """A conversation handed off to a rep whose run then continued as new: a chain of two runs."""
+    conversation_id = new_conversation_id()
+    start_input = SupportInput(
+        customer_id="CUST-2002", spec=SUPPORT_AGENT.pin(), trusted_keys=trusted_keys(), messages_per_run=2
+    )
+    temporal.run(
+        temporal.client.start_workflow(SUPPORT_WORKFLOW, start_input, id=conversation_id, task_queue=queue)
+    )
+    conversation = (conversation_id, token_for(conversation_id))
+    say(client, conversation, "Please put me through to a person.")
+    say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues as new
+    return conversation_id
+
+
+def ended(temporal, handle: WorkflowHandle, timeout: float = 30) -> None:
+    """Wait until the run `handle` names has closed (a copy refused at its first publish, say)."""
+    deadline = time.monotonic() + timeout
+    while temporal.run(handle.describe()).status.name == "RUNNING":
+        assert time.monotonic() < deadline, f"{handle.id} never ended"
+        time.sleep(0.2)
+
+
 def test_a_copied_start_that_replaced_the_run_is_sent_no_action_and_the_reviewer_is_told(temporal, portal):
     handle = start_loan(temporal, portal, loan_input())
     gate = projected_gate(handle)
@@ -277,16 +300,7 @@ def test_a_conversations_chain_is_walked_through_its_continued_runs_whatever_run
     # The walk from the chain's first run (found by the second review: a capped listing of the
     # newest runs under the id could be flooded); here only the newest run is listed at all.
     monkeypatch.setattr(run_chain, "MAX_RUNS_LISTED", 1)
-    conversation_id = new_conversation_id()
-    start_input = SupportInput(
-        customer_id="CUST-2002", spec=SUPPORT_AGENT.pin(), trusted_keys=trusted_keys(), messages_per_run=2
-    )
-    temporal.run(
-        temporal.client.start_workflow(SUPPORT_WORKFLOW, start_input, id=conversation_id, task_queue=portal)
-    )
-    conversation = (conversation_id, token_for(conversation_id))
-    say(client, conversation, "Please put me through to a person.")
-    say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues as new
+    conversation_id = continued_conversation(temporal, portal, client)
     latest = temporal.client.get_workflow_handle(conversation_id)
     projected_gate(latest)
     wait_until(

@@ -21,22 +21,17 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents.support import SUPPORT_AGENT
-from agents.support.contract import SUPPORT_WORKFLOW, SupportInput
 from reviewer_portal import temporal_client
 from reviewer_portal.archive import archiver
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.decision_check import decision_check
 from reviewer_portal.conversations.selectors import conversation_transcript
-from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.inbox import run_chain
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.trust.keys import trusted_keys
 from tests.conftest import logged_in, make_user, projected_gate
 from tests.test_archive import archive_from_now  # noqa: F401 (fixture)
 from tests.test_decision_record_trail import approved_by_officer, auditor  # noqa: F401 (fixture)
-from tests.test_run_chain import copied_start, unsigned_start_under
-from tests.test_support_conversation import say
+from tests.test_run_chain import continued_conversation, copied_start, ended, unsigned_start_under
 
 pytestmark = pytest.mark.once  # the archive and Temporal's reads, the same on either database
 
@@ -78,10 +73,7 @@ def test_after_retention_the_archive_record_of_the_gates_chain_is_the_one_checke
     gate = approved_by_officer(temporal, archive_from_now)
     handle = temporal.client.get_workflow_handle(gate.workflow_id, run_id=gate.chain_id)
     copy = copied_start(temporal, handle)  # "allow duplicate": the real run has closed
-    deadline = time.monotonic() + 30
-    while temporal.run(copy.describe()).status.name == "RUNNING":
-        assert time.monotonic() < deadline, "the copy never ended"
-        time.sleep(0.2)
+    ended(temporal, copy)
     archived_both(gate.workflow_id)
     delete_runs(temporal, gate.workflow_id, [gate.chain_id, copy.run_id or ""])
 
@@ -153,16 +145,7 @@ def test_a_chain_whose_first_run_is_gone_is_walked_from_the_run_that_last_publis
     # Found by the third review: the walk began at the chain's first run, so once retention took
     # that run the whole chain counted as gone, later runs and all. It begins at the run that last
     # published the gate (Gate.run_id), here the conversation's second run.
-    conversation_id = new_conversation_id()
-    start_input = SupportInput(
-        customer_id="CUST-2002", spec=SUPPORT_AGENT.pin(), trusted_keys=trusted_keys(), messages_per_run=2
-    )
-    temporal.run(
-        temporal.client.start_workflow(SUPPORT_WORKFLOW, start_input, id=conversation_id, task_queue=portal)
-    )
-    conversation = (conversation_id, token_for(conversation_id))
-    say(client, conversation, "Please put me through to a person.")
-    say(client, conversation, "Hello? Anyone there?")  # the second message: the run continues as new
+    conversation_id = continued_conversation(temporal, portal, client)
     first = projected_gate(temporal.client.get_workflow_handle(conversation_id)).chain_id
     rep = logged_in(make_user("support", "support_rep"))
     rep.post(
@@ -199,10 +182,7 @@ def test_bind_chains_takes_the_archived_first_run_and_never_a_later_runs_record(
 ):
     gate = approved_by_officer(temporal, archive_from_now)
     copy = copied_start(temporal, temporal.client.get_workflow_handle(gate.workflow_id, run_id=gate.chain_id))
-    deadline = time.monotonic() + 30
-    while temporal.run(copy.describe()).status.name == "RUNNING":
-        assert time.monotonic() < deadline, "the copy never ended"
-        time.sleep(0.2)
+    ended(temporal, copy)
     archived_both(gate.workflow_id)
     delete_runs(temporal, gate.workflow_id, [gate.chain_id, copy.run_id or ""])
     Gate.objects.filter(pk=gate.pk).update(chain_id="")
