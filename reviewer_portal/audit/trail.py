@@ -24,7 +24,7 @@ from reviewer_portal.archive.integrity import purge_recorded, verify_placed
 from reviewer_portal.archive.models import ArchiveRecord
 from reviewer_portal.audit.portal_record import unapplied_actions
 from reviewer_portal.audit.timeline import RunAudit, TimelineEntry, fetch_histories, read_timeline
-from reviewer_portal.history.services import started_chain
+from reviewer_portal.history.services import workflow_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
@@ -64,10 +64,10 @@ def find_trail(workflow_id: str, chain: str = "") -> FoundTrail:
     """The run's trail from Temporal while it has the run, else from its archive record once that
     record checks out in the chain; Http404 if neither knows it (and the portal never saw it). Of
     `chain`'s runs (a gate's own), else of the chain the run's gates or start name."""
-    chain = chain or gate_chain(workflow_id)
+    chain, known = workflow_chain(workflow_id, chain)
     record = latest_record(workflow_id, chain)
     try:
-        return FoundTrail(live_trail(workflow_id, chain=chain), record)
+        return FoundTrail(live_trail(workflow_id, chain=chain, known=known), record)
     except NotInTemporal:
         if record is None and Gate.objects.filter(workflow_id=workflow_id).exists():
             raise TrailMissing(
@@ -96,20 +96,12 @@ def find_trail(workflow_id: str, chain: str = "") -> FoundTrail:
     return FoundTrail(from_json(content["trail"]), record, from_archive=True)
 
 
-def gate_chain(workflow_id: str) -> str:
-    """The chain of runs the run's gates were opened by (Gate.chain_id), else the one the portal
-    started under the id (a run without gates); "" if neither names one."""
-    bound = Gate.objects.filter(workflow_id=workflow_id).exclude(chain_id="")
-    return bound.values_list("chain_id", flat=True).first() or started_chain(workflow_id)
-
-
 def live_trail(
-    workflow_id: str, *, client: Client | None = None, run_id: str = "", chain: str = ""
+    workflow_id: str, *, client: Client | None = None, run_id: str = "", chain: str = "", known: str = ""
 ) -> RunAudit:
     """The trail from Temporal, with the reviewer actions only the portal recorded beside it: of
-    `chain`'s runs if given, whatever has run under the id since."""
-
-    known = _known_run(workflow_id, chain) if chain and not run_id else ""
+    `chain`'s runs if given (walked to from `known`, one of them), whatever has run under the id
+    since."""
 
     async def load() -> tuple[list[WorkflowHistory], str, DataConverter]:
         reading = client or await client_for_run(workflow_id)
@@ -127,12 +119,6 @@ def live_trail(
     except (TemporalUnreachable, TimeoutError) as err:
         raise HistoryUnavailable("Temporal is not reachable right now; try again shortly.") from err
     return trail_of(workflow_id, histories, status, converter)
-
-
-def _known_run(workflow_id: str, chain: str) -> str:
-    """The run of `chain` that last published one of the run's gates, "" if none is recorded."""
-    rows = Gate.objects.filter(workflow_id=workflow_id, chain_id=chain).exclude(run_id="")
-    return rows.order_by("-updated_at").values_list("run_id", flat=True).first() or ""
 
 
 async def _own_run(client: Client, workflow_id: str, chain: str, known: str) -> str:

@@ -14,8 +14,9 @@ from reviewer_portal.accounts.roles import can_audit
 from reviewer_portal.archive.chain import RecordAltered
 from reviewer_portal.archive.export import export_document, latest_record
 from reviewer_portal.audit.run_index import RunFilters, chain_heads, run_page
-from reviewer_portal.audit.trail import HistoryUnavailable, Purged, as_json, find_trail, gate_chain
+from reviewer_portal.audit.trail import HistoryUnavailable, Purged, as_json, find_trail
 from reviewer_portal.audit.trail_access import may_read_trail
+from reviewer_portal.history.services import workflow_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.selectors import gate_visible_to
 from reviewer_portal.run_location import known_namespace
@@ -62,7 +63,7 @@ def audit_run(request: HttpRequest, workflow_id: str) -> HttpResponse:
 @login_required
 def audit_export(request: HttpRequest, workflow_id: str) -> HttpResponse:
     _require_auditor(request)
-    record = latest_record(workflow_id, gate_chain(workflow_id))
+    record = latest_record(workflow_id, workflow_chain(workflow_id)[0])
     try:
         if record is not None and record.sealed:
             # Archived: the export is the archived trail and its proof; Temporal is not read.

@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 
 from agents.support.contract import AGENT, TRANSCRIPT_QUERY, Transcript
 from reviewer_portal.accounts.roles import ADMIN_ROLE, reviewer_roles_of
+from reviewer_portal.history.services import workflow_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.permissions import gate_permissions_for
 from reviewer_portal.inbox.run_chain import run_of_chain
@@ -24,8 +25,7 @@ def conversation_transcript(*, conversation_id: str) -> Transcript | None:
     """The conversation's transcript (a closed one's too), or None if there is no such run."""
     # Its handoff gate's chain of runs once one names it: a run started again under the id is not
     # the conversation (reviewer_portal.inbox.run_chain).
-    bound = Gate.objects.filter(workflow_id=conversation_id).exclude(chain_id="")
-    chain, known = bound.values_list("chain_id", "run_id").first() or ("", "")
+    chain, known = workflow_chain(conversation_id)
 
     async def query() -> Transcript | None:
         client = await client_for_agent(AGENT)

@@ -32,7 +32,7 @@ from agents.support.rep_actions import rep_action_message
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.conversations.tokens import new_conversation_id, token_for
 from reviewer_portal.domains import domain_of
-from reviewer_portal.inbox.models import Gate
+from reviewer_portal.history.services import workflow_chain
 from reviewer_portal.intake.services import pinned_spec
 from reviewer_portal.temporal_client import (
     START_TIMEOUT_SECONDS,
@@ -141,8 +141,7 @@ def conversation_rep_act(
 def _send(conversation_id: str, update: str, argument: object, update_id: str, timeout: timedelta) -> Sent:
     # Named by its handoff gate's chain, as the inbox's actions are (reviewer_portal.inbox.publishing):
     # a run started again under the conversation's id is not handed a rep's words.
-    bound = Gate.objects.filter(workflow_id=conversation_id).exclude(chain_id="")
-    chain = bound.values_list("chain_id", flat=True).first()
+    chain, _ = workflow_chain(conversation_id)
 
     async def execute() -> TurnReply:
         client = await client_for_agent(AGENT)

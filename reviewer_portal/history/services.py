@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from reviewer_portal.history.models import Submission
+from reviewer_portal.inbox.models import Gate
 
 
 class SubmissionChanged(Exception):
@@ -75,6 +76,19 @@ def submission_started(*, workflow_id: str, chain: str = "") -> None:
     Submission.objects.filter(unconfirmed, workflow_id=workflow_id).update(
         started=True, start_input=None, start_error="", **({"chain_id": chain} if chain else {})
     )
+
+
+def workflow_chain(workflow_id: str, chain: str = "") -> tuple[str, str]:
+    """The chain of runs the portal stands by under `workflow_id` (its gates', else the one its
+    start recorded; `chain` if given, a gate's own) and the run of it that last published a gate
+    there, a walk's start (reviewer_portal.inbox.run_chain); "" for what is not recorded."""
+    gates = Gate.objects.filter(workflow_id=workflow_id).exclude(chain_id="")
+    if chain:
+        gates = gates.filter(chain_id=chain)
+    row = gates.exclude(run_id="").order_by("-updated_at").values_list("chain_id", "run_id").first()
+    if row is not None:
+        return row
+    return chain or gates.values_list("chain_id", flat=True).first() or started_chain(workflow_id), ""
 
 
 def started_chain(workflow_id: str) -> str:

@@ -12,7 +12,7 @@ from agents.framework.contract import UNPROCESSABLE
 from agents.framework.types import AgentResult
 from agents.regulatory import REGULATORY_AGENT
 from reviewer_portal.history.models import Submission
-from reviewer_portal.history.services import started_chain
+from reviewer_portal.history.services import workflow_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.intake.models import DocumentUpload
@@ -66,10 +66,7 @@ def document_review(*, upload: DocumentUpload) -> DocumentReview:
         state = ReviewState(UNKNOWN, "Temporal was busy: the portal starts the review as soon as it answers.")
     else:
         try:
-            bound = max((g for g in gates if g.chain_id), key=lambda g: g.updated_at, default=None)
-            chain, known = (
-                (bound.chain_id, bound.run_id) if bound else (started_chain(upload.workflow_id), "")
-            )
+            chain, known = workflow_chain(upload.workflow_id)
             state = run_on_client_loop(_state(upload.workflow_id, chain, known), timeout=30)
         except (TemporalUnreachable, RPCError):
             state = ReviewState(UNKNOWN, "Temporal cannot be reached right now; this page tries again.")
