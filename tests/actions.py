@@ -67,6 +67,7 @@ def decide_input(
     edits: dict[str, str] | None = None,
     origin: str = PORTAL,
     revision: int = 0,
+    content: str = "",
 ) -> DecideInput:
     return DecideInput(
         gate_id,
@@ -79,14 +80,16 @@ def decide_input(
         action_id=f"decide:{gate_id}:{uuid.uuid4()}",
         origin=origin,
         revision=revision,
+        content=content,
     )
 
 
 def decide(temporal: Any, handle: Any, gate_id: str, decision: str = "approve", reason: str = "",
            reviewer: str = "officer", roles: tuple[str, ...] | list[str] = OFFICER, *,
            edits: dict[str, str] | None = None, origin: str = PORTAL, revision: int | None = None,
-           claim_first: bool = True, **send_options: Any) -> ActionResult:  # fmt: skip
-    """Decide on the recommendation the gate shows now (or on `revision`, as a stale page would).
+           claim_first: bool = True, content: str = "", **send_options: Any) -> ActionResult:  # fmt: skip
+    """Decide on the recommendation the gate shows now (or on `revision`, as a stale page would;
+    naming `content`, the digest of the gate a page showed, as the portal does).
 
     On a gate whose policy lets only its holder decide (loans), the reviewer claims it first, as
     they do on the gate page, unless `claim_first` is False; a refused claim (another's gate, the
@@ -99,7 +102,15 @@ def decide(temporal: Any, handle: Any, gate_id: str, decision: str = "approve", 
         with contextlib.suppress(WorkflowUpdateFailedError):
             assign(temporal, handle, gate_id, reviewer, roles, reviewer, roles)
     update = decide_input(
-        gate_id, decision, reason, reviewer, roles, edits=edits, origin=origin, revision=revision
+        gate_id,
+        decision,
+        reason,
+        reviewer,
+        roles,
+        edits=edits,
+        origin=origin,
+        revision=revision,
+        content=content,
     )
     return send(temporal, handle, DECIDE, update, **send_options)
 

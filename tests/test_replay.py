@@ -98,6 +98,8 @@ def test_the_recorded_histories_cover_every_gate_outcome():
         "regulatory_sealed_results_last_run",
         # A loan run whose first results were sealed before its final gate opened with them all.
         "loan_sealed_results_final_gate",
+        # A decision naming the digest of the gate its page showed (agents/framework/gate_content.py).
+        "loan_approved_naming_its_content",
         # Patch opening-calls: the credit file and affordability fetched before the first turn.
         "loan_opening_calls_approved",
         # Patch chain-call-ids: the workflow numbers the model's calls; a model that repeated an

@@ -24,6 +24,7 @@ from agents.framework.contract import (
     REQUEST_CHANGES,
     SYSTEM_DECIDER,
 )
+from agents.framework.gate_content import content_digest
 from agents.framework.input_rules import edit_value_refusal, edited_value
 from agents.framework.reviewer_actions import AnnotateInput, AssignInput, DecideInput
 from agents.framework.types import (
@@ -41,6 +42,13 @@ HOLD_DAYS = 365
 # Notes per gate: enough for a real discussion, bounded so a run's history stays small.
 MAX_NOTES = 50
 MAX_NOTES_CHARACTERS = 40_000
+# The run holds another gate than the decision was made on, at the same revision: a run set back to
+# before the model's step (reset), its projection still showing the first answer.
+CONTENT_CHANGED = (
+    "The agent run holds a recommendation or evidence other than the one this decision was made on "
+    "(the run was set back and the agent answered again), so the decision was not applied and the "
+    "gate stays open: read the gate as it is now, and decide again."
+)
 
 
 def same_person(name: str, user_id: str, other_name: str, other_id: str) -> bool:
@@ -68,6 +76,8 @@ def decision_refusal(gate: GateSnapshot | None, update: DecideInput, now: dateti
             "The agent revised its recommendation after this decision was made; "
             "read the new recommendation and decide again."
         )
+    if update.content and update.content != content_digest(gate):
+        return CONTENT_CHANGED
     override = is_override(update)
     if gate.role not in update.reviewer_roles and not override:
         return f"Only a reviewer with the role '{gate.role}' may decide this gate."

@@ -11,6 +11,7 @@ import unicodedata
 from typing import Any
 
 from agents.framework.contract import ORIGINS
+from agents.framework.gate_content import DIGEST
 from agents.framework.reviewer_actions import (
     ActionInput,
     AnnotateInput,
@@ -90,6 +91,8 @@ def _fields_refusal(update: ActionInput) -> str | None:
     if isinstance(update, DecideInput):
         if not isinstance(update.revision, int) or isinstance(update.revision, bool) or update.revision < 0:
             return "The decision does not say which recommendation it is about."
+        if not isinstance(update.content, str) or (update.content and not DIGEST.fullmatch(update.content)):
+            return "The decision's digest of the gate it was made on is not a sha256 in hex."
         return (
             text_refusal("decision", update.decision, max_length=50, multiline=False)
             or text_refusal("reason", update.reason, max_length=MAX_TEXT_LENGTH)

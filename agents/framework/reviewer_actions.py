@@ -55,6 +55,11 @@ class DecideInput:
     # Which recommendation the reviewer decided on: how many revisions the gate had then. The run
     # refuses a decision that would land on a recommendation the reviewer never saw.
     revision: int = -1
+    # The digest of what the reviewer's page showed of the gate (agents.framework.gate_content):
+    # the run refuses the decision if its gate digests otherwise (a run set back to before the
+    # model's step holds another recommendation at the same revision). "" from portals before it:
+    # the revision alone is checked.
+    content: str = ""
 
 
 @dataclass

@@ -64,6 +64,8 @@ def action_claims(action: str, update: ActionInput, *, workflow_id: str, update_
             "edits": dict(update.edits),
             "revision": update.revision,
         }
+        if update.content:  # signed since it exists; an action without it signs as before
+            claims["content"] = update.content
     elif isinstance(update, AnnotateInput):
         claims |= {"text": update.text}
     elif isinstance(update, AssignInput):

@@ -91,6 +91,10 @@ class Gate(models.Model):
     # The workflow's own view of the gate at `version` (GateSnapshot as JSON): a patch from the
     # workflow applies to it, so history carries each change once (reviewer_portal.inbox.projection).
     snapshot = models.JSONField(default=dict)
+    # The digest of what a reviewer decides on in `snapshot` (agents.framework.gate_content): a
+    # decision names it, and the run refuses it if its own gate digests otherwise. Empty in rows
+    # written before it (reviewer_portal.inbox.seen computes it from `snapshot` then).
+    content_digest = models.CharField(max_length=64, blank=True, default="", db_default="")
     # Only the reviewer holding the gate may decide it (its policy's claim_required).
     claim_required = models.BooleanField(default=False)
     # The roles the gate has left, oldest first, and when it last moved: their reviewers keep the

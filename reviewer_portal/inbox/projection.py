@@ -21,6 +21,8 @@ from django.utils import timezone
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
 from agents.framework.gate_changes import GatePatch
+from agents.framework.gate_content import content_digest
+from agents.framework.storable_text import storable
 from agents.framework.types import BY_FRAMEWORK, GateSnapshot, ToolResult
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.gate_moves import gate_moves
@@ -28,12 +30,16 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.presentation import amount_field, flags_of
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
-from reviewer_portal.safe_text import storable
 
 
-def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "", run: str = "") -> bool:
+def gate_apply_snapshot(
+    *, snapshot: GateSnapshot, chain: str = "", run: str = "", rewound_from: str = ""
+) -> bool:
     """Insert or update the projection row if `snapshot` is newer; True if it changed. From a
     run's publication, `chain` is the run's chain: a row of another chain is not changed.
+    `rewound_from`: the run was set back (reset) and holds another gate at the row's version or
+    an earlier one; the row takes the run's, whatever its version, if it still holds the gate of
+    that digest (what the run refused a decision on).
 
     Listeners of `gate_changed` hear about every change once it is committed.
     """
@@ -42,6 +48,8 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "", run: str = "
     # Only a later version: a gate opened again at its version by a retried task keeps the time it
     # was first seen, so a run whose opening task keeps failing still shows overdue.
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
+    if rewound_from:  # "": a row written before the digest, which no publish has changed since
+        newer = Gate.objects.filter(gate_id=snapshot.gate_id, content_digest__in=(rewound_from, ""))
     if chain:
         newer = newer.filter(chain_id__in=("", chain))
         fields["chain_id"] = chain
@@ -52,6 +60,8 @@ def gate_apply_snapshot(*, snapshot: GateSnapshot, chain: str = "", run: str = "
         fields.update(gate_moves(newer.select_for_update(no_key=True), snapshot))
         before = gate_state_before(newer)
         updated = newer.update(**fields)
+    if not updated and rewound_from:
+        return False
     if not updated:
         try:
             with transaction.atomic():
@@ -217,6 +227,7 @@ def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
             for r in s.revisions
         ],
         "snapshot": data,
+        "content_digest": content_digest(s),
         "updated_at": timezone.now(),
     }
 

@@ -5,7 +5,8 @@ gate that has changed in a way its reviewer has not seen.
 The parts are what a reviewer decides on: the case, the recommendation, the evidence, the queue,
 colleagues' notes (their own left out), and for a decision made in bulk the gate's flags and
 eligibility. What their own actions and the clock change is left out: a claim, a note of theirs,
-the SLA's deadline and warnings.
+the SLA's deadline and warnings. Beside the parts, a decision keeps the run's own digest of the gate
+(CONTENT) and names it in its Update: the run refuses a decision on a gate it holds otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import hashlib
 import json
 from typing import Any
 
+from temporalio.converter import value_to_type
+
+from agents.framework.gate_content import content_digest
+from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import Gate
 
 # Bumped when a part's fields change: a digest kept under another version is not compared.
@@ -32,6 +37,8 @@ PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
 BULK_PARTS = {"bulk": ("its flags or eligibility for a bulk decision", ("flags", "bulk_allowed"))}
 # Colleagues' notes, digested apart: the reviewer's own are left out.
 NOTES = "notes"
+# The run's digest of the gate (not a part: the run, not the portal, compares it).
+CONTENT = "content"
 LABELS = {part: label for part, (label, _) in (PARTS | BULK_PARTS).items()} | {NOTES: "a colleague's note"}
 # The decision form carries this many hex digits of each part's digest: enough to tell a change.
 SHOWN_DIGITS = 12
@@ -39,10 +46,20 @@ SHOWN_MAX_LENGTH = 400  # a token is about 110 characters; anything longer is no
 
 
 def seen_of(gate: Gate, *, reviewer_id: object, bulk: bool = False) -> dict[str, Any]:
-    """What a decision keeps of the gate its reviewer decided on (digests, part by part)."""
+    """What a decision keeps of the gate its reviewer decided on (digests, part by part), and the
+    run's own digest of it (CONTENT), which the decision names for the run to check."""
     parts = PARTS | BULK_PARTS if bulk else PARTS
     digests = {part: _digest([getattr(gate, name) for name in names]) for part, (_, names) in parts.items()}
-    return {"v": VERSION, **digests, NOTES: _digest(_notes_of_others(gate, reviewer_id))}
+    notes = _digest(_notes_of_others(gate, reviewer_id))
+    return {"v": VERSION, **digests, NOTES: notes, CONTENT: gate_content_of(gate)}
+
+
+def gate_content_of(gate: Gate) -> str:
+    """The digest the run computes of the gate the row holds (agents.framework.gate_content);
+    computed from the row's snapshot where it was written before the column ("" if it has none)."""
+    if gate.content_digest or not gate.snapshot:
+        return gate.content_digest
+    return content_digest(value_to_type(GateSnapshot, gate.snapshot))
 
 
 def changed_parts(seen: dict[str, Any], now: dict[str, Any]) -> list[str]:
