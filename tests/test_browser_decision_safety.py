@@ -201,6 +201,48 @@ def test_a_colleagues_note_keeps_an_open_confirm_step_and_is_shown_before_the_de
     assert temporal.run(handle.result()).outcome == "approved"
 
 
+def test_a_reconnect_keeps_an_open_confirm_step_and_the_outcome_of_the_reviewers_own_decision(
+    asgi_portal,  # noqa: F811
+    temporal,
+    worker,
+    browser,
+):
+    """Found as a flaky run of the test above: after a reconnect every part of the page re-reads,
+    and the panel's re-read replaced the outcome of the reviewer's own decision ("Approval recorded
+    by the agent.") with the decided gate, and would replace an open confirm step with the form.
+    A reconnect now leaves both: the outcome is the reviewer's own, and what a confirmation sends is
+    checked against the gate as it is (reviewer_portal.inbox.seen)."""
+    make_user("officer", "credit_officer")
+    handle = start_loan(temporal, worker, loan_input(REFERRABLE))
+    (gate,) = projected(handle)
+    page, panel = claimed_live(browser, asgi_portal.url, gate)
+    page.keyboard.press("a")
+    expect(panel).to_contain_text("Approve anyway?")
+
+    reconnected(page, asgi_portal)
+
+    expect(panel).to_contain_text("Approve anyway?")
+    panel.get_by_label("Your reason").fill("Referral checked with the payslips.")
+    panel.get_by_role("button", name="Confirm approval").click()
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+
+    reconnected(page, asgi_portal)
+
+    expect(panel).to_contain_text("Approval recorded by the agent.")
+    assert temporal.run(handle.result()).outcome == "approved"
+
+
+def reconnected(page: Page, asgi_portal) -> None:  # noqa: F811
+    """The portal stops and starts again: the page's socket reconnects, and every part of the page
+    that re-reads on a reconnect has had the time to."""
+    badge = page.locator("#live-status")
+    asgi_portal.stop()
+    expect(badge).to_have_text("Reconnecting…")
+    asgi_portal.start()
+    expect(badge).to_have_text("Live", timeout=45_000)
+    page.wait_for_timeout(1500)
+
+
 def test_a_colleagues_note_comes_in_beside_the_panel_when_it_rereads_itself(
     asgi_portal,  # noqa: F811
     portal_settings,

@@ -210,7 +210,8 @@
 
   // A part of a page that shows one gate (data-gate-id, data-version) re-reads on a reconnect or
   // on a newer version of its gate, unless the reviewer has started filling in its form or sent it
-  // (their own request answers with the fresh state, and its outcome).
+  // (their own request answers with the fresh state, and its outcome), or it shows the outcome of
+  // their own decision or gives their words back with a question or a refusal.
   function shouldRefresh(el, detail) {
     if (detail && detail.gate_id) {
       if (detail.gate_id !== el.dataset.gateId) return false;
@@ -223,6 +224,10 @@
       // colleague's note), since a form the portal filled in looks unedited here. A push that
       // closes or moves the gate replaces it. The run has the last word on what is then sent.
       if ("answered" in el.dataset && detail.status === "pending" && detail.role === el.dataset.role) return false;
+    } else if ("decidedHere" in el.dataset || "answered" in el.dataset) {
+      // A reconnect says nothing of what changed: the reviewer's own outcome and their words with
+      // an open question stay (what a confirmation sends is checked against the gate as it is).
+      return false;
     }
     // The reviewer's own request (a form in the panel) answers with the fresh state.
     if (el.querySelector(".htmx-request")) return false;
