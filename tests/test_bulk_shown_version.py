@@ -22,7 +22,7 @@ CHANGED = "Changed since the inbox showed it"
 
 def drawn_form(page: str) -> dict[str, str]:
     """The hidden versions the inbox rows carry for the bulk form, as the browser posts them."""
-    return dict(re.findall(r'name="(shown_[^"]+)" value="(\d+)" form="bulk-form"', page))
+    return dict(re.findall(r'name="(shown_[^"]+)" value="([0-9.a-f]+)" form="bulk-form"', page))
 
 
 def test_a_gate_revised_after_the_inbox_was_drawn_is_refused_and_the_others_are_decided(temporal, portal):

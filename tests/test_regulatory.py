@@ -25,7 +25,6 @@ from agents.regulatory.documents import STORE_DIR_ENV, DocumentStore, Section, s
 from agents.regulatory.rulebook import RULES, rules_matching
 from agents.regulatory.tools import FindingArgs, finding_refusal, section_text
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.seen import gate_content_of
 from reviewer_portal.trust.keys import trusted_keys
 from tests import actions
 from tests.conftest import logged_in, make_user, record_history
@@ -326,8 +325,8 @@ def test_a_long_review_continues_as_new_with_a_gate_open_across_runs(temporal, w
     [carried] = wait_for_gates(temporal, handle, 1)
     assert carried.gate_id == gate.gate_id and carried.status == "pending" and len(carried.annotations) >= 1
 
-    # Named as the portal names it: the continued run's copy of the gate digests as the row does.
-    content = gate_content_of(Gate.objects.get(gate_id=gate.gate_id))
+    # Named as the portal names it: the continued run's copy of the gate digests as it published.
+    content = Gate.objects.get(gate_id=gate.gate_id).content_digest
     reason = "Branch procedure lacks an MLRO referral step."
     actions.decide(temporal, handle, gate.gate_id, "approve", reason, "alex", COMPLIANCE, content=content)
     result = temporal.run(handle.result())

@@ -33,6 +33,11 @@ class GatePublication:
     # The run's chain (its first run's id, kept by continue-as-new and reset): the projection takes
     # a gate's changes from the chain that opened it only. Empty from runs recorded before it.
     chain: str = ""
+    # The run's digest of the gate published (agents.framework.gate_content), and for a patch of
+    # the gate it follows on from: the projection takes a patch only onto the content it follows,
+    # and keeps the digest for the portal's decisions to name. Empty from runs recorded before it.
+    content: str = ""
+    base_content: str = ""
 
 
 @dataclass

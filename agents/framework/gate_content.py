@@ -1,20 +1,22 @@
-"""What a reviewer decides on, as one digest that the portal and the run compute alike.
+"""What a reviewer decides on in a gate, as one digest the run computes: it names the digest with
+each publication of the gate, the portal's decision names the digest of the gate its page showed
+(`DecideInput.content`), and the validator refuses a decision whose digest is not its gate's.
 
-The portal's decision names the digest of the gate its page showed (`DecideInput.content`); the
-run refuses the decision if the gate it holds digests otherwise. The revision count cannot tell
-them apart when a run is set back (a reset to before the model's step): the gate opens again at
-the same revision with whatever the model answers this time, and the projection, already at that
-version, keeps showing the first answer.
+The revision count cannot tell two answers apart when a run is set back (a reset to before the
+model's step): the gate opens again at the same revision and version with whatever the model
+answers this time. The digest can.
 
-The digest covers the case, the recommendation, the evidence, the proposed tool call and the
-earlier revisions: never who holds the gate, its notes or its clock. It is computed over the gate
-as JSON, with unstorable characters replaced as the projection stores them, so the run's gate in
-memory, its continued run's copy and the portal's row all digest the same. Pure Python, no I/O:
-the workflow's Update validator calls it.
+It covers the case, the recommendation, the evidence, the proposed tool call and the earlier
+revisions: never who holds the gate, its notes or its clock. Only workflow code computes it, over
+the gate as the run holds it (the portal never digests its stored copy, which its database may have
+changed: PostgreSQL's jsonb writes -0.0 as 0.0). A field holding its default is left out, so a
+field a later release adds to one of these types leaves the digest of every gate that does not use
+it as it was, during a rollout and after a rollback. Pure Python, no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -22,7 +24,6 @@ from typing import Any
 
 from temporalio.converter import AdvancedJSONEncoder
 
-from agents.framework.storable_text import storable
 from agents.framework.types import GateSnapshot
 
 CONTENT_FIELDS = (
@@ -36,13 +37,36 @@ CONTENT_FIELDS = (
     "offline_model",
     "prompt",
     "revisions",
+    "needs_attention",
 )
 DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def content_digest(gate: GateSnapshot) -> str:
     """The sha256 (hex) of what a reviewer decides on in `gate`."""
-    content = {name: getattr(gate, name) for name in CONTENT_FIELDS}
-    as_json: Any = storable(json.loads(json.dumps(content, cls=AdvancedJSONEncoder)))
-    text = json.dumps(as_json, sort_keys=True, separators=(",", ":"))
+    content = {name: _canonical(getattr(gate, name)) for name in CONTENT_FIELDS}
+    text = json.dumps(content, cls=AdvancedJSONEncoder, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """`value` with each dataclass as a mapping of its fields that do not hold their default."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _canonical(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not _holds_default(f, getattr(value, f.name))
+        }
+    if isinstance(value, dict):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def _holds_default(spec: dataclasses.Field[Any], value: Any) -> bool:
+    if spec.default is not dataclasses.MISSING:
+        return bool(value == spec.default)
+    if spec.default_factory is not dataclasses.MISSING:
+        return bool(value == spec.default_factory())
+    return False

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     import agents.framework.gates as gates
     import agents.framework.sla as sla
     from agents.framework.gate_changes import GatePublication, LocalPublication, patch
+    from agents.framework.gate_content import content_digest
     from agents.framework.types import (
         ApprovalRule,
         GatePolicy,
@@ -228,16 +229,19 @@ class GateFlowMixin(PruningMixin):
         whole gate the first time, or when the projection says it missed a change. Answers the
         gate as published: opened when reviewers first saw it, should that be earlier."""
         last = self._published_gates.get(snapshot.gate_id)
+        content = content_digest(snapshot)
         publication = (
-            GatePublication(snapshot=snapshot)
+            GatePublication(snapshot=snapshot, content=content)
             if last is None
-            else GatePublication(patch=patch(last, snapshot))
+            else GatePublication(
+                patch=patch(last, snapshot), content=content, base_content=content_digest(last)
+            )
         )
         in_sync, first_seen = await self._send_publication(publication, opening=last is None)
         if first_seen is not None:
             snapshot = self._opened_when_first_seen(snapshot, first_seen)
         if not in_sync and last is not None:
-            await self._send_publication(GatePublication(snapshot=snapshot))
+            await self._send_publication(GatePublication(snapshot=snapshot, content=content))
         return snapshot
 
     def _opened_when_first_seen(self, snapshot: GateSnapshot, first_seen: datetime) -> GateSnapshot:

@@ -18,7 +18,6 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
-from agents.framework.storable_text import storable
 from reviewer_portal.archive.chain import RecordAltered, content_of
 from reviewer_portal.archive.export import latest_record
 from reviewer_portal.archive.integrity import purge_recorded, verify_placed
@@ -30,6 +29,7 @@ from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.run_chain import run_of_chain
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.run_location import client_for_run
+from reviewer_portal.safe_text import storable
 from reviewer_portal.temporal_client import TemporalUnreachable
 
 # Finding the run's own chain under its workflow id: a few calls, or one per continued run.

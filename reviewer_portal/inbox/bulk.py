@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -10,8 +11,26 @@ from agents.framework.input_rules import MAX_TEXT_LENGTH as MAX_REASON_LENGTH
 from reviewer_portal.inbox.forms import workflow_text
 from reviewer_portal.run_ids import RUN_ID_PATTERN
 
+# What an inbox row sends of its gate for the bulk form: "<version>" or "<version>.<12 hex digits>".
+SHOWN = re.compile(r"[0-9]{1,9}(?:\.[0-9a-f]{12})?")
+SHOWN_DIGITS = 12
 BULK_REASONS = ("Policy breach", "Insufficient evidence", "Outside risk appetite", "Duplicate application")
 MAX_BULK_GATES = 50
+
+
+def shown_of(version: int, content_digest: str) -> str:
+    """What an inbox row sends of its gate: its version, and the first digits of the run's digest
+    of its content (a run set back holds other content at the same version), where it has one."""
+    return f"{version}.{content_digest[:SHOWN_DIGITS]}" if content_digest else str(version)
+
+
+def changed_since_listed(shown: str, version: int, content_digest: str) -> bool:
+    """Whether a gate now at `version` holding `content_digest` is not what its row sent, `shown`
+    (a row from before digests sent the version alone: that alone is compared)."""
+    listed_version, _, listed_content = shown.partition(".")
+    if listed_version != str(version):
+        return True
+    return bool(listed_content) and listed_content != content_digest[:SHOWN_DIGITS]
 
 
 class GateIdsField(forms.MultipleChoiceField):
@@ -57,16 +76,17 @@ class BulkDecisionForm(forms.Form):
             raise forms.ValidationError(f"Select at most {MAX_BULK_GATES} gates at a time.")
         return ids
 
-    def shown_versions(self, data: Any) -> dict[str, int]:
-        """The version each selected gate had when the inbox showed it (its row's `shown_<id>`);
-        a gate whose row sent none (an older page, a script) is taken as it is now."""
+    def shown_versions(self, data: Any) -> dict[str, str]:
+        """What the inbox showed of each selected gate (its row's `shown_<id>`): its version, and
+        the first digits of the run's digest of its content, where the row had one
+        (`shown_of`); a gate whose row sent none (an older page, a script) is taken as it is now."""
         shown = {}
         for gate_id in self.cleaned_data.get("gate_ids", []):
             value = data.get(f"shown_{gate_id}", "")
-            if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
-                shown[gate_id] = int(value)
+            if isinstance(value, str) and SHOWN.fullmatch(value):
+                shown[gate_id] = value
             elif value:
-                shown[gate_id] = -1  # not a version: no gate is at it, so the gate is refused
+                shown[gate_id] = "-1"  # not what a row sends: no gate shows so, so the gate is refused
         return shown
 
     def clean_reason_text(self) -> str:

@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from agents.framework.contract import DECIDE
 from reviewer_portal.accounts.roles import reviewer_roles_of
+from reviewer_portal.inbox.bulk import changed_since_listed
 from reviewer_portal.inbox.delivery import (
     ActionConflict,
     action_answer,
@@ -53,15 +54,16 @@ def gates_decide_in_bulk(
     decision: str,
     reason: str,
     submission_id: str,
-    shown: dict[str, int] | None = None,
+    shown: dict[str, str] | None = None,
 ) -> list[BulkOutcome]:
     """Decide each selected gate as `gate_decide` would: one Update per gate, each with its own ID.
 
     Every id is checked again first (pending, the user's role, eligible for bulk, and no flag of
     its agent's: a flagged gate is a question for a reviewer's own look at it); any other is
     refused here, without a call to its workflow, and so is one that changed since the inbox
-    showed it (`shown`: the version of each gate as the reviewer saw it; a recommendation revised
-    since was never seen). The workflow still has the last word on the rest (four eyes, claims,
+    showed it (`shown`: what each gate's row sent, its version and the first digits of the run's
+    digest of its content; a recommendation revised since, or answered again by a run set back,
+    was never seen). The workflow still has the last word on the rest (four eyes, claims,
     expiry), and its refusal comes back in the gate's attempt.
 
     The Updates go out in two rounds, each sent at once: the claims a claim-first gate needs, then
@@ -78,7 +80,13 @@ def gates_decide_in_bulk(
     for gate_id in ids:
         gate = eligible.get(gate_id)
         refusal = _bulk_refusal(visible.get(gate_id), user) if gate is None else _flagged(gate)
-        if gate is not None and not refusal and shown.get(gate_id, gate.version) != gate.version:
+        listed = shown.get(gate_id)
+        if (
+            gate is not None
+            and not refusal
+            and listed
+            and changed_since_listed(listed, gate.version, gate.content_digest)
+        ):
             refusal = CHANGED_SINCE_SHOWN
         if gate is not None and not refusal and _needs_claim(gate):
             # Selecting an unclaimed gate claims it, unless the reviewer is marked absent, as the

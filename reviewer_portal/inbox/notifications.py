@@ -17,10 +17,10 @@ from django.db import close_old_connections
 from temporalio import activity
 
 from agents.framework.contract import NOTIFY_ACTIVITY
-from agents.framework.storable_text import storable
 from agents.framework.types import GateSnapshot, Notice
 from reviewer_portal.notices.selectors import role_holders
 from reviewer_portal.notices.services import NoticeEvent, notification_create_for_role
+from reviewer_portal.safe_text import storable
 
 SUBJECTS = {
     "opened": "High-priority gate waiting: {subject}",

@@ -38,7 +38,7 @@ def publish_opening(publication: GatePublication) -> tuple[bool, datetime | None
         if opening is None:
             return apply_publication(publication), None
         # Written just now: no earlier try wrote it, so there is no earlier time to look for.
-        wrote = apply_snapshot(opening, publication.chain)
+        wrote = apply_snapshot(opening, publication.chain, publication.content)
         return True, (None if wrote else first_seen_of(opening))
     finally:
         close_old_connections()

@@ -21,8 +21,6 @@ from django.utils import timezone
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
 from agents.framework.gate_changes import GatePatch
-from agents.framework.gate_content import content_digest
-from agents.framework.storable_text import storable
 from agents.framework.types import BY_FRAMEWORK, GateSnapshot, ToolResult
 from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.gate_moves import gate_moves
@@ -30,16 +28,24 @@ from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.presentation import amount_field, flags_of
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
+from reviewer_portal.safe_text import storable
 
 
 def gate_apply_snapshot(
-    *, snapshot: GateSnapshot, chain: str = "", run: str = "", rewound_from: str = ""
+    *,
+    snapshot: GateSnapshot,
+    chain: str = "",
+    run: str = "",
+    content: str | None = None,
+    set_back_from: str = "",
 ) -> bool:
     """Insert or update the projection row if `snapshot` is newer; True if it changed. From a
-    run's publication, `chain` is the run's chain: a row of another chain is not changed.
-    `rewound_from`: the run was set back (reset) and holds another gate at the row's version or
-    an earlier one; the row takes the run's, whatever its version, if it still holds the gate of
-    that digest (what the run refused a decision on).
+    run's publication, `chain` is the run's chain: a row of another chain is not changed, and
+    `content` the run's digest of the gate (agents.framework.gate_content; "" from runs recorded
+    before it; None, from the portal's own writes, keeps the row's).
+    `set_back_from`: the run was set back (reset) and holds another gate at the row's version or an
+    earlier one (reviewer_portal.inbox.publishing): the row takes it whatever its version, if it is
+    still open and holds the gate of that digest.
 
     Listeners of `gate_changed` hear about every change once it is committed.
     """
@@ -48,8 +54,11 @@ def gate_apply_snapshot(
     # Only a later version: a gate opened again at its version by a retried task keeps the time it
     # was first seen, so a run whose opening task keeps failing still shows overdue.
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
-    if rewound_from:  # "": a row written before the digest, which no publish has changed since
-        newer = Gate.objects.filter(gate_id=snapshot.gate_id, content_digest__in=(rewound_from, ""))
+    if set_back_from:
+        pending = Gate.objects.filter(gate_id=snapshot.gate_id, status=Gate.Status.PENDING)
+        newer = pending.filter(content_digest=set_back_from)
+    if content is not None:
+        fields["content_digest"] = content
     if chain:
         newer = newer.filter(chain_id__in=("", chain))
         fields["chain_id"] = chain
@@ -60,7 +69,7 @@ def gate_apply_snapshot(
         fields.update(gate_moves(newer.select_for_update(no_key=True), snapshot))
         before = gate_state_before(newer)
         updated = newer.update(**fields)
-    if not updated and rewound_from:
+    if not updated and set_back_from:
         return False
     if not updated:
         try:
@@ -80,21 +89,32 @@ def gate_apply_snapshot(
     return True
 
 
-def gate_apply_patch(*, patch: GatePatch, chain: str = "", run: str = "") -> bool:
-    """Apply `patch` to the row at its base version. True if the row is now at the patch's
-    version or newer; False if it cannot follow on (no row, or a change missed): send it whole."""
+def gate_apply_patch(
+    *, patch: GatePatch, chain: str = "", run: str = "", content: str | None = None, base_content: str = ""
+) -> bool:
+    """Apply `patch` to the row at its base version, holding the content it follows on from
+    (`base_content`, the run's digest; `content`: of the gate after it, as for gate_apply_snapshot).
+    True if the row is now at the patch's version or newer, with that content; False if it cannot
+    follow on (no row, a change missed, or other content at that version: a run set back): send it
+    whole."""
     with transaction.atomic():
         # FOR NO KEY UPDATE: recording an action (a foreign key to the gate) does not wait on it.
         rows = Gate.objects.select_for_update(no_key=True).filter(gate_id=patch.gate_id)
-        row = rows.only("version", "snapshot").first()
+        row = rows.only("version", "snapshot", "content_digest").first()
         if row is None or not row.snapshot:
             return False
         if row.version >= patch.version:
-            return True
-        if row.version != patch.base_version:
+            return not other_content(row.content_digest, content or "")
+        if row.version != patch.base_version or other_content(row.content_digest, base_content):
             return False
-        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch), chain=chain, run=run)
+        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch), chain=chain, run=run, content=content)
     return True
+
+
+def other_content(held: str, named: str) -> bool:
+    """Whether a row holding `held` holds other content than the run's digest `named` (either
+    empty: a row or a run from before digests, which cannot tell)."""
+    return bool(held and named and held != named)
 
 
 def gate_as_patched(gate: Gate, patch: GatePatch) -> bool:
@@ -227,7 +247,6 @@ def _fields(s: GateSnapshot, data: dict[str, Any]) -> dict[str, object]:
             for r in s.revisions
         ],
         "snapshot": data,
-        "content_digest": content_digest(s),
         "updated_at": timezone.now(),
     }
 

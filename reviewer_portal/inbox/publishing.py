@@ -29,6 +29,7 @@ from reviewer_portal.history.services import started_chain
 from reviewer_portal.inbox.models import Gate
 from reviewer_portal.inbox.projection import gate_apply_patch, gate_apply_snapshot
 from reviewer_portal.inbox.run_chain import calling_chain
+from reviewer_portal.inbox.set_back import set_back
 
 FORGED_GATE = "GateNotOfThisRun"
 
@@ -48,7 +49,7 @@ def apply_publication(publication: GatePublication) -> bool:
     A publication that names no chain (workflow code from before chains, on an older worker during
     a rollout or after a rollback) is of the chain Temporal says the calling run is of."""
     if publication.snapshot is not None:
-        apply_snapshot(publication.snapshot, publication.chain)
+        apply_snapshot(publication.snapshot, publication.chain, publication.content)
         return True
     if publication.patch is None:
         return False
@@ -58,12 +59,19 @@ def apply_publication(publication: GatePublication) -> bool:
     _check_publisher(gate_id, agent)
     chain = _named(publication.chain)
     _check_chain(gate_id, chain_id, chain)
-    return gate_apply_patch(patch=publication.patch, chain=chain, run=_calling_run())
+    return gate_apply_patch(
+        patch=publication.patch,
+        chain=chain,
+        run=_calling_run(),
+        content=publication.content,
+        base_content=publication.base_content,
+    )
 
 
-def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
+def apply_snapshot(snapshot: GateSnapshot, chain: str = "", content: str = "") -> bool:
     """`gate_apply_snapshot` once the calling run (of `chain`, or of the chain Temporal names) may
-    publish the gate; True if the row changed (False: it was already at this version or newer)."""
+    publish the gate; True if the row changed (False: it was already at this version or newer,
+    with the same content). `content`: the run's digest of the gate ("" from runs before it)."""
     _check_publisher(snapshot.gate_id, snapshot.agent)
     chain = _named(chain)
     existing = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("agent", "chain_id").first()
@@ -79,7 +87,10 @@ def apply_snapshot(snapshot: GateSnapshot, chain: str = "") -> bool:
     # A new gate's row is bound to the chain the portal started under the workflow id, where it
     # recorded one: a run started again under the id before the gate opened does not open it.
     _check_chain(snapshot.gate_id, existing[1] if existing else started_chain(snapshot.workflow_id), chain)
-    return gate_apply_snapshot(snapshot=snapshot, chain=chain, run=_calling_run())
+    run = _calling_run()
+    if gate_apply_snapshot(snapshot=snapshot, chain=chain, run=run, content=content):
+        return True
+    return set_back(snapshot, chain=chain, run=run, content=content)
 
 
 @activity.defn(name=PUBLISH_ACTIVITY)

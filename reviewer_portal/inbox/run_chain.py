@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from reviewer_portal.temporal_client import get_client, run_on_client_loop
@@ -54,6 +54,19 @@ def calling_chain() -> str:
         return (await chain_of(client, info.workflow_id or "", info.workflow_run_id or "", ASK_TIMEOUT))[1]
 
     return run_on_client_loop(ask(), timeout=ASK_TIMEOUT.total_seconds() * 2 + 1)
+
+
+def calling_run_is_open() -> bool:
+    """Whether the run that scheduled the current activity is still running (a run a reset ended
+    may have an activity under way still), within seconds as `calling_chain`."""
+    info = activity.info()
+
+    async def ask() -> bool:
+        client = await get_client(info.namespace)
+        handle = client.get_workflow_handle(info.workflow_id or "", run_id=info.workflow_run_id or None)
+        return (await handle.describe(rpc_timeout=ASK_TIMEOUT)).status == WorkflowExecutionStatus.RUNNING
+
+    return run_on_client_loop(ask(), timeout=ASK_TIMEOUT.total_seconds() + 1)
 
 
 async def run_of_chain(

@@ -53,11 +53,9 @@ def applied_actions(attempt: ActionAttempt) -> set[str] | None:
         return None
 
 
-def gate_catch_up(gate: Gate, *, rewound_from: str = "") -> None:
+def gate_catch_up(gate: Gate) -> None:
     """Catch the projection up with the run's own view of the gate (nothing to do if the run is
-    gone or answers no query). Raises RunOutOfReach while Temporal or the run's worker is down.
-    `rewound_from`: the run refused a decision made on the gate of that digest, holding another
-    (it was set back): the row takes the run's view whatever its version (projection)."""
+    gone or answers no query). Raises RunOutOfReach while Temporal or the run's worker is down."""
     try:
         snapshots: list[GateSnapshot] = _ask(gate, ALL_GATES_QUERY, list[GateSnapshot])
     except (WorkflowQueryFailedError, RunReplaced):
@@ -69,9 +67,7 @@ def gate_catch_up(gate: Gate, *, rewound_from: str = "") -> None:
     except (TemporalUnreachable, TimeoutError) as err:
         raise RunOutOfReach(str(err) or "Temporal did not answer in time.") from err
     if current := next((s for s in snapshots if s.gate_id == gate.gate_id), None):
-        gate_apply_snapshot(
-            snapshot=current, chain=gate.chain_id if rewound_from else "", rewound_from=rewound_from
-        )
+        gate_apply_snapshot(snapshot=current)
 
 
 def run_replaced(gate: Gate) -> bool:

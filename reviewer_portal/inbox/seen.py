@@ -15,10 +15,6 @@ import hashlib
 import json
 from typing import Any
 
-from temporalio.converter import value_to_type
-
-from agents.framework.gate_content import content_digest
-from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import Gate
 
 # Bumped when a part's fields change: a digest kept under another version is not compared.
@@ -47,19 +43,12 @@ SHOWN_MAX_LENGTH = 400  # a token is about 110 characters; anything longer is no
 
 def seen_of(gate: Gate, *, reviewer_id: object, bulk: bool = False) -> dict[str, Any]:
     """What a decision keeps of the gate its reviewer decided on (digests, part by part), and the
-    run's own digest of it (CONTENT), which the decision names for the run to check."""
+    run's own digest of it (CONTENT, "" for a row no run has digested), which the decision names
+    for the run to check."""
     parts = PARTS | BULK_PARTS if bulk else PARTS
     digests = {part: _digest([getattr(gate, name) for name in names]) for part, (_, names) in parts.items()}
     notes = _digest(_notes_of_others(gate, reviewer_id))
-    return {"v": VERSION, **digests, NOTES: notes, CONTENT: gate_content_of(gate)}
-
-
-def gate_content_of(gate: Gate) -> str:
-    """The digest the run computes of the gate the row holds (agents.framework.gate_content);
-    computed from the row's snapshot where it was written before the column ("" if it has none)."""
-    if gate.content_digest or not gate.snapshot:
-        return gate.content_digest
-    return content_digest(value_to_type(GateSnapshot, gate.snapshot))
+    return {"v": VERSION, **digests, NOTES: notes, CONTENT: gate.content_digest}
 
 
 def changed_parts(seen: dict[str, Any], now: dict[str, Any]) -> list[str]:

@@ -66,6 +66,7 @@ INBOX_ROW_FIELDS = (
     "tool_call",  # the recommendation reads as the tool's action (one small JSON value, often null)
     "flags",  # the agent's flags, named in the row (a short list, most often empty)
     "version",  # with updated_at, the key of the row's rendered HTML (reviewer_portal.inbox.rows)
+    "content_digest",  # its first digits go with the version in the row's bulk selection
     "updated_at",
 )
 # Low-risk gates a reviewer may decide several at a time, where the gate's policy allows it.

@@ -30,7 +30,6 @@ from agents.framework.contract import (
     DECIDE,
 )
 from agents.framework.gate_changes import GatePatch
-from agents.framework.gates import CONTENT_CHANGED
 from agents.framework.reviewer_actions import (
     ActionInput,
     ActionResult,
@@ -41,13 +40,7 @@ from agents.framework.reviewer_actions import (
 from agents.framework.signing import MAX_AGE
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
-from reviewer_portal.inbox.run_queries import (
-    REPLACED,
-    RunOutOfReach,
-    applied_actions,
-    gate_catch_up,
-    run_replaced,
-)
+from reviewer_portal.inbox.run_queries import REPLACED, applied_actions, run_replaced
 from reviewer_portal.inbox.seen import CONTENT
 from reviewer_portal.request_threads import async_to_sync_aside
 from reviewer_portal.temporal_client import TemporalUnreachable, client_for_agent
@@ -186,10 +179,7 @@ async def send_async(attempt: ActionAttempt, gate: Gate, envelope: Envelope) -> 
         cause = err.cause
         if getattr(cause, "type", None) == ALREADY_APPLIED:
             return Answer(Status.ACCEPTED)
-        message = getattr(cause, "message", None) or str(cause or err)
-        if message == CONTENT_CHANGED and isinstance(envelope.signed, DecideInput):
-            await sync_to_async(_show_the_runs_gate)(gate, envelope.signed.content)
-        return Answer(Status.REFUSED, message)
+        return Answer(Status.REFUSED, getattr(cause, "message", None) or str(cause or err))
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return await sync_to_async(_answer_from_a_closed_run)(attempt)
@@ -231,18 +221,6 @@ async def _execute(gate: Gate, action: str, envelope: Envelope) -> ActionResult:
             id=envelope.update_id,
             result_type=ActionResult,
             rpc_timeout=timedelta(seconds=timeout),
-        )
-
-
-def _show_the_runs_gate(gate: Gate, decided_on: str) -> None:
-    """The run refused a decision made on a gate it no longer holds (it was set back and the agent
-    answered again, at the same version): the projection takes the run's gate, so that the page
-    shows what a decision would now apply to."""
-    try:
-        gate_catch_up(gate, rewound_from=decided_on)
-    except RunOutOfReach:
-        log.warning(
-            "%s: the run's gate could not be read after a refusal; the page shows the old one", gate.gate_id
         )
 
 

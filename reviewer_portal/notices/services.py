@@ -11,11 +11,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from agents.framework.storable_text import storable
 from reviewer_portal.notices.live import push_notices_changed
 from reviewer_portal.notices.models import Notification
 from reviewer_portal.notices.selectors import role_holders
 from reviewer_portal.run_ids import RUN_ID_PATTERN
+from reviewer_portal.safe_text import storable
 
 # A mark-read request names at most this many notifications (a page shows 25).
 MAX_IDS = 100

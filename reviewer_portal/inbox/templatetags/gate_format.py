@@ -9,6 +9,7 @@ from django import template
 
 from reviewer_portal.dashboard.verdicts import verdict_of
 from reviewer_portal.inbox import passages, presentation, side_by_side
+from reviewer_portal.inbox.bulk import shown_of
 
 register = template.Library()
 
@@ -123,3 +124,9 @@ def tone(outcome: str, agent: str) -> str:
 @register.filter
 def workspace(gate: Any) -> presentation.WorkspaceLink | None:
     return presentation.workspace_of(gate.agent, gate.kind, gate.workflow_id)
+
+
+@register.filter
+def listed_as(gate: Any) -> str:
+    """What an inbox row sends of its gate for the bulk form (reviewer_portal.inbox.bulk.shown_of)."""
+    return shown_of(gate.version, gate.content_digest)

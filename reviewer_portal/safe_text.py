@@ -2,8 +2,7 @@
 
 History can hold strings no page can encode and PostgreSQL will not store: a lone surrogate (JSON
 allows "\\ud800") or a NUL. The workflow refuses them in reviewer actions now, but older runs, model
-output and case data may still carry them; each becomes U+FFFD on the way into the portal. Pure
-Python: the workflow digests a gate's content as the portal stores it (agents.framework.gate_content).
+output and case data may still carry them; each becomes U+FFFD on the way into the portal.
 """
 
 from __future__ import annotations
