@@ -61,6 +61,11 @@ TEMPORAL_UPDATE_TIMEOUT_SECONDS = env.float("TEMPORAL_UPDATE_TIMEOUT_SECONDS", d
 # once, at the price of "kept" answers when Temporal is merely slow.
 START_WAIT_SECONDS = env.float("START_WAIT_SECONDS", default=15.0)
 
+# Whether a decision names the run's digest of the gate it was made on (DecideInput.content). A
+# worker from before digests refuses such a decision as badly signed: turn this off before rolling
+# the workers back, and on again once every worker runs a release with digests.
+DECISIONS_NAME_CONTENT = env.bool("DECISIONS_NAME_CONTENT", default=True)
+
 # --- Signed reviewer actions ------------------------------------------------------------------
 # The portal's Ed25519 signing key (a small JSON document, see reviewer_portal/trust/keys.py):
 # inline, or from a secret file. `make dev` generates a development key at the default path;

@@ -37,6 +37,7 @@ from agents.framework.llm import LlmSettings
 from agents.framework.signing import action_claims
 from agents.framework.types import Annotation, Recommendation, ToolResult
 from agents.framework.workflow import AgentWorkflow
+from reviewer_portal.inbox import set_back as set_back_module
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.projection import gate_apply_patch, gate_apply_snapshot
 from reviewer_portal.inbox.publishing import publish_gate_change
@@ -397,3 +398,81 @@ def test_a_bulk_decision_from_an_inbox_listed_before_a_set_back_is_refused(tempo
     assert CHANGED in response.content.decode()
     assert not ActionAttempt.objects.filter(action="decide").exists()
     assert Gate.objects.get(pk=gate.pk).version == gate.version  # the same version, other content
+
+
+# --- found by the second review ----------------------------------------------------------------
+
+
+def test_a_decided_row_keeps_its_decision_whatever_version_a_run_set_back_reaches(transactional_db):
+    # The reset run's SLA warnings and escalation took its version past the row's: the row went
+    # back to pending in the senior queue, and a second reviewer undid an executed rejection.
+    opened = opened_gate()
+    rejected = dataclasses.replace(
+        opened, status="rejected", decided_by="officer", decision_id="decide:g:1", reason="No.", version=3
+    )
+    gate_apply_snapshot(snapshot=rejected, content=content_digest(rejected))
+    answered_again = dataclasses.replace(
+        opened,
+        recommendation=Recommendation("approve", SECOND_ANSWER, []),
+        role="senior_credit_officer",
+        version=4,
+    )
+
+    assert gate_apply_snapshot(snapshot=answered_again, content=content_digest(answered_again)) is False
+    row = Gate.objects.get(gate_id=opened.gate_id)
+    assert (row.status, row.decided_by, row.version) == ("rejected", "officer", 3)
+    # The same decision, published again at a later version (a continued run), is taken.
+    again = dataclasses.replace(rejected, version=5)
+    assert gate_apply_snapshot(snapshot=again, content=content_digest(again)) is True
+
+
+def test_a_row_no_run_digested_takes_no_patch_naming_a_base_and_is_set_back(transactional_db, monkeypatch):
+    # A row from before digests (or rebuilt by reconcile) took the reset run's claim onto the
+    # first answer, with the second answer's digest, and was never set back.
+    monkeypatch.setattr(set_back_module, "calling_run_is_open", lambda: True)
+    opened = opened_gate()
+    gate_apply_snapshot(snapshot=opened, run="run-1", content="")
+    second = dataclasses.replace(opened, recommendation=Recommendation("approve", SECOND_ANSWER, []))
+    claimed = dataclasses.replace(second, assignee="officer", assignee_id="7", version=2)
+    digest = content_digest(second)
+
+    assert gate_apply_patch(patch=gate_patch(second, claimed), content=digest, base_content=digest) is False
+    assert set_back_module.set_back(opened, chain="", run="run-2", content=content_digest(opened)) is False
+    assert set_back_module.set_back(second, chain="", run="run-2", content=digest) is True
+    row = Gate.objects.get(gate_id=opened.gate_id)
+    assert (row.rationale, row.content_digest, row.run_id) == (SECOND_ANSWER, digest, "run-2")
+
+
+def test_a_late_try_of_the_publishing_runs_own_earlier_publish_is_not_taken(transactional_db, monkeypatch):
+    monkeypatch.setattr(set_back_module, "calling_run_is_open", lambda: True)
+    opened = opened_gate()
+    revised = dataclasses.replace(opened, recommendation=Recommendation("decline", "Revised.", []), version=4)
+    gate_apply_snapshot(snapshot=revised, run="run-1", content=content_digest(revised))
+
+    assert set_back_module.set_back(opened, chain="", run="run-1", content=content_digest(opened)) is False
+    assert Gate.objects.get(gate_id=opened.gate_id).version == 4
+
+
+def test_a_gate_open_across_the_upgrade_is_set_back_too(
+    temporal, settings, portal_settings, transactional_db
+):
+    with a_run_set_back(temporal, settings) as (handle, set_back):
+        first = projected_gate(handle)
+        Gate.objects.filter(pk=first.pk).update(content_digest="")  # as a row written before digests
+        set_back()
+        wait_until(lambda: Gate.objects.get(pk=first.pk).rationale == SECOND_ANSWER)
+        held = run_gate(temporal, handle)
+
+    assert Gate.objects.get(pk=first.pk).content_digest == content_digest(held)
+
+
+def test_keys_and_sets_digest_as_a_continued_run_holds_them():
+    converter = data_converter().payload_converter
+    for proposal in [{True: 1}, {None: 2}, {3: "x"}, {"k": (1, 2)}, {"trend": -0.0, "ceiling": 1e16}]:
+        gate = dataclasses.replace(opened_gate(), recommendation=Recommendation("approve", "r", [], proposal))
+        carried = converter.from_payloads(converter.to_payloads([gate]), [type(gate)])[0]
+        assert content_digest(carried) == content_digest(gate), proposal
+    listed = dataclasses.replace(opened_gate(), case={"tags": {"b", "a", "c"}})
+    assert content_digest(listed) == content_digest(
+        dataclasses.replace(listed, case={"tags": {"c", "a", "b"}})
+    )

@@ -50,17 +50,23 @@ def content_digest(gate: GateSnapshot) -> str:
 
 
 def _canonical(value: Any) -> Any:
-    """`value` with each dataclass as a mapping of its fields that do not hold their default."""
+    """`value` with each dataclass as a mapping of its fields that do not hold their default. (A
+    dataclass inside a field typed `Any` reaches a continued run as a mapping of all its fields:
+    no gate holds one today.)"""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: _canonical(getattr(value, f.name))
             for f in dataclasses.fields(value)
             if not _holds_default(f, getattr(value, f.name))
         }
-    if isinstance(value, dict):
-        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, dict):  # keys as JSON writes them, so a continued run's copy digests alike
+        return {
+            key if isinstance(key, str) else json.dumps(key): _canonical(item) for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_canonical(item) for item in value]
+    if isinstance(value, set | frozenset):  # in an order of their own, never the process's hashing
+        return sorted((_canonical(item) for item in value), key=json.dumps)
     return value
 
 

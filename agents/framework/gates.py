@@ -42,12 +42,12 @@ HOLD_DAYS = 365
 # Notes per gate: enough for a real discussion, bounded so a run's history stays small.
 MAX_NOTES = 50
 MAX_NOTES_CHARACTERS = 40_000
-# The run holds another gate than the decision was made on, at the same revision: a run set back to
-# before the model's step (reset), its projection still showing the first answer.
+# The run holds another gate than the decision was made on, at the same revision: most often a run
+# set back to before the model's step (reset), its projection still showing the first answer.
 CONTENT_CHANGED = (
     "The agent run holds a recommendation or evidence other than the one this decision was made on "
-    "(the run was set back and the agent answered again), so the decision was not applied and the "
-    "gate stays open: read the gate as it is now, and decide again."
+    "(the portal's copy of the gate is behind the run's, or the run was set back), so the decision "
+    "was not applied and the gate stays open: read the gate as it is now, and decide again."
 )
 
 

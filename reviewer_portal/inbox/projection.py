@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
@@ -30,6 +31,9 @@ from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
 from reviewer_portal.safe_text import storable
 
+# A decided gate's row keeps its decision (gate_apply_snapshot).
+DECIDED = (Gate.Status.APPROVED, Gate.Status.REJECTED)
+
 
 def gate_apply_snapshot(
     *,
@@ -37,15 +41,17 @@ def gate_apply_snapshot(
     chain: str = "",
     run: str = "",
     content: str | None = None,
-    set_back_from: str = "",
+    set_back_from: str | None = None,
 ) -> bool:
     """Insert or update the projection row if `snapshot` is newer; True if it changed. From a
     run's publication, `chain` is the run's chain: a row of another chain is not changed, and
     `content` the run's digest of the gate (agents.framework.gate_content; "" from runs recorded
     before it; None, from the portal's own writes, keeps the row's).
     `set_back_from`: the run was set back (reset) and holds another gate at the row's version or an
-    earlier one (reviewer_portal.inbox.publishing): the row takes it whatever its version, if it is
-    still open and holds the gate of that digest.
+    earlier one (reviewer_portal.inbox.set_back): the row takes it whatever its version, if it is
+    still undecided and holds the gate of that digest ("": of none).
+    A decided row takes only the same decision again: a run set back to before it (a reset) opens
+    it again in the run, never here (reviewer_portal.inbox.set_back says so in the log).
 
     Listeners of `gate_changed` hear about every change once it is committed.
     """
@@ -54,9 +60,9 @@ def gate_apply_snapshot(
     # Only a later version: a gate opened again at its version by a retried task keeps the time it
     # was first seen, so a run whose opening task keeps failing still shows overdue.
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
-    if set_back_from:
-        pending = Gate.objects.filter(gate_id=snapshot.gate_id, status=Gate.Status.PENDING)
-        newer = pending.filter(content_digest=set_back_from)
+    if set_back_from is not None:
+        newer = Gate.objects.filter(gate_id=snapshot.gate_id, content_digest=set_back_from)
+    newer = newer.filter(~Q(status__in=DECIDED) | Q(status=snapshot.status, decision_id=snapshot.decision_id))
     if content is not None:
         fields["content_digest"] = content
     if chain:
@@ -69,7 +75,7 @@ def gate_apply_snapshot(
         fields.update(gate_moves(newer.select_for_update(no_key=True), snapshot))
         before = gate_state_before(newer)
         updated = newer.update(**fields)
-    if not updated and set_back_from:
+    if not updated and set_back_from is not None:
         return False
     if not updated:
         try:
@@ -107,6 +113,8 @@ def gate_apply_patch(
             return not other_content(row.content_digest, content or "")
         if row.version != patch.base_version or other_content(row.content_digest, base_content):
             return False
+        if base_content and not row.content_digest:
+            return False  # a row no run digested (from before, or rebuilt): it cannot tell, so whole
         gate_apply_snapshot(snapshot=_patched(row.snapshot, patch), chain=chain, run=run, content=content)
     return True
 

@@ -67,7 +67,8 @@ def gate_catch_up(gate: Gate) -> None:
     except (TemporalUnreachable, TimeoutError) as err:
         raise RunOutOfReach(str(err) or "Temporal did not answer in time.") from err
     if current := next((s for s in snapshots if s.gate_id == gate.gate_id), None):
-        gate_apply_snapshot(snapshot=current)
+        # A query answers no digest: a row it changes holds none until the run next publishes.
+        gate_apply_snapshot(snapshot=current, content="")
 
 
 def run_replaced(gate: Gate) -> bool:

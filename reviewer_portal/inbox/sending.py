@@ -111,7 +111,8 @@ def action_input(attempt: ActionAttempt) -> ActionInput:
     }
     if attempt.action == DECIDE:
         revision = attempt.revision if attempt.revision is not None else -1
-        content = (attempt.seen or {}).get(CONTENT, "")  # none kept by a decision from before it
+        # None kept by a decision from before digests; none named while workers may be older.
+        content = (attempt.seen or {}).get(CONTENT, "") if settings.DECISIONS_NAME_CONTENT else ""
         return DecideInput(
             decision=attempt.decision,
             reason=attempt.reason,

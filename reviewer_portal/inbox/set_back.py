@@ -3,40 +3,68 @@ version the projection has, with another answer (agents.framework.gate_content).
 is not newer, so the version check alone would leave the row showing the first answer while the
 run holds the second, and a decision made on the page would be refused by the run, again and again.
 
-The row takes the run's gate if the gate is still open there and the publishing run is running (a
-run the reset ended may have a publish under way still: that one is not taken). A decided gate is
-never opened again: its decision was applied, perhaps acted on, and the run that reopened it is an
-incident for the platform team. Either way the log says so, at WARNING or ERROR, `set back`.
+The row takes a publication that is not newer when all of these hold:
+- it comes from another run than the one that last published the row (a late try of that run's own
+  earlier publish is never taken; a row no run is recorded to have published, written by hand or
+  before runs were recorded, keeps its first write), and that run is running (a run the reset ended
+  may have a publish under way still);
+- it holds other content than the row: by the run's digests, or, for a row no run has digested
+  (written before digests, or rebuilt by reconcile), by the row's snapshot apart from its times;
+- the gate is open in the row. A decided gate is never opened again (reviewer_portal.inbox.projection
+  keeps a decided row's decision whatever the version): its decision was applied, perhaps acted on,
+  and the run that opened it again is an incident for the platform team.
+The log says either at WARNING or ERROR, `set back`.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import Gate
-from reviewer_portal.inbox.projection import gate_apply_snapshot, other_content
+from reviewer_portal.inbox.projection import DECIDED, gate_apply_snapshot, other_content, storable_snapshot
 from reviewer_portal.inbox.run_chain import calling_run_is_open
 
 log = logging.getLogger(__name__)
+TIMES = ("opened_at", "deadline", "decided_at")
 
 
 def set_back(snapshot: GateSnapshot, *, chain: str, run: str, content: str) -> bool:
     """Take `snapshot`, published by run `run` (of `chain`) with the run's digest `content`, onto a
-    row at its version or a later one holding other content, as above; True if the row took it."""
+    row at its version or a later one, as above; True if the row took it."""
     row = (
         Gate.objects.filter(gate_id=snapshot.gate_id)
-        .values_list("content_digest", "status", "version")
+        .values("content_digest", "status", "version", "run_id")
         .first()
     )
-    if row is None or not other_content(row[0], content):
+    if (
+        row is None
+        or not content
+        or not run
+        or row["run_id"] in ("", run)
+        or not _other(row, snapshot, content)
+    ):
         return False
-    held, status, version = row
     if not calling_run_is_open():
         return False
-    where = f"gate {snapshot.gate_id} set back: run {run} holds another answer at version {snapshot.version}"
-    if status != Gate.Status.PENDING:
-        log.error("%s; the gate was %s at version %s and is not opened again", where, status, version)
+    where = f"gate {snapshot.gate_id} set back: run {run} holds it {snapshot.status} at version {snapshot.version}"
+    if row["status"] in DECIDED:
+        log.error("%s; it was %s at version %s and is not opened again", where, row["status"], row["version"])
         return False
-    log.warning("%s; the projection, at version %s, takes it", where, version)
-    return gate_apply_snapshot(snapshot=snapshot, chain=chain, run=run, content=content, set_back_from=held)
+    log.warning("%s, with another answer; the projection, at version %s, takes it", where, row["version"])
+    return gate_apply_snapshot(
+        snapshot=snapshot, chain=chain, run=run, content=content, set_back_from=row["content_digest"]
+    )
+
+
+def _other(row: dict[str, Any], snapshot: GateSnapshot, content: str) -> bool:
+    if row["content_digest"]:
+        return other_content(row["content_digest"], content)
+    stored = Gate.objects.filter(gate_id=snapshot.gate_id).values_list("snapshot", flat=True).first()
+    _, published = storable_snapshot(snapshot)
+    return _untimed(stored or {}) != _untimed(published)
+
+
+def _untimed(data: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in data.items() if name not in TIMES}
