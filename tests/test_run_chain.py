@@ -191,6 +191,9 @@ def test_a_gate_whose_run_was_ended_by_any_start_is_recovered_by_resetting_its_c
         return (await temporal.client.workflow_service.reset_workflow_execution(request)).run_id
 
     reset_run = temporal.run(reset())
+    # The reset run opens the gate again in the task it runs first: a claim before then is refused.
+    reset_handle = temporal.client.get_workflow_handle(handle.id, run_id=reset_run)
+    wait_until(lambda: bool(temporal.run(reset_handle.query(AgentWorkflow.all_gates))))
     accepted = claim()
 
     assert refused.status == ActionAttempt.Status.REFUSED and REPLACED in refused.detail

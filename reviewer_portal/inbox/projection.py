@@ -17,7 +17,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
@@ -27,12 +26,10 @@ from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.gate_moves import gate_moves
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.presentation import amount_field, flags_of
+from reviewer_portal.inbox.row_guards import decided_otherwise, open_or_same_decision, other_content
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
 from reviewer_portal.safe_text import storable
-
-# A decided gate's row keeps its decision (gate_apply_snapshot).
-DECIDED = (Gate.Status.APPROVED, Gate.Status.REJECTED)
 
 
 def gate_apply_snapshot(
@@ -62,7 +59,7 @@ def gate_apply_snapshot(
     newer = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version)
     if set_back_from is not None:
         newer = Gate.objects.filter(gate_id=snapshot.gate_id, content_digest=set_back_from)
-    newer = newer.filter(~Q(status__in=DECIDED) | Q(status=snapshot.status, decision_id=snapshot.decision_id))
+    newer = newer.filter(open_or_same_decision(snapshot))
     if content is not None:
         fields["content_digest"] = content
     if chain:
@@ -76,6 +73,8 @@ def gate_apply_snapshot(
         before = gate_state_before(newer)
         updated = newer.update(**fields)
     if not updated and set_back_from is not None:
+        return False
+    if not updated and decided_otherwise(snapshot):
         return False
     if not updated:
         try:
@@ -115,14 +114,9 @@ def gate_apply_patch(
             return False
         if base_content and not row.content_digest:
             return False  # a row no run digested (from before, or rebuilt): it cannot tell, so whole
-        gate_apply_snapshot(snapshot=_patched(row.snapshot, patch), chain=chain, run=run, content=content)
-    return True
-
-
-def other_content(held: str, named: str) -> bool:
-    """Whether a row holding `held` holds other content than the run's digest `named` (either
-    empty: a row or a run from before digests, which cannot tell)."""
-    return bool(held and named and held != named)
+        return gate_apply_snapshot(
+            snapshot=_patched(row.snapshot, patch), chain=chain, run=run, content=content
+        )
 
 
 def gate_as_patched(gate: Gate, patch: GatePatch) -> bool:

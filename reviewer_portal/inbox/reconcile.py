@@ -46,7 +46,7 @@ def projection_reconcile(*, client: Client, task_queue: str = "") -> Reconciled:
     query = AGENT_RUNS + (f" AND TaskQueue = '{task_queue}'" if task_queue else "")
     reported, unanswered = run_on_client_loop(_gates_in_temporal(client, query), timeout=None)
     changed, refused = 0, []
-    for workflow_id, chain, snapshot in reported:
+    for workflow_id, chain, run, snapshot in reported:
         refusal = reconcile_refusal(
             snapshot, workflow_id=workflow_id, namespace=client.namespace, chain=chain
         )
@@ -54,7 +54,8 @@ def projection_reconcile(*, client: Client, task_queue: str = "") -> Reconciled:
             refused.append(refusal)
         else:
             # A query answers no digest: a row it changes holds none until the run next publishes.
-            changed += gate_apply_snapshot(snapshot=snapshot, chain=chain, content="")
+            # The run it came from is recorded: a run set back later is told from it (inbox.set_back).
+            changed += gate_apply_snapshot(snapshot=snapshot, chain=chain, run=run, content="")
     return Reconciled(len(reported), changed, unanswered, refused)
 
 
@@ -74,10 +75,10 @@ def reconcile_refusal(snapshot: GateSnapshot, *, workflow_id: str, namespace: st
 
 async def _gates_in_temporal(
     client: Client, query: str
-) -> tuple[list[tuple[str, str, GateSnapshot]], list[str]]:
-    """Each gate a run reports, with the workflow id and chain of the run that reported it; the
-    runs that did not answer."""
-    reported: list[tuple[str, str, GateSnapshot]] = []
+) -> tuple[list[tuple[str, str, str, GateSnapshot]], list[str]]:
+    """Each gate a run reports, with the workflow id, chain and id of the run that reported it;
+    the runs that did not answer."""
+    reported: list[tuple[str, str, str, GateSnapshot]] = []
     unanswered: list[str] = []
     async for execution in client.list_workflows(query):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=AgentResult)
@@ -99,5 +100,5 @@ async def _gates_in_temporal(
             except RPCError:
                 unanswered.append(execution.id)  # gone since it was listed
                 continue
-        reported += [(execution.id, chain, snapshot) for snapshot in snapshots]
+        reported += [(execution.id, chain, execution.run_id, snapshot) for snapshot in snapshots]
     return reported, unanswered

@@ -40,6 +40,7 @@ from agents.framework.reviewer_actions import (
 from agents.framework.signing import MAX_AGE
 from reviewer_portal.accounts.roles import reviewer_roles_of
 from reviewer_portal.inbox.models import ActionAttempt, Gate
+from reviewer_portal.inbox.row_guards import DECIDED
 from reviewer_portal.inbox.run_queries import REPLACED, applied_actions, run_replaced
 from reviewer_portal.inbox.seen import CONTENT
 from reviewer_portal.request_threads import async_to_sync_aside
@@ -139,6 +140,10 @@ def local_refusal(attempt: ActionAttempt) -> str:
         return "Your account is no longer active, so the portal does not send this action."
     if attempt.assignee is not None and not attempt.assignee.is_active:
         return f"{attempt.assignee.get_username()} is no longer active."
+    gate = attempt.gate
+    if attempt.action == DECIDE and gate.status in DECIDED and gate.decision_id != attempt.action_id:
+        # The run may hold it open again (a reset): the decision applied stands (inbox.row_guards).
+        return f"This gate was already decided ({gate.status} by {gate.decided_by}), so the portal sends no other decision."
     size = len(json.dumps(as_json(action_input(attempt))))
     if size > MAX_ACTION_BYTES:
         return f"This action is too large to send ({size:,} bytes; at most {MAX_ACTION_BYTES:,})."
