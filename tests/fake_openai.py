@@ -35,6 +35,18 @@ class Fault:
     content_type: str = "application/json"
 
 
+def scripted_reply(message: dict, finish_reason: str) -> Fault:
+    """A scripted answer of the model: `message`, as the chat-completions API sends it."""
+    body = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake-gpt",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+    }
+    return Fault(200, json.dumps(body))
+
+
 class FakeOpenAI:
     def __init__(self, script: list[Fault] | None = None, *, repeat_last: bool = False) -> None:
         self.script = list(script or [])

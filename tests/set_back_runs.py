@@ -23,7 +23,7 @@ from tests.conftest import (
     loan_input,
     start_loan,
 )
-from tests.fake_openai import FakeOpenAI, Fault
+from tests.fake_openai import FakeOpenAI, Fault, scripted_reply
 from tests.outage import wait_until
 from tests.test_gate_rules import gate as gate_snapshot
 
@@ -41,15 +41,7 @@ def opened_gate():
 def answer(outcome: str, rationale: str) -> Fault:
     """The model's final answer, as the chat-completions API sends it."""
     content = json.dumps({"outcome": outcome, "rationale": rationale, "risk_factors": []})
-    message = {"role": "assistant", "content": content}
-    body = {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "fake-gpt",
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-    }
-    return Fault(200, json.dumps(body))
+    return scripted_reply({"role": "assistant", "content": content}, "stop")
 
 
 def reset_to_before_the_last_model_step(temporal, handle) -> str:

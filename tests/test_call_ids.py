@@ -49,7 +49,7 @@ from tests.conftest import (
     start_run,
     wait_for_gate,
 )
-from tests.fake_openai import FakeOpenAI, Fault
+from tests.fake_openai import FakeOpenAI, Fault, scripted_reply
 
 CASE = {"team": "search", "month": "2026-11", "budget": 100_000}
 
@@ -64,15 +64,7 @@ def increase(call_id: str, amount: int) -> dict:
 
 
 def reply(*calls: dict) -> Fault:
-    message = {"role": "assistant", "content": None, "tool_calls": list(calls)}
-    body = {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "fake-gpt",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
-    }
-    return Fault(200, json.dumps(body))
+    return scripted_reply({"role": "assistant", "content": None, "tool_calls": list(calls)}, "tool_calls")
 
 
 def all_gates(temporal, handle):

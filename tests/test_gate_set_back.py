@@ -301,3 +301,28 @@ def test_a_request_for_changes_is_not_dropped_by_a_run_set_back(transactional_db
 
     assert taken is False and "changes requested" in caplog.text
     assert Gate.objects.get(gate_id=opened.gate_id).status == "changes_requested"
+
+
+def test_a_run_set_back_that_decides_at_the_rows_version_changes_no_decided_row(transactional_db, caplog):
+    # Found by the fourth review: a reset drops the claims and notes after its point, so the run's
+    # own decision (its SLA expiry) came at the decided row's version, answered "in sync".
+    opened = opened_gate()
+    approved = dataclasses.replace(
+        opened, status="approved", decided_by="officer", decision_id="decide:g:1", reason="Fine.", version=5
+    )
+    digest = content_digest(approved)
+    gate_apply_snapshot(snapshot=approved, run="run-1", content=digest)
+    warned = dataclasses.replace(opened, version=4)
+    expired = dataclasses.replace(
+        warned, status="rejected", decided_by="system", reason="SLA expired.", version=5
+    )
+
+    assert (
+        gate_apply_patch(patch=gate_patch(warned, expired), run="run-2", content=digest, base_content=digest)
+        is False
+    )
+    assert gate_apply_snapshot(snapshot=expired, run="run-2", content=digest) is False
+
+    row = Gate.objects.get(gate_id=opened.gate_id)
+    assert (row.status, row.decided_by, row.reason) == ("approved", "officer", "Fine.")
+    assert "rejected by system at version 5; the projection keeps approved by officer" in caplog.text

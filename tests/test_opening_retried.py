@@ -155,11 +155,14 @@ def retried_opening(temporal, history) -> str:
     raise AssertionError("no local publish in the history")
 
 
-def test_a_row_planted_under_the_gate_id_is_not_this_opening_and_moves_no_clock(temporal, worker):
+def test_a_row_planted_under_the_gate_id_is_not_this_opening_and_moves_no_clock(
+    temporal, portal_settings, worker, caplog
+):
     """A row waiting at the gate's id and version 1 that the run did not write (a workflow of
     another namespace planting it, a hand-written row), opened a little earlier: its content is
     not this opening's, so the run keeps its own time and its trail says nothing of a retry. The
-    row is left as it was (the first write of a version wins), as before."""
+    row, which no run is recorded to have written, takes the running run's gate in its place
+    (reviewer_portal.inbox.set_back), and the log says so."""
     workflow_id = f"loan-test-{uuid.uuid4().hex[:12]}"
     planted = gate(
         gate_id=f"{workflow_id}--g1",
@@ -176,7 +179,8 @@ def test_a_row_planted_under_the_gate_id_is_not_this_opening_and_moves_no_clock(
     wait_for_event(temporal, handle, "TIMER_STARTED")
     row = Gate.objects.get(gate_id=opened.gate_id)
 
-    assert (row.opened_at, row.deadline) == (planted.opened_at, planted.deadline)
+    assert (row.opened_at, row.deadline) == (opened.opened_at, opened.deadline)
+    assert "set back" in caplog.text
     assert opened.opened_at > planted.opened_at + timedelta(seconds=5)
     assert opened.deadline - opened.opened_at == timedelta(seconds=opened.sla_seconds)
     trail = trail_of(temporal, handle)

@@ -26,7 +26,12 @@ from reviewer_portal.inbox.freshness import bump_roles
 from reviewer_portal.inbox.gate_moves import gate_moves
 from reviewer_portal.inbox.models import ActionAttempt, Gate
 from reviewer_portal.inbox.presentation import amount_field, flags_of
-from reviewer_portal.inbox.row_guards import decided_otherwise, open_or_same_decision, other_content
+from reviewer_portal.inbox.row_guards import (
+    decided_otherwise,
+    decides_otherwise,
+    open_or_same_decision,
+    other_content,
+)
 from reviewer_portal.inbox.signals import gate_changed
 from reviewer_portal.notices.gate_events import gate_state_before, notices_for_gate_change
 from reviewer_portal.safe_text import storable
@@ -74,16 +79,16 @@ def gate_apply_snapshot(
         updated = newer.update(**fields)
     if not updated and set_back_from is not None:
         return False
-    if not updated and decided_otherwise(snapshot):
-        return False
     if not updated:
         try:
             with transaction.atomic():
                 Gate.objects.create(gate_id=snapshot.gate_id, **fields)
             created = True
         except IntegrityError:
-            # The row exists: at this version or newer (nothing to do), or an older one raced in.
+            # The row exists: at this version or newer (nothing to do), or an older one raced in, or
+            # it keeps a decision the run does not (logged).
             if not newer.update(**fields):
+                decided_otherwise(snapshot)
                 return False
     # Assignments and decisions tell the people concerned (idempotent per event; never raises).
     notices_for_gate_change(before=before, after=snapshot)
@@ -105,11 +110,13 @@ def gate_apply_patch(
     with transaction.atomic():
         # FOR NO KEY UPDATE: recording an action (a foreign key to the gate) does not wait on it.
         rows = Gate.objects.select_for_update(no_key=True).filter(gate_id=patch.gate_id)
-        row = rows.only("version", "snapshot", "content_digest").first()
+        row = rows.only("version", "snapshot", "content_digest", "status").first()
         if row is None or not row.snapshot:
             return False
         if row.version >= patch.version:
-            return not other_content(row.content_digest, content or "")
+            # In sync, unless the run holds other content, or decides a decided row otherwise:
+            # then the whole gate, which row_guards logs.
+            return not other_content(row.content_digest, content or "") and not decides_otherwise(row, patch)
         if row.version != patch.base_version or other_content(row.content_digest, base_content):
             return False
         if base_content and not row.content_digest:

@@ -12,11 +12,14 @@ import logging
 
 from django.db.models import Q
 
+from agents.framework.gate_changes import GatePatch
 from agents.framework.types import GateSnapshot
 from reviewer_portal.inbox.models import Gate
 
 log = logging.getLogger(__name__)
 DECIDED = (Gate.Status.APPROVED, Gate.Status.REJECTED)
+# What a decision is, beside its time: a decided row takes a publication only if these are alike.
+DECISION_FIELDS = ("status", "decision_id", "decided_by", "decided_by_id", "reason")
 
 
 def open_or_same_decision(snapshot: GateSnapshot) -> Q:
@@ -25,19 +28,23 @@ def open_or_same_decision(snapshot: GateSnapshot) -> Q:
 
 
 def same_decision(snapshot: GateSnapshot) -> Q:
-    return Q(
-        status=snapshot.status,
-        decision_id=snapshot.decision_id,
-        decided_by=snapshot.decided_by,
-        decided_by_id=snapshot.decided_by_id,
-        reason=snapshot.reason,
+    return Q(**{name: getattr(snapshot, name) for name in DECISION_FIELDS})
+
+
+def decides_otherwise(row: Gate, patch: GatePatch) -> bool:
+    """Whether `patch` changes the decision of `row`, a decided row at its version or later."""
+    return row.status in DECIDED and any(
+        name in patch.changes and patch.changes[name] != row.snapshot.get(name) for name in DECISION_FIELDS
     )
 
 
 def decided_otherwise(snapshot: GateSnapshot) -> bool:
-    """Whether the row holds a decision `snapshot`, newer, would change (a run set back and decided
-    again, or a row changed by hand): logged at ERROR, as the row keeps its decision."""
-    decided = Gate.objects.filter(gate_id=snapshot.gate_id, version__lt=snapshot.version, status__in=DECIDED)
+    """Whether the row holds a decision `snapshot` would change, `snapshot` being newer or decided
+    itself (a run set back and decided again, or a row changed by hand; an undecided snapshot of an
+    earlier version is a publish the row is ahead of): logged at ERROR, as the row keeps its decision."""
+    decided = Gate.objects.filter(gate_id=snapshot.gate_id, status__in=DECIDED)
+    if snapshot.status not in DECIDED:
+        decided = decided.filter(version__lt=snapshot.version)
     row = decided.exclude(same_decision(snapshot)).values("status", "decided_by", "version").first()
     if row is not None:
         log.error(

@@ -143,7 +143,10 @@ def local_refusal(attempt: ActionAttempt) -> str:
     gate = attempt.gate
     if attempt.action == DECIDE and gate.status in DECIDED and gate.decision_id != attempt.action_id:
         # The run may hold it open again (a reset): the decision applied stands (inbox.row_guards).
-        return f"This gate was already decided ({gate.status} by {gate.decided_by}), so the portal sends no other decision."
+        return (
+            f"This gate was already decided ({gate.status} by {gate.decided_by}), so the portal sends no "
+            "other decision; if its agent run holds it open again (a reset), the platform team settles it."
+        )
     size = len(json.dumps(as_json(action_input(attempt))))
     if size > MAX_ACTION_BYTES:
         return f"This action is too large to send ({size:,} bytes; at most {MAX_ACTION_BYTES:,})."

@@ -5,9 +5,9 @@ run holds the second, and a decision made on the page would be refused by the ru
 
 The row takes a publication that is not newer when all of these hold:
 - it comes from another run than the one that last published the row (a late try of that run's own
-  earlier publish is never taken; a row no run is recorded to have published, written by hand or
-  before runs were recorded, keeps its first write), and that run is running (a run the reset ended
-  may have a publish under way still);
+  earlier publish is never taken; a row no run is recorded to have published, written by hand,
+  planted, or rebuilt before runs were recorded, takes the run's), and that run is running (a run
+  the reset ended may have a publish under way still);
 - it holds other content than the row: by the run's digests, or, for a row no run has digested
   (written before digests, or rebuilt by reconcile), by the row's snapshot apart from its times;
 - the gate is open in the row, with no request for changes and no more revisions than the run's. A
@@ -38,13 +38,7 @@ def set_back(snapshot: GateSnapshot, *, chain: str, run: str, content: str) -> b
     row at its version or a later one, as above; True if the row took it."""
     fields = ("content_digest", "status", "version", "run_id", "revisions")
     row = Gate.objects.filter(gate_id=snapshot.gate_id).values(*fields).first()
-    if (
-        row is None
-        or not content
-        or not run
-        or row["run_id"] in ("", run)
-        or not _other(row, snapshot, content)
-    ):
+    if row is None or not content or not run or row["run_id"] == run or not _other(row, snapshot, content):
         return False
     if not calling_run_is_open():
         return False
